@@ -1,0 +1,299 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/refreshtoken"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/user"
+	"github.com/jobsphere/jobsphere/ledger"
+)
+
+// Config is what the auth service needs from the configuration.
+type Config struct {
+	JWTSecret       []byte
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	BcryptCost      int
+	Currency        jobsphere.Currency
+}
+
+// Service signs users up and in.
+type Service struct {
+	client *ent.Client
+	cfg    Config
+	now    func() time.Time
+	// dummyHash is compared against when the email is unknown, so a login
+	// takes as long whether or not the account exists.
+	dummyHash []byte
+}
+
+// NewService returns the auth service.
+func NewService(client *ent.Client, cfg Config) (*Service, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password-0"), cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return &Service{client: client, cfg: cfg, now: time.Now, dummyHash: dummy}, nil
+}
+
+// Tokens is a freshly issued access and refresh token pair.
+type Tokens struct {
+	AccessToken          string
+	RefreshToken         string
+	AccessTokenExpiresAt time.Time
+}
+
+// Session is a signed-in user with their tokens.
+type Session struct {
+	User   *ent.User
+	Tokens Tokens
+}
+
+// RegisterInput is what a new user gives.
+type RegisterInput struct {
+	Email, Password, Name string
+	Role                  role.Role
+}
+
+// Messages shared by several operations.
+const (
+	msgInvalidCredentials = "Invalid email or password"
+	msgInvalidRefresh     = "Invalid or expired refresh token. Please sign in again"
+)
+
+// Register creates a customer or contractor with their wallet and signs
+// them in.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*Session, error) {
+	email, name, err := validateRegistration(in)
+	if err != nil {
+		return nil, err
+	}
+	if in.Role == role.Admin {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "role", Message: "Role must be customer or contractor"})
+	}
+	return s.createUser(ctx, email, in.Password, name, in.Role)
+}
+
+// CreateAdmin makes an admin account; it is for operators (the CLI), never
+// exposed to the API.
+func (s *Service) CreateAdmin(ctx context.Context, email, password, name string) (*ent.User, error) {
+	email, name, err := validateRegistration(RegisterInput{Email: email, Password: password, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.createUser(ctx, email, password, name, role.Admin)
+	if err != nil {
+		return nil, err
+	}
+	return sess.User, nil
+}
+
+func (s *Service) createUser(ctx context.Context, email, password, name string, r role.Role) (*Session, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: hash password: %w", err)
+	}
+	var sess *Session
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		u, err := tx.User.Create().
+			SetEmail(email).SetPasswordHash(string(hash)).SetName(name).SetRole(r).
+			Save(ctx)
+		if ent.IsConstraintError(err) {
+			return jobsphere.InvalidInput(jobsphere.FieldError{Field: "email", Message: "User already exists with this email"})
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := ledger.OpenWallet(ctx, tx, u.ID, s.cfg.Currency); err != nil {
+			return err
+		}
+		sess, err = s.startSession(ctx, tx, u, "")
+		return err
+	})
+	return sess, err
+}
+
+// Login checks an email and password. Which of the two was wrong is
+// never told.
+func (s *Service) Login(ctx context.Context, email, password string) (*Session, error) {
+	u, err := s.client.User.Query().Where(user.Email(normalizeEmail(email))).Only(ctx)
+	if ent.IsNotFound(err) {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidCredentials)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidCredentials)
+	}
+	return s.startSession(ctx, s.client, u, "")
+}
+
+// Refresh trades a refresh token for a new pair. A token works once: a
+// second use means it was stolen or replayed, so the whole family — every
+// token rotated from the same sign-in — is revoked.
+func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
+	rt, err := s.client.RefreshToken.Query().
+		Where(refreshtoken.TokenHash(hashRefreshToken(token))).
+		WithUser().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidRefresh)
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if rt.UsedAt != nil || rt.RevokedAt != nil {
+		if err := s.revokeFamily(ctx, rt.FamilyID); err != nil {
+			return nil, err
+		}
+		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidRefresh)
+	}
+	if now.After(rt.ExpiresAt) {
+		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidRefresh)
+	}
+	var sess *Session
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		// Conditional on the token still being live: of two concurrent
+		// uses only one rotates.
+		n, err := tx.RefreshToken.Update().
+			Where(refreshtoken.ID(rt.ID), refreshtoken.UsedAtIsNil(), refreshtoken.RevokedAtIsNil()).
+			SetUsedAt(now).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errTokenReused
+		}
+		sess, err = s.startSession(ctx, tx, rt.Edges.User, rt.FamilyID)
+		return err
+	})
+	if err == errTokenReused {
+		if err := s.revokeFamily(ctx, rt.FamilyID); err != nil {
+			return nil, err
+		}
+		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidRefresh)
+	}
+	return sess, err
+}
+
+var errTokenReused = fmt.Errorf("refresh token reused")
+
+// Logout revokes the token's family.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	rt, err := s.client.RefreshToken.Query().
+		Where(refreshtoken.TokenHash(hashRefreshToken(token))).Only(ctx)
+	if ent.IsNotFound(err) {
+		return jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidRefresh)
+	}
+	if err != nil {
+		return err
+	}
+	return s.revokeFamily(ctx, rt.FamilyID)
+}
+
+func (s *Service) revokeFamily(ctx context.Context, family string) error {
+	return s.client.RefreshToken.Update().
+		Where(refreshtoken.FamilyID(family), refreshtoken.RevokedAtIsNil()).
+		SetRevokedAt(s.now()).Exec(ctx)
+}
+
+// startSession issues an access token and a refresh token; an empty
+// family starts a new one (a sign-in), otherwise it continues a rotation.
+func (s *Service) startSession(ctx context.Context, client *ent.Client, u *ent.User, family string) (*Session, error) {
+	access, exp, err := s.issueAccessToken(u.ID, u.Role)
+	if err != nil {
+		return nil, err
+	}
+	token, hash, err := newRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	if family == "" {
+		family = string(pulid.New("fam"))
+	}
+	err = client.RefreshToken.Create().
+		SetUserID(u.ID).SetTokenHash(hash).SetFamilyID(family).
+		SetExpiresAt(s.now().Add(s.cfg.RefreshTokenTTL)).
+		Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{User: u, Tokens: Tokens{AccessToken: access, RefreshToken: token, AccessTokenExpiresAt: exp}}, nil
+}
+
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// validateRegistration checks every field and reports all problems at
+// once; it returns the normalized email and name.
+func validateRegistration(in RegisterInput) (email, name string, err error) {
+	var fields []jobsphere.FieldError
+	email = normalizeEmail(in.Email)
+	if !validEmail(email) {
+		fields = append(fields, jobsphere.FieldError{Field: "email", Message: "Please provide a valid email address"})
+	}
+	if !strongPassword(in.Password) {
+		fields = append(fields, jobsphere.FieldError{Field: "password", Message: "Password must be 8 to 72 characters long and contain at least one letter and one number"})
+	}
+	name = strings.TrimSpace(in.Name)
+	if n := utf8.RuneCountInString(name); n < 2 || n > 100 {
+		fields = append(fields, jobsphere.FieldError{Field: "name", Message: "Name must be between 2 and 100 characters"})
+	}
+	if len(fields) > 0 {
+		return "", "", jobsphere.InvalidInput(fields...)
+	}
+	return email, name, nil
+}
+
+func validEmail(s string) bool {
+	if len(s) > 254 {
+		return false
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return false
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	return strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// strongPassword: bcrypt reads at most 72 bytes, so longer passwords are
+// refused rather than silently truncated.
+func strongPassword(p string) bool {
+	if utf8.RuneCountInString(p) < 8 || len(p) > 72 {
+		return false
+	}
+	var letter, digit bool
+	for _, r := range p {
+		letter = letter || unicode.IsLetter(r)
+		digit = digit || unicode.IsDigit(r)
+	}
+	return letter && digit
+}
+
+// withTx runs fn in a database transaction, committing when it returns
+// nil and rolling back otherwise.
+func withTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

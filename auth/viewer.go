@@ -1,0 +1,54 @@
+// Package auth signs users up and in: password hashing, short-lived JWT
+// access tokens, rotating single-use refresh tokens, and the request's
+// viewer.
+package auth
+
+import (
+	"context"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// Viewer is who is making the request.
+type Viewer struct {
+	UserID pulid.ID
+	Role   role.Role
+}
+
+// IsAdmin reports whether the viewer is an admin.
+func (v Viewer) IsAdmin() bool { return v.Role == role.Admin }
+
+type viewerKey struct{}
+
+// viewerState is what the request's credentials said: a viewer, or why
+// there is none (so a protected field can say "token expired" rather
+// than just "not signed in").
+type viewerState struct {
+	viewer *Viewer
+	err    error
+}
+
+// WithViewer returns a context carrying the signed-in viewer.
+func WithViewer(ctx context.Context, v Viewer) context.Context {
+	return context.WithValue(ctx, viewerKey{}, viewerState{viewer: &v})
+}
+
+// WithCredentialError returns a context whose request presented a token
+// that did not verify.
+func WithCredentialError(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, viewerKey{}, viewerState{err: err})
+}
+
+// ViewerFrom returns the signed-in viewer, or an UNAUTHENTICATED error.
+func ViewerFrom(ctx context.Context) (Viewer, error) {
+	s, _ := ctx.Value(viewerKey{}).(viewerState)
+	if s.viewer != nil {
+		return *s.viewer, nil
+	}
+	if s.err != nil {
+		return Viewer{}, s.err
+	}
+	return Viewer{}, jobsphere.Errorf(jobsphere.Unauthenticated, "Authentication required. Please sign in")
+}

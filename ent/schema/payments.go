@@ -1,0 +1,154 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// Deposit is a wallet top-up through Stripe. Only a verified Stripe event
+// moves it to SUCCEEDED.
+type Deposit struct{ ent.Schema }
+
+// Mixin of the Deposit.
+func (Deposit) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("dep"), TimeMixin{}}
+}
+
+// Fields of the Deposit.
+func (Deposit) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("user_id").GoType(pulid.ID("")).Immutable().Annotations(hidden),
+		field.Int64("amount").Annotations(decimal).Immutable(),
+		field.Enum("status").Values("PENDING", "REQUIRES_ACTION", "SUCCEEDED", "FAILED", "EXPIRED").
+			Default("PENDING").Annotations(entgql.Type("DepositStatus")),
+		field.Enum("method").Values("CHECKOUT", "PAYMENT_INTENT").Immutable().
+			Annotations(entgql.Type("DepositMethod")),
+		field.String("checkout_url").Optional().Nillable(),
+		field.String("stripe_checkout_session_id").Optional().Nillable().Unique(),
+		field.String("stripe_payment_intent_id").Optional().Nillable().Unique(),
+		field.String("failure_reason").Optional().Nillable(),
+		field.String("transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
+		field.Time("completed_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the Deposit.
+func (Deposit) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable(),
+		edge.To("transaction", LedgerTransaction.Type).Field("transaction_id").Unique(),
+	}
+}
+
+// Annotations of the Deposit.
+func (Deposit) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Withdrawal pays a contractor's available balance out to their Stripe
+// Connect account.
+type Withdrawal struct{ ent.Schema }
+
+// Mixin of the Withdrawal.
+func (Withdrawal) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("wdr"), TimeMixin{}}
+}
+
+// Fields of the Withdrawal.
+func (Withdrawal) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("user_id").GoType(pulid.ID("")).Immutable().Annotations(hidden),
+		field.Int64("amount").Annotations(decimal).Immutable(),
+		field.Enum("status").Values("PENDING", "COMPLETED", "FAILED", "REJECTED").
+			Default("PENDING").Annotations(entgql.Type("WithdrawalStatus")),
+		field.String("stripe_transfer_id").Optional().Nillable().Unique(),
+		field.String("failure_reason").Optional().Nillable(),
+		field.String("reviewed_by_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
+		field.Time("requested_at").Default(time.Now).Immutable(),
+		field.Time("completed_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the Withdrawal.
+func (Withdrawal) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable(),
+	}
+}
+
+// Annotations of the Withdrawal.
+func (Withdrawal) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// ConnectAccount is a contractor's Stripe Connect Express account, kept in
+// step by account.updated events.
+type ConnectAccount struct{ ent.Schema }
+
+// Mixin of the ConnectAccount.
+func (ConnectAccount) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("cac"), TimeMixin{}}
+}
+
+// Fields of the ConnectAccount.
+func (ConnectAccount) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("user_id").GoType(pulid.ID("")).Unique().Immutable(),
+		field.String("stripe_account_id").Unique().NotEmpty().Immutable(),
+		field.Enum("status").Values("PENDING", "VERIFIED", "REJECTED").Default("PENDING"),
+		field.Bool("charges_enabled").Default(false),
+		field.Bool("payouts_enabled").Default(false),
+		field.Bool("details_submitted").Default(false),
+		field.Strings("currently_due").Optional(),
+		field.Strings("pending_verification").Optional(),
+		field.Strings("errors").Optional(),
+		field.String("disabled_reason").Optional().Nillable(),
+	}
+}
+
+// Edges of the ConnectAccount.
+func (ConnectAccount) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("user", User.Type).Ref("connect_account").Field("user_id").Unique().Required().Immutable(),
+	}
+}
+
+// Annotations of the ConnectAccount.
+func (ConnectAccount) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// StripeEvent logs every verified webhook event; its unique Stripe id makes
+// each event processed once.
+type StripeEvent struct{ ent.Schema }
+
+// Mixin of the StripeEvent.
+func (StripeEvent) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("evt"), CreatedMixin{}}
+}
+
+// Fields of the StripeEvent.
+func (StripeEvent) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("stripe_event_id").Unique().NotEmpty().Immutable(),
+		field.String("type").NotEmpty().Immutable(),
+		field.String("account").Optional().Nillable().Immutable(),
+		field.Bool("livemode").Default(false).Immutable(),
+		field.Bytes("payload").Immutable(),
+		field.Enum("status").Values("RECEIVED", "PROCESSED", "FAILED").Default("RECEIVED"),
+		field.String("error").Optional().Nillable(),
+		field.Time("processed_at").Optional().Nillable(),
+	}
+}
+
+// Annotations of the StripeEvent.
+func (StripeEvent) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}

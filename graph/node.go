@@ -1,0 +1,34 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// visible reports whether the viewer may see the object node(id) found.
+// Every type the schema exposes must be listed here; anything not listed
+// is hidden, so a new type is private until someone decides otherwise.
+func visible(_ auth.Viewer, n ent.Noder) bool {
+	switch n.(type) {
+	case *ent.User: // public profile; email is guarded by its own resolver
+		return true
+	}
+	return false
+}
+
+// node loads an object by id for the signed-in viewer; an unknown id or
+// an object the viewer may not see is null, alike, so ids can't be probed.
+func (r *Resolver) node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
+	v, err := auth.ViewerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
+	if ent.IsNotFound(err) || (err == nil && !visible(v, n)) {
+		return nil, nil
+	}
+	return n, err
+}

@@ -1,0 +1,19 @@
+// Package graph holds the GraphQL schema and its resolvers. Resolvers
+// authorize, call one service method and map its errors; they never
+// compute money or change state themselves.
+package graph
+
+import (
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/market"
+)
+
+//go:generate go run github.com/99designs/gqlgen generate
+
+// Resolver is the resolver root; it holds the services.
+type Resolver struct {
+	Client *ent.Client
+	Auth   *auth.Service
+	Market *market.Service
+}
