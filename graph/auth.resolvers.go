@@ -51,7 +51,7 @@ func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 
 // Email is the resolver for the email field.
 func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
-	if v, err := auth.ViewerFrom(ctx); err != nil || (v.UserID != obj.ID && !v.IsAdmin()) {
+	if !mayReadEmail(ctx, obj) {
 		return nil, nil
 	}
 	return &obj.Email, nil

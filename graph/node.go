@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
@@ -31,4 +33,19 @@ func (r *Resolver) node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
 		return nil, nil
 	}
 	return n, err
+}
+
+// mayReadEmail: a user's email is for themself and admins. "Themself" is
+// the viewer, or the user an AuthPayload was just issued to (register and
+// login answer before the request has a viewer).
+func mayReadEmail(ctx context.Context, u *ent.User) bool {
+	if v, err := auth.ViewerFrom(ctx); err == nil && (v.UserID == u.ID || v.IsAdmin()) {
+		return true
+	}
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if fc.Object == "AuthPayload" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,48 @@
+# JobSphere API. `make run` serves the embedded default; `make test` is
+# what CI runs.
+GO        ?= go
+PKGS      := ./...
+BIN       := bin/jobsphere
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
+
+.PHONY: run build test test-go check-generated generate lint bench postgres-check
+
+## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
+run:
+	$(GO) run ./cmd/jobsphere serve
+
+## build: the binary in bin/
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
+
+## test: generated code up to date, lint, then every Go test with the race detector
+test: check-generated lint postgres-check test-go
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## postgres-check: say clearly whether the PostgreSQL half of the suite will run
+postgres-check:
+	@TEST_DATABASE_URL='$(PG_URL)' $(GO) run ./server/servertest/pgcheck
+
+## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls
+generate:
+	$(GO) run -mod=mod ./ent/entc.go
+	$(GO) tool gqlgen generate
+
+## check-generated: fail when committed generated code differs from what `make generate` makes
+check-generated: generate
+	@git diff --exit-code --stat -- ent graph gqlgen.yml go.mod go.sum || \
+		(echo "generated code is stale: run 'make generate' and commit the result" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || \
+		(git status --porcelain -- ent graph; echo "generate made new files: commit them" && exit 1)
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || (echo "gofmt needed:"; echo "$$out"; exit 1)
+	$(GO) vet $(PKGS)
+
+## bench: benchmarks (later issues add the load generator)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

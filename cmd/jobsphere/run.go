@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/server"
+)
+
+const usage = `usage: jobsphere <command> [flags]
+
+commands:
+  serve                      run the API server (GraphiQL at /, GraphQL at /graphql)
+  migrate                    bring the database schema up to date
+  admin create --email E --password P --name N
+                             create an admin account
+  seed                       create demo users, a job and an application
+  version                    print the version
+
+Configuration comes from the environment; see README.md.`
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// run is the whole program; main only calls it, so tests can too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "version":
+		fmt.Fprintf(stdout, "jobsphere %s (%s)\n", buildVersion(), runtime.Version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stdout)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger)
+	case "migrate":
+		return migrate(ctx, cfg, logger, stdout)
+	case "admin":
+		return adminCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "seed":
+		return seed(ctx, cfg, logger, stdout)
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return version
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs the HTTP server until ctx is cancelled, then shuts down:
+// no new connections, in-flight requests finish, websocket clients get a
+// close frame and are waited for, up to SHUTDOWN_TIMEOUT.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	app, err := server.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	// Websocket handlers run on this context: cancelling it at shutdown
+	// closes them, which http.Server.Shutdown alone does not.
+	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeConns()
+	srv := &http.Server{
+		Handler:           server.NewServer(app),
+		BaseContext:       func(net.Listener) context.Context { return connCtx },
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(closeConns)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", append([]any{"addr", ln.Addr().String(), "url", cfg.PublicURL}, cfg.Summary()...)...)
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(srv.Shutdown(shutdownCtx), app.DrainWebsockets(shutdownCtx))
+	logger.Info("stopped")
+	return err
+}
+
+func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	cfg.AutoMigrate = false
+	app, err := server.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if err := app.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "database schema is up to date")
+	return nil
+}
+
+func adminCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: jobsphere admin create --email E --password P --name N")
+	}
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the admin's email")
+	password := fs.String("password", "", "the admin's password (8+ characters, a letter and a digit)")
+	name := fs.String("name", "Admin", "the admin's name")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	app, err := server.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	u, err := app.Auth.CreateAdmin(ctx, *email, *password, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "admin created: %s <%s>\n", u.ID, u.Email)
+	return nil
+}

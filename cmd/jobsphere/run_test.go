@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/jobsphere/jobsphere/server/servertest"
+)
+
+// TestServeWithNoConfiguration is `make run` on a fresh clone: no
+// variables but a data dir and a free port, GraphiQL at /, GraphQL working,
+// and a clean shutdown that closes websockets.
+func TestServeWithNoConfiguration(t *testing.T) {
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &servertest.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"jobsphere", "serve"}, getenv(env), logs, io.Discard) }()
+	base := waitListening(t, logs, done)
+
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "GraphiQL") {
+		t.Fatalf("GET /: %d %.200s", resp.StatusCode, page)
+	}
+	resp, err = http.Post(base+"/graphql", "application/json", strings.NewReader(`{"query":"{ __typename }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"__typename":"Query"`) {
+		t.Fatalf("POST /graphql: %s", body)
+	}
+
+	// An open websocket is closed by the server at shutdown.
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/graphql",
+		http.Header{"Sec-WebSocket-Protocol": {servertest.TransportWS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"type": "connection_init"}); err != nil {
+		t.Fatal(err)
+	}
+	var ack map[string]any
+	if err := conn.ReadJSON(&ack); err != nil || ack["type"] != "connection_ack" {
+		t.Fatalf("ack: %v %v", ack, err)
+	}
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var msg map[string]any
+		if err := conn.ReadJSON(&msg); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+				t.Fatalf("websocket ended without a close frame: %v", err)
+			}
+			break
+		}
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Fatalf("no shutdown log:\n%s", logs)
+	}
+}
+
+func waitListening(t *testing.T, logs *servertest.SyncBuffer, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v\n%s", err, logs)
+		default:
+		}
+		sc := bufio.NewScanner(strings.NewReader(logs.String()))
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				_, port, err := net.SplitHostPort(line.Addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return "http://127.0.0.1:" + port
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server never said it was listening:\n%s", logs)
+	return ""
+}
+
+func TestAdminCreate(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		env := servertest.Env(t, db)
+		var out strings.Builder
+		args := []string{"jobsphere", "admin", "create", "--email", "Ops@Example.test", "--password", "Sup3rsecret", "--name", "Ops"}
+		if err := run(context.Background(), args, getenv(env), &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "admin created: usr_") {
+			t.Fatalf("output: %s", out.String())
+		}
+		srv := servertest.Start(t, env)
+		admin := srv.Login(t, "ops@example.test", "Sup3rsecret")
+		if admin.Role != "ADMIN" {
+			t.Fatalf("role %s", admin.Role)
+		}
+		// A bad password is refused with the same rule as registration.
+		args[len(args)-3] = "weak"
+		err := run(context.Background(), args, getenv(env), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "Password must be") {
+			t.Fatalf("weak admin password: %v", err)
+		}
+	})
+}
+
+func TestSeedRunsOnce(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	var first, second strings.Builder
+	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), &first, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), "demo data created") {
+		t.Fatalf("first seed: %s", first.String())
+	}
+	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), &second, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(second.String(), "already present") {
+		t.Fatalf("second seed: %s", second.String())
+	}
+	srv := servertest.Start(t, env)
+	srv.Login(t, "customer@jobsphere.test", seedPassword)
+}
+
+func TestCommandLine(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"jobsphere", "version"}, getenv(nil), &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "jobsphere ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+	if err := run(context.Background(), []string{"jobsphere", "frobnicate"}, getenv(map[string]string{"DATA_DIR": t.TempDir()}), io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	err := run(context.Background(), []string{"jobsphere", "serve"}, getenv(map[string]string{"PORT": "abc", "DATA_DIR": t.TempDir()}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PORT") {
+		t.Fatalf("bad PORT: %v", err)
+	}
+}
+
+func getenv(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}

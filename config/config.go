@@ -1,0 +1,572 @@
+// Package config reads the server's typed configuration from environment
+// variables and validates it once, at start.
+//
+// Load checks every variable and reports all problems together, one line
+// per variable, each starting with the variable's name:
+//
+//	PORT: must be an integer between 0 and 65535, got "abc"
+//
+// Secret values (JWT_SECRET, the password in DATABASE_URL) never appear in
+// an error message, and Summary gives only values that are safe to log.
+//
+// The fields of Config are the reference for every variable: its name,
+// default and allowed values.
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobsphere/jobsphere"
+)
+
+// Config is the server's configuration. Each field's comment names the
+// environment variable it comes from, its default and its allowed values.
+// Values are trimmed of surrounding spaces, and an empty variable means
+// its default.
+type Config struct {
+	// Env is APP_ENV: "development" (default), "test" or "production";
+	// anything else is an error.
+	Env string
+	// Port is PORT, default 8080, 0..65535; 0 picks a free port (for tests).
+	Port int
+	// PublicURL is PUBLIC_URL, default "http://localhost:<Port>". It must be
+	// an absolute http(s) URL without credentials, query or fragment; a
+	// trailing "/" is removed. It is the base of every link the server
+	// hands out.
+	PublicURL string
+	// DatabaseURL is DATABASE_URL: empty means the embedded SQLite
+	// database (see SQLitePath); otherwise it must be a URL starting with
+	// postgres:// or postgresql://.
+	DatabaseURL string
+	// DataDir is DATA_DIR, default "./data": the SQLite file, media and the
+	// generated JWT secret live here.
+	DataDir string
+	// JWTSecret is JWT_SECRET, at least 32 bytes, used as given. In
+	// production it is required. Otherwise, when it is empty, the secret is
+	// read from <DataDir>/jwt_secret; when that file does not exist, 32
+	// random bytes are generated, hex-encoded (64 characters), DataDir is
+	// created (0700), the file is written (0600), and its text is used.
+	JWTSecret []byte
+	// AccessTokenTTL is ACCESS_TOKEN_TTL, default 15m (Go duration syntax),
+	// 1m..24h.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is REFRESH_TOKEN_TTL, default 720h, at least 1h and
+	// at least AccessTokenTTL.
+	RefreshTokenTTL time.Duration
+	// BcryptCost is BCRYPT_COST, default 12, 4..31; production needs >= 10.
+	BcryptCost int
+	// CORSOrigins is CORS_ORIGINS: comma-separated, trimmed, empty entries
+	// dropped. Default ["*"] outside production, [] in production. Each
+	// entry must be "*" or an http(s) origin without path, like
+	// "https://app.example.com"; origins are lower-cased.
+	CORSOrigins []string
+	// Currency is CURRENCY, default "usd", any code jobsphere.LookupCurrency
+	// knows, in any case. Every amount below is in this currency.
+	Currency jobsphere.Currency
+	// FeeCustomerBPS is FEE_CUSTOMER_BPS, default 500, 0..10000 basis points.
+	FeeCustomerBPS int
+	// FeeContractorBPS is FEE_CONTRACTOR_BPS, default 2000, 0..10000 basis
+	// points.
+	FeeContractorBPS int
+	// MinDeposit is MIN_DEPOSIT in minor units. The variable is a decimal
+	// amount in major units, default "10" (so 1000 for usd), read with
+	// Currency.Parse: no sign, at most Currency.Exponent decimal places.
+	MinDeposit int64
+	// MinOffer is OFFER_MIN in minor units; the variable is a major-unit
+	// amount like MIN_DEPOSIT, default "10".
+	MinOffer int64
+	// MaxOffer is OFFER_MAX in minor units, default "10000"; at least
+	// MinOffer.
+	MaxOffer int64
+	// MinWithdrawal is WITHDRAWAL_MIN in minor units, default "10".
+	MinWithdrawal int64
+	// MaxWithdrawal is WITHDRAWAL_MAX in minor units, default "10000"; at
+	// least MinWithdrawal.
+	MaxWithdrawal int64
+	// OfferTTL is OFFER_TTL, default 168h; must be positive.
+	OfferTTL time.Duration
+	// RequireReleaseApproval is REQUIRE_RELEASE_APPROVAL, default true.
+	// Booleans accept true/false, 1/0, yes/no and on/off in any case.
+	RequireReleaseApproval bool
+	// RequireWithdrawalApproval is REQUIRE_WITHDRAWAL_APPROVAL, default false.
+	RequireWithdrawalApproval bool
+	// AutoMigrate is AUTO_MIGRATE; default true when DatabaseURL is empty
+	// (embedded SQLite), false otherwise.
+	AutoMigrate bool
+	// MaxBodyBytes is MAX_BODY_BYTES, default 1048576 (1 MiB), at least 1024.
+	MaxBodyBytes int64
+	// MaxUploadBytes is MAX_UPLOAD_BYTES, default 104857600 (100 MiB), at
+	// least MaxBodyBytes.
+	MaxUploadBytes int64
+	// GraphQLMaxDepth is GRAPHQL_MAX_DEPTH, default 12, 2..100.
+	GraphQLMaxDepth int
+	// GraphQLMaxComplexity is GRAPHQL_MAX_COMPLEXITY, default 1000, at
+	// least 10.
+	GraphQLMaxComplexity int
+	// Introspection is GRAPHQL_INTROSPECTION, default true unless production.
+	Introspection bool
+	// Playground is GRAPHIQL, default true unless production.
+	Playground bool
+	// LogLevel is LOG_LEVEL: debug, info (default), warn or error, in any
+	// case.
+	LogLevel slog.Level
+	// LogFormat is LOG_FORMAT: "json" (default) or "text".
+	LogFormat string
+	// ShutdownTimeout is SHUTDOWN_TIMEOUT, default 15s; must be positive.
+	ShutdownTimeout time.Duration
+}
+
+const (
+	minSecretLen   = 32
+	secretFileName = "jwt_secret"
+	sqliteFileName = "jobsphere.db"
+)
+
+// Load reads the configuration through getenv (os.Getenv when nil) and
+// validates it. On any problem it returns a nil Config and an error joining
+// one message per bad variable (errors.Join), each starting with the
+// variable's name. When JWT_SECRET is empty outside production, Load reads
+// or creates <DATA_DIR>/jwt_secret; it creates nothing when another
+// variable is invalid.
+func Load(getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	l := &loader{getenv: getenv}
+	c := &Config{}
+
+	c.Env = l.oneOf("APP_ENV", "development", "development", "test", "production")
+	prod := c.Env == "production"
+
+	c.Port, _ = l.integer("PORT", 8080, 0, 65535)
+	c.PublicURL = l.publicURL(c.Port)
+	c.DatabaseURL = l.databaseURL()
+	c.DataDir = l.get("DATA_DIR")
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+
+	var accessOK, refreshOK bool
+	c.AccessTokenTTL, accessOK = l.duration("ACCESS_TOKEN_TTL", 15*time.Minute, time.Minute, 24*time.Hour)
+	c.RefreshTokenTTL, refreshOK = l.duration("REFRESH_TOKEN_TTL", 720*time.Hour, time.Hour, math.MaxInt64)
+	if accessOK && refreshOK && c.RefreshTokenTTL < c.AccessTokenTTL {
+		l.fail("REFRESH_TOKEN_TTL", "must not be shorter than ACCESS_TOKEN_TTL (%s), got %s",
+			fmtDuration(c.AccessTokenTTL), fmtDuration(c.RefreshTokenTTL))
+	}
+
+	var costOK bool
+	c.BcryptCost, costOK = l.integer("BCRYPT_COST", 12, 4, 31)
+	if costOK && prod && c.BcryptCost < 10 {
+		l.fail("BCRYPT_COST", "must be at least 10 in production, got %d", c.BcryptCost)
+	}
+
+	c.CORSOrigins = l.corsOrigins(prod)
+
+	cur, curOK := jobsphere.USD, true
+	if s := l.get("CURRENCY"); s != "" {
+		var err error
+		if cur, err = jobsphere.LookupCurrency(s); err != nil {
+			l.fail("CURRENCY", "must be a supported ISO 4217 code like \"usd\", got %q", s)
+			curOK = false
+		}
+	}
+	c.Currency = cur
+
+	c.FeeCustomerBPS, _ = l.integer("FEE_CUSTOMER_BPS", 500, 0, 10000)
+	c.FeeContractorBPS, _ = l.integer("FEE_CONTRACTOR_BPS", 2000, 0, 10000)
+
+	// Amounts are only checked when the currency is known: whether "10.5"
+	// is valid depends on its exponent.
+	if curOK {
+		c.MinDeposit, _ = l.amount(cur, "MIN_DEPOSIT", "10")
+		var minOK, maxOK bool
+		c.MinOffer, minOK = l.amount(cur, "OFFER_MIN", "10")
+		c.MaxOffer, maxOK = l.amount(cur, "OFFER_MAX", "10000")
+		if minOK && maxOK && c.MaxOffer < c.MinOffer {
+			l.fail("OFFER_MAX", "must be at least OFFER_MIN (%s), got %s", cur.Format(c.MinOffer), cur.Format(c.MaxOffer))
+		}
+		c.MinWithdrawal, minOK = l.amount(cur, "WITHDRAWAL_MIN", "10")
+		c.MaxWithdrawal, maxOK = l.amount(cur, "WITHDRAWAL_MAX", "10000")
+		if minOK && maxOK && c.MaxWithdrawal < c.MinWithdrawal {
+			l.fail("WITHDRAWAL_MAX", "must be at least WITHDRAWAL_MIN (%s), got %s", cur.Format(c.MinWithdrawal), cur.Format(c.MaxWithdrawal))
+		}
+	}
+
+	c.OfferTTL, _ = l.duration("OFFER_TTL", 168*time.Hour, 1, math.MaxInt64)
+	c.RequireReleaseApproval = l.boolean("REQUIRE_RELEASE_APPROVAL", true)
+	c.RequireWithdrawalApproval = l.boolean("REQUIRE_WITHDRAWAL_APPROVAL", false)
+	c.AutoMigrate = l.boolean("AUTO_MIGRATE", l.get("DATABASE_URL") == "")
+
+	var bodyOK, uploadOK bool
+	c.MaxBodyBytes, bodyOK = l.integer64("MAX_BODY_BYTES", 1<<20, 1024, math.MaxInt64)
+	c.MaxUploadBytes, uploadOK = l.integer64("MAX_UPLOAD_BYTES", 100<<20, 1024, math.MaxInt64)
+	if bodyOK && uploadOK && c.MaxUploadBytes < c.MaxBodyBytes {
+		l.fail("MAX_UPLOAD_BYTES", "must be at least MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxUploadBytes)
+	}
+
+	c.GraphQLMaxDepth, _ = l.integer("GRAPHQL_MAX_DEPTH", 12, 2, 100)
+	c.GraphQLMaxComplexity, _ = l.integer("GRAPHQL_MAX_COMPLEXITY", 1000, 10, math.MaxInt)
+	c.Introspection = l.boolean("GRAPHQL_INTROSPECTION", !prod)
+	c.Playground = l.boolean("GRAPHIQL", !prod)
+	c.LogLevel = l.logLevel()
+	c.LogFormat = l.oneOf("LOG_FORMAT", "json", "json", "text")
+	c.ShutdownTimeout, _ = l.duration("SHUTDOWN_TIMEOUT", 15*time.Second, 1, math.MaxInt64)
+
+	// Last, so that nothing is written to disk for a refused configuration.
+	c.JWTSecret = l.jwtSecret(prod, c.DataDir)
+
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	return c, nil
+}
+
+// Production reports whether Env is "production".
+func (c *Config) Production() bool { return c.Env == "production" }
+
+// Embedded reports whether the server uses the embedded SQLite database,
+// that is whether DatabaseURL is empty.
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// SQLitePath is the embedded database's file: DataDir/jobsphere.db.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, sqliteFileName) }
+
+// Summary returns slog key/value pairs describing the configuration, safe
+// to log at start: it never holds the JWT secret, and the database is
+// given as "sqlite:<path>" or as a postgres URL reduced to host and
+// database name (no user, password or parameters).
+//
+//	logger.Info("starting", cfg.Summary()...)
+func (c *Config) Summary() []any {
+	return []any{
+		"env", c.Env,
+		"port", c.Port,
+		"public_url", c.PublicURL,
+		"database", c.databaseSummary(),
+		"auto_migrate", c.AutoMigrate,
+		"currency", c.Currency.Code,
+		"fee_customer_bps", c.FeeCustomerBPS,
+		"fee_contractor_bps", c.FeeContractorBPS,
+		"require_release_approval", c.RequireReleaseApproval,
+		"require_withdrawal_approval", c.RequireWithdrawalApproval,
+		"cors_origins", strings.Join(c.CORSOrigins, ","),
+		"graphql_introspection", c.Introspection,
+		"graphiql", c.Playground,
+	}
+}
+
+func (c *Config) databaseSummary() string {
+	if c.Embedded() {
+		return "sqlite:" + c.SQLitePath()
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return "postgres"
+	}
+	safe := url.URL{Scheme: "postgres", Host: u.Host, Path: u.Path}
+	return safe.String()
+}
+
+// loader reads variables and collects one error per bad one.
+type loader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (l *loader) get(name string) string { return strings.TrimSpace(l.getenv(name)) }
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.errs = append(l.errs, errors.New(name+": "+fmt.Sprintf(format, args...)))
+}
+
+// oneOf reads a lower-cased value that must be one of allowed.
+func (l *loader) oneOf(name, def string, allowed ...string) string {
+	s := strings.ToLower(l.get(name))
+	if s == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	l.fail(name, "must be one of %s, got %q", quoteList(allowed), l.get(name))
+	return def
+}
+
+func (l *loader) integer(name string, def, lo, hi int) (int, bool) {
+	n, ok := l.integer64(name, int64(def), int64(lo), int64(hi))
+	return int(n), ok
+}
+
+func (l *loader) integer64(name string, def, lo, hi int64) (int64, bool) {
+	s := l.get(name)
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err == nil && n >= lo && n <= hi {
+		return n, true
+	}
+	if hi == math.MaxInt64 || hi == math.MaxInt {
+		l.fail(name, "must be an integer of at least %d, got %q", lo, s)
+	} else {
+		l.fail(name, "must be an integer between %d and %d, got %q", lo, hi, s)
+	}
+	return def, false
+}
+
+func (l *loader) duration(name string, def, lo, hi time.Duration) (time.Duration, bool) {
+	s := l.get(name)
+	if s == "" {
+		return def, true
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d >= lo && d <= hi {
+		return d, true
+	}
+	switch {
+	case lo == 1 && hi == math.MaxInt64:
+		l.fail(name, "must be a positive duration like %q, got %q", fmtDuration(def), s)
+	case hi == math.MaxInt64:
+		l.fail(name, "must be a duration of at least %s like %q, got %q", fmtDuration(lo), fmtDuration(def), s)
+	default:
+		l.fail(name, "must be a duration between %s and %s like %q, got %q", fmtDuration(lo), fmtDuration(hi), fmtDuration(def), s)
+	}
+	return def, false
+}
+
+func (l *loader) boolean(name string, def bool) bool {
+	s := l.get(name)
+	switch strings.ToLower(s) {
+	case "":
+		return def
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off":
+		return false
+	}
+	l.fail(name, "must be a boolean (true/false, 1/0, yes/no, on/off), got %q", s)
+	return def
+}
+
+func (l *loader) amount(cur jobsphere.Currency, name, def string) (int64, bool) {
+	s := l.get(name)
+	if s == "" {
+		s = def
+	}
+	v, err := cur.Parse(s)
+	if err != nil {
+		l.fail(name, "must be an amount in %s major units: %v", strings.ToUpper(cur.Code), err)
+		return 0, false
+	}
+	return v, true
+}
+
+func (l *loader) logLevel() slog.Level {
+	s := l.get("LOG_LEVEL")
+	switch strings.ToLower(s) {
+	case "":
+		return slog.LevelInfo
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	l.fail("LOG_LEVEL", "must be one of \"debug\", \"info\", \"warn\", \"error\", got %q", s)
+	return slog.LevelInfo
+}
+
+func (l *loader) publicURL(port int) string {
+	const name = "PUBLIC_URL"
+	s := l.get(name)
+	if s == "" {
+		return "http://localhost:" + strconv.Itoa(port)
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil && strings.Contains(s, "@"):
+		// The text may hold credentials: do not show it.
+		l.fail(name, "must be an absolute http(s) URL like \"https://jobs.example.com\" (value not shown)")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		l.fail(name, "must be an absolute http(s) URL like \"https://jobs.example.com\", got %q", s)
+	case u.User != nil:
+		l.fail(name, "must not contain a user name or password")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		l.fail(name, "must not have a query or fragment, got %q", s)
+	default:
+		return strings.TrimRight(s, "/")
+	}
+	return ""
+}
+
+func (l *loader) databaseURL() string {
+	const name = "DATABASE_URL"
+	s := l.get(name)
+	if s == "" {
+		return ""
+	}
+	// The value is never shown: it usually holds a password.
+	if !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		l.fail(name, "must be empty (embedded SQLite) or start with postgres:// or postgresql:// (value not shown)")
+		return ""
+	}
+	if _, err := url.Parse(s); err != nil {
+		l.fail(name, "is not a valid URL; percent-encode special characters in the user name and password (value not shown)")
+		return ""
+	}
+	return s
+}
+
+func (l *loader) corsOrigins(prod bool) []string {
+	const name = "CORS_ORIGINS"
+	s := l.get(name)
+	if s == "" {
+		if prod {
+			return []string{}
+		}
+		return []string{"*"}
+	}
+	origins := []string{}
+	var bad []string
+	for _, e := range strings.Split(s, ",") {
+		e = strings.TrimSpace(e)
+		switch o, ok := origin(e); {
+		case e == "":
+		case e == "*":
+			origins = append(origins, e)
+		case ok:
+			origins = append(origins, o)
+		default:
+			bad = append(bad, strconv.Quote(e))
+		}
+	}
+	if len(bad) > 0 {
+		l.fail(name, "each entry must be \"*\" or an http(s) origin without path like \"https://app.example.com\", got %s", strings.Join(bad, ", "))
+	}
+	return origins
+}
+
+// origin returns s as a lower-cased origin, scheme://host[:port], and
+// whether s is one.
+func origin(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.Path != "" || u.RawPath != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", false
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), true
+}
+
+// jwtSecret returns JWT_SECRET, or outside production the secret kept in
+// dataDir, generating it on first use. The secret is never shown in errors.
+func (l *loader) jwtSecret(prod bool, dataDir string) []byte {
+	const name = "JWT_SECRET"
+	if s := l.get(name); s != "" {
+		if len(s) < minSecretLen {
+			l.fail(name, "must be at least %d bytes long, got %d bytes (value not shown)", minSecretLen, len(s))
+			return nil
+		}
+		return []byte(s)
+	}
+	if prod {
+		l.fail(name, "is required in production: set at least %d random bytes, e.g. from `openssl rand -hex 32`", minSecretLen)
+		return nil
+	}
+	path := filepath.Join(dataDir, secretFileName)
+	if secret, ok, exists := l.readSecret(path); exists {
+		return secret
+	} else if !ok {
+		return nil
+	}
+	if len(l.errs) > 0 {
+		return nil // refused anyway: write nothing
+	}
+
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		l.fail(name, "unset, and the data directory cannot be created to keep a generated one: %v", err)
+		return nil
+	}
+	raw := make([]byte, minSecretLen)
+	if _, err := rand.Read(raw); err != nil {
+		l.fail(name, "unset, and generating one failed: %v", err)
+		return nil
+	}
+	secret := []byte(hex.EncodeToString(raw))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process created it first: use theirs.
+		secret, _, _ = l.readSecret(path)
+		return secret
+	}
+	if err != nil {
+		l.fail(name, "unset, and the generated one cannot be saved: %v", err)
+		return nil
+	}
+	_, err = f.Write(secret)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		l.fail(name, "unset, and the generated one cannot be saved: %v", err)
+		return nil
+	}
+	return secret
+}
+
+// readSecret reads a secret file. exists reports whether the file exists;
+// ok is false when an error was recorded.
+func (l *loader) readSecret(path string) (secret []byte, ok, exists bool) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true, false
+	}
+	if err != nil {
+		l.fail("JWT_SECRET", "unset, and the saved one cannot be read: %v", err)
+		return nil, false, true
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < minSecretLen {
+		l.fail("JWT_SECRET", "unset, and the saved one in %s is only %d bytes long; it needs at least %d (delete the file to generate a new one)", path, len(b), minSecretLen)
+		return nil, false, true
+	}
+	return b, true, true
+}
+
+// fmtDuration writes d without zero trailing units: "24h", not "24h0m0s".
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,99 @@
+// Package server assembles the HTTP service: routes, middleware, the
+// GraphQL handler and its transports, health and metrics. It holds no
+// business rules; App wires the services together once, for the binary
+// and the tests alike.
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/market"
+)
+
+// App is the running system's parts, built once from the configuration.
+type App struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	DB       *sql.DB
+	Client   *ent.Client
+	Auth     *auth.Service
+	Market   *market.Service
+	Registry *prometheus.Registry
+
+	websockets sync.WaitGroup // open websocket connections, for draining
+}
+
+// Open connects to the database, migrates it when AUTO_MIGRATE is on and
+// builds the services.
+func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	db, client, err := openDatabase(cfg)
+	if err != nil {
+		return nil, err
+	}
+	app := &App{Config: cfg, Logger: logger, DB: db, Client: client, Registry: prometheus.NewRegistry()}
+	if err := app.build(ctx); err != nil {
+		return nil, errors.Join(err, app.Close())
+	}
+	return app, nil
+}
+
+func (a *App) build(ctx context.Context) error {
+	if err := a.DB.PingContext(ctx); err != nil {
+		return err
+	}
+	if a.Config.AutoMigrate {
+		if err := a.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	authn, err := auth.NewService(a.Client, auth.Config{
+		JWTSecret:       a.Config.JWTSecret,
+		AccessTokenTTL:  a.Config.AccessTokenTTL,
+		RefreshTokenTTL: a.Config.RefreshTokenTTL,
+		BcryptCost:      a.Config.BcryptCost,
+		Currency:        a.Config.Currency,
+	})
+	if err != nil {
+		return err
+	}
+	a.Auth = authn
+	a.Market = market.NewService(a.Client)
+	a.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(a.DB, "jobsphere"),
+	)
+	return nil
+}
+
+// Migrate brings the database schema up to date.
+func (a *App) Migrate(ctx context.Context) error {
+	return migrateSchema(ctx, a.DB, a.Client, !a.Config.Embedded())
+}
+
+// DrainWebsockets waits for open websocket connections to close, or for
+// ctx to end. Shutdown cancels their context first, which makes each send
+// its client a close frame.
+func (a *App) DrainWebsockets(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.websockets.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("shutdown: websocket connections still open")
+	}
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.Client.Close() }

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/graph"
+	"github.com/jobsphere/jobsphere/graph/generated"
+)
+
+// newGraphQLHandler assembles the GraphQL endpoint: the transports that
+// Apollo Client, graphql-ws and Flutter's clients speak, and the limits
+// that keep one request from costing the server too much.
+func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Service, resolver *graph.Resolver) http.Handler {
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{
+		Resolvers:  resolver,
+		Directives: graph.Directives(),
+	}))
+	srv.AddTransport(transport.Websocket{
+		// Origins are checked by websocketOrigins before the upgrade.
+		Implementation: transport.CoderWebsocketImplementation{
+			AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true},
+		},
+		InitFunc:              websocketInit(authn),
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second,
+		PingPongInterval:      20 * time.Second,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxUploadBytes, MaxMemory: 8 << 20})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(cfg.GraphQLMaxComplexity))
+	srv.Use(graph.DepthLimit{Max: cfg.GraphQLMaxDepth})
+	srv.SetErrorPresenter(graph.ErrorPresenter(logger))
+	srv.SetRecoverFunc(graph.RecoverFunc(logger))
+	return srv
+}
+
+// websocketInit authenticates a websocket connection from the token in
+// its connection_init payload ({"Authorization": "Bearer …"}, or
+// {"authToken": "…"} as some Flutter clients send it). A bad token refuses
+// the connection; no token makes an anonymous one.
+func websocketInit(authn *auth.Service) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := bearerToken(payload.Authorization())
+		if token == "" {
+			token = payload.GetString("authToken")
+		}
+		if token == "" {
+			return ctx, nil, nil
+		}
+		v, err := authn.Authenticate(token)
+		if err != nil {
+			// 4403 is graphql-transport-ws's "Forbidden"; the reason tells
+			// the client which (expired or invalid) without internals.
+			msg := err.Error()
+			var appErr *jobsphere.Error
+			if errors.As(err, &appErr) {
+				msg = appErr.Message
+			}
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 4403), msg)
+			return ctx, nil, errors.New(msg)
+		}
+		return auth.WithViewer(ctx, v), nil, nil
+	}
+}
+
+// bearerToken strips the "Bearer " scheme, in any case.
+func bearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
+	}
+	return ""
+}
+
+// authenticate puts the viewer of the request's bearer token in its
+// context. A bad token is remembered rather than refused here, so public
+// operations (login, register) still work and protected ones can say why.
+func authenticate(authn *auth.Service) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			header := r.Header.Get("Authorization")
+			if header == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx := r.Context()
+			if v, err := authn.Authenticate(bearerToken(header)); err != nil {
+				ctx = auth.WithCredentialError(ctx, err)
+			} else {
+				ctx = auth.WithViewer(ctx, v)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// trackWebsockets counts open websocket connections so shutdown can wait
+// for them.
+func trackWebsockets(wg *sync.WaitGroup) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				wg.Add(1)
+				defer wg.Done()
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// websocketOrigins refuses a websocket upgrade from a browser origin not
+// in the allow-list (cross-site websocket hijacking).
+func websocketOrigins(origins []string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+				!originAllowed(origins, r.Header.Get("Origin")) {
+				http.Error(w, "websocket origin not allowed", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

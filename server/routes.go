@@ -1,0 +1,52 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/graph"
+)
+
+// NewServer returns the whole HTTP service. Every route is here.
+func NewServer(app *App) http.Handler {
+	cfg := app.Config
+	m := newMetrics(app.Registry)
+	gql := newGraphQLHandler(cfg, app.Logger, app.Auth, &graph.Resolver{
+		Client: app.Client,
+		Auth:   app.Auth,
+		Market: app.Market,
+	})
+	gql = trackWebsockets(&app.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
+
+	mux := http.NewServeMux()
+	if cfg.Playground {
+		mux.Handle("GET /{$}", playground.Handler("JobSphere API", "/graphql"))
+	}
+	mux.Handle("/graphql", m.instrument("/graphql", gql))
+	mux.Handle("/query", m.instrument("/graphql", gql))
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(app.DB.PingContext, app.Logger))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(app.Registry, promhttp.HandlerOpts{}))
+
+	var h http.Handler = mux
+	h = limitBody(cfg.MaxBodyBytes, cfg.MaxUploadBytes)(h)
+	h = corsMiddleware(cfg.CORSOrigins)(h)
+	h = withCurrency(cfg.Currency)(h)
+	h = recoverPanics(app.Logger)(h)
+	h = accessLog(app.Logger)(h)
+	h = requestID(h)
+	return h
+}
+
+// withCurrency lets the Decimal scalar format and parse amounts in the
+// deployment's currency.
+func withCurrency(c jobsphere.Currency) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(jobsphere.WithCurrency(r.Context(), c)))
+		})
+	}
+}

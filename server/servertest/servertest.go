@@ -1,0 +1,233 @@
+// Package servertest starts the real server for tests: in-process, on a
+// random port, against a fresh PostgreSQL database or a temporary SQLite
+// file, with a small GraphQL client for HTTP and websocket.
+package servertest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/lib/pq" // PostgreSQL driver
+
+	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/server"
+)
+
+// Database names the two databases the suite runs on.
+type Database string
+
+// The databases.
+const (
+	SQLite   Database = "sqlite"
+	Postgres Database = "postgres"
+)
+
+// EachDatabase runs fn as a subtest on SQLite and on PostgreSQL. Where no
+// PostgreSQL server answers, the PostgreSQL half is skipped with a clear
+// message, except under CI=true, where it fails.
+func EachDatabase(t *testing.T, fn func(t *testing.T, db Database)) {
+	t.Helper()
+	for _, db := range []Database{SQLite, Postgres} {
+		t.Run(string(db), func(t *testing.T) {
+			if db == Postgres {
+				RequirePostgres(t)
+			}
+			fn(t, db)
+		})
+	}
+}
+
+// DefaultPostgresURL is the server used when TEST_DATABASE_URL is unset.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+var (
+	pgOnce sync.Once
+	pgErr  error
+)
+
+// PostgresURL is the administrative database the tests create theirs from.
+func PostgresURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
+}
+
+// RequirePostgres skips (or, in CI, fails) the test when PostgreSQL is
+// not reachable.
+func RequirePostgres(t testing.TB) {
+	t.Helper()
+	pgOnce.Do(func() {
+		db, err := sql.Open("postgres", PostgresURL())
+		if err == nil {
+			err = db.Ping()
+			db.Close()
+		}
+		pgErr = err
+	})
+	if pgErr == nil {
+		return
+	}
+	msg := fmt.Sprintf("PostgreSQL is not reachable at %s (set TEST_DATABASE_URL): %v", redact(PostgresURL()), pgErr)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " — PostgreSQL is mandatory in CI")
+	}
+	t.Skip(msg + " — only the SQLite half runs here")
+}
+
+// FreshPostgres creates an empty database for one test and drops it after.
+func FreshPostgres(t testing.TB) string {
+	t.Helper()
+	RequirePostgres(t)
+	admin, err := sql.Open("postgres", PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "jobsphere_test_" + randomHex(8)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Server is a running server under test.
+type Server struct {
+	URL    string
+	App    *server.App
+	Logs   *SyncBuffer // every log line the server wrote
+	closed bool
+}
+
+// Env returns the environment a test server starts with; tests add or
+// override variables before passing it to Start.
+func Env(t testing.TB, db Database) map[string]string {
+	t.Helper()
+	env := map[string]string{
+		"APP_ENV":      "test",
+		"DATA_DIR":     t.TempDir(),
+		"JWT_SECRET":   randomHex(32),
+		"BCRYPT_COST":  "4", // the minimum: hashing is not what these tests measure
+		"AUTO_MIGRATE": "true",
+		"CORS_ORIGINS": AllowedOrigin,
+		"LOG_LEVEL":    "debug",
+	}
+	if db == Postgres {
+		env["DATABASE_URL"] = FreshPostgres(t)
+	}
+	return env
+}
+
+// AllowedOrigin is the one browser origin test servers allow.
+const AllowedOrigin = "http://app.example.test"
+
+// Start runs a server with the given environment until the test ends.
+func Start(t testing.TB, env map[string]string) *Server {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &SyncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx := context.Background()
+	app, err := server.Open(ctx, cfg, logger)
+	if err != nil {
+		t.Fatalf("open app: %v", err)
+	}
+	connCtx, closeConns := context.WithCancel(ctx)
+	ts := httptest.NewUnstartedServer(server.NewServer(app))
+	ts.Config.BaseContext = func(net.Listener) context.Context { return connCtx }
+	ts.Config.RegisterOnShutdown(closeConns)
+	ts.Start()
+	s := &Server{URL: ts.URL, App: app, Logs: logs}
+	t.Cleanup(func() {
+		closeConns()
+		ts.Close()
+		if err := app.Close(); err != nil {
+			t.Errorf("close app: %v", err)
+		}
+	})
+	return s
+}
+
+// New starts a server on the given database with the default test
+// environment.
+func New(t testing.TB, db Database) *Server {
+	t.Helper()
+	return Start(t, Env(t, db))
+}
+
+// SyncBuffer is a bytes buffer safe for the server's concurrent writes.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Get performs a GET against the server.
+func (s *Server) Get(t testing.TB, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(s.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

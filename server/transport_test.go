@@ -1,0 +1,148 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/server/servertest"
+)
+
+func TestWebsocketAuthentication(t *testing.T) {
+	srv := servertest.New(t, servertest.SQLite)
+	customer := srv.Register(t, "CUSTOMER")
+
+	for _, protocol := range []string{servertest.TransportWS, servertest.LegacyWS} {
+		t.Run(protocol, func(t *testing.T) {
+			ws, err := srv.DialWebsocket(t, protocol, map[string]any{"Authorization": "Bearer " + customer.AccessToken}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			resp := ws.Query(t, meQuery, nil)
+			var me meResult
+			if len(resp.Errors) > 0 || json.Unmarshal(resp.Data, &me) != nil || me.Me.ID != customer.ID {
+				t.Fatalf("me over websocket: %s %s", resp.Data, resp.ErrorSummary())
+			}
+
+			// A bad token is refused at connection_init.
+			if _, err := srv.DialWebsocket(t, protocol, map[string]any{"Authorization": "Bearer not-a-token"}, nil); err == nil {
+				t.Fatal("bad token accepted at init")
+			} else if !strings.Contains(err.Error(), "Invalid access token") {
+				t.Fatalf("refusal does not say why: %v", err)
+			}
+
+			// No token: connected, but protected fields say so.
+			anon, err := srv.DialWebsocket(t, protocol, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			anon.Query(t, meQuery, nil).RequireError(t, "UNAUTHENTICATED")
+		})
+	}
+
+	// Browser origins must be on the allow-list; native clients send none.
+	header := http.Header{"Origin": {servertest.AllowedOrigin}}
+	if _, err := srv.DialWebsocket(t, servertest.TransportWS, nil, header); err != nil {
+		t.Fatalf("allowed origin refused: %v", err)
+	}
+	header.Set("Origin", "http://evil.example.test")
+	if _, err := srv.DialWebsocket(t, servertest.TransportWS, nil, header); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("foreign origin: %v", err)
+	}
+}
+
+func TestQueryLimits(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	env["GRAPHQL_MAX_DEPTH"] = "2"
+	env["GRAPHQL_MAX_COMPLEXITY"] = "10"
+	env["MAX_BODY_BYTES"] = "2048"
+	srv := servertest.Start(t, env)
+	// Registered directly: the register mutation itself is deeper than 2.
+	sess, err := srv.App.Auth.Register(context.Background(), auth.RegisterInput{
+		Email: "deep@example.test", Password: servertest.TestPassword, Name: "Deep", Role: role.Customer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client(sess.Tokens.AccessToken)
+
+	e := c.Do(t, `{ me { rating { average } } }`, nil).RequireError(t, "DEPTH_LIMIT_EXCEEDED")
+	if !strings.Contains(e.Message, "depth 3 exceeds the limit of 2") {
+		t.Fatalf("depth message: %q", e.Message)
+	}
+	// Fragments count as deep as what they spread.
+	c.Do(t, `{ me { ...R } } fragment R on User { rating { count } }`, nil).RequireError(t, "DEPTH_LIMIT_EXCEEDED")
+
+	costly := "{ me { " + aliases(12) + " } }"
+	c.Do(t, costly, nil).RequireError(t, "COMPLEXITY_LIMIT_EXCEEDED")
+
+	// A body over MAX_BODY_BYTES is refused with 413 before GraphQL runs.
+	big := `{"query":"{ me { id } }","variables":{"pad":"` + strings.Repeat("x", 4096) + `"}}`
+	resp := c.Post(t, "application/json", strings.NewReader(big))
+	if resp.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: status %d", resp.Status)
+	}
+}
+
+func aliases(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(" a")
+		b.WriteString(strings.Repeat("b", i))
+		b.WriteString(": id")
+	}
+	return b.String()
+}
+
+func TestOperationalEndpoints(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		for path, want := range map[string]string{
+			"/healthz": `"ok"`,
+			"/readyz":  `"ready"`,
+			"/":        "GraphiQL",
+		} {
+			resp, body := srv.Get(t, path)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) {
+				t.Fatalf("GET %s: %d %.200s", path, resp.StatusCode, body)
+			}
+			if resp.Header.Get("X-Request-ID") == "" {
+				t.Fatalf("GET %s: no X-Request-ID", path)
+			}
+		}
+		srv.Register(t, "CUSTOMER")
+		_, metrics := srv.Get(t, "/metrics")
+		if !strings.Contains(metrics, `jobsphere_http_requests_total{code="200",method="post",route="/graphql"}`) {
+			t.Fatalf("metrics lack the GraphQL request counter:\n%.2000s", metrics)
+		}
+		// /query is an alias of /graphql.
+		c := srv.Client("")
+		c.URL = srv.URL + "/query"
+		var out struct {
+			Typename string `json:"__typename"`
+		}
+		c.MustDo(t, `{ __typename }`, nil, &out)
+		if out.Typename != "Query" {
+			t.Fatalf("/query: %+v", out)
+		}
+	})
+}
+
+func TestProductionHidesIntrospectionAndGraphiQL(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	env["APP_ENV"] = "production"
+	env["BCRYPT_COST"] = "10"
+	srv := servertest.Start(t, env)
+	resp := srv.Client("").Do(t, `{ __schema { queryType { name } } }`, nil)
+	if len(resp.Errors) == 0 {
+		t.Fatalf("introspection answered in production: %s", resp.Data)
+	}
+	if r, _ := srv.Get(t, "/"); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("GraphiQL in production: %d", r.StatusCode)
+	}
+}
