@@ -25,18 +25,11 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions = appExtensions(appErr, out.Path)
 			return out
 		}
+		// gqlgen wraps every error in a gqlerror; one that wraps nothing is
+		// gqlgen's own (parse, validation, limits).
 		var gqlErr *gqlerror.Error
-		if errors.As(err, &gqlErr) {
-			if gqlErr.Err == nil {
-				return presentGraphQLError(gqlErr)
-			}
-			// A scalar or enum refused an argument's value.
-			return &gqlerror.Error{
-				Message:    gqlErr.Err.Error(),
-				Path:       gqlErr.Path,
-				Locations:  gqlErr.Locations,
-				Extensions: inputExtensions(gqlErr.Err.Error(), gqlErr.Path),
-			}
+		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			return presentGraphQLError(gqlErr)
 		}
 		logger.ErrorContext(ctx, "graphql resolver failed", "err", err, "path", graphql.GetPath(ctx).String())
 		return &gqlerror.Error{

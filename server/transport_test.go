@@ -146,3 +146,23 @@ func TestProductionHidesIntrospectionAndGraphiQL(t *testing.T) {
 		t.Fatalf("GraphiQL in production: %d", r.StatusCode)
 	}
 }
+
+// TestInternalErrorsLeakNothing: when the database is gone, the client
+// gets INTERNAL and a plain message; the log has the detail.
+func TestInternalErrorsLeakNothing(t *testing.T) {
+	srv := servertest.New(t, servertest.SQLite)
+	c := srv.Client(srv.Register(t, "CUSTOMER").AccessToken)
+	if err := srv.App.DB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e := c.Do(t, meQuery, nil).RequireError(t, "INTERNAL")
+	if e.Message != "Internal server error" {
+		t.Fatalf("internal error leaked: %q", e.Message)
+	}
+	if !strings.Contains(srv.Logs.String(), "database is closed") {
+		t.Fatal("the cause was not logged")
+	}
+	if resp, _ := srv.Get(t, "/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the database closed: %d", resp.StatusCode)
+	}
+}

@@ -3,10 +3,11 @@
 package role
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/jobsphere/jobsphere"
 )
 
 // Role is a user's role. It is stored and returned as CUSTOMER, CONTRACTOR
@@ -36,7 +37,7 @@ func Parse(s string) (Role, error) {
 	case "ADMIN":
 		return Admin, nil
 	}
-	return "", fmt.Errorf("%q is not a valid role: use CUSTOMER (client) or CONTRACTOR (freelancer)", s)
+	return "", jobsphere.InvalidInput(jobsphere.FieldError{Field: "role", Message: "Role must be customer or contractor"})
 }
 
 // MarshalGQL writes the stored name.
@@ -46,7 +47,7 @@ func (r Role) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(s
 func (r *Role) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok {
-		return fmt.Errorf("role must be a string, got %T", v)
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "role", Message: "Role must be customer or contractor"})
 	}
 	parsed, err := Parse(s)
 	if err != nil {
