@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -164,5 +168,53 @@ func TestInternalErrorsLeakNothing(t *testing.T) {
 	}
 	if resp, _ := srv.Get(t, "/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with the database closed: %d", resp.StatusCode)
+	}
+}
+
+// TestHTTPTransports: GET queries, automatic persisted queries (as Apollo's
+// persisted-queries link sends them) and CORS preflight from an allowed
+// browser origin.
+func TestHTTPTransports(t *testing.T) {
+	srv := servertest.New(t, servertest.SQLite)
+
+	resp, body := srv.Get(t, "/graphql?query="+url.QueryEscape("{ __typename }"))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"__typename":"Query"`) {
+		t.Fatalf("GET query: %d %s", resp.StatusCode, body)
+	}
+
+	query := "{ __typename }"
+	sum := sha256.Sum256([]byte(query))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	post := func(withQuery bool) servertest.Response {
+		payload := map[string]any{"extensions": ext}
+		if withQuery {
+			payload["query"] = query
+		}
+		raw, _ := json.Marshal(payload)
+		return srv.Client("").Post(t, "application/json", bytes.NewReader(raw))
+	}
+	if r := post(false); len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" {
+		t.Fatalf("unknown hash: %s", r.ErrorSummary())
+	}
+	if r := post(true); len(r.Errors) != 0 {
+		t.Fatalf("register persisted query: %s", r.ErrorSummary())
+	}
+	if r := post(false); len(r.Errors) != 0 || !strings.Contains(string(r.Data), "Query") {
+		t.Fatalf("persisted query by hash: %s %s", r.Data, r.ErrorSummary())
+	}
+
+	for origin, allowed := range map[string]bool{servertest.AllowedOrigin: true, "http://evil.example.test": false} {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/graphql", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin") == origin; got != allowed {
+			t.Fatalf("preflight from %s: allow-origin %q", origin, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
 	}
 }
