@@ -58,6 +58,8 @@ type LedgerTransaction struct {
 	FailureReason *string `json:"failure_reason,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// ReversalOfID holds the value of the "reversal_of_id" field.
+	ReversalOfID *pulid.ID `json:"reversal_of_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LedgerTransactionQuery when eager-loading is set.
 	Edges        LedgerTransactionEdges `json:"edges"`
@@ -78,9 +80,11 @@ type LedgerTransactionEdges struct {
 	Offer *Offer `json:"offer,omitempty"`
 	// Contract holds the value of the contract edge.
 	Contract *Contract `json:"contract,omitempty"`
+	// ReversalOf holds the value of the reversal_of edge.
+	ReversalOf *LedgerTransaction `json:"reversal_of,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [7]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
@@ -151,12 +155,23 @@ func (e LedgerTransactionEdges) ContractOrErr() (*Contract, error) {
 	return nil, &NotLoadedError{edge: "contract"}
 }
 
+// ReversalOfOrErr returns the ReversalOf value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e LedgerTransactionEdges) ReversalOfOrErr() (*LedgerTransaction, error) {
+	if e.ReversalOf != nil {
+		return e.ReversalOf, nil
+	} else if e.loadedTypes[6] {
+		return nil, &NotFoundError{label: ledgertransaction.Label}
+	}
+	return nil, &NotLoadedError{edge: "reversal_of"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*LedgerTransaction) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case ledgertransaction.FieldFromUserID, ledgertransaction.FieldToUserID, ledgertransaction.FieldJobID, ledgertransaction.FieldOfferID, ledgertransaction.FieldContractID:
+		case ledgertransaction.FieldFromUserID, ledgertransaction.FieldToUserID, ledgertransaction.FieldJobID, ledgertransaction.FieldOfferID, ledgertransaction.FieldContractID, ledgertransaction.FieldReversalOfID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case ledgertransaction.FieldID:
 			values[i] = new(pulid.ID)
@@ -305,6 +320,13 @@ func (_m *LedgerTransaction) assignValues(columns []string, values []any) error 
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
+		case ledgertransaction.FieldReversalOfID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field reversal_of_id", values[i])
+			} else if value.Valid {
+				_m.ReversalOfID = new(pulid.ID)
+				*_m.ReversalOfID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -346,6 +368,11 @@ func (_m *LedgerTransaction) QueryOffer() *OfferQuery {
 // QueryContract queries the "contract" edge of the LedgerTransaction entity.
 func (_m *LedgerTransaction) QueryContract() *ContractQuery {
 	return NewLedgerTransactionClient(_m.config).QueryContract(_m)
+}
+
+// QueryReversalOf queries the "reversal_of" edge of the LedgerTransaction entity.
+func (_m *LedgerTransaction) QueryReversalOf() *LedgerTransactionQuery {
+	return NewLedgerTransactionClient(_m.config).QueryReversalOf(_m)
 }
 
 // Update returns a builder for updating this LedgerTransaction.
@@ -443,6 +470,11 @@ func (_m *LedgerTransaction) String() string {
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ReversalOfID; v != nil {
+		builder.WriteString("reversal_of_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

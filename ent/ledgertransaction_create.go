@@ -241,6 +241,20 @@ func (_c *LedgerTransactionCreate) SetNillableCompletedAt(v *time.Time) *LedgerT
 	return _c
 }
 
+// SetReversalOfID sets the "reversal_of_id" field.
+func (_c *LedgerTransactionCreate) SetReversalOfID(v pulid.ID) *LedgerTransactionCreate {
+	_c.mutation.SetReversalOfID(v)
+	return _c
+}
+
+// SetNillableReversalOfID sets the "reversal_of_id" field if the given value is not nil.
+func (_c *LedgerTransactionCreate) SetNillableReversalOfID(v *pulid.ID) *LedgerTransactionCreate {
+	if v != nil {
+		_c.SetReversalOfID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *LedgerTransactionCreate) SetID(v pulid.ID) *LedgerTransactionCreate {
 	_c.mutation.SetID(v)
@@ -321,6 +335,11 @@ func (_c *LedgerTransactionCreate) SetOffer(v *Offer) *LedgerTransactionCreate {
 // SetContract sets the "contract" edge to the Contract entity.
 func (_c *LedgerTransactionCreate) SetContract(v *Contract) *LedgerTransactionCreate {
 	return _c.SetContractID(v.ID)
+}
+
+// SetReversalOf sets the "reversal_of" edge to the LedgerTransaction entity.
+func (_c *LedgerTransactionCreate) SetReversalOf(v *LedgerTransaction) *LedgerTransactionCreate {
+	return _c.SetReversalOfID(v.ID)
 }
 
 // Mutation returns the LedgerTransactionMutation object of the builder.
@@ -616,6 +635,23 @@ func (_c *LedgerTransactionCreate) createSpec() (*LedgerTransaction, *sqlgraph.C
 		_node.ContractID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ReversalOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalOfTable,
+			Columns: []string{ledgertransaction.ReversalOfColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ReversalOfID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -831,6 +867,9 @@ func (u *LedgerTransactionUpsertOne) UpdateNewValues() *LedgerTransactionUpsertO
 		}
 		if _, exists := u.create.mutation.ContractID(); exists {
 			s.SetIgnore(ledgertransaction.FieldContractID)
+		}
+		if _, exists := u.create.mutation.ReversalOfID(); exists {
+			s.SetIgnore(ledgertransaction.FieldReversalOfID)
 		}
 	}))
 	return u
@@ -1211,6 +1250,9 @@ func (u *LedgerTransactionUpsertBulk) UpdateNewValues() *LedgerTransactionUpsert
 			}
 			if _, exists := b.mutation.ContractID(); exists {
 				s.SetIgnore(ledgertransaction.FieldContractID)
+			}
+			if _, exists := b.mutation.ReversalOfID(); exists {
+				s.SetIgnore(ledgertransaction.FieldReversalOfID)
 			}
 		}
 	}))

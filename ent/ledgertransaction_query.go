@@ -36,6 +36,7 @@ type LedgerTransactionQuery struct {
 	withJob           *JobQuery
 	withOffer         *OfferQuery
 	withContract      *ContractQuery
+	withReversalOf    *LedgerTransactionQuery
 	loadTotal         []func(context.Context, []*LedgerTransaction) error
 	modifiers         []func(*sql.Selector)
 	withNamedPostings map[string]*PostingQuery
@@ -200,6 +201,28 @@ func (_q *LedgerTransactionQuery) QueryContract() *ContractQuery {
 			sqlgraph.From(ledgertransaction.Table, ledgertransaction.FieldID, selector),
 			sqlgraph.To(contract.Table, contract.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, ledgertransaction.ContractTable, ledgertransaction.ContractColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryReversalOf chains the current query on the "reversal_of" edge.
+func (_q *LedgerTransactionQuery) QueryReversalOf() *LedgerTransactionQuery {
+	query := (&LedgerTransactionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ledgertransaction.Table, ledgertransaction.FieldID, selector),
+			sqlgraph.To(ledgertransaction.Table, ledgertransaction.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, ledgertransaction.ReversalOfTable, ledgertransaction.ReversalOfColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -394,17 +417,18 @@ func (_q *LedgerTransactionQuery) Clone() *LedgerTransactionQuery {
 		return nil
 	}
 	return &LedgerTransactionQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]ledgertransaction.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.LedgerTransaction{}, _q.predicates...),
-		withPostings: _q.withPostings.Clone(),
-		withFrom:     _q.withFrom.Clone(),
-		withTo:       _q.withTo.Clone(),
-		withJob:      _q.withJob.Clone(),
-		withOffer:    _q.withOffer.Clone(),
-		withContract: _q.withContract.Clone(),
+		config:         _q.config,
+		ctx:            _q.ctx.Clone(),
+		order:          append([]ledgertransaction.OrderOption{}, _q.order...),
+		inters:         append([]Interceptor{}, _q.inters...),
+		predicates:     append([]predicate.LedgerTransaction{}, _q.predicates...),
+		withPostings:   _q.withPostings.Clone(),
+		withFrom:       _q.withFrom.Clone(),
+		withTo:         _q.withTo.Clone(),
+		withJob:        _q.withJob.Clone(),
+		withOffer:      _q.withOffer.Clone(),
+		withContract:   _q.withContract.Clone(),
+		withReversalOf: _q.withReversalOf.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -475,6 +499,17 @@ func (_q *LedgerTransactionQuery) WithContract(opts ...func(*ContractQuery)) *Le
 		opt(query)
 	}
 	_q.withContract = query
+	return _q
+}
+
+// WithReversalOf tells the query-builder to eager-load the nodes that are connected to
+// the "reversal_of" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LedgerTransactionQuery) WithReversalOf(opts ...func(*LedgerTransactionQuery)) *LedgerTransactionQuery {
+	query := (&LedgerTransactionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withReversalOf = query
 	return _q
 }
 
@@ -556,13 +591,14 @@ func (_q *LedgerTransactionQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	var (
 		nodes       = []*LedgerTransaction{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [7]bool{
 			_q.withPostings != nil,
 			_q.withFrom != nil,
 			_q.withTo != nil,
 			_q.withJob != nil,
 			_q.withOffer != nil,
 			_q.withContract != nil,
+			_q.withReversalOf != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -620,6 +656,12 @@ func (_q *LedgerTransactionQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	if query := _q.withContract; query != nil {
 		if err := _q.loadContract(ctx, query, nodes, nil,
 			func(n *LedgerTransaction, e *Contract) { n.Edges.Contract = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withReversalOf; query != nil {
+		if err := _q.loadReversalOf(ctx, query, nodes, nil,
+			func(n *LedgerTransaction, e *LedgerTransaction) { n.Edges.ReversalOf = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -828,6 +870,38 @@ func (_q *LedgerTransactionQuery) loadContract(ctx context.Context, query *Contr
 	}
 	return nil
 }
+func (_q *LedgerTransactionQuery) loadReversalOf(ctx context.Context, query *LedgerTransactionQuery, nodes []*LedgerTransaction, init func(*LedgerTransaction), assign func(*LedgerTransaction, *LedgerTransaction)) error {
+	ids := make([]pulid.ID, 0, len(nodes))
+	nodeids := make(map[pulid.ID][]*LedgerTransaction)
+	for i := range nodes {
+		if nodes[i].ReversalOfID == nil {
+			continue
+		}
+		fk := *nodes[i].ReversalOfID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(ledgertransaction.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "reversal_of_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *LedgerTransactionQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -871,6 +945,9 @@ func (_q *LedgerTransactionQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withContract != nil {
 			_spec.Node.AddColumnOnce(ledgertransaction.FieldContractID)
+		}
+		if _q.withReversalOf != nil {
+			_spec.Node.AddColumnOnce(ledgertransaction.FieldReversalOfID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -7990,6 +7990,8 @@ type LedgerTransactionMutation struct {
 	clearedoffer               bool
 	contract                   *pulid.ID
 	clearedcontract            bool
+	reversal_of                *pulid.ID
+	clearedreversal_of         bool
 	done                       bool
 	oldValue                   func(context.Context) (*LedgerTransaction, error)
 	predicates                 []predicate.LedgerTransaction
@@ -8897,6 +8899,55 @@ func (m *LedgerTransactionMutation) ResetCompletedAt() {
 	delete(m.clearedFields, ledgertransaction.FieldCompletedAt)
 }
 
+// SetReversalOfID sets the "reversal_of_id" field.
+func (m *LedgerTransactionMutation) SetReversalOfID(pu pulid.ID) {
+	m.reversal_of = &pu
+}
+
+// ReversalOfID returns the value of the "reversal_of_id" field in the mutation.
+func (m *LedgerTransactionMutation) ReversalOfID() (r pulid.ID, exists bool) {
+	v := m.reversal_of
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversalOfID returns the old "reversal_of_id" field's value of the LedgerTransaction entity.
+// If the LedgerTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerTransactionMutation) OldReversalOfID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversalOfID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversalOfID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversalOfID: %w", err)
+	}
+	return oldValue.ReversalOfID, nil
+}
+
+// ClearReversalOfID clears the value of the "reversal_of_id" field.
+func (m *LedgerTransactionMutation) ClearReversalOfID() {
+	m.reversal_of = nil
+	m.clearedFields[ledgertransaction.FieldReversalOfID] = struct{}{}
+}
+
+// ReversalOfIDCleared returns if the "reversal_of_id" field was cleared in this mutation.
+func (m *LedgerTransactionMutation) ReversalOfIDCleared() bool {
+	_, ok := m.clearedFields[ledgertransaction.FieldReversalOfID]
+	return ok
+}
+
+// ResetReversalOfID resets all changes to the "reversal_of_id" field.
+func (m *LedgerTransactionMutation) ResetReversalOfID() {
+	m.reversal_of = nil
+	delete(m.clearedFields, ledgertransaction.FieldReversalOfID)
+}
+
 // AddPostingIDs adds the "postings" edge to the Posting entity by ids.
 func (m *LedgerTransactionMutation) AddPostingIDs(ids ...pulid.ID) {
 	if m.postings == nil {
@@ -9112,6 +9163,33 @@ func (m *LedgerTransactionMutation) ResetContract() {
 	m.clearedcontract = false
 }
 
+// ClearReversalOf clears the "reversal_of" edge to the LedgerTransaction entity.
+func (m *LedgerTransactionMutation) ClearReversalOf() {
+	m.clearedreversal_of = true
+	m.clearedFields[ledgertransaction.FieldReversalOfID] = struct{}{}
+}
+
+// ReversalOfCleared reports if the "reversal_of" edge to the LedgerTransaction entity was cleared.
+func (m *LedgerTransactionMutation) ReversalOfCleared() bool {
+	return m.ReversalOfIDCleared() || m.clearedreversal_of
+}
+
+// ReversalOfIDs returns the "reversal_of" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReversalOfID instead. It exists only for internal usage by the builders.
+func (m *LedgerTransactionMutation) ReversalOfIDs() (ids []pulid.ID) {
+	if id := m.reversal_of; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReversalOf resets all changes to the "reversal_of" edge.
+func (m *LedgerTransactionMutation) ResetReversalOf() {
+	m.reversal_of = nil
+	m.clearedreversal_of = false
+}
+
 // Where appends a list predicates to the LedgerTransactionMutation builder.
 func (m *LedgerTransactionMutation) Where(ps ...predicate.LedgerTransaction) {
 	m.predicates = append(m.predicates, ps...)
@@ -9146,7 +9224,7 @@ func (m *LedgerTransactionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LedgerTransactionMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, ledgertransaction.FieldCreatedAt)
 	}
@@ -9201,6 +9279,9 @@ func (m *LedgerTransactionMutation) Fields() []string {
 	if m.completed_at != nil {
 		fields = append(fields, ledgertransaction.FieldCompletedAt)
 	}
+	if m.reversal_of != nil {
+		fields = append(fields, ledgertransaction.FieldReversalOfID)
+	}
 	return fields
 }
 
@@ -9245,6 +9326,8 @@ func (m *LedgerTransactionMutation) Field(name string) (ent.Value, bool) {
 		return m.FailureReason()
 	case ledgertransaction.FieldCompletedAt:
 		return m.CompletedAt()
+	case ledgertransaction.FieldReversalOfID:
+		return m.ReversalOfID()
 	}
 	return nil, false
 }
@@ -9290,6 +9373,8 @@ func (m *LedgerTransactionMutation) OldField(ctx context.Context, name string) (
 		return m.OldFailureReason(ctx)
 	case ledgertransaction.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case ledgertransaction.FieldReversalOfID:
+		return m.OldReversalOfID(ctx)
 	}
 	return nil, fmt.Errorf("unknown LedgerTransaction field %s", name)
 }
@@ -9425,6 +9510,13 @@ func (m *LedgerTransactionMutation) SetField(name string, value ent.Value) error
 		}
 		m.SetCompletedAt(v)
 		return nil
+	case ledgertransaction.FieldReversalOfID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversalOfID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LedgerTransaction field %s", name)
 }
@@ -9500,6 +9592,9 @@ func (m *LedgerTransactionMutation) ClearedFields() []string {
 	if m.FieldCleared(ledgertransaction.FieldCompletedAt) {
 		fields = append(fields, ledgertransaction.FieldCompletedAt)
 	}
+	if m.FieldCleared(ledgertransaction.FieldReversalOfID) {
+		fields = append(fields, ledgertransaction.FieldReversalOfID)
+	}
 	return fields
 }
 
@@ -9543,6 +9638,9 @@ func (m *LedgerTransactionMutation) ClearField(name string) error {
 		return nil
 	case ledgertransaction.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case ledgertransaction.FieldReversalOfID:
+		m.ClearReversalOfID()
 		return nil
 	}
 	return fmt.Errorf("unknown LedgerTransaction nullable field %s", name)
@@ -9606,13 +9704,16 @@ func (m *LedgerTransactionMutation) ResetField(name string) error {
 	case ledgertransaction.FieldCompletedAt:
 		m.ResetCompletedAt()
 		return nil
+	case ledgertransaction.FieldReversalOfID:
+		m.ResetReversalOfID()
+		return nil
 	}
 	return fmt.Errorf("unknown LedgerTransaction field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LedgerTransactionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.postings != nil {
 		edges = append(edges, ledgertransaction.EdgePostings)
 	}
@@ -9630,6 +9731,9 @@ func (m *LedgerTransactionMutation) AddedEdges() []string {
 	}
 	if m.contract != nil {
 		edges = append(edges, ledgertransaction.EdgeContract)
+	}
+	if m.reversal_of != nil {
+		edges = append(edges, ledgertransaction.EdgeReversalOf)
 	}
 	return edges
 }
@@ -9664,13 +9768,17 @@ func (m *LedgerTransactionMutation) AddedIDs(name string) []ent.Value {
 		if id := m.contract; id != nil {
 			return []ent.Value{*id}
 		}
+	case ledgertransaction.EdgeReversalOf:
+		if id := m.reversal_of; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LedgerTransactionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.removedpostings != nil {
 		edges = append(edges, ledgertransaction.EdgePostings)
 	}
@@ -9693,7 +9801,7 @@ func (m *LedgerTransactionMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LedgerTransactionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.clearedpostings {
 		edges = append(edges, ledgertransaction.EdgePostings)
 	}
@@ -9711,6 +9819,9 @@ func (m *LedgerTransactionMutation) ClearedEdges() []string {
 	}
 	if m.clearedcontract {
 		edges = append(edges, ledgertransaction.EdgeContract)
+	}
+	if m.clearedreversal_of {
+		edges = append(edges, ledgertransaction.EdgeReversalOf)
 	}
 	return edges
 }
@@ -9731,6 +9842,8 @@ func (m *LedgerTransactionMutation) EdgeCleared(name string) bool {
 		return m.clearedoffer
 	case ledgertransaction.EdgeContract:
 		return m.clearedcontract
+	case ledgertransaction.EdgeReversalOf:
+		return m.clearedreversal_of
 	}
 	return false
 }
@@ -9753,6 +9866,9 @@ func (m *LedgerTransactionMutation) ClearEdge(name string) error {
 		return nil
 	case ledgertransaction.EdgeContract:
 		m.ClearContract()
+		return nil
+	case ledgertransaction.EdgeReversalOf:
+		m.ClearReversalOf()
 		return nil
 	}
 	return fmt.Errorf("unknown LedgerTransaction unique edge %s", name)
@@ -9779,6 +9895,9 @@ func (m *LedgerTransactionMutation) ResetEdge(name string) error {
 		return nil
 	case ledgertransaction.EdgeContract:
 		m.ResetContract()
+		return nil
+	case ledgertransaction.EdgeReversalOf:
+		m.ResetReversalOf()
 		return nil
 	}
 	return fmt.Errorf("unknown LedgerTransaction edge %s", name)
@@ -12402,6 +12521,8 @@ type PostingMutation struct {
 	created_at         *time.Time
 	amount             *int64
 	addamount          *int64
+	move               *int
+	addmove            *int
 	clearedFields      map[string]struct{}
 	transaction        *pulid.ID
 	clearedtransaction bool
@@ -12680,6 +12801,62 @@ func (m *PostingMutation) ResetAmount() {
 	m.addamount = nil
 }
 
+// SetMove sets the "move" field.
+func (m *PostingMutation) SetMove(i int) {
+	m.move = &i
+	m.addmove = nil
+}
+
+// Move returns the value of the "move" field in the mutation.
+func (m *PostingMutation) Move() (r int, exists bool) {
+	v := m.move
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMove returns the old "move" field's value of the Posting entity.
+// If the Posting object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PostingMutation) OldMove(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMove is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMove requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMove: %w", err)
+	}
+	return oldValue.Move, nil
+}
+
+// AddMove adds i to the "move" field.
+func (m *PostingMutation) AddMove(i int) {
+	if m.addmove != nil {
+		*m.addmove += i
+	} else {
+		m.addmove = &i
+	}
+}
+
+// AddedMove returns the value that was added to the "move" field in this mutation.
+func (m *PostingMutation) AddedMove() (r int, exists bool) {
+	v := m.addmove
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMove resets all changes to the "move" field.
+func (m *PostingMutation) ResetMove() {
+	m.move = nil
+	m.addmove = nil
+}
+
 // ClearTransaction clears the "transaction" edge to the LedgerTransaction entity.
 func (m *PostingMutation) ClearTransaction() {
 	m.clearedtransaction = true
@@ -12768,7 +12945,7 @@ func (m *PostingMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PostingMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.created_at != nil {
 		fields = append(fields, posting.FieldCreatedAt)
 	}
@@ -12780,6 +12957,9 @@ func (m *PostingMutation) Fields() []string {
 	}
 	if m.amount != nil {
 		fields = append(fields, posting.FieldAmount)
+	}
+	if m.move != nil {
+		fields = append(fields, posting.FieldMove)
 	}
 	return fields
 }
@@ -12797,6 +12977,8 @@ func (m *PostingMutation) Field(name string) (ent.Value, bool) {
 		return m.AccountID()
 	case posting.FieldAmount:
 		return m.Amount()
+	case posting.FieldMove:
+		return m.Move()
 	}
 	return nil, false
 }
@@ -12814,6 +12996,8 @@ func (m *PostingMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAccountID(ctx)
 	case posting.FieldAmount:
 		return m.OldAmount(ctx)
+	case posting.FieldMove:
+		return m.OldMove(ctx)
 	}
 	return nil, fmt.Errorf("unknown Posting field %s", name)
 }
@@ -12851,6 +13035,13 @@ func (m *PostingMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAmount(v)
 		return nil
+	case posting.FieldMove:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMove(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Posting field %s", name)
 }
@@ -12862,6 +13053,9 @@ func (m *PostingMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, posting.FieldAmount)
 	}
+	if m.addmove != nil {
+		fields = append(fields, posting.FieldMove)
+	}
 	return fields
 }
 
@@ -12872,6 +13066,8 @@ func (m *PostingMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case posting.FieldAmount:
 		return m.AddedAmount()
+	case posting.FieldMove:
+		return m.AddedMove()
 	}
 	return nil, false
 }
@@ -12887,6 +13083,13 @@ func (m *PostingMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddAmount(v)
+		return nil
+	case posting.FieldMove:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMove(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Posting numeric field %s", name)
@@ -12926,6 +13129,9 @@ func (m *PostingMutation) ResetField(name string) error {
 		return nil
 	case posting.FieldAmount:
 		m.ResetAmount()
+		return nil
+	case posting.FieldMove:
+		m.ResetMove()
 		return nil
 	}
 	return fmt.Errorf("unknown Posting field %s", name)

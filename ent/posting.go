@@ -28,6 +28,8 @@ type Posting struct {
 	AccountID pulid.ID `json:"account_id,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`
+	// Move holds the value of the "move" field.
+	Move int `json:"move,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PostingQuery when eager-loading is set.
 	Edges        PostingEdges `json:"edges"`
@@ -74,7 +76,7 @@ func (*Posting) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case posting.FieldID, posting.FieldTransactionID, posting.FieldAccountID:
 			values[i] = new(pulid.ID)
-		case posting.FieldAmount:
+		case posting.FieldAmount, posting.FieldMove:
 			values[i] = new(sql.NullInt64)
 		case posting.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
@@ -122,6 +124,12 @@ func (_m *Posting) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field amount", values[i])
 			} else if value.Valid {
 				_m.Amount = value.Int64
+			}
+		case posting.FieldMove:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field move", values[i])
+			} else if value.Valid {
+				_m.Move = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -180,6 +188,9 @@ func (_m *Posting) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Amount))
+	builder.WriteString(", ")
+	builder.WriteString("move=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Move))
 	builder.WriteByte(')')
 	return builder.String()
 }

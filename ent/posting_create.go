@@ -58,6 +58,12 @@ func (_c *PostingCreate) SetAmount(v int64) *PostingCreate {
 	return _c
 }
 
+// SetMove sets the "move" field.
+func (_c *PostingCreate) SetMove(v int) *PostingCreate {
+	_c.mutation.SetMove(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *PostingCreate) SetID(v pulid.ID) *PostingCreate {
 	_c.mutation.SetID(v)
@@ -141,6 +147,9 @@ func (_c *PostingCreate) check() error {
 	if _, ok := _c.mutation.Amount(); !ok {
 		return &ValidationError{Name: "amount", err: errors.New(`ent: missing required field "Posting.amount"`)}
 	}
+	if _, ok := _c.mutation.Move(); !ok {
+		return &ValidationError{Name: "move", err: errors.New(`ent: missing required field "Posting.move"`)}
+	}
 	if len(_c.mutation.TransactionIDs()) == 0 {
 		return &ValidationError{Name: "transaction", err: errors.New(`ent: missing required edge "Posting.transaction"`)}
 	}
@@ -190,6 +199,10 @@ func (_c *PostingCreate) createSpec() (*Posting, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Amount(); ok {
 		_spec.SetField(posting.FieldAmount, field.TypeInt64, value)
 		_node.Amount = value
+	}
+	if value, ok := _c.mutation.Move(); ok {
+		_spec.SetField(posting.FieldMove, field.TypeInt, value)
+		_node.Move = value
 	}
 	if nodes := _c.mutation.TransactionIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -305,6 +318,9 @@ func (u *PostingUpsertOne) UpdateNewValues() *PostingUpsertOne {
 		}
 		if _, exists := u.create.mutation.Amount(); exists {
 			s.SetIgnore(posting.FieldAmount)
+		}
+		if _, exists := u.create.mutation.Move(); exists {
+			s.SetIgnore(posting.FieldMove)
 		}
 	}))
 	return u
@@ -531,6 +547,9 @@ func (u *PostingUpsertBulk) UpdateNewValues() *PostingUpsertBulk {
 			}
 			if _, exists := b.mutation.Amount(); exists {
 				s.SetIgnore(posting.FieldAmount)
+			}
+			if _, exists := b.mutation.Move(); exists {
+				s.SetIgnore(posting.FieldMove)
 			}
 		}
 	}))

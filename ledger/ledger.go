@@ -1,9 +1,22 @@
-// Package ledger is the only code that changes a balance: double-entry
-// postings with the wallet rows as their cache.
+// Package ledger is the only code that changes a balance. Every money
+// movement is one ledger transaction of postings that sum to zero, written
+// in the caller's database transaction with a unique idempotency key. The
+// wallet rows cache each user's balances and are updated in the same
+// transaction, by conditional updates that cannot overdraw.
+//
+// Invariants (checked by Verify, asserted by the tests after every money
+// scenario):
+//   - every transaction's postings sum to zero, and all postings together;
+//   - no account but the outside world (EXTERNAL) is ever negative;
+//   - each wallet's cached balance and escrow balance equal the sums of
+//     the postings on the user's AVAILABLE and ESCROW accounts, and its
+//     lifetime totals equal what its transactions imply;
+//   - each wallet's pending deposits equal its unconfirmed deposits.
 package ledger
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/jobsphere/jobsphere"
@@ -12,26 +25,96 @@ import (
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
-// OpenWallet creates a user's empty wallet and their available and escrow
+// Ledger posts money movements in one currency.
+type Ledger struct {
+	client   *ent.Client
+	currency jobsphere.Currency
+}
+
+// New returns the ledger. The client is used for reads outside any
+// transaction (history, verification, statistics); postings always go
+// through the caller's transaction.
+func New(client *ent.Client, currency jobsphere.Currency) *Ledger {
+	return &Ledger{client: client, currency: currency}
+}
+
+// Currency is the ledger's currency.
+func (l *Ledger) Currency() jobsphere.Currency { return l.currency }
+
+// Account names a ledger account: a user's AVAILABLE or ESCROW money, the
+// platform's REVENUE, or EXTERNAL, the world outside (Stripe).
+type Account struct {
+	Kind   ledgeraccount.Kind
+	UserID pulid.ID // empty for REVENUE and EXTERNAL
+}
+
+// The accounts.
+var (
+	Revenue  = Account{Kind: ledgeraccount.KindREVENUE}
+	External = Account{Kind: ledgeraccount.KindEXTERNAL}
+)
+
+// Available is a user's spendable money.
+func Available(userID pulid.ID) Account {
+	return Account{Kind: ledgeraccount.KindAVAILABLE, UserID: userID}
+}
+
+// Escrow is a user's held money: pending offers, funded contracts,
+// withdrawals in flight.
+func Escrow(userID pulid.ID) Account {
+	return Account{Kind: ledgeraccount.KindESCROW, UserID: userID}
+}
+
+// Code is the account's stable name: "usr_…:available", "platform:revenue".
+func (a Account) Code() string {
+	owner := "platform"
+	if a.UserID != "" {
+		owner = string(a.UserID)
+	}
+	return owner + ":" + strings.ToLower(string(a.Kind))
+}
+
+func (a Account) isUser() bool { return a.UserID != "" }
+
+func (a Account) valid() bool {
+	switch a.Kind {
+	case ledgeraccount.KindAVAILABLE, ledgeraccount.KindESCROW:
+		return a.UserID != ""
+	case ledgeraccount.KindREVENUE, ledgeraccount.KindEXTERNAL:
+		return a.UserID == ""
+	}
+	return false
+}
+
+// OpenWallet creates a user's empty wallet and their AVAILABLE and ESCROW
 // accounts. Call it inside the transaction that creates the user.
 func OpenWallet(ctx context.Context, tx *ent.Client, userID pulid.ID, cur jobsphere.Currency) (*ent.Wallet, error) {
 	w, err := tx.Wallet.Create().SetUserID(userID).SetCurrency(cur.Code).Save(ctx)
 	if err != nil {
 		return nil, err
 	}
-	err = tx.LedgerAccount.CreateBulk(
-		tx.LedgerAccount.Create().SetCode(AccountCode(userID, ledgeraccount.KindAVAILABLE)).
-			SetKind(ledgeraccount.KindAVAILABLE).SetUserID(userID).SetCurrency(cur.Code),
-		tx.LedgerAccount.Create().SetCode(AccountCode(userID, ledgeraccount.KindESCROW)).
-			SetKind(ledgeraccount.KindESCROW).SetUserID(userID).SetCurrency(cur.Code),
-	).Exec(ctx)
-	if err != nil {
+	creates := make([]*ent.LedgerAccountCreate, 0, 2)
+	for _, a := range []Account{Available(userID), Escrow(userID)} {
+		creates = append(creates, tx.LedgerAccount.Create().
+			SetCode(a.Code()).SetKind(a.Kind).SetUserID(userID).SetCurrency(cur.Code))
+	}
+	if err := tx.LedgerAccount.CreateBulk(creates...).Exec(ctx); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
 
-// AccountCode names a user's account of the given kind: "usr_…:available".
-func AccountCode(userID pulid.ID, kind ledgeraccount.Kind) string {
-	return string(userID) + ":" + strings.ToLower(string(kind))
+// EnsurePlatformAccounts creates the REVENUE and EXTERNAL accounts once;
+// safe to call from every replica at every start.
+func (l *Ledger) EnsurePlatformAccounts(ctx context.Context) error {
+	for _, a := range []Account{Revenue, External} {
+		err := l.client.LedgerAccount.Create().
+			SetCode(a.Code()).SetKind(a.Kind).SetCurrency(l.currency.Code).
+			OnConflictColumns(ledgeraccount.FieldCode).DoNothing().
+			Exec(ctx)
+		if err != nil && !isNoRows(err) {
+			return fmt.Errorf("ledger: platform account %s: %w", a.Code(), err)
+		}
+	}
+	return nil
 }

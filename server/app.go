@@ -17,6 +17,7 @@ import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
 )
 
@@ -27,6 +28,7 @@ type App struct {
 	DB       *sql.DB
 	Client   *ent.Client
 	Auth     *auth.Service
+	Ledger   *ledger.Ledger
 	Market   *market.Service
 	Registry *prometheus.Registry
 
@@ -40,7 +42,10 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 	if err != nil {
 		return nil, err
 	}
-	app := &App{Config: cfg, Logger: logger, DB: db, Client: client, Registry: prometheus.NewRegistry()}
+	app := &App{
+		Config: cfg, Logger: logger, DB: db, Client: client, Registry: prometheus.NewRegistry(),
+		Ledger: ledger.New(client, cfg.Currency),
+	}
 	if err := app.build(ctx); err != nil {
 		return nil, errors.Join(err, app.Close())
 	}
@@ -76,9 +81,13 @@ func (a *App) build(ctx context.Context) error {
 	return nil
 }
 
-// Migrate brings the database schema up to date.
+// Migrate brings the database schema up to date and creates the
+// platform's ledger accounts.
 func (a *App) Migrate(ctx context.Context) error {
-	return migrateSchema(ctx, a.DB, a.Client, !a.Config.Embedded())
+	if err := migrateSchema(ctx, a.DB, a.Client, !a.Config.Embedded()); err != nil {
+		return err
+	}
+	return a.Ledger.EnsurePlatformAccounts(ctx)
 }
 
 // DrainWebsockets waits for open websocket connections to close, or for

@@ -73,5 +73,30 @@ func migrateSchema(ctx context.Context, db *sql.DB, client *ent.Client, postgres
 	if err := client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	for _, stmt := range appendOnlyPostings[postgres] {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: postings trigger: %w", err)
+		}
+	}
 	return nil
+}
+
+// appendOnlyPostings makes the database itself refuse to change or delete
+// a posting: corrections are reversing transactions, never edits.
+var appendOnlyPostings = map[bool][]string{
+	true: { // PostgreSQL
+		`CREATE OR REPLACE FUNCTION postings_append_only() RETURNS trigger AS $$
+BEGIN
+	RAISE EXCEPTION 'postings are append-only: post a reversing transaction instead';
+END;
+$$ LANGUAGE plpgsql`,
+		`CREATE OR REPLACE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON postings
+	FOR EACH ROW EXECUTE FUNCTION postings_append_only()`,
+	},
+	false: { // SQLite
+		`CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
+	BEGIN SELECT RAISE(ABORT, 'postings are append-only: post a reversing transaction instead'); END`,
+		`CREATE TRIGGER IF NOT EXISTS postings_no_delete BEFORE DELETE ON postings
+	BEGIN SELECT RAISE(ABORT, 'postings are append-only: post a reversing transaction instead'); END`,
+	},
 }

@@ -54,6 +54,8 @@ const (
 	FieldFailureReason = "failure_reason"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldReversalOfID holds the string denoting the reversal_of_id field in the database.
+	FieldReversalOfID = "reversal_of_id"
 	// EdgePostings holds the string denoting the postings edge name in mutations.
 	EdgePostings = "postings"
 	// EdgeFrom holds the string denoting the from edge name in mutations.
@@ -66,6 +68,8 @@ const (
 	EdgeOffer = "offer"
 	// EdgeContract holds the string denoting the contract edge name in mutations.
 	EdgeContract = "contract"
+	// EdgeReversalOf holds the string denoting the reversal_of edge name in mutations.
+	EdgeReversalOf = "reversal_of"
 	// Table holds the table name of the ledgertransaction in the database.
 	Table = "ledger_transactions"
 	// PostingsTable is the table that holds the postings relation/edge.
@@ -110,6 +114,10 @@ const (
 	ContractInverseTable = "contracts"
 	// ContractColumn is the table column denoting the contract relation/edge.
 	ContractColumn = "contract_id"
+	// ReversalOfTable is the table that holds the reversal_of relation/edge.
+	ReversalOfTable = "ledger_transactions"
+	// ReversalOfColumn is the table column denoting the reversal_of relation/edge.
+	ReversalOfColumn = "reversal_of_id"
 )
 
 // Columns holds all SQL columns for ledgertransaction fields.
@@ -133,6 +141,7 @@ var Columns = []string{
 	FieldStripeTransferID,
 	FieldFailureReason,
 	FieldCompletedAt,
+	FieldReversalOfID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -316,6 +325,11 @@ func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
 }
 
+// ByReversalOfID orders the results by the reversal_of_id field.
+func ByReversalOfID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReversalOfID, opts...).ToFunc()
+}
+
 // ByPostingsCount orders the results by postings count.
 func ByPostingsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -364,6 +378,13 @@ func ByContractField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newContractStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByReversalOfField orders the results by reversal_of field.
+func ByReversalOfField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newReversalOfStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newPostingsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -404,6 +425,13 @@ func newContractStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ContractInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, ContractTable, ContractColumn),
+	)
+}
+func newReversalOfStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, ReversalOfTable, ReversalOfColumn),
 	)
 }
 

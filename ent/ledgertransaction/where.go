@@ -136,6 +136,11 @@ func CompletedAt(v time.Time) predicate.LedgerTransaction {
 	return predicate.LedgerTransaction(sql.FieldEQ(FieldCompletedAt, v))
 }
 
+// ReversalOfID applies equality check predicate on the "reversal_of_id" field. It's identical to ReversalOfIDEQ.
+func ReversalOfID(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldEQ(FieldReversalOfID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.LedgerTransaction {
 	return predicate.LedgerTransaction(sql.FieldEQ(FieldCreatedAt, v))
@@ -1266,6 +1271,86 @@ func CompletedAtNotNil() predicate.LedgerTransaction {
 	return predicate.LedgerTransaction(sql.FieldNotNull(FieldCompletedAt))
 }
 
+// ReversalOfIDEQ applies the EQ predicate on the "reversal_of_id" field.
+func ReversalOfIDEQ(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldEQ(FieldReversalOfID, v))
+}
+
+// ReversalOfIDNEQ applies the NEQ predicate on the "reversal_of_id" field.
+func ReversalOfIDNEQ(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldNEQ(FieldReversalOfID, v))
+}
+
+// ReversalOfIDIn applies the In predicate on the "reversal_of_id" field.
+func ReversalOfIDIn(vs ...pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldIn(FieldReversalOfID, vs...))
+}
+
+// ReversalOfIDNotIn applies the NotIn predicate on the "reversal_of_id" field.
+func ReversalOfIDNotIn(vs ...pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldNotIn(FieldReversalOfID, vs...))
+}
+
+// ReversalOfIDGT applies the GT predicate on the "reversal_of_id" field.
+func ReversalOfIDGT(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldGT(FieldReversalOfID, v))
+}
+
+// ReversalOfIDGTE applies the GTE predicate on the "reversal_of_id" field.
+func ReversalOfIDGTE(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldGTE(FieldReversalOfID, v))
+}
+
+// ReversalOfIDLT applies the LT predicate on the "reversal_of_id" field.
+func ReversalOfIDLT(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldLT(FieldReversalOfID, v))
+}
+
+// ReversalOfIDLTE applies the LTE predicate on the "reversal_of_id" field.
+func ReversalOfIDLTE(v pulid.ID) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldLTE(FieldReversalOfID, v))
+}
+
+// ReversalOfIDContains applies the Contains predicate on the "reversal_of_id" field.
+func ReversalOfIDContains(v pulid.ID) predicate.LedgerTransaction {
+	vc := string(v)
+	return predicate.LedgerTransaction(sql.FieldContains(FieldReversalOfID, vc))
+}
+
+// ReversalOfIDHasPrefix applies the HasPrefix predicate on the "reversal_of_id" field.
+func ReversalOfIDHasPrefix(v pulid.ID) predicate.LedgerTransaction {
+	vc := string(v)
+	return predicate.LedgerTransaction(sql.FieldHasPrefix(FieldReversalOfID, vc))
+}
+
+// ReversalOfIDHasSuffix applies the HasSuffix predicate on the "reversal_of_id" field.
+func ReversalOfIDHasSuffix(v pulid.ID) predicate.LedgerTransaction {
+	vc := string(v)
+	return predicate.LedgerTransaction(sql.FieldHasSuffix(FieldReversalOfID, vc))
+}
+
+// ReversalOfIDIsNil applies the IsNil predicate on the "reversal_of_id" field.
+func ReversalOfIDIsNil() predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldIsNull(FieldReversalOfID))
+}
+
+// ReversalOfIDNotNil applies the NotNil predicate on the "reversal_of_id" field.
+func ReversalOfIDNotNil() predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(sql.FieldNotNull(FieldReversalOfID))
+}
+
+// ReversalOfIDEqualFold applies the EqualFold predicate on the "reversal_of_id" field.
+func ReversalOfIDEqualFold(v pulid.ID) predicate.LedgerTransaction {
+	vc := string(v)
+	return predicate.LedgerTransaction(sql.FieldEqualFold(FieldReversalOfID, vc))
+}
+
+// ReversalOfIDContainsFold applies the ContainsFold predicate on the "reversal_of_id" field.
+func ReversalOfIDContainsFold(v pulid.ID) predicate.LedgerTransaction {
+	vc := string(v)
+	return predicate.LedgerTransaction(sql.FieldContainsFold(FieldReversalOfID, vc))
+}
+
 // HasPostings applies the HasEdge predicate on the "postings" edge.
 func HasPostings() predicate.LedgerTransaction {
 	return predicate.LedgerTransaction(func(s *sql.Selector) {
@@ -1396,6 +1481,29 @@ func HasContract() predicate.LedgerTransaction {
 func HasContractWith(preds ...predicate.Contract) predicate.LedgerTransaction {
 	return predicate.LedgerTransaction(func(s *sql.Selector) {
 		step := newContractStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasReversalOf applies the HasEdge predicate on the "reversal_of" edge.
+func HasReversalOf() predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, ReversalOfTable, ReversalOfColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasReversalOfWith applies the HasEdge predicate on the "reversal_of" edge with a given conditions (other predicates).
+func HasReversalOfWith(preds ...predicate.LedgerTransaction) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(func(s *sql.Selector) {
+		step := newReversalOfStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

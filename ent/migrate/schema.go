@@ -280,6 +280,7 @@ var (
 		{Name: "job_id", Type: field.TypeString, Nullable: true},
 		{Name: "offer_id", Type: field.TypeString, Nullable: true},
 		{Name: "contract_id", Type: field.TypeString, Nullable: true},
+		{Name: "reversal_of_id", Type: field.TypeString, Unique: true, Nullable: true},
 	}
 	// LedgerTransactionsTable holds the schema information for the "ledger_transactions" table.
 	LedgerTransactionsTable = &schema.Table{
@@ -315,6 +316,12 @@ var (
 				Symbol:     "ledger_transactions_contracts_contract",
 				Columns:    []*schema.Column{LedgerTransactionsColumns[18]},
 				RefColumns: []*schema.Column{ContractsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "ledger_transactions_ledger_transactions_reversal_of",
+				Columns:    []*schema.Column{LedgerTransactionsColumns[19]},
+				RefColumns: []*schema.Column{LedgerTransactionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 		},
@@ -432,6 +439,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "amount", Type: field.TypeInt64},
+		{Name: "move", Type: field.TypeInt},
 		{Name: "account_id", Type: field.TypeString},
 		{Name: "transaction_id", Type: field.TypeString},
 	}
@@ -443,13 +451,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "postings_ledger_accounts_postings",
-				Columns:    []*schema.Column{PostingsColumns[3]},
+				Columns:    []*schema.Column{PostingsColumns[4]},
 				RefColumns: []*schema.Column{LedgerAccountsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "postings_ledger_transactions_postings",
-				Columns:    []*schema.Column{PostingsColumns[4]},
+				Columns:    []*schema.Column{PostingsColumns[5]},
 				RefColumns: []*schema.Column{LedgerTransactionsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -681,6 +689,7 @@ func init() {
 	LedgerTransactionsTable.ForeignKeys[2].RefTable = JobsTable
 	LedgerTransactionsTable.ForeignKeys[3].RefTable = OffersTable
 	LedgerTransactionsTable.ForeignKeys[4].RefTable = ContractsTable
+	LedgerTransactionsTable.ForeignKeys[5].RefTable = LedgerTransactionsTable
 	MediaTable.ForeignKeys[0].RefTable = UsersTable
 	OffersTable.ForeignKeys[0].RefTable = JobsTable
 	OffersTable.ForeignKeys[1].RefTable = JobApplicationsTable

@@ -23,6 +23,8 @@ const (
 	FieldAccountID = "account_id"
 	// FieldAmount holds the string denoting the amount field in the database.
 	FieldAmount = "amount"
+	// FieldMove holds the string denoting the move field in the database.
+	FieldMove = "move"
 	// EdgeTransaction holds the string denoting the transaction edge name in mutations.
 	EdgeTransaction = "transaction"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
@@ -52,6 +54,7 @@ var Columns = []string{
 	FieldTransactionID,
 	FieldAccountID,
 	FieldAmount,
+	FieldMove,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -97,6 +100,11 @@ func ByAccountID(opts ...sql.OrderTermOption) OrderOption {
 // ByAmount orders the results by the amount field.
 func ByAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAmount, opts...).ToFunc()
+}
+
+// ByMove orders the results by the move field.
+func ByMove(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMove, opts...).ToFunc()
 }
 
 // ByTransactionField orders the results by transaction field.

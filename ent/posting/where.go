@@ -76,6 +76,11 @@ func Amount(v int64) predicate.Posting {
 	return predicate.Posting(sql.FieldEQ(FieldAmount, v))
 }
 
+// Move applies equality check predicate on the "move" field. It's identical to MoveEQ.
+func Move(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldEQ(FieldMove, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Posting {
 	return predicate.Posting(sql.FieldEQ(FieldCreatedAt, v))
@@ -294,6 +299,46 @@ func AmountLT(v int64) predicate.Posting {
 // AmountLTE applies the LTE predicate on the "amount" field.
 func AmountLTE(v int64) predicate.Posting {
 	return predicate.Posting(sql.FieldLTE(FieldAmount, v))
+}
+
+// MoveEQ applies the EQ predicate on the "move" field.
+func MoveEQ(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldEQ(FieldMove, v))
+}
+
+// MoveNEQ applies the NEQ predicate on the "move" field.
+func MoveNEQ(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldNEQ(FieldMove, v))
+}
+
+// MoveIn applies the In predicate on the "move" field.
+func MoveIn(vs ...int) predicate.Posting {
+	return predicate.Posting(sql.FieldIn(FieldMove, vs...))
+}
+
+// MoveNotIn applies the NotIn predicate on the "move" field.
+func MoveNotIn(vs ...int) predicate.Posting {
+	return predicate.Posting(sql.FieldNotIn(FieldMove, vs...))
+}
+
+// MoveGT applies the GT predicate on the "move" field.
+func MoveGT(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldGT(FieldMove, v))
+}
+
+// MoveGTE applies the GTE predicate on the "move" field.
+func MoveGTE(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldGTE(FieldMove, v))
+}
+
+// MoveLT applies the LT predicate on the "move" field.
+func MoveLT(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldLT(FieldMove, v))
+}
+
+// MoveLTE applies the LTE predicate on the "move" field.
+func MoveLTE(v int) predicate.Posting {
+	return predicate.Posting(sql.FieldLTE(FieldMove, v))
 }
 
 // HasTransaction applies the HasEdge predicate on the "transaction" edge.

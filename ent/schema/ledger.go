@@ -80,6 +80,9 @@ func (LedgerTransaction) Fields() []ent.Field {
 		field.String("stripe_transfer_id").Optional().Nillable(),
 		field.String("failure_reason").Optional().Nillable(),
 		field.Time("completed_at").Optional().Nillable(),
+		// Set on a reversing transaction; unique, so a transaction is
+		// reversed at most once.
+		field.String("reversal_of_id").GoType(pulid.ID("")).Optional().Nillable().Unique().Immutable().Annotations(hidden),
 	}
 }
 
@@ -92,6 +95,7 @@ func (LedgerTransaction) Edges() []ent.Edge {
 		edge.To("job", Job.Type).Field("job_id").Unique().Immutable(),
 		edge.To("offer", Offer.Type).Field("offer_id").Unique().Immutable(),
 		edge.To("contract", Contract.Type).Field("contract_id").Unique().Immutable(),
+		edge.To("reversal_of", LedgerTransaction.Type).Field("reversal_of_id").Unique().Immutable().Annotations(hidden),
 	}
 }
 
@@ -124,6 +128,9 @@ func (Posting) Fields() []ent.Field {
 		field.String("account_id").GoType(pulid.ID("")).Immutable(),
 		// Positive credits the account, negative debits it.
 		field.Int64("amount").Immutable(),
+		// Postings come in pairs, one pair per move from one account to
+		// another; the pair shares this index within its transaction.
+		field.Int("move").Immutable(),
 	}
 }
 

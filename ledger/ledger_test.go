@@ -1,0 +1,165 @@
+package ledger_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/server"
+	"github.com/jobsphere/jobsphere/server/servertest"
+)
+
+// post runs one entry in its own database transaction, as a service would.
+func post(t testing.TB, app *server.App, e ledger.Entry) (*ledger.Posted, error) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := app.Client.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := app.Ledger.Post(ctx, tx.Client(), e)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return p, tx.Commit()
+}
+
+func newUser(t testing.TB, app *server.App, r role.Role) pulid.ID {
+	t.Helper()
+	s, err := app.Auth.Register(context.Background(), auth.RegisterInput{
+		Email: string(pulid.New("u")) + "@example.test", Password: servertest.TestPassword, Name: "Ledger User", Role: r,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.User.ID
+}
+
+// requireVerified fails the test when the ledger does not verify.
+func requireVerified(t testing.TB, app *server.App) *ledger.Report {
+	t.Helper()
+	r, err := app.Ledger.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("ledger does not verify: %v", r.Problems)
+	}
+	return r
+}
+
+func TestJobLifecycleBalances(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		app := servertest.New(t, db).App
+		ctx := context.Background()
+		customer, contractor := newUser(t, app, role.Customer), newUser(t, app, role.Contractor)
+		fees, _ := ledger.Fees(10000, ledger.Rates{CustomerBPS: 500, ContractorBPS: 2000})
+
+		steps := []ledger.Entry{
+			{Key: "dep:1", Type: ledgertransaction.TypeDEPOSIT, Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: 20000}}},
+			{Key: "ofr:1:hold", Type: ledgertransaction.TypeESCROW_HOLD, Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: fees.TotalCharge}}},
+			{Key: "ofr:1:fee", Type: ledgertransaction.TypePLATFORM_FEE, Moves: []ledger.Move{{From: ledger.Escrow(customer), To: ledger.Revenue, Amount: fees.PlatformFee}}},
+			{Key: "ctr:1:service", Type: ledgertransaction.TypeSERVICE_FEE, Moves: []ledger.Move{{From: ledger.Escrow(customer), To: ledger.Revenue, Amount: fees.ServiceFee}}},
+			{Key: "ctr:1:payout", Type: ledgertransaction.TypeCONTRACTOR_PAYOUT, Moves: []ledger.Move{{From: ledger.Escrow(customer), To: ledger.Available(contractor), Amount: fees.ContractorPayout}}},
+			{Key: "wdr:1", Type: ledgertransaction.TypeWITHDRAWAL, Moves: []ledger.Move{{From: ledger.Available(contractor), To: ledger.External, Amount: 5000}}},
+		}
+		for _, e := range steps {
+			if _, err := post(t, app, e); err != nil {
+				t.Fatalf("%s: %v", e.Key, err)
+			}
+		}
+		cw, _ := app.Ledger.Wallet(ctx, customer)
+		kw, _ := app.Ledger.Wallet(ctx, contractor)
+		if cw.Balance != 9500 || cw.EscrowBalance != 0 || cw.TotalSpent != 10500 {
+			t.Fatalf("customer wallet: %+v", cw)
+		}
+		if kw.Balance != 3000 || kw.TotalEarnings != 8000 || kw.TotalWithdrawals != 5000 {
+			t.Fatalf("contractor wallet: %+v", kw)
+		}
+		r := requireVerified(t, app)
+		if r.Revenue != 2500 || r.External != -15000 {
+			t.Fatalf("report: %+v", r)
+		}
+
+		// Same key, same request: the first result, nothing posted again.
+		again, err := post(t, app, steps[0])
+		if err != nil || !again.Replayed {
+			t.Fatalf("replay: %+v %v", again, err)
+		}
+		// Same key, different request: CONFLICT.
+		changed := steps[0]
+		changed.Moves = []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: 1}}
+		if _, err := post(t, app, changed); jobsphere.ErrorCode(err) != jobsphere.Conflict {
+			t.Fatalf("changed request under a used key: %v", err)
+		}
+
+		// Overdraft is refused with the seeds' message, and nothing moves.
+		_, err = post(t, app, ledger.Entry{Key: "ofr:2:hold", Type: ledgertransaction.TypeESCROW_HOLD,
+			Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: 10500}}})
+		if jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds || !strings.Contains(err.Error(), "Insufficient balance. Required: $105.00, Available: $95.00") {
+			t.Fatalf("overdraft: %v", err)
+		}
+
+		// A frozen wallet cannot spend, but can receive.
+		if _, err := app.Ledger.Freeze(ctx, customer, "review"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = post(t, app, ledger.Entry{Key: "ofr:3:hold", Type: ledgertransaction.TypeESCROW_HOLD,
+			Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: 100}}})
+		if jobsphere.ErrorCode(err) != jobsphere.WalletFrozen {
+			t.Fatalf("frozen spend: %v", err)
+		}
+		if _, err := post(t, app, ledger.Entry{Key: "dep:2", Type: ledgertransaction.TypeDEPOSIT,
+			Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: 100}}}); err != nil {
+			t.Fatalf("deposit into a frozen wallet: %v", err)
+		}
+
+		// Reversal undoes the withdrawal exactly once; a payout whose money
+		// is partly withdrawn cannot be reversed (it would overdraw).
+		payout, _ := app.Client.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey("wdr:1")).Only(ctx)
+		reverse := func(key string) error {
+			tx, _ := app.Client.Tx(ctx)
+			_, err := app.Ledger.Reverse(ctx, tx.Client(), payout.ID, key, "correction")
+			if err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			return tx.Commit()
+		}
+		if err := reverse("rev:1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := reverse("rev:2"); jobsphere.ErrorCode(err) != jobsphere.Conflict {
+			t.Fatalf("second reversal: %v", err)
+		}
+		kw, _ = app.Ledger.Wallet(ctx, contractor)
+		if kw.Balance != 8000 || kw.TotalWithdrawals != 0 || kw.TotalEarnings != 8000 {
+			t.Fatalf("contractor after reversal: %+v", kw)
+		}
+		requireVerified(t, app)
+	})
+}
+
+func TestPostingsAreAppendOnly(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		app := servertest.New(t, db).App
+		customer := newUser(t, app, role.Customer)
+		if _, err := post(t, app, ledger.Entry{Key: "dep:1", Type: ledgertransaction.TypeDEPOSIT,
+			Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: 100}}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range []string{"UPDATE postings SET amount = amount * 2", "DELETE FROM postings"} {
+			if _, err := app.DB.Exec(stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		requireVerified(t, app)
+	})
+}

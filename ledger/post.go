@@ -1,0 +1,367 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/wallet"
+)
+
+// Move takes Amount (minor units, > 0) from one account to another; it
+// becomes a pair of postings, -Amount on From and +Amount on To.
+type Move struct {
+	From, To Account
+	Amount   int64
+}
+
+// Entry is one money movement to post.
+type Entry struct {
+	// Key is unique per movement: derived from the record that causes it
+	// ("offer:ofr_…:hold"), so a retry of the same cause posts nothing new.
+	Key         string
+	Type        ledgertransaction.Type
+	Status      ledgertransaction.Status // COMPLETED when empty
+	Description string
+	Moves       []Move
+
+	JobID, OfferID, ContractID pulid.ID // links shown in the history; may be empty
+
+	StripePaymentIntentID, StripeCheckoutSessionID, StripeTransferID string
+
+	reversalOf pulid.ID
+}
+
+// Posted is the result of Post.
+type Posted struct {
+	Transaction *ent.LedgerTransaction
+	// Replayed: the key had been posted before with the same request;
+	// Transaction is that first result and nothing new was written.
+	Replayed bool
+}
+
+// Post writes the entry in the caller's database transaction: tx must be
+// the client of an open ent.Tx. A key seen before with the same request
+// returns the first result; with a different request, CONFLICT. A debit
+// the wallet cannot cover is INSUFFICIENT_FUNDS, a debit of a frozen
+// wallet's available money WALLET_FROZEN; the caller then rolls back.
+func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, error) {
+	if err := e.validate(); err != nil {
+		return nil, err
+	}
+	hash := e.requestHash()
+	if prior, err := l.priorPosting(ctx, tx, e.Key, hash); prior != nil || err != nil {
+		return prior, err
+	}
+	accounts, err := l.accountIDs(ctx, tx, e.Moves)
+	if err != nil {
+		return nil, err
+	}
+	txn, err := l.insertTransaction(ctx, tx, e, hash)
+	if err != nil {
+		return nil, err
+	}
+	if txn == nil { // a concurrent transaction posted the same key first
+		return l.priorPosting(ctx, tx, e.Key, hash)
+	}
+	postings := make([]*ent.PostingCreate, 0, 2*len(e.Moves))
+	for i, m := range e.Moves {
+		postings = append(postings,
+			tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(accounts[m.From]).SetAmount(-m.Amount).SetMove(i),
+			tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(accounts[m.To]).SetAmount(m.Amount).SetMove(i))
+	}
+	if err := tx.Posting.CreateBulk(postings...).Exec(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.applyToWallets(ctx, tx, effects(e.Type, e.reversalOf != "", e.Moves)); err != nil {
+		return nil, err
+	}
+	return &Posted{Transaction: txn}, nil
+}
+
+func (e Entry) validate() error {
+	if e.Key == "" || len(e.Moves) == 0 {
+		return fmt.Errorf("ledger: entry needs a key and at least one move")
+	}
+	for _, m := range e.Moves {
+		if m.Amount <= 0 || m.Amount > MaxAmount || !m.From.valid() || !m.To.valid() || m.From == m.To {
+			return fmt.Errorf("ledger: invalid move %+v in %s", m, e.Key)
+		}
+	}
+	return nil
+}
+
+// requestHash fingerprints everything the entry asks for.
+func (e Entry) requestHash() string {
+	raw, _ := json.Marshal(struct {
+		Type, Status, Description        string
+		Moves                            []Move
+		Job, Offer, Contract, ReversalOf pulid.ID
+		PI, CS, TR                       string
+	}{string(e.Type), string(e.Status), e.Description, e.Moves, e.JobID, e.OfferID, e.ContractID, e.reversalOf,
+		e.StripePaymentIntentID, e.StripeCheckoutSessionID, e.StripeTransferID})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// priorPosting returns the transaction already posted under key, or nil.
+func (l *Ledger) priorPosting(ctx context.Context, tx *ent.Client, key, hash string) (*Posted, error) {
+	prior, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey(key)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if prior.RequestHash != hash {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "This request was already made with different details")
+	}
+	return &Posted{Transaction: prior, Replayed: true}, nil
+}
+
+// accountIDs resolves the moves' accounts in one query.
+func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (map[Account]pulid.ID, error) {
+	want := map[string]Account{}
+	for _, m := range moves {
+		want[m.From.Code()] = m.From
+		want[m.To.Code()] = m.To
+	}
+	codes := make([]string, 0, len(want))
+	for c := range want {
+		codes = append(codes, c)
+	}
+	rows, err := tx.LedgerAccount.Query().Where(ledgeraccount.CodeIn(codes...)).
+		Select(ledgeraccount.FieldID, ledgeraccount.FieldCode).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[Account]pulid.ID, len(rows))
+	for _, r := range rows {
+		ids[want[r.Code]] = r.ID
+	}
+	if len(ids) != len(want) {
+		return nil, fmt.Errorf("ledger: unknown account among %v", codes)
+	}
+	return ids, nil
+}
+
+// insertTransaction writes the transaction row. ON CONFLICT DO NOTHING on
+// the key: of two concurrent posts of one key, the second waits for the
+// first and then writes nothing (nil), instead of aborting the caller's
+// transaction with a constraint error.
+func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry, hash string) (*ent.LedgerTransaction, error) {
+	var amount int64
+	for _, m := range e.Moves {
+		amount += m.Amount
+	}
+	id := pulid.New("txn")
+	status := e.Status
+	if status == "" {
+		status = ledgertransaction.StatusCOMPLETED
+	}
+	now := time.Now()
+	c := tx.LedgerTransaction.Create().
+		SetID(id).
+		SetIdempotencyKey(e.Key).SetRequestHash(hash).
+		SetType(e.Type).SetStatus(status).SetAmount(amount).
+		SetCurrency(l.currency.Code).SetDescription(e.Description).
+		SetCreatedAt(now)
+	if status == ledgertransaction.StatusCOMPLETED {
+		c.SetCompletedAt(now)
+	}
+	from, to := parties(e.Moves)
+	setIf(from, c.SetFromUserID)
+	setIf(to, c.SetToUserID)
+	setIf(e.JobID, c.SetJobID)
+	setIf(e.OfferID, c.SetOfferID)
+	setIf(e.ContractID, c.SetContractID)
+	setIf(e.reversalOf, c.SetReversalOfID)
+	setIf(e.StripePaymentIntentID, c.SetStripePaymentIntentID)
+	setIf(e.StripeCheckoutSessionID, c.SetStripeCheckoutSessionID)
+	setIf(e.StripeTransferID, c.SetStripeTransferID)
+	err := c.OnConflictColumns(ledgertransaction.FieldIdempotencyKey).DoNothing().Exec(ctx)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	txn, err := tx.LedgerTransaction.Get(ctx, id)
+	if ent.IsNotFound(err) { // SQLite reports no error for a skipped insert
+		return nil, nil
+	}
+	return txn, err
+}
+
+func setIf[T ~string](v T, set func(T) *ent.LedgerTransactionCreate) {
+	if v != "" {
+		set(v)
+	}
+}
+
+// parties are the users shown as "from" and "to": the owners of the
+// first user account debited and credited.
+func parties(moves []Move) (from, to pulid.ID) {
+	for _, m := range moves {
+		if from == "" && m.From.isUser() {
+			from = m.From.UserID
+		}
+		if to == "" && m.To.isUser() {
+			to = m.To.UserID
+		}
+	}
+	return from, to
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// walletEffect is what one transaction does to one wallet's cached columns.
+type walletEffect struct {
+	userID                       pulid.ID
+	available, escrow            int64
+	earnings, spent, withdrawals int64
+}
+
+// effects computes, per user, the change to each cached column. The
+// lifetime totals follow from who paid whom: money to another user is spent
+// by the payer and earned by the payee; money to the platform is spent and
+// a fee coming back is unspent; money to the outside world is withdrawn,
+// and a WITHDRAWAL coming back from it (a reversed payout) is unwithdrawn.
+// A reversing transaction undoes its original's totals.
+func effects(typ ledgertransaction.Type, reversal bool, moves []Move) []walletEffect {
+	byUser := map[pulid.ID]*walletEffect{}
+	get := func(u pulid.ID) *walletEffect {
+		if byUser[u] == nil {
+			byUser[u] = &walletEffect{userID: u}
+		}
+		return byUser[u]
+	}
+	for _, m := range moves {
+		for _, side := range []struct {
+			a    Account
+			sign int64
+		}{{m.From, -1}, {m.To, 1}} {
+			if !side.a.isUser() {
+				continue
+			}
+			w := get(side.a.UserID)
+			if side.a.Kind == ledgeraccount.KindAVAILABLE {
+				w.available += side.sign * m.Amount
+			} else {
+				w.escrow += side.sign * m.Amount
+			}
+		}
+		orig, sign := m, int64(1)
+		if reversal { // classify the move being undone, then negate
+			orig, sign = Move{From: m.To, To: m.From, Amount: m.Amount}, -1
+		}
+		classifyTotals(typ, orig, sign, get)
+	}
+	out := make([]walletEffect, 0, len(byUser))
+	for _, w := range byUser {
+		out = append(out, *w)
+	}
+	// One lock order for everyone: wallets are updated in user id order,
+	// so two transactions touching the same wallets cannot deadlock.
+	slices.SortFunc(out, func(a, b walletEffect) int { return compare(a.userID, b.userID) })
+	return out
+}
+
+func classifyTotals(typ ledgertransaction.Type, m Move, sign int64, get func(pulid.ID) *walletEffect) {
+	amt := sign * m.Amount
+	switch {
+	case m.From.isUser() && m.To.isUser():
+		if m.From.UserID != m.To.UserID {
+			get(m.From.UserID).spent += amt
+			get(m.To.UserID).earnings += amt
+		}
+	case m.From.isUser() && m.To.Kind == ledgeraccount.KindREVENUE:
+		get(m.From.UserID).spent += amt
+	case m.From.Kind == ledgeraccount.KindREVENUE && m.To.isUser():
+		get(m.To.UserID).spent -= amt
+	case m.From.isUser() && m.To.Kind == ledgeraccount.KindEXTERNAL:
+		get(m.From.UserID).withdrawals += amt
+	case m.From.Kind == ledgeraccount.KindEXTERNAL && m.To.isUser() && typ == ledgertransaction.TypeWITHDRAWAL:
+		get(m.To.UserID).withdrawals -= amt
+	}
+}
+
+func compare(a, b pulid.ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// applyToWallets updates each wallet with one conditional UPDATE: it only
+// matches while the result stays non-negative (and, for a debit of
+// available money, while the wallet is not frozen). Under PostgreSQL's
+// row lock the condition is re-checked against the committed row, so two
+// concurrent spends can never overdraw.
+func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []walletEffect) error {
+	for _, w := range effs {
+		u := tx.Wallet.Update().Where(wallet.UserID(w.userID)).
+			AddBalance(w.available).AddEscrowBalance(w.escrow).
+			AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
+		if w.available < 0 {
+			u.Where(wallet.BalanceGTE(-w.available), wallet.IsFrozen(false))
+		}
+		if w.escrow < 0 {
+			u.Where(wallet.EscrowBalanceGTE(-w.escrow))
+		}
+		n, err := u.Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return l.refusal(ctx, tx, w)
+		}
+	}
+	return nil
+}
+
+// refusal explains why a wallet update matched nothing.
+func (l *Ledger) refusal(ctx context.Context, tx *ent.Client, w walletEffect) error {
+	cur, err := tx.Wallet.Query().Where(wallet.UserID(w.userID)).Only(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: wallet of %s: %w", w.userID, err)
+	}
+	switch {
+	case w.available < 0 && cur.IsFrozen:
+		return ErrWalletFrozen()
+	case w.available < 0 && cur.Balance < -w.available:
+		return InsufficientFunds(l.currency, -w.available, cur.Balance)
+	}
+	return fmt.Errorf("ledger: escrow of %s holds %d, cannot release %d", w.userID, cur.EscrowBalance, -w.escrow)
+}
+
+// ErrWalletFrozen is the error for a frozen wallet's spend or withdrawal.
+func ErrWalletFrozen() error {
+	return jobsphere.Errorf(jobsphere.WalletFrozen, "Wallet is frozen. Please contact support")
+}
+
+// InsufficientFunds is the seeds' error for a spend the balance cannot cover.
+func InsufficientFunds(cur jobsphere.Currency, required, available int64) error {
+	return &jobsphere.Error{
+		Code:    jobsphere.InsufficientFunds,
+		Message: fmt.Sprintf("Insufficient balance. Required: %s, Available: %s", cur.Display(required), cur.Display(available)),
+		Fields: []jobsphere.FieldError{{
+			Field:   "amount",
+			Message: fmt.Sprintf("Required: %s, Available: %s", cur.Display(required), cur.Display(available)),
+		}},
+	}
+}

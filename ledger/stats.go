@@ -1,0 +1,73 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
+	"github.com/jobsphere/jobsphere/ent/posting"
+	"github.com/jobsphere/jobsphere/ent/wallet"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
+)
+
+// Stats is the platform's money at a glance, for admins.
+type Stats struct {
+	Revenue            int64 // fees collected, net of fee refunds
+	EscrowHeld         int64 // held for offers, contracts and withdrawals in flight
+	WalletBalances     int64 // users' spendable money
+	PendingWithdrawals int64 // requested, not yet paid out
+	LedgerBalanced     bool  // Verify found nothing wrong
+}
+
+type sums []struct {
+	A sql.NullInt64 `json:"a"`
+	B sql.NullInt64 `json:"b"`
+}
+
+// Stats adds up the platform's money and verifies the ledger.
+func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
+	var revenue, wallets, pending sums
+	err := l.client.Posting.Query().
+		Where(posting.HasAccountWith(ledgeraccount.KindEQ(ledgeraccount.KindREVENUE))).
+		Aggregate(ent.As(ent.Sum(posting.FieldAmount), "a")).Scan(ctx, &revenue)
+	if err != nil {
+		return nil, err
+	}
+	err = l.client.Wallet.Query().
+		Aggregate(ent.As(ent.Sum(wallet.FieldBalance), "a"), ent.As(ent.Sum(wallet.FieldEscrowBalance), "b")).
+		Scan(ctx, &wallets)
+	if err != nil {
+		return nil, err
+	}
+	err = l.client.Withdrawal.Query().Where(withdrawal.StatusEQ(withdrawal.StatusPENDING)).
+		Aggregate(ent.As(ent.Sum(withdrawal.FieldAmount), "a")).Scan(ctx, &pending)
+	if err != nil {
+		return nil, err
+	}
+	report, err := l.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Stats{
+		Revenue:            revenue.a(),
+		WalletBalances:     wallets.a(),
+		EscrowHeld:         wallets.b(),
+		PendingWithdrawals: pending.a(),
+		LedgerBalanced:     report.OK(),
+	}, nil
+}
+
+func (s sums) a() int64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[0].A.Int64
+}
+
+func (s sums) b() int64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[0].B.Int64
+}
