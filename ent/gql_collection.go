@@ -7,8 +7,176 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/user"
+	"github.com/jobsphere/jobsphere/ent/wallet"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LedgerTransactionQuery) CollectFields(ctx context.Context, satisfies ...string) (*LedgerTransactionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LedgerTransactionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ledgertransaction.Columns))
+		selectedFields = []string{ledgertransaction.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "from":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withFrom = query
+			if _, ok := fieldSeen[ledgertransaction.FieldFromUserID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldFromUserID)
+				fieldSeen[ledgertransaction.FieldFromUserID] = struct{}{}
+			}
+
+		case "to":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withTo = query
+			if _, ok := fieldSeen[ledgertransaction.FieldToUserID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldToUserID)
+				fieldSeen[ledgertransaction.FieldToUserID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[ledgertransaction.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldCreatedAt)
+				fieldSeen[ledgertransaction.FieldCreatedAt] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[ledgertransaction.FieldType]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldType)
+				fieldSeen[ledgertransaction.FieldType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[ledgertransaction.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldStatus)
+				fieldSeen[ledgertransaction.FieldStatus] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[ledgertransaction.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldAmount)
+				fieldSeen[ledgertransaction.FieldAmount] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[ledgertransaction.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldCurrency)
+				fieldSeen[ledgertransaction.FieldCurrency] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[ledgertransaction.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldDescription)
+				fieldSeen[ledgertransaction.FieldDescription] = struct{}{}
+			}
+		case "stripePaymentIntentId":
+			if _, ok := fieldSeen[ledgertransaction.FieldStripePaymentIntentID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldStripePaymentIntentID)
+				fieldSeen[ledgertransaction.FieldStripePaymentIntentID] = struct{}{}
+			}
+		case "stripeCheckoutSessionId":
+			if _, ok := fieldSeen[ledgertransaction.FieldStripeCheckoutSessionID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldStripeCheckoutSessionID)
+				fieldSeen[ledgertransaction.FieldStripeCheckoutSessionID] = struct{}{}
+			}
+		case "stripeTransferId":
+			if _, ok := fieldSeen[ledgertransaction.FieldStripeTransferID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldStripeTransferID)
+				fieldSeen[ledgertransaction.FieldStripeTransferID] = struct{}{}
+			}
+		case "failureReason":
+			if _, ok := fieldSeen[ledgertransaction.FieldFailureReason]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldFailureReason)
+				fieldSeen[ledgertransaction.FieldFailureReason] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[ledgertransaction.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldCompletedAt)
+				fieldSeen[ledgertransaction.FieldCompletedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type transactionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TransactionPaginateOption
+}
+
+func newTransactionPaginateArgs(rv map[string]any) *transactionPaginateArgs {
+	args := &transactionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &TransactionOrder{Field: &TransactionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithTransactionOrder(order))
+			}
+		case *TransactionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithTransactionOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *UserQuery) CollectFields(ctx context.Context, satisfies ...string) (*UserQuery, error) {
@@ -115,6 +283,157 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*UserWhereInput); ok {
 		args.opts = append(args.opts, WithUserFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WalletQuery) CollectFields(ctx context.Context, satisfies ...string) (*WalletQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WalletQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(wallet.Columns))
+		selectedFields = []string{wallet.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "user":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withUser = query
+			if _, ok := fieldSeen[wallet.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldUserID)
+				fieldSeen[wallet.FieldUserID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[wallet.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldCreatedAt)
+				fieldSeen[wallet.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[wallet.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldUpdatedAt)
+				fieldSeen[wallet.FieldUpdatedAt] = struct{}{}
+			}
+		case "currency":
+			if _, ok := fieldSeen[wallet.FieldCurrency]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldCurrency)
+				fieldSeen[wallet.FieldCurrency] = struct{}{}
+			}
+		case "balance":
+			if _, ok := fieldSeen[wallet.FieldBalance]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldBalance)
+				fieldSeen[wallet.FieldBalance] = struct{}{}
+			}
+		case "escrowBalance":
+			if _, ok := fieldSeen[wallet.FieldEscrowBalance]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldEscrowBalance)
+				fieldSeen[wallet.FieldEscrowBalance] = struct{}{}
+			}
+		case "pendingDeposits":
+			if _, ok := fieldSeen[wallet.FieldPendingDeposits]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldPendingDeposits)
+				fieldSeen[wallet.FieldPendingDeposits] = struct{}{}
+			}
+		case "totalEarnings":
+			if _, ok := fieldSeen[wallet.FieldTotalEarnings]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldTotalEarnings)
+				fieldSeen[wallet.FieldTotalEarnings] = struct{}{}
+			}
+		case "totalSpent":
+			if _, ok := fieldSeen[wallet.FieldTotalSpent]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldTotalSpent)
+				fieldSeen[wallet.FieldTotalSpent] = struct{}{}
+			}
+		case "totalWithdrawals":
+			if _, ok := fieldSeen[wallet.FieldTotalWithdrawals]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldTotalWithdrawals)
+				fieldSeen[wallet.FieldTotalWithdrawals] = struct{}{}
+			}
+		case "isActive":
+			if _, ok := fieldSeen[wallet.FieldIsActive]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldIsActive)
+				fieldSeen[wallet.FieldIsActive] = struct{}{}
+			}
+		case "isFrozen":
+			if _, ok := fieldSeen[wallet.FieldIsFrozen]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldIsFrozen)
+				fieldSeen[wallet.FieldIsFrozen] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type walletPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WalletPaginateOption
+}
+
+func newWalletPaginateArgs(rv map[string]any) *walletPaginateArgs {
+	args := &walletPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WalletOrder{Field: &WalletOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWalletOrder(order))
+			}
+		case *WalletOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWalletOrder(v))
+			}
+		}
 	}
 	return args
 }

@@ -14,8 +14,10 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
+	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -97,6 +99,305 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// Transaction is the type alias for LedgerTransaction.
+type Transaction = LedgerTransaction
+
+// TransactionEdge is the edge representation of Transaction.
+type TransactionEdge struct {
+	Node   *Transaction `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// TransactionConnection is the connection containing edges to Transaction.
+type TransactionConnection struct {
+	Edges      []*TransactionEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *TransactionConnection) build(nodes []*Transaction, pager *transactionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Transaction
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Transaction {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Transaction {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*TransactionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &TransactionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// TransactionPaginateOption enables pagination customization.
+type TransactionPaginateOption func(*transactionPager) error
+
+// WithTransactionOrder configures pagination ordering.
+func WithTransactionOrder(order *TransactionOrder) TransactionPaginateOption {
+	if order == nil {
+		order = DefaultTransactionOrder
+	}
+	o := *order
+	return func(pager *transactionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultTransactionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithTransactionFilter configures pagination filter.
+func WithTransactionFilter(filter func(*LedgerTransactionQuery) (*LedgerTransactionQuery, error)) TransactionPaginateOption {
+	return func(pager *transactionPager) error {
+		if filter == nil {
+			return errors.New("LedgerTransactionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type transactionPager struct {
+	reverse bool
+	order   *TransactionOrder
+	filter  func(*LedgerTransactionQuery) (*LedgerTransactionQuery, error)
+}
+
+func newTransactionPager(opts []TransactionPaginateOption, reverse bool) (*transactionPager, error) {
+	pager := &transactionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultTransactionOrder
+	}
+	return pager, nil
+}
+
+func (p *transactionPager) applyFilter(query *LedgerTransactionQuery) (*LedgerTransactionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *transactionPager) toCursor(_m *Transaction) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *transactionPager) applyCursors(query *LedgerTransactionQuery, after, before *Cursor) (*LedgerTransactionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultTransactionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *transactionPager) applyOrder(query *LedgerTransactionQuery) *LedgerTransactionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultTransactionOrder.Field {
+		query = query.Order(DefaultTransactionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *transactionPager) orderExpr(query *LedgerTransactionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultTransactionOrder.Field {
+			b.Comma().Ident(DefaultTransactionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Transaction.
+func (_m *LedgerTransactionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...TransactionPaginateOption,
+) (*TransactionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newTransactionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &TransactionConnection{Edges: []*TransactionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LedgerTransactionOrderFieldCreatedAt orders LedgerTransaction by created_at.
+	LedgerTransactionOrderFieldCreatedAt = &TransactionOrderField{
+		Value: func(_m *Transaction) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: ledgertransaction.FieldCreatedAt,
+		toTerm: ledgertransaction.ByCreatedAt,
+		toCursor: func(_m *Transaction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f TransactionOrderField) String() string {
+	var str string
+	switch f.column {
+	case LedgerTransactionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f TransactionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *TransactionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("TransactionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LedgerTransactionOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid TransactionOrderField", str)
+	}
+	return nil
+}
+
+// TransactionOrderField defines the ordering field of LedgerTransaction.
+type TransactionOrderField struct {
+	// Value extracts the ordering value from the given LedgerTransaction.
+	Value    func(*Transaction) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ledgertransaction.OrderOption
+	toCursor func(*Transaction) Cursor
+}
+
+// TransactionOrder defines the ordering of LedgerTransaction.
+type TransactionOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *TransactionOrderField `json:"field"`
+}
+
+// DefaultTransactionOrder is the default ordering of LedgerTransaction.
+var DefaultTransactionOrder = &TransactionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &TransactionOrderField{
+		Value: func(_m *Transaction) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ledgertransaction.FieldID,
+		toTerm: ledgertransaction.ByID,
+		toCursor: func(_m *Transaction) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Transaction into TransactionEdge.
+func (_m *Transaction) ToEdge(order *TransactionOrder) *TransactionEdge {
+	if order == nil {
+		order = DefaultTransactionOrder
+	}
+	return &TransactionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // UserEdge is the edge representation of User.
@@ -390,6 +691,302 @@ func (_m *User) ToEdge(order *UserOrder) *UserEdge {
 		order = DefaultUserOrder
 	}
 	return &UserEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WalletEdge is the edge representation of Wallet.
+type WalletEdge struct {
+	Node   *Wallet `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// WalletConnection is the connection containing edges to Wallet.
+type WalletConnection struct {
+	Edges      []*WalletEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *WalletConnection) build(nodes []*Wallet, pager *walletPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Wallet
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Wallet {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Wallet {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WalletEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WalletEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WalletPaginateOption enables pagination customization.
+type WalletPaginateOption func(*walletPager) error
+
+// WithWalletOrder configures pagination ordering.
+func WithWalletOrder(order *WalletOrder) WalletPaginateOption {
+	if order == nil {
+		order = DefaultWalletOrder
+	}
+	o := *order
+	return func(pager *walletPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWalletOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWalletFilter configures pagination filter.
+func WithWalletFilter(filter func(*WalletQuery) (*WalletQuery, error)) WalletPaginateOption {
+	return func(pager *walletPager) error {
+		if filter == nil {
+			return errors.New("WalletQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type walletPager struct {
+	reverse bool
+	order   *WalletOrder
+	filter  func(*WalletQuery) (*WalletQuery, error)
+}
+
+func newWalletPager(opts []WalletPaginateOption, reverse bool) (*walletPager, error) {
+	pager := &walletPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWalletOrder
+	}
+	return pager, nil
+}
+
+func (p *walletPager) applyFilter(query *WalletQuery) (*WalletQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *walletPager) toCursor(_m *Wallet) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *walletPager) applyCursors(query *WalletQuery, after, before *Cursor) (*WalletQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWalletOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *walletPager) applyOrder(query *WalletQuery) *WalletQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWalletOrder.Field {
+		query = query.Order(DefaultWalletOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *walletPager) orderExpr(query *WalletQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWalletOrder.Field {
+			b.Comma().Ident(DefaultWalletOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Wallet.
+func (_m *WalletQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WalletPaginateOption,
+) (*WalletConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWalletPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WalletConnection{Edges: []*WalletEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WalletOrderFieldCreatedAt orders Wallet by created_at.
+	WalletOrderFieldCreatedAt = &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: wallet.FieldCreatedAt,
+		toTerm: wallet.ByCreatedAt,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WalletOrderField) String() string {
+	var str string
+	switch f.column {
+	case WalletOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WalletOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WalletOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WalletOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WalletOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid WalletOrderField", str)
+	}
+	return nil
+}
+
+// WalletOrderField defines the ordering field of Wallet.
+type WalletOrderField struct {
+	// Value extracts the ordering value from the given Wallet.
+	Value    func(*Wallet) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) wallet.OrderOption
+	toCursor func(*Wallet) Cursor
+}
+
+// WalletOrder defines the ordering of Wallet.
+type WalletOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *WalletOrderField `json:"field"`
+}
+
+// DefaultWalletOrder is the default ordering of Wallet.
+var DefaultWalletOrder = &WalletOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: wallet.FieldID,
+		toTerm: wallet.ByID,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Wallet into WalletEdge.
+func (_m *Wallet) ToEdge(order *WalletOrder) *WalletEdge {
+	if order == nil {
+		order = DefaultWalletOrder
+	}
+	return &WalletEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -7,18 +7,30 @@ import (
 
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/wallet"
 )
 
 // visible reports whether the viewer may see the object node(id) found.
 // Every type the schema exposes must be listed here; anything not listed
 // is hidden, so a new type is private until someone decides otherwise.
-func visible(_ auth.Viewer, n ent.Noder) bool {
-	switch n.(type) {
-	case *ent.User: // public profile; email is guarded by its own resolver
-		return true
+// Ownership is checked with its own query: the node itself holds only
+// the columns the operation selected.
+func (r *Resolver) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (bool, error) {
+	if v.IsAdmin() {
+		return true, nil
 	}
-	return false
+	switch n := n.(type) {
+	case *ent.User: // public profile; email is guarded by its own resolver
+		return true, nil
+	case *ent.Wallet:
+		return r.Client.Wallet.Query().Where(wallet.ID(n.ID), wallet.UserID(v.UserID)).Exist(ctx)
+	case *ent.LedgerTransaction:
+		return r.Client.LedgerTransaction.Query().Where(ledgertransaction.ID(n.ID), ledgertransaction.Or(
+			ledgertransaction.FromUserID(v.UserID), ledgertransaction.ToUserID(v.UserID))).Exist(ctx)
+	}
+	return false, nil
 }
 
 // node loads an object by id for the signed-in viewer; an unknown id or
@@ -29,10 +41,16 @@ func (r *Resolver) node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
 		return nil, err
 	}
 	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(ent.IDToType))
-	if ent.IsNotFound(err) || (err == nil && !visible(v, n)) {
+	if ent.IsNotFound(err) {
 		return nil, nil
 	}
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := r.visible(ctx, v, n); !ok || err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // mayReadEmail: a user's email is for themself and admins. "Themself" is

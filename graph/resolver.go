@@ -6,6 +6,7 @@ package graph
 import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
 )
 
@@ -15,5 +16,6 @@ import (
 type Resolver struct {
 	Client *ent.Client
 	Auth   *auth.Service
+	Ledger *ledger.Ledger
 	Market *market.Service
 }

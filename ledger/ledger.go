@@ -89,7 +89,7 @@ func (a Account) valid() bool {
 // OpenWallet creates a user's empty wallet and their AVAILABLE and ESCROW
 // accounts. Call it inside the transaction that creates the user.
 func OpenWallet(ctx context.Context, tx *ent.Client, userID pulid.ID, cur jobsphere.Currency) (*ent.Wallet, error) {
-	w, err := tx.Wallet.Create().SetUserID(userID).SetCurrency(cur.Code).Save(ctx)
+	w, err := tx.Wallet.Create().SetUserID(userID).SetCurrency(strings.ToUpper(cur.Code)).Save(ctx)
 	if err != nil {
 		return nil, err
 	}

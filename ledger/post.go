@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jobsphere/jobsphere"
@@ -175,7 +176,7 @@ func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry,
 		SetID(id).
 		SetIdempotencyKey(e.Key).SetRequestHash(hash).
 		SetType(e.Type).SetStatus(status).SetAmount(amount).
-		SetCurrency(l.currency.Code).SetDescription(e.Description).
+		SetCurrency(strings.ToUpper(l.currency.Code)).SetDescription(e.Description).
 		SetCreatedAt(now)
 	if status == ledgertransaction.StatusCOMPLETED {
 		c.SetCompletedAt(now)

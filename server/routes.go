@@ -17,6 +17,7 @@ func NewServer(app *App) http.Handler {
 	gql := newGraphQLHandler(cfg, app.Logger, app.Auth, &graph.Resolver{
 		Client: app.Client,
 		Auth:   app.Auth,
+		Ledger: app.Ledger,
 		Market: app.Market,
 	})
 	gql = trackWebsockets(&app.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))

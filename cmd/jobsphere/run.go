@@ -26,6 +26,7 @@ commands:
   admin create --email E --password P --name N
                              create an admin account
   seed                       create demo users, a job and an application
+  ledger verify              recompute every balance from the postings; exit 1 on any mismatch
   version                    print the version
 
 Configuration comes from the environment; see README.md.`
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return adminCommand(ctx, cfg, logger, rest, stdout, stderr)
 	case "seed":
 		return seed(ctx, cfg, logger, stdout)
+	case "ledger":
+		return ledgerCommand(ctx, cfg, logger, rest, stdout)
 	}
 	fmt.Fprintln(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -165,5 +168,27 @@ func adminCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		return err
 	}
 	fmt.Fprintf(stdout, "admin created: %s <%s>\n", u.ID, u.Email)
+	return nil
+}
+
+// ledgerCommand runs `ledger verify`: the report goes to stdout, and any
+// problem makes the command fail.
+func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "verify" {
+		return errors.New("usage: jobsphere ledger verify")
+	}
+	app, err := server.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	report, err := app.Ledger.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	report.Print(stdout, cfg.Currency.Format)
+	if !report.OK() {
+		return fmt.Errorf("ledger verify: %d problem(s)", len(report.Problems))
+	}
 	return nil
 }

@@ -173,3 +173,32 @@ func TestCommandLine(t *testing.T) {
 func getenv(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
+
+// TestLedgerVerify: the command passes on a consistent ledger and fails,
+// naming the problem, when a cached balance disagrees with the postings.
+func TestLedgerVerify(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		env := servertest.Env(t, db)
+		srv := servertest.Start(t, env)
+		u := srv.Register(t, "CUSTOMER")
+		srv.Fund(t, u.ID, 12345)
+
+		var out strings.Builder
+		if err := run(context.Background(), []string{"jobsphere", "ledger", "verify"}, getenv(env), &out, io.Discard); err != nil {
+			t.Fatalf("verify: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "ledger OK") || !strings.Contains(out.String(), "available 123.45") {
+			t.Fatalf("report: %s", out.String())
+		}
+
+		// Tamper with the cache behind the ledger's back.
+		if _, err := srv.App.DB.Exec("UPDATE wallets SET balance = balance + 1"); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		err := run(context.Background(), []string{"jobsphere", "ledger", "verify"}, getenv(env), &out, io.Discard)
+		if err == nil || !strings.Contains(out.String(), "cached balance 12346, postings say 12345") {
+			t.Fatalf("tampered ledger: %v\n%s", err, out.String())
+		}
+	})
+}

@@ -70,14 +70,14 @@ func (LedgerTransaction) Fields() []ent.Field {
 		field.Int64("amount").Annotations(decimal).Immutable(),
 		field.String("currency").NotEmpty().Immutable(),
 		field.String("description").Default(""),
-		field.String("from_user_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
-		field.String("to_user_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
-		field.String("job_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
-		field.String("offer_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
-		field.String("contract_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
-		field.String("stripe_payment_intent_id").Optional().Nillable(),
-		field.String("stripe_checkout_session_id").Optional().Nillable(),
-		field.String("stripe_transfer_id").Optional().Nillable(),
+		field.String("from_user_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(hidden),
+		field.String("to_user_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(hidden),
+		field.String("job_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(hidden),
+		field.String("offer_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(hidden),
+		field.String("contract_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(hidden),
+		field.String("stripe_payment_intent_id").Optional().Nillable().Annotations(entgql.MapsTo("stripePaymentIntentId")),
+		field.String("stripe_checkout_session_id").Optional().Nillable().Annotations(entgql.MapsTo("stripeCheckoutSessionId")),
+		field.String("stripe_transfer_id").Optional().Nillable().Annotations(entgql.MapsTo("stripeTransferId")),
 		field.String("failure_reason").Optional().Nillable(),
 		field.Time("completed_at").Optional().Nillable(),
 		// Set on a reversing transaction; unique, so a transaction is
@@ -109,7 +109,11 @@ func (LedgerTransaction) Indexes() []ent.Index {
 
 // Annotations of the LedgerTransaction.
 func (LedgerTransaction) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Type("Transaction"), entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Type("Transaction"),
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // Posting is one signed line of a ledger transaction. Append-only: a

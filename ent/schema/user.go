@@ -40,7 +40,7 @@ func (User) Fields() []ent.Field {
 // Edges of the User.
 func (User) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("wallet", Wallet.Type).Unique(),
+		edge.To("wallet", Wallet.Type).Unique().Annotations(hidden), // private: read through Query.wallet
 		edge.To("refresh_tokens", RefreshToken.Type).Annotations(hidden),
 		edge.To("connect_account", ConnectAccount.Type).Unique(),
 		edge.To("posted_jobs", Job.Type),

@@ -46,5 +46,7 @@ func (Wallet) Edges() []ent.Edge {
 
 // Annotations of the Wallet.
 func (Wallet) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
