@@ -106,7 +106,8 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 		return nil, fmt.Errorf("auth: hash password: %w", err)
 	}
 	var sess *Session
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+	err = s.client.WithTx(ctx, func(etx *ent.Tx) error {
+		tx := etx.Client()
 		u, err := tx.User.Create().
 			SetEmail(email).SetPasswordHash(string(hash)).SetName(name).SetRole(r).
 			Save(ctx)
@@ -166,7 +167,8 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidRefresh)
 	}
 	var sess *Session
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+	err = s.client.WithTx(ctx, func(etx *ent.Tx) error {
+		tx := etx.Client()
 		// Conditional on the token still being live: of two concurrent
 		// uses only one rotates.
 		n, err := tx.RefreshToken.Update().
@@ -282,18 +284,4 @@ func strongPassword(p string) bool {
 		digit = digit || unicode.IsDigit(r)
 	}
 	return letter && digit
-}
-
-// withTx runs fn in a database transaction, committing when it returns
-// nil and rolling back otherwise.
-func withTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

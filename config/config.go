@@ -127,7 +127,33 @@ type Config struct {
 	LogFormat string
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT, default 15s; must be positive.
 	ShutdownTimeout time.Duration
+
+	// StripeSecretKey is STRIPE_SECRET_KEY (sk_test_… or sk_live_…). When
+	// it is empty, payments go through the sandbox gateway, which is
+	// refused in production.
+	StripeSecretKey string
+	// StripePublishableKey is STRIPE_PUBLISHABLE_KEY (pk_…), handed to
+	// clients by stripeConfig; required with a secret key.
+	StripePublishableKey string
+	// StripeWebhookSecret is STRIPE_WEBHOOK_SECRET (whsec_…), the signing
+	// secret of the webhook endpoint; required with a secret key. The
+	// sandbox derives its own.
+	StripeWebhookSecret string
+	// StripeConnectWebhookSecret is STRIPE_CONNECT_WEBHOOK_SECRET, the
+	// signing secret of a second endpoint created for Connect events;
+	// optional.
+	StripeConnectWebhookSecret string
+	// StripeAPIBase is STRIPE_API_BASE, default "https://api.stripe.com";
+	// tests point it at stripe-mock.
+	StripeAPIBase string
+	// DepositSuccessURL and DepositCancelURL are DEPOSIT_SUCCESS_URL and
+	// DEPOSIT_CANCEL_URL: where Checkout sends the payer back when a
+	// deposit gives none. Default: PUBLIC_URL/payments/return?result=…
+	DepositSuccessURL, DepositCancelURL string
 }
+
+// Sandbox reports whether payments go through the sandbox gateway.
+func (c *Config) Sandbox() bool { return c.StripeSecretKey == "" }
 
 const (
 	minSecretLen   = 32
@@ -225,6 +251,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.LogFormat = l.oneOf("LOG_FORMAT", "json", "json", "text")
 	c.ShutdownTimeout, _ = l.duration("SHUTDOWN_TIMEOUT", 15*time.Second, 1, math.MaxInt64)
 
+	l.stripe(c, prod)
+
 	// Last, so that nothing is written to disk for a refused configuration.
 	c.JWTSecret = l.jwtSecret(prod, c.DataDir)
 
@@ -265,6 +293,7 @@ func (c *Config) Summary() []any {
 		"cors_origins", strings.Join(c.CORSOrigins, ","),
 		"graphql_introspection", c.Introspection,
 		"graphiql", c.Playground,
+		"payments", map[bool]string{true: "sandbox", false: "stripe"}[c.Sandbox()],
 	}
 }
 
@@ -569,4 +598,44 @@ func quoteList(items []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return strings.Join(q, ", ")
+}
+
+func (l *loader) stripe(c *Config, prod bool) {
+	c.StripeSecretKey = l.get("STRIPE_SECRET_KEY")
+	c.StripePublishableKey = l.get("STRIPE_PUBLISHABLE_KEY")
+	c.StripeWebhookSecret = l.get("STRIPE_WEBHOOK_SECRET")
+	c.StripeConnectWebhookSecret = l.get("STRIPE_CONNECT_WEBHOOK_SECRET")
+	switch {
+	case c.StripeSecretKey == "" && prod:
+		l.fail("STRIPE_SECRET_KEY", "required in production: the sandbox gateway is for development only")
+	case c.StripeSecretKey != "" && !strings.HasPrefix(c.StripeSecretKey, "sk_") && !strings.HasPrefix(c.StripeSecretKey, "rk_"):
+		l.fail("STRIPE_SECRET_KEY", "must start with sk_ or rk_ (value not shown)")
+	}
+	if c.StripeSecretKey != "" {
+		if !strings.HasPrefix(c.StripePublishableKey, "pk_") {
+			l.fail("STRIPE_PUBLISHABLE_KEY", "required with STRIPE_SECRET_KEY and must start with pk_")
+		}
+		if !strings.HasPrefix(c.StripeWebhookSecret, "whsec_") {
+			l.fail("STRIPE_WEBHOOK_SECRET", "required with STRIPE_SECRET_KEY and must start with whsec_ (value not shown)")
+		}
+	}
+	c.StripeAPIBase = strings.TrimRight(l.get("STRIPE_API_BASE"), "/")
+	if c.StripeAPIBase == "" {
+		c.StripeAPIBase = "https://api.stripe.com"
+	} else if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.fail("STRIPE_API_BASE", "must be an absolute http(s) URL, got %q", c.StripeAPIBase)
+	}
+	c.DepositSuccessURL = l.returnURL("DEPOSIT_SUCCESS_URL", c.PublicURL+"/payments/return?result=success")
+	c.DepositCancelURL = l.returnURL("DEPOSIT_CANCEL_URL", c.PublicURL+"/payments/return?result=cancelled")
+}
+
+func (l *loader) returnURL(name, def string) string {
+	s := l.get(name)
+	if s == "" {
+		return def
+	}
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.fail(name, "must be an absolute http(s) URL, got %q", s)
+	}
+	return s
 }

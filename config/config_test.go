@@ -297,7 +297,7 @@ func TestProduction(t *testing.T) {
 		}
 	})
 	t.Run("defaults", func(t *testing.T) {
-		getenv, _ := env(t, "APP_ENV", "Production", "JWT_SECRET", testSecret)
+		getenv, _ := env(t, append([]string{"APP_ENV", "Production", "JWT_SECRET", testSecret}, stripeKeys...)...)
 		c := mustLoad(t, getenv)
 		if !c.Production() || c.Env != "production" {
 			t.Errorf("Env = %q", c.Env)
@@ -313,8 +313,8 @@ func TestProduction(t *testing.T) {
 		}
 	})
 	t.Run("explicit overrides", func(t *testing.T) {
-		getenv, _ := env(t, "APP_ENV", "production", "JWT_SECRET", testSecret,
-			"CORS_ORIGINS", "*", "GRAPHQL_INTROSPECTION", "on", "GRAPHIQL", "1", "BCRYPT_COST", "10")
+		getenv, _ := env(t, append([]string{"APP_ENV", "production", "JWT_SECRET", testSecret,
+			"CORS_ORIGINS", "*", "GRAPHQL_INTROSPECTION", "on", "GRAPHIQL", "1", "BCRYPT_COST", "10"}, stripeKeys...)...)
 		c := mustLoad(t, getenv)
 		if !reflect.DeepEqual(c.CORSOrigins, []string{"*"}) || !c.Introspection || !c.Playground || c.BcryptCost != 10 {
 			t.Errorf("overrides not applied: %+v", c)
@@ -488,5 +488,32 @@ func TestSummary(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// stripeKeys are well-formed Stripe settings, which production requires.
+var stripeKeys = []string{
+	"STRIPE_SECRET_KEY", "sk_test_123", "STRIPE_PUBLISHABLE_KEY", "pk_test_123", "STRIPE_WEBHOOK_SECRET", "whsec_test",
+}
+
+func TestStripeSettings(t *testing.T) {
+	getenv, _ := env(t)
+	c := mustLoad(t, getenv)
+	if !c.Sandbox() || c.StripeAPIBase != "https://api.stripe.com" || c.DepositSuccessURL != "http://localhost:8080/payments/return?result=success" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	getenv, _ = env(t, append([]string{"STRIPE_API_BASE", "http://127.0.0.1:12111/"}, stripeKeys...)...)
+	c = mustLoad(t, getenv)
+	if c.Sandbox() || c.StripeAPIBase != "http://127.0.0.1:12111" {
+		t.Fatalf("stripe: %+v", c)
+	}
+	getenv, _ = env(t, "STRIPE_SECRET_KEY", "sk_test_123")
+	_, err := Load(getenv)
+	if err == nil || !strings.Contains(err.Error(), "STRIPE_PUBLISHABLE_KEY") || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") {
+		t.Fatalf("secret key alone: %v", err)
+	}
+	getenv, _ = env(t, "STRIPE_SECRET_KEY", "pk_oops_wrong_key")
+	if _, err := Load(getenv); err == nil || strings.Contains(err.Error(), "pk_oops") {
+		t.Fatalf("bad secret key: %v", err)
 	}
 }

@@ -1789,6 +1789,22 @@ func (c *LedgerTransactionClient) QueryContract(_m *LedgerTransaction) *Contract
 	return query
 }
 
+// QueryReversals queries the reversals edge of a LedgerTransaction.
+func (c *LedgerTransactionClient) QueryReversals(_m *LedgerTransaction) *LedgerTransactionQuery {
+	query := (&LedgerTransactionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ledgertransaction.Table, ledgertransaction.FieldID, id),
+			sqlgraph.To(ledgertransaction.Table, ledgertransaction.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ledgertransaction.ReversalsTable, ledgertransaction.ReversalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryReversalOf queries the reversal_of edge of a LedgerTransaction.
 func (c *LedgerTransactionClient) QueryReversalOf(_m *LedgerTransaction) *LedgerTransactionQuery {
 	query := (&LedgerTransactionClient{config: c.config}).Query()
@@ -1797,7 +1813,7 @@ func (c *LedgerTransactionClient) QueryReversalOf(_m *LedgerTransaction) *Ledger
 		step := sqlgraph.NewStep(
 			sqlgraph.From(ledgertransaction.Table, ledgertransaction.FieldID, id),
 			sqlgraph.To(ledgertransaction.Table, ledgertransaction.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, ledgertransaction.ReversalOfTable, ledgertransaction.ReversalOfColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, ledgertransaction.ReversalOfTable, ledgertransaction.ReversalOfColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

@@ -23,8 +23,9 @@ func main() {
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
 	}
-	templates := append(entgql.AllTemplates, gen.MustParse(
-		gen.NewTemplate("pulid").ParseFiles("ent/schema/pulid/template/pulid.tmpl")))
+	templates := append(entgql.AllTemplates,
+		gen.MustParse(gen.NewTemplate("pulid").ParseFiles("ent/schema/template/pulid.tmpl")),
+		gen.MustParse(gen.NewTemplate("withtx").ParseFiles("ent/schema/template/withtx.tmpl")))
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Target:    "./ent",
 		Package:   "github.com/jobsphere/jobsphere/ent",

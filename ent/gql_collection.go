@@ -7,10 +7,157 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DepositQuery) CollectFields(ctx context.Context, satisfies ...string) (*DepositQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DepositQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(deposit.Columns))
+		selectedFields = []string{deposit.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "transaction":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LedgerTransactionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, ledgertransactionImplementors)...); err != nil {
+				return err
+			}
+			_q.withTransaction = query
+			if _, ok := fieldSeen[deposit.FieldTransactionID]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldTransactionID)
+				fieldSeen[deposit.FieldTransactionID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[deposit.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldCreatedAt)
+				fieldSeen[deposit.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[deposit.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldUpdatedAt)
+				fieldSeen[deposit.FieldUpdatedAt] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[deposit.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldAmount)
+				fieldSeen[deposit.FieldAmount] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[deposit.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldStatus)
+				fieldSeen[deposit.FieldStatus] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[deposit.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldMethod)
+				fieldSeen[deposit.FieldMethod] = struct{}{}
+			}
+		case "checkoutUrl":
+			if _, ok := fieldSeen[deposit.FieldCheckoutURL]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldCheckoutURL)
+				fieldSeen[deposit.FieldCheckoutURL] = struct{}{}
+			}
+		case "stripeCheckoutSessionId":
+			if _, ok := fieldSeen[deposit.FieldStripeCheckoutSessionID]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldStripeCheckoutSessionID)
+				fieldSeen[deposit.FieldStripeCheckoutSessionID] = struct{}{}
+			}
+		case "stripePaymentIntentId":
+			if _, ok := fieldSeen[deposit.FieldStripePaymentIntentID]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldStripePaymentIntentID)
+				fieldSeen[deposit.FieldStripePaymentIntentID] = struct{}{}
+			}
+		case "failureReason":
+			if _, ok := fieldSeen[deposit.FieldFailureReason]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldFailureReason)
+				fieldSeen[deposit.FieldFailureReason] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[deposit.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldCompletedAt)
+				fieldSeen[deposit.FieldCompletedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type depositPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DepositPaginateOption
+}
+
+func newDepositPaginateArgs(rv map[string]any) *depositPaginateArgs {
+	args := &depositPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DepositOrder{Field: &DepositOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDepositOrder(order))
+			}
+		case *DepositOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDepositOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *LedgerTransactionQuery) CollectFields(ctx context.Context, satisfies ...string) (*LedgerTransactionQuery, error) {

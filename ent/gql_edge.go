@@ -6,6 +6,14 @@ import (
 	"context"
 )
 
+func (_m *Deposit) Transaction(ctx context.Context) (*LedgerTransaction, error) {
+	result, err := _m.Edges.TransactionOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTransaction().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *LedgerTransaction) From(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.FromOrErr()
 	if IsNotLoaded(err) {

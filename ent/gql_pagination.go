@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
@@ -99,6 +100,302 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// DepositEdge is the edge representation of Deposit.
+type DepositEdge struct {
+	Node   *Deposit `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// DepositConnection is the connection containing edges to Deposit.
+type DepositConnection struct {
+	Edges      []*DepositEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *DepositConnection) build(nodes []*Deposit, pager *depositPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Deposit
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Deposit {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Deposit {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DepositEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DepositEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DepositPaginateOption enables pagination customization.
+type DepositPaginateOption func(*depositPager) error
+
+// WithDepositOrder configures pagination ordering.
+func WithDepositOrder(order *DepositOrder) DepositPaginateOption {
+	if order == nil {
+		order = DefaultDepositOrder
+	}
+	o := *order
+	return func(pager *depositPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDepositOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDepositFilter configures pagination filter.
+func WithDepositFilter(filter func(*DepositQuery) (*DepositQuery, error)) DepositPaginateOption {
+	return func(pager *depositPager) error {
+		if filter == nil {
+			return errors.New("DepositQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type depositPager struct {
+	reverse bool
+	order   *DepositOrder
+	filter  func(*DepositQuery) (*DepositQuery, error)
+}
+
+func newDepositPager(opts []DepositPaginateOption, reverse bool) (*depositPager, error) {
+	pager := &depositPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDepositOrder
+	}
+	return pager, nil
+}
+
+func (p *depositPager) applyFilter(query *DepositQuery) (*DepositQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *depositPager) toCursor(_m *Deposit) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *depositPager) applyCursors(query *DepositQuery, after, before *Cursor) (*DepositQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDepositOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *depositPager) applyOrder(query *DepositQuery) *DepositQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDepositOrder.Field {
+		query = query.Order(DefaultDepositOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *depositPager) orderExpr(query *DepositQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDepositOrder.Field {
+			b.Comma().Ident(DefaultDepositOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Deposit.
+func (_m *DepositQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DepositPaginateOption,
+) (*DepositConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDepositPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DepositConnection{Edges: []*DepositEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DepositOrderFieldCreatedAt orders Deposit by created_at.
+	DepositOrderFieldCreatedAt = &DepositOrderField{
+		Value: func(_m *Deposit) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: deposit.FieldCreatedAt,
+		toTerm: deposit.ByCreatedAt,
+		toCursor: func(_m *Deposit) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DepositOrderField) String() string {
+	var str string
+	switch f.column {
+	case DepositOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DepositOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DepositOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DepositOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DepositOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid DepositOrderField", str)
+	}
+	return nil
+}
+
+// DepositOrderField defines the ordering field of Deposit.
+type DepositOrderField struct {
+	// Value extracts the ordering value from the given Deposit.
+	Value    func(*Deposit) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) deposit.OrderOption
+	toCursor func(*Deposit) Cursor
+}
+
+// DepositOrder defines the ordering of Deposit.
+type DepositOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *DepositOrderField `json:"field"`
+}
+
+// DefaultDepositOrder is the default ordering of Deposit.
+var DefaultDepositOrder = &DepositOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DepositOrderField{
+		Value: func(_m *Deposit) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: deposit.FieldID,
+		toTerm: deposit.ByID,
+		toCursor: func(_m *Deposit) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Deposit into DepositEdge.
+func (_m *Deposit) ToEdge(order *DepositOrder) *DepositEdge {
+	if order == nil {
+		order = DefaultDepositOrder
+	}
+	return &DepositEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // Transaction is the type alias for LedgerTransaction.

@@ -80,15 +80,18 @@ type LedgerTransactionEdges struct {
 	Offer *Offer `json:"offer,omitempty"`
 	// Contract holds the value of the contract edge.
 	Contract *Contract `json:"contract,omitempty"`
+	// Reversals holds the value of the reversals edge.
+	Reversals []*LedgerTransaction `json:"reversals,omitempty"`
 	// ReversalOf holds the value of the reversal_of edge.
 	ReversalOf *LedgerTransaction `json:"reversal_of,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedPostings map[string][]*Posting
+	namedPostings  map[string][]*Posting
+	namedReversals map[string][]*LedgerTransaction
 }
 
 // PostingsOrErr returns the Postings value or an error if the edge
@@ -155,12 +158,21 @@ func (e LedgerTransactionEdges) ContractOrErr() (*Contract, error) {
 	return nil, &NotLoadedError{edge: "contract"}
 }
 
+// ReversalsOrErr returns the Reversals value or an error if the edge
+// was not loaded in eager-loading.
+func (e LedgerTransactionEdges) ReversalsOrErr() ([]*LedgerTransaction, error) {
+	if e.loadedTypes[6] {
+		return e.Reversals, nil
+	}
+	return nil, &NotLoadedError{edge: "reversals"}
+}
+
 // ReversalOfOrErr returns the ReversalOf value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e LedgerTransactionEdges) ReversalOfOrErr() (*LedgerTransaction, error) {
 	if e.ReversalOf != nil {
 		return e.ReversalOf, nil
-	} else if e.loadedTypes[6] {
+	} else if e.loadedTypes[7] {
 		return nil, &NotFoundError{label: ledgertransaction.Label}
 	}
 	return nil, &NotLoadedError{edge: "reversal_of"}
@@ -370,6 +382,11 @@ func (_m *LedgerTransaction) QueryContract() *ContractQuery {
 	return NewLedgerTransactionClient(_m.config).QueryContract(_m)
 }
 
+// QueryReversals queries the "reversals" edge of the LedgerTransaction entity.
+func (_m *LedgerTransaction) QueryReversals() *LedgerTransactionQuery {
+	return NewLedgerTransactionClient(_m.config).QueryReversals(_m)
+}
+
 // QueryReversalOf queries the "reversal_of" edge of the LedgerTransaction entity.
 func (_m *LedgerTransaction) QueryReversalOf() *LedgerTransactionQuery {
 	return NewLedgerTransactionClient(_m.config).QueryReversalOf(_m)
@@ -501,6 +518,30 @@ func (_m *LedgerTransaction) appendNamedPostings(name string, edges ...*Posting)
 		_m.Edges.namedPostings[name] = []*Posting{}
 	} else {
 		_m.Edges.namedPostings[name] = append(_m.Edges.namedPostings[name], edges...)
+	}
+}
+
+// NamedReversals returns the Reversals named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *LedgerTransaction) NamedReversals(name string) ([]*LedgerTransaction, error) {
+	if _m.Edges.namedReversals == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedReversals[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *LedgerTransaction) appendNamedReversals(name string, edges ...*LedgerTransaction) {
+	if _m.Edges.namedReversals == nil {
+		_m.Edges.namedReversals = make(map[string][]*LedgerTransaction)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedReversals[name] = []*LedgerTransaction{}
+	} else {
+		_m.Edges.namedReversals[name] = append(_m.Edges.namedReversals[name], edges...)
 	}
 }
 

@@ -337,6 +337,21 @@ func (_c *LedgerTransactionCreate) SetContract(v *Contract) *LedgerTransactionCr
 	return _c.SetContractID(v.ID)
 }
 
+// AddReversalIDs adds the "reversals" edge to the LedgerTransaction entity by IDs.
+func (_c *LedgerTransactionCreate) AddReversalIDs(ids ...pulid.ID) *LedgerTransactionCreate {
+	_c.mutation.AddReversalIDs(ids...)
+	return _c
+}
+
+// AddReversals adds the "reversals" edges to the LedgerTransaction entity.
+func (_c *LedgerTransactionCreate) AddReversals(v ...*LedgerTransaction) *LedgerTransactionCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddReversalIDs(ids...)
+}
+
 // SetReversalOf sets the "reversal_of" edge to the LedgerTransaction entity.
 func (_c *LedgerTransactionCreate) SetReversalOf(v *LedgerTransaction) *LedgerTransactionCreate {
 	return _c.SetReversalOfID(v.ID)
@@ -635,13 +650,29 @@ func (_c *LedgerTransactionCreate) createSpec() (*LedgerTransaction, *sqlgraph.C
 		_node.ContractID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ReversalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.ReversalOfIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: false,
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   ledgertransaction.ReversalOfTable,
 			Columns: []string{ledgertransaction.ReversalOfColumn},
-			Bidi:    true,
+			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
 			},

@@ -26,20 +26,22 @@ import (
 // LedgerTransactionQuery is the builder for querying LedgerTransaction entities.
 type LedgerTransactionQuery struct {
 	config
-	ctx               *QueryContext
-	order             []ledgertransaction.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.LedgerTransaction
-	withPostings      *PostingQuery
-	withFrom          *UserQuery
-	withTo            *UserQuery
-	withJob           *JobQuery
-	withOffer         *OfferQuery
-	withContract      *ContractQuery
-	withReversalOf    *LedgerTransactionQuery
-	loadTotal         []func(context.Context, []*LedgerTransaction) error
-	modifiers         []func(*sql.Selector)
-	withNamedPostings map[string]*PostingQuery
+	ctx                *QueryContext
+	order              []ledgertransaction.OrderOption
+	inters             []Interceptor
+	predicates         []predicate.LedgerTransaction
+	withPostings       *PostingQuery
+	withFrom           *UserQuery
+	withTo             *UserQuery
+	withJob            *JobQuery
+	withOffer          *OfferQuery
+	withContract       *ContractQuery
+	withReversals      *LedgerTransactionQuery
+	withReversalOf     *LedgerTransactionQuery
+	loadTotal          []func(context.Context, []*LedgerTransaction) error
+	modifiers          []func(*sql.Selector)
+	withNamedPostings  map[string]*PostingQuery
+	withNamedReversals map[string]*LedgerTransactionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -208,6 +210,28 @@ func (_q *LedgerTransactionQuery) QueryContract() *ContractQuery {
 	return query
 }
 
+// QueryReversals chains the current query on the "reversals" edge.
+func (_q *LedgerTransactionQuery) QueryReversals() *LedgerTransactionQuery {
+	query := (&LedgerTransactionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ledgertransaction.Table, ledgertransaction.FieldID, selector),
+			sqlgraph.To(ledgertransaction.Table, ledgertransaction.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ledgertransaction.ReversalsTable, ledgertransaction.ReversalsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryReversalOf chains the current query on the "reversal_of" edge.
 func (_q *LedgerTransactionQuery) QueryReversalOf() *LedgerTransactionQuery {
 	query := (&LedgerTransactionClient{config: _q.config}).Query()
@@ -222,7 +246,7 @@ func (_q *LedgerTransactionQuery) QueryReversalOf() *LedgerTransactionQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(ledgertransaction.Table, ledgertransaction.FieldID, selector),
 			sqlgraph.To(ledgertransaction.Table, ledgertransaction.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, ledgertransaction.ReversalOfTable, ledgertransaction.ReversalOfColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, ledgertransaction.ReversalOfTable, ledgertransaction.ReversalOfColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -428,6 +452,7 @@ func (_q *LedgerTransactionQuery) Clone() *LedgerTransactionQuery {
 		withJob:        _q.withJob.Clone(),
 		withOffer:      _q.withOffer.Clone(),
 		withContract:   _q.withContract.Clone(),
+		withReversals:  _q.withReversals.Clone(),
 		withReversalOf: _q.withReversalOf.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -499,6 +524,17 @@ func (_q *LedgerTransactionQuery) WithContract(opts ...func(*ContractQuery)) *Le
 		opt(query)
 	}
 	_q.withContract = query
+	return _q
+}
+
+// WithReversals tells the query-builder to eager-load the nodes that are connected to
+// the "reversals" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LedgerTransactionQuery) WithReversals(opts ...func(*LedgerTransactionQuery)) *LedgerTransactionQuery {
+	query := (&LedgerTransactionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withReversals = query
 	return _q
 }
 
@@ -591,13 +627,14 @@ func (_q *LedgerTransactionQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	var (
 		nodes       = []*LedgerTransaction{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [8]bool{
 			_q.withPostings != nil,
 			_q.withFrom != nil,
 			_q.withTo != nil,
 			_q.withJob != nil,
 			_q.withOffer != nil,
 			_q.withContract != nil,
+			_q.withReversals != nil,
 			_q.withReversalOf != nil,
 		}
 	)
@@ -659,6 +696,13 @@ func (_q *LedgerTransactionQuery) sqlAll(ctx context.Context, hooks ...queryHook
 			return nil, err
 		}
 	}
+	if query := _q.withReversals; query != nil {
+		if err := _q.loadReversals(ctx, query, nodes,
+			func(n *LedgerTransaction) { n.Edges.Reversals = []*LedgerTransaction{} },
+			func(n *LedgerTransaction, e *LedgerTransaction) { n.Edges.Reversals = append(n.Edges.Reversals, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withReversalOf; query != nil {
 		if err := _q.loadReversalOf(ctx, query, nodes, nil,
 			func(n *LedgerTransaction, e *LedgerTransaction) { n.Edges.ReversalOf = e }); err != nil {
@@ -669,6 +713,13 @@ func (_q *LedgerTransactionQuery) sqlAll(ctx context.Context, hooks ...queryHook
 		if err := _q.loadPostings(ctx, query, nodes,
 			func(n *LedgerTransaction) { n.appendNamedPostings(name) },
 			func(n *LedgerTransaction, e *Posting) { n.appendNamedPostings(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedReversals {
+		if err := _q.loadReversals(ctx, query, nodes,
+			func(n *LedgerTransaction) { n.appendNamedReversals(name) },
+			func(n *LedgerTransaction, e *LedgerTransaction) { n.appendNamedReversals(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -870,6 +921,39 @@ func (_q *LedgerTransactionQuery) loadContract(ctx context.Context, query *Contr
 	}
 	return nil
 }
+func (_q *LedgerTransactionQuery) loadReversals(ctx context.Context, query *LedgerTransactionQuery, nodes []*LedgerTransaction, init func(*LedgerTransaction), assign func(*LedgerTransaction, *LedgerTransaction)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*LedgerTransaction)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(ledgertransaction.FieldReversalOfID)
+	}
+	query.Where(predicate.LedgerTransaction(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(ledgertransaction.ReversalsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ReversalOfID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "reversal_of_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "reversal_of_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *LedgerTransactionQuery) loadReversalOf(ctx context.Context, query *LedgerTransactionQuery, nodes []*LedgerTransaction, init func(*LedgerTransaction), assign func(*LedgerTransaction, *LedgerTransaction)) error {
 	ids := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID][]*LedgerTransaction)
@@ -1051,6 +1135,20 @@ func (_q *LedgerTransactionQuery) WithNamedPostings(name string, opts ...func(*P
 		_q.withNamedPostings = make(map[string]*PostingQuery)
 	}
 	_q.withNamedPostings[name] = query
+	return _q
+}
+
+// WithNamedReversals tells the query-builder to eager-load the nodes that are connected to the "reversals"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *LedgerTransactionQuery) WithNamedReversals(name string, opts ...func(*LedgerTransactionQuery)) *LedgerTransactionQuery {
+	query := (&LedgerTransactionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedReversals == nil {
+		_q.withNamedReversals = make(map[string]*LedgerTransactionQuery)
+	}
+	_q.withNamedReversals[name] = query
 	return _q
 }
 

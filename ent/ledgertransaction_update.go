@@ -174,6 +174,21 @@ func (_u *LedgerTransactionUpdate) AddPostings(v ...*Posting) *LedgerTransaction
 	return _u.AddPostingIDs(ids...)
 }
 
+// AddReversalIDs adds the "reversals" edge to the LedgerTransaction entity by IDs.
+func (_u *LedgerTransactionUpdate) AddReversalIDs(ids ...pulid.ID) *LedgerTransactionUpdate {
+	_u.mutation.AddReversalIDs(ids...)
+	return _u
+}
+
+// AddReversals adds the "reversals" edges to the LedgerTransaction entity.
+func (_u *LedgerTransactionUpdate) AddReversals(v ...*LedgerTransaction) *LedgerTransactionUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReversalIDs(ids...)
+}
+
 // Mutation returns the LedgerTransactionMutation object of the builder.
 func (_u *LedgerTransactionUpdate) Mutation() *LedgerTransactionMutation {
 	return _u.mutation
@@ -198,6 +213,27 @@ func (_u *LedgerTransactionUpdate) RemovePostings(v ...*Posting) *LedgerTransact
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePostingIDs(ids...)
+}
+
+// ClearReversals clears all "reversals" edges to the LedgerTransaction entity.
+func (_u *LedgerTransactionUpdate) ClearReversals() *LedgerTransactionUpdate {
+	_u.mutation.ClearReversals()
+	return _u
+}
+
+// RemoveReversalIDs removes the "reversals" edge to LedgerTransaction entities by IDs.
+func (_u *LedgerTransactionUpdate) RemoveReversalIDs(ids ...pulid.ID) *LedgerTransactionUpdate {
+	_u.mutation.RemoveReversalIDs(ids...)
+	return _u
+}
+
+// RemoveReversals removes "reversals" edges to LedgerTransaction entities.
+func (_u *LedgerTransactionUpdate) RemoveReversals(v ...*LedgerTransaction) *LedgerTransactionUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReversalIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -329,6 +365,51 @@ func (_u *LedgerTransactionUpdate) sqlSave(ctx context.Context) (_node int, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(posting.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReversalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedReversalsIDs(); len(nodes) > 0 && !_u.mutation.ReversalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReversalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -501,6 +582,21 @@ func (_u *LedgerTransactionUpdateOne) AddPostings(v ...*Posting) *LedgerTransact
 	return _u.AddPostingIDs(ids...)
 }
 
+// AddReversalIDs adds the "reversals" edge to the LedgerTransaction entity by IDs.
+func (_u *LedgerTransactionUpdateOne) AddReversalIDs(ids ...pulid.ID) *LedgerTransactionUpdateOne {
+	_u.mutation.AddReversalIDs(ids...)
+	return _u
+}
+
+// AddReversals adds the "reversals" edges to the LedgerTransaction entity.
+func (_u *LedgerTransactionUpdateOne) AddReversals(v ...*LedgerTransaction) *LedgerTransactionUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReversalIDs(ids...)
+}
+
 // Mutation returns the LedgerTransactionMutation object of the builder.
 func (_u *LedgerTransactionUpdateOne) Mutation() *LedgerTransactionMutation {
 	return _u.mutation
@@ -525,6 +621,27 @@ func (_u *LedgerTransactionUpdateOne) RemovePostings(v ...*Posting) *LedgerTrans
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePostingIDs(ids...)
+}
+
+// ClearReversals clears all "reversals" edges to the LedgerTransaction entity.
+func (_u *LedgerTransactionUpdateOne) ClearReversals() *LedgerTransactionUpdateOne {
+	_u.mutation.ClearReversals()
+	return _u
+}
+
+// RemoveReversalIDs removes the "reversals" edge to LedgerTransaction entities by IDs.
+func (_u *LedgerTransactionUpdateOne) RemoveReversalIDs(ids ...pulid.ID) *LedgerTransactionUpdateOne {
+	_u.mutation.RemoveReversalIDs(ids...)
+	return _u
+}
+
+// RemoveReversals removes "reversals" edges to LedgerTransaction entities.
+func (_u *LedgerTransactionUpdateOne) RemoveReversals(v ...*LedgerTransaction) *LedgerTransactionUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReversalIDs(ids...)
 }
 
 // Where appends a list predicates to the LedgerTransactionUpdate builder.
@@ -686,6 +803,51 @@ func (_u *LedgerTransactionUpdateOne) sqlSave(ctx context.Context) (_node *Ledge
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(posting.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReversalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedReversalsIDs(); len(nodes) > 0 && !_u.mutation.ReversalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReversalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ledgertransaction.ReversalsTable,
+			Columns: []string{ledgertransaction.ReversalsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ledgertransaction.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

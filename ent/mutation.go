@@ -7990,6 +7990,9 @@ type LedgerTransactionMutation struct {
 	clearedoffer               bool
 	contract                   *pulid.ID
 	clearedcontract            bool
+	reversals                  map[pulid.ID]struct{}
+	removedreversals           map[pulid.ID]struct{}
+	clearedreversals           bool
 	reversal_of                *pulid.ID
 	clearedreversal_of         bool
 	done                       bool
@@ -9163,6 +9166,60 @@ func (m *LedgerTransactionMutation) ResetContract() {
 	m.clearedcontract = false
 }
 
+// AddReversalIDs adds the "reversals" edge to the LedgerTransaction entity by ids.
+func (m *LedgerTransactionMutation) AddReversalIDs(ids ...pulid.ID) {
+	if m.reversals == nil {
+		m.reversals = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.reversals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearReversals clears the "reversals" edge to the LedgerTransaction entity.
+func (m *LedgerTransactionMutation) ClearReversals() {
+	m.clearedreversals = true
+}
+
+// ReversalsCleared reports if the "reversals" edge to the LedgerTransaction entity was cleared.
+func (m *LedgerTransactionMutation) ReversalsCleared() bool {
+	return m.clearedreversals
+}
+
+// RemoveReversalIDs removes the "reversals" edge to the LedgerTransaction entity by IDs.
+func (m *LedgerTransactionMutation) RemoveReversalIDs(ids ...pulid.ID) {
+	if m.removedreversals == nil {
+		m.removedreversals = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.reversals, ids[i])
+		m.removedreversals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedReversals returns the removed IDs of the "reversals" edge to the LedgerTransaction entity.
+func (m *LedgerTransactionMutation) RemovedReversalsIDs() (ids []pulid.ID) {
+	for id := range m.removedreversals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ReversalsIDs returns the "reversals" edge IDs in the mutation.
+func (m *LedgerTransactionMutation) ReversalsIDs() (ids []pulid.ID) {
+	for id := range m.reversals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetReversals resets all changes to the "reversals" edge.
+func (m *LedgerTransactionMutation) ResetReversals() {
+	m.reversals = nil
+	m.clearedreversals = false
+	m.removedreversals = nil
+}
+
 // ClearReversalOf clears the "reversal_of" edge to the LedgerTransaction entity.
 func (m *LedgerTransactionMutation) ClearReversalOf() {
 	m.clearedreversal_of = true
@@ -9713,7 +9770,7 @@ func (m *LedgerTransactionMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LedgerTransactionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.postings != nil {
 		edges = append(edges, ledgertransaction.EdgePostings)
 	}
@@ -9731,6 +9788,9 @@ func (m *LedgerTransactionMutation) AddedEdges() []string {
 	}
 	if m.contract != nil {
 		edges = append(edges, ledgertransaction.EdgeContract)
+	}
+	if m.reversals != nil {
+		edges = append(edges, ledgertransaction.EdgeReversals)
 	}
 	if m.reversal_of != nil {
 		edges = append(edges, ledgertransaction.EdgeReversalOf)
@@ -9768,6 +9828,12 @@ func (m *LedgerTransactionMutation) AddedIDs(name string) []ent.Value {
 		if id := m.contract; id != nil {
 			return []ent.Value{*id}
 		}
+	case ledgertransaction.EdgeReversals:
+		ids := make([]ent.Value, 0, len(m.reversals))
+		for id := range m.reversals {
+			ids = append(ids, id)
+		}
+		return ids
 	case ledgertransaction.EdgeReversalOf:
 		if id := m.reversal_of; id != nil {
 			return []ent.Value{*id}
@@ -9778,9 +9844,12 @@ func (m *LedgerTransactionMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LedgerTransactionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.removedpostings != nil {
 		edges = append(edges, ledgertransaction.EdgePostings)
+	}
+	if m.removedreversals != nil {
+		edges = append(edges, ledgertransaction.EdgeReversals)
 	}
 	return edges
 }
@@ -9795,13 +9864,19 @@ func (m *LedgerTransactionMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case ledgertransaction.EdgeReversals:
+		ids := make([]ent.Value, 0, len(m.removedreversals))
+		for id := range m.removedreversals {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LedgerTransactionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.clearedpostings {
 		edges = append(edges, ledgertransaction.EdgePostings)
 	}
@@ -9819,6 +9894,9 @@ func (m *LedgerTransactionMutation) ClearedEdges() []string {
 	}
 	if m.clearedcontract {
 		edges = append(edges, ledgertransaction.EdgeContract)
+	}
+	if m.clearedreversals {
+		edges = append(edges, ledgertransaction.EdgeReversals)
 	}
 	if m.clearedreversal_of {
 		edges = append(edges, ledgertransaction.EdgeReversalOf)
@@ -9842,6 +9920,8 @@ func (m *LedgerTransactionMutation) EdgeCleared(name string) bool {
 		return m.clearedoffer
 	case ledgertransaction.EdgeContract:
 		return m.clearedcontract
+	case ledgertransaction.EdgeReversals:
+		return m.clearedreversals
 	case ledgertransaction.EdgeReversalOf:
 		return m.clearedreversal_of
 	}
@@ -9895,6 +9975,9 @@ func (m *LedgerTransactionMutation) ResetEdge(name string) error {
 		return nil
 	case ledgertransaction.EdgeContract:
 		m.ResetContract()
+		return nil
+	case ledgertransaction.EdgeReversals:
+		m.ResetReversals()
 		return nil
 	case ledgertransaction.EdgeReversalOf:
 		m.ResetReversalOf()

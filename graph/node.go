@@ -7,6 +7,7 @@ import (
 
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -26,6 +27,8 @@ func (r *Resolver) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (boo
 		return true, nil
 	case *ent.Wallet:
 		return r.Client.Wallet.Query().Where(wallet.ID(n.ID), wallet.UserID(v.UserID)).Exist(ctx)
+	case *ent.Deposit:
+		return r.Client.Deposit.Query().Where(deposit.ID(n.ID), deposit.UserID(v.UserID)).Exist(ctx)
 	case *ent.LedgerTransaction:
 		return r.Client.LedgerTransaction.Query().Where(ledgertransaction.ID(n.ID), ledgertransaction.Or(
 			ledgertransaction.FromUserID(v.UserID), ledgertransaction.ToUserID(v.UserID))).Exist(ctx)

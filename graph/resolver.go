@@ -8,14 +8,16 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/payments"
 )
 
 //go:generate go run github.com/99designs/gqlgen generate
 
 // Resolver is the resolver root; it holds the services.
 type Resolver struct {
-	Client *ent.Client
-	Auth   *auth.Service
-	Ledger *ledger.Ledger
-	Market *market.Service
+	Client   *ent.Client
+	Auth     *auth.Service
+	Ledger   *ledger.Ledger
+	Market   *market.Service
+	Payments *payments.Service
 }

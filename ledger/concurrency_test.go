@@ -50,9 +50,32 @@ func concurrencyFailure(err error) string {
 	return fmt.Sprintf("unexpected error (code %s): %v", jobsphere.ErrorCode(err), err)
 }
 
-// fundWallet posts one DEPOSIT of amount from the outside world into the
+// incoherentRefusal checks an INSUFFICIENT_FUNDS refusal of a debit of
+// amount from available money: its message must be the seeds' "Insufficient
+// balance. Required: …, Available: …" with an available balance that
+// really is short of amount (a refusal explained from a later read of the
+// wallet would show enough). It returns what is wrong, or "".
+func incoherentRefusal(app *server.App, err error, amount int64) string {
+	var e *jobsphere.Error
+	if !errors.As(err, &e) {
+		return fmt.Sprintf("not a jobsphere error: %v", err)
+	}
+	cur := app.Ledger.Currency()
+	prefix := "Insufficient balance. Required: " + cur.Display(amount) + ", Available: "
+	rest, ok := strings.CutPrefix(e.Message, prefix)
+	if !ok {
+		return fmt.Sprintf("message %q, want it to start %q", e.Message, prefix)
+	}
+	available, perr := cur.Parse(strings.TrimFunc(rest, func(r rune) bool { return r != '.' && (r < '0' || r > '9') }))
+	if perr != nil || available >= amount {
+		return fmt.Sprintf("message %q: a refusal of %s must show less available", e.Message, cur.Display(amount))
+	}
+	return ""
+}
+
+// fundForRace posts one DEPOSIT of amount from the outside world into the
 // user's available money.
-func fundWallet(t *testing.T, app *server.App, user pulid.ID, key string, amount int64) {
+func fundForRace(t *testing.T, app *server.App, user pulid.ID, key string, amount int64) {
 	t.Helper()
 	if _, err := post(t, app, ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT,
 		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(user), Amount: amount}}}); err != nil {
@@ -60,7 +83,7 @@ func fundWallet(t *testing.T, app *server.App, user pulid.ID, key string, amount
 	}
 }
 
-func userWallet(t *testing.T, app *server.App, user pulid.ID) (balance, escrow, earnings, spent int64) {
+func walletColumns(t *testing.T, app *server.App, user pulid.ID) (balance, escrow, earnings, spent int64) {
 	t.Helper()
 	w, err := app.Client.Wallet.Query().Where(wallet.UserID(user)).Only(context.Background())
 	if err != nil {
@@ -88,7 +111,7 @@ func concurrentSpends(t *testing.T, app *server.App, n int) {
 	ctx := context.Background()
 	customer := newUser(t, app, role.Customer)
 	want := int64(n / 2)
-	fundWallet(t, app, customer, "dep:spend-race", want*amount)
+	fundForRace(t, app, customer, "dep:spend-race", want*amount)
 
 	errs := raceAll(n, func(i int) error {
 		_, err := post(t, app, ledger.Entry{Key: fmt.Sprintf("hold:%d", i), Type: ledgertransaction.TypeESCROW_HOLD,
@@ -103,6 +126,9 @@ func concurrentSpends(t *testing.T, app *server.App, n int) {
 			ok++
 		case jobsphere.ErrorCode(err) == jobsphere.InsufficientFunds:
 			refused++
+			if bad := incoherentRefusal(app, err, amount); bad != "" {
+				t.Errorf("hold %d: %s", i, bad)
+			}
 		default:
 			t.Errorf("hold %d: %s", i, concurrencyFailure(err))
 		}
@@ -111,7 +137,7 @@ func concurrentSpends(t *testing.T, app *server.App, n int) {
 		t.Fatalf("%d concurrent holds on %d holds' worth: %d succeeded, %d refused for insufficient funds; want %d and %d",
 			n, want, ok, refused, want, int64(n)-want)
 	}
-	balance, escrow, _, _ := userWallet(t, app, customer)
+	balance, escrow, _, _ := walletColumns(t, app, customer)
 	if balance != 0 || escrow != want*amount {
 		t.Fatalf("wallet after the race: balance %d, escrow %d; want 0 and %d", balance, escrow, want*amount)
 	}
@@ -149,8 +175,8 @@ func concurrentTransfers(t *testing.T, app *server.App, perDirection int) {
 	const unit = 100
 	a, b := newUser(t, app, role.Customer), newUser(t, app, role.Customer)
 	fundA, fundB := int64(perDirection/5*unit), int64(perDirection/4*unit)
-	fundWallet(t, app, a, "dep:a", fundA)
-	fundWallet(t, app, b, "dep:b", fundB)
+	fundForRace(t, app, a, "dep:a", fundA)
+	fundForRace(t, app, b, "dep:b", fundB)
 	t.Logf("A is %s, B is %s", a, b)
 
 	// Goroutine i sends 1 to 3 units from A to B when even, 1 unit from B
@@ -183,6 +209,9 @@ func concurrentTransfers(t *testing.T, app *server.App, perDirection int) {
 			sentBA += amountOf(i)
 		case jobsphere.ErrorCode(err) == jobsphere.InsufficientFunds:
 			refused++
+			if bad := incoherentRefusal(app, err, amountOf(i)); bad != "" {
+				t.Errorf("transfer %d: %s", i, bad)
+			}
 		default:
 			t.Errorf("transfer %d: %s", i, concurrencyFailure(err))
 		}
@@ -195,8 +224,8 @@ func concurrentTransfers(t *testing.T, app *server.App, perDirection int) {
 		t.Fatalf("A→B %d and B→A %d succeeded, %d refused: want some of each", okAB, okBA, refused)
 	}
 
-	balA, escA, earnA, spentA := userWallet(t, app, a)
-	balB, escB, earnB, spentB := userWallet(t, app, b)
+	balA, escA, earnA, spentA := walletColumns(t, app, a)
+	balB, escB, earnB, spentB := walletColumns(t, app, b)
 	if balA+balB != fundA+fundB || escA != 0 || escB != 0 {
 		t.Fatalf("money was created or lost: A %d + B %d = %d, want %d (escrow %d, %d)", balA, balB, balA+balB, fundA+fundB, escA, escB)
 	}
@@ -226,7 +255,7 @@ func TestConcurrentSameIdempotencyKey(t *testing.T) {
 		app := servertest.New(t, db).App
 		ctx := context.Background()
 		customer := newUser(t, app, role.Customer)
-		fundWallet(t, app, customer, "dep:same-key", funded)
+		fundForRace(t, app, customer, "dep:same-key", funded)
 
 		entry := ledger.Entry{Key: "offer:same-key:hold", Type: ledgertransaction.TypeESCROW_HOLD, Description: "hold once",
 			Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: amount}}}
@@ -274,7 +303,7 @@ func TestConcurrentSameIdempotencyKey(t *testing.T) {
 		if n, err := app.Client.LedgerTransaction.Query().Count(ctx); err != nil || n != 2 {
 			t.Fatalf("%d transactions in all (%v), want the deposit and the hold", n, err)
 		}
-		balance, escrow, _, _ := userWallet(t, app, customer)
+		balance, escrow, _, _ := walletColumns(t, app, customer)
 		if balance != funded-amount || escrow != amount {
 			t.Fatalf("wallet: balance %d, escrow %d; want %d and %d (moved once)", balance, escrow, funded-amount, amount)
 		}

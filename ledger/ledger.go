@@ -29,13 +29,16 @@ import (
 type Ledger struct {
 	client   *ent.Client
 	currency jobsphere.Currency
+	// rowLocks: the database takes row locks (SELECT … FOR UPDATE), as
+	// PostgreSQL does; SQLite serialises writers instead.
+	rowLocks bool
 }
 
 // New returns the ledger. The client is used for reads outside any
 // transaction (history, verification, statistics); postings always go
-// through the caller's transaction.
-func New(client *ent.Client, currency jobsphere.Currency) *Ledger {
-	return &Ledger{client: client, currency: currency}
+// through the caller's transaction. rowLocks is true on PostgreSQL.
+func New(client *ent.Client, currency jobsphere.Currency, rowLocks bool) *Ledger {
+	return &Ledger{client: client, currency: currency, rowLocks: rowLocks}
 }
 
 // Currency is the ledger's currency.

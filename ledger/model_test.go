@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,17 +38,50 @@ func modelSeed(t *testing.T) uint64 {
 	return seed
 }
 
+// modelOps is how many operations to run: 5,000 per database (about 10 s
+// on SQLite and 20 s on PostgreSQL on two cores); 1,000 on PostgreSQL under
+// -short; 1,500 under the race detector, which makes this sequential test
+// (SQLite above all: the driver is Go) about fifteen times slower and has
+// no races to find in it. LEDGER_MODEL_OPS overrides.
+func modelOps(t *testing.T, db servertest.Database) int {
+	t.Helper()
+	if s := os.Getenv("LEDGER_MODEL_OPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("LEDGER_MODEL_OPS=%q: want a positive count", s)
+		}
+		return n
+	}
+	switch {
+	case modelRaceEnabled():
+		return 1500
+	case testing.Short() && db == servertest.Postgres:
+		return 1000
+	}
+	return 5000
+}
+
+func modelRaceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
 // TestLedgerAgainstReferenceModel posts thousands of random money movements,
 // reversals, freezes and key replays, each in its own database transaction,
-// and checks every outcome and every wallet against a plain in-memory model
+// and checks every modelOutcome and every wallet against a plain in-memory model
 // of what the ledger documents.
 func TestLedgerAgainstReferenceModel(t *testing.T) {
 	seed := modelSeed(t)
 	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		ops := 5000
-		if testing.Short() && db == servertest.Postgres {
-			ops = 1000
-		}
+		ops := modelOps(t, db)
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("seed %d: replay with LEDGER_MODEL_SEED=%d", seed, seed)
@@ -79,8 +113,8 @@ type mTxn struct {
 	postedAs string
 }
 
-// model is the reference: what every balance must be.
-type model struct {
+// refModel is the reference: what every balance must be.
+type refModel struct {
 	users             []pulid.ID // customers then contractors
 	wallets           map[pulid.ID]*mWallet
 	revenue, external int64
@@ -88,17 +122,17 @@ type model struct {
 	byKey             map[string]*mTxn
 }
 
-// delta is what one entry does to one wallet.
-type delta struct {
+// modelDelta is what one entry does to one wallet.
+type modelDelta struct {
 	available, escrow, earnings, spent, withdrawals int64
 }
 
-// outcome is what the model predicts for one entry: an error code, or
+// modelOutcome is what the model predicts for one entry: an error code, or
 // success ("") with the changes.
-type outcome struct {
+type modelOutcome struct {
 	code              jobsphere.Code
 	why               string
-	deltas            map[pulid.ID]*delta
+	deltas            map[pulid.ID]*modelDelta
 	revenue, external int64
 }
 
@@ -112,11 +146,11 @@ type outcome struct {
 // wallets are checked in user id order, the first refusal wins. Undoing
 // what can no longer be undone (escrow or revenue that is gone) is
 // INSUFFICIENT_FUNDS too.
-func (m *model) predict(typ ledgertransaction.Type, reversal bool, moves []ledger.Move) outcome {
-	o := outcome{deltas: map[pulid.ID]*delta{}}
-	get := func(u pulid.ID) *delta {
+func (m *refModel) predict(typ ledgertransaction.Type, reversal bool, moves []ledger.Move) modelOutcome {
+	o := modelOutcome{deltas: map[pulid.ID]*modelDelta{}}
+	get := func(u pulid.ID) *modelDelta {
 		if o.deltas[u] == nil {
-			o.deltas[u] = &delta{}
+			o.deltas[u] = &modelDelta{}
 		}
 		return o.deltas[u]
 	}
@@ -180,7 +214,7 @@ func (m *model) predict(typ ledgertransaction.Type, reversal bool, moves []ledge
 	return o
 }
 
-func (m *model) apply(o outcome) {
+func (m *refModel) apply(o modelOutcome) {
 	for u, d := range o.deltas {
 		w := m.wallets[u]
 		w.available += d.available
@@ -193,12 +227,12 @@ func (m *model) apply(o outcome) {
 	m.external += o.external
 }
 
-func (m *model) name(u pulid.ID) string {
+func (m *refModel) name(u pulid.ID) string {
 	i := slices.Index(m.users, u)
 	if i < modelCustomers {
-		return fmt.Sprintf("customer%d(%s)", i, u)
+		return fmt.Sprintf("customer%d", i)
 	}
-	return fmt.Sprintf("contractor%d(%s)", i-modelCustomers, u)
+	return fmt.Sprintf("contractor%d", i-modelCustomers)
 }
 
 const modelCustomers, modelContractors = 4, 3
@@ -210,7 +244,7 @@ type modelRun struct {
 	ctx         context.Context
 	seed        uint64
 	rng         *rand.Rand
-	m           *model
+	m           *refModel
 	customers   []pulid.ID
 	contractors []pulid.ID
 	failed      []ledger.Entry // refused entries: their keys are still free
@@ -223,7 +257,7 @@ func newModelRun(t *testing.T, app *server.App, seed uint64) *modelRun {
 	r := &modelRun{
 		t: t, app: app, ctx: context.Background(), seed: seed,
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		m:      &model{wallets: map[pulid.ID]*mWallet{}, byKey: map[string]*mTxn{}},
+		m:      &refModel{wallets: map[pulid.ID]*mWallet{}, byKey: map[string]*mTxn{}},
 		counts: map[string]int{},
 	}
 	for range modelCustomers {
@@ -247,8 +281,12 @@ func newModelRun(t *testing.T, app *server.App, seed uint64) *modelRun {
 
 func (r *modelRun) fatalf(format string, args ...any) {
 	r.t.Helper()
-	r.t.Fatalf("seed %d (LEDGER_MODEL_SEED=%d), operation #%d: %s\nlast operations:\n  %s",
-		r.seed, r.seed, r.op, fmt.Sprintf(format, args...), strings.Join(r.recent, "\n  "))
+	users := make([]string, len(r.m.users))
+	for i, u := range r.m.users {
+		users[i] = r.m.name(u) + "=" + string(u)
+	}
+	r.t.Fatalf("seed %d (LEDGER_MODEL_SEED=%d), operation #%d: %s\nlast operations:\n  %s\nusers: %s",
+		r.seed, r.seed, r.op, fmt.Sprintf(format, args...), strings.Join(r.recent, "\n  "), strings.Join(users, ", "))
 }
 
 func (r *modelRun) log(s string) {
@@ -277,7 +315,7 @@ func (r *modelRun) withEscrow() pulid.ID {
 	return r.pick(held)
 }
 
-func move(from, to ledger.Account, amount int64) ledger.Move {
+func modelMove(from, to ledger.Account, amount int64) ledger.Move {
 	return ledger.Move{From: from, To: to, Amount: amount}
 }
 
@@ -290,7 +328,7 @@ func (r *modelRun) step(i int) {
 		case n < 12: // deposit
 			c := r.pick(r.customers)
 			r.postNew("deposit", ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT, Description: "card top-up",
-				Moves: []ledger.Move{move(ledger.External, ledger.Available(c), r.upTo(50_000))}})
+				Moves: []ledger.Move{modelMove(ledger.External, ledger.Available(c), r.upTo(50_000))}})
 		case n < 26: // hold, sometimes more than the customer has
 			c := r.pick(r.customers)
 			amount := r.upTo(max(r.m.wallets[c].available, 1))
@@ -298,21 +336,21 @@ func (r *modelRun) step(i int) {
 				amount = r.m.wallets[c].available + r.upTo(10_000)
 			}
 			r.postNew("hold", ledger.Entry{Key: key, Type: ledgertransaction.TypeESCROW_HOLD, Description: "offer hold",
-				Moves: []ledger.Move{move(ledger.Available(c), ledger.Escrow(c), amount)}})
+				Moves: []ledger.Move{modelMove(ledger.Available(c), ledger.Escrow(c), amount)}})
 		case n < 34: // release of (part of) a hold
 			c := r.withEscrow()
 			if c == "" {
 				continue
 			}
 			r.postNew("release", ledger.Entry{Key: key, Type: ledgertransaction.TypeREFUND, Description: "offer withdrawn",
-				Moves: []ledger.Move{move(ledger.Escrow(c), ledger.Available(c), r.upTo(r.m.wallets[c].escrow))}})
+				Moves: []ledger.Move{modelMove(ledger.Escrow(c), ledger.Available(c), r.upTo(r.m.wallets[c].escrow))}})
 		case n < 42: // platform fee
 			c := r.withEscrow()
 			if c == "" {
 				continue
 			}
 			r.postNew("platform fee", ledger.Entry{Key: key, Type: ledgertransaction.TypePLATFORM_FEE, Description: "platform fee",
-				Moves: []ledger.Move{move(ledger.Escrow(c), ledger.Revenue, r.upTo(min(r.m.wallets[c].escrow, 5_000)))}})
+				Moves: []ledger.Move{modelMove(ledger.Escrow(c), ledger.Revenue, r.upTo(min(r.m.wallets[c].escrow, 5_000)))}})
 		case n < 52: // payout, with the service fee in the same entry most times
 			c := r.withEscrow()
 			if c == "" {
@@ -320,10 +358,10 @@ func (r *modelRun) step(i int) {
 			}
 			k := r.pick(r.contractors)
 			total := r.upTo(r.m.wallets[c].escrow)
-			moves := []ledger.Move{move(ledger.Escrow(c), ledger.Available(k), total)}
+			moves := []ledger.Move{modelMove(ledger.Escrow(c), ledger.Available(k), total)}
 			if total >= 2 && r.rng.IntN(3) > 0 {
 				fee := r.upTo(total - 1)
-				moves = []ledger.Move{move(ledger.Escrow(c), ledger.Available(k), total-fee), move(ledger.Escrow(c), ledger.Revenue, fee)}
+				moves = []ledger.Move{modelMove(ledger.Escrow(c), ledger.Available(k), total-fee), modelMove(ledger.Escrow(c), ledger.Revenue, fee)}
 				if r.rng.IntN(2) == 0 {
 					moves[0], moves[1] = moves[1], moves[0]
 				}
@@ -336,7 +374,7 @@ func (r *modelRun) step(i int) {
 				amount = r.m.wallets[k].available + r.upTo(5_000)
 			}
 			r.postNew("withdrawal", ledger.Entry{Key: key, Type: ledgertransaction.TypeWITHDRAWAL, Description: "bank payout",
-				Moves: []ledger.Move{move(ledger.Available(k), ledger.External, amount)}})
+				Moves: []ledger.Move{modelMove(ledger.Available(k), ledger.External, amount)}})
 		case n < 65: // fee refund: at most what revenue holds, often all of it
 			if r.m.revenue <= 0 {
 				continue
@@ -346,14 +384,20 @@ func (r *modelRun) step(i int) {
 				amount = r.upTo(r.m.revenue)
 			}
 			r.postNew("fee refund", ledger.Entry{Key: key, Type: ledgertransaction.TypeREFUND, Description: "fee refunded",
-				Moves: []ledger.Move{move(ledger.Revenue, ledger.Available(r.pick(r.customers)), amount)}})
+				Moves: []ledger.Move{modelMove(ledger.Revenue, ledger.Available(r.pick(r.customers)), amount)}})
 		case n < 78: // reversal of any earlier transaction
 			if len(r.m.txns) == 0 {
 				continue
 			}
 			r.reverse(r.m.txns[r.rng.IntN(len(r.m.txns))], key)
-		case n < 84: // freeze or unfreeze
-			r.toggleFreeze(r.pick(r.customers))
+		case n < 84: // freeze or unfreeze; at most one customer is frozen at a time
+			c := r.pick(r.customers)
+			for _, other := range r.customers {
+				if r.m.wallets[other].frozen {
+					c = other
+				}
+			}
+			r.toggleFreeze(c)
 		case n < 90: // the same request again under a used key
 			if len(r.m.txns) == 0 {
 				continue
@@ -394,9 +438,9 @@ func (r *modelRun) account(a ledger.Account) string {
 }
 
 // check compares an operation's error with the prediction.
-func (r *modelRun) check(what string, o outcome, err error) {
+func (r *modelRun) check(what string, o modelOutcome, err error) {
 	r.t.Helper()
-	r.counts[fmt.Sprintf("%s→%s", strings.Fields(what)[0], cmpOr(string(o.code), "ok"))]++
+	r.counts[fmt.Sprintf("%s→%s", strings.Fields(what)[0], modelOr(string(o.code), "ok"))]++
 	switch {
 	case o.code == "" && err != nil:
 		r.fatalf("%s: model expects success, ledger says %v", what, err)
@@ -407,7 +451,7 @@ func (r *modelRun) check(what string, o outcome, err error) {
 	}
 }
 
-func cmpOr(s, fallback string) string {
+func modelOr(s, fallback string) string {
 	if s == "" {
 		return fallback
 	}
@@ -418,8 +462,11 @@ func cmpOr(s, fallback string) string {
 func (r *modelRun) postNew(kind string, e ledger.Entry) {
 	r.t.Helper()
 	what := r.describe(kind, e)
+	if r.m.byKey[e.Key] != nil {
+		r.fatalf("test bug: %s reuses a committed key", what)
+	}
 	o := r.m.predict(e.Type, false, e.Moves)
-	r.log(what + " → " + cmpOr(string(o.code), "ok"))
+	r.log(what + " → " + modelOr(string(o.code), "ok"))
 	p, err := post(r.t, r.app, e)
 	r.check(what, o, err)
 	if err != nil {
@@ -431,6 +478,13 @@ func (r *modelRun) postNew(kind string, e ledger.Entry) {
 	}
 	if p.Replayed {
 		r.fatalf("%s: fresh key reported as replayed", what)
+	}
+	var sum int64
+	for _, mv := range e.Moves {
+		sum += mv.Amount
+	}
+	if tx := p.Transaction; tx.Type != e.Type || tx.Amount != sum || tx.Status != ledgertransaction.StatusCOMPLETED || tx.ReversalOfID != nil {
+		r.fatalf("%s: posted transaction %+v", what, tx)
 	}
 	r.m.apply(o)
 	r.record(&mTxn{id: p.Transaction.ID, entry: e, postedAt: r.op, postedAs: kind})
@@ -446,19 +500,19 @@ func (r *modelRun) reverse(orig *mTxn, key string) {
 	r.t.Helper()
 	inverse := make([]ledger.Move, len(orig.entry.Moves))
 	for i, mv := range orig.entry.Moves {
-		inverse[i] = move(mv.To, mv.From, mv.Amount)
+		inverse[i] = modelMove(mv.To, mv.From, mv.Amount)
 	}
 	what := fmt.Sprintf("reverse %s of #%d (%s)", key, orig.postedAt, r.describe(orig.postedAs, orig.entry))
-	var o outcome
+	var o modelOutcome
 	switch {
 	case orig.reversal != nil:
-		o = outcome{code: jobsphere.Conflict, why: "a reversal cannot be reversed"}
+		o = modelOutcome{code: jobsphere.Conflict, why: "a reversal cannot be reversed"}
 	case orig.reversed:
-		o = outcome{code: jobsphere.Conflict, why: "already reversed"}
+		o = modelOutcome{code: jobsphere.Conflict, why: "already reversed"}
 	default:
 		o = r.m.predict(orig.entry.Type, true, inverse)
 	}
-	r.log(what + " → " + cmpOr(string(o.code), "ok"))
+	r.log(what + " → " + modelOr(string(o.code), "ok"))
 	desc := "model reversal of " + orig.entry.Key
 	p, err := r.callReverse(orig.id, key, desc)
 	r.check(what, o, err)
@@ -470,6 +524,12 @@ func (r *modelRun) reverse(orig *mTxn, key string) {
 	}
 	if p.Transaction.ReversalOfID == nil || *p.Transaction.ReversalOfID != orig.id || p.Transaction.Type != orig.entry.Type {
 		r.fatalf("%s: reversal transaction %+v", what, p.Transaction)
+	}
+	if got, err := r.app.Client.LedgerTransaction.Get(r.ctx, orig.id); err != nil {
+		r.t.Fatal(err)
+	} else if got.Status != ledgertransaction.StatusREVERSED || got.ReversalOfID != nil {
+		r.fatalf("%s: afterwards the original has status %s and reversal_of_id %v; want REVERSED and none (it is not itself a reversal)",
+			what, got.Status, modelPtr(got.ReversalOfID))
 	}
 	r.m.apply(o)
 	orig.reversed = true
@@ -504,7 +564,7 @@ func (r *modelRun) toggleFreeze(c pulid.ID) {
 		_, err = r.app.Ledger.Freeze(r.ctx, c, "model review")
 	}
 	r.log(what)
-	r.check(what, outcome{}, err)
+	r.check(what, modelOutcome{}, err)
 	w.frozen = !w.frozen
 }
 
@@ -521,7 +581,7 @@ func (r *modelRun) replay(txn *mTxn) {
 	} else {
 		p, err = post(r.t, r.app, txn.entry)
 	}
-	r.check(what, outcome{}, err)
+	r.check(what, modelOutcome{}, err)
 	if !p.Replayed || p.Transaction.ID != txn.id {
 		r.fatalf("%s: got transaction %s replayed=%v, want %s replayed", what, p.Transaction.ID, p.Replayed, txn.id)
 	}
@@ -560,7 +620,7 @@ func (r *modelRun) conflict(txn *mTxn) {
 		r.log(what)
 		_, err = post(r.t, r.app, e)
 	}
-	r.check(what, outcome{code: jobsphere.Conflict, why: "key used for a different request"}, err)
+	r.check(what, modelOutcome{code: jobsphere.Conflict, why: "key used for a different request"}, err)
 }
 
 // compareWallets checks every wallet in the database against the model.
@@ -604,4 +664,11 @@ func (r *modelRun) verify() {
 		r.fatalf("verify report %+v; model: revenue %d, external %d, available %d, escrow %d, %d transactions, %d postings",
 			*rep, r.m.revenue, r.m.external, available, escrow, len(r.m.txns), postings)
 	}
+}
+
+func modelPtr[T ~string](p *T) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return string(*p)
 }

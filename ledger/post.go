@@ -16,6 +16,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/posting"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 )
@@ -88,7 +89,51 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 	if err := l.applyToWallets(ctx, tx, effects(e.Type, e.reversalOf != "", e.Moves)); err != nil {
 		return nil, err
 	}
+	if err := l.checkRevenue(ctx, tx, e.Moves, accounts[Revenue]); err != nil {
+		return nil, err
+	}
 	return &Posted{Transaction: txn}, nil
+}
+
+// checkRevenue refuses a debit of the platform's revenue beyond what it
+// holds. Revenue has no cached balance — it is credited by every fee, a
+// hot row under load — so a debit (rare: fee refunds, reversals) locks the
+// account and sums its postings, this transaction's included. The lock is
+// taken after the wallets', always, so it cannot deadlock with them.
+func (l *Ledger) checkRevenue(ctx context.Context, tx *ent.Client, moves []Move, revenueID pulid.ID) error {
+	var debit int64
+	for _, m := range moves {
+		if m.From == Revenue {
+			debit += m.Amount
+		}
+	}
+	if debit == 0 {
+		return nil
+	}
+	q := tx.LedgerAccount.Query().Where(ledgeraccount.ID(revenueID))
+	if l.rowLocks {
+		q.ForUpdate()
+	}
+	if _, err := q.Only(ctx); err != nil {
+		return err
+	}
+	var sum []struct {
+		Sum sql.NullInt64 `json:"sum"`
+	}
+	err := tx.Posting.Query().Where(posting.AccountID(revenueID)).
+		Aggregate(ent.As(ent.Sum(posting.FieldAmount), "sum")).Scan(ctx, &sum)
+	if err != nil {
+		return err
+	}
+	if len(sum) == 1 && sum[0].Sum.Int64 < 0 {
+		held := sum[0].Sum.Int64 + debit
+		return &jobsphere.Error{
+			Code: jobsphere.InsufficientFunds,
+			Message: fmt.Sprintf("Insufficient platform revenue. Required: %s, Held: %s",
+				l.currency.Display(debit), l.currency.Display(held)),
+		}
+	}
+	return nil
 }
 
 func (e Entry) validate() error {
@@ -308,14 +353,25 @@ func compare(a, b pulid.ID) int {
 	return 0
 }
 
-// applyToWallets updates each wallet with one conditional UPDATE: it only
-// matches while the result stays non-negative (and, for a debit of
-// available money, while the wallet is not frozen). Under PostgreSQL's
-// row lock the condition is re-checked against the committed row, so two
-// concurrent spends can never overdraw.
+// applyToWallets locks each wallet (in user id order), re-reads it, decides
+// — frozen, or short of money — and only then updates it. The update is
+// conditional as well (… WHERE balance >= debit), so even a caller that
+// skipped the lock could never overdraw: the database re-checks the
+// condition against the committed row.
 func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []walletEffect) error {
 	for _, w := range effs {
-		u := tx.Wallet.Update().Where(wallet.UserID(w.userID)).
+		q := tx.Wallet.Query().Where(wallet.UserID(w.userID))
+		if l.rowLocks {
+			q.ForUpdate()
+		}
+		cur, err := q.Only(ctx)
+		if err != nil {
+			return fmt.Errorf("ledger: wallet of %s: %w", w.userID, err)
+		}
+		if err := l.refusal(cur, w); err != nil {
+			return err
+		}
+		u := tx.Wallet.Update().Where(wallet.ID(cur.ID)).
 			AddBalance(w.available).AddEscrowBalance(w.escrow).
 			AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
 		if w.available < 0 {
@@ -329,25 +385,30 @@ func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []wall
 			return err
 		}
 		if n == 0 {
-			return l.refusal(ctx, tx, w)
+			return fmt.Errorf("ledger: wallet %s changed under its lock", cur.ID)
 		}
 	}
 	return nil
 }
 
-// refusal explains why a wallet update matched nothing.
-func (l *Ledger) refusal(ctx context.Context, tx *ent.Client, w walletEffect) error {
-	cur, err := tx.Wallet.Query().Where(wallet.UserID(w.userID)).Only(ctx)
-	if err != nil {
-		return fmt.Errorf("ledger: wallet of %s: %w", w.userID, err)
-	}
+// refusal says why a wallet, as read under its lock, cannot take the
+// effect, or nil when it can.
+func (l *Ledger) refusal(cur *ent.Wallet, w walletEffect) error {
 	switch {
 	case w.available < 0 && cur.IsFrozen:
 		return ErrWalletFrozen()
 	case w.available < 0 && cur.Balance < -w.available:
 		return InsufficientFunds(l.currency, -w.available, cur.Balance)
+	case w.escrow < 0 && cur.EscrowBalance < -w.escrow:
+		// The held money has already moved on (say, a reversal of a hold
+		// whose money was paid out). Refused like any overdraft.
+		return &jobsphere.Error{
+			Code: jobsphere.InsufficientFunds,
+			Message: fmt.Sprintf("Insufficient escrow balance. Required: %s, Held: %s",
+				l.currency.Display(-w.escrow), l.currency.Display(cur.EscrowBalance)),
+		}
 	}
-	return fmt.Errorf("ledger: escrow of %s holds %d, cannot release %d", w.userID, cur.EscrowBalance, -w.escrow)
+	return nil
 }
 
 // ErrWalletFrozen is the error for a frozen wallet's spend or withdrawal.

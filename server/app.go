@@ -6,7 +6,10 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -19,6 +22,9 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/realtime"
+	"github.com/jobsphere/jobsphere/webhooks"
 )
 
 // App is the running system's parts, built once from the configuration.
@@ -30,6 +36,10 @@ type App struct {
 	Auth     *auth.Service
 	Ledger   *ledger.Ledger
 	Market   *market.Service
+	Payments *payments.Service
+	Broker   realtime.Broker
+	Webhooks *webhooks.Handler
+	Sandbox  *payments.Sandbox // nil when payments go to Stripe
 	Registry *prometheus.Registry
 
 	websockets sync.WaitGroup // open websocket connections, for draining
@@ -44,7 +54,7 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 	}
 	app := &App{
 		Config: cfg, Logger: logger, DB: db, Client: client, Registry: prometheus.NewRegistry(),
-		Ledger: ledger.New(client, cfg.Currency),
+		Ledger: ledger.New(client, cfg.Currency, !cfg.Embedded()),
 	}
 	if err := app.build(ctx); err != nil {
 		return nil, errors.Join(err, app.Close())
@@ -73,12 +83,62 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Auth = authn
 	a.Market = market.NewService(a.Client)
+	if err := a.buildPayments(); err != nil {
+		return err
+	}
 	a.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(a.DB, "jobsphere"),
 	)
 	return nil
+}
+
+// buildPayments wires the broker, the gateway (Stripe, or the sandbox
+// when no key is set), the payments service and the webhook endpoint.
+func (a *App) buildPayments() error {
+	cfg := a.Config
+	if cfg.Embedded() {
+		a.Broker = realtime.NewMemory()
+	} else {
+		b, err := realtime.NewPostgres(cfg.DatabaseURL, a.DB, a.Logger)
+		if err != nil {
+			return err
+		}
+		a.Broker = b
+	}
+	var gateway payments.Gateway
+	webhookSecrets := []string{cfg.StripeWebhookSecret, cfg.StripeConnectWebhookSecret}
+	if cfg.Sandbox() {
+		secret := sandboxWebhookSecret(cfg.JWTSecret)
+		a.Sandbox = payments.NewSandbox(cfg.PublicURL, secret, cfg.Currency, a.Logger)
+		gateway = a.Sandbox
+		webhookSecrets = []string{secret}
+	} else {
+		gateway = payments.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger)
+	}
+	publishable := cfg.StripePublishableKey
+	if cfg.Sandbox() {
+		publishable = "pk_test_sandbox"
+	}
+	a.Payments = payments.NewService(a.Client, a.Ledger, gateway, auth.NewRateLimiter(a.Client), a.Broker, payments.Config{
+		Currency: cfg.Currency, MinDeposit: cfg.MinDeposit, PublishableKey: publishable,
+		SuccessURL: cfg.DepositSuccessURL, CancelURL: cfg.DepositCancelURL,
+		ReturnURL: cfg.PublicURL + "/payments/return?result=authenticated",
+	}, a.Logger)
+	a.Webhooks = webhooks.New(a.Client, a.Payments, a.Logger, webhookSecrets...)
+	if a.Sandbox != nil {
+		a.Sandbox.DeliverTo(a.Webhooks.Receive)
+	}
+	return nil
+}
+
+// sandboxWebhookSecret derives the sandbox's signing secret from the JWT
+// secret: stable across restarts, never configured, never shown.
+func sandboxWebhookSecret(jwtSecret []byte) string {
+	mac := hmac.New(sha256.New, jwtSecret)
+	mac.Write([]byte("jobsphere sandbox webhook"))
+	return "whsec_sandbox_" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // Migrate brings the database schema up to date and creates the
@@ -104,5 +164,11 @@ func (a *App) DrainWebsockets(ctx context.Context) error {
 	}
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.Client.Close() }
+// Close releases the broker and the database.
+func (a *App) Close() error {
+	var err error
+	if a.Broker != nil {
+		err = a.Broker.Close()
+	}
+	return errors.Join(err, a.Client.Close())
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/graph"
+	"github.com/jobsphere/jobsphere/payments"
 )
 
 // NewServer returns the whole HTTP service. Every route is here.
@@ -15,10 +16,11 @@ func NewServer(app *App) http.Handler {
 	cfg := app.Config
 	m := newMetrics(app.Registry)
 	gql := newGraphQLHandler(cfg, app.Logger, app.Auth, &graph.Resolver{
-		Client: app.Client,
-		Auth:   app.Auth,
-		Ledger: app.Ledger,
-		Market: app.Market,
+		Client:   app.Client,
+		Auth:     app.Auth,
+		Ledger:   app.Ledger,
+		Market:   app.Market,
+		Payments: app.Payments,
 	})
 	gql = trackWebsockets(&app.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
 
@@ -28,6 +30,17 @@ func NewServer(app *App) http.Handler {
 	}
 	mux.Handle("/graphql", m.instrument("/graphql", gql))
 	mux.Handle("/query", m.instrument("/graphql", gql))
+	// Stripe's webhook endpoint, with the paths the seeds' backends used.
+	for _, path := range []string{"/webhooks/stripe", "/webhook", "/api/webhooks/stripe"} {
+		mux.Handle("POST "+path, m.instrument("/webhooks/stripe", app.Webhooks))
+	}
+	mux.Handle("GET /payments/return", payments.HandleReturn())
+	if sb := app.Sandbox; sb != nil {
+		mux.Handle("GET /sandbox/checkout/{id}", sb.HandleCheckoutPage())
+		mux.Handle("POST /sandbox/checkout/{id}/pay", sb.HandlePay())
+		mux.Handle("POST /sandbox/checkout/{id}/authenticate", sb.HandleAuthenticateCheckout())
+		mux.Handle("POST /sandbox/payment_intents/{id}/authenticate", sb.HandleAuthenticateIntent())
+	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(app.DB.PingContext, app.Logger))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(app.Registry, promhttp.HandlerOpts{}))

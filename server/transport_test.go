@@ -141,6 +141,7 @@ func TestProductionHidesIntrospectionAndGraphiQL(t *testing.T) {
 	env := servertest.Env(t, servertest.SQLite)
 	env["APP_ENV"] = "production"
 	env["BCRYPT_COST"] = "10"
+	env["STRIPE_SECRET_KEY"], env["STRIPE_PUBLISHABLE_KEY"], env["STRIPE_WEBHOOK_SECRET"] = "sk_test_1", "pk_test_1", "whsec_1"
 	srv := servertest.Start(t, env)
 	resp := srv.Client("").Do(t, `{ __schema { queryType { name } } }`, nil)
 	if len(resp.Errors) == 0 {

@@ -15,9 +15,9 @@ const walletQuery = `{ wallet { id currency balance escrowBalance pendingDeposit
 type walletResult struct {
 	Wallet struct {
 		ID, Currency, Balance, EscrowBalance, PendingDeposits string
-		TotalEarnings, TotalSpent, TotalWithdrawals         string
-		IsActive, IsFrozen                                  bool
-		User                                                struct{ ID string }
+		TotalEarnings, TotalSpent, TotalWithdrawals           string
+		IsActive, IsFrozen                                    bool
+		User                                                  struct{ ID string }
 	}
 }
 

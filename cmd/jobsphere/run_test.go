@@ -115,9 +115,9 @@ func waitListening(t *testing.T, logs *servertest.SyncBuffer, done <-chan error)
 func TestAdminCreate(t *testing.T) {
 	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
 		env := servertest.Env(t, db)
-		var out strings.Builder
+		out := &servertest.SyncBuffer{}
 		args := []string{"jobsphere", "admin", "create", "--email", "Ops@Example.test", "--password", "Sup3rsecret", "--name", "Ops"}
-		if err := run(context.Background(), args, getenv(env), &out, io.Discard); err != nil {
+		if err := run(context.Background(), args, getenv(env), out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), "admin created: usr_") {
@@ -139,14 +139,14 @@ func TestAdminCreate(t *testing.T) {
 
 func TestSeedRunsOnce(t *testing.T) {
 	env := servertest.Env(t, servertest.SQLite)
-	var first, second strings.Builder
-	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), &first, io.Discard); err != nil {
+	first, second := &servertest.SyncBuffer{}, &servertest.SyncBuffer{}
+	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), first, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(first.String(), "demo data created") {
 		t.Fatalf("first seed: %s", first.String())
 	}
-	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), &second, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), second, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(second.String(), "already present") {
@@ -183,8 +183,9 @@ func TestLedgerVerify(t *testing.T) {
 		u := srv.Register(t, "CUSTOMER")
 		srv.Fund(t, u.ID, 12345)
 
-		var out strings.Builder
-		if err := run(context.Background(), []string{"jobsphere", "ledger", "verify"}, getenv(env), &out, io.Discard); err != nil {
+		// The logger writes here too, from the broker's goroutines.
+		out := &servertest.SyncBuffer{}
+		if err := run(context.Background(), []string{"jobsphere", "ledger", "verify"}, getenv(env), out, io.Discard); err != nil {
 			t.Fatalf("verify: %v\n%s", err, out.String())
 		}
 		if !strings.Contains(out.String(), "ledger OK") || !strings.Contains(out.String(), "available 123.45") {
@@ -195,8 +196,8 @@ func TestLedgerVerify(t *testing.T) {
 		if _, err := srv.App.DB.Exec("UPDATE wallets SET balance = balance + 1"); err != nil {
 			t.Fatal(err)
 		}
-		out.Reset()
-		err := run(context.Background(), []string{"jobsphere", "ledger", "verify"}, getenv(env), &out, io.Discard)
+		out = &servertest.SyncBuffer{}
+		err := run(context.Background(), []string{"jobsphere", "ledger", "verify"}, getenv(env), out, io.Discard)
 		if err == nil || !strings.Contains(out.String(), "cached balance 12346, postings say 12345") {
 			t.Fatalf("tampered ledger: %v\n%s", err, out.String())
 		}

@@ -68,6 +68,8 @@ const (
 	EdgeOffer = "offer"
 	// EdgeContract holds the string denoting the contract edge name in mutations.
 	EdgeContract = "contract"
+	// EdgeReversals holds the string denoting the reversals edge name in mutations.
+	EdgeReversals = "reversals"
 	// EdgeReversalOf holds the string denoting the reversal_of edge name in mutations.
 	EdgeReversalOf = "reversal_of"
 	// Table holds the table name of the ledgertransaction in the database.
@@ -114,6 +116,10 @@ const (
 	ContractInverseTable = "contracts"
 	// ContractColumn is the table column denoting the contract relation/edge.
 	ContractColumn = "contract_id"
+	// ReversalsTable is the table that holds the reversals relation/edge.
+	ReversalsTable = "ledger_transactions"
+	// ReversalsColumn is the table column denoting the reversals relation/edge.
+	ReversalsColumn = "reversal_of_id"
 	// ReversalOfTable is the table that holds the reversal_of relation/edge.
 	ReversalOfTable = "ledger_transactions"
 	// ReversalOfColumn is the table column denoting the reversal_of relation/edge.
@@ -379,6 +385,20 @@ func ByContractField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByReversalsCount orders the results by reversals count.
+func ByReversalsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newReversalsStep(), opts...)
+	}
+}
+
+// ByReversals orders the results by reversals terms.
+func ByReversals(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newReversalsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByReversalOfField orders the results by reversal_of field.
 func ByReversalOfField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -427,11 +447,18 @@ func newContractStep() *sqlgraph.Step {
 		sqlgraph.Edge(sqlgraph.M2O, false, ContractTable, ContractColumn),
 	)
 }
+func newReversalsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ReversalsTable, ReversalsColumn),
+	)
+}
 func newReversalOfStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
-		sqlgraph.Edge(sqlgraph.O2O, false, ReversalOfTable, ReversalOfColumn),
+		sqlgraph.Edge(sqlgraph.M2O, true, ReversalOfTable, ReversalOfColumn),
 	)
 }
 

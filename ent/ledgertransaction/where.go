@@ -1489,12 +1489,35 @@ func HasContractWith(preds ...predicate.Contract) predicate.LedgerTransaction {
 	})
 }
 
+// HasReversals applies the HasEdge predicate on the "reversals" edge.
+func HasReversals() predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ReversalsTable, ReversalsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasReversalsWith applies the HasEdge predicate on the "reversals" edge with a given conditions (other predicates).
+func HasReversalsWith(preds ...predicate.LedgerTransaction) predicate.LedgerTransaction {
+	return predicate.LedgerTransaction(func(s *sql.Selector) {
+		step := newReversalsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasReversalOf applies the HasEdge predicate on the "reversal_of" edge.
 func HasReversalOf() predicate.LedgerTransaction {
 	return predicate.LedgerTransaction(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, ReversalOfTable, ReversalOfColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, ReversalOfTable, ReversalOfColumn),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})

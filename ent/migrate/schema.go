@@ -280,7 +280,7 @@ var (
 		{Name: "job_id", Type: field.TypeString, Nullable: true},
 		{Name: "offer_id", Type: field.TypeString, Nullable: true},
 		{Name: "contract_id", Type: field.TypeString, Nullable: true},
-		{Name: "reversal_of_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "reversal_of_id", Type: field.TypeString, Nullable: true},
 	}
 	// LedgerTransactionsTable holds the schema information for the "ledger_transactions" table.
 	LedgerTransactionsTable = &schema.Table{
@@ -319,7 +319,7 @@ var (
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "ledger_transactions_ledger_transactions_reversal_of",
+				Symbol:     "ledger_transactions_ledger_transactions_reversals",
 				Columns:    []*schema.Column{LedgerTransactionsColumns[19]},
 				RefColumns: []*schema.Column{LedgerTransactionsColumns[0]},
 				OnDelete:   schema.SetNull,

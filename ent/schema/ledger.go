@@ -95,7 +95,11 @@ func (LedgerTransaction) Edges() []ent.Edge {
 		edge.To("job", Job.Type).Field("job_id").Unique().Immutable(),
 		edge.To("offer", Offer.Type).Field("offer_id").Unique().Immutable(),
 		edge.To("contract", Contract.Type).Field("contract_id").Unique().Immutable(),
-		edge.To("reversal_of", LedgerTransaction.Type).Field("reversal_of_id").Unique().Immutable().Annotations(hidden),
+		// An explicit inverse: a unique self-edge alone would be a
+		// two-way (spouse-like) link, setting the column on both rows.
+		edge.To("reversals", LedgerTransaction.Type).Annotations(hidden),
+		edge.From("reversal_of", LedgerTransaction.Type).Ref("reversals").
+			Field("reversal_of_id").Unique().Immutable().Annotations(hidden),
 	}
 }
 

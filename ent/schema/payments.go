@@ -30,9 +30,11 @@ func (Deposit) Fields() []ent.Field {
 			Default("PENDING").Annotations(entgql.Type("DepositStatus")),
 		field.Enum("method").Values("CHECKOUT", "PAYMENT_INTENT").Immutable().
 			Annotations(entgql.Type("DepositMethod")),
-		field.String("checkout_url").Optional().Nillable(),
-		field.String("stripe_checkout_session_id").Optional().Nillable().Unique(),
-		field.String("stripe_payment_intent_id").Optional().Nillable().Unique(),
+		field.String("checkout_url").Optional().Nillable().Annotations(entgql.MapsTo("checkoutUrl")),
+		field.String("stripe_checkout_session_id").Optional().Nillable().Unique().
+			Annotations(entgql.MapsTo("stripeCheckoutSessionId")),
+		field.String("stripe_payment_intent_id").Optional().Nillable().Unique().
+			Annotations(entgql.MapsTo("stripePaymentIntentId")),
 		field.String("failure_reason").Optional().Nillable(),
 		field.String("transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
 		field.Time("completed_at").Optional().Nillable(),
@@ -42,14 +44,16 @@ func (Deposit) Fields() []ent.Field {
 // Edges of the Deposit.
 func (Deposit) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable(),
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable().Annotations(hidden),
 		edge.To("transaction", LedgerTransaction.Type).Field("transaction_id").Unique(),
 	}
 }
 
 // Annotations of the Deposit.
 func (Deposit) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // Withdrawal pays a contractor's available balance out to their Stripe

@@ -18,12 +18,14 @@ import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/graph/model"
 	"github.com/jobsphere/jobsphere/graph/scalar"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/payments"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -40,6 +42,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -60,7 +63,33 @@ type ComplexityRoot struct {
 		RefreshToken         func(childComplexity int) int
 	}
 
+	Deposit struct {
+		Amount                  func(childComplexity int) int
+		CheckoutURL             func(childComplexity int) int
+		CompletedAt             func(childComplexity int) int
+		CreatedAt               func(childComplexity int) int
+		FailureReason           func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		Method                  func(childComplexity int) int
+		Status                  func(childComplexity int) int
+		StripeCheckoutSessionID func(childComplexity int) int
+		StripePaymentIntentID   func(childComplexity int) int
+		Transaction             func(childComplexity int) int
+		UpdatedAt               func(childComplexity int) int
+	}
+
+	DepositPayload struct {
+		CheckoutURL     func(childComplexity int) int
+		ClientSecret    func(childComplexity int) int
+		Deposit         func(childComplexity int) int
+		PaymentIntentID func(childComplexity int) int
+		RequiresAction  func(childComplexity int) int
+		SessionID       func(childComplexity int) int
+		Wallet          func(childComplexity int) int
+	}
+
 	Mutation struct {
+		Deposit        func(childComplexity int, input payments.DepositInput) int
 		FreezeWallet   func(childComplexity int, userID pulid.ID, reason string) int
 		Login          func(childComplexity int, input model.LoginInput) int
 		Logout         func(childComplexity int, refreshToken string) int
@@ -85,10 +114,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Deposit       func(childComplexity int, id pulid.ID) int
 		Me            func(childComplexity int) int
 		Node          func(childComplexity int, id pulid.ID) int
 		Nodes         func(childComplexity int, ids []pulid.ID) int
 		PlatformStats func(childComplexity int) int
+		StripeConfig  func(childComplexity int) int
 		Transactions  func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
 		Wallet        func(childComplexity int) int
 	}
@@ -96,6 +127,17 @@ type ComplexityRoot struct {
 	RatingSummary struct {
 		Average func(childComplexity int) int
 		Count   func(childComplexity int) int
+	}
+
+	StripeConfig struct {
+		Currency       func(childComplexity int) int
+		PublishableKey func(childComplexity int) int
+		Sandbox        func(childComplexity int) int
+	}
+
+	Subscription struct {
+		DepositCompleted func(childComplexity int, depositID *pulid.ID) int
+		WalletUpdated    func(childComplexity int) int
 	}
 
 	Transaction struct {
@@ -163,6 +205,13 @@ type ComplexityRoot struct {
 		UpdatedAt        func(childComplexity int) int
 		User             func(childComplexity int) int
 	}
+
+	WalletEvent struct {
+		Deposit     func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Transaction func(childComplexity int) int
+		Wallet      func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -174,6 +223,7 @@ type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*auth.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*auth.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
+	Deposit(ctx context.Context, input payments.DepositInput) (*payments.DepositResult, error)
 	FreezeWallet(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error)
 	UnfreezeWallet(ctx context.Context, userID pulid.ID) (*ent.Wallet, error)
 }
@@ -181,9 +231,15 @@ type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error)
 	Me(ctx context.Context) (*ent.User, error)
+	Deposit(ctx context.Context, id pulid.ID) (*ent.Deposit, error)
+	StripeConfig(ctx context.Context) (*payments.StripeConfig, error)
 	Wallet(ctx context.Context) (*ent.Wallet, error)
 	Transactions(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
 	PlatformStats(ctx context.Context) (*ledger.Stats, error)
+}
+type SubscriptionResolver interface {
+	WalletUpdated(ctx context.Context) (<-chan *payments.WalletEvent, error)
+	DepositCompleted(ctx context.Context, depositID *pulid.ID) (<-chan *ent.Deposit, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *ent.User) (*string, error)
@@ -240,6 +296,133 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthTokens.RefreshToken(childComplexity), true
 
+	case "Deposit.amount":
+		if e.ComplexityRoot.Deposit.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.Amount(childComplexity), true
+	case "Deposit.checkoutUrl":
+		if e.ComplexityRoot.Deposit.CheckoutURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.CheckoutURL(childComplexity), true
+	case "Deposit.completedAt":
+		if e.ComplexityRoot.Deposit.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.CompletedAt(childComplexity), true
+	case "Deposit.createdAt":
+		if e.ComplexityRoot.Deposit.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.CreatedAt(childComplexity), true
+	case "Deposit.failureReason":
+		if e.ComplexityRoot.Deposit.FailureReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.FailureReason(childComplexity), true
+	case "Deposit.id":
+		if e.ComplexityRoot.Deposit.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.ID(childComplexity), true
+	case "Deposit.method":
+		if e.ComplexityRoot.Deposit.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.Method(childComplexity), true
+	case "Deposit.status":
+		if e.ComplexityRoot.Deposit.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.Status(childComplexity), true
+	case "Deposit.stripeCheckoutSessionId":
+		if e.ComplexityRoot.Deposit.StripeCheckoutSessionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.StripeCheckoutSessionID(childComplexity), true
+	case "Deposit.stripePaymentIntentId":
+		if e.ComplexityRoot.Deposit.StripePaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.StripePaymentIntentID(childComplexity), true
+	case "Deposit.transaction":
+		if e.ComplexityRoot.Deposit.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.Transaction(childComplexity), true
+	case "Deposit.updatedAt":
+		if e.ComplexityRoot.Deposit.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.UpdatedAt(childComplexity), true
+
+	case "DepositPayload.checkoutUrl":
+		if e.ComplexityRoot.DepositPayload.CheckoutURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.CheckoutURL(childComplexity), true
+	case "DepositPayload.clientSecret":
+		if e.ComplexityRoot.DepositPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.ClientSecret(childComplexity), true
+	case "DepositPayload.deposit":
+		if e.ComplexityRoot.DepositPayload.Deposit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.Deposit(childComplexity), true
+	case "DepositPayload.paymentIntentId":
+		if e.ComplexityRoot.DepositPayload.PaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.PaymentIntentID(childComplexity), true
+	case "DepositPayload.requiresAction":
+		if e.ComplexityRoot.DepositPayload.RequiresAction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.RequiresAction(childComplexity), true
+	case "DepositPayload.sessionId":
+		if e.ComplexityRoot.DepositPayload.SessionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.SessionID(childComplexity), true
+	case "DepositPayload.wallet":
+		if e.ComplexityRoot.DepositPayload.Wallet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositPayload.Wallet(childComplexity), true
+
+	case "Mutation.deposit":
+		if e.ComplexityRoot.Mutation.Deposit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deposit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Deposit(childComplexity, args["input"].(payments.DepositInput)), true
 	case "Mutation.freezeWallet":
 		if e.ComplexityRoot.Mutation.FreezeWallet == nil {
 			break
@@ -363,6 +546,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlatformStats.WalletBalances(childComplexity), true
 
+	case "Query.deposit":
+		if e.ComplexityRoot.Query.Deposit == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deposit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Deposit(childComplexity, args["id"].(pulid.ID)), true
+
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -397,6 +592,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PlatformStats(childComplexity), true
+	case "Query.stripeConfig":
+		if e.ComplexityRoot.Query.StripeConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.StripeConfig(childComplexity), true
 	case "Query.transactions":
 		if e.ComplexityRoot.Query.Transactions == nil {
 			break
@@ -427,6 +628,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RatingSummary.Count(childComplexity), true
+
+	case "StripeConfig.currency":
+		if e.ComplexityRoot.StripeConfig.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeConfig.Currency(childComplexity), true
+	case "StripeConfig.publishableKey":
+		if e.ComplexityRoot.StripeConfig.PublishableKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeConfig.PublishableKey(childComplexity), true
+	case "StripeConfig.sandbox":
+		if e.ComplexityRoot.StripeConfig.Sandbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StripeConfig.Sandbox(childComplexity), true
+
+	case "Subscription.depositCompleted":
+		if e.ComplexityRoot.Subscription.DepositCompleted == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_depositCompleted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DepositCompleted(childComplexity, args["depositId"].(*pulid.ID)), true
+	case "Subscription.walletUpdated":
+		if e.ComplexityRoot.Subscription.WalletUpdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.WalletUpdated(childComplexity), true
 
 	case "Transaction.amount":
 		if e.ComplexityRoot.Transaction.Amount == nil {
@@ -705,6 +943,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Wallet.User(childComplexity), true
 
+	case "WalletEvent.deposit":
+		if e.ComplexityRoot.WalletEvent.Deposit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletEvent.Deposit(childComplexity), true
+	case "WalletEvent.kind":
+		if e.ComplexityRoot.WalletEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletEvent.Kind(childComplexity), true
+	case "WalletEvent.transaction":
+		if e.ComplexityRoot.WalletEvent.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletEvent.Transaction(childComplexity), true
+	case "WalletEvent.wallet":
+		if e.ComplexityRoot.WalletEvent.Wallet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletEvent.Wallet(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -714,6 +977,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("DepositInput", ec.unmarshalInputDepositInput),
+			graphql.NewInputUnmarshaler("DepositOrder", ec.unmarshalInputDepositOrder),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
@@ -764,6 +1029,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -858,6 +1140,56 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+type Deposit implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  amount: Decimal!
+  status: DepositStatus!
+  method: DepositMethod!
+  checkoutUrl: String
+  stripeCheckoutSessionId: String
+  stripePaymentIntentId: String
+  failureReason: String
+  completedAt: Time
+  transaction: Transaction
+}
+"""
+DepositMethod is enum for the field method
+"""
+enum DepositMethod @goModel(model: "github.com/jobsphere/jobsphere/ent/deposit.Method") {
+  CHECKOUT
+  PAYMENT_INTENT
+}
+"""
+Ordering options for Deposit connections
+"""
+input DepositOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Deposits.
+  """
+  field: DepositOrderField!
+}
+"""
+Properties by which Deposit connections can be ordered.
+"""
+enum DepositOrderField {
+  CREATED_AT
+}
+"""
+DepositStatus is enum for the field status
+"""
+enum DepositStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/deposit.Status") {
+  PENDING
+  REQUIRES_ACTION
+  SUCCEEDED
+  FAILED
+  EXPIRED
+}
 """
 An object with an ID.
 Follows the [Relay Global Object Identification Specification](https://relay.dev/graphql/objectidentification.htm)
@@ -1179,6 +1511,86 @@ enum WalletOrderField {
   CREATED_AT
 }
 `, BuiltIn: false},
+	{Name: "../payments.graphqls", Input: `input DepositInput {
+  "At least MIN_DEPOSIT ($10.00 by default)."
+  amount: Decimal!
+  "A Stripe payment method id (pm_…) from the Stripe SDK: pay now with a PaymentIntent. Without it, a Stripe Checkout page."
+  paymentMethodId: String
+  "Checkout only: where Stripe sends the payer after paying ({CHECKOUT_SESSION_ID} is replaced). Default: DEPOSIT_SUCCESS_URL."
+  successUrl: String
+  "Checkout only: where Stripe sends the payer who cancels. Default: DEPOSIT_CANCEL_URL."
+  cancelUrl: String
+}
+
+type DepositPayload {
+  deposit: Deposit!
+  wallet: Wallet!
+  "Checkout flow: open this page in the browser."
+  checkoutUrl: String
+  "Checkout flow: the Checkout session id."
+  sessionId: String
+  "PaymentIntent flow: the bank wants 3-D Secure; call Stripe.handleNextAction(clientSecret)."
+  requiresAction: Boolean!
+  "PaymentIntent flow: for Stripe.handleNextAction."
+  clientSecret: String
+  paymentIntentId: String
+}
+
+type StripeConfig {
+  "For Stripe's client SDKs."
+  publishableKey: String!
+  "The deployment's currency, lower case ISO code."
+  currency: String!
+  "True when payments go through the built-in sandbox, not Stripe."
+  sandbox: Boolean!
+}
+
+enum WalletEventKind {
+  DEPOSIT_SUCCEEDED
+  DEPOSIT_FAILED
+  HOLD_PLACED
+  HOLD_RELEASED
+  FEE_CHARGED
+  PAYOUT_RECEIVED
+  REFUNDED
+  WITHDRAWAL_UPDATED
+  FROZEN
+  UNFROZEN
+  "Events may have been missed (a lagging client, a reconnecting server): refetch the wallet and lists."
+  RESYNC
+}
+
+type WalletEvent {
+  kind: WalletEventKind!
+  "The wallet as it is now."
+  wallet: Wallet!
+  transaction: Transaction
+  deposit: Deposit
+}
+
+extend type Query {
+  "One of the viewer's deposits (admins: any)."
+  deposit(id: ID!): Deposit @authenticated
+  "Client-side Stripe settings."
+  stripeConfig: StripeConfig!
+}
+
+extend type Mutation {
+  """
+  Adds money to the viewer's wallet through Stripe. The balance grows only
+  when Stripe confirms the payment (watch walletUpdated or depositCompleted);
+  until then the amount is in pendingDeposits. Five per hour.
+  """
+  deposit(input: DepositInput!): DepositPayload! @authenticated
+}
+
+type Subscription {
+  "The viewer's wallet after every change."
+  walletUpdated: WalletEvent! @authenticated
+  "The viewer's deposits as they succeed or fail; only the given one when depositId is set."
+  depositCompleted(depositId: ID): Deposit! @authenticated
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the schema. graph/ent.graphqls is generated by entgql
 # (Node, node/nodes, PageInfo, Cursor, Time, connections, WhereInput, OrderBy).
 
@@ -1272,6 +1684,56 @@ func (ec *executionContext) childFields_AuthTokens(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type AuthTokens", field.Name)
 }
 
+func (ec *executionContext) childFields_Deposit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Deposit_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Deposit_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Deposit_updatedAt(ctx, field)
+	case "amount":
+		return ec.fieldContext_Deposit_amount(ctx, field)
+	case "status":
+		return ec.fieldContext_Deposit_status(ctx, field)
+	case "method":
+		return ec.fieldContext_Deposit_method(ctx, field)
+	case "checkoutUrl":
+		return ec.fieldContext_Deposit_checkoutUrl(ctx, field)
+	case "stripeCheckoutSessionId":
+		return ec.fieldContext_Deposit_stripeCheckoutSessionId(ctx, field)
+	case "stripePaymentIntentId":
+		return ec.fieldContext_Deposit_stripePaymentIntentId(ctx, field)
+	case "failureReason":
+		return ec.fieldContext_Deposit_failureReason(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_Deposit_completedAt(ctx, field)
+	case "transaction":
+		return ec.fieldContext_Deposit_transaction(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Deposit", field.Name)
+}
+
+func (ec *executionContext) childFields_DepositPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deposit":
+		return ec.fieldContext_DepositPayload_deposit(ctx, field)
+	case "wallet":
+		return ec.fieldContext_DepositPayload_wallet(ctx, field)
+	case "checkoutUrl":
+		return ec.fieldContext_DepositPayload_checkoutUrl(ctx, field)
+	case "sessionId":
+		return ec.fieldContext_DepositPayload_sessionId(ctx, field)
+	case "requiresAction":
+		return ec.fieldContext_DepositPayload_requiresAction(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_DepositPayload_clientSecret(ctx, field)
+	case "paymentIntentId":
+		return ec.fieldContext_DepositPayload_paymentIntentId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DepositPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1310,6 +1772,18 @@ func (ec *executionContext) childFields_RatingSummary(ctx context.Context, field
 		return ec.fieldContext_RatingSummary_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RatingSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_StripeConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "publishableKey":
+		return ec.fieldContext_StripeConfig_publishableKey(ctx, field)
+	case "currency":
+		return ec.fieldContext_StripeConfig_currency(ctx, field)
+	case "sandbox":
+		return ec.fieldContext_StripeConfig_sandbox(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StripeConfig", field.Name)
 }
 
 func (ec *executionContext) childFields_Transaction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1430,6 +1904,20 @@ func (ec *executionContext) childFields_Wallet(ctx context.Context, field graphq
 		return ec.fieldContext_Wallet_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Wallet", field.Name)
+}
+
+func (ec *executionContext) childFields_WalletEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_WalletEvent_kind(ctx, field)
+	case "wallet":
+		return ec.fieldContext_WalletEvent_wallet(ctx, field)
+	case "transaction":
+		return ec.fieldContext_WalletEvent_transaction(ctx, field)
+	case "deposit":
+		return ec.fieldContext_WalletEvent_deposit(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WalletEvent", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1562,6 +2050,20 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deposit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payments.DepositInput, error) {
+			return ec.unmarshalNDepositInput2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐDepositInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_freezeWallet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1668,6 +2170,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_deposit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1739,6 +2255,20 @@ func (ec *executionContext) field_Query_transactions_args(ctx context.Context, r
 		return nil, err
 	}
 	args["type"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_depositCompleted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "depositId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["depositId"] = arg0
 	return args, nil
 }
 
@@ -1949,6 +2479,470 @@ func (ec *executionContext) fieldContext_AuthTokens_accessTokenExpiresAt(_ conte
 	return graphql.NewScalarFieldContext("AuthTokens", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Deposit_id(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Deposit_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Deposit_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Deposit_amount(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Deposit_status(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v deposit.Status) graphql.Marshaler {
+			return ec.marshalNDepositStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdepositᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "DepositStatus")
+}
+
+func (ec *executionContext) _Deposit_method(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v deposit.Method) graphql.Marshaler {
+			return ec.marshalNDepositMethod2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdepositᚐMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "DepositMethod")
+}
+
+func (ec *executionContext) _Deposit_checkoutUrl(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_checkoutUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckoutURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_checkoutUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "String")
+}
+
+func (ec *executionContext) _Deposit_stripeCheckoutSessionId(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_stripeCheckoutSessionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeCheckoutSessionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_stripeCheckoutSessionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "String")
+}
+
+func (ec *executionContext) _Deposit_stripePaymentIntentId(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_stripePaymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripePaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_stripePaymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "String")
+}
+
+func (ec *executionContext) _Deposit_failureReason(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_failureReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_failureReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "String")
+}
+
+func (ec *executionContext) _Deposit_completedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Deposit_transaction(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_transaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transaction(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LedgerTransaction) graphql.Marshaler {
+			return ec.marshalOTransaction2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐLedgerTransaction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_transaction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Deposit",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Transaction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DepositPayload_deposit(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deposit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalNDeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_deposit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DepositPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DepositPayload_wallet(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_wallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Wallet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Wallet) graphql.Marshaler {
+			return ec.marshalNWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWallet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_wallet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DepositPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DepositPayload_checkoutUrl(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_checkoutUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckoutURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_checkoutUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _DepositPayload_sessionId(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_sessionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SessionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_sessionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _DepositPayload_requiresAction(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_requiresAction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequiresAction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_requiresAction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DepositPayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _DepositPayload_paymentIntentId(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositPayload_paymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DepositPayload_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _Mutation_register(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2119,6 +3113,63 @@ func (ec *executionContext) fieldContext_Mutation_logout(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_logout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deposit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Deposit(ctx, fc.Args["input"].(payments.DepositInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.DepositResult
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.DepositResult) graphql.Marshaler {
+			return ec.marshalNDepositPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐDepositResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deposit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DepositPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deposit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2589,6 +3640,95 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_deposit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Deposit(ctx, fc.Args["id"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Deposit
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deposit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deposit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_stripeConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_stripeConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().StripeConfig(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.StripeConfig) graphql.Marshaler {
+			return ec.marshalNStripeConfig2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐStripeConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_stripeConfig(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StripeConfig(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_wallet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2861,6 +4001,177 @@ func (ec *executionContext) _RatingSummary_count(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_RatingSummary_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RatingSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StripeConfig_publishableKey(ctx context.Context, field graphql.CollectedField, obj *payments.StripeConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeConfig_publishableKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishableKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeConfig_publishableKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _StripeConfig_currency(ctx context.Context, field graphql.CollectedField, obj *payments.StripeConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeConfig_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeConfig_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _StripeConfig_sandbox(ctx context.Context, field graphql.CollectedField, obj *payments.StripeConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StripeConfig_sandbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sandbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StripeConfig_sandbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StripeConfig", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Subscription_walletUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_walletUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().WalletUpdated(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.WalletEvent
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.WalletEvent) graphql.Marshaler {
+			return ec.marshalNWalletEvent2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐWalletEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_walletUpdated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_depositCompleted(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_depositCompleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DepositCompleted(ctx, fc.Args["depositId"].(*pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Deposit
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalNDeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_depositCompleted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_depositCompleted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Transaction_id(ctx context.Context, field graphql.CollectedField, obj *ent.LedgerTransaction) (ret graphql.Marshaler) {
@@ -3988,6 +5299,125 @@ func (ec *executionContext) fieldContext_Wallet_user(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _WalletEvent_kind(ctx context.Context, field graphql.CollectedField, obj *payments.WalletEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNWalletEventKind2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletEvent", field, false, false, "WalletEventKind")
+}
+
+func (ec *executionContext) _WalletEvent_wallet(ctx context.Context, field graphql.CollectedField, obj *payments.WalletEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletEvent_wallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Wallet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Wallet) graphql.Marshaler {
+			return ec.marshalNWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWallet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletEvent_wallet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletEvent_transaction(ctx context.Context, field graphql.CollectedField, obj *payments.WalletEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletEvent_transaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transaction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LedgerTransaction) graphql.Marshaler {
+			return ec.marshalOTransaction2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐLedgerTransaction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletEvent_transaction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Transaction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletEvent_deposit(ctx context.Context, field graphql.CollectedField, obj *payments.WalletEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletEvent_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deposit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletEvent_deposit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5061,6 +6491,122 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputDepositInput(ctx context.Context, obj any) (payments.DepositInput, error) {
+	var it payments.DepositInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"amount", "paymentMethodId", "successUrl", "cancelUrl"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNDecimal2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "paymentMethodId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentMethodId"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentMethodID = data
+		case "successUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("successUrl"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SuccessURL = data
+		case "cancelUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelUrl"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelURL = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDepositInput unmarshals raw into the DepositInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDepositInput(ctx context.Context, raw any) (payments.DepositInput, error) {
+	var out payments.DepositInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DepositInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDepositOrder(ctx context.Context, obj any) (ent.DepositOrder, error) {
+	var it ent.DepositOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNDepositOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDepositOrder unmarshals raw into the DepositOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDepositOrder(ctx context.Context, raw any) (ent.DepositOrder, error) {
+	var out ent.DepositOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DepositOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj any) (model.LoginInput, error) {
 	var it model.LoginInput
 	if obj == nil {
@@ -5747,6 +7293,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Transaction(ctx, sel, obj)
+	case *ent.Deposit:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Deposit(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -5841,6 +7392,158 @@ func (ec *executionContext) _AuthTokens(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var depositImplementors = []string{"Deposit", "Node"}
+
+func (ec *executionContext) _Deposit(ctx context.Context, sel ast.SelectionSet, obj *ent.Deposit) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, depositImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Deposit")
+		case "id":
+			out.Values[i] = ec._Deposit_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Deposit_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Deposit_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.Values[i] = ec._Deposit_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Deposit_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "method":
+			out.Values[i] = ec._Deposit_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "checkoutUrl":
+			out.Values[i] = ec._Deposit_checkoutUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeCheckoutSessionId":
+			out.Values[i] = ec._Deposit_stripeCheckoutSessionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripePaymentIntentId":
+			out.Values[i] = ec._Deposit_stripePaymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failureReason":
+			out.Values[i] = ec._Deposit_failureReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "completedAt":
+			out.Values[i] = ec._Deposit_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "transaction":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Deposit_transaction(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var depositPayloadImplementors = []string{"DepositPayload"}
+
+func (ec *executionContext) _DepositPayload(ctx context.Context, sel ast.SelectionSet, obj *payments.DepositResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, depositPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DepositPayload")
+		case "deposit":
+			out.Values[i] = ec._DepositPayload_deposit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wallet":
+			out.Values[i] = ec._DepositPayload_wallet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkoutUrl":
+			out.Values[i] = ec._DepositPayload_checkoutUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sessionId":
+			out.Values[i] = ec._DepositPayload_sessionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "requiresAction":
+			out.Values[i] = ec._DepositPayload_requiresAction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._DepositPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "paymentIntentId":
+			out.Values[i] = ec._DepositPayload_paymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -5884,6 +7587,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deposit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deposit(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -6057,6 +7767,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "deposit":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deposit(ctx, field)
+				})
+		case "stripeConfig":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_stripeConfig(ctx, field)
+				})
 		case "wallet":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -6142,6 +7864,71 @@ func (ec *executionContext) _RatingSummary(ctx context.Context, sel ast.Selectio
 	}
 
 	return out
+}
+
+var stripeConfigImplementors = []string{"StripeConfig"}
+
+func (ec *executionContext) _StripeConfig(ctx context.Context, sel ast.SelectionSet, obj *payments.StripeConfig) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stripeConfigImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StripeConfig")
+		case "publishableKey":
+			out.Values[i] = ec._StripeConfig_publishableKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._StripeConfig_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sandbox":
+			out.Values[i] = ec._StripeConfig_sandbox(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "walletUpdated":
+		return ec._Subscription_walletUpdated(ctx, fields[0])
+	case "depositCompleted":
+		return ec._Subscription_depositCompleted(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var transactionImplementors = []string{"Transaction", "Node"}
@@ -6553,6 +8340,54 @@ func (ec *executionContext) _Wallet(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Wallet_user(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var walletEventImplementors = []string{"WalletEvent"}
+
+func (ec *executionContext) _WalletEvent(ctx context.Context, sel ast.SelectionSet, obj *payments.WalletEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, walletEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WalletEvent")
+		case "kind":
+			out.Values[i] = ec._WalletEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wallet":
+			out.Values[i] = ec._WalletEvent_wallet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "transaction":
+			out.Values[i] = ec._WalletEvent_transaction(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deposit":
+			out.Values[i] = ec._WalletEvent_deposit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6982,6 +8817,61 @@ func (ec *executionContext) marshalNDecimal2int64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) marshalNDeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx context.Context, sel ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Deposit!")
+		return graphql.Null
+	}
+	return ec._Deposit(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDepositInput2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐDepositInput(ctx context.Context, v any) (payments.DepositInput, error) {
+	res, err := ec.unmarshalInputDepositInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDepositMethod2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdepositᚐMethod(ctx context.Context, v any) (deposit.Method, error) {
+	var res deposit.Method
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDepositMethod2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdepositᚐMethod(ctx context.Context, sel ast.SelectionSet, v deposit.Method) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDepositOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositOrderField(ctx context.Context, v any) (*ent.DepositOrderField, error) {
+	var res = new(ent.DepositOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDepositOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.DepositOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DepositOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNDepositPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐDepositResult(ctx context.Context, sel ast.SelectionSet, v *payments.DepositResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DepositPayload!")
+		return graphql.Null
+	}
+	return ec._DepositPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDepositStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdepositᚐStatus(ctx context.Context, v any) (deposit.Status, error) {
+	var res deposit.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDepositStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdepositᚐStatus(ctx context.Context, sel ast.SelectionSet, v deposit.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7153,6 +9043,14 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) marshalNStripeConfig2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐStripeConfig(ctx context.Context, sel ast.SelectionSet, v *payments.StripeConfig) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StripeConfig!")
+		return graphql.Null
+	}
+	return ec._StripeConfig(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7242,6 +9140,28 @@ func (ec *executionContext) marshalNWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphe
 		return graphql.Null
 	}
 	return ec._Wallet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWalletEvent2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐWalletEvent(ctx context.Context, sel ast.SelectionSet, v *payments.WalletEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WalletEvent!")
+		return graphql.Null
+	}
+	return ec._WalletEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWalletEventKind2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWalletEventKind2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "WalletEventKind!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNWalletOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletOrderField(ctx context.Context, v any) (*ent.WalletOrderField, error) {
@@ -7446,6 +9366,13 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	return v
 }
 
+func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx context.Context, sel ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Deposit(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOID2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐIDᚄ(ctx context.Context, v any) ([]pulid.ID, error) {
 	if v == nil {
 		return nil, nil
@@ -7572,6 +9499,18 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋjobsphereᚋjobsphere
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

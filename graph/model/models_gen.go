@@ -19,3 +19,6 @@ type RegisterInput struct {
 	// CUSTOMER (or CLIENT) or CONTRACTOR (or FREELANCER); admins are made by an operator.
 	Role role.Role `json:"role"`
 }
+
+type Subscription struct {
+}

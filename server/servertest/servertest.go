@@ -148,6 +148,15 @@ const AllowedOrigin = "http://app.example.test"
 // Start runs a server with the given environment until the test ends.
 func Start(t testing.TB, env map[string]string) *Server {
 	t.Helper()
+	// Listen first, so the links the server hands out (PUBLIC_URL) point
+	// at the port it really has.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env["PUBLIC_URL"] == "" {
+		env["PUBLIC_URL"] = "http://" + ln.Addr().String()
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -160,7 +169,7 @@ func Start(t testing.TB, env map[string]string) *Server {
 		t.Fatalf("open app: %v", err)
 	}
 	connCtx, closeConns := context.WithCancel(ctx)
-	ts := httptest.NewUnstartedServer(server.NewServer(app))
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: server.NewServer(app)}}
 	ts.Config.BaseContext = func(net.Listener) context.Context { return connCtx }
 	ts.Config.RegisterOnShutdown(closeConns)
 	ts.Start()

@@ -1,0 +1,70 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
+)
+
+// Limit is how many requests a key may make in a window.
+type Limit struct {
+	Name   string // the operation, part of the key: "deposit"
+	Max    int
+	Window time.Duration
+}
+
+// The seeds' limits.
+var (
+	DepositLimit        = Limit{Name: "deposit", Max: 5, Window: time.Hour}
+	WithdrawLimit       = Limit{Name: "withdraw", Max: 3, Window: time.Hour}
+	ConnectAccountLimit = Limit{Name: "connect-account", Max: 2, Window: time.Hour}
+)
+
+// RateLimiter counts requests in the database, in fixed windows, so a
+// limit holds across every replica.
+type RateLimiter struct {
+	client *ent.Client
+	now    func() time.Time
+}
+
+// NewRateLimiter returns a limiter on the database.
+func NewRateLimiter(client *ent.Client) *RateLimiter {
+	return &RateLimiter{client: client, now: time.Now}
+}
+
+// Allow counts one request of subject (a user id, an email, an IP) and
+// refuses it with RATE_LIMITED once the window's allowance is used.
+func (l *RateLimiter) Allow(ctx context.Context, lim Limit, subject string) error {
+	now := l.now()
+	start := now.Truncate(lim.Window)
+	key := lim.Name + ":" + subject
+	// One statement, atomic on both databases: insert the window's bucket
+	// or add one to it.
+	err := l.client.RateLimitBucket.Create().
+		SetKey(key).SetWindowStart(start).SetCount(1).
+		OnConflictColumns(ratelimitbucket.FieldKey, ratelimitbucket.FieldWindowStart).
+		AddCount(1).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	b, err := l.client.RateLimitBucket.Query().
+		Where(ratelimitbucket.Key(key), ratelimitbucket.WindowStart(start)).Only(ctx)
+	if err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	if b.Count <= lim.Max {
+		return nil
+	}
+	retry := start.Add(lim.Window).Sub(now)
+	minutes := int((retry + time.Minute - 1) / time.Minute)
+	return &jobsphere.Error{
+		Code:    jobsphere.RateLimited,
+		Message: fmt.Sprintf("Too many requests. Please try again in %d minutes.", minutes),
+		Extra:   map[string]any{"retryAfterSeconds": int(retry.Seconds() + 0.999)},
+	}
+}

@@ -1,0 +1,323 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/realtime"
+)
+
+// Config is what the payments service needs from the configuration.
+type Config struct {
+	Currency       jobsphere.Currency
+	MinDeposit     int64
+	PublishableKey string
+	SuccessURL     string // default Checkout success page
+	CancelURL      string // default Checkout cancel page
+	ReturnURL      string // where a 3-D Secure redirect comes back
+}
+
+// Service runs deposits (and, later, payouts) against a Gateway.
+type Service struct {
+	client  *ent.Client
+	ledger  *ledger.Ledger
+	gateway Gateway
+	limiter *auth.RateLimiter
+	broker  realtime.Broker
+	cfg     Config
+	logger  *slog.Logger
+}
+
+// NewService returns the payments service.
+func NewService(client *ent.Client, l *ledger.Ledger, g Gateway, limiter *auth.RateLimiter, b realtime.Broker, cfg Config, logger *slog.Logger) *Service {
+	return &Service{client: client, ledger: l, gateway: g, limiter: limiter, broker: b, cfg: cfg, logger: logger}
+}
+
+// StripeConfig is what a client needs to start Stripe's SDK.
+type StripeConfig struct {
+	PublishableKey string
+	Currency       string
+	Sandbox        bool
+}
+
+// StripeConfig returns the client-side Stripe settings.
+func (s *Service) StripeConfig() *StripeConfig {
+	return &StripeConfig{PublishableKey: s.cfg.PublishableKey, Currency: s.cfg.Currency.Code, Sandbox: s.gateway.Sandbox()}
+}
+
+// DepositInput is a deposit request.
+type DepositInput struct {
+	Amount          int64
+	PaymentMethodID string // empty: Checkout; pm_…: a PaymentIntent confirmed now
+	SuccessURL      string
+	CancelURL       string
+}
+
+// DepositResult is what a deposit request returns.
+type DepositResult struct {
+	Deposit         *ent.Deposit
+	Wallet          *ent.Wallet
+	CheckoutURL     *string
+	SessionID       *string
+	RequiresAction  bool
+	ClientSecret    *string
+	PaymentIntentID *string
+}
+
+// Deposit starts a wallet top-up. The money arrives only when Stripe's
+// signed event says so (HandleEvent); until then it is pendingDeposits.
+func (s *Service) Deposit(ctx context.Context, userID pulid.ID, in DepositInput) (*DepositResult, error) {
+	if err := s.validateDeposit(ctx, userID, in); err != nil {
+		return nil, err
+	}
+	if err := s.limiter.Allow(ctx, auth.DepositLimit, string(userID)); err != nil {
+		return nil, err
+	}
+	method := deposit.MethodCHECKOUT
+	if in.PaymentMethodID != "" {
+		method = deposit.MethodPAYMENT_INTENT
+	}
+	var dep *ent.Deposit
+	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		dep, err = tx.Deposit.Create().SetUserID(userID).SetAmount(in.Amount).SetMethod(method).Save(ctx)
+		if err != nil {
+			return err
+		}
+		return s.ledger.AdjustPending(ctx, tx.Client(), userID, in.Amount)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.startPayment(ctx, dep, in)
+	if err != nil {
+		return nil, errors.Join(err, s.abandon(ctx, dep, err))
+	}
+	if res.Deposit, err = s.client.Deposit.Get(ctx, dep.ID); err != nil {
+		return nil, err
+	}
+	if res.Wallet, err = s.ledger.Wallet(ctx, userID); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Service) validateDeposit(ctx context.Context, userID pulid.ID, in DepositInput) error {
+	if in.Amount < s.cfg.MinDeposit {
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
+			Message: "Minimum deposit amount is " + s.cfg.Currency.Display(s.cfg.MinDeposit)})
+	}
+	if in.Amount > ledger.MaxAmount {
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount", Message: "Amount is too large"})
+	}
+	if in.PaymentMethodID != "" && !strings.HasPrefix(in.PaymentMethodID, "pm_") {
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId",
+			Message: "paymentMethodId must be a Stripe payment method id (pm_…)"})
+	}
+	for field, u := range map[string]string{"successUrl": in.SuccessURL, "cancelUrl": in.CancelURL} {
+		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return jobsphere.InvalidInput(jobsphere.FieldError{Field: field, Message: field + " must be an http(s) URL"})
+		}
+	}
+	w, err := s.ledger.Wallet(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if w.IsFrozen {
+		return ledger.ErrWalletFrozen()
+	}
+	return nil
+}
+
+// startPayment asks the gateway for the payment and records what it
+// answered. Our idempotency key is the deposit's id, so a retried call
+// never creates a second payment.
+func (s *Service) startPayment(ctx context.Context, dep *ent.Deposit, in DepositInput) (*DepositResult, error) {
+	meta := map[string]string{"deposit_id": string(dep.ID), "user_id": string(dep.UserID), "kind": "wallet_deposit"}
+	if dep.Method == deposit.MethodCHECKOUT {
+		cs, err := s.gateway.CreateCheckoutSession(ctx, CheckoutParams{
+			IdempotencyKey: "deposit:" + string(dep.ID), Amount: dep.Amount, Currency: s.cfg.Currency.Code,
+			ProductName: "Wallet deposit", ClientReferenceID: string(dep.ID), Metadata: meta,
+			SuccessURL: or(in.SuccessURL, s.cfg.SuccessURL), CancelURL: or(in.CancelURL, s.cfg.CancelURL),
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = s.client.Deposit.UpdateOne(dep).SetStripeCheckoutSessionID(cs.ID).SetCheckoutURL(cs.URL).Exec(ctx)
+		return &DepositResult{CheckoutURL: &cs.URL, SessionID: &cs.ID}, err
+	}
+	pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentIntentParams{
+		IdempotencyKey: "deposit:" + string(dep.ID), Amount: dep.Amount, Currency: s.cfg.Currency.Code,
+		PaymentMethodID: in.PaymentMethodID, Description: "Wallet deposit " + string(dep.ID),
+		Metadata: meta, ReturnURL: s.cfg.ReturnURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	u := s.client.Deposit.Update().Where(deposit.ID(dep.ID)).SetStripePaymentIntentID(pi.ID)
+	res := &DepositResult{PaymentIntentID: &pi.ID, ClientSecret: &pi.ClientSecret}
+	if pi.RequiresAction() {
+		res.RequiresAction = true
+		// Only while still pending: the webhook may have settled it already.
+		u.Where(deposit.StatusEQ(deposit.StatusPENDING)).SetStatus(deposit.StatusREQUIRES_ACTION)
+	}
+	if _, err := u.Save(ctx); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// abandon marks a deposit whose payment could not start FAILED and takes
+// its amount out of pendingDeposits; nothing was posted.
+func (s *Service) abandon(ctx context.Context, dep *ent.Deposit, cause error) error {
+	reason := "Payment could not be started"
+	var appErr *jobsphere.Error
+	if errors.As(cause, &appErr) {
+		reason = appErr.Message
+	}
+	return s.settle(ctx, dep.ID, func(ctx context.Context, tx *ent.Tx, d *ent.Deposit) error {
+		return s.fail(ctx, tx, d, deposit.StatusFAILED, reason)
+	})
+}
+
+// Deposit returns a deposit of the user (or any, for an admin).
+func (s *Service) GetDeposit(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Deposit, error) {
+	q := s.client.Deposit.Query().Where(deposit.ID(id))
+	if !v.IsAdmin() {
+		q.Where(deposit.UserID(v.UserID))
+	}
+	d, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return d, err
+}
+
+// settle runs change on a deposit inside a transaction, conditional on the
+// deposit's status not having moved since it was read: of two racing
+// settlements (a webhook and its retry, two event types for one payment)
+// exactly one applies, and the other sees the result.
+func (s *Service) settle(ctx context.Context, id pulid.ID, change func(context.Context, *ent.Tx, *ent.Deposit) error) error {
+	return s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		d, err := tx.Deposit.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return change(ctx, tx, d)
+	})
+}
+
+// transition moves a deposit from the status it was read with to another,
+// or reports false when someone else moved it first.
+func transition(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to deposit.Status, mutate func(*ent.DepositUpdate)) (bool, error) {
+	u := tx.Deposit.Update().Where(deposit.ID(d.ID), deposit.StatusEQ(d.Status)).SetStatus(to)
+	if mutate != nil {
+		mutate(u)
+	}
+	n, err := u.Save(ctx)
+	return n == 1, err
+}
+
+func isPending(st deposit.Status) bool {
+	return st == deposit.StatusPENDING || st == deposit.StatusREQUIRES_ACTION
+}
+
+// credit settles a deposit as paid: the money is posted once (the ledger
+// key is the deposit's), pendingDeposits drops if it was still pending,
+// and the user's subscribers hear of it after commit. A payment that
+// succeeds after its deposit was marked failed or expired is still
+// credited: the money did arrive.
+func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymentIntentID string) error {
+	if d.Status == deposit.StatusSUCCEEDED {
+		return nil
+	}
+	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+		Key: "deposit:" + string(d.ID), Type: ledgertransaction.TypeDEPOSIT,
+		Description:           "Wallet deposit of " + s.cfg.Currency.Display(d.Amount),
+		Moves:                 []ledger.Move{{From: ledger.External, To: ledger.Available(d.UserID), Amount: d.Amount}},
+		StripePaymentIntentID: paymentIntentID, StripeCheckoutSessionID: deref(d.StripeCheckoutSessionID),
+	})
+	if err != nil {
+		return err
+	}
+	ok, err := transition(ctx, tx, d, deposit.StatusSUCCEEDED, func(u *ent.DepositUpdate) {
+		u.SetCompletedAt(time.Now()).SetTransactionID(posted.Transaction.ID).ClearFailureReason()
+		if paymentIntentID != "" {
+			u.SetStripePaymentIntentID(paymentIntentID)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errConcurrentSettlement
+	}
+	if isPending(d.Status) {
+		if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
+			return err
+		}
+	}
+	return s.publish(ctx, tx, d, "DEPOSIT_SUCCEEDED", posted.Transaction.ID)
+}
+
+// fail settles a pending deposit as failed or expired; a settled one is
+// left alone.
+func (s *Service) fail(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to deposit.Status, reason string) error {
+	if !isPending(d.Status) {
+		return nil
+	}
+	ok, err := transition(ctx, tx, d, to, func(u *ent.DepositUpdate) {
+		u.SetFailureReason(reason).SetCompletedAt(time.Now())
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errConcurrentSettlement
+	}
+	if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
+		return err
+	}
+	return s.publish(ctx, tx, d, "DEPOSIT_FAILED", "")
+}
+
+// errConcurrentSettlement: another transaction settled the deposit
+// between our read and our write; ours rolls back and the caller (Stripe's
+// retry) finds it settled.
+var errConcurrentSettlement = fmt.Errorf("payments: deposit settled concurrently")
+
+func (s *Service) publish(ctx context.Context, tx *ent.Tx, d *ent.Deposit, kind string, txnID pulid.ID) error {
+	ids := map[string]string{"deposit": string(d.ID)}
+	if txnID != "" {
+		ids["transaction"] = string(txnID)
+	}
+	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(d.UserID), Kind: kind, IDs: ids})
+}
+
+// UserTopic is the realtime topic of everything one user may see.
+func UserTopic(userID pulid.ID) string { return "user:" + string(userID) }
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -1,0 +1,82 @@
+package payments
+
+import (
+	"context"
+
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/realtime"
+)
+
+// WalletEvent is one change to a user's wallet, with the objects it is
+// about, read after the change committed.
+type WalletEvent struct {
+	Kind        string
+	Wallet      *ent.Wallet
+	Transaction *ent.LedgerTransaction
+	Deposit     *ent.Deposit
+}
+
+// WalletFeed delivers the user's wallet events until ctx ends. Only the
+// user's own topic is subscribed, so nobody else's events can arrive.
+func (s *Service) WalletFeed(ctx context.Context, userID pulid.ID) (<-chan *WalletEvent, error) {
+	return feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*WalletEvent, bool) {
+		w, err := s.ledger.Wallet(ctx, userID)
+		if err != nil {
+			return nil, false
+		}
+		out := &WalletEvent{Kind: ev.Kind, Wallet: w}
+		if id := ev.IDs["transaction"]; id != "" {
+			out.Transaction, _ = s.client.LedgerTransaction.Get(ctx, pulid.ID(id))
+		}
+		if id := ev.IDs["deposit"]; id != "" {
+			out.Deposit, _ = s.client.Deposit.Get(ctx, pulid.ID(id))
+		}
+		return out, true
+	})
+}
+
+// DepositFeed delivers the user's deposits as they succeed or fail; only
+// one deposit's when depositID is set.
+func (s *Service) DepositFeed(ctx context.Context, userID pulid.ID, depositID *pulid.ID) (<-chan *ent.Deposit, error) {
+	return feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*ent.Deposit, bool) {
+		if ev.Kind != "DEPOSIT_SUCCEEDED" && ev.Kind != "DEPOSIT_FAILED" {
+			return nil, false
+		}
+		id := pulid.ID(ev.IDs["deposit"])
+		if depositID != nil && *depositID != id {
+			return nil, false
+		}
+		d, err := s.client.Deposit.Query().Where(deposit.ID(id), deposit.UserID(userID)).Only(ctx)
+		return d, err == nil
+	})
+}
+
+// feed subscribes to a topic and turns its events into values; it stops,
+// closing the channel, when ctx ends.
+func feed[T any](ctx context.Context, b realtime.Broker, topic string, convert func(realtime.Event) (T, bool)) (<-chan T, error) {
+	events, err := b.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan T, 1)
+	go func() {
+		defer close(out)
+		for ev := range events {
+			v, ok := convert(ev)
+			if !ok {
+				continue
+			}
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				// Drain: the broker closes events once ctx is done.
+				for range events {
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
+}

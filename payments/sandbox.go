@@ -1,0 +1,315 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// Sandbox is the Gateway of the embedded default: no Stripe account, no
+// network. Its hosted pages are served by this server, and what Stripe
+// would report it sends as properly signed Stripe-shaped events through the
+// same webhook code, so everything above the gateway runs as in
+// production. Its state lives in memory: a restart forgets open sessions.
+type Sandbox struct {
+	publicURL string
+	secret    string // the webhook signing secret it signs with
+	currency  jobsphere.Currency
+	logger    *slog.Logger
+
+	mu       sync.Mutex
+	deliver  func(ctx context.Context, payload []byte, signature string) error
+	sessions map[string]*sandboxSession
+	intents  map[string]*sandboxIntent
+	byKey    map[string]any // idempotency key → the session or intent it made
+}
+
+type sandboxSession struct {
+	ID, URL               string
+	Amount                int64
+	Currency              string
+	ClientReferenceID     string
+	Metadata              map[string]string
+	SuccessURL, CancelURL string
+	PaymentIntentID       string
+	Complete              bool
+}
+
+type sandboxIntent struct {
+	ID, ClientSecret string
+	Amount           int64
+	Currency         string
+	Metadata         map[string]string
+	Status           stripe.PaymentIntentStatus
+}
+
+// NewSandbox returns the sandbox gateway. Its links start with publicURL;
+// its events are signed with secret.
+func NewSandbox(publicURL, secret string, currency jobsphere.Currency, logger *slog.Logger) *Sandbox {
+	return &Sandbox{
+		publicURL: publicURL, secret: secret, currency: currency, logger: logger,
+		sessions: map[string]*sandboxSession{}, intents: map[string]*sandboxIntent{}, byKey: map[string]any{},
+	}
+}
+
+// DeliverTo sets where the sandbox sends its signed events: the webhook
+// endpoint's Receive.
+func (sb *Sandbox) DeliverTo(deliver func(ctx context.Context, payload []byte, signature string) error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.deliver = deliver
+}
+
+// Sandbox implements Gateway.
+func (*Sandbox) Sandbox() bool { return true }
+
+// CreateCheckoutSession implements Gateway: the session's URL is the
+// sandbox's own checkout page.
+func (sb *Sandbox) CreateCheckoutSession(_ context.Context, p CheckoutParams) (*CheckoutSession, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if prior, ok := sb.byKey[p.IdempotencyKey].(*sandboxSession); ok {
+		return &CheckoutSession{ID: prior.ID, URL: prior.URL}, nil
+	}
+	id := "cs_test_sandbox_" + ulidOf("x")
+	s := &sandboxSession{
+		ID: id, URL: sb.publicURL + "/sandbox/checkout/" + id,
+		Amount: p.Amount, Currency: p.Currency, ClientReferenceID: p.ClientReferenceID, Metadata: p.Metadata,
+		SuccessURL: strings.ReplaceAll(p.SuccessURL, "{CHECKOUT_SESSION_ID}", id), CancelURL: p.CancelURL,
+	}
+	sb.sessions[id] = s
+	sb.byKey[p.IdempotencyKey] = s
+	return &CheckoutSession{ID: s.ID, URL: s.URL}, nil
+}
+
+// testPaymentMethods are Stripe's test payment method ids the sandbox
+// honours: the outcome each one has on Stripe in test mode.
+var testPaymentMethods = map[string]struct {
+	code, decline string // a card error, or "" for success
+	action        bool   // needs 3-D Secure
+}{
+	"pm_card_visa":                            {},
+	"pm_card_mastercard":                      {},
+	"pm_card_chargeDeclined":                  {code: "card_declined", decline: "generic_decline"},
+	"pm_card_chargeDeclinedInsufficientFunds": {code: "card_declined", decline: "insufficient_funds"},
+	"pm_card_chargeDeclinedExpiredCard":       {code: "expired_card"},
+	"pm_card_chargeDeclinedIncorrectCvc":      {code: "incorrect_cvc"},
+	"pm_card_chargeDeclinedProcessingError":   {code: "processing_error"},
+	"pm_card_authenticationRequired":          {action: true},
+}
+
+// CreatePaymentIntent implements Gateway with Stripe's test payment
+// methods. A payment that succeeds at once is reported, as on Stripe, by a
+// payment_intent.succeeded event — sent before this returns.
+func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (*PaymentIntent, error) {
+	outcome, known := testPaymentMethods[p.PaymentMethodID]
+	if !known {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId",
+			Message: "The sandbox knows Stripe's test payment methods only, e.g. pm_card_visa"})
+	}
+	if outcome.code != "" {
+		return nil, paymentFailed(&stripe.Error{Type: stripe.ErrorTypeCard,
+			Code: stripe.ErrorCode(outcome.code), DeclineCode: stripe.DeclineCode(outcome.decline)})
+	}
+	sb.mu.Lock()
+	pi, replay := sb.byKey[p.IdempotencyKey].(*sandboxIntent)
+	if !replay {
+		id := "pi_sandbox_" + ulidOf("x")
+		pi = &sandboxIntent{ID: id, ClientSecret: id + "_secret_sandbox", Amount: p.Amount, Currency: p.Currency,
+			Metadata: p.Metadata, Status: stripe.PaymentIntentStatusSucceeded}
+		if outcome.action {
+			pi.Status = stripe.PaymentIntentStatusRequiresAction
+		}
+		sb.intents[id] = pi
+		sb.byKey[p.IdempotencyKey] = pi
+	}
+	sb.mu.Unlock()
+	if !replay && pi.Status == stripe.PaymentIntentStatusSucceeded {
+		if err := sb.send(ctx, stripe.EventTypePaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
+			return nil, err
+		}
+	}
+	return &PaymentIntent{ID: pi.ID, Status: pi.Status, ClientSecret: pi.ClientSecret}, nil
+}
+
+// AuthenticateIntent finishes (or fails) a PaymentIntent's 3-D Secure
+// challenge, as the customer's bank would.
+func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bool) error {
+	sb.mu.Lock()
+	pi := sb.intents[id]
+	if pi == nil || pi.Status != stripe.PaymentIntentStatusRequiresAction {
+		sb.mu.Unlock()
+		return jobsphere.Errorf(jobsphere.NotFound, "No PaymentIntent %s awaits authentication", id)
+	}
+	if approve {
+		pi.Status = stripe.PaymentIntentStatusSucceeded
+	} else {
+		pi.Status = stripe.PaymentIntentStatusRequiresPaymentMethod
+	}
+	sb.mu.Unlock()
+	if approve {
+		return sb.send(ctx, stripe.EventTypePaymentIntentSucceeded, sb.intentObject(pi, "", ""))
+	}
+	return sb.send(ctx, stripe.EventTypePaymentIntentPaymentFailed,
+		sb.intentObject(pi, "payment_intent_authentication_failure", ""))
+}
+
+// testCards are the seeds' test card numbers and what paying with each
+// does on the sandbox checkout page.
+var testCards = map[string]struct {
+	code, decline string
+	action        bool
+	label         string
+}{
+	"4242424242424242": {label: "Success"},
+	"4000000000000002": {code: "card_declined", decline: "generic_decline", label: "Declined"},
+	"4000000000000341": {code: "card_declined", decline: "generic_decline", label: "Declined (generic)"},
+	"4000000000009995": {code: "card_declined", decline: "insufficient_funds", label: "Declined (insufficient funds)"},
+	"4000000000000069": {code: "expired_card", label: "Expired card"},
+	"4000000000000127": {code: "incorrect_cvc", label: "Incorrect CVC"},
+	"4000002760003184": {action: true, label: "Requires 3-D Secure"},
+}
+
+// CheckoutOutcome is what paying a sandbox checkout session led to.
+type CheckoutOutcome struct {
+	Session     *sandboxSession
+	Paid        bool
+	NeedsAction bool   // show the 3-D Secure step
+	Declined    string // the seeds' message, when declined
+	RedirectURL string // where to send the browser when paid
+}
+
+// PayCheckout pays a session with a test card number.
+func (sb *Sandbox) PayCheckout(ctx context.Context, sessionID, card string) (*CheckoutOutcome, error) {
+	s, err := sb.openSession(sessionID)
+	if err != nil {
+		return nil, err
+	}
+	outcome, ok := testCards[digits(card)]
+	if !ok {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "card", Message: "Use one of the test cards listed on this page"})
+	}
+	if outcome.action {
+		return &CheckoutOutcome{Session: s, NeedsAction: true}, nil
+	}
+	return sb.finishCheckout(ctx, s, outcome.code, outcome.decline)
+}
+
+// AuthenticateCheckout completes or fails a session's 3-D Secure step.
+func (sb *Sandbox) AuthenticateCheckout(ctx context.Context, sessionID string, approve bool) (*CheckoutOutcome, error) {
+	s, err := sb.openSession(sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if approve {
+		return sb.finishCheckout(ctx, s, "", "")
+	}
+	return sb.finishCheckout(ctx, s, "payment_intent_authentication_failure", "")
+}
+
+func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, decline string) (*CheckoutOutcome, error) {
+	sb.mu.Lock()
+	if s.PaymentIntentID == "" {
+		s.PaymentIntentID = "pi_sandbox_" + ulidOf("x")
+	}
+	pi := &sandboxIntent{ID: s.PaymentIntentID, Amount: s.Amount, Currency: s.Currency, Metadata: s.Metadata,
+		ClientSecret: s.PaymentIntentID + "_secret_sandbox"}
+	if code == "" {
+		s.Complete = true
+	}
+	sb.mu.Unlock()
+	if code != "" {
+		pi.Status = stripe.PaymentIntentStatusRequiresPaymentMethod
+		if err := sb.send(ctx, stripe.EventTypePaymentIntentPaymentFailed, sb.intentObject(pi, code, decline)); err != nil {
+			return nil, err
+		}
+		return &CheckoutOutcome{Session: s, Declined: failureMessage(code, decline)}, nil
+	}
+	if err := sb.send(ctx, stripe.EventTypeCheckoutSessionCompleted, map[string]any{
+		"id": s.ID, "object": "checkout.session", "mode": "payment", "status": "complete",
+		"payment_status": "paid", "amount_total": s.Amount, "currency": s.Currency,
+		"client_reference_id": s.ClientReferenceID, "metadata": s.Metadata, "payment_intent": s.PaymentIntentID,
+		"url": nil,
+	}); err != nil {
+		return nil, err
+	}
+	return &CheckoutOutcome{Session: s, Paid: true, RedirectURL: s.SuccessURL}, nil
+}
+
+// Session returns an open (unpaid) session, for its page.
+func (sb *Sandbox) openSession(id string) (*sandboxSession, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	s := sb.sessions[id]
+	if s == nil {
+		return nil, jobsphere.Errorf(jobsphere.NotFound, "No such checkout session (the sandbox forgets sessions when the server restarts)")
+	}
+	if s.Complete {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "This checkout session is already paid")
+	}
+	return s, nil
+}
+
+func (sb *Sandbox) intentObject(pi *sandboxIntent, code, decline string) map[string]any {
+	obj := map[string]any{
+		"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "currency": pi.Currency,
+		"status": pi.Status, "metadata": pi.Metadata, "client_secret": pi.ClientSecret,
+	}
+	if code != "" {
+		obj["last_payment_error"] = map[string]any{
+			"type": "card_error", "code": code, "decline_code": decline, "message": failureMessage(code, decline),
+		}
+	}
+	return obj
+}
+
+// send signs a Stripe-shaped event and delivers it to the webhook code.
+func (sb *Sandbox) send(ctx context.Context, typ stripe.EventType, object map[string]any) error {
+	data, err := json.Marshal(object)
+	if err != nil {
+		return err
+	}
+	payload, err := json.Marshal(map[string]any{
+		"id": "evt_sandbox_" + ulidOf("x"), "object": "event", "api_version": stripe.APIVersion,
+		"created": time.Now().Unix(), "type": typ, "livemode": false, "pending_webhooks": 1,
+		"data": map[string]any{"object": json.RawMessage(data)},
+	})
+	if err != nil {
+		return err
+	}
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: sb.secret})
+	sb.mu.Lock()
+	deliver := sb.deliver
+	sb.mu.Unlock()
+	if deliver == nil {
+		return fmt.Errorf("sandbox: no webhook endpoint to deliver %s to", typ)
+	}
+	return deliver(ctx, signed.Payload, signed.Header)
+}
+
+// Amount formats a session's amount for its page.
+func (sb *Sandbox) Amount(s *sandboxSession) string { return sb.currency.Display(s.Amount) }
+
+// ulidOf is the ULID part of a fresh id: sandbox object ids look like
+// Stripe's and sort by creation.
+func ulidOf(prefix string) string { return strings.TrimPrefix(string(pulid.New(prefix)), prefix+"_") }
+
+func digits(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

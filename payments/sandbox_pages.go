@@ -1,0 +1,162 @@
+package payments
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/jobsphere/jobsphere"
+)
+
+// The sandbox's pages stand in for Stripe's hosted Checkout and the 3-D
+// Secure challenge. Each is labelled: no real money moves here.
+var sandboxPages = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}{{if .Sandbox}} — JobSphere sandbox{{end}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem}
+.banner{background:#fff3cd;border:1px solid #e0c060;padding:.5rem 1rem;border-radius:.4rem}
+.amount{font-size:2rem;margin:1rem 0}input{font-size:1.1rem;padding:.4rem;width:100%;box-sizing:border-box}
+button{font-size:1.1rem;padding:.5rem 1.2rem;margin:.8rem .4rem .8rem 0}.error{color:#a00}td{padding:.1rem .6rem}</style></head>
+<body>{{if .Sandbox}}<p class="banner"><strong>SANDBOX</strong> — a stand-in for Stripe. No real card is charged and no real money moves.</p>{{end}}
+<h1>{{.Title}}</h1>
+{{if .Error}}<p class="error">{{.Error}}</p>{{end}}
+{{if .Amount}}<p class="amount">{{.Amount}}</p>{{end}}
+{{if eq .Step "card"}}
+<form method="post" action="/sandbox/checkout/{{.SessionID}}/pay">
+<label>Card number <input name="card" value="4242 4242 4242 4242" autocomplete="off"></label>
+<button type="submit">Pay {{.Amount}}</button>{{if .CancelURL}}<a href="{{.CancelURL}}">Cancel</a>{{end}}</form>
+<h2>Test cards</h2><table>{{range .Cards}}<tr><td><code>{{.Number}}</code></td><td>{{.Label}}</td></tr>{{end}}</table>
+<p>Any future expiry date, any CVC.</p>
+{{else if eq .Step "3ds"}}
+<p>Your bank asks you to confirm this payment (3-D Secure).</p>
+<form method="post" action="/sandbox/checkout/{{.SessionID}}/authenticate">
+<button name="outcome" value="approve">Complete authentication</button>
+<button name="outcome" value="fail">Fail authentication</button></form>
+{{else if eq .Step "done"}}
+<p>{{.Message}}</p>
+{{end}}
+</body></html>`))
+
+type sandboxPage struct {
+	Sandbox                                                   bool
+	Title, Step, SessionID, Amount, CancelURL, Error, Message string
+	Cards                                                     []struct{ Number, Label string }
+}
+
+func (sb *Sandbox) render(w http.ResponseWriter, status int, p sandboxPage) {
+	p.Sandbox = true
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = sandboxPages.Execute(w, p)
+}
+
+func (sb *Sandbox) renderError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	msg := "Something went wrong; the payment was not made."
+	var appErr *jobsphere.Error
+	if errors.As(err, &appErr) {
+		msg = appErr.Message
+		status = map[jobsphere.Code]int{
+			jobsphere.NotFound: http.StatusNotFound, jobsphere.Conflict: http.StatusConflict,
+			jobsphere.BadUserInput: http.StatusBadRequest,
+		}[appErr.Code]
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+	} else {
+		sb.logger.Error("sandbox checkout failed", "err", err)
+	}
+	sb.render(w, status, sandboxPage{Title: "Payment not made", Step: "done", Error: msg})
+}
+
+func (sb *Sandbox) cardList() []struct{ Number, Label string } {
+	numbers := []string{"4242424242424242", "4000000000000002", "4000000000000341", "4000000000009995",
+		"4000000000000069", "4000000000000127", "4000002760003184"}
+	out := make([]struct{ Number, Label string }, len(numbers))
+	for i, n := range numbers {
+		out[i].Number = n[0:4] + " " + n[4:8] + " " + n[8:12] + " " + n[12:16]
+		out[i].Label = testCards[n].label
+	}
+	return out
+}
+
+// HandleCheckoutPage serves GET /sandbox/checkout/{id}: the amount and a
+// card field.
+func (sb *Sandbox) HandleCheckoutPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := sb.openSession(r.PathValue("id"))
+		if err != nil {
+			sb.renderError(w, err)
+			return
+		}
+		sb.render(w, http.StatusOK, sandboxPage{Title: "Pay JobSphere", Step: "card", SessionID: s.ID,
+			Amount: sb.Amount(s), CancelURL: s.CancelURL, Cards: sb.cardList()})
+	})
+}
+
+// HandlePay serves POST /sandbox/checkout/{id}/pay with form field card.
+func (sb *Sandbox) HandlePay() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out, err := sb.PayCheckout(r.Context(), r.PathValue("id"), r.FormValue("card"))
+		sb.respondCheckout(w, r, out, err)
+	})
+}
+
+// HandleAuthenticateCheckout serves POST /sandbox/checkout/{id}/authenticate
+// with form field outcome=approve|fail.
+func (sb *Sandbox) HandleAuthenticateCheckout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out, err := sb.AuthenticateCheckout(r.Context(), r.PathValue("id"), r.FormValue("outcome") != "fail")
+		sb.respondCheckout(w, r, out, err)
+	})
+}
+
+func (sb *Sandbox) respondCheckout(w http.ResponseWriter, r *http.Request, out *CheckoutOutcome, err error) {
+	switch {
+	case err != nil:
+		sb.renderError(w, err)
+	case out.Paid:
+		http.Redirect(w, r, out.RedirectURL, http.StatusSeeOther)
+	case out.NeedsAction:
+		sb.render(w, http.StatusOK, sandboxPage{Title: "Confirm your payment", Step: "3ds", SessionID: out.Session.ID, Amount: sb.Amount(out.Session)})
+	default:
+		sb.render(w, http.StatusPaymentRequired, sandboxPage{Title: "Pay JobSphere", Step: "card", SessionID: out.Session.ID,
+			Amount: sb.Amount(out.Session), CancelURL: out.Session.CancelURL, Error: out.Declined, Cards: sb.cardList()})
+	}
+}
+
+// HandleAuthenticateIntent serves POST /sandbox/payment_intents/{id}/authenticate
+// (outcome=approve|fail): what Stripe.handleNextAction does on a device.
+func (sb *Sandbox) HandleAuthenticateIntent() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		approve := r.FormValue("outcome") != "fail"
+		w.Header().Set("Content-Type", "application/json")
+		if err := sb.AuthenticateIntent(r.Context(), r.PathValue("id"), approve); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		status := "succeeded"
+		if !approve {
+			status = "requires_payment_method"
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": r.PathValue("id"), "status": status})
+	})
+}
+
+// HandleReturn serves GET /payments/return, the default page Checkout
+// sends the payer back to.
+func HandleReturn() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg := map[string]string{
+			"success":   "Payment received. Your wallet updates as soon as Stripe confirms it; you can return to the app.",
+			"cancelled": "Payment cancelled. Nothing was charged; you can return to the app.",
+		}[r.URL.Query().Get("result")]
+		if msg == "" {
+			msg = "You can return to the app."
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = sandboxPages.Execute(w, sandboxPage{Title: "JobSphere", Step: "done", Message: msg})
+	})
+}

@@ -1,0 +1,95 @@
+package payments
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+)
+
+// Stripe is the Gateway to Stripe through stripe-go v76 (API version
+// 2023-10-16, pinned by the library).
+type Stripe struct {
+	api *client.API
+}
+
+// NewStripe returns the gateway. apiBase is https://api.stripe.com in
+// production and stripe-mock's address in tests.
+func NewStripe(secretKey, apiBase string, logger *slog.Logger) *Stripe {
+	cfg := &stripe.BackendConfig{
+		URL:               stripe.String(apiBase),
+		HTTPClient:        &http.Client{Timeout: 30 * time.Second},
+		MaxNetworkRetries: stripe.Int64(2), // safe: every POST carries our idempotency key
+		LeveledLogger:     leveledLogger{logger},
+	}
+	api := &client.API{}
+	api.Init(secretKey, &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, cfg),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
+	})
+	return &Stripe{api: api}
+}
+
+// Sandbox implements Gateway.
+func (*Stripe) Sandbox() bool { return false }
+
+// CreateCheckoutSession implements Gateway.
+func (s *Stripe) CreateCheckoutSession(ctx context.Context, p CheckoutParams) (*CheckoutSession, error) {
+	params := &stripe.CheckoutSessionParams{
+		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
+		ClientReferenceID: stripe.String(p.ClientReferenceID),
+		SuccessURL:        stripe.String(p.SuccessURL),
+		CancelURL:         stripe.String(p.CancelURL),
+		LineItems: []*stripe.CheckoutSessionLineItemParams{{
+			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{
+				Currency:    stripe.String(p.Currency),
+				UnitAmount:  stripe.Int64(p.Amount),
+				ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(p.ProductName)},
+			},
+			Quantity: stripe.Int64(1),
+		}},
+		PaymentIntentData: &stripe.CheckoutSessionPaymentIntentDataParams{Metadata: p.Metadata},
+	}
+	params.Metadata = p.Metadata
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	cs, err := s.api.CheckoutSessions.New(params)
+	if err != nil {
+		return nil, paymentFailed(err)
+	}
+	return &CheckoutSession{ID: cs.ID, URL: cs.URL}, nil
+}
+
+// CreatePaymentIntent implements Gateway.
+func (s *Stripe) CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (*PaymentIntent, error) {
+	params := &stripe.PaymentIntentParams{
+		Amount:        stripe.Int64(p.Amount),
+		Currency:      stripe.String(p.Currency),
+		PaymentMethod: stripe.String(p.PaymentMethodID),
+		Confirm:       stripe.Bool(true),
+		ReturnURL:     stripe.String(p.ReturnURL),
+		Description:   stripe.String(p.Description),
+	}
+	params.Metadata = p.Metadata
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	pi, err := s.api.PaymentIntents.New(params)
+	if err != nil {
+		return nil, paymentFailed(err)
+	}
+	return &PaymentIntent{ID: pi.ID, Status: pi.Status, ClientSecret: pi.ClientSecret}, nil
+}
+
+// leveledLogger sends stripe-go's logs to slog; its messages hold no keys
+// or card data.
+type leveledLogger struct{ l *slog.Logger }
+
+func (g leveledLogger) Debugf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
+func (g leveledLogger) Infof(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
+func (g leveledLogger) Warnf(format string, v ...any)  { g.l.Warn(fmt.Sprintf(format, v...)) }
+func (g leveledLogger) Errorf(format string, v ...any) { g.l.Error(fmt.Sprintf(format, v...)) }

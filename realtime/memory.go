@@ -1,0 +1,197 @@
+package realtime
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jobsphere/jobsphere/ent"
+)
+
+// Memory is the in-process Broker, used on its own in the embedded SQLite
+// mode and as the local fan-out of Postgres.
+//
+// Publishing never blocks: each subscription has a buffer of
+// SubscriptionBuffer events, and when a subscriber's buffer is full the event
+// is dropped for that subscriber alone and counted in Dropped. The next event
+// for that subscriber that finds room is preceded by a KindResync event, so
+// its client knows to refetch. Events of one publisher reach a subscriber in
+// the order they were published.
+type Memory struct {
+	mu     sync.RWMutex
+	topics map[string]map[*subscription]struct{}
+	closed bool
+
+	dropped atomic.Uint64
+}
+
+type subscription struct {
+	topic string
+	ch    chan Event
+	stop  func() bool // unregisters the context.AfterFunc; set under Memory.mu
+	// lagging is set when an event or a resync could not be delivered: the
+	// subscriber is owed a KindResync event.
+	lagging atomic.Bool
+}
+
+// NewMemory returns an empty in-process broker.
+func NewMemory() *Memory {
+	return &Memory{topics: make(map[string]map[*subscription]struct{})}
+}
+
+// Dropped returns how many events were dropped, since the broker was made,
+// because a subscriber's buffer was full.
+func (m *Memory) Dropped() uint64 { return m.dropped.Load() }
+
+// Publish delivers ev now to the current subscribers of ev.Topic. With no
+// subscribers it does nothing.
+func (m *Memory) Publish(_ context.Context, ev Event) error {
+	ev, _, err := prepare(ev)
+	if err != nil {
+		return err
+	}
+	m.publish(ev)
+	return nil
+}
+
+// afterCommitKey finds, in the context a commit runs with, the events this
+// broker publishes once the commit succeeded.
+type afterCommitKey struct{ m *Memory }
+
+// PublishTx publishes ev once tx has committed successfully; if tx is rolled
+// back, or its commit fails, ev is never published. Events of one
+// transaction are published in the order PublishTx was called.
+func (m *Memory) PublishTx(_ context.Context, tx *ent.Tx, ev Event) error {
+	ev, _, err := prepare(ev)
+	if err != nil {
+		return err
+	}
+	// Every call adds a commit hook; ent nests them, the first registered
+	// outermost. The outermost hook owns the list the inner ones append to
+	// (passed down through the commit's context) and publishes it in order
+	// after the real commit returned without error.
+	key := afterCommitKey{m}
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			if pending, ok := ctx.Value(key).(*[]Event); ok {
+				*pending = append(*pending, ev)
+				return next.Commit(ctx, tx)
+			}
+			pending := []Event{ev}
+			if err := next.Commit(context.WithValue(ctx, key, &pending), tx); err != nil {
+				return err
+			}
+			for _, ev := range pending {
+				m.publish(ev)
+			}
+			return nil
+		})
+	})
+	return nil
+}
+
+// Subscribe delivers the events of topic until ctx ends, when the channel
+// is closed and the subscription forgotten. A ctx already ended gives a
+// closed channel. While it waits, a subscription holds no goroutine.
+func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan Event, error) {
+	if topic == "" {
+		return nil, ErrNoTopic
+	}
+	s := &subscription{topic: topic, ch: make(chan Event, SubscriptionBuffer)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if ctx.Err() != nil {
+		close(s.ch)
+		return s.ch, nil
+	}
+	subs := m.topics[topic]
+	if subs == nil {
+		subs = make(map[*subscription]struct{})
+		m.topics[topic] = subs
+	}
+	subs[s] = struct{}{}
+	// Registered under the lock: should ctx end right now, the unsubscribe
+	// waits for the lock and finds the subscription in place.
+	s.stop = context.AfterFunc(ctx, func() { m.unsubscribe(s) })
+	return s.ch, nil
+}
+
+// Close closes every subscription; later calls to Subscribe fail with
+// ErrClosed and publishing does nothing.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	for _, subs := range m.topics {
+		for s := range subs {
+			s.stop()
+			close(s.ch)
+		}
+	}
+	clear(m.topics)
+	return nil
+}
+
+func (m *Memory) unsubscribe(s *subscription) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	subs := m.topics[s.topic]
+	if _, ok := subs[s]; !ok {
+		return // already closed by Close
+	}
+	delete(subs, s)
+	if len(subs) == 0 {
+		delete(m.topics, s.topic)
+	}
+	close(s.ch)
+}
+
+// publish hands ev to the subscribers of its topic without blocking. The
+// read lock excludes unsubscribe and Close, which close channels, while
+// still letting publishers run side by side.
+func (m *Memory) publish(ev Event) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for s := range m.topics[ev.Topic] {
+		if s.lagging.CompareAndSwap(true, false) && !m.offer(s, resyncEvent(s.topic)) {
+			s.lagging.Store(true)
+			m.dropped.Add(1)
+			continue
+		}
+		if !m.offer(s, ev) {
+			s.lagging.Store(true)
+			m.dropped.Add(1)
+		}
+	}
+}
+
+// resyncAll sends every subscriber a KindResync event on its own topic; a
+// subscriber with a full buffer gets it before its next event instead.
+func (m *Memory) resyncAll() {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for topic, subs := range m.topics {
+		for s := range subs {
+			if !m.offer(s, resyncEvent(topic)) {
+				s.lagging.Store(true)
+			}
+		}
+	}
+}
+
+func (m *Memory) offer(s *subscription, ev Event) bool {
+	select {
+	case s.ch <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+func resyncEvent(topic string) Event { return Event{Topic: topic, Kind: KindResync} }

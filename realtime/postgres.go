@@ -1,0 +1,208 @@
+package realtime
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/jobsphere/jobsphere/ent"
+)
+
+// pgChannel is the one NOTIFY channel all events travel on; a notification's
+// payload is the JSON encoding of an Event.
+const pgChannel = "jobsphere_events"
+
+// notifySQL sends one event. Inside a transaction PostgreSQL holds the
+// notification until commit and drops it on rollback.
+const notifySQL = "SELECT pg_notify('" + pgChannel + "', $1)"
+
+// ListenerApplicationName is the application_name of the listener's
+// connection (unless the DSN sets one), to find it in pg_stat_activity.
+const ListenerApplicationName = "jobsphere-realtime-listener"
+
+// listenTimeout bounds how long NewPostgres waits for its first LISTEN.
+var listenTimeout = 10 * time.Second
+
+// Postgres is the Broker for PostgreSQL: events go out with NOTIFY on db
+// and come back, on every replica, through one LISTEN connection per process
+// that hands them to a local Memory for fan-out.
+//
+// PublishTx sends the NOTIFY inside the caller's transaction: PostgreSQL
+// delivers it only if and when the transaction commits, to the listeners of
+// every replica. Within one transaction PostgreSQL delivers identical events
+// (same topic, kind and ids) only once, which is harmless for events that
+// carry ids.
+//
+// The listener reconnects by itself after its connection drops, each
+// reconnect logged at Warn. Events sent while it was disconnected are lost;
+// so after a reconnect every local subscriber receives an event of kind
+// KindResync on its own topic, on which its client should refetch what it
+// shows. The buffering and dropping rules of Memory apply to subscribers.
+type Postgres struct {
+	db       *sql.DB
+	logger   *slog.Logger
+	hub      *Memory
+	listener *pq.Listener
+	done     chan struct{} // closed when the dispatch loop has ended
+
+	closeOnce sync.Once
+}
+
+// NewPostgres starts listening for events on the database at dsn, the same
+// database db is connected to, and returns once the listener is in place.
+// db is used to publish and is not closed by Close. A nil logger discards.
+func NewPostgres(dsn string, db *sql.DB, logger *slog.Logger) (*Postgres, error) {
+	if db == nil {
+		return nil, errors.New("realtime: NewPostgres needs a *sql.DB")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "realtime")
+	p := &Postgres{db: db, logger: logger, hub: NewMemory(), done: make(chan struct{})}
+
+	var (
+		errMu   sync.Mutex
+		lastErr error // the last failed connection attempt, for the timeout error
+	)
+	p.listener = pq.NewListener(listenerDSN(dsn), 10*time.Millisecond, time.Second,
+		func(ev pq.ListenerEventType, err error) {
+			switch ev {
+			case pq.ListenerEventConnected:
+				logger.Debug("realtime listener connected", "channel", pgChannel)
+			case pq.ListenerEventDisconnected:
+				logger.Warn("realtime listener disconnected; reconnecting", "error", err)
+			case pq.ListenerEventReconnected:
+				logger.Warn("realtime listener reconnected; events sent while disconnected are lost, subscribers get "+KindResync,
+					"channel", pgChannel)
+			case pq.ListenerEventConnectionAttemptFailed:
+				errMu.Lock()
+				lastErr = err
+				errMu.Unlock()
+				logger.Warn("realtime listener connection attempt failed", "error", err)
+			}
+		})
+	go p.dispatch()
+
+	listened := make(chan error, 1)
+	go func() { listened <- p.listener.Listen(pgChannel) }()
+	timer := time.NewTimer(listenTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-listened:
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("realtime: listen on %s: %w", pgChannel, err)
+		}
+		return p, nil
+	case <-timer.C:
+		p.Close()
+		<-listened // Close ends the waiting Listen
+		errMu.Lock()
+		defer errMu.Unlock()
+		return nil, fmt.Errorf("realtime: listen on %s: no connection after %s (last error: %v)", pgChannel, listenTimeout, lastErr)
+	}
+}
+
+// dispatch hands each notification to the local subscribers until the
+// listener is closed. pq sends a nil notification after a reconnect.
+func (p *Postgres) dispatch() {
+	defer close(p.done)
+	for n := range p.listener.Notify {
+		if n == nil {
+			p.hub.resyncAll()
+			continue
+		}
+		if n.Channel != pgChannel {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal([]byte(n.Extra), &ev); err != nil || ev.Topic == "" || ev.Kind == "" {
+			p.logger.Warn("realtime: ignoring malformed notification", "payload", n.Extra, "error", err)
+			continue
+		}
+		p.hub.publish(ev)
+	}
+}
+
+// Publish sends ev now to the subscribers of every replica.
+func (p *Postgres) Publish(ctx context.Context, ev Event) error {
+	_, payload, err := prepare(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := p.db.ExecContext(ctx, notifySQL, string(payload)); err != nil {
+		return fmt.Errorf("realtime: publish: %w", err)
+	}
+	return nil
+}
+
+// PublishTx sends ev within tx: PostgreSQL delivers it to the subscribers of
+// every replica when tx commits, and never if it rolls back. ev is checked
+// before anything is sent, so an invalid event leaves tx usable.
+func (p *Postgres) PublishTx(ctx context.Context, tx *ent.Tx, ev Event) error {
+	_, payload, err := prepare(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, notifySQL, string(payload)); err != nil {
+		return fmt.Errorf("realtime: publish in transaction: %w", err)
+	}
+	return nil
+}
+
+// Subscribe delivers the events of topic, from any replica, until ctx ends;
+// see Memory.Subscribe.
+func (p *Postgres) Subscribe(ctx context.Context, topic string) (<-chan Event, error) {
+	return p.hub.Subscribe(ctx, topic)
+}
+
+// Dropped returns how many events were dropped for slow local subscribers.
+func (p *Postgres) Dropped() uint64 { return p.hub.Dropped() }
+
+// Close stops the listener and closes every subscription. It does not close
+// the *sql.DB given to NewPostgres.
+func (p *Postgres) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		if cerr := p.listener.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+		<-p.done
+		p.hub.Close()
+	})
+	return err
+}
+
+// listenerDSN names the listener's connection, for pg_stat_activity, unless
+// dsn names it already. It accepts both URL and key=value DSNs.
+func listenerDSN(dsn string) string {
+	const key = "fallback_application_name"
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn
+		}
+		q := u.Query()
+		if q.Has(key) {
+			return dsn
+		}
+		q.Set(key, ListenerApplicationName)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	if strings.Contains(dsn, key+"=") {
+		return dsn
+	}
+	return strings.TrimSpace(dsn + " " + key + "=" + ListenerApplicationName)
+}

@@ -1,0 +1,107 @@
+// Package realtime publishes domain events to subscribers — the GraphQL
+// subscriptions (wallet updates, deposit completed, offer and job status)
+// that reach websocket clients — on every replica of the server.
+//
+// Two rules hold for every Broker:
+//
+//   - An event tied to a database transaction (PublishTx) is published only
+//     after that transaction commits; a rolled-back transaction publishes
+//     nothing.
+//   - Events carry ids, not objects. A subscriber re-reads what it shows, so
+//     a lost or coalesced event costs a refetch, never a wrong screen, and
+//     payloads stay far below PostgreSQL's 8000-byte NOTIFY limit.
+//
+// Memory is the in-process broker for the embedded SQLite mode. Postgres uses
+// LISTEN/NOTIFY so that an event committed on any replica reaches the
+// subscribers of every replica; it fans out locally through a Memory.
+//
+// Delivery is best effort, by design: every subscription has a buffer of
+// SubscriptionBuffer events, and a subscriber that does not keep up loses
+// events rather than slowing the publisher or other subscribers (see
+// Memory.Dropped). Whenever a subscriber may have missed events — its buffer
+// overflowed, or the PostgreSQL listener reconnected — it is sent an event of
+// kind KindResync on its topic, and should refetch what it shows.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/jobsphere/jobsphere/ent"
+)
+
+// Event is what subscribers receive. Payloads carry ids, not objects: a
+// subscriber re-reads what it shows, so NOTIFY's 8000-byte limit is never near.
+//
+// Subscribers of one topic on one process share the IDs map of an event:
+// treat it as read-only.
+type Event struct {
+	Topic string            `json:"topic"`         // e.g. "user:usr_01J…" — who may see it
+	Kind  string            `json:"kind"`          // e.g. "DEPOSIT_SUCCEEDED"
+	IDs   map[string]string `json:"ids,omitempty"` // e.g. {"deposit": "dep_…", "transaction": "txn_…"}
+}
+
+// KindResync is the kind of the synthetic event a subscriber receives, on
+// its own topic and with no ids, when events for it may have been lost
+// (a full buffer, a dropped PostgreSQL connection). Its client should refetch
+// everything it shows for that topic.
+const KindResync = "RESYNC"
+
+// SubscriptionBuffer is how many undelivered events a subscription holds
+// before further events for it are dropped.
+const SubscriptionBuffer = 64
+
+// MaxPayload is the largest JSON encoding of an Event a Broker accepts, in
+// bytes: PostgreSQL requires NOTIFY payloads shorter than 8000 bytes. Memory
+// enforces the same limit so the SQLite mode accepts nothing PostgreSQL
+// would refuse.
+const MaxPayload = 7999
+
+// Errors returned by the brokers.
+var (
+	ErrClosed          = errors.New("realtime: broker closed")
+	ErrNoTopic         = errors.New("realtime: event has no topic")
+	ErrNoKind          = errors.New("realtime: event has no kind")
+	ErrPayloadTooLarge = fmt.Errorf("realtime: event larger than %d bytes encoded", MaxPayload)
+)
+
+// Broker publishes events and delivers them to the subscribers of their
+// topic. Implementations are safe for concurrent use.
+type Broker interface {
+	// PublishTx arranges for ev to be published if and when tx commits.
+	PublishTx(ctx context.Context, tx *ent.Tx, ev Event) error
+	// Publish publishes now (for events not tied to a transaction).
+	Publish(ctx context.Context, ev Event) error
+	// Subscribe delivers the events of one topic until ctx ends; the channel is then closed
+	// and everything the subscription held is released (no goroutine or map entry left behind).
+	Subscribe(ctx context.Context, topic string) (<-chan Event, error)
+	Close() error
+}
+
+var (
+	_ Broker = (*Memory)(nil)
+	_ Broker = (*Postgres)(nil)
+)
+
+// prepare validates ev and returns it with its own copy of IDs, so that the
+// publisher may reuse its map, together with its JSON encoding.
+func prepare(ev Event) (Event, []byte, error) {
+	if ev.Topic == "" {
+		return Event{}, nil, ErrNoTopic
+	}
+	if ev.Kind == "" {
+		return Event{}, nil, ErrNoKind
+	}
+	ev.IDs = maps.Clone(ev.IDs)
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return Event{}, nil, fmt.Errorf("realtime: encode event: %w", err)
+	}
+	if len(payload) > MaxPayload {
+		return Event{}, nil, ErrPayloadTooLarge
+	}
+	return ev, payload, nil
+}

@@ -1,0 +1,143 @@
+// Package webhooks receives Stripe's events: the raw body is checked
+// against the Stripe-Signature header, each event id is recorded once, in
+// the same database transaction as its effect, and the event is handed to
+// the service that owns it.
+package webhooks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/stripeevent"
+)
+
+// Processor applies a verified event inside tx.
+type Processor interface {
+	HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) error
+}
+
+// Handler is the webhook endpoint.
+type Handler struct {
+	client    *ent.Client
+	secrets   []string // the account endpoint's, then the Connect endpoint's
+	processor Processor
+	logger    *slog.Logger
+}
+
+// New returns the endpoint; an event must verify under one of secrets.
+func New(client *ent.Client, processor Processor, logger *slog.Logger, secrets ...string) *Handler {
+	var nonEmpty []string
+	for _, s := range secrets {
+		if s != "" {
+			nonEmpty = append(nonEmpty, s)
+		}
+	}
+	return &Handler{client: client, secrets: nonEmpty, processor: processor, logger: logger}
+}
+
+// maxPayload bounds an event body; Stripe's are far smaller.
+const maxPayload = 512 << 10
+
+// ServeHTTP answers 200 once the event is recorded and applied (or was
+// already), 400 when it does not verify (nothing recorded), and 500 when
+// applying it failed (nothing recorded, so Stripe's retry applies it).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
+	if err != nil || len(payload) > maxPayload {
+		http.Error(w, "unreadable body", http.StatusBadRequest)
+		return
+	}
+	err = h.Receive(r.Context(), payload, r.Header.Get("Stripe-Signature"))
+	var bad *badEventError
+	switch {
+	case errors.As(err, &bad):
+		h.logger.WarnContext(r.Context(), "stripe webhook refused", "reason", bad.reason)
+		http.Error(w, bad.reason, http.StatusBadRequest)
+	case err != nil:
+		h.logger.ErrorContext(r.Context(), "stripe webhook failed", "err", err)
+		http.Error(w, "event not processed; retry", http.StatusInternalServerError)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"received":true}`)
+	}
+}
+
+// Receive verifies and applies one event: the HTTP route's work without
+// HTTP, also used by the sandbox to deliver its events.
+func (h *Handler) Receive(ctx context.Context, payload []byte, signature string) error {
+	ev, err := h.verify(payload, signature)
+	if err != nil {
+		return err
+	}
+	return h.client.WithTx(ctx, func(tx *ent.Tx) error {
+		first, err := record(ctx, tx, ev, payload)
+		if err != nil {
+			return err
+		}
+		if !first {
+			h.logger.InfoContext(ctx, "stripe event already processed", "event", ev.ID, "type", ev.Type)
+			return nil
+		}
+		return h.processor.HandleEvent(ctx, tx, ev)
+	})
+}
+
+type badEventError struct{ reason string }
+
+func (e *badEventError) Error() string { return "webhook: " + e.reason }
+
+func (h *Handler) verify(payload []byte, signature string) (stripe.Event, error) {
+	if signature == "" {
+		return stripe.Event{}, &badEventError{"missing Stripe-Signature header"}
+	}
+	var lastErr error
+	for _, secret := range h.secrets {
+		// Default tolerance (5 minutes) against replays; the API version
+		// must be stripe-go v76's (2023-10-16), or fields could be misread.
+		ev, err := webhook.ConstructEventWithOptions(payload, signature, secret, webhook.ConstructEventOptions{})
+		if err == nil {
+			if ev.ID == "" || ev.Type == "" {
+				return stripe.Event{}, &badEventError{"event without id or type"}
+			}
+			return ev, nil
+		}
+		lastErr = err
+	}
+	return stripe.Event{}, &badEventError{fmt.Sprintf("event does not verify: %v", lastErr)}
+}
+
+// record stores the event id; false when it was stored before (a
+// duplicate delivery). The unique id makes two concurrent deliveries of
+// one event apply it once: the second waits for the first and finds it.
+func record(ctx context.Context, tx *ent.Tx, ev stripe.Event, payload []byte) (bool, error) {
+	id := pulid.New("evt")
+	c := tx.StripeEvent.Create().SetID(id).
+		SetStripeEventID(ev.ID).SetType(string(ev.Type)).SetLivemode(ev.Livemode).
+		SetPayload(payload).SetStatus(stripeevent.StatusPROCESSED).SetProcessedAt(time.Now())
+	if ev.Account != "" {
+		c.SetAccount(ev.Account)
+	}
+	err := c.OnConflictColumns(stripeevent.FieldStripeEventID).DoNothing().Exec(ctx)
+	if errors.Is(err, sql.ErrNoRows) { // PostgreSQL: the insert was skipped
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return tx.StripeEvent.Query().Where(stripeevent.ID(id)).Exist(ctx) // SQLite skips silently
+}
