@@ -145,3 +145,60 @@ func (ws *WS) Close() error {
 	_ = ws.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 	return ws.conn.Close()
 }
+
+// Subscribe starts a subscription and returns its id; read its results
+// with Next.
+func (ws *WS) Subscribe(t testing.TB, query string, vars map[string]any) string {
+	t.Helper()
+	ws.seq++
+	id := fmt.Sprint(ws.seq)
+	start := "subscribe"
+	if ws.protocol == LegacyWS {
+		start = "start"
+	}
+	payload, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err := ws.send(WSMessage{ID: id, Type: start, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// Next returns the next result of any subscription on the connection,
+// with the id it belongs to.
+func (ws *WS) Next(t testing.TB) (string, Response) {
+	t.Helper()
+	for {
+		msg, err := ws.Read()
+		if err != nil {
+			t.Fatalf("read subscription result: %v", err)
+		}
+		switch msg.Type {
+		case "next", "data":
+			var out Response
+			if err := json.Unmarshal(msg.Payload, &out); err != nil {
+				t.Fatalf("decode %s: %v", msg.Payload, err)
+			}
+			return msg.ID, out
+		case "error":
+			var errs []Error
+			_ = json.Unmarshal(msg.Payload, &errs)
+			return msg.ID, Response{Errors: errs}
+		case "complete":
+			continue
+		default:
+			t.Fatalf("unexpected %q message: %s", msg.Type, msg.Payload)
+		}
+	}
+}
+
+// Unsubscribe stops a subscription.
+func (ws *WS) Unsubscribe(t testing.TB, id string) {
+	t.Helper()
+	stop := "complete"
+	if ws.protocol == LegacyWS {
+		stop = "stop"
+	}
+	if err := ws.send(WSMessage{ID: id, Type: stop}); err != nil {
+		t.Fatal(err)
+	}
+}
