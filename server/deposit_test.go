@@ -403,6 +403,27 @@ func TestStripeWebhooks(t *testing.T) {
 		if w := readWallet(t, c); w.Wallet.Balance != "85.00" || w.Wallet.PendingDeposits != "0.00" {
 			t.Fatalf("after retry: %+v", w.Wallet)
 		}
+
+		// An abandoned Checkout expires; a failed delayed payment fails.
+		for typ, want := range map[stripe.EventType]deposit.Status{
+			stripe.EventTypeCheckoutSessionExpired:            deposit.StatusEXPIRED,
+			stripe.EventTypeCheckoutSessionAsyncPaymentFailed: deposit.StatusFAILED,
+		} {
+			d := startedDeposit(t, srv, u.ID, 3000)
+			ev := servertest.StripeEvent(t, "evt_"+string(typ), typ, map[string]any{
+				"id": *d.StripeCheckoutSessionID, "object": "checkout.session", "payment_status": "unpaid",
+				"metadata": map[string]string{"deposit_id": string(d.ID)},
+			})
+			if code := deliver("/webhooks/stripe", ev); code != http.StatusOK {
+				t.Fatalf("%s: %d", typ, code)
+			}
+			if got := srv.App.Client.Deposit.GetX(ctx, d.ID); got.Status != want {
+				t.Fatalf("%s: deposit %s", typ, got.Status)
+			}
+		}
+		if w := readWallet(t, c); w.Wallet.Balance != "85.00" || w.Wallet.PendingDeposits != "0.00" {
+			t.Fatalf("after expiry: %+v", w.Wallet)
+		}
 		srv.RequireLedgerVerified(t)
 	})
 }
