@@ -7,11 +7,177 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ContractQuery) CollectFields(ctx context.Context, satisfies ...string) (*ContractQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ContractQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(contract.Columns))
+		selectedFields = []string{contract.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "job":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JobClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, jobImplementors)...); err != nil {
+				return err
+			}
+			_q.withJob = query
+			if _, ok := fieldSeen[contract.FieldJobID]; !ok {
+				selectedFields = append(selectedFields, contract.FieldJobID)
+				fieldSeen[contract.FieldJobID] = struct{}{}
+			}
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[contract.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, contract.FieldCustomerID)
+				fieldSeen[contract.FieldCustomerID] = struct{}{}
+			}
+
+		case "contractor":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withContractor = query
+			if _, ok := fieldSeen[contract.FieldContractorID]; !ok {
+				selectedFields = append(selectedFields, contract.FieldContractorID)
+				fieldSeen[contract.FieldContractorID] = struct{}{}
+			}
+
+		case "offer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OfferClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, offerImplementors)...); err != nil {
+				return err
+			}
+			_q.withOffer = query
+			if _, ok := fieldSeen[contract.FieldOfferID]; !ok {
+				selectedFields = append(selectedFields, contract.FieldOfferID)
+				fieldSeen[contract.FieldOfferID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[contract.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, contract.FieldCreatedAt)
+				fieldSeen[contract.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[contract.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, contract.FieldUpdatedAt)
+				fieldSeen[contract.FieldUpdatedAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[contract.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, contract.FieldStatus)
+				fieldSeen[contract.FieldStatus] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[contract.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, contract.FieldCompletedAt)
+				fieldSeen[contract.FieldCompletedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type contractPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ContractPaginateOption
+}
+
+func newContractPaginateArgs(rv map[string]any) *contractPaginateArgs {
+	args := &contractPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ContractOrder{Field: &ContractOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithContractOrder(order))
+			}
+		case *ContractOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithContractOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *DepositQuery) CollectFields(ctx context.Context, satisfies ...string) (*DepositQuery, error) {
@@ -160,6 +326,477 @@ func newDepositPaginateArgs(rv map[string]any) *depositPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *EscrowQuery) CollectFields(ctx context.Context, satisfies ...string) (*EscrowQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *EscrowQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(escrow.Columns))
+		selectedFields = []string{escrow.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "contract":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ContractClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, contractImplementors)...); err != nil {
+				return err
+			}
+			_q.withContract = query
+			if _, ok := fieldSeen[escrow.FieldContractID]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldContractID)
+				fieldSeen[escrow.FieldContractID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[escrow.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldCreatedAt)
+				fieldSeen[escrow.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[escrow.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldUpdatedAt)
+				fieldSeen[escrow.FieldUpdatedAt] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[escrow.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldAmount)
+				fieldSeen[escrow.FieldAmount] = struct{}{}
+			}
+		case "platformFee":
+			if _, ok := fieldSeen[escrow.FieldPlatformFee]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldPlatformFee)
+				fieldSeen[escrow.FieldPlatformFee] = struct{}{}
+			}
+		case "serviceFee":
+			if _, ok := fieldSeen[escrow.FieldServiceFee]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldServiceFee)
+				fieldSeen[escrow.FieldServiceFee] = struct{}{}
+			}
+		case "freelancerEarning":
+			if _, ok := fieldSeen[escrow.FieldFreelancerEarning]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldFreelancerEarning)
+				fieldSeen[escrow.FieldFreelancerEarning] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[escrow.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldStatus)
+				fieldSeen[escrow.FieldStatus] = struct{}{}
+			}
+		case "fundingSource":
+			if _, ok := fieldSeen[escrow.FieldFundingSource]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldFundingSource)
+				fieldSeen[escrow.FieldFundingSource] = struct{}{}
+			}
+		case "releaseRequestedAt":
+			if _, ok := fieldSeen[escrow.FieldReleaseRequestedAt]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldReleaseRequestedAt)
+				fieldSeen[escrow.FieldReleaseRequestedAt] = struct{}{}
+			}
+		case "releasedAt":
+			if _, ok := fieldSeen[escrow.FieldReleasedAt]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldReleasedAt)
+				fieldSeen[escrow.FieldReleasedAt] = struct{}{}
+			}
+		case "refundedAt":
+			if _, ok := fieldSeen[escrow.FieldRefundedAt]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldRefundedAt)
+				fieldSeen[escrow.FieldRefundedAt] = struct{}{}
+			}
+		case "cancelReason":
+			if _, ok := fieldSeen[escrow.FieldCancelReason]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldCancelReason)
+				fieldSeen[escrow.FieldCancelReason] = struct{}{}
+			}
+		case "cancelReasonDescription":
+			if _, ok := fieldSeen[escrow.FieldCancelReasonDescription]; !ok {
+				selectedFields = append(selectedFields, escrow.FieldCancelReasonDescription)
+				fieldSeen[escrow.FieldCancelReasonDescription] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type escrowPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []EscrowPaginateOption
+}
+
+func newEscrowPaginateArgs(rv map[string]any) *escrowPaginateArgs {
+	args := &escrowPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &EscrowOrder{Field: &EscrowOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithEscrowOrder(order))
+			}
+		case *EscrowOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithEscrowOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *JobQuery) CollectFields(ctx context.Context, satisfies ...string) (*JobQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *JobQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(job.Columns))
+		selectedFields = []string{job.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "postedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withPostedBy = query
+			if _, ok := fieldSeen[job.FieldPostedByID]; !ok {
+				selectedFields = append(selectedFields, job.FieldPostedByID)
+				fieldSeen[job.FieldPostedByID] = struct{}{}
+			}
+
+		case "contractor":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withContractor = query
+			if _, ok := fieldSeen[job.FieldContractorID]; !ok {
+				selectedFields = append(selectedFields, job.FieldContractorID)
+				fieldSeen[job.FieldContractorID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[job.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldCreatedAt)
+				fieldSeen[job.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[job.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldUpdatedAt)
+				fieldSeen[job.FieldUpdatedAt] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[job.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, job.FieldTitle)
+				fieldSeen[job.FieldTitle] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[job.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, job.FieldDescription)
+				fieldSeen[job.FieldDescription] = struct{}{}
+			}
+		case "budget":
+			if _, ok := fieldSeen[job.FieldBudget]; !ok {
+				selectedFields = append(selectedFields, job.FieldBudget)
+				fieldSeen[job.FieldBudget] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[job.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, job.FieldCategory)
+				fieldSeen[job.FieldCategory] = struct{}{}
+			}
+		case "location":
+			if _, ok := fieldSeen[job.FieldLocation]; !ok {
+				selectedFields = append(selectedFields, job.FieldLocation)
+				fieldSeen[job.FieldLocation] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[job.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, job.FieldStatus)
+				fieldSeen[job.FieldStatus] = struct{}{}
+			}
+		case "assignedAt":
+			if _, ok := fieldSeen[job.FieldAssignedAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldAssignedAt)
+				fieldSeen[job.FieldAssignedAt] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[job.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldCompletedAt)
+				fieldSeen[job.FieldCompletedAt] = struct{}{}
+			}
+		case "cancelledAt":
+			if _, ok := fieldSeen[job.FieldCancelledAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldCancelledAt)
+				fieldSeen[job.FieldCancelledAt] = struct{}{}
+			}
+		case "cancellationReason":
+			if _, ok := fieldSeen[job.FieldCancellationReason]; !ok {
+				selectedFields = append(selectedFields, job.FieldCancellationReason)
+				fieldSeen[job.FieldCancellationReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type jobPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []JobPaginateOption
+}
+
+func newJobPaginateArgs(rv map[string]any) *jobPaginateArgs {
+	args := &jobPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &JobOrder{Field: &JobOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithJobOrder(order))
+			}
+		case *JobOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithJobOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*JobWhereInput); ok {
+		args.opts = append(args.opts, WithJobFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *JobApplicationQuery) CollectFields(ctx context.Context, satisfies ...string) (*JobApplicationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *JobApplicationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(jobapplication.Columns))
+		selectedFields = []string{jobapplication.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "job":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JobClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, jobImplementors)...); err != nil {
+				return err
+			}
+			_q.withJob = query
+			if _, ok := fieldSeen[jobapplication.FieldJobID]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldJobID)
+				fieldSeen[jobapplication.FieldJobID] = struct{}{}
+			}
+
+		case "contractor":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withContractor = query
+			if _, ok := fieldSeen[jobapplication.FieldContractorID]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldContractorID)
+				fieldSeen[jobapplication.FieldContractorID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[jobapplication.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldCreatedAt)
+				fieldSeen[jobapplication.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[jobapplication.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldUpdatedAt)
+				fieldSeen[jobapplication.FieldUpdatedAt] = struct{}{}
+			}
+		case "coverLetter":
+			if _, ok := fieldSeen[jobapplication.FieldCoverLetter]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldCoverLetter)
+				fieldSeen[jobapplication.FieldCoverLetter] = struct{}{}
+			}
+		case "proposedAmount":
+			if _, ok := fieldSeen[jobapplication.FieldProposedAmount]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldProposedAmount)
+				fieldSeen[jobapplication.FieldProposedAmount] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[jobapplication.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, jobapplication.FieldStatus)
+				fieldSeen[jobapplication.FieldStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type jobapplicationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []JobApplicationPaginateOption
+}
+
+func newJobApplicationPaginateArgs(rv map[string]any) *jobapplicationPaginateArgs {
+	args := &jobapplicationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &JobApplicationOrder{Field: &JobApplicationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithJobApplicationOrder(order))
+			}
+		case *JobApplicationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithJobApplicationOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *LedgerTransactionQuery) CollectFields(ctx context.Context, satisfies ...string) (*LedgerTransactionQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -209,6 +846,51 @@ func (_q *LedgerTransactionQuery) collectField(ctx context.Context, oneNode bool
 			if _, ok := fieldSeen[ledgertransaction.FieldToUserID]; !ok {
 				selectedFields = append(selectedFields, ledgertransaction.FieldToUserID)
 				fieldSeen[ledgertransaction.FieldToUserID] = struct{}{}
+			}
+
+		case "job":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JobClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, jobImplementors)...); err != nil {
+				return err
+			}
+			_q.withJob = query
+			if _, ok := fieldSeen[ledgertransaction.FieldJobID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldJobID)
+				fieldSeen[ledgertransaction.FieldJobID] = struct{}{}
+			}
+
+		case "offer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OfferClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, offerImplementors)...); err != nil {
+				return err
+			}
+			_q.withOffer = query
+			if _, ok := fieldSeen[ledgertransaction.FieldOfferID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldOfferID)
+				fieldSeen[ledgertransaction.FieldOfferID] = struct{}{}
+			}
+
+		case "contract":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ContractClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, contractImplementors)...); err != nil {
+				return err
+			}
+			_q.withContract = query
+			if _, ok := fieldSeen[ledgertransaction.FieldContractID]; !ok {
+				selectedFields = append(selectedFields, ledgertransaction.FieldContractID)
+				fieldSeen[ledgertransaction.FieldContractID] = struct{}{}
 			}
 		case "createdAt":
 			if _, ok := fieldSeen[ledgertransaction.FieldCreatedAt]; !ok {
@@ -319,6 +1001,217 @@ func newTransactionPaginateArgs(rv map[string]any) *transactionPaginateArgs {
 		case *TransactionOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithTransactionOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *OfferQuery) CollectFields(ctx context.Context, satisfies ...string) (*OfferQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *OfferQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(offer.Columns))
+		selectedFields = []string{offer.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "job":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JobClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, jobImplementors)...); err != nil {
+				return err
+			}
+			_q.withJob = query
+			if _, ok := fieldSeen[offer.FieldJobID]; !ok {
+				selectedFields = append(selectedFields, offer.FieldJobID)
+				fieldSeen[offer.FieldJobID] = struct{}{}
+			}
+
+		case "application":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JobApplicationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, jobapplicationImplementors)...); err != nil {
+				return err
+			}
+			_q.withApplication = query
+			if _, ok := fieldSeen[offer.FieldApplicationID]; !ok {
+				selectedFields = append(selectedFields, offer.FieldApplicationID)
+				fieldSeen[offer.FieldApplicationID] = struct{}{}
+			}
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[offer.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, offer.FieldCustomerID)
+				fieldSeen[offer.FieldCustomerID] = struct{}{}
+			}
+
+		case "contractor":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withContractor = query
+			if _, ok := fieldSeen[offer.FieldContractorID]; !ok {
+				selectedFields = append(selectedFields, offer.FieldContractorID)
+				fieldSeen[offer.FieldContractorID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[offer.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, offer.FieldCreatedAt)
+				fieldSeen[offer.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[offer.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, offer.FieldUpdatedAt)
+				fieldSeen[offer.FieldUpdatedAt] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[offer.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, offer.FieldAmount)
+				fieldSeen[offer.FieldAmount] = struct{}{}
+			}
+		case "platformFee":
+			if _, ok := fieldSeen[offer.FieldPlatformFee]; !ok {
+				selectedFields = append(selectedFields, offer.FieldPlatformFee)
+				fieldSeen[offer.FieldPlatformFee] = struct{}{}
+			}
+		case "serviceFee":
+			if _, ok := fieldSeen[offer.FieldServiceFee]; !ok {
+				selectedFields = append(selectedFields, offer.FieldServiceFee)
+				fieldSeen[offer.FieldServiceFee] = struct{}{}
+			}
+		case "contractorPayout":
+			if _, ok := fieldSeen[offer.FieldContractorPayout]; !ok {
+				selectedFields = append(selectedFields, offer.FieldContractorPayout)
+				fieldSeen[offer.FieldContractorPayout] = struct{}{}
+			}
+		case "totalCharge":
+			if _, ok := fieldSeen[offer.FieldTotalCharge]; !ok {
+				selectedFields = append(selectedFields, offer.FieldTotalCharge)
+				fieldSeen[offer.FieldTotalCharge] = struct{}{}
+			}
+		case "timeline":
+			if _, ok := fieldSeen[offer.FieldTimeline]; !ok {
+				selectedFields = append(selectedFields, offer.FieldTimeline)
+				fieldSeen[offer.FieldTimeline] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[offer.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, offer.FieldDescription)
+				fieldSeen[offer.FieldDescription] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[offer.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, offer.FieldStatus)
+				fieldSeen[offer.FieldStatus] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[offer.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, offer.FieldExpiresAt)
+				fieldSeen[offer.FieldExpiresAt] = struct{}{}
+			}
+		case "acceptedAt":
+			if _, ok := fieldSeen[offer.FieldAcceptedAt]; !ok {
+				selectedFields = append(selectedFields, offer.FieldAcceptedAt)
+				fieldSeen[offer.FieldAcceptedAt] = struct{}{}
+			}
+		case "rejectedAt":
+			if _, ok := fieldSeen[offer.FieldRejectedAt]; !ok {
+				selectedFields = append(selectedFields, offer.FieldRejectedAt)
+				fieldSeen[offer.FieldRejectedAt] = struct{}{}
+			}
+		case "rejectionReason":
+			if _, ok := fieldSeen[offer.FieldRejectionReason]; !ok {
+				selectedFields = append(selectedFields, offer.FieldRejectionReason)
+				fieldSeen[offer.FieldRejectionReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type offerPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []OfferPaginateOption
+}
+
+func newOfferPaginateArgs(rv map[string]any) *offerPaginateArgs {
+	args := &offerPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &OfferOrder{Field: &OfferOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithOfferOrder(order))
+			}
+		case *OfferOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithOfferOrder(v))
 			}
 		}
 	}

@@ -6,12 +6,84 @@ import (
 	"context"
 )
 
+func (_m *Contract) Job(ctx context.Context) (*Job, error) {
+	result, err := _m.Edges.JobOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryJob().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Contract) Customer(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Contract) Contractor(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ContractorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContractor().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Contract) Offer(ctx context.Context) (*Offer, error) {
+	result, err := _m.Edges.OfferOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOffer().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Deposit) Transaction(ctx context.Context) (*LedgerTransaction, error) {
 	result, err := _m.Edges.TransactionOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryTransaction().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *Escrow) Contract(ctx context.Context) (*Contract, error) {
+	result, err := _m.Edges.ContractOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContract().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Job) PostedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.PostedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPostedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Job) Contractor(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ContractorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContractor().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *JobApplication) Job(ctx context.Context) (*Job, error) {
+	result, err := _m.Edges.JobOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryJob().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *JobApplication) Contractor(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ContractorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContractor().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *LedgerTransaction) From(ctx context.Context) (*User, error) {
@@ -28,6 +100,62 @@ func (_m *LedgerTransaction) To(ctx context.Context) (*User, error) {
 		result, err = _m.QueryTo().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *LedgerTransaction) Job(ctx context.Context) (*Job, error) {
+	result, err := _m.Edges.JobOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryJob().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LedgerTransaction) Offer(ctx context.Context) (*Offer, error) {
+	result, err := _m.Edges.OfferOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOffer().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LedgerTransaction) Contract(ctx context.Context) (*Contract, error) {
+	result, err := _m.Edges.ContractOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContract().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Offer) Job(ctx context.Context) (*Job, error) {
+	result, err := _m.Edges.JobOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryJob().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Offer) Application(ctx context.Context) (*JobApplication, error) {
+	result, err := _m.Edges.ApplicationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryApplication().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Offer) Customer(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Offer) Contractor(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ContractorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContractor().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *Wallet) User(ctx context.Context) (*User, error) {

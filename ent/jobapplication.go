@@ -50,7 +50,7 @@ type JobApplicationEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
 }
 
 // JobOrErr returns the Job value or an error if the edge

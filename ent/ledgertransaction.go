@@ -88,7 +88,7 @@ type LedgerTransactionEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [8]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [5]map[string]int
 
 	namedPostings  map[string][]*Posting
 	namedReversals map[string][]*LedgerTransaction

@@ -50,7 +50,7 @@ type ReviewEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [3]map[string]int
 }
 
 // ContractOrErr returns the Contract value or an error if the edge

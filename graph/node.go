@@ -7,8 +7,13 @@ import (
 
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 )
@@ -29,6 +34,20 @@ func (r *Resolver) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (boo
 		return r.Client.Wallet.Query().Where(wallet.ID(n.ID), wallet.UserID(v.UserID)).Exist(ctx)
 	case *ent.Deposit:
 		return r.Client.Deposit.Query().Where(deposit.ID(n.ID), deposit.UserID(v.UserID)).Exist(ctx)
+	case *ent.Job: // a marketplace listing
+		return true, nil
+	case *ent.JobApplication:
+		return r.Client.JobApplication.Query().Where(jobapplication.ID(n.ID), jobapplication.Or(
+			jobapplication.ContractorID(v.UserID), jobapplication.HasJobWith(job.PostedByID(v.UserID)))).Exist(ctx)
+	case *ent.Offer:
+		return r.Client.Offer.Query().Where(offer.ID(n.ID), offer.Or(
+			offer.CustomerID(v.UserID), offer.ContractorID(v.UserID))).Exist(ctx)
+	case *ent.Contract:
+		return r.Client.Contract.Query().Where(contract.ID(n.ID), contract.Or(
+			contract.CustomerID(v.UserID), contract.ContractorID(v.UserID))).Exist(ctx)
+	case *ent.Escrow:
+		return r.Client.Escrow.Query().Where(escrow.ID(n.ID), escrow.HasContractWith(contract.Or(
+			contract.CustomerID(v.UserID), contract.ContractorID(v.UserID)))).Exist(ctx)
 	case *ent.LedgerTransaction:
 		return r.Client.LedgerTransaction.Query().Where(ledgertransaction.ID(n.ID), ledgertransaction.Or(
 			ledgertransaction.FromUserID(v.UserID), ledgertransaction.ToUserID(v.UserID))).Exist(ctx)

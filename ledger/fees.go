@@ -26,6 +26,9 @@ type Split struct {
 	AdminTotal       int64
 }
 
+// JobBudget is the job amount, under the name the API gives it.
+func (s Split) JobBudget() int64 { return s.Amount }
+
 // MaxAmount bounds amounts the fee math accepts: with it, every sum in a
 // Split fits in an int64 whatever the rates.
 const MaxAmount = int64(1) << 60

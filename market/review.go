@@ -1,7 +1,3 @@
-// Package market owns the marketplace's state machines: jobs,
-// applications, offers, contracts, escrow and reviews. Every state
-// transition happens here, and every money movement it causes goes
-// through package ledger in the same database transaction.
 package market
 
 import (
@@ -11,14 +7,6 @@ import (
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
-
-// Service is the marketplace.
-type Service struct {
-	client *ent.Client
-}
-
-// NewService returns the marketplace service.
-func NewService(client *ent.Client) *Service { return &Service{client: client} }
 
 // RatingSummary is the average star rating a contractor received.
 type RatingSummary struct {

@@ -18,10 +18,20 @@ type WalletEvent struct {
 	Deposit     *ent.Deposit
 }
 
+// walletEventKinds are the kinds a WalletEvent can have.
+var walletEventKinds = map[string]bool{
+	"DEPOSIT_SUCCEEDED": true, "DEPOSIT_FAILED": true, "HOLD_PLACED": true, "HOLD_RELEASED": true,
+	"FEE_CHARGED": true, "PAYOUT_RECEIVED": true, "REFUNDED": true, "WITHDRAWAL_UPDATED": true,
+	"FROZEN": true, "UNFROZEN": true, realtime.KindResync: true,
+}
+
 // WalletFeed delivers the user's wallet events until ctx ends. Only the
 // user's own topic is subscribed, so nobody else's events can arrive.
 func (s *Service) WalletFeed(ctx context.Context, userID pulid.ID) (<-chan *WalletEvent, error) {
 	return feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*WalletEvent, bool) {
+		if !walletEventKinds[ev.Kind] {
+			return nil, false // the topic also carries offer and job news
+		}
 		w, err := s.ledger.Wallet(ctx, userID)
 		if err != nil {
 			return nil, false

@@ -86,6 +86,9 @@ func paymentFailed(err error) error {
 	if !errors.As(err, &se) {
 		return fmt.Errorf("payments: %w", err)
 	}
+	if se.Type == stripe.ErrorTypeInvalidRequest && se.Param == "payment_method" {
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId", Message: "No such payment method"})
+	}
 	if se.Type != stripe.ErrorTypeCard && se.Code != stripe.ErrorCodeRateLimit {
 		return fmt.Errorf("payments: stripe %s (%s): %w", se.Type, se.Code, err)
 	}

@@ -82,10 +82,15 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Auth = authn
-	a.Market = market.NewService(a.Client)
 	if err := a.buildPayments(); err != nil {
 		return err
 	}
+	a.Market = market.NewService(a.Client, a.Ledger, a.Broker, market.Config{
+		Currency: a.Config.Currency,
+		Rates:    ledger.Rates{CustomerBPS: a.Config.FeeCustomerBPS, ContractorBPS: a.Config.FeeContractorBPS},
+		MinOffer: a.Config.MinOffer, MaxOffer: a.Config.MaxOffer, OfferTTL: a.Config.OfferTTL,
+		RequireReleaseApproval: a.Config.RequireReleaseApproval,
+	})
 	a.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

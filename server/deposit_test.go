@@ -33,9 +33,9 @@ type depositResult struct {
 			FailureReason              *string
 			Transaction                *struct{ ID, Type string }
 		}
-		Wallet                                                 struct{ Balance, PendingDeposits string }
+		Wallet                                                struct{ Balance, PendingDeposits string }
 		CheckoutURL, SessionID, ClientSecret, PaymentIntentID *string
-		RequiresAction                                         bool
+		RequiresAction                                        bool
 	}
 }
 
@@ -79,7 +79,12 @@ func TestSandboxDepositEndToEnd(t *testing.T) {
 		customer := srv.Register(t, "CUSTOMER")
 		c := srv.Client(customer.AccessToken)
 
-		var cfg struct{ StripeConfig struct{ PublishableKey, Currency string; Sandbox bool } }
+		var cfg struct {
+			StripeConfig struct {
+				PublishableKey, Currency string
+				Sandbox                  bool
+			}
+		}
 		c.MustDo(t, `{ stripeConfig { publishableKey currency sandbox } }`, nil, &cfg)
 		if !cfg.StripeConfig.Sandbox || cfg.StripeConfig.Currency != "usd" || cfg.StripeConfig.PublishableKey == "" {
 			t.Fatalf("stripeConfig: %+v", cfg.StripeConfig)

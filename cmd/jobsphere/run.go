@@ -117,6 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	go sweepOffers(connCtx, app, logger)
 	logger.Info("listening", append([]any{"addr", ln.Addr().String(), "url", cfg.PublicURL}, cfg.Summary()...)...)
 
 	select {
@@ -191,4 +192,23 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 		return fmt.Errorf("ledger verify: %d problem(s)", len(report.Problems))
 	}
 	return nil
+}
+
+// sweepOffers expires overdue offers every minute until ctx ends. Every
+// replica runs it; each offer still expires once (see ExpireOffers).
+func sweepOffers(ctx context.Context, app *server.App, logger *slog.Logger) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := app.Market.ExpireOffers(ctx); err != nil {
+				logger.Error("offer sweep failed", "err", err)
+			} else if n > 0 {
+				logger.Info("offers expired", "count", n)
+			}
+		}
+	}
 }

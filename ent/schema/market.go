@@ -25,7 +25,7 @@ func (Job) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("title").NotEmpty(),
 		field.Text("description").NotEmpty(),
-		field.Int64("budget").Annotations(decimal),
+		field.Int64("budget").Annotations(decimal, entgql.OrderField("BUDGET")),
 		field.String("category").Optional().Nillable(),
 		field.String("location").Optional().Nillable(),
 		field.Enum("status").Values("OPEN", "ASSIGNED", "IN_PROGRESS", "COMPLETED", "CANCELLED").
@@ -44,9 +44,11 @@ func (Job) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("posted_by", User.Type).Ref("posted_jobs").Field("posted_by_id").Unique().Required().Immutable(),
 		edge.To("contractor", User.Type).Field("contractor_id").Unique(),
-		edge.To("applications", JobApplication.Type),
-		edge.To("offers", Offer.Type),
-		edge.To("contract", Contract.Type).Unique(),
+		// Private to the job's parties: served by resolvers that check the
+		// viewer, never by generated edges or filters.
+		edge.To("applications", JobApplication.Type).Annotations(hidden),
+		edge.To("offers", Offer.Type).Annotations(hidden),
+		edge.To("contract", Contract.Type).Unique().Annotations(hidden),
 	}
 }
 
@@ -57,7 +59,10 @@ func (Job) Indexes() []ent.Index {
 
 // Annotations of the Job.
 func (Job) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // JobApplication is a contractor's bid on an open job.
@@ -95,7 +100,10 @@ func (JobApplication) Indexes() []ent.Index {
 
 // Annotations of the JobApplication.
 func (JobApplication) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // Offer is a customer's priced proposal to an applicant; its total charge
@@ -155,7 +163,9 @@ func (Offer) Indexes() []ent.Index {
 
 // Annotations of the Offer.
 func (Offer) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // Contract binds a customer and a contractor on a job once the money for it
@@ -187,14 +197,16 @@ func (Contract) Edges() []ent.Edge {
 		edge.To("customer", User.Type).Field("customer_id").Unique().Required().Immutable(),
 		edge.To("contractor", User.Type).Field("contractor_id").Unique().Required().Immutable(),
 		edge.To("offer", Offer.Type).Field("offer_id").Unique().Immutable(),
-		edge.To("escrow", Escrow.Type).Unique(),
+		edge.To("escrow", Escrow.Type).Unique().Annotations(entgql.Skip(entgql.SkipType)), // non-null in the contract: graph/market.graphqls
 		edge.To("review", Review.Type).Unique(),
 	}
 }
 
 // Annotations of the Contract.
 func (Contract) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // Escrow is the money held for a contract until it is released to the
@@ -219,8 +231,8 @@ func (Escrow) Fields() []ent.Field {
 			Default("FUNDED").Annotations(entgql.Type("EscrowStatus")),
 		field.Enum("funding_source").Values("WALLET", "CHECKOUT").Immutable().
 			Annotations(entgql.Type("FundingSource")),
-		field.String("stripe_checkout_session_id").Optional().Nillable().Unique().Immutable(),
-		field.String("stripe_payment_intent_id").Optional().Nillable(),
+		field.String("stripe_checkout_session_id").Optional().Nillable().Unique().Immutable().Annotations(hidden),
+		field.String("stripe_payment_intent_id").Optional().Nillable().Annotations(hidden),
 		field.Time("release_requested_at").Optional().Nillable(),
 		field.Time("released_at").Optional().Nillable(),
 		field.Time("refunded_at").Optional().Nillable(),
@@ -238,7 +250,9 @@ func (Escrow) Edges() []ent.Edge {
 
 // Annotations of the Escrow.
 func (Escrow) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // Review is a customer's rating of the contractor on a completed contract;

@@ -43,8 +43,8 @@ func (User) Edges() []ent.Edge {
 		edge.To("wallet", Wallet.Type).Unique().Annotations(hidden), // private: read through Query.wallet
 		edge.To("refresh_tokens", RefreshToken.Type).Annotations(hidden),
 		edge.To("connect_account", ConnectAccount.Type).Unique(),
-		edge.To("posted_jobs", Job.Type),
-		edge.To("applications", JobApplication.Type),
+		edge.To("posted_jobs", Job.Type).Annotations(hidden),
+		edge.To("applications", JobApplication.Type).Annotations(hidden),
 		edge.To("reviews_received", Review.Type),
 	}
 }

@@ -1,0 +1,306 @@
+package market
+
+import (
+	"context"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ledger"
+)
+
+// CompleteJobResult is what completeJob returns.
+type CompleteJobResult struct {
+	Job              *ent.Job
+	Contract         *ent.Contract
+	Escrow           *ent.Escrow
+	AwaitingApproval bool
+	Payment          ledger.Split
+}
+
+// CompleteJob is the customer's "the work is done" on an IN_PROGRESS job:
+// a release request, approved by an admin when REQUIRE_RELEASE_APPROVAL
+// is on, else released at once.
+func (s *Service) CompleteJob(ctx context.Context, v auth.Viewer, jobID pulid.ID) (*CompleteJobResult, error) {
+	c, err := s.client.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		j, jerr := s.client.Job.Get(ctx, jobID)
+		if ent.IsNotFound(jerr) {
+			return nil, notFound("Job")
+		}
+		if jerr != nil {
+			return nil, jerr
+		}
+		if j.PostedByID != v.UserID {
+			return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		}
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s and has no contract to complete", j.Status)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.CustomerID != v.UserID {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	j, err := s.client.Job.Get(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status != job.StatusIN_PROGRESS {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s; only an IN_PROGRESS job can be completed", j.Status)
+	}
+	esc, err := s.requestRelease(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return s.completeResult(ctx, c.ID, esc.Status == escrow.StatusRELEASE_REQUESTED)
+}
+
+// RequestFundRelease is CompleteJob by contract (the Skillhouse name);
+// the job need not have been marked IN_PROGRESS.
+func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contractID pulid.ID) (*ent.Contract, error) {
+	c, err := s.client.Contract.Get(ctx, contractID)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Contract")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.CustomerID != v.UserID {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	if _, err := s.requestRelease(ctx, c); err != nil {
+		return nil, err
+	}
+	return s.client.Contract.Get(ctx, contractID)
+}
+
+func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Escrow, error) {
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Escrow.Update().
+			Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusFUNDED)).
+			SetStatus(escrow.StatusRELEASE_REQUESTED).SetReleaseRequestedAt(s.now()).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return s.escrowConflict(ctx, tx, c.ID)
+		}
+		if s.cfg.RequireReleaseApproval {
+			return nil
+		}
+		return s.release(ctx, tx, c.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+}
+
+// ApproveFundRelease is an admin's approval of a requested release.
+func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contractID pulid.ID) (*ent.Escrow, error) {
+	if err := requireRole(v, role.Admin); err != nil {
+		return nil, err
+	}
+	err := s.tx(ctx, func(tx *ent.Tx) error { return s.release(ctx, tx, contractID) })
+	if err != nil {
+		return nil, err
+	}
+	return s.client.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+}
+
+// release pays a RELEASE_REQUESTED escrow out: the service fee to revenue,
+// the rest to the contractor; job and contract COMPLETED. Conditional on
+// the escrow's status, so two approvals (or an approval racing a cancel)
+// end in one outcome.
+func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) error {
+	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).WithContract().Only(ctx)
+	if ent.IsNotFound(err) {
+		return notFound("Contract")
+	}
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	n, err := tx.Escrow.Update().
+		Where(escrow.ID(esc.ID), escrow.StatusEQ(escrow.StatusRELEASE_REQUESTED)).
+		SetStatus(escrow.StatusRELEASED).SetReleasedAt(now).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return conflict("Escrow", esc.Status)
+	}
+	c := esc.Edges.Contract
+	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCOMPLETED).SetCompletedAt(now).Exec(ctx); err != nil {
+		return err
+	}
+	if err := tx.Job.UpdateOneID(c.JobID).SetStatus(job.StatusCOMPLETED).SetCompletedAt(now).Exec(ctx); err != nil {
+		return err
+	}
+	from := ledger.Escrow(c.CustomerID)
+	link := ledger.Entry{JobID: c.JobID, ContractID: c.ID, OfferID: deref(c.OfferID)}
+	fee := link
+	fee.Key, fee.Type = "escrow:"+string(esc.ID)+":service-fee", ledgertransaction.TypeSERVICE_FEE
+	fee.Description = "Service fee " + s.money(esc.ServiceFee)
+	fee.Moves = []ledger.Move{{From: from, To: ledger.Revenue, Amount: esc.ServiceFee}}
+	payout := link
+	payout.Key, payout.Type = "escrow:"+string(esc.ID)+":payout", ledgertransaction.TypeCONTRACTOR_PAYOUT
+	payout.Description = "Payout for completed job " + s.money(esc.FreelancerEarning)
+	payout.Moves = []ledger.Move{{From: from, To: ledger.Available(c.ContractorID), Amount: esc.FreelancerEarning}}
+	for _, e := range []ledger.Entry{fee, payout} {
+		if e.Moves[0].Amount == 0 {
+			continue
+		}
+		posted, err := s.ledger.Post(ctx, tx.Client(), e)
+		if err != nil {
+			return err
+		}
+		if err := s.publishWallets(ctx, tx, e.Type, posted.Transaction.ID, c.CustomerID, c.ContractorID); err != nil {
+			return err
+		}
+	}
+	return s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
+}
+
+// CancelJobResult is what cancelJob returns.
+type CancelJobResult struct {
+	Job          *ent.Job
+	RefundAmount int64
+}
+
+// CancelJob cancels a job for its customer or an admin. Before an offer
+// is accepted, a pending offer's hold is released; after, the escrow and
+// the platform fee go back to the customer in full.
+func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, reason *string) (*CancelJobResult, error) {
+	var refund int64
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		j, err := tx.Job.Get(ctx, jobID)
+		if ent.IsNotFound(err) {
+			return notFound("Job")
+		}
+		if err != nil {
+			return err
+		}
+		if j.PostedByID != v.UserID && !v.IsAdmin() {
+			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		}
+		n, err := tx.Job.Update().
+			Where(job.ID(jobID), job.StatusIn(job.StatusOPEN, job.StatusASSIGNED, job.StatusIN_PROGRESS)).
+			SetStatus(job.StatusCANCELLED).SetCancelledAt(s.now()).SetNillableCancellationReason(trimmed(reason)).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
+		}
+		pending, err := tx.Offer.Query().Where(offer.JobID(jobID), offer.StatusEQ(offer.StatusPENDING)).All(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range pending {
+			refund += o.TotalCharge
+			if err := s.releaseOffer(ctx, tx, o, offer.StatusWITHDRAWN, nil); err != nil {
+				return err
+			}
+		}
+		c, err := tx.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, "")
+		}
+		if err != nil {
+			return err
+		}
+		amount, err := s.refundEscrow(ctx, tx, c, reason, nil)
+		refund += amount
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.client.Job.Get(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	return &CancelJobResult{Job: j, RefundAmount: refund}, nil
+}
+
+// refundEscrow returns a wallet-funded escrow's amount and platform fee to
+// the customer's wallet and closes the contract. Conditional on the escrow
+// being FUNDED or RELEASE_REQUESTED: once released, nothing comes back.
+func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string) (int64, error) {
+	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := tx.Escrow.Update().
+		Where(escrow.ID(esc.ID), escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)).
+		SetStatus(escrow.StatusREFUNDED).SetRefundedAt(s.now()).
+		SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description)).
+		Save(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, conflict("Escrow", esc.Status)
+	}
+	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCANCELLED).Exec(ctx); err != nil {
+		return 0, err
+	}
+	moves := []ledger.Move{{From: ledger.Escrow(c.CustomerID), To: ledger.Available(c.CustomerID), Amount: esc.Amount}}
+	if esc.PlatformFee > 0 {
+		moves = append(moves, ledger.Move{From: ledger.Revenue, To: ledger.Available(c.CustomerID), Amount: esc.PlatformFee})
+	}
+	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+		Key: "escrow:" + string(esc.ID) + ":refund", Type: ledgertransaction.TypeREFUND,
+		Description: "Refund of " + s.money(esc.Amount+esc.PlatformFee) + " for a cancelled job",
+		Moves:       moves, JobID: c.JobID, ContractID: c.ID, OfferID: deref(c.OfferID),
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, c.CustomerID); err != nil {
+		return 0, err
+	}
+	return esc.Amount + esc.PlatformFee, s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
+}
+
+func (s *Service) escrowConflict(ctx context.Context, tx *ent.Tx, contractID pulid.ID) error {
+	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+	if err != nil {
+		return err
+	}
+	return conflict("Escrow", esc.Status)
+}
+
+func (s *Service) completeResult(ctx context.Context, contractID pulid.ID, awaiting bool) (*CompleteJobResult, error) {
+	c, err := s.client.Contract.Query().Where(contract.ID(contractID)).WithJob().WithEscrow().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	esc := c.Edges.Escrow
+	return &CompleteJobResult{
+		Job: c.Edges.Job, Contract: c, Escrow: esc, AwaitingApproval: awaiting,
+		Payment: ledger.Split{
+			Amount: esc.Amount, PlatformFee: esc.PlatformFee, ServiceFee: esc.ServiceFee,
+			ContractorPayout: esc.FreelancerEarning, TotalCharge: esc.Amount + esc.PlatformFee,
+			AdminTotal: esc.PlatformFee + esc.ServiceFee,
+		},
+	}, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

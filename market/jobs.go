@@ -1,0 +1,178 @@
+package market
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ledger"
+)
+
+// CreateJobInput is a new job.
+type CreateJobInput struct {
+	Title, Description string
+	Budget             int64
+	Category, Location *string
+}
+
+// CreateJob posts a job; customers only.
+func (s *Service) CreateJob(ctx context.Context, v auth.Viewer, in CreateJobInput) (*ent.Job, error) {
+	if err := requireRole(v, role.Customer); err != nil {
+		return nil, err
+	}
+	title, desc := strings.TrimSpace(in.Title), strings.TrimSpace(in.Description)
+	var fields []jobsphere.FieldError
+	if n := utf8.RuneCountInString(title); n < 3 || n > 150 {
+		fields = append(fields, jobsphere.FieldError{Field: "title", Message: "Title must be between 3 and 150 characters"})
+	}
+	if n := utf8.RuneCountInString(desc); n < 10 || n > 5000 {
+		fields = append(fields, jobsphere.FieldError{Field: "description", Message: "Description must be between 10 and 5000 characters"})
+	}
+	if in.Budget <= 0 || in.Budget > ledger.MaxAmount {
+		fields = append(fields, jobsphere.FieldError{Field: "budget", Message: "Budget must be positive"})
+	}
+	if len(fields) > 0 {
+		return nil, jobsphere.InvalidInput(fields...)
+	}
+	return s.client.Job.Create().
+		SetTitle(title).SetDescription(desc).SetBudget(in.Budget).
+		SetNillableCategory(trimmed(in.Category)).SetNillableLocation(trimmed(in.Location)).
+		SetPostedByID(v.UserID).Save(ctx)
+}
+
+func trimmed(p *string) *string {
+	if p == nil {
+		return nil
+	}
+	t := strings.TrimSpace(*p)
+	if t == "" {
+		return nil
+	}
+	return &t
+}
+
+// Job returns a job; jobs are visible to every signed-in user.
+func (s *Service) Job(ctx context.Context, id pulid.ID) (*ent.Job, error) {
+	j, err := s.client.Job.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return j, err
+}
+
+// ApplyInput is a contractor's application.
+type ApplyInput struct {
+	JobID          pulid.ID
+	CoverLetter    *string
+	ProposedAmount *int64
+}
+
+// Apply records a contractor's application to an open job, once.
+func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent.JobApplication, error) {
+	jobID, coverLetter, proposed := in.JobID, in.CoverLetter, in.ProposedAmount
+	if err := requireRole(v, role.Contractor); err != nil {
+		return nil, err
+	}
+	if proposed != nil && (*proposed <= 0 || *proposed > ledger.MaxAmount) {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "proposedAmount", Message: "Proposed amount must be positive"})
+	}
+	j, err := s.client.Job.Get(ctx, jobID)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Job")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if j.Status != job.StatusOPEN {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is not open for applications (it is %s)", j.Status)
+	}
+	a, err := s.client.JobApplication.Create().
+		SetJobID(jobID).SetContractorID(v.UserID).
+		SetNillableCoverLetter(trimmed(coverLetter)).SetNillableProposedAmount(proposed).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "You have already applied to this job")
+	}
+	return a, err
+}
+
+// UpdateJobStatus moves a job by the seeds' transitions. Only IN_PROGRESS
+// is moved here (by the customer or the assigned contractor, from
+// ASSIGNED); ASSIGNED comes from acceptOffer, COMPLETED from completeJob,
+// CANCELLED from cancelJob, which this delegates to.
+func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID pulid.ID, to job.Status) (*ent.Job, error) {
+	j, err := s.client.Job.Get(ctx, jobID)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Job")
+	}
+	if err != nil {
+		return nil, err
+	}
+	isCustomer := j.PostedByID == v.UserID
+	isContractor := j.ContractorID != nil && *j.ContractorID == v.UserID
+	switch to {
+	case job.StatusCANCELLED:
+		res, err := s.CancelJob(ctx, v, jobID, nil)
+		if err != nil {
+			return nil, err
+		}
+		return res.Job, nil
+	case job.StatusIN_PROGRESS:
+		if !isCustomer && !isContractor {
+			return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		}
+		err := s.tx(ctx, func(tx *ent.Tx) error {
+			n, err := tx.Job.Update().
+				Where(job.ID(jobID), job.StatusEQ(job.StatusASSIGNED)).
+				SetStatus(job.StatusIN_PROGRESS).Save(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return s.jobConflict(ctx, jobID, to)
+			}
+			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, deref(j.ContractorID))
+		})
+		if err != nil {
+			return nil, err
+		}
+		return s.client.Job.Get(ctx, jobID)
+	}
+	if !isCustomer && !isContractor && !v.IsAdmin() {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	return nil, s.jobConflict(ctx, jobID, to)
+}
+
+// jobConflict explains a refused move with the job's current status.
+func (s *Service) jobConflict(ctx context.Context, jobID pulid.ID, to job.Status) error {
+	j, err := s.client.Job.Get(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	hint := map[job.Status]string{
+		job.StatusASSIGNED:  "a job is assigned by accepting an offer",
+		job.StatusCOMPLETED: "a job is completed with completeJob",
+		job.StatusOPEN:      "a job never returns to OPEN",
+	}[to]
+	if hint != "" {
+		hint = "; " + hint
+	}
+	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot move to %s%s", j.Status, to, hint)
+}
+
+// rejectOtherApplications marks every other pending or offered
+// application of the job REJECTED once one is accepted.
+func rejectOtherApplications(ctx context.Context, tx *ent.Tx, jobID, accepted pulid.ID) error {
+	return tx.JobApplication.Update().
+		Where(jobapplication.JobID(jobID), jobapplication.IDNEQ(accepted),
+			jobapplication.StatusIn(jobapplication.StatusPENDING, jobapplication.StatusOFFERED)).
+		SetStatus(jobapplication.StatusREJECTED).Exec(ctx)
+}

@@ -1,0 +1,69 @@
+// Package market owns the marketplace's state machines: jobs,
+// applications, offers, contracts, escrow and reviews. Every state
+// transition happens here, as a conditional update on the status it
+// leaves (so of two racing callers exactly one wins), and every money
+// movement it causes goes through package ledger in the same database
+// transaction.
+package market
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/realtime"
+)
+
+// Config is what the marketplace needs from the configuration.
+type Config struct {
+	Currency               jobsphere.Currency
+	Rates                  ledger.Rates
+	MinOffer, MaxOffer     int64
+	OfferTTL               time.Duration
+	RequireReleaseApproval bool
+}
+
+// Service is the marketplace.
+type Service struct {
+	client *ent.Client
+	ledger *ledger.Ledger
+	broker realtime.Broker
+	cfg    Config
+	now    func() time.Time
+}
+
+// NewService returns the marketplace service.
+func NewService(client *ent.Client, l *ledger.Ledger, b realtime.Broker, cfg Config) *Service {
+	return &Service{client: client, ledger: l, broker: b, cfg: cfg, now: time.Now}
+}
+
+// SetClock replaces the clock, for tests of expiry.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+func requireRole(v auth.Viewer, roles ...role.Role) error {
+	for _, r := range roles {
+		if v.Role == r {
+			return nil
+		}
+	}
+	return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+}
+
+func notFound(what string) error { return jobsphere.Errorf(jobsphere.NotFound, "%s not found", what) }
+
+// conflict names the current status, as the state machines promise.
+func conflict(what string, status fmt.Stringer) error {
+	return jobsphere.Errorf(jobsphere.Conflict, "%s is %s", what, status)
+}
+
+func (s *Service) money(v int64) string { return s.cfg.Currency.Display(v) }
+
+// tx runs fn in a database transaction.
+func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+	return s.client.WithTx(ctx, fn)
+}

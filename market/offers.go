@@ -1,0 +1,358 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ledger"
+)
+
+// SendOfferInput is a customer's offer to an applicant.
+type SendOfferInput struct {
+	ApplicationID pulid.ID
+	Amount        int64
+	Timeline      string
+	Description   string
+}
+
+// SendOfferResult is what sendOffer returns.
+type SendOfferResult struct {
+	Offer   *ent.Offer
+	Wallet  *ent.Wallet
+	Amounts ledger.Split
+}
+
+// SendOffer makes an offer on an application to the customer's own open
+// job and holds its total charge (amount + platform fee) in escrow.
+func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInput) (*SendOfferResult, error) {
+	if err := requireRole(v, role.Customer); err != nil {
+		return nil, err
+	}
+	if err := s.validateOffer(in); err != nil {
+		return nil, err
+	}
+	split, err := ledger.Fees(in.Amount, s.cfg.Rates)
+	if err != nil {
+		return nil, err
+	}
+	var o *ent.Offer
+	err = s.tx(ctx, func(tx *ent.Tx) error {
+		app, err := tx.JobApplication.Query().Where(jobapplication.ID(in.ApplicationID)).WithJob().Only(ctx)
+		if ent.IsNotFound(err) {
+			return notFound("Application")
+		}
+		if err != nil {
+			return err
+		}
+		j := app.Edges.Job
+		if j.PostedByID != v.UserID {
+			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		}
+		if j.Status != job.StatusOPEN {
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is not open for offers")
+		}
+		o, err = tx.Offer.Create().
+			SetJobID(j.ID).SetApplicationID(app.ID).SetCustomerID(v.UserID).SetContractorID(app.ContractorID).
+			SetAmount(split.Amount).SetPlatformFee(split.PlatformFee).SetServiceFee(split.ServiceFee).
+			SetContractorPayout(split.ContractorPayout).SetTotalCharge(split.TotalCharge).
+			SetCustomerFeeBps(s.cfg.Rates.CustomerBPS).SetContractorFeeBps(s.cfg.Rates.ContractorBPS).
+			SetTimeline(strings.TrimSpace(in.Timeline)).SetDescription(strings.TrimSpace(in.Description)).
+			SetExpiresAt(s.now().Add(s.cfg.OfferTTL)).
+			Save(ctx)
+		if ent.IsConstraintError(err) { // the partial unique index: one live offer per job
+			return jobsphere.Errorf(jobsphere.Conflict, "An offer already exists for this job")
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.JobApplication.UpdateOne(app).SetStatus(jobapplication.StatusOFFERED).Exec(ctx); err != nil {
+			return err
+		}
+		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+			Key: "offer:" + string(o.ID) + ":hold", Type: ledgertransaction.TypeESCROW_HOLD,
+			Description: "Escrow hold for offer on " + j.Title + " (" + s.money(split.TotalCharge) + ")",
+			Moves:       []ledger.Move{{From: ledger.Available(v.UserID), To: ledger.Escrow(v.UserID), Amount: split.TotalCharge}},
+			JobID:       j.ID, OfferID: o.ID,
+		})
+		if err != nil {
+			return err
+		}
+		return s.publishOffer(ctx, tx, o, "HOLD_PLACED", posted.Transaction.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.ledger.Wallet(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &SendOfferResult{Offer: o, Wallet: w, Amounts: split}, nil
+}
+
+func (s *Service) validateOffer(in SendOfferInput) error {
+	var fields []jobsphere.FieldError
+	if in.Amount < s.cfg.MinOffer || in.Amount > s.cfg.MaxOffer {
+		fields = append(fields, jobsphere.FieldError{Field: "amount",
+			Message: "Amount must be between " + s.money(s.cfg.MinOffer) + " and " + s.money(s.cfg.MaxOffer)})
+	}
+	if n := utf8.RuneCountInString(strings.TrimSpace(in.Timeline)); n < 1 || n > 100 {
+		fields = append(fields, jobsphere.FieldError{Field: "timeline", Message: "Timeline must be 1-100 characters"})
+	}
+	if n := utf8.RuneCountInString(strings.TrimSpace(in.Description)); n < 10 || n > 1000 {
+		fields = append(fields, jobsphere.FieldError{Field: "description", Message: "Description must be 10-1000 characters"})
+	}
+	if len(fields) > 0 {
+		return jobsphere.InvalidInput(fields...)
+	}
+	return nil
+}
+
+// AcceptOfferResult is what acceptOffer returns.
+type AcceptOfferResult struct {
+	Offer    *ent.Offer
+	Job      *ent.Job
+	Contract *ent.Contract
+	Payment  ledger.Split
+}
+
+// AcceptOffer is the offer's contractor's yes: the platform fee goes to
+// revenue, the job is ASSIGNED, other applications are REJECTED, and a
+// contract with a FUNDED wallet escrow is made.
+func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID) (*AcceptOfferResult, error) {
+	var res AcceptOfferResult
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		o, err := s.partyOffer(ctx, tx, v, offerID, false)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if o.Status != offer.StatusPENDING {
+			return conflict("Offer", o.Status)
+		}
+		if now.After(o.ExpiresAt) {
+			return jobsphere.Errorf(jobsphere.Conflict, "Offer is EXPIRED")
+		}
+		if err := moveOffer(ctx, tx, o, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
+			return err
+		}
+		n, err := tx.Job.Update().Where(job.ID(o.JobID), job.StatusEQ(job.StatusOPEN)).
+			SetStatus(job.StatusASSIGNED).SetContractorID(o.ContractorID).SetAssignedAt(now).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is no longer open")
+		}
+		if o.ApplicationID != nil {
+			if err := tx.JobApplication.UpdateOneID(*o.ApplicationID).SetStatus(jobapplication.StatusACCEPTED).Exec(ctx); err != nil {
+				return err
+			}
+			if err := rejectOtherApplications(ctx, tx, o.JobID, *o.ApplicationID); err != nil {
+				return err
+			}
+		}
+		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+			Key: "offer:" + string(o.ID) + ":platform-fee", Type: ledgertransaction.TypePLATFORM_FEE,
+			Description: "Platform fee " + s.money(o.PlatformFee),
+			Moves:       []ledger.Move{{From: ledger.Escrow(o.CustomerID), To: ledger.Revenue, Amount: o.PlatformFee}},
+			JobID:       o.JobID, OfferID: o.ID,
+		})
+		if err != nil {
+			return err
+		}
+		c, err := tx.Contract.Create().SetJobID(o.JobID).SetCustomerID(o.CustomerID).
+			SetContractorID(o.ContractorID).SetOfferID(o.ID).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
+			SetServiceFee(o.ServiceFee).SetFreelancerEarning(o.ContractorPayout).
+			SetFundingSource(escrow.FundingSourceWALLET).Exec(ctx); err != nil {
+			return err
+		}
+		res.Contract = c
+		res.Payment = splitOf(o)
+		if err := s.publishOffer(ctx, tx, o, "FEE_CHARGED", posted.Transaction.ID); err != nil {
+			return err
+		}
+		return s.publishJobTx(ctx, tx, o.JobID, o.CustomerID, o.ContractorID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.acceptResult(ctx, offerID, res)
+}
+
+func (s *Service) acceptResult(ctx context.Context, offerID pulid.ID, res AcceptOfferResult) (*AcceptOfferResult, error) {
+	var err error
+	if res.Offer, err = s.client.Offer.Get(ctx, offerID); err != nil {
+		return nil, err
+	}
+	if res.Job, err = s.client.Job.Get(ctx, res.Offer.JobID); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// RejectOfferResult is what rejectOffer and withdrawOffer return.
+type RejectOfferResult struct {
+	Offer        *ent.Offer
+	RefundAmount int64
+}
+
+// RejectOffer is the offer's contractor's no: the hold is released in
+// full and the application returns to PENDING; the job stays OPEN.
+func (s *Service) RejectOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID, reason *string) (*RejectOfferResult, error) {
+	return s.endOffer(ctx, v, offerID, false, offer.StatusREJECTED, trimmed(reason))
+}
+
+// WithdrawOffer is the customer taking back a pending offer: the hold is
+// released in full.
+func (s *Service) WithdrawOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID) (*RejectOfferResult, error) {
+	return s.endOffer(ctx, v, offerID, true, offer.StatusWITHDRAWN, nil)
+}
+
+func (s *Service) endOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID, byCustomer bool, to offer.Status, reason *string) (*RejectOfferResult, error) {
+	var refund int64
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		o, err := s.partyOffer(ctx, tx, v, offerID, byCustomer)
+		if err != nil {
+			return err
+		}
+		if o.Status != offer.StatusPENDING {
+			return conflict("Offer", o.Status)
+		}
+		refund = o.TotalCharge
+		return s.releaseOffer(ctx, tx, o, to, reason)
+	})
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.client.Offer.Get(ctx, offerID)
+	if err != nil {
+		return nil, err
+	}
+	return &RejectOfferResult{Offer: o, RefundAmount: refund}, nil
+}
+
+// releaseOffer ends a pending offer (rejected, withdrawn, expired) and
+// returns its whole hold to the customer's available balance.
+func (s *Service) releaseOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to offer.Status, reason *string) error {
+	err := moveOffer(ctx, tx, o, to, func(u *ent.OfferUpdate) {
+		if to == offer.StatusREJECTED {
+			u.SetRejectedAt(s.now()).SetNillableRejectionReason(reason)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if o.ApplicationID != nil {
+		err := tx.JobApplication.Update().
+			Where(jobapplication.ID(*o.ApplicationID), jobapplication.StatusEQ(jobapplication.StatusOFFERED)).
+			SetStatus(jobapplication.StatusPENDING).Exec(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+		Key: "offer:" + string(o.ID) + ":release", Type: ledgertransaction.TypeREFUND,
+		Description: "Offer " + strings.ToLower(string(to)) + ": hold of " + s.money(o.TotalCharge) + " released",
+		Moves:       []ledger.Move{{From: ledger.Escrow(o.CustomerID), To: ledger.Available(o.CustomerID), Amount: o.TotalCharge}},
+		JobID:       o.JobID, OfferID: o.ID,
+	})
+	if err != nil {
+		return err
+	}
+	return s.publishOffer(ctx, tx, o, "HOLD_RELEASED", posted.Transaction.ID)
+}
+
+// ExpireOffers ends every pending offer past its expiry and releases its
+// hold. Each offer moves in its own transaction, conditional on still
+// being PENDING, so sweepers on several replicas expire each offer once.
+func (s *Service) ExpireOffers(ctx context.Context) (int, error) {
+	due, err := s.client.Offer.Query().
+		Where(offer.StatusEQ(offer.StatusPENDING), offer.ExpiresAtLT(s.now())).
+		IDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	expired := 0
+	for _, id := range due {
+		err := s.tx(ctx, func(tx *ent.Tx) error {
+			o, err := tx.Offer.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			if o.Status != offer.StatusPENDING {
+				return errAlreadyMoved
+			}
+			return s.releaseOffer(ctx, tx, o, offer.StatusEXPIRED, nil)
+		})
+		switch {
+		case err == nil:
+			expired++
+		case errors.Is(err, errAlreadyMoved) || jobsphere.ErrorCode(err) == jobsphere.Conflict:
+			// another replica, or the contractor, got there first
+		default:
+			return expired, err
+		}
+	}
+	return expired, nil
+}
+
+var errAlreadyMoved = errors.New("market: moved by someone else")
+
+// moveOffer changes an offer's status only if it is still what was read.
+func moveOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to offer.Status, mutate func(*ent.OfferUpdate)) error {
+	u := tx.Offer.Update().Where(offer.ID(o.ID), offer.StatusEQ(o.Status)).SetStatus(to)
+	if mutate != nil {
+		mutate(u)
+	}
+	n, err := u.Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return jobsphere.Errorf(jobsphere.Conflict, "Offer was changed by someone else; try again")
+	}
+	return nil
+}
+
+// partyOffer loads an offer for its contractor (or, with byCustomer, its
+// customer); anyone else gets FORBIDDEN.
+func (s *Service) partyOffer(ctx context.Context, tx *ent.Tx, v auth.Viewer, id pulid.ID, byCustomer bool) (*ent.Offer, error) {
+	o, err := tx.Offer.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Offer")
+	}
+	if err != nil {
+		return nil, err
+	}
+	party := o.ContractorID
+	if byCustomer {
+		party = o.CustomerID
+	}
+	if party != v.UserID {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	return o, nil
+}
+
+func splitOf(o *ent.Offer) ledger.Split {
+	return ledger.Split{
+		Amount: o.Amount, PlatformFee: o.PlatformFee, ServiceFee: o.ServiceFee,
+		ContractorPayout: o.ContractorPayout, TotalCharge: o.TotalCharge, AdminTotal: o.PlatformFee + o.ServiceFee,
+	}
+}

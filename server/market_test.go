@@ -1,0 +1,160 @@
+package server_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/jobsphere/jobsphere/server/servertest"
+)
+
+type moneyView struct {
+	Wallet struct{ Balance, EscrowBalance, TotalSpent, TotalEarnings string }
+}
+
+func walletOf(t *testing.T, c *servertest.Client) moneyView {
+	t.Helper()
+	var w moneyView
+	c.MustDo(t, `{ wallet { balance escrowBalance totalSpent totalEarnings } }`, nil, &w)
+	return w
+}
+
+func revenue(t *testing.T, srv *servertest.Server) int64 {
+	t.Helper()
+	return srv.RequireLedgerVerified(t).Revenue
+}
+
+// TestHundredDollarJobOverGraphQL is the seeds' $100 example, end to end
+// over GraphQL, with the ledger verified after every step.
+func TestHundredDollarJobOverGraphQL(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		customer, contractor, other, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
+		cc, kc, oc, ac := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken), srv.Client(other.AccessToken), srv.Client(admin.AccessToken)
+		srv.Fund(t, customer.ID, 20000)
+
+		var created struct{ CreateJob struct{ ID, Status, Budget string } }
+		cc.MustDo(t, `mutation($in: CreateJobInput!) { createJob(input: $in) { id status budget } }`,
+			map[string]any{"in": map[string]any{"title": "Fix the sink", "description": "A leaking kitchen sink", "budget": "100", "category": "Plumbing"}}, &created)
+		jobID := created.CreateJob.ID
+		if created.CreateJob.Status != "OPEN" || created.CreateJob.Budget != "100.00" {
+			t.Fatalf("createJob: %+v", created)
+		}
+		apply := `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id status } }`
+		var app, otherApp struct{ ApplyToJob struct{ ID, Status string } }
+		kc.MustDo(t, apply, map[string]any{"in": map[string]any{"jobId": jobID, "coverLetter": "Licensed plumber"}}, &app)
+		oc.MustDo(t, apply, map[string]any{"in": map[string]any{"jobId": jobID}}, &otherApp)
+
+		var sent struct {
+			SendOffer struct {
+				Offer   struct{ ID, Status, TotalCharge string }
+				Wallet  struct{ Balance, EscrowBalance string }
+				Amounts map[string]string
+			}
+		}
+		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) {
+			offer { id status totalCharge } wallet { balance escrowBalance }
+			amounts { jobBudget platformFee serviceFee contractorPayout totalCharge adminTotal } } }`,
+			map[string]any{"in": map[string]any{"applicationId": app.ApplyToJob.ID, "amount": "100.00", "timeline": "7 days", "description": "Replace the cartridge"}}, &sent)
+		amounts, _ := json.Marshal(sent.SendOffer.Amounts)
+		if sent.SendOffer.Wallet.Balance != "95.00" || sent.SendOffer.Wallet.EscrowBalance != "105.00" ||
+			string(amounts) != `{"adminTotal":"25.00","contractorPayout":"80.00","jobBudget":"100.00","platformFee":"5.00","serviceFee":"20.00","totalCharge":"105.00"}` {
+			t.Fatalf("sendOffer: %+v %s", sent.SendOffer, amounts)
+		}
+		if r := revenue(t, srv); r != 0 {
+			t.Fatalf("revenue after send: %d", r)
+		}
+		offerID := sent.SendOffer.Offer.ID
+
+		// Only the offer's contractor may accept.
+		oc.Do(t, `mutation($id: ID!) { acceptOffer(offerId: $id) { offer { id } } }`, map[string]any{"id": offerID}).RequireError(t, "FORBIDDEN")
+		var accepted struct {
+			AcceptOffer struct {
+				Offer    struct{ Status string }
+				Job      struct{ Status string; Contractor struct{ ID string } }
+				Contract struct{ ID, Status string; Escrow struct{ Status, FundingSource, Amount string } }
+			}
+		}
+		kc.MustDo(t, `mutation($id: ID!) { acceptOffer(offerId: $id) {
+			offer { status } job { status contractor { id } }
+			contract { id status escrow { status fundingSource amount } } } }`, map[string]any{"id": offerID}, &accepted)
+		a := accepted.AcceptOffer
+		if a.Offer.Status != "ACCEPTED" || a.Job.Status != "ASSIGNED" || a.Job.Contractor.ID != contractor.ID ||
+			a.Contract.Status != "ACTIVE" || a.Contract.Escrow.Status != "FUNDED" || a.Contract.Escrow.FundingSource != "WALLET" || a.Contract.Escrow.Amount != "100.00" {
+			t.Fatalf("acceptOffer: %+v", a)
+		}
+		if r := revenue(t, srv); r != 500 {
+			t.Fatalf("revenue after accept: %d", r)
+		}
+
+		// The job's owner sees both applications, the other one now REJECTED;
+		// a stranger sees neither the offer nor the contract.
+		var seen struct {
+			Job struct {
+				Offer        *struct{ ID string }
+				Contract     *struct{ ID string }
+				Applications struct{ TotalCount int; Edges []struct{ Node struct{ Status string } } }
+			}
+		}
+		jobQuery := `query($id: ID!) { job(id: $id) { offer { id } contract { id } applications { totalCount edges { node { status } } } } }`
+		cc.MustDo(t, jobQuery, map[string]any{"id": jobID}, &seen)
+		if seen.Job.Offer == nil || seen.Job.Contract == nil || seen.Job.Applications.TotalCount != 2 {
+			t.Fatalf("customer's view: %+v", seen.Job)
+		}
+		stranger := srv.Register(t, "CUSTOMER")
+		srv.Client(stranger.AccessToken).MustDo(t, jobQuery, map[string]any{"id": jobID}, &seen)
+		if seen.Job.Offer != nil || seen.Job.Contract != nil || seen.Job.Applications.TotalCount != 0 {
+			t.Fatalf("stranger's view: %+v", seen.Job)
+		}
+		oc.MustDo(t, jobQuery, map[string]any{"id": jobID}, &seen)
+		if seen.Job.Applications.TotalCount != 1 || seen.Job.Applications.Edges[0].Node.Status != "REJECTED" {
+			t.Fatalf("other applicant's view: %+v", seen.Job)
+		}
+
+		kc.MustDo(t, `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`, map[string]any{"id": jobID}, nil)
+		e := cc.Do(t, `mutation($id: ID!) { updateJobStatus(id: $id, status: OPEN) { status } }`, map[string]any{"id": jobID}).RequireError(t, "CONFLICT")
+		if e.Message != "Job is IN_PROGRESS and cannot move to OPEN; a job never returns to OPEN" {
+			t.Fatalf("conflict message: %q", e.Message)
+		}
+
+		var completed struct{ CompleteJob struct{ AwaitingApproval bool; Escrow struct{ Status string }; Payment map[string]string } }
+		cc.MustDo(t, `mutation($id: ID!) { completeJob(jobId: $id) { awaitingApproval escrow { status } payment { serviceFee contractorPayout adminTotal } } }`,
+			map[string]any{"id": jobID}, &completed)
+		if !completed.CompleteJob.AwaitingApproval || completed.CompleteJob.Escrow.Status != "RELEASE_REQUESTED" {
+			t.Fatalf("completeJob: %+v", completed)
+		}
+		revenue(t, srv)
+		cc.Do(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { status } }`, map[string]any{"id": a.Contract.ID}).RequireError(t, "FORBIDDEN")
+		var approved struct{ ApproveFundRelease struct{ Status string } }
+		ac.MustDo(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { status } }`, map[string]any{"id": a.Contract.ID}, &approved)
+		if approved.ApproveFundRelease.Status != "RELEASED" {
+			t.Fatalf("approve: %+v", approved)
+		}
+		ac.Do(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { status } }`, map[string]any{"id": a.Contract.ID}).RequireError(t, "CONFLICT")
+
+		if r := revenue(t, srv); r != 2500 {
+			t.Fatalf("revenue after release: %d", r)
+		}
+		cw, kw := walletOf(t, cc), walletOf(t, kc)
+		if cw.Wallet.Balance != "95.00" || cw.Wallet.EscrowBalance != "0.00" || cw.Wallet.TotalSpent != "105.00" {
+			t.Fatalf("customer: %+v", cw)
+		}
+		if kw.Wallet.Balance != "80.00" || kw.Wallet.TotalEarnings != "80.00" {
+			t.Fatalf("contractor: %+v", kw)
+		}
+		var done struct{ Job struct{ Status string } }
+		cc.MustDo(t, `query($id: ID!) { job(id: $id) { status } }`, map[string]any{"id": jobID}, &done)
+		if done.Job.Status != "COMPLETED" {
+			t.Fatalf("job: %+v", done)
+		}
+
+		// The history links the payout to its job, offer and contract.
+		var hist struct {
+			Transactions struct{ Edges []struct{ Node struct{ Type string; Job, Offer, Contract *struct{ ID string } } } }
+		}
+		kc.MustDo(t, `{ transactions { edges { node { type job { id } offer { id } contract { id } } } } }`, nil, &hist)
+		n := hist.Transactions.Edges[0].Node
+		if n.Type != "CONTRACTOR_PAYOUT" || n.Job == nil || n.Job.ID != jobID || n.Offer == nil || n.Contract == nil {
+			t.Fatalf("payout in history: %+v", n)
+		}
+	})
+}
