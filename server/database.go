@@ -49,6 +49,10 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
+	// Times as sortable text ("2006-01-02 15:04:05.999999999-07:00");
+	// the driver's default, time.String(), even carries the monotonic
+	// clock, so stored times would not compare with query parameters.
+	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode()
 }
 

@@ -158,3 +158,60 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		}
 	})
 }
+
+func TestJobsListing(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		alice, bob := srv.Register(t, "CUSTOMER"), srv.Register(t, "CUSTOMER")
+		create := `mutation($in: CreateJobInput!) { createJob(input: $in) { id } }`
+		for i, c := range []struct {
+			who      servertest.User
+			budget   string
+			category string
+		}{{alice, "50", "Plumbing"}, {bob, "150", "Plumbing"}, {alice, "250", "Painting"}, {bob, "350", "Plumbing"}, {alice, "450", "Plumbing"}} {
+			srv.Client(c.who.AccessToken).MustDo(t, create, map[string]any{"in": map[string]any{
+				"title": "Job number " + string(rune('A'+i)), "description": "Something to do at home", "budget": c.budget, "category": c.category}}, nil)
+		}
+		q := `query($first: Int, $after: Cursor, $last: Int, $before: Cursor, $where: JobWhereInput, $order: JobOrder, $mine: Boolean) {
+			jobs(first: $first, after: $after, last: $last, before: $before, where: $where, orderBy: $order, mine: $mine) {
+				totalCount pageInfo { hasNextPage endCursor startCursor } edges { node { budget } } } }`
+		type page struct {
+			Jobs struct {
+				TotalCount int
+				PageInfo   struct{ HasNextPage bool; EndCursor, StartCursor string }
+				Edges      []struct{ Node struct{ Budget string } }
+			}
+		}
+		budgets := func(p page) []string {
+			var out []string
+			for _, e := range p.Jobs.Edges {
+				out = append(out, e.Node.Budget)
+			}
+			return out
+		}
+		c := srv.Client(bob.AccessToken)
+		var p page
+		where := map[string]any{"category": "Plumbing", "budgetGTE": "100.00", "status": "OPEN"}
+		for _, order := range []map[string]any{{"field": "BUDGET", "direction": "DESC"}, {"field": "CREATED_AT", "direction": "DESC"}} {
+			c.MustDo(t, q, map[string]any{"first": 2, "where": where, "order": order}, &p)
+			if p.Jobs.TotalCount != 3 || !equal(budgets(p), "450.00", "350.00") || !p.Jobs.PageInfo.HasNextPage {
+				t.Fatalf("%v first page: %+v", order, p.Jobs)
+			}
+			c.MustDo(t, q, map[string]any{"first": 2, "after": p.Jobs.PageInfo.EndCursor, "where": where, "order": order}, &p)
+			if !equal(budgets(p), "150.00") {
+				t.Fatalf("%v second page: %+v", order, p.Jobs)
+			}
+			c.MustDo(t, q, map[string]any{"last": 2, "before": p.Jobs.PageInfo.StartCursor, "where": where, "order": order}, &p)
+			if !equal(budgets(p), "450.00", "350.00") {
+				t.Fatalf("%v back: %+v", order, p.Jobs)
+			}
+		}
+		c.MustDo(t, q, map[string]any{"mine": true}, &p)
+		if p.Jobs.TotalCount != 2 {
+			t.Fatalf("bob's own jobs: %+v", p.Jobs)
+		}
+		// Contractors cannot post jobs.
+		k := srv.Register(t, "CONTRACTOR")
+		srv.Client(k.AccessToken).Do(t, create, map[string]any{"in": map[string]any{"title": "Nope", "description": "Not allowed here", "budget": 10}}).RequireError(t, "FORBIDDEN")
+	})
+}
