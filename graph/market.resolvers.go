@@ -99,3 +99,13 @@ func (r *queryResolver) Job(ctx context.Context, id pulid.ID) (*ent.Job, error) 
 func (r *queryResolver) Jobs(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) (*ent.JobConnection, error) {
 	return r.Market.Jobs(ctx, viewer(ctx), market.JobsPage{After: after, First: first, Before: before, Last: last, OrderBy: orderBy, Where: where, Mine: mine != nil && *mine})
 }
+
+// OfferStatusChanged is the resolver for the offerStatusChanged field.
+func (r *subscriptionResolver) OfferStatusChanged(ctx context.Context, offerID *pulid.ID) (<-chan *ent.Offer, error) {
+	return r.Market.OfferFeed(ctx, viewer(ctx), offerID)
+}
+
+// JobStatusChanged is the resolver for the jobStatusChanged field.
+func (r *subscriptionResolver) JobStatusChanged(ctx context.Context, jobID *pulid.ID) (<-chan *ent.Job, error) {
+	return r.Market.JobFeed(ctx, viewer(ctx), jobID)
+}

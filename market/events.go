@@ -3,6 +3,8 @@ package market
 import (
 	"context"
 
+	"github.com/jobsphere/jobsphere/auth"
+
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
@@ -13,11 +15,20 @@ import (
 // same as package payments uses).
 func userTopic(id pulid.ID) string { return "user:" + string(id) }
 
-// publishOffer tells both parties the offer changed, and the customer
-// that their wallet did.
+// adminTopic carries every offer and job change, for admins' subscriptions.
+const adminTopic = "admins"
+
+// The kinds of marketplace events.
+const (
+	kindOffer = "OFFER_STATUS_CHANGED"
+	kindJob   = "JOB_STATUS_CHANGED"
+)
+
+// publishOffer tells both parties (and admins) the offer changed, and the
+// customer that their wallet did.
 func (s *Service) publishOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, walletKind string, txnID pulid.ID) error {
-	for _, u := range []pulid.ID{o.CustomerID, o.ContractorID} {
-		ev := realtime.Event{Topic: userTopic(u), Kind: "OFFER_STATUS_CHANGED", IDs: map[string]string{"offer": string(o.ID), "job": string(o.JobID)}}
+	for _, topic := range []string{userTopic(o.CustomerID), userTopic(o.ContractorID), adminTopic} {
+		ev := realtime.Event{Topic: topic, Kind: kindOffer, IDs: map[string]string{"offer": string(o.ID), "job": string(o.JobID)}}
 		if err := s.broker.PublishTx(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -26,13 +37,14 @@ func (s *Service) publishOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, wa
 		IDs: map[string]string{"transaction": string(txnID)}})
 }
 
-// publishJobTx tells the job's parties its status changed.
+// publishJobTx tells the job's parties (and admins) its status changed.
 func (s *Service) publishJobTx(ctx context.Context, tx *ent.Tx, jobID, customer, contractor pulid.ID) error {
-	for _, u := range []pulid.ID{customer, contractor} {
-		if u == "" {
-			continue
-		}
-		ev := realtime.Event{Topic: userTopic(u), Kind: "JOB_STATUS_CHANGED", IDs: map[string]string{"job": string(jobID)}}
+	topics := []string{adminTopic, userTopic(customer)}
+	if contractor != "" {
+		topics = append(topics, userTopic(contractor))
+	}
+	for _, topic := range topics {
+		ev := realtime.Event{Topic: topic, Kind: kindJob, IDs: map[string]string{"job": string(jobID)}}
 		if err := s.broker.PublishTx(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -56,4 +68,38 @@ func (s *Service) publishWallets(ctx context.Context, tx *ent.Tx, typ ledgertran
 		}
 	}
 	return nil
+}
+
+// OfferFeed delivers the offers of the viewer (as customer or contractor)
+// as they change — all offers for an admin; one offer's when offerID is
+// set.
+func (s *Service) OfferFeed(ctx context.Context, v auth.Viewer, offerID *pulid.ID) (<-chan *ent.Offer, error) {
+	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Offer, bool) {
+		id := pulid.ID(ev.IDs["offer"])
+		if ev.Kind != kindOffer || (offerID != nil && *offerID != id) {
+			return nil, false
+		}
+		o, err := s.client.Offer.Get(ctx, id)
+		return o, err == nil && IsParty(v, o.CustomerID, o.ContractorID)
+	})
+}
+
+// JobFeed delivers the jobs the viewer is a party to as their status
+// changes — all jobs for an admin; one job's when jobID is set.
+func (s *Service) JobFeed(ctx context.Context, v auth.Viewer, jobID *pulid.ID) (<-chan *ent.Job, error) {
+	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Job, bool) {
+		id := pulid.ID(ev.IDs["job"])
+		if ev.Kind != kindJob || (jobID != nil && *jobID != id) {
+			return nil, false
+		}
+		j, err := s.client.Job.Get(ctx, id)
+		return j, err == nil
+	})
+}
+
+func viewerTopic(v auth.Viewer) string {
+	if v.IsAdmin() {
+		return adminTopic
+	}
+	return userTopic(v.UserID)
 }

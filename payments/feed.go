@@ -28,7 +28,7 @@ var walletEventKinds = map[string]bool{
 // WalletFeed delivers the user's wallet events until ctx ends. Only the
 // user's own topic is subscribed, so nobody else's events can arrive.
 func (s *Service) WalletFeed(ctx context.Context, userID pulid.ID) (<-chan *WalletEvent, error) {
-	return feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*WalletEvent, bool) {
+	return realtime.Feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*WalletEvent, bool) {
 		if !walletEventKinds[ev.Kind] {
 			return nil, false // the topic also carries offer and job news
 		}
@@ -50,7 +50,7 @@ func (s *Service) WalletFeed(ctx context.Context, userID pulid.ID) (<-chan *Wall
 // DepositFeed delivers the user's deposits as they succeed or fail; only
 // one deposit's when depositID is set.
 func (s *Service) DepositFeed(ctx context.Context, userID pulid.ID, depositID *pulid.ID) (<-chan *ent.Deposit, error) {
-	return feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*ent.Deposit, bool) {
+	return realtime.Feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*ent.Deposit, bool) {
 		if ev.Kind != "DEPOSIT_SUCCEEDED" && ev.Kind != "DEPOSIT_FAILED" {
 			return nil, false
 		}
@@ -61,32 +61,4 @@ func (s *Service) DepositFeed(ctx context.Context, userID pulid.ID, depositID *p
 		d, err := s.client.Deposit.Query().Where(deposit.ID(id), deposit.UserID(userID)).Only(ctx)
 		return d, err == nil
 	})
-}
-
-// feed subscribes to a topic and turns its events into values; it stops,
-// closing the channel, when ctx ends.
-func feed[T any](ctx context.Context, b realtime.Broker, topic string, convert func(realtime.Event) (T, bool)) (<-chan T, error) {
-	events, err := b.Subscribe(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan T, 1)
-	go func() {
-		defer close(out)
-		for ev := range events {
-			v, ok := convert(ev)
-			if !ok {
-				continue
-			}
-			select {
-			case out <- v:
-			case <-ctx.Done():
-				// Drain: the broker closes events once ctx is done.
-				for range events {
-				}
-				return
-			}
-		}
-	}()
-	return out, nil
 }

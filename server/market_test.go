@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/jobsphere/jobsphere/server/servertest"
@@ -213,5 +214,61 @@ func TestJobsListing(t *testing.T) {
 		// Contractors cannot post jobs.
 		k := srv.Register(t, "CONTRACTOR")
 		srv.Client(k.AccessToken).Do(t, create, map[string]any{"in": map[string]any{"title": "Nope", "description": "Not allowed here", "budget": 10}}).RequireError(t, "FORBIDDEN")
+	})
+}
+
+// TestOfferSubscriptions: the contractor hears of an offer when it is sent
+// and withdrawn; a stranger hears nothing.
+func TestOfferSubscriptions(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		customer, contractor, stranger := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Register(t, "CONTRACTOR")
+		srv.Fund(t, customer.ID, 50000)
+		cc, kc := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken)
+
+		sub := `subscription { offerStatusChanged { id status totalCharge } }`
+		kws, err := srv.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + contractor.AccessToken}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kws.Subscribe(t, sub, nil)
+		sws, err := srv.DialWebsocket(t, servertest.LegacyWS, map[string]any{"Authorization": "Bearer " + stranger.AccessToken}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sws.Subscribe(t, `subscription { offerStatusChanged { id status } }`, nil)
+		kws.Query(t, `{ me { id } }`, nil)
+		sws.Query(t, `{ me { id } }`, nil)
+
+		var job struct{ CreateJob struct{ ID string } }
+		cc.MustDo(t, `mutation { createJob(input: {title: "Paint a fence", description: "Ten metres of fence", budget: "200"}) { id } }`, nil, &job)
+		var app struct{ ApplyToJob struct{ ID string } }
+		kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+		var sent struct{ SendOffer struct{ Offer struct{ ID string } } }
+		cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "200", timeline: "2 days", description: "Two coats, white"}) { offer { id } } }`,
+			map[string]any{"a": app.ApplyToJob.ID}, &sent)
+		next := func() (string, string) {
+			_, r := kws.Next(t)
+			var v struct{ OfferStatusChanged struct{ ID, Status, TotalCharge string } }
+			if err := json.Unmarshal(r.Data, &v); err != nil {
+				t.Fatalf("%s: %v", r.Data, err)
+			}
+			return v.OfferStatusChanged.ID, v.OfferStatusChanged.Status
+		}
+		if id, st := next(); id != sent.SendOffer.Offer.ID || st != "PENDING" {
+			t.Fatalf("sent: %s %s", id, st)
+		}
+		cc.MustDo(t, `mutation($o: ID!) { withdrawOffer(offerId: $o) { refundAmount } }`, map[string]any{"o": sent.SendOffer.Offer.ID}, nil)
+		if id, st := next(); id != sent.SendOffer.Offer.ID || st != "WITHDRAWN" {
+			t.Fatalf("withdrawn: %s %s", id, st)
+		}
+
+		// The stranger's first message is the answer to a later query on the
+		// same socket: nothing of the offer reached them before it.
+		sws.Subscribe(t, `query { me { id } }`, nil)
+		if _, r := sws.Next(t); !strings.Contains(string(r.Data), stranger.ID) {
+			t.Fatalf("stranger received: %s", r.Data)
+		}
+		srv.RequireLedgerVerified(t)
 	})
 }

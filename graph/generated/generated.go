@@ -303,8 +303,10 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		DepositCompleted func(childComplexity int, depositID *pulid.ID) int
-		WalletUpdated    func(childComplexity int) int
+		DepositCompleted   func(childComplexity int, depositID *pulid.ID) int
+		JobStatusChanged   func(childComplexity int, jobID *pulid.ID) int
+		OfferStatusChanged func(childComplexity int, offerID *pulid.ID) int
+		WalletUpdated      func(childComplexity int) int
 	}
 
 	Transaction struct {
@@ -431,6 +433,8 @@ type QueryResolver interface {
 type SubscriptionResolver interface {
 	WalletUpdated(ctx context.Context) (<-chan *payments.WalletEvent, error)
 	DepositCompleted(ctx context.Context, depositID *pulid.ID) (<-chan *ent.Deposit, error)
+	OfferStatusChanged(ctx context.Context, offerID *pulid.ID) (<-chan *ent.Offer, error)
+	JobStatusChanged(ctx context.Context, jobID *pulid.ID) (<-chan *ent.Job, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *ent.User) (*string, error)
@@ -1625,6 +1629,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.DepositCompleted(childComplexity, args["depositId"].(*pulid.ID)), true
+	case "Subscription.jobStatusChanged":
+		if e.ComplexityRoot.Subscription.JobStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_jobStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.JobStatusChanged(childComplexity, args["jobId"].(*pulid.ID)), true
+	case "Subscription.offerStatusChanged":
+		if e.ComplexityRoot.Subscription.OfferStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_offerStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.OfferStatusChanged(childComplexity, args["offerId"].(*pulid.ID)), true
 	case "Subscription.walletUpdated":
 		if e.ComplexityRoot.Subscription.WalletUpdated == nil {
 			break
@@ -3062,6 +3088,13 @@ extend type Mutation {
   "Admins: release a requested escrow: service fee to the platform, payout to the contractor."
   approveFundRelease(contractId: ID!): Escrow! @hasRole(roles: [ADMIN])
 }
+
+extend type Subscription {
+  "Offers where the viewer is the customer or the contractor (admins: all), as they are sent, accepted, rejected, withdrawn or expire; one offer's when offerId is set."
+  offerStatusChanged(offerId: ID): Offer! @authenticated
+  "Jobs the viewer is a party to (admins: all) as their status changes; one job's when jobId is set."
+  jobStatusChanged(jobId: ID): Job! @authenticated
+}
 `, BuiltIn: false},
 	{Name: "../payments.graphqls", Input: `input DepositInput {
   "At least MIN_DEPOSIT ($10.00 by default)."
@@ -4397,6 +4430,34 @@ func (ec *executionContext) field_Subscription_depositCompleted_args(ctx context
 		return nil, err
 	}
 	args["depositId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_jobStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "jobId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["jobId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_offerStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "offerId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offerId"] = arg0
 	return args, nil
 }
 
@@ -9764,6 +9825,120 @@ func (ec *executionContext) fieldContext_Subscription_depositCompleted(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_depositCompleted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_offerStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_offerStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().OfferStatusChanged(ctx, fc.Args["offerId"].(*pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Offer
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Offer) graphql.Marshaler {
+			return ec.marshalNOffer2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOffer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_offerStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Offer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_offerStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_jobStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_jobStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().JobStatusChanged(ctx, fc.Args["jobId"].(*pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Job
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Job) graphql.Marshaler {
+			return ec.marshalNJob2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_jobStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Job(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_jobStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16120,6 +16295,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_walletUpdated(ctx, fields[0])
 	case "depositCompleted":
 		return ec._Subscription_depositCompleted(ctx, fields[0])
+	case "offerStatusChanged":
+		return ec._Subscription_offerStatusChanged(ctx, fields[0])
+	case "jobStatusChanged":
+		return ec._Subscription_jobStatusChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -103,16 +103,7 @@ func (ws *WS) send(msg WSMessage) error {
 // one result.
 func (ws *WS) Query(t testing.TB, query string, vars map[string]any) Response {
 	t.Helper()
-	ws.seq++
-	id := fmt.Sprint(ws.seq)
-	start := "subscribe"
-	if ws.protocol == LegacyWS {
-		start = "start"
-	}
-	payload, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err := ws.send(WSMessage{ID: id, Type: start, Payload: payload}); err != nil {
-		t.Fatal(err)
-	}
+	id := ws.Subscribe(t, query, vars)
 	for {
 		msg, err := ws.Read()
 		if err != nil {
