@@ -33,7 +33,9 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		cc, kc, oc, ac := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken), srv.Client(other.AccessToken), srv.Client(admin.AccessToken)
 		srv.Fund(t, customer.ID, 20000)
 
-		var created struct{ CreateJob struct{ ID, Status, Budget string } }
+		var created struct {
+			CreateJob struct{ ID, Status, Budget string }
+		}
 		cc.MustDo(t, `mutation($in: CreateJobInput!) { createJob(input: $in) { id status budget } }`,
 			map[string]any{"in": map[string]any{"title": "Fix the sink", "description": "A leaking kitchen sink", "budget": "100", "category": "Plumbing"}}, &created)
 		jobID := created.CreateJob.ID
@@ -70,9 +72,15 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		oc.Do(t, `mutation($id: ID!) { acceptOffer(offerId: $id) { offer { id } } }`, map[string]any{"id": offerID}).RequireError(t, "FORBIDDEN")
 		var accepted struct {
 			AcceptOffer struct {
-				Offer    struct{ Status string }
-				Job      struct{ Status string; Contractor struct{ ID string } }
-				Contract struct{ ID, Status string; Escrow struct{ Status, FundingSource, Amount string } }
+				Offer struct{ Status string }
+				Job   struct {
+					Status     string
+					Contractor struct{ ID string }
+				}
+				Contract struct {
+					ID, Status string
+					Escrow     struct{ Status, FundingSource, Amount string }
+				}
 			}
 		}
 		kc.MustDo(t, `mutation($id: ID!) { acceptOffer(offerId: $id) {
@@ -93,7 +101,10 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 			Job struct {
 				Offer        *struct{ ID string }
 				Contract     *struct{ ID string }
-				Applications struct{ TotalCount int; Edges []struct{ Node struct{ Status string } } }
+				Applications struct {
+					TotalCount int
+					Edges      []struct{ Node struct{ Status string } }
+				}
 			}
 		}
 		jobQuery := `query($id: ID!) { job(id: $id) { offer { id } contract { id } applications { totalCount edges { node { status } } } } }`
@@ -117,7 +128,13 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 			t.Fatalf("conflict message: %q", e.Message)
 		}
 
-		var completed struct{ CompleteJob struct{ AwaitingApproval bool; Escrow struct{ Status string }; Payment map[string]string } }
+		var completed struct {
+			CompleteJob struct {
+				AwaitingApproval bool
+				Escrow           struct{ Status string }
+				Payment          map[string]string
+			}
+		}
 		cc.MustDo(t, `mutation($id: ID!) { completeJob(jobId: $id) { awaitingApproval escrow { status } payment { serviceFee contractorPayout adminTotal } } }`,
 			map[string]any{"id": jobID}, &completed)
 		if !completed.CompleteJob.AwaitingApproval || completed.CompleteJob.Escrow.Status != "RELEASE_REQUESTED" {
@@ -150,7 +167,14 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 
 		// The history links the payout to its job, offer and contract.
 		var hist struct {
-			Transactions struct{ Edges []struct{ Node struct{ Type string; Job, Offer, Contract *struct{ ID string } } } }
+			Transactions struct {
+				Edges []struct {
+					Node struct {
+						Type                 string
+						Job, Offer, Contract *struct{ ID string }
+					}
+				}
+			}
 		}
 		kc.MustDo(t, `{ transactions { edges { node { type job { id } offer { id } contract { id } } } } }`, nil, &hist)
 		n := hist.Transactions.Edges[0].Node
@@ -179,8 +203,11 @@ func TestJobsListing(t *testing.T) {
 		type page struct {
 			Jobs struct {
 				TotalCount int
-				PageInfo   struct{ HasNextPage bool; EndCursor, StartCursor string }
-				Edges      []struct{ Node struct{ Budget string } }
+				PageInfo   struct {
+					HasNextPage            bool
+					EndCursor, StartCursor string
+				}
+				Edges []struct{ Node struct{ Budget string } }
 			}
 		}
 		budgets := func(p page) []string {
@@ -244,12 +271,16 @@ func TestOfferSubscriptions(t *testing.T) {
 		cc.MustDo(t, `mutation { createJob(input: {title: "Paint a fence", description: "Ten metres of fence", budget: "200"}) { id } }`, nil, &job)
 		var app struct{ ApplyToJob struct{ ID string } }
 		kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
-		var sent struct{ SendOffer struct{ Offer struct{ ID string } } }
+		var sent struct {
+			SendOffer struct{ Offer struct{ ID string } }
+		}
 		cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "200", timeline: "2 days", description: "Two coats, white"}) { offer { id } } }`,
 			map[string]any{"a": app.ApplyToJob.ID}, &sent)
 		next := func() (string, string) {
 			_, r := kws.Next(t)
-			var v struct{ OfferStatusChanged struct{ ID, Status, TotalCharge string } }
+			var v struct {
+				OfferStatusChanged struct{ ID, Status, TotalCharge string }
+			}
 			if err := json.Unmarshal(r.Data, &v); err != nil {
 				t.Fatalf("%s: %v", r.Data, err)
 			}
