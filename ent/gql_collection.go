@@ -14,6 +14,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 )
@@ -83,21 +84,6 @@ func (_q *ContractQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if _, ok := fieldSeen[contract.FieldContractorID]; !ok {
 				selectedFields = append(selectedFields, contract.FieldContractorID)
 				fieldSeen[contract.FieldContractorID] = struct{}{}
-			}
-
-		case "offer":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&OfferClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, offerImplementors)...); err != nil {
-				return err
-			}
-			_q.withOffer = query
-			if _, ok := fieldSeen[contract.FieldOfferID]; !ok {
-				selectedFields = append(selectedFields, contract.FieldOfferID)
-				fieldSeen[contract.FieldOfferID] = struct{}{}
 			}
 		case "createdAt":
 			if _, ok := fieldSeen[contract.FieldCreatedAt]; !ok {
@@ -1212,6 +1198,147 @@ func newOfferPaginateArgs(rv map[string]any) *offerPaginateArgs {
 		case *OfferOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithOfferOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ReviewQuery) CollectFields(ctx context.Context, satisfies ...string) (*ReviewQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ReviewQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(review.Columns))
+		selectedFields = []string{review.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "contract":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ContractClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, contractImplementors)...); err != nil {
+				return err
+			}
+			_q.withContract = query
+			if _, ok := fieldSeen[review.FieldContractID]; !ok {
+				selectedFields = append(selectedFields, review.FieldContractID)
+				fieldSeen[review.FieldContractID] = struct{}{}
+			}
+
+		case "client":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withClient = query
+			if _, ok := fieldSeen[review.FieldClientID]; !ok {
+				selectedFields = append(selectedFields, review.FieldClientID)
+				fieldSeen[review.FieldClientID] = struct{}{}
+			}
+
+		case "freelancer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withFreelancer = query
+			if _, ok := fieldSeen[review.FieldFreelancerID]; !ok {
+				selectedFields = append(selectedFields, review.FieldFreelancerID)
+				fieldSeen[review.FieldFreelancerID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[review.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, review.FieldCreatedAt)
+				fieldSeen[review.FieldCreatedAt] = struct{}{}
+			}
+		case "rating":
+			if _, ok := fieldSeen[review.FieldRating]; !ok {
+				selectedFields = append(selectedFields, review.FieldRating)
+				fieldSeen[review.FieldRating] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[review.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, review.FieldDescription)
+				fieldSeen[review.FieldDescription] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type reviewPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ReviewPaginateOption
+}
+
+func newReviewPaginateArgs(rv map[string]any) *reviewPaginateArgs {
+	args := &reviewPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ReviewOrder{Field: &ReviewOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithReviewOrder(order))
+			}
+		case *ReviewOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithReviewOrder(v))
 			}
 		}
 	}

@@ -30,14 +30,6 @@ func (_m *Contract) Contractor(ctx context.Context) (*User, error) {
 	return result, err
 }
 
-func (_m *Contract) Offer(ctx context.Context) (*Offer, error) {
-	result, err := _m.Edges.OfferOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryOffer().Only(ctx)
-	}
-	return result, MaskNotFound(err)
-}
-
 func (_m *Deposit) Transaction(ctx context.Context) (*LedgerTransaction, error) {
 	result, err := _m.Edges.TransactionOrErr()
 	if IsNotLoaded(err) {
@@ -154,6 +146,30 @@ func (_m *Offer) Contractor(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.ContractorOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryContractor().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Review) Contract(ctx context.Context) (*Contract, error) {
+	result, err := _m.Edges.ContractOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContract().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Review) Client(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ClientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryClient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Review) Freelancer(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.FreelancerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryFreelancer().Only(ctx)
 	}
 	return result, err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -60,6 +61,11 @@ var offerImplementors = []string{"Offer", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Offer) IsNode() {}
+
+var reviewImplementors = []string{"Review", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Review) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -216,6 +222,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(offer.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, offerImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case review.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Review.Query().
+			Where(review.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, reviewImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -419,6 +438,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Offer.Query().
 			Where(offer.IDIn(ids...))
 		query, err := query.CollectFields(ctx, offerImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case review.Table:
+		query := c.Review.Query().
+			Where(review.IDIn(ids...))
+		query, err := query.CollectFields(ctx, reviewImplementors...)
 		if err != nil {
 			return nil, err
 		}

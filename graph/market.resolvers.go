@@ -17,7 +17,12 @@ import (
 
 // Escrow is the resolver for the escrow field.
 func (r *contractResolver) Escrow(ctx context.Context, obj *ent.Contract) (*ent.Escrow, error) {
-	return r.Market.EscrowOf(ctx, obj.ID)
+	return r.Market.EscrowOf(ctx, viewer(ctx), obj)
+}
+
+// Offer is the resolver for the offer field.
+func (r *contractResolver) Offer(ctx context.Context, obj *ent.Contract) (*ent.Offer, error) {
+	return r.Market.ContractOffer(ctx, viewer(ctx), obj)
 }
 
 // Offer is the resolver for the offer field.
@@ -90,6 +95,16 @@ func (r *mutationResolver) ApproveFundRelease(ctx context.Context, contractID pu
 	return r.Market.ApproveFundRelease(ctx, viewer(ctx), contractID)
 }
 
+// RateFreelancer is the resolver for the rateFreelancer field.
+func (r *mutationResolver) RateFreelancer(ctx context.Context, input market.RateInput) (*ent.Review, error) {
+	return r.Market.RateFreelancer(ctx, viewer(ctx), input)
+}
+
+// Reviews is the resolver for the reviews field.
+func (r *queryResolver) Reviews(ctx context.Context, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error) {
+	return r.Market.Reviews(ctx, freelancerID, first, after)
+}
+
 // Job is the resolver for the job field.
 func (r *queryResolver) Job(ctx context.Context, id pulid.ID) (*ent.Job, error) {
 	return r.Market.Job(ctx, id)
@@ -108,4 +123,9 @@ func (r *subscriptionResolver) OfferStatusChanged(ctx context.Context, offerID *
 // JobStatusChanged is the resolver for the jobStatusChanged field.
 func (r *subscriptionResolver) JobStatusChanged(ctx context.Context, jobID *pulid.ID) (<-chan *ent.Job, error) {
 	return r.Market.JobFeed(ctx, viewer(ctx), jobID)
+}
+
+// Reviews is the resolver for the reviews field.
+func (r *userResolver) Reviews(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error) {
+	return r.Market.Reviews(ctx, obj.ID, first, after)
 }

@@ -34,7 +34,7 @@ func (r *Resolver) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (boo
 		return r.Client.Wallet.Query().Where(wallet.ID(n.ID), wallet.UserID(v.UserID)).Exist(ctx)
 	case *ent.Deposit:
 		return r.Client.Deposit.Query().Where(deposit.ID(n.ID), deposit.UserID(v.UserID)).Exist(ctx)
-	case *ent.Job: // a marketplace listing
+	case *ent.Job, *ent.Review: // a marketplace listing; reviews are public
 		return true, nil
 	case *ent.JobApplication:
 		return r.Client.JobApplication.Query().Where(jobapplication.ID(n.ID), jobapplication.Or(

@@ -3,6 +3,8 @@ package market
 import (
 	"context"
 
+	"github.com/jobsphere/jobsphere"
+
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
@@ -62,9 +64,13 @@ func (s *Service) ContractOfJob(ctx context.Context, v auth.Viewer, jobID pulid.
 	return c, err
 }
 
-// EscrowOf is a contract's escrow (the contract was already checked).
-func (s *Service) EscrowOf(ctx context.Context, contractID pulid.ID) (*ent.Escrow, error) {
-	return s.client.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+// EscrowOf is a contract's escrow, for the contract's parties: a
+// contract is public through its reviews, the money in it is not.
+func (s *Service) EscrowOf(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Escrow, error) {
+	if !IsParty(v, c.CustomerID, c.ContractorID) {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only the contract's parties see its escrow")
+	}
+	return s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 }
 
 // IsParty reports whether the viewer is one of the users, or an admin.

@@ -122,6 +122,12 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 			t.Fatalf("other applicant's view: %+v", seen.Job)
 		}
 
+		rate := `mutation($in: RateFreelancerInput!) { rateFreelancer(input: $in) { rating description freelancer { id } } }`
+		rateInput := func(rating int) map[string]any {
+			return map[string]any{"in": map[string]any{"contractId": a.Contract.ID, "rating": rating, "description": "Quick and tidy"}}
+		}
+		cc.Do(t, rate, rateInput(5)).RequireError(t, "CONFLICT") // not completed yet
+
 		kc.MustDo(t, `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`, map[string]any{"id": jobID}, nil)
 		e := cc.Do(t, `mutation($id: ID!) { updateJobStatus(id: $id, status: OPEN) { status } }`, map[string]any{"id": jobID}).RequireError(t, "CONFLICT")
 		if e.Message != "Job is IN_PROGRESS and cannot move to OPEN; a job never returns to OPEN" {
@@ -164,6 +170,43 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		if done.Job.Status != "COMPLETED" {
 			t.Fatalf("job: %+v", done)
 		}
+
+		// Reviews: the contract's customer, once, 1 to 5; public to read.
+		for _, bad := range []int{0, 6} {
+			cc.Do(t, rate, rateInput(bad)).RequireError(t, "BAD_USER_INPUT")
+		}
+		srv.Client(stranger.AccessToken).Do(t, rate, rateInput(1)).RequireError(t, "FORBIDDEN")
+		cc.MustDo(t, rate, rateInput(4), nil)
+		cc.Do(t, rate, rateInput(5)).RequireError(t, "CONFLICT")
+		var reviews struct {
+			Reviews struct {
+				TotalCount int
+				Edges      []struct {
+					Node struct {
+						Rating      int
+						Description string
+					}
+				}
+			}
+			Node struct {
+				Rating struct {
+					Average float64
+					Count   int
+				}
+			}
+		}
+		srv.Client("").MustDo(t, `query($k: ID!) { reviews(freelancerId: $k) { totalCount edges { node { rating description } } } }`,
+			map[string]any{"k": contractor.ID}, &reviews)
+		if reviews.Reviews.TotalCount != 1 || reviews.Reviews.Edges[0].Node.Rating != 4 {
+			t.Fatalf("reviews: %+v", reviews.Reviews)
+		}
+		cc.MustDo(t, `query($k: ID!) { node(id: $k) { ... on User { rating { average count } } } }`, map[string]any{"k": contractor.ID}, &reviews)
+		if reviews.Node.Rating.Average != 4 || reviews.Node.Rating.Count != 1 {
+			t.Fatalf("rating: %+v", reviews.Node)
+		}
+		// A contract is public through its review; its money is not.
+		srv.Client(stranger.AccessToken).Do(t, `query($k: ID!) { reviews(freelancerId: $k) { edges { node { contract { escrow { amount } } } } } }`,
+			map[string]any{"k": contractor.ID}).RequireError(t, "FORBIDDEN")
 
 		// The history links the payout to its job, offer and contract.
 		var hist struct {

@@ -196,9 +196,10 @@ func (Contract) Edges() []ent.Edge {
 		edge.From("job", Job.Type).Ref("contract").Field("job_id").Unique().Required().Immutable(),
 		edge.To("customer", User.Type).Field("customer_id").Unique().Required().Immutable(),
 		edge.To("contractor", User.Type).Field("contractor_id").Unique().Required().Immutable(),
-		edge.To("offer", Offer.Type).Field("offer_id").Unique().Immutable(),
+		edge.To("offer", Offer.Type).Field("offer_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipType)), // parties only: graph/market.graphqls
 		edge.To("escrow", Escrow.Type).Unique().Annotations(entgql.Skip(entgql.SkipType)), // non-null in the contract: graph/market.graphqls
-		edge.To("review", Review.Type).Unique(),
+		edge.To("review", Review.Type).Unique().Annotations(hidden),
 	}
 }
 
@@ -286,5 +287,8 @@ func (Review) Edges() []ent.Edge {
 
 // Annotations of the Review.
 func (Review) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }

@@ -45,7 +45,7 @@ func (User) Edges() []ent.Edge {
 		edge.To("connect_account", ConnectAccount.Type).Unique(),
 		edge.To("posted_jobs", Job.Type).Annotations(hidden),
 		edge.To("applications", JobApplication.Type).Annotations(hidden),
-		edge.To("reviews_received", Review.Type),
+		edge.To("reviews_received", Review.Type).Annotations(hidden), // paged: graph/market.graphqls
 	}
 }
 
