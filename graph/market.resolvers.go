@@ -13,6 +13,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/payments"
 )
 
 // Escrow is the resolver for the escrow field.
@@ -93,6 +94,16 @@ func (r *mutationResolver) RequestFundRelease(ctx context.Context, contractID pu
 // ApproveFundRelease is the resolver for the approveFundRelease field.
 func (r *mutationResolver) ApproveFundRelease(ctx context.Context, contractID pulid.ID) (*ent.Escrow, error) {
 	return r.Market.ApproveFundRelease(ctx, viewer(ctx), contractID)
+}
+
+// PayForJob is the resolver for the payForJob field.
+func (r *mutationResolver) PayForJob(ctx context.Context, input payments.PayForJobInput) (*payments.CheckoutSession, error) {
+	return r.Payments.PayForJob(ctx, viewer(ctx), input)
+}
+
+// RefundEscrow is the resolver for the refundEscrow field.
+func (r *mutationResolver) RefundEscrow(ctx context.Context, input market.RefundEscrowInput) (*ent.Escrow, error) {
+	return r.Market.RefundEscrow(ctx, viewer(ctx), input)
 }
 
 // RateFreelancer is the resolver for the rateFreelancer field.

@@ -282,8 +282,9 @@ type walletEffect struct {
 // effects computes, per user, the change to each cached column. The
 // lifetime totals follow from who paid whom: money to another user is spent
 // by the payer and earned by the payee; money to the platform is spent and
-// a fee coming back is unspent; money to the outside world is withdrawn,
-// and a WITHDRAWAL coming back from it (a reversed payout) is unwithdrawn.
+// a fee coming back is unspent; a WITHDRAWAL to the outside world is
+// withdrawn, and one coming back from it (a reversed payout) unwithdrawn;
+// other money to the outside (a refund to a card) changes no total.
 // A reversing transaction undoes its original's totals.
 func effects(typ ledgertransaction.Type, reversal bool, moves []Move) []walletEffect {
 	byUser := map[pulid.ID]*walletEffect{}
@@ -336,7 +337,7 @@ func classifyTotals(typ ledgertransaction.Type, m Move, sign int64, get func(pul
 		get(m.From.UserID).spent += amt
 	case m.From.Kind == ledgeraccount.KindREVENUE && m.To.isUser():
 		get(m.To.UserID).spent -= amt
-	case m.From.isUser() && m.To.Kind == ledgeraccount.KindEXTERNAL:
+	case m.From.isUser() && m.To.Kind == ledgeraccount.KindEXTERNAL && typ == ledgertransaction.TypeWITHDRAWAL:
 		get(m.From.UserID).withdrawals += amt
 	case m.From.Kind == ledgeraccount.KindEXTERNAL && m.To.isUser() && typ == ledgertransaction.TypeWITHDRAWAL:
 		get(m.To.UserID).withdrawals -= amt

@@ -219,7 +219,7 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		if err != nil {
 			return err
 		}
-		amount, err := s.refundEscrow(ctx, tx, c, reason, nil)
+		amount, err := s.refundEscrow(ctx, tx, c, reason, nil, false)
 		refund += amount
 		return err
 	})
@@ -236,7 +236,7 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 // refundEscrow returns a wallet-funded escrow's amount and platform fee to
 // the customer's wallet and closes the contract. Conditional on the escrow
 // being FUNDED or RELEASE_REQUESTED: once released, nothing comes back.
-func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string) (int64, error) {
+func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string, toCard bool) (int64, error) {
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 	if err != nil {
 		return 0, err
@@ -255,9 +255,13 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCANCELLED).Exec(ctx); err != nil {
 		return 0, err
 	}
-	moves := []ledger.Move{{From: ledger.Escrow(c.CustomerID), To: ledger.Available(c.CustomerID), Amount: esc.Amount}}
+	wallet := ledger.Available(c.CustomerID)
+	moves := []ledger.Move{{From: ledger.Escrow(c.CustomerID), To: wallet, Amount: esc.Amount}}
 	if esc.PlatformFee > 0 {
-		moves = append(moves, ledger.Move{From: ledger.Revenue, To: ledger.Available(c.CustomerID), Amount: esc.PlatformFee})
+		moves = append(moves, ledger.Move{From: ledger.Revenue, To: wallet, Amount: esc.PlatformFee})
+	}
+	if toCard { // through the wallet and out to the card, in one transaction
+		moves = append(moves, ledger.Move{From: wallet, To: ledger.External, Amount: esc.Amount + esc.PlatformFee})
 	}
 	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
 		Key: "escrow:" + string(esc.ID) + ":refund", Type: ledgertransaction.TypeREFUND,

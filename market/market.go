@@ -35,6 +35,9 @@ type Service struct {
 	broker realtime.Broker
 	cfg    Config
 	now    func() time.Time
+	// refunder refunds card-funded escrows (set at wiring: package
+	// payments, which needs market in turn for job Checkouts).
+	refunder CardRefunder
 }
 
 // NewService returns the marketplace service.

@@ -21,6 +21,7 @@ import (
 // Config is what the payments service needs from the configuration.
 type Config struct {
 	Currency       jobsphere.Currency
+	Rates          ledger.Rates
 	MinDeposit     int64
 	PublishableKey string
 	SuccessURL     string // default Checkout success page
@@ -37,6 +38,7 @@ type Service struct {
 	broker  realtime.Broker
 	cfg     Config
 	logger  *slog.Logger
+	jobs    JobFunder // set at wiring: the marketplace
 }
 
 // NewService returns the payments service.

@@ -38,6 +38,18 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) 
 }
 
 func (s *Service) onCheckoutSession(ctx context.Context, tx *ent.Tx, typ stripe.EventType, cs *stripe.CheckoutSession) error {
+	if cs.Metadata["kind"] == "job_payment" {
+		paid := typ == stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded ||
+			(typ == stripe.EventTypeCheckoutSessionCompleted && cs.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid)
+		if !paid || s.jobs == nil {
+			return nil // an unpaid, expired or failed job checkout creates nothing
+		}
+		piID := ""
+		if cs.PaymentIntent != nil {
+			piID = cs.PaymentIntent.ID
+		}
+		return s.onJobCheckout(ctx, tx, cs, piID)
+	}
 	depositID := cs.Metadata["deposit_id"]
 	if depositID == "" {
 		depositID = cs.ClientReferenceID

@@ -21,8 +21,17 @@ type Gateway interface {
 	CreateCheckoutSession(ctx context.Context, p CheckoutParams) (*CheckoutSession, error)
 	// CreatePaymentIntent creates and confirms a PaymentIntent server-side.
 	CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (*PaymentIntent, error)
+	// Refund returns money of a PaymentIntent to its card.
+	Refund(ctx context.Context, p RefundParams) (string, error)
 	// Sandbox reports whether this is the sandbox, not Stripe.
 	Sandbox() bool
+}
+
+// RefundParams asks for a refund of (part of) a PaymentIntent.
+type RefundParams struct {
+	IdempotencyKey  string
+	PaymentIntentID string
+	Amount          int64
 }
 
 // CheckoutParams asks for a one-line Checkout session in payment mode.
@@ -42,6 +51,12 @@ type CheckoutSession struct {
 	ID  string
 	URL string
 }
+
+// SessionID and CheckoutURL are the names the API gives them.
+func (c *CheckoutSession) SessionID() string { return c.ID }
+
+// CheckoutURL is the page to send the payer to.
+func (c *CheckoutSession) CheckoutURL() string { return c.URL }
 
 // PaymentIntentParams asks for a PaymentIntent confirmed at once with a
 // payment method the client tokenised (pm_…).

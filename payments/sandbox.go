@@ -142,6 +142,18 @@ func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p PaymentIntentParam
 	return &PaymentIntent{ID: pi.ID, Status: pi.Status, ClientSecret: pi.ClientSecret}, nil
 }
 
+// Refund implements Gateway: the sandbox refunds any payment it took.
+func (sb *Sandbox) Refund(_ context.Context, p RefundParams) (string, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
+		return prior, nil
+	}
+	id := "re_sandbox_" + ulidOf("x")
+	sb.byKey[p.IdempotencyKey] = id
+	return id, nil
+}
+
 // AuthenticateIntent finishes (or fails) a PaymentIntent's 3-D Secure
 // challenge, as the customer's bank would.
 func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bool) error {

@@ -85,6 +85,18 @@ func (s *Stripe) CreatePaymentIntent(ctx context.Context, p PaymentIntentParams)
 	return &PaymentIntent{ID: pi.ID, Status: pi.Status, ClientSecret: pi.ClientSecret}, nil
 }
 
+// Refund implements Gateway.
+func (s *Stripe) Refund(ctx context.Context, p RefundParams) (string, error) {
+	params := &stripe.RefundParams{PaymentIntent: stripe.String(p.PaymentIntentID), Amount: stripe.Int64(p.Amount)}
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	r, err := s.api.Refunds.New(params)
+	if err != nil {
+		return "", paymentFailed(err)
+	}
+	return r.ID, nil
+}
+
 // leveledLogger sends stripe-go's logs to slog; its messages hold no keys
 // or card data.
 type leveledLogger struct{ l *slog.Logger }

@@ -91,6 +91,10 @@ func (a *App) build(ctx context.Context) error {
 		MinOffer: a.Config.MinOffer, MaxOffer: a.Config.MaxOffer, OfferTTL: a.Config.OfferTTL,
 		RequireReleaseApproval: a.Config.RequireReleaseApproval,
 	})
+	// Each needs the other: a job Checkout funds the market, a refund of a
+	// card-funded escrow goes back through Stripe.
+	a.Payments.SetJobFunder(a.Market)
+	a.Market.SetCardRefunder(a.Payments)
 	a.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -128,6 +132,7 @@ func (a *App) buildPayments() error {
 	}
 	a.Payments = payments.NewService(a.Client, a.Ledger, gateway, auth.NewRateLimiter(a.Client), a.Broker, payments.Config{
 		Currency: cfg.Currency, MinDeposit: cfg.MinDeposit, PublishableKey: publishable,
+		Rates:      ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
 		SuccessURL: cfg.DepositSuccessURL, CancelURL: cfg.DepositCancelURL,
 		ReturnURL: cfg.PublicURL + "/payments/return?result=authenticated",
 	}, a.Logger)

@@ -82,6 +82,11 @@ type ComplexityRoot struct {
 		RefundAmount func(childComplexity int) int
 	}
 
+	CheckoutPayload struct {
+		CheckoutURL func(childComplexity int) int
+		SessionID   func(childComplexity int) int
+	}
+
 	CompleteJobPayload struct {
 		AwaitingApproval func(childComplexity int) int
 		Contract         func(childComplexity int) int
@@ -211,8 +216,10 @@ type ComplexityRoot struct {
 		FreezeWallet       func(childComplexity int, userID pulid.ID, reason string) int
 		Login              func(childComplexity int, input model.LoginInput) int
 		Logout             func(childComplexity int, refreshToken string) int
+		PayForJob          func(childComplexity int, input payments.PayForJobInput) int
 		RateFreelancer     func(childComplexity int, input market.RateInput) int
 		RefreshToken       func(childComplexity int, refreshToken string) int
+		RefundEscrow       func(childComplexity int, input market.RefundEscrowInput) int
 		Register           func(childComplexity int, input model.RegisterInput) int
 		RejectOffer        func(childComplexity int, offerID pulid.ID, reason *string) int
 		RequestFundRelease func(childComplexity int, contractID pulid.ID) int
@@ -439,6 +446,8 @@ type MutationResolver interface {
 	CancelJob(ctx context.Context, jobID pulid.ID, reason *string) (*market.CancelJobResult, error)
 	RequestFundRelease(ctx context.Context, contractID pulid.ID) (*ent.Contract, error)
 	ApproveFundRelease(ctx context.Context, contractID pulid.ID) (*ent.Escrow, error)
+	PayForJob(ctx context.Context, input payments.PayForJobInput) (*payments.CheckoutSession, error)
+	RefundEscrow(ctx context.Context, input market.RefundEscrowInput) (*ent.Escrow, error)
 	RateFreelancer(ctx context.Context, input market.RateInput) (*ent.Review, error)
 	Deposit(ctx context.Context, input payments.DepositInput) (*payments.DepositResult, error)
 	FreezeWallet(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error)
@@ -556,6 +565,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CancelJobPayload.RefundAmount(childComplexity), true
+
+	case "CheckoutPayload.checkoutUrl":
+		if e.ComplexityRoot.CheckoutPayload.CheckoutURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckoutPayload.CheckoutURL(childComplexity), true
+	case "CheckoutPayload.sessionId":
+		if e.ComplexityRoot.CheckoutPayload.SessionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckoutPayload.SessionID(childComplexity), true
 
 	case "CompleteJobPayload.awaitingApproval":
 		if e.ComplexityRoot.CompleteJobPayload.AwaitingApproval == nil {
@@ -1193,6 +1215,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.payForJob":
+		if e.ComplexityRoot.Mutation.PayForJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_payForJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PayForJob(childComplexity, args["input"].(payments.PayForJobInput)), true
 	case "Mutation.rateFreelancer":
 		if e.ComplexityRoot.Mutation.RateFreelancer == nil {
 			break
@@ -1215,6 +1248,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.refundEscrow":
+		if e.ComplexityRoot.Mutation.RefundEscrow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refundEscrow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefundEscrow(childComplexity, args["input"].(market.RefundEscrowInput)), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -2134,7 +2178,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("JobWhereInput", ec.unmarshalInputJobWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("OfferOrder", ec.unmarshalInputOfferOrder),
+			graphql.NewInputUnmarshaler("PayForJobInput", ec.unmarshalInputPayForJobInput),
 			graphql.NewInputUnmarshaler("RateFreelancerInput", ec.unmarshalInputRateFreelancerInput),
+			graphql.NewInputUnmarshaler("RefundEscrowInput", ec.unmarshalInputRefundEscrowInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
 			graphql.NewInputUnmarshaler("ReviewOrder", ec.unmarshalInputReviewOrder),
 			graphql.NewInputUnmarshaler("SendOfferInput", ec.unmarshalInputSendOfferInput),
@@ -3218,6 +3264,34 @@ extend type User {
   reviews(first: Int, after: Cursor): ReviewConnection!
 }
 
+input PayForJobInput {
+  "The customer's own OPEN job."
+  jobId: ID!
+  "The contractor to hire."
+  freelancerId: ID!
+  "Shown on the Checkout page."
+  title: String!
+  "The job amount; the customer pays it plus the platform fee."
+  rate: Decimal!
+  successUrl: String
+  cancelUrl: String
+}
+
+type CheckoutPayload {
+  sessionId: String!
+  "Open in the browser."
+  checkoutUrl: String!
+}
+
+input RefundEscrowInput {
+  contractId: ID!
+  "Short reason code, e.g. freelancer_unresponsive."
+  cancelReason: String
+  cancelReasonDescription: String
+  "Where the money goes: CHECKOUT (back to the card; card-funded escrows only) or WALLET. Default: where it came from."
+  refundTo: FundingSource
+}
+
 input RateFreelancerInput {
   contractId: ID!
   "1 to 5."
@@ -3300,6 +3374,10 @@ extend type Mutation {
   requestFundRelease(contractId: ID!): Contract! @hasRole(roles: [CUSTOMER])
   "Admins: release a requested escrow: service fee to the platform, payout to the contractor."
   approveFundRelease(contractId: ID!): Escrow! @hasRole(roles: [ADMIN])
+  "The job's customer: pay for the job by Stripe Checkout; the paid session creates the contract and a card-funded escrow, and assigns the job."
+  payForJob(input: PayForJobInput!): CheckoutPayload! @hasRole(roles: [CUSTOMER])
+  "An admin, or the contract's customer before release: give the escrow (and the platform fee) back; the contract and job are CANCELLED."
+  refundEscrow(input: RefundEscrowInput!): Escrow! @authenticated
   "The contract's customer: review its contractor, once, after the contract is COMPLETED."
   rateFreelancer(input: RateFreelancerInput!): Review! @hasRole(roles: [CUSTOMER])
 }
@@ -3506,6 +3584,16 @@ func (ec *executionContext) childFields_CancelJobPayload(ctx context.Context, fi
 		return ec.fieldContext_CancelJobPayload_refundAmount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CancelJobPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CheckoutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sessionId":
+		return ec.fieldContext_CheckoutPayload_sessionId(ctx, field)
+	case "checkoutUrl":
+		return ec.fieldContext_CheckoutPayload_checkoutUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CheckoutPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CompleteJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4372,6 +4460,20 @@ func (ec *executionContext) field_Mutation_logout_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_payForJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payments.PayForJobInput, error) {
+			return ec.unmarshalNPayForJobInput2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐPayForJobInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rateFreelancer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4397,6 +4499,20 @@ func (ec *executionContext) field_Mutation_refreshToken_args(ctx context.Context
 		return nil, err
 	}
 	args["refreshToken"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refundEscrow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (market.RefundEscrowInput, error) {
+			return ec.unmarshalNRefundEscrowInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐRefundEscrowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5174,6 +5290,52 @@ func (ec *executionContext) _CancelJobPayload_refundAmount(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_CancelJobPayload_refundAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CancelJobPayload", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _CheckoutPayload_sessionId(ctx context.Context, field graphql.CollectedField, obj *payments.CheckoutSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckoutPayload_sessionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SessionID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckoutPayload_sessionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckoutPayload", field, true, false, "String")
+}
+
+func (ec *executionContext) _CheckoutPayload_checkoutUrl(ctx context.Context, field graphql.CollectedField, obj *payments.CheckoutSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckoutPayload_checkoutUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckoutURL(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckoutPayload_checkoutUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckoutPayload", field, true, false, "String")
 }
 
 func (ec *executionContext) _CompleteJobPayload_job(ctx context.Context, field graphql.CollectedField, obj *market.CompleteJobResult) (ret graphql.Marshaler) {
@@ -8219,6 +8381,125 @@ func (ec *executionContext) fieldContext_Mutation_approveFundRelease(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_approveFundRelease_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_payForJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_payForJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PayForJob(ctx, fc.Args["input"].(payments.PayForJobInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"CUSTOMER"})
+				if err != nil {
+					var zeroVal *payments.CheckoutSession
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *payments.CheckoutSession
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.CheckoutSession) graphql.Marshaler {
+			return ec.marshalNCheckoutPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐCheckoutSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_payForJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CheckoutPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_payForJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refundEscrow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refundEscrow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefundEscrow(ctx, fc.Args["input"].(market.RefundEscrowInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Escrow
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Escrow) graphql.Marshaler {
+			return ec.marshalNEscrow2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐEscrow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refundEscrow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Escrow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refundEscrow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14706,6 +14987,83 @@ func UnmarshalOfferOrder(ctx context.Context, raw any) (ent.OfferOrder, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPayForJobInput(ctx context.Context, obj any) (payments.PayForJobInput, error) {
+	var it payments.PayForJobInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"jobId", "freelancerId", "title", "rate", "successUrl", "cancelUrl"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "jobId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jobId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JobID = data
+		case "freelancerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("freelancerId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FreelancerID = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "rate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rate"))
+			data, err := ec.unmarshalNDecimal2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rate = data
+		case "successUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("successUrl"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SuccessURL = data
+		case "cancelUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelUrl"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelURL = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPayForJobInput unmarshals raw into the PayForJobInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPayForJobInput(ctx context.Context, raw any) (payments.PayForJobInput, error) {
+	var out payments.PayForJobInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PayForJobInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRateFreelancerInput(ctx context.Context, obj any) (market.RateInput, error) {
 	var it market.RateInput
 	if obj == nil {
@@ -14759,6 +15117,69 @@ func (ec *executionContext) unmarshalInputRateFreelancerInput(ctx context.Contex
 func UnmarshalRateFreelancerInput(ctx context.Context, raw any) (market.RateInput, error) {
 	var out market.RateInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RateFreelancerInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRefundEscrowInput(ctx context.Context, obj any) (market.RefundEscrowInput, error) {
+	var it market.RefundEscrowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"contractId", "cancelReason", "cancelReasonDescription", "refundTo"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "contractId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contractId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContractID = data
+		case "cancelReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReason = data
+		case "cancelReasonDescription":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonDescription"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonDescription = data
+		case "refundTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refundTo"))
+			data, err := ec.unmarshalOFundingSource2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐFundingSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefundTo = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRefundEscrowInput unmarshals raw into the RefundEscrowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRefundEscrowInput(ctx context.Context, raw any) (market.RefundEscrowInput, error) {
+	var out market.RefundEscrowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefundEscrowInput", raw, &out)
 	return out, err
 }
 
@@ -15730,6 +16151,44 @@ func (ec *executionContext) _CancelJobPayload(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var checkoutPayloadImplementors = []string{"CheckoutPayload"}
+
+func (ec *executionContext) _CheckoutPayload(ctx context.Context, sel ast.SelectionSet, obj *payments.CheckoutSession) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, checkoutPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CheckoutPayload")
+		case "sessionId":
+			out.Values[i] = ec._CheckoutPayload_sessionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkoutUrl":
+			out.Values[i] = ec._CheckoutPayload_checkoutUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var completeJobPayloadImplementors = []string{"CompleteJobPayload"}
 
 func (ec *executionContext) _CompleteJobPayload(ctx context.Context, sel ast.SelectionSet, obj *market.CompleteJobResult) graphql.Marshaler {
@@ -16597,6 +17056,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "approveFundRelease":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_approveFundRelease(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payForJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_payForJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refundEscrow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refundEscrow(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18300,6 +18773,14 @@ func (ec *executionContext) marshalNCancelJobPayload2ᚖgithubᚗcomᚋjobsphere
 	return ec._CancelJobPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCheckoutPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐCheckoutSession(ctx context.Context, sel ast.SelectionSet, v *payments.CheckoutSession) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CheckoutPayload!")
+		return graphql.Null
+	}
+	return ec._CheckoutPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCompleteJobPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐCompleteJobResult(ctx context.Context, sel ast.SelectionSet, v *market.CompleteJobResult) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CompleteJobPayload!")
@@ -18673,6 +19154,11 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalNPayForJobInput2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐPayForJobInput(ctx context.Context, v any) (payments.PayForJobInput, error) {
+	res, err := ec.unmarshalInputPayForJobInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNPlatformStats2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStats(ctx context.Context, sel ast.SelectionSet, v *ledger.Stats) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PlatformStats!")
@@ -18692,6 +19178,11 @@ func (ec *executionContext) marshalNRatingSummary2ᚖgithubᚗcomᚋjobsphereᚋ
 		return graphql.Null
 	}
 	return ec._RatingSummary(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRefundEscrowInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐRefundEscrowInput(ctx context.Context, v any) (market.RefundEscrowInput, error) {
+	res, err := ec.unmarshalInputRefundEscrowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋjobsphereᚋjobsphereᚋgraphᚋmodelᚐRegisterInput(ctx context.Context, v any) (model.RegisterInput, error) {
@@ -19191,6 +19682,22 @@ func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsph
 		return graphql.Null
 	}
 	return ec._Deposit(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFundingSource2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐFundingSource(ctx context.Context, v any) (*escrow.FundingSource, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(escrow.FundingSource)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFundingSource2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐFundingSource(ctx context.Context, sel ast.SelectionSet, v *escrow.FundingSource) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOID2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐIDᚄ(ctx context.Context, v any) ([]pulid.ID, error) {

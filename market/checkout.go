@@ -1,0 +1,193 @@
+package market
+
+import (
+	"context"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/user"
+	"github.com/jobsphere/jobsphere/ledger"
+)
+
+// The Skillhouse flow: a job paid directly by Stripe Checkout into escrow.
+
+// JobPayment is a paid Checkout session for a job, as its metadata and
+// Stripe describe it.
+type JobPayment struct {
+	JobID, CustomerID, ContractorID pulid.ID
+	Split                           ledger.Split
+	SessionID, PaymentIntentID      string
+}
+
+// CheckJobPayment validates a customer's payForJob before any Checkout
+// session is made, and prices it at the current fee rates.
+func (s *Service) CheckJobPayment(ctx context.Context, v auth.Viewer, jobID, freelancerID pulid.ID, rate int64) (ledger.Split, error) {
+	if err := requireRole(v, role.Customer); err != nil {
+		return ledger.Split{}, err
+	}
+	if rate < s.cfg.MinOffer || rate > s.cfg.MaxOffer {
+		return ledger.Split{}, jobsphere.InvalidInput(jobsphere.FieldError{Field: "rate",
+			Message: "Rate must be between " + s.money(s.cfg.MinOffer) + " and " + s.money(s.cfg.MaxOffer)})
+	}
+	j, err := s.client.Job.Get(ctx, jobID)
+	if ent.IsNotFound(err) {
+		return ledger.Split{}, notFound("Job")
+	}
+	if err != nil {
+		return ledger.Split{}, err
+	}
+	if j.PostedByID != v.UserID {
+		return ledger.Split{}, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	if j.Status != job.StatusOPEN {
+		return ledger.Split{}, jobsphere.Errorf(jobsphere.Conflict, "Job is not open for offers")
+	}
+	ok, err := s.client.User.Query().Where(user.ID(freelancerID), user.RoleEQ(role.Contractor)).Exist(ctx)
+	if err != nil {
+		return ledger.Split{}, err
+	}
+	if !ok {
+		return ledger.Split{}, jobsphere.InvalidInput(jobsphere.FieldError{Field: "freelancerId", Message: "No such freelancer"})
+	}
+	return ledger.Fees(rate, s.cfg.Rates)
+}
+
+// FundFromCheckout applies a paid job Checkout inside the webhook's
+// transaction: the money comes in to the customer's escrow, the platform
+// fee goes to revenue, and a contract with a FUNDED escrow (funding
+// CHECKOUT) assigns the job. Delivered twice, it creates one of each (the
+// session id is unique on the escrow). If the job is no longer open, the
+// money the customer paid lands in their wallet instead of being lost.
+func (s *Service) FundFromCheckout(ctx context.Context, tx *ent.Tx, p JobPayment) error {
+	seen, err := tx.Escrow.Query().Where(escrow.StripeCheckoutSessionID(p.SessionID)).Exist(ctx)
+	if err != nil || seen {
+		return err
+	}
+	in := ledger.Entry{
+		Key: "checkout:" + p.SessionID + ":funding", Type: ledgertransaction.TypeDEPOSIT,
+		Description:             "Card payment of " + s.money(p.Split.TotalCharge) + " for a job",
+		StripeCheckoutSessionID: p.SessionID, StripePaymentIntentID: p.PaymentIntentID, JobID: p.JobID,
+	}
+	n, err := tx.Job.Update().Where(job.ID(p.JobID), job.StatusEQ(job.StatusOPEN), job.PostedByID(p.CustomerID)).
+		SetStatus(job.StatusASSIGNED).SetContractorID(p.ContractorID).SetAssignedAt(s.now()).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		in.Moves = []ledger.Move{{From: ledger.External, To: ledger.Available(p.CustomerID), Amount: p.Split.TotalCharge}}
+		in.Description += " (the job was no longer open: credited to the wallet)"
+		posted, err := s.ledger.Post(ctx, tx.Client(), in)
+		if err != nil {
+			return err
+		}
+		return s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, p.CustomerID)
+	}
+	in.Moves = []ledger.Move{{From: ledger.External, To: ledger.Escrow(p.CustomerID), Amount: p.Split.TotalCharge}}
+	if _, err := s.ledger.Post(ctx, tx.Client(), in); err != nil {
+		return err
+	}
+	pending, err := tx.Offer.Query().Where(offer.JobID(p.JobID), offer.StatusEQ(offer.StatusPENDING)).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range pending { // the job is taken: pending offers' holds go back
+		if err := s.releaseOffer(ctx, tx, o, offer.StatusWITHDRAWN, nil); err != nil {
+			return err
+		}
+	}
+	c, err := tx.Contract.Create().SetJobID(p.JobID).SetCustomerID(p.CustomerID).SetContractorID(p.ContractorID).Save(ctx)
+	if err != nil {
+		return err
+	}
+	esc, err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(p.Split.Amount).SetPlatformFee(p.Split.PlatformFee).
+		SetServiceFee(p.Split.ServiceFee).SetFreelancerEarning(p.Split.ContractorPayout).
+		SetFundingSource(escrow.FundingSourceCHECKOUT).SetStripeCheckoutSessionID(p.SessionID).
+		SetStripePaymentIntentID(p.PaymentIntentID).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if p.Split.PlatformFee > 0 {
+		_, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+			Key: "escrow:" + string(esc.ID) + ":platform-fee", Type: ledgertransaction.TypePLATFORM_FEE,
+			Description: "Platform fee " + s.money(p.Split.PlatformFee),
+			Moves:       []ledger.Move{{From: ledger.Escrow(p.CustomerID), To: ledger.Revenue, Amount: p.Split.PlatformFee}},
+			JobID:       p.JobID, ContractID: c.ID,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.publishJobTx(ctx, tx, p.JobID, p.CustomerID, p.ContractorID)
+}
+
+// CardRefunder refunds a card payment through Stripe (package payments).
+type CardRefunder interface {
+	RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) error
+}
+
+// SetCardRefunder sets who refunds card-funded escrows.
+func (s *Service) SetCardRefunder(r CardRefunder) { s.refunder = r }
+
+// RefundEscrowInput asks for an escrow's money back.
+type RefundEscrowInput struct {
+	ContractID              pulid.ID
+	CancelReason            *string
+	CancelReasonDescription *string
+	RefundTo                *escrow.FundingSource // default: where the money came from
+}
+
+// RefundEscrow gives a contract's escrow back to its customer, for an
+// admin or the customer, before release. A wallet-funded escrow goes back
+// to the wallet; a card-funded one to the card through a Stripe refund,
+// or to the wallet when refundTo is WALLET. The platform fee comes back
+// too. The contract and its job are CANCELLED.
+func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscrowInput) (*ent.Escrow, error) {
+	c, err := s.client.Contract.Query().Where(contract.ID(in.ContractID)).WithEscrow().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Contract")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.CustomerID != v.UserID && !v.IsAdmin() {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	esc := c.Edges.Escrow
+	to := esc.FundingSource
+	if in.RefundTo != nil {
+		to = *in.RefundTo
+	}
+	if esc.FundingSource == escrow.FundingSourceWALLET && to == escrow.FundingSourceCHECKOUT {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "refundTo", Message: "A wallet-funded escrow can only be refunded to the wallet"})
+	}
+	toCard := to == escrow.FundingSourceCHECKOUT
+	err = s.tx(ctx, func(tx *ent.Tx) error {
+		if _, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard); err != nil {
+			return err
+		}
+		return tx.Job.Update().Where(job.ID(c.JobID), job.StatusNotIn(job.StatusCOMPLETED, job.StatusCANCELLED)).
+			SetStatus(job.StatusCANCELLED).SetCancelledAt(s.now()).SetNillableCancellationReason(trimmed(in.CancelReason)).Exec(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if toCard {
+		// After the ledger says the money left: Stripe's refund carries a key
+		// derived from the escrow, so retrying this call refunds once.
+		if s.refunder == nil {
+			return nil, jobsphere.Errorf(jobsphere.Internal, "card refunds are not configured")
+		}
+		if err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", deref(esc.StripePaymentIntentID), esc.Amount+esc.PlatformFee); err != nil {
+			return nil, err
+		}
+	}
+	return s.client.Escrow.Get(ctx, esc.ID)
+}

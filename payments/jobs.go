@@ -1,0 +1,93 @@
+package payments
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/market"
+)
+
+// The Skillhouse flow: a customer pays for a job by Stripe Checkout and the
+// money goes straight into the job's escrow.
+
+// JobFunder is the marketplace's side of a job paid by Checkout.
+type JobFunder interface {
+	CheckJobPayment(ctx context.Context, v auth.Viewer, jobID, freelancerID pulid.ID, rate int64) (ledger.Split, error)
+	FundFromCheckout(ctx context.Context, tx *ent.Tx, p market.JobPayment) error
+}
+
+// SetJobFunder sets the marketplace that job Checkouts fund.
+func (s *Service) SetJobFunder(f JobFunder) { s.jobs = f }
+
+// PayForJobInput is payForJob's input.
+type PayForJobInput struct {
+	JobID, FreelancerID   pulid.ID
+	Title                 string
+	Rate                  int64
+	SuccessURL, CancelURL string
+}
+
+// PayForJob starts a Checkout for rate + platform fee; the paid session's
+// webhook creates the contract and its escrow. A cancelled or expired
+// session creates nothing.
+func (s *Service) PayForJob(ctx context.Context, v auth.Viewer, in PayForJobInput) (*CheckoutSession, error) {
+	split, err := s.jobs.CheckJobPayment(ctx, v, in.JobID, in.FreelancerID, in.Rate)
+	if err != nil {
+		return nil, err
+	}
+	title := in.Title
+	if title == "" {
+		title = "Job payment"
+	}
+	amount := strconv.FormatInt(split.Amount, 10)
+	return s.gateway.CreateCheckoutSession(ctx, CheckoutParams{
+		// One session per job, freelancer and price: asking again returns it.
+		IdempotencyKey: "job-payment:" + string(in.JobID) + ":" + string(in.FreelancerID) + ":" + amount,
+		Amount:         split.TotalCharge, Currency: s.cfg.Currency.Code, ProductName: title,
+		ClientReferenceID: string(in.JobID),
+		Metadata: map[string]string{
+			"kind": "job_payment", "job_id": string(in.JobID), "client_id": string(v.UserID),
+			"freelancer_id": string(in.FreelancerID), "amount": amount,
+		},
+		SuccessURL: or(in.SuccessURL, s.cfg.SuccessURL), CancelURL: or(in.CancelURL, s.cfg.CancelURL),
+	})
+}
+
+// onJobCheckout funds the job of a paid job Checkout session.
+func (s *Service) onJobCheckout(ctx context.Context, tx *ent.Tx, cs *stripe.CheckoutSession, piID string) error {
+	amount, err := strconv.ParseInt(cs.Metadata["amount"], 10, 64)
+	if err != nil {
+		return err
+	}
+	// The fees are computed again from the amount the session was made
+	// for; the session's total must match, or it was not ours to trust.
+	split, err := ledger.Fees(amount, s.cfg.Rates)
+	if err != nil {
+		return err
+	}
+	if cs.AmountTotal != 0 && cs.AmountTotal != split.TotalCharge {
+		s.logger.ErrorContext(ctx, "job checkout total does not match its amount", "session", cs.ID, "total", cs.AmountTotal, "amount", amount)
+		split.PlatformFee, split.TotalCharge = cs.AmountTotal-amount, cs.AmountTotal
+	}
+	return s.jobs.FundFromCheckout(ctx, tx, market.JobPayment{
+		JobID: pulid.ID(cs.Metadata["job_id"]), CustomerID: pulid.ID(cs.Metadata["client_id"]),
+		ContractorID: pulid.ID(cs.Metadata["freelancer_id"]), Split: split,
+		SessionID: cs.ID, PaymentIntentID: piID,
+	})
+}
+
+// RefundCard refunds a card payment, once per key.
+func (s *Service) RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) error {
+	if paymentIntentID == "" {
+		return jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
+	}
+	_, err := s.gateway.Refund(ctx, RefundParams{IdempotencyKey: key, PaymentIntentID: paymentIntentID, Amount: amount})
+	return err
+}
