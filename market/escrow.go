@@ -136,7 +136,7 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 		return err
 	}
 	if n == 0 {
-		return conflict("Escrow", esc.Status)
+		return s.escrowConflict(ctx, tx, contractID)
 	}
 	c := esc.Edges.Contract
 	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCOMPLETED).SetCompletedAt(now).Exec(ctx); err != nil {
@@ -192,6 +192,28 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		if j.PostedByID != v.UserID && !v.IsAdmin() {
 			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 		}
+		if j.Status == job.StatusCOMPLETED || j.Status == job.StatusCANCELLED {
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
+		}
+		// The escrow first, as release does: both lock escrow, contract,
+		// job in that order, so a cancel racing an approval waits instead
+		// of deadlocking, and exactly one of them wins.
+		c, err := tx.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
+		switch {
+		case err == nil:
+			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, false)
+			if jobsphere.ErrorCode(err) == jobsphere.Conflict { // released meanwhile: say so of the job
+				if now, gerr := tx.Job.Get(ctx, jobID); gerr == nil {
+					return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", now.Status)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			refund += amount
+		case !ent.IsNotFound(err):
+			return err
+		}
 		n, err := tx.Job.Update().
 			Where(job.ID(jobID), job.StatusIn(job.StatusOPEN, job.StatusASSIGNED, job.StatusIN_PROGRESS)).
 			SetStatus(job.StatusCANCELLED).SetCancelledAt(s.now()).SetNillableCancellationReason(trimmed(reason)).
@@ -200,7 +222,11 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 			return err
 		}
 		if n == 0 {
-			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
+			now, err := tx.Job.Get(ctx, jobID)
+			if err != nil {
+				return err
+			}
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", now.Status)
 		}
 		pending, err := tx.Offer.Query().Where(offer.JobID(jobID), offer.StatusEQ(offer.StatusPENDING)).All(ctx)
 		if err != nil {
@@ -212,16 +238,10 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 				return err
 			}
 		}
-		c, err := tx.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
-		if ent.IsNotFound(err) {
+		if c == nil {
 			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, "")
 		}
-		if err != nil {
-			return err
-		}
-		amount, err := s.refundEscrow(ctx, tx, c, reason, nil, false)
-		refund += amount
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -250,7 +270,7 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		return 0, err
 	}
 	if n == 0 {
-		return 0, conflict("Escrow", esc.Status)
+		return 0, s.escrowConflict(ctx, tx, c.ID)
 	}
 	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCANCELLED).Exec(ctx); err != nil {
 		return 0, err
