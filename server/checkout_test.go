@@ -68,6 +68,16 @@ func TestPayForJobInTheSandbox(t *testing.T) {
 			t.Fatalf("ledger after checkout: %+v", r)
 		}
 
+		// Only the contract's customer or an admin may refund: not its
+		// contractor, not another customer.
+		refund := `mutation($c: ID!) { refundEscrow(input: {contractId: $c, refundTo: WALLET}) { status } }`
+		for _, u := range []servertest.User{freelancer, srv.Register(t, "CUSTOMER")} {
+			srv.Client(u.AccessToken).Do(t, refund, map[string]any{"c": got.Job.Contract.ID}).RequireError(t, "FORBIDDEN")
+		}
+		// Nor may another customer pay for someone else's job.
+		other := srv.Register(t, "CUSTOMER")
+		srv.Client(other.AccessToken).Do(t, payForJob, map[string]any{"in": in}).RequireError(t, "FORBIDDEN")
+
 		// Refund to the wallet: amount and platform fee come back.
 		var refunded struct {
 			RefundEscrow struct{ Status, CancelReason string }
