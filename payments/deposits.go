@@ -27,6 +27,7 @@ type Config struct {
 	SuccessURL     string // default Checkout success page
 	CancelURL      string // default Checkout cancel page
 	ReturnURL      string // where a 3-D Secure redirect comes back
+	PublicURL      string // base of the Connect return and refresh pages
 }
 
 // Service runs deposits (and, later, payouts) against a Gateway.

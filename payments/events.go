@@ -33,6 +33,9 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) 
 		}
 		return s.onPaymentIntent(ctx, tx, ev.Type, &pi)
 	}
+	if ev.Type == stripe.EventTypeAccountUpdated {
+		return s.onAccountUpdated(ctx, tx, ev.Data.Raw)
+	}
 	s.logger.InfoContext(ctx, "stripe event ignored", "type", ev.Type, "event", ev.ID)
 	return nil
 }

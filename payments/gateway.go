@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 
@@ -23,8 +24,33 @@ type Gateway interface {
 	CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (*PaymentIntent, error)
 	// Refund returns money of a PaymentIntent to its card.
 	Refund(ctx context.Context, p RefundParams) (string, error)
+	// CreateConnectAccount makes an Express connected account.
+	CreateConnectAccount(ctx context.Context, p ConnectAccountParams) (string, error)
+	// CreateOnboardingLink makes a single-use Connect onboarding link.
+	CreateOnboardingLink(ctx context.Context, p OnboardingLinkParams) (*OnboardingLink, error)
 	// Sandbox reports whether this is the sandbox, not Stripe.
 	Sandbox() bool
+}
+
+// ConnectAccountParams asks for an Express account able to receive
+// transfers, tagged with our user id.
+type ConnectAccountParams struct {
+	IdempotencyKey string
+	UserID, Email  string
+}
+
+// OnboardingLinkParams asks for an onboarding link; RefreshURL must lead
+// to a new link (links are single-use and expire within minutes).
+type OnboardingLinkParams struct {
+	IdempotencyKey        string // one per link: a retry of this request, not of a refresh
+	AccountID             string
+	RefreshURL, ReturnURL string
+}
+
+// OnboardingLink is a created Account Link.
+type OnboardingLink struct {
+	URL       string
+	ExpiresAt time.Time
 }
 
 // RefundParams asks for a refund of (part of) a PaymentIntent.

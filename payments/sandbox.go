@@ -154,6 +154,45 @@ func (sb *Sandbox) Refund(_ context.Context, p RefundParams) (string, error) {
 	return id, nil
 }
 
+// CreateConnectAccount implements Gateway: an account whose onboarding is
+// the sandbox's own page.
+func (sb *Sandbox) CreateConnectAccount(_ context.Context, p ConnectAccountParams) (string, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
+		return prior, nil
+	}
+	id := "acct_sandbox_" + ulidOf("x")
+	sb.byKey[p.IdempotencyKey] = id
+	return id, nil
+}
+
+// CreateOnboardingLink implements Gateway.
+func (sb *Sandbox) CreateOnboardingLink(_ context.Context, p OnboardingLinkParams) (*OnboardingLink, error) {
+	return &OnboardingLink{
+		URL:       sb.publicURL + "/sandbox/connect/" + p.AccountID + "/onboard",
+		ExpiresAt: time.Now().Add(5 * time.Minute).Truncate(time.Second),
+	}, nil
+}
+
+// Onboard finishes a connected account's onboarding as Stripe would report
+// it: a signed account.updated event, verified (charges and payouts
+// enabled, nothing due) or rejected.
+func (sb *Sandbox) Onboard(ctx context.Context, accountID string, verified bool) error {
+	account := map[string]any{
+		"id": accountID, "object": "account", "type": "express",
+		"charges_enabled": verified, "payouts_enabled": verified, "details_submitted": true,
+		"requirements": map[string]any{"currently_due": []string{}, "pending_verification": []string{}, "errors": []any{}},
+	}
+	if !verified {
+		account["requirements"] = map[string]any{
+			"currently_due": []string{}, "pending_verification": []string{}, "errors": []any{},
+			"disabled_reason": "rejected.other",
+		}
+	}
+	return sb.sendFor(ctx, accountID, stripe.EventTypeAccountUpdated, account)
+}
+
 // AuthenticateIntent finishes (or fails) a PaymentIntent's 3-D Secure
 // challenge, as the customer's bank would.
 func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bool) error {
@@ -287,15 +326,25 @@ func (sb *Sandbox) intentObject(pi *sandboxIntent, code, decline string) map[str
 
 // send signs a Stripe-shaped event and delivers it to the webhook code.
 func (sb *Sandbox) send(ctx context.Context, typ stripe.EventType, object map[string]any) error {
+	return sb.sendFor(ctx, "", typ, object)
+}
+
+// sendFor sends an event, as of a connected account when account is set
+// (Connect events carry it in event.account).
+func (sb *Sandbox) sendFor(ctx context.Context, account string, typ stripe.EventType, object map[string]any) error {
 	data, err := json.Marshal(object)
 	if err != nil {
 		return err
 	}
-	payload, err := json.Marshal(map[string]any{
+	ev := map[string]any{
 		"id": "evt_sandbox_" + ulidOf("x"), "object": "event", "api_version": stripe.APIVersion,
 		"created": time.Now().Unix(), "type": typ, "livemode": false, "pending_webhooks": 1,
 		"data": map[string]any{"object": json.RawMessage(data)},
-	})
+	}
+	if account != "" {
+		ev["account"] = account
+	}
+	payload, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}

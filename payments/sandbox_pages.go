@@ -33,6 +33,11 @@ button{font-size:1.1rem;padding:.5rem 1.2rem;margin:.8rem .4rem .8rem 0}.error{c
 <form method="post" action="/sandbox/checkout/{{.SessionID}}/authenticate">
 <button name="outcome" value="approve">Complete authentication</button>
 <button name="outcome" value="fail">Fail authentication</button></form>
+{{else if eq .Step "onboard"}}
+<p>Connected account <code>{{.SessionID}}</code>. Stripe would ask for identity and bank details here.</p>
+<form method="post" action="/sandbox/connect/{{.SessionID}}/onboard">
+<button name="outcome" value="verified">Finish: verified</button>
+<button name="outcome" value="rejected">Finish: rejected</button></form>
 {{else if eq .Step "done"}}
 <p>{{.Message}}</p>
 {{end}}
@@ -158,5 +163,44 @@ func HandleReturn() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = sandboxPages.Execute(w, sandboxPage{Title: "JobSphere", Step: "done", Message: msg})
+	})
+}
+
+// HandleOnboardPage serves GET /sandbox/connect/{accountId}/onboard, the
+// stand-in for Stripe's Express onboarding.
+func (sb *Sandbox) HandleOnboardPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sb.render(w, http.StatusOK, sandboxPage{Title: "Set up payouts", Step: "onboard", SessionID: r.PathValue("accountId")})
+	})
+}
+
+// HandleOnboard serves POST /sandbox/connect/{accountId}/onboard with form
+// field outcome=verified|rejected.
+func (sb *Sandbox) HandleOnboard() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outcome := r.FormValue("outcome")
+		if outcome != "verified" && outcome != "rejected" {
+			sb.renderError(w, jobsphere.InvalidInput(jobsphere.FieldError{Field: "outcome", Message: "outcome must be verified or rejected"}))
+			return
+		}
+		if err := sb.Onboard(r.Context(), r.PathValue("accountId"), outcome == "verified"); err != nil {
+			sb.renderError(w, err)
+			return
+		}
+		sb.render(w, http.StatusOK, sandboxPage{Title: "Set up payouts", Step: "done",
+			Message: "Onboarding " + outcome + ". You can return to the app."})
+	})
+}
+
+// HandleConnectReturn serves GET /connect/return and /connect/refresh, where
+// Stripe sends a contractor back from onboarding (or from an expired link).
+func HandleConnectReturn() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg := "Payout setup submitted. Return to the app to see your account's status."
+		if r.URL.Path == "/connect/refresh" {
+			msg = "This setup link has expired. Return to the app and continue the setup: it will open a new link."
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = sandboxPages.Execute(w, sandboxPage{Title: "JobSphere payouts", Step: "done", Message: msg})
 	})
 }

@@ -97,6 +97,43 @@ func (s *Stripe) Refund(ctx context.Context, p RefundParams) (string, error) {
 	return r.ID, nil
 }
 
+// CreateConnectAccount implements Gateway.
+func (s *Stripe) CreateConnectAccount(ctx context.Context, p ConnectAccountParams) (string, error) {
+	params := &stripe.AccountParams{
+		Type:  stripe.String(string(stripe.AccountTypeExpress)),
+		Email: stripe.String(p.Email),
+		Capabilities: &stripe.AccountCapabilitiesParams{
+			Transfers:    &stripe.AccountCapabilitiesTransfersParams{Requested: stripe.Bool(true)},
+			CardPayments: &stripe.AccountCapabilitiesCardPaymentsParams{Requested: stripe.Bool(true)},
+		},
+	}
+	params.Metadata = map[string]string{"user_id": p.UserID}
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	a, err := s.api.Accounts.New(params)
+	if err != nil {
+		return "", paymentFailed(err)
+	}
+	return a.ID, nil
+}
+
+// CreateOnboardingLink implements Gateway.
+func (s *Stripe) CreateOnboardingLink(ctx context.Context, p OnboardingLinkParams) (*OnboardingLink, error) {
+	params := &stripe.AccountLinkParams{
+		Account:    stripe.String(p.AccountID),
+		RefreshURL: stripe.String(p.RefreshURL),
+		ReturnURL:  stripe.String(p.ReturnURL),
+		Type:       stripe.String("account_onboarding"),
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	l, err := s.api.AccountLinks.New(params)
+	if err != nil {
+		return nil, paymentFailed(err)
+	}
+	return &OnboardingLink{URL: l.URL, ExpiresAt: time.Unix(l.ExpiresAt, 0)}, nil
+}
+
 // leveledLogger sends stripe-go's logs to slog; its messages hold no keys
 // or card data.
 type leveledLogger struct{ l *slog.Logger }

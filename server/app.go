@@ -135,6 +135,7 @@ func (a *App) buildPayments() error {
 		Rates:      ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
 		SuccessURL: cfg.DepositSuccessURL, CancelURL: cfg.DepositCancelURL,
 		ReturnURL: cfg.PublicURL + "/payments/return?result=authenticated",
+		PublicURL: cfg.PublicURL,
 	}, a.Logger)
 	a.Webhooks = webhooks.New(a.Client, a.Payments, a.Logger, webhookSecrets...)
 	if a.Sandbox != nil {

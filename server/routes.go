@@ -35,11 +35,15 @@ func NewServer(app *App) http.Handler {
 		mux.Handle("POST "+path, m.instrument("/webhooks/stripe", app.Webhooks))
 	}
 	mux.Handle("GET /payments/return", payments.HandleReturn())
+	mux.Handle("GET /connect/return", payments.HandleConnectReturn())
+	mux.Handle("GET /connect/refresh", payments.HandleConnectReturn())
 	if sb := app.Sandbox; sb != nil {
 		mux.Handle("GET /sandbox/checkout/{id}", sb.HandleCheckoutPage())
 		mux.Handle("POST /sandbox/checkout/{id}/pay", sb.HandlePay())
 		mux.Handle("POST /sandbox/checkout/{id}/authenticate", sb.HandleAuthenticateCheckout())
 		mux.Handle("POST /sandbox/payment_intents/{id}/authenticate", sb.HandleAuthenticateIntent())
+		mux.Handle("GET /sandbox/connect/{accountId}/onboard", sb.HandleOnboardPage())
+		mux.Handle("POST /sandbox/connect/{accountId}/onboard", sb.HandleOnboard())
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(app.DB.PingContext, app.Logger))

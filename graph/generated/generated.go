@@ -95,6 +95,24 @@ type ComplexityRoot struct {
 		Payment          func(childComplexity int) int
 	}
 
+	ConnectAccountStatus struct {
+		AccountID           func(childComplexity int) int
+		ChargesEnabled      func(childComplexity int) int
+		CurrentlyDue        func(childComplexity int) int
+		Errors              func(childComplexity int) int
+		HasAccount          func(childComplexity int) int
+		OnboardingComplete  func(childComplexity int) int
+		PayoutsEnabled      func(childComplexity int) int
+		PendingVerification func(childComplexity int) int
+		Status              func(childComplexity int) int
+	}
+
+	ConnectOnboardingPayload struct {
+		AccountID     func(childComplexity int) int
+		ExpiresAt     func(childComplexity int) int
+		OnboardingURL func(childComplexity int) int
+	}
+
 	Contract struct {
 		CompletedAt func(childComplexity int) int
 		Contractor  func(childComplexity int) int
@@ -206,27 +224,29 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptOffer        func(childComplexity int, offerID pulid.ID) int
-		ApplyToJob         func(childComplexity int, input market.ApplyInput) int
-		ApproveFundRelease func(childComplexity int, contractID pulid.ID) int
-		CancelJob          func(childComplexity int, jobID pulid.ID, reason *string) int
-		CompleteJob        func(childComplexity int, jobID pulid.ID) int
-		CreateJob          func(childComplexity int, input market.CreateJobInput) int
-		Deposit            func(childComplexity int, input payments.DepositInput) int
-		FreezeWallet       func(childComplexity int, userID pulid.ID, reason string) int
-		Login              func(childComplexity int, input model.LoginInput) int
-		Logout             func(childComplexity int, refreshToken string) int
-		PayForJob          func(childComplexity int, input payments.PayForJobInput) int
-		RateFreelancer     func(childComplexity int, input market.RateInput) int
-		RefreshToken       func(childComplexity int, refreshToken string) int
-		RefundEscrow       func(childComplexity int, input market.RefundEscrowInput) int
-		Register           func(childComplexity int, input model.RegisterInput) int
-		RejectOffer        func(childComplexity int, offerID pulid.ID, reason *string) int
-		RequestFundRelease func(childComplexity int, contractID pulid.ID) int
-		SendOffer          func(childComplexity int, input market.SendOfferInput) int
-		UnfreezeWallet     func(childComplexity int, userID pulid.ID) int
-		UpdateJobStatus    func(childComplexity int, id pulid.ID, status job.Status) int
-		WithdrawOffer      func(childComplexity int, offerID pulid.ID) int
+		AcceptOffer                  func(childComplexity int, offerID pulid.ID) int
+		ApplyToJob                   func(childComplexity int, input market.ApplyInput) int
+		ApproveFundRelease           func(childComplexity int, contractID pulid.ID) int
+		CancelJob                    func(childComplexity int, jobID pulid.ID, reason *string) int
+		CompleteJob                  func(childComplexity int, jobID pulid.ID) int
+		CreateConnectAccount         func(childComplexity int) int
+		CreateJob                    func(childComplexity int, input market.CreateJobInput) int
+		Deposit                      func(childComplexity int, input payments.DepositInput) int
+		FreezeWallet                 func(childComplexity int, userID pulid.ID, reason string) int
+		Login                        func(childComplexity int, input model.LoginInput) int
+		Logout                       func(childComplexity int, refreshToken string) int
+		PayForJob                    func(childComplexity int, input payments.PayForJobInput) int
+		RateFreelancer               func(childComplexity int, input market.RateInput) int
+		RefreshConnectOnboardingLink func(childComplexity int) int
+		RefreshToken                 func(childComplexity int, refreshToken string) int
+		RefundEscrow                 func(childComplexity int, input market.RefundEscrowInput) int
+		Register                     func(childComplexity int, input model.RegisterInput) int
+		RejectOffer                  func(childComplexity int, offerID pulid.ID, reason *string) int
+		RequestFundRelease           func(childComplexity int, contractID pulid.ID) int
+		SendOffer                    func(childComplexity int, input market.SendOfferInput) int
+		UnfreezeWallet               func(childComplexity int, userID pulid.ID) int
+		UpdateJobStatus              func(childComplexity int, id pulid.ID, status job.Status) int
+		WithdrawOffer                func(childComplexity int, offerID pulid.ID) int
 	}
 
 	Offer struct {
@@ -276,17 +296,18 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Deposit       func(childComplexity int, id pulid.ID) int
-		Job           func(childComplexity int, id pulid.ID) int
-		Jobs          func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
-		Me            func(childComplexity int) int
-		Node          func(childComplexity int, id pulid.ID) int
-		Nodes         func(childComplexity int, ids []pulid.ID) int
-		PlatformStats func(childComplexity int) int
-		Reviews       func(childComplexity int, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) int
-		StripeConfig  func(childComplexity int) int
-		Transactions  func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
-		Wallet        func(childComplexity int) int
+		ConnectAccountStatus func(childComplexity int) int
+		Deposit              func(childComplexity int, id pulid.ID) int
+		Job                  func(childComplexity int, id pulid.ID) int
+		Jobs                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
+		Me                   func(childComplexity int) int
+		Node                 func(childComplexity int, id pulid.ID) int
+		Nodes                func(childComplexity int, ids []pulid.ID) int
+		PlatformStats        func(childComplexity int) int
+		Reviews              func(childComplexity int, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) int
+		StripeConfig         func(childComplexity int) int
+		Transactions         func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
+		Wallet               func(childComplexity int) int
 	}
 
 	RatingSummary struct {
@@ -450,6 +471,8 @@ type MutationResolver interface {
 	RefundEscrow(ctx context.Context, input market.RefundEscrowInput) (*ent.Escrow, error)
 	RateFreelancer(ctx context.Context, input market.RateInput) (*ent.Review, error)
 	Deposit(ctx context.Context, input payments.DepositInput) (*payments.DepositResult, error)
+	CreateConnectAccount(ctx context.Context) (*payments.ConnectOnboarding, error)
+	RefreshConnectOnboardingLink(ctx context.Context) (*payments.ConnectOnboarding, error)
 	FreezeWallet(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error)
 	UnfreezeWallet(ctx context.Context, userID pulid.ID) (*ent.Wallet, error)
 }
@@ -462,6 +485,7 @@ type QueryResolver interface {
 	Jobs(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) (*ent.JobConnection, error)
 	Deposit(ctx context.Context, id pulid.ID) (*ent.Deposit, error)
 	StripeConfig(ctx context.Context) (*payments.StripeConfig, error)
+	ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error)
 	Wallet(ctx context.Context) (*ent.Wallet, error)
 	Transactions(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
 	PlatformStats(ctx context.Context) (*ledger.Stats, error)
@@ -609,6 +633,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CompleteJobPayload.Payment(childComplexity), true
+
+	case "ConnectAccountStatus.accountId":
+		if e.ComplexityRoot.ConnectAccountStatus.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.AccountID(childComplexity), true
+	case "ConnectAccountStatus.chargesEnabled":
+		if e.ComplexityRoot.ConnectAccountStatus.ChargesEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.ChargesEnabled(childComplexity), true
+	case "ConnectAccountStatus.currentlyDue":
+		if e.ComplexityRoot.ConnectAccountStatus.CurrentlyDue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.CurrentlyDue(childComplexity), true
+	case "ConnectAccountStatus.errors":
+		if e.ComplexityRoot.ConnectAccountStatus.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.Errors(childComplexity), true
+	case "ConnectAccountStatus.hasAccount":
+		if e.ComplexityRoot.ConnectAccountStatus.HasAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.HasAccount(childComplexity), true
+	case "ConnectAccountStatus.onboardingComplete":
+		if e.ComplexityRoot.ConnectAccountStatus.OnboardingComplete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.OnboardingComplete(childComplexity), true
+	case "ConnectAccountStatus.payoutsEnabled":
+		if e.ComplexityRoot.ConnectAccountStatus.PayoutsEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.PayoutsEnabled(childComplexity), true
+	case "ConnectAccountStatus.pendingVerification":
+		if e.ComplexityRoot.ConnectAccountStatus.PendingVerification == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.PendingVerification(childComplexity), true
+	case "ConnectAccountStatus.status":
+		if e.ComplexityRoot.ConnectAccountStatus.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.Status(childComplexity), true
+
+	case "ConnectOnboardingPayload.accountId":
+		if e.ComplexityRoot.ConnectOnboardingPayload.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectOnboardingPayload.AccountID(childComplexity), true
+	case "ConnectOnboardingPayload.expiresAt":
+		if e.ComplexityRoot.ConnectOnboardingPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectOnboardingPayload.ExpiresAt(childComplexity), true
+	case "ConnectOnboardingPayload.onboardingUrl":
+		if e.ComplexityRoot.ConnectOnboardingPayload.OnboardingURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectOnboardingPayload.OnboardingURL(childComplexity), true
 
 	case "Contract.completedAt":
 		if e.ComplexityRoot.Contract.CompletedAt == nil {
@@ -1160,6 +1258,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CompleteJob(childComplexity, args["jobId"].(pulid.ID)), true
+	case "Mutation.createConnectAccount":
+		if e.ComplexityRoot.Mutation.CreateConnectAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.CreateConnectAccount(childComplexity), true
 	case "Mutation.createJob":
 		if e.ComplexityRoot.Mutation.CreateJob == nil {
 			break
@@ -1237,6 +1341,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RateFreelancer(childComplexity, args["input"].(market.RateInput)), true
+	case "Mutation.refreshConnectOnboardingLink":
+		if e.ComplexityRoot.Mutation.RefreshConnectOnboardingLink == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshConnectOnboardingLink(childComplexity), true
 	case "Mutation.refreshToken":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -1545,6 +1655,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlatformStats.WalletBalances(childComplexity), true
 
+	case "Query.connectAccountStatus":
+		if e.ComplexityRoot.Query.ConnectAccountStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ConnectAccountStatus(childComplexity), true
 	case "Query.deposit":
 		if e.ComplexityRoot.Query.Deposit == nil {
 			break
@@ -3469,6 +3585,46 @@ type Subscription {
   depositCompleted(depositId: ID): Deposit! @authenticated
 }
 `, BuiltIn: false},
+	{Name: "../payouts.graphqls", Input: `enum ConnectAccountState {
+  "Onboarding incomplete: cannot withdraw."
+  PENDING
+  "Fully verified: can withdraw."
+  VERIFIED
+  "Verification failed: cannot withdraw."
+  REJECTED
+}
+
+type ConnectAccountStatus {
+  hasAccount: Boolean!
+  accountId: String
+  status: ConnectAccountState
+  onboardingComplete: Boolean!
+  chargesEnabled: Boolean!
+  payoutsEnabled: Boolean!
+  currentlyDue: [String!]!
+  pendingVerification: [String!]!
+  errors: [String!]!
+}
+
+type ConnectOnboardingPayload {
+  accountId: String!
+  "Open in the browser (Flutter: LaunchMode.externalApplication). Single use; expires at expiresAt."
+  onboardingUrl: String!
+  expiresAt: Time!
+}
+
+extend type Query {
+  "The viewer's Stripe Connect account (contractors)."
+  connectAccountStatus: ConnectAccountStatus! @authenticated
+}
+
+extend type Mutation {
+  "Contractors, once: create a Stripe Connect Express account for payouts and get its onboarding link. Two per hour."
+  createConnectAccount: ConnectOnboardingPayload! @authenticated
+  "A new onboarding link for the viewer's Connect account (links are single-use and expire quickly)."
+  refreshConnectOnboardingLink: ConnectOnboardingPayload! @authenticated
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the schema. graph/ent.graphqls is generated by entgql
 # (Node, node/nodes, PageInfo, Cursor, Time, connections, WhereInput, OrderBy).
 
@@ -3610,6 +3766,42 @@ func (ec *executionContext) childFields_CompleteJobPayload(ctx context.Context, 
 		return ec.fieldContext_CompleteJobPayload_payment(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CompleteJobPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ConnectAccountStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hasAccount":
+		return ec.fieldContext_ConnectAccountStatus_hasAccount(ctx, field)
+	case "accountId":
+		return ec.fieldContext_ConnectAccountStatus_accountId(ctx, field)
+	case "status":
+		return ec.fieldContext_ConnectAccountStatus_status(ctx, field)
+	case "onboardingComplete":
+		return ec.fieldContext_ConnectAccountStatus_onboardingComplete(ctx, field)
+	case "chargesEnabled":
+		return ec.fieldContext_ConnectAccountStatus_chargesEnabled(ctx, field)
+	case "payoutsEnabled":
+		return ec.fieldContext_ConnectAccountStatus_payoutsEnabled(ctx, field)
+	case "currentlyDue":
+		return ec.fieldContext_ConnectAccountStatus_currentlyDue(ctx, field)
+	case "pendingVerification":
+		return ec.fieldContext_ConnectAccountStatus_pendingVerification(ctx, field)
+	case "errors":
+		return ec.fieldContext_ConnectAccountStatus_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectAccountStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_ConnectOnboardingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "accountId":
+		return ec.fieldContext_ConnectOnboardingPayload_accountId(ctx, field)
+	case "onboardingUrl":
+		return ec.fieldContext_ConnectOnboardingPayload_onboardingUrl(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ConnectOnboardingPayload_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectOnboardingPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Contract(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5487,6 +5679,282 @@ func (ec *executionContext) fieldContext_CompleteJobPayload_payment(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConnectAccountStatus_hasAccount(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_hasAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasAccount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_hasAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_accountId(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_status(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOConnectAccountState2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "ConnectAccountState")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_onboardingComplete(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_onboardingComplete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnboardingComplete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_onboardingComplete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_chargesEnabled(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_chargesEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargesEnabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_chargesEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_payoutsEnabled(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_payoutsEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayoutsEnabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_payoutsEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_currentlyDue(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_currentlyDue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentlyDue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_currentlyDue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_pendingVerification(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_pendingVerification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingVerification, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_pendingVerification(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_errors(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectOnboardingPayload_accountId(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectOnboarding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectOnboardingPayload_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectOnboardingPayload_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectOnboardingPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectOnboardingPayload_onboardingUrl(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectOnboarding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectOnboardingPayload_onboardingUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnboardingURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectOnboardingPayload_onboardingUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectOnboardingPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectOnboardingPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectOnboarding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectOnboardingPayload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectOnboardingPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectOnboardingPayload", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Contract_id(ctx context.Context, field graphql.CollectedField, obj *ent.Contract) (ret graphql.Marshaler) {
@@ -8625,6 +9093,96 @@ func (ec *executionContext) fieldContext_Mutation_deposit(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createConnectAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createConnectAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().CreateConnectAccount(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.ConnectOnboarding
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.ConnectOnboarding) graphql.Marshaler {
+			return ec.marshalNConnectOnboardingPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐConnectOnboarding(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createConnectAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectOnboardingPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshConnectOnboardingLink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshConnectOnboardingLink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RefreshConnectOnboardingLink(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.ConnectOnboarding
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.ConnectOnboarding) graphql.Marshaler {
+			return ec.marshalNConnectOnboardingPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐConnectOnboarding(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshConnectOnboardingLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectOnboardingPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_freezeWallet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9942,6 +10500,51 @@ func (ec *executionContext) fieldContext_Query_stripeConfig(_ context.Context, f
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_StripeConfig(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_connectAccountStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_connectAccountStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ConnectAccountStatus(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.ConnectStatus
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.ConnectStatus) graphql.Marshaler {
+			return ec.marshalNConnectAccountStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐConnectStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_connectAccountStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectAccountStatus(ctx, field)
 		},
 	}
 	return fc, nil
@@ -16242,6 +16845,122 @@ func (ec *executionContext) _CompleteJobPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var connectAccountStatusImplementors = []string{"ConnectAccountStatus"}
+
+func (ec *executionContext) _ConnectAccountStatus(ctx context.Context, sel ast.SelectionSet, obj *payments.ConnectStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectAccountStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectAccountStatus")
+		case "hasAccount":
+			out.Values[i] = ec._ConnectAccountStatus_hasAccount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accountId":
+			out.Values[i] = ec._ConnectAccountStatus_accountId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ConnectAccountStatus_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "onboardingComplete":
+			out.Values[i] = ec._ConnectAccountStatus_onboardingComplete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chargesEnabled":
+			out.Values[i] = ec._ConnectAccountStatus_chargesEnabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payoutsEnabled":
+			out.Values[i] = ec._ConnectAccountStatus_payoutsEnabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currentlyDue":
+			out.Values[i] = ec._ConnectAccountStatus_currentlyDue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pendingVerification":
+			out.Values[i] = ec._ConnectAccountStatus_pendingVerification(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._ConnectAccountStatus_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var connectOnboardingPayloadImplementors = []string{"ConnectOnboardingPayload"}
+
+func (ec *executionContext) _ConnectOnboardingPayload(ctx context.Context, sel ast.SelectionSet, obj *payments.ConnectOnboarding) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectOnboardingPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectOnboardingPayload")
+		case "accountId":
+			out.Values[i] = ec._ConnectOnboardingPayload_accountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onboardingUrl":
+			out.Values[i] = ec._ConnectOnboardingPayload_onboardingUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ConnectOnboardingPayload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var contractImplementors = []string{"Contract", "Node"}
 
 func (ec *executionContext) _Contract(ctx context.Context, sel ast.SelectionSet, obj *ent.Contract) graphql.Marshaler {
@@ -17088,6 +17807,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createConnectAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createConnectAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshConnectOnboardingLink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshConnectOnboardingLink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "freezeWallet":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_freezeWallet(ctx, field)
@@ -17471,6 +18204,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_stripeConfig(ctx, field)
+				})
+		case "connectAccountStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_connectAccountStatus(ctx, field)
 				})
 		case "wallet":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -18789,6 +19528,22 @@ func (ec *executionContext) marshalNCompleteJobPayload2ᚖgithubᚗcomᚋjobsphe
 	return ec._CompleteJobPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConnectAccountStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐConnectStatus(ctx context.Context, sel ast.SelectionSet, v *payments.ConnectStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConnectAccountStatus!")
+		return graphql.Null
+	}
+	return ec._ConnectAccountStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConnectOnboardingPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐConnectOnboarding(ctx context.Context, sel ast.SelectionSet, v *payments.ConnectOnboarding) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConnectOnboardingPayload!")
+		return graphql.Null
+	}
+	return ec._ConnectOnboardingPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx context.Context, sel ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Contract!")
@@ -19295,6 +20050,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNStripeConfig2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐStripeConfig(ctx context.Context, sel ast.SelectionSet, v *payments.StripeConfig) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "StripeConfig!")
@@ -19599,6 +20383,24 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOConnectAccountState2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalString(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConnectAccountState2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(*v)
 	return res
 }
 

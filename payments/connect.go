@@ -1,0 +1,166 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/connectaccount"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// ConnectOnboarding is a contractor's Connect account and a link to
+// onboard it.
+type ConnectOnboarding struct {
+	AccountID     string
+	OnboardingURL string
+	ExpiresAt     time.Time
+}
+
+// CreateConnectAccount makes the contractor's Stripe Connect Express
+// account, once, and returns its first onboarding link.
+func (s *Service) CreateConnectAccount(ctx context.Context, v auth.Viewer) (*ConnectOnboarding, error) {
+	if v.Role != role.Contractor {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only contractors can create Connect accounts")
+	}
+	if exists, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(v.UserID)).Exist(ctx); err != nil || exists {
+		if err == nil {
+			err = jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account already exists")
+		}
+		return nil, err
+	}
+	if err := s.limiter.Allow(ctx, auth.ConnectAccountLimit, string(v.UserID)); err != nil {
+		return nil, err
+	}
+	u, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	accountID, err := s.gateway.CreateConnectAccount(ctx, ConnectAccountParams{
+		IdempotencyKey: "connect:" + string(v.UserID), UserID: string(v.UserID), Email: u.Email,
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.client.ConnectAccount.Create().SetUserID(v.UserID).SetStripeAccountID(accountID).Exec(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account already exists")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.onboardingLink(ctx, accountID)
+}
+
+// RefreshConnectOnboardingLink mints a new onboarding link: they are
+// single-use and expire within minutes.
+func (s *Service) RefreshConnectOnboardingLink(ctx context.Context, v auth.Viewer) (*ConnectOnboarding, error) {
+	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(v.UserID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, jobsphere.Errorf(jobsphere.NotFound, "Please complete Stripe Connect onboarding")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.onboardingLink(ctx, a.StripeAccountID)
+}
+
+func (s *Service) onboardingLink(ctx context.Context, accountID string) (*ConnectOnboarding, error) {
+	link, err := s.gateway.CreateOnboardingLink(ctx, OnboardingLinkParams{
+		IdempotencyKey: "connect:" + accountID + ":link:" + string(pulid.New("lnk")),
+		AccountID:      accountID,
+		RefreshURL:     s.cfg.PublicURL + "/connect/refresh",
+		ReturnURL:      s.cfg.PublicURL + "/connect/return",
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ConnectOnboarding{AccountID: accountID, OnboardingURL: link.URL, ExpiresAt: link.ExpiresAt}, nil
+}
+
+// ConnectStatus is a contractor's Connect account as the API shows it.
+type ConnectStatus struct {
+	HasAccount                                         bool
+	AccountID                                          *string
+	Status                                             *string
+	OnboardingComplete, ChargesEnabled, PayoutsEnabled bool
+	CurrentlyDue, PendingVerification, Errors          []string
+}
+
+// ConnectAccountStatus reports the viewer's Connect account.
+func (s *Service) ConnectAccountStatus(ctx context.Context, v auth.Viewer) (*ConnectStatus, error) {
+	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(v.UserID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return &ConnectStatus{CurrentlyDue: []string{}, PendingVerification: []string{}, Errors: []string{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	status := string(a.Status)
+	return &ConnectStatus{
+		HasAccount: true, AccountID: &a.StripeAccountID, Status: &status,
+		OnboardingComplete: a.Status == connectaccount.StatusVERIFIED,
+		ChargesEnabled:     a.ChargesEnabled, PayoutsEnabled: a.PayoutsEnabled,
+		CurrentlyDue: nonNil(a.CurrentlyDue), PendingVerification: nonNil(a.PendingVerification), Errors: nonNil(a.Errors),
+	}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// onAccountUpdated keeps a connected account in step with Stripe: VERIFIED
+// when charges and payouts are enabled with nothing due, REJECTED when
+// Stripe disabled it for a rejection, PENDING otherwise. Applying the same
+// event twice changes nothing.
+func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, raw json.RawMessage) error {
+	var acct stripe.Account
+	if err := json.Unmarshal(raw, &acct); err != nil {
+		return fmt.Errorf("payments: decode account: %w", err)
+	}
+	a, err := tx.ConnectAccount.Query().Where(connectaccount.StripeAccountID(acct.ID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		s.logger.WarnContext(ctx, "account.updated for an unknown account", "account", acct.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var due, pending, problems []string
+	disabled := ""
+	if r := acct.Requirements; r != nil {
+		due, pending = r.CurrentlyDue, r.PendingVerification
+		for _, e := range r.Errors {
+			problems = append(problems, e.Reason)
+		}
+		disabled = string(r.DisabledReason)
+	}
+	status := connectaccount.StatusPENDING
+	switch {
+	case strings.HasPrefix(disabled, "rejected"):
+		status = connectaccount.StatusREJECTED
+	case acct.ChargesEnabled && acct.PayoutsEnabled && len(due) == 0:
+		status = connectaccount.StatusVERIFIED
+	}
+	u := tx.ConnectAccount.UpdateOne(a).SetStatus(status).
+		SetChargesEnabled(acct.ChargesEnabled).SetPayoutsEnabled(acct.PayoutsEnabled).
+		SetDetailsSubmitted(acct.DetailsSubmitted).
+		SetCurrentlyDue(nonNil(due)).SetPendingVerification(nonNil(pending)).SetErrors(nonNil(problems))
+	if disabled != "" {
+		u.SetDisabledReason(disabled)
+	} else {
+		u.ClearDisabledReason()
+	}
+	return u.Exec(ctx)
+}
