@@ -37,6 +37,7 @@ type Service struct {
 	// dummyHash is compared against when the email is unknown, so a login
 	// takes as long whether or not the account exists.
 	dummyHash []byte
+	limiter   *RateLimiter
 }
 
 // NewService returns the auth service.
@@ -45,7 +46,7 @@ func NewService(client *ent.Client, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return &Service{client: client, cfg: cfg, now: time.Now, dummyHash: dummy}, nil
+	return &Service{client: client, cfg: cfg, now: time.Now, dummyHash: dummy, limiter: NewRateLimiter(client)}, nil
 }
 
 // Tokens is a freshly issued access and refresh token pair.
@@ -129,6 +130,9 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 // Login checks an email and password. Which of the two was wrong is
 // never told.
 func (s *Service) Login(ctx context.Context, email, password string) (*Session, error) {
+	if err := s.limiter.Allow(ctx, LoginLimit, normalizeEmail(email)); err != nil {
+		return nil, err
+	}
 	u, err := s.client.User.Query().Where(user.Email(normalizeEmail(email))).Only(ctx)
 	if ent.IsNotFound(err) {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))

@@ -61,7 +61,7 @@ func (s *Service) Authenticate(token string) (Viewer, error) {
 	if err != nil || claims.Subject == "" {
 		return Viewer{}, jobsphere.Errorf(jobsphere.Unauthenticated, "Invalid access token")
 	}
-	return Viewer{UserID: pulid.ID(claims.Subject), Role: r}, nil
+	return Viewer{UserID: pulid.ID(claims.Subject), Role: r, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
 // newRefreshToken returns an opaque token and the hash we store of it;

@@ -5,6 +5,7 @@ package auth
 
 import (
 	"context"
+	"time"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth/role"
@@ -15,6 +16,9 @@ import (
 type Viewer struct {
 	UserID pulid.ID
 	Role   role.Role
+	// ExpiresAt is when the access token that identified the viewer
+	// expires; a websocket authenticated by it closes then.
+	ExpiresAt time.Time
 }
 
 // IsAdmin reports whether the viewer is an admin.

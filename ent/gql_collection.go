@@ -17,6 +17,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -1599,6 +1600,127 @@ func newWalletPaginateArgs(rv map[string]any) *walletPaginateArgs {
 		case *WalletOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithWalletOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WithdrawalQuery) CollectFields(ctx context.Context, satisfies ...string) (*WithdrawalQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WithdrawalQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(withdrawal.Columns))
+		selectedFields = []string{withdrawal.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[withdrawal.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldCreatedAt)
+				fieldSeen[withdrawal.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[withdrawal.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldUpdatedAt)
+				fieldSeen[withdrawal.FieldUpdatedAt] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[withdrawal.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldAmount)
+				fieldSeen[withdrawal.FieldAmount] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[withdrawal.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldStatus)
+				fieldSeen[withdrawal.FieldStatus] = struct{}{}
+			}
+		case "stripeTransferId":
+			if _, ok := fieldSeen[withdrawal.FieldStripeTransferID]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldStripeTransferID)
+				fieldSeen[withdrawal.FieldStripeTransferID] = struct{}{}
+			}
+		case "failureReason":
+			if _, ok := fieldSeen[withdrawal.FieldFailureReason]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldFailureReason)
+				fieldSeen[withdrawal.FieldFailureReason] = struct{}{}
+			}
+		case "requestedAt":
+			if _, ok := fieldSeen[withdrawal.FieldRequestedAt]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldRequestedAt)
+				fieldSeen[withdrawal.FieldRequestedAt] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[withdrawal.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, withdrawal.FieldCompletedAt)
+				fieldSeen[withdrawal.FieldCompletedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type withdrawalPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WithdrawalPaginateOption
+}
+
+func newWithdrawalPaginateArgs(rv map[string]any) *withdrawalPaginateArgs {
+	args := &withdrawalPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WithdrawalOrder{Field: &WithdrawalOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWithdrawalOrder(order))
+			}
+		case *WithdrawalOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWithdrawalOrder(v))
 			}
 		}
 	}

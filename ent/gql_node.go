@@ -20,6 +20,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
 )
 
 // Noder wraps the basic Node method.
@@ -76,6 +77,11 @@ var walletImplementors = []string{"Wallet", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Wallet) IsNode() {}
+
+var withdrawalImplementors = []string{"Withdrawal", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Withdrawal) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -261,6 +267,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(wallet.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, walletImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case withdrawal.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Withdrawal.Query().
+			Where(withdrawal.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, withdrawalImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -486,6 +505,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Wallet.Query().
 			Where(wallet.IDIn(ids...))
 		query, err := query.CollectFields(ctx, walletImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case withdrawal.Table:
+		query := c.Withdrawal.Query().
+			Where(withdrawal.IDIn(ids...))
+		query, err := query.CollectFields(ctx, withdrawalImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -3084,6 +3085,302 @@ func (_m *Wallet) ToEdge(order *WalletOrder) *WalletEdge {
 		order = DefaultWalletOrder
 	}
 	return &WalletEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WithdrawalEdge is the edge representation of Withdrawal.
+type WithdrawalEdge struct {
+	Node   *Withdrawal `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// WithdrawalConnection is the connection containing edges to Withdrawal.
+type WithdrawalConnection struct {
+	Edges      []*WithdrawalEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *WithdrawalConnection) build(nodes []*Withdrawal, pager *withdrawalPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Withdrawal
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Withdrawal {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Withdrawal {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WithdrawalEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WithdrawalEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WithdrawalPaginateOption enables pagination customization.
+type WithdrawalPaginateOption func(*withdrawalPager) error
+
+// WithWithdrawalOrder configures pagination ordering.
+func WithWithdrawalOrder(order *WithdrawalOrder) WithdrawalPaginateOption {
+	if order == nil {
+		order = DefaultWithdrawalOrder
+	}
+	o := *order
+	return func(pager *withdrawalPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWithdrawalOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWithdrawalFilter configures pagination filter.
+func WithWithdrawalFilter(filter func(*WithdrawalQuery) (*WithdrawalQuery, error)) WithdrawalPaginateOption {
+	return func(pager *withdrawalPager) error {
+		if filter == nil {
+			return errors.New("WithdrawalQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type withdrawalPager struct {
+	reverse bool
+	order   *WithdrawalOrder
+	filter  func(*WithdrawalQuery) (*WithdrawalQuery, error)
+}
+
+func newWithdrawalPager(opts []WithdrawalPaginateOption, reverse bool) (*withdrawalPager, error) {
+	pager := &withdrawalPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWithdrawalOrder
+	}
+	return pager, nil
+}
+
+func (p *withdrawalPager) applyFilter(query *WithdrawalQuery) (*WithdrawalQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *withdrawalPager) toCursor(_m *Withdrawal) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *withdrawalPager) applyCursors(query *WithdrawalQuery, after, before *Cursor) (*WithdrawalQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWithdrawalOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *withdrawalPager) applyOrder(query *WithdrawalQuery) *WithdrawalQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWithdrawalOrder.Field {
+		query = query.Order(DefaultWithdrawalOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *withdrawalPager) orderExpr(query *WithdrawalQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWithdrawalOrder.Field {
+			b.Comma().Ident(DefaultWithdrawalOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Withdrawal.
+func (_m *WithdrawalQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WithdrawalPaginateOption,
+) (*WithdrawalConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWithdrawalPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WithdrawalConnection{Edges: []*WithdrawalEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WithdrawalOrderFieldCreatedAt orders Withdrawal by created_at.
+	WithdrawalOrderFieldCreatedAt = &WithdrawalOrderField{
+		Value: func(_m *Withdrawal) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: withdrawal.FieldCreatedAt,
+		toTerm: withdrawal.ByCreatedAt,
+		toCursor: func(_m *Withdrawal) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WithdrawalOrderField) String() string {
+	var str string
+	switch f.column {
+	case WithdrawalOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WithdrawalOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WithdrawalOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WithdrawalOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WithdrawalOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid WithdrawalOrderField", str)
+	}
+	return nil
+}
+
+// WithdrawalOrderField defines the ordering field of Withdrawal.
+type WithdrawalOrderField struct {
+	// Value extracts the ordering value from the given Withdrawal.
+	Value    func(*Withdrawal) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) withdrawal.OrderOption
+	toCursor func(*Withdrawal) Cursor
+}
+
+// WithdrawalOrder defines the ordering of Withdrawal.
+type WithdrawalOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *WithdrawalOrderField `json:"field"`
+}
+
+// DefaultWithdrawalOrder is the default ordering of Withdrawal.
+var DefaultWithdrawalOrder = &WithdrawalOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WithdrawalOrderField{
+		Value: func(_m *Withdrawal) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: withdrawal.FieldID,
+		toTerm: withdrawal.ByID,
+		toCursor: func(_m *Withdrawal) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Withdrawal into WithdrawalEdge.
+func (_m *Withdrawal) ToEdge(order *WithdrawalOrder) *WithdrawalEdge {
+	if order == nil {
+		order = DefaultWithdrawalOrder
+	}
+	return &WithdrawalEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -18629,6 +18629,8 @@ type WithdrawalMutation struct {
 	stripe_transfer_id *string
 	failure_reason     *string
 	reviewed_by_id     *pulid.ID
+	transaction_id     *pulid.ID
+	request_key        *string
 	requested_at       *time.Time
 	completed_at       *time.Time
 	clearedFields      map[string]struct{}
@@ -19090,6 +19092,104 @@ func (m *WithdrawalMutation) ResetReviewedByID() {
 	delete(m.clearedFields, withdrawal.FieldReviewedByID)
 }
 
+// SetTransactionID sets the "transaction_id" field.
+func (m *WithdrawalMutation) SetTransactionID(pu pulid.ID) {
+	m.transaction_id = &pu
+}
+
+// TransactionID returns the value of the "transaction_id" field in the mutation.
+func (m *WithdrawalMutation) TransactionID() (r pulid.ID, exists bool) {
+	v := m.transaction_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransactionID returns the old "transaction_id" field's value of the Withdrawal entity.
+// If the Withdrawal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WithdrawalMutation) OldTransactionID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransactionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransactionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransactionID: %w", err)
+	}
+	return oldValue.TransactionID, nil
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (m *WithdrawalMutation) ClearTransactionID() {
+	m.transaction_id = nil
+	m.clearedFields[withdrawal.FieldTransactionID] = struct{}{}
+}
+
+// TransactionIDCleared returns if the "transaction_id" field was cleared in this mutation.
+func (m *WithdrawalMutation) TransactionIDCleared() bool {
+	_, ok := m.clearedFields[withdrawal.FieldTransactionID]
+	return ok
+}
+
+// ResetTransactionID resets all changes to the "transaction_id" field.
+func (m *WithdrawalMutation) ResetTransactionID() {
+	m.transaction_id = nil
+	delete(m.clearedFields, withdrawal.FieldTransactionID)
+}
+
+// SetRequestKey sets the "request_key" field.
+func (m *WithdrawalMutation) SetRequestKey(s string) {
+	m.request_key = &s
+}
+
+// RequestKey returns the value of the "request_key" field in the mutation.
+func (m *WithdrawalMutation) RequestKey() (r string, exists bool) {
+	v := m.request_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestKey returns the old "request_key" field's value of the Withdrawal entity.
+// If the Withdrawal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WithdrawalMutation) OldRequestKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestKey: %w", err)
+	}
+	return oldValue.RequestKey, nil
+}
+
+// ClearRequestKey clears the value of the "request_key" field.
+func (m *WithdrawalMutation) ClearRequestKey() {
+	m.request_key = nil
+	m.clearedFields[withdrawal.FieldRequestKey] = struct{}{}
+}
+
+// RequestKeyCleared returns if the "request_key" field was cleared in this mutation.
+func (m *WithdrawalMutation) RequestKeyCleared() bool {
+	_, ok := m.clearedFields[withdrawal.FieldRequestKey]
+	return ok
+}
+
+// ResetRequestKey resets all changes to the "request_key" field.
+func (m *WithdrawalMutation) ResetRequestKey() {
+	m.request_key = nil
+	delete(m.clearedFields, withdrawal.FieldRequestKey)
+}
+
 // SetRequestedAt sets the "requested_at" field.
 func (m *WithdrawalMutation) SetRequestedAt(t time.Time) {
 	m.requested_at = &t
@@ -19236,7 +19336,7 @@ func (m *WithdrawalMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WithdrawalMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, withdrawal.FieldCreatedAt)
 	}
@@ -19260,6 +19360,12 @@ func (m *WithdrawalMutation) Fields() []string {
 	}
 	if m.reviewed_by_id != nil {
 		fields = append(fields, withdrawal.FieldReviewedByID)
+	}
+	if m.transaction_id != nil {
+		fields = append(fields, withdrawal.FieldTransactionID)
+	}
+	if m.request_key != nil {
+		fields = append(fields, withdrawal.FieldRequestKey)
 	}
 	if m.requested_at != nil {
 		fields = append(fields, withdrawal.FieldRequestedAt)
@@ -19291,6 +19397,10 @@ func (m *WithdrawalMutation) Field(name string) (ent.Value, bool) {
 		return m.FailureReason()
 	case withdrawal.FieldReviewedByID:
 		return m.ReviewedByID()
+	case withdrawal.FieldTransactionID:
+		return m.TransactionID()
+	case withdrawal.FieldRequestKey:
+		return m.RequestKey()
 	case withdrawal.FieldRequestedAt:
 		return m.RequestedAt()
 	case withdrawal.FieldCompletedAt:
@@ -19320,6 +19430,10 @@ func (m *WithdrawalMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldFailureReason(ctx)
 	case withdrawal.FieldReviewedByID:
 		return m.OldReviewedByID(ctx)
+	case withdrawal.FieldTransactionID:
+		return m.OldTransactionID(ctx)
+	case withdrawal.FieldRequestKey:
+		return m.OldRequestKey(ctx)
 	case withdrawal.FieldRequestedAt:
 		return m.OldRequestedAt(ctx)
 	case withdrawal.FieldCompletedAt:
@@ -19389,6 +19503,20 @@ func (m *WithdrawalMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReviewedByID(v)
 		return nil
+	case withdrawal.FieldTransactionID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransactionID(v)
+		return nil
+	case withdrawal.FieldRequestKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestKey(v)
+		return nil
 	case withdrawal.FieldRequestedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -19457,6 +19585,12 @@ func (m *WithdrawalMutation) ClearedFields() []string {
 	if m.FieldCleared(withdrawal.FieldReviewedByID) {
 		fields = append(fields, withdrawal.FieldReviewedByID)
 	}
+	if m.FieldCleared(withdrawal.FieldTransactionID) {
+		fields = append(fields, withdrawal.FieldTransactionID)
+	}
+	if m.FieldCleared(withdrawal.FieldRequestKey) {
+		fields = append(fields, withdrawal.FieldRequestKey)
+	}
 	if m.FieldCleared(withdrawal.FieldCompletedAt) {
 		fields = append(fields, withdrawal.FieldCompletedAt)
 	}
@@ -19482,6 +19616,12 @@ func (m *WithdrawalMutation) ClearField(name string) error {
 		return nil
 	case withdrawal.FieldReviewedByID:
 		m.ClearReviewedByID()
+		return nil
+	case withdrawal.FieldTransactionID:
+		m.ClearTransactionID()
+		return nil
+	case withdrawal.FieldRequestKey:
+		m.ClearRequestKey()
 		return nil
 	case withdrawal.FieldCompletedAt:
 		m.ClearCompletedAt()
@@ -19517,6 +19657,12 @@ func (m *WithdrawalMutation) ResetField(name string) error {
 		return nil
 	case withdrawal.FieldReviewedByID:
 		m.ResetReviewedByID()
+		return nil
+	case withdrawal.FieldTransactionID:
+		m.ResetTransactionID()
+		return nil
+	case withdrawal.FieldRequestKey:
+		m.ResetRequestKey()
 		return nil
 	case withdrawal.FieldRequestedAt:
 		m.ResetRequestedAt()

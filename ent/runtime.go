@@ -496,7 +496,7 @@ func init() {
 	// withdrawal.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	withdrawal.UpdateDefaultUpdatedAt = withdrawalDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// withdrawalDescRequestedAt is the schema descriptor for requested_at field.
-	withdrawalDescRequestedAt := withdrawalFields[6].Descriptor()
+	withdrawalDescRequestedAt := withdrawalFields[8].Descriptor()
 	// withdrawal.DefaultRequestedAt holds the default value on creation for the requested_at field.
 	withdrawal.DefaultRequestedAt = withdrawalDescRequestedAt.Default.(func() time.Time)
 	// withdrawalDescID is the schema descriptor for id field.

@@ -35,6 +35,10 @@ type Withdrawal struct {
 	FailureReason *string `json:"failure_reason,omitempty"`
 	// ReviewedByID holds the value of the "reviewed_by_id" field.
 	ReviewedByID *pulid.ID `json:"reviewed_by_id,omitempty"`
+	// TransactionID holds the value of the "transaction_id" field.
+	TransactionID *pulid.ID `json:"transaction_id,omitempty"`
+	// RequestKey holds the value of the "request_key" field.
+	RequestKey *string `json:"request_key,omitempty"`
 	// RequestedAt holds the value of the "requested_at" field.
 	RequestedAt time.Time `json:"requested_at,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
@@ -52,8 +56,6 @@ type WithdrawalEdges struct {
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [1]bool
-	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
 }
 
 // UserOrErr returns the User value or an error if the edge
@@ -72,13 +74,13 @@ func (*Withdrawal) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case withdrawal.FieldReviewedByID:
+		case withdrawal.FieldReviewedByID, withdrawal.FieldTransactionID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case withdrawal.FieldID, withdrawal.FieldUserID:
 			values[i] = new(pulid.ID)
 		case withdrawal.FieldAmount:
 			values[i] = new(sql.NullInt64)
-		case withdrawal.FieldStatus, withdrawal.FieldStripeTransferID, withdrawal.FieldFailureReason:
+		case withdrawal.FieldStatus, withdrawal.FieldStripeTransferID, withdrawal.FieldFailureReason, withdrawal.FieldRequestKey:
 			values[i] = new(sql.NullString)
 		case withdrawal.FieldCreatedAt, withdrawal.FieldUpdatedAt, withdrawal.FieldRequestedAt, withdrawal.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -153,6 +155,20 @@ func (_m *Withdrawal) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ReviewedByID = new(pulid.ID)
 				*_m.ReviewedByID = *value.S.(*pulid.ID)
+			}
+		case withdrawal.FieldTransactionID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field transaction_id", values[i])
+			} else if value.Valid {
+				_m.TransactionID = new(pulid.ID)
+				*_m.TransactionID = *value.S.(*pulid.ID)
+			}
+		case withdrawal.FieldRequestKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field request_key", values[i])
+			} else if value.Valid {
+				_m.RequestKey = new(string)
+				*_m.RequestKey = value.String
 			}
 		case withdrawal.FieldRequestedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -236,6 +252,16 @@ func (_m *Withdrawal) String() string {
 	if v := _m.ReviewedByID; v != nil {
 		builder.WriteString("reviewed_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.TransactionID; v != nil {
+		builder.WriteString("transaction_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.RequestKey; v != nil {
+		builder.WriteString("request_key=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	builder.WriteString("requested_at=")

@@ -121,6 +121,34 @@ func (_c *WithdrawalCreate) SetNillableReviewedByID(v *pulid.ID) *WithdrawalCrea
 	return _c
 }
 
+// SetTransactionID sets the "transaction_id" field.
+func (_c *WithdrawalCreate) SetTransactionID(v pulid.ID) *WithdrawalCreate {
+	_c.mutation.SetTransactionID(v)
+	return _c
+}
+
+// SetNillableTransactionID sets the "transaction_id" field if the given value is not nil.
+func (_c *WithdrawalCreate) SetNillableTransactionID(v *pulid.ID) *WithdrawalCreate {
+	if v != nil {
+		_c.SetTransactionID(*v)
+	}
+	return _c
+}
+
+// SetRequestKey sets the "request_key" field.
+func (_c *WithdrawalCreate) SetRequestKey(v string) *WithdrawalCreate {
+	_c.mutation.SetRequestKey(v)
+	return _c
+}
+
+// SetNillableRequestKey sets the "request_key" field if the given value is not nil.
+func (_c *WithdrawalCreate) SetNillableRequestKey(v *string) *WithdrawalCreate {
+	if v != nil {
+		_c.SetRequestKey(*v)
+	}
+	return _c
+}
+
 // SetRequestedAt sets the "requested_at" field.
 func (_c *WithdrawalCreate) SetRequestedAt(v time.Time) *WithdrawalCreate {
 	_c.mutation.SetRequestedAt(v)
@@ -317,6 +345,14 @@ func (_c *WithdrawalCreate) createSpec() (*Withdrawal, *sqlgraph.CreateSpec) {
 		_spec.SetField(withdrawal.FieldReviewedByID, field.TypeString, value)
 		_node.ReviewedByID = &value
 	}
+	if value, ok := _c.mutation.TransactionID(); ok {
+		_spec.SetField(withdrawal.FieldTransactionID, field.TypeString, value)
+		_node.TransactionID = &value
+	}
+	if value, ok := _c.mutation.RequestKey(); ok {
+		_spec.SetField(withdrawal.FieldRequestKey, field.TypeString, value)
+		_node.RequestKey = &value
+	}
 	if value, ok := _c.mutation.RequestedAt(); ok {
 		_spec.SetField(withdrawal.FieldRequestedAt, field.TypeTime, value)
 		_node.RequestedAt = value
@@ -472,6 +508,24 @@ func (u *WithdrawalUpsert) ClearReviewedByID() *WithdrawalUpsert {
 	return u
 }
 
+// SetTransactionID sets the "transaction_id" field.
+func (u *WithdrawalUpsert) SetTransactionID(v pulid.ID) *WithdrawalUpsert {
+	u.Set(withdrawal.FieldTransactionID, v)
+	return u
+}
+
+// UpdateTransactionID sets the "transaction_id" field to the value that was provided on create.
+func (u *WithdrawalUpsert) UpdateTransactionID() *WithdrawalUpsert {
+	u.SetExcluded(withdrawal.FieldTransactionID)
+	return u
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (u *WithdrawalUpsert) ClearTransactionID() *WithdrawalUpsert {
+	u.SetNull(withdrawal.FieldTransactionID)
+	return u
+}
+
 // SetCompletedAt sets the "completed_at" field.
 func (u *WithdrawalUpsert) SetCompletedAt(v time.Time) *WithdrawalUpsert {
 	u.Set(withdrawal.FieldCompletedAt, v)
@@ -515,6 +569,9 @@ func (u *WithdrawalUpsertOne) UpdateNewValues() *WithdrawalUpsertOne {
 		}
 		if _, exists := u.create.mutation.Amount(); exists {
 			s.SetIgnore(withdrawal.FieldAmount)
+		}
+		if _, exists := u.create.mutation.RequestKey(); exists {
+			s.SetIgnore(withdrawal.FieldRequestKey)
 		}
 		if _, exists := u.create.mutation.RequestedAt(); exists {
 			s.SetIgnore(withdrawal.FieldRequestedAt)
@@ -638,6 +695,27 @@ func (u *WithdrawalUpsertOne) UpdateReviewedByID() *WithdrawalUpsertOne {
 func (u *WithdrawalUpsertOne) ClearReviewedByID() *WithdrawalUpsertOne {
 	return u.Update(func(s *WithdrawalUpsert) {
 		s.ClearReviewedByID()
+	})
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (u *WithdrawalUpsertOne) SetTransactionID(v pulid.ID) *WithdrawalUpsertOne {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.SetTransactionID(v)
+	})
+}
+
+// UpdateTransactionID sets the "transaction_id" field to the value that was provided on create.
+func (u *WithdrawalUpsertOne) UpdateTransactionID() *WithdrawalUpsertOne {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.UpdateTransactionID()
+	})
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (u *WithdrawalUpsertOne) ClearTransactionID() *WithdrawalUpsertOne {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.ClearTransactionID()
 	})
 }
 
@@ -854,6 +932,9 @@ func (u *WithdrawalUpsertBulk) UpdateNewValues() *WithdrawalUpsertBulk {
 			if _, exists := b.mutation.Amount(); exists {
 				s.SetIgnore(withdrawal.FieldAmount)
 			}
+			if _, exists := b.mutation.RequestKey(); exists {
+				s.SetIgnore(withdrawal.FieldRequestKey)
+			}
 			if _, exists := b.mutation.RequestedAt(); exists {
 				s.SetIgnore(withdrawal.FieldRequestedAt)
 			}
@@ -977,6 +1058,27 @@ func (u *WithdrawalUpsertBulk) UpdateReviewedByID() *WithdrawalUpsertBulk {
 func (u *WithdrawalUpsertBulk) ClearReviewedByID() *WithdrawalUpsertBulk {
 	return u.Update(func(s *WithdrawalUpsert) {
 		s.ClearReviewedByID()
+	})
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (u *WithdrawalUpsertBulk) SetTransactionID(v pulid.ID) *WithdrawalUpsertBulk {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.SetTransactionID(v)
+	})
+}
+
+// UpdateTransactionID sets the "transaction_id" field to the value that was provided on create.
+func (u *WithdrawalUpsertBulk) UpdateTransactionID() *WithdrawalUpsertBulk {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.UpdateTransactionID()
+	})
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (u *WithdrawalUpsertBulk) ClearTransactionID() *WithdrawalUpsertBulk {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.ClearTransactionID()
 	})
 }
 

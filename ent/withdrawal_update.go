@@ -110,6 +110,26 @@ func (_u *WithdrawalUpdate) ClearReviewedByID() *WithdrawalUpdate {
 	return _u
 }
 
+// SetTransactionID sets the "transaction_id" field.
+func (_u *WithdrawalUpdate) SetTransactionID(v pulid.ID) *WithdrawalUpdate {
+	_u.mutation.SetTransactionID(v)
+	return _u
+}
+
+// SetNillableTransactionID sets the "transaction_id" field if the given value is not nil.
+func (_u *WithdrawalUpdate) SetNillableTransactionID(v *pulid.ID) *WithdrawalUpdate {
+	if v != nil {
+		_u.SetTransactionID(*v)
+	}
+	return _u
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (_u *WithdrawalUpdate) ClearTransactionID() *WithdrawalUpdate {
+	_u.mutation.ClearTransactionID()
+	return _u
+}
+
 // SetCompletedAt sets the "completed_at" field.
 func (_u *WithdrawalUpdate) SetCompletedAt(v time.Time) *WithdrawalUpdate {
 	_u.mutation.SetCompletedAt(v)
@@ -226,6 +246,15 @@ func (_u *WithdrawalUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.ReviewedByIDCleared() {
 		_spec.ClearField(withdrawal.FieldReviewedByID, field.TypeString)
 	}
+	if value, ok := _u.mutation.TransactionID(); ok {
+		_spec.SetField(withdrawal.FieldTransactionID, field.TypeString, value)
+	}
+	if _u.mutation.TransactionIDCleared() {
+		_spec.ClearField(withdrawal.FieldTransactionID, field.TypeString)
+	}
+	if _u.mutation.RequestKeyCleared() {
+		_spec.ClearField(withdrawal.FieldRequestKey, field.TypeString)
+	}
 	if value, ok := _u.mutation.CompletedAt(); ok {
 		_spec.SetField(withdrawal.FieldCompletedAt, field.TypeTime, value)
 	}
@@ -331,6 +360,26 @@ func (_u *WithdrawalUpdateOne) SetNillableReviewedByID(v *pulid.ID) *WithdrawalU
 // ClearReviewedByID clears the value of the "reviewed_by_id" field.
 func (_u *WithdrawalUpdateOne) ClearReviewedByID() *WithdrawalUpdateOne {
 	_u.mutation.ClearReviewedByID()
+	return _u
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (_u *WithdrawalUpdateOne) SetTransactionID(v pulid.ID) *WithdrawalUpdateOne {
+	_u.mutation.SetTransactionID(v)
+	return _u
+}
+
+// SetNillableTransactionID sets the "transaction_id" field if the given value is not nil.
+func (_u *WithdrawalUpdateOne) SetNillableTransactionID(v *pulid.ID) *WithdrawalUpdateOne {
+	if v != nil {
+		_u.SetTransactionID(*v)
+	}
+	return _u
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (_u *WithdrawalUpdateOne) ClearTransactionID() *WithdrawalUpdateOne {
+	_u.mutation.ClearTransactionID()
 	return _u
 }
 
@@ -479,6 +528,15 @@ func (_u *WithdrawalUpdateOne) sqlSave(ctx context.Context) (_node *Withdrawal, 
 	}
 	if _u.mutation.ReviewedByIDCleared() {
 		_spec.ClearField(withdrawal.FieldReviewedByID, field.TypeString)
+	}
+	if value, ok := _u.mutation.TransactionID(); ok {
+		_spec.SetField(withdrawal.FieldTransactionID, field.TypeString, value)
+	}
+	if _u.mutation.TransactionIDCleared() {
+		_spec.ClearField(withdrawal.FieldTransactionID, field.TypeString)
+	}
+	if _u.mutation.RequestKeyCleared() {
+		_spec.ClearField(withdrawal.FieldRequestKey, field.TypeString)
 	}
 	if value, ok := _u.mutation.CompletedAt(); ok {
 		_spec.SetField(withdrawal.FieldCompletedAt, field.TypeTime, value)

@@ -82,10 +82,8 @@ func mayReadEmail(ctx context.Context, u *ent.User) bool {
 	if v, err := auth.ViewerFrom(ctx); err == nil && (v.UserID == u.ID || v.IsAdmin()) {
 		return true
 	}
-	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
-		if fc.Object == "AuthPayload" {
-			return true
-		}
-	}
-	return false
+	// Only AuthPayload.user itself: the email field's parent is that user
+	// field. Users nested deeper (a review's client) are other people.
+	fc := graphql.GetFieldContext(ctx)
+	return fc != nil && fc.Parent != nil && fc.Parent.Object == "AuthPayload" && fc.Parent.Field.Name == "user"
 }

@@ -81,14 +81,8 @@ func (s *Service) FundFromCheckout(ctx context.Context, tx *ent.Tx, p JobPayment
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		in.Moves = []ledger.Move{{From: ledger.External, To: ledger.Available(p.CustomerID), Amount: p.Split.TotalCharge}}
-		in.Description += " (the job was no longer open: credited to the wallet)"
-		posted, err := s.ledger.Post(ctx, tx.Client(), in)
-		if err != nil {
-			return err
-		}
-		return s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, p.CustomerID)
+	if n == 0 { // the job was no longer open
+		return s.CreditUnmatchedPayment(ctx, tx, p.CustomerID, p.Split.TotalCharge, p.SessionID, p.PaymentIntentID)
 	}
 	in.Moves = []ledger.Move{{From: ledger.External, To: ledger.Escrow(p.CustomerID), Amount: p.Split.TotalCharge}}
 	if _, err := s.ledger.Post(ctx, tx.Client(), in); err != nil {
@@ -126,6 +120,25 @@ func (s *Service) FundFromCheckout(ctx context.Context, tx *ent.Tx, p JobPayment
 		}
 	}
 	return s.publishJobTx(ctx, tx, p.JobID, p.CustomerID, p.ContractorID)
+}
+
+// CreditUnmatchedPayment puts a card payment that cannot fund its job (the
+// job is taken, or the amount is not the one asked for) in the customer's
+// wallet, so no money is lost; once per Checkout session.
+func (s *Service) CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, customerID pulid.ID, amount int64, sessionID, paymentIntentID string) error {
+	if amount <= 0 {
+		return nil
+	}
+	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+		Key: "checkout:" + sessionID + ":funding", Type: ledgertransaction.TypeDEPOSIT,
+		Description:             "Card payment of " + s.money(amount) + " credited to the wallet (it could not fund its job)",
+		StripeCheckoutSessionID: sessionID, StripePaymentIntentID: paymentIntentID,
+		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customerID), Amount: amount}},
+	})
+	if err != nil {
+		return err
+	}
+	return s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, customerID)
 }
 
 // CardRefunder refunds a card payment through Stripe (package payments).
@@ -178,16 +191,6 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 	})
 	if err != nil {
 		return nil, err
-	}
-	if toCard {
-		// After the ledger says the money left: Stripe's refund carries a key
-		// derived from the escrow, so retrying this call refunds once.
-		if s.refunder == nil {
-			return nil, jobsphere.Errorf(jobsphere.Internal, "card refunds are not configured")
-		}
-		if err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", deref(esc.StripePaymentIntentID), esc.Amount+esc.PlatformFee); err != nil {
-			return nil, err
-		}
 	}
 	return s.client.Escrow.Get(ctx, esc.ID)
 }

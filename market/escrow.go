@@ -201,7 +201,13 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		c, err := tx.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
 		switch {
 		case err == nil:
-			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, false)
+			// A card-paid escrow goes back to the card: customers cannot
+			// withdraw wallet money.
+			funding, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+			if err != nil {
+				return err
+			}
+			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, funding.FundingSource == escrow.FundingSourceCHECKOUT)
 			if jobsphere.ErrorCode(err) == jobsphere.Conflict { // released meanwhile: say so of the job
 				if now, gerr := tx.Job.Get(ctx, jobID); gerr == nil {
 					return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", now.Status)
@@ -271,6 +277,17 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 	}
 	if n == 0 {
 		return 0, s.escrowConflict(ctx, tx, c.ID)
+	}
+	if toCard {
+		// Inside the transaction, before commit: if Stripe refuses, nothing
+		// here happened; if the commit fails after Stripe refunded, the
+		// retry's refund carries the same key and Stripe refunds once.
+		if s.refunder == nil || esc.StripePaymentIntentID == nil {
+			return 0, jobsphere.Errorf(jobsphere.Conflict, "This payment cannot be refunded to the card; refund it to the wallet")
+		}
+		if err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCANCELLED).Exec(ctx); err != nil {
 		return 0, err

@@ -60,7 +60,13 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 		if j.PostedByID != v.UserID {
 			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 		}
-		if j.Status != job.StatusOPEN {
+		// Locks the job row while it is still OPEN, so a cancel or a job
+		// checkout cannot slip in between this check and the offer.
+		n, err := tx.Job.Update().Where(job.ID(j.ID), job.StatusEQ(job.StatusOPEN)).SetUpdatedAt(s.now()).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
 			return jobsphere.Errorf(jobsphere.Conflict, "Job is not open for offers")
 		}
 		o, err = tx.Offer.Create().
@@ -144,9 +150,8 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		if now.After(o.ExpiresAt) {
 			return jobsphere.Errorf(jobsphere.Conflict, "Offer is EXPIRED")
 		}
-		if err := moveOffer(ctx, tx, o, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
-			return err
-		}
+		// The job first, as cancelJob and job checkouts lock it: one order
+		// for everyone, so they wait for each other instead of deadlocking.
 		n, err := tx.Job.Update().Where(job.ID(o.JobID), job.StatusEQ(job.StatusOPEN)).
 			SetStatus(job.StatusASSIGNED).SetContractorID(o.ContractorID).SetAssignedAt(now).Save(ctx)
 		if err != nil {
@@ -154,6 +159,9 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		}
 		if n == 0 {
 			return jobsphere.Errorf(jobsphere.Conflict, "Job is no longer open")
+		}
+		if err := moveOffer(ctx, tx, o, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
+			return err
 		}
 		if o.ApplicationID != nil {
 			if err := tx.JobApplication.UpdateOneID(*o.ApplicationID).SetStatus(jobapplication.StatusACCEPTED).Exec(ctx); err != nil {
@@ -163,14 +171,18 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 				return err
 			}
 		}
-		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
-			Key: "offer:" + string(o.ID) + ":platform-fee", Type: ledgertransaction.TypePLATFORM_FEE,
-			Description: "Platform fee " + s.money(o.PlatformFee),
-			Moves:       []ledger.Move{{From: ledger.Escrow(o.CustomerID), To: ledger.Revenue, Amount: o.PlatformFee}},
-			JobID:       o.JobID, OfferID: o.ID,
-		})
-		if err != nil {
-			return err
+		var feeTxn pulid.ID
+		if o.PlatformFee > 0 {
+			posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+				Key: "offer:" + string(o.ID) + ":platform-fee", Type: ledgertransaction.TypePLATFORM_FEE,
+				Description: "Platform fee " + s.money(o.PlatformFee),
+				Moves:       []ledger.Move{{From: ledger.Escrow(o.CustomerID), To: ledger.Revenue, Amount: o.PlatformFee}},
+				JobID:       o.JobID, OfferID: o.ID,
+			})
+			if err != nil {
+				return err
+			}
+			feeTxn = posted.Transaction.ID
 		}
 		c, err := tx.Contract.Create().SetJobID(o.JobID).SetCustomerID(o.CustomerID).
 			SetContractorID(o.ContractorID).SetOfferID(o.ID).Save(ctx)
@@ -184,7 +196,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		}
 		res.Contract = c
 		res.Payment = splitOf(o)
-		if err := s.publishOffer(ctx, tx, o, "FEE_CHARGED", posted.Transaction.ID); err != nil {
+		if err := s.publishOffer(ctx, tx, o, "FEE_CHARGED", feeTxn); err != nil {
 			return err
 		}
 		return s.publishJobTx(ctx, tx, o.JobID, o.CustomerID, o.ContractorID)

@@ -28,6 +28,9 @@ type Config struct {
 	CancelURL      string // default Checkout cancel page
 	ReturnURL      string // where a 3-D Secure redirect comes back
 	PublicURL      string // base of the Connect return and refresh pages
+
+	MinWithdrawal, MaxWithdrawal int64
+	RequireWithdrawalApproval    bool
 }
 
 // Service runs deposits (and, later, payouts) against a Gateway.
@@ -66,6 +69,9 @@ type DepositInput struct {
 	SuccessURL      string
 	CancelURL       string
 }
+
+// maxCharge is Stripe's largest charge: eight digits of minor units.
+const maxCharge = 99_999_999
 
 // DepositResult is what a deposit request returns.
 type DepositResult struct {
@@ -121,8 +127,9 @@ func (s *Service) validateDeposit(ctx context.Context, userID pulid.ID, in Depos
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
 			Message: "Minimum deposit amount is " + s.cfg.Currency.Display(s.cfg.MinDeposit)})
 	}
-	if in.Amount > ledger.MaxAmount {
-		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount", Message: "Amount is too large"})
+	if in.Amount > maxCharge {
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
+			Message: "Maximum deposit amount is " + s.cfg.Currency.Display(maxCharge)})
 	}
 	if in.PaymentMethodID != "" && !strings.HasPrefix(in.PaymentMethodID, "pm_") {
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId",

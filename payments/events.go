@@ -17,6 +17,11 @@ import (
 // safe to see an event twice, or two events for one payment in any order.
 // Types we don't act on are accepted and ignored.
 func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) error {
+	if ev.Account != "" && ev.Type != stripe.EventTypeAccountUpdated {
+		// A connected account's own payments are not ours to credit.
+		s.logger.InfoContext(ctx, "connected account event ignored", "type", ev.Type, "account", ev.Account)
+		return nil
+	}
 	switch ev.Type {
 	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded,
 		stripe.EventTypeCheckoutSessionAsyncPaymentFailed, stripe.EventTypeCheckoutSessionExpired:
@@ -33,8 +38,11 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) 
 		}
 		return s.onPaymentIntent(ctx, tx, ev.Type, &pi)
 	}
-	if ev.Type == stripe.EventTypeAccountUpdated {
+	switch ev.Type {
+	case stripe.EventTypeAccountUpdated:
 		return s.onAccountUpdated(ctx, tx, ev.Data.Raw)
+	case stripe.EventTypeTransferReversed:
+		return s.onTransferReversed(ctx, tx, ev.Data.Raw)
 	}
 	s.logger.InfoContext(ctx, "stripe event ignored", "type", ev.Type, "event", ev.ID)
 	return nil

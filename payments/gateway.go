@@ -28,6 +28,9 @@ type Gateway interface {
 	CreateConnectAccount(ctx context.Context, p ConnectAccountParams) (string, error)
 	// CreateOnboardingLink makes a single-use Connect onboarding link.
 	CreateOnboardingLink(ctx context.Context, p OnboardingLinkParams) (*OnboardingLink, error)
+	// CreateTransfer sends money from the platform's balance to a
+	// connected account.
+	CreateTransfer(ctx context.Context, p TransferParams) (string, error)
 	// Sandbox reports whether this is the sandbox, not Stripe.
 	Sandbox() bool
 }
@@ -51,6 +54,15 @@ type OnboardingLinkParams struct {
 type OnboardingLink struct {
 	URL       string
 	ExpiresAt time.Time
+}
+
+// TransferParams asks for a transfer to a connected account.
+type TransferParams struct {
+	IdempotencyKey string
+	Amount         int64
+	Currency       string
+	Destination    string
+	Metadata       map[string]string
 }
 
 // RefundParams asks for a refund of (part of) a PaymentIntent.
@@ -126,6 +138,9 @@ func paymentFailed(err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		return fmt.Errorf("payments: %w", err)
+	}
+	if se.Type == stripe.ErrorTypeIdempotency {
+		return jobsphere.Errorf(jobsphere.Conflict, "This request was already made with different details")
 	}
 	if se.Type == stripe.ErrorTypeInvalidRequest && se.Param == "payment_method" {
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId", Message: "No such payment method"})

@@ -21,6 +21,7 @@ import (
 type JobFunder interface {
 	CheckJobPayment(ctx context.Context, v auth.Viewer, jobID, freelancerID pulid.ID, rate int64) (ledger.Split, error)
 	FundFromCheckout(ctx context.Context, tx *ent.Tx, p market.JobPayment) error
+	CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, customerID pulid.ID, amount int64, sessionID, paymentIntentID string) error
 }
 
 // SetJobFunder sets the marketplace that job Checkouts fund.
@@ -72,9 +73,12 @@ func (s *Service) onJobCheckout(ctx context.Context, tx *ent.Tx, cs *stripe.Chec
 	if err != nil {
 		return err
 	}
-	if cs.AmountTotal != 0 && cs.AmountTotal != split.TotalCharge {
-		s.logger.ErrorContext(ctx, "job checkout total does not match its amount", "session", cs.ID, "total", cs.AmountTotal, "amount", amount)
-		split.PlatformFee, split.TotalCharge = cs.AmountTotal-amount, cs.AmountTotal
+	if cs.AmountTotal != split.TotalCharge || string(cs.Currency) != s.cfg.Currency.Code {
+		// Not what we asked for (fees changed since, or not our session):
+		// no contract on a wrong amount; the money paid goes to the wallet.
+		s.logger.ErrorContext(ctx, "job checkout total does not match its job payment",
+			"session", cs.ID, "total", cs.AmountTotal, "currency", cs.Currency, "amount", amount)
+		return s.jobs.CreditUnmatchedPayment(ctx, tx, pulid.ID(cs.Metadata["client_id"]), cs.AmountTotal, cs.ID, piID)
 	}
 	return s.jobs.FundFromCheckout(ctx, tx, market.JobPayment{
 		JobID: pulid.ID(cs.Metadata["job_id"]), CustomerID: pulid.ID(cs.Metadata["client_id"]),

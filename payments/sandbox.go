@@ -193,6 +193,23 @@ func (sb *Sandbox) Onboard(ctx context.Context, accountID string, verified bool)
 	return sb.sendFor(ctx, accountID, stripe.EventTypeAccountUpdated, account)
 }
 
+// CreateTransfer implements Gateway. Transfers succeed, except amounts
+// ending in .13, which fail: the failure path, by hand.
+func (sb *Sandbox) CreateTransfer(_ context.Context, p TransferParams) (string, error) {
+	if p.Amount%100 == 13 {
+		return "", &stripe.Error{Type: stripe.ErrorTypeInvalidRequest, Code: "balance_insufficient",
+			Msg: "Sandbox: transfers of amounts ending in .13 fail"}
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
+		return prior, nil
+	}
+	id := "tr_sandbox_" + ulidOf("x")
+	sb.byKey[p.IdempotencyKey] = id
+	return id, nil
+}
+
 // AuthenticateIntent finishes (or fails) a PaymentIntent's 3-D Secure
 // challenge, as the customer's bank would.
 func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bool) error {

@@ -134,8 +134,10 @@ func (a *App) buildPayments() error {
 		Currency: cfg.Currency, MinDeposit: cfg.MinDeposit, PublishableKey: publishable,
 		Rates:      ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
 		SuccessURL: cfg.DepositSuccessURL, CancelURL: cfg.DepositCancelURL,
-		ReturnURL: cfg.PublicURL + "/payments/return?result=authenticated",
-		PublicURL: cfg.PublicURL,
+		ReturnURL:     cfg.PublicURL + "/payments/return?result=authenticated",
+		PublicURL:     cfg.PublicURL,
+		MinWithdrawal: cfg.MinWithdrawal, MaxWithdrawal: cfg.MaxWithdrawal,
+		RequireWithdrawalApproval: cfg.RequireWithdrawalApproval,
 	}, a.Logger)
 	a.Webhooks = webhooks.New(a.Client, a.Payments, a.Logger, webhookSecrets...)
 	if a.Sandbox != nil {

@@ -46,7 +46,9 @@ func TestConnectOnboardingInTheSandbox(t *testing.T) {
 		if e.Message != "Only contractors can create Connect accounts" {
 			t.Fatalf("customer: %q", e.Message)
 		}
-		var created struct{ CreateConnectAccount struct{ AccountID, OnboardingURL, ExpiresAt string } }
+		var created struct {
+			CreateConnectAccount struct{ AccountID, OnboardingURL, ExpiresAt string }
+		}
 		kc.MustDo(t, createConnect, nil, &created)
 		c := created.CreateConnectAccount
 		if !strings.HasPrefix(c.OnboardingURL, srv.URL+"/sandbox/connect/"+c.AccountID+"/onboard") || c.ExpiresAt == "" {
@@ -58,7 +60,9 @@ func TestConnectOnboardingInTheSandbox(t *testing.T) {
 		if s := statusOf(t, kc); !s.ConnectAccountStatus.HasAccount || *s.ConnectAccountStatus.Status != "PENDING" || s.ConnectAccountStatus.OnboardingComplete {
 			t.Fatalf("pending: %+v", s)
 		}
-		var refreshed struct{ RefreshConnectOnboardingLink struct{ AccountID, OnboardingURL string } }
+		var refreshed struct {
+			RefreshConnectOnboardingLink struct{ AccountID, OnboardingURL string }
+		}
 		kc.MustDo(t, `mutation { refreshConnectOnboardingLink { accountId onboardingUrl } }`, nil, &refreshed)
 		if refreshed.RefreshConnectOnboardingLink.AccountID != c.AccountID {
 			t.Fatalf("refresh: %+v", refreshed)
@@ -102,7 +106,9 @@ func TestConnectAgainstStripeMock(t *testing.T) {
 	srv := servertest.Start(t, env)
 	contractor := srv.Register(t, "CONTRACTOR")
 	kc := srv.Client(contractor.AccessToken)
-	var created struct{ CreateConnectAccount struct{ AccountID, OnboardingURL, ExpiresAt string } }
+	var created struct {
+		CreateConnectAccount struct{ AccountID, OnboardingURL, ExpiresAt string }
+	}
 	kc.MustDo(t, createConnect, nil, &created)
 	acct := created.CreateConnectAccount.AccountID
 	if !strings.HasPrefix(acct, "acct_") || created.CreateConnectAccount.OnboardingURL == "" {

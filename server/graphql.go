@@ -83,6 +83,10 @@ func websocketInit(authn *auth.Service) transport.WebsocketInitFunc {
 			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 4403), msg)
 			return ctx, nil, errors.New(msg)
 		}
+		// The connection lives no longer than its token: at expiry its
+		// context ends and the client must reconnect with a fresh one.
+		ctx, cancel := context.WithDeadline(ctx, v.ExpiresAt)
+		context.AfterFunc(ctx, cancel)
 		return auth.WithViewer(ctx, v), nil, nil
 	}
 }

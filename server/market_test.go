@@ -204,6 +204,26 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		if reviews.Node.Rating.Average != 4 || reviews.Node.Rating.Count != 1 {
 			t.Fatalf("rating: %+v", reviews.Node)
 		}
+		// A login payload shows the signed-in user's email, not the emails
+		// of people nested below them (a review's client).
+		var nested struct {
+			Login struct {
+				User struct {
+					Email   string
+					Reviews struct {
+						Edges []struct {
+							Node struct{ Client struct{ Email *string } }
+						}
+					}
+				}
+			}
+		}
+		srv.Client("").MustDo(t, `mutation($in: LoginInput!) { login(input: $in) { user { email reviews { edges { node { client { email } } } } } } }`,
+			map[string]any{"in": map[string]any{"email": contractor.Email, "password": contractor.Password}}, &nested)
+		if nested.Login.User.Email != contractor.Email || nested.Login.User.Reviews.Edges[0].Node.Client.Email != nil {
+			t.Fatalf("emails through a login payload: %+v", nested.Login.User)
+		}
+
 		// A contract is public through its review; its money is not.
 		srv.Client(stranger.AccessToken).Do(t, `query($k: ID!) { reviews(freelancerId: $k) { edges { node { contract { escrow { amount } } } } } }`,
 			map[string]any{"k": contractor.ID}).RequireError(t, "FORBIDDEN")

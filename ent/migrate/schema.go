@@ -629,6 +629,8 @@ var (
 		{Name: "stripe_transfer_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "failure_reason", Type: field.TypeString, Nullable: true},
 		{Name: "reviewed_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
+		{Name: "request_key", Type: field.TypeString, Nullable: true},
 		{Name: "requested_at", Type: field.TypeTime},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeString},
@@ -641,9 +643,16 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "withdrawals_users_user",
-				Columns:    []*schema.Column{WithdrawalsColumns[10]},
+				Columns:    []*schema.Column{WithdrawalsColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "withdrawal_user_id_request_key",
+				Unique:  true,
+				Columns: []*schema.Column{WithdrawalsColumns[12], WithdrawalsColumns[9]},
 			},
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
@@ -72,9 +73,14 @@ func (Withdrawal) Fields() []ent.Field {
 		field.Int64("amount").Annotations(decimal).Immutable(),
 		field.Enum("status").Values("PENDING", "COMPLETED", "FAILED", "REJECTED").
 			Default("PENDING").Annotations(entgql.Type("WithdrawalStatus")),
-		field.String("stripe_transfer_id").Optional().Nillable().Unique(),
+		field.String("stripe_transfer_id").Optional().Nillable().Unique().Annotations(entgql.MapsTo("stripeTransferId")),
 		field.String("failure_reason").Optional().Nillable(),
 		field.String("reviewed_by_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
+		// The WITHDRAWAL transaction the user sees (PENDING → COMPLETED or FAILED).
+		field.String("transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
+		// The client's idempotency key, if it sent one: a retried request
+		// finds the withdrawal it made instead of making another.
+		field.String("request_key").Optional().Nillable().Immutable().Annotations(hidden),
 		field.Time("requested_at").Default(time.Now).Immutable(),
 		field.Time("completed_at").Optional().Nillable(),
 	}
@@ -83,13 +89,20 @@ func (Withdrawal) Fields() []ent.Field {
 // Edges of the Withdrawal.
 func (Withdrawal) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable(),
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable().Annotations(hidden),
 	}
+}
+
+// Indexes of the Withdrawal.
+func (Withdrawal) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("user_id", "request_key").Unique()}
 }
 
 // Annotations of the Withdrawal.
 func (Withdrawal) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }
 
 // ConnectAccount is a contractor's Stripe Connect Express account, kept in

@@ -91,6 +91,16 @@ func ReviewedByID(v pulid.ID) predicate.Withdrawal {
 	return predicate.Withdrawal(sql.FieldEQ(FieldReviewedByID, v))
 }
 
+// TransactionID applies equality check predicate on the "transaction_id" field. It's identical to TransactionIDEQ.
+func TransactionID(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEQ(FieldTransactionID, v))
+}
+
+// RequestKey applies equality check predicate on the "request_key" field. It's identical to RequestKeyEQ.
+func RequestKey(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEQ(FieldRequestKey, v))
+}
+
 // RequestedAt applies equality check predicate on the "requested_at" field. It's identical to RequestedAtEQ.
 func RequestedAt(v time.Time) predicate.Withdrawal {
 	return predicate.Withdrawal(sql.FieldEQ(FieldRequestedAt, v))
@@ -539,6 +549,161 @@ func ReviewedByIDEqualFold(v pulid.ID) predicate.Withdrawal {
 func ReviewedByIDContainsFold(v pulid.ID) predicate.Withdrawal {
 	vc := string(v)
 	return predicate.Withdrawal(sql.FieldContainsFold(FieldReviewedByID, vc))
+}
+
+// TransactionIDEQ applies the EQ predicate on the "transaction_id" field.
+func TransactionIDEQ(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEQ(FieldTransactionID, v))
+}
+
+// TransactionIDNEQ applies the NEQ predicate on the "transaction_id" field.
+func TransactionIDNEQ(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNEQ(FieldTransactionID, v))
+}
+
+// TransactionIDIn applies the In predicate on the "transaction_id" field.
+func TransactionIDIn(vs ...pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldIn(FieldTransactionID, vs...))
+}
+
+// TransactionIDNotIn applies the NotIn predicate on the "transaction_id" field.
+func TransactionIDNotIn(vs ...pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNotIn(FieldTransactionID, vs...))
+}
+
+// TransactionIDGT applies the GT predicate on the "transaction_id" field.
+func TransactionIDGT(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldGT(FieldTransactionID, v))
+}
+
+// TransactionIDGTE applies the GTE predicate on the "transaction_id" field.
+func TransactionIDGTE(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldGTE(FieldTransactionID, v))
+}
+
+// TransactionIDLT applies the LT predicate on the "transaction_id" field.
+func TransactionIDLT(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldLT(FieldTransactionID, v))
+}
+
+// TransactionIDLTE applies the LTE predicate on the "transaction_id" field.
+func TransactionIDLTE(v pulid.ID) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldLTE(FieldTransactionID, v))
+}
+
+// TransactionIDContains applies the Contains predicate on the "transaction_id" field.
+func TransactionIDContains(v pulid.ID) predicate.Withdrawal {
+	vc := string(v)
+	return predicate.Withdrawal(sql.FieldContains(FieldTransactionID, vc))
+}
+
+// TransactionIDHasPrefix applies the HasPrefix predicate on the "transaction_id" field.
+func TransactionIDHasPrefix(v pulid.ID) predicate.Withdrawal {
+	vc := string(v)
+	return predicate.Withdrawal(sql.FieldHasPrefix(FieldTransactionID, vc))
+}
+
+// TransactionIDHasSuffix applies the HasSuffix predicate on the "transaction_id" field.
+func TransactionIDHasSuffix(v pulid.ID) predicate.Withdrawal {
+	vc := string(v)
+	return predicate.Withdrawal(sql.FieldHasSuffix(FieldTransactionID, vc))
+}
+
+// TransactionIDIsNil applies the IsNil predicate on the "transaction_id" field.
+func TransactionIDIsNil() predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldIsNull(FieldTransactionID))
+}
+
+// TransactionIDNotNil applies the NotNil predicate on the "transaction_id" field.
+func TransactionIDNotNil() predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNotNull(FieldTransactionID))
+}
+
+// TransactionIDEqualFold applies the EqualFold predicate on the "transaction_id" field.
+func TransactionIDEqualFold(v pulid.ID) predicate.Withdrawal {
+	vc := string(v)
+	return predicate.Withdrawal(sql.FieldEqualFold(FieldTransactionID, vc))
+}
+
+// TransactionIDContainsFold applies the ContainsFold predicate on the "transaction_id" field.
+func TransactionIDContainsFold(v pulid.ID) predicate.Withdrawal {
+	vc := string(v)
+	return predicate.Withdrawal(sql.FieldContainsFold(FieldTransactionID, vc))
+}
+
+// RequestKeyEQ applies the EQ predicate on the "request_key" field.
+func RequestKeyEQ(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEQ(FieldRequestKey, v))
+}
+
+// RequestKeyNEQ applies the NEQ predicate on the "request_key" field.
+func RequestKeyNEQ(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNEQ(FieldRequestKey, v))
+}
+
+// RequestKeyIn applies the In predicate on the "request_key" field.
+func RequestKeyIn(vs ...string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldIn(FieldRequestKey, vs...))
+}
+
+// RequestKeyNotIn applies the NotIn predicate on the "request_key" field.
+func RequestKeyNotIn(vs ...string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNotIn(FieldRequestKey, vs...))
+}
+
+// RequestKeyGT applies the GT predicate on the "request_key" field.
+func RequestKeyGT(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldGT(FieldRequestKey, v))
+}
+
+// RequestKeyGTE applies the GTE predicate on the "request_key" field.
+func RequestKeyGTE(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldGTE(FieldRequestKey, v))
+}
+
+// RequestKeyLT applies the LT predicate on the "request_key" field.
+func RequestKeyLT(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldLT(FieldRequestKey, v))
+}
+
+// RequestKeyLTE applies the LTE predicate on the "request_key" field.
+func RequestKeyLTE(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldLTE(FieldRequestKey, v))
+}
+
+// RequestKeyContains applies the Contains predicate on the "request_key" field.
+func RequestKeyContains(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldContains(FieldRequestKey, v))
+}
+
+// RequestKeyHasPrefix applies the HasPrefix predicate on the "request_key" field.
+func RequestKeyHasPrefix(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldHasPrefix(FieldRequestKey, v))
+}
+
+// RequestKeyHasSuffix applies the HasSuffix predicate on the "request_key" field.
+func RequestKeyHasSuffix(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldHasSuffix(FieldRequestKey, v))
+}
+
+// RequestKeyIsNil applies the IsNil predicate on the "request_key" field.
+func RequestKeyIsNil() predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldIsNull(FieldRequestKey))
+}
+
+// RequestKeyNotNil applies the NotNil predicate on the "request_key" field.
+func RequestKeyNotNil() predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNotNull(FieldRequestKey))
+}
+
+// RequestKeyEqualFold applies the EqualFold predicate on the "request_key" field.
+func RequestKeyEqualFold(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEqualFold(FieldRequestKey, v))
+}
+
+// RequestKeyContainsFold applies the ContainsFold predicate on the "request_key" field.
+func RequestKeyContainsFold(v string) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldContainsFold(FieldRequestKey, v))
 }
 
 // RequestedAtEQ applies the EQ predicate on the "requested_at" field.

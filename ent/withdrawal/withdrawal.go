@@ -34,6 +34,10 @@ const (
 	FieldFailureReason = "failure_reason"
 	// FieldReviewedByID holds the string denoting the reviewed_by_id field in the database.
 	FieldReviewedByID = "reviewed_by_id"
+	// FieldTransactionID holds the string denoting the transaction_id field in the database.
+	FieldTransactionID = "transaction_id"
+	// FieldRequestKey holds the string denoting the request_key field in the database.
+	FieldRequestKey = "request_key"
 	// FieldRequestedAt holds the string denoting the requested_at field in the database.
 	FieldRequestedAt = "requested_at"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
@@ -62,6 +66,8 @@ var Columns = []string{
 	FieldStripeTransferID,
 	FieldFailureReason,
 	FieldReviewedByID,
+	FieldTransactionID,
+	FieldRequestKey,
 	FieldRequestedAt,
 	FieldCompletedAt,
 }
@@ -163,6 +169,16 @@ func ByFailureReason(opts ...sql.OrderTermOption) OrderOption {
 // ByReviewedByID orders the results by the reviewed_by_id field.
 func ByReviewedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReviewedByID, opts...).ToFunc()
+}
+
+// ByTransactionID orders the results by the transaction_id field.
+func ByTransactionID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTransactionID, opts...).ToFunc()
+}
+
+// ByRequestKey orders the results by the request_key field.
+func ByRequestKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequestKey, opts...).ToFunc()
 }
 
 // ByRequestedAt orders the results by the requested_at field.

@@ -1,0 +1,341 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/connectaccount"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
+	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/realtime"
+)
+
+// WithdrawInput is a contractor's withdrawal request.
+type WithdrawInput struct {
+	Amount int64
+	// IdempotencyKey, when the client sends one, makes a retried request
+	// return the withdrawal the first one made.
+	IdempotencyKey *string
+}
+
+// WithdrawResult is what withdraw returns.
+type WithdrawResult struct {
+	Withdrawal       *ent.Withdrawal
+	Wallet           *ent.Wallet
+	EstimatedArrival string
+}
+
+// Withdraw moves a contractor's available money to held at once (the
+// withdrawal is PENDING) and, unless an admin must approve, transfers it
+// to their verified Connect account. If Stripe refuses the transfer, the
+// hold comes back and the withdrawal is FAILED with Stripe's reason.
+func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput) (*WithdrawResult, error) {
+	if v.Role != role.Contractor {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only contractors can withdraw funds")
+	}
+	if in.IdempotencyKey != nil {
+		prior, err := s.client.Withdrawal.Query().
+			Where(withdrawal.UserID(v.UserID), withdrawal.RequestKey(*in.IdempotencyKey)).Only(ctx)
+		if err == nil {
+			if prior.Amount != in.Amount {
+				return nil, jobsphere.Errorf(jobsphere.Conflict, "This request was already made with different details")
+			}
+			return s.withdrawResult(ctx, prior.ID)
+		}
+		if !ent.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	if err := s.checkWithdrawal(ctx, v.UserID, in.Amount); err != nil {
+		return nil, err
+	}
+	if err := s.limiter.Allow(ctx, auth.WithdrawLimit, string(v.UserID)); err != nil {
+		return nil, err
+	}
+	var w *ent.Withdrawal
+	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		w, err = tx.Withdrawal.Create().SetUserID(v.UserID).SetAmount(in.Amount).
+			SetNillableRequestKey(in.IdempotencyKey).Save(ctx)
+		if ent.IsConstraintError(err) {
+			return errDuplicateRequest
+		}
+		if err != nil {
+			return err
+		}
+		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+			Key: "withdrawal:" + string(w.ID) + ":hold", Type: ledgertransaction.TypeWITHDRAWAL,
+			Status:      ledgertransaction.StatusPENDING,
+			Description: "Withdrawal of " + s.cfg.Currency.Display(in.Amount) + " to your bank account",
+			Moves:       []ledger.Move{{From: ledger.Available(v.UserID), To: ledger.Escrow(v.UserID), Amount: in.Amount}},
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.Withdrawal.UpdateOne(w).SetTransactionID(posted.Transaction.ID).Exec(ctx); err != nil {
+			return err
+		}
+		return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
+	})
+	if errors.Is(err, errDuplicateRequest) { // the same key, concurrently
+		return s.Withdraw(ctx, v, in)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.cfg.RequireWithdrawalApproval {
+		if err := s.payOut(ctx, w.ID); err != nil {
+			return nil, err
+		}
+	}
+	return s.withdrawResult(ctx, w.ID)
+}
+
+var errDuplicateRequest = errors.New("payments: duplicate withdrawal request")
+
+// checkWithdrawal applies the seeds' rules, each with its own message.
+func (s *Service) checkWithdrawal(ctx context.Context, userID pulid.ID, amount int64) error {
+	if amount < s.cfg.MinWithdrawal || amount > s.cfg.MaxWithdrawal {
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount", Message: "Amount must be between " +
+			s.cfg.Currency.Display(s.cfg.MinWithdrawal) + " and " + s.cfg.Currency.Display(s.cfg.MaxWithdrawal)})
+	}
+	wal, err := s.ledger.Wallet(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if wal.IsFrozen {
+		return ledger.ErrWalletFrozen()
+	}
+	if wal.Balance < amount {
+		return &jobsphere.Error{Code: jobsphere.InsufficientFunds,
+			Message: "Insufficient balance. Available: " + s.cfg.Currency.Display(wal.Balance),
+			Fields:  []jobsphere.FieldError{{Field: "amount", Message: "Available: " + s.cfg.Currency.Display(wal.Balance)}}}
+	}
+	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(userID)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return jobsphere.Errorf(jobsphere.Conflict, "Please complete Stripe Connect onboarding")
+	case err != nil:
+		return err
+	case a.Status == connectaccount.StatusPENDING:
+		return jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account is pending verification")
+	case a.Status != connectaccount.StatusVERIFIED || !a.PayoutsEnabled:
+		return jobsphere.Errorf(jobsphere.Conflict, "Your Stripe account is not fully activated")
+	}
+	return nil
+}
+
+// payOut transfers a PENDING withdrawal to its owner's Connect account.
+// The transfer's idempotency key is the withdrawal's id, so however often
+// this runs (a retry, two admins at once) Stripe transfers once; the
+// conditional status update then lets exactly one caller record it.
+func (s *Service) payOut(ctx context.Context, id pulid.ID) error {
+	w, err := s.client.Withdrawal.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if w.Status != withdrawal.StatusPENDING {
+		return jobsphere.Errorf(jobsphere.Conflict, "Withdrawal is %s", w.Status)
+	}
+	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(w.UserID)).Only(ctx)
+	if err != nil {
+		return err
+	}
+	transferID, terr := s.gateway.CreateTransfer(ctx, TransferParams{
+		IdempotencyKey: "withdrawal:" + string(w.ID), Amount: w.Amount, Currency: s.cfg.Currency.Code,
+		Destination: a.StripeAccountID, Metadata: map[string]string{"withdrawal_id": string(w.ID), "user_id": string(w.UserID)},
+	})
+	if terr != nil {
+		s.logger.WarnContext(ctx, "transfer refused", "withdrawal", w.ID, "err", terr)
+		return s.client.WithTx(ctx, func(tx *ent.Tx) error {
+			return s.endWithdrawal(ctx, tx, w, withdrawal.StatusFAILED, transferFailure(terr), nil)
+		})
+	}
+	return s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		if err := moveWithdrawal(ctx, tx, w, withdrawal.StatusCOMPLETED, func(u *ent.WithdrawalUpdate) {
+			u.SetStripeTransferID(transferID).SetCompletedAt(time.Now())
+		}); err != nil {
+			return err
+		}
+		if _, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+			Key: "withdrawal:" + string(w.ID) + ":payout", Type: ledgertransaction.TypeWITHDRAWAL,
+			Description: "Payout to your bank account", StripeTransferID: transferID,
+			Moves: []ledger.Move{{From: ledger.Escrow(w.UserID), To: ledger.External, Amount: w.Amount}},
+		}); err != nil {
+			return err
+		}
+		if w.TransactionID != nil {
+			if err := s.ledger.SetStatus(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusCOMPLETED, ""); err != nil {
+				return err
+			}
+		}
+		return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
+	})
+}
+
+func transferFailure(err error) string {
+	var se *stripe.Error
+	if errors.As(err, &se) && se.Msg != "" {
+		return "Transfer failed: " + se.Msg
+	}
+	return "Transfer failed"
+}
+
+// endWithdrawal ends a PENDING withdrawal without paying it (FAILED or
+// REJECTED): the held money returns to the available balance.
+func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, reason string, reviewer *pulid.ID) error {
+	if err := moveWithdrawal(ctx, tx, w, to, func(u *ent.WithdrawalUpdate) {
+		u.SetFailureReason(reason).SetNillableReviewedByID(reviewer)
+	}); err != nil {
+		return err
+	}
+	if _, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+		Key: "withdrawal:" + string(w.ID) + ":release", Type: ledgertransaction.TypeWITHDRAWAL,
+		Status: ledgertransaction.StatusFAILED, Description: "Withdrawal " + strings.ToLower(string(to)) + ": " + reason,
+		Moves: []ledger.Move{{From: ledger.Escrow(w.UserID), To: ledger.Available(w.UserID), Amount: w.Amount}},
+	}); err != nil {
+		return err
+	}
+	if w.TransactionID != nil {
+		if err := s.ledger.SetStatus(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusFAILED, reason); err != nil {
+			return err
+		}
+	}
+	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
+}
+
+func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, mutate func(*ent.WithdrawalUpdate)) error {
+	u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusPENDING)).SetStatus(to)
+	mutate(u)
+	n, err := u.Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		now, err := tx.Withdrawal.Get(ctx, w.ID)
+		if err != nil {
+			return err
+		}
+		return jobsphere.Errorf(jobsphere.Conflict, "Withdrawal is %s", now.Status)
+	}
+	return nil
+}
+
+// ApproveWithdrawal is an admin's yes: the transfer is made.
+func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Withdrawal, error) {
+	if !v.IsAdmin() {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	if err := s.payOut(ctx, id); err != nil {
+		return nil, notFoundAs(err, "Withdrawal")
+	}
+	return s.client.Withdrawal.Get(ctx, id)
+}
+
+// RejectWithdrawal is an admin's no: the hold comes back.
+func (s *Service) RejectWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID, reason string) (*ent.Withdrawal, error) {
+	if !v.IsAdmin() {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	if strings.TrimSpace(reason) == "" {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "reason", Message: "Reason is required"})
+	}
+	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		w, err := tx.Withdrawal.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return s.endWithdrawal(ctx, tx, w, withdrawal.StatusREJECTED, strings.TrimSpace(reason), &v.UserID)
+	})
+	if err != nil {
+		return nil, notFoundAs(err, "Withdrawal")
+	}
+	return s.client.Withdrawal.Get(ctx, id)
+}
+
+func notFoundAs(err error, what string) error {
+	if ent.IsNotFound(err) {
+		return jobsphere.Errorf(jobsphere.NotFound, "%s not found", what)
+	}
+	return err
+}
+
+// GetWithdrawal returns a withdrawal of the viewer (any, for an admin).
+func (s *Service) GetWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Withdrawal, error) {
+	q := s.client.Withdrawal.Query().Where(withdrawal.ID(id))
+	if !v.IsAdmin() {
+		q.Where(withdrawal.UserID(v.UserID))
+	}
+	w, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return w, err
+}
+
+func (s *Service) withdrawResult(ctx context.Context, id pulid.ID) (*WithdrawResult, error) {
+	w, err := s.client.Withdrawal.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	wal, err := s.ledger.Wallet(ctx, w.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &WithdrawResult{Withdrawal: w, Wallet: wal, EstimatedArrival: "1-2 business days"}, nil
+}
+
+// onTransferReversed undoes a completed withdrawal whose transfer Stripe
+// reversed: the money comes back to the contractor's available balance,
+// once, and the payout's transaction is REVERSED.
+func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, raw json.RawMessage) error {
+	var tr stripe.Transfer
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		return fmt.Errorf("payments: decode transfer: %w", err)
+	}
+	w, err := tx.Withdrawal.Query().Where(withdrawal.StripeTransferID(tr.ID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		s.logger.WarnContext(ctx, "transfer.reversed for an unknown transfer", "transfer", tr.ID)
+		return nil
+	}
+	if err != nil || w.Status != withdrawal.StatusCOMPLETED {
+		return err
+	}
+	n, err := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusCOMPLETED)).
+		SetStatus(withdrawal.StatusFAILED).SetFailureReason("The transfer was reversed").Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+		Key: "withdrawal:" + string(w.ID) + ":reversal", Type: ledgertransaction.TypeWITHDRAWAL,
+		Description: "Payout reversed: " + s.cfg.Currency.Display(w.Amount) + " back to your wallet", StripeTransferID: tr.ID,
+		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(w.UserID), Amount: w.Amount}},
+	}); err != nil {
+		return err
+	}
+	payout, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey("withdrawal:" + string(w.ID) + ":payout")).Only(ctx)
+	if err == nil {
+		err = s.ledger.SetStatus(ctx, tx.Client(), payout.ID, ledgertransaction.StatusCOMPLETED, ledgertransaction.StatusREVERSED, "Transfer reversed")
+	}
+	if err != nil {
+		return err
+	}
+	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
+}
+
+func (s *Service) publishWithdrawal(ctx context.Context, tx *ent.Tx, userID, id pulid.ID) error {
+	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: "WITHDRAWAL_UPDATED",
+		IDs: map[string]string{"withdrawal": string(id)}})
+}
