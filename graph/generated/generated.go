@@ -26,6 +26,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/jobsphere/jobsphere/graph/model"
 	"github.com/jobsphere/jobsphere/graph/scalar"
 	"github.com/jobsphere/jobsphere/ledger"
@@ -227,6 +228,7 @@ type ComplexityRoot struct {
 		AcceptOffer                  func(childComplexity int, offerID pulid.ID) int
 		ApplyToJob                   func(childComplexity int, input market.ApplyInput) int
 		ApproveFundRelease           func(childComplexity int, contractID pulid.ID) int
+		ApproveWithdrawal            func(childComplexity int, id pulid.ID) int
 		CancelJob                    func(childComplexity int, jobID pulid.ID, reason *string) int
 		CompleteJob                  func(childComplexity int, jobID pulid.ID) int
 		CreateConnectAccount         func(childComplexity int) int
@@ -242,10 +244,12 @@ type ComplexityRoot struct {
 		RefundEscrow                 func(childComplexity int, input market.RefundEscrowInput) int
 		Register                     func(childComplexity int, input model.RegisterInput) int
 		RejectOffer                  func(childComplexity int, offerID pulid.ID, reason *string) int
+		RejectWithdrawal             func(childComplexity int, id pulid.ID, reason string) int
 		RequestFundRelease           func(childComplexity int, contractID pulid.ID) int
 		SendOffer                    func(childComplexity int, input market.SendOfferInput) int
 		UnfreezeWallet               func(childComplexity int, userID pulid.ID) int
 		UpdateJobStatus              func(childComplexity int, id pulid.ID, status job.Status) int
+		Withdraw                     func(childComplexity int, amount int64, idempotencyKey *string) int
 		WithdrawOffer                func(childComplexity int, offerID pulid.ID) int
 	}
 
@@ -308,6 +312,7 @@ type ComplexityRoot struct {
 		StripeConfig         func(childComplexity int) int
 		Transactions         func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
 		Wallet               func(childComplexity int) int
+		Withdrawal           func(childComplexity int, id pulid.ID) int
 	}
 
 	RatingSummary struct {
@@ -436,6 +441,24 @@ type ComplexityRoot struct {
 		Transaction func(childComplexity int) int
 		Wallet      func(childComplexity int) int
 	}
+
+	WithdrawPayload struct {
+		EstimatedArrival func(childComplexity int) int
+		Wallet           func(childComplexity int) int
+		Withdrawal       func(childComplexity int) int
+	}
+
+	Withdrawal struct {
+		Amount           func(childComplexity int) int
+		CompletedAt      func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		FailureReason    func(childComplexity int) int
+		ID               func(childComplexity int) int
+		RequestedAt      func(childComplexity int) int
+		Status           func(childComplexity int) int
+		StripeTransferID func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -473,6 +496,9 @@ type MutationResolver interface {
 	Deposit(ctx context.Context, input payments.DepositInput) (*payments.DepositResult, error)
 	CreateConnectAccount(ctx context.Context) (*payments.ConnectOnboarding, error)
 	RefreshConnectOnboardingLink(ctx context.Context) (*payments.ConnectOnboarding, error)
+	Withdraw(ctx context.Context, amount int64, idempotencyKey *string) (*payments.WithdrawResult, error)
+	ApproveWithdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error)
+	RejectWithdrawal(ctx context.Context, id pulid.ID, reason string) (*ent.Withdrawal, error)
 	FreezeWallet(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error)
 	UnfreezeWallet(ctx context.Context, userID pulid.ID) (*ent.Wallet, error)
 }
@@ -486,6 +512,7 @@ type QueryResolver interface {
 	Deposit(ctx context.Context, id pulid.ID) (*ent.Deposit, error)
 	StripeConfig(ctx context.Context) (*payments.StripeConfig, error)
 	ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error)
+	Withdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error)
 	Wallet(ctx context.Context) (*ent.Wallet, error)
 	Transactions(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
 	PlatformStats(ctx context.Context) (*ledger.Stats, error)
@@ -1236,6 +1263,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ApproveFundRelease(childComplexity, args["contractId"].(pulid.ID)), true
+	case "Mutation.approveWithdrawal":
+		if e.ComplexityRoot.Mutation.ApproveWithdrawal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approveWithdrawal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApproveWithdrawal(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.cancelJob":
 		if e.ComplexityRoot.Mutation.CancelJob == nil {
 			break
@@ -1391,6 +1429,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectOffer(childComplexity, args["offerId"].(pulid.ID), args["reason"].(*string)), true
+	case "Mutation.rejectWithdrawal":
+		if e.ComplexityRoot.Mutation.RejectWithdrawal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rejectWithdrawal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RejectWithdrawal(childComplexity, args["id"].(pulid.ID), args["reason"].(string)), true
 	case "Mutation.requestFundRelease":
 		if e.ComplexityRoot.Mutation.RequestFundRelease == nil {
 			break
@@ -1435,6 +1484,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateJobStatus(childComplexity, args["id"].(pulid.ID), args["status"].(job.Status)), true
+	case "Mutation.withdraw":
+		if e.ComplexityRoot.Mutation.Withdraw == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_withdraw_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Withdraw(childComplexity, args["amount"].(int64), args["idempotencyKey"].(*string)), true
 	case "Mutation.withdrawOffer":
 		if e.ComplexityRoot.Mutation.WithdrawOffer == nil {
 			break
@@ -1763,6 +1823,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Wallet(childComplexity), true
+	case "Query.withdrawal":
+		if e.ComplexityRoot.Query.Withdrawal == nil {
+			break
+		}
+
+		args, err := ec.field_Query_withdrawal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Withdrawal(childComplexity, args["id"].(pulid.ID)), true
 
 	case "RatingSummary.average":
 		if e.ComplexityRoot.RatingSummary.Average == nil {
@@ -2274,6 +2345,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WalletEvent.Wallet(childComplexity), true
 
+	case "WithdrawPayload.estimatedArrival":
+		if e.ComplexityRoot.WithdrawPayload.EstimatedArrival == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawPayload.EstimatedArrival(childComplexity), true
+	case "WithdrawPayload.wallet":
+		if e.ComplexityRoot.WithdrawPayload.Wallet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawPayload.Wallet(childComplexity), true
+	case "WithdrawPayload.withdrawal":
+		if e.ComplexityRoot.WithdrawPayload.Withdrawal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawPayload.Withdrawal(childComplexity), true
+
+	case "Withdrawal.amount":
+		if e.ComplexityRoot.Withdrawal.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.Amount(childComplexity), true
+	case "Withdrawal.completedAt":
+		if e.ComplexityRoot.Withdrawal.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.CompletedAt(childComplexity), true
+	case "Withdrawal.createdAt":
+		if e.ComplexityRoot.Withdrawal.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.CreatedAt(childComplexity), true
+	case "Withdrawal.failureReason":
+		if e.ComplexityRoot.Withdrawal.FailureReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.FailureReason(childComplexity), true
+	case "Withdrawal.id":
+		if e.ComplexityRoot.Withdrawal.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.ID(childComplexity), true
+	case "Withdrawal.requestedAt":
+		if e.ComplexityRoot.Withdrawal.RequestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.RequestedAt(childComplexity), true
+	case "Withdrawal.status":
+		if e.ComplexityRoot.Withdrawal.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.Status(childComplexity), true
+	case "Withdrawal.stripeTransferId":
+		if e.ComplexityRoot.Withdrawal.StripeTransferID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.StripeTransferID(childComplexity), true
+	case "Withdrawal.updatedAt":
+		if e.ComplexityRoot.Withdrawal.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.UpdatedAt(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2304,6 +2449,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
 			graphql.NewInputUnmarshaler("WalletOrder", ec.unmarshalInputWalletOrder),
+			graphql.NewInputUnmarshaler("WithdrawalOrder", ec.unmarshalInputWithdrawalOrder),
 		)
 	}
 	first := true
@@ -3358,6 +3504,45 @@ Properties by which Wallet connections can be ordered.
 enum WalletOrderField {
   CREATED_AT
 }
+type Withdrawal implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  amount: Decimal!
+  status: WithdrawalStatus!
+  stripeTransferId: String
+  failureReason: String
+  requestedAt: Time!
+  completedAt: Time
+}
+"""
+Ordering options for Withdrawal connections
+"""
+input WithdrawalOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Withdrawals.
+  """
+  field: WithdrawalOrderField!
+}
+"""
+Properties by which Withdrawal connections can be ordered.
+"""
+enum WithdrawalOrderField {
+  CREATED_AT
+}
+"""
+WithdrawalStatus is enum for the field status
+"""
+enum WithdrawalStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/withdrawal.Status") {
+  PENDING
+  COMPLETED
+  FAILED
+  REJECTED
+}
 `, BuiltIn: false},
 	{Name: "../market.graphqls", Input: `extend type Job {
   "The job's pending or accepted offer; its parties and admins only, null for others."
@@ -3623,6 +3808,34 @@ extend type Mutation {
   createConnectAccount: ConnectOnboardingPayload! @authenticated
   "A new onboarding link for the viewer's Connect account (links are single-use and expire quickly)."
   refreshConnectOnboardingLink: ConnectOnboardingPayload! @authenticated
+}
+
+type WithdrawPayload {
+  withdrawal: Withdrawal!
+  wallet: Wallet!
+  "\"1-2 business days\"."
+  estimatedArrival: String!
+}
+
+extend type Query {
+  "One of the viewer's withdrawals (admins: any)."
+  withdrawal(id: ID!): Withdrawal @authenticated
+}
+
+extend type Mutation {
+  """
+  Contractors: pay out available money to the verified Stripe Connect
+  account. $10–$10,000, three per hour. The amount is held at once; without
+  admin approval (REQUIRE_WITHDRAWAL_APPROVAL=false) the transfer is made at
+  once and the withdrawal is COMPLETED (or FAILED, the money back, if Stripe
+  refuses). idempotencyKey (optional, yours): a retry with the same key
+  returns the first withdrawal instead of making another.
+  """
+  withdraw(amount: Decimal!, idempotencyKey: String): WithdrawPayload! @authenticated
+  "Admins: make the transfer of a PENDING withdrawal."
+  approveWithdrawal(id: ID!): Withdrawal! @hasRole(roles: [ADMIN])
+  "Admins: refuse a PENDING withdrawal; the money goes back to the contractor's balance."
+  rejectWithdrawal(id: ID!, reason: String!): Withdrawal! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the schema. graph/ent.graphqls is generated by entgql
@@ -4344,6 +4557,42 @@ func (ec *executionContext) childFields_WalletEvent(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type WalletEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_WithdrawPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "withdrawal":
+		return ec.fieldContext_WithdrawPayload_withdrawal(ctx, field)
+	case "wallet":
+		return ec.fieldContext_WithdrawPayload_wallet(ctx, field)
+	case "estimatedArrival":
+		return ec.fieldContext_WithdrawPayload_estimatedArrival(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WithdrawPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Withdrawal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Withdrawal_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Withdrawal_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Withdrawal_updatedAt(ctx, field)
+	case "amount":
+		return ec.fieldContext_Withdrawal_amount(ctx, field)
+	case "status":
+		return ec.fieldContext_Withdrawal_status(ctx, field)
+	case "stripeTransferId":
+		return ec.fieldContext_Withdrawal_stripeTransferId(ctx, field)
+	case "failureReason":
+		return ec.fieldContext_Withdrawal_failureReason(ctx, field)
+	case "requestedAt":
+		return ec.fieldContext_Withdrawal_requestedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_Withdrawal_completedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Withdrawal", field.Name)
+}
+
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -4535,6 +4784,20 @@ func (ec *executionContext) field_Mutation_approveFundRelease_args(ctx context.C
 		return nil, err
 	}
 	args["contractId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_approveWithdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4744,6 +5007,28 @@ func (ec *executionContext) field_Mutation_rejectOffer_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_rejectWithdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_requestFundRelease_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4819,6 +5104,28 @@ func (ec *executionContext) field_Mutation_withdrawOffer_args(ctx context.Contex
 		return nil, err
 	}
 	args["offerId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_withdraw_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "amount",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNDecimal2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["amount"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -5027,6 +5334,20 @@ func (ec *executionContext) field_Query_transactions_args(ctx context.Context, r
 		return nil, err
 	}
 	args["type"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_withdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -9183,6 +9504,187 @@ func (ec *executionContext) fieldContext_Mutation_refreshConnectOnboardingLink(_
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_withdraw(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_withdraw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Withdraw(ctx, fc.Args["amount"].(int64), fc.Args["idempotencyKey"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.WithdrawResult
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.WithdrawResult) graphql.Marshaler {
+			return ec.marshalNWithdrawPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐWithdrawResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_withdraw(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WithdrawPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_withdraw_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_approveWithdrawal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approveWithdrawal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApproveWithdrawal(ctx, fc.Args["id"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Withdrawal
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Withdrawal
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+			return ec.marshalNWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approveWithdrawal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Withdrawal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approveWithdrawal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectWithdrawal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectWithdrawal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectWithdrawal(ctx, fc.Args["id"].(pulid.ID), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Withdrawal
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Withdrawal
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+			return ec.marshalNWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectWithdrawal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Withdrawal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectWithdrawal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_freezeWallet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10546,6 +11048,63 @@ func (ec *executionContext) fieldContext_Query_connectAccountStatus(_ context.Co
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ConnectAccountStatus(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_withdrawal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_withdrawal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Withdrawal(ctx, fc.Args["id"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Withdrawal
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+			return ec.marshalOWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_withdrawal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Withdrawal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_withdrawal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -12972,6 +13531,300 @@ func (ec *executionContext) fieldContext_WalletEvent_deposit(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _WithdrawPayload_withdrawal(ctx context.Context, field graphql.CollectedField, obj *payments.WithdrawResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawPayload_withdrawal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Withdrawal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+			return ec.marshalNWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawPayload_withdrawal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WithdrawPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Withdrawal(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WithdrawPayload_wallet(ctx context.Context, field graphql.CollectedField, obj *payments.WithdrawResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawPayload_wallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Wallet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Wallet) graphql.Marshaler {
+			return ec.marshalNWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWallet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawPayload_wallet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WithdrawPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WithdrawPayload_estimatedArrival(ctx context.Context, field graphql.CollectedField, obj *payments.WithdrawResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawPayload_estimatedArrival(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EstimatedArrival, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawPayload_estimatedArrival(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WithdrawPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _Withdrawal_id(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Withdrawal_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Withdrawal_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Withdrawal_amount(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Withdrawal_status(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v withdrawal.Status) graphql.Marshaler {
+			return ec.marshalNWithdrawalStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwithdrawalᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "WithdrawalStatus")
+}
+
+func (ec *executionContext) _Withdrawal_stripeTransferId(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_stripeTransferId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeTransferID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_stripeTransferId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "String")
+}
+
+func (ec *executionContext) _Withdrawal_failureReason(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_failureReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_failureReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "String")
+}
+
+func (ec *executionContext) _Withdrawal_requestedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_requestedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_requestedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Withdrawal_completedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Time")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -16516,6 +17369,59 @@ func UnmarshalWalletOrder(ctx context.Context, raw any) (ent.WalletOrder, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputWithdrawalOrder(ctx context.Context, obj any) (ent.WithdrawalOrder, error) {
+	var it ent.WithdrawalOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNWithdrawalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWithdrawalOrder unmarshals raw into the WithdrawalOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWithdrawalOrder(ctx context.Context, raw any) (ent.WithdrawalOrder, error) {
+	var out ent.WithdrawalOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WithdrawalOrder", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -16524,6 +17430,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
+	case *ent.Withdrawal:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Withdrawal(ctx, sel, obj)
 	case *ent.Wallet:
 		if obj == nil {
 			return graphql.Null
@@ -17821,6 +18732,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "withdraw":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_withdraw(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approveWithdrawal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approveWithdrawal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectWithdrawal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectWithdrawal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "freezeWallet":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_freezeWallet(ctx, field)
@@ -18210,6 +19142,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_connectAccountStatus(ctx, field)
+				})
+		case "withdrawal":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_withdrawal(ctx, field)
 				})
 		case "wallet":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -19073,6 +20011,122 @@ func (ec *executionContext) _WalletEvent(ctx context.Context, sel ast.SelectionS
 			}
 		case "deposit":
 			out.Values[i] = ec._WalletEvent_deposit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var withdrawPayloadImplementors = []string{"WithdrawPayload"}
+
+func (ec *executionContext) _WithdrawPayload(ctx context.Context, sel ast.SelectionSet, obj *payments.WithdrawResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, withdrawPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WithdrawPayload")
+		case "withdrawal":
+			out.Values[i] = ec._WithdrawPayload_withdrawal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wallet":
+			out.Values[i] = ec._WithdrawPayload_wallet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "estimatedArrival":
+			out.Values[i] = ec._WithdrawPayload_estimatedArrival(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var withdrawalImplementors = []string{"Withdrawal", "Node"}
+
+func (ec *executionContext) _Withdrawal(ctx context.Context, sel ast.SelectionSet, obj *ent.Withdrawal) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, withdrawalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Withdrawal")
+		case "id":
+			out.Values[i] = ec._Withdrawal_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Withdrawal_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Withdrawal_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._Withdrawal_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._Withdrawal_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stripeTransferId":
+			out.Values[i] = ec._Withdrawal_stripeTransferId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "failureReason":
+			out.Values[i] = ec._Withdrawal_failureReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "requestedAt":
+			out.Values[i] = ec._Withdrawal_requestedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completedAt":
+			out.Values[i] = ec._Withdrawal_completedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -20214,6 +21268,46 @@ func (ec *executionContext) marshalNWalletOrderField2ᚖgithubᚗcomᚋjobsphere
 	return v
 }
 
+func (ec *executionContext) marshalNWithdrawPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐWithdrawResult(ctx context.Context, sel ast.SelectionSet, v *payments.WithdrawResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WithdrawPayload!")
+		return graphql.Null
+	}
+	return ec._WithdrawPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx context.Context, sel ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Withdrawal!")
+		return graphql.Null
+	}
+	return ec._Withdrawal(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWithdrawalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalOrderField(ctx context.Context, v any) (*ent.WithdrawalOrderField, error) {
+	var res = new(ent.WithdrawalOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWithdrawalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.WithdrawalOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WithdrawalOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNWithdrawalStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwithdrawalᚐStatus(ctx context.Context, v any) (withdrawal.Status, error) {
+	var res withdrawal.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWithdrawalStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwithdrawalᚐStatus(ctx context.Context, sel ast.SelectionSet, v withdrawal.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -21014,6 +22108,13 @@ func (ec *executionContext) unmarshalOUserWhereInput2ᚖgithubᚗcomᚋjobsphere
 	}
 	res, err := ec.unmarshalInputUserWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx context.Context, sel ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Withdrawal(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {
