@@ -38,6 +38,11 @@ func (r *mutationResolver) RejectWithdrawal(ctx context.Context, id pulid.ID, re
 	return r.Payments.RejectWithdrawal(ctx, viewer(ctx), id, reason)
 }
 
+// CreateFinancialConnectionsSession is the resolver for the createFinancialConnectionsSession field.
+func (r *mutationResolver) CreateFinancialConnectionsSession(ctx context.Context) (*payments.FinancialConnectionsSession, error) {
+	return r.Payments.CreateFinancialConnectionsSession(ctx, viewer(ctx))
+}
+
 // ConnectAccountStatus is the resolver for the connectAccountStatus field.
 func (r *queryResolver) ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error) {
 	return r.Payments.ConnectAccountStatus(ctx, viewer(ctx))

@@ -15,6 +15,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/user"
 )
 
 // ConnectOnboarding is a contractor's Connect account and a link to
@@ -163,4 +164,31 @@ func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, raw json.Raw
 		u.ClearDisabledReason()
 	}
 	return u.Exec(ctx)
+}
+
+// CreateFinancialConnectionsSession starts linking the viewer's US bank
+// accounts (seed 003). The viewer's Stripe customer is made on first use
+// and kept; its idempotency key is the user id, so two first uses at once
+// make one customer.
+func (s *Service) CreateFinancialConnectionsSession(ctx context.Context, v auth.Viewer) (*FinancialConnectionsSession, error) {
+	u, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	customerID := ""
+	if u.StripeCustomerID != nil {
+		customerID = *u.StripeCustomerID
+	} else {
+		customerID, err = s.gateway.CreateCustomer(ctx, CustomerParams{
+			IdempotencyKey: "customer:" + string(u.ID), UserID: string(u.ID), Email: u.Email, Name: u.Name,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.client.User.Update().Where(user.ID(u.ID), user.StripeCustomerIDIsNil()).
+			SetStripeCustomerID(customerID).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s.gateway.CreateFinancialConnectionsSession(ctx, "fc:"+string(u.ID)+":"+string(pulid.New("fcs")), customerID)
 }

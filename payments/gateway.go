@@ -31,6 +31,11 @@ type Gateway interface {
 	// CreateTransfer sends money from the platform's balance to a
 	// connected account.
 	CreateTransfer(ctx context.Context, p TransferParams) (string, error)
+	// CreateCustomer makes the Stripe customer of one of our users.
+	CreateCustomer(ctx context.Context, p CustomerParams) (string, error)
+	// CreateFinancialConnectionsSession starts linking a customer's US
+	// bank accounts.
+	CreateFinancialConnectionsSession(ctx context.Context, idempotencyKey, customerID string) (*FinancialConnectionsSession, error)
 	// Sandbox reports whether this is the sandbox, not Stripe.
 	Sandbox() bool
 }
@@ -63,6 +68,19 @@ type TransferParams struct {
 	Currency       string
 	Destination    string
 	Metadata       map[string]string
+}
+
+// CustomerParams describes one of our users to Stripe.
+type CustomerParams struct {
+	IdempotencyKey      string
+	UserID, Email, Name string
+}
+
+// FinancialConnectionsSession is a session an app completes with
+// collectFinancialConnectionsAccounts(clientSecret).
+type FinancialConnectionsSession struct {
+	SessionID    string
+	ClientSecret string
 }
 
 // RefundParams asks for a refund of (part of) a PaymentIntent.

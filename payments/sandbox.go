@@ -210,6 +210,25 @@ func (sb *Sandbox) CreateTransfer(_ context.Context, p TransferParams) (string, 
 	return id, nil
 }
 
+// CreateCustomer implements Gateway.
+func (sb *Sandbox) CreateCustomer(_ context.Context, p CustomerParams) (string, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
+		return prior, nil
+	}
+	id := "cus_sandbox_" + ulidOf("x")
+	sb.byKey[p.IdempotencyKey] = id
+	return id, nil
+}
+
+// CreateFinancialConnectionsSession implements Gateway with a labelled
+// fake: the client secret works with no Stripe SDK.
+func (sb *Sandbox) CreateFinancialConnectionsSession(_ context.Context, _, _ string) (*FinancialConnectionsSession, error) {
+	id := "fcsess_sandbox_" + ulidOf("x")
+	return &FinancialConnectionsSession{SessionID: id, ClientSecret: id + "_secret_SANDBOX_NOT_A_REAL_SECRET"}, nil
+}
+
 // AuthenticateIntent finishes (or fails) a PaymentIntent's 3-D Secure
 // challenge, as the customer's bank would.
 func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bool) error {

@@ -149,6 +149,38 @@ func (s *Stripe) CreateTransfer(ctx context.Context, p TransferParams) (string, 
 	return tr.ID, nil
 }
 
+// CreateCustomer implements Gateway.
+func (s *Stripe) CreateCustomer(ctx context.Context, p CustomerParams) (string, error) {
+	params := &stripe.CustomerParams{Email: stripe.String(p.Email), Name: stripe.String(p.Name)}
+	params.Metadata = map[string]string{"user_id": p.UserID}
+	params.Context = ctx
+	params.SetIdempotencyKey(p.IdempotencyKey)
+	c, err := s.api.Customers.New(params)
+	if err != nil {
+		return "", paymentFailed(err)
+	}
+	return c.ID, nil
+}
+
+// CreateFinancialConnectionsSession implements Gateway: permissions
+// payment_method and balances, US accounts only (seed 003).
+func (s *Stripe) CreateFinancialConnectionsSession(ctx context.Context, key, customerID string) (*FinancialConnectionsSession, error) {
+	params := &stripe.FinancialConnectionsSessionParams{
+		AccountHolder: &stripe.FinancialConnectionsSessionAccountHolderParams{
+			Type: stripe.String("customer"), Customer: stripe.String(customerID),
+		},
+		Permissions: []*string{stripe.String("payment_method"), stripe.String("balances")},
+		Filters:     &stripe.FinancialConnectionsSessionFiltersParams{Countries: []*string{stripe.String("US")}},
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	fc, err := s.api.FinancialConnectionsSessions.New(params)
+	if err != nil {
+		return nil, paymentFailed(err)
+	}
+	return &FinancialConnectionsSession{SessionID: fc.ID, ClientSecret: fc.ClientSecret}, nil
+}
+
 // leveledLogger sends stripe-go's logs to slog; its messages hold no keys
 // or card data.
 type leveledLogger struct{ l *slog.Logger }

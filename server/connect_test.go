@@ -148,3 +148,30 @@ func TestConnectAgainstStripeMock(t *testing.T) {
 		t.Fatalf("after duplicate: %+v", s)
 	}
 }
+
+func TestFinancialConnections(t *testing.T) {
+	const create = `mutation { createFinancialConnectionsSession { sessionId clientSecret } }`
+	type result struct{ CreateFinancialConnectionsSession struct{ SessionID, ClientSecret string } }
+
+	// Sandbox: a labelled fake; the customer is made once and kept.
+	srv := servertest.New(t, servertest.SQLite)
+	u := srv.Register(t, "CUSTOMER")
+	var r result
+	srv.Client(u.AccessToken).MustDo(t, create, nil, &r)
+	if !strings.HasPrefix(r.CreateFinancialConnectionsSession.SessionID, "fcsess_sandbox_") ||
+		!strings.Contains(r.CreateFinancialConnectionsSession.ClientSecret, "SANDBOX") {
+		t.Fatalf("sandbox session: %+v", r)
+	}
+	srv.Client(u.AccessToken).MustDo(t, create, nil, &r)
+	srv.Client("").Do(t, create, nil).RequireError(t, "UNAUTHENTICATED")
+
+	// Stripe (stripe-mock accepts the customer and the session).
+	env := servertest.Env(t, servertest.SQLite)
+	servertest.StripeEnv(env, servertest.StripeMock(t))
+	stripeSrv := servertest.Start(t, env)
+	su := stripeSrv.Register(t, "CONTRACTOR")
+	stripeSrv.Client(su.AccessToken).MustDo(t, create, nil, &r)
+	if !strings.HasPrefix(r.CreateFinancialConnectionsSession.SessionID, "fcsess_") || r.CreateFinancialConnectionsSession.ClientSecret == "" {
+		t.Fatalf("stripe session: %+v", r)
+	}
+}

@@ -170,6 +170,11 @@ type ComplexityRoot struct {
 		UpdatedAt               func(childComplexity int) int
 	}
 
+	FinancialConnectionsSessionPayload struct {
+		ClientSecret func(childComplexity int) int
+		SessionID    func(childComplexity int) int
+	}
+
 	Job struct {
 		Applications       func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		AssignedAt         func(childComplexity int) int
@@ -225,32 +230,33 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptOffer                  func(childComplexity int, offerID pulid.ID) int
-		ApplyToJob                   func(childComplexity int, input market.ApplyInput) int
-		ApproveFundRelease           func(childComplexity int, contractID pulid.ID) int
-		ApproveWithdrawal            func(childComplexity int, id pulid.ID) int
-		CancelJob                    func(childComplexity int, jobID pulid.ID, reason *string) int
-		CompleteJob                  func(childComplexity int, jobID pulid.ID) int
-		CreateConnectAccount         func(childComplexity int) int
-		CreateJob                    func(childComplexity int, input market.CreateJobInput) int
-		Deposit                      func(childComplexity int, input payments.DepositInput) int
-		FreezeWallet                 func(childComplexity int, userID pulid.ID, reason string) int
-		Login                        func(childComplexity int, input model.LoginInput) int
-		Logout                       func(childComplexity int, refreshToken string) int
-		PayForJob                    func(childComplexity int, input payments.PayForJobInput) int
-		RateFreelancer               func(childComplexity int, input market.RateInput) int
-		RefreshConnectOnboardingLink func(childComplexity int) int
-		RefreshToken                 func(childComplexity int, refreshToken string) int
-		RefundEscrow                 func(childComplexity int, input market.RefundEscrowInput) int
-		Register                     func(childComplexity int, input model.RegisterInput) int
-		RejectOffer                  func(childComplexity int, offerID pulid.ID, reason *string) int
-		RejectWithdrawal             func(childComplexity int, id pulid.ID, reason string) int
-		RequestFundRelease           func(childComplexity int, contractID pulid.ID) int
-		SendOffer                    func(childComplexity int, input market.SendOfferInput) int
-		UnfreezeWallet               func(childComplexity int, userID pulid.ID) int
-		UpdateJobStatus              func(childComplexity int, id pulid.ID, status job.Status) int
-		Withdraw                     func(childComplexity int, amount int64, idempotencyKey *string) int
-		WithdrawOffer                func(childComplexity int, offerID pulid.ID) int
+		AcceptOffer                       func(childComplexity int, offerID pulid.ID) int
+		ApplyToJob                        func(childComplexity int, input market.ApplyInput) int
+		ApproveFundRelease                func(childComplexity int, contractID pulid.ID) int
+		ApproveWithdrawal                 func(childComplexity int, id pulid.ID) int
+		CancelJob                         func(childComplexity int, jobID pulid.ID, reason *string) int
+		CompleteJob                       func(childComplexity int, jobID pulid.ID) int
+		CreateConnectAccount              func(childComplexity int) int
+		CreateFinancialConnectionsSession func(childComplexity int) int
+		CreateJob                         func(childComplexity int, input market.CreateJobInput) int
+		Deposit                           func(childComplexity int, input payments.DepositInput) int
+		FreezeWallet                      func(childComplexity int, userID pulid.ID, reason string) int
+		Login                             func(childComplexity int, input model.LoginInput) int
+		Logout                            func(childComplexity int, refreshToken string) int
+		PayForJob                         func(childComplexity int, input payments.PayForJobInput) int
+		RateFreelancer                    func(childComplexity int, input market.RateInput) int
+		RefreshConnectOnboardingLink      func(childComplexity int) int
+		RefreshToken                      func(childComplexity int, refreshToken string) int
+		RefundEscrow                      func(childComplexity int, input market.RefundEscrowInput) int
+		Register                          func(childComplexity int, input model.RegisterInput) int
+		RejectOffer                       func(childComplexity int, offerID pulid.ID, reason *string) int
+		RejectWithdrawal                  func(childComplexity int, id pulid.ID, reason string) int
+		RequestFundRelease                func(childComplexity int, contractID pulid.ID) int
+		SendOffer                         func(childComplexity int, input market.SendOfferInput) int
+		UnfreezeWallet                    func(childComplexity int, userID pulid.ID) int
+		UpdateJobStatus                   func(childComplexity int, id pulid.ID, status job.Status) int
+		Withdraw                          func(childComplexity int, amount int64, idempotencyKey *string) int
+		WithdrawOffer                     func(childComplexity int, offerID pulid.ID) int
 	}
 
 	Offer struct {
@@ -499,6 +505,7 @@ type MutationResolver interface {
 	Withdraw(ctx context.Context, amount int64, idempotencyKey *string) (*payments.WithdrawResult, error)
 	ApproveWithdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error)
 	RejectWithdrawal(ctx context.Context, id pulid.ID, reason string) (*ent.Withdrawal, error)
+	CreateFinancialConnectionsSession(ctx context.Context) (*payments.FinancialConnectionsSession, error)
 	FreezeWallet(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error)
 	UnfreezeWallet(ctx context.Context, userID pulid.ID) (*ent.Wallet, error)
 }
@@ -1003,6 +1010,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Escrow.UpdatedAt(childComplexity), true
 
+	case "FinancialConnectionsSessionPayload.clientSecret":
+		if e.ComplexityRoot.FinancialConnectionsSessionPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FinancialConnectionsSessionPayload.ClientSecret(childComplexity), true
+	case "FinancialConnectionsSessionPayload.sessionId":
+		if e.ComplexityRoot.FinancialConnectionsSessionPayload.SessionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FinancialConnectionsSessionPayload.SessionID(childComplexity), true
+
 	case "Job.applications":
 		if e.ComplexityRoot.Job.Applications == nil {
 			break
@@ -1302,6 +1322,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateConnectAccount(childComplexity), true
+	case "Mutation.createFinancialConnectionsSession":
+		if e.ComplexityRoot.Mutation.CreateFinancialConnectionsSession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.CreateFinancialConnectionsSession(childComplexity), true
 	case "Mutation.createJob":
 		if e.ComplexityRoot.Mutation.CreateJob == nil {
 			break
@@ -3837,6 +3863,17 @@ extend type Mutation {
   "Admins: refuse a PENDING withdrawal; the money goes back to the contractor's balance."
   rejectWithdrawal(id: ID!, reason: String!): Withdrawal! @hasRole(roles: [ADMIN])
 }
+
+type FinancialConnectionsSessionPayload {
+  sessionId: String!
+  "For Stripe.instance.collectFinancialConnectionsAccounts(clientSecret: …)."
+  clientSecret: String!
+}
+
+extend type Mutation {
+  "Start linking the viewer's US bank accounts with Stripe Financial Connections (permissions: payment_method, balances)."
+  createFinancialConnectionsSession: FinancialConnectionsSessionPayload! @authenticated
+}
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the schema. graph/ent.graphqls is generated by entgql
 # (Node, node/nodes, PageInfo, Cursor, Time, connections, WhereInput, OrderBy).
@@ -4127,6 +4164,16 @@ func (ec *executionContext) childFields_Escrow(ctx context.Context, field graphq
 		return ec.fieldContext_Escrow_contract(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Escrow", field.Name)
+}
+
+func (ec *executionContext) childFields_FinancialConnectionsSessionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sessionId":
+		return ec.fieldContext_FinancialConnectionsSessionPayload_sessionId(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_FinancialConnectionsSessionPayload_clientSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FinancialConnectionsSessionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7371,6 +7418,52 @@ func (ec *executionContext) fieldContext_Escrow_contract(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _FinancialConnectionsSessionPayload_sessionId(ctx context.Context, field graphql.CollectedField, obj *payments.FinancialConnectionsSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FinancialConnectionsSessionPayload_sessionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SessionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FinancialConnectionsSessionPayload_sessionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FinancialConnectionsSessionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _FinancialConnectionsSessionPayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *payments.FinancialConnectionsSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FinancialConnectionsSessionPayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FinancialConnectionsSessionPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FinancialConnectionsSessionPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9681,6 +9774,51 @@ func (ec *executionContext) fieldContext_Mutation_rejectWithdrawal(ctx context.C
 	if fc.Args, err = ec.field_Mutation_rejectWithdrawal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createFinancialConnectionsSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createFinancialConnectionsSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().CreateFinancialConnectionsSession(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *payments.FinancialConnectionsSession
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.FinancialConnectionsSession) graphql.Marshaler {
+			return ec.marshalNFinancialConnectionsSessionPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐFinancialConnectionsSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createFinancialConnectionsSession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FinancialConnectionsSessionPayload(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -18211,6 +18349,44 @@ func (ec *executionContext) _Escrow(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var financialConnectionsSessionPayloadImplementors = []string{"FinancialConnectionsSessionPayload"}
+
+func (ec *executionContext) _FinancialConnectionsSessionPayload(ctx context.Context, sel ast.SelectionSet, obj *payments.FinancialConnectionsSession) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, financialConnectionsSessionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FinancialConnectionsSessionPayload")
+		case "sessionId":
+			out.Values[i] = ec._FinancialConnectionsSessionPayload_sessionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._FinancialConnectionsSessionPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var jobImplementors = []string{"Job", "Node"}
 
 func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj *ent.Job) graphql.Marshaler {
@@ -18749,6 +18925,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "rejectWithdrawal":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_rejectWithdrawal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createFinancialConnectionsSession":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createFinancialConnectionsSession(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -20744,6 +20927,14 @@ func (ec *executionContext) unmarshalNEscrowStatus2githubᚗcomᚋjobsphereᚋjo
 
 func (ec *executionContext) marshalNEscrowStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐStatus(ctx context.Context, sel ast.SelectionSet, v escrow.Status) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNFinancialConnectionsSessionPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐFinancialConnectionsSession(ctx context.Context, sel ast.SelectionSet, v *payments.FinancialConnectionsSession) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FinancialConnectionsSessionPayload!")
+		return graphql.Null
+	}
+	return ec._FinancialConnectionsSessionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
