@@ -21,6 +21,9 @@ test: check-generated lint postgres-check test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@# The ledger's model test at full length (5,000 operations per database):
+	@# under -race it runs a shorter sequence to stay fast.
+	$(GO) test -count=1 -run TestLedgerAgainstReferenceModel ./ledger/
 
 ## postgres-check: say clearly whether the PostgreSQL half of the suite will run
 postgres-check:

@@ -151,7 +151,9 @@ func TestConnectAgainstStripeMock(t *testing.T) {
 
 func TestFinancialConnections(t *testing.T) {
 	const create = `mutation { createFinancialConnectionsSession { sessionId clientSecret } }`
-	type result struct{ CreateFinancialConnectionsSession struct{ SessionID, ClientSecret string } }
+	type result struct {
+		CreateFinancialConnectionsSession struct{ SessionID, ClientSecret string }
+	}
 
 	// Sandbox: a labelled fake; the customer is made once and kept.
 	srv := servertest.New(t, servertest.SQLite)

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,6 +250,60 @@ func TestWithdrawAgainstStripeMockAndReversal(t *testing.T) {
 	}
 	if statuses["REVERSED"] != 1 {
 		t.Fatalf("withdrawal transactions: %+v", statuses)
+	}
+	srv.RequireLedgerVerified(t)
+}
+
+// TestWithdrawScriptedTransferFailure: Stripe (a scripted stand-in)
+// refuses the transfer; the hold comes back and the withdrawal is FAILED
+// with Stripe's reason.
+func TestWithdrawScriptedTransferFailure(t *testing.T) {
+	var transfers atomic.Int32
+	stripeAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/accounts":
+			_, _ = io.WriteString(w, `{"id":"acct_scripted","object":"account"}`)
+		case "/v1/account_links":
+			_, _ = io.WriteString(w, `{"object":"account_link","url":"https://connect.example.test/onboard","created":1700000000,"expires_at":1700000300}`)
+		case "/v1/transfers":
+			transfers.Add(1)
+			if r.Header.Get("Idempotency-Key") == "" {
+				t.Errorf("transfer without an idempotency key")
+			}
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"type":"invalid_request_error","code":"balance_insufficient","message":"Insufficient funds in Stripe account."}}`)
+		default:
+			t.Errorf("unexpected Stripe request %s %s", r.Method, r.URL.Path)
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer stripeAPI.Close()
+	env := servertest.Env(t, servertest.SQLite)
+	servertest.StripeEnv(env, stripeAPI.URL)
+	srv := servertest.Start(t, env)
+	k := srv.Register(t, "CONTRACTOR")
+	kc := srv.Client(k.AccessToken)
+	kc.MustDo(t, createConnect, nil, nil)
+	ev := servertest.StripeEvent(t, "evt_v", stripe.EventTypeAccountUpdated, map[string]any{
+		"id": "acct_scripted", "object": "account", "charges_enabled": true, "payouts_enabled": true,
+		"requirements": map[string]any{"currently_due": []string{}},
+	})
+	ev = []byte(strings.Replace(string(ev), `"object":"event"`, `"object":"event","account":"acct_scripted"`, 1))
+	if code := srv.PostWebhook(t, "/webhooks/stripe", ev, servertest.Sign(ev, servertest.WebhookSecret, time.Time{})); code != http.StatusOK {
+		t.Fatalf("account.updated: %d", code)
+	}
+	srv.Fund(t, k.ID, 10000)
+	var out withdrawResult
+	kc.MustDo(t, withdrawMutation, map[string]any{"a": "50"}, &out)
+	w := out.Withdraw
+	if w.Withdrawal.Status != "FAILED" || w.Withdrawal.FailureReason == nil ||
+		*w.Withdrawal.FailureReason != "Transfer failed: Insufficient funds in Stripe account." ||
+		w.Wallet.Balance != "100.00" || w.Wallet.EscrowBalance != "0.00" || w.Wallet.TotalWithdrawals != "0.00" {
+		t.Fatalf("refused transfer: %+v", w)
+	}
+	if transfers.Load() != 1 {
+		t.Fatalf("transfer requests: %d", transfers.Load())
 	}
 	srv.RequireLedgerVerified(t)
 }
