@@ -146,6 +146,13 @@ type Config struct {
 	// StripeAPIBase is STRIPE_API_BASE, default "https://api.stripe.com";
 	// tests point it at stripe-mock.
 	StripeAPIBase string
+	// CloudinaryURL is CLOUDINARY_URL (cloudinary://key:secret@cloud): media
+	// go to Cloudinary; empty keeps them on local disk under DataDir/media.
+	CloudinaryURL string
+	// MaxImageBytes and MaxVideoBytes are MEDIA_MAX_IMAGE_BYTES (default
+	// 25 MB) and MEDIA_MAX_VIDEO_BYTES (default 100 MB), at most
+	// MAX_UPLOAD_BYTES.
+	MaxImageBytes, MaxVideoBytes int64
 	// DepositSuccessURL and DepositCancelURL are DEPOSIT_SUCCESS_URL and
 	// DEPOSIT_CANCEL_URL: where Checkout sends the payer back when a
 	// deposit gives none. Default: PUBLIC_URL/payments/return?result=…
@@ -252,6 +259,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.ShutdownTimeout, _ = l.duration("SHUTDOWN_TIMEOUT", 15*time.Second, 1, math.MaxInt64)
 
 	l.stripe(c, prod)
+	c.CloudinaryURL = l.get("CLOUDINARY_URL")
+	if c.CloudinaryURL != "" && !strings.HasPrefix(c.CloudinaryURL, "cloudinary://") {
+		l.fail("CLOUDINARY_URL", "must look like cloudinary://key:secret@cloud (value not shown)")
+	}
+	c.MaxImageBytes, _ = l.integer64("MEDIA_MAX_IMAGE_BYTES", 25<<20, 1, math.MaxInt64)
+	c.MaxVideoBytes, _ = l.integer64("MEDIA_MAX_VIDEO_BYTES", 100<<20, 1, math.MaxInt64)
 
 	// Last, so that nothing is written to disk for a refused configuration.
 	c.JWTSecret = l.jwtSecret(prod, c.DataDir)

@@ -8,6 +8,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
@@ -20,4 +21,5 @@ type Resolver struct {
 	Ledger   *ledger.Ledger
 	Market   *market.Service
 	Payments *payments.Service
+	Media    *media.Service
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
 	"github.com/jobsphere/jobsphere/realtime"
 	"github.com/jobsphere/jobsphere/webhooks"
@@ -40,6 +42,7 @@ type App struct {
 	Broker   realtime.Broker
 	Webhooks *webhooks.Handler
 	Sandbox  *payments.Sandbox // nil when payments go to Stripe
+	Media    *media.Service
 	Registry *prometheus.Registry
 
 	websockets sync.WaitGroup // open websocket connections, for draining
@@ -95,6 +98,15 @@ func (a *App) build(ctx context.Context) error {
 	// card-funded escrow goes back through Stripe.
 	a.Payments.SetJobFunder(a.Market)
 	a.Market.SetCardRefunder(a.Payments)
+	var store media.Store = &media.Local{Dir: a.MediaDir(), PublicURL: a.Config.PublicURL}
+	if a.Config.CloudinaryURL != "" {
+		cld, err := media.NewCloudinary(a.Config.CloudinaryURL)
+		if err != nil {
+			return err
+		}
+		store = cld
+	}
+	a.Media = media.NewService(a.Client, store, media.Limits{MaxImageBytes: a.Config.MaxImageBytes, MaxVideoBytes: a.Config.MaxVideoBytes})
 	a.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -153,6 +165,9 @@ func sandboxWebhookSecret(jwtSecret []byte) string {
 	mac.Write([]byte("jobsphere sandbox webhook"))
 	return "whsec_sandbox_" + hex.EncodeToString(mac.Sum(nil))
 }
+
+// MediaDir is where local uploads live.
+func (a *App) MediaDir() string { return filepath.Join(a.Config.DataDir, "media") }
 
 // Migrate brings the database schema up to date and creates the
 // platform's ledger accounts.

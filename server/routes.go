@@ -21,6 +21,7 @@ func NewServer(app *App) http.Handler {
 		Ledger:   app.Ledger,
 		Market:   app.Market,
 		Payments: app.Payments,
+		Media:    app.Media,
 	})
 	gql = trackWebsockets(&app.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
 
@@ -34,6 +35,8 @@ func NewServer(app *App) http.Handler {
 	for _, path := range []string{"/webhooks/stripe", "/webhook", "/api/webhooks/stripe"} {
 		mux.Handle("POST "+path, m.instrument("/webhooks/stripe", app.Webhooks))
 	}
+	mux.Handle("POST /api/media/upload", authenticate(app.Auth)(handleMediaUpload(app.Media)))
+	mux.Handle("GET /media/", serveMedia(app.MediaDir()))
 	mux.Handle("GET /payments/return", payments.HandleReturn())
 	mux.Handle("GET /connect/return", payments.HandleConnectReturn())
 	mux.Handle("GET /connect/refresh", payments.HandleConnectReturn())
