@@ -144,27 +144,26 @@ func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p PaymentIntentParam
 
 // Refund implements Gateway: the sandbox refunds any payment it took.
 func (sb *Sandbox) Refund(_ context.Context, p RefundParams) (string, error) {
+	return sb.idFor(p.IdempotencyKey, "re_sandbox_"), nil
+}
+
+// idFor returns the id made earlier under an idempotency key, or a new one
+// with the prefix: what Stripe's idempotency keys do for a created object.
+func (sb *Sandbox) idFor(key, prefix string) string {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
-		return prior, nil
+	if prior, ok := sb.byKey[key].(string); ok {
+		return prior
 	}
-	id := "re_sandbox_" + ulidOf("x")
-	sb.byKey[p.IdempotencyKey] = id
-	return id, nil
+	id := prefix + ulidOf("x")
+	sb.byKey[key] = id
+	return id
 }
 
 // CreateConnectAccount implements Gateway: an account whose onboarding is
 // the sandbox's own page.
 func (sb *Sandbox) CreateConnectAccount(_ context.Context, p ConnectAccountParams) (string, error) {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
-		return prior, nil
-	}
-	id := "acct_sandbox_" + ulidOf("x")
-	sb.byKey[p.IdempotencyKey] = id
-	return id, nil
+	return sb.idFor(p.IdempotencyKey, "acct_sandbox_"), nil
 }
 
 // CreateOnboardingLink implements Gateway.
@@ -200,26 +199,12 @@ func (sb *Sandbox) CreateTransfer(_ context.Context, p TransferParams) (string, 
 		return "", &stripe.Error{Type: stripe.ErrorTypeInvalidRequest, Code: "balance_insufficient",
 			Msg: "Sandbox: transfers of amounts ending in .13 fail"}
 	}
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
-		return prior, nil
-	}
-	id := "tr_sandbox_" + ulidOf("x")
-	sb.byKey[p.IdempotencyKey] = id
-	return id, nil
+	return sb.idFor(p.IdempotencyKey, "tr_sandbox_"), nil
 }
 
 // CreateCustomer implements Gateway.
 func (sb *Sandbox) CreateCustomer(_ context.Context, p CustomerParams) (string, error) {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	if prior, ok := sb.byKey[p.IdempotencyKey].(string); ok {
-		return prior, nil
-	}
-	id := "cus_sandbox_" + ulidOf("x")
-	sb.byKey[p.IdempotencyKey] = id
-	return id, nil
+	return sb.idFor(p.IdempotencyKey, "cus_sandbox_"), nil
 }
 
 // CreateFinancialConnectionsSession implements Gateway with a labelled
