@@ -53,8 +53,12 @@ type Uploaded struct {
 
 // Upload stores a file of an owner and records it. Only images and videos
 // are accepted, sniffed from their first bytes; a file over its kind's
-// limit is refused with PAYLOAD_TOO_LARGE and nothing is kept.
+// limit is refused with PAYLOAD_TOO_LARGE and nothing is kept. So is a
+// request whose file name held a path (see GuardFileNames).
 func (s *Service) Upload(ctx context.Context, owner pulid.ID, r io.Reader) (*Uploaded, error) {
+	if err := checkFileName(ctx); err != nil {
+		return nil, err
+	}
 	br := bufio.NewReaderSize(r, 512)
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {

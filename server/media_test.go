@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -98,7 +99,7 @@ func TestLocalMediaUploads(t *testing.T) {
 
 	// A real PNG over GraphQL, served back byte for byte.
 	img := pngBytes(t, 16)
-	r := uploadGraphQL(t, c, "../../etc/passwd.png", img)
+	r := uploadGraphQL(t, c, "passwd.png", img)
 	var out struct {
 		UploadMedia struct {
 			MediaURL, MediaType string
@@ -141,6 +142,12 @@ func TestLocalMediaUploads(t *testing.T) {
 		t.Fatalf("REST without a token: %d", code)
 	}
 	uploadGraphQL(t, srv.Client(""), "a.png", img).RequireError(t, "UNAUTHENTICATED")
+	for _, name := range []string{"../../etc/passwd.png", `..\\windows\\a.png`, "/tmp/a.png"} {
+		uploadGraphQL(t, c, name, img).RequireError(t, "BAD_USER_INPUT")
+		if code, out := uploadREST(t, srv, u.AccessToken, name, img); code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "Invalid file name") {
+			t.Fatalf("REST %q: %d %v", name, code, out)
+		}
+	}
 	if after := mediaFiles(t, srv); len(after) != len(before) {
 		t.Fatalf("refused uploads left files: %v → %v", before, after)
 	}

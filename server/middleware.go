@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
+
+	"github.com/jobsphere/jobsphere/media"
 )
 
 // requestIDHeader carries a request's id in both directions, so a client
@@ -196,7 +198,7 @@ func limitBody(maxBytes, maxUploadBytes int64) func(http.Handler) http.Handler {
 			limited := *r
 			if multipart {
 				limited.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
-				next.ServeHTTP(w, &limited)
+				next.ServeHTTP(w, media.GuardFileNames(&limited))
 				return
 			}
 			// MaxBytesReader reads at most one byte past the limit, which is
