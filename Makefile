@@ -6,7 +6,7 @@ BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 
-.PHONY: run build test test-go check-generated generate lint bench postgres-check
+.PHONY: run build test test-go e2e check-generated generate lint bench postgres-check
 
 ## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
 run:
@@ -16,14 +16,18 @@ run:
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
-## test: generated code up to date, lint, then every Go test with the race detector
-test: check-generated lint postgres-check test-go
+## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
+test: check-generated lint postgres-check test-go e2e
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	@# The ledger's model test at full length (5,000 operations per database):
 	@# under -race it runs a shorter sequence to stay fast.
 	$(GO) test -count=1 -run TestLedgerAgainstReferenceModel ./ledger/
+
+## e2e: the real binary driven by Apollo Client, graphql-ws and graphql-http's audits (npm ci from the lockfile)
+e2e: build
+	cd e2e && npm ci --no-audit --no-fund --loglevel=error && JOBSPHERE_BIN=$(CURDIR)/$(BIN) npm test
 
 ## postgres-check: say clearly whether the PostgreSQL half of the suite will run
 postgres-check:

@@ -23,6 +23,7 @@ type Memory struct {
 	closed bool
 
 	dropped atomic.Uint64
+	live    atomic.Int64 // subscriptions registered and not yet closed
 }
 
 type subscription struct {
@@ -42,6 +43,9 @@ func NewMemory() *Memory {
 // Dropped returns how many events were dropped, since the broker was made,
 // because a subscriber's buffer was full.
 func (m *Memory) Dropped() uint64 { return m.dropped.Load() }
+
+// Subscriptions returns how many subscriptions are live.
+func (m *Memory) Subscriptions() int { return int(m.live.Load()) }
 
 // Publish delivers ev now to the current subscribers of ev.Topic. With no
 // subscribers it does nothing.
@@ -113,6 +117,7 @@ func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan Event, err
 		m.topics[topic] = subs
 	}
 	subs[s] = struct{}{}
+	m.live.Add(1)
 	// Registered under the lock: should ctx end right now, the unsubscribe
 	// waits for the lock and finds the subscription in place.
 	s.stop = context.AfterFunc(ctx, func() { m.unsubscribe(s) })
@@ -135,6 +140,7 @@ func (m *Memory) Close() error {
 		}
 	}
 	clear(m.topics)
+	m.live.Store(0)
 	return nil
 }
 
@@ -146,6 +152,7 @@ func (m *Memory) unsubscribe(s *subscription) {
 		return // already closed by Close
 	}
 	delete(subs, s)
+	m.live.Add(-1)
 	if len(subs) == 0 {
 		delete(m.topics, s.topic)
 	}

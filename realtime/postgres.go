@@ -135,6 +135,9 @@ func (p *Postgres) dispatch() {
 	}
 }
 
+// Subscriptions returns how many subscriptions are live on this replica.
+func (p *Postgres) Subscriptions() int { return p.hub.Subscriptions() }
+
 // Publish sends ev now to the subscribers of every replica.
 func (p *Postgres) Publish(ctx context.Context, ev Event) error {
 	_, payload, err := prepare(ev)

@@ -78,6 +78,8 @@ type Broker interface {
 	// Subscribe delivers the events of one topic until ctx ends; the channel is then closed
 	// and everything the subscription held is released (no goroutine or map entry left behind).
 	Subscribe(ctx context.Context, topic string) (<-chan Event, error)
+	// Subscriptions is how many subscriptions are live on this instance.
+	Subscriptions() int
 	Close() error
 }
 

@@ -285,11 +285,14 @@ func TestMemoryCancelClosesChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := m.Subscriptions(); n != 1 {
+		t.Fatalf("Subscriptions() = %d, want 1", n)
+	}
 	publish(t, m, ev("user:a", "K", 1))
 	cancel()
 	waitClosed(t, ch) // buffered events may still be read first
-	if n := m.TopicCount(); n != 0 {
-		t.Fatalf("TopicCount() = %d, want 0", n)
+	if n, live := m.TopicCount(), m.Subscriptions(); n != 0 || live != 0 {
+		t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 0 and 0", n, live)
 	}
 	publish(t, m, ev("user:a", "K", 2)) // no subscribers left: a no-op
 }
@@ -331,8 +334,8 @@ func TestMemoryNoLeaks(t *testing.T) {
 	}
 
 	settleGoroutines(t, base)
-	if n := m.TopicCount(); n != 1 {
-		t.Fatalf("TopicCount() = %d, want 1 (the kept subscription)", n)
+	if n, live := m.TopicCount(), m.Subscriptions(); n != 1 || live != 1 {
+		t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 1 and 1 (the kept subscription)", n, live)
 	}
 	publish(t, m, ev("user:keep", "K", 0))
 	recvWant(t, keep, ev("user:keep", "K", 0))

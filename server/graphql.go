@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/jobsphere/jobsphere"
@@ -123,13 +124,14 @@ func authenticate(authn *auth.Service) func(http.Handler) http.Handler {
 }
 
 // trackWebsockets counts open websocket connections so shutdown can wait
-// for them.
-func trackWebsockets(wg *sync.WaitGroup) func(http.Handler) http.Handler {
+// for them, and shows how many are open in the metrics.
+func trackWebsockets(wg *sync.WaitGroup, open prometheus.Gauge) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 				wg.Add(1)
-				defer wg.Done()
+				open.Inc()
+				defer func() { open.Dec(); wg.Done() }()
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -268,12 +268,14 @@ func originAllowed(origins []string, origin string) bool {
 // metrics holds the HTTP metrics, labelled by route pattern rather than
 // raw path so that clients cannot blow up their cardinality.
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	websockets prometheus.Gauge
 }
 
-// newMetrics creates the HTTP metrics and registers them with reg.
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics creates the HTTP and realtime metrics and registers them
+// with reg; subscriptions counts the live GraphQL subscriptions.
+func newMetrics(reg prometheus.Registerer, subscriptions func() int) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobsphere_http_requests_total",
@@ -284,8 +286,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to handle an HTTP request, by route and method.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method"}),
+		websockets: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jobsphere_websocket_connections",
+			Help: "Open GraphQL websocket connections.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.websockets, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jobsphere_graphql_subscriptions",
+		Help: "Live GraphQL subscriptions on this instance.",
+	}, func() float64 { return float64(subscriptions()) }))
 	return m
 }
 

@@ -444,7 +444,7 @@ func TestOriginAllowed(t *testing.T) {
 
 func TestMetricsCountRequests(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := newMetrics(reg)
+	m := newMetrics(reg, func() int { return 0 })
 	h := m.instrument("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Has("fail") {
 			w.WriteHeader(http.StatusBadRequest)
@@ -492,7 +492,7 @@ func TestHijackThroughMiddleware(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			logger, buf := newTestLogger()
-			m := newMetrics(prometheus.NewRegistry())
+			m := newMetrics(prometheus.NewRegistry(), func() int { return 0 })
 			echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				// A plain type assertion, as strict as any library is.
 				hj, ok := w.(http.Hijacker)
@@ -576,7 +576,7 @@ func TestHijackThroughMiddleware(t *testing.T) {
 // transport uses through the middleware stack.
 func TestWebsocketThroughMiddleware(t *testing.T) {
 	logger, buf := newTestLogger()
-	m := newMetrics(prometheus.NewRegistry())
+	m := newMetrics(prometheus.NewRegistry(), func() int { return 0 })
 	done := make(chan struct{})
 	chain := hijackChain(logger, m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)

@@ -14,7 +14,7 @@ import (
 // NewServer returns the whole HTTP service. Every route is here.
 func NewServer(app *App) http.Handler {
 	cfg := app.Config
-	m := newMetrics(app.Registry)
+	m := newMetrics(app.Registry, app.Broker.Subscriptions)
 	gql := newGraphQLHandler(cfg, app.Logger, app.Auth, &graph.Resolver{
 		Client:   app.Client,
 		Auth:     app.Auth,
@@ -23,7 +23,7 @@ func NewServer(app *App) http.Handler {
 		Payments: app.Payments,
 		Media:    app.Media,
 	})
-	gql = trackWebsockets(&app.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
+	gql = trackWebsockets(&app.websockets, m.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
 
 	mux := http.NewServeMux()
 	if cfg.Playground {
