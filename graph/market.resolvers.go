@@ -10,7 +10,9 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/payments"
@@ -109,6 +111,16 @@ func (r *mutationResolver) RefundEscrow(ctx context.Context, input market.Refund
 // RateFreelancer is the resolver for the rateFreelancer field.
 func (r *mutationResolver) RateFreelancer(ctx context.Context, input market.RateInput) (*ent.Review, error) {
 	return r.Market.RateFreelancer(ctx, viewer(ctx), input)
+}
+
+// Offers is the resolver for the offers field.
+func (r *queryResolver) Offers(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) (*ent.OfferConnection, error) {
+	return r.Market.Offers(ctx, viewer(ctx), status, market.Page{After: after, First: first, Before: before, Last: last})
+}
+
+// Contracts is the resolver for the contracts field.
+func (r *queryResolver) Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) (*ent.ContractConnection, error) {
+	return r.Market.Contracts(ctx, viewer(ctx), status, market.Page{After: after, First: first, Before: before, Last: last})
 }
 
 // Reviews is the resolver for the reviews field.

@@ -8,8 +8,11 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/withdrawal"
+	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
@@ -46,6 +49,11 @@ func (r *mutationResolver) CreateFinancialConnectionsSession(ctx context.Context
 // ConnectAccountStatus is the resolver for the connectAccountStatus field.
 func (r *queryResolver) ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error) {
 	return r.Payments.ConnectAccountStatus(ctx, viewer(ctx))
+}
+
+// Withdrawals is the resolver for the withdrawals field.
+func (r *queryResolver) Withdrawals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *withdrawal.Status) (*ent.WithdrawalConnection, error) {
+	return r.Payments.Withdrawals(ctx, viewer(ctx), status, market.Page{After: after, First: first, Before: before, Last: last})
 }
 
 // Withdrawal is the resolver for the withdrawal field.

@@ -3,6 +3,8 @@ package market
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
+
 	"github.com/jobsphere/jobsphere"
 
 	"github.com/jobsphere/jobsphere/auth"
@@ -33,6 +35,43 @@ func (s *Service) Jobs(ctx context.Context, v auth.Viewer, p JobsPage) (*ent.Job
 	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last,
 		ent.WithJobOrder(p.OrderBy), ent.WithJobFilter(p.Where.Filter))
 }
+
+// Page is one page of a Relay connection.
+type Page struct {
+	First, Last   *int
+	After, Before *ent.Cursor
+}
+
+// Offers pages the viewer's offers, as customer or contractor (admins:
+// all), newest first.
+func (s *Service) Offers(ctx context.Context, v auth.Viewer, status *offer.Status, p Page) (*ent.OfferConnection, error) {
+	q := s.client.Offer.Query()
+	if !v.IsAdmin() {
+		q.Where(offer.Or(offer.CustomerID(v.UserID), offer.ContractorID(v.UserID)))
+	}
+	if status != nil {
+		q.Where(offer.StatusEQ(*status))
+	}
+	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithOfferOrder(newestOffers))
+}
+
+// Contracts pages the viewer's contracts, as customer or contractor
+// (admins: all), newest first.
+func (s *Service) Contracts(ctx context.Context, v auth.Viewer, status *contract.Status, p Page) (*ent.ContractConnection, error) {
+	q := s.client.Contract.Query()
+	if !v.IsAdmin() {
+		q.Where(contract.Or(contract.CustomerID(v.UserID), contract.ContractorID(v.UserID)))
+	}
+	if status != nil {
+		q.Where(contract.StatusEQ(*status))
+	}
+	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithContractOrder(newestContracts))
+}
+
+var (
+	newestOffers    = &ent.OfferOrder{Direction: entgql.OrderDirectionDesc, Field: ent.OfferOrderFieldCreatedAt}
+	newestContracts = &ent.ContractOrder{Direction: entgql.OrderDirectionDesc, Field: ent.ContractOrderFieldCreatedAt}
+)
 
 // Applications pages a job's applications: all of them for the job's
 // customer and admins, a contractor's own for a contractor.

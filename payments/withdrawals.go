@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/contrib/entgql"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/jobsphere/jobsphere"
@@ -19,6 +20,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/realtime"
 )
 
@@ -283,6 +285,21 @@ func (s *Service) GetWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID)
 		return nil, nil
 	}
 	return w, err
+}
+
+// Withdrawals pages the viewer's withdrawals (admins: everyone's), newest
+// first; status filters, e.g. PENDING for the approval queue.
+func (s *Service) Withdrawals(ctx context.Context, v auth.Viewer, status *withdrawal.Status, p market.Page) (*ent.WithdrawalConnection, error) {
+	q := s.client.Withdrawal.Query()
+	if !v.IsAdmin() {
+		q.Where(withdrawal.UserID(v.UserID))
+	}
+	if status != nil {
+		q.Where(withdrawal.StatusEQ(*status))
+	}
+	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithWithdrawalOrder(&ent.WithdrawalOrder{
+		Direction: entgql.OrderDirectionDesc, Field: ent.WithdrawalOrderFieldCreatedAt,
+	}))
 }
 
 func (s *Service) withdrawResult(ctx context.Context, id pulid.ID) (*WithdrawResult, error) {

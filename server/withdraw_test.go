@@ -151,6 +151,29 @@ func TestWithdrawalApproval(t *testing.T) {
 			t.Fatalf("pending: %+v", out.Withdraw)
 		}
 		id := out.Withdraw.Withdrawal.ID
+		// The admins' queue, the contractor's history, nobody else's.
+		queue := `query($s: WithdrawalStatus) { withdrawals(status: $s) { totalCount edges { node { id status } } } }`
+		for _, c := range []struct {
+			who    *servertest.Client
+			status any
+			want   int
+		}{
+			{srv.Client(admin1.AccessToken), "PENDING", 1},
+			{srv.Client(admin1.AccessToken), "COMPLETED", 0},
+			{kc, nil, 1},
+			{srv.Client(srv.Register(t, "CONTRACTOR").AccessToken), nil, 0},
+		} {
+			var list struct {
+				Withdrawals struct {
+					TotalCount int
+					Edges      []struct{ Node struct{ ID string } }
+				}
+			}
+			c.who.MustDo(t, queue, map[string]any{"s": c.status}, &list)
+			if list.Withdrawals.TotalCount != c.want || (c.want == 1 && list.Withdrawals.Edges[0].Node.ID != id) {
+				t.Fatalf("withdrawals(status: %v): %+v, want %d", c.status, list.Withdrawals, c.want)
+			}
+		}
 		approve := `mutation($id: ID!) { approveWithdrawal(id: $id) { status stripeTransferId } }`
 		kc.Do(t, approve, map[string]any{"id": id}).RequireError(t, "FORBIDDEN")
 

@@ -164,6 +164,7 @@ func (Offer) Indexes() []ent.Index {
 // Annotations of the Offer.
 func (Offer) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -206,6 +207,7 @@ func (Contract) Edges() []ent.Edge {
 // Annotations of the Contract.
 func (Contract) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }

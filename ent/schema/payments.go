@@ -101,6 +101,7 @@ func (Withdrawal) Indexes() []ent.Index {
 // Annotations of the Withdrawal.
 func (Withdrawal) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }

@@ -128,6 +128,17 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 	}
 
+	ContractConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ContractEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Deposit struct {
 		Amount                  func(childComplexity int) int
 		CheckoutURL             func(childComplexity int) int
@@ -298,6 +309,17 @@ type ComplexityRoot struct {
 		TotalCharge      func(childComplexity int) int
 	}
 
+	OfferConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	OfferEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor       func(childComplexity int) int
 		HasNextPage     func(childComplexity int) int
@@ -315,18 +337,21 @@ type ComplexityRoot struct {
 
 	Query struct {
 		ConnectAccountStatus func(childComplexity int) int
+		Contracts            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) int
 		Deposit              func(childComplexity int, id pulid.ID) int
 		Job                  func(childComplexity int, id pulid.ID) int
 		Jobs                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
 		Me                   func(childComplexity int) int
 		Node                 func(childComplexity int, id pulid.ID) int
 		Nodes                func(childComplexity int, ids []pulid.ID) int
+		Offers               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) int
 		PlatformStats        func(childComplexity int) int
 		Reviews              func(childComplexity int, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) int
 		StripeConfig         func(childComplexity int) int
 		Transactions         func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
 		Wallet               func(childComplexity int) int
 		Withdrawal           func(childComplexity int, id pulid.ID) int
+		Withdrawals          func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *withdrawal.Status) int
 	}
 
 	RatingSummary struct {
@@ -473,6 +498,17 @@ type ComplexityRoot struct {
 		StripeTransferID func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
 	}
+
+	WithdrawalConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WithdrawalEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -522,12 +558,15 @@ type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error)
 	Me(ctx context.Context) (*ent.User, error)
+	Offers(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) (*ent.OfferConnection, error)
+	Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) (*ent.ContractConnection, error)
 	Reviews(ctx context.Context, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error)
 	Job(ctx context.Context, id pulid.ID) (*ent.Job, error)
 	Jobs(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) (*ent.JobConnection, error)
 	Deposit(ctx context.Context, id pulid.ID) (*ent.Deposit, error)
 	StripeConfig(ctx context.Context) (*payments.StripeConfig, error)
 	ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error)
+	Withdrawals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *withdrawal.Status) (*ent.WithdrawalConnection, error)
 	Withdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error)
 	Wallet(ctx context.Context) (*ent.Wallet, error)
 	Transactions(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
@@ -811,6 +850,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contract.UpdatedAt(childComplexity), true
+
+	case "ContractConnection.edges":
+		if e.ComplexityRoot.ContractConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContractConnection.Edges(childComplexity), true
+	case "ContractConnection.pageInfo":
+		if e.ComplexityRoot.ContractConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContractConnection.PageInfo(childComplexity), true
+	case "ContractConnection.totalCount":
+		if e.ComplexityRoot.ContractConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContractConnection.TotalCount(childComplexity), true
+
+	case "ContractEdge.cursor":
+		if e.ComplexityRoot.ContractEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContractEdge.Cursor(childComplexity), true
+	case "ContractEdge.node":
+		if e.ComplexityRoot.ContractEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContractEdge.Node(childComplexity), true
 
 	case "Deposit.amount":
 		if e.ComplexityRoot.Deposit.Amount == nil {
@@ -1724,6 +1795,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OfferAmounts.TotalCharge(childComplexity), true
 
+	case "OfferConnection.edges":
+		if e.ComplexityRoot.OfferConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OfferConnection.Edges(childComplexity), true
+	case "OfferConnection.pageInfo":
+		if e.ComplexityRoot.OfferConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OfferConnection.PageInfo(childComplexity), true
+	case "OfferConnection.totalCount":
+		if e.ComplexityRoot.OfferConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OfferConnection.TotalCount(childComplexity), true
+
+	case "OfferEdge.cursor":
+		if e.ComplexityRoot.OfferEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OfferEdge.Cursor(childComplexity), true
+	case "OfferEdge.node":
+		if e.ComplexityRoot.OfferEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OfferEdge.Node(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1786,6 +1889,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ConnectAccountStatus(childComplexity), true
+	case "Query.contracts":
+		if e.ComplexityRoot.Query.Contracts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_contracts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Contracts(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["status"].(*contract.Status)), true
 	case "Query.deposit":
 		if e.ComplexityRoot.Query.Deposit == nil {
 			break
@@ -1848,6 +1962,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]pulid.ID)), true
+	case "Query.offers":
+		if e.ComplexityRoot.Query.Offers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_offers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Offers(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["status"].(*offer.Status)), true
 	case "Query.platformStats":
 		if e.ComplexityRoot.Query.PlatformStats == nil {
 			break
@@ -1899,6 +2024,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Withdrawal(childComplexity, args["id"].(pulid.ID)), true
+	case "Query.withdrawals":
+		if e.ComplexityRoot.Query.Withdrawals == nil {
+			break
+		}
+
+		args, err := ec.field_Query_withdrawals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Withdrawals(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["status"].(*withdrawal.Status)), true
 
 	case "RatingSummary.average":
 		if e.ComplexityRoot.RatingSummary.Average == nil {
@@ -2484,6 +2620,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Withdrawal.UpdatedAt(childComplexity), true
 
+	case "WithdrawalConnection.edges":
+		if e.ComplexityRoot.WithdrawalConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawalConnection.Edges(childComplexity), true
+	case "WithdrawalConnection.pageInfo":
+		if e.ComplexityRoot.WithdrawalConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawalConnection.PageInfo(childComplexity), true
+	case "WithdrawalConnection.totalCount":
+		if e.ComplexityRoot.WithdrawalConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawalConnection.TotalCount(childComplexity), true
+
+	case "WithdrawalEdge.cursor":
+		if e.ComplexityRoot.WithdrawalEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawalEdge.Cursor(childComplexity), true
+	case "WithdrawalEdge.node":
+		if e.ComplexityRoot.WithdrawalEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WithdrawalEdge.Node(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2683,6 +2851,36 @@ type Contract implements Node {
   job: Job!
   customer: User!
   contractor: User!
+}
+"""
+A connection to a list of items.
+"""
+type ContractConnection {
+  """
+  A list of edges.
+  """
+  edges: [ContractEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ContractEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Contract
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
 }
 """
 Ordering options for Contract connections
@@ -3170,6 +3368,36 @@ type Offer implements Node {
   contractor: User!
 }
 """
+A connection to a list of items.
+"""
+type OfferConnection {
+  """
+  A list of edges.
+  """
+  edges: [OfferEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type OfferEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Offer
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
 Ordering options for Offer connections
 """
 input OfferOrder {
@@ -3581,6 +3809,36 @@ type Withdrawal implements Node {
   completedAt: Time
 }
 """
+A connection to a list of items.
+"""
+type WithdrawalConnection {
+  """
+  A list of edges.
+  """
+  edges: [WithdrawalEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type WithdrawalEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Withdrawal
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
 Ordering options for Withdrawal connections
 """
 input WithdrawalOrder {
@@ -3709,6 +3967,10 @@ type CompleteJobPayload { job: Job! contract: Contract! escrow: Escrow! awaiting
 type CancelJobPayload { job: Job! refundAmount: Decimal! }
 
 extend type Query {
+  "The viewer's offers, sent or received (admins: all), newest first; status filters."
+  offers(after: Cursor, first: Int, before: Cursor, last: Int, status: OfferStatus): OfferConnection! @authenticated
+  "The viewer's contracts, as customer or contractor (admins: all), newest first; status filters."
+  contracts(after: Cursor, first: Int, before: Cursor, last: Int, status: ContractStatus): ContractConnection! @authenticated
   "Reviews a contractor received, newest first. Public."
   reviews(freelancerId: ID!, first: Int, after: Cursor): ReviewConnection!
   "A job; visible to every signed-in user."
@@ -3896,6 +4158,8 @@ type WithdrawPayload {
 }
 
 extend type Query {
+  "The viewer's withdrawals (admins: everyone's, e.g. status: PENDING to review), newest first."
+  withdrawals(after: Cursor, first: Int, before: Cursor, last: Int, status: WithdrawalStatus): WithdrawalConnection! @authenticated
   "One of the viewer's withdrawals (admins: any)."
   withdrawal(id: ID!): Withdrawal @authenticated
 }
@@ -4130,6 +4394,28 @@ func (ec *executionContext) childFields_Contract(ctx context.Context, field grap
 		return ec.fieldContext_Contract_offer(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Contract", field.Name)
+}
+
+func (ec *executionContext) childFields_ContractConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ContractConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ContractConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ContractConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContractConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ContractEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ContractEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ContractEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContractEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Deposit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4408,6 +4694,28 @@ func (ec *executionContext) childFields_OfferAmounts(ctx context.Context, field 
 		return ec.fieldContext_OfferAmounts_adminTotal(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OfferAmounts", field.Name)
+}
+
+func (ec *executionContext) childFields_OfferConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OfferConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OfferConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_OfferConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OfferConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OfferEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_OfferEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_OfferEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OfferEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4702,6 +5010,28 @@ func (ec *executionContext) childFields_Withdrawal(ctx context.Context, field gr
 		return ec.fieldContext_Withdrawal_completedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Withdrawal", field.Name)
+}
+
+func (ec *executionContext) childFields_WithdrawalConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WithdrawalConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WithdrawalConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WithdrawalConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WithdrawalConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WithdrawalEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_WithdrawalEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_WithdrawalEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WithdrawalEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5268,6 +5598,52 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_contracts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*contract.Status, error) {
+			return ec.unmarshalOContractStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋcontractᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_deposit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5386,6 +5762,52 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_offers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*offer.Status, error) {
+			return ec.unmarshalOOfferStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋofferᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_reviews_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5473,6 +5895,52 @@ func (ec *executionContext) field_Query_withdrawal_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_withdrawals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*withdrawal.Status, error) {
+			return ec.unmarshalOWithdrawalStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwithdrawalᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg4
 	return args, nil
 }
 
@@ -6676,6 +7144,148 @@ func (ec *executionContext) fieldContext_Contract_offer(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ContractConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ContractConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContractConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ContractEdge) graphql.Marshaler {
+			return ec.marshalOContractEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContractConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContractConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContractEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContractConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ContractConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContractConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContractConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContractConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContractConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ContractConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContractConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContractConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContractConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContractEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ContractEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContractEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
+			return ec.marshalOContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContractEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContractEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContractEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ContractEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContractEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContractEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContractEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Deposit_id(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
@@ -10762,6 +11372,148 @@ func (ec *executionContext) fieldContext_OfferAmounts_adminTotal(_ context.Conte
 	return graphql.NewScalarFieldContext("OfferAmounts", field, false, false, "Decimal")
 }
 
+func (ec *executionContext) _OfferConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.OfferConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OfferConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OfferEdge) graphql.Marshaler {
+			return ec.marshalOOfferEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OfferConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OfferConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OfferEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OfferConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.OfferConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OfferConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OfferConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OfferConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OfferConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.OfferConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OfferConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OfferConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OfferConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OfferEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.OfferEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OfferEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Offer) graphql.Marshaler {
+			return ec.marshalOOffer2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOffer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OfferEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OfferEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Offer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OfferEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.OfferEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OfferEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OfferEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OfferEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[pulid.ID]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11102,6 +11854,120 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_offers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_offers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Offers(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["status"].(*offer.Status))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.OfferConnection
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OfferConnection) graphql.Marshaler {
+			return ec.marshalNOfferConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_offers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OfferConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_offers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_contracts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_contracts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Contracts(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["status"].(*contract.Status))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.ContractConnection
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ContractConnection) graphql.Marshaler {
+			return ec.marshalNContractConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_contracts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContractConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_contracts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_reviews(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11390,6 +12256,63 @@ func (ec *executionContext) fieldContext_Query_connectAccountStatus(_ context.Co
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ConnectAccountStatus(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_withdrawals(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_withdrawals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Withdrawals(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["status"].(*withdrawal.Status))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.WithdrawalConnection
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.WithdrawalConnection) graphql.Marshaler {
+			return ec.marshalNWithdrawalConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_withdrawals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WithdrawalConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_withdrawals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -14167,6 +15090,148 @@ func (ec *executionContext) _Withdrawal_completedAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Withdrawal_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WithdrawalConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.WithdrawalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawalConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.WithdrawalEdge) graphql.Marshaler {
+			return ec.marshalOWithdrawalEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawalConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WithdrawalConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WithdrawalEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WithdrawalConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.WithdrawalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawalConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawalConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WithdrawalConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WithdrawalConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.WithdrawalConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawalConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawalConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WithdrawalConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WithdrawalEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WithdrawalEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawalEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
+			return ec.marshalOWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawalEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WithdrawalEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Withdrawal(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WithdrawalEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.WithdrawalEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WithdrawalEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WithdrawalEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WithdrawalEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -18297,6 +19362,87 @@ func (ec *executionContext) _Contract(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var contractConnectionImplementors = []string{"ContractConnection"}
+
+func (ec *executionContext) _ContractConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ContractConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contractConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContractConnection")
+		case "edges":
+			out.Values[i] = ec._ContractConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ContractConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ContractConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var contractEdgeImplementors = []string{"ContractEdge"}
+
+func (ec *executionContext) _ContractEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ContractEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contractEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContractEdge")
+		case "node":
+			out.Values[i] = ec._ContractEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ContractEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var depositImplementors = []string{"Deposit", "Node"}
 
 func (ec *executionContext) _Deposit(ctx context.Context, sel ast.SelectionSet, obj *ent.Deposit) graphql.Marshaler {
@@ -19406,6 +20552,87 @@ func (ec *executionContext) _OfferAmounts(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var offerConnectionImplementors = []string{"OfferConnection"}
+
+func (ec *executionContext) _OfferConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.OfferConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, offerConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OfferConnection")
+		case "edges":
+			out.Values[i] = ec._OfferConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._OfferConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._OfferConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var offerEdgeImplementors = []string{"OfferEdge"}
+
+func (ec *executionContext) _OfferEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.OfferEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, offerEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OfferEdge")
+		case "node":
+			out.Values[i] = ec._OfferEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._OfferEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *entgql.PageInfo[pulid.ID]) graphql.Marshaler {
@@ -19544,6 +20771,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "offers":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_offers(ctx, field)
+				})
+		case "contracts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_contracts(ctx, field)
+				})
 		case "reviews":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -19579,6 +20818,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_connectAccountStatus(ctx, field)
+				})
+		case "withdrawals":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_withdrawals(ctx, field)
 				})
 		case "withdrawal":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20584,6 +21829,87 @@ func (ec *executionContext) _Withdrawal(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var withdrawalConnectionImplementors = []string{"WithdrawalConnection"}
+
+func (ec *executionContext) _WithdrawalConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.WithdrawalConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, withdrawalConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WithdrawalConnection")
+		case "edges":
+			out.Values[i] = ec._WithdrawalConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._WithdrawalConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._WithdrawalConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var withdrawalEdgeImplementors = []string{"WithdrawalEdge"}
+
+func (ec *executionContext) _WithdrawalEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.WithdrawalEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, withdrawalEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WithdrawalEdge")
+		case "node":
+			out.Values[i] = ec._WithdrawalEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._WithdrawalEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -21043,6 +22369,14 @@ func (ec *executionContext) marshalNContract2ᚖgithubᚗcomᚋjobsphereᚋjobsp
 	return ec._Contract(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNContractConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ContractConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ContractConnection!")
+		return graphql.Null
+	}
+	return ec._ContractConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNContractOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractOrderField(ctx context.Context, v any) (*ent.ContractOrderField, error) {
 	var res = new(ent.ContractOrderField)
 	err := res.UnmarshalGQL(v)
@@ -21404,6 +22738,14 @@ func (ec *executionContext) marshalNOffer2ᚖgithubᚗcomᚋjobsphereᚋjobspher
 
 func (ec *executionContext) marshalNOfferAmounts2githubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐSplit(ctx context.Context, sel ast.SelectionSet, v ledger.Split) graphql.Marshaler {
 	return ec._OfferAmounts(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOfferConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferConnection(ctx context.Context, sel ast.SelectionSet, v *ent.OfferConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OfferConnection!")
+		return graphql.Null
+	}
+	return ec._OfferConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNOfferOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferOrderField(ctx context.Context, v any) (*ent.OfferOrderField, error) {
@@ -21779,6 +23121,14 @@ func (ec *executionContext) marshalNWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjob
 	return ec._Withdrawal(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNWithdrawalConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalConnection(ctx context.Context, sel ast.SelectionSet, v *ent.WithdrawalConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WithdrawalConnection!")
+		return graphql.Null
+	}
+	return ec._WithdrawalConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNWithdrawalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalOrderField(ctx context.Context, v any) (*ent.WithdrawalOrderField, error) {
 	var res = new(ent.WithdrawalOrderField)
 	err := res.UnmarshalGQL(v)
@@ -21998,6 +23348,42 @@ func (ec *executionContext) marshalOContract2ᚖgithubᚗcomᚋjobsphereᚋjobsp
 		return graphql.Null
 	}
 	return ec._Contract(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOContractEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ContractEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOContractEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOContractEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContractEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ContractEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ContractEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOContractStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋcontractᚐStatus(ctx context.Context, v any) (*contract.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(contract.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOContractStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋcontractᚐStatus(ctx context.Context, sel ast.SelectionSet, v *contract.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
@@ -22313,6 +23699,42 @@ func (ec *executionContext) marshalOOffer2ᚖgithubᚗcomᚋjobsphereᚋjobspher
 	return ec._Offer(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOOfferEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.OfferEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOOfferEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOOfferEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐOfferEdge(ctx context.Context, sel ast.SelectionSet, v *ent.OfferEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OfferEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOOfferStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋofferᚐStatus(ctx context.Context, v any) (*offer.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(offer.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOfferStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋofferᚐStatus(ctx context.Context, sel ast.SelectionSet, v *offer.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOReview2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐReview(ctx context.Context, sel ast.SelectionSet, v *ent.Review) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -22610,6 +24032,42 @@ func (ec *executionContext) marshalOWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjob
 		return graphql.Null
 	}
 	return ec._Withdrawal(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWithdrawalEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.WithdrawalEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOWithdrawalEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOWithdrawalEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalEdge(ctx context.Context, sel ast.SelectionSet, v *ent.WithdrawalEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WithdrawalEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWithdrawalStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwithdrawalᚐStatus(ctx context.Context, v any) (*withdrawal.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(withdrawal.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWithdrawalStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwithdrawalᚐStatus(ctx context.Context, sel ast.SelectionSet, v *withdrawal.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {
