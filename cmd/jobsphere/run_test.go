@@ -137,25 +137,6 @@ func TestAdminCreate(t *testing.T) {
 	})
 }
 
-func TestSeedRunsOnce(t *testing.T) {
-	env := servertest.Env(t, servertest.SQLite)
-	first, second := &servertest.SyncBuffer{}, &servertest.SyncBuffer{}
-	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), first, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(first.String(), "demo data created") {
-		t.Fatalf("first seed: %s", first.String())
-	}
-	if err := run(context.Background(), []string{"jobsphere", "seed"}, getenv(env), second, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(second.String(), "already present") {
-		t.Fatalf("second seed: %s", second.String())
-	}
-	srv := servertest.Start(t, env)
-	srv.Login(t, "customer@jobsphere.test", seedPassword)
-}
-
 func TestCommandLine(t *testing.T) {
 	var out strings.Builder
 	if err := run(context.Background(), []string{"jobsphere", "version"}, getenv(nil), &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "jobsphere ") {
