@@ -22,8 +22,8 @@ var (
 	DepositLimit        = Limit{Name: "deposit", Max: 5, Window: time.Hour}
 	WithdrawLimit       = Limit{Name: "withdraw", Max: 3, Window: time.Hour}
 	ConnectAccountLimit = Limit{Name: "connect-account", Max: 2, Window: time.Hour}
-	// LoginLimit slows password guessing: per email, counted in the
-	// database so it holds across replicas.
+	// LoginLimit slows password guessing on one account: per email,
+	// counted in the database so it holds across replicas.
 	LoginLimit = Limit{Name: "login", Max: 10, Window: 15 * time.Minute}
 )
 

@@ -27,6 +27,9 @@ type Config struct {
 	RefreshTokenTTL time.Duration
 	BcryptCost      int
 	Currency        jobsphere.Currency
+	// RegisterPerAddress and LoginPerAddress are how many sign-ups an hour
+	// and sign-ins a quarter hour one client address may make; 0: no limit.
+	RegisterPerAddress, LoginPerAddress int
 }
 
 // Service signs users up and in.
@@ -84,6 +87,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Session, err
 	if in.Role == role.Admin {
 		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "role", Message: "Role must be customer or contractor"})
 	}
+	if err := s.allowFromAddress(ctx, Limit{Name: "register", Max: s.cfg.RegisterPerAddress, Window: time.Hour}); err != nil {
+		return nil, err
+	}
 	return s.createUser(ctx, email, in.Password, name, in.Role)
 }
 
@@ -130,6 +136,9 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 // Login checks an email and password. Which of the two was wrong is
 // never told.
 func (s *Service) Login(ctx context.Context, email, password string) (*Session, error) {
+	if err := s.allowFromAddress(ctx, Limit{Name: "login-ip", Max: s.cfg.LoginPerAddress, Window: 15 * time.Minute}); err != nil {
+		return nil, err
+	}
 	if err := s.limiter.Allow(ctx, LoginLimit, normalizeEmail(email)); err != nil {
 		return nil, err
 	}

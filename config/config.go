@@ -111,6 +111,17 @@ type Config struct {
 	// MaxUploadBytes is MAX_UPLOAD_BYTES, default 104857600 (100 MiB), at
 	// least MaxBodyBytes.
 	MaxUploadBytes int64
+	// TrustedProxyHops is TRUSTED_PROXY_HOPS, default 0: how many proxies
+	// of ours append to X-Forwarded-For. 0 takes the client's address from
+	// the connection; N takes the Nth address from the right of the header.
+	TrustedProxyHops int
+	// RegisterPerAddress is REGISTER_LIMIT_PER_ADDRESS, default 10: sign-ups
+	// an hour from one client address; 0 turns the limit off.
+	RegisterPerAddress int
+	// LoginPerAddress is LOGIN_LIMIT_PER_ADDRESS, default 30: sign-ins a
+	// quarter hour from one client address (each email also has 10); 0
+	// turns the limit off.
+	LoginPerAddress int
 	// GraphQLMaxDepth is GRAPHQL_MAX_DEPTH, default 12, 2..100.
 	GraphQLMaxDepth int
 	// GraphQLMaxComplexity is GRAPHQL_MAX_COMPLEXITY, default 1000, at
@@ -250,6 +261,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.fail("MAX_UPLOAD_BYTES", "must be at least MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxUploadBytes)
 	}
 
+	c.TrustedProxyHops, _ = l.integer("TRUSTED_PROXY_HOPS", 0, 0, 10)
+	c.RegisterPerAddress, _ = l.integer("REGISTER_LIMIT_PER_ADDRESS", 10, 0, math.MaxInt32)
+	c.LoginPerAddress, _ = l.integer("LOGIN_LIMIT_PER_ADDRESS", 30, 0, math.MaxInt32)
 	c.GraphQLMaxDepth, _ = l.integer("GRAPHQL_MAX_DEPTH", 12, 2, 100)
 	c.GraphQLMaxComplexity, _ = l.integer("GRAPHQL_MAX_COMPLEXITY", 1000, 10, math.MaxInt)
 	c.Introspection = l.boolean("GRAPHQL_INTROSPECTION", !prod)

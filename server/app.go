@@ -80,6 +80,9 @@ func (a *App) build(ctx context.Context) error {
 		RefreshTokenTTL: a.Config.RefreshTokenTTL,
 		BcryptCost:      a.Config.BcryptCost,
 		Currency:        a.Config.Currency,
+
+		RegisterPerAddress: a.Config.RegisterPerAddress,
+		LoginPerAddress:    a.Config.LoginPerAddress,
 	})
 	if err != nil {
 		return err

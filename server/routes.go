@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/payments"
 )
@@ -56,10 +57,21 @@ func NewServer(app *App) http.Handler {
 	h = limitBody(cfg.MaxBodyBytes, cfg.MaxUploadBytes)(h)
 	h = corsMiddleware(cfg.CORSOrigins)(h)
 	h = withCurrency(cfg.Currency)(h)
+	h = withClientIP(cfg.TrustedProxyHops)(h)
 	h = recoverPanics(app.Logger)(h)
 	h = accessLog(app.Logger)(h)
 	h = requestID(h)
 	return h
+}
+
+// withClientIP records the client's address for the per-address limits
+// of sign-up and sign-in.
+func withClientIP(trustedProxyHops int) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(auth.WithClientIP(r.Context(), auth.RequestIP(r, trustedProxyHops))))
+		})
+	}
 }
 
 // withCurrency lets the Decimal scalar format and parse amounts in the

@@ -25,7 +25,7 @@ commands:
   migrate                    bring the database schema up to date
   admin create --email E --password P --name N
                              create an admin account
-  seed                       create demo users, a job and an application
+  seed                       demo accounts, a funded wallet, jobs in every state
   ledger verify              recompute every balance from the postings; exit 1 on any mismatch
   version                    print the version
 
