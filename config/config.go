@@ -168,6 +168,24 @@ type Config struct {
 	// DEPOSIT_CANCEL_URL: where Checkout sends the payer back when a
 	// deposit gives none. Default: PUBLIC_URL/payments/return?result=…
 	DepositSuccessURL, DepositCancelURL string
+
+	// TracesEndpoint is where OpenTelemetry spans are sent, over OTLP/HTTP
+	// with protobuf: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
+	// OTEL_EXPORTER_OTLP_ENDPOINT with "/v1/traces" appended (the
+	// OpenTelemetry rule for the two). It must be an absolute http(s) URL.
+	// Empty (the default) means no tracing at all; so do
+	// OTEL_SDK_DISABLED=true and OTEL_TRACES_EXPORTER=none (the only other
+	// accepted exporter is "otlp"). With an endpoint,
+	// OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+	// when set, must be http/protobuf.
+	// The exporter's other settings (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT,
+	// _COMPRESSION, _CERTIFICATE…), the sampler (OTEL_TRACES_SAMPLER…),
+	// the batch processor (OTEL_BSP_…) and OTEL_RESOURCE_ATTRIBUTES are
+	// read by the OpenTelemetry SDK itself, from the process environment.
+	TracesEndpoint string
+	// ServiceName is OTEL_SERVICE_NAME, default "jobsphere": the
+	// service.name of every span.
+	ServiceName string
 }
 
 // Sandbox reports whether payments go through the sandbox gateway.
@@ -279,6 +297,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.MaxImageBytes, _ = l.integer64("MEDIA_MAX_IMAGE_BYTES", 25<<20, 1, math.MaxInt64)
 	c.MaxVideoBytes, _ = l.integer64("MEDIA_MAX_VIDEO_BYTES", 100<<20, 1, math.MaxInt64)
+	l.tracing(c)
 
 	// Last, so that nothing is written to disk for a refused configuration.
 	c.JWTSecret = l.jwtSecret(prod, c.DataDir)
@@ -321,7 +340,21 @@ func (c *Config) Summary() []any {
 		"graphql_introspection", c.Introspection,
 		"graphiql", c.Playground,
 		"payments", map[bool]string{true: "sandbox", false: "stripe"}[c.Sandbox()],
+		"tracing", c.tracingSummary(),
 	}
+}
+
+// tracingSummary is "off" or the traces endpoint reduced to scheme and
+// host (its path and query may hold a token).
+func (c *Config) tracingSummary() string {
+	if c.TracesEndpoint == "" {
+		return "off"
+	}
+	u, err := url.Parse(c.TracesEndpoint)
+	if err != nil {
+		return "otlp"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func (c *Config) databaseSummary() string {
@@ -665,4 +698,40 @@ func (l *loader) returnURL(name, def string) string {
 		l.fail(name, "must be an absolute http(s) URL, got %q", s)
 	}
 	return s
+}
+
+// tracing reads the OpenTelemetry variables the server acts on itself
+// (see Config.TracesEndpoint).
+func (l *loader) tracing(c *Config) {
+	c.ServiceName = l.get("OTEL_SERVICE_NAME")
+	if c.ServiceName == "" {
+		c.ServiceName = "jobsphere"
+	}
+	name, endpoint := "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", l.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if endpoint == "" {
+		name, endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT", l.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+		if endpoint != "" {
+			endpoint = strings.TrimRight(endpoint, "/") + "/v1/traces"
+		}
+	}
+	// The other variables matter only when there is somewhere to send
+	// spans: a deployment's OpenTelemetry settings meant for other
+	// services do not stop this one.
+	if endpoint == "" || l.boolean("OTEL_SDK_DISABLED", false) {
+		return
+	}
+	if l.oneOf("OTEL_TRACES_EXPORTER", "otlp", "otlp", "none") == "none" {
+		return
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+		if p := l.get(name); p != "" && p != "http/protobuf" {
+			l.fail(name, "must be \"http/protobuf\", the only protocol this server exports with, got %q", p)
+		}
+	}
+	// The URL is never shown: collectors' URLs may carry a token.
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.fail(name, "must be an absolute http(s) URL like \"http://localhost:4318\" (value not shown)")
+		return
+	}
+	c.TracesEndpoint = endpoint
 }

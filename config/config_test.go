@@ -517,3 +517,85 @@ func TestStripeSettings(t *testing.T) {
 		t.Fatalf("bad secret key: %v", err)
 	}
 }
+
+func TestTracingSettings(t *testing.T) {
+	const token = "s3cr3t-token"
+	tests := []struct {
+		name        string
+		kv          []string
+		endpoint    string
+		service     string
+		summary     string
+		errContains []string
+	}{
+		{name: "off by default", endpoint: "", service: "jobsphere", summary: "tracing=off"},
+		{
+			name:     "base endpoint gets the traces path",
+			kv:       []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/", "OTEL_SERVICE_NAME", "jobs-api"},
+			endpoint: "http://collector:4318/v1/traces", service: "jobs-api", summary: "tracing=http://collector:4318",
+		},
+		{
+			name: "the traces endpoint wins and is used as given",
+			kv: []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318",
+				"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://traces.example.com/otlp?token=" + token,
+				"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+			endpoint: "https://traces.example.com/otlp?token=" + token, service: "jobsphere", summary: "tracing=https://traces.example.com",
+		},
+		{
+			name:     "OTEL_SDK_DISABLED",
+			kv:       []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", "OTEL_SDK_DISABLED", "true"},
+			endpoint: "", service: "jobsphere", summary: "tracing=off",
+		},
+		{
+			name:     "exporter none",
+			kv:       []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", "OTEL_TRACES_EXPORTER", "none"},
+			endpoint: "", service: "jobsphere", summary: "tracing=off",
+		},
+		{
+			name:     "settings meant for other services do not matter without an endpoint",
+			kv:       []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTEL_TRACES_EXPORTER", "zipkin"},
+			endpoint: "", service: "jobsphere", summary: "tracing=off",
+		},
+		{
+			name: "unsupported settings",
+			kv: []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317/" + token, "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc",
+				"OTEL_TRACES_EXPORTER", "zipkin"},
+			errContains: []string{"OTEL_EXPORTER_OTLP_ENDPOINT: must be an absolute http(s) URL", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_EXPORTER"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv, _ := env(t, tt.kv...)
+			c, err := Load(getenv)
+			if len(tt.errContains) > 0 {
+				if err == nil {
+					t.Fatal("Load accepted the settings")
+				}
+				for _, s := range tt.errContains {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error lacks %q: %v", s, err)
+					}
+				}
+				if strings.Contains(err.Error(), token) {
+					t.Errorf("error shows the endpoint: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TracesEndpoint != tt.endpoint || c.ServiceName != tt.service {
+				t.Errorf("TracesEndpoint, ServiceName = %q, %q; want %q, %q", c.TracesEndpoint, c.ServiceName, tt.endpoint, tt.service)
+			}
+			out := fmt.Sprint(c.Summary()...)
+			var buf bytes.Buffer
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("starting", c.Summary()...)
+			if !strings.Contains(buf.String(), tt.summary) {
+				t.Errorf("summary lacks %q: %s", tt.summary, buf.String())
+			}
+			if strings.Contains(out+buf.String(), token) {
+				t.Errorf("summary shows the endpoint's token: %s", buf.String())
+			}
+		})
+	}
+}

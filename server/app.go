@@ -14,9 +14,12 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
@@ -44,21 +47,39 @@ type App struct {
 	Sandbox  *payments.Sandbox // nil when payments go to Stripe
 	Media    *media.Service
 	Registry *prometheus.Registry
+	// Tracing sends spans to OTEL_EXPORTER_OTLP_ENDPOINT; nil when tracing
+	// is off. Close flushes it.
+	Tracing *sdktrace.TracerProvider
 
+	telemetry  *telemetry
 	websockets sync.WaitGroup // open websocket connections, for draining
 }
 
 // Open connects to the database, migrates it when AUTO_MIGRATE is on and
-// builds the services.
+// builds the services. Every line logger writes with a request's context
+// gets the request's id and viewer (see contextHandler).
 func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
-	db, client, err := openDatabase(cfg)
+	tp, err := newTracerProvider(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	app := &App{
-		Config: cfg, Logger: logger, DB: db, Client: client, Registry: prometheus.NewRegistry(),
-		Ledger: ledger.New(client, cfg.Currency, !cfg.Embedded()),
+	db, client, err := openDatabase(cfg, sqlOpener(tp))
+	if err != nil {
+		if tp != nil {
+			err = errors.Join(err, tp.Shutdown(ctx))
+		}
+		return nil, err
 	}
+	app := &App{
+		Config: cfg, Logger: withRequestContext(logger), DB: db, Client: client, Registry: prometheus.NewRegistry(),
+		Ledger: ledger.New(client, cfg.Currency, !cfg.Embedded()), Tracing: tp,
+	}
+	var tracer trace.Tracer
+	if tp != nil {
+		tracer = tp.Tracer(instrumentationName)
+	}
+	app.telemetry = newTelemetry(app.Registry, tracer)
+	client.LedgerTransaction.Use(countLedgerPostings(app.telemetry.ledger, cfg.Embedded()))
 	if err := app.build(ctx); err != nil {
 		return nil, errors.Join(err, app.Close())
 	}
@@ -155,6 +176,7 @@ func (a *App) buildPayments() error {
 		RequireWithdrawalApproval: cfg.RequireWithdrawalApproval,
 	}, a.Logger)
 	a.Webhooks = webhooks.New(a.Client, a.Payments, a.Logger, webhookSecrets...)
+	a.Webhooks.OnOutcome(a.telemetry.observeWebhook)
 	if a.Sandbox != nil {
 		a.Sandbox.DeliverTo(a.Webhooks.Receive)
 	}
@@ -195,11 +217,18 @@ func (a *App) DrainWebsockets(ctx context.Context) error {
 	}
 }
 
-// Close releases the broker and the database.
+// Close releases the broker and the database, then sends the spans not
+// sent yet.
 func (a *App) Close() error {
 	var err error
 	if a.Broker != nil {
 		err = a.Broker.Close()
 	}
-	return errors.Join(err, a.Client.Close())
+	err = errors.Join(err, a.Client.Close())
+	if a.Tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err, a.Tracing.Shutdown(ctx))
+	}
+	return err
 }

@@ -18,10 +18,11 @@ import (
 )
 
 // openDatabase connects to PostgreSQL when DATABASE_URL is set and to the
-// embedded SQLite file otherwise.
-func openDatabase(cfg *config.Config) (*sql.DB, *ent.Client, error) {
+// embedded SQLite file otherwise, with open (sql.Open, or its traced
+// stand-in).
+func openDatabase(cfg *config.Config, open func(driverName, dsn string) (*sql.DB, error)) (*sql.DB, *ent.Client, error) {
 	if !cfg.Embedded() {
-		db, err := sql.Open("postgres", cfg.DatabaseURL)
+		db, err := open("postgres", cfg.DatabaseURL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -32,7 +33,7 @@ func openDatabase(cfg *config.Config) (*sql.DB, *ent.Client, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := sql.Open("sqlite", sqliteDSN(cfg.SQLitePath()))
+	db, err := open("sqlite", sqliteDSN(cfg.SQLitePath()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open sqlite: %w", err)
 	}

@@ -26,8 +26,9 @@ import (
 
 // newGraphQLHandler assembles the GraphQL endpoint: the transports that
 // Apollo Client, graphql-ws and Flutter's clients speak, and the limits
-// that keep one request from costing the server too much.
-func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Service, resolver *graph.Resolver) http.Handler {
+// that keep one request from costing the server too much. observer counts,
+// times and traces every operation.
+func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Service, resolver *graph.Resolver, observer *graphqlObserver) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  resolver,
 		Directives: graph.Directives(),
@@ -48,6 +49,8 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxUploadBytes, MaxMemory: 8 << 20})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// First, so that it sees every operation, however it ends.
+	srv.Use(observer)
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -88,6 +91,7 @@ func websocketInit(authn *auth.Service) transport.WebsocketInitFunc {
 		// context ends and the client must reconnect with a fresh one.
 		ctx, cancel := context.WithDeadline(ctx, v.ExpiresAt)
 		context.AfterFunc(ctx, cancel)
+		noteViewer(ctx, v)
 		return auth.WithViewer(ctx, v), nil, nil
 	}
 }
@@ -117,6 +121,7 @@ func authenticate(authn *auth.Service) func(http.Handler) http.Handler {
 				ctx = auth.WithCredentialError(ctx, err)
 			} else {
 				ctx = auth.WithViewer(ctx, v)
+				noteViewer(ctx, v)
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

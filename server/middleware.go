@@ -33,11 +33,10 @@ const requestIDHeader = "X-Request-ID"
 // log line of the request, so it must be short and harmless.
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-type requestIDKey struct{}
-
 // requestID gives every request an id: the caller's X-Request-ID when it
 // is well formed, else a fresh ULID (sortable by time, which helps when
-// reading logs). The id is echoed in the response and kept in the context.
+// reading logs). The id is echoed in the response and kept in the context,
+// where the App's logger finds it for every line logged with it.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(requestIDHeader)
@@ -45,15 +44,17 @@ func requestID(next http.Handler) http.Handler {
 			id = ulid.Make().String()
 		}
 		w.Header().Set(requestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(withRequestInfo(r.Context(), id)))
 	})
 }
 
 // RequestIDFrom returns the id requestID gave the request of ctx, or ""
 // outside a request.
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if info := requestInfoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 // statusWriter remembers the status and size of a response for the
@@ -106,8 +107,11 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // accessLog writes one line per request once it is done. It logs the path
-// but never the query string, which may hold tokens or personal data.
+// but never the query string, which may hold tokens or personal data. The
+// request id, and the viewer's id once authentication has named them, come
+// from the context (see contextHandler).
 func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
+	logger = withRequestContext(logger)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -128,7 +132,6 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
-				slog.String("request_id", RequestIDFrom(r.Context())),
 				slog.String("remote", r.RemoteAddr),
 			)
 		})
@@ -139,6 +142,7 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 // one bad request neither kills the connection silently nor leaks the
 // panic's details to the client.
 func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
+	logger = withRequestContext(logger)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := &statusWriter{ResponseWriter: w}
@@ -154,7 +158,6 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 				}
 				logger.LogAttrs(r.Context(), slog.LevelError, "panic",
 					slog.Any("panic", v),
-					slog.String("request_id", RequestIDFrom(r.Context())),
 					slog.String("stack", string(debug.Stack())),
 				)
 				// Once the response has started, a second status would only
@@ -277,15 +280,10 @@ type metrics struct {
 // with reg; subscriptions counts the live GraphQL subscriptions.
 func newMetrics(reg prometheus.Registerer, subscriptions func() int) *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobsphere_http_requests_total",
-			Help: "HTTP requests handled, by route, method and status code.",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "jobsphere_http_request_duration_seconds",
-			Help:    "Time to handle an HTTP request, by route and method.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"route", "method"}),
+		requests: newCounter("jobsphere_http_requests_total",
+			"HTTP requests handled, by route, method and status code.", "route", "method", "code"),
+		duration: newHistogram("jobsphere_http_request_duration_seconds",
+			"Time to handle an HTTP request, by route and method.", "route", "method"),
 		websockets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jobsphere_websocket_connections",
 			Help: "Open GraphQL websocket connections.",
@@ -328,13 +326,13 @@ func handleHealthz() http.Handler {
 // answer, so the load balancer sends traffic elsewhere. The timeout keeps a
 // hung database from hanging the probe; the reason goes to the log only.
 func handleReadyz(ping func(context.Context) error, logger *slog.Logger) http.Handler {
+	logger = withRequestContext(logger)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := ping(ctx); err != nil {
 			logger.LogAttrs(r.Context(), slog.LevelWarn, "readiness check failed",
 				slog.String("error", err.Error()),
-				slog.String("request_id", RequestIDFrom(r.Context())),
 			)
 			respondJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return

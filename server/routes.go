@@ -23,7 +23,7 @@ func NewServer(app *App) http.Handler {
 		Market:   app.Market,
 		Payments: app.Payments,
 		Media:    app.Media,
-	})
+	}, app.telemetry.graphql)
 	gql = trackWebsockets(&app.websockets, m.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
 
 	mux := http.NewServeMux()
@@ -61,6 +61,11 @@ func NewServer(app *App) http.Handler {
 	h = recoverPanics(app.Logger)(h)
 	h = accessLog(app.Logger)(h)
 	h = requestID(h)
+	// Outermost, so that the span covers the whole request and every log
+	// line of it carries its trace id.
+	if app.Tracing != nil {
+		h = traceHTTP(app.Tracing, mux)(h)
+	}
 	return h
 }
 

@@ -27,12 +27,38 @@ type Processor interface {
 	HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) error
 }
 
+// Filter may be implemented by a Processor that can tell whether it acts
+// on an event at all. Events it does not handle are still recorded (a
+// redelivery is a duplicate) and still passed to HandleEvent, but their
+// outcome is OutcomeIgnored rather than OutcomeProcessed.
+type Filter interface {
+	Handles(ev stripe.Event) bool
+}
+
+// Outcome is what became of one delivery.
+type Outcome string
+
+// The outcomes, as the metrics name them.
+const (
+	OutcomeProcessed    Outcome = "processed"     // verified, recorded and applied
+	OutcomeDuplicate    Outcome = "duplicate"     // verified, but recorded before: nothing applied
+	OutcomeIgnored      Outcome = "ignored"       // verified and recorded; the processor does not act on its type
+	OutcomeBadSignature Outcome = "bad_signature" // refused: no or wrong signature, too old, or no id or type
+	OutcomeFailed       Outcome = "failed"        // verified, but recording or applying it failed: Stripe retries
+)
+
+// UnverifiedType is the event type reported with OutcomeBadSignature: the
+// type written in an unverified body is not to be trusted (nor allowed to
+// grow a metric's label set).
+const UnverifiedType = "unverified"
+
 // Handler is the webhook endpoint.
 type Handler struct {
 	client    *ent.Client
 	secrets   []string // the account endpoint's, then the Connect endpoint's
 	processor Processor
 	logger    *slog.Logger
+	observe   func(ctx context.Context, eventType string, outcome Outcome)
 }
 
 // New returns the endpoint; an event must verify under one of secrets.
@@ -43,7 +69,15 @@ func New(client *ent.Client, processor Processor, logger *slog.Logger, secrets .
 			nonEmpty = append(nonEmpty, s)
 		}
 	}
-	return &Handler{client: client, secrets: nonEmpty, processor: processor, logger: logger}
+	return &Handler{client: client, secrets: nonEmpty, processor: processor, logger: logger,
+		observe: func(context.Context, string, Outcome) {}}
+}
+
+// OnOutcome makes f hear of every delivery Receive handles, over HTTP or
+// from the sandbox: the event's type (UnverifiedType when it does not
+// verify) and its outcome. Set it before the handler serves.
+func (h *Handler) OnOutcome(f func(ctx context.Context, eventType string, outcome Outcome)) {
+	h.observe = f
 }
 
 // maxPayload bounds an event body; Stripe's are far smaller.
@@ -82,19 +116,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) Receive(ctx context.Context, payload []byte, signature string) error {
 	ev, err := h.verify(payload, signature)
 	if err != nil {
+		h.observe(ctx, UnverifiedType, OutcomeBadSignature)
 		return err
 	}
-	return h.client.WithTx(ctx, func(tx *ent.Tx) error {
+	outcome := OutcomeProcessed
+	err = h.client.WithTx(ctx, func(tx *ent.Tx) error {
 		first, err := record(ctx, tx, ev, payload)
 		if err != nil {
 			return err
 		}
 		if !first {
+			outcome = OutcomeDuplicate
 			h.logger.InfoContext(ctx, "stripe event already processed", "event", ev.ID, "type", ev.Type)
 			return nil
 		}
+		if f, ok := h.processor.(Filter); ok && !f.Handles(ev) {
+			outcome = OutcomeIgnored
+		}
 		return h.processor.HandleEvent(ctx, tx, ev)
 	})
+	if err != nil {
+		outcome = OutcomeFailed
+	}
+	h.observe(ctx, string(ev.Type), outcome)
+	return err
 }
 
 type badEventError struct{ reason string }

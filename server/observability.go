@@ -1,0 +1,457 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/hook"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/webhooks"
+)
+
+// ---- Logs ----
+
+// contextHandler adds the request's identity to every record logged with
+// a request's context: request_id, viewer_id (the user id, never an email)
+// once the viewer is known, and trace_id/span_id when the request is
+// traced. Installed once on the App's logger, it reaches every service's
+// InfoContext(ctx, …) without any of them passing ids around.
+type contextHandler struct{ inner slog.Handler }
+
+// withRequestContext returns logger with contextHandler in front of its
+// handler, unless it already has it.
+func withRequestContext(logger *slog.Logger) *slog.Logger {
+	if _, ok := logger.Handler().(contextHandler); ok {
+		return logger
+	}
+	return slog.New(contextHandler{logger.Handler()})
+}
+
+func (h contextHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ctx == nil {
+		return h.inner.Handle(ctx, r)
+	}
+	var attrs []slog.Attr
+	if info := requestInfoFrom(ctx); info != nil {
+		attrs = append(attrs, slog.String("request_id", info.id))
+	}
+	if id := viewerID(ctx); id != "" {
+		attrs = append(attrs, slog.String("viewer_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	if len(attrs) > 0 {
+		// The record is the caller's: adding to it in place is not allowed.
+		r = r.Clone()
+		r.AddAttrs(attrs...)
+	}
+	return h.inner.Handle(ctx, r)
+}
+
+// WithAttrs and WithGroup keep the handler in front. Attributes a logger
+// adds under a group land in that group; nothing here uses groups.
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{h.inner.WithAttrs(attrs)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.inner.WithGroup(name)}
+}
+
+// requestInfo is what the request's log lines say about it. requestID
+// puts it in the request's context first; the viewer is filled in later,
+// once a bearer token or a websocket's connection_init has named them, so
+// that the access log written on the way out has it too.
+type requestInfo struct {
+	id     string
+	viewer atomic.Pointer[string]
+}
+
+type requestInfoKey struct{}
+
+func withRequestInfo(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, &requestInfo{id: id})
+}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
+
+// noteViewer records the signed-in viewer for the request's log lines.
+func noteViewer(ctx context.Context, v auth.Viewer) {
+	if info := requestInfoFrom(ctx); info != nil {
+		id := string(v.UserID)
+		info.viewer.Store(&id)
+	}
+}
+
+// viewerID is the id of ctx's viewer: the one in ctx itself, else the one
+// noted for its request.
+func viewerID(ctx context.Context) string {
+	if v, err := auth.ViewerFrom(ctx); err == nil {
+		return string(v.UserID)
+	}
+	if info := requestInfoFrom(ctx); info != nil {
+		if id := info.viewer.Load(); id != nil {
+			return *id
+		}
+	}
+	return ""
+}
+
+// ---- Metrics ----
+
+// telemetry is the App's business metrics and tracer, made once in Open.
+type telemetry struct {
+	graphql  *graphqlObserver
+	webhooks *prometheus.CounterVec
+	ledger   *prometheus.CounterVec
+}
+
+func newTelemetry(reg prometheus.Registerer, tracer trace.Tracer) *telemetry {
+	t := &telemetry{
+		graphql: &graphqlObserver{
+			operations: newCounter("jobsphere_graphql_operations_total",
+				"GraphQL operations answered, by type, name and result code (OK or the first error's extensions.code). "+
+					"A subscription counts once: at its first response, or at its end if it ends before any.",
+				"operation_type", "operation_name", "code"),
+			duration: newHistogram("jobsphere_graphql_operation_duration_seconds",
+				"Time from reading a GraphQL query or mutation to its response, by type and name; subscriptions are not timed.",
+				"operation_type", "operation_name"),
+			rateLimits: newCounter("jobsphere_rate_limit_refusals_total",
+				"Requests refused with RATE_LIMITED, by the root field refused (login, register, deposit, …).", "limit"),
+			names:  &labelSet{max: maxOperationNames},
+			tracer: tracer,
+		},
+		webhooks: newCounter("jobsphere_webhook_events_total",
+			"Stripe webhook deliveries, by event type and outcome (processed, duplicate, ignored, bad_signature, failed).",
+			"type", "outcome"),
+		ledger: newCounter("jobsphere_ledger_transactions_total", "Ledger transactions committed, by type.", "type"),
+	}
+	reg.MustRegister(t.graphql.operations, t.graphql.duration, t.graphql.rateLimits, t.webhooks, t.ledger)
+	return t
+}
+
+func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// newHistogram makes a latency histogram, in seconds, with the default
+// buckets (5ms to 10s).
+func newHistogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: prometheus.DefBuckets}, labels)
+}
+
+// observeWebhook counts one webhook delivery.
+func (t *telemetry) observeWebhook(_ context.Context, eventType string, outcome webhooks.Outcome) {
+	t.webhooks.WithLabelValues(eventType, string(outcome)).Inc()
+}
+
+// countLedgerPostings is an ent hook on LedgerTransaction that counts each
+// transaction the ledger writes, by type, once its database transaction
+// commits: a posting rolled back with the rest of its transaction does not
+// count. A create outside a transaction counts at once. sqlite says
+// whether the database is SQLite, which answers an insert skipped by ON
+// CONFLICT DO NOTHING (the ledger's idempotent replay) without an error;
+// there the row is looked up before it is counted.
+func countLedgerPostings(counter *prometheus.CounterVec, sqlite bool) ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return hook.LedgerTransactionFunc(func(ctx context.Context, m *ent.LedgerTransactionMutation) (ent.Value, error) {
+			v, err := next.Mutate(ctx, m)
+			if err != nil {
+				return v, err // PostgreSQL reports a skipped insert as sql.ErrNoRows
+			}
+			if sqlite {
+				id, ok := m.ID()
+				if !ok {
+					return v, nil
+				}
+				if exists, qerr := m.Client().LedgerTransaction.Query().Where(ledgertransaction.ID(id)).Exist(ctx); qerr != nil || !exists {
+					return v, nil
+				}
+			}
+			typ, _ := m.GetType()
+			c := counter.WithLabelValues(string(typ))
+			tx, txErr := m.Tx()
+			if txErr != nil {
+				c.Inc()
+				return v, nil
+			}
+			tx.OnCommit(func(next ent.Committer) ent.Committer {
+				return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+					err := next.Commit(ctx, tx)
+					if err == nil {
+						c.Inc()
+					}
+					return err
+				})
+			})
+			return v, nil
+		})
+	}, ent.OpCreate)
+}
+
+// ---- GraphQL ----
+
+// maxOperationNames bounds the operation_name label: any client can make
+// up names, so past this many distinct ones the rest count as "other".
+const maxOperationNames = 200
+
+// Label values for operations without a usable name.
+const (
+	opAnonymous = "anonymous" // a valid operation without a name
+	opInvalid   = "invalid"   // a document that did not parse or validate, or an unknown persisted query
+	opOther     = "other"     // a name past maxOperationNames, or not a sane one
+	codeOK      = "OK"
+)
+
+// graphqlObserver is the gqlgen extension that counts, times and traces
+// every GraphQL operation, including those refused before they run (bad
+// document, over a limit). A subscription is counted once, with the code
+// of its first response (it started, or why it did not), or with OK when
+// it ends before any event; its events are not counted, and it is not
+// timed (it lasts as long as its client wants).
+type graphqlObserver struct {
+	operations *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	rateLimits *prometheus.CounterVec
+	names      *labelSet
+	tracer     trace.Tracer // nil: tracing is off
+}
+
+var (
+	_ graphql.HandlerExtension     = (*graphqlObserver)(nil)
+	_ graphql.OperationInterceptor = (*graphqlObserver)(nil)
+	_ graphql.ResponseInterceptor  = (*graphqlObserver)(nil)
+)
+
+func (o *graphqlObserver) ExtensionName() string                   { return "Observability" }
+func (o *graphqlObserver) Validate(graphql.ExecutableSchema) error { return nil }
+
+// operationKey marks the context of an operation InterceptOperation
+// observes, so that InterceptResponse leaves it alone.
+type operationKey struct{}
+
+// InterceptOperation observes a valid operation: its span is the parent
+// of everything its resolvers do, and its first response is counted.
+func (o *graphqlObserver) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	opCtx := graphql.GetOperationContext(ctx)
+	start := startTime(opCtx)
+	span := o.startSpan(&ctx, opCtx, start)
+	ctx = context.WithValue(ctx, operationKey{}, true)
+	responses := next(ctx)
+	var observed atomic.Bool
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if observed.CompareAndSwap(false, true) {
+			o.finish(ctx, opCtx, start, resp, span)
+		}
+		return resp
+	}
+}
+
+// InterceptResponse observes what InterceptOperation did not see: an
+// operation refused while it was being prepared (no document, a parse or
+// validation error, an unknown persisted query, a depth or complexity
+// limit), which gqlgen answers with DispatchError.
+func (o *graphqlObserver) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || ctx.Value(operationKey{}) != nil {
+		return resp
+	}
+	var opCtx *graphql.OperationContext
+	if graphql.HasOperationContext(ctx) {
+		opCtx = graphql.GetOperationContext(ctx)
+	}
+	start := startTime(opCtx)
+	o.finish(ctx, opCtx, start, resp, o.startSpan(&ctx, opCtx, start))
+	return resp
+}
+
+func startTime(opCtx *graphql.OperationContext) time.Time {
+	if opCtx != nil && !opCtx.Stats.OperationStart.IsZero() {
+		return opCtx.Stats.OperationStart
+	}
+	return time.Now()
+}
+
+// operationLabels are the type and name an operation is counted under.
+func (o *graphqlObserver) operationLabels(opCtx *graphql.OperationContext) (typ, name string) {
+	if opCtx == nil || opCtx.Operation == nil {
+		return opInvalid, opInvalid
+	}
+	typ = string(opCtx.Operation.Operation)
+	if opCtx.Operation.Name == "" {
+		return typ, opAnonymous
+	}
+	return typ, o.names.bound(opCtx.Operation.Name)
+}
+
+// startSpan starts the operation's span, from start, and puts it in *ctx;
+// nil when tracing is off. It is named as OpenTelemetry's GraphQL
+// conventions say: "query", or "query OperationName".
+func (o *graphqlObserver) startSpan(ctx *context.Context, opCtx *graphql.OperationContext, start time.Time) trace.Span {
+	if o.tracer == nil {
+		return nil
+	}
+	name := "GraphQL Operation"
+	var attrs []attribute.KeyValue
+	if opCtx != nil && opCtx.Operation != nil {
+		typ := string(opCtx.Operation.Operation)
+		name = typ
+		attrs = append(attrs, semconv.GraphQLOperationTypeKey.String(typ))
+		if n := opCtx.Operation.Name; n != "" {
+			name += " " + n
+			attrs = append(attrs, semconv.GraphQLOperationName(n))
+		}
+	}
+	var span trace.Span
+	*ctx, span = o.tracer.Start(*ctx, name, trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	return span
+}
+
+// finish counts the operation from its first response and ends its span.
+func (o *graphqlObserver) finish(ctx context.Context, opCtx *graphql.OperationContext, start time.Time, resp *graphql.Response, span trace.Span) {
+	typ, name := o.operationLabels(opCtx)
+	code := codeOK
+	// No response: a subscription that ended before its first event (it
+	// started well), or a query the client left before it ran.
+	if resp == nil && typ != string(ast.Subscription) && ctx.Err() != nil {
+		code = "CANCELLED"
+	}
+	if resp != nil && len(resp.Errors) > 0 {
+		code = errorCode(resp.Errors[0])
+		for _, e := range resp.Errors {
+			if errorCode(e) == string(jobsphere.RateLimited) {
+				o.rateLimits.WithLabelValues(rootField(opCtx, e.Path)).Inc()
+			}
+		}
+	}
+	o.operations.WithLabelValues(typ, name, code).Inc()
+	if typ != string(ast.Subscription) {
+		o.duration.WithLabelValues(typ, name).Observe(time.Since(start).Seconds())
+	}
+	if span != nil {
+		span.SetAttributes(attribute.String("graphql.response.code", code))
+		if code != codeOK {
+			span.SetStatus(codes.Error, code)
+		}
+		span.End()
+	}
+}
+
+// validCode is what an extensions.code looks like; anything else is
+// counted as UNKNOWN, so the label's values stay the server's own.
+var validCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,47}$`)
+
+func errorCode(e *gqlerror.Error) string {
+	code, _ := e.Extensions["code"].(string)
+	if !validCode.MatchString(code) {
+		return "UNKNOWN"
+	}
+	return code
+}
+
+// rootField names the schema field at the root of an error's path. The
+// path holds the response key, which a client may alias; the field's own
+// name is looked up in the operation so that the label stays bounded by
+// the schema.
+func rootField(opCtx *graphql.OperationContext, path ast.Path) string {
+	if len(path) == 0 || opCtx == nil || opCtx.Operation == nil {
+		return "unknown"
+	}
+	key, ok := path[0].(ast.PathName)
+	if !ok {
+		return "unknown"
+	}
+	if f := findField(opCtx.Operation.SelectionSet, string(key), 0); f != nil {
+		return f.Name
+	}
+	return "unknown"
+}
+
+// findField finds the field answered under key in a selection set,
+// looking into fragments (to a bounded depth: validated documents have no
+// fragment cycles, but nothing is lost by being careful).
+func findField(set ast.SelectionSet, key string, depth int) *ast.Field {
+	if depth > 10 {
+		return nil
+	}
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Alias == key || (s.Alias == "" && s.Name == key) {
+				return s
+			}
+		case *ast.InlineFragment:
+			if f := findField(s.SelectionSet, key, depth+1); f != nil {
+				return f
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				if f := findField(s.Definition.SelectionSet, key, depth+1); f != nil {
+					return f
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// labelSet admits up to max distinct, sane label values; the rest are
+// "other".
+type labelSet struct {
+	mu   sync.RWMutex
+	max  int
+	seen map[string]struct{}
+}
+
+// saneName is a GraphQL name of reasonable length.
+var saneName = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
+
+func (s *labelSet) bound(v string) string {
+	if !saneName.MatchString(v) {
+		return opOther
+	}
+	s.mu.RLock()
+	_, ok := s.seen[v]
+	s.mu.RUnlock()
+	if ok {
+		return v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.seen[v]; ok {
+		return v
+	}
+	if len(s.seen) >= s.max {
+		return opOther
+	}
+	if s.seen == nil {
+		s.seen = map[string]struct{}{}
+	}
+	s.seen[v] = struct{}{}
+	return v
+}

@@ -1,0 +1,122 @@
+package webhooks
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+	"modernc.org/sqlite"
+
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/enttest"
+)
+
+const testSecret = "whsec_webhooks_test"
+
+// ent knows SQLite by its dialect's name, sqlite3; the pure-Go driver
+// registers itself as sqlite.
+func init() { sql.Register(dialect.SQLite, &sqlite.Driver{}) }
+
+// fakeProcessor handles payment_intent.succeeded, ignores every other
+// type, and fails when told to.
+type fakeProcessor struct{ fail bool }
+
+func (p *fakeProcessor) Handles(ev stripe.Event) bool {
+	return ev.Type == stripe.EventTypePaymentIntentSucceeded
+}
+
+func (p *fakeProcessor) HandleEvent(context.Context, *ent.Tx, stripe.Event) error {
+	if p.fail {
+		return errors.New("boom")
+	}
+	return nil
+}
+
+type outcome struct {
+	typ     string
+	outcome Outcome
+}
+
+func event(t *testing.T, id string, typ stripe.EventType) []byte {
+	t.Helper()
+	payload, err := json.Marshal(map[string]any{
+		"id": id, "object": "event", "api_version": stripe.APIVersion, "created": time.Now().Unix(),
+		"type": typ, "livemode": false, "data": map[string]any{"object": map[string]any{"id": "pi_1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payload
+}
+
+func sign(payload []byte, secret string) string {
+	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret}).Header
+}
+
+func TestReceiveReportsOutcomes(t *testing.T) {
+	client := enttest.Open(t, dialect.SQLite, "file:"+filepath.Join(t.TempDir(), "test.db")+"?_pragma=foreign_keys(1)&_txlock=immediate")
+	t.Cleanup(func() { client.Close() })
+	proc := &fakeProcessor{}
+	h := New(client, proc, slog.New(slog.NewTextHandler(io.Discard, nil)), testSecret)
+	var (
+		mu  sync.Mutex
+		got []outcome
+	)
+	h.OnOutcome(func(_ context.Context, typ string, o Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, outcome{typ, o})
+	})
+	ctx := context.Background()
+	succeeded := event(t, "evt_1", stripe.EventTypePaymentIntentSucceeded)
+	other := event(t, "evt_2", stripe.EventTypeCustomerCreated)
+	failing := event(t, "evt_3", stripe.EventTypePaymentIntentSucceeded)
+
+	steps := []struct {
+		payload   []byte
+		signature string
+		fail      bool
+		wantErr   bool
+	}{
+		{succeeded, sign(succeeded, testSecret), false, false},
+		{succeeded, sign(succeeded, testSecret), false, false},
+		{other, sign(other, testSecret), false, false},
+		{other, sign(other, "whsec_wrong"), false, true},
+		{other, "", false, true},
+		{failing, sign(failing, testSecret), true, true},
+	}
+	for i, s := range steps {
+		proc.fail = s.fail
+		if err := h.Receive(ctx, s.payload, s.signature); (err != nil) != s.wantErr {
+			t.Fatalf("step %d: err = %v, want error %v", i, err, s.wantErr)
+		}
+	}
+	want := []outcome{
+		{"payment_intent.succeeded", OutcomeProcessed},
+		{"payment_intent.succeeded", OutcomeDuplicate},
+		{"customer.created", OutcomeIgnored},
+		{UnverifiedType, OutcomeBadSignature},
+		{UnverifiedType, OutcomeBadSignature},
+		{"payment_intent.succeeded", OutcomeFailed},
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(want) {
+		t.Fatalf("outcomes = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("outcome %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
