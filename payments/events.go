@@ -17,9 +17,8 @@ import (
 // safe to see an event twice, or two events for one payment in any order.
 // Types we don't act on are accepted and ignored.
 func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) error {
-	if ev.Account != "" && ev.Type != stripe.EventTypeAccountUpdated {
-		// A connected account's own payments are not ours to credit.
-		s.logger.InfoContext(ctx, "connected account event ignored", "type", ev.Type, "account", ev.Account)
+	if !s.Handles(ev) {
+		s.logger.InfoContext(ctx, "stripe event ignored", "type", ev.Type, "event", ev.ID, "account", ev.Account)
 		return nil
 	}
 	switch ev.Type {
@@ -37,15 +36,31 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) 
 			return fmt.Errorf("payments: decode %s: %w", ev.Type, err)
 		}
 		return s.onPaymentIntent(ctx, tx, ev.Type, &pi)
-	}
-	switch ev.Type {
 	case stripe.EventTypeAccountUpdated:
 		return s.onAccountUpdated(ctx, tx, ev.Data.Raw)
 	case stripe.EventTypeTransferReversed:
 		return s.onTransferReversed(ctx, tx, ev.Data.Raw)
 	}
-	s.logger.InfoContext(ctx, "stripe event ignored", "type", ev.Type, "event", ev.ID)
 	return nil
+}
+
+// handledEvents are the event types HandleEvent acts on.
+var handledEvents = map[stripe.EventType]bool{
+	stripe.EventTypeCheckoutSessionCompleted: true, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded: true,
+	stripe.EventTypeCheckoutSessionAsyncPaymentFailed: true, stripe.EventTypeCheckoutSessionExpired: true,
+	stripe.EventTypePaymentIntentSucceeded: true, stripe.EventTypePaymentIntentPaymentFailed: true,
+	stripe.EventTypePaymentIntentRequiresAction: true,
+	stripe.EventTypeAccountUpdated:              true, stripe.EventTypeTransferReversed: true,
+}
+
+// Handles tells the webhook route (for its metrics) whether HandleEvent
+// acts on ev. A connected account's own events are not ours, except the
+// account.updated that tracks its onboarding.
+func (s *Service) Handles(ev stripe.Event) bool {
+	if ev.Account != "" && ev.Type != stripe.EventTypeAccountUpdated {
+		return false
+	}
+	return handledEvents[ev.Type]
 }
 
 func (s *Service) onCheckoutSession(ctx context.Context, tx *ent.Tx, typ stripe.EventType, cs *stripe.CheckoutSession) error {

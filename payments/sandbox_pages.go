@@ -56,7 +56,7 @@ func (sb *Sandbox) render(w http.ResponseWriter, status int, p sandboxPage) {
 	_ = sandboxPages.Execute(w, p)
 }
 
-func (sb *Sandbox) renderError(w http.ResponseWriter, err error) {
+func (sb *Sandbox) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	msg := "Something went wrong; the payment was not made."
 	var appErr *jobsphere.Error
@@ -70,7 +70,7 @@ func (sb *Sandbox) renderError(w http.ResponseWriter, err error) {
 			status = http.StatusBadRequest
 		}
 	} else {
-		sb.logger.Error("sandbox checkout failed", "err", err)
+		sb.logger.ErrorContext(r.Context(), "sandbox checkout failed", "err", err)
 	}
 	sb.render(w, status, sandboxPage{Title: "Payment not made", Step: "done", Error: msg})
 }
@@ -92,7 +92,7 @@ func (sb *Sandbox) HandleCheckoutPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := sb.openSession(r.PathValue("id"))
 		if err != nil {
-			sb.renderError(w, err)
+			sb.renderError(w, r, err)
 			return
 		}
 		sb.render(w, http.StatusOK, sandboxPage{Title: "Pay JobSphere", Step: "card", SessionID: s.ID,
@@ -120,7 +120,7 @@ func (sb *Sandbox) HandleAuthenticateCheckout() http.Handler {
 func (sb *Sandbox) respondCheckout(w http.ResponseWriter, r *http.Request, out *CheckoutOutcome, err error) {
 	switch {
 	case err != nil:
-		sb.renderError(w, err)
+		sb.renderError(w, r, err)
 	case out.Paid:
 		http.Redirect(w, r, out.RedirectURL, http.StatusSeeOther)
 	case out.NeedsAction:
@@ -180,11 +180,11 @@ func (sb *Sandbox) HandleOnboard() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		outcome := r.FormValue("outcome")
 		if outcome != "verified" && outcome != "rejected" {
-			sb.renderError(w, jobsphere.InvalidInput(jobsphere.FieldError{Field: "outcome", Message: "outcome must be verified or rejected"}))
+			sb.renderError(w, r, jobsphere.InvalidInput(jobsphere.FieldError{Field: "outcome", Message: "outcome must be verified or rejected"}))
 			return
 		}
 		if err := sb.Onboard(r.Context(), r.PathValue("accountId"), outcome == "verified"); err != nil {
-			sb.renderError(w, err)
+			sb.renderError(w, r, err)
 			return
 		}
 		sb.render(w, http.StatusOK, sandboxPage{Title: "Set up payouts", Step: "done",
