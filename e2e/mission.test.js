@@ -284,6 +284,39 @@ describe('the mission, through Apollo Client and graphql-ws', () => {
     assert.deepEqual(Buffer.from(await served.arrayBuffer()), PNG);
   });
 
+  it('limits password guessing', async () => {
+    const guess = () => customer.client.mutate({
+      mutation: LOGIN,
+      variables: { input: { email: 'customer@e2e.test', password: 'not-the-Passw0rd' } },
+    });
+    for (let i = 0; i < 10; i++) {
+      await assert.rejects(guess, (err) => err.graphQLErrors[0].extensions.code === 'UNAUTHENTICATED');
+    }
+    await assert.rejects(guess, (err) => {
+      const [e] = err.graphQLErrors;
+      return e.extensions.code === 'RATE_LIMITED' && e.extensions.retryAfterSeconds > 0;
+    });
+  });
+
+  it('shows its work in /metrics', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    for (const series of [
+      'jobsphere_http_requests_total{',
+      'jobsphere_http_request_duration_seconds_bucket{',
+      'jobsphere_graphql_operations_total{code="OK",operation_name="SendOffer",operation_type="mutation"}',
+      'jobsphere_graphql_operation_duration_seconds_bucket{',
+      'jobsphere_websocket_connections ',
+      'jobsphere_graphql_subscriptions ',
+      'jobsphere_webhook_events_total{outcome="processed",type="checkout.session.completed"}',
+      'jobsphere_ledger_transactions_total{type="DEPOSIT"}',
+      'jobsphere_rate_limit_refusals_total{limit="login"} 1',
+      'go_sql_open_connections{',
+      'process_resident_memory_bytes ',
+    ]) {
+      assert.ok(text.includes(series), `/metrics has no ${series}`);
+    }
+  });
+
   it('ends with the books balanced', async () => {
     const { data } = await admin.client.query({ query: STATS });
     assert.equal(data.platformStats.ledgerBalanced, true);
