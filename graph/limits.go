@@ -2,12 +2,15 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/jobsphere/jobsphere"
 )
 
 // DepthLimit refuses operations nested deeper than Max fields, before any
@@ -44,6 +47,60 @@ func (d DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	return nil
 }
 
+// IntrospectionLimit refuses an operation asking for more than Max
+// introspection roots (__schema, __type): the complexity limit does not
+// count them, and one is all GraphiQL and code generators ask for.
+type IntrospectionLimit struct{ Max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = IntrospectionLimit{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (IntrospectionLimit) ExtensionName() string { return "IntrospectionLimit" }
+
+// Validate implements graphql.HandlerExtension.
+func (IntrospectionLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext implements graphql.OperationContextMutator.
+func (l IntrospectionLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if n := introspectionRoots(oc.Operation.SelectionSet, map[string]bool{}); n > l.Max {
+		err := gqlerror.Errorf("Too many introspection fields: %d, the limit is %d", n, l.Max)
+		err.Extensions = map[string]any{"code": "COMPLEXITY_LIMIT_EXCEEDED"}
+		return err
+	}
+	return nil
+}
+
+// introspectionRoots counts __schema and __type fields, aliases included.
+func introspectionRoots(set ast.SelectionSet, visiting map[string]bool) int {
+	n := 0
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			if sel.Name == "__schema" || sel.Name == "__type" {
+				n++
+			} else {
+				n += introspectionRoots(sel.SelectionSet, visiting)
+			}
+		case *ast.InlineFragment:
+			n += introspectionRoots(sel.SelectionSet, visiting)
+		case *ast.FragmentSpread:
+			if sel.Definition == nil || visiting[sel.Name] {
+				continue
+			}
+			visiting[sel.Name] = true
+			n += introspectionRoots(sel.Definition.SelectionSet, visiting)
+			delete(visiting, sel.Name)
+		}
+	}
+	return n
+}
+
 // selectionDepth walks fields, inline fragments and fragment spreads;
 // visiting guards against (invalid, but possible) fragment cycles.
 func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
@@ -69,4 +126,98 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 		deepest = max(deepest, d)
 	}
 	return deepest
+}
+
+// Page sizes: every connection field (a …Connection with a first
+// argument) returns at most MaxPageSize nodes, DefaultPageSize when the client asks
+// for none, and costs its page size times its selection in the complexity
+// limit, so a query's cost grows with the rows it can fetch.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// PageSizes enforces the page sizes before a connection's resolver runs.
+type PageSizes struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.FieldInterceptor
+} = PageSizes{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (PageSizes) ExtensionName() string { return "PageSizes" }
+
+// Validate implements graphql.HandlerExtension.
+func (PageSizes) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptField implements graphql.FieldInterceptor.
+func (PageSizes) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Definition == nil || !isConnectionField(fc.Field.Definition) {
+		return next(ctx)
+	}
+	first, _ := fc.Args["first"].(*int)
+	last, _ := fc.Args["last"].(*int)
+	for _, n := range []*int{first, last} {
+		if n != nil && (*n < 0 || *n > MaxPageSize) {
+			return nil, &jobsphere.Error{Code: jobsphere.BadUserInput,
+				Message: fmt.Sprintf("Page size must be between 0 and %d", MaxPageSize),
+				Fields:  []jobsphere.FieldError{{Field: "first", Message: fmt.Sprintf("Page size must be between 0 and %d", MaxPageSize)}}}
+		}
+	}
+	if first == nil && last == nil {
+		n := DefaultPageSize
+		fc.Args["first"] = &n
+	}
+	return next(ctx)
+}
+
+func isConnectionField(def *ast.FieldDefinition) bool {
+	return strings.HasSuffix(def.Type.Name(), "Connection") && def.Arguments.ForName("first") != nil
+}
+
+// WeighPages makes a connection field cost its page size times its
+// selection in gqlgen's complexity limit, and every other field what es
+// says (gqlgen's default: one plus its selection).
+func WeighPages(es graphql.ExecutableSchema) graphql.ExecutableSchema { return pageWeights{es} }
+
+type pageWeights struct{ graphql.ExecutableSchema }
+
+func (w pageWeights) Complexity(ctx context.Context, typeName, field string, childComplexity int, args map[string]any) (int, bool) {
+	if c, ok := w.ExecutableSchema.Complexity(ctx, typeName, field, childComplexity, args); ok {
+		return c, ok
+	}
+	def := w.Schema().Types[typeName]
+	if def == nil || def.Fields.ForName(field) == nil || !isConnectionField(def.Fields.ForName(field)) {
+		return 0, false
+	}
+	size := DefaultPageSize
+	for _, name := range []string{"first", "last"} {
+		if n, ok := pageArg(args[name]); ok {
+			// PageSizes refuses a size out of range with its own,
+			// clearer error; here it weighs nothing extra.
+			size = int(n)
+			if n < 0 || n > MaxPageSize {
+				size = 1
+			}
+		}
+	}
+	return 1 + childComplexity*max(size, 1), true
+}
+
+// pageArg reads an Int argument as parsed from a literal or a variable.
+func pageArg(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case float64:
+		return int64(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	return 0, false
 }

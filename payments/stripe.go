@@ -181,11 +181,13 @@ func (s *Stripe) CreateFinancialConnectionsSession(ctx context.Context, key, cus
 	return &FinancialConnectionsSession{SessionID: fc.ID, ClientSecret: fc.ClientSecret}, nil
 }
 
-// leveledLogger sends stripe-go's logs to slog; its messages hold no keys
-// or card data.
+// leveledLogger sends stripe-go's logs to slog. Its one debug message is
+// Stripe's whole response body, which holds client secrets, onboarding
+// links and customers' emails: it is dropped. The others name requests,
+// timings and Stripe's error messages.
 type leveledLogger struct{ l *slog.Logger }
 
-func (g leveledLogger) Debugf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
+func (g leveledLogger) Debugf(string, ...any)          {}
 func (g leveledLogger) Infof(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
 func (g leveledLogger) Warnf(format string, v ...any)  { g.l.Warn(fmt.Sprintf(format, v...)) }
 func (g leveledLogger) Errorf(format string, v ...any) { g.l.Error(fmt.Sprintf(format, v...)) }

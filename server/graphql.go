@@ -1,14 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -29,10 +33,10 @@ import (
 // that keep one request from costing the server too much. observer counts,
 // times and traces every operation.
 func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Service, resolver *graph.Resolver, observer *graphqlObserver) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{
+	srv := handler.New(graph.WeighPages(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  resolver,
 		Directives: graph.Directives(),
-	}))
+	})))
 	srv.AddTransport(transport.Websocket{
 		// Origins are checked by websocketOrigins before the upgrade.
 		Implementation: transport.CoderWebsocketImplementation{
@@ -45,7 +49,7 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(jsonPOST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxUploadBytes, MaxMemory: 8 << 20})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -57,9 +61,28 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(cfg.GraphQLMaxComplexity))
 	srv.Use(graph.DepthLimit{Max: cfg.GraphQLMaxDepth})
+	srv.Use(graph.IntrospectionLimit{Max: 3})
+	srv.Use(graph.PageSizes{})
 	srv.SetErrorPresenter(graph.ErrorPresenter(logger))
 	srv.SetRecoverFunc(graph.RecoverFunc(logger))
 	return srv
+}
+
+// jsonPOST is gqlgen's POST transport, but a body that is not one JSON
+// object is refused here: gqlgen's own message would echo the whole body
+// (a password with it), and batches of operations are not supported.
+type jsonPOST struct{ transport.POST }
+
+func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	// limitBody has read the body into memory already.
+	body, err := io.ReadAll(r.Body)
+	if trimmed := bytes.TrimSpace(body); err != nil || len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		respondError(w, http.StatusBadRequest, "BAD_REQUEST",
+			`The request body must be one JSON object: {"query": "…", "variables": {…}, "operationName": "…"}`)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	t.POST.Do(w, r, exec)
 }
 
 // websocketInit authenticates a websocket connection from the token in

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -200,8 +201,12 @@ func limitBody(maxBytes, maxUploadBytes int64) func(http.Handler) http.Handler {
 			// new body goes on a shallow copy.
 			limited := *r
 			if multipart {
-				limited.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
-				next.ServeHTTP(w, media.GuardFileNames(&limited))
+				// Streamed uploads (no Content-Length) find out they are too
+				// large only while the handler reads them; whatever it then
+				// answers, the client gets the 413 a Content-Length gets.
+				body := &maxBytesBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxUploadBytes)}
+				limited.Body = body
+				next.ServeHTTP(&tooLargeWriter{ResponseWriter: w, body: body, limit: maxUploadBytes}, media.GuardFileNames(&limited))
 				return
 			}
 			// MaxBytesReader reads at most one byte past the limit, which is
@@ -223,6 +228,55 @@ func limitBody(maxBytes, maxUploadBytes int64) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// maxBytesBody remembers that the body went over its limit.
+type maxBytesBody struct {
+	io.ReadCloser
+	exceeded atomic.Bool
+}
+
+func (b *maxBytesBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		b.exceeded.Store(true)
+	}
+	return n, err
+}
+
+// tooLargeWriter answers 413 in place of the handler's answer when the
+// request body went over its limit before the answer began.
+type tooLargeWriter struct {
+	http.ResponseWriter
+	body            *maxBytesBody
+	limit           int64
+	wrote, replaced bool
+}
+
+func (w *tooLargeWriter) WriteHeader(status int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if w.body.exceeded.Load() && status != http.StatusRequestEntityTooLarge {
+		w.replaced = true
+		respondTooLarge(w.ResponseWriter, w.limit)
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *tooLargeWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.replaced {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *tooLargeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func respondTooLarge(w http.ResponseWriter, limit int64) {
 	respondError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE",
