@@ -175,3 +175,14 @@ func TestEmailIsPrivate(t *testing.T) {
 		t.Fatalf("admin: %+v, %v", u, err)
 	}
 }
+
+// TestAccessTokensAreUnique: two sign-ins in the same second get two
+// different access tokens (each has its own jti).
+func TestAccessTokensAreUnique(t *testing.T) {
+	srv := servertest.New(t, servertest.SQLite)
+	u := srv.Register(t, "CUSTOMER")
+	a, b := srv.Login(t, u.Email, u.Password), srv.Login(t, u.Email, u.Password)
+	if a.AccessToken == b.AccessToken || a.AccessToken == u.AccessToken {
+		t.Fatal("two sign-ins got the same access token")
+	}
+}
