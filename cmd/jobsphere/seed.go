@@ -348,11 +348,11 @@ type demoExample struct{ as, query string }
 // demoExamples are the summary's queries, with the world's ids filled in.
 func demoExamples(w *demoWorld) []demoExample {
 	ex := []demoExample{
-		{"customer", `{ wallet { balance escrowBalance totalSpent } jobs(mine: true) { edges { node { id title status ` +
+		{"customer", `{ wallet { balance escrowBalance totalSpent } jobs(mine: true, first: 10) { edges { node { id title status ` +
 			`offer { id amount totalCharge status } contract { id escrow { status amount } } } } } }`},
 		{"customer", `{ transactions(first: 10) { totalCount edges { node { type amount description } } } }`},
 		{"contractor", fmt.Sprintf(`{ connectAccountStatus { status payoutsEnabled } wallet { balance totalEarnings } `+
-			`reviews(freelancerId: %q) { totalCount edges { node { rating description } } } }`, w.contractor.ID)},
+			`reviews(freelancerId: %q, first: 5) { totalCount edges { node { rating description } } } }`, w.contractor.ID)},
 		{"admin", `{ platformStats { revenue escrowHeld walletBalances ledgerBalanced } }`},
 	}
 	for _, sj := range w.jobs {

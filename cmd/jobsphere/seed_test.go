@@ -153,8 +153,8 @@ func jobStates(t *testing.T, c *servertest.Client) []string {
 			}
 		}
 	}
-	c.MustDo(t, `{ jobs(mine: true) { edges { node { status offer { status } contract { escrow { status } }
-		applications { edges { node { status } } } } } } }`, nil, &page)
+	c.MustDo(t, `{ jobs(mine: true, first: 10) { edges { node { status offer { status } contract { escrow { status } }
+		applications(first: 5) { edges { node { status } } } } } } }`, nil, &page)
 	var states []string
 	for _, e := range page.Jobs.Edges {
 		n := e.Node

@@ -135,6 +135,10 @@ func Env(t testing.TB, db Database) map[string]string {
 		"AUTO_MIGRATE": "true",
 		"CORS_ORIGINS": AllowedOrigin,
 		"LOG_LEVEL":    "debug",
+		// Every test client comes from 127.0.0.1: the per-address limits
+		// are for the tests that set them (server/ratelimit_test.go).
+		"REGISTER_LIMIT_PER_ADDRESS": "0",
+		"LOGIN_LIMIT_PER_ADDRESS":    "0",
 	}
 	if db == Postgres {
 		env["DATABASE_URL"] = FreshPostgres(t)
@@ -180,8 +184,28 @@ func Start(t testing.TB, env map[string]string) *Server {
 		if err := app.Close(); err != nil {
 			t.Errorf("close app: %v", err)
 		}
+		RequireNoSecretsLogged(t, logs.String(), env)
 	})
 	return s
+}
+
+// RequireNoSecretsLogged fails the test if the log holds a password hash,
+// the helpers' password or one of the secrets of env. Every test server
+// runs it on its whole log when it stops, so the whole suite's logs are
+// checked.
+func RequireNoSecretsLogged(t testing.TB, log string, env map[string]string) {
+	t.Helper()
+	forbidden := map[string]string{"bcrypt hash": "$2a$", "bcrypt hash ($2b$)": "$2b$", "the test password": TestPassword}
+	for _, k := range []string{"JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET", "CLOUDINARY_URL"} {
+		if v := env[k]; len(v) >= 8 {
+			forbidden[k] = v
+		}
+	}
+	for what, s := range forbidden {
+		if strings.Contains(log, s) {
+			t.Errorf("the server's log holds %s", what)
+		}
+	}
 }
 
 // New starts a server on the given database with the default test
