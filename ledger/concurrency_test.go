@@ -310,3 +310,37 @@ func TestConcurrentSameIdempotencyKey(t *testing.T) {
 		requireVerified(t, app)
 	})
 }
+
+// TestConcurrentRevenueDebitsNoDeadlock races refunds out of the platform's
+// revenue against fees into it. Each posting insert holds a key-share lock
+// on the revenue account; a debit's lock must not wait on those (it once
+// took FOR UPDATE and two refunds deadlocked). Refunds beyond the revenue
+// held are refused; nothing else fails.
+func TestConcurrentRevenueDebitsNoDeadlock(t *testing.T) {
+	servertest.RequirePostgres(t)
+	app := servertest.New(t, servertest.Postgres).App
+	const unit, n = 100, 60
+	payer, payee := newUser(t, app, role.Customer), newUser(t, app, role.Customer)
+	fundForRace(t, app, payer, "dep:payer", (n+10)*unit)
+	if _, err := post(t, app, ledger.Entry{Key: "fee:seed", Type: ledgertransaction.TypePLATFORM_FEE,
+		Moves: []ledger.Move{{From: ledger.Available(payer), To: ledger.Revenue, Amount: 10 * unit}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Even goroutines refund one unit of revenue, odd ones charge one.
+	errs := raceAll(2*n, func(i int) error {
+		e := ledger.Entry{Key: fmt.Sprintf("fee:%d", i), Type: ledgertransaction.TypePLATFORM_FEE,
+			Moves: []ledger.Move{{From: ledger.Available(payer), To: ledger.Revenue, Amount: unit}}}
+		if i%2 == 0 {
+			e = ledger.Entry{Key: fmt.Sprintf("refund:%d", i), Type: ledgertransaction.TypeREFUND,
+				Moves: []ledger.Move{{From: ledger.Revenue, To: ledger.Available(payee), Amount: unit}}}
+		}
+		_, err := post(t, app, e)
+		return err
+	})
+	for i, err := range errs {
+		if err != nil && (i%2 == 1 || jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds) {
+			t.Errorf("posting %d: %s", i, concurrencyFailure(err))
+		}
+	}
+	requireVerified(t, app)
+}

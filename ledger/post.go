@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
@@ -99,7 +101,11 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 // holds. Revenue has no cached balance — it is credited by every fee, a
 // hot row under load — so a debit (rare: fee refunds, reversals) locks the
 // account and sums its postings, this transaction's included. The lock is
-// taken after the wallets', always, so it cannot deadlock with them.
+// taken after the wallets', always, so it cannot deadlock with them. It is
+// FOR NO KEY UPDATE: every posting insert (ours and other transactions')
+// holds KEY SHARE on the account through its foreign key, which FOR UPDATE
+// would wait for — two debits each holding KEY SHARE and wanting FOR
+// UPDATE deadlocked. NO KEY UPDATE only excludes other debits.
 func (l *Ledger) checkRevenue(ctx context.Context, tx *ent.Client, moves []Move, revenueID pulid.ID) error {
 	var debit int64
 	for _, m := range moves {
@@ -112,7 +118,7 @@ func (l *Ledger) checkRevenue(ctx context.Context, tx *ent.Client, moves []Move,
 	}
 	q := tx.LedgerAccount.Query().Where(ledgeraccount.ID(revenueID))
 	if l.rowLocks {
-		q.ForUpdate()
+		q.Modify(func(s *entsql.Selector) { s.For(entsql.LockNoKeyUpdate) })
 	}
 	if _, err := q.Only(ctx); err != nil {
 		return err
