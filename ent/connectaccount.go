@@ -44,6 +44,8 @@ type ConnectAccount struct {
 	Errors []string `json:"errors,omitempty"`
 	// DisabledReason holds the value of the "disabled_reason" field.
 	DisabledReason *string `json:"disabled_reason,omitempty"`
+	// StateAsOf holds the value of the "state_as_of" field.
+	StateAsOf *time.Time `json:"state_as_of,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ConnectAccountQuery when eager-loading is set.
 	Edges        ConnectAccountEdges `json:"edges"`
@@ -85,7 +87,7 @@ func (*ConnectAccount) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case connectaccount.FieldStripeAccountID, connectaccount.FieldStatus, connectaccount.FieldDisabledReason:
 			values[i] = new(sql.NullString)
-		case connectaccount.FieldCreatedAt, connectaccount.FieldUpdatedAt:
+		case connectaccount.FieldCreatedAt, connectaccount.FieldUpdatedAt, connectaccount.FieldStateAsOf:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -187,6 +189,13 @@ func (_m *ConnectAccount) assignValues(columns []string, values []any) error {
 				_m.DisabledReason = new(string)
 				*_m.DisabledReason = value.String
 			}
+		case connectaccount.FieldStateAsOf:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field state_as_of", values[i])
+			} else if value.Valid {
+				_m.StateAsOf = new(time.Time)
+				*_m.StateAsOf = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -264,6 +273,11 @@ func (_m *ConnectAccount) String() string {
 	if v := _m.DisabledReason; v != nil {
 		builder.WriteString("disabled_reason=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.StateAsOf; v != nil {
+		builder.WriteString("state_as_of=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

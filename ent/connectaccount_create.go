@@ -153,6 +153,20 @@ func (_c *ConnectAccountCreate) SetNillableDisabledReason(v *string) *ConnectAcc
 	return _c
 }
 
+// SetStateAsOf sets the "state_as_of" field.
+func (_c *ConnectAccountCreate) SetStateAsOf(v time.Time) *ConnectAccountCreate {
+	_c.mutation.SetStateAsOf(v)
+	return _c
+}
+
+// SetNillableStateAsOf sets the "state_as_of" field if the given value is not nil.
+func (_c *ConnectAccountCreate) SetNillableStateAsOf(v *time.Time) *ConnectAccountCreate {
+	if v != nil {
+		_c.SetStateAsOf(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ConnectAccountCreate) SetID(v pulid.ID) *ConnectAccountCreate {
 	_c.mutation.SetID(v)
@@ -356,6 +370,10 @@ func (_c *ConnectAccountCreate) createSpec() (*ConnectAccount, *sqlgraph.CreateS
 		_spec.SetField(connectaccount.FieldDisabledReason, field.TypeString, value)
 		_node.DisabledReason = &value
 	}
+	if value, ok := _c.mutation.StateAsOf(); ok {
+		_spec.SetField(connectaccount.FieldStateAsOf, field.TypeTime, value)
+		_node.StateAsOf = &value
+	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2O,
@@ -554,6 +572,24 @@ func (u *ConnectAccountUpsert) UpdateDisabledReason() *ConnectAccountUpsert {
 // ClearDisabledReason clears the value of the "disabled_reason" field.
 func (u *ConnectAccountUpsert) ClearDisabledReason() *ConnectAccountUpsert {
 	u.SetNull(connectaccount.FieldDisabledReason)
+	return u
+}
+
+// SetStateAsOf sets the "state_as_of" field.
+func (u *ConnectAccountUpsert) SetStateAsOf(v time.Time) *ConnectAccountUpsert {
+	u.Set(connectaccount.FieldStateAsOf, v)
+	return u
+}
+
+// UpdateStateAsOf sets the "state_as_of" field to the value that was provided on create.
+func (u *ConnectAccountUpsert) UpdateStateAsOf() *ConnectAccountUpsert {
+	u.SetExcluded(connectaccount.FieldStateAsOf)
+	return u
+}
+
+// ClearStateAsOf clears the value of the "state_as_of" field.
+func (u *ConnectAccountUpsert) ClearStateAsOf() *ConnectAccountUpsert {
+	u.SetNull(connectaccount.FieldStateAsOf)
 	return u
 }
 
@@ -765,6 +801,27 @@ func (u *ConnectAccountUpsertOne) UpdateDisabledReason() *ConnectAccountUpsertOn
 func (u *ConnectAccountUpsertOne) ClearDisabledReason() *ConnectAccountUpsertOne {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.ClearDisabledReason()
+	})
+}
+
+// SetStateAsOf sets the "state_as_of" field.
+func (u *ConnectAccountUpsertOne) SetStateAsOf(v time.Time) *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetStateAsOf(v)
+	})
+}
+
+// UpdateStateAsOf sets the "state_as_of" field to the value that was provided on create.
+func (u *ConnectAccountUpsertOne) UpdateStateAsOf() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdateStateAsOf()
+	})
+}
+
+// ClearStateAsOf clears the value of the "state_as_of" field.
+func (u *ConnectAccountUpsertOne) ClearStateAsOf() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearStateAsOf()
 	})
 }
 
@@ -1143,6 +1200,27 @@ func (u *ConnectAccountUpsertBulk) UpdateDisabledReason() *ConnectAccountUpsertB
 func (u *ConnectAccountUpsertBulk) ClearDisabledReason() *ConnectAccountUpsertBulk {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.ClearDisabledReason()
+	})
+}
+
+// SetStateAsOf sets the "state_as_of" field.
+func (u *ConnectAccountUpsertBulk) SetStateAsOf(v time.Time) *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetStateAsOf(v)
+	})
+}
+
+// UpdateStateAsOf sets the "state_as_of" field to the value that was provided on create.
+func (u *ConnectAccountUpsertBulk) UpdateStateAsOf() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdateStateAsOf()
+	})
+}
+
+// ClearStateAsOf clears the value of the "state_as_of" field.
+func (u *ConnectAccountUpsertBulk) ClearStateAsOf() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearStateAsOf()
 	})
 }
 

@@ -166,6 +166,26 @@ func (_u *ConnectAccountUpdate) ClearDisabledReason() *ConnectAccountUpdate {
 	return _u
 }
 
+// SetStateAsOf sets the "state_as_of" field.
+func (_u *ConnectAccountUpdate) SetStateAsOf(v time.Time) *ConnectAccountUpdate {
+	_u.mutation.SetStateAsOf(v)
+	return _u
+}
+
+// SetNillableStateAsOf sets the "state_as_of" field if the given value is not nil.
+func (_u *ConnectAccountUpdate) SetNillableStateAsOf(v *time.Time) *ConnectAccountUpdate {
+	if v != nil {
+		_u.SetStateAsOf(*v)
+	}
+	return _u
+}
+
+// ClearStateAsOf clears the value of the "state_as_of" field.
+func (_u *ConnectAccountUpdate) ClearStateAsOf() *ConnectAccountUpdate {
+	_u.mutation.ClearStateAsOf()
+	return _u
+}
+
 // Mutation returns the ConnectAccountMutation object of the builder.
 func (_u *ConnectAccountUpdate) Mutation() *ConnectAccountMutation {
 	return _u.mutation
@@ -291,6 +311,12 @@ func (_u *ConnectAccountUpdate) sqlSave(ctx context.Context) (_node int, err err
 	}
 	if _u.mutation.DisabledReasonCleared() {
 		_spec.ClearField(connectaccount.FieldDisabledReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.StateAsOf(); ok {
+		_spec.SetField(connectaccount.FieldStateAsOf, field.TypeTime, value)
+	}
+	if _u.mutation.StateAsOfCleared() {
+		_spec.ClearField(connectaccount.FieldStateAsOf, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -450,6 +476,26 @@ func (_u *ConnectAccountUpdateOne) ClearDisabledReason() *ConnectAccountUpdateOn
 	return _u
 }
 
+// SetStateAsOf sets the "state_as_of" field.
+func (_u *ConnectAccountUpdateOne) SetStateAsOf(v time.Time) *ConnectAccountUpdateOne {
+	_u.mutation.SetStateAsOf(v)
+	return _u
+}
+
+// SetNillableStateAsOf sets the "state_as_of" field if the given value is not nil.
+func (_u *ConnectAccountUpdateOne) SetNillableStateAsOf(v *time.Time) *ConnectAccountUpdateOne {
+	if v != nil {
+		_u.SetStateAsOf(*v)
+	}
+	return _u
+}
+
+// ClearStateAsOf clears the value of the "state_as_of" field.
+func (_u *ConnectAccountUpdateOne) ClearStateAsOf() *ConnectAccountUpdateOne {
+	_u.mutation.ClearStateAsOf()
+	return _u
+}
+
 // Mutation returns the ConnectAccountMutation object of the builder.
 func (_u *ConnectAccountUpdateOne) Mutation() *ConnectAccountMutation {
 	return _u.mutation
@@ -605,6 +651,12 @@ func (_u *ConnectAccountUpdateOne) sqlSave(ctx context.Context) (_node *ConnectA
 	}
 	if _u.mutation.DisabledReasonCleared() {
 		_spec.ClearField(connectaccount.FieldDisabledReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.StateAsOf(); ok {
+		_spec.SetField(connectaccount.FieldStateAsOf, field.TypeTime, value)
+	}
+	if _u.mutation.StateAsOfCleared() {
+		_spec.ClearField(connectaccount.FieldStateAsOf, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &ConnectAccount{config: _u.config}

@@ -83,6 +83,7 @@ type ConnectAccountMutation struct {
 	errors                     *[]string
 	appenderrors               []string
 	disabled_reason            *string
+	state_as_of                *time.Time
 	clearedFields              map[string]struct{}
 	user                       *pulid.ID
 	cleareduser                bool
@@ -727,6 +728,55 @@ func (m *ConnectAccountMutation) ResetDisabledReason() {
 	delete(m.clearedFields, connectaccount.FieldDisabledReason)
 }
 
+// SetStateAsOf sets the "state_as_of" field.
+func (m *ConnectAccountMutation) SetStateAsOf(t time.Time) {
+	m.state_as_of = &t
+}
+
+// StateAsOf returns the value of the "state_as_of" field in the mutation.
+func (m *ConnectAccountMutation) StateAsOf() (r time.Time, exists bool) {
+	v := m.state_as_of
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStateAsOf returns the old "state_as_of" field's value of the ConnectAccount entity.
+// If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectAccountMutation) OldStateAsOf(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStateAsOf is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStateAsOf requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStateAsOf: %w", err)
+	}
+	return oldValue.StateAsOf, nil
+}
+
+// ClearStateAsOf clears the value of the "state_as_of" field.
+func (m *ConnectAccountMutation) ClearStateAsOf() {
+	m.state_as_of = nil
+	m.clearedFields[connectaccount.FieldStateAsOf] = struct{}{}
+}
+
+// StateAsOfCleared returns if the "state_as_of" field was cleared in this mutation.
+func (m *ConnectAccountMutation) StateAsOfCleared() bool {
+	_, ok := m.clearedFields[connectaccount.FieldStateAsOf]
+	return ok
+}
+
+// ResetStateAsOf resets all changes to the "state_as_of" field.
+func (m *ConnectAccountMutation) ResetStateAsOf() {
+	m.state_as_of = nil
+	delete(m.clearedFields, connectaccount.FieldStateAsOf)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *ConnectAccountMutation) ClearUser() {
 	m.cleareduser = true
@@ -788,7 +838,7 @@ func (m *ConnectAccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ConnectAccountMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, connectaccount.FieldCreatedAt)
 	}
@@ -825,6 +875,9 @@ func (m *ConnectAccountMutation) Fields() []string {
 	if m.disabled_reason != nil {
 		fields = append(fields, connectaccount.FieldDisabledReason)
 	}
+	if m.state_as_of != nil {
+		fields = append(fields, connectaccount.FieldStateAsOf)
+	}
 	return fields
 }
 
@@ -857,6 +910,8 @@ func (m *ConnectAccountMutation) Field(name string) (ent.Value, bool) {
 		return m.Errors()
 	case connectaccount.FieldDisabledReason:
 		return m.DisabledReason()
+	case connectaccount.FieldStateAsOf:
+		return m.StateAsOf()
 	}
 	return nil, false
 }
@@ -890,6 +945,8 @@ func (m *ConnectAccountMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldErrors(ctx)
 	case connectaccount.FieldDisabledReason:
 		return m.OldDisabledReason(ctx)
+	case connectaccount.FieldStateAsOf:
+		return m.OldStateAsOf(ctx)
 	}
 	return nil, fmt.Errorf("unknown ConnectAccount field %s", name)
 }
@@ -983,6 +1040,13 @@ func (m *ConnectAccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDisabledReason(v)
 		return nil
+	case connectaccount.FieldStateAsOf:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStateAsOf(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ConnectAccount field %s", name)
 }
@@ -1025,6 +1089,9 @@ func (m *ConnectAccountMutation) ClearedFields() []string {
 	if m.FieldCleared(connectaccount.FieldDisabledReason) {
 		fields = append(fields, connectaccount.FieldDisabledReason)
 	}
+	if m.FieldCleared(connectaccount.FieldStateAsOf) {
+		fields = append(fields, connectaccount.FieldStateAsOf)
+	}
 	return fields
 }
 
@@ -1050,6 +1117,9 @@ func (m *ConnectAccountMutation) ClearField(name string) error {
 		return nil
 	case connectaccount.FieldDisabledReason:
 		m.ClearDisabledReason()
+		return nil
+	case connectaccount.FieldStateAsOf:
+		m.ClearStateAsOf()
 		return nil
 	}
 	return fmt.Errorf("unknown ConnectAccount nullable field %s", name)
@@ -1094,6 +1164,9 @@ func (m *ConnectAccountMutation) ResetField(name string) error {
 		return nil
 	case connectaccount.FieldDisabledReason:
 		m.ResetDisabledReason()
+		return nil
+	case connectaccount.FieldStateAsOf:
+		m.ResetStateAsOf()
 		return nil
 	}
 	return fmt.Errorf("unknown ConnectAccount field %s", name)

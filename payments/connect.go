@@ -125,16 +125,22 @@ func nonNil(s []string) []string {
 // when charges and payouts are enabled with nothing due, REJECTED when
 // Stripe disabled it for a rejection, PENDING otherwise. Applying the same
 // event twice changes nothing.
-func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, raw json.RawMessage) error {
+func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, ev stripe.Event) error {
 	var acct stripe.Account
-	if err := json.Unmarshal(raw, &acct); err != nil {
+	if err := json.Unmarshal(ev.Data.Raw, &acct); err != nil {
 		return fmt.Errorf("payments: decode account: %w", err)
 	}
-	a, err := tx.ConnectAccount.Query().Where(connectaccount.StripeAccountID(acct.ID)).Only(ctx)
-	if ent.IsNotFound(err) {
+	// Touching the row first locks it: two deliveries at once are applied
+	// one after the other, each seeing what the other wrote.
+	n, err := tx.ConnectAccount.Update().Where(connectaccount.StripeAccountID(acct.ID)).SetUpdatedAt(time.Now()).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
 		s.logger.WarnContext(ctx, "account.updated for an unknown account", "account", acct.ID)
 		return nil
 	}
+	a, err := tx.ConnectAccount.Query().Where(connectaccount.StripeAccountID(acct.ID)).Only(ctx)
 	if err != nil {
 		return err
 	}
@@ -154,7 +160,14 @@ func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, raw json.Raw
 	case acct.ChargesEnabled && acct.PayoutsEnabled && len(due) == 0:
 		status = connectaccount.StatusVERIFIED
 	}
-	u := tx.ConnectAccount.UpdateOne(a).SetStatus(status).
+	asOf := time.Unix(ev.Created, 0)
+	if a.StateAsOf != nil && (asOf.Before(*a.StateAsOf) || (asOf.Equal(*a.StateAsOf) && statusRank[status] < statusRank[a.Status])) {
+		// An older state, delivered late. Within one second (Stripe's
+		// resolution) onboarding only moves forward.
+		s.logger.InfoContext(ctx, "stale account.updated ignored", "account", acct.ID, "event", ev.ID)
+		return nil
+	}
+	u := tx.ConnectAccount.UpdateOne(a).SetStatus(status).SetStateAsOf(asOf).
 		SetChargesEnabled(acct.ChargesEnabled).SetPayoutsEnabled(acct.PayoutsEnabled).
 		SetDetailsSubmitted(acct.DetailsSubmitted).
 		SetCurrentlyDue(nonNil(due)).SetPendingVerification(nonNil(pending)).SetErrors(nonNil(problems))
@@ -164,6 +177,12 @@ func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, raw json.Raw
 		u.ClearDisabledReason()
 	}
 	return u.Exec(ctx)
+}
+
+// statusRank orders a connected account's states as onboarding moves
+// them: a tie between two events of one second goes to the later state.
+var statusRank = map[connectaccount.Status]int{
+	connectaccount.StatusPENDING: 0, connectaccount.StatusVERIFIED: 1, connectaccount.StatusREJECTED: 2,
 }
 
 // CreateFinancialConnectionsSession starts linking the viewer's US bank

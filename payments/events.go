@@ -37,7 +37,7 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) 
 		}
 		return s.onPaymentIntent(ctx, tx, ev.Type, &pi)
 	case stripe.EventTypeAccountUpdated:
-		return s.onAccountUpdated(ctx, tx, ev.Data.Raw)
+		return s.onAccountUpdated(ctx, tx, ev)
 	case stripe.EventTypeTransferReversed:
 		return s.onTransferReversed(ctx, tx, ev.Data.Raw)
 	}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -115,17 +116,23 @@ func TestConnectAgainstStripeMock(t *testing.T) {
 		t.Fatalf("created: %+v", created)
 	}
 
-	update := func(id string, charges bool, due []string, disabled string) int {
+	// updateAt sends an account.updated Stripe made at the given time.
+	updateAt := func(created time.Time, id string, charges bool, due []string, disabled string) int {
 		req := map[string]any{"currently_due": due, "pending_verification": []string{}, "errors": []any{}}
 		if disabled != "" {
 			req["disabled_reason"] = disabled
 		}
-		ev := servertest.StripeEvent(t, id, stripe.EventTypeAccountUpdated, map[string]any{
+		var ev map[string]any
+		_ = json.Unmarshal(servertest.StripeEvent(t, id, stripe.EventTypeAccountUpdated, map[string]any{
 			"id": acct, "object": "account", "charges_enabled": charges, "payouts_enabled": charges,
 			"details_submitted": true, "requirements": req,
-		})
-		ev = []byte(strings.Replace(string(ev), `"object":"event"`, `"object":"event","account":"`+acct+`"`, 1))
-		return srv.PostWebhook(t, "/webhooks/stripe", ev, servertest.Sign(ev, servertest.WebhookSecret, time.Time{}))
+		}), &ev)
+		ev["account"], ev["created"] = acct, created.Unix()
+		raw, _ := json.Marshal(ev)
+		return srv.PostWebhook(t, "/webhooks/stripe", raw, servertest.Sign(raw, servertest.WebhookSecret, time.Time{}))
+	}
+	update := func(id string, charges bool, due []string, disabled string) int {
+		return updateAt(time.Now(), id, charges, due, disabled)
 	}
 	if code := update("evt_a1", false, []string{"individual.id_number"}, ""); code != http.StatusOK {
 		t.Fatalf("update: %d", code)
@@ -146,6 +153,20 @@ func TestConnectAgainstStripeMock(t *testing.T) {
 	update("evt_a2", true, nil, "")
 	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "REJECTED" {
 		t.Fatalf("after duplicate: %+v", s)
+	}
+	// Stripe does not deliver in order: an event older than the state
+	// applied is ignored, a newer one applies.
+	updateAt(time.Now().Add(-time.Hour), "evt_a4", true, nil, "")
+	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "REJECTED" {
+		t.Fatalf("a stale event applied: %+v", s)
+	}
+	updateAt(time.Now().Add(2*time.Second), "evt_a5", true, nil, "")
+	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "VERIFIED" {
+		t.Fatalf("a newer event not applied: %+v", s)
+	}
+	updateAt(time.Now().Add(2*time.Second), "evt_a6", false, []string{"individual.id_number"}, "")
+	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "VERIFIED" {
+		t.Fatalf("an event of the same second moved onboarding back: %+v", s)
 	}
 }
 

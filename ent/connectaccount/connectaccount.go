@@ -42,6 +42,8 @@ const (
 	FieldErrors = "errors"
 	// FieldDisabledReason holds the string denoting the disabled_reason field in the database.
 	FieldDisabledReason = "disabled_reason"
+	// FieldStateAsOf holds the string denoting the state_as_of field in the database.
+	FieldStateAsOf = "state_as_of"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the connectaccount in the database.
@@ -70,6 +72,7 @@ var Columns = []string{
 	FieldPendingVerification,
 	FieldErrors,
 	FieldDisabledReason,
+	FieldStateAsOf,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -179,6 +182,11 @@ func ByDetailsSubmitted(opts ...sql.OrderTermOption) OrderOption {
 // ByDisabledReason orders the results by the disabled_reason field.
 func ByDisabledReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDisabledReason, opts...).ToFunc()
+}
+
+// ByStateAsOf orders the results by the state_as_of field.
+func ByStateAsOf(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStateAsOf, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

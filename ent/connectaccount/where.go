@@ -96,6 +96,11 @@ func DisabledReason(v string) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldEQ(FieldDisabledReason, v))
 }
 
+// StateAsOf applies equality check predicate on the "state_as_of" field. It's identical to StateAsOfEQ.
+func StateAsOf(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldStateAsOf, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldEQ(FieldCreatedAt, v))
@@ -464,6 +469,56 @@ func DisabledReasonEqualFold(v string) predicate.ConnectAccount {
 // DisabledReasonContainsFold applies the ContainsFold predicate on the "disabled_reason" field.
 func DisabledReasonContainsFold(v string) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldContainsFold(FieldDisabledReason, v))
+}
+
+// StateAsOfEQ applies the EQ predicate on the "state_as_of" field.
+func StateAsOfEQ(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldStateAsOf, v))
+}
+
+// StateAsOfNEQ applies the NEQ predicate on the "state_as_of" field.
+func StateAsOfNEQ(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldStateAsOf, v))
+}
+
+// StateAsOfIn applies the In predicate on the "state_as_of" field.
+func StateAsOfIn(vs ...time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldStateAsOf, vs...))
+}
+
+// StateAsOfNotIn applies the NotIn predicate on the "state_as_of" field.
+func StateAsOfNotIn(vs ...time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldStateAsOf, vs...))
+}
+
+// StateAsOfGT applies the GT predicate on the "state_as_of" field.
+func StateAsOfGT(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldStateAsOf, v))
+}
+
+// StateAsOfGTE applies the GTE predicate on the "state_as_of" field.
+func StateAsOfGTE(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldStateAsOf, v))
+}
+
+// StateAsOfLT applies the LT predicate on the "state_as_of" field.
+func StateAsOfLT(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldStateAsOf, v))
+}
+
+// StateAsOfLTE applies the LTE predicate on the "state_as_of" field.
+func StateAsOfLTE(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldStateAsOf, v))
+}
+
+// StateAsOfIsNil applies the IsNil predicate on the "state_as_of" field.
+func StateAsOfIsNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIsNull(FieldStateAsOf))
+}
+
+// StateAsOfNotNil applies the NotNil predicate on the "state_as_of" field.
+func StateAsOfNotNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotNull(FieldStateAsOf))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

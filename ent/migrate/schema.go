@@ -23,6 +23,7 @@ var (
 		{Name: "pending_verification", Type: field.TypeJSON, Nullable: true},
 		{Name: "errors", Type: field.TypeJSON, Nullable: true},
 		{Name: "disabled_reason", Type: field.TypeString, Nullable: true},
+		{Name: "state_as_of", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeString, Unique: true},
 	}
 	// ConnectAccountsTable holds the schema information for the "connect_accounts" table.
@@ -33,7 +34,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "connect_accounts_users_connect_account",
-				Columns:    []*schema.Column{ConnectAccountsColumns[12]},
+				Columns:    []*schema.Column{ConnectAccountsColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

@@ -128,6 +128,10 @@ func (ConnectAccount) Fields() []ent.Field {
 		field.Strings("pending_verification").Optional(),
 		field.Strings("errors").Optional(),
 		field.String("disabled_reason").Optional().Nillable(),
+		// When Stripe made the account.updated event last applied: Stripe
+		// does not deliver events in order, and an older one must not
+		// undo a newer one.
+		field.Time("state_as_of").Optional().Nillable().Annotations(hidden),
 	}
 }
 
