@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// The money cycle's operations, in order. createJob, applyToJob and
+// updateJobStatus prepare; the other four move money.
+const (
+	opCreateJob  = "createJob"
+	opApply      = "applyToJob"
+	opSendOffer  = "sendOffer"
+	opAccept     = "acceptOffer"
+	opStart      = "updateJobStatus"
+	opComplete   = "completeJob"
+	opApprove    = "approveFundRelease"
+	opWalletRead = "wallet + transactions(first: 20)"
+)
+
+var (
+	cycleOps = []string{opCreateJob, opApply, opSendOffer, opAccept, opStart, opComplete, opApprove}
+	moneyOps = []string{opSendOffer, opAccept, opComplete, opApprove}
+)
+
+// The documents, with selections like the apps' (client/operations).
+const (
+	createJobDoc = `mutation($in: CreateJobInput!) { createJob(input: $in) { id title budget status createdAt postedBy { id name } } }`
+	applyDoc     = `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id status createdAt job { id status } } }`
+	sendOfferDoc = `mutation($in: SendOfferInput!) { sendOffer(input: $in) {
+  offer { id status amount totalCharge expiresAt }
+  wallet { balance escrowBalance }
+  amounts { jobBudget platformFee serviceFee contractorPayout totalCharge adminTotal } } }`
+	acceptDoc = `mutation($id: ID!) { acceptOffer(offerId: $id) {
+  offer { id status acceptedAt } job { id status assignedAt }
+  contract { id status escrow { id status amount fundingSource } } } }`
+	startDoc    = `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { id status } }`
+	completeDoc = `mutation($id: ID!) { completeJob(jobId: $id) { awaitingApproval job { id status } escrow { id status releaseRequestedAt } payment { serviceFee contractorPayout } } }`
+	approveDoc  = `mutation($id: ID!) { approveFundRelease(contractId: $id) { id status releasedAt freelancerEarning contract { id status } } }`
+	readDoc     = `query { wallet { id balance escrowBalance pendingDeposits totalEarnings totalSpent totalWithdrawals isFrozen updatedAt }
+  transactions(first: 20) { totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { id type status amount currency description createdAt job { id title } } } } }`
+)
+
+// pair is one client's customer and contractor.
+type pair struct {
+	customer, contractor user
+	jobs                 int
+}
+
+// market is a server set up for the money cycle: an admin and funded
+// customer+contractor pairs.
+type market struct {
+	c     *client
+	admin user
+	pairs []*pair
+}
+
+// cycle runs one job from posting to the admin's approval, timing every
+// mutation; a failed step ends the cycle.
+func (m *market) cycle(ctx context.Context, p *pair, rec *recorder) error {
+	p.jobs++
+	cust, cont := p.customer.Token, p.contractor.Token
+	var job struct{ CreateJob struct{ ID string } }
+	var app struct{ ApplyToJob struct{ ID string } }
+	var offer struct {
+		SendOffer struct{ Offer struct{ ID string } }
+	}
+	var accepted struct {
+		AcceptOffer struct{ Contract struct{ ID string } }
+	}
+	steps := []struct {
+		op  string
+		run func() error
+	}{
+		{opCreateJob, func() error {
+			return m.c.do(ctx, cust, "", createJobDoc, map[string]any{"in": map[string]any{
+				"title": fmt.Sprintf("Bench job %d", p.jobs), "description": "A job posted by the load generator",
+				"budget": "10.00", "category": "Bench", "location": "Loopback"}}, &job)
+		}},
+		{opApply, func() error {
+			return m.c.do(ctx, cont, "", applyDoc, map[string]any{"in": map[string]any{
+				"jobId": job.CreateJob.ID, "coverLetter": "I can do it", "proposedAmount": "10.00"}}, &app)
+		}},
+		{opSendOffer, func() error {
+			return m.c.do(ctx, cust, "", sendOfferDoc, map[string]any{"in": map[string]any{
+				"applicationId": app.ApplyToJob.ID, "amount": "10.00", "timeline": "1 day", "description": "Do the bench job, please"}}, &offer)
+		}},
+		{opAccept, func() error {
+			return m.c.do(ctx, cont, "", acceptDoc, map[string]any{"id": offer.SendOffer.Offer.ID}, &accepted)
+		}},
+		{opStart, func() error {
+			return m.c.do(ctx, cont, "", startDoc, map[string]any{"id": job.CreateJob.ID}, nil)
+		}},
+		{opComplete, func() error {
+			return m.c.do(ctx, cust, "", completeDoc, map[string]any{"id": job.CreateJob.ID}, nil)
+		}},
+		{opApprove, func() error {
+			return m.c.do(ctx, m.admin.Token, "", approveDoc, map[string]any{"id": accepted.AcceptOffer.Contract.ID}, nil)
+		}},
+	}
+	for _, s := range steps {
+		if err := rec.time(s.op, s.run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupMarket signs up the admin and n funded pairs.
+func (b *bench) setupMarket(ctx context.Context, t *target, n int) (*market, error) {
+	m := &market{c: newClient(t.url, n)}
+	email := fmt.Sprintf("bench-%s-admin@example.test", b.runID)
+	if err := b.createAdmin(ctx, t, email, benchPassword); err != nil {
+		return nil, fmt.Errorf("admin create: %w", err)
+	}
+	var err error
+	if m.admin, err = m.c.login(ctx, email, benchPassword); err != nil {
+		return nil, fmt.Errorf("admin login: %w", err)
+	}
+	m.pairs = make([]*pair, n)
+	err = forEach(ctx, n, min(n, 16), func(ctx context.Context, i int) error {
+		p := &pair{}
+		m.pairs[i] = p
+		for _, step := range []func() error{
+			func() (err error) { p.customer, err = m.c.register(ctx, b.runID, "CUSTOMER", i); return err },
+			func() (err error) { p.contractor, err = m.c.register(ctx, b.runID, "CONTRACTOR", i); return err },
+			func() error { return m.c.fund(ctx, p.customer, 100_000_00, b.webhookSecret) }, // $100,000: thousands of $10.50 cycles
+		} {
+			if err := retry(ctx, step); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return m, err
+}
+
+// marketPhases runs money mutations, reads and pgbench on one server.
+func (b *bench) marketPhases(ctx context.Context, rep *report) error {
+	o := b.opts
+	t, err := b.phaseServer(ctx, "market", o.only["money"])
+	if err != nil {
+		return err
+	}
+	defer t.stop()
+	b.logf("signing up an admin and %d funded customer+contractor pairs", o.clients)
+	m, err := b.setupMarket(ctx, t, o.clients)
+	if err != nil {
+		return err
+	}
+	defer m.c.close()
+
+	if o.only["money"] {
+		if err := b.moneyPhase(ctx, rep, t, m); err != nil {
+			return err
+		}
+	}
+	if o.only["reads"] {
+		if err := b.readsPhase(ctx, rep, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) moneyPhase(ctx context.Context, rep *report, t *target, m *market) error {
+	o := b.opts
+	// One unmeasured cycle per client warms connections and caches.
+	if err := forEach(ctx, len(m.pairs), len(m.pairs), func(ctx context.Context, i int) error {
+		return m.cycle(ctx, m.pairs[i], newRecorder())
+	}); err != nil {
+		return fmt.Errorf("warm-up cycle: %w", err)
+	}
+	b.logf("money: %d clients for %s", o.clients, o.duration)
+	stopProfile, err := b.startProfile("money")
+	if err != nil {
+		return err
+	}
+	stopWaits := b.sampleWaits(ctx, t.env["DATABASE_URL"], "money")
+	stopCPU := b.cpuWindow()
+	rec, elapsed := loopFor(ctx, o.clients, o.duration, func(ctx context.Context, w int, rec *recorder) {
+		_ = m.cycle(ctx, m.pairs[w], rec) // errors are counted by the recorder
+	})
+	cpu := stopCPU()
+	waits := stopWaits()
+	top, err := stopProfile()
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cycles := rec.count(opApprove)
+	muts, money := rec.count(cycleOps...), rec.count(moneyOps...)
+	mutRate, moneyRate := rate(muts, elapsed), rate(money, elapsed)
+	rep.add("money", "clients × duration", fmt.Sprintf("%d × %s (each cycle: %d mutations, %s)", o.clients, elapsed.Round(time.Millisecond), len(cycleOps), "createJob → applyToJob → sendOffer → acceptOffer → updateJobStatus → completeJob → approveFundRelease"), "")
+	rep.add("money", "cycles/s", fmt.Sprintf("%.1f (%d cycles)", rate(cycles, elapsed), cycles), "")
+	rep.add("money", "mutations/s (all 7 of the cycle)", fmt.Sprintf("%.1f", mutRate), "")
+	rep.add("money", "money mutations/s (sendOffer, acceptOffer, completeJob, approveFundRelease)", fmt.Sprintf("%.1f", moneyRate), "")
+	rep.add("money", "mutation latency p50 / p99 (all 7)", p50p99(rec.all(cycleOps...)), "")
+	rep.add("money", "money mutation latency p50 / p99", p50p99(rec.all(moneyOps...)), "")
+	rep.add("money", "errors", rec.errorSummary(), goal("0", rec.errorCount() == 0))
+	rep.add("money", "CPU used by other processes meanwhile", cpu, "")
+	rep.section(rec.table("Money cycle: latency per mutation", elapsed, cycleOps))
+	for _, s := range []string{waits, top} {
+		if s != "" {
+			rep.section(s)
+		}
+	}
+	if err := b.ledgerVerify(ctx, t); err != nil {
+		rep.add("money", "ledger verify after the run", "FAILED: "+err.Error(), goal("OK", false))
+	} else {
+		rep.add("money", "ledger verify after the run", "OK", goal("OK", true))
+	}
+
+	tps, detail, err := b.pgbench(ctx)
+	switch {
+	case err != nil:
+		rep.add("money", "pgbench", "not run: "+err.Error(), "")
+	default:
+		rep.add("money", "pgbench TPS ("+detail+")", fmt.Sprintf("%.1f", tps), "")
+		rep.add("money", "mutations/s ÷ pgbench TPS", fmt.Sprintf("%.3f", mutRate/tps), goal("≥ 0.40", mutRate/tps >= 0.40))
+		rep.add("money", "money mutations/s ÷ pgbench TPS", fmt.Sprintf("%.3f", moneyRate/tps), "")
+	}
+	return nil
+}
+
+// readsPhase: each client reads its customer's wallet and first page of
+// history in one query.
+func (b *bench) readsPhase(ctx context.Context, rep *report, m *market) error {
+	o := b.opts
+	if !o.only["money"] {
+		// A history to read: a few cycles per pair.
+		if err := forEach(ctx, len(m.pairs), len(m.pairs), func(ctx context.Context, i int) error {
+			for range 3 {
+				if err := m.cycle(ctx, m.pairs[i], newRecorder()); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("history for reads: %w", err)
+		}
+	}
+	b.logf("reads: %d clients for %s", o.clients, o.duration)
+	stopCPU := b.cpuWindow()
+	rec, elapsed := loopFor(ctx, o.clients, o.duration, func(ctx context.Context, w int, rec *recorder) {
+		u := m.pairs[w].customer
+		if w%2 == 1 {
+			u = m.pairs[w].contractor
+		}
+		_ = rec.time(opWalletRead, func() error { return m.c.do(ctx, u.Token, "", readDoc, nil, nil) })
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cpu := stopCPU()
+	l := rec.all(opWalletRead)
+	rep.add("reads", "wallet + first 20 transactions, one query: reads/s", fmt.Sprintf("%.1f (%d clients × %s)", rate(len(l), elapsed), o.clients, elapsed.Round(time.Millisecond)), "")
+	rep.add("reads", "read latency p50 / p99", p50p99(l), "")
+	rep.add("reads", "errors", rec.errorSummary(), goal("0", rec.errorCount() == 0))
+	rep.add("reads", "CPU used by other processes meanwhile", cpu, "")
+	return nil
+}
+
+// pgbenchPhase is pgbench alone (-only pgbench).
+func (b *bench) pgbenchPhase(ctx context.Context, rep *report) error {
+	tps, detail, err := b.pgbench(ctx)
+	if err != nil {
+		return err
+	}
+	rep.add("pgbench", "TPS ("+detail+")", fmt.Sprintf("%.1f", tps), "")
+	return nil
+}
+
+var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+
+// pgbench runs TPC-B on a fresh database of the same PostgreSQL: -i at
+// -pgbench-scale, then -c clients -j 2 for the phase's duration.
+func (b *bench) pgbench(ctx context.Context) (float64, string, error) {
+	o := b.opts
+	path := o.pgbenchPath
+	if path == "" {
+		var err error
+		if path, err = exec.LookPath("pgbench"); err != nil {
+			path = "/usr/bin/pgbench"
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return 0, "", fmt.Errorf("pgbench not found: %w", err)
+	}
+	dbURL, err := b.createDatabase(ctx, "pgbench")
+	if err != nil {
+		return 0, "", err
+	}
+	b.logf("pgbench: init at scale %d", o.pgbenchScale)
+	if _, err := b.command(ctx, "", path, "-i", "-q", "-s", strconv.Itoa(o.pgbenchScale), dbURL); err != nil {
+		return 0, "", err
+	}
+	secs := max(1, int(math.Round(o.duration.Seconds())))
+	jobs := min(2, o.clients)
+	b.logf("pgbench: -c %d -j %d -T %d", o.clients, jobs, secs)
+	out, err := b.command(ctx, "", path, "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(jobs), "-T", strconv.Itoa(secs), dbURL)
+	if err != nil {
+		return 0, "", err
+	}
+	match := tpsLine.FindStringSubmatch(out)
+	if match == nil {
+		return 0, "", errors.New("no tps line in pgbench's output:\n" + out)
+	}
+	tps, err := strconv.ParseFloat(match[1], 64)
+	if err != nil || tps <= 0 {
+		return 0, "", fmt.Errorf("pgbench tps %q", match[1])
+	}
+	return tps, fmt.Sprintf("TPC-B, scale %d, -c %d -j %d -T %d", o.pgbenchScale, o.clients, jobs, secs), nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// options are the command line.
+type options struct {
+	quick         bool
+	clients       int
+	duration      time.Duration
+	subscribers   int
+	fanoutEvents  int
+	fanoutRate    float64
+	events        int
+	only          map[string]bool
+	pgbenchScale  int
+	pgbenchPath   string
+	bin           string
+	profileDir    string
+	coldStarts    int
+	keep          bool
+	databaseURL   string
+	progress      io.Writer
+	onlyRequested string
+}
+
+// The phases, in the order they run.
+// money runs pgbench too, for the ratio; -only pgbench runs it alone.
+var phases = []string{"money", "reads", "pgbench", "fanout", "webhooks", "coldstart"}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{progress: stderr}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.quick, "quick", false, "tiny sizes (a few operations per phase) for tests and CI")
+	fs.IntVar(&o.clients, "clients", 32, "concurrent clients for money mutations and reads (pgbench -c too)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long the money, reads and pgbench phases each run")
+	fs.IntVar(&o.subscribers, "subscribers", 10000, "websocket subscribers, one user each, on one server")
+	fs.IntVar(&o.fanoutEvents, "fanout-events", 1000, "deposit webhooks sent to as many subscribers during fan-out")
+	fs.Float64Var(&o.fanoutRate, "fanout-rate", 200, "fan-out webhooks per second (0: as fast as they go)")
+	fs.IntVar(&o.events, "events", 5000, "distinct webhook events for the ingestion phase (then each again as a duplicate)")
+	fs.StringVar(&o.onlyRequested, "only", "", "comma-separated phases to run: "+strings.Join(phases, ",")+" (money runs pgbench too, for the ratio)")
+	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench -i scale factor")
+	fs.StringVar(&o.pgbenchPath, "pgbench", "", "pgbench binary (default: from PATH, else /usr/bin/pgbench)")
+	fs.StringVar(&o.bin, "bin", "", "a jobsphere binary to use instead of building ./cmd/jobsphere")
+	fs.StringVar(&o.profileDir, "profile", "", "serve money, webhooks and fanout in-process and write CPU (money, webhooks) and heap (fanout) profiles and their top 20 to this directory")
+	fs.IntVar(&o.coldStarts, "coldstarts", 5, "cold starts measured per configuration")
+	fs.BoolVar(&o.keep, "keep", false, "keep the databases and the work directory (logs) for inspection")
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		// Tiny sizes unless given explicitly.
+		quick := map[string]func(){
+			"clients":       func() { o.clients = 2 },
+			"duration":      func() { o.duration = time.Second },
+			"subscribers":   func() { o.subscribers = 8 },
+			"fanout-events": func() { o.fanoutEvents = 4 },
+			"fanout-rate":   func() { o.fanoutRate = 0 },
+			"events":        func() { o.events = 10 },
+			"coldstarts":    func() { o.coldStarts = 1 },
+		}
+		for name, apply := range quick {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	o.only = map[string]bool{}
+	if o.onlyRequested == "" {
+		for _, p := range phases {
+			o.only[p] = true
+		}
+	}
+	for _, p := range strings.Split(o.onlyRequested, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(phases, p) {
+			return nil, fmt.Errorf("-only: unknown phase %q (phases: %s)", p, strings.Join(phases, ", "))
+		}
+		o.only[p] = true
+	}
+	switch {
+	case o.clients < 1:
+		return nil, errors.New("-clients must be at least 1")
+	case o.duration < 100*time.Millisecond:
+		return nil, errors.New("-duration must be at least 100ms")
+	case o.subscribers < 1:
+		return nil, errors.New("-subscribers must be at least 1")
+	case o.fanoutEvents < 1:
+		return nil, errors.New("-fanout-events must be at least 1")
+	case o.events < 1:
+		return nil, errors.New("-events must be at least 1")
+	case o.coldStarts < 1:
+		return nil, errors.New("-coldstarts must be at least 1")
+	}
+	o.fanoutEvents = min(o.fanoutEvents, o.subscribers)
+	o.databaseURL = firstNonEmpty(getenv("BENCH_DATABASE_URL"), getenv("TEST_DATABASE_URL"), defaultDatabaseURL)
+	return o, nil
+}
+
+// defaultDatabaseURL is the PostgreSQL the bench uses when the environment
+// names none (the test suite's default).
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// firstNonEmpty returns the first non-empty string.
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// exitCode reports a failure on stderr.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "jobsphere-bench:", err)
+	return 1
+}
+
+// run is the whole program; main only calls it, so tests can too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := parseOptions(args, getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	b, err := newBench(ctx, o, getenv)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	rep := &report{}
+	rep.machine = b.machine(ctx)
+	rep.command = strings.Join(args, " ")
+	var failed []string
+	for _, p := range []struct {
+		name string
+		fn   func(context.Context, *report) error
+	}{
+		{"money", b.marketPhases}, // money and reads share a server
+		{"pgbench", b.pgbenchPhase},
+		{"fanout", b.fanoutPhase},
+		{"webhooks", b.webhookPhase},
+		{"coldstart", b.coldStartPhase},
+	} {
+		switch {
+		case p.name == "money" && !o.only["money"] && !o.only["reads"],
+			p.name == "pgbench" && (!o.only["pgbench"] || o.only["money"]),
+			p.name != "money" && p.name != "pgbench" && !o.only[p.name]:
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.logf("== %s", p.name)
+		if err := p.fn(ctx, rep); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			b.logf("%s failed: %v", p.name, err)
+			rep.add(p.name, "FAILED", err.Error(), "")
+			failed = append(failed, p.name)
+		}
+	}
+	rep.print(stdout)
+	if len(failed) > 0 {
+		return fmt.Errorf("phases failed: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// machine describes where the bench ran.
+func (b *bench) machine(ctx context.Context) []string {
+	mem := "?"
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+				mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	kernel := "?"
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(raw))
+	}
+	var pg string
+	if err := b.admin.QueryRowContext(ctx, "SHOW server_version").Scan(&pg); err != nil {
+		pg = "? (" + err.Error() + ")"
+	}
+	return []string{
+		fmt.Sprintf("CPUs: %d (GOMAXPROCS %d), memory: %s, kernel: %s, %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0), mem, kernel, runtime.GOOS, runtime.GOARCH),
+		fmt.Sprintf("PostgreSQL %s at %s; %s", pg, redact(b.opts.databaseURL), runtime.Version()),
+	}
+}

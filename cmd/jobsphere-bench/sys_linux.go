@@ -1,0 +1,142 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// raiseFileLimit lifts RLIMIT_NOFILE to at least want (the hard limit
+// too, where allowed) and returns the soft limit now in force. Setting it
+// explicitly also makes children (the server) inherit it: Go restores
+// the original soft limit for children of programs that never call
+// Setrlimit.
+func raiseFileLimit(want uint64) (uint64, error) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	if r.Max < want {
+		higher := syscall.Rlimit{Cur: want, Max: want}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &higher); err == nil {
+			return want, nil
+		}
+	}
+	r.Cur = r.Max
+	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
+	if err == nil && r.Cur < want {
+		err = fmt.Errorf("hard limit %d is below the %d wanted", r.Max, want)
+	}
+	return r.Cur, err
+}
+
+// setDeathSignal kills the child if the bench dies without cleaning up.
+func setDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// processRSS is a process's resident set size (VmRSS) in bytes.
+func processRSS(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// cpuSnapshot is the machine's CPU time and this run's processes' (the
+// bench, its children, and the PostgreSQL backends of its databases), in
+// clock ticks.
+type cpuSnapshot struct {
+	busy, total int64
+	mine        map[int]int64
+}
+
+// takeCPU reads /proc; dbPrefix names the run's databases, which the
+// backends serving them show in their process titles.
+func takeCPU(dbPrefix string) cpuSnapshot {
+	s := cpuSnapshot{mine: map[int]int64{}}
+	if raw, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(raw), "\n")
+		for i, f := range strings.Fields(line)[1:] {
+			v, _ := strconv.ParseInt(f, 10, 64)
+			if i >= 8 { // guest time is already in user
+				break
+			}
+			s.total += v
+			// Not idle, iowait, irq, softirq: interrupt time is charged to
+			// no process (the run's own loopback traffic is much of it).
+			if i != 3 && i != 4 && i != 5 && i != 6 {
+				s.busy += v
+			}
+		}
+	}
+	self := os.Getpid()
+	parent := map[int]int{}
+	ticks := map[int]int64{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// After "(comm)": state ppid … utime(12th) stime cutime cstime.
+		i := strings.LastIndexByte(string(raw), ')')
+		f := strings.Fields(string(raw)[i+1:])
+		if len(f) < 15 {
+			continue
+		}
+		parent[pid], _ = strconv.Atoi(f[1])
+		var t int64
+		for k := 11; k <= 14; k++ {
+			if k <= 12 || pid == self { // children's time only for the bench, which waits for its children
+				v, _ := strconv.ParseInt(f[k], 10, 64)
+				t += v
+			}
+		}
+		ticks[pid] = t
+		if cmd, err := os.ReadFile("/proc/" + d.Name() + "/cmdline"); err == nil && strings.Contains(string(cmd), dbPrefix) {
+			s.mine[pid] = t
+		}
+	}
+	for pid, t := range ticks {
+		for p, hops := pid, 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
+			if p == self {
+				s.mine[pid] = t
+				break
+			}
+		}
+	}
+	return s
+}
+
+// otherCPU is how many CPUs' worth processes not of this run used between
+// a and b, and how busy the machine was (interrupts left out), in CPUs.
+func otherCPU(a, b cpuSnapshot) (others, busy float64) {
+	elapsed := float64(b.total-a.total) / float64(runtime.NumCPU())
+	if elapsed <= 0 {
+		return 0, 0
+	}
+	var mine int64
+	for pid, t := range b.mine {
+		mine += t - a.mine[pid] // a process started since a counts whole
+	}
+	busyTicks := b.busy - a.busy
+	return max(0, float64(busyTicks-mine)/elapsed), float64(busyTicks) / elapsed
+}
