@@ -51,6 +51,8 @@ type Escrow struct {
 	CancelReason *string `json:"cancel_reason,omitempty"`
 	// CancelReasonDescription holds the value of the "cancel_reason_description" field.
 	CancelReasonDescription *string `json:"cancel_reason_description,omitempty"`
+	// CardRefundStartedAt holds the value of the "card_refund_started_at" field.
+	CardRefundStartedAt *time.Time `json:"card_refund_started_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the EscrowQuery when eager-loading is set.
 	Edges        EscrowEdges `json:"edges"`
@@ -90,7 +92,7 @@ func (*Escrow) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case escrow.FieldStatus, escrow.FieldFundingSource, escrow.FieldStripeCheckoutSessionID, escrow.FieldStripePaymentIntentID, escrow.FieldCancelReason, escrow.FieldCancelReasonDescription:
 			values[i] = new(sql.NullString)
-		case escrow.FieldCreatedAt, escrow.FieldUpdatedAt, escrow.FieldReleaseRequestedAt, escrow.FieldReleasedAt, escrow.FieldRefundedAt:
+		case escrow.FieldCreatedAt, escrow.FieldUpdatedAt, escrow.FieldReleaseRequestedAt, escrow.FieldReleasedAt, escrow.FieldRefundedAt, escrow.FieldCardRefundStartedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -216,6 +218,13 @@ func (_m *Escrow) assignValues(columns []string, values []any) error {
 				_m.CancelReasonDescription = new(string)
 				*_m.CancelReasonDescription = value.String
 			}
+		case escrow.FieldCardRefundStartedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field card_refund_started_at", values[i])
+			} else if value.Valid {
+				_m.CardRefundStartedAt = new(time.Time)
+				*_m.CardRefundStartedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -317,6 +326,11 @@ func (_m *Escrow) String() string {
 	if v := _m.CancelReasonDescription; v != nil {
 		builder.WriteString("cancel_reason_description=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.CardRefundStartedAt; v != nil {
+		builder.WriteString("card_refund_started_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

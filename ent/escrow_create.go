@@ -201,6 +201,20 @@ func (_c *EscrowCreate) SetNillableCancelReasonDescription(v *string) *EscrowCre
 	return _c
 }
 
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (_c *EscrowCreate) SetCardRefundStartedAt(v time.Time) *EscrowCreate {
+	_c.mutation.SetCardRefundStartedAt(v)
+	return _c
+}
+
+// SetNillableCardRefundStartedAt sets the "card_refund_started_at" field if the given value is not nil.
+func (_c *EscrowCreate) SetNillableCardRefundStartedAt(v *time.Time) *EscrowCreate {
+	if v != nil {
+		_c.SetCardRefundStartedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *EscrowCreate) SetID(v pulid.ID) *EscrowCreate {
 	_c.mutation.SetID(v)
@@ -411,6 +425,10 @@ func (_c *EscrowCreate) createSpec() (*Escrow, *sqlgraph.CreateSpec) {
 		_spec.SetField(escrow.FieldCancelReasonDescription, field.TypeString, value)
 		_node.CancelReasonDescription = &value
 	}
+	if value, ok := _c.mutation.CardRefundStartedAt(); ok {
+		_spec.SetField(escrow.FieldCardRefundStartedAt, field.TypeTime, value)
+		_node.CardRefundStartedAt = &value
+	}
 	if nodes := _c.mutation.ContractIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2O,
@@ -609,6 +627,24 @@ func (u *EscrowUpsert) UpdateCancelReasonDescription() *EscrowUpsert {
 // ClearCancelReasonDescription clears the value of the "cancel_reason_description" field.
 func (u *EscrowUpsert) ClearCancelReasonDescription() *EscrowUpsert {
 	u.SetNull(escrow.FieldCancelReasonDescription)
+	return u
+}
+
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (u *EscrowUpsert) SetCardRefundStartedAt(v time.Time) *EscrowUpsert {
+	u.Set(escrow.FieldCardRefundStartedAt, v)
+	return u
+}
+
+// UpdateCardRefundStartedAt sets the "card_refund_started_at" field to the value that was provided on create.
+func (u *EscrowUpsert) UpdateCardRefundStartedAt() *EscrowUpsert {
+	u.SetExcluded(escrow.FieldCardRefundStartedAt)
+	return u
+}
+
+// ClearCardRefundStartedAt clears the value of the "card_refund_started_at" field.
+func (u *EscrowUpsert) ClearCardRefundStartedAt() *EscrowUpsert {
+	u.SetNull(escrow.FieldCardRefundStartedAt)
 	return u
 }
 
@@ -835,6 +871,27 @@ func (u *EscrowUpsertOne) UpdateCancelReasonDescription() *EscrowUpsertOne {
 func (u *EscrowUpsertOne) ClearCancelReasonDescription() *EscrowUpsertOne {
 	return u.Update(func(s *EscrowUpsert) {
 		s.ClearCancelReasonDescription()
+	})
+}
+
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (u *EscrowUpsertOne) SetCardRefundStartedAt(v time.Time) *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundStartedAt(v)
+	})
+}
+
+// UpdateCardRefundStartedAt sets the "card_refund_started_at" field to the value that was provided on create.
+func (u *EscrowUpsertOne) UpdateCardRefundStartedAt() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundStartedAt()
+	})
+}
+
+// ClearCardRefundStartedAt clears the value of the "card_refund_started_at" field.
+func (u *EscrowUpsertOne) ClearCardRefundStartedAt() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundStartedAt()
 	})
 }
 
@@ -1228,6 +1285,27 @@ func (u *EscrowUpsertBulk) UpdateCancelReasonDescription() *EscrowUpsertBulk {
 func (u *EscrowUpsertBulk) ClearCancelReasonDescription() *EscrowUpsertBulk {
 	return u.Update(func(s *EscrowUpsert) {
 		s.ClearCancelReasonDescription()
+	})
+}
+
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (u *EscrowUpsertBulk) SetCardRefundStartedAt(v time.Time) *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundStartedAt(v)
+	})
+}
+
+// UpdateCardRefundStartedAt sets the "card_refund_started_at" field to the value that was provided on create.
+func (u *EscrowUpsertBulk) UpdateCardRefundStartedAt() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundStartedAt()
+	})
+}
+
+// ClearCardRefundStartedAt clears the value of the "card_refund_started_at" field.
+func (u *EscrowUpsertBulk) ClearCardRefundStartedAt() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundStartedAt()
 	})
 }
 

@@ -169,6 +169,26 @@ func (_u *EscrowUpdate) ClearCancelReasonDescription() *EscrowUpdate {
 	return _u
 }
 
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (_u *EscrowUpdate) SetCardRefundStartedAt(v time.Time) *EscrowUpdate {
+	_u.mutation.SetCardRefundStartedAt(v)
+	return _u
+}
+
+// SetNillableCardRefundStartedAt sets the "card_refund_started_at" field if the given value is not nil.
+func (_u *EscrowUpdate) SetNillableCardRefundStartedAt(v *time.Time) *EscrowUpdate {
+	if v != nil {
+		_u.SetCardRefundStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundStartedAt clears the value of the "card_refund_started_at" field.
+func (_u *EscrowUpdate) ClearCardRefundStartedAt() *EscrowUpdate {
+	_u.mutation.ClearCardRefundStartedAt()
+	return _u
+}
+
 // Mutation returns the EscrowMutation object of the builder.
 func (_u *EscrowUpdate) Mutation() *EscrowMutation {
 	return _u.mutation
@@ -285,6 +305,12 @@ func (_u *EscrowUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CancelReasonDescriptionCleared() {
 		_spec.ClearField(escrow.FieldCancelReasonDescription, field.TypeString)
+	}
+	if value, ok := _u.mutation.CardRefundStartedAt(); ok {
+		_spec.SetField(escrow.FieldCardRefundStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CardRefundStartedAtCleared() {
+		_spec.ClearField(escrow.FieldCardRefundStartedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -448,6 +474,26 @@ func (_u *EscrowUpdateOne) ClearCancelReasonDescription() *EscrowUpdateOne {
 	return _u
 }
 
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (_u *EscrowUpdateOne) SetCardRefundStartedAt(v time.Time) *EscrowUpdateOne {
+	_u.mutation.SetCardRefundStartedAt(v)
+	return _u
+}
+
+// SetNillableCardRefundStartedAt sets the "card_refund_started_at" field if the given value is not nil.
+func (_u *EscrowUpdateOne) SetNillableCardRefundStartedAt(v *time.Time) *EscrowUpdateOne {
+	if v != nil {
+		_u.SetCardRefundStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundStartedAt clears the value of the "card_refund_started_at" field.
+func (_u *EscrowUpdateOne) ClearCardRefundStartedAt() *EscrowUpdateOne {
+	_u.mutation.ClearCardRefundStartedAt()
+	return _u
+}
+
 // Mutation returns the EscrowMutation object of the builder.
 func (_u *EscrowUpdateOne) Mutation() *EscrowMutation {
 	return _u.mutation
@@ -594,6 +640,12 @@ func (_u *EscrowUpdateOne) sqlSave(ctx context.Context) (_node *Escrow, err erro
 	}
 	if _u.mutation.CancelReasonDescriptionCleared() {
 		_spec.ClearField(escrow.FieldCancelReasonDescription, field.TypeString)
+	}
+	if value, ok := _u.mutation.CardRefundStartedAt(); ok {
+		_spec.SetField(escrow.FieldCardRefundStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CardRefundStartedAtCleared() {
+		_spec.ClearField(escrow.FieldCardRefundStartedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Escrow{config: _u.config}

@@ -3511,6 +3511,7 @@ type EscrowMutation struct {
 	refunded_at                *time.Time
 	cancel_reason              *string
 	cancel_reason_description  *string
+	card_refund_started_at     *time.Time
 	clearedFields              map[string]struct{}
 	contract                   *pulid.ID
 	clearedcontract            bool
@@ -4370,6 +4371,55 @@ func (m *EscrowMutation) ResetCancelReasonDescription() {
 	delete(m.clearedFields, escrow.FieldCancelReasonDescription)
 }
 
+// SetCardRefundStartedAt sets the "card_refund_started_at" field.
+func (m *EscrowMutation) SetCardRefundStartedAt(t time.Time) {
+	m.card_refund_started_at = &t
+}
+
+// CardRefundStartedAt returns the value of the "card_refund_started_at" field in the mutation.
+func (m *EscrowMutation) CardRefundStartedAt() (r time.Time, exists bool) {
+	v := m.card_refund_started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCardRefundStartedAt returns the old "card_refund_started_at" field's value of the Escrow entity.
+// If the Escrow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EscrowMutation) OldCardRefundStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCardRefundStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCardRefundStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCardRefundStartedAt: %w", err)
+	}
+	return oldValue.CardRefundStartedAt, nil
+}
+
+// ClearCardRefundStartedAt clears the value of the "card_refund_started_at" field.
+func (m *EscrowMutation) ClearCardRefundStartedAt() {
+	m.card_refund_started_at = nil
+	m.clearedFields[escrow.FieldCardRefundStartedAt] = struct{}{}
+}
+
+// CardRefundStartedAtCleared returns if the "card_refund_started_at" field was cleared in this mutation.
+func (m *EscrowMutation) CardRefundStartedAtCleared() bool {
+	_, ok := m.clearedFields[escrow.FieldCardRefundStartedAt]
+	return ok
+}
+
+// ResetCardRefundStartedAt resets all changes to the "card_refund_started_at" field.
+func (m *EscrowMutation) ResetCardRefundStartedAt() {
+	m.card_refund_started_at = nil
+	delete(m.clearedFields, escrow.FieldCardRefundStartedAt)
+}
+
 // ClearContract clears the "contract" edge to the Contract entity.
 func (m *EscrowMutation) ClearContract() {
 	m.clearedcontract = true
@@ -4431,7 +4481,7 @@ func (m *EscrowMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EscrowMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, escrow.FieldCreatedAt)
 	}
@@ -4480,6 +4530,9 @@ func (m *EscrowMutation) Fields() []string {
 	if m.cancel_reason_description != nil {
 		fields = append(fields, escrow.FieldCancelReasonDescription)
 	}
+	if m.card_refund_started_at != nil {
+		fields = append(fields, escrow.FieldCardRefundStartedAt)
+	}
 	return fields
 }
 
@@ -4520,6 +4573,8 @@ func (m *EscrowMutation) Field(name string) (ent.Value, bool) {
 		return m.CancelReason()
 	case escrow.FieldCancelReasonDescription:
 		return m.CancelReasonDescription()
+	case escrow.FieldCardRefundStartedAt:
+		return m.CardRefundStartedAt()
 	}
 	return nil, false
 }
@@ -4561,6 +4616,8 @@ func (m *EscrowMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCancelReason(ctx)
 	case escrow.FieldCancelReasonDescription:
 		return m.OldCancelReasonDescription(ctx)
+	case escrow.FieldCardRefundStartedAt:
+		return m.OldCardRefundStartedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Escrow field %s", name)
 }
@@ -4682,6 +4739,13 @@ func (m *EscrowMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCancelReasonDescription(v)
 		return nil
+	case escrow.FieldCardRefundStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCardRefundStartedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Escrow field %s", name)
 }
@@ -4784,6 +4848,9 @@ func (m *EscrowMutation) ClearedFields() []string {
 	if m.FieldCleared(escrow.FieldCancelReasonDescription) {
 		fields = append(fields, escrow.FieldCancelReasonDescription)
 	}
+	if m.FieldCleared(escrow.FieldCardRefundStartedAt) {
+		fields = append(fields, escrow.FieldCardRefundStartedAt)
+	}
 	return fields
 }
 
@@ -4818,6 +4885,9 @@ func (m *EscrowMutation) ClearField(name string) error {
 		return nil
 	case escrow.FieldCancelReasonDescription:
 		m.ClearCancelReasonDescription()
+		return nil
+	case escrow.FieldCardRefundStartedAt:
+		m.ClearCardRefundStartedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow nullable field %s", name)
@@ -4874,6 +4944,9 @@ func (m *EscrowMutation) ResetField(name string) error {
 		return nil
 	case escrow.FieldCancelReasonDescription:
 		m.ResetCancelReasonDescription()
+		return nil
+	case escrow.FieldCardRefundStartedAt:
+		m.ResetCardRefundStartedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow field %s", name)

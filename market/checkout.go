@@ -182,6 +182,11 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "refundTo", Message: "A wallet-funded escrow can only be refunded to the wallet"})
 	}
 	toCard := to == escrow.FundingSourceCHECKOUT
+	if toCard {
+		if err := s.refundCard(ctx, esc, in.CancelReason, in.CancelReasonDescription); err != nil {
+			return nil, err
+		}
+	}
 	err = s.tx(ctx, func(tx *ent.Tx) error {
 		if _, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard); err != nil {
 			return err

@@ -2,6 +2,9 @@ package market
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -85,7 +88,7 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Escrow, error) {
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		n, err := tx.Escrow.Update().
-			Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusFUNDED)).
+			Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusFUNDED), escrow.CardRefundStartedAtIsNil()).
 			SetStatus(escrow.StatusRELEASE_REQUESTED).SetReleaseRequestedAt(s.now()).Save(ctx)
 		if err != nil {
 			return err
@@ -130,7 +133,7 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	}
 	now := s.now()
 	n, err := tx.Escrow.Update().
-		Where(escrow.ID(esc.ID), escrow.StatusEQ(escrow.StatusRELEASE_REQUESTED)).
+		Where(escrow.ID(esc.ID), escrow.StatusEQ(escrow.StatusRELEASE_REQUESTED), escrow.CardRefundStartedAtIsNil()).
 		SetStatus(escrow.StatusRELEASED).SetReleasedAt(now).Save(ctx)
 	if err != nil {
 		return err
@@ -180,6 +183,9 @@ type CancelJobResult struct {
 // is accepted, a pending offer's hold is released; after, the escrow and
 // the platform fee go back to the customer in full.
 func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, reason *string) (*CancelJobResult, error) {
+	if err := s.refundCardOfJob(ctx, v, jobID, reason); err != nil {
+		return nil, err
+	}
 	var refund int64
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		j, err := tx.Job.Get(ctx, jobID)
@@ -259,6 +265,27 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 	return &CancelJobResult{Job: j, RefundAmount: refund}, nil
 }
 
+// refundCardOfJob gives the card its money back first when the job being
+// cancelled was paid by card and its escrow is still held (refundCard).
+func (s *Service) refundCardOfJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, reason *string) error {
+	c, err := s.client.Contract.Query().Where(contract.JobID(jobID)).WithJob().WithEscrow().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	esc := c.Edges.Escrow
+	if esc == nil || esc.FundingSource != escrow.FundingSourceCHECKOUT ||
+		(esc.Status != escrow.StatusFUNDED && esc.Status != escrow.StatusRELEASE_REQUESTED) {
+		return nil // the transaction says what is wrong, if anything
+	}
+	if c.Edges.Job.PostedByID != v.UserID && !v.IsAdmin() {
+		return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	return s.refundCard(ctx, esc, reason, nil)
+}
+
 // refundEscrow returns a wallet-funded escrow's amount and platform fee to
 // the customer's wallet and closes the contract. Conditional on the escrow
 // being FUNDED or RELEASE_REQUESTED: once released, nothing comes back.
@@ -278,16 +305,13 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 	if n == 0 {
 		return 0, s.escrowConflict(ctx, tx, c.ID)
 	}
-	if toCard {
-		// Inside the transaction, before commit: if Stripe refuses, nothing
-		// here happened; if the commit fails after Stripe refunded, the
-		// retry's refund carries the same key and Stripe refunds once.
-		if s.refunder == nil || esc.StripePaymentIntentID == nil {
-			return 0, jobsphere.Errorf(jobsphere.Conflict, "This payment cannot be refunded to the card; refund it to the wallet")
+	if toCard != (esc.CardRefundStartedAt != nil) {
+		// To the card only after refundCard; to the wallet never once it
+		// has asked Stripe.
+		if toCard {
+			return 0, fmt.Errorf("market: refund of %s to the card before refundCard", esc.ID)
 		}
-		if err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee); err != nil {
-			return 0, err
-		}
+		return 0, jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
 	}
 	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCANCELLED).Exec(ctx); err != nil {
 		return 0, err
@@ -314,10 +338,80 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 	return esc.Amount + esc.PlatformFee, s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
 }
 
+// refundCard gives a card-funded escrow's money back to the card, before
+// the transaction that records it (refundEscrow). First it commits a claim
+// on the escrow (card_refund_started_at): from then on no release can
+// take it, so a process that dies after Stripe refunded cannot leave money
+// both refunded and paid out. Then it asks Stripe, with a key of the
+// escrow's: a retry (by the client, or SweepCardRefunds) refunds once. A
+// refusal that surely moved nothing (ErrCardRefundRefused) lifts the claim.
+func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, description *string) error {
+	if s.refunder == nil || esc.StripePaymentIntentID == nil {
+		return jobsphere.Errorf(jobsphere.Conflict, "This payment cannot be refunded to the card; refund it to the wallet")
+	}
+	live := escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Escrow.Update().Where(escrow.ID(esc.ID), live, escrow.CardRefundStartedAtIsNil()).
+			SetCardRefundStartedAt(s.now()).
+			SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description)).
+			Save(ctx)
+		if err != nil || n == 1 {
+			return err
+		}
+		if started, err := tx.Escrow.Query().Where(escrow.ID(esc.ID), live, escrow.CardRefundStartedAtNotNil()).Exist(ctx); started || err != nil {
+			return err // a retry: the claim is ours to finish
+		}
+		return s.escrowConflict(ctx, tx, esc.ContractID)
+	})
+	if err != nil {
+		return err
+	}
+	err = s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee)
+	if errors.Is(err, ErrCardRefundRefused) {
+		if lerr := s.client.Escrow.Update().Where(escrow.ID(esc.ID), live).ClearCardRefundStartedAt().Exec(ctx); lerr != nil {
+			return errors.Join(err, lerr)
+		}
+	}
+	return err
+}
+
+// ErrCardRefundRefused wraps a CardRefunder's error when the refund was
+// surely not made (the request was refused); any other error may hide a
+// refund made, and the claim stays for a retry.
+var ErrCardRefundRefused = errors.New("card refund refused")
+
+// SweepCardRefunds finishes refunds to the card whose process stopped
+// between asking Stripe and recording the refund, once they are older than
+// grace. It returns how many it finished.
+func (s *Service) SweepCardRefunds(ctx context.Context, grace time.Duration) (int, error) {
+	stuck, err := s.client.Escrow.Query().Where(
+		escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED),
+		escrow.CardRefundStartedAtLT(s.now().Add(-grace))).All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	to := escrow.FundingSourceCHECKOUT
+	for _, esc := range stuck {
+		_, err := s.RefundEscrow(ctx, auth.Viewer{Role: role.Admin}, RefundEscrowInput{ContractID: esc.ContractID, RefundTo: &to})
+		if jobsphere.ErrorCode(err) == jobsphere.Conflict {
+			continue // another replica finished it first
+		}
+		if err != nil {
+			return done, fmt.Errorf("market: finish the card refund of %s: %w", esc.ID, err)
+		}
+		done++
+	}
+	return done, nil
+}
+
 func (s *Service) escrowConflict(ctx context.Context, tx *ent.Tx, contractID pulid.ID) error {
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
 	if err != nil {
 		return err
+	}
+	if esc.CardRefundStartedAt != nil && (esc.Status == escrow.StatusFUNDED || esc.Status == escrow.StatusRELEASE_REQUESTED) {
+		return jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
 	}
 	return conflict("Escrow", esc.Status)
 }

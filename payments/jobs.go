@@ -2,6 +2,9 @@ package payments
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/stripe/stripe-go/v76"
@@ -93,5 +96,16 @@ func (s *Service) RefundCard(ctx context.Context, key, paymentIntentID string, a
 		return jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
 	}
 	_, err := s.gateway.Refund(ctx, RefundParams{IdempotencyKey: key, PaymentIntentID: paymentIntentID, Amount: amount})
-	return err
+	var se *stripe.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Code == stripe.ErrorCodeChargeAlreadyRefunded:
+		return nil // refunded before (by this key or by hand): nothing is owed
+	case errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+		se.HTTPStatusCode != http.StatusTooManyRequests && se.Type != stripe.ErrorTypeIdempotency:
+		// Stripe refused the request itself: no refund was made.
+		return fmt.Errorf("%w: %w", market.ErrCardRefundRefused, err)
+	}
+	return err // a timeout or Stripe's own failure: maybe refunded
 }

@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	go sweepOffers(connCtx, app, logger)
+	go sweep(connCtx, app, logger)
 	logger.Info("listening", append([]any{"addr", ln.Addr().String(), "url", cfg.PublicURL}, cfg.Summary()...)...)
 
 	select {
@@ -194,9 +194,11 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	return nil
 }
 
-// sweepOffers expires overdue offers every minute until ctx ends. Every
-// replica runs it; each offer still expires once (see ExpireOffers).
-func sweepOffers(ctx context.Context, app *server.App, logger *slog.Logger) {
+// sweep expires overdue offers and finishes interrupted refunds to the
+// card every minute until ctx ends. Every replica runs it; each offer
+// still expires once and each refund is made once (see ExpireOffers,
+// SweepCardRefunds).
+func sweep(ctx context.Context, app *server.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -208,6 +210,11 @@ func sweepOffers(ctx context.Context, app *server.App, logger *slog.Logger) {
 				logger.Error("offer sweep failed", "err", err)
 			} else if n > 0 {
 				logger.Info("offers expired", "count", n)
+			}
+			if n, err := app.Market.SweepCardRefunds(ctx, time.Minute); err != nil {
+				logger.Error("card refund sweep failed", "err", err)
+			} else if n > 0 {
+				logger.Info("interrupted card refunds finished", "count", n)
 			}
 		}
 	}

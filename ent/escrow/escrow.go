@@ -50,6 +50,8 @@ const (
 	FieldCancelReason = "cancel_reason"
 	// FieldCancelReasonDescription holds the string denoting the cancel_reason_description field in the database.
 	FieldCancelReasonDescription = "cancel_reason_description"
+	// FieldCardRefundStartedAt holds the string denoting the card_refund_started_at field in the database.
+	FieldCardRefundStartedAt = "card_refund_started_at"
 	// EdgeContract holds the string denoting the contract edge name in mutations.
 	EdgeContract = "contract"
 	// Table holds the table name of the escrow in the database.
@@ -82,6 +84,7 @@ var Columns = []string{
 	FieldRefundedAt,
 	FieldCancelReason,
 	FieldCancelReasonDescription,
+	FieldCardRefundStartedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -242,6 +245,11 @@ func ByCancelReason(opts ...sql.OrderTermOption) OrderOption {
 // ByCancelReasonDescription orders the results by the cancel_reason_description field.
 func ByCancelReasonDescription(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCancelReasonDescription, opts...).ToFunc()
+}
+
+// ByCardRefundStartedAt orders the results by the card_refund_started_at field.
+func ByCardRefundStartedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCardRefundStartedAt, opts...).ToFunc()
 }
 
 // ByContractField orders the results by contract field.

@@ -126,6 +126,11 @@ func CancelReasonDescription(v string) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldCancelReasonDescription, v))
 }
 
+// CardRefundStartedAt applies equality check predicate on the "card_refund_started_at" field. It's identical to CardRefundStartedAtEQ.
+func CardRefundStartedAt(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundStartedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldCreatedAt, v))
@@ -924,6 +929,56 @@ func CancelReasonDescriptionEqualFold(v string) predicate.Escrow {
 // CancelReasonDescriptionContainsFold applies the ContainsFold predicate on the "cancel_reason_description" field.
 func CancelReasonDescriptionContainsFold(v string) predicate.Escrow {
 	return predicate.Escrow(sql.FieldContainsFold(FieldCancelReasonDescription, v))
+}
+
+// CardRefundStartedAtEQ applies the EQ predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtEQ(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundStartedAtNEQ applies the NEQ predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtNEQ(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNEQ(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundStartedAtIn applies the In predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtIn(vs ...time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldIn(FieldCardRefundStartedAt, vs...))
+}
+
+// CardRefundStartedAtNotIn applies the NotIn predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtNotIn(vs ...time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotIn(FieldCardRefundStartedAt, vs...))
+}
+
+// CardRefundStartedAtGT applies the GT predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtGT(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGT(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundStartedAtGTE applies the GTE predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtGTE(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGTE(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundStartedAtLT applies the LT predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtLT(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLT(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundStartedAtLTE applies the LTE predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtLTE(v time.Time) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLTE(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundStartedAtIsNil applies the IsNil predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtIsNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldIsNull(FieldCardRefundStartedAt))
+}
+
+// CardRefundStartedAtNotNil applies the NotNil predicate on the "card_refund_started_at" field.
+func CardRefundStartedAtNotNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundStartedAt))
 }
 
 // HasContract applies the HasEdge predicate on the "contract" edge.

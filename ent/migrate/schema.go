@@ -138,6 +138,7 @@ var (
 		{Name: "refunded_at", Type: field.TypeTime, Nullable: true},
 		{Name: "cancel_reason", Type: field.TypeString, Nullable: true},
 		{Name: "cancel_reason_description", Type: field.TypeString, Nullable: true},
+		{Name: "card_refund_started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "contract_id", Type: field.TypeString, Unique: true},
 	}
 	// EscrowsTable holds the schema information for the "escrows" table.
@@ -148,7 +149,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "escrows_contracts_escrow",
-				Columns:    []*schema.Column{EscrowsColumns[16]},
+				Columns:    []*schema.Column{EscrowsColumns[17]},
 				RefColumns: []*schema.Column{ContractsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

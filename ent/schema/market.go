@@ -241,6 +241,10 @@ func (Escrow) Fields() []ent.Field {
 		field.Time("refunded_at").Optional().Nillable(),
 		field.String("cancel_reason").Optional().Nillable(),
 		field.String("cancel_reason_description").Optional().Nillable(),
+		// Set, and committed, before a refund to the card is asked of
+		// Stripe: from then on the escrow can only end refunded (see
+		// market.refundCard), whatever happens to the process.
+		field.Time("card_refund_started_at").Optional().Nillable().Annotations(hidden),
 	}
 }
 
