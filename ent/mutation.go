@@ -18764,27 +18764,28 @@ func (m *WalletMutation) ResetEdge(name string) error {
 // WithdrawalMutation represents an operation that mutates the Withdrawal nodes in the graph.
 type WithdrawalMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *pulid.ID
-	created_at         *time.Time
-	updated_at         *time.Time
-	amount             *int64
-	addamount          *int64
-	status             *withdrawal.Status
-	stripe_transfer_id *string
-	failure_reason     *string
-	reviewed_by_id     *pulid.ID
-	transaction_id     *pulid.ID
-	request_key        *string
-	requested_at       *time.Time
-	completed_at       *time.Time
-	clearedFields      map[string]struct{}
-	user               *pulid.ID
-	cleareduser        bool
-	done               bool
-	oldValue           func(context.Context) (*Withdrawal, error)
-	predicates         []predicate.Withdrawal
+	op                  Op
+	typ                 string
+	id                  *pulid.ID
+	created_at          *time.Time
+	updated_at          *time.Time
+	amount              *int64
+	addamount           *int64
+	status              *withdrawal.Status
+	stripe_transfer_id  *string
+	failure_reason      *string
+	reviewed_by_id      *pulid.ID
+	transaction_id      *pulid.ID
+	request_key         *string
+	requested_at        *time.Time
+	completed_at        *time.Time
+	transfer_started_at *time.Time
+	clearedFields       map[string]struct{}
+	user                *pulid.ID
+	cleareduser         bool
+	done                bool
+	oldValue            func(context.Context) (*Withdrawal, error)
+	predicates          []predicate.Withdrawal
 }
 
 var _ ent.Mutation = (*WithdrawalMutation)(nil)
@@ -19421,6 +19422,55 @@ func (m *WithdrawalMutation) ResetCompletedAt() {
 	delete(m.clearedFields, withdrawal.FieldCompletedAt)
 }
 
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (m *WithdrawalMutation) SetTransferStartedAt(t time.Time) {
+	m.transfer_started_at = &t
+}
+
+// TransferStartedAt returns the value of the "transfer_started_at" field in the mutation.
+func (m *WithdrawalMutation) TransferStartedAt() (r time.Time, exists bool) {
+	v := m.transfer_started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransferStartedAt returns the old "transfer_started_at" field's value of the Withdrawal entity.
+// If the Withdrawal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WithdrawalMutation) OldTransferStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransferStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransferStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransferStartedAt: %w", err)
+	}
+	return oldValue.TransferStartedAt, nil
+}
+
+// ClearTransferStartedAt clears the value of the "transfer_started_at" field.
+func (m *WithdrawalMutation) ClearTransferStartedAt() {
+	m.transfer_started_at = nil
+	m.clearedFields[withdrawal.FieldTransferStartedAt] = struct{}{}
+}
+
+// TransferStartedAtCleared returns if the "transfer_started_at" field was cleared in this mutation.
+func (m *WithdrawalMutation) TransferStartedAtCleared() bool {
+	_, ok := m.clearedFields[withdrawal.FieldTransferStartedAt]
+	return ok
+}
+
+// ResetTransferStartedAt resets all changes to the "transfer_started_at" field.
+func (m *WithdrawalMutation) ResetTransferStartedAt() {
+	m.transfer_started_at = nil
+	delete(m.clearedFields, withdrawal.FieldTransferStartedAt)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *WithdrawalMutation) ClearUser() {
 	m.cleareduser = true
@@ -19482,7 +19532,7 @@ func (m *WithdrawalMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WithdrawalMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, withdrawal.FieldCreatedAt)
 	}
@@ -19519,6 +19569,9 @@ func (m *WithdrawalMutation) Fields() []string {
 	if m.completed_at != nil {
 		fields = append(fields, withdrawal.FieldCompletedAt)
 	}
+	if m.transfer_started_at != nil {
+		fields = append(fields, withdrawal.FieldTransferStartedAt)
+	}
 	return fields
 }
 
@@ -19551,6 +19604,8 @@ func (m *WithdrawalMutation) Field(name string) (ent.Value, bool) {
 		return m.RequestedAt()
 	case withdrawal.FieldCompletedAt:
 		return m.CompletedAt()
+	case withdrawal.FieldTransferStartedAt:
+		return m.TransferStartedAt()
 	}
 	return nil, false
 }
@@ -19584,6 +19639,8 @@ func (m *WithdrawalMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldRequestedAt(ctx)
 	case withdrawal.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case withdrawal.FieldTransferStartedAt:
+		return m.OldTransferStartedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Withdrawal field %s", name)
 }
@@ -19677,6 +19734,13 @@ func (m *WithdrawalMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompletedAt(v)
 		return nil
+	case withdrawal.FieldTransferStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransferStartedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Withdrawal field %s", name)
 }
@@ -19740,6 +19804,9 @@ func (m *WithdrawalMutation) ClearedFields() []string {
 	if m.FieldCleared(withdrawal.FieldCompletedAt) {
 		fields = append(fields, withdrawal.FieldCompletedAt)
 	}
+	if m.FieldCleared(withdrawal.FieldTransferStartedAt) {
+		fields = append(fields, withdrawal.FieldTransferStartedAt)
+	}
 	return fields
 }
 
@@ -19771,6 +19838,9 @@ func (m *WithdrawalMutation) ClearField(name string) error {
 		return nil
 	case withdrawal.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case withdrawal.FieldTransferStartedAt:
+		m.ClearTransferStartedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Withdrawal nullable field %s", name)
@@ -19815,6 +19885,9 @@ func (m *WithdrawalMutation) ResetField(name string) error {
 		return nil
 	case withdrawal.FieldCompletedAt:
 		m.ResetCompletedAt()
+		return nil
+	case withdrawal.FieldTransferStartedAt:
+		m.ResetTransferStartedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Withdrawal field %s", name)

@@ -43,6 +43,8 @@ type Withdrawal struct {
 	RequestedAt time.Time `json:"requested_at,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// TransferStartedAt holds the value of the "transfer_started_at" field.
+	TransferStartedAt *time.Time `json:"transfer_started_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WithdrawalQuery when eager-loading is set.
 	Edges        WithdrawalEdges `json:"edges"`
@@ -82,7 +84,7 @@ func (*Withdrawal) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case withdrawal.FieldStatus, withdrawal.FieldStripeTransferID, withdrawal.FieldFailureReason, withdrawal.FieldRequestKey:
 			values[i] = new(sql.NullString)
-		case withdrawal.FieldCreatedAt, withdrawal.FieldUpdatedAt, withdrawal.FieldRequestedAt, withdrawal.FieldCompletedAt:
+		case withdrawal.FieldCreatedAt, withdrawal.FieldUpdatedAt, withdrawal.FieldRequestedAt, withdrawal.FieldCompletedAt, withdrawal.FieldTransferStartedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -183,6 +185,13 @@ func (_m *Withdrawal) assignValues(columns []string, values []any) error {
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
+		case withdrawal.FieldTransferStartedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field transfer_started_at", values[i])
+			} else if value.Valid {
+				_m.TransferStartedAt = new(time.Time)
+				*_m.TransferStartedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -269,6 +278,11 @@ func (_m *Withdrawal) String() string {
 	builder.WriteString(", ")
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.TransferStartedAt; v != nil {
+		builder.WriteString("transfer_started_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -177,6 +177,20 @@ func (_c *WithdrawalCreate) SetNillableCompletedAt(v *time.Time) *WithdrawalCrea
 	return _c
 }
 
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (_c *WithdrawalCreate) SetTransferStartedAt(v time.Time) *WithdrawalCreate {
+	_c.mutation.SetTransferStartedAt(v)
+	return _c
+}
+
+// SetNillableTransferStartedAt sets the "transfer_started_at" field if the given value is not nil.
+func (_c *WithdrawalCreate) SetNillableTransferStartedAt(v *time.Time) *WithdrawalCreate {
+	if v != nil {
+		_c.SetTransferStartedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *WithdrawalCreate) SetID(v pulid.ID) *WithdrawalCreate {
 	_c.mutation.SetID(v)
@@ -361,6 +375,10 @@ func (_c *WithdrawalCreate) createSpec() (*Withdrawal, *sqlgraph.CreateSpec) {
 		_spec.SetField(withdrawal.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
 	}
+	if value, ok := _c.mutation.TransferStartedAt(); ok {
+		_spec.SetField(withdrawal.FieldTransferStartedAt, field.TypeTime, value)
+		_node.TransferStartedAt = &value
+	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -541,6 +559,24 @@ func (u *WithdrawalUpsert) UpdateCompletedAt() *WithdrawalUpsert {
 // ClearCompletedAt clears the value of the "completed_at" field.
 func (u *WithdrawalUpsert) ClearCompletedAt() *WithdrawalUpsert {
 	u.SetNull(withdrawal.FieldCompletedAt)
+	return u
+}
+
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (u *WithdrawalUpsert) SetTransferStartedAt(v time.Time) *WithdrawalUpsert {
+	u.Set(withdrawal.FieldTransferStartedAt, v)
+	return u
+}
+
+// UpdateTransferStartedAt sets the "transfer_started_at" field to the value that was provided on create.
+func (u *WithdrawalUpsert) UpdateTransferStartedAt() *WithdrawalUpsert {
+	u.SetExcluded(withdrawal.FieldTransferStartedAt)
+	return u
+}
+
+// ClearTransferStartedAt clears the value of the "transfer_started_at" field.
+func (u *WithdrawalUpsert) ClearTransferStartedAt() *WithdrawalUpsert {
+	u.SetNull(withdrawal.FieldTransferStartedAt)
 	return u
 }
 
@@ -737,6 +773,27 @@ func (u *WithdrawalUpsertOne) UpdateCompletedAt() *WithdrawalUpsertOne {
 func (u *WithdrawalUpsertOne) ClearCompletedAt() *WithdrawalUpsertOne {
 	return u.Update(func(s *WithdrawalUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (u *WithdrawalUpsertOne) SetTransferStartedAt(v time.Time) *WithdrawalUpsertOne {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.SetTransferStartedAt(v)
+	})
+}
+
+// UpdateTransferStartedAt sets the "transfer_started_at" field to the value that was provided on create.
+func (u *WithdrawalUpsertOne) UpdateTransferStartedAt() *WithdrawalUpsertOne {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.UpdateTransferStartedAt()
+	})
+}
+
+// ClearTransferStartedAt clears the value of the "transfer_started_at" field.
+func (u *WithdrawalUpsertOne) ClearTransferStartedAt() *WithdrawalUpsertOne {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.ClearTransferStartedAt()
 	})
 }
 
@@ -1100,6 +1157,27 @@ func (u *WithdrawalUpsertBulk) UpdateCompletedAt() *WithdrawalUpsertBulk {
 func (u *WithdrawalUpsertBulk) ClearCompletedAt() *WithdrawalUpsertBulk {
 	return u.Update(func(s *WithdrawalUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (u *WithdrawalUpsertBulk) SetTransferStartedAt(v time.Time) *WithdrawalUpsertBulk {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.SetTransferStartedAt(v)
+	})
+}
+
+// UpdateTransferStartedAt sets the "transfer_started_at" field to the value that was provided on create.
+func (u *WithdrawalUpsertBulk) UpdateTransferStartedAt() *WithdrawalUpsertBulk {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.UpdateTransferStartedAt()
+	})
+}
+
+// ClearTransferStartedAt clears the value of the "transfer_started_at" field.
+func (u *WithdrawalUpsertBulk) ClearTransferStartedAt() *WithdrawalUpsertBulk {
+	return u.Update(func(s *WithdrawalUpsert) {
+		s.ClearTransferStartedAt()
 	})
 }
 

@@ -150,6 +150,26 @@ func (_u *WithdrawalUpdate) ClearCompletedAt() *WithdrawalUpdate {
 	return _u
 }
 
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (_u *WithdrawalUpdate) SetTransferStartedAt(v time.Time) *WithdrawalUpdate {
+	_u.mutation.SetTransferStartedAt(v)
+	return _u
+}
+
+// SetNillableTransferStartedAt sets the "transfer_started_at" field if the given value is not nil.
+func (_u *WithdrawalUpdate) SetNillableTransferStartedAt(v *time.Time) *WithdrawalUpdate {
+	if v != nil {
+		_u.SetTransferStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearTransferStartedAt clears the value of the "transfer_started_at" field.
+func (_u *WithdrawalUpdate) ClearTransferStartedAt() *WithdrawalUpdate {
+	_u.mutation.ClearTransferStartedAt()
+	return _u
+}
+
 // Mutation returns the WithdrawalMutation object of the builder.
 func (_u *WithdrawalUpdate) Mutation() *WithdrawalMutation {
 	return _u.mutation
@@ -260,6 +280,12 @@ func (_u *WithdrawalUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(withdrawal.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TransferStartedAt(); ok {
+		_spec.SetField(withdrawal.FieldTransferStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.TransferStartedAtCleared() {
+		_spec.ClearField(withdrawal.FieldTransferStartedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -403,6 +429,26 @@ func (_u *WithdrawalUpdateOne) ClearCompletedAt() *WithdrawalUpdateOne {
 	return _u
 }
 
+// SetTransferStartedAt sets the "transfer_started_at" field.
+func (_u *WithdrawalUpdateOne) SetTransferStartedAt(v time.Time) *WithdrawalUpdateOne {
+	_u.mutation.SetTransferStartedAt(v)
+	return _u
+}
+
+// SetNillableTransferStartedAt sets the "transfer_started_at" field if the given value is not nil.
+func (_u *WithdrawalUpdateOne) SetNillableTransferStartedAt(v *time.Time) *WithdrawalUpdateOne {
+	if v != nil {
+		_u.SetTransferStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearTransferStartedAt clears the value of the "transfer_started_at" field.
+func (_u *WithdrawalUpdateOne) ClearTransferStartedAt() *WithdrawalUpdateOne {
+	_u.mutation.ClearTransferStartedAt()
+	return _u
+}
+
 // Mutation returns the WithdrawalMutation object of the builder.
 func (_u *WithdrawalUpdateOne) Mutation() *WithdrawalMutation {
 	return _u.mutation
@@ -543,6 +589,12 @@ func (_u *WithdrawalUpdateOne) sqlSave(ctx context.Context) (_node *Withdrawal, 
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(withdrawal.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TransferStartedAt(); ok {
+		_spec.SetField(withdrawal.FieldTransferStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.TransferStartedAtCleared() {
+		_spec.ClearField(withdrawal.FieldTransferStartedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Withdrawal{config: _u.config}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -152,6 +153,20 @@ var cardMessages = map[string]string{
 // paymentFailed turns a Stripe error into the client's error: card errors
 // keep Stripe's codes (extensions.stripeCode, declineCode) with the seeds'
 // message; anything else is an outage, not the customer's fault.
+// stripeRefused reports whether err is Stripe refusing a request, so that
+// surely nothing was made: a 4xx answer, but not a rate limit nor an
+// idempotency conflict (a request under that key may have been made).
+// Timeouts and Stripe's own failures may hide a request carried out.
+func stripeRefused(err error) bool {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		var appErr *jobsphere.Error
+		return errors.As(err, &appErr) && appErr.Code == jobsphere.PaymentFailed // a card error
+	}
+	return se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+		se.HTTPStatusCode != http.StatusTooManyRequests && se.Type != stripe.ErrorTypeIdempotency
+}
+
 func paymentFailed(err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 
 	"github.com/stripe/stripe-go/v76"
@@ -102,9 +101,7 @@ func (s *Service) RefundCard(ctx context.Context, key, paymentIntentID string, a
 		return nil
 	case errors.As(err, &se) && se.Code == stripe.ErrorCodeChargeAlreadyRefunded:
 		return nil // refunded before (by this key or by hand): nothing is owed
-	case errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
-		se.HTTPStatusCode != http.StatusTooManyRequests && se.Type != stripe.ErrorTypeIdempotency:
-		// Stripe refused the request itself: no refund was made.
+	case stripeRefused(err):
 		return fmt.Errorf("%w: %w", market.ErrCardRefundRefused, err)
 	}
 	return err // a timeout or Stripe's own failure: maybe refunded

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -196,7 +197,7 @@ func (sb *Sandbox) Onboard(ctx context.Context, accountID string, verified bool)
 // ending in .13, which fail: the failure path, by hand.
 func (sb *Sandbox) CreateTransfer(_ context.Context, p TransferParams) (string, error) {
 	if p.Amount%100 == 13 {
-		return "", &stripe.Error{Type: stripe.ErrorTypeInvalidRequest, Code: "balance_insufficient",
+		return "", &stripe.Error{HTTPStatusCode: http.StatusBadRequest, Type: stripe.ErrorTypeInvalidRequest, Code: "balance_insufficient",
 			Msg: "Sandbox: transfers of amounts ending in .13 fail"}
 	}
 	return sb.idFor(p.IdempotencyKey, "tr_sandbox_"), nil

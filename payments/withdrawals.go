@@ -17,6 +17,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/predicate"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/jobsphere/jobsphere/ledger"
@@ -53,6 +54,13 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 		if err == nil {
 			if prior.Amount != in.Amount {
 				return nil, jobsphere.Errorf(jobsphere.Conflict, "This request was already made with different details")
+			}
+			// A retry finishes what the first request may not have:
+			// the transfer it started, or the one it never got to.
+			if prior.Status == withdrawal.StatusPENDING && (prior.TransferStartedAt != nil || !s.cfg.RequireWithdrawalApproval) {
+				if err := s.payOut(ctx, prior.ID, false); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
+					return nil, err
+				}
 			}
 			return s.withdrawResult(ctx, prior.ID)
 		}
@@ -98,7 +106,7 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 		return nil, err
 	}
 	if !s.cfg.RequireWithdrawalApproval {
-		if err := s.payOut(ctx, w.ID); err != nil {
+		if err := s.payOut(ctx, w.ID, true); err != nil {
 			return nil, err
 		}
 	}
@@ -139,17 +147,34 @@ func (s *Service) checkWithdrawal(ctx context.Context, userID pulid.ID, amount i
 	return nil
 }
 
-// payOut transfers a PENDING withdrawal to its owner's Connect account.
-// The transfer's idempotency key is the withdrawal's id, so however often
-// this runs (a retry, two admins at once) Stripe transfers once; the
-// conditional status update then lets exactly one caller record it.
-func (s *Service) payOut(ctx context.Context, id pulid.ID) error {
-	w, err := s.client.Withdrawal.Get(ctx, id)
+// payOut transfers a PENDING withdrawal to the contractor's Connect
+// account. It first commits a claim on the withdrawal (transfer_started_at):
+// from then on no admin can reject it and give the money back, so a process
+// killed after Stripe made the transfer cannot pay twice. Then it asks
+// Stripe, with the withdrawal's key: a retry (the client's, with its
+// idempotencyKey, or SweepTransfers) transfers once. Stripe's refusal fails
+// the withdrawal and returns the money; an answer that may hide a transfer
+// made (a timeout) leaves it PENDING for the retry. fresh: only a first
+// claim will do (an admin's approval), not a retry of one.
+func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
+	var w *ent.Withdrawal
+	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Withdrawal.Update().
+			Where(withdrawal.ID(id), withdrawal.StatusEQ(withdrawal.StatusPENDING), withdrawal.TransferStartedAtIsNil()).
+			SetTransferStartedAt(time.Now()).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if w, err = tx.Withdrawal.Get(ctx, id); err != nil {
+			return err
+		}
+		if n == 0 && (fresh || w.Status != withdrawal.StatusPENDING) {
+			return withdrawalConflict(w)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if w.Status != withdrawal.StatusPENDING {
-		return jobsphere.Errorf(jobsphere.Conflict, "Withdrawal is %s", w.Status)
 	}
 	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(w.UserID)).Only(ctx)
 	if err != nil {
@@ -159,6 +184,10 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID) error {
 		IdempotencyKey: "withdrawal:" + string(w.ID), Amount: w.Amount, Currency: s.cfg.Currency.Code,
 		Destination: a.StripeAccountID, Metadata: map[string]string{"withdrawal_id": string(w.ID), "user_id": string(w.UserID)},
 	})
+	if terr != nil && !stripeRefused(terr) {
+		s.logger.WarnContext(ctx, "transfer unsure: left PENDING for a retry", "withdrawal", w.ID, "err", terr)
+		return nil
+	}
 	if terr != nil {
 		s.logger.WarnContext(ctx, "transfer refused", "withdrawal", w.ID, "err", terr)
 		return s.client.WithTx(ctx, func(tx *ent.Tx) error {
@@ -187,6 +216,30 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID) error {
 	})
 }
 
+// SweepTransfers finishes payouts whose process stopped between asking
+// Stripe and recording the answer, once their claim is older than grace.
+// It returns how many it tried.
+func (s *Service) SweepTransfers(ctx context.Context, grace time.Duration) (int, error) {
+	stuck, err := s.client.Withdrawal.Query().Where(withdrawal.StatusEQ(withdrawal.StatusPENDING),
+		withdrawal.TransferStartedAtLT(time.Now().Add(-grace))).IDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range stuck {
+		if err := s.payOut(ctx, id, false); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
+			return i, fmt.Errorf("payments: finish withdrawal %s: %w", id, err)
+		}
+	}
+	return len(stuck), nil
+}
+
+func withdrawalConflict(w *ent.Withdrawal) error {
+	if w.Status == withdrawal.StatusPENDING && w.TransferStartedAt != nil {
+		return jobsphere.Errorf(jobsphere.Conflict, "A transfer is in progress for this withdrawal")
+	}
+	return jobsphere.Errorf(jobsphere.Conflict, "Withdrawal is %s", w.Status)
+}
+
 func transferFailure(err error) string {
 	var se *stripe.Error
 	if errors.As(err, &se) && se.Msg != "" {
@@ -197,10 +250,10 @@ func transferFailure(err error) string {
 
 // endWithdrawal ends a PENDING withdrawal without paying it (FAILED or
 // REJECTED): the held money returns to the available balance.
-func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, reason string, reviewer *pulid.ID) error {
+func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, reason string, reviewer *pulid.ID, only ...predicate.Withdrawal) error {
 	if err := moveWithdrawal(ctx, tx, w, to, func(u *ent.WithdrawalUpdate) {
 		u.SetFailureReason(reason).SetNillableReviewedByID(reviewer)
-	}); err != nil {
+	}, only...); err != nil {
 		return err
 	}
 	if _, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
@@ -218,8 +271,8 @@ func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdraw
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 }
 
-func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, mutate func(*ent.WithdrawalUpdate)) error {
-	u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusPENDING)).SetStatus(to)
+func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, mutate func(*ent.WithdrawalUpdate), only ...predicate.Withdrawal) error {
+	u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusPENDING)).Where(only...).SetStatus(to)
 	mutate(u)
 	n, err := u.Save(ctx)
 	if err != nil {
@@ -230,7 +283,7 @@ func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withd
 		if err != nil {
 			return err
 		}
-		return jobsphere.Errorf(jobsphere.Conflict, "Withdrawal is %s", now.Status)
+		return withdrawalConflict(now)
 	}
 	return nil
 }
@@ -240,7 +293,7 @@ func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid
 	if !v.IsAdmin() {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 	}
-	if err := s.payOut(ctx, id); err != nil {
+	if err := s.payOut(ctx, id, true); err != nil {
 		return nil, notFoundAs(err, "Withdrawal")
 	}
 	return s.client.Withdrawal.Get(ctx, id)
@@ -259,7 +312,8 @@ func (s *Service) RejectWithdrawal(ctx context.Context, v auth.Viewer, id pulid.
 		if err != nil {
 			return err
 		}
-		return s.endWithdrawal(ctx, tx, w, withdrawal.StatusREJECTED, strings.TrimSpace(reason), &v.UserID)
+		// Only before the transfer was asked for: after, Stripe's answer decides.
+		return s.endWithdrawal(ctx, tx, w, withdrawal.StatusREJECTED, strings.TrimSpace(reason), &v.UserID, withdrawal.TransferStartedAtIsNil())
 	})
 	if err != nil {
 		return nil, notFoundAs(err, "Withdrawal")

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -277,11 +279,10 @@ func TestWithdrawAgainstStripeMockAndReversal(t *testing.T) {
 	srv.RequireLedgerVerified(t)
 }
 
-// TestWithdrawScriptedTransferFailure: Stripe (a scripted stand-in)
-// refuses the transfer; the hold comes back and the withdrawal is FAILED
-// with Stripe's reason.
-func TestWithdrawScriptedTransferFailure(t *testing.T) {
-	var transfers atomic.Int32
+// scriptedConnect starts a server on a scripted Stripe whose transfers
+// the given handler answers, with a verified contractor holding $100.00.
+func scriptedConnect(t *testing.T, transfer http.HandlerFunc) (*servertest.Server, *servertest.Client) {
+	t.Helper()
 	stripeAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
@@ -290,20 +291,19 @@ func TestWithdrawScriptedTransferFailure(t *testing.T) {
 		case "/v1/account_links":
 			_, _ = io.WriteString(w, `{"object":"account_link","url":"https://connect.example.test/onboard","created":1700000000,"expires_at":1700000300}`)
 		case "/v1/transfers":
-			transfers.Add(1)
 			if r.Header.Get("Idempotency-Key") == "" {
 				t.Errorf("transfer without an idempotency key")
 			}
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":{"type":"invalid_request_error","code":"balance_insufficient","message":"Insufficient funds in Stripe account."}}`)
+			transfer(w, r)
 		default:
 			t.Errorf("unexpected Stripe request %s %s", r.Method, r.URL.Path)
 			w.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	defer stripeAPI.Close()
+	t.Cleanup(stripeAPI.Close)
 	env := servertest.Env(t, servertest.SQLite)
 	servertest.StripeEnv(env, stripeAPI.URL)
+	env["REQUIRE_WITHDRAWAL_APPROVAL"] = "false"
 	srv := servertest.Start(t, env)
 	k := srv.Register(t, "CONTRACTOR")
 	kc := srv.Client(k.AccessToken)
@@ -317,6 +317,16 @@ func TestWithdrawScriptedTransferFailure(t *testing.T) {
 		t.Fatalf("account.updated: %d", code)
 	}
 	srv.Fund(t, k.ID, 10000)
+	return srv, kc
+}
+
+func TestWithdrawScriptedTransferFailure(t *testing.T) {
+	var transfers atomic.Int32
+	srv, kc := scriptedConnect(t, func(w http.ResponseWriter, r *http.Request) {
+		transfers.Add(1)
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"type":"invalid_request_error","code":"balance_insufficient","message":"Insufficient funds in Stripe account."}}`)
+	})
 	var out withdrawResult
 	kc.MustDo(t, withdrawMutation, map[string]any{"a": "50"}, &out)
 	w := out.Withdraw
@@ -327,6 +337,81 @@ func TestWithdrawScriptedTransferFailure(t *testing.T) {
 	}
 	if transfers.Load() != 1 {
 		t.Fatalf("transfer requests: %d", transfers.Load())
+	}
+	srv.RequireLedgerVerified(t)
+}
+
+// TestWithdrawUnsureTransfer: Stripe makes the transfer but its answer is
+// lost (a 500 here; a process killed at that moment is the same). The
+// withdrawal stays PENDING with the money held, no admin can reject it
+// and give the money back, and the client's retry with its idempotencyKey
+// (or the sweeper) records the one transfer Stripe made.
+func TestWithdrawUnsureTransfer(t *testing.T) {
+	var mu sync.Mutex
+	made := map[string]string{} // idempotency key → transfer id
+	answer := false
+	srv, kc := scriptedConnect(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		key := r.Header.Get("Idempotency-Key")
+		if made[key] == "" {
+			made[key] = fmt.Sprintf("tr_scripted_%d", len(made)+1)
+		}
+		if !answer {
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"error":{"type":"api_error","message":"An unknown error occurred"}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"`+made[key]+`","object":"transfer"}`)
+	})
+	var out withdrawResult
+	kc.MustDo(t, withdrawMutation, map[string]any{"a": "50", "k": "payout-1"}, &out)
+	w := out.Withdraw
+	if w.Withdrawal.Status != "PENDING" || w.Wallet.Balance != "50.00" || w.Wallet.EscrowBalance != "50.00" {
+		t.Fatalf("unsure transfer: %+v", w)
+	}
+	admin := srv.Client(srv.Admin(t).AccessToken)
+	admin.Do(t, `mutation($id: ID!) { rejectWithdrawal(id: $id, reason: "changed my mind") { status } }`,
+		map[string]any{"id": w.Withdrawal.ID}).RequireError(t, "CONFLICT")
+
+	mu.Lock()
+	answer = true
+	mu.Unlock()
+	kc.MustDo(t, withdrawMutation, map[string]any{"a": "50", "k": "payout-1"}, &out)
+	w = out.Withdraw
+	if w.Withdrawal.Status != "COMPLETED" || w.Withdrawal.StripeTransferID == nil || *w.Withdrawal.StripeTransferID != "tr_scripted_1" ||
+		w.Wallet.Balance != "50.00" || w.Wallet.EscrowBalance != "0.00" || w.Wallet.TotalWithdrawals != "50.00" {
+		t.Fatalf("after the retry: %+v", w)
+	}
+	mu.Lock()
+	if len(made) != 1 {
+		t.Fatalf("transfers made: %v", made)
+	}
+	mu.Unlock()
+	if n, err := srv.App.Payments.SweepTransfers(context.Background(), 0); n != 0 || err != nil {
+		t.Fatalf("sweep after completion: %d, %v", n, err)
+	}
+
+	// A client that never retries: the sweeper finishes it.
+	mu.Lock()
+	answer = false
+	mu.Unlock()
+	kc.MustDo(t, withdrawMutation, map[string]any{"a": "20"}, &out)
+	if out.Withdraw.Withdrawal.Status != "PENDING" {
+		t.Fatalf("second unsure transfer: %+v", out.Withdraw)
+	}
+	mu.Lock()
+	answer = true
+	mu.Unlock()
+	if n, err := srv.App.Payments.SweepTransfers(context.Background(), 0); n != 1 || err != nil {
+		t.Fatalf("sweep: %d, %v", n, err)
+	}
+	var got struct{ Withdrawal struct{ Status string } }
+	kc.MustDo(t, `query($id: ID!) { withdrawal(id: $id) { status } }`, map[string]any{"id": out.Withdraw.Withdrawal.ID}, &got)
+	mu.Lock()
+	defer mu.Unlock()
+	if got.Withdrawal.Status != "COMPLETED" || len(made) != 2 {
+		t.Fatalf("after the sweep: %s, transfers %v", got.Withdrawal.Status, made)
 	}
 	srv.RequireLedgerVerified(t)
 }

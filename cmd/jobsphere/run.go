@@ -194,10 +194,10 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	return nil
 }
 
-// sweep expires overdue offers and finishes interrupted refunds to the
-// card every minute until ctx ends. Every replica runs it; each offer
-// still expires once and each refund is made once (see ExpireOffers,
-// SweepCardRefunds).
+// sweep expires overdue offers and finishes interrupted payouts and
+// refunds to the card every minute until ctx ends. Every replica runs it;
+// each offer still expires once, each transfer and refund is made once
+// (see ExpireOffers, SweepTransfers, SweepCardRefunds).
 func sweep(ctx context.Context, app *server.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
@@ -210,6 +210,11 @@ func sweep(ctx context.Context, app *server.App, logger *slog.Logger) {
 				logger.Error("offer sweep failed", "err", err)
 			} else if n > 0 {
 				logger.Info("offers expired", "count", n)
+			}
+			if n, err := app.Payments.SweepTransfers(ctx, time.Minute); err != nil {
+				logger.Error("transfer sweep failed", "err", err)
+			} else if n > 0 {
+				logger.Info("interrupted transfers retried", "count", n)
 			}
 			if n, err := app.Market.SweepCardRefunds(ctx, time.Minute); err != nil {
 				logger.Error("card refund sweep failed", "err", err)

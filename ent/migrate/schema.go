@@ -635,6 +635,7 @@ var (
 		{Name: "request_key", Type: field.TypeString, Nullable: true},
 		{Name: "requested_at", Type: field.TypeTime},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "transfer_started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeString},
 	}
 	// WithdrawalsTable holds the schema information for the "withdrawals" table.
@@ -645,7 +646,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "withdrawals_users_user",
-				Columns:    []*schema.Column{WithdrawalsColumns[12]},
+				Columns:    []*schema.Column{WithdrawalsColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -654,7 +655,7 @@ var (
 			{
 				Name:    "withdrawal_user_id_request_key",
 				Unique:  true,
-				Columns: []*schema.Column{WithdrawalsColumns[12], WithdrawalsColumns[9]},
+				Columns: []*schema.Column{WithdrawalsColumns[13], WithdrawalsColumns[9]},
 			},
 		},
 	}

@@ -83,6 +83,10 @@ func (Withdrawal) Fields() []ent.Field {
 		field.String("request_key").Optional().Nillable().Immutable().Annotations(hidden),
 		field.Time("requested_at").Default(time.Now).Immutable(),
 		field.Time("completed_at").Optional().Nillable(),
+		// Set, and committed, before the transfer is asked of Stripe: from
+		// then on the withdrawal can only be paid out or fail on Stripe's
+		// word (see payments.payOut), never be rejected and given back.
+		field.Time("transfer_started_at").Optional().Nillable().Annotations(hidden),
 	}
 }
 

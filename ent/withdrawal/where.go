@@ -111,6 +111,11 @@ func CompletedAt(v time.Time) predicate.Withdrawal {
 	return predicate.Withdrawal(sql.FieldEQ(FieldCompletedAt, v))
 }
 
+// TransferStartedAt applies equality check predicate on the "transfer_started_at" field. It's identical to TransferStartedAtEQ.
+func TransferStartedAt(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEQ(FieldTransferStartedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Withdrawal {
 	return predicate.Withdrawal(sql.FieldEQ(FieldCreatedAt, v))
@@ -794,6 +799,56 @@ func CompletedAtIsNil() predicate.Withdrawal {
 // CompletedAtNotNil applies the NotNil predicate on the "completed_at" field.
 func CompletedAtNotNil() predicate.Withdrawal {
 	return predicate.Withdrawal(sql.FieldNotNull(FieldCompletedAt))
+}
+
+// TransferStartedAtEQ applies the EQ predicate on the "transfer_started_at" field.
+func TransferStartedAtEQ(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldEQ(FieldTransferStartedAt, v))
+}
+
+// TransferStartedAtNEQ applies the NEQ predicate on the "transfer_started_at" field.
+func TransferStartedAtNEQ(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNEQ(FieldTransferStartedAt, v))
+}
+
+// TransferStartedAtIn applies the In predicate on the "transfer_started_at" field.
+func TransferStartedAtIn(vs ...time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldIn(FieldTransferStartedAt, vs...))
+}
+
+// TransferStartedAtNotIn applies the NotIn predicate on the "transfer_started_at" field.
+func TransferStartedAtNotIn(vs ...time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNotIn(FieldTransferStartedAt, vs...))
+}
+
+// TransferStartedAtGT applies the GT predicate on the "transfer_started_at" field.
+func TransferStartedAtGT(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldGT(FieldTransferStartedAt, v))
+}
+
+// TransferStartedAtGTE applies the GTE predicate on the "transfer_started_at" field.
+func TransferStartedAtGTE(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldGTE(FieldTransferStartedAt, v))
+}
+
+// TransferStartedAtLT applies the LT predicate on the "transfer_started_at" field.
+func TransferStartedAtLT(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldLT(FieldTransferStartedAt, v))
+}
+
+// TransferStartedAtLTE applies the LTE predicate on the "transfer_started_at" field.
+func TransferStartedAtLTE(v time.Time) predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldLTE(FieldTransferStartedAt, v))
+}
+
+// TransferStartedAtIsNil applies the IsNil predicate on the "transfer_started_at" field.
+func TransferStartedAtIsNil() predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldIsNull(FieldTransferStartedAt))
+}
+
+// TransferStartedAtNotNil applies the NotNil predicate on the "transfer_started_at" field.
+func TransferStartedAtNotNil() predicate.Withdrawal {
+	return predicate.Withdrawal(sql.FieldNotNull(FieldTransferStartedAt))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -42,6 +42,8 @@ const (
 	FieldRequestedAt = "requested_at"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldTransferStartedAt holds the string denoting the transfer_started_at field in the database.
+	FieldTransferStartedAt = "transfer_started_at"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the withdrawal in the database.
@@ -70,6 +72,7 @@ var Columns = []string{
 	FieldRequestKey,
 	FieldRequestedAt,
 	FieldCompletedAt,
+	FieldTransferStartedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -189,6 +192,11 @@ func ByRequestedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCompletedAt orders the results by the completed_at field.
 func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
+}
+
+// ByTransferStartedAt orders the results by the transfer_started_at field.
+func ByTransferStartedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTransferStartedAt, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.
