@@ -6,7 +6,7 @@ BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 
-.PHONY: run build test test-go e2e check-generated generate lint bench postgres-check
+.PHONY: run build test test-go e2e check-generated generate lint bench chaos postgres-check
 
 ## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
 run:
@@ -50,6 +50,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || (echo "gofmt needed:"; echo "$$out"; exit 1)
 	$(GO) vet $(PKGS)
 
-## bench: benchmarks (later issues add the load generator)
+## bench: the load generator on PostgreSQL-backed servers: prints the table README's "Performance" shows (BENCH_FLAGS=-quick for a smoke run)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./cmd/jobsphere-bench $(BENCH_FLAGS)
+
+## chaos: 4 servers on one PostgreSQL, 2,000 random operations from 50 clients, webhooks 3× shuffled, a SIGKILL every 5 s (its short form is in make test)
+chaos:
+	$(GO) run ./cmd/jobsphere-chaos $(CHAOS_FLAGS)

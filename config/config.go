@@ -111,6 +111,10 @@ type Config struct {
 	// MaxUploadBytes is MAX_UPLOAD_BYTES, default 104857600 (100 MiB), at
 	// least MaxBodyBytes.
 	MaxUploadBytes int64
+	// DBMaxOpenConns is DB_MAX_OPEN_CONNS, default 20: PostgreSQL
+	// connections per process. Replicas × this must stay under the
+	// server's max_connections (100 by default).
+	DBMaxOpenConns int
 	// TrustedProxyHops is TRUSTED_PROXY_HOPS, default 0: how many proxies
 	// of ours append to X-Forwarded-For. 0 takes the client's address from
 	// the connection; N takes the Nth address from the right of the header.
@@ -280,6 +284,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	c.TrustedProxyHops, _ = l.integer("TRUSTED_PROXY_HOPS", 0, 0, 10)
+	c.DBMaxOpenConns, _ = l.integer("DB_MAX_OPEN_CONNS", 20, 2, 10000)
 	c.RegisterPerAddress, _ = l.integer("REGISTER_LIMIT_PER_ADDRESS", 10, 0, math.MaxInt32)
 	c.LoginPerAddress, _ = l.integer("LOGIN_LIMIT_PER_ADDRESS", 30, 0, math.MaxInt32)
 	c.GraphQLMaxDepth, _ = l.integer("GRAPHQL_MAX_DEPTH", 12, 2, 100)

@@ -26,8 +26,8 @@ func openDatabase(cfg *config.Config, open func(driverName, dsn string) (*sql.DB
 		if err != nil {
 			return nil, nil, fmt.Errorf("open postgres: %w", err)
 		}
-		db.SetMaxOpenConns(32)
-		db.SetMaxIdleConns(16)
+		db.SetMaxOpenConns(cfg.DBMaxOpenConns)
+		db.SetMaxIdleConns(max(cfg.DBMaxOpenConns/2, 1))
 		return db, ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))), nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
