@@ -167,13 +167,51 @@ func tailFile(path string, n int) string {
 	return tail(string(raw), n)
 }
 
-// cpuWindow starts measuring the machine's CPU; its stop says how much of
-// it went to processes other than this run's, which would skew a result
-// measured meanwhile (the machine may be shared).
+// cpuWindow starts measuring the machine's CPU; its stop says where it
+// went: to the server, PostgreSQL, the load generator, and to processes
+// not of this run, which would skew what was measured meanwhile (the
+// machine may be shared).
 func (b *bench) cpuWindow() (stop func() string) {
-	a := takeCPU("jobsphere_bench_" + b.runID)
+	a := takeCPU("jobsphere_bench_"+b.runID, b.bin)
 	return func() string {
-		others, busy := otherCPU(a, takeCPU("jobsphere_bench_"+b.runID))
-		return fmt.Sprintf("%.2f of %d CPUs (machine busy %.2f)", others, runtime.NumCPU(), busy)
+		use := cpuUse(a, takeCPU("jobsphere_bench_"+b.runID, b.bin))
+		if use == nil {
+			return "?"
+		}
+		var parts []string
+		for _, k := range []string{"server", "PostgreSQL", "load generator", "tools", "others"} {
+			if v, ok := use[k]; ok {
+				if k == "load generator" && b.opts.profileDir != "" {
+					k = "load generator and in-process server"
+				}
+				parts = append(parts, fmt.Sprintf("%s %.2f", k, v))
+			}
+		}
+		return fmt.Sprintf("%s (of %d CPUs; busy %.2f)", strings.Join(parts, ", "), runtime.NumCPU(), use["busy"])
+	}
+}
+
+// waitQuiet waits, when -quiet is set, until processes not of this run
+// use at most -quiet CPUs over three seconds, or -quiet-wait has passed.
+func (b *bench) waitQuiet(ctx context.Context) {
+	if b.opts.quiet <= 0 {
+		return
+	}
+	deadline := time.Now().Add(b.opts.quietWait)
+	for ctx.Err() == nil {
+		a := takeCPU("jobsphere_bench_"+b.runID, b.bin)
+		select {
+		case <-ctx.Done():
+		case <-time.After(3 * time.Second):
+		}
+		others := cpuUse(a, takeCPU("jobsphere_bench_"+b.runID, b.bin))["others"]
+		if others <= b.opts.quiet {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.logf("other processes still use %.2f CPUs; measuring anyway", others)
+			return
+		}
+		b.logf("other processes use %.2f CPUs; waiting for a quieter moment", others)
 	}
 }

@@ -22,6 +22,7 @@ func (b *bench) coldStartPhase(ctx context.Context, rep *report) error {
 		return err
 	}
 	rep.add("coldstart", "`jobsphere migrate` on an empty database", ms(time.Since(start)), "")
+	b.waitQuiet(ctx)
 	for _, auto := range []string{"false", "true"} {
 		env["AUTO_MIGRATE"] = auto
 		var took []time.Duration

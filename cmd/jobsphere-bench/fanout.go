@@ -246,6 +246,7 @@ func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 	sent := make([]time.Duration, m)
 	answered := make([]time.Duration, m)
 	var webhookErrs atomic.Int64
+	b.waitQuiet(ctx)
 	stopCPU := b.cpuWindow()
 	pace := time.Now()
 	_ = forEach(ctx, m, 64, func(ctx context.Context, j int) error {
@@ -306,7 +307,7 @@ func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 	if heap != "" {
 		rep.section(heap)
 	}
-	rep.add("fanout", "CPU used by other processes meanwhile (webhooks and deliveries)", cpu, "")
+	rep.add("fanout", "CPU meanwhile (webhooks and deliveries); \"others\" are not this run's", cpu, "")
 	rep.add("fanout", "webhook errors / subscriber errors or closes", fmt.Sprintf("%d / %d", webhookErrs.Load(), subs.failures.Load()), goal("0 / 0", webhookErrs.Load() == 0 && subs.failures.Load() == 0))
 	return nil
 }

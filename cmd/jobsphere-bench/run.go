@@ -29,6 +29,8 @@ type options struct {
 	profileDir    string
 	coldStarts    int
 	keep          bool
+	quiet         float64
+	quietWait     time.Duration
 	databaseURL   string
 	progress      io.Writer
 	onlyRequested string
@@ -56,6 +58,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.profileDir, "profile", "", "serve money, webhooks and fanout in-process and write CPU (money, webhooks) and heap (fanout) profiles and their top 20 to this directory")
 	fs.IntVar(&o.coldStarts, "coldstarts", 5, "cold starts measured per configuration")
 	fs.BoolVar(&o.keep, "keep", false, "keep the databases and the work directory (logs) for inspection")
+	fs.Float64Var(&o.quiet, "quiet", 0, "on a shared machine: before each measurement wait until other processes use at most this many CPUs (0: don't wait)")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 5*time.Minute, "the longest -quiet waits before measuring anyway")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
 	}

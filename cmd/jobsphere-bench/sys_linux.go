@@ -56,18 +56,20 @@ func processRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
-// cpuSnapshot is the machine's CPU time and this run's processes' (the
-// bench, its children, and the PostgreSQL backends of its databases), in
-// clock ticks.
+// cpuSnapshot is the machine's CPU time and that of this run's processes
+// (the bench, its children, the PostgreSQL backends of its databases), in
+// clock ticks, each process with what it is.
 type cpuSnapshot struct {
 	busy, total int64
 	mine        map[int]int64
+	what        map[int]string
 }
 
-// takeCPU reads /proc; dbPrefix names the run's databases, which the
-// backends serving them show in their process titles.
-func takeCPU(dbPrefix string) cpuSnapshot {
-	s := cpuSnapshot{mine: map[int]int64{}}
+// takeCPU reads /proc. dbPrefix names the run's databases, which the
+// backends serving them show in their process titles; serverBin is the
+// jobsphere binary.
+func takeCPU(dbPrefix, serverBin string) cpuSnapshot {
+	s := cpuSnapshot{mine: map[int]int64{}, what: map[int]string{}}
 	if raw, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(raw), "\n")
 		for i, f := range strings.Fields(line)[1:] {
@@ -86,6 +88,7 @@ func takeCPU(dbPrefix string) cpuSnapshot {
 	self := os.Getpid()
 	parent := map[int]int{}
 	ticks := map[int]int64{}
+	cmdline := map[int]string{}
 	dirs, _ := os.ReadDir("/proc")
 	for _, d := range dirs {
 		pid, err := strconv.Atoi(d.Name())
@@ -111,32 +114,45 @@ func takeCPU(dbPrefix string) cpuSnapshot {
 			}
 		}
 		ticks[pid] = t
-		if cmd, err := os.ReadFile("/proc/" + d.Name() + "/cmdline"); err == nil && strings.Contains(string(cmd), dbPrefix) {
-			s.mine[pid] = t
-		}
+		cmd, _ := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		cmdline[pid] = string(cmd)
 	}
 	for pid, t := range ticks {
-		for p, hops := pid, 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
-			if p == self {
-				s.mine[pid] = t
-				break
+		switch cmd := cmdline[pid]; {
+		case pid == self:
+			s.mine[pid], s.what[pid] = t, "load generator"
+		case strings.Contains(cmd, dbPrefix):
+			s.mine[pid], s.what[pid] = t, "PostgreSQL"
+		default:
+			for p, hops := parent[pid], 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
+				if p == self {
+					s.mine[pid], s.what[pid] = t, "tools"
+					if strings.HasPrefix(cmd, serverBin+"\x00") {
+						s.what[pid] = "server"
+					}
+					break
+				}
 			}
 		}
 	}
 	return s
 }
 
-// otherCPU is how many CPUs' worth processes not of this run used between
-// a and b, and how busy the machine was (interrupts left out), in CPUs.
-func otherCPU(a, b cpuSnapshot) (others, busy float64) {
+// cpuUse is how many CPUs' worth each part of this run ("server",
+// "PostgreSQL", …), processes not of this run ("others") and the whole
+// machine ("busy"; interrupts left out) used between a and b.
+func cpuUse(a, b cpuSnapshot) map[string]float64 {
 	elapsed := float64(b.total-a.total) / float64(runtime.NumCPU())
 	if elapsed <= 0 {
-		return 0, 0
+		return nil
 	}
+	use := map[string]float64{"busy": float64(b.busy-a.busy) / elapsed}
 	var mine int64
 	for pid, t := range b.mine {
-		mine += t - a.mine[pid] // a process started since a counts whole
+		d := t - a.mine[pid] // a process started since a counts whole
+		mine += d
+		use[b.what[pid]] += float64(d) / elapsed
 	}
-	busyTicks := b.busy - a.busy
-	return max(0, float64(busyTicks-mine)/elapsed), float64(busyTicks) / elapsed
+	use["others"] = max(0, float64(b.busy-a.busy-mine)/elapsed)
+	return use
 }

@@ -15,6 +15,6 @@ func processRSS(int) (int64, error) { return 0, errors.New("RSS is read from /pr
 
 type cpuSnapshot struct{}
 
-func takeCPU(string) cpuSnapshot { return cpuSnapshot{} }
+func takeCPU(string, string) cpuSnapshot { return cpuSnapshot{} }
 
-func otherCPU(a, b cpuSnapshot) (others, busy float64) { return 0, 0 }
+func cpuUse(cpuSnapshot, cpuSnapshot) map[string]float64 { return nil }

@@ -75,6 +75,7 @@ func (b *bench) webhookPhase(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
+	b.waitQuiet(ctx)
 	stopWaits := b.sampleWaits(ctx, t.env["DATABASE_URL"], "webhook ingestion")
 	stopCPU := b.cpuWindow()
 	lat, failed, elapsed := deliver()
@@ -93,7 +94,7 @@ func (b *bench) webhookPhase(ctx context.Context, rep *report) error {
 	evRate := rate(n, elapsed)
 	rep.add("webhooks", fmt.Sprintf("distinct checkout.session.completed events/s (each credits a deposit; %d events, %d senders)", n, o.clients), fmt.Sprintf("%.0f", evRate), goal("≥ 1,000/s", evRate >= 1000))
 	rep.add("webhooks", "event latency p50 / p99", p50p99(lat), "")
-	rep.add("webhooks", "CPU used by other processes meanwhile", cpu, "")
+	rep.add("webhooks", "CPU meanwhile; \"others\" are not this run's", cpu, "")
 	rep.add("webhooks", "duplicates (the same events redelivered)/s", fmt.Sprintf("%.0f", rate(n, dupElapsed)), "")
 	rep.add("webhooks", "duplicate latency p50 / p99", p50p99(dupLat), "")
 	rep.add("webhooks", "non-200 answers (events / duplicates)", fmt.Sprintf("%d / %d", failed, dupFailed), goal("0 / 0", failed == 0 && dupFailed == 0))
