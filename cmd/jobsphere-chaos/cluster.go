@@ -25,7 +25,10 @@ type cluster struct {
 	bin    string
 	env    []string // shared by every process and the CLI commands
 	logDir string
-	procs  []*proc
+	// stripeBase is the fake Stripe for the CLI commands (sweep): no
+	// caller prefix, so the fake never kills them.
+	stripeBase string
+	procs      []*proc
 
 	restarts atomic.Int32 // restarts of killed callers under way
 
@@ -64,7 +67,7 @@ func approvals(i int) (release, withdrawal bool) {
 // each process calls under its own path (/proc/i) so Stripe knows who
 // called. All share one PUBLIC_URL, as replicas behind a load balancer do.
 func newCluster(bin, logDir string, env []string, n int, stripeBase string) (*cluster, error) {
-	c := &cluster{bin: bin, env: env, logDir: logDir}
+	c := &cluster{bin: bin, env: env, logDir: logDir, stripeBase: stripeBase}
 	public := ""
 	for i := range n {
 		port, err := freePort()
@@ -95,11 +98,12 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// command runs a one-shot CLI command (migrate, admin create, ledger
-// verify) with the cluster's configuration and returns its output.
+// command runs a one-shot CLI command (migrate, admin create, sweep,
+// ledger verify) with the cluster's configuration and returns its output.
 func (c *cluster) command(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Env = append(append([]string(nil), c.env...), "DATA_DIR="+filepath.Join(c.logDir, "data-cli"), "LOG_LEVEL=warn")
+	cmd.Env = append(append([]string(nil), c.env...), "DATA_DIR="+filepath.Join(c.logDir, "data-cli"), "LOG_LEVEL=warn",
+		"STRIPE_API_BASE="+c.stripeBase)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

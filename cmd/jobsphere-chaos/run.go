@@ -242,7 +242,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logf("operations done; every process up again")
 	fake.Finish(chaosRNG)
-	logf("open Checkout sessions expired, waiting 3-D Secure settled; delivering the last events")
+	// What the servers' minute sweeper would get to: payouts and card
+	// refunds a kill interrupted after Stripe acted.
+	if out, err := cl.command(ctx, "sweep", "--grace", "0s"); err != nil {
+		return fmt.Errorf("jobsphere sweep: %w\n%s", err, out)
+	}
+	logf("open Checkout sessions expired, waiting 3-D Secure settled, interrupted payouts and refunds swept; delivering the last events")
 	drained := dl.drain(2 * time.Minute)
 	logf("deliveries done (%v); stopping every process with SIGTERM", drained)
 	cl.stopAll()

@@ -27,6 +27,7 @@ commands:
                              create an admin account
   seed                       demo accounts, a funded wallet, jobs in every state
   ledger verify              recompute every balance from the postings; exit 1 on any mismatch
+  sweep [--grace 1m]         expire overdue offers, finish interrupted payouts and card refunds (servers do it every minute)
   version                    print the version
 
 Configuration comes from the environment; see README.md.`
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return seed(ctx, cfg, logger, stdout)
 	case "ledger":
 		return ledgerCommand(ctx, cfg, logger, rest, stdout)
+	case "sweep":
+		return sweepCommand(ctx, cfg, logger, rest, stderr)
 	}
 	fmt.Fprintln(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -117,7 +120,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	go sweep(connCtx, app, logger)
+	go sweepEvery(connCtx, app, logger)
 	logger.Info("listening", append([]any{"addr", ln.Addr().String(), "url", cfg.PublicURL}, cfg.Summary()...)...)
 
 	select {
@@ -194,11 +197,10 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	return nil
 }
 
-// sweep expires overdue offers and finishes interrupted payouts and
-// refunds to the card every minute until ctx ends. Every replica runs it;
+// sweepEvery sweeps every minute until ctx ends. Every replica runs it;
 // each offer still expires once, each transfer and refund is made once
 // (see ExpireOffers, SweepTransfers, SweepCardRefunds).
-func sweep(ctx context.Context, app *server.App, logger *slog.Logger) {
+func sweepEvery(ctx context.Context, app *server.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -206,21 +208,48 @@ func sweep(ctx context.Context, app *server.App, logger *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if n, err := app.Market.ExpireOffers(ctx); err != nil {
-				logger.Error("offer sweep failed", "err", err)
-			} else if n > 0 {
-				logger.Info("offers expired", "count", n)
-			}
-			if n, err := app.Payments.SweepTransfers(ctx, time.Minute); err != nil {
-				logger.Error("transfer sweep failed", "err", err)
-			} else if n > 0 {
-				logger.Info("interrupted transfers retried", "count", n)
-			}
-			if n, err := app.Market.SweepCardRefunds(ctx, time.Minute); err != nil {
-				logger.Error("card refund sweep failed", "err", err)
-			} else if n > 0 {
-				logger.Info("interrupted card refunds finished", "count", n)
-			}
+			_ = sweep(ctx, app, logger, time.Minute)
 		}
 	}
+}
+
+// sweep expires overdue offers and finishes payouts and refunds to the
+// card that were interrupted more than grace ago; it logs what it did and
+// returns the sweeps' errors.
+func sweep(ctx context.Context, app *server.App, logger *slog.Logger, grace time.Duration) error {
+	var errs []error
+	for _, step := range []struct {
+		what string
+		run  func() (int, error)
+	}{
+		{"offers expired", func() (int, error) { return app.Market.ExpireOffers(ctx) }},
+		{"interrupted transfers finished", func() (int, error) { return app.Payments.SweepTransfers(ctx, grace) }},
+		{"interrupted card refunds finished", func() (int, error) { return app.Market.SweepCardRefunds(ctx, grace) }},
+	} {
+		n, err := step.run()
+		if err != nil {
+			logger.Error("sweep failed", "step", step.what, "err", err)
+			errs = append(errs, err)
+		}
+		if n > 0 {
+			logger.Info(step.what, "count", n)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sweepCommand runs `sweep` once: what every server does each minute, now.
+func sweepCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	grace := fs.Duration("grace", time.Minute, "finish payouts and card refunds interrupted longer ago than this")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	app, err := server.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	return sweep(ctx, app, logger, *grace)
 }

@@ -184,3 +184,36 @@ func TestLedgerVerify(t *testing.T) {
 		}
 	})
 }
+
+// TestSweepCommand: `jobsphere sweep` does now what servers do each
+// minute; here it expires an overdue offer and gives back its hold.
+func TestSweepCommand(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	env["OFFER_TTL"] = "1ms"
+	srv := servertest.Start(t, env)
+	customer, contractor := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR")
+	srv.Fund(t, customer.ID, 20000)
+	cc, kc := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken)
+	var job struct{ CreateJob struct{ ID string } }
+	cc.MustDo(t, `mutation { createJob(input: {title: "Sweep the yard", description: "Leaves everywhere after the storm", budget: "100"}) { id } }`, nil, &job)
+	var app struct{ ApplyToJob struct{ ID string } }
+	kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+	cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "100", timeline: "1 day", description: "Rake and bag the leaves"}) { offer { id } } }`,
+		map[string]any{"a": app.ApplyToJob.ID}, nil)
+
+	out := &servertest.SyncBuffer{}
+	if err := run(context.Background(), []string{"jobsphere", "sweep", "--grace", "0s"}, getenv(env), out, io.Discard); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"msg":"offers expired","count":1`) {
+		t.Fatalf("sweep log: %s", out.String())
+	}
+	var w struct {
+		Wallet struct{ Balance, EscrowBalance string }
+	}
+	cc.MustDo(t, `{ wallet { balance escrowBalance } }`, nil, &w)
+	if w.Wallet.Balance != "200.00" || w.Wallet.EscrowBalance != "0.00" {
+		t.Fatalf("after the sweep: %+v", w.Wallet)
+	}
+	srv.RequireLedgerVerified(t)
+}
