@@ -319,12 +319,28 @@ func (b *bench) pgbench(ctx context.Context) (pgbenchResult, error) {
 	jobs := min(2, o.clients)
 	b.logf("pgbench: -c %d -j %d -T %d", o.clients, jobs, secs)
 	b.waitQuiet(ctx)
-	stopCPU := b.cpuWindow()
-	out, err := b.command(ctx, "", path, "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(jobs), "-T", strconv.Itoa(secs), dbURL)
-	cpu := stopCPU()
-	if err != nil {
-		return pgbenchResult{}, err
+	type result struct {
+		out string
+		err error
 	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		out, err := b.command(ctx, "", path, "-c", strconv.Itoa(o.clients), "-j", strconv.Itoa(jobs), "-T", strconv.Itoa(secs), dbURL)
+		done <- result{out, err}
+	}()
+	// CPU use is sampled inside the run, while pgbench's connections live
+	// (a backend that has exited can no longer be told from others').
+	run := time.Duration(secs) * time.Second
+	time.Sleep(run / 10)
+	stopCPU := b.cpuWindow()
+	time.Sleep(time.Until(start.Add(run * 9 / 10)))
+	cpu := stopCPU()
+	r := <-done
+	if r.err != nil {
+		return pgbenchResult{}, r.err
+	}
+	out := r.out
 	match := tpsLine.FindStringSubmatch(out)
 	if match == nil {
 		return pgbenchResult{}, errors.New("no tps line in pgbench's output:\n" + out)

@@ -60,9 +60,9 @@ func processRSS(pid int) (int64, error) {
 // (the bench, its children, the PostgreSQL backends of its databases), in
 // clock ticks, each process with what it is.
 type cpuSnapshot struct {
-	busy, total int64
-	mine        map[int]int64
-	what        map[int]string
+	busy, irq, total int64
+	mine             map[int]int64
+	what             map[int]string
 }
 
 // takeCPU reads /proc. dbPrefix names the run's databases, which the
@@ -78,9 +78,11 @@ func takeCPU(dbPrefix, serverBin string) cpuSnapshot {
 				break
 			}
 			s.total += v
-			// Not idle, iowait, irq, softirq: interrupt time is charged to
-			// no process (the run's own loopback traffic is much of it).
-			if i != 3 && i != 4 && i != 5 && i != 6 {
+			switch i {
+			case 3, 4: // idle, iowait
+			case 5, 6: // irq, softirq: charged to no process (much of it the run's own loopback traffic)
+				s.irq += v
+			default:
 				s.busy += v
 			}
 		}
@@ -118,35 +120,36 @@ func takeCPU(dbPrefix, serverBin string) cpuSnapshot {
 		cmdline[pid] = string(cmd)
 	}
 	for pid, t := range ticks {
-		switch cmd := cmdline[pid]; {
-		case pid == self:
+		cmd := cmdline[pid]
+		if pid == self {
 			s.mine[pid], s.what[pid] = t, "load generator"
-		case strings.Contains(cmd, dbPrefix):
-			s.mine[pid], s.what[pid] = t, "PostgreSQL"
-		default:
-			for p, hops := parent[pid], 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
-				if p == self {
-					s.mine[pid], s.what[pid] = t, "tools"
-					if strings.HasPrefix(cmd, serverBin+"\x00") {
-						s.what[pid] = "server"
-					}
-					break
+			continue
+		}
+		for p, hops := parent[pid], 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
+			if p == self { // the bench's children: servers, stripe-mock, pgbench
+				s.mine[pid], s.what[pid] = t, "tools"
+				if strings.HasPrefix(cmd, serverBin+"\x00") {
+					s.what[pid] = "server"
 				}
+				break
 			}
+		}
+		if _, ok := s.mine[pid]; !ok && strings.Contains(cmd, dbPrefix) {
+			s.mine[pid], s.what[pid] = t, "PostgreSQL"
 		}
 	}
 	return s
 }
 
 // cpuUse is how many CPUs' worth each part of this run ("server",
-// "PostgreSQL", …), processes not of this run ("others") and the whole
-// machine ("busy"; interrupts left out) used between a and b.
+// "PostgreSQL", …), processes not of this run ("others"; interrupts left
+// out) and the whole machine ("busy") used between a and b.
 func cpuUse(a, b cpuSnapshot) map[string]float64 {
 	elapsed := float64(b.total-a.total) / float64(runtime.NumCPU())
 	if elapsed <= 0 {
 		return nil
 	}
-	use := map[string]float64{"busy": float64(b.busy-a.busy) / elapsed}
+	use := map[string]float64{"busy": float64(b.busy-a.busy+b.irq-a.irq) / elapsed}
 	var mine int64
 	for pid, t := range b.mine {
 		d := t - a.mine[pid] // a process started since a counts whole
