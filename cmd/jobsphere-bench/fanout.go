@@ -160,7 +160,7 @@ func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 		return err
 	}
 	c := newClient(t.url, 64)
-	defer c.close()
+	defer func() { c.close() }()
 
 	b.logf("fanout: signing up %d users", n)
 	start := time.Now()
@@ -196,7 +196,7 @@ func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 	subs := &subscribers{base: time.Now(), received: make([]atomic.Int64, n)}
 	defer subs.close(context.WithoutCancel(ctx))
 	// Warm up: a subscriber comes and goes, a few queries.
-	warm := &subscribers{base: time.Now(), received: make([]atomic.Int64, n)}
+	warm := &subscribers{base: time.Now(), received: make([]atomic.Int64, 1)}
 	if err := warm.dial(ctx, t.url, 0, users[0].Token, nil); err != nil {
 		return fmt.Errorf("warm-up subscriber: %w", err)
 	}

@@ -36,8 +36,8 @@ type options struct {
 	onlyRequested string
 }
 
-// The phases, in the order they run.
-// money runs pgbench too, for the ratio; -only pgbench runs it alone.
+// The phases, in the order they run. money runs pgbench too, for the
+// ratio; -only pgbench runs it alone.
 var phases = []string{"money", "reads", "pgbench", "fanout", "webhooks", "coldstart"}
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -55,7 +55,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench -i scale factor")
 	fs.StringVar(&o.pgbenchPath, "pgbench", "", "pgbench binary (default: from PATH, else /usr/bin/pgbench)")
 	fs.StringVar(&o.bin, "bin", "", "a jobsphere binary to use instead of building ./cmd/jobsphere")
-	fs.StringVar(&o.profileDir, "profile", "", "serve money, webhooks and fanout in-process and write CPU (money, webhooks) and heap (fanout) profiles and their top 20 to this directory")
+	fs.StringVar(&o.profileDir, "profile", "", "serve money, webhooks and fanout in-process and write CPU (money, webhooks) and heap (fanout) profiles and their top 20 to this directory; with fanout, keep -subscribers under half the open-file limit (both ends of every socket are then in this process)")
 	fs.IntVar(&o.coldStarts, "coldstarts", 5, "cold starts measured per configuration")
 	fs.BoolVar(&o.keep, "keep", false, "keep the databases and the work directory (logs) for inspection")
 	fs.Float64Var(&o.quiet, "quiet", 0, "on a shared machine: before each measurement wait until other processes use at most this many CPUs (0: don't wait)")
