@@ -146,7 +146,7 @@ func (b *bench) setupMarket(ctx context.Context, t *target, n int) (*market, err
 // marketPhases runs money mutations, reads and pgbench on one server.
 func (b *bench) marketPhases(ctx context.Context, rep *report) error {
 	o := b.opts
-	t, err := b.phaseServer(ctx, "market", o.only["money"])
+	t, err := b.phaseServer(ctx, "market", true) // in-process when profiling
 	if err != nil {
 		return err
 	}
@@ -254,6 +254,10 @@ func (b *bench) readsPhase(ctx context.Context, rep *report, m *market) error {
 	}
 	b.logf("reads: %d clients for %s", o.clients, o.duration)
 	b.waitQuiet(ctx)
+	stopProfile, err := b.startProfile("reads")
+	if err != nil {
+		return err
+	}
 	stopCPU := b.cpuWindow()
 	rec, elapsed := loopFor(ctx, o.clients, o.duration, func(ctx context.Context, w int, rec *recorder) {
 		u := m.pairs[w].customer
@@ -266,6 +270,13 @@ func (b *bench) readsPhase(ctx context.Context, rep *report, m *market) error {
 		return err
 	}
 	cpu := stopCPU()
+	top, err := stopProfile()
+	if err != nil {
+		return err
+	}
+	if top != "" {
+		rep.section(top)
+	}
 	l := rec.all(opWalletRead)
 	rep.add("reads", "wallet + first 20 transactions, one query: reads/s", fmt.Sprintf("%.1f (%d clients × %s)", rate(len(l), elapsed), o.clients, elapsed.Round(time.Millisecond)), "")
 	rep.add("reads", "read latency p50 / p99", p50p99(l), "")

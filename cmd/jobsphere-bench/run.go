@@ -31,6 +31,7 @@ type options struct {
 	keep          bool
 	quiet         float64
 	quietWait     time.Duration
+	serverEnv     map[string]string
 	databaseURL   string
 	progress      io.Writer
 	onlyRequested string
@@ -55,9 +56,18 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench -i scale factor")
 	fs.StringVar(&o.pgbenchPath, "pgbench", "", "pgbench binary (default: from PATH, else /usr/bin/pgbench)")
 	fs.StringVar(&o.bin, "bin", "", "a jobsphere binary to use instead of building ./cmd/jobsphere")
-	fs.StringVar(&o.profileDir, "profile", "", "serve money, webhooks and fanout in-process and write CPU (money, webhooks) and heap (fanout) profiles and their top 20 to this directory; with fanout, keep -subscribers under half the open-file limit (both ends of every socket are then in this process)")
+	fs.StringVar(&o.profileDir, "profile", "", "serve money, reads, webhooks and fanout in-process and write CPU (money, reads, webhooks) and heap (fanout) profiles and their top 20 to this directory; with fanout, keep -subscribers under half the open-file limit (both ends of every socket are then in this process)")
 	fs.IntVar(&o.coldStarts, "coldstarts", 5, "cold starts measured per configuration")
 	fs.BoolVar(&o.keep, "keep", false, "keep the databases and the work directory (logs) for inspection")
+	o.serverEnv = map[string]string{}
+	fs.Func("env", "KEY=VALUE for the servers' environment, over the bench's settings (repeatable), e.g. -env DB_MAX_OPEN_CONNS=32", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", kv)
+		}
+		o.serverEnv[k] = v
+		return nil
+	})
 	fs.Float64Var(&o.quiet, "quiet", 0, "on a shared machine: before each measurement wait until other processes use at most this many CPUs (0: don't wait)")
 	fs.DurationVar(&o.quietWait, "quiet-wait", 5*time.Minute, "the longest -quiet waits before measuring anyway")
 	if err := fs.Parse(args[1:]); err != nil {

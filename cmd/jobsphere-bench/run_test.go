@@ -108,12 +108,15 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	o, err := parseOptions([]string{"b", "-quick", "-clients", "3", "-only", "pgbench,fanout"}, func(string) string { return "" }, &bytes.Buffer{})
+	o, err := parseOptions([]string{"b", "-quick", "-clients", "3", "-only", "pgbench,fanout", "-env", "A=b=c"}, func(string) string { return "" }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.clients != 3 || o.subscribers != 8 || o.duration != time.Second || !o.only["pgbench"] || !o.only["fanout"] || o.only["money"] {
 		t.Errorf("options: %+v", o)
+	}
+	if o.serverEnv["A"] != "b=c" {
+		t.Errorf("-env: %v", o.serverEnv)
 	}
 	if o.databaseURL != defaultDatabaseURL {
 		t.Errorf("database URL %q", o.databaseURL)

@@ -47,6 +47,9 @@ func (b *bench) serverEnv(ctx context.Context, dbURL, name string) (map[string]s
 			env[k] = v
 		}
 	}
+	for k, v := range b.opts.serverEnv {
+		env[k] = v
+	}
 	return env, nil
 }
 
