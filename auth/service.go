@@ -130,7 +130,11 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 		sess, err = s.startSession(ctx, tx, u, "")
 		return err
 	})
-	return sess, err
+	if err != nil {
+		return nil, err
+	}
+	sess.User = sess.User.Unwrap() // made in the committed transaction: its edges load through the client
+	return sess, nil
 }
 
 // Login checks an email and password. Which of the two was wrong is

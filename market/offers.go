@@ -104,7 +104,9 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 	if err != nil {
 		return nil, err
 	}
-	return &SendOfferResult{Offer: o, Wallet: w, Amounts: split}, nil
+	// Unwrap: o was made in the committed transaction; its edges (offer {
+	// job }) must be loaded through the client.
+	return &SendOfferResult{Offer: o.Unwrap(), Wallet: w, Amounts: split}, nil
 }
 
 func (s *Service) validateOffer(in SendOfferInput) error {

@@ -366,3 +366,41 @@ func TestOfferSubscriptions(t *testing.T) {
 		srv.RequireLedgerVerified(t)
 	})
 }
+
+// TestPayloadsLoadTheirEdges: objects a mutation made in its transaction
+// load their edges after it committed (offer { job }, user { reviews }).
+func TestPayloadsLoadTheirEdges(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		var reg struct {
+			Register struct {
+				User struct {
+					Reviews struct{ TotalCount int }
+				}
+			}
+		}
+		srv.Client("").MustDo(t, `mutation { register(input: {email: "edges@example.test", password: "Passw0rd1", name: "Ed Ges", role: CONTRACTOR}) {
+			user { reviews(first: 1) { totalCount } rating { count } } } }`, nil, &reg)
+		customer, contractor := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR")
+		srv.Fund(t, customer.ID, 20000)
+		cc := srv.Client(customer.AccessToken)
+		var job struct{ CreateJob struct{ ID string } }
+		cc.MustDo(t, `mutation { createJob(input: {title: "Fit a shelf", description: "One shelf in the hall", budget: "100"}) { id } }`, nil, &job)
+		var app struct{ ApplyToJob struct{ ID string } }
+		srv.Client(contractor.AccessToken).MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+		var sent struct {
+			SendOffer struct {
+				Offer struct {
+					Job         struct{ ID, Title string }
+					Application struct{ ID string }
+				}
+			}
+		}
+		cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "100", timeline: "1 day", description: "Fit and level the shelf"}) {
+			offer { job { id title } application { id } } } }`, map[string]any{"a": app.ApplyToJob.ID}, &sent)
+		if sent.SendOffer.Offer.Job.ID != job.CreateJob.ID || sent.SendOffer.Offer.Application.ID != app.ApplyToJob.ID {
+			t.Fatalf("sendOffer payload: %+v", sent.SendOffer)
+		}
+		srv.RequireLedgerVerified(t)
+	})
+}
