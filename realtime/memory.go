@@ -58,10 +58,6 @@ func (m *Memory) Publish(_ context.Context, ev Event) error {
 	return nil
 }
 
-// afterCommitKey finds, in the context a commit runs with, the events this
-// broker publishes once the commit succeeded.
-type afterCommitKey struct{ m *Memory }
-
 // PublishTx publishes ev once tx has committed successfully; if tx is rolled
 // back, or its commit fails, ev is never published. Events of one
 // transaction are published in the order PublishTx was called.
@@ -70,26 +66,10 @@ func (m *Memory) PublishTx(_ context.Context, tx *ent.Tx, ev Event) error {
 	if err != nil {
 		return err
 	}
-	// Every call adds a commit hook; ent nests them, the first registered
-	// outermost. The outermost hook owns the list the inner ones append to
-	// (passed down through the commit's context) and publishes it in order
-	// after the real commit returned without error.
-	key := afterCommitKey{m}
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
-		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			if pending, ok := ctx.Value(key).(*[]Event); ok {
-				*pending = append(*pending, ev)
-				return next.Commit(ctx, tx)
-			}
-			pending := []Event{ev}
-			if err := next.Commit(context.WithValue(ctx, key, &pending), tx); err != nil {
-				return err
-			}
-			for _, ev := range pending {
-				m.publish(ev)
-			}
-			return nil
-		})
+	afterCommit(tx, m, ev, func(_ context.Context, evs []Event) {
+		for _, ev := range evs {
+			m.publish(ev)
+		}
 	})
 	return nil
 }

@@ -107,3 +107,32 @@ func prepare(ev Event) (Event, []byte, error) {
 	}
 	return ev, payload, nil
 }
+
+// afterCommitKey finds, in the context a commit runs with, the events a
+// broker publishes once the commit succeeded.
+type afterCommitKey struct{ broker any }
+
+// afterCommit arranges for publish to get, once tx has committed
+// successfully, every event added for broker in tx, in the order they were
+// added; after a rollback or a failed commit, nothing. Every call adds a
+// commit hook; ent nests them, the first registered outermost. The
+// outermost hook owns the list the inner ones append to (passed down
+// through the commit's context) and publishes it after the real commit
+// returned without error.
+func afterCommit(tx *ent.Tx, broker any, ev Event, publish func(context.Context, []Event)) {
+	key := afterCommitKey{broker}
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			if pending, ok := ctx.Value(key).(*[]Event); ok {
+				*pending = append(*pending, ev)
+				return next.Commit(ctx, tx)
+			}
+			pending := []Event{ev}
+			if err := next.Commit(context.WithValue(ctx, key, &pending), tx); err != nil {
+				return err
+			}
+			publish(context.WithoutCancel(ctx), pending)
+			return nil
+		})
+	})
+}

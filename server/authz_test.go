@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/graph/generated"
@@ -429,6 +430,7 @@ func (w *authzWorld) checkSubscription(t *testing.T, field string, p authzProbe)
 	if fx.trigger == nil {
 		t.Fatalf("%s: a subscription's fixture needs a trigger", field)
 	}
+	waitFor(t, func() bool { return w.srv.App.Broker.Subscriptions() == 0 }) // the last probe's are gone
 	type sub struct {
 		ws      *servertest.WS
 		id      string
@@ -485,6 +487,10 @@ func (w *authzWorld) checkSubscription(t *testing.T, field string, p authzProbe)
 	for _, s := range subs {
 		settle(s) // subscribed (or refused) before the event happens
 	}
+	// gqlgen starts each subscription in a goroutine of its own, so the
+	// settling query may overtake it: wait for the broker to hold every
+	// signed-in viewer's subscription.
+	waitFor(t, func() bool { return w.srv.App.Broker.Subscriptions() >= len(authzViewers)-1 })
 	fx.trigger(t)
 	for _, v := range authzViewers {
 		if s := subs[v]; p.want[v] == azReceived && s.outcome == "" {
@@ -650,4 +656,13 @@ func azRefreshToken(t *testing.T, w *authzWorld) authzFixture {
 		t.Fatal(err)
 	}
 	return authzFixture{vars: map[string]any{"t": sess.Tokens.RefreshToken}}
+}
+
+// waitFor polls cond for up to 5 s; the assertions after it tell what
+// went wrong if it never holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
