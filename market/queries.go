@@ -58,7 +58,8 @@ func (s *Service) Offers(ctx context.Context, v auth.Viewer, status *offer.Statu
 // Contracts pages the viewer's contracts, as customer or contractor
 // (admins: all), newest first.
 func (s *Service) Contracts(ctx context.Context, v auth.Viewer, status *contract.Status, p Page) (*ent.ContractConnection, error) {
-	q := s.client.Contract.Query()
+	// Escrows in one query for the page, not one per contract (EscrowOf).
+	q := s.client.Contract.Query().WithEscrow()
 	if !v.IsAdmin() {
 		q.Where(contract.Or(contract.CustomerID(v.UserID), contract.ContractorID(v.UserID)))
 	}
@@ -108,6 +109,9 @@ func (s *Service) ContractOfJob(ctx context.Context, v auth.Viewer, jobID pulid.
 func (s *Service) EscrowOf(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Escrow, error) {
 	if !IsParty(v, c.CustomerID, c.ContractorID) {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only the contract's parties see its escrow")
+	}
+	if esc, err := c.Edges.EscrowOrErr(); err == nil && esc != nil {
+		return esc, nil // loaded with the contract
 	}
 	return s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 }
