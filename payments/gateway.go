@@ -150,9 +150,6 @@ var cardMessages = map[string]string{
 	"rate_limit":         "Too many attempts. Try again later",
 }
 
-// paymentFailed turns a Stripe error into the client's error: card errors
-// keep Stripe's codes (extensions.stripeCode, declineCode) with the seeds'
-// message; anything else is an outage, not the customer's fault.
 // stripeRefused reports whether err is Stripe refusing a request, so that
 // surely nothing was made: a 4xx answer, but not a rate limit nor an
 // idempotency conflict (a request under that key may have been made).
@@ -167,6 +164,9 @@ func stripeRefused(err error) bool {
 		se.HTTPStatusCode != http.StatusTooManyRequests && se.Type != stripe.ErrorTypeIdempotency
 }
 
+// paymentFailed turns a Stripe error into the client's error: card errors
+// keep Stripe's codes (extensions.stripeCode, declineCode) with the seeds'
+// message; anything else is an outage, not the customer's fault.
 func paymentFailed(err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {

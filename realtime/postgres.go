@@ -161,25 +161,17 @@ func (p *Postgres) Publish(ctx context.Context, ev Event) error {
 // dies between its commit and this statement loses those events; clients
 // refetch when they reconnect.
 func (p *Postgres) PublishTx(_ context.Context, tx *ent.Tx, ev Event) error {
-	ev, _, err := prepare(ev)
+	_, payload, err := prepare(ev)
 	if err != nil {
 		return err
 	}
-	afterCommit(tx, p, ev, p.notifyAll)
+	afterCommit(tx, p, string(payload), p.notifyAll)
 	return nil
 }
 
-// notifyAll sends events committed by a transaction. If it cannot, the
-// local subscribers are told to refetch.
-func (p *Postgres) notifyAll(ctx context.Context, evs []Event) {
-	payloads := make([]string, 0, len(evs))
-	for _, ev := range evs {
-		_, payload, err := prepare(ev)
-		if err != nil {
-			continue // checked by PublishTx
-		}
-		payloads = append(payloads, string(payload))
-	}
+// notifyAll sends the encoded events a transaction committed. If it
+// cannot, the local subscribers are told to refetch.
+func (p *Postgres) notifyAll(ctx context.Context, payloads []string) {
 	if _, err := p.db.ExecContext(ctx, notifyAllSQL, pq.Array(payloads)); err != nil {
 		p.logger.WarnContext(ctx, "realtime: committed events not sent; local subscribers get "+KindResync, "events", len(payloads), "err", err)
 		p.hub.resyncAll()

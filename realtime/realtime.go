@@ -113,21 +113,22 @@ func prepare(ev Event) (Event, []byte, error) {
 type afterCommitKey struct{ broker any }
 
 // afterCommit arranges for publish to get, once tx has committed
-// successfully, every event added for broker in tx, in the order they were
-// added; after a rollback or a failed commit, nothing. Every call adds a
+// successfully, every item (an event, or its encoding) added for broker in
+// tx, in the order they were added; after a rollback or a failed commit,
+// nothing. Every call adds a
 // commit hook; ent nests them, the first registered outermost. The
 // outermost hook owns the list the inner ones append to (passed down
 // through the commit's context) and publishes it after the real commit
 // returned without error.
-func afterCommit(tx *ent.Tx, broker any, ev Event, publish func(context.Context, []Event)) {
+func afterCommit[T any](tx *ent.Tx, broker any, item T, publish func(context.Context, []T)) {
 	key := afterCommitKey{broker}
 	tx.OnCommit(func(next ent.Committer) ent.Committer {
 		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			if pending, ok := ctx.Value(key).(*[]Event); ok {
-				*pending = append(*pending, ev)
+			if pending, ok := ctx.Value(key).(*[]T); ok {
+				*pending = append(*pending, item)
 				return next.Commit(ctx, tx)
 			}
-			pending := []Event{ev}
+			pending := []T{item}
 			if err := next.Commit(context.WithValue(ctx, key, &pending), tx); err != nil {
 				return err
 			}
