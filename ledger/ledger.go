@@ -11,7 +11,10 @@
 //   - each wallet's cached balance and escrow balance equal the sums of
 //     the postings on the user's AVAILABLE and ESCROW accounts, and its
 //     lifetime totals equal what its transactions imply;
-//   - each wallet's pending deposits equal its unconfirmed deposits.
+//   - each wallet's pending deposits equal its unconfirmed deposits;
+//   - every job's status agrees with its contract's and escrow's (no
+//     cancelled job with a held escrow, no completed job whose escrow was
+//     not released) and no offer is pending on a job that is not open.
 package ledger
 
 import (

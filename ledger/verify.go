@@ -34,7 +34,7 @@ func (r *Report) Print(w io.Writer, fmtAmount func(int64) string) {
 	fmt.Fprintf(w, "available %s, escrow %s, revenue %s, external %s\n",
 		fmtAmount(r.Available), fmtAmount(r.Escrow), fmtAmount(r.Revenue), fmtAmount(r.External))
 	if r.OK() {
-		fmt.Fprintln(w, "ledger OK: every transaction balances, no account is negative, every wallet matches its postings")
+		fmt.Fprintln(w, "ledger OK: every transaction balances, no account is negative, every wallet matches its postings, every job agrees with its contract and escrow")
 		return
 	}
 	fmt.Fprintf(w, "ledger has %d problem(s):\n", len(r.Problems))
@@ -119,6 +119,9 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 	}
 
 	if err := l.verifyWallets(ctx, r, want); err != nil {
+		return nil, err
+	}
+	if err := l.verifyStates(ctx, r); err != nil {
 		return nil, err
 	}
 	return r, nil

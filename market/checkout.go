@@ -188,6 +188,9 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		}
 	}
 	err = s.tx(ctx, func(tx *ent.Tx) error {
+		if _, err := s.lockJob(ctx, tx, c.JobID); err != nil {
+			return err
+		}
 		if _, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard); err != nil {
 			return err
 		}

@@ -87,6 +87,13 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 
 func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Escrow, error) {
 	err := s.tx(ctx, func(tx *ent.Tx) error {
+		locked, err := s.lockJob(ctx, tx, c.JobID, job.StatusASSIGNED, job.StatusIN_PROGRESS)
+		if err != nil {
+			return err
+		}
+		if !locked {
+			return s.releaseRefused(ctx, tx, c)
+		}
 		n, err := tx.Escrow.Update().
 			Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusFUNDED), escrow.CardRefundStartedAtIsNil()).
 			SetStatus(escrow.StatusRELEASE_REQUESTED).SetReleaseRequestedAt(s.now()).Save(ctx)
@@ -120,32 +127,41 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 }
 
 // release pays a RELEASE_REQUESTED escrow out: the service fee to revenue,
-// the rest to the contractor; job and contract COMPLETED. Conditional on
-// the escrow's status, so two approvals (or an approval racing a cancel)
-// end in one outcome.
+// the rest to the contractor; job and contract COMPLETED. The job moves
+// first (lockJob's order) and only from under way, so a cancelled job's
+// escrow is never paid out; the escrow moves on its status, so two
+// approvals (or an approval racing a cancel) end in one outcome.
 func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) error {
-	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).WithContract().Only(ctx)
+	c, err := tx.Contract.Get(ctx, contractID)
 	if ent.IsNotFound(err) {
 		return notFound("Contract")
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("read contract %s: %w", contractID, err)
 	}
 	now := s.now()
-	n, err := tx.Escrow.Update().
+	n, err := tx.Job.Update().Where(job.ID(c.JobID), job.StatusIn(job.StatusASSIGNED, job.StatusIN_PROGRESS)).
+		SetStatus(job.StatusCOMPLETED).SetCompletedAt(now).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("complete job %s: %w", c.JobID, err)
+	}
+	if n == 0 {
+		return s.releaseRefused(ctx, tx, c)
+	}
+	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+	if err != nil {
+		return fmt.Errorf("read escrow of %s: %w", contractID, err)
+	}
+	n, err = tx.Escrow.Update().
 		Where(escrow.ID(esc.ID), escrow.StatusEQ(escrow.StatusRELEASE_REQUESTED), escrow.CardRefundStartedAtIsNil()).
 		SetStatus(escrow.StatusRELEASED).SetReleasedAt(now).Save(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("release escrow %s: %w", esc.ID, err)
 	}
 	if n == 0 {
 		return s.escrowConflict(ctx, tx, contractID)
 	}
-	c := esc.Edges.Contract
-	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCOMPLETED).SetCompletedAt(now).Exec(ctx); err != nil {
-		return err
-	}
-	if err := tx.Job.UpdateOneID(c.JobID).SetStatus(job.StatusCOMPLETED).SetCompletedAt(now).Exec(ctx); err != nil {
+	if err := s.closeContract(ctx, tx, c, contract.StatusCOMPLETED, now); err != nil {
 		return err
 	}
 	from := ledger.Escrow(c.CustomerID)
@@ -181,68 +197,60 @@ type CancelJobResult struct {
 
 // CancelJob cancels a job for its customer or an admin. Before an offer
 // is accepted, a pending offer's hold is released; after, the escrow and
-// the platform fee go back to the customer in full.
+// the platform fee go back to the customer in full (a card-paid escrow to
+// the card: customers cannot withdraw wallet money).
+//
+// The job is cancelled from the stage it was seen in: OPEN (no contract),
+// or under way with the contract read here (a job's contract never
+// changes once made). An accept or a job checkout that assigns the job
+// meanwhile wins, and the cancel says so, instead of cancelling a job
+// whose new escrow it never saw.
 func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, reason *string) (*CancelJobResult, error) {
-	if err := s.refundCardOfJob(ctx, v, jobID, reason); err != nil {
-		return nil, err
+	j, err := s.client.Job.Query().Where(job.ID(jobID)).WithContract(func(q *ent.ContractQuery) { q.WithEscrow() }).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Job")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %s: %w", jobID, err)
+	}
+	if j.PostedByID != v.UserID && !v.IsAdmin() {
+		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	}
+	if j.Status == job.StatusCOMPLETED || j.Status == job.StatusCANCELLED {
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
+	}
+	c := j.Edges.Contract
+	from := []job.Status{job.StatusOPEN}
+	toCard := false
+	if c != nil {
+		from = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
+		esc := c.Edges.Escrow
+		live := esc.Status == escrow.StatusFUNDED || esc.Status == escrow.StatusRELEASE_REQUESTED
+		if toCard = esc.FundingSource == escrow.FundingSourceCHECKOUT; toCard && live {
+			if err := s.refundCard(ctx, esc, reason, nil); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var refund int64
-	err := s.tx(ctx, func(tx *ent.Tx) error {
-		j, err := tx.Job.Get(ctx, jobID)
-		if ent.IsNotFound(err) {
-			return notFound("Job")
-		}
-		if err != nil {
-			return err
-		}
-		if j.PostedByID != v.UserID && !v.IsAdmin() {
-			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
-		}
-		if j.Status == job.StatusCOMPLETED || j.Status == job.StatusCANCELLED {
-			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
-		}
-		// The escrow first, as release does: both lock escrow, contract,
-		// job in that order, so a cancel racing an approval waits instead
-		// of deadlocking, and exactly one of them wins.
-		c, err := tx.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
-		switch {
-		case err == nil:
-			// A card-paid escrow goes back to the card: customers cannot
-			// withdraw wallet money.
-			funding, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
-			if err != nil {
-				return err
-			}
-			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, funding.FundingSource == escrow.FundingSourceCHECKOUT)
-			if jobsphere.ErrorCode(err) == jobsphere.Conflict { // released meanwhile: say so of the job
-				if now, gerr := tx.Job.Get(ctx, jobID); gerr == nil {
-					return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", now.Status)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			refund += amount
-		case !ent.IsNotFound(err):
-			return err
-		}
-		n, err := tx.Job.Update().
-			Where(job.ID(jobID), job.StatusIn(job.StatusOPEN, job.StatusASSIGNED, job.StatusIN_PROGRESS)).
+	err = s.tx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Job.Update().Where(job.ID(jobID), job.StatusIn(from...)).
 			SetStatus(job.StatusCANCELLED).SetCancelledAt(s.now()).SetNillableCancellationReason(trimmed(reason)).
 			Save(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("cancel job %s: %w", jobID, err)
 		}
 		if n == 0 {
-			now, err := tx.Job.Get(ctx, jobID)
-			if err != nil {
-				return err
-			}
-			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", now.Status)
+			return s.cancelRefused(ctx, tx, jobID)
+		}
+		if c != nil {
+			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, toCard)
+			refund += amount
+			return err
 		}
 		pending, err := tx.Offer.Query().Where(offer.JobID(jobID), offer.StatusEQ(offer.StatusPENDING)).All(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("read pending offers of %s: %w", jobID, err)
 		}
 		for _, o := range pending {
 			refund += o.TotalCharge
@@ -250,40 +258,61 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 				return err
 			}
 		}
-		if c == nil {
-			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, "")
-		}
-		return nil
+		return s.publishJobTx(ctx, tx, jobID, j.PostedByID, "")
 	})
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.client.Job.Get(ctx, jobID)
+	j, err = s.client.Job.Get(ctx, jobID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read cancelled job %s: %w", jobID, err)
 	}
 	return &CancelJobResult{Job: j, RefundAmount: refund}, nil
 }
 
-// refundCardOfJob gives the card its money back first when the job being
-// cancelled was paid by card and its escrow is still held (refundCard).
-func (s *Service) refundCardOfJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, reason *string) error {
-	c, err := s.client.Contract.Query().Where(contract.JobID(jobID)).WithJob().WithEscrow().Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil
-	}
+// cancelRefused names the status the job reached while it was being
+// cancelled. The transaction's earlier statements see the job as of their
+// start; this one sees the move that won.
+func (s *Service) cancelRefused(ctx context.Context, tx *ent.Tx, jobID pulid.ID) error {
+	j, err := tx.Job.Get(ctx, jobID)
 	if err != nil {
-		return err
+		return fmt.Errorf("read job %s: %w", jobID, err)
 	}
-	esc := c.Edges.Escrow
-	if esc == nil || esc.FundingSource != escrow.FundingSourceCHECKOUT ||
-		(esc.Status != escrow.StatusFUNDED && esc.Status != escrow.StatusRELEASE_REQUESTED) {
-		return nil // the transaction says what is wrong, if anything
+	if j.Status == job.StatusASSIGNED || j.Status == job.StatusIN_PROGRESS {
+		return jobsphere.Errorf(jobsphere.Conflict,
+			"Job is %s: it was assigned while being cancelled; cancel it again to refund its escrow", j.Status)
 	}
-	if c.Edges.Job.PostedByID != v.UserID && !v.IsAdmin() {
-		return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
+}
+
+// releaseRefused explains why a contract's escrow cannot be released:
+// the escrow is no longer held, or its job is no longer under way.
+func (s *Service) releaseRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract) error {
+	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+	if err != nil {
+		return fmt.Errorf("read escrow of %s: %w", c.ID, err)
 	}
-	return s.refundCard(ctx, esc, reason, nil)
+	if esc.Status == escrow.StatusRELEASED || esc.Status == escrow.StatusREFUNDED || esc.CardRefundStartedAt != nil {
+		return s.escrowConflict(ctx, tx, c.ID)
+	}
+	return jobIs(ctx, tx, c.JobID, "Job is %s; its escrow cannot be released")
+}
+
+// closeContract ends an ACTIVE contract; the escrow's move in the same
+// transaction is what makes it the only one to.
+func (s *Service) closeContract(ctx context.Context, tx *ent.Tx, c *ent.Contract, to contract.Status, at time.Time) error {
+	u := tx.Contract.Update().Where(contract.ID(c.ID), contract.StatusEQ(contract.StatusACTIVE)).SetStatus(to)
+	if to == contract.StatusCOMPLETED {
+		u.SetCompletedAt(at)
+	}
+	n, err := u.Save(ctx)
+	if err != nil {
+		return fmt.Errorf("close contract %s: %w", c.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("market: contract %s of a held escrow is not ACTIVE", c.ID)
+	}
+	return nil
 }
 
 // refundEscrow returns a wallet-funded escrow's amount and platform fee to
@@ -311,9 +340,9 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		if toCard {
 			return 0, fmt.Errorf("market: refund of %s to the card before refundCard", esc.ID)
 		}
-		return 0, jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
+		return 0, errCardRefundInProgress
 	}
-	if err := tx.Contract.UpdateOne(c).SetStatus(contract.StatusCANCELLED).Exec(ctx); err != nil {
+	if err := s.closeContract(ctx, tx, c, contract.StatusCANCELLED, s.now()); err != nil {
 		return 0, err
 	}
 	wallet := ledger.Available(c.CustomerID)
@@ -375,6 +404,8 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 	return err
 }
 
+var errCardRefundInProgress = jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
+
 // ErrCardRefundRefused wraps a CardRefunder's error when the refund was
 // surely not made (the request was refused); any other error may hide a
 // refund made, and the claim stays for a retry.
@@ -411,7 +442,7 @@ func (s *Service) escrowConflict(ctx context.Context, tx *ent.Tx, contractID pul
 		return err
 	}
 	if esc.CardRefundStartedAt != nil && (esc.Status == escrow.StatusFUNDED || esc.Status == escrow.StatusRELEASE_REQUESTED) {
-		return jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
+		return errCardRefundInProgress
 	}
 	return conflict("Escrow", esc.Status)
 }

@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -149,6 +150,38 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 	}
 	return nil, s.jobConflict(ctx, jobID, to)
+}
+
+// lockJob takes the job's row lock, with a conditional update: only on a
+// job in one of statuses (any status when none are given). Every
+// transaction that changes a job, its offers, its contract or its escrow
+// takes this lock first (the lock order: job, then offers, contract and
+// escrow, then ledger accounts and wallets), so two of them for one job
+// queue instead of deadlocking, and the later one reads what the earlier
+// one committed. It reports whether the job was locked.
+func (s *Service) lockJob(ctx context.Context, tx *ent.Tx, id pulid.ID, statuses ...job.Status) (bool, error) {
+	u := tx.Job.Update().Where(job.ID(id)).SetUpdatedAt(s.now())
+	if len(statuses) > 0 {
+		u.Where(job.StatusIn(statuses...))
+	}
+	n, err := u.Save(ctx)
+	if err != nil {
+		return false, fmt.Errorf("lock job %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// jobIs is the refusal of a move whose job is no longer where the caller
+// saw it: it names the status the job has now.
+func jobIs(ctx context.Context, tx *ent.Tx, id pulid.ID, format string) error {
+	j, err := tx.Job.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return notFound("Job")
+	}
+	if err != nil {
+		return fmt.Errorf("read job %s: %w", id, err)
+	}
+	return jobsphere.Errorf(jobsphere.Conflict, format, j.Status)
 }
 
 // jobConflict explains a refused move with the job's current status.

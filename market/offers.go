@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -160,7 +161,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 			return err
 		}
 		if n == 0 {
-			return jobsphere.Errorf(jobsphere.Conflict, "Job is no longer open")
+			return jobIs(ctx, tx, o.JobID, "Job is %s and no longer open")
 		}
 		if err := moveOffer(ctx, tx, o, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
 			return err
@@ -248,6 +249,9 @@ func (s *Service) endOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID,
 		if o.Status != offer.StatusPENDING {
 			return conflict("Offer", o.Status)
 		}
+		if _, err := s.lockJob(ctx, tx, o.JobID); err != nil {
+			return err
+		}
 		refund = o.TotalCharge
 		return s.releaseOffer(ctx, tx, o, to, reason)
 	})
@@ -312,6 +316,9 @@ func (s *Service) ExpireOffers(ctx context.Context) (int, error) {
 			if o.Status != offer.StatusPENDING {
 				return errAlreadyMoved
 			}
+			if _, err := s.lockJob(ctx, tx, o.JobID); err != nil {
+				return err
+			}
 			return s.releaseOffer(ctx, tx, o, offer.StatusEXPIRED, nil)
 		})
 		switch {
@@ -336,10 +343,14 @@ func moveOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to offer.Status, m
 	}
 	n, err := u.Save(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("move offer %s to %s: %w", o.ID, to, err)
 	}
-	if n == 0 {
-		return jobsphere.Errorf(jobsphere.Conflict, "Offer was changed by someone else; try again")
+	if n == 0 { // moved meanwhile (a job checkout withdraws pending offers)
+		now, err := tx.Offer.Get(ctx, o.ID)
+		if err != nil {
+			return fmt.Errorf("read offer %s: %w", o.ID, err)
+		}
+		return conflict("Offer", now.Status)
 	}
 	return nil
 }

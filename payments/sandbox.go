@@ -44,6 +44,7 @@ type sandboxSession struct {
 	SuccessURL, CancelURL string
 	PaymentIntentID       string
 	Complete              bool
+	paying                bool // a payment's event is being delivered
 }
 
 type sandboxIntent struct {
@@ -290,16 +291,22 @@ func (sb *Sandbox) AuthenticateCheckout(ctx context.Context, sessionID string, a
 	return sb.finishCheckout(ctx, s, "payment_intent_authentication_failure", "")
 }
 
+// finishCheckout pays or declines a session. A session counts as paid only
+// once the server has recorded its checkout.session.completed event: if
+// delivery fails, the page says so and the session can be paid again (the
+// event is idempotent on the session id).
 func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, decline string) (*CheckoutOutcome, error) {
 	sb.mu.Lock()
+	if s.Complete || s.paying {
+		sb.mu.Unlock()
+		return nil, jobsphere.Errorf(jobsphere.Conflict, "This checkout session is already paid")
+	}
 	if s.PaymentIntentID == "" {
 		s.PaymentIntentID = "pi_sandbox_" + ulidOf("x")
 	}
 	pi := &sandboxIntent{ID: s.PaymentIntentID, Amount: s.Amount, Currency: s.Currency, Metadata: s.Metadata,
 		ClientSecret: s.PaymentIntentID + "_secret_sandbox"}
-	if code == "" {
-		s.Complete = true
-	}
+	s.paying = code == ""
 	sb.mu.Unlock()
 	if code != "" {
 		pi.Status = stripe.PaymentIntentStatusRequiresPaymentMethod
@@ -308,12 +315,16 @@ func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, 
 		}
 		return &CheckoutOutcome{Session: s, Declined: failureMessage(code, decline)}, nil
 	}
-	if err := sb.send(ctx, stripe.EventTypeCheckoutSessionCompleted, map[string]any{
+	err := sb.send(ctx, stripe.EventTypeCheckoutSessionCompleted, map[string]any{
 		"id": s.ID, "object": "checkout.session", "mode": "payment", "status": "complete",
 		"payment_status": "paid", "amount_total": s.Amount, "currency": s.Currency,
 		"client_reference_id": s.ClientReferenceID, "metadata": s.Metadata, "payment_intent": s.PaymentIntentID,
 		"url": nil,
-	}); err != nil {
+	})
+	sb.mu.Lock()
+	s.paying, s.Complete = false, err == nil
+	sb.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	return &CheckoutOutcome{Session: s, Paid: true, RedirectURL: s.SuccessURL}, nil

@@ -59,6 +59,8 @@ type snapshot struct {
 	revenue     int64
 	external    int64
 	dupTransfer []string
+	jobs        map[string]int // by status
+	jobsAstray  []string       // jobs whose contract or escrow disagree with them
 
 	sessions  []fsSession
 	intents   map[string]fsIntent
@@ -92,7 +94,7 @@ type withdrawalRow struct {
 
 func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 	sn := &snapshot{txns: map[string]*ledgerTxn{}, deposits: map[string]depositRow{},
-		connect: map[string]string{}, events: map[string]int{}, intents: map[string]fsIntent{}}
+		connect: map[string]string{}, events: map[string]int{}, intents: map[string]fsIntent{}, jobs: map[string]int{}}
 	queries := []struct {
 		q    string
 		scan func(*sql.Rows) error
@@ -128,6 +130,25 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 			var o offerRow
 			err := r.Scan(&o.id, &o.status, &o.platformFee, &o.contracted)
 			sn.offers = append(sn.offers, o)
+			return err
+		}},
+		{`SELECT status, COUNT(*) FROM jobs GROUP BY 1`, func(r *sql.Rows) error {
+			var st string
+			var n int
+			err := r.Scan(&st, &n)
+			sn.jobs[st] = n
+			return err
+		}},
+		// The stages a job may be in, written here apart from ledger verify's.
+		{`SELECT j.id, j.status, COALESCE(c.status, 'none'), COALESCE(e.status, 'none')
+		    FROM jobs j LEFT JOIN contracts c ON c.job_id = j.id LEFT JOIN escrows e ON e.contract_id = c.id
+		   WHERE NOT ((j.status = 'OPEN' AND c.id IS NULL)
+		           OR (j.status IN ('ASSIGNED', 'IN_PROGRESS') AND c.status = 'ACTIVE' AND e.status IN ('FUNDED', 'RELEASE_REQUESTED'))
+		           OR (j.status = 'COMPLETED' AND c.status = 'COMPLETED' AND e.status = 'RELEASED')
+		           OR (j.status = 'CANCELLED' AND (c.id IS NULL OR (c.status = 'CANCELLED' AND e.status = 'REFUNDED'))))`, func(r *sql.Rows) error {
+			var id, js, cs, es string
+			err := r.Scan(&id, &js, &cs, &es)
+			sn.jobsAstray = append(sn.jobsAstray, fmt.Sprintf("job %s is %s, its contract %s, its escrow %s", id, js, cs, es))
 			return err
 		}},
 		{`SELECT id, status, COALESCE(stripe_transfer_id, ''), amount FROM withdrawals`, func(r *sql.Rows) error {
@@ -218,6 +239,7 @@ func (sn *snapshot) verify(r *report) {
 	sn.checkJobPayments(r, &sm)
 	sn.checkEscrows(r, &sm)
 	sn.checkOffers(r)
+	r.check("job states agree with contracts and escrows", fmt.Sprintf("jobs %v", sn.jobs), sn.jobsAstray)
 	sn.checkWithdrawals(r, &sm)
 	sn.checkMoney(r, sm)
 	sn.checkEvents(r)
