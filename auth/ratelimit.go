@@ -42,12 +42,20 @@ func NewRateLimiter(client *ent.Client) *RateLimiter {
 // Allow counts one request of subject (a user id, an email, an IP) and
 // refuses it with RATE_LIMITED once the window's allowance is used.
 func (l *RateLimiter) Allow(ctx context.Context, lim Limit, subject string) error {
+	return l.AllowIn(ctx, l.client, lim, subject)
+}
+
+// AllowIn is Allow inside the caller's transaction (client is its
+// tx.Client()): the count commits with the request, so a request the
+// transaction rolls back — a replay that finds its idempotency key taken,
+// a refusal — does not use the allowance up.
+func (l *RateLimiter) AllowIn(ctx context.Context, client *ent.Client, lim Limit, subject string) error {
 	now := l.now()
 	start := now.Truncate(lim.Window)
 	key := lim.Name + ":" + subject
 	// One statement, atomic on both databases: insert the window's bucket
 	// or add one to it.
-	err := l.client.RateLimitBucket.Create().
+	err := client.RateLimitBucket.Create().
 		SetKey(key).SetWindowStart(start).SetCount(1).
 		OnConflictColumns(ratelimitbucket.FieldKey, ratelimitbucket.FieldWindowStart).
 		AddCount(1).
@@ -55,7 +63,7 @@ func (l *RateLimiter) Allow(ctx context.Context, lim Limit, subject string) erro
 	if err != nil {
 		return fmt.Errorf("rate limit: %w", err)
 	}
-	b, err := l.client.RateLimitBucket.Query().
+	b, err := client.RateLimitBucket.Query().
 		Where(ratelimitbucket.Key(key), ratelimitbucket.WindowStart(start)).Only(ctx)
 	if err != nil {
 		return fmt.Errorf("rate limit: %w", err)

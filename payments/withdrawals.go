@@ -71,18 +71,21 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 	if err := s.checkWithdrawal(ctx, v.UserID, in.Amount); err != nil {
 		return nil, err
 	}
-	if err := s.limiter.Allow(ctx, auth.WithdrawLimit, string(v.UserID)); err != nil {
-		return nil, err
-	}
 	var w *ent.Withdrawal
 	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		var err error
+		// The key first: a concurrent request with the same key waits
+		// here for this one, then replays it; and only a request that
+		// takes a new key counts in the limit.
 		w, err = tx.Withdrawal.Create().SetUserID(v.UserID).SetAmount(in.Amount).
 			SetNillableRequestKey(in.IdempotencyKey).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return errDuplicateRequest
 		}
 		if err != nil {
+			return fmt.Errorf("insert withdrawal: %w", err)
+		}
+		if err := s.limiter.AllowIn(ctx, tx.Client(), auth.WithdrawLimit, string(v.UserID)); err != nil {
 			return err
 		}
 		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
@@ -106,7 +109,9 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 		return nil, err
 	}
 	if !s.cfg.RequireWithdrawalApproval {
-		if err := s.payOut(ctx, w.ID, true); err != nil {
+		// A CONFLICT here is a replay of this request that claimed the
+		// transfer first: it finishes it, and this answers as it stands.
+		if err := s.payOut(ctx, w.ID, true); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
 			return nil, err
 		}
 	}
