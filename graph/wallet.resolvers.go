@@ -7,10 +7,8 @@ package graph
 
 import (
 	"context"
-	"strings"
 
 	"entgo.io/contrib/entgql"
-	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
@@ -20,15 +18,12 @@ import (
 
 // FreezeWallet is the resolver for the freezeWallet field.
 func (r *mutationResolver) FreezeWallet(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error) {
-	if strings.TrimSpace(reason) == "" {
-		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "reason", Message: "Reason is required"})
-	}
-	return r.Ledger.Freeze(ctx, userID, reason)
+	return r.Payments.FreezeWallet(ctx, viewer(ctx), userID, reason)
 }
 
 // UnfreezeWallet is the resolver for the unfreezeWallet field.
 func (r *mutationResolver) UnfreezeWallet(ctx context.Context, userID pulid.ID) (*ent.Wallet, error) {
-	return r.Ledger.Unfreeze(ctx, userID)
+	return r.Payments.UnfreezeWallet(ctx, viewer(ctx), userID)
 }
 
 // Wallet is the resolver for the wallet field.

@@ -108,7 +108,7 @@ func TestJobLifecycleBalances(t *testing.T) {
 		}
 
 		// A frozen wallet cannot spend, but can receive.
-		if _, err := app.Ledger.Freeze(ctx, customer, "review"); err != nil {
+		if err := app.Ledger.SetFrozen(ctx, app.Client, customer, true, "review"); err != nil {
 			t.Fatal(err)
 		}
 		_, err = post(t, app, ledger.Entry{Key: "ofr:3:hold", Type: ledgertransaction.TypeESCROW_HOLD,

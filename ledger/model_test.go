@@ -556,13 +556,10 @@ func (r *modelRun) toggleFreeze(c pulid.ID) {
 	r.t.Helper()
 	w := r.m.wallets[c]
 	what := fmt.Sprintf("freeze %s", r.m.name(c))
-	var err error
 	if w.frozen {
 		what = fmt.Sprintf("unfreeze %s", r.m.name(c))
-		_, err = r.app.Ledger.Unfreeze(r.ctx, c)
-	} else {
-		_, err = r.app.Ledger.Freeze(r.ctx, c, "model review")
 	}
+	err := r.app.Ledger.SetFrozen(r.ctx, r.app.Client, c, !w.frozen, "model review")
 	r.log(what)
 	r.check(what, modelOutcome{}, err)
 	w.frozen = !w.frozen

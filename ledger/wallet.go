@@ -112,18 +112,11 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// Freeze stops a wallet's spends and withdrawals; money can still come in.
-func (l *Ledger) Freeze(ctx context.Context, userID pulid.ID, reason string) (*ent.Wallet, error) {
-	return l.setFrozen(ctx, userID, true, reason)
-}
-
-// Unfreeze lifts a freeze.
-func (l *Ledger) Unfreeze(ctx context.Context, userID pulid.ID) (*ent.Wallet, error) {
-	return l.setFrozen(ctx, userID, false, "")
-}
-
-func (l *Ledger) setFrozen(ctx context.Context, userID pulid.ID, frozen bool, reason string) (*ent.Wallet, error) {
-	u := l.client.Wallet.Update().Where(wallet.UserID(userID)).SetIsFrozen(frozen)
+// SetFrozen freezes a user's wallet, or lifts the freeze, in the caller's
+// transaction (tx is its client): a frozen wallet refuses spends and
+// withdrawals (WALLET_FROZEN); money can still come in.
+func (l *Ledger) SetFrozen(ctx context.Context, tx *ent.Client, userID pulid.ID, frozen bool, reason string) error {
+	u := tx.Wallet.Update().Where(wallet.UserID(userID)).SetIsFrozen(frozen)
 	if frozen {
 		u.SetFrozenReason(reason)
 	} else {
@@ -131,10 +124,10 @@ func (l *Ledger) setFrozen(ctx context.Context, userID pulid.ID, frozen bool, re
 	}
 	n, err := u.Save(ctx)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("set wallet of %s frozen %v: %w", userID, frozen, err)
 	}
 	if n == 0 {
-		return nil, jobsphere.Errorf(jobsphere.NotFound, "Wallet not found")
+		return jobsphere.Errorf(jobsphere.NotFound, "Wallet not found")
 	}
-	return l.Wallet(ctx, userID)
+	return nil
 }

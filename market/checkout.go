@@ -163,6 +163,11 @@ type RefundEscrowInput struct {
 // or to the wallet when refundTo is WALLET. The platform fee comes back
 // too. The contract and its job are CANCELLED.
 func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscrowInput) (*ent.Escrow, error) {
+	if err := jobsphere.CheckLengths(reasonLimit("cancelReason", in.CancelReason),
+		jobsphere.TextLimit{Field: "cancelReasonDescription", Label: "Cancel reason description",
+			Text: trimmed(in.CancelReasonDescription), Max: jobsphere.MaxProseLength}); err != nil {
+		return nil, err
+	}
 	c, err := s.client.Contract.Query().Where(contract.ID(in.ContractID)).WithEscrow().Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, notFound("Contract")

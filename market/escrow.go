@@ -206,6 +206,9 @@ type CancelJobResult struct {
 // meanwhile wins, and the cancel says so, instead of cancelling a job
 // whose new escrow it never saw.
 func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, reason *string) (*CancelJobResult, error) {
+	if err := jobsphere.CheckLengths(reasonLimit("reason", reason)); err != nil {
+		return nil, err
+	}
 	j, err := s.client.Job.Query().Where(job.ID(jobID)).WithContract(func(q *ent.ContractQuery) { q.WithEscrow() }).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, notFound("Job")
@@ -268,6 +271,11 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		return nil, fmt.Errorf("read cancelled job %s: %w", jobID, err)
 	}
 	return &CancelJobResult{Job: j, RefundAmount: refund}, nil
+}
+
+// reasonLimit is the limit of a cancel or rejection reason.
+func reasonLimit(field string, reason *string) jobsphere.TextLimit {
+	return jobsphere.TextLimit{Field: field, Label: "Reason", Text: trimmed(reason), Max: jobsphere.MaxReasonLength}
 }
 
 // cancelRefused names the status the job reached while it was being

@@ -39,6 +39,9 @@ func (s *Service) CreateJob(ctx context.Context, v auth.Viewer, in CreateJobInpu
 	if in.Budget <= 0 || in.Budget > ledger.MaxAmount {
 		fields = append(fields, jobsphere.FieldError{Field: "budget", Message: "Budget must be positive"})
 	}
+	fields = append(fields, jobsphere.TooLong(
+		jobsphere.TextLimit{Field: "category", Label: "Category", Text: trimmed(in.Category), Max: jobsphere.MaxLabelLength},
+		jobsphere.TextLimit{Field: "location", Label: "Location", Text: trimmed(in.Location), Max: jobsphere.MaxPlaceLength})...)
 	if len(fields) > 0 {
 		return nil, jobsphere.InvalidInput(fields...)
 	}
@@ -83,6 +86,10 @@ func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent
 	}
 	if proposed != nil && (*proposed <= 0 || *proposed > ledger.MaxAmount) {
 		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "proposedAmount", Message: "Proposed amount must be positive"})
+	}
+	if err := jobsphere.CheckLengths(jobsphere.TextLimit{Field: "coverLetter", Label: "Cover letter",
+		Text: trimmed(coverLetter), Max: jobsphere.MaxProseLength}); err != nil {
+		return nil, err
 	}
 	j, err := s.client.Job.Get(ctx, jobID)
 	if ent.IsNotFound(err) {

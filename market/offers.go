@@ -230,6 +230,9 @@ type RejectOfferResult struct {
 // RejectOffer is the offer's contractor's no: the hold is released in
 // full and the application returns to PENDING; the job stays OPEN.
 func (s *Service) RejectOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID, reason *string) (*RejectOfferResult, error) {
+	if err := jobsphere.CheckLengths(reasonLimit("reason", reason)); err != nil {
+		return nil, err
+	}
 	return s.endOffer(ctx, v, offerID, false, offer.StatusREJECTED, trimmed(reason))
 }
 

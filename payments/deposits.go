@@ -131,7 +131,7 @@ func (s *Service) validateDeposit(ctx context.Context, userID pulid.ID, in Depos
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
 			Message: "Maximum deposit amount is " + s.cfg.Currency.Display(maxCharge)})
 	}
-	if in.PaymentMethodID != "" && !strings.HasPrefix(in.PaymentMethodID, "pm_") {
+	if in.PaymentMethodID != "" && (!strings.HasPrefix(in.PaymentMethodID, "pm_") || len(in.PaymentMethodID) > jobsphere.MaxKeyLength) {
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId",
 			Message: "paymentMethodId must be a Stripe payment method id (pm_…)"})
 	}

@@ -41,6 +41,9 @@ type PayForJobInput struct {
 // webhook creates the contract and its escrow. A cancelled or expired
 // session creates nothing.
 func (s *Service) PayForJob(ctx context.Context, v auth.Viewer, in PayForJobInput) (*CheckoutSession, error) {
+	if err := jobsphere.CheckLengths(jobsphere.TextLimit{Field: "title", Label: "Title", Text: &in.Title, Max: jobsphere.MaxTitleLength}); err != nil {
+		return nil, err
+	}
 	split, err := s.jobs.CheckJobPayment(ctx, v, in.JobID, in.FreelancerID, in.Rate)
 	if err != nil {
 		return nil, err

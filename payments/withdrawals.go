@@ -48,6 +48,10 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 	if v.Role != role.Contractor {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only contractors can withdraw funds")
 	}
+	if err := jobsphere.CheckLengths(jobsphere.TextLimit{Field: "idempotencyKey", Label: "Idempotency key",
+		Text: in.IdempotencyKey, Max: jobsphere.MaxKeyLength}); err != nil {
+		return nil, err
+	}
 	if in.IdempotencyKey != nil {
 		prior, err := s.client.Withdrawal.Query().
 			Where(withdrawal.UserID(v.UserID), withdrawal.RequestKey(*in.IdempotencyKey)).Only(ctx)
@@ -309,8 +313,8 @@ func (s *Service) RejectWithdrawal(ctx context.Context, v auth.Viewer, id pulid.
 	if !v.IsAdmin() {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 	}
-	if strings.TrimSpace(reason) == "" {
-		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "reason", Message: "Reason is required"})
+	if err := checkReason(reason); err != nil {
+		return nil, err
 	}
 	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		w, err := tx.Withdrawal.Get(ctx, id)
