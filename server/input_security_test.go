@@ -279,7 +279,7 @@ func TestEveryReturnURLFollowsOneRule(t *testing.T) {
 		}
 	}
 	var ok struct{ PayForJob struct{ CheckoutURL string } }
-	cc.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": jobID, "freelancerId": freelancer.ID, "rate": "100",
+	cc.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": jobID, "freelancerId": freelancer.ID, "title": "Website", "rate": "100",
 		"successUrl": "https://app.example.com/paid?session={CHECKOUT_SESSION_ID}", "cancelUrl": "http://localhost:3000/cancelled"}}, &ok)
 	if ok.PayForJob.CheckoutURL == "" {
 		t.Fatal("no checkout for good URLs")
