@@ -144,10 +144,18 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if err := s.allowFromAddress(ctx, Limit{Name: "login-ip", Max: s.cfg.LoginPerAddress, Window: 15 * time.Minute}); err != nil {
 		return nil, err
 	}
-	if err := s.limiter.Allow(ctx, LoginLimit, normalizeEmail(email)); err != nil {
-		return nil, err
+	email = normalizeEmail(email)
+	// Failures are counted: every attempt is, and a success is taken back.
+	counted := []struct {
+		limit   Limit
+		subject string
+	}{{LoginLimit, email + " " + ClientIP(ctx)}, {LoginCeiling, email}}
+	for _, c := range counted {
+		if err := s.limiter.Allow(ctx, c.limit, c.subject); err != nil {
+			return nil, err
+		}
 	}
-	u, err := s.client.User.Query().Where(user.Email(normalizeEmail(email))).Only(ctx)
+	u, err := s.client.User.Query().Where(user.Email(email)).Only(ctx)
 	if ent.IsNotFound(err) {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidCredentials)
@@ -157,6 +165,11 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
 		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidCredentials)
+	}
+	for _, c := range counted {
+		if err := s.limiter.Forget(ctx, c.limit, c.subject); err != nil {
+			return nil, err
+		}
 	}
 	return s.startSession(ctx, s.client, u, "")
 }
