@@ -22,9 +22,15 @@ var (
 	DepositLimit        = Limit{Name: "deposit", Max: 5, Window: time.Hour}
 	WithdrawLimit       = Limit{Name: "withdraw", Max: 3, Window: time.Hour}
 	ConnectAccountLimit = Limit{Name: "connect-account", Max: 2, Window: time.Hour}
-	// LoginLimit slows password guessing on one account: per email,
-	// counted in the database so it holds across replicas.
+	// LoginLimit slows password guessing on one account from one address:
+	// failed sign-ins per email and client address, so a guesser stops
+	// themself and not the owner signing in from elsewhere.
 	LoginLimit = Limit{Name: "login", Max: 10, Window: 15 * time.Minute}
+	// LoginCeiling is the failed sign-ins per email from all addresses
+	// together: guessing spread over many addresses. Past it the owner is
+	// stopped too, until the window ends; that is the price of stopping
+	// the guessing.
+	LoginCeiling = Limit{Name: "login-email", Max: 100, Window: 15 * time.Minute}
 )
 
 // RateLimiter counts requests in the database, in fixed windows, so a
@@ -78,4 +84,21 @@ func (l *RateLimiter) AllowIn(ctx context.Context, client *ent.Client, lim Limit
 		Message: fmt.Sprintf("Too many requests. Please try again in %d minutes.", minutes),
 		Extra:   map[string]any{"retryAfterSeconds": int(retry.Seconds() + 0.999)},
 	}
+}
+
+// Forget takes back one request of subject counted by Allow in the
+// current window: the request turned out not to be what the limit
+// counts (a sign-in that succeeded). Counting first and taking back
+// after, rather than counting after, keeps concurrent requests from
+// slipping past the limit. Across a window's end it takes back nothing,
+// or one request of the new window.
+func (l *RateLimiter) Forget(ctx context.Context, lim Limit, subject string) error {
+	err := l.client.RateLimitBucket.Update().
+		Where(ratelimitbucket.Key(lim.Name+":"+subject), ratelimitbucket.WindowStart(l.now().Truncate(lim.Window)), ratelimitbucket.CountGT(0)).
+		AddCount(-1).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("rate limit: forget: %w", err)
+	}
+	return nil
 }

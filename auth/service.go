@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth/role"
@@ -143,10 +144,18 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	if err := s.allowFromAddress(ctx, Limit{Name: "login-ip", Max: s.cfg.LoginPerAddress, Window: 15 * time.Minute}); err != nil {
 		return nil, err
 	}
-	if err := s.limiter.Allow(ctx, LoginLimit, normalizeEmail(email)); err != nil {
-		return nil, err
+	email = normalizeEmail(email)
+	// Failures are counted: every attempt is, and a success is taken back.
+	counted := []struct {
+		limit   Limit
+		subject string
+	}{{LoginLimit, email + " " + ClientIP(ctx)}, {LoginCeiling, email}}
+	for _, c := range counted {
+		if err := s.limiter.Allow(ctx, c.limit, c.subject); err != nil {
+			return nil, err
+		}
 	}
-	u, err := s.client.User.Query().Where(user.Email(normalizeEmail(email))).Only(ctx)
+	u, err := s.client.User.Query().Where(user.Email(email)).Only(ctx)
 	if ent.IsNotFound(err) {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidCredentials)
@@ -156,6 +165,11 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Session, 
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
 		return nil, jobsphere.Errorf(jobsphere.Unauthenticated, msgInvalidCredentials)
+	}
+	for _, c := range counted {
+		if err := s.limiter.Forget(ctx, c.limit, c.subject); err != nil {
+			return nil, err
+		}
 	}
 	return s.startSession(ctx, s.client, u, "")
 }
@@ -254,7 +268,20 @@ func (s *Service) startSession(ctx context.Context, client *ent.Client, u *ent.U
 	return &Session{User: u, Tokens: Tokens{AccessToken: access, RefreshToken: token, AccessTokenExpiresAt: exp}}, nil
 }
 
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// normalizeEmail is the one form of an email, at sign-up and sign-in
+// alike: NFKC (full-width "ｄ" is "d"), without invisible format
+// characters (zero-width spaces, soft hyphens, direction marks), lower
+// case and trimmed. validEmail then refuses what is not ASCII, so a
+// look-alike in another script (a Cyrillic "е") is no second account.
+func normalizeEmail(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, norm.NFKC.String(s))
+	return strings.ToLower(strings.TrimSpace(s))
+}
 
 // validateRegistration checks every field and reports all problems at
 // once; it returns the normalized email and name.
@@ -270,6 +297,8 @@ func validateRegistration(in RegisterInput) (email, name string, err error) {
 	name = strings.TrimSpace(in.Name)
 	if n := utf8.RuneCountInString(name); n < 2 || n > 100 {
 		fields = append(fields, jobsphere.FieldError{Field: "name", Message: "Name must be between 2 and 100 characters"})
+	} else if strings.ContainsAny(name, "\t\n\r") {
+		fields = append(fields, jobsphere.FieldError{Field: "name", Message: "Name must be on one line"})
 	}
 	if len(fields) > 0 {
 		return "", "", jobsphere.InvalidInput(fields...)
@@ -278,7 +307,7 @@ func validateRegistration(in RegisterInput) (email, name string, err error) {
 }
 
 func validEmail(s string) bool {
-	if len(s) > 254 {
+	if len(s) > 254 || !ascii(s) {
 		return false
 	}
 	addr, err := mail.ParseAddress(s)
@@ -287,6 +316,15 @@ func validEmail(s string) bool {
 	}
 	_, domain, _ := strings.Cut(s, "@")
 	return strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // strongPassword: bcrypt reads at most 72 bytes, so longer passwords are

@@ -135,6 +135,9 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100
+	// MaxNodeIDs is how many ids nodes(ids) takes; each also counts in the
+	// complexity limit like a connection's node.
+	MaxNodeIDs = 100
 )
 
 // PageSizes enforces the page sizes before a connection's resolver runs.
@@ -178,8 +181,9 @@ func isConnectionField(def *ast.FieldDefinition) bool {
 }
 
 // WeighPages makes a connection field cost its page size times its
-// selection in gqlgen's complexity limit, and every other field what es
-// says (gqlgen's default: one plus its selection).
+// selection in gqlgen's complexity limit, nodes(ids) its number of ids
+// times its selection, and every other field what es says (gqlgen's
+// default: one plus its selection).
 func WeighPages(es graphql.ExecutableSchema) graphql.ExecutableSchema { return pageWeights{es} }
 
 type pageWeights struct{ graphql.ExecutableSchema }
@@ -187,6 +191,11 @@ type pageWeights struct{ graphql.ExecutableSchema }
 func (w pageWeights) Complexity(ctx context.Context, typeName, field string, childComplexity int, args map[string]any) (int, bool) {
 	if c, ok := w.ExecutableSchema.Complexity(ctx, typeName, field, childComplexity, args); ok {
 		return c, ok
+	}
+	if typeName == "Query" && field == "nodes" {
+		// Each id is one lookup of the selection.
+		ids, _ := args["ids"].([]any)
+		return 1 + childComplexity*max(len(ids), 1), true
 	}
 	def := w.Schema().Types[typeName]
 	if def == nil || def.Fields.ForName(field) == nil || !isConnectionField(def.Fields.ForName(field)) {

@@ -2,9 +2,11 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
@@ -76,6 +78,23 @@ func (r *Resolver) node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// nodes loads up to MaxNodeIDs objects as node does, in the order asked.
+func (r *Resolver) nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error) {
+	if len(ids) > MaxNodeIDs {
+		msg := fmt.Sprintf("nodes takes at most %d ids", MaxNodeIDs)
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "ids", Message: msg})
+	}
+	nodes := make([]ent.Noder, len(ids))
+	for i, id := range ids {
+		n, err := r.node(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		nodes[i] = n
+	}
+	return nodes, nil
 }
 
 // mayReadEmail: a user's email is for themself and admins. "Themself" is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -135,10 +136,8 @@ func (s *Service) validateDeposit(ctx context.Context, userID pulid.ID, in Depos
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId",
 			Message: "paymentMethodId must be a Stripe payment method id (pm_…)"})
 	}
-	for field, u := range map[string]string{"successUrl": in.SuccessURL, "cancelUrl": in.CancelURL} {
-		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return jobsphere.InvalidInput(jobsphere.FieldError{Field: field, Message: field + " must be an http(s) URL"})
-		}
+	if err := checkReturnURLs(in.SuccessURL, in.CancelURL); err != nil {
+		return err
 	}
 	w, err := s.ledger.Wallet(ctx, userID)
 	if err != nil {
@@ -146,6 +145,25 @@ func (s *Service) validateDeposit(ctx context.Context, userID pulid.ID, in Depos
 	}
 	if w.IsFrozen {
 		return ledger.ErrWalletFrozen()
+	}
+	return nil
+}
+
+// checkReturnURLs is the one rule for the pages a client asks Checkout to
+// send the payer back to (deposit's and payForJob's): empty (our default
+// page) or an absolute http(s) URL with a host and no credentials.
+// Anything else — javascript:, data:, a scheme-relative //host — would be
+// followed by the payer's browser from Stripe's (or the sandbox's) page.
+func checkReturnURLs(successURL, cancelURL string) error {
+	for _, f := range []struct{ field, url string }{{"successUrl", successURL}, {"cancelUrl", cancelURL}} {
+		if f.url == "" {
+			continue
+		}
+		u, err := url.Parse(f.url)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			return jobsphere.InvalidInput(jobsphere.FieldError{Field: f.field,
+				Message: f.field + " must be an absolute http(s) URL, like https://app.example.com/paid"})
+		}
 	}
 	return nil
 }

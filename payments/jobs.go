@@ -48,6 +48,9 @@ func (s *Service) PayForJob(ctx context.Context, v auth.Viewer, in PayForJobInpu
 	if err != nil {
 		return nil, err
 	}
+	if err := checkReturnURLs(in.SuccessURL, in.CancelURL); err != nil {
+		return nil, err
+	}
 	title := in.Title
 	if title == "" {
 		title = "Job payment"

@@ -53,6 +53,8 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxUploadBytes, MaxMemory: 8 << 20})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetValidationRulesFn(graph.ValidationRules(cfg.Introspection))
+	srv.SetDisableSuggestion(!cfg.Introspection)
 	// First, so that it sees every operation, however it ends.
 	srv.Use(observer)
 	if cfg.Introspection {

@@ -9,6 +9,7 @@ import (
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/graph"
+	"github.com/jobsphere/jobsphere/graph/scalar"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
@@ -54,6 +55,7 @@ func NewServer(app *App) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(app.Registry, promhttp.HandlerOpts{}))
 
 	var h http.Handler = mux
+	h = refuseControlCharactersInPath(h)
 	h = limitBody(cfg.MaxBodyBytes, cfg.MaxUploadBytes)(h)
 	h = corsMiddleware(cfg.CORSOrigins)(h)
 	h = withCurrency(cfg.Currency)(h)
@@ -77,6 +79,20 @@ func withClientIP(trustedProxyHops int) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(auth.WithClientIP(r.Context(), auth.RequestIP(r, trustedProxyHops))))
 		})
 	}
+}
+
+// refuseControlCharactersInPath answers 400 to a path holding a control
+// character or invalid UTF-8 (%00 …): path values reach the database
+// (the sandbox's account ids) and PostgreSQL refuses NUL in text. Strings
+// in GraphQL documents and variables are checked by their scalars.
+func refuseControlCharactersInPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := scalar.CheckText(r.URL.Path, true); err != nil {
+			respondError(w, http.StatusBadRequest, string(jobsphere.BadUserInput), "The path must not contain control characters")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withCurrency lets the Decimal scalar format and parse amounts in the

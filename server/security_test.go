@@ -142,9 +142,10 @@ func TestAliasBombsAndBatches(t *testing.T) {
 	if n := secCodeCounts(r); n["UNAUTHENTICATED"] != 10 || n["RATE_LIMITED"] != 190 || len(r.Errors) != 200 {
 		t.Fatalf("login bomb on one email: %v", n)
 	}
-	// The window is spent for that email, even for its owner elsewhere.
-	from("10.0.0.9").Do(t, `mutation($in: LoginInput!) { login(input: $in) { user { id } } }`,
-		map[string]any{"in": map[string]any{"email": victim.Email, "password": victim.Password}}).RequireError(t, "RATE_LIMITED")
+	// The window is spent for that email from that address; its owner
+	// signs in from elsewhere (input_security_test.go has the ceiling).
+	from("10.0.0.9").MustDo(t, `mutation($in: LoginInput!) { login(input: $in) { user { id } } }`,
+		map[string]any{"in": map[string]any{"email": victim.Email, "password": victim.Password}}, nil)
 
 	// 200 emails sprayed from one address: thirty are tried (the
 	// per-address limit), the rest are RATE_LIMITED.
