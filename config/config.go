@@ -111,6 +111,15 @@ type Config struct {
 	// MaxUploadBytes is MAX_UPLOAD_BYTES, default 104857600 (100 MiB), at
 	// least MaxBodyBytes.
 	MaxUploadBytes int64
+	// BodyReadTimeout is BODY_READ_TIMEOUT, default 30s, 1s..1h: how long a
+	// request body may take to arrive once its headers have; a client
+	// still sending then is answered 408 and its connection closed.
+	BodyReadTimeout time.Duration
+	// UploadMinRate is UPLOAD_MIN_RATE, default 65536 (64 KiB/s), at least
+	// 1024: the slowest upload, in bytes a second, that is waited for. A
+	// multipart body may take BodyReadTimeout + its size / UploadMinRate,
+	// its size being its Content-Length, or MaxUploadBytes when it has none.
+	UploadMinRate int64
 	// DBMaxOpenConns is DB_MAX_OPEN_CONNS, default 20: PostgreSQL
 	// connections per process. Replicas × this must stay under the
 	// server's max_connections (100 by default).
@@ -282,6 +291,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	if bodyOK && uploadOK && c.MaxUploadBytes < c.MaxBodyBytes {
 		l.fail("MAX_UPLOAD_BYTES", "must be at least MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxUploadBytes)
 	}
+	c.BodyReadTimeout, _ = l.duration("BODY_READ_TIMEOUT", 30*time.Second, time.Second, time.Hour)
+	c.UploadMinRate, _ = l.integer64("UPLOAD_MIN_RATE", 64<<10, 1024, math.MaxInt64)
 
 	c.TrustedProxyHops, _ = l.integer("TRUSTED_PROXY_HOPS", 0, 0, 10)
 	c.DBMaxOpenConns, _ = l.integer("DB_MAX_OPEN_CONNS", 20, 2, 10000)

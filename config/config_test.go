@@ -599,3 +599,33 @@ func TestTracingSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPHardeningSettings: body deadlines, upload limits and the
+// metrics endpoint's guard: defaults, accepted values, refused values.
+func TestHTTPHardeningSettings(t *testing.T) {
+	getenv, _ := env(t)
+	c := mustLoad(t, getenv)
+	if c.BodyReadTimeout != 30*time.Second || c.UploadMinRate != 64<<10 {
+		t.Errorf("defaults: BodyReadTimeout %s, UploadMinRate %d", c.BodyReadTimeout, c.UploadMinRate)
+	}
+
+	getenv, _ = env(t, "BODY_READ_TIMEOUT", "2s", "UPLOAD_MIN_RATE", "1024")
+	c = mustLoad(t, getenv)
+	if c.BodyReadTimeout != 2*time.Second || c.UploadMinRate != 1024 {
+		t.Errorf("set: BodyReadTimeout %s, UploadMinRate %d", c.BodyReadTimeout, c.UploadMinRate)
+	}
+
+	for _, tt := range []struct{ name, value, want string }{
+		{"BODY_READ_TIMEOUT", "500ms", "between 1s and 1h"},
+		{"BODY_READ_TIMEOUT", "2h", "between 1s and 1h"},
+		{"BODY_READ_TIMEOUT", "30", `got "30"`},
+		{"UPLOAD_MIN_RATE", "1023", "at least 1024"},
+		{"UPLOAD_MIN_RATE", "fast", `got "fast"`},
+	} {
+		getenv, _ := env(t, tt.name, tt.value)
+		_, err := Load(getenv)
+		if err == nil || !strings.Contains(err.Error(), tt.name+": ") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s=%q: %v, want %q", tt.name, tt.value, err, tt.want)
+		}
+	}
+}

@@ -1,11 +1,18 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jobsphere/jobsphere/ent/media"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
@@ -15,6 +22,164 @@ import (
 // The HTTP layer under attack by real clients: bodies that never finish,
 // uploads without end, a metrics page anyone can read, and part headers
 // too big for the file-name guard.
+
+// dribble sends a request's head and the start of its body on a raw
+// connection, then one more byte every 100 ms until the server answers.
+// It returns the answer and the error of reading on past it: nil only if
+// the server left the connection open.
+func dribble(t *testing.T, srv *servertest.Server, path, contentType string, length int, start []byte, token string) (*http.Response, []byte, error) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: test\r\nContent-Type: %s\r\nContent-Length: %d\r\n", path, contentType, length)
+	if token != "" {
+		head += "Authorization: Bearer " + token + "\r\n"
+	}
+	if _, err := conn.Write(append([]byte(head+"\r\n"), start...)); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for sent := len(start); sent < length-1; sent++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	// Not a timing assertion: only how long to wait for a server that
+	// never answers before failing.
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("%s: no answer to a dribbled body: %v", path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, err = br.ReadByte()
+	return resp, body, err
+}
+
+// multipartStart is a multipart body up to the middle of a part: the
+// client is still sending the file.
+func multipartStart(field string) (contentType string, start []byte) {
+	const boundary = "slowboundary"
+	var b strings.Builder
+	if field == "0" { // GraphQL's multipart request: operations and map first
+		b.WriteString("--" + boundary + "\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n" +
+			`{"query":"mutation($f: Upload!) { uploadMedia(file: $f) { mediaUrl } }","variables":{"f":null}}` + "\r\n")
+		b.WriteString("--" + boundary + "\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n" + `{"0":["variables.f"]}` + "\r\n")
+	}
+	b.WriteString("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + field + "\"; filename=\"a.png\"\r\n" +
+		"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n")
+	return "multipart/form-data; boundary=" + boundary, []byte(b.String())
+}
+
+// pacedReader hands out its data in pieces with a pause before each.
+type pacedReader struct {
+	data  []byte
+	piece int
+	pause time.Duration
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if len(p.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(p.pause)
+	n := copy(b[:min(len(b), p.piece)], p.data)
+	p.data = p.data[n:]
+	return n, nil
+}
+
+// TestSlowBodiesAreCutOff: a client that sends the headers and then
+// dribbles the body is answered 408 REQUEST_TIMEOUT once BODY_READ_TIMEOUT
+// (uploads: BODY_READ_TIMEOUT + size / UPLOAD_MIN_RATE) has passed, its
+// connection is closed and it is counted in jobsphere_http_slow_bodies_total.
+// A slow upload within its own deadline, normal requests and a websocket
+// open longer than the timeout all still work.
+func TestSlowBodiesAreCutOff(t *testing.T) {
+	srv := secStart(t, "BODY_READ_TIMEOUT", "1s", "UPLOAD_MIN_RATE", "1024")
+	u := srv.Register(t, "CUSTOMER")
+
+	uploadType, uploadStart := multipartStart("0")
+	restType, restStart := multipartStart("media")
+	for _, tc := range []struct {
+		path, contentType string
+		length            int
+		start             []byte
+	}{
+		{"/graphql", "application/json", 100000, []byte(`{"query":"{ __typename }","x":"`)},
+		{"/webhooks/stripe", "application/json", 100000, []byte(`{"id":"evt_`)},
+		// 1 s + 4096 B / 1024 B/s: cut off after 5 s.
+		{"/graphql", uploadType, 4096, uploadStart},
+		{"/api/media/upload", restType, 4096, restStart},
+	} {
+		resp, body, err := dribble(t, srv, tc.path, tc.contentType, tc.length, tc.start, u.AccessToken)
+		if resp.StatusCode != http.StatusRequestTimeout || secErrorCode(body) != "REQUEST_TIMEOUT" {
+			t.Errorf("%s %s dribbled: %d %.200s", tc.path, tc.contentType, resp.StatusCode, body)
+		}
+		if ne, ok := err.(net.Error); err == nil || (ok && ne.Timeout()) {
+			t.Errorf("%s %s: connection left open after the 408 (%v)", tc.path, tc.contentType, err)
+		}
+	}
+	if n := metricValue(t, scrape(t, srv), "jobsphere_http_slow_bodies_total", nil); n != 4 {
+		t.Errorf("jobsphere_http_slow_bodies_total = %v, want 4", n)
+	}
+	if files := mediaFiles(t, srv); len(files) != 0 {
+		t.Errorf("cut-off uploads kept: %v", files)
+	}
+
+	// An upload of 2 KB taking 1.5 s: slower than BODY_READ_TIMEOUT, well
+	// within its own 1 s + 2 s.
+	img := pngBytes(t, 16)
+	var form bytes.Buffer
+	w := multipart.NewWriter(&form)
+	part, _ := w.CreateFormFile("media", "a.png")
+	_, _ = part.Write(img)
+	_ = w.Close()
+	size := form.Len()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/media/upload", &pacedReader{data: form.Bytes(), piece: size/3 + 1, pause: 500 * time.Millisecond})
+	req.ContentLength = int64(size)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+u.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a slow upload within its deadline (%d bytes): %d %s", size, resp.StatusCode, out)
+	}
+
+	// Websockets have no body deadline: one idle past BODY_READ_TIMEOUT
+	// still answers.
+	ws, err := srv.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + u.AccessToken}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if r := ws.Query(t, `{ me { id } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("websocket after BODY_READ_TIMEOUT: %s", r.ErrorSummary())
+	}
+	srv.Client(u.AccessToken).MustDo(t, `{ me { id } }`, nil, nil)
+	if n := metricValue(t, scrape(t, srv), "jobsphere_http_slow_bodies_total", nil); n != 4 {
+		t.Errorf("jobsphere_http_slow_bodies_total = %v after the good requests, want 4", n)
+	}
+}
 
 // mediaRows counts the media records of an owner.
 func mediaRows(t *testing.T, srv *servertest.Server, owner string) int {

@@ -54,7 +54,7 @@ func NewServer(app *App) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(app.Registry, promhttp.HandlerOpts{}))
 
 	var h http.Handler = mux
-	h = limitBody(cfg.MaxBodyBytes, cfg.MaxUploadBytes)(h)
+	h = limitBody(newBodyLimits(cfg, m.slowBodies))(h)
 	h = corsMiddleware(cfg.CORSOrigins)(h)
 	h = withCurrency(cfg.Currency)(h)
 	h = withClientIP(cfg.TrustedProxyHops)(h)
