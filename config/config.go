@@ -177,6 +177,13 @@ type Config struct {
 	// 25 MB) and MEDIA_MAX_VIDEO_BYTES (default 100 MB), at most
 	// MAX_UPLOAD_BYTES.
 	MaxImageBytes, MaxVideoBytes int64
+	// UploadsPerHour is UPLOAD_LIMIT_PER_HOUR, default 30: files one user
+	// may upload an hour, by either route; 0 turns the limit off.
+	UploadsPerHour int
+	// UploadQuotaBytes is UPLOAD_QUOTA_BYTES, default 209715200 (200 MiB):
+	// what one user may keep stored in all, counted from their media
+	// records; 0 turns the quota off.
+	UploadQuotaBytes int64
 	// DepositSuccessURL and DepositCancelURL are DEPOSIT_SUCCESS_URL and
 	// DEPOSIT_CANCEL_URL: where Checkout sends the payer back when a
 	// deposit gives none. Default: PUBLIC_URL/payments/return?result=…
@@ -313,6 +320,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.MaxImageBytes, _ = l.integer64("MEDIA_MAX_IMAGE_BYTES", 25<<20, 1, math.MaxInt64)
 	c.MaxVideoBytes, _ = l.integer64("MEDIA_MAX_VIDEO_BYTES", 100<<20, 1, math.MaxInt64)
+	c.UploadsPerHour, _ = l.integer("UPLOAD_LIMIT_PER_HOUR", 30, 0, math.MaxInt32)
+	c.UploadQuotaBytes, _ = l.integer64("UPLOAD_QUOTA_BYTES", 200<<20, 0, math.MaxInt64)
 	l.tracing(c)
 
 	// Last, so that nothing is written to disk for a refused configuration.

@@ -605,14 +605,16 @@ func TestTracingSettings(t *testing.T) {
 func TestHTTPHardeningSettings(t *testing.T) {
 	getenv, _ := env(t)
 	c := mustLoad(t, getenv)
-	if c.BodyReadTimeout != 30*time.Second || c.UploadMinRate != 64<<10 {
-		t.Errorf("defaults: BodyReadTimeout %s, UploadMinRate %d", c.BodyReadTimeout, c.UploadMinRate)
+	if c.BodyReadTimeout != 30*time.Second || c.UploadMinRate != 64<<10 || c.UploadsPerHour != 30 || c.UploadQuotaBytes != 200<<20 {
+		t.Errorf("defaults: BodyReadTimeout %s, UploadMinRate %d, UploadsPerHour %d, UploadQuotaBytes %d",
+			c.BodyReadTimeout, c.UploadMinRate, c.UploadsPerHour, c.UploadQuotaBytes)
 	}
 
-	getenv, _ = env(t, "BODY_READ_TIMEOUT", "2s", "UPLOAD_MIN_RATE", "1024")
+	getenv, _ = env(t, "BODY_READ_TIMEOUT", "2s", "UPLOAD_MIN_RATE", "1024", "UPLOAD_LIMIT_PER_HOUR", "0", "UPLOAD_QUOTA_BYTES", "0")
 	c = mustLoad(t, getenv)
-	if c.BodyReadTimeout != 2*time.Second || c.UploadMinRate != 1024 {
-		t.Errorf("set: BodyReadTimeout %s, UploadMinRate %d", c.BodyReadTimeout, c.UploadMinRate)
+	if c.BodyReadTimeout != 2*time.Second || c.UploadMinRate != 1024 || c.UploadsPerHour != 0 || c.UploadQuotaBytes != 0 {
+		t.Errorf("set: BodyReadTimeout %s, UploadMinRate %d, UploadsPerHour %d, UploadQuotaBytes %d",
+			c.BodyReadTimeout, c.UploadMinRate, c.UploadsPerHour, c.UploadQuotaBytes)
 	}
 
 	for _, tt := range []struct{ name, value, want string }{
@@ -621,6 +623,9 @@ func TestHTTPHardeningSettings(t *testing.T) {
 		{"BODY_READ_TIMEOUT", "30", `got "30"`},
 		{"UPLOAD_MIN_RATE", "1023", "at least 1024"},
 		{"UPLOAD_MIN_RATE", "fast", `got "fast"`},
+		{"UPLOAD_LIMIT_PER_HOUR", "-1", "between 0 and"},
+		{"UPLOAD_QUOTA_BYTES", "-1", "at least 0"},
+		{"UPLOAD_QUOTA_BYTES", "200MB", `got "200MB"`},
 	} {
 		getenv, _ := env(t, tt.name, tt.value)
 		_, err := Load(getenv)

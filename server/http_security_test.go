@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -185,6 +186,98 @@ func TestSlowBodiesAreCutOff(t *testing.T) {
 func mediaRows(t *testing.T, srv *servertest.Server, owner string) int {
 	t.Helper()
 	return srv.App.Client.Media.Query().Where(media.OwnerID(pulid.ID(owner))).CountX(context.Background())
+}
+
+// TestUploadRateLimitAndQuota: each user may upload UPLOAD_LIMIT_PER_HOUR
+// files an hour and keep UPLOAD_QUOTA_BYTES in all, counted from the
+// stored records; past either, both upload routes refuse (RATE_LIMITED /
+// 429, PAYLOAD_TOO_LARGE / 413) and nothing is stored. Parallel uploads
+// cannot overshoot a nearly full quota.
+func TestUploadRateLimitAndQuota(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		img := pngBytes(t, 16)
+		env := servertest.Env(t, db)
+		env["UPLOAD_LIMIT_PER_HOUR"] = "5"
+		env["UPLOAD_QUOTA_BYTES"] = strconv.Itoa(3*len(img) - 1) // two images fit, not three
+		srv := servertest.Start(t, env)
+
+		// The rate limit: five uploads an hour, then none by either route.
+		// Refused uploads count too.
+		heavy := srv.Register(t, "CONTRACTOR")
+		hc := srv.Client(heavy.AccessToken)
+		uploadGraphQL(t, hc, "text.png", []byte("not an image")).RequireError(t, "BAD_USER_INPUT")
+		for range 2 {
+			if r := uploadGraphQL(t, hc, "a.gif", []byte("GIF89a tiny")); len(r.Errors) > 0 {
+				t.Fatalf("upload under the limit: %s", r.ErrorSummary())
+			}
+			if code, out := uploadREST(t, srv, heavy.AccessToken, "a.gif", []byte("GIF89a tiny")); code != http.StatusOK {
+				t.Fatalf("REST upload under the limit: %d %v", code, out)
+			}
+		}
+		files := mediaFiles(t, srv)
+		e := uploadGraphQL(t, hc, "a.gif", []byte("GIF89a tiny")).RequireError(t, "RATE_LIMITED")
+		if e.Extensions["retryAfterSeconds"] == nil {
+			t.Errorf("no retryAfterSeconds: %+v", e)
+		}
+		if code, out := uploadREST(t, srv, heavy.AccessToken, "a.gif", []byte("GIF89a tiny")); code != http.StatusTooManyRequests || out["errors"] == nil {
+			t.Errorf("REST over the limit: %d %v", code, out)
+		}
+		if n := mediaRows(t, srv, heavy.ID); n != 4 || len(mediaFiles(t, srv)) != len(files) {
+			t.Errorf("over the limit: %d records, files %v → %v", n, files, mediaFiles(t, srv))
+		}
+
+		// The quota: two images fit, the third is refused by either route.
+		full := srv.Register(t, "CONTRACTOR")
+		fc := srv.Client(full.AccessToken)
+		if r := uploadGraphQL(t, fc, "a.png", img); len(r.Errors) > 0 {
+			t.Fatalf("upload under the quota: %s", r.ErrorSummary())
+		}
+		if code, out := uploadREST(t, srv, full.AccessToken, "b.png", img); code != http.StatusOK {
+			t.Fatalf("REST upload under the quota: %d %v", code, out)
+		}
+		files = mediaFiles(t, srv)
+		e = uploadGraphQL(t, fc, "c.png", img).RequireError(t, "PAYLOAD_TOO_LARGE")
+		if !strings.Contains(e.Message, "quota") {
+			t.Errorf("quota refusal: %q", e.Message)
+		}
+		if code, out := uploadREST(t, srv, full.AccessToken, "c.png", img); code != http.StatusRequestEntityTooLarge || !strings.Contains(fmt.Sprint(out), "quota") {
+			t.Errorf("REST over the quota: %d %v", code, out)
+		}
+		// A smaller file that still fits is taken.
+		if r := uploadGraphQL(t, fc, "d.gif", []byte("GIF89a tiny")); len(r.Errors) > 0 {
+			t.Errorf("a small file within the rest of the quota: %s", r.ErrorSummary())
+		}
+		if n := mediaRows(t, srv, full.ID); n != 3 || len(mediaFiles(t, srv)) != len(files)+1 {
+			t.Errorf("over the quota: %d records, files %v → %v", n, files, mediaFiles(t, srv))
+		}
+
+		// Four parallel uploads with room for two: two are stored, two refused.
+		racer := srv.Register(t, "CUSTOMER")
+		rc := srv.Client(racer.AccessToken)
+		files = mediaFiles(t, srv)
+		var wg sync.WaitGroup
+		codes := make([]string, 4)
+		for i := range codes {
+			wg.Go(func() {
+				r := uploadGraphQL(t, rc, "r.png", img)
+				codes[i] = "OK"
+				if len(r.Errors) > 0 {
+					codes[i] = r.Errors[0].Code()
+				}
+			})
+		}
+		wg.Wait()
+		if got := strings.Join(codes, ","); strings.Count(got, "OK") != 2 || strings.Count(got, "PAYLOAD_TOO_LARGE") != 2 {
+			t.Errorf("parallel uploads into a quota for two: %s", got)
+		}
+		var stored int64
+		for _, m := range srv.App.Client.Media.Query().Where(media.OwnerID(pulid.ID(racer.ID))).AllX(context.Background()) {
+			stored += m.Bytes
+		}
+		if n := mediaRows(t, srv, racer.ID); n != 2 || stored >= int64(3*len(img)-1) || len(mediaFiles(t, srv)) != len(files)+2 {
+			t.Errorf("after the race: %d records of %d bytes, files %v → %v", n, stored, files, mediaFiles(t, srv))
+		}
+	})
 }
 
 // bigHeaderUpload is a multipart upload whose file part has a 17 KB
