@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -151,6 +152,16 @@ type Config struct {
 	LogFormat string
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT, default 15s; must be positive.
 	ShutdownTimeout time.Duration
+	// MetricsAddr is METRICS_ADDR, a host:port like "127.0.0.1:9090" (an
+	// empty host: every interface; port 0: any free one). When set,
+	// /metrics is served there only, not on the API's address. Empty by
+	// default.
+	MetricsAddr string
+	// MetricsToken is METRICS_TOKEN, at least 16 characters: when set,
+	// /metrics wants "Authorization: Bearer <token>", on whichever address
+	// serves it. In production, without it or MetricsAddr, /metrics is
+	// not served at all (see MetricsOnAPIAddress). Never shown.
+	MetricsToken string
 
 	// StripeSecretKey is STRIPE_SECRET_KEY (sk_test_… or sk_live_…). When
 	// it is empty, payments go through the sandbox gateway, which is
@@ -212,9 +223,10 @@ type Config struct {
 func (c *Config) Sandbox() bool { return c.StripeSecretKey == "" }
 
 const (
-	minSecretLen   = 32
-	secretFileName = "jwt_secret"
-	sqliteFileName = "jobsphere.db"
+	minSecretLen       = 32
+	minMetricsTokenLen = 16
+	secretFileName     = "jwt_secret"
+	sqliteFileName     = "jobsphere.db"
 )
 
 // Load reads the configuration through getenv (os.Getenv when nil) and
@@ -312,6 +324,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.LogLevel = l.logLevel()
 	c.LogFormat = l.oneOf("LOG_FORMAT", "json", "json", "text")
 	c.ShutdownTimeout, _ = l.duration("SHUTDOWN_TIMEOUT", 15*time.Second, 1, math.MaxInt64)
+	c.MetricsAddr = l.listenAddr("METRICS_ADDR")
+	if c.MetricsToken = l.get("METRICS_TOKEN"); c.MetricsToken != "" && len(c.MetricsToken) < minMetricsTokenLen {
+		l.fail("METRICS_TOKEN", "must be at least %d characters long, got %d (value not shown)", minMetricsTokenLen, len(c.MetricsToken))
+	}
 
 	l.stripe(c, prod)
 	c.CloudinaryURL = l.get("CLOUDINARY_URL")
@@ -335,6 +351,14 @@ func Load(getenv func(string) string) (*Config, error) {
 
 // Production reports whether Env is "production".
 func (c *Config) Production() bool { return c.Env == "production" }
+
+// MetricsOnAPIAddress reports whether /metrics is served on the API's own
+// address: when it has none of its own (MetricsAddr), and in production
+// only behind MetricsToken: the metrics tell how much money moves, and
+// through which operations.
+func (c *Config) MetricsOnAPIAddress() bool {
+	return c.MetricsAddr == "" && (c.MetricsToken != "" || !c.Production())
+}
 
 // Embedded reports whether the server uses the embedded SQLite database,
 // that is whether DatabaseURL is empty.
@@ -366,6 +390,8 @@ func (c *Config) Summary() []any {
 		"graphiql", c.Playground,
 		"payments", map[bool]string{true: "sandbox", false: "stripe"}[c.Sandbox()],
 		"tracing", c.tracingSummary(),
+		"metrics_addr", c.MetricsAddr,
+		"metrics_token", c.MetricsToken != "",
 	}
 }
 
@@ -529,6 +555,20 @@ func (l *loader) publicURL(port int) string {
 		return strings.TrimRight(s, "/")
 	}
 	return ""
+}
+
+// listenAddr reads a host:port to listen on; empty stays empty.
+func (l *loader) listenAddr(name string) string {
+	s := l.get(name)
+	if s == "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		l.fail(name, "must be a host:port to listen on like \"127.0.0.1:9090\" or \":9090\", got %q", s)
+		return ""
+	}
+	return s
 }
 
 func (l *loader) databaseURL() string {

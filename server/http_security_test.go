@@ -280,6 +280,69 @@ func TestUploadRateLimitAndQuota(t *testing.T) {
 	})
 }
 
+// TestMetricsAccess: with METRICS_TOKEN, /metrics wants it as a bearer
+// token; with METRICS_ADDR, /metrics is served there and not on the API's
+// address; in production with neither, it is not served, and the server
+// says so in its log.
+func TestMetricsAccess(t *testing.T) {
+	const token = "metrics-token-0123456789"
+	get := func(t *testing.T, url, authorization string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	t.Run("token", func(t *testing.T) {
+		srv := secStart(t, "METRICS_TOKEN", token)
+		for _, authorization := range []string{"", "Bearer wrong-token-0123456789", "Basic " + token, "Bearer " + token + "x"} {
+			if code, body := get(t, srv.URL+"/metrics", authorization); code != http.StatusUnauthorized || strings.Contains(body, "jobsphere_") {
+				t.Errorf("/metrics with %q: %d %.100s", authorization, code, body)
+			}
+		}
+		if code, body := get(t, srv.URL+"/metrics", "Bearer "+token); code != http.StatusOK || !strings.Contains(body, "jobsphere_websocket_connections ") {
+			t.Errorf("/metrics with the token: %d %.100s", code, body)
+		}
+	})
+
+	t.Run("own address", func(t *testing.T) {
+		srv := secStart(t, "METRICS_ADDR", "127.0.0.1:0")
+		if srv.MetricsURL == "" {
+			t.Fatal("no metrics listener")
+		}
+		if code, body := get(t, srv.URL+"/metrics", ""); code != http.StatusNotFound || strings.Contains(body, "jobsphere_") {
+			t.Errorf("/metrics on the API's address: %d %.100s", code, body)
+		}
+		if code, body := get(t, srv.MetricsURL+"/metrics", ""); code != http.StatusOK || !strings.Contains(body, "jobsphere_websocket_connections ") {
+			t.Errorf("/metrics on METRICS_ADDR: %d %.100s", code, body)
+		}
+		if code, _ := get(t, srv.MetricsURL+"/graphql", ""); code != http.StatusNotFound {
+			t.Errorf("the API on METRICS_ADDR: %d", code)
+		}
+	})
+
+	t.Run("production", func(t *testing.T) {
+		env := servertest.Env(t, servertest.SQLite)
+		env["APP_ENV"], env["BCRYPT_COST"] = "production", "10"
+		servertest.StripeEnv(env, "http://127.0.0.1:1")
+		srv := servertest.Start(t, env)
+		if code, body := get(t, srv.URL+"/metrics", ""); code != http.StatusNotFound || strings.Contains(body, "jobsphere_") {
+			t.Errorf("/metrics in production without a token or address: %d %.100s", code, body)
+		}
+		if !strings.Contains(srv.Logs.String(), "METRICS_TOKEN") {
+			t.Errorf("no warning that metrics are off:\n%.2000s", srv.Logs.String())
+		}
+	})
+}
+
 // bigHeaderUpload is a multipart upload whose file part has a 17 KB
 // header before its Content-Disposition: more than the file-name guard
 // keeps of a part header.
