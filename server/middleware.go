@@ -195,8 +195,8 @@ func newBodyLimits(cfg *config.Config, slowBodies prometheus.Counter) bodyLimits
 // readTimeoutFor is how long the body of r may take: a multipart body of n
 // bytes (its Content-Length, else the upload limit) gets n / uploadMinRate
 // seconds more.
-func (l bodyLimits) readTimeoutFor(r *http.Request, multipart bool) time.Duration {
-	if !multipart {
+func (l bodyLimits) readTimeoutFor(r *http.Request) time.Duration {
+	if !isMultipart(r) {
 		return l.readTimeout
 	}
 	size := r.ContentLength
@@ -204,6 +204,35 @@ func (l bodyLimits) readTimeoutFor(r *http.Request, multipart bool) time.Duratio
 		size = l.maxUploadBytes
 	}
 	return l.readTimeout + time.Duration(float64(size)/float64(l.uploadMinRate)*float64(time.Second))
+}
+
+// hasBody reports whether r comes with a body. Websocket upgrades never
+// do: their connection lives on, and must never get a body's deadline.
+func hasBody(r *http.Request) bool {
+	return (r.ContentLength != 0 || len(r.TransferEncoding) > 0) && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// isMultipart reports whether r's body is a multipart form: file uploads.
+func isMultipart(r *http.Request) bool {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType == "multipart/form-data"
+}
+
+// bodyDeadline sets the read deadline of a request's body (see
+// bodyLimits), which limitBody enforces. It runs before the CORS handler,
+// so that a preflight answered without reading its body has one too:
+// net/http reads what is left of an unread body after the handler.
+func bodyDeadline(l bodyLimits) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hasBody(r) {
+				// Every writer of ours can; one that cannot leaves the body
+				// without a deadline, as net/http alone would.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeoutFor(r)))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // limitBody refuses request bodies over maxBytes with a clear 413 before
@@ -218,14 +247,11 @@ func (l bodyLimits) readTimeoutFor(r *http.Request, multipart bool) time.Duratio
 func limitBody(l bodyLimits) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Websocket upgrades have no body, and their connection lives
-			// on: they never get a read deadline.
-			if r.ContentLength == 0 && len(r.TransferEncoding) == 0 || strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			if !hasBody(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			multipart := mediaType == "multipart/form-data"
+			multipart := isMultipart(r)
 			limit := l.maxBytes
 			if multipart {
 				limit = l.maxUploadBytes
@@ -234,15 +260,10 @@ func limitBody(l bodyLimits) func(http.Handler) http.Handler {
 				respondTooLarge(w, limit)
 				return
 			}
-			// Even a body no handler reads (a GET's) has its deadline:
-			// net/http reads what is left of it after the handler.
-			timeout := l.readTimeoutFor(r, multipart)
+			timeout := l.readTimeoutFor(r)
 			body := &watchedBody{
 				ReadCloser: http.MaxBytesReader(w, r.Body, limit),
 				rc:         http.NewResponseController(w), slowBodies: l.slowBodies,
-			}
-			if err := body.rc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-				body.rc = nil // a writer without deadlines (none of ours): the body has none either
 			}
 			// Handlers must not modify the request they are given, so the
 			// new body goes on a shallow copy.
@@ -281,14 +302,14 @@ func limitBody(l bodyLimits) func(http.Handler) http.Handler {
 	}
 }
 
-// watchedBody is a request body under its size limit and read deadline.
-// It remembers which of the two it broke, counts a body cut off at its
-// deadline, and lifts the deadline once the body is read: from then on
-// net/http watches the connection for the client going away, and the
-// deadline would cancel a long-running handler's context.
+// watchedBody is a request body under its size limit and read deadline
+// (set by bodyDeadline). It remembers which of the two it broke, counts a
+// body cut off at its deadline, and lifts the deadline once the body is
+// read: from then on net/http watches the connection for the client going
+// away, and the deadline would cancel a long-running handler's context.
 type watchedBody struct {
 	io.ReadCloser
-	rc                 *http.ResponseController // nil: no deadline was set
+	rc                 *http.ResponseController
 	slowBodies         prometheus.Counter
 	exceeded, timedOut atomic.Bool
 }
@@ -299,9 +320,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	switch {
 	case err == nil:
 	case err == io.EOF:
-		if b.rc != nil {
-			_ = b.rc.SetReadDeadline(time.Time{}) // it was settable a moment ago
-		}
+		_ = b.rc.SetReadDeadline(time.Time{}) // as settable as it was in bodyDeadline
 	case errors.As(err, &tooLarge):
 		b.exceeded.Store(true)
 	case errors.Is(err, os.ErrDeadlineExceeded):

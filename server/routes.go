@@ -62,8 +62,10 @@ func NewServer(app *App) http.Handler {
 	}
 
 	var h http.Handler = mux
-	h = limitBody(newBodyLimits(cfg, m.slowBodies))(h)
+	bodies := newBodyLimits(cfg, m.slowBodies)
+	h = limitBody(bodies)(h)
 	h = corsMiddleware(cfg.CORSOrigins)(h)
+	h = bodyDeadline(bodies)(h)
 	h = withCurrency(cfg.Currency)(h)
 	h = withClientIP(cfg.TrustedProxyHops)(h)
 	h = recoverPanics(app.Logger)(h)
