@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -111,6 +112,15 @@ type Config struct {
 	// MaxUploadBytes is MAX_UPLOAD_BYTES, default 104857600 (100 MiB), at
 	// least MaxBodyBytes.
 	MaxUploadBytes int64
+	// BodyReadTimeout is BODY_READ_TIMEOUT, default 30s, 1s..1h: how long a
+	// request body may take to arrive once its headers have; a client
+	// still sending then is answered 408 and its connection closed.
+	BodyReadTimeout time.Duration
+	// UploadMinRate is UPLOAD_MIN_RATE, default 65536 (64 KiB/s), at least
+	// 1024: the slowest upload, in bytes a second, that is waited for. A
+	// multipart body may take BodyReadTimeout + its size / UploadMinRate,
+	// its size being its Content-Length, or MaxUploadBytes when it has none.
+	UploadMinRate int64
 	// DBMaxOpenConns is DB_MAX_OPEN_CONNS, default 20: PostgreSQL
 	// connections per process. Replicas × this must stay under the
 	// server's max_connections (100 by default).
@@ -142,6 +152,16 @@ type Config struct {
 	LogFormat string
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT, default 15s; must be positive.
 	ShutdownTimeout time.Duration
+	// MetricsAddr is METRICS_ADDR, a host:port like "127.0.0.1:9090" (an
+	// empty host: every interface; port 0: any free one). When set,
+	// /metrics is served there only, not on the API's address. Empty by
+	// default.
+	MetricsAddr string
+	// MetricsToken is METRICS_TOKEN, at least 16 characters: when set,
+	// /metrics wants "Authorization: Bearer <token>", on whichever address
+	// serves it. In production, without it or MetricsAddr, /metrics is
+	// not served at all (see MetricsOnAPIAddress). Never shown.
+	MetricsToken string
 
 	// StripeSecretKey is STRIPE_SECRET_KEY (sk_test_… or sk_live_…). When
 	// it is empty, payments go through the sandbox gateway, which is
@@ -168,6 +188,13 @@ type Config struct {
 	// 25 MB) and MEDIA_MAX_VIDEO_BYTES (default 100 MB), at most
 	// MAX_UPLOAD_BYTES.
 	MaxImageBytes, MaxVideoBytes int64
+	// UploadsPerHour is UPLOAD_LIMIT_PER_HOUR, default 30: files one user
+	// may upload an hour, by either route; 0 turns the limit off.
+	UploadsPerHour int
+	// UploadQuotaBytes is UPLOAD_QUOTA_BYTES, default 209715200 (200 MiB):
+	// what one user may keep stored in all, counted from their media
+	// records; 0 turns the quota off.
+	UploadQuotaBytes int64
 	// DepositSuccessURL and DepositCancelURL are DEPOSIT_SUCCESS_URL and
 	// DEPOSIT_CANCEL_URL: where Checkout sends the payer back when a
 	// deposit gives none. Default: PUBLIC_URL/payments/return?result=…
@@ -196,9 +223,10 @@ type Config struct {
 func (c *Config) Sandbox() bool { return c.StripeSecretKey == "" }
 
 const (
-	minSecretLen   = 32
-	secretFileName = "jwt_secret"
-	sqliteFileName = "jobsphere.db"
+	minSecretLen       = 32
+	minMetricsTokenLen = 16
+	secretFileName     = "jwt_secret"
+	sqliteFileName     = "jobsphere.db"
 )
 
 // Load reads the configuration through getenv (os.Getenv when nil) and
@@ -282,6 +310,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	if bodyOK && uploadOK && c.MaxUploadBytes < c.MaxBodyBytes {
 		l.fail("MAX_UPLOAD_BYTES", "must be at least MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxUploadBytes)
 	}
+	c.BodyReadTimeout, _ = l.duration("BODY_READ_TIMEOUT", 30*time.Second, time.Second, time.Hour)
+	c.UploadMinRate, _ = l.integer64("UPLOAD_MIN_RATE", 64<<10, 1024, math.MaxInt64)
 
 	c.TrustedProxyHops, _ = l.integer("TRUSTED_PROXY_HOPS", 0, 0, 10)
 	c.DBMaxOpenConns, _ = l.integer("DB_MAX_OPEN_CONNS", 20, 2, 10000)
@@ -294,6 +324,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.LogLevel = l.logLevel()
 	c.LogFormat = l.oneOf("LOG_FORMAT", "json", "json", "text")
 	c.ShutdownTimeout, _ = l.duration("SHUTDOWN_TIMEOUT", 15*time.Second, 1, math.MaxInt64)
+	c.MetricsAddr = l.listenAddr("METRICS_ADDR")
+	if c.MetricsToken = l.get("METRICS_TOKEN"); c.MetricsToken != "" && len(c.MetricsToken) < minMetricsTokenLen {
+		l.fail("METRICS_TOKEN", "must be at least %d characters long, got %d (value not shown)", minMetricsTokenLen, len(c.MetricsToken))
+	}
 
 	l.stripe(c, prod)
 	c.CloudinaryURL = l.get("CLOUDINARY_URL")
@@ -302,6 +336,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.MaxImageBytes, _ = l.integer64("MEDIA_MAX_IMAGE_BYTES", 25<<20, 1, math.MaxInt64)
 	c.MaxVideoBytes, _ = l.integer64("MEDIA_MAX_VIDEO_BYTES", 100<<20, 1, math.MaxInt64)
+	c.UploadsPerHour, _ = l.integer("UPLOAD_LIMIT_PER_HOUR", 30, 0, math.MaxInt32)
+	c.UploadQuotaBytes, _ = l.integer64("UPLOAD_QUOTA_BYTES", 200<<20, 0, math.MaxInt64)
 	l.tracing(c)
 
 	// Last, so that nothing is written to disk for a refused configuration.
@@ -315,6 +351,14 @@ func Load(getenv func(string) string) (*Config, error) {
 
 // Production reports whether Env is "production".
 func (c *Config) Production() bool { return c.Env == "production" }
+
+// MetricsOnAPIAddress reports whether /metrics is served on the API's own
+// address: when it has none of its own (MetricsAddr), and in production
+// only behind MetricsToken: the metrics tell how much money moves, and
+// through which operations.
+func (c *Config) MetricsOnAPIAddress() bool {
+	return c.MetricsAddr == "" && (c.MetricsToken != "" || !c.Production())
+}
 
 // Embedded reports whether the server uses the embedded SQLite database,
 // that is whether DatabaseURL is empty.
@@ -346,6 +390,8 @@ func (c *Config) Summary() []any {
 		"graphiql", c.Playground,
 		"payments", map[bool]string{true: "sandbox", false: "stripe"}[c.Sandbox()],
 		"tracing", c.tracingSummary(),
+		"metrics_addr", c.MetricsAddr,
+		"metrics_token", c.MetricsToken != "",
 	}
 }
 
@@ -509,6 +555,20 @@ func (l *loader) publicURL(port int) string {
 		return strings.TrimRight(s, "/")
 	}
 	return ""
+}
+
+// listenAddr reads a host:port to listen on; empty stays empty.
+func (l *loader) listenAddr(name string) string {
+	s := l.get(name)
+	if s == "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		l.fail(name, "must be a host:port to listen on like \"127.0.0.1:9090\" or \":9090\", got %q", s)
+		return ""
+	}
+	return s
 }
 
 func (l *loader) databaseURL() string {

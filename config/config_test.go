@@ -599,3 +599,63 @@ func TestTracingSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPHardeningSettings: body deadlines, upload limits and the
+// metrics endpoint's guard: defaults, accepted values, refused values.
+func TestHTTPHardeningSettings(t *testing.T) {
+	getenv, _ := env(t)
+	c := mustLoad(t, getenv)
+	if c.MetricsAddr != "" || c.MetricsToken != "" || !c.MetricsOnAPIAddress() {
+		t.Errorf("metrics defaults: addr %q, token set %v, on the API's address %v", c.MetricsAddr, c.MetricsToken != "", c.MetricsOnAPIAddress())
+	}
+	for _, tt := range []struct {
+		kv   []string
+		want bool
+	}{
+		{[]string{"METRICS_ADDR", "127.0.0.1:9090"}, false},
+		{[]string{"METRICS_ADDR", ":0", "METRICS_TOKEN", "0123456789abcdef"}, false},
+		{[]string{"METRICS_TOKEN", "0123456789abcdef"}, true},
+		{append([]string{"APP_ENV", "production", "JWT_SECRET", testSecret}, stripeKeys...), false},
+		{append([]string{"APP_ENV", "production", "JWT_SECRET", testSecret, "METRICS_TOKEN", "0123456789abcdef"}, stripeKeys...), true},
+	} {
+		getenv, _ := env(t, tt.kv...)
+		if got := mustLoad(t, getenv).MetricsOnAPIAddress(); got != tt.want {
+			t.Errorf("%v: MetricsOnAPIAddress %v, want %v", tt.kv, got, tt.want)
+		}
+	}
+	if c.BodyReadTimeout != 30*time.Second || c.UploadMinRate != 64<<10 || c.UploadsPerHour != 30 || c.UploadQuotaBytes != 200<<20 {
+		t.Errorf("defaults: BodyReadTimeout %s, UploadMinRate %d, UploadsPerHour %d, UploadQuotaBytes %d",
+			c.BodyReadTimeout, c.UploadMinRate, c.UploadsPerHour, c.UploadQuotaBytes)
+	}
+
+	getenv, _ = env(t, "BODY_READ_TIMEOUT", "2s", "UPLOAD_MIN_RATE", "1024", "UPLOAD_LIMIT_PER_HOUR", "0", "UPLOAD_QUOTA_BYTES", "0")
+	c = mustLoad(t, getenv)
+	if c.BodyReadTimeout != 2*time.Second || c.UploadMinRate != 1024 || c.UploadsPerHour != 0 || c.UploadQuotaBytes != 0 {
+		t.Errorf("set: BodyReadTimeout %s, UploadMinRate %d, UploadsPerHour %d, UploadQuotaBytes %d",
+			c.BodyReadTimeout, c.UploadMinRate, c.UploadsPerHour, c.UploadQuotaBytes)
+	}
+
+	for _, tt := range []struct{ name, value, want string }{
+		{"BODY_READ_TIMEOUT", "500ms", "between 1s and 1h"},
+		{"BODY_READ_TIMEOUT", "2h", "between 1s and 1h"},
+		{"BODY_READ_TIMEOUT", "30", `got "30"`},
+		{"UPLOAD_MIN_RATE", "1023", "at least 1024"},
+		{"UPLOAD_MIN_RATE", "fast", `got "fast"`},
+		{"UPLOAD_LIMIT_PER_HOUR", "-1", "between 0 and"},
+		{"UPLOAD_QUOTA_BYTES", "-1", "at least 0"},
+		{"UPLOAD_QUOTA_BYTES", "200MB", `got "200MB"`},
+		{"METRICS_ADDR", "9090", `got "9090"`},
+		{"METRICS_ADDR", "localhost:http", `got "localhost:http"`},
+		{"METRICS_ADDR", "[::1]:70000", `host:port`},
+		{"METRICS_TOKEN", "short", "at least 16 characters"},
+	} {
+		getenv, _ := env(t, tt.name, tt.value)
+		_, err := Load(getenv)
+		if err == nil || !strings.Contains(err.Error(), tt.name+": ") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s=%q: %v, want %q", tt.name, tt.value, err, tt.want)
+		}
+		if tt.name == "METRICS_TOKEN" && strings.Contains(err.Error(), tt.value) {
+			t.Errorf("METRICS_TOKEN shown: %v", err)
+		}
+	}
+}

@@ -30,13 +30,17 @@ func NewCloudinary(url string) (*Cloudinary, error) {
 // Provider implements Store.
 func (*Cloudinary) Provider() media.Provider { return media.ProviderCLOUDINARY }
 
+// resourceType is Cloudinary's name for a kind of file.
+func resourceType(kind media.MediaType) string {
+	if kind == media.MediaTypeIMAGE {
+		return "image"
+	}
+	return "video"
+}
+
 // Put implements Store.
 func (c *Cloudinary) Put(ctx context.Context, r io.Reader, kind media.MediaType, _ string) (string, string, error) {
-	resource := "video"
-	if kind == media.MediaTypeIMAGE {
-		resource = "image"
-	}
-	res, err := c.cld.Upload.Upload(ctx, r, uploader.UploadParams{ResourceType: resource, Folder: "jobsphere"})
+	res, err := c.cld.Upload.Upload(ctx, r, uploader.UploadParams{ResourceType: resourceType(kind), Folder: "jobsphere"})
 	if err != nil {
 		return "", "", fmt.Errorf("media: cloudinary upload: %w", err)
 	}
@@ -44,4 +48,16 @@ func (c *Cloudinary) Put(ctx context.Context, r io.Reader, kind media.MediaType,
 		return "", "", fmt.Errorf("media: cloudinary upload: %s", res.Error.Message)
 	}
 	return res.SecureURL, res.PublicID, nil
+}
+
+// Delete implements Store.
+func (c *Cloudinary) Delete(ctx context.Context, kind media.MediaType, publicID string) error {
+	res, err := c.cld.Upload.Destroy(ctx, uploader.DestroyParams{PublicID: publicID, ResourceType: resourceType(kind)})
+	if err != nil {
+		return fmt.Errorf("media: cloudinary destroy: %w", err)
+	}
+	if res.Error.Message != "" {
+		return fmt.Errorf("media: cloudinary destroy: %s", res.Error.Message)
+	}
+	return nil
 }

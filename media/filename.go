@@ -1,11 +1,13 @@
 package media
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"mime"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 
@@ -18,13 +20,23 @@ import (
 // escape the media directory; but a client that sends one has a bug or is
 // probing, and deserves an error rather than a silent rename. GuardFileNames
 // reads the raw part headers as the body streams past, without buffering
-// the files, and Service.Upload refuses the request if one was unsafe.
+// the files, and Service.Upload refuses the request if one was unsafe, or
+// if a part's header was too big for the guard to read whole (Go's parser
+// takes part headers of up to 10 MB: a name behind 16 KB of padding would
+// otherwise pass unseen).
 
 type fileNameGuardKey struct{}
 
-// maxPartHeader bounds what is kept of one part's headers; Go's own
-// parser refuses far smaller header blocks than this.
+// maxPartHeader bounds what is kept of one part's headers; a part with a
+// bigger header is refused. Real clients send a few hundred bytes.
 const maxPartHeader = 16 << 10
+
+// What the guard refuses a request for.
+const (
+	msgUnsafeFileName     = "Invalid file name: send the file's name without a path"
+	msgPartHeaderTooLarge = "Invalid multipart request: a part's headers are over 16 KB"
+	msgBadPartHeader      = "Invalid multipart request: a part's headers cannot be read"
+)
 
 // GuardFileNames returns r with its multipart body watched for unsafe file
 // names. Requests that are not multipart are returned unchanged.
@@ -44,10 +56,12 @@ func GuardFileNames(r *http.Request) *http.Request {
 }
 
 // checkFileName refuses the upload when the request carried an unsafe file
-// name in any of its parts.
+// name in any of its parts, or a part header the guard could not read.
 func checkFileName(ctx context.Context) error {
-	if g, ok := ctx.Value(fileNameGuardKey{}).(*fileNameGuard); ok && g.unsafe.Load() {
-		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "file", Message: "Invalid file name: send the file's name without a path"})
+	if g, ok := ctx.Value(fileNameGuardKey{}).(*fileNameGuard); ok {
+		if msg := g.refused.Load(); msg != nil {
+			return jobsphere.InvalidInput(jobsphere.FieldError{Field: "file", Message: *msg})
+		}
 	}
 	return nil
 }
@@ -68,7 +82,7 @@ type fileNameGuard struct {
 	delim    []byte // CRLF "--" boundary
 	window   []byte // unscanned tail: a possible partial delimiter, or a header block
 	inHeader bool
-	unsafe   atomic.Bool // set while the body is read, checked by the resolver
+	refused  atomic.Pointer[string] // the first problem, set while the body is read, checked by Service.Upload
 }
 
 func (g *fileNameGuard) Read(p []byte) (int, error) {
@@ -95,11 +109,15 @@ func (g *fileNameGuard) scan(b []byte) {
 			g.inHeader = true
 			continue
 		}
+		// However the body is cut into reads, a header over the bound is
+		// refused, whole or not.
 		end := bytes.Index(g.window, []byte("\r\n\r\n"))
-		if end < 0 {
-			if len(g.window) > maxPartHeader {
-				g.window, g.inHeader = g.window[:0], false
-			}
+		if end < 0 && len(g.window) <= maxPartHeader {
+			return
+		}
+		if end < 0 || end > maxPartHeader {
+			g.refuse(msgPartHeaderTooLarge)
+			g.window, g.inHeader = g.window[:0], false
 			return
 		}
 		g.checkHeader(string(g.window[:end]))
@@ -108,18 +126,29 @@ func (g *fileNameGuard) scan(b []byte) {
 	}
 }
 
+// checkHeader reads a part's header block (what follows the delimiter:
+// the rest of the boundary line, then the headers) with the parser Go's
+// multipart reader uses, so that folded lines and repeated headers are
+// seen as it sees them.
 func (g *fileNameGuard) checkHeader(block string) {
-	for _, line := range strings.Split(block, "\r\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !strings.EqualFold(strings.TrimSpace(name), "Content-Disposition") {
-			continue
-		}
+	_, lines, _ := strings.Cut(block, "\r\n")
+	header, err := textproto.NewReader(bufio.NewReader(strings.NewReader(lines + "\r\n\r\n"))).ReadMIMEHeader()
+	if err != nil {
+		g.refuse(msgBadPartHeader) // Go's parser would refuse it too
+		return
+	}
+	for _, value := range header.Values("Content-Disposition") {
 		_, params, err := mime.ParseMediaType(value)
 		if err != nil {
-			continue // Go's parser will refuse the part itself
+			continue // Go's parser takes such a part as a field without a file
 		}
 		if filename, ok := params["filename"]; ok && !safeFileName(filename) {
-			g.unsafe.Store(true)
+			g.refuse(msgUnsafeFileName)
 		}
 	}
+}
+
+// refuse records the first reason to refuse the request.
+func (g *fileNameGuard) refuse(msg string) {
+	g.refused.CompareAndSwap(nil, &msg)
 }

@@ -50,3 +50,8 @@ func (l *Local) Put(_ context.Context, r io.Reader, _ media.MediaType, ext strin
 	}
 	return l.PublicURL + "/media/" + name, name, nil
 }
+
+// Delete implements Store.
+func (l *Local) Delete(_ context.Context, _ media.MediaType, name string) error {
+	return os.Remove(filepath.Join(l.Dir, name))
+}

@@ -130,7 +130,10 @@ func (a *App) build(ctx context.Context) error {
 		}
 		store = cld
 	}
-	a.Media = media.NewService(a.Client, store, media.Limits{MaxImageBytes: a.Config.MaxImageBytes, MaxVideoBytes: a.Config.MaxVideoBytes})
+	a.Media = media.NewService(a.Client, store, auth.NewRateLimiter(a.Client), media.Limits{
+		MaxImageBytes: a.Config.MaxImageBytes, MaxVideoBytes: a.Config.MaxVideoBytes,
+		UploadsPerHour: a.Config.UploadsPerHour, QuotaBytes: a.Config.UploadQuotaBytes,
+	}, !a.Config.Embedded())
 	a.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/jobsphere/jobsphere"
@@ -48,10 +49,13 @@ func mediaError(w http.ResponseWriter, err error) {
 	}
 	status := map[jobsphere.Code]int{
 		jobsphere.Unauthenticated: http.StatusUnauthorized, jobsphere.BadUserInput: http.StatusBadRequest,
-		"PAYLOAD_TOO_LARGE": http.StatusRequestEntityTooLarge,
+		"PAYLOAD_TOO_LARGE": http.StatusRequestEntityTooLarge, jobsphere.RateLimited: http.StatusTooManyRequests,
 	}[e.Code]
 	if status == 0 {
 		status = http.StatusBadRequest
+	}
+	if retry, ok := e.Extra["retryAfterSeconds"].(int); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
 	respondError(w, status, string(e.Code), e.Message)
 }

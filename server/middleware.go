@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
 
+	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/media"
 )
 
@@ -172,101 +174,192 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// limitBody refuses request bodies over maxBytes with a clear 413 before
-// any handler spends memory parsing them. Multipart requests carry file
-// uploads, so they get maxUploadBytes and are streamed rather than held in
-// memory. Other bodies are read here in full, which is what turns an
-// oversized chunked body (no Content-Length) into a 413 too instead of a
-// parse error deep in a handler.
-func limitBody(maxBytes, maxUploadBytes int64) func(http.Handler) http.Handler {
+// bodyLimits are what a request body may be: how big, and how long it may
+// take to arrive.
+type bodyLimits struct {
+	maxBytes, maxUploadBytes int64
+	// readTimeout is for a whole body; uploads get readTimeout plus their
+	// size at uploadMinRate bytes a second.
+	readTimeout   time.Duration
+	uploadMinRate int64
+	slowBodies    prometheus.Counter // bodies cut off at their deadline
+}
+
+func newBodyLimits(cfg *config.Config, slowBodies prometheus.Counter) bodyLimits {
+	return bodyLimits{
+		maxBytes: cfg.MaxBodyBytes, maxUploadBytes: cfg.MaxUploadBytes,
+		readTimeout: cfg.BodyReadTimeout, uploadMinRate: cfg.UploadMinRate, slowBodies: slowBodies,
+	}
+}
+
+// readTimeoutFor is how long the body of r may take: a multipart body of n
+// bytes (its Content-Length, else the upload limit) gets n / uploadMinRate
+// seconds more.
+func (l bodyLimits) readTimeoutFor(r *http.Request) time.Duration {
+	if !isMultipart(r) {
+		return l.readTimeout
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = l.maxUploadBytes
+	}
+	return l.readTimeout + time.Duration(float64(size)/float64(l.uploadMinRate)*float64(time.Second))
+}
+
+// hasBody reports whether r comes with a body. Websocket upgrades never
+// do: their connection lives on, and must never get a body's deadline.
+func hasBody(r *http.Request) bool {
+	return (r.ContentLength != 0 || len(r.TransferEncoding) > 0) && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// isMultipart reports whether r's body is a multipart form: file uploads.
+func isMultipart(r *http.Request) bool {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType == "multipart/form-data"
+}
+
+// bodyDeadline sets the read deadline of a request's body (see
+// bodyLimits), which limitBody enforces. It runs before the CORS handler,
+// so that a preflight answered without reading its body has one too:
+// net/http reads what is left of an unread body after the handler.
+func bodyDeadline(l bodyLimits) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Nothing reads a GET body here, so it is not worth buffering;
-			// net/http discards whatever is left unread.
-			if r.Method == http.MethodGet || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
+			if hasBody(r) {
+				// Every writer of ours can; one that cannot leaves the body
+				// without a deadline, as net/http alone would.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeoutFor(r)))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// limitBody refuses request bodies over maxBytes with a clear 413 before
+// any handler spends memory parsing them, and cuts off bodies that do not
+// arrive in time (408), which net/http's ReadHeaderTimeout does not: a
+// client sending one byte every few seconds would otherwise hold its
+// connection and goroutine for ever. Multipart requests carry file
+// uploads, so they get maxUploadBytes, a longer deadline, and are streamed
+// rather than held in memory. Other bodies are read here in full, which is
+// what turns an oversized chunked body (no Content-Length) into a 413 too
+// instead of a parse error deep in a handler.
+func limitBody(l bodyLimits) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !hasBody(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			multipart := mediaType == "multipart/form-data"
-			limit := maxBytes
+			multipart := isMultipart(r)
+			limit := l.maxBytes
 			if multipart {
-				limit = maxUploadBytes
+				limit = l.maxUploadBytes
 			}
 			if r.ContentLength > limit {
 				respondTooLarge(w, limit)
 				return
 			}
+			timeout := l.readTimeoutFor(r)
+			body := &watchedBody{
+				ReadCloser: http.MaxBytesReader(w, r.Body, limit),
+				rc:         http.NewResponseController(w), slowBodies: l.slowBodies,
+			}
 			// Handlers must not modify the request they are given, so the
 			// new body goes on a shallow copy.
 			limited := *r
+			limited.Body = body
+			if r.Method == http.MethodGet {
+				next.ServeHTTP(w, &limited) // nothing reads a GET body here: not worth buffering
+				return
+			}
 			if multipart {
-				// Streamed uploads (no Content-Length) find out they are too
-				// large only while the handler reads them; whatever it then
-				// answers, the client gets the 413 a Content-Length gets.
-				body := &maxBytesBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxUploadBytes)}
-				limited.Body = body
-				next.ServeHTTP(&tooLargeWriter{ResponseWriter: w, body: body, limit: maxUploadBytes}, media.GuardFileNames(&limited))
+				// Streamed uploads find out they are too large or too slow only
+				// while the handler reads them; whatever it then answers, the
+				// client gets the 413 or 408 a body read here gets.
+				next.ServeHTTP(&bodyErrorWriter{ResponseWriter: w, body: body, limits: l, timeout: timeout}, media.GuardFileNames(&limited))
 				return
 			}
 			// MaxBytesReader reads at most one byte past the limit, which is
 			// how it tells "exactly the limit" from "too much".
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
-			var tooLarge *http.MaxBytesError
+			raw, err := io.ReadAll(body)
 			switch {
-			case errors.As(err, &tooLarge):
-				respondTooLarge(w, maxBytes)
+			case body.exceeded.Load():
+				respondTooLarge(w, l.maxBytes)
+				return
+			case body.timedOut.Load():
+				respondTooSlow(w, timeout)
 				return
 			case err != nil:
 				respondError(w, http.StatusBadRequest, "BAD_REQUEST", "Could not read the request body")
 				return
 			}
-			limited.Body = io.NopCloser(bytes.NewReader(body))
-			limited.ContentLength = int64(len(body))
+			limited.Body = io.NopCloser(bytes.NewReader(raw))
+			limited.ContentLength = int64(len(raw))
 			limited.TransferEncoding = nil // the body is no longer chunked
 			next.ServeHTTP(w, &limited)
 		})
 	}
 }
 
-// maxBytesBody remembers that the body went over its limit.
-type maxBytesBody struct {
+// watchedBody is a request body under its size limit and read deadline
+// (set by bodyDeadline). It remembers which of the two it broke, counts a
+// body cut off at its deadline, and lifts the deadline once the body is
+// read: from then on net/http watches the connection for the client going
+// away, and the deadline would cancel a long-running handler's context.
+type watchedBody struct {
 	io.ReadCloser
-	exceeded atomic.Bool
+	rc                 *http.ResponseController
+	slowBodies         prometheus.Counter
+	exceeded, timedOut atomic.Bool
 }
 
-func (b *maxBytesBody) Read(p []byte) (int, error) {
+func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		_ = b.rc.SetReadDeadline(time.Time{}) // as settable as it was in bodyDeadline
+	case errors.As(err, &tooLarge):
 		b.exceeded.Store(true)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if b.timedOut.CompareAndSwap(false, true) {
+			b.slowBodies.Inc()
+		}
 	}
 	return n, err
 }
 
-// tooLargeWriter answers 413 in place of the handler's answer when the
-// request body went over its limit before the answer began.
-type tooLargeWriter struct {
+// bodyErrorWriter answers 413 or 408 in place of the handler's answer
+// when the request body went over its limit or past its deadline before
+// the answer began.
+type bodyErrorWriter struct {
 	http.ResponseWriter
-	body            *maxBytesBody
-	limit           int64
+	body            *watchedBody
+	limits          bodyLimits
+	timeout         time.Duration
 	wrote, replaced bool
 }
 
-func (w *tooLargeWriter) WriteHeader(status int) {
+func (w *bodyErrorWriter) WriteHeader(status int) {
 	if w.wrote {
 		return
 	}
 	w.wrote = true
-	if w.body.exceeded.Load() && status != http.StatusRequestEntityTooLarge {
+	switch {
+	case w.body.exceeded.Load() && status != http.StatusRequestEntityTooLarge:
 		w.replaced = true
-		respondTooLarge(w.ResponseWriter, w.limit)
-		return
+		respondTooLarge(w.ResponseWriter, w.limits.maxUploadBytes)
+	case w.body.timedOut.Load() && status != http.StatusRequestTimeout:
+		w.replaced = true
+		respondTooSlow(w.ResponseWriter, w.timeout)
+	default:
+		w.ResponseWriter.WriteHeader(status)
 	}
-	w.ResponseWriter.WriteHeader(status)
 }
 
-func (w *tooLargeWriter) Write(p []byte) (int, error) {
+func (w *bodyErrorWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -276,7 +369,15 @@ func (w *tooLargeWriter) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
-func (w *tooLargeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *bodyErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// respondTooSlow answers a body cut off at its deadline. The rest of it
+// may still be on its way, so the connection cannot serve another request.
+func respondTooSlow(w http.ResponseWriter, timeout time.Duration) {
+	w.Header().Set("Connection", "close")
+	respondError(w, http.StatusRequestTimeout, "REQUEST_TIMEOUT",
+		"The request body did not arrive in time: the limit is "+timeout.Round(time.Second).String())
+}
 
 func respondTooLarge(w http.ResponseWriter, limit int64) {
 	respondError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE",
@@ -328,6 +429,7 @@ type metrics struct {
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	websockets prometheus.Gauge
+	slowBodies prometheus.Counter
 }
 
 // newMetrics creates the HTTP and realtime metrics and registers them
@@ -342,8 +444,12 @@ func newMetrics(reg prometheus.Registerer, subscriptions func() int) *metrics {
 			Name: "jobsphere_websocket_connections",
 			Help: "Open GraphQL websocket connections.",
 		}),
+		slowBodies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jobsphere_http_slow_bodies_total",
+			Help: "Requests whose body did not arrive within its read deadline (BODY_READ_TIMEOUT, longer for uploads): answered 408, connection closed.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.websockets, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	reg.MustRegister(m.requests, m.duration, m.websockets, m.slowBodies, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jobsphere_graphql_subscriptions",
 		Help: "Live GraphQL subscriptions on this instance.",
 	}, func() float64 { return float64(subscriptions()) }))

@@ -248,6 +248,14 @@ func TestRecoverPanicsRepanicsErrAbortHandler(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 }
 
+// testBodyLimits are size limits with a deadline no test meets.
+func testBodyLimits(maxBytes, maxUploadBytes int64) bodyLimits {
+	return bodyLimits{
+		maxBytes: maxBytes, maxUploadBytes: maxUploadBytes, readTimeout: time.Minute, uploadMinRate: 1 << 20,
+		slowBodies: prometheus.NewCounter(prometheus.CounterOpts{Name: "slow_bodies_total"}),
+	}
+}
+
 func TestLimitBody(t *testing.T) {
 	const maxBytes, maxUploadBytes = 16, 512
 	const tooLarge = `{"errors":[{"message":"Request body too large: the limit is 16 bytes","extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}`
@@ -255,7 +263,7 @@ func TestLimitBody(t *testing.T) {
 
 	// The handler echoes what it got, so the test sees the body and
 	// Content-Length after limitBody.
-	srv := httptest.NewServer(limitBody(maxBytes, maxUploadBytes)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(limitBody(testBodyLimits(maxBytes, maxUploadBytes))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, "handler read: "+err.Error(), http.StatusUnprocessableEntity)
@@ -343,7 +351,7 @@ func TestLimitBody(t *testing.T) {
 }
 
 func TestLimitBodyReadError(t *testing.T) {
-	h := limitBody(16, 64)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := limitBody(testBodyLimits(16, 64))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("the handler ran despite the read error")
 	}))
 	req := httptest.NewRequest(http.MethodPost, "/graphql", iotest.ErrReader(errors.New("connection reset")))
@@ -468,7 +476,7 @@ func TestMetricsCountRequests(t *testing.T) {
 // hijackChain is the middleware stack of NewServer around one handler.
 func hijackChain(logger *slog.Logger, m *metrics, h http.Handler) http.Handler {
 	h = m.instrument("/ws", h)
-	h = limitBody(16, 64)(h)
+	h = limitBody(testBodyLimits(16, 64))(h)
 	h = corsMiddleware([]string{"*"})(h)
 	h = recoverPanics(logger)(h)
 	h = accessLog(logger)(h)

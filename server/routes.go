@@ -1,9 +1,12 @@
 package server
 
 import (
+	"crypto/subtle"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobsphere/jobsphere"
@@ -52,12 +55,19 @@ func NewServer(app *App) http.Handler {
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(app.DB.PingContext, app.Logger))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(app.Registry, promhttp.HandlerOpts{}))
+	switch {
+	case cfg.MetricsOnAPIAddress():
+		mux.Handle("GET /metrics", handleMetrics(app.Registry, cfg.MetricsToken))
+	case cfg.MetricsAddr == "":
+		app.Logger.Warn("metrics are not served: in production /metrics needs METRICS_TOKEN or an address of its own, METRICS_ADDR")
+	}
 
 	var h http.Handler = mux
 	h = refuseControlCharactersInPath(h)
-	h = limitBody(cfg.MaxBodyBytes, cfg.MaxUploadBytes)(h)
+	bodies := newBodyLimits(cfg, m.slowBodies)
+	h = limitBody(bodies)(h)
 	h = corsMiddleware(cfg.CORSOrigins)(h)
+	h = bodyDeadline(bodies)(h)
 	h = withCurrency(cfg.Currency)(h)
 	h = withClientIP(cfg.TrustedProxyHops)(h)
 	h = recoverPanics(app.Logger)(h)
@@ -69,6 +79,31 @@ func NewServer(app *App) http.Handler {
 		h = traceHTTP(app.Tracing, mux)(h)
 	}
 	return h
+}
+
+// NewMetricsServer is the server for METRICS_ADDR: /metrics only, behind
+// METRICS_TOKEN when it is set.
+func NewMetricsServer(app *App) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", handleMetrics(app.Registry, app.Config.MetricsToken))
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// handleMetrics serves the registry in Prometheus's text format, to the
+// holder of token when there is one (Prometheus: authorization.credentials).
+func handleMetrics(reg *prometheus.Registry, token string) http.Handler {
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if token == "" {
+		return metrics
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(bearerToken(r.Header.Get("Authorization"))), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			respondError(w, http.StatusUnauthorized, string(jobsphere.Unauthenticated), "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>")
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
 }
 
 // withClientIP records the client's address for the per-address limits

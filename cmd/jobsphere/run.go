@@ -118,8 +118,19 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	srv.RegisterOnShutdown(closeConns)
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// /metrics on an address of its own, when it has one: closed to the
+	// public by the network rather than by a token.
+	metrics := server.NewMetricsServer(app)
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return errors.Join(fmt.Errorf("METRICS_ADDR: %w", err), srv.Close())
+		}
+		go func() { serveErr <- metrics.Serve(mln) }()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	go sweepEvery(connCtx, app, logger)
 	logger.Info("listening", append([]any{"addr", ln.Addr().String(), "url", cfg.PublicURL}, cfg.Summary()...)...)
 
@@ -131,7 +142,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(shutdownCtx), app.DrainWebsockets(shutdownCtx))
+	err = errors.Join(srv.Shutdown(shutdownCtx), metrics.Shutdown(shutdownCtx), app.DrainWebsockets(shutdownCtx))
 	logger.Info("stopped")
 	return err
 }

@@ -86,6 +86,40 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	}
 }
 
+// TestServeMetricsAddress: with METRICS_ADDR, serve answers /metrics
+// there and not on the API's address.
+func TestServeMetricsAddress(t *testing.T) {
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "METRICS_ADDR": "127.0.0.1:0"}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &servertest.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"jobsphere", "serve"}, getenv(env), logs, io.Discard) }()
+	base := waitListening(t, logs, done)
+	var metricsAddr string
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	for sc.Scan() {
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "metrics listening" {
+			metricsAddr = line.Addr
+		}
+	}
+	for url, want := range map[string]int{"http://" + metricsAddr + "/metrics": http.StatusOK, base + "/metrics": http.StatusNotFound} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+}
+
 func waitListening(t *testing.T, logs *servertest.SyncBuffer, done <-chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

@@ -364,6 +364,13 @@ var (
 				OnDelete:   schema.NoAction,
 			},
 		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "media_owner_id",
+				Unique:  false,
+				Columns: []*schema.Column{MediaColumns[7]},
+			},
+		},
 	}
 	// OffersColumns holds the columns for the "offers" table.
 	OffersColumns = []*schema.Column{

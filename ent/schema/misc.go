@@ -38,6 +38,12 @@ func (Media) Edges() []ent.Edge {
 	}
 }
 
+// Indexes of the Media: every upload adds up its owner's files for the
+// quota.
+func (Media) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("owner_id")}
+}
+
 // Annotations of the Media.
 func (Media) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}

@@ -117,10 +117,12 @@ func FreshPostgres(t testing.TB) string {
 
 // Server is a running server under test.
 type Server struct {
-	URL    string
-	App    *server.App
-	Logs   *SyncBuffer // every log line the server wrote
-	closed bool
+	URL string
+	// MetricsURL is where /metrics is served when METRICS_ADDR is set.
+	MetricsURL string
+	App        *server.App
+	Logs       *SyncBuffer // every log line the server wrote
+	closed     bool
 }
 
 // Env returns the environment a test server starts with; tests add or
@@ -178,8 +180,19 @@ func Start(t testing.TB, env map[string]string) *Server {
 	ts.Config.RegisterOnShutdown(closeConns)
 	ts.Start()
 	s := &Server{URL: ts.URL, App: app, Logs: logs}
+	// As `jobsphere serve` does: /metrics on an address of its own.
+	metrics := server.NewMetricsServer(app)
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			t.Fatalf("METRICS_ADDR: %v", err)
+		}
+		s.MetricsURL = "http://" + mln.Addr().String()
+		go func() { _ = metrics.Serve(mln) }() // ErrServerClosed once the test ends
+	}
 	t.Cleanup(func() {
 		closeConns()
+		_ = metrics.Close()
 		ts.Close()
 		if err := app.Close(); err != nil {
 			t.Errorf("close app: %v", err)
@@ -196,7 +209,7 @@ func Start(t testing.TB, env map[string]string) *Server {
 func RequireNoSecretsLogged(t testing.TB, log string, env map[string]string) {
 	t.Helper()
 	forbidden := map[string]string{"bcrypt hash": "$2a$", "bcrypt hash ($2b$)": "$2b$", "the test password": TestPassword}
-	for _, k := range []string{"JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET", "CLOUDINARY_URL"} {
+	for _, k := range []string{"JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET", "CLOUDINARY_URL", "METRICS_TOKEN"} {
 		if v := env[k]; len(v) >= 8 {
 			forbidden[k] = v
 		}
