@@ -1,0 +1,59 @@
+package jobsphere
+
+import "slices"
+
+// Transitions is an aggregate's state machine: for each status, the
+// statuses it may move to. Each aggregate's package declares its table
+// next to the one move function every change of its status goes through:
+// a conditional update (UPDATE … WHERE id = ? AND status IN From(to)), so
+// the database itself refuses a move the table does not allow, and of two
+// racing moves exactly one wins.
+type Transitions[S ~string] struct {
+	Name  string // the aggregate as messages name it: "Offer"
+	Moves map[S][]S
+}
+
+// From returns the statuses to may be reached from, sorted.
+func (t Transitions[S]) From(to S) []S {
+	var from []S
+	for s, tos := range t.Moves {
+		if slices.Contains(tos, to) {
+			from = append(from, s)
+		}
+	}
+	slices.Sort(from)
+	return from
+}
+
+// Allows reports whether the table has the move from → to.
+func (t Transitions[S]) Allows(from, to S) bool { return slices.Contains(t.Moves[from], to) }
+
+// Refused is the CONFLICT of a move the row's current status does not
+// allow: it names the status the row is in ("Offer is WITHDRAWN").
+func (t Transitions[S]) Refused(current S) *Error {
+	return Errorf(Conflict, "%s is %s", t.Name, current)
+}
+
+// Move runs one conditional move to status to. update must change the row
+// only if its status is one of from (and any guard of the caller's holds)
+// and return how many rows it changed; current reads the status the row
+// is in now, to name it when nothing changed. A refusal whose row is in a
+// status the table allows was refused by the caller's guard: refusedByGuard
+// explains it (nil: the generic refusal).
+func (t Transitions[S]) Move(to S, update func(from []S) (int, error), current func() (S, error), refusedByGuard func(S) error) error {
+	n, err := update(t.From(to))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	now, err := current()
+	if err != nil {
+		return err
+	}
+	if t.Allows(now, to) && refusedByGuard != nil {
+		return refusedByGuard(now)
+	}
+	return t.Refused(now)
+}
