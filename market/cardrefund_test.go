@@ -3,7 +3,6 @@ package market_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
@@ -14,17 +13,22 @@ import (
 )
 
 // scriptedRefunder answers refunds to the card with its next scripted
-// error (nil: refunded) and remembers the keys it was asked with.
+// answer (a nil error: refunded) and remembers the keys it was asked with.
 type scriptedRefunder struct {
-	answers []error
+	answers []refundAnswer
 	keys    []string
 }
 
-func (r *scriptedRefunder) RefundCard(_ context.Context, key, _ string, _ int64) error {
+type refundAnswer struct {
+	refused bool
+	err     error
+}
+
+func (r *scriptedRefunder) RefundCard(_ context.Context, key, _ string, _ int64) (bool, error) {
 	r.keys = append(r.keys, key)
-	err := r.answers[0]
+	a := r.answers[0]
 	r.answers = r.answers[1:]
-	return err
+	return a.refused, a.err
 }
 
 // TestInterruptedCardRefund: a refund to the card is claimed (committed)
@@ -66,12 +70,12 @@ func TestInterruptedCardRefund(t *testing.T) {
 			return e.CardRefundStartedAt != nil
 		}
 
-		r := &scriptedRefunder{answers: []error{
-			fmt.Errorf("%w: charge is disputed", market.ErrCardRefundRefused),
-			errors.New("stripe: timeout"), // maybe refunded
-			nil,                           // the sweep's retry
+		r := &scriptedRefunder{answers: []refundAnswer{
+			{refused: true, err: errors.New("charge is disputed")},
+			{err: errors.New("stripe: timeout")}, // maybe refunded
+			{},                                   // the sweep's retry
 		}}
-		f.m.SetCardRefunder(r)
+		f.m = f.m.WithCardRefunder(r)
 
 		// Refused by Stripe: nothing happened, the claim is lifted.
 		if err := refund(c.V, &toCard); err == nil || claimed() {

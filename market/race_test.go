@@ -130,11 +130,11 @@ type alwaysRefunds struct {
 	keys []string
 }
 
-func (r *alwaysRefunds) RefundCard(_ context.Context, key, _ string, _ int64) error {
+func (r *alwaysRefunds) RefundCard(_ context.Context, key, _ string, _ int64) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.keys = append(r.keys, key)
-	return nil
+	return false, nil
 }
 
 // payJob applies a paid job Checkout for j, as the webhook does.
@@ -151,7 +151,7 @@ func (f *fixture) payJob(j *ent.Job, customer, contractor actor, session string)
 // cancel saw the paid job and refunded the card.
 func raceCheckoutAndCancel(t *testing.T, f *fixture, rounds int) {
 	refunder := &alwaysRefunds{}
-	f.m.SetCardRefunder(refunder)
+	f.m = f.m.WithCardRefunder(refunder)
 	outcomes := map[string]int{}
 	defer func() { t.Logf("outcomes: %v", outcomes) }()
 	for r := range rounds {

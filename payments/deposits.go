@@ -43,12 +43,16 @@ type Service struct {
 	broker  realtime.Broker
 	cfg     Config
 	logger  *slog.Logger
-	jobs    JobFunder // set at wiring: the marketplace
+	jobs    JobFunder // the marketplace, which job Checkouts fund
 }
 
-// NewService returns the payments service.
-func NewService(client *ent.Client, l *ledger.Ledger, g Gateway, limiter *auth.RateLimiter, b realtime.Broker, cfg Config, logger *slog.Logger) *Service {
-	return &Service{client: client, ledger: l, gateway: g, limiter: limiter, broker: b, cfg: cfg, logger: logger}
+// NewService returns the payments service. A paid job Checkout is a money
+// path: without the marketplace to fund there is no payments service.
+func NewService(client *ent.Client, l *ledger.Ledger, g Gateway, limiter *auth.RateLimiter, b realtime.Broker, jobs JobFunder, cfg Config, logger *slog.Logger) (*Service, error) {
+	if g == nil || jobs == nil {
+		return nil, errors.New("payments: a gateway and a job funder are required")
+	}
+	return &Service{client: client, ledger: l, gateway: g, limiter: limiter, broker: b, jobs: jobs, cfg: cfg, logger: logger}, nil
 }
 
 // StripeConfig is what a client needs to start Stripe's SDK.

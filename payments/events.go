@@ -67,7 +67,7 @@ func (s *Service) onCheckoutSession(ctx context.Context, tx *ent.Tx, typ stripe.
 	if cs.Metadata["kind"] == "job_payment" {
 		paid := typ == stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded ||
 			(typ == stripe.EventTypeCheckoutSessionCompleted && cs.PaymentStatus == stripe.CheckoutSessionPaymentStatusPaid)
-		if !paid || s.jobs == nil {
+		if !paid {
 			return nil // an unpaid, expired or failed job checkout creates nothing
 		}
 		piID := ""

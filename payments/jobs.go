@@ -26,9 +26,6 @@ type JobFunder interface {
 	CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, customerID pulid.ID, amount int64, sessionID, paymentIntentID string) error
 }
 
-// SetJobFunder sets the marketplace that job Checkouts fund.
-func (s *Service) SetJobFunder(f JobFunder) { s.jobs = f }
-
 // PayForJobInput is payForJob's input.
 type PayForJobInput struct {
 	JobID, FreelancerID   pulid.ID
@@ -95,20 +92,29 @@ func (s *Service) onJobCheckout(ctx context.Context, tx *ent.Tx, cs *stripe.Chec
 	})
 }
 
-// RefundCard refunds a card payment, once per key.
-func (s *Service) RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) error {
+// CardRefunds refunds card payments through the gateway: the
+// marketplace's market.CardRefunder, built before the marketplace (it needs
+// the gateway only), so that the marketplace can be built with it.
+type CardRefunds struct{ gateway Gateway }
+
+// NewCardRefunds returns the card refunder of gateway g.
+func NewCardRefunds(g Gateway) *CardRefunds { return &CardRefunds{gateway: g} }
+
+// RefundCard refunds a card payment, once per key; refused: surely not
+// refunded (the gateway refused the request, or there is nothing to refund).
+func (r *CardRefunds) RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) (refused bool, err error) {
 	if paymentIntentID == "" {
-		return jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
+		return true, jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
 	}
-	_, err := s.gateway.Refund(ctx, RefundParams{IdempotencyKey: key, PaymentIntentID: paymentIntentID, Amount: amount})
+	_, err = r.gateway.Refund(ctx, RefundParams{IdempotencyKey: key, PaymentIntentID: paymentIntentID, Amount: amount})
 	var se *stripe.Error
 	switch {
 	case err == nil:
-		return nil
+		return false, nil
 	case errors.As(err, &se) && se.Code == stripe.ErrorCodeChargeAlreadyRefunded:
-		return nil // refunded before (by this key or by hand): nothing is owed
+		return false, nil // refunded before (by this key or by hand): nothing is owed
 	case stripeRefused(err):
-		return fmt.Errorf("%w: %w", market.ErrCardRefundRefused, err)
+		return true, fmt.Errorf("refund %s: %w", paymentIntentID, err)
 	}
-	return err // a timeout or Stripe's own failure: maybe refunded
+	return false, fmt.Errorf("refund %s: %w", paymentIntentID, err) // a timeout or Stripe's own failure: maybe refunded
 }
