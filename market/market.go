@@ -31,11 +31,11 @@ type Config struct {
 
 // Service is the marketplace.
 type Service struct {
-	client *ent.Client
-	ledger *ledger.Ledger
-	broker realtime.Broker
-	cfg    Config
-	now    func() time.Time
+	client   *ent.Client
+	ledger   *ledger.Ledger
+	broker   realtime.Broker
+	cfg      Config
+	now      func() time.Time
 	refunder CardRefunder // refunds card-funded escrows through Stripe
 }
 
