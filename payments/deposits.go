@@ -197,14 +197,19 @@ func (s *Service) startPayment(ctx context.Context, dep *ent.Deposit, in Deposit
 	if err != nil {
 		return nil, err
 	}
-	u := s.client.Deposit.Update().Where(deposit.ID(dep.ID)).SetStripePaymentIntentID(pi.ID)
-	res := &DepositResult{PaymentIntentID: &pi.ID, ClientSecret: &pi.ClientSecret}
-	if pi.RequiresAction() {
-		res.RequiresAction = true
-		// Only while still pending: the webhook may have settled it already.
-		u.Where(deposit.StatusEQ(deposit.StatusPENDING)).SetStatus(deposit.StatusREQUIRES_ACTION)
+	res := &DepositResult{PaymentIntentID: &pi.ID, ClientSecret: &pi.ClientSecret, RequiresAction: pi.RequiresAction}
+	setIntent := func(u *ent.DepositUpdate) { u.SetStripePaymentIntentID(pi.ID) }
+	if !pi.RequiresAction {
+		u := s.client.Deposit.Update().Where(deposit.ID(dep.ID))
+		setIntent(u)
+		if err := u.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("record payment intent of deposit %s: %w", dep.ID, err)
+		}
+		return res, nil
 	}
-	if _, err := u.Save(ctx); err != nil {
+	// Only while still pending: a CONFLICT is the webhook having settled
+	// it already.
+	if err := moveDeposit(ctx, s.client, dep, deposit.StatusREQUIRES_ACTION, setIntent); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
 		return nil, err
 	}
 	return res, nil
@@ -250,15 +255,40 @@ func (s *Service) settle(ctx context.Context, id pulid.ID, change func(context.C
 	})
 }
 
-// transition moves a deposit from the status it was read with to another,
-// or reports false when someone else moved it first.
-func transition(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to deposit.Status, mutate func(*ent.DepositUpdate)) (bool, error) {
-	u := tx.Deposit.Update().Where(deposit.ID(d.ID), deposit.StatusEQ(d.Status)).SetStatus(to)
-	if mutate != nil {
-		mutate(u)
+// depositMoves is a deposit's state machine. A payment that succeeds after
+// its deposit was marked failed or expired is still credited: the money
+// did arrive.
+var depositMoves = jobsphere.Transitions[deposit.Status]{Name: "Deposit", Moves: map[deposit.Status][]deposit.Status{
+	deposit.StatusPENDING:         {deposit.StatusREQUIRES_ACTION, deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED},
+	deposit.StatusREQUIRES_ACTION: {deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED},
+	deposit.StatusFAILED:          {deposit.StatusSUCCEEDED},
+	deposit.StatusEXPIRED:         {deposit.StatusSUCCEEDED},
+}}
+
+// moveDeposit moves a deposit from the status it was read in to another:
+// every change of a deposit's status is this one conditional update. A row
+// that moved since it was read, to a status the table would still leave,
+// is errConcurrentSettlement (what the caller did with the status it read,
+// such as pendingDeposits, no longer holds); any other refusal is CONFLICT
+// naming the status the deposit is in.
+func moveDeposit(ctx context.Context, client *ent.Client, d *ent.Deposit, to deposit.Status, mutate func(*ent.DepositUpdate)) error {
+	err := depositMoves.Move(to, func(from []deposit.Status) (int, error) {
+		u := client.Deposit.Update().Where(deposit.ID(d.ID), deposit.StatusIn(from...), deposit.StatusEQ(d.Status)).SetStatus(to)
+		if mutate != nil {
+			mutate(u)
+		}
+		return u.Save(ctx)
+	}, func() (deposit.Status, error) {
+		now, err := client.Deposit.Get(ctx, d.ID)
+		if err != nil {
+			return "", err
+		}
+		return now.Status, nil
+	}, func(deposit.Status) error { return errConcurrentSettlement })
+	if err != nil {
+		return fmt.Errorf("move deposit %s to %s: %w", d.ID, to, err)
 	}
-	n, err := u.Save(ctx)
-	return n == 1, err
+	return nil
 }
 
 func isPending(st deposit.Status) bool {
@@ -283,17 +313,13 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 	if err != nil {
 		return err
 	}
-	ok, err := transition(ctx, tx, d, deposit.StatusSUCCEEDED, func(u *ent.DepositUpdate) {
+	if err := moveDeposit(ctx, tx.Client(), d, deposit.StatusSUCCEEDED, func(u *ent.DepositUpdate) {
 		u.SetCompletedAt(time.Now()).SetTransactionID(posted.Transaction.ID).ClearFailureReason()
 		if paymentIntentID != "" {
 			u.SetStripePaymentIntentID(paymentIntentID)
 		}
-	})
-	if err != nil {
+	}); err != nil {
 		return err
-	}
-	if !ok {
-		return errConcurrentSettlement
 	}
 	if isPending(d.Status) {
 		if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
@@ -309,14 +335,10 @@ func (s *Service) fail(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to depos
 	if !isPending(d.Status) {
 		return nil
 	}
-	ok, err := transition(ctx, tx, d, to, func(u *ent.DepositUpdate) {
+	if err := moveDeposit(ctx, tx.Client(), d, to, func(u *ent.DepositUpdate) {
 		u.SetFailureReason(reason).SetCompletedAt(time.Now())
-	})
-	if err != nil {
+	}); err != nil {
 		return err
-	}
-	if !ok {
-		return errConcurrentSettlement
 	}
 	if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
 		return err

@@ -2,14 +2,12 @@ package payments
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -193,7 +191,7 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 		IdempotencyKey: "withdrawal:" + string(w.ID), Amount: w.Amount, Currency: s.cfg.Currency.Code,
 		Destination: a.StripeAccountID, Metadata: map[string]string{"withdrawal_id": string(w.ID), "user_id": string(w.UserID)},
 	})
-	if terr != nil && !stripeRefused(terr) {
+	if terr != nil && !gatewayRefused(terr) {
 		s.logger.WarnContext(ctx, "transfer unsure: left PENDING for a retry", "withdrawal", w.ID, "err", terr)
 		return nil
 	}
@@ -250,9 +248,9 @@ func withdrawalConflict(w *ent.Withdrawal) error {
 }
 
 func transferFailure(err error) string {
-	var se *stripe.Error
-	if errors.As(err, &se) && se.Msg != "" {
-		return "Transfer failed: " + se.Msg
+	var r *RefusedError
+	if errors.As(err, &r) && r.Message != "" {
+		return "Transfer failed: " + r.Message
 	}
 	return "Transfer failed"
 }
@@ -280,19 +278,35 @@ func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdraw
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 }
 
+// withdrawalMoves is a withdrawal's state machine: paid, failed or
+// rejected once, and a paid one fails after all when Stripe reverses its
+// transfer.
+var withdrawalMoves = jobsphere.Transitions[withdrawal.Status]{Name: "Withdrawal", Moves: map[withdrawal.Status][]withdrawal.Status{
+	withdrawal.StatusPENDING:   {withdrawal.StatusCOMPLETED, withdrawal.StatusFAILED, withdrawal.StatusREJECTED},
+	withdrawal.StatusCOMPLETED: {withdrawal.StatusFAILED},
+}}
+
+// moveWithdrawal moves a withdrawal from the status it was read in to
+// another, if the caller's guards (only) hold too: every change of a
+// withdrawal's status is this one conditional update. A refusal is
+// CONFLICT naming the status it is in, or the transfer in progress that
+// the guard of a rejection protects.
 func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, mutate func(*ent.WithdrawalUpdate), only ...predicate.Withdrawal) error {
-	u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusPENDING)).Where(only...).SetStatus(to)
-	mutate(u)
-	n, err := u.Save(ctx)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		now, err := tx.Withdrawal.Get(ctx, w.ID)
-		if err != nil {
-			return err
+	var now *ent.Withdrawal
+	err := withdrawalMoves.Move(to, func(from []withdrawal.Status) (int, error) {
+		u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusIn(from...), withdrawal.StatusEQ(w.Status)).
+			Where(only...).SetStatus(to)
+		mutate(u)
+		return u.Save(ctx)
+	}, func() (withdrawal.Status, error) {
+		var err error
+		if now, err = tx.Withdrawal.Get(ctx, w.ID); err != nil {
+			return "", err
 		}
-		return withdrawalConflict(now)
+		return now.Status, nil
+	}, func(withdrawal.Status) error { return withdrawalConflict(now) })
+	if err != nil {
+		return fmt.Errorf("move withdrawal %s to %s: %w", w.ID, to, err)
 	}
 	return nil
 }
@@ -380,11 +394,7 @@ func (s *Service) withdrawResult(ctx context.Context, id pulid.ID) (*WithdrawRes
 // onTransferReversed undoes a completed withdrawal whose transfer Stripe
 // reversed: the money comes back to the contractor's available balance,
 // once, and the payout's transaction is REVERSED.
-func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, raw json.RawMessage) error {
-	var tr stripe.Transfer
-	if err := json.Unmarshal(raw, &tr); err != nil {
-		return fmt.Errorf("payments: decode transfer: %w", err)
-	}
+func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, tr *EventTransfer) error {
 	w, err := tx.Withdrawal.Query().Where(withdrawal.StripeTransferID(tr.ID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		s.logger.WarnContext(ctx, "transfer.reversed for an unknown transfer", "transfer", tr.ID)
@@ -393,9 +403,11 @@ func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, raw json.R
 	if err != nil || w.Status != withdrawal.StatusCOMPLETED {
 		return err
 	}
-	n, err := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusCOMPLETED)).
-		SetStatus(withdrawal.StatusFAILED).SetFailureReason("The transfer was reversed").Save(ctx)
-	if err != nil || n == 0 {
+	err = moveWithdrawal(ctx, tx, w, withdrawal.StatusFAILED, func(u *ent.WithdrawalUpdate) { u.SetFailureReason("The transfer was reversed") })
+	if jobsphere.ErrorCode(err) == jobsphere.Conflict {
+		return nil // reversed meanwhile, by another delivery
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{

@@ -28,6 +28,8 @@ import (
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/payments/sandbox"
+	"github.com/jobsphere/jobsphere/payments/stripe"
 	"github.com/jobsphere/jobsphere/realtime"
 	"github.com/jobsphere/jobsphere/webhooks"
 )
@@ -44,7 +46,7 @@ type App struct {
 	Payments *payments.Service
 	Broker   realtime.Broker
 	Webhooks *webhooks.Handler
-	Sandbox  *payments.Sandbox // nil when payments go to Stripe
+	Sandbox  *sandbox.Sandbox // nil when payments go to Stripe
 	Media    *media.Service
 	Registry *prometheus.Registry
 	// Tracing sends spans to OTEL_EXPORTER_OTLP_ENDPOINT; nil when tracing
@@ -109,7 +111,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Auth = authn
-	gateway, webhookSecrets, err := a.buildGateway()
+	gateway, verifier, err := a.buildGateway()
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.buildPayments(gateway, webhookSecrets); err != nil {
+	if err := a.buildPayments(gateway, verifier); err != nil {
 		return err
 	}
 	var store media.Store = &media.Local{Dir: a.MediaDir(), PublicURL: a.Config.PublicURL}
@@ -147,9 +149,9 @@ func (a *App) build(ctx context.Context) error {
 	return nil
 }
 
-// buildGateway makes the broker and the gateway: Stripe, or the sandbox
-// when no key is set, with the secrets its events are signed with.
-func (a *App) buildGateway() (payments.Gateway, []string, error) {
+// buildGateway makes the broker, the gateway (Stripe, or the sandbox when
+// no key is set) and the verifier of the events it sends.
+func (a *App) buildGateway() (payments.Gateway, payments.EventVerifier, error) {
 	cfg := a.Config
 	if cfg.Embedded() {
 		a.Broker = realtime.NewMemory()
@@ -162,15 +164,15 @@ func (a *App) buildGateway() (payments.Gateway, []string, error) {
 	}
 	if cfg.Sandbox() {
 		secret := sandboxWebhookSecret(cfg.JWTSecret)
-		a.Sandbox = payments.NewSandbox(cfg.PublicURL, secret, cfg.Currency, a.Logger)
-		return a.Sandbox, []string{secret}, nil
+		a.Sandbox = sandbox.New(cfg.PublicURL, secret, cfg.Currency, a.Logger)
+		return a.Sandbox, stripe.NewVerifier(secret), nil
 	}
-	return payments.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger),
-		[]string{cfg.StripeWebhookSecret, cfg.StripeConnectWebhookSecret}, nil
+	return stripe.NewGateway(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger),
+		stripe.NewVerifier(cfg.StripeWebhookSecret, cfg.StripeConnectWebhookSecret), nil
 }
 
 // buildPayments wires the payments service and the webhook endpoint.
-func (a *App) buildPayments(gateway payments.Gateway, webhookSecrets []string) error {
+func (a *App) buildPayments(gateway payments.Gateway, verifier payments.EventVerifier) error {
 	cfg := a.Config
 	publishable := cfg.StripePublishableKey
 	if cfg.Sandbox() {
@@ -189,7 +191,7 @@ func (a *App) buildPayments(gateway payments.Gateway, webhookSecrets []string) e
 	if err != nil {
 		return err
 	}
-	a.Webhooks = webhooks.New(a.Client, a.Payments, a.Logger, webhookSecrets...)
+	a.Webhooks = webhooks.New(a.Client, verifier, a.Payments, a.Logger)
 	a.Webhooks.OnOutcome(a.telemetry.observeWebhook)
 	if a.Sandbox != nil {
 		a.Sandbox.DeliverTo(a.Webhooks.Receive)
