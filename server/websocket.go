@@ -247,7 +247,9 @@ func (s *socket) NextReader() (int, io.Reader, error) {
 }
 
 // WriteJSON sends gqlgen's message; "complete" or "error" ends its
-// operation, whose id may then be used again.
+// operation, whose id may then be used again. (gqlgen forgets the id just
+// after writing: an operation restarted under it in that instant cannot
+// be stopped by the client, but it still counts against the cap.)
 func (s *socket) WriteJSON(v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
