@@ -156,7 +156,9 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		// for everyone, so they wait for each other instead of deadlocking.
 		err = moveJob(ctx, tx, o.JobID, job.StatusASSIGNED,
 			func(u *ent.JobUpdate) { u.SetContractorID(o.ContractorID).SetAssignedAt(now) },
-			func(st job.Status) error { return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and no longer open", st) })
+			func(st job.Status) error {
+				return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and no longer open", st)
+			})
 		if err != nil {
 			return err
 		}

@@ -100,7 +100,9 @@ func moveApplications(ctx context.Context, tx *ent.Tx, to jobapplication.Status,
 // the status it is in.
 func moveApplication(ctx context.Context, tx *ent.Tx, id pulid.ID, to jobapplication.Status) error {
 	return applicationMoves.Move(to,
-		func([]jobapplication.Status) (int, error) { return moveApplications(ctx, tx, to, jobapplication.ID(id)) },
+		func([]jobapplication.Status) (int, error) {
+			return moveApplications(ctx, tx, to, jobapplication.ID(id))
+		},
 		func() (jobapplication.Status, error) {
 			a, err := tx.JobApplication.Get(ctx, id)
 			if err != nil {
