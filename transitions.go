@@ -41,6 +41,18 @@ func (t Transitions[S]) Refused(current S) *Error {
 // status the table allows was refused by the caller's guard: refusedByGuard
 // explains it (nil: the generic refusal).
 func (t Transitions[S]) Move(to S, update func(from []S) (int, error), current func() (S, error), refusedByGuard func(S) error) error {
+	return t.MoveExplained(to, update, current, func(now S) error {
+		if t.Allows(now, to) && refusedByGuard != nil {
+			return refusedByGuard(now)
+		}
+		return t.Refused(now)
+	})
+}
+
+// MoveExplained is Move for moves whose refusals say more than the status
+// (which move would be right, what to do): explain turns the status the
+// row is in into the refusal.
+func (t Transitions[S]) MoveExplained(to S, update func(from []S) (int, error), current func() (S, error), explain func(S) error) error {
 	n, err := update(t.From(to))
 	if err != nil {
 		return err
@@ -52,8 +64,5 @@ func (t Transitions[S]) Move(to S, update func(from []S) (int, error), current f
 	if err != nil {
 		return err
 	}
-	if t.Allows(now, to) && refusedByGuard != nil {
-		return refusedByGuard(now)
-	}
-	return t.Refused(now)
+	return explain(now)
 }

@@ -17,6 +17,10 @@ import (
 
 const issuer = "jobsphere"
 
+// TokenExpiredMessage tells a client its access token has expired: on an
+// HTTP request, and in the close frame of a websocket it authenticated.
+const TokenExpiredMessage = "Access token expired. Please refresh your session"
+
 // accessClaims are the claims of an access token.
 type accessClaims struct {
 	Role role.Role `json:"role"`
@@ -55,7 +59,7 @@ func (s *Service) Authenticate(token string) (Viewer, error) {
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Viewer{}, jobsphere.Errorf(jobsphere.Unauthenticated, "Access token expired. Please refresh your session")
+		return Viewer{}, jobsphere.Errorf(jobsphere.Unauthenticated, TokenExpiredMessage)
 	case err != nil:
 		return Viewer{}, jobsphere.Errorf(jobsphere.Unauthenticated, "Invalid access token")
 	}

@@ -62,7 +62,7 @@ type Config struct {
 	// created (0700), the file is written (0600), and its text is used.
 	JWTSecret []byte
 	// AccessTokenTTL is ACCESS_TOKEN_TTL, default 15m (Go duration syntax),
-	// 1m..24h.
+	// 1s..24h (seconds are for tests of expiry).
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is REFRESH_TOKEN_TTL, default 720h, at least 1h and
 	// at least AccessTokenTTL.
@@ -136,6 +136,19 @@ type Config struct {
 	// quarter hour from one client address (each email also has 10); 0
 	// turns the limit off.
 	LoginPerAddress int
+	// WebsocketInitTimeout is WEBSOCKET_INIT_TIMEOUT, default 10s, 1s..5m:
+	// how long a websocket may go without connection_init, and how long
+	// one initialised without a token may stay open.
+	WebsocketInitTimeout time.Duration
+	// WebsocketMaxSubscriptions is WEBSOCKET_MAX_SUBSCRIPTIONS, default
+	// 100, 1..100000: operations one websocket may have open at once
+	// (subscriptions, and queries until answered: graphql-ws subscribes
+	// to each).
+	WebsocketMaxSubscriptions int
+	// WebsocketPerAddress is WEBSOCKET_LIMIT_PER_ADDRESS, default 100: open
+	// websockets from one client address (see TrustedProxyHops); 0 turns
+	// the limit off.
+	WebsocketPerAddress int
 	// GraphQLMaxDepth is GRAPHQL_MAX_DEPTH, default 12, 2..100.
 	GraphQLMaxDepth int
 	// GraphQLMaxComplexity is GRAPHQL_MAX_COMPLEXITY, default 1000, at
@@ -254,7 +267,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	var accessOK, refreshOK bool
-	c.AccessTokenTTL, accessOK = l.duration("ACCESS_TOKEN_TTL", 15*time.Minute, time.Minute, 24*time.Hour)
+	c.AccessTokenTTL, accessOK = l.duration("ACCESS_TOKEN_TTL", 15*time.Minute, time.Second, 24*time.Hour)
 	c.RefreshTokenTTL, refreshOK = l.duration("REFRESH_TOKEN_TTL", 720*time.Hour, time.Hour, math.MaxInt64)
 	if accessOK && refreshOK && c.RefreshTokenTTL < c.AccessTokenTTL {
 		l.fail("REFRESH_TOKEN_TTL", "must not be shorter than ACCESS_TOKEN_TTL (%s), got %s",
@@ -317,6 +330,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.DBMaxOpenConns, _ = l.integer("DB_MAX_OPEN_CONNS", 20, 2, 10000)
 	c.RegisterPerAddress, _ = l.integer("REGISTER_LIMIT_PER_ADDRESS", 10, 0, math.MaxInt32)
 	c.LoginPerAddress, _ = l.integer("LOGIN_LIMIT_PER_ADDRESS", 30, 0, math.MaxInt32)
+	c.WebsocketInitTimeout, _ = l.duration("WEBSOCKET_INIT_TIMEOUT", 10*time.Second, time.Second, 5*time.Minute)
+	c.WebsocketMaxSubscriptions, _ = l.integer("WEBSOCKET_MAX_SUBSCRIPTIONS", 100, 1, 100000)
+	c.WebsocketPerAddress, _ = l.integer("WEBSOCKET_LIMIT_PER_ADDRESS", 100, 0, math.MaxInt32)
 	c.GraphQLMaxDepth, _ = l.integer("GRAPHQL_MAX_DEPTH", 12, 2, 100)
 	c.GraphQLMaxComplexity, _ = l.integer("GRAPHQL_MAX_COMPLEXITY", 1000, 10, math.MaxInt)
 	c.Introspection = l.boolean("GRAPHQL_INTROSPECTION", !prod)

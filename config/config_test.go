@@ -72,6 +72,9 @@ func TestDefaults(t *testing.T) {
 		{"AutoMigrate", c.AutoMigrate, true},
 		{"MaxBodyBytes", c.MaxBodyBytes, int64(1048576)},
 		{"MaxUploadBytes", c.MaxUploadBytes, int64(104857600)},
+		{"WebsocketInitTimeout", c.WebsocketInitTimeout, 10 * time.Second},
+		{"WebsocketMaxSubscriptions", c.WebsocketMaxSubscriptions, 100},
+		{"WebsocketPerAddress", c.WebsocketPerAddress, 100},
 		{"GraphQLMaxDepth", c.GraphQLMaxDepth, 12},
 		{"GraphQLMaxComplexity", c.GraphQLMaxComplexity, 1000},
 		{"Introspection", c.Introspection, true},
@@ -124,6 +127,10 @@ func TestValidValues(t *testing.T) {
 		{"log level", []string{"LOG_LEVEL", "DEBUG", "LOG_FORMAT", "Text"}, func(c *Config) bool { return c.LogLevel == slog.LevelDebug && c.LogFormat == "text" }},
 		{"durations", []string{"ACCESS_TOKEN_TTL", "1m", "REFRESH_TOKEN_TTL", "1h", "OFFER_TTL", "30m", "SHUTDOWN_TIMEOUT", "2s"}, func(c *Config) bool {
 			return c.AccessTokenTTL == time.Minute && c.RefreshTokenTTL == time.Hour && c.OfferTTL == 30*time.Minute && c.ShutdownTimeout == 2*time.Second
+		}},
+		{"short access tokens", []string{"ACCESS_TOKEN_TTL", "1s"}, func(c *Config) bool { return c.AccessTokenTTL == time.Second }},
+		{"websocket limits", []string{"WEBSOCKET_INIT_TIMEOUT", "1s", "WEBSOCKET_MAX_SUBSCRIPTIONS", "1", "WEBSOCKET_LIMIT_PER_ADDRESS", "0"}, func(c *Config) bool {
+			return c.WebsocketInitTimeout == time.Second && c.WebsocketMaxSubscriptions == 1 && c.WebsocketPerAddress == 0
 		}},
 		{"upload equals body", []string{"MAX_BODY_BYTES", "2048", "MAX_UPLOAD_BYTES", "2048"}, func(c *Config) bool { return c.MaxUploadBytes == 2048 }},
 		{"explicit secret", []string{"JWT_SECRET", testSecret}, func(c *Config) bool { return string(c.JWTSecret) == testSecret }},
@@ -186,8 +193,8 @@ func TestInvalid(t *testing.T) {
 		{"PUBLIC_URL", "ftp://jobs.example.com", `absolute http(s) URL`, nil},
 		{"PUBLIC_URL", "https://jobs.example.com/?a=b", `query or fragment`, nil},
 		{"DATABASE_URL", "mysql://root:pw@db/jobs", `postgres://`, nil},
-		{"ACCESS_TOKEN_TTL", "30s", `between 1m and 24h`, nil},
-		{"ACCESS_TOKEN_TTL", "25h", `between 1m and 24h`, nil},
+		{"ACCESS_TOKEN_TTL", "500ms", `between 1s and 24h`, nil},
+		{"ACCESS_TOKEN_TTL", "25h", `between 1s and 24h`, nil},
 		{"ACCESS_TOKEN_TTL", "15", `got "15"`, nil},
 		{"REFRESH_TOKEN_TTL", "59m", `at least 1h`, nil},
 		{"REFRESH_TOKEN_TTL", "2h", `shorter than ACCESS_TOKEN_TTL`, []string{"ACCESS_TOKEN_TTL", "3h"}},
@@ -213,6 +220,10 @@ func TestInvalid(t *testing.T) {
 		{"AUTO_MIGRATE", "2", `got "2"`, nil},
 		{"MAX_BODY_BYTES", "1023", `at least 1024`, nil},
 		{"MAX_UPLOAD_BYTES", "2048", `at least MAX_BODY_BYTES`, nil},
+		{"WEBSOCKET_INIT_TIMEOUT", "500ms", `between 1s and 5m`, nil},
+		{"WEBSOCKET_INIT_TIMEOUT", "6m", `between 1s and 5m`, nil},
+		{"WEBSOCKET_MAX_SUBSCRIPTIONS", "0", `between 1 and 100000`, nil},
+		{"WEBSOCKET_LIMIT_PER_ADDRESS", "-1", `between 0 and 2147483647`, nil},
 		{"GRAPHQL_MAX_DEPTH", "1", `between 2 and 100`, nil},
 		{"GRAPHQL_MAX_DEPTH", "101", `between 2 and 100`, nil},
 		{"GRAPHQL_MAX_COMPLEXITY", "9", `at least 10`, nil},

@@ -39,27 +39,55 @@ func (l *Ledger) AdjustPending(ctx context.Context, tx *ent.Client, userID pulid
 	return nil
 }
 
-// SetStatus moves a transaction's user-visible status, once: from must
-// still be its status (a conditional update), so of two racing callers
-// only one wins; the loser gets CONFLICT.
-func (l *Ledger) SetStatus(ctx context.Context, tx *ent.Client, txnID pulid.ID, from, to ledgertransaction.Status, failureReason string) error {
-	u := tx.LedgerTransaction.Update().
-		Where(ledgertransaction.ID(txnID), ledgertransaction.StatusEQ(from)).
-		SetStatus(to)
-	if to == ledgertransaction.StatusCOMPLETED {
-		u.SetCompletedAt(time.Now())
-	}
-	if failureReason != "" {
-		u.SetFailureReason(failureReason)
-	}
-	n, err := u.Save(ctx)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
+// transactionMoves is a transaction's user-visible status machine: a
+// pending one (a withdrawal's hold) completes or fails; any that is not a
+// reversal already may be reversed, once.
+var transactionMoves = jobsphere.Transitions[ledgertransaction.Status]{Name: "Transaction", Moves: map[ledgertransaction.Status][]ledgertransaction.Status{
+	ledgertransaction.StatusPENDING:   {ledgertransaction.StatusCOMPLETED, ledgertransaction.StatusFAILED, ledgertransaction.StatusREVERSED},
+	ledgertransaction.StatusCOMPLETED: {ledgertransaction.StatusREVERSED},
+	ledgertransaction.StatusFAILED:    {ledgertransaction.StatusREVERSED},
+}}
+
+// MoveTransaction moves a transaction's user-visible status from from to
+// to, once: of two racing callers only one wins; the loser gets CONFLICT
+// ("Transaction is no longer PENDING").
+func (l *Ledger) MoveTransaction(ctx context.Context, tx *ent.Client, txnID pulid.ID, from, to ledgertransaction.Status, failureReason string) error {
+	return moveTransaction(ctx, tx, txnID, to, func(u *ent.LedgerTransactionUpdate) {
+		u.Where(ledgertransaction.StatusEQ(from))
+		if to == ledgertransaction.StatusCOMPLETED {
+			u.SetCompletedAt(time.Now())
+		}
+		if failureReason != "" {
+			u.SetFailureReason(failureReason)
+		}
+	}, func(ledgertransaction.Status) error {
 		return jobsphere.Errorf(jobsphere.Conflict, "Transaction is no longer %s", from)
-	}
-	return nil
+	})
+}
+
+// moveTransaction is the one way a transaction's status changes: a
+// conditional update on transactionMoves.
+func moveTransaction(ctx context.Context, tx *ent.Client, id pulid.ID, to ledgertransaction.Status,
+	set func(*ent.LedgerTransactionUpdate), explain func(ledgertransaction.Status) error) error {
+	return transactionMoves.MoveExplained(to,
+		func(from []ledgertransaction.Status) (int, error) {
+			u := tx.LedgerTransaction.Update().Where(ledgertransaction.ID(id), ledgertransaction.StatusIn(from...)).SetStatus(to)
+			if set != nil {
+				set(u)
+			}
+			n, err := u.Save(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("move transaction %s to %s: %w", id, to, err)
+			}
+			return n, nil
+		},
+		func() (ledgertransaction.Status, error) {
+			t, err := tx.LedgerTransaction.Get(ctx, id)
+			if err != nil {
+				return "", fmt.Errorf("read transaction %s: %w", id, err)
+			}
+			return t.Status, nil
+		}, explain)
 }
 
 // Reverse posts the exact opposite of a transaction, under key, and marks
@@ -92,14 +120,11 @@ func (l *Ledger) Reverse(ctx context.Context, tx *ent.Client, txnID pulid.ID, ke
 	if orig.ReversalOfID != nil {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "A reversal cannot be reversed; post a new transaction")
 	}
-	n, err := tx.LedgerTransaction.Update().
-		Where(ledgertransaction.ID(orig.ID), ledgertransaction.StatusNEQ(ledgertransaction.StatusREVERSED)).
-		SetStatus(ledgertransaction.StatusREVERSED).Save(ctx)
+	err = moveTransaction(ctx, tx, orig.ID, ledgertransaction.StatusREVERSED, nil, func(ledgertransaction.Status) error {
+		return jobsphere.Errorf(jobsphere.Conflict, "Transaction is already reversed")
+	})
 	if err != nil {
 		return nil, err
-	}
-	if n == 0 {
-		return nil, jobsphere.Errorf(jobsphere.Conflict, "Transaction is already reversed")
 	}
 	return l.Post(ctx, tx, e)
 }

@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -76,13 +77,16 @@ func (s *Service) FundFromCheckout(ctx context.Context, tx *ent.Tx, p JobPayment
 		Description:             "Card payment of " + s.money(p.Split.TotalCharge) + " for a job",
 		StripeCheckoutSessionID: p.SessionID, StripePaymentIntentID: p.PaymentIntentID, JobID: p.JobID,
 	}
-	n, err := tx.Job.Update().Where(job.ID(p.JobID), job.StatusEQ(job.StatusOPEN), job.PostedByID(p.CustomerID)).
-		SetStatus(job.StatusASSIGNED).SetContractorID(p.ContractorID).SetAssignedAt(s.now()).Save(ctx)
+	err = moveJob(ctx, tx, p.JobID, job.StatusASSIGNED,
+		func(u *ent.JobUpdate) {
+			u.Where(job.PostedByID(p.CustomerID)).SetContractorID(p.ContractorID).SetAssignedAt(s.now())
+		},
+		func(job.Status) error { return errJobNotOpen })
+	if errors.Is(err, errJobNotOpen) || jobsphere.ErrorCode(err) == jobsphere.NotFound {
+		return s.CreditUnmatchedPayment(ctx, tx, p.CustomerID, p.Split.TotalCharge, p.SessionID, p.PaymentIntentID)
+	}
 	if err != nil {
 		return err
-	}
-	if n == 0 { // the job was no longer open
-		return s.CreditUnmatchedPayment(ctx, tx, p.CustomerID, p.Split.TotalCharge, p.SessionID, p.PaymentIntentID)
 	}
 	in.Moves = []ledger.Move{{From: ledger.External, To: ledger.Escrow(p.CustomerID), Amount: p.Split.TotalCharge}}
 	if _, err := s.ledger.Post(ctx, tx.Client(), in); err != nil {
@@ -121,6 +125,10 @@ func (s *Service) FundFromCheckout(ctx context.Context, tx *ent.Tx, p JobPayment
 	}
 	return s.publishJobTx(ctx, tx, p.JobID, p.CustomerID, p.ContractorID)
 }
+
+// errJobNotOpen: a paid job Checkout's job was taken, cancelled or is not
+// the customer's; the payment goes to the wallet.
+var errJobNotOpen = errors.New("market: the job is not open for this payment")
 
 // CreditUnmatchedPayment puts a card payment that cannot fund its job (the
 // job is taken, or the amount is not the one asked for) in the customer's
@@ -192,14 +200,10 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		}
 	}
 	err = s.tx(ctx, func(tx *ent.Tx) error {
-		if _, err := s.lockJob(ctx, tx, c.JobID); err != nil {
-			return err
-		}
-		if _, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard); err != nil {
-			return err
-		}
-		return tx.Job.Update().Where(job.ID(c.JobID), job.StatusNotIn(job.StatusCOMPLETED, job.StatusCANCELLED)).
-			SetStatus(job.StatusCANCELLED).SetCancelledAt(s.now()).SetNillableCancellationReason(trimmed(in.CancelReason)).Exec(ctx)
+		_, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard,
+			func(u *ent.JobUpdate) { u.SetNillableCancellationReason(trimmed(in.CancelReason)) },
+			func(job.Status) error { return s.settleRefused(ctx, tx, c, "refunded") })
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -92,16 +92,13 @@ func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Esc
 			return err
 		}
 		if !locked {
-			return s.releaseRefused(ctx, tx, c)
+			return s.settleRefused(ctx, tx, c, "released")
 		}
-		n, err := tx.Escrow.Update().
-			Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusFUNDED), escrow.CardRefundStartedAtIsNil()).
-			SetStatus(escrow.StatusRELEASE_REQUESTED).SetReleaseRequestedAt(s.now()).Save(ctx)
+		err = s.moveEscrow(ctx, tx, c.ID, escrow.StatusRELEASE_REQUESTED, func(u *ent.EscrowUpdate) {
+			u.Where(escrow.CardRefundStartedAtIsNil()).SetReleaseRequestedAt(s.now())
+		})
 		if err != nil {
 			return err
-		}
-		if n == 0 {
-			return s.escrowConflict(ctx, tx, c.ID)
 		}
 		if s.cfg.RequireReleaseApproval {
 			return nil
@@ -127,10 +124,7 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 }
 
 // release pays a RELEASE_REQUESTED escrow out: the service fee to revenue,
-// the rest to the contractor; job and contract COMPLETED. The job moves
-// first (lockJob's order) and only from under way, so a cancelled job's
-// escrow is never paid out; the escrow moves on its status, so two
-// approvals (or an approval racing a cancel) end in one outcome.
+// the rest to the contractor; job and contract COMPLETED (settleEscrow).
 func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) error {
 	c, err := tx.Contract.Get(ctx, contractID)
 	if ent.IsNotFound(err) {
@@ -139,29 +133,14 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	if err != nil {
 		return fmt.Errorf("read contract %s: %w", contractID, err)
 	}
-	now := s.now()
-	n, err := tx.Job.Update().Where(job.ID(c.JobID), job.StatusIn(job.StatusASSIGNED, job.StatusIN_PROGRESS)).
-		SetStatus(job.StatusCOMPLETED).SetCompletedAt(now).Save(ctx)
-	if err != nil {
-		return fmt.Errorf("complete job %s: %w", c.JobID, err)
-	}
-	if n == 0 {
-		return s.releaseRefused(ctx, tx, c)
-	}
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
 	if err != nil {
 		return fmt.Errorf("read escrow of %s: %w", contractID, err)
 	}
-	n, err = tx.Escrow.Update().
-		Where(escrow.ID(esc.ID), escrow.StatusEQ(escrow.StatusRELEASE_REQUESTED), escrow.CardRefundStartedAtIsNil()).
-		SetStatus(escrow.StatusRELEASED).SetReleasedAt(now).Save(ctx)
+	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, nil,
+		func(u *ent.EscrowUpdate) { u.Where(escrow.CardRefundStartedAtIsNil()) },
+		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") })
 	if err != nil {
-		return fmt.Errorf("release escrow %s: %w", esc.ID, err)
-	}
-	if n == 0 {
-		return s.escrowConflict(ctx, tx, contractID)
-	}
-	if err := s.closeContract(ctx, tx, c, contract.StatusCOMPLETED, now); err != nil {
 		return err
 	}
 	from := ledger.Escrow(c.CustomerID)
@@ -223,10 +202,10 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
 	}
 	c := j.Edges.Contract
-	from := []job.Status{job.StatusOPEN}
+	seen := []job.Status{job.StatusOPEN}
 	toCard := false
 	if c != nil {
-		from = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
+		seen = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
 		esc := c.Edges.Escrow
 		live := esc.Status == escrow.StatusFUNDED || esc.Status == escrow.StatusRELEASE_REQUESTED
 		if toCard = esc.FundingSource == escrow.FundingSourceCHECKOUT; toCard && live {
@@ -237,18 +216,18 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 	}
 	var refund int64
 	err = s.tx(ctx, func(tx *ent.Tx) error {
-		n, err := tx.Job.Update().Where(job.ID(jobID), job.StatusIn(from...)).
-			SetStatus(job.StatusCANCELLED).SetCancelledAt(s.now()).SetNillableCancellationReason(trimmed(reason)).
-			Save(ctx)
-		if err != nil {
-			return fmt.Errorf("cancel job %s: %w", jobID, err)
-		}
-		if n == 0 {
-			return s.cancelRefused(ctx, tx, jobID)
+		// Only from the stage seen above: an accept or a checkout that
+		// assigned the job meanwhile wins.
+		setJob := func(u *ent.JobUpdate) {
+			u.Where(job.StatusIn(seen...)).SetNillableCancellationReason(trimmed(reason))
 		}
 		if c != nil {
-			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, toCard)
+			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, toCard, setJob, cancelRefused)
 			refund += amount
+			return err
+		}
+		err := moveJob(ctx, tx, jobID, job.StatusCANCELLED, func(u *ent.JobUpdate) { setJob(u); u.SetCancelledAt(s.now()) }, cancelRefused)
+		if err != nil {
 			return err
 		}
 		pending, err := tx.Offer.Query().Where(offer.JobID(jobID), offer.StatusEQ(offer.StatusPENDING)).All(ctx)
@@ -278,24 +257,20 @@ func reasonLimit(field string, reason *string) jobsphere.TextLimit {
 	return jobsphere.TextLimit{Field: field, Label: "Reason", Text: trimmed(reason), Max: jobsphere.MaxReasonLength}
 }
 
-// cancelRefused names the status the job reached while it was being
-// cancelled. The transaction's earlier statements see the job as of their
-// start; this one sees the move that won.
-func (s *Service) cancelRefused(ctx context.Context, tx *ent.Tx, jobID pulid.ID) error {
-	j, err := tx.Job.Get(ctx, jobID)
-	if err != nil {
-		return fmt.Errorf("read job %s: %w", jobID, err)
-	}
-	if j.Status == job.StatusASSIGNED || j.Status == job.StatusIN_PROGRESS {
+// cancelRefused names the status a job reached while it was being
+// cancelled.
+func cancelRefused(now job.Status) error {
+	if now == job.StatusASSIGNED || now == job.StatusIN_PROGRESS {
 		return jobsphere.Errorf(jobsphere.Conflict,
-			"Job is %s: it was assigned while being cancelled; cancel it again to refund its escrow", j.Status)
+			"Job is %s: it was assigned while being cancelled; cancel it again to refund its escrow", now)
 	}
-	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)
+	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", now)
 }
 
-// releaseRefused explains why a contract's escrow cannot be released:
-// the escrow is no longer held, or its job is no longer under way.
-func (s *Service) releaseRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract) error {
+// settleRefused explains why a contract's escrow cannot be released or
+// refunded (done): the escrow is no longer held, or its job is no longer
+// under way.
+func (s *Service) settleRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract, done string) error {
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 	if err != nil {
 		return fmt.Errorf("read escrow of %s: %w", c.ID, err)
@@ -303,54 +278,83 @@ func (s *Service) releaseRefused(ctx context.Context, tx *ent.Tx, c *ent.Contrac
 	if esc.Status == escrow.StatusRELEASED || esc.Status == escrow.StatusREFUNDED || esc.CardRefundStartedAt != nil {
 		return s.escrowConflict(ctx, tx, c.ID)
 	}
-	return jobIs(ctx, tx, c.JobID, "Job is %s; its escrow cannot be released")
-}
-
-// closeContract ends an ACTIVE contract; the escrow's move in the same
-// transaction is what makes it the only one to.
-func (s *Service) closeContract(ctx context.Context, tx *ent.Tx, c *ent.Contract, to contract.Status, at time.Time) error {
-	u := tx.Contract.Update().Where(contract.ID(c.ID), contract.StatusEQ(contract.StatusACTIVE)).SetStatus(to)
-	if to == contract.StatusCOMPLETED {
-		u.SetCompletedAt(at)
-	}
-	n, err := u.Save(ctx)
+	j, err := tx.Job.Get(ctx, c.JobID)
 	if err != nil {
-		return fmt.Errorf("close contract %s: %w", c.ID, err)
+		return fmt.Errorf("read job %s: %w", c.JobID, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("market: contract %s of a held escrow is not ACTIVE", c.ID)
-	}
-	return nil
+	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s; its escrow cannot be %s", j.Status, done)
 }
 
-// refundEscrow returns a wallet-funded escrow's amount and platform fee to
-// the customer's wallet and closes the contract. Conditional on the escrow
-// being FUNDED or RELEASE_REQUESTED: once released, nothing comes back.
-func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string, toCard bool) (int64, error) {
+// settleEscrow ends a contract's escrow — RELEASED to the contractor or
+// REFUNDED to the customer — and with it the contract and the job
+// (COMPLETED, or CANCELLED), in the lock order: job, escrow, contract.
+// The job moves only from under way, so a cancelled job's escrow is never
+// paid out and a completed job's never refunded; explainJob explains a job
+// that was not. setJob and setEscrow add the moves' fields and guards.
+func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status,
+	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error) error {
+	now := s.now()
+	jobTo, contractTo := job.StatusCOMPLETED, contract.StatusCOMPLETED
+	if to == escrow.StatusREFUNDED {
+		jobTo, contractTo = job.StatusCANCELLED, contract.StatusCANCELLED
+	}
+	err := moveJob(ctx, tx, c.JobID, jobTo, func(u *ent.JobUpdate) {
+		u.Where(job.StatusIn(job.StatusASSIGNED, job.StatusIN_PROGRESS))
+		if jobTo == job.StatusCOMPLETED {
+			u.SetCompletedAt(now)
+		} else {
+			u.SetCancelledAt(now)
+		}
+		if setJob != nil {
+			setJob(u)
+		}
+	}, explainJob)
+	if err != nil {
+		return err
+	}
+	err = s.moveEscrow(ctx, tx, c.ID, to, func(u *ent.EscrowUpdate) {
+		if to == escrow.StatusRELEASED {
+			u.SetReleasedAt(now)
+		} else {
+			u.SetRefundedAt(now)
+		}
+		if setEscrow != nil {
+			setEscrow(u)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return moveContract(ctx, tx, c.ID, contractTo, func(u *ent.ContractUpdate) {
+		if contractTo == contract.StatusCOMPLETED {
+			u.SetCompletedAt(now)
+		}
+	})
+}
+
+// refundEscrow gives an escrow's amount and platform fee back to the
+// customer — to the wallet, or with toCard through it to the card (after
+// refundCard) — and cancels the contract and the job (settleEscrow;
+// setJob and explainJob as there). Once released, nothing comes back.
+func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string, toCard bool,
+	setJob func(*ent.JobUpdate), explainJob func(job.Status) error) (int64, error) {
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read escrow of %s: %w", c.ID, err)
 	}
-	n, err := tx.Escrow.Update().
-		Where(escrow.ID(esc.ID), escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)).
-		SetStatus(escrow.StatusREFUNDED).SetRefundedAt(s.now()).
-		SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description)).
-		Save(ctx)
-	if err != nil {
-		return 0, err
+	if toCard && esc.CardRefundStartedAt == nil {
+		return 0, fmt.Errorf("market: refund of %s to the card before refundCard", esc.ID)
 	}
-	if n == 0 {
-		return 0, s.escrowConflict(ctx, tx, c.ID)
-	}
-	if toCard != (esc.CardRefundStartedAt != nil) {
-		// To the card only after refundCard; to the wallet never once it
-		// has asked Stripe.
+	err = s.settleEscrow(ctx, tx, c, escrow.StatusREFUNDED, setJob, func(u *ent.EscrowUpdate) {
+		u.SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description))
+		// To the wallet never once a refund to the card has asked Stripe.
 		if toCard {
-			return 0, fmt.Errorf("market: refund of %s to the card before refundCard", esc.ID)
+			u.Where(escrow.CardRefundStartedAtNotNil())
+		} else {
+			u.Where(escrow.CardRefundStartedAtIsNil())
 		}
-		return 0, errCardRefundInProgress
-	}
-	if err := s.closeContract(ctx, tx, c, contract.StatusCANCELLED, s.now()); err != nil {
+	}, explainJob)
+	if err != nil {
 		return 0, err
 	}
 	wallet := ledger.Available(c.CustomerID)

@@ -11,7 +11,6 @@ import (
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/job"
-	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
 )
@@ -137,14 +136,8 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 			return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 		}
 		err := s.tx(ctx, func(tx *ent.Tx) error {
-			n, err := tx.Job.Update().
-				Where(job.ID(jobID), job.StatusEQ(job.StatusASSIGNED)).
-				SetStatus(job.StatusIN_PROGRESS).Save(ctx)
-			if err != nil {
+			if err := moveJob(ctx, tx, jobID, to, nil, func(st job.Status) error { return jobConflict(st, to) }); err != nil {
 				return err
-			}
-			if n == 0 {
-				return s.jobConflict(ctx, jobID, to)
 			}
 			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, deref(j.ContractorID))
 		})
@@ -156,7 +149,7 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 	if !isCustomer && !isContractor && !v.IsAdmin() {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
 	}
-	return nil, s.jobConflict(ctx, jobID, to)
+	return nil, jobConflict(j.Status, to)
 }
 
 // lockJob takes the job's row lock, with a conditional update: only on a
@@ -178,25 +171,8 @@ func (s *Service) lockJob(ctx context.Context, tx *ent.Tx, id pulid.ID, statuses
 	return n == 1, nil
 }
 
-// jobIs is the refusal of a move whose job is no longer where the caller
-// saw it: it names the status the job has now.
-func jobIs(ctx context.Context, tx *ent.Tx, id pulid.ID, format string) error {
-	j, err := tx.Job.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return notFound("Job")
-	}
-	if err != nil {
-		return fmt.Errorf("read job %s: %w", id, err)
-	}
-	return jobsphere.Errorf(jobsphere.Conflict, format, j.Status)
-}
-
-// jobConflict explains a refused move with the job's current status.
-func (s *Service) jobConflict(ctx context.Context, jobID pulid.ID, to job.Status) error {
-	j, err := s.client.Job.Get(ctx, jobID)
-	if err != nil {
-		return err
-	}
+// jobConflict explains a refused move to status to of a job in status now.
+func jobConflict(now, to job.Status) error {
 	hint := map[job.Status]string{
 		job.StatusASSIGNED:  "a job is assigned by accepting an offer",
 		job.StatusCOMPLETED: "a job is completed with completeJob",
@@ -205,14 +181,5 @@ func (s *Service) jobConflict(ctx context.Context, jobID pulid.ID, to job.Status
 	if hint != "" {
 		hint = "; " + hint
 	}
-	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot move to %s%s", j.Status, to, hint)
-}
-
-// rejectOtherApplications marks every other pending or offered
-// application of the job REJECTED once one is accepted.
-func rejectOtherApplications(ctx context.Context, tx *ent.Tx, jobID, accepted pulid.ID) error {
-	return tx.JobApplication.Update().
-		Where(jobapplication.JobID(jobID), jobapplication.IDNEQ(accepted),
-			jobapplication.StatusIn(jobapplication.StatusPENDING, jobapplication.StatusOFFERED)).
-		SetStatus(jobapplication.StatusREJECTED).Exec(ctx)
+	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot move to %s%s", now, to, hint)
 }

@@ -3,7 +3,6 @@ package market
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -63,11 +62,11 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 		}
 		// Locks the job row while it is still OPEN, so a cancel or a job
 		// checkout cannot slip in between this check and the offer.
-		n, err := tx.Job.Update().Where(job.ID(j.ID), job.StatusEQ(job.StatusOPEN)).SetUpdatedAt(s.now()).Save(ctx)
+		locked, err := s.lockJob(ctx, tx, j.ID, job.StatusOPEN)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if !locked {
 			return jobsphere.Errorf(jobsphere.Conflict, "Job is not open for offers")
 		}
 		o, err = tx.Offer.Create().
@@ -84,7 +83,7 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 		if err != nil {
 			return err
 		}
-		if err := tx.JobApplication.UpdateOne(app).SetStatus(jobapplication.StatusOFFERED).Exec(ctx); err != nil {
+		if err := moveApplication(ctx, tx, app.ID, jobapplication.StatusOFFERED); err != nil {
 			return err
 		}
 		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
@@ -155,22 +154,25 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		}
 		// The job first, as cancelJob and job checkouts lock it: one order
 		// for everyone, so they wait for each other instead of deadlocking.
-		n, err := tx.Job.Update().Where(job.ID(o.JobID), job.StatusEQ(job.StatusOPEN)).
-			SetStatus(job.StatusASSIGNED).SetContractorID(o.ContractorID).SetAssignedAt(now).Save(ctx)
+		err = moveJob(ctx, tx, o.JobID, job.StatusASSIGNED,
+			func(u *ent.JobUpdate) { u.SetContractorID(o.ContractorID).SetAssignedAt(now) },
+			func(st job.Status) error {
+				return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and no longer open", st)
+			})
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return jobIs(ctx, tx, o.JobID, "Job is %s and no longer open")
-		}
-		if err := moveOffer(ctx, tx, o, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
+		if err := moveOffer(ctx, tx, o.ID, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
 			return err
 		}
 		if o.ApplicationID != nil {
-			if err := tx.JobApplication.UpdateOneID(*o.ApplicationID).SetStatus(jobapplication.StatusACCEPTED).Exec(ctx); err != nil {
+			if err := moveApplication(ctx, tx, *o.ApplicationID, jobapplication.StatusACCEPTED); err != nil {
 				return err
 			}
-			if err := rejectOtherApplications(ctx, tx, o.JobID, *o.ApplicationID); err != nil {
+			// Every other application of the job is turned down.
+			_, err := moveApplications(ctx, tx, jobapplication.StatusREJECTED,
+				jobapplication.JobID(o.JobID), jobapplication.IDNEQ(*o.ApplicationID))
+			if err != nil {
 				return err
 			}
 		}
@@ -271,7 +273,7 @@ func (s *Service) endOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID,
 // releaseOffer ends a pending offer (rejected, withdrawn, expired) and
 // returns its whole hold to the customer's available balance.
 func (s *Service) releaseOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to offer.Status, reason *string) error {
-	err := moveOffer(ctx, tx, o, to, func(u *ent.OfferUpdate) {
+	err := moveOffer(ctx, tx, o.ID, to, func(u *ent.OfferUpdate) {
 		if to == offer.StatusREJECTED {
 			u.SetRejectedAt(s.now()).SetNillableRejectionReason(reason)
 		}
@@ -279,11 +281,8 @@ func (s *Service) releaseOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to
 	if err != nil {
 		return err
 	}
-	if o.ApplicationID != nil {
-		err := tx.JobApplication.Update().
-			Where(jobapplication.ID(*o.ApplicationID), jobapplication.StatusEQ(jobapplication.StatusOFFERED)).
-			SetStatus(jobapplication.StatusPENDING).Exec(ctx)
-		if err != nil {
+	if o.ApplicationID != nil { // open to offers again
+		if _, err := moveApplications(ctx, tx, jobapplication.StatusPENDING, jobapplication.ID(*o.ApplicationID)); err != nil {
 			return err
 		}
 	}
@@ -337,26 +336,6 @@ func (s *Service) ExpireOffers(ctx context.Context) (int, error) {
 }
 
 var errAlreadyMoved = errors.New("market: moved by someone else")
-
-// moveOffer changes an offer's status only if it is still what was read.
-func moveOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to offer.Status, mutate func(*ent.OfferUpdate)) error {
-	u := tx.Offer.Update().Where(offer.ID(o.ID), offer.StatusEQ(o.Status)).SetStatus(to)
-	if mutate != nil {
-		mutate(u)
-	}
-	n, err := u.Save(ctx)
-	if err != nil {
-		return fmt.Errorf("move offer %s to %s: %w", o.ID, to, err)
-	}
-	if n == 0 { // moved meanwhile (a job checkout withdraws pending offers)
-		now, err := tx.Offer.Get(ctx, o.ID)
-		if err != nil {
-			return fmt.Errorf("read offer %s: %w", o.ID, err)
-		}
-		return conflict("Offer", now.Status)
-	}
-	return nil
-}
 
 // partyOffer loads an offer for its contractor (or, with byCustomer, its
 // customer); anyone else gets FORBIDDEN.

@@ -215,7 +215,7 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 			return err
 		}
 		if w.TransactionID != nil {
-			if err := s.ledger.SetStatus(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusCOMPLETED, ""); err != nil {
+			if err := s.ledger.MoveTransaction(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusCOMPLETED, ""); err != nil {
 				return err
 			}
 		}
@@ -271,7 +271,7 @@ func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdraw
 		return err
 	}
 	if w.TransactionID != nil {
-		if err := s.ledger.SetStatus(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusFAILED, reason); err != nil {
+		if err := s.ledger.MoveTransaction(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusFAILED, reason); err != nil {
 			return err
 		}
 	}
@@ -419,7 +419,7 @@ func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, tr *EventT
 	}
 	payout, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey("withdrawal:" + string(w.ID) + ":payout")).Only(ctx)
 	if err == nil {
-		err = s.ledger.SetStatus(ctx, tx.Client(), payout.ID, ledgertransaction.StatusCOMPLETED, ledgertransaction.StatusREVERSED, "Transfer reversed")
+		err = s.ledger.MoveTransaction(ctx, tx.Client(), payout.ID, ledgertransaction.StatusCOMPLETED, ledgertransaction.StatusREVERSED, "Transfer reversed")
 	}
 	if err != nil {
 		return err

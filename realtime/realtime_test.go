@@ -19,6 +19,7 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/realtime"
 	"github.com/jobsphere/jobsphere/server/servertest"
@@ -509,7 +510,7 @@ func withParam(t *testing.T, dsn, key, value string) string {
 
 func TestPostgresAcrossReplicas(t *testing.T) {
 	servertest.RequirePostgres(t)
-	dsn := servertest.FreshPostgres(t)
+	dsn := dbtest.FreshPostgres(t)
 	ctx := context.Background()
 	a, b := newReplica(t, dsn), newReplica(t, dsn)
 	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, b.db)))
@@ -591,7 +592,7 @@ func TestPostgresAcrossReplicas(t *testing.T) {
 
 func TestPostgresReconnect(t *testing.T) {
 	servertest.RequirePostgres(t)
-	dsn := servertest.FreshPostgres(t)
+	dsn := dbtest.FreshPostgres(t)
 	ctx := context.Background()
 	const appName = "jobsphere-realtime-test-a"
 	a := newReplica(t, withParam(t, dsn, "application_name", appName))
@@ -626,7 +627,7 @@ func TestPostgresReconnect(t *testing.T) {
 
 func TestPostgresClose(t *testing.T) {
 	servertest.RequirePostgres(t)
-	dsn := servertest.FreshPostgres(t)
+	dsn := dbtest.FreshPostgres(t)
 	base := runtime.NumGoroutine()
 	db, err := sql.Open("postgres", dsn)
 	if err != nil {
@@ -667,7 +668,7 @@ func TestPostgresUnreachable(t *testing.T) {
 	defer realtime.SetListenTimeout(500 * time.Millisecond)()
 	base := runtime.NumGoroutine()
 	// A database that doesn't exist: every connection attempt fails.
-	u, err := url.Parse(servertest.PostgresURL())
+	u, err := url.Parse(dbtest.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
 	}

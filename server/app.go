@@ -23,6 +23,7 @@ import (
 
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/database"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
@@ -213,7 +214,7 @@ func (a *App) MediaDir() string { return filepath.Join(a.Config.DataDir, "media"
 // Migrate brings the database schema up to date and creates the
 // platform's ledger accounts.
 func (a *App) Migrate(ctx context.Context) error {
-	if err := migrateSchema(ctx, a.DB, a.Client, !a.Config.Embedded()); err != nil {
+	if err := database.Migrate(ctx, a.DB, a.Client, !a.Config.Embedded()); err != nil {
 		return err
 	}
 	return a.Ledger.EnsurePlatformAccounts(ctx)

@@ -2,26 +2,19 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/graph"
@@ -37,16 +30,7 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 		Resolvers:  resolver,
 		Directives: graph.Directives(),
 	})))
-	srv.AddTransport(transport.Websocket{
-		// Origins are checked by websocketOrigins before the upgrade.
-		Implementation: transport.CoderWebsocketImplementation{
-			AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true},
-		},
-		InitFunc:              websocketInit(authn),
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: 15 * time.Second,
-		PingPongInterval:      20 * time.Second,
-	})
+	srv.AddTransport(newWebsocketTransport(cfg, authn))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(jsonPOST{})
@@ -87,40 +71,6 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	t.POST.Do(w, r, exec)
 }
 
-// websocketInit authenticates a websocket connection from the token in
-// its connection_init payload ({"Authorization": "Bearer …"}, or
-// {"authToken": "…"} as some Flutter clients send it). A bad token refuses
-// the connection; no token makes an anonymous one.
-func websocketInit(authn *auth.Service) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := bearerToken(payload.Authorization())
-		if token == "" {
-			token = payload.GetString("authToken")
-		}
-		if token == "" {
-			return ctx, nil, nil
-		}
-		v, err := authn.Authenticate(token)
-		if err != nil {
-			// 4403 is graphql-transport-ws's "Forbidden"; the reason tells
-			// the client which (expired or invalid) without internals.
-			msg := err.Error()
-			var appErr *jobsphere.Error
-			if errors.As(err, &appErr) {
-				msg = appErr.Message
-			}
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 4403), msg)
-			return ctx, nil, errors.New(msg)
-		}
-		// The connection lives no longer than its token: at expiry its
-		// context ends and the client must reconnect with a fresh one.
-		ctx, cancel := context.WithDeadline(ctx, v.ExpiresAt)
-		context.AfterFunc(ctx, cancel)
-		noteViewer(ctx, v)
-		return auth.WithViewer(ctx, v), nil, nil
-	}
-}
-
 // bearerToken strips the "Bearer " scheme, in any case.
 func bearerToken(header string) string {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
@@ -149,36 +99,6 @@ func authenticate(authn *auth.Service) func(http.Handler) http.Handler {
 				noteViewer(ctx, v)
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}
-}
-
-// trackWebsockets counts open websocket connections so shutdown can wait
-// for them, and shows how many are open in the metrics.
-func trackWebsockets(wg *sync.WaitGroup, open prometheus.Gauge) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-				wg.Add(1)
-				open.Inc()
-				defer func() { open.Dec(); wg.Done() }()
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// websocketOrigins refuses a websocket upgrade from a browser origin not
-// in the allow-list (cross-site websocket hijacking).
-func websocketOrigins(origins []string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-				!originAllowed(origins, r.Header.Get("Origin")) {
-				http.Error(w, "websocket origin not allowed", http.StatusForbidden)
-				return
-			}
-			next.ServeHTTP(w, r)
 		})
 	}
 }

@@ -466,7 +466,7 @@ func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 	// A websocket lives as long as its client: its "duration" would only
 	// swamp the request-latency histogram, so upgrades are counted, not timed.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if websocketUpgrade(r) {
 			counted.ServeHTTP(w, r)
 			return
 		}

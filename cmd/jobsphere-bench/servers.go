@@ -42,6 +42,8 @@ func (b *bench) serverEnv(ctx context.Context, dbURL, name string) (map[string]s
 		"STRIPE_WEBHOOK_SECRET":    b.webhookSecret,
 		"STRIPE_API_BASE":          stripeURL,
 	}
+	// The fan-out's subscribers come from one or two addresses.
+	env["WEBSOCKET_LIMIT_PER_ADDRESS"] = "0"
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
 		if v := b.getenv(k); v != "" {
 			env[k] = v

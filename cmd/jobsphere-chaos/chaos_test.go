@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestChaosShort(t *testing.T) {
 	if err := pingPostgres(); err != nil && os.Getenv("CI") != "true" {
 		t.Skipf("the chaos run needs PostgreSQL, which is not reachable at %s (set TEST_DATABASE_URL): %v",
-			redact(servertest.PostgresURL()), err)
+			redact(dbtest.PostgresURL()), err)
 	}
 	servertest.RequirePostgres(t) // under CI=true, a missing PostgreSQL fails the test
 	ctx := context.Background()
@@ -38,7 +39,7 @@ func TestChaosShort(t *testing.T) {
 }
 
 func pingPostgres() error {
-	db, err := sql.Open("postgres", servertest.PostgresURL())
+	db, err := sql.Open("postgres", dbtest.PostgresURL())
 	if err != nil {
 		return err
 	}

@@ -6,114 +6,39 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 
-	_ "github.com/lib/pq" // PostgreSQL driver
-
 	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/server"
 )
 
-// Database names the two databases the suite runs on.
-type Database string
+// Database names the two databases the suite runs on (package dbtest's).
+type Database = dbtest.Database
 
 // The databases.
 const (
-	SQLite   Database = "sqlite"
-	Postgres Database = "postgres"
+	SQLite   = dbtest.SQLite
+	Postgres = dbtest.Postgres
 )
 
-// EachDatabase runs fn as a subtest on SQLite and on PostgreSQL. Where no
-// PostgreSQL server answers, the PostgreSQL half is skipped with a clear
-// message, except under CI=true, where it fails.
+// EachDatabase runs fn as a subtest on SQLite and on PostgreSQL (see
+// dbtest.EachDatabase).
 func EachDatabase(t *testing.T, fn func(t *testing.T, db Database)) {
 	t.Helper()
-	for _, db := range []Database{SQLite, Postgres} {
-		t.Run(string(db), func(t *testing.T) {
-			if db == Postgres {
-				RequirePostgres(t)
-			}
-			fn(t, db)
-		})
-	}
-}
-
-// DefaultPostgresURL is the server used when TEST_DATABASE_URL is unset.
-const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-var (
-	pgOnce sync.Once
-	pgErr  error
-)
-
-// PostgresURL is the administrative database the tests create theirs from.
-func PostgresURL() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return DefaultPostgresURL
+	dbtest.EachDatabase(t, fn)
 }
 
 // RequirePostgres skips (or, in CI, fails) the test when PostgreSQL is
 // not reachable.
-func RequirePostgres(t testing.TB) {
-	t.Helper()
-	pgOnce.Do(func() {
-		db, err := sql.Open("postgres", PostgresURL())
-		if err == nil {
-			err = db.Ping()
-			db.Close()
-		}
-		pgErr = err
-	})
-	if pgErr == nil {
-		return
-	}
-	msg := fmt.Sprintf("PostgreSQL is not reachable at %s (set TEST_DATABASE_URL): %v", redact(PostgresURL()), pgErr)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " — PostgreSQL is mandatory in CI")
-	}
-	t.Skip(msg + " — only the SQLite half runs here")
-}
-
-// FreshPostgres creates an empty database for one test and drops it after.
-func FreshPostgres(t testing.TB) string {
-	t.Helper()
-	RequirePostgres(t)
-	admin, err := sql.Open("postgres", PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "jobsphere_test_" + randomHex(8)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func RequirePostgres(t testing.TB) { t.Helper(); dbtest.RequirePostgres(t) }
 
 // Server is a running server under test.
 type Server struct {
@@ -132,7 +57,7 @@ func Env(t testing.TB, db Database) map[string]string {
 	env := map[string]string{
 		"APP_ENV":      "test",
 		"DATA_DIR":     t.TempDir(),
-		"JWT_SECRET":   randomHex(32),
+		"JWT_SECRET":   rand.Text() + rand.Text(),
 		"BCRYPT_COST":  "4", // the minimum: hashing is not what these tests measure
 		"AUTO_MIGRATE": "true",
 		"CORS_ORIGINS": AllowedOrigin,
@@ -143,7 +68,7 @@ func Env(t testing.TB, db Database) map[string]string {
 		"LOGIN_LIMIT_PER_ADDRESS":    "0",
 	}
 	if db == Postgres {
-		env["DATABASE_URL"] = FreshPostgres(t)
+		env["DATABASE_URL"] = dbtest.FreshPostgres(t)
 	}
 	return env
 }
@@ -260,20 +185,4 @@ func (s *Server) Get(t testing.TB, path string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, string(body)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

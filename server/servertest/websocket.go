@@ -143,6 +143,14 @@ func (ws *WS) Subscribe(t testing.TB, query string, vars map[string]any) string 
 	t.Helper()
 	ws.seq++
 	id := fmt.Sprint(ws.seq)
+	ws.SubscribeID(t, id, query, vars)
+	return id
+}
+
+// SubscribeID starts an operation under an id of the caller's choosing,
+// which may be one in use.
+func (ws *WS) SubscribeID(t testing.TB, id, query string, vars map[string]any) {
+	t.Helper()
 	start := "subscribe"
 	if ws.protocol == LegacyWS {
 		start = "start"
@@ -151,7 +159,6 @@ func (ws *WS) Subscribe(t testing.TB, query string, vars map[string]any) string 
 	if err := ws.send(WSMessage{ID: id, Type: start, Payload: payload}); err != nil {
 		t.Fatal(err)
 	}
-	return id
 }
 
 // Next returns the next result of any subscription on the connection,

@@ -12,11 +12,11 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"github.com/jobsphere/jobsphere/server/servertest"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 )
 
 func main() {
-	target := servertest.PostgresURL()
+	target := dbtest.PostgresURL()
 	shown := "(unparsable URL)"
 	if u, err := url.Parse(target); err == nil {
 		shown = u.Redacted()

@@ -1,0 +1,116 @@
+// Package database opens JobSphere's database — PostgreSQL when a URL is
+// configured, the embedded SQLite file otherwise — and brings its schema up
+// to date. The binary, the test harness and the tests of every package
+// open it the same way.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq"  // PostgreSQL driver "postgres"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/migrate"
+)
+
+// Opener opens a *sql.DB: sql.Open, or a traced stand-in.
+type Opener func(driverName, dsn string) (*sql.DB, error)
+
+// OpenPostgres connects to the PostgreSQL database at url, with at most
+// maxOpenConns connections (so replicas fit the server's limit).
+func OpenPostgres(url string, maxOpenConns int, open Opener) (*sql.DB, *ent.Client, error) {
+	db, err := open("postgres", url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(max(maxOpenConns/2, 1))
+	return db, ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))), nil
+}
+
+// OpenSQLite opens (creating it and its folder when missing) the SQLite
+// file at path.
+func OpenSQLite(path string, open Opener) (*sql.DB, *ent.Client, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := open("sqlite", sqliteDSN(path))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return db, ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, db))), nil
+}
+
+// sqliteDSN: WAL lets readers run beside the writer; write transactions
+// begin IMMEDIATE so two of them queue on busy_timeout instead of
+// deadlocking when both try to upgrade a read lock.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	// Times as sortable text ("2006-01-02 15:04:05.999999999-07:00");
+	// the driver's default, time.String(), even carries the monotonic
+	// clock, so stored times would not compare with query parameters.
+	q.Set("_time_format", "sqlite")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// migrationLockKey is the PostgreSQL advisory lock that serialises schema
+// migration when several replicas start at once.
+const migrationLockKey = 7_391_555_001
+
+// Migrate brings the database schema up to date. On PostgreSQL it holds an
+// advisory lock so concurrent starts migrate one at a time.
+func Migrate(ctx context.Context, db *sql.DB, client *ent.Client, postgres bool) error {
+	if postgres {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: connect: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey) //nolint:errcheck // released with the connection anyway
+	}
+	if err := client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, stmt := range appendOnlyPostings[postgres] {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: postings trigger: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendOnlyPostings makes the database itself refuse to change or delete
+// a posting: corrections are reversing transactions, never edits.
+var appendOnlyPostings = map[bool][]string{
+	true: { // PostgreSQL
+		`CREATE OR REPLACE FUNCTION postings_append_only() RETURNS trigger AS $$
+BEGIN
+	RAISE EXCEPTION 'postings are append-only: post a reversing transaction instead';
+END;
+$$ LANGUAGE plpgsql`,
+		`CREATE OR REPLACE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON postings
+	FOR EACH ROW EXECUTE FUNCTION postings_append_only()`,
+	},
+	false: { // SQLite
+		`CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
+	BEGIN SELECT RAISE(ABORT, 'postings are append-only: post a reversing transaction instead'); END`,
+		`CREATE TRIGGER IF NOT EXISTS postings_no_delete BEFORE DELETE ON postings
+	BEGIN SELECT RAISE(ABORT, 'postings are append-only: post a reversing transaction instead'); END`,
+	},
+}

@@ -1,0 +1,187 @@
+package market
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
+	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/predicate"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// The marketplace's state machines. Every status change of a job, an
+// application, an offer, a contract or an escrow goes through its move
+// function below: a conditional update on the statuses its table allows
+// the move from, so the database itself refuses any other move, and of
+// two racing moves exactly one wins. A contract and its job never move on
+// their own: they follow their escrow (settleEscrow).
+
+var jobMoves = jobsphere.Transitions[job.Status]{Name: "Job", Moves: map[job.Status][]job.Status{
+	job.StatusOPEN:        {job.StatusASSIGNED, job.StatusCANCELLED},
+	job.StatusASSIGNED:    {job.StatusIN_PROGRESS, job.StatusCOMPLETED, job.StatusCANCELLED},
+	job.StatusIN_PROGRESS: {job.StatusCOMPLETED, job.StatusCANCELLED},
+}}
+
+var applicationMoves = jobsphere.Transitions[jobapplication.Status]{Name: "Application", Moves: map[jobapplication.Status][]jobapplication.Status{
+	jobapplication.StatusPENDING: {jobapplication.StatusOFFERED, jobapplication.StatusREJECTED},
+	// Back to PENDING when its offer ends without an accept.
+	jobapplication.StatusOFFERED: {jobapplication.StatusPENDING, jobapplication.StatusACCEPTED, jobapplication.StatusREJECTED},
+}}
+
+var offerMoves = jobsphere.Transitions[offer.Status]{Name: "Offer", Moves: map[offer.Status][]offer.Status{
+	offer.StatusPENDING: {offer.StatusACCEPTED, offer.StatusREJECTED, offer.StatusEXPIRED, offer.StatusWITHDRAWN},
+}}
+
+var contractMoves = jobsphere.Transitions[contract.Status]{Name: "Contract", Moves: map[contract.Status][]contract.Status{
+	contract.StatusACTIVE: {contract.StatusCOMPLETED, contract.StatusCANCELLED},
+}}
+
+var escrowMoves = jobsphere.Transitions[escrow.Status]{Name: "Escrow", Moves: map[escrow.Status][]escrow.Status{
+	escrow.StatusFUNDED:            {escrow.StatusRELEASE_REQUESTED, escrow.StatusREFUNDED},
+	escrow.StatusRELEASE_REQUESTED: {escrow.StatusRELEASED, escrow.StatusREFUNDED},
+}}
+
+// explained is explain, or the table's own refusal when there is none.
+func explained[S ~string](t jobsphere.Transitions[S], explain func(S) error) func(S) error {
+	if explain != nil {
+		return explain
+	}
+	return func(now S) error { return t.Refused(now) }
+}
+
+// moveJob moves a job to status to; set adds the fields that go with the
+// move (and any guard of the caller's). explain turns the status a refused
+// job is in into the refusal (nil: "Job is X").
+func moveJob(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, set func(*ent.JobUpdate), explain func(job.Status) error) error {
+	return jobMoves.MoveExplained(to,
+		func(from []job.Status) (int, error) {
+			u := tx.Job.Update().Where(job.ID(id), job.StatusIn(from...)).SetStatus(to)
+			if set != nil {
+				set(u)
+			}
+			n, err := u.Save(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("move job %s to %s: %w", id, to, err)
+			}
+			return n, nil
+		},
+		func() (job.Status, error) {
+			j, err := tx.Job.Get(ctx, id)
+			if ent.IsNotFound(err) {
+				return "", notFound("Job")
+			}
+			if err != nil {
+				return "", fmt.Errorf("read job %s: %w", id, err)
+			}
+			return j.Status, nil
+		},
+		explained(jobMoves, explain))
+}
+
+// moveApplications moves every application matching where (and in a
+// status the table allows the move from) to status to, and returns how
+// many moved.
+func moveApplications(ctx context.Context, tx *ent.Tx, to jobapplication.Status, where ...predicate.JobApplication) (int, error) {
+	n, err := tx.JobApplication.Update().Where(where...).
+		Where(jobapplication.StatusIn(applicationMoves.From(to)...)).SetStatus(to).Save(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("move applications to %s: %w", to, err)
+	}
+	return n, nil
+}
+
+// moveApplication moves one application to status to, or refuses naming
+// the status it is in.
+func moveApplication(ctx context.Context, tx *ent.Tx, id pulid.ID, to jobapplication.Status) error {
+	return applicationMoves.Move(to,
+		func([]jobapplication.Status) (int, error) {
+			return moveApplications(ctx, tx, to, jobapplication.ID(id))
+		},
+		func() (jobapplication.Status, error) {
+			a, err := tx.JobApplication.Get(ctx, id)
+			if err != nil {
+				return "", fmt.Errorf("read application %s: %w", id, err)
+			}
+			return a.Status, nil
+		}, nil)
+}
+
+// moveOffer moves an offer to status to, or refuses naming the status it
+// is in ("Offer is WITHDRAWN": a job checkout withdraws pending offers).
+func moveOffer(ctx context.Context, tx *ent.Tx, id pulid.ID, to offer.Status, set func(*ent.OfferUpdate)) error {
+	return offerMoves.Move(to,
+		func(from []offer.Status) (int, error) {
+			u := tx.Offer.Update().Where(offer.ID(id), offer.StatusIn(from...)).SetStatus(to)
+			if set != nil {
+				set(u)
+			}
+			n, err := u.Save(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("move offer %s to %s: %w", id, to, err)
+			}
+			return n, nil
+		},
+		func() (offer.Status, error) {
+			o, err := tx.Offer.Get(ctx, id)
+			if err != nil {
+				return "", fmt.Errorf("read offer %s: %w", id, err)
+			}
+			return o.Status, nil
+		}, nil)
+}
+
+// moveContract moves a contract to status to; only settleEscrow does, as
+// its escrow moves.
+func moveContract(ctx context.Context, tx *ent.Tx, id pulid.ID, to contract.Status, set func(*ent.ContractUpdate)) error {
+	return contractMoves.Move(to,
+		func(from []contract.Status) (int, error) {
+			u := tx.Contract.Update().Where(contract.ID(id), contract.StatusIn(from...)).SetStatus(to)
+			if set != nil {
+				set(u)
+			}
+			n, err := u.Save(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("move contract %s to %s: %w", id, to, err)
+			}
+			return n, nil
+		},
+		func() (contract.Status, error) {
+			c, err := tx.Contract.Get(ctx, id)
+			if err != nil {
+				return "", fmt.Errorf("read contract %s: %w", id, err)
+			}
+			return c.Status, nil
+		}, nil)
+}
+
+// moveEscrow moves a contract's escrow to status to; set adds the fields
+// that go with the move and the caller's guards. A refusal in a status the
+// table allows was the guard's: a refund to the card in progress.
+func (s *Service) moveEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
+	return escrowMoves.MoveExplained(to,
+		func(from []escrow.Status) (int, error) {
+			u := tx.Escrow.Update().Where(escrow.ContractID(contractID), escrow.StatusIn(from...)).SetStatus(to)
+			if set != nil {
+				set(u)
+			}
+			n, err := u.Save(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("move escrow of %s to %s: %w", contractID, to, err)
+			}
+			return n, nil
+		},
+		func() (escrow.Status, error) {
+			e, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+			if err != nil {
+				return "", fmt.Errorf("read escrow of %s: %w", contractID, err)
+			}
+			return e.Status, nil
+		},
+		func(escrow.Status) error { return s.escrowConflict(ctx, tx, contractID) })
+}
