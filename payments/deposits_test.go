@@ -184,7 +184,10 @@ func TestDepositNotStarted(t *testing.T) {
 			t.Fatalf("%d deposits, want 2", len(ds))
 		}
 		f.wallet(t, u, 0, 0)
-		requireCode(t, "below the minimum", func() error { _, err := f.svc.Deposit(f.ctx, u.UserID, DepositInput{Amount: minDeposit - 1}); return err }(),
+		requireCode(t, "below the minimum", func() error {
+			_, err := f.svc.Deposit(f.ctx, u.UserID, DepositInput{Amount: minDeposit - 1})
+			return err
+		}(),
 			jobsphere.BadUserInput, "")
 		f.verify(t)
 	})
