@@ -107,22 +107,25 @@ func (s *Service) Deposit(ctx context.Context, userID pulid.ID, in DepositInput)
 		var err error
 		dep, err = tx.Deposit.Create().SetUserID(userID).SetAmount(in.Amount).SetMethod(method).Save(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("insert deposit: %w", err)
 		}
-		return s.ledger.AdjustPending(ctx, tx.Client(), userID, in.Amount)
+		if err := s.ledger.AdjustPending(ctx, tx.Client(), userID, in.Amount); err != nil {
+			return fmt.Errorf("pend deposit %s: %w", dep.ID, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	res, err := s.startPayment(ctx, dep, in)
 	if err != nil {
-		return nil, errors.Join(err, s.abandon(ctx, dep, err))
+		return nil, errors.Join(fmt.Errorf("start payment of deposit %s: %w", dep.ID, err), s.abandon(ctx, dep, err))
 	}
 	if res.Deposit, err = s.client.Deposit.Get(ctx, dep.ID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read deposit %s: %w", dep.ID, err)
 	}
 	if res.Wallet, err = s.ledger.Wallet(ctx, userID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read wallet: %w", err)
 	}
 	return res, nil
 }
@@ -186,8 +189,10 @@ func (s *Service) startPayment(ctx context.Context, dep *ent.Deposit, in Deposit
 		if err != nil {
 			return nil, err
 		}
-		err = s.client.Deposit.UpdateOne(dep).SetStripeCheckoutSessionID(cs.ID).SetCheckoutURL(cs.URL).Exec(ctx)
-		return &DepositResult{CheckoutURL: &cs.URL, SessionID: &cs.ID}, err
+		if err := s.client.Deposit.UpdateOne(dep).SetStripeCheckoutSessionID(cs.ID).SetCheckoutURL(cs.URL).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("record checkout session of deposit %s: %w", dep.ID, err)
+		}
+		return &DepositResult{CheckoutURL: &cs.URL, SessionID: &cs.ID}, nil
 	}
 	pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentIntentParams{
 		IdempotencyKey: "deposit:" + string(dep.ID), Amount: dep.Amount, Currency: s.cfg.Currency.Code,
@@ -223,9 +228,13 @@ func (s *Service) abandon(ctx context.Context, dep *ent.Deposit, cause error) er
 	if errors.As(cause, &appErr) {
 		reason = appErr.Message
 	}
-	return s.settle(ctx, dep.ID, func(ctx context.Context, tx *ent.Tx, d *ent.Deposit) error {
+	err := s.settle(ctx, dep.ID, func(ctx context.Context, tx *ent.Tx, d *ent.Deposit) error {
 		return s.fail(ctx, tx, d, deposit.StatusFAILED, reason)
 	})
+	if err != nil {
+		return fmt.Errorf("abandon deposit %s: %w", dep.ID, err)
+	}
+	return nil
 }
 
 // Deposit returns a deposit of the user (or any, for an admin).
@@ -238,7 +247,10 @@ func (s *Service) GetDeposit(ctx context.Context, v auth.Viewer, id pulid.ID) (*
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}
-	return d, err
+	if err != nil {
+		return nil, fmt.Errorf("read deposit %s: %w", id, err)
+	}
+	return d, nil
 }
 
 // settle runs change on a deposit inside a transaction, conditional on the
@@ -249,7 +261,7 @@ func (s *Service) settle(ctx context.Context, id pulid.ID, change func(context.C
 	return s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		d, err := tx.Deposit.Get(ctx, id)
 		if err != nil {
-			return err
+			return fmt.Errorf("read deposit %s: %w", id, err)
 		}
 		return change(ctx, tx, d)
 	})
@@ -311,7 +323,7 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 		StripePaymentIntentID: paymentIntentID, StripeCheckoutSessionID: deref(d.StripeCheckoutSessionID),
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("credit deposit %s: %w", d.ID, err)
 	}
 	if err := moveDeposit(ctx, tx.Client(), d, deposit.StatusSUCCEEDED, func(u *ent.DepositUpdate) {
 		u.SetCompletedAt(time.Now()).SetTransactionID(posted.Transaction.ID).ClearFailureReason()
@@ -323,7 +335,7 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 	}
 	if isPending(d.Status) {
 		if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
-			return err
+			return fmt.Errorf("unpend deposit %s: %w", d.ID, err)
 		}
 	}
 	return s.publish(ctx, tx, d, "DEPOSIT_SUCCEEDED", posted.Transaction.ID)
@@ -341,7 +353,7 @@ func (s *Service) fail(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to depos
 		return err
 	}
 	if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
-		return err
+		return fmt.Errorf("unpend deposit %s: %w", d.ID, err)
 	}
 	return s.publish(ctx, tx, d, "DEPOSIT_FAILED", "")
 }
@@ -356,7 +368,10 @@ func (s *Service) publish(ctx context.Context, tx *ent.Tx, d *ent.Deposit, kind 
 	if txnID != "" {
 		ids["transaction"] = string(txnID)
 	}
-	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(d.UserID), Kind: kind, IDs: ids})
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(d.UserID), Kind: kind, IDs: ids}); err != nil {
+		return fmt.Errorf("publish %s of deposit %s: %w", kind, d.ID, err)
+	}
+	return nil
 }
 
 // UserTopic is the realtime topic of everything one user may see.

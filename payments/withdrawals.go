@@ -67,7 +67,7 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 			return s.withdrawResult(ctx, prior.ID)
 		}
 		if !ent.IsNotFound(err) {
-			return nil, err
+			return nil, fmt.Errorf("find prior withdrawal: %w", err)
 		}
 	}
 	if err := s.checkWithdrawal(ctx, v.UserID, in.Amount); err != nil {
@@ -97,10 +97,10 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 			Moves:       []ledger.Move{{From: ledger.Available(v.UserID), To: ledger.Escrow(v.UserID), Amount: in.Amount}},
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("hold withdrawal %s: %w", w.ID, err)
 		}
 		if err := tx.Withdrawal.UpdateOne(w).SetTransactionID(posted.Transaction.ID).Exec(ctx); err != nil {
-			return err
+			return fmt.Errorf("record hold of withdrawal %s: %w", w.ID, err)
 		}
 		return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 	})
@@ -170,10 +170,10 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 			Where(withdrawal.ID(id), withdrawal.StatusEQ(withdrawal.StatusPENDING), withdrawal.TransferStartedAtIsNil()).
 			SetTransferStartedAt(time.Now()).Save(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("claim withdrawal %s: %w", id, err)
 		}
 		if w, err = tx.Withdrawal.Get(ctx, id); err != nil {
-			return err
+			return fmt.Errorf("read withdrawal %s: %w", id, err)
 		}
 		if n == 0 && (fresh || w.Status != withdrawal.StatusPENDING) {
 			return withdrawalConflict(w)
@@ -185,7 +185,7 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 	}
 	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(w.UserID)).Only(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("read connect account of withdrawal %s: %w", w.ID, err)
 	}
 	transferID, terr := s.gateway.CreateTransfer(ctx, TransferParams{
 		IdempotencyKey: "withdrawal:" + string(w.ID), Amount: w.Amount, Currency: s.cfg.Currency.Code,
@@ -212,11 +212,11 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 			Description: "Payout to your bank account", StripeTransferID: transferID,
 			Moves: []ledger.Move{{From: ledger.Escrow(w.UserID), To: ledger.External, Amount: w.Amount}},
 		}); err != nil {
-			return err
+			return fmt.Errorf("post payout of withdrawal %s: %w", w.ID, err)
 		}
 		if w.TransactionID != nil {
 			if err := s.ledger.MoveTransaction(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusCOMPLETED, ""); err != nil {
-				return err
+				return fmt.Errorf("complete hold of withdrawal %s: %w", w.ID, err)
 			}
 		}
 		return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
@@ -230,11 +230,11 @@ func (s *Service) SweepTransfers(ctx context.Context, grace time.Duration) (int,
 	stuck, err := s.client.Withdrawal.Query().Where(withdrawal.StatusEQ(withdrawal.StatusPENDING),
 		withdrawal.TransferStartedAtLT(time.Now().Add(-grace))).IDs(ctx)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("find interrupted transfers: %w", err)
 	}
 	for i, id := range stuck {
 		if err := s.payOut(ctx, id, false); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
-			return i, fmt.Errorf("payments: finish withdrawal %s: %w", id, err)
+			return i, fmt.Errorf("finish withdrawal %s: %w", id, err)
 		}
 	}
 	return len(stuck), nil
@@ -268,11 +268,11 @@ func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdraw
 		Status: ledgertransaction.StatusFAILED, Description: "Withdrawal " + strings.ToLower(string(to)) + ": " + reason,
 		Moves: []ledger.Move{{From: ledger.Escrow(w.UserID), To: ledger.Available(w.UserID), Amount: w.Amount}},
 	}); err != nil {
-		return err
+		return fmt.Errorf("release hold of withdrawal %s: %w", w.ID, err)
 	}
 	if w.TransactionID != nil {
 		if err := s.ledger.MoveTransaction(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusFAILED, reason); err != nil {
-			return err
+			return fmt.Errorf("fail hold of withdrawal %s: %w", w.ID, err)
 		}
 	}
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
@@ -400,8 +400,11 @@ func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, tr *EventT
 		s.logger.WarnContext(ctx, "transfer.reversed for an unknown transfer", "transfer", tr.ID)
 		return nil
 	}
-	if err != nil || w.Status != withdrawal.StatusCOMPLETED {
-		return err
+	if err != nil {
+		return fmt.Errorf("find withdrawal of transfer %s: %w", tr.ID, err)
+	}
+	if w.Status != withdrawal.StatusCOMPLETED {
+		return nil
 	}
 	err = moveWithdrawal(ctx, tx, w, withdrawal.StatusFAILED, func(u *ent.WithdrawalUpdate) { u.SetFailureReason("The transfer was reversed") })
 	if jobsphere.ErrorCode(err) == jobsphere.Conflict {
@@ -415,19 +418,22 @@ func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, tr *EventT
 		Description: "Payout reversed: " + s.cfg.Currency.Display(w.Amount) + " back to your wallet", StripeTransferID: tr.ID,
 		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(w.UserID), Amount: w.Amount}},
 	}); err != nil {
-		return err
+		return fmt.Errorf("post reversal of withdrawal %s: %w", w.ID, err)
 	}
 	payout, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey("withdrawal:" + string(w.ID) + ":payout")).Only(ctx)
 	if err == nil {
 		err = s.ledger.MoveTransaction(ctx, tx.Client(), payout.ID, ledgertransaction.StatusCOMPLETED, ledgertransaction.StatusREVERSED, "Transfer reversed")
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("reverse payout of withdrawal %s: %w", w.ID, err)
 	}
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 }
 
 func (s *Service) publishWithdrawal(ctx context.Context, tx *ent.Tx, userID, id pulid.ID) error {
-	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: "WITHDRAWAL_UPDATED",
-		IDs: map[string]string{"withdrawal": string(id)}})
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: "WITHDRAWAL_UPDATED",
+		IDs: map[string]string{"withdrawal": string(id)}}); err != nil {
+		return fmt.Errorf("publish withdrawal %s: %w", id, err)
+	}
+	return nil
 }
