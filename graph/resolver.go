@@ -5,8 +5,8 @@ package graph
 
 import (
 	"github.com/jobsphere/jobsphere/auth"
-	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"

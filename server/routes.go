@@ -12,8 +12,8 @@ import (
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/graph"
-	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/graph/scalar"
+	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
