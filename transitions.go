@@ -51,7 +51,7 @@ func (t Transitions[S]) Move(to S, update func(from []S) (int, error), current f
 
 // MoveExplained is Move for moves whose refusals say more than the status
 // (which move would be right, what to do): explain turns the status the
-// row is in into the refusal.
+// row is in into the refusal (nil: the table's own).
 func (t Transitions[S]) MoveExplained(to S, update func(from []S) (int, error), current func() (S, error), explain func(S) error) error {
 	n, err := update(t.From(to))
 	if err != nil {
@@ -63,6 +63,9 @@ func (t Transitions[S]) MoveExplained(to S, update func(from []S) (int, error), 
 	now, err := current()
 	if err != nil {
 		return err
+	}
+	if explain == nil {
+		return t.Refused(now)
 	}
 	return explain(now)
 }

@@ -122,8 +122,6 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 	if err != nil {
 		return nil, err
 	}
-	isCustomer := j.PostedByID == v.UserID
-	isContractor := j.ContractorID != nil && *j.ContractorID == v.UserID
 	switch to {
 	case job.StatusCANCELLED:
 		res, err := s.CancelJob(ctx, v, jobID, nil)
@@ -132,8 +130,8 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 		}
 		return res.Job, nil
 	case job.StatusIN_PROGRESS:
-		if !isCustomer && !isContractor {
-			return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		if !isPartyOfJob(v, j) {
+			return nil, auth.NotAuthorized()
 		}
 		err := s.tx(ctx, func(tx *ent.Tx) error {
 			if err := moveJob(ctx, tx, jobID, to, nil, func(st job.Status) error { return jobConflict(st, to) }); err != nil {
@@ -146,8 +144,8 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 		}
 		return s.client.Job.Get(ctx, jobID)
 	}
-	if !isCustomer && !isContractor && !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	if !isPartyOfJob(v, j) && !v.IsAdmin() {
+		return nil, auth.NotAuthorized()
 	}
 	return nil, jobConflict(j.Status, to)
 }

@@ -58,7 +58,7 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 		}
 		j := app.Edges.Job
 		if j.PostedByID != v.UserID {
-			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+			return auth.NotAuthorized()
 		}
 		// Locks the job row while it is still OPEN, so a cancel or a job
 		// checkout cannot slip in between this check and the offer.
@@ -352,7 +352,7 @@ func (s *Service) partyOffer(ctx context.Context, tx *ent.Tx, v auth.Viewer, id 
 		party = o.CustomerID
 	}
 	if party != v.UserID {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	return o, nil
 }

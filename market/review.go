@@ -67,7 +67,7 @@ func (s *Service) RateFreelancer(ctx context.Context, v auth.Viewer, in RateInpu
 		return nil, err
 	}
 	if c.CustomerID != v.UserID {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if c.Status != contract.StatusCOMPLETED {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Contract is %s; only a completed contract can be reviewed", c.Status)
@@ -90,7 +90,7 @@ func (s *Service) Reviews(ctx context.Context, freelancerID pulid.ID, first *int
 
 // ContractOffer is a contract's offer, for the contract's parties.
 func (s *Service) ContractOffer(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Offer, error) {
-	if c.OfferID == nil || !IsParty(v, c.CustomerID, c.ContractorID) {
+	if c.OfferID == nil || !v.Is(c.CustomerID, c.ContractorID) {
 		return nil, nil
 	}
 	return s.client.Offer.Get(ctx, *c.OfferID)

@@ -47,14 +47,6 @@ var escrowMoves = jobsphere.Transitions[escrow.Status]{Name: "Escrow", Moves: ma
 	escrow.StatusRELEASE_REQUESTED: {escrow.StatusRELEASED, escrow.StatusREFUNDED},
 }}
 
-// explained is explain, or the table's own refusal when there is none.
-func explained[S ~string](t jobsphere.Transitions[S], explain func(S) error) func(S) error {
-	if explain != nil {
-		return explain
-	}
-	return func(now S) error { return t.Refused(now) }
-}
-
 // moveJob moves a job to status to; set adds the fields that go with the
 // move (and any guard of the caller's). explain turns the status a refused
 // job is in into the refusal (nil: "Job is X").
@@ -81,7 +73,7 @@ func moveJob(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, set fu
 			}
 			return j.Status, nil
 		},
-		explained(jobMoves, explain))
+		explain)
 }
 
 // moveApplications moves every application matching where (and in a

@@ -13,6 +13,7 @@ import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/graph/scalar"
+	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
@@ -21,7 +22,7 @@ func NewServer(app *App) http.Handler {
 	cfg := app.Config
 	m := newMetrics(app.Registry, app.Broker.Subscriptions)
 	gql := newGraphQLHandler(cfg, app.Logger, app.Auth, &graph.Resolver{
-		Client:   app.Client,
+		Lookup:   lookup.New(app.Client),
 		Auth:     app.Auth,
 		Ledger:   app.Ledger,
 		Market:   app.Market,

@@ -1,0 +1,97 @@
+package market
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
+	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/schema"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+)
+
+// TestTransitionTables: for every aggregate of the marketplace, every
+// (from, to) pair of statuses is tried on a row really in from. A pair in
+// the table moves the row; any other is refused by the database update
+// itself (the move function checks nothing before it), with CONFLICT, and
+// leaves the row as it was.
+func TestTransitionTables(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		ctx := context.Background()
+		w := &tableWorld{t: t, ctx: ctx, client: dbtest.Open(t, db)}
+		w.customer, w.contractor = w.user(role.Customer), w.user(role.Contractor)
+		s := &Service{client: w.client}
+
+		dbtest.CheckTransitions(t, w.client, jobMoves, dbtest.Statuses[job.Status](t, schema.Job{}.Fields()),
+			func(from job.Status) pulid.ID { return w.job(from) },
+			func(tx *ent.Tx, id pulid.ID, to job.Status) error { return moveJob(ctx, tx, id, to, nil, nil) },
+			func(id pulid.ID) job.Status { return w.client.Job.GetX(ctx, id).Status })
+		dbtest.CheckTransitions(t, w.client, applicationMoves, dbtest.Statuses[jobapplication.Status](t, schema.JobApplication{}.Fields()),
+			func(from jobapplication.Status) pulid.ID { return w.application(from) },
+			func(tx *ent.Tx, id pulid.ID, to jobapplication.Status) error { return moveApplication(ctx, tx, id, to) },
+			func(id pulid.ID) jobapplication.Status { return w.client.JobApplication.GetX(ctx, id).Status })
+		dbtest.CheckTransitions(t, w.client, offerMoves, dbtest.Statuses[offer.Status](t, schema.Offer{}.Fields()),
+			func(from offer.Status) pulid.ID { return w.offer(from) },
+			func(tx *ent.Tx, id pulid.ID, to offer.Status) error { return moveOffer(ctx, tx, id, to, nil) },
+			func(id pulid.ID) offer.Status { return w.client.Offer.GetX(ctx, id).Status })
+		dbtest.CheckTransitions(t, w.client, contractMoves, dbtest.Statuses[contract.Status](t, schema.Contract{}.Fields()),
+			func(from contract.Status) pulid.ID { return w.contract(from, escrow.StatusFUNDED) },
+			func(tx *ent.Tx, id pulid.ID, to contract.Status) error { return moveContract(ctx, tx, id, to, nil) },
+			func(id pulid.ID) contract.Status { return w.client.Contract.GetX(ctx, id).Status })
+		// Escrows are moved by their contract's id.
+		dbtest.CheckTransitions(t, w.client, escrowMoves, dbtest.Statuses[escrow.Status](t, schema.Escrow{}.Fields()),
+			func(from escrow.Status) pulid.ID { return w.contract(contract.StatusACTIVE, from) },
+			func(tx *ent.Tx, id pulid.ID, to escrow.Status) error { return s.moveEscrow(ctx, tx, id, to, nil) },
+			func(id pulid.ID) escrow.Status {
+				return w.client.Escrow.Query().Where(escrow.ContractID(id)).OnlyX(ctx).Status
+			})
+	})
+}
+
+// tableWorld makes rows in a given status directly, as no move could.
+type tableWorld struct {
+	t                    *testing.T
+	ctx                  context.Context
+	client               *ent.Client
+	customer, contractor pulid.ID
+	n                    int
+}
+
+func (w *tableWorld) user(r role.Role) pulid.ID {
+	w.n++
+	return w.client.User.Create().SetEmail(fmt.Sprintf("u%d@tables.test", w.n)).SetPasswordHash("x").
+		SetName("Table tester").SetRole(r).SaveX(w.ctx).ID
+}
+
+func (w *tableWorld) job(st job.Status) pulid.ID {
+	return w.client.Job.Create().SetTitle("Paint the fence").SetDescription("Two coats, white").SetBudget(10000).
+		SetPostedByID(w.customer).SetStatus(st).SaveX(w.ctx).ID
+}
+
+func (w *tableWorld) application(st jobapplication.Status) pulid.ID {
+	return w.client.JobApplication.Create().SetJobID(w.job(job.StatusOPEN)).SetContractorID(w.contractor).
+		SetStatus(st).SaveX(w.ctx).ID
+}
+
+func (w *tableWorld) offer(st offer.Status) pulid.ID {
+	return w.client.Offer.Create().SetJobID(w.job(job.StatusOPEN)).SetCustomerID(w.customer).SetContractorID(w.contractor).
+		SetAmount(10000).SetPlatformFee(500).SetServiceFee(2000).SetContractorPayout(8000).SetTotalCharge(10500).
+		SetCustomerFeeBps(500).SetContractorFeeBps(2000).SetTimeline("7 days").SetDescription("Two coats").
+		SetExpiresAt(w.client.Job.GetX(w.ctx, w.job(job.StatusOPEN)).CreatedAt).SetStatus(st).SaveX(w.ctx).ID
+}
+
+// contract makes a contract in status cs whose escrow is in es.
+func (w *tableWorld) contract(cs contract.Status, es escrow.Status) pulid.ID {
+	c := w.client.Contract.Create().SetJobID(w.job(job.StatusASSIGNED)).SetCustomerID(w.customer).
+		SetContractorID(w.contractor).SetStatus(cs).SaveX(w.ctx)
+	w.client.Escrow.Create().SetContractID(c.ID).SetAmount(10000).SetPlatformFee(500).SetServiceFee(2000).
+		SetFreelancerEarning(8000).SetFundingSource(escrow.FundingSourceWALLET).SetStatus(es).ExecX(w.ctx)
+	return c.ID
+}
