@@ -2,7 +2,6 @@ package payments
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
@@ -11,37 +10,15 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/schema"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 )
-
-// everyMove tries every (from, to) pair of statuses on a row made in from:
-// move moves it and returns the status the row is in after. A pair in the
-// table moves; any other is refused by the conditional update with
-// CONFLICT naming from, and the row stays as it was.
-func everyMove[S ~string](t *testing.T, table jobsphere.Transitions[S], all []S, move func(from, to S) (S, error)) {
-	t.Helper()
-	for _, from := range all {
-		for _, to := range all {
-			now, err := move(from, to)
-			switch {
-			case table.Allows(from, to) && (err != nil || now != to):
-				t.Errorf("%s %s → %s: %v, row %s; want moved", table.Name, from, to, err, now)
-			case !table.Allows(from, to):
-				var e *jobsphere.Error
-				want := fmt.Sprintf("%s is %s", table.Name, from)
-				if !errors.As(err, &e) || e.Code != jobsphere.Conflict || e.Message != want || now != from {
-					t.Errorf("%s %s → %s: %v, row %s; want CONFLICT %q and the row unchanged", table.Name, from, to, err, now, want)
-				}
-			}
-		}
-	}
-}
 
 func TestDepositMoves(t *testing.T) {
 	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		f := newFixture(t, db)
 		u := f.user(t, role.Customer)
-		all := []deposit.Status{deposit.StatusPENDING, deposit.StatusREQUIRES_ACTION, deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED}
 		made := func(s deposit.Status) *ent.Deposit {
 			d, err := f.client.Deposit.Create().SetUserID(u.UserID).SetAmount(1000).SetMethod(deposit.MethodCHECKOUT).SetStatus(s).Save(f.ctx)
 			if err != nil {
@@ -49,11 +26,12 @@ func TestDepositMoves(t *testing.T) {
 			}
 			return d
 		}
-		everyMove(t, depositMoves, all, func(from, to deposit.Status) (deposit.Status, error) {
-			d := made(from)
-			err := moveDeposit(f.ctx, f.client, d, to, nil)
-			return f.deposit(t, d.ID).Status, err
-		})
+		dbtest.CheckTransitions(t, f.client, depositMoves, dbtest.Statuses[deposit.Status](t, schema.Deposit{}.Fields()),
+			func(from deposit.Status) pulid.ID { return made(from).ID },
+			func(tx *ent.Tx, id pulid.ID, to deposit.Status) error {
+				return moveDeposit(f.ctx, tx.Client(), tx.Deposit.GetX(f.ctx, id), to, nil)
+			},
+			func(id pulid.ID) deposit.Status { return f.deposit(t, id).Status })
 		// Moved since it was read, to a status that may still move on:
 		// refused too, so that what was done with the status read holds.
 		d := made(deposit.StatusPENDING)
@@ -70,7 +48,6 @@ func TestWithdrawalMoves(t *testing.T) {
 	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		f := newFixture(t, db)
 		u := f.user(t, role.Contractor)
-		all := []withdrawal.Status{withdrawal.StatusPENDING, withdrawal.StatusCOMPLETED, withdrawal.StatusFAILED, withdrawal.StatusREJECTED}
 		move := func(w *ent.Withdrawal, to withdrawal.Status) (withdrawal.Status, error) {
 			err := f.client.WithTx(f.ctx, func(tx *ent.Tx) error {
 				return moveWithdrawal(f.ctx, tx, w, to, func(*ent.WithdrawalUpdate) {})
@@ -88,9 +65,12 @@ func TestWithdrawalMoves(t *testing.T) {
 			}
 			return w
 		}
-		everyMove(t, withdrawalMoves, all, func(from, to withdrawal.Status) (withdrawal.Status, error) {
-			return move(made(from), to)
-		})
+		dbtest.CheckTransitions(t, f.client, withdrawalMoves, dbtest.Statuses[withdrawal.Status](t, schema.Withdrawal{}.Fields()),
+			func(from withdrawal.Status) pulid.ID { return made(from).ID },
+			func(tx *ent.Tx, id pulid.ID, to withdrawal.Status) error {
+				return moveWithdrawal(f.ctx, tx, tx.Withdrawal.GetX(f.ctx, id), to, func(*ent.WithdrawalUpdate) {})
+			},
+			func(id pulid.ID) withdrawal.Status { return f.client.Withdrawal.GetX(f.ctx, id).Status })
 		// Read PENDING, completed since: the stale read fails nothing.
 		w := made(withdrawal.StatusPENDING)
 		if err := f.client.Withdrawal.UpdateOne(w).SetStatus(withdrawal.StatusCOMPLETED).Exec(f.ctx); err != nil {
@@ -123,9 +103,12 @@ func TestConnectAccountMoves(t *testing.T) {
 			}
 			return a
 		}
-		everyMove(t, connectMoves, anyConnectStatus, func(from, to connectaccount.Status) (connectaccount.Status, error) {
-			return move(made(from), to)
-		})
+		dbtest.CheckTransitions(t, f.client, connectMoves, dbtest.Statuses[connectaccount.Status](t, schema.ConnectAccount{}.Fields()),
+			func(from connectaccount.Status) pulid.ID { return made(from).ID },
+			func(tx *ent.Tx, id pulid.ID, to connectaccount.Status) error {
+				return moveConnectAccount(f.ctx, tx, tx.ConnectAccount.GetX(f.ctx, id), to, func(*ent.ConnectAccountUpdate) {})
+			},
+			func(id pulid.ID) connectaccount.Status { return f.client.ConnectAccount.GetX(f.ctx, id).Status })
 		// Read PENDING, verified since: a stale read moves nothing.
 		a := made(connectaccount.StatusPENDING)
 		if err := f.client.ConnectAccount.UpdateOne(a).SetStatus(connectaccount.StatusVERIFIED).Exec(f.ctx); err != nil {
