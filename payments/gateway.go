@@ -17,9 +17,11 @@ import (
 	"github.com/jobsphere/jobsphere"
 )
 
-// Gateway is what we ask of Stripe. A card payment refused is answered
-// with CardDeclined's error; a request refused, with a *RefusedError or
-// one of ours (jobsphere.Error).
+// Gateway is what we ask of Stripe. A card refused is answered with
+// CardDeclined's error, any other request Stripe refused with a
+// *RefusedError; a client's mistake (a reused idempotency key, an unknown
+// payment method) is a jobsphere.Error; anything else may hide a request
+// carried out.
 type Gateway interface {
 	// CreateCheckoutSession starts a hosted Checkout payment.
 	CreateCheckoutSession(ctx context.Context, p CheckoutParams) (*CheckoutSession, error)

@@ -103,8 +103,9 @@ type CardRefunds struct{ gateway Gateway }
 // NewCardRefunds returns the card refunder of gateway g.
 func NewCardRefunds(g Gateway) *CardRefunds { return &CardRefunds{gateway: g} }
 
-// RefundCard refunds a card payment, once per key; refused: surely not
-// refunded (the gateway refused the request, or there is nothing to refund).
+// RefundCard implements market.CardRefunder: it refunds a card payment,
+// once per key, and answers refused when the refund was surely not made
+// (the gateway or the card refused it, or there is nothing to refund).
 func (r *CardRefunds) RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) (bool, error) {
 	if paymentIntentID == "" {
 		return true, jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
