@@ -95,7 +95,7 @@ func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent
 		return nil, notFound("Job")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read job %s: %w", jobID, err)
 	}
 	if j.Status != job.StatusOPEN {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is not open for applications (it is %s)", j.Status)
@@ -107,7 +107,10 @@ func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent
 	if ent.IsConstraintError(err) {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "You have already applied to this job")
 	}
-	return a, err
+	if err != nil {
+		return nil, fmt.Errorf("apply to job %s: %w", jobID, err)
+	}
+	return a, nil
 }
 
 // UpdateJobStatus moves a job by the seeds' transitions. Only IN_PROGRESS
@@ -120,7 +123,7 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 		return nil, notFound("Job")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read job %s: %w", jobID, err)
 	}
 	switch to {
 	case job.StatusCANCELLED:
@@ -140,7 +143,7 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, deref(j.ContractorID))
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("move job %s to %s: %w", jobID, to, err)
 		}
 		return s.client.Job.Get(ctx, jobID)
 	}

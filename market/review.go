@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -64,7 +65,7 @@ func (s *Service) RateFreelancer(ctx context.Context, v auth.Viewer, in RateInpu
 		return nil, notFound("Contract")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read contract %s: %w", in.ContractID, err)
 	}
 	if c.CustomerID != v.UserID {
 		return nil, auth.NotAuthorized()
@@ -77,7 +78,10 @@ func (s *Service) RateFreelancer(ctx context.Context, v auth.Viewer, in RateInpu
 	if ent.IsConstraintError(err) {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "This contract has already been reviewed")
 	}
-	return r, err
+	if err != nil {
+		return nil, fmt.Errorf("review contract %s: %w", c.ID, err)
+	}
+	return r, nil
 }
 
 // Reviews pages the reviews a contractor received, newest first; public.
