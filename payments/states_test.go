@@ -2,6 +2,7 @@ package payments
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
@@ -118,4 +119,19 @@ func TestConnectAccountMoves(t *testing.T) {
 			t.Fatalf("move an account read PENDING, now VERIFIED: %v, row %s", err, now)
 		}
 	})
+}
+
+// TestStateMachinesDocumented: docs/state-machines.md shows each table as
+// the code has it.
+func TestStateMachinesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/state-machines.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{depositMoves.DocumentedIn(string(doc)), withdrawalMoves.DocumentedIn(string(doc)),
+		connectMoves.DocumentedIn(string(doc))} {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }
