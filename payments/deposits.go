@@ -239,11 +239,7 @@ func (s *Service) abandon(ctx context.Context, dep *ent.Deposit, cause error) er
 
 // Deposit returns a deposit of the user (or any, for an admin).
 func (s *Service) GetDeposit(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Deposit, error) {
-	q := s.client.Deposit.Query().Where(deposit.ID(id))
-	if !v.IsAdmin() {
-		q.Where(deposit.UserID(v.UserID))
-	}
-	d, err := q.Only(ctx)
+	d, err := s.client.Deposit.Query().Where(deposit.ID(id), DepositsVisibleTo(v)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}

@@ -314,7 +314,7 @@ func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withd
 // ApproveWithdrawal is an admin's yes: the transfer is made.
 func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Withdrawal, error) {
 	if !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if err := s.payOut(ctx, id, true); err != nil {
 		return nil, notFoundAs(err, "Withdrawal")
@@ -325,7 +325,7 @@ func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid
 // RejectWithdrawal is an admin's no: the hold comes back.
 func (s *Service) RejectWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID, reason string) (*ent.Withdrawal, error) {
 	if !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if err := checkReason(reason); err != nil {
 		return nil, err
@@ -353,24 +353,20 @@ func notFoundAs(err error, what string) error {
 
 // GetWithdrawal returns a withdrawal of the viewer (any, for an admin).
 func (s *Service) GetWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Withdrawal, error) {
-	q := s.client.Withdrawal.Query().Where(withdrawal.ID(id))
-	if !v.IsAdmin() {
-		q.Where(withdrawal.UserID(v.UserID))
-	}
-	w, err := q.Only(ctx)
+	w, err := s.client.Withdrawal.Query().Where(withdrawal.ID(id), WithdrawalsVisibleTo(v)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}
-	return w, err
+	if err != nil {
+		return nil, fmt.Errorf("read withdrawal %s: %w", id, err)
+	}
+	return w, nil
 }
 
 // Withdrawals pages the viewer's withdrawals (admins: everyone's), newest
 // first; status filters, e.g. PENDING for the approval queue.
 func (s *Service) Withdrawals(ctx context.Context, v auth.Viewer, status *withdrawal.Status, p market.Page) (*ent.WithdrawalConnection, error) {
-	q := s.client.Withdrawal.Query()
-	if !v.IsAdmin() {
-		q.Where(withdrawal.UserID(v.UserID))
-	}
+	q := s.client.Withdrawal.Query().Where(WithdrawalsVisibleTo(v))
 	if status != nil {
 		q.Where(withdrawal.StatusEQ(*status))
 	}
