@@ -65,3 +65,51 @@ func percentOf(amount int64, bps int) int64 {
 	q, _ := bits.Div64(hi, lo, 10_000)
 	return int64(q)
 }
+
+// Settlement is how a disputed escrow ends (DESIGN.md §3): of the escrow's
+// amount A the contractor gets share X, charged the contract's service fee;
+// the customer gets A − X back, and the platform fee P taken at acceptance
+// is refunded pro rata: the platform keeps half-up(P·X / A). X = A is a
+// full release, X = 0 a full refund.
+type Settlement struct {
+	Share             int64 // X, of the escrow amount
+	ServiceFee        int64 // fee(X) at the contract's rate, to revenue
+	ContractorPayout  int64 // X − fee(X)
+	CustomerRefund    int64 // A − X, from escrow
+	PlatformFeeKept   int64 // half-up(P·X / A)
+	PlatformFeeRefund int64 // P − kept, from revenue
+}
+
+// Settle splits escrow amount a, whose platform fee p was taken at
+// acceptance, for contractor share x at service-fee rate contractorBPS.
+// The parts add up exactly: ServiceFee + ContractorPayout + CustomerRefund
+// = a and PlatformFeeKept + PlatformFeeRefund = p, each part ≥ 0.
+func Settle(a, p, x int64, contractorBPS int) (Settlement, error) {
+	switch {
+	case a <= 0 || a > MaxAmount:
+		return Settlement{}, fmt.Errorf("ledger: escrow amount %d out of range", a)
+	case p < 0 || p > a: // a platform fee of at most 100% of the amount
+		return Settlement{}, fmt.Errorf("ledger: platform fee %d out of range", p)
+	case x < 0 || x > a:
+		return Settlement{}, fmt.Errorf("ledger: share %d outside 0..%d", x, a)
+	case contractorBPS < 0 || contractorBPS > 10_000:
+		return Settlement{}, fmt.Errorf("ledger: fee rate %d out of range 0..10000", contractorBPS)
+	}
+	fee := percentOf(x, contractorBPS)
+	kept := proRata(p, x, a)
+	return Settlement{
+		Share: x, ServiceFee: fee, ContractorPayout: x - fee, CustomerRefund: a - x,
+		PlatformFeeKept: kept, PlatformFeeRefund: p - kept,
+	}, nil
+}
+
+// proRata is p × x / a rounded half up, in 128 bits (x ≤ a, so the
+// quotient fits and Div64 cannot overflow).
+func proRata(p, x, a int64) int64 {
+	hi, lo := bits.Mul64(uint64(p), uint64(x))
+	q, r := bits.Div64(hi, lo, uint64(a))
+	if r >= uint64(a)-r { // r ≥ a/2, exactly: half rounds up
+		q++
+	}
+	return int64(q)
+}

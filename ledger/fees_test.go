@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"math/big"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -68,4 +70,79 @@ func abs(v int64) int64 {
 		return -v
 	}
 	return v
+}
+
+func TestSettleExamples(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		a, p, x int64
+		want    Settlement
+	}{
+		// DESIGN.md's $100 job settled at $60: contractor +$48, service fee
+		// $12, customer +$40 from escrow and +$2 of the platform fee.
+		{"$100 at $60", 10000, 500, 6000, Settlement{6000, 1200, 4800, 4000, 300, 200}},
+		{"full release", 10000, 500, 10000, Settlement{10000, 2000, 8000, 0, 500, 0}},
+		{"full refund", 10000, 500, 0, Settlement{0, 0, 0, 10000, 0, 500}},
+		{"half a cent of the fee rounds up", 3, 1, 2, Settlement{2, 0, 2, 1, 1, 0}},
+		{"a third", 3, 2, 1, Settlement{1, 0, 1, 2, 1, 1}},
+	} {
+		got, err := Settle(tc.a, tc.p, tc.x, 2000)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Settle(%d, %d, %d) = %+v, %v; want %+v", tc.name, tc.a, tc.p, tc.x, got, err, tc.want)
+		}
+	}
+	for _, bad := range [][3]int64{{0, 0, 0}, {100, 5, 101}, {100, 5, -1}, {100, -1, 50}, {MaxAmount + 1, 0, 0}} {
+		if _, err := Settle(bad[0], bad[1], bad[2], 2000); err == nil {
+			t.Errorf("Settle%v accepted", bad)
+		}
+	}
+}
+
+// TestSettleProperties: over 20,000 random escrows, shares and rates every
+// part is ≥ 0 and the parts sum exactly to what was held; the ends agree
+// with a plain release and a plain refund; the kept fee is within half a
+// minor unit of P·X/A.
+func TestSettleProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for i := range 20_000 {
+		a := 1 + rng.Int64N(1_000_000_000)
+		if i%10 == 0 {
+			a = 1 + rng.Int64N(MaxAmount) // the whole range, for overflow
+		}
+		customer, contractor := rng.IntN(10_001), rng.IntN(10_001)
+		split, err := Fees(a, Rates{CustomerBPS: customer, ContractorBPS: contractor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := rng.Int64N(a + 1)
+		switch i % 7 {
+		case 0:
+			x = 0
+		case 1:
+			x = a
+		}
+		s, err := Settle(a, split.PlatformFee, x, contractor)
+		if err != nil {
+			t.Fatalf("Settle(%d, %d, %d, %d): %v", a, split.PlatformFee, x, contractor, err)
+		}
+		for _, part := range []int64{s.ServiceFee, s.ContractorPayout, s.CustomerRefund, s.PlatformFeeKept, s.PlatformFeeRefund} {
+			if part < 0 {
+				t.Fatalf("negative part: %+v (a %d, p %d, x %d)", s, a, split.PlatformFee, x)
+			}
+		}
+		if s.ServiceFee+s.ContractorPayout+s.CustomerRefund != a || s.PlatformFeeKept+s.PlatformFeeRefund != split.PlatformFee {
+			t.Fatalf("parts do not add up: %+v (a %d, p %d, x %d)", s, a, split.PlatformFee, x)
+		}
+		if x == a && (s.ServiceFee != split.ServiceFee || s.PlatformFeeRefund != 0) {
+			t.Fatalf("a full share is not a release: %+v vs %+v", s, split)
+		}
+		if x == 0 && (s.CustomerRefund != a || s.PlatformFeeRefund != split.PlatformFee) {
+			t.Fatalf("a zero share is not a refund: %+v", s)
+		}
+		exact := new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(split.PlatformFee), big.NewInt(x)), big.NewInt(a))
+		diff := new(big.Rat).Sub(new(big.Rat).SetInt64(s.PlatformFeeKept), exact)
+		if diff.Cmp(big.NewRat(1, 2)) > 0 || diff.Cmp(big.NewRat(-1, 2)) <= 0 {
+			t.Fatalf("kept %d of fee %d for %d/%d: not half-up of %s", s.PlatformFeeKept, split.PlatformFee, x, a, exact.FloatString(3))
+		}
+	}
 }
