@@ -11,12 +11,12 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -55,7 +55,7 @@ func concurrencyFailure(err error) string {
 // balance. Required: …, Available: …" with an available balance that
 // really is short of amount (a refusal explained from a later read of the
 // wallet would show enough). It returns what is wrong, or "".
-func incoherentRefusal(app *server.App, err error, amount int64) string {
+func incoherentRefusal(app *app.App, err error, amount int64) string {
 	var e *jobsphere.Error
 	if !errors.As(err, &e) {
 		return fmt.Sprintf("not a jobsphere error: %v", err)
@@ -75,7 +75,7 @@ func incoherentRefusal(app *server.App, err error, amount int64) string {
 
 // fundForRace posts one DEPOSIT of amount from the outside world into the
 // user's available money.
-func fundForRace(t *testing.T, app *server.App, user pulid.ID, key string, amount int64) {
+func fundForRace(t *testing.T, app *app.App, user pulid.ID, key string, amount int64) {
 	t.Helper()
 	if _, err := post(t, app, ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT,
 		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(user), Amount: amount}}}); err != nil {
@@ -83,7 +83,7 @@ func fundForRace(t *testing.T, app *server.App, user pulid.ID, key string, amoun
 	}
 }
 
-func walletColumns(t *testing.T, app *server.App, user pulid.ID) (balance, escrow, earnings, spent int64) {
+func walletColumns(t *testing.T, app *app.App, user pulid.ID) (balance, escrow, earnings, spent int64) {
 	t.Helper()
 	w, err := app.Client.Wallet.Query().Where(wallet.UserID(user)).Only(context.Background())
 	if err != nil {
@@ -106,7 +106,7 @@ func TestConcurrentSpendsNeverOverdrawSQLite(t *testing.T) {
 // concurrentSpends funds a wallet with exactly n/2 holds' worth and races
 // n holds against it: exactly n/2 succeed, the rest are refused for
 // insufficient funds, and the wallet ends at zero.
-func concurrentSpends(t *testing.T, app *server.App, n int) {
+func concurrentSpends(t *testing.T, app *app.App, n int) {
 	const amount = 1234
 	ctx := context.Background()
 	customer := newUser(t, app, role.Customer)
@@ -171,7 +171,7 @@ func TestConcurrentTransfersBothWaysNoDeadlockSQLite(t *testing.T) {
 // can receive, so some of its transfers must be refused for insufficient
 // funds; nothing else may fail (no deadlock, no busy database), and the
 // money only changes hands.
-func concurrentTransfers(t *testing.T, app *server.App, perDirection int) {
+func concurrentTransfers(t *testing.T, app *app.App, perDirection int) {
 	const unit = 100
 	a, b := newUser(t, app, role.Customer), newUser(t, app, role.Customer)
 	fundA, fundB := int64(perDirection/5*unit), int64(perDirection/4*unit)

@@ -6,17 +6,17 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // post runs one entry in its own database transaction, as a service would.
-func post(t testing.TB, app *server.App, e ledger.Entry) (*ledger.Posted, error) {
+func post(t testing.TB, app *app.App, e ledger.Entry) (*ledger.Posted, error) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := app.Client.Tx(ctx)
@@ -31,7 +31,7 @@ func post(t testing.TB, app *server.App, e ledger.Entry) (*ledger.Posted, error)
 	return p, tx.Commit()
 }
 
-func newUser(t testing.TB, app *server.App, r role.Role) pulid.ID {
+func newUser(t testing.TB, app *app.App, r role.Role) pulid.ID {
 	t.Helper()
 	s, err := app.Auth.Register(context.Background(), auth.RegisterInput{
 		Email: string(pulid.New("u")) + "@example.test", Password: servertest.TestPassword, Name: "Ledger User", Role: r,
@@ -43,7 +43,7 @@ func newUser(t testing.TB, app *server.App, r role.Role) pulid.ID {
 }
 
 // requireVerified fails the test when the ledger does not verify.
-func requireVerified(t testing.TB, app *server.App) *ledger.Report {
+func requireVerified(t testing.TB, app *app.App) *ledger.Report {
 	t.Helper()
 	r, err := app.Ledger.Verify(context.Background())
 	if err != nil {

@@ -12,12 +12,12 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -240,7 +240,7 @@ const modelCustomers, modelContractors = 4, 3
 // modelRun drives one database against the model.
 type modelRun struct {
 	t           *testing.T
-	app         *server.App
+	app         *app.App
 	ctx         context.Context
 	seed        uint64
 	rng         *rand.Rand
@@ -253,7 +253,7 @@ type modelRun struct {
 	counts      map[string]int
 }
 
-func newModelRun(t *testing.T, app *server.App, seed uint64) *modelRun {
+func newModelRun(t *testing.T, app *app.App, seed uint64) *modelRun {
 	r := &modelRun{
 		t: t, app: app, ctx: context.Background(), seed: seed,
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
