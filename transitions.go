@@ -1,6 +1,10 @@
 package jobsphere
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Transitions is an aggregate's state machine: for each status, the
 // statuses it may move to. Each aggregate's package declares its table
@@ -68,4 +72,33 @@ func (t Transitions[S]) MoveExplained(to S, update func(from []S) (int, error), 
 		return t.Refused(now)
 	}
 	return explain(now)
+}
+
+// Markdown is the table as docs/state-machines.md shows it: one row per
+// status a move leaves, sorted, with the statuses it may move to.
+func (t Transitions[S]) Markdown() string {
+	from := make([]S, 0, len(t.Moves))
+	for s := range t.Moves {
+		from = append(from, s)
+	}
+	slices.Sort(from)
+	var b strings.Builder
+	b.WriteString("| from | to |\n|---|---|\n")
+	for _, s := range from {
+		tos := make([]string, len(t.Moves[s]))
+		for i, to := range t.Moves[s] {
+			tos[i] = string(to)
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", s, strings.Join(tos, ", "))
+	}
+	return b.String()
+}
+
+// DocumentedIn reports, as an error, whether doc lacks the table under a
+// heading with the aggregate's name ("### Offer").
+func (t Transitions[S]) DocumentedIn(doc string) error {
+	if !strings.Contains(doc, "### "+t.Name+"\n\n"+t.Markdown()) {
+		return fmt.Errorf("the docs do not show the %s table as the code has it:\n### %s\n\n%s", t.Name, t.Name, t.Markdown())
+	}
+	return nil
 }

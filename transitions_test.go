@@ -3,6 +3,7 @@ package jobsphere_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
@@ -45,5 +46,15 @@ func TestTransitions(t *testing.T) {
 	errGuard := errors.New("the crossing is blocked")
 	if err := lights.Move("RED", guarded, current, func(light) error { return errGuard }); err != errGuard {
 		t.Fatalf("guarded move: %v", err)
+	}
+}
+
+func TestTransitionsDocumented(t *testing.T) {
+	doc := "### Light\n\n| from | to |\n|---|---|\n| AMBER | RED |\n| GREEN | AMBER |\n| RED | GREEN |\n"
+	if err := lights.DocumentedIn(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := lights.DocumentedIn(strings.Replace(doc, "| RED | GREEN |", "| RED | AMBER |", 1)); err == nil {
+		t.Fatal("a doc that disagrees with the table passed")
 	}
 }

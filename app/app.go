@@ -29,6 +29,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
@@ -223,7 +224,7 @@ func (a *App) NewServer() *server.Server {
 	return server.NewServer(a.Config, a.Logger, a.Registry, tp, server.Services{
 		Auth: a.Auth,
 		Resolver: &graph.Resolver{
-			Client:   a.Client,
+			Lookup:   lookup.New(a.Client),
 			Auth:     a.Auth,
 			Ledger:   a.Ledger,
 			Market:   a.Market,

@@ -340,3 +340,12 @@ func strongPassword(p string) bool {
 	}
 	return letter && digit
 }
+
+// Me returns the signed-in viewer's user.
+func (s *Service) Me(ctx context.Context, v Viewer) (*ent.User, error) {
+	u, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("read user %s: %w", v.UserID, err)
+	}
+	return u, nil
+}

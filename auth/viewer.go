@@ -5,7 +5,10 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"time"
+
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth/role"
@@ -23,6 +26,16 @@ type Viewer struct {
 
 // IsAdmin reports whether the viewer is an admin.
 func (v Viewer) IsAdmin() bool { return v.Role == role.Admin }
+
+// Is reports whether the viewer is one of users, or an admin: the rule
+// "the object's own people, and admins" that most objects follow.
+func (v Viewer) Is(users ...pulid.ID) bool {
+	return v.IsAdmin() || slices.Contains(users, v.UserID)
+}
+
+// NotAuthorized is the FORBIDDEN every refused viewer gets: signed in,
+// but not one who may do this.
+func NotAuthorized() error { return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized") }
 
 type viewerKey struct{}
 
@@ -55,4 +68,13 @@ func ViewerFrom(ctx context.Context) (Viewer, error) {
 		return Viewer{}, s.err
 	}
 	return Viewer{}, jobsphere.Errorf(jobsphere.Unauthenticated, "Authentication required. Please sign in")
+}
+
+// Scope is the rows of a query a viewer may see: those own selects for a
+// user, every row for an admin.
+func Scope[P ~func(*sql.Selector)](v Viewer, own P) P {
+	if v.IsAdmin() {
+		return func(*sql.Selector) {}
+	}
+	return own
 }

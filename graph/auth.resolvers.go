@@ -46,7 +46,7 @@ func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.Client.User.Get(ctx, v.UserID)
+	return r.Auth.Me(ctx, v)
 }
 
 // Email is the resolver for the email field.

@@ -135,9 +135,6 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100
-	// MaxNodeIDs is how many ids nodes(ids) takes; each also counts in the
-	// complexity limit like a connection's node.
-	MaxNodeIDs = 100
 )
 
 // PageSizes enforces the page sizes before a connection's resolver runs.

@@ -5,8 +5,8 @@ package graph
 
 import (
 	"github.com/jobsphere/jobsphere/auth"
-	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
@@ -16,7 +16,7 @@ import (
 
 // Resolver is the resolver root; it holds the services.
 type Resolver struct {
-	Client   *ent.Client
+	Lookup   *lookup.Service
 	Auth     *auth.Service
 	Ledger   *ledger.Ledger
 	Market   *market.Service

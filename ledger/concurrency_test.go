@@ -11,13 +11,12 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/jobsphere/jobsphere"
-	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // raceAll runs fn(0) … fn(n-1) in n goroutines that all wait on one start
@@ -55,7 +54,7 @@ func concurrencyFailure(err error) string {
 // balance. Required: …, Available: …" with an available balance that
 // really is short of amount (a refusal explained from a later read of the
 // wallet would show enough). It returns what is wrong, or "".
-func incoherentRefusal(app *app.App, err error, amount int64) string {
+func incoherentRefusal(app *world, err error, amount int64) string {
 	var e *jobsphere.Error
 	if !errors.As(err, &e) {
 		return fmt.Sprintf("not a jobsphere error: %v", err)
@@ -75,7 +74,7 @@ func incoherentRefusal(app *app.App, err error, amount int64) string {
 
 // fundForRace posts one DEPOSIT of amount from the outside world into the
 // user's available money.
-func fundForRace(t *testing.T, app *app.App, user pulid.ID, key string, amount int64) {
+func fundForRace(t *testing.T, app *world, user pulid.ID, key string, amount int64) {
 	t.Helper()
 	if _, err := post(t, app, ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT,
 		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(user), Amount: amount}}}); err != nil {
@@ -83,7 +82,7 @@ func fundForRace(t *testing.T, app *app.App, user pulid.ID, key string, amount i
 	}
 }
 
-func walletColumns(t *testing.T, app *app.App, user pulid.ID) (balance, escrow, earnings, spent int64) {
+func walletColumns(t *testing.T, app *world, user pulid.ID) (balance, escrow, earnings, spent int64) {
 	t.Helper()
 	w, err := app.Client.Wallet.Query().Where(wallet.UserID(user)).Only(context.Background())
 	if err != nil {
@@ -93,20 +92,20 @@ func walletColumns(t *testing.T, app *app.App, user pulid.ID) (balance, escrow, 
 }
 
 func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
-	servertest.RequirePostgres(t)
-	concurrentSpends(t, servertest.New(t, servertest.Postgres).App, 200)
+	dbtest.RequirePostgres(t)
+	concurrentSpends(t, newWorld(t, dbtest.Postgres), 200)
 }
 
 // TestConcurrentSpendsNeverOverdrawSQLite is the same race, smaller: SQLite
 // queues writers on busy_timeout, and none may give up.
 func TestConcurrentSpendsNeverOverdrawSQLite(t *testing.T) {
-	concurrentSpends(t, servertest.New(t, servertest.SQLite).App, 40)
+	concurrentSpends(t, newWorld(t, dbtest.SQLite), 40)
 }
 
 // concurrentSpends funds a wallet with exactly n/2 holds' worth and races
 // n holds against it: exactly n/2 succeed, the rest are refused for
 // insufficient funds, and the wallet ends at zero.
-func concurrentSpends(t *testing.T, app *app.App, n int) {
+func concurrentSpends(t *testing.T, app *world, n int) {
 	const amount = 1234
 	ctx := context.Background()
 	customer := newUser(t, app, role.Customer)
@@ -156,14 +155,14 @@ func concurrentSpends(t *testing.T, app *app.App, n int) {
 }
 
 func TestConcurrentTransfersBothWaysNoDeadlock(t *testing.T) {
-	servertest.RequirePostgres(t)
-	concurrentTransfers(t, servertest.New(t, servertest.Postgres).App, 100)
+	dbtest.RequirePostgres(t)
+	concurrentTransfers(t, newWorld(t, dbtest.Postgres), 100)
 }
 
 // TestConcurrentTransfersBothWaysNoDeadlockSQLite is the same race,
 // smaller, on SQLite.
 func TestConcurrentTransfersBothWaysNoDeadlockSQLite(t *testing.T) {
-	concurrentTransfers(t, servertest.New(t, servertest.SQLite).App, 20)
+	concurrentTransfers(t, newWorld(t, dbtest.SQLite), 20)
 }
 
 // concurrentTransfers races perDirection transfers from A to B against as
@@ -171,7 +170,7 @@ func TestConcurrentTransfersBothWaysNoDeadlockSQLite(t *testing.T) {
 // can receive, so some of its transfers must be refused for insufficient
 // funds; nothing else may fail (no deadlock, no busy database), and the
 // money only changes hands.
-func concurrentTransfers(t *testing.T, app *app.App, perDirection int) {
+func concurrentTransfers(t *testing.T, app *world, perDirection int) {
 	const unit = 100
 	a, b := newUser(t, app, role.Customer), newUser(t, app, role.Customer)
 	fundA, fundB := int64(perDirection/5*unit), int64(perDirection/4*unit)
@@ -250,9 +249,9 @@ func concurrentTransfers(t *testing.T, app *app.App, perDirection int) {
 // goroutines at once: one transaction is written, every caller succeeds
 // with it, and the money moves once.
 func TestConcurrentSameIdempotencyKey(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		const callers, funded, amount = 20, 10000, 2500
-		app := servertest.New(t, db).App
+		app := newWorld(t, db)
 		ctx := context.Background()
 		customer := newUser(t, app, role.Customer)
 		fundForRace(t, app, customer, "dep:same-key", funded)
@@ -317,8 +316,8 @@ func TestConcurrentSameIdempotencyKey(t *testing.T) {
 // took FOR UPDATE and two refunds deadlocked). Refunds beyond the revenue
 // held are refused; nothing else fails.
 func TestConcurrentRevenueDebitsNoDeadlock(t *testing.T) {
-	servertest.RequirePostgres(t)
-	app := servertest.New(t, servertest.Postgres).App
+	dbtest.RequirePostgres(t)
+	app := newWorld(t, dbtest.Postgres)
 	const unit, n = 100, 60
 	payer, payee := newUser(t, app, role.Customer), newUser(t, app, role.Customer)
 	fundForRace(t, app, payer, "dep:payer", (n+10)*unit)

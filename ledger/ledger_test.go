@@ -6,17 +6,16 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
-	"github.com/jobsphere/jobsphere/app"
-	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // post runs one entry in its own database transaction, as a service would.
-func post(t testing.TB, app *app.App, e ledger.Entry) (*ledger.Posted, error) {
+func post(t testing.TB, app *world, e ledger.Entry) (*ledger.Posted, error) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := app.Client.Tx(ctx)
@@ -31,19 +30,45 @@ func post(t testing.TB, app *app.App, e ledger.Entry) (*ledger.Posted, error) {
 	return p, tx.Commit()
 }
 
-func newUser(t testing.TB, app *app.App, r role.Role) pulid.ID {
+// world is a fresh database with the ledger on it: no HTTP, no services.
+type world struct {
+	Client *ent.Client
+	Ledger *ledger.Ledger
+}
+
+func newWorld(t testing.TB, db dbtest.Database) *world {
 	t.Helper()
-	s, err := app.Auth.Register(context.Background(), auth.RegisterInput{
-		Email: string(pulid.New("u")) + "@example.test", Password: servertest.TestPassword, Name: "Ledger User", Role: r,
+	client := dbtest.Open(t, db)
+	l := ledger.New(client, jobsphere.USD, db == dbtest.Postgres)
+	if err := l.EnsurePlatformAccounts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &world{Client: client, Ledger: l}
+}
+
+// newUser makes a user of role r with an empty wallet, as sign-up does.
+func newUser(t testing.TB, app *world, r role.Role) pulid.ID {
+	t.Helper()
+	ctx := context.Background()
+	var id pulid.ID
+	err := app.Client.WithTx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Create().SetEmail(string(pulid.New("u")) + "@example.test").SetPasswordHash("not a hash").
+			SetName("Ledger User").SetRole(r).Save(ctx)
+		if err != nil {
+			return err
+		}
+		id = u.ID
+		_, err = ledger.OpenWallet(ctx, tx.Client(), u.ID, jobsphere.USD)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.User.ID
+	return id
 }
 
 // requireVerified fails the test when the ledger does not verify.
-func requireVerified(t testing.TB, app *app.App) *ledger.Report {
+func requireVerified(t testing.TB, app *world) *ledger.Report {
 	t.Helper()
 	r, err := app.Ledger.Verify(context.Background())
 	if err != nil {
@@ -56,8 +81,8 @@ func requireVerified(t testing.TB, app *app.App) *ledger.Report {
 }
 
 func TestJobLifecycleBalances(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		app := servertest.New(t, db).App
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
 		ctx := context.Background()
 		customer, contractor := newUser(t, app, role.Customer), newUser(t, app, role.Contractor)
 		fees, _ := ledger.Fees(10000, ledger.Rates{CustomerBPS: 500, ContractorBPS: 2000})
@@ -148,15 +173,15 @@ func TestJobLifecycleBalances(t *testing.T) {
 }
 
 func TestPostingsAreAppendOnly(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		app := servertest.New(t, db).App
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
 		customer := newUser(t, app, role.Customer)
 		if _, err := post(t, app, ledger.Entry{Key: "dep:1", Type: ledgertransaction.TypeDEPOSIT,
 			Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: 100}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, stmt := range []string{"UPDATE postings SET amount = amount * 2", "DELETE FROM postings"} {
-			if _, err := app.DB.Exec(stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			if _, err := app.Client.ExecContext(context.Background(), stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
 				t.Fatalf("%s: %v", stmt, err)
 			}
 		}

@@ -12,13 +12,12 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
-	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // defaultModelSeed seeds TestLedgerAgainstReferenceModel; LEDGER_MODEL_SEED
@@ -43,7 +42,7 @@ func modelSeed(t *testing.T) uint64 {
 // -short; 1,500 under the race detector, which makes this sequential test
 // (SQLite above all: the driver is Go) about fifteen times slower and has
 // no races to find in it. LEDGER_MODEL_OPS overrides.
-func modelOps(t *testing.T, db servertest.Database) int {
+func modelOps(t *testing.T, db dbtest.Database) int {
 	t.Helper()
 	if s := os.Getenv("LEDGER_MODEL_OPS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -55,7 +54,7 @@ func modelOps(t *testing.T, db servertest.Database) int {
 	switch {
 	case modelRaceEnabled():
 		return 1500
-	case testing.Short() && db == servertest.Postgres:
+	case testing.Short() && db == dbtest.Postgres:
 		return 1000
 	}
 	return 5000
@@ -80,14 +79,14 @@ func modelRaceEnabled() bool {
 // of what the ledger documents.
 func TestLedgerAgainstReferenceModel(t *testing.T) {
 	seed := modelSeed(t)
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		ops := modelOps(t, db)
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("seed %d: replay with LEDGER_MODEL_SEED=%d", seed, seed)
 			}
 		})
-		r := newModelRun(t, servertest.New(t, db).App, seed)
+		r := newModelRun(t, newWorld(t, db), seed)
 		for i := 1; i <= ops; i++ {
 			r.step(i)
 			if i%500 == 0 || i == ops {
@@ -240,7 +239,7 @@ const modelCustomers, modelContractors = 4, 3
 // modelRun drives one database against the model.
 type modelRun struct {
 	t           *testing.T
-	app         *app.App
+	app         *world
 	ctx         context.Context
 	seed        uint64
 	rng         *rand.Rand
@@ -253,7 +252,7 @@ type modelRun struct {
 	counts      map[string]int
 }
 
-func newModelRun(t *testing.T, app *app.App, seed uint64) *modelRun {
+func newModelRun(t *testing.T, app *world, seed uint64) *modelRun {
 	r := &modelRun{
 		t: t, app: app, ctx: context.Background(), seed: seed,
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/jobsphere/jobsphere/database/dbtest"
@@ -28,4 +29,16 @@ func TestTransactionTransitions(t *testing.T) {
 			},
 			func(id pulid.ID) ledgertransaction.Status { return client.LedgerTransaction.GetX(ctx, id).Status })
 	})
+}
+
+// TestStateMachinesDocumented: docs/state-machines.md shows the table as
+// the code has it.
+func TestStateMachinesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/state-machines.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transactionMoves.DocumentedIn(string(doc)); err != nil {
+		t.Error(err)
+	}
 }

@@ -46,7 +46,7 @@ func (s *Service) CheckJobPayment(ctx context.Context, v auth.Viewer, jobID, fre
 		return ledger.Split{}, err
 	}
 	if j.PostedByID != v.UserID {
-		return ledger.Split{}, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return ledger.Split{}, auth.NotAuthorized()
 	}
 	if j.Status != job.StatusOPEN {
 		return ledger.Split{}, jobsphere.Errorf(jobsphere.Conflict, "Job is not open for offers")
@@ -184,7 +184,7 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		return nil, err
 	}
 	if c.CustomerID != v.UserID && !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	esc := c.Edges.Escrow
 	to := esc.FundingSource

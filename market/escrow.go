@@ -42,7 +42,7 @@ func (s *Service) CompleteJob(ctx context.Context, v auth.Viewer, jobID pulid.ID
 			return nil, jerr
 		}
 		if j.PostedByID != v.UserID {
-			return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+			return nil, auth.NotAuthorized()
 		}
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s and has no contract to complete", j.Status)
 	}
@@ -50,7 +50,7 @@ func (s *Service) CompleteJob(ctx context.Context, v auth.Viewer, jobID pulid.ID
 		return nil, err
 	}
 	if c.CustomerID != v.UserID {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	j, err := s.client.Job.Get(ctx, jobID)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 		return nil, err
 	}
 	if c.CustomerID != v.UserID {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if _, err := s.requestRelease(ctx, c); err != nil {
 		return nil, err
@@ -195,8 +195,8 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 	if err != nil {
 		return nil, fmt.Errorf("read job %s: %w", jobID, err)
 	}
-	if j.PostedByID != v.UserID && !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	if !mayManageJob(v, j) {
+		return nil, auth.NotAuthorized()
 	}
 	if j.Status == job.StatusCOMPLETED || j.Status == job.StatusCANCELLED {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s and cannot be cancelled", j.Status)

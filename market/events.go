@@ -80,7 +80,7 @@ func (s *Service) OfferFeed(ctx context.Context, v auth.Viewer, offerID *pulid.I
 			return nil, false
 		}
 		o, err := s.client.Offer.Get(ctx, id)
-		return o, err == nil && IsParty(v, o.CustomerID, o.ContractorID)
+		return o, err == nil && v.Is(o.CustomerID, o.ContractorID)
 	})
 }
 

@@ -95,7 +95,7 @@ func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent
 		return nil, notFound("Job")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read job %s: %w", jobID, err)
 	}
 	if j.Status != job.StatusOPEN {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is not open for applications (it is %s)", j.Status)
@@ -107,7 +107,10 @@ func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent
 	if ent.IsConstraintError(err) {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "You have already applied to this job")
 	}
-	return a, err
+	if err != nil {
+		return nil, fmt.Errorf("apply to job %s: %w", jobID, err)
+	}
+	return a, nil
 }
 
 // UpdateJobStatus moves a job by the seeds' transitions. Only IN_PROGRESS
@@ -120,10 +123,8 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 		return nil, notFound("Job")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read job %s: %w", jobID, err)
 	}
-	isCustomer := j.PostedByID == v.UserID
-	isContractor := j.ContractorID != nil && *j.ContractorID == v.UserID
 	switch to {
 	case job.StatusCANCELLED:
 		res, err := s.CancelJob(ctx, v, jobID, nil)
@@ -132,8 +133,8 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 		}
 		return res.Job, nil
 	case job.StatusIN_PROGRESS:
-		if !isCustomer && !isContractor {
-			return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		if !isPartyOfJob(v, j) {
+			return nil, auth.NotAuthorized()
 		}
 		err := s.tx(ctx, func(tx *ent.Tx) error {
 			if err := moveJob(ctx, tx, jobID, to, nil, func(st job.Status) error { return jobConflict(st, to) }); err != nil {
@@ -142,12 +143,12 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 			return s.publishJobTx(ctx, tx, jobID, j.PostedByID, deref(j.ContractorID))
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("move job %s to %s: %w", jobID, to, err)
 		}
 		return s.client.Job.Get(ctx, jobID)
 	}
-	if !isCustomer && !isContractor && !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	if !isPartyOfJob(v, j) && !v.IsAdmin() {
+		return nil, auth.NotAuthorized()
 	}
 	return nil, jobConflict(j.Status, to)
 }

@@ -54,7 +54,7 @@ func requireRole(v auth.Viewer, roles ...role.Role) error {
 			return nil
 		}
 	}
-	return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+	return auth.NotAuthorized()
 }
 
 func notFound(what string) error { return jobsphere.Errorf(jobsphere.NotFound, "%s not found", what) }

@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -58,7 +59,7 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 		}
 		j := app.Edges.Job
 		if j.PostedByID != v.UserID {
-			return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+			return auth.NotAuthorized()
 		}
 		// Locks the job row while it is still OPEN, so a cancel or a job
 		// checkout cannot slip in between this check and the offer.
@@ -81,7 +82,7 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 			return jobsphere.Errorf(jobsphere.Conflict, "An offer already exists for this job")
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("create offer: %w", err)
 		}
 		if err := moveApplication(ctx, tx, app.ID, jobapplication.StatusOFFERED); err != nil {
 			return err
@@ -93,12 +94,12 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 			JobID:       j.ID, OfferID: o.ID,
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("hold the offer's charge: %w", err)
 		}
 		return s.publishOffer(ctx, tx, o, "HOLD_PLACED", posted.Transaction.ID)
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("send offer on %s: %w", in.ApplicationID, err)
 	}
 	w, err := s.ledger.Wallet(ctx, v.UserID)
 	if err != nil {
@@ -185,19 +186,19 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 				JobID:       o.JobID, OfferID: o.ID,
 			})
 			if err != nil {
-				return err
+				return fmt.Errorf("post platform fee: %w", err)
 			}
 			feeTxn = posted.Transaction.ID
 		}
 		c, err := tx.Contract.Create().SetJobID(o.JobID).SetCustomerID(o.CustomerID).
 			SetContractorID(o.ContractorID).SetOfferID(o.ID).Save(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("create contract: %w", err)
 		}
 		if err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
 			SetServiceFee(o.ServiceFee).SetFreelancerEarning(o.ContractorPayout).
 			SetFundingSource(escrow.FundingSourceWALLET).Exec(ctx); err != nil {
-			return err
+			return fmt.Errorf("create escrow: %w", err)
 		}
 		res.Contract = c
 		res.Payment = splitOf(o)
@@ -207,7 +208,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		return s.publishJobTx(ctx, tx, o.JobID, o.CustomerID, o.ContractorID)
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("accept offer %s: %w", offerID, err)
 	}
 	return s.acceptResult(ctx, offerID, res)
 }
@@ -215,10 +216,10 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 func (s *Service) acceptResult(ctx context.Context, offerID pulid.ID, res AcceptOfferResult) (*AcceptOfferResult, error) {
 	var err error
 	if res.Offer, err = s.client.Offer.Get(ctx, offerID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read accepted offer %s: %w", offerID, err)
 	}
 	if res.Job, err = s.client.Job.Get(ctx, res.Offer.JobID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read assigned job %s: %w", res.Offer.JobID, err)
 	}
 	return &res, nil
 }
@@ -261,7 +262,7 @@ func (s *Service) endOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID,
 		return s.releaseOffer(ctx, tx, o, to, reason)
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("end offer %s (%s): %w", offerID, to, err)
 	}
 	o, err := s.client.Offer.Get(ctx, offerID)
 	if err != nil {
@@ -293,7 +294,7 @@ func (s *Service) releaseOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, to
 		JobID:       o.JobID, OfferID: o.ID,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("release the hold of offer %s: %w", o.ID, err)
 	}
 	return s.publishOffer(ctx, tx, o, "HOLD_RELEASED", posted.Transaction.ID)
 }
@@ -352,7 +353,7 @@ func (s *Service) partyOffer(ctx context.Context, tx *ent.Tx, v auth.Viewer, id 
 		party = o.CustomerID
 	}
 	if party != v.UserID {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	return o, nil
 }

@@ -45,10 +45,7 @@ type Page struct {
 // Offers pages the viewer's offers, as customer or contractor (admins:
 // all), newest first.
 func (s *Service) Offers(ctx context.Context, v auth.Viewer, status *offer.Status, p Page) (*ent.OfferConnection, error) {
-	q := s.client.Offer.Query()
-	if !v.IsAdmin() {
-		q.Where(offer.Or(offer.CustomerID(v.UserID), offer.ContractorID(v.UserID)))
-	}
+	q := s.client.Offer.Query().Where(OffersVisibleTo(v))
 	if status != nil {
 		q.Where(offer.StatusEQ(*status))
 	}
@@ -59,10 +56,7 @@ func (s *Service) Offers(ctx context.Context, v auth.Viewer, status *offer.Statu
 // (admins: all), newest first.
 func (s *Service) Contracts(ctx context.Context, v auth.Viewer, status *contract.Status, p Page) (*ent.ContractConnection, error) {
 	// Escrows in one query for the page, not one per contract (EscrowOf).
-	q := s.client.Contract.Query().WithEscrow()
-	if !v.IsAdmin() {
-		q.Where(contract.Or(contract.CustomerID(v.UserID), contract.ContractorID(v.UserID)))
-	}
+	q := s.client.Contract.Query().WithEscrow().Where(ContractsVisibleTo(v))
 	if status != nil {
 		q.Where(contract.StatusEQ(*status))
 	}
@@ -77,11 +71,8 @@ var (
 // Applications pages a job's applications: all of them for the job's
 // customer and admins, a contractor's own for a contractor.
 func (s *Service) Applications(ctx context.Context, v auth.Viewer, j *ent.Job, first *int, after *ent.Cursor) (*ent.JobApplicationConnection, error) {
-	q := s.client.JobApplication.Query().Where(jobapplication.JobID(j.ID))
-	if j.PostedByID != v.UserID && !v.IsAdmin() {
-		q.Where(jobapplication.ContractorID(v.UserID))
-	}
-	return q.Paginate(ctx, after, first, nil, nil)
+	return s.client.JobApplication.Query().Where(jobapplication.JobID(j.ID), ApplicationsVisibleTo(v)).
+		Paginate(ctx, after, first, nil, nil)
 }
 
 // LiveOffer is the job's pending or accepted offer, for its parties and
@@ -89,7 +80,7 @@ func (s *Service) Applications(ctx context.Context, v auth.Viewer, j *ent.Job, f
 func (s *Service) LiveOffer(ctx context.Context, v auth.Viewer, jobID pulid.ID) (*ent.Offer, error) {
 	o, err := s.client.Offer.Query().
 		Where(offer.JobID(jobID), offer.StatusIn(offer.StatusPENDING, offer.StatusACCEPTED)).Only(ctx)
-	if ent.IsNotFound(err) || (err == nil && !v.IsAdmin() && o.CustomerID != v.UserID && o.ContractorID != v.UserID) {
+	if ent.IsNotFound(err) || (err == nil && !v.Is(o.CustomerID, o.ContractorID)) {
 		return nil, nil
 	}
 	return o, err
@@ -98,7 +89,7 @@ func (s *Service) LiveOffer(ctx context.Context, v auth.Viewer, jobID pulid.ID) 
 // ContractOfJob is the job's contract, for its parties and admins.
 func (s *Service) ContractOfJob(ctx context.Context, v auth.Viewer, jobID pulid.ID) (*ent.Contract, error) {
 	c, err := s.client.Contract.Query().Where(contract.JobID(jobID)).Only(ctx)
-	if ent.IsNotFound(err) || (err == nil && !IsParty(v, c.CustomerID, c.ContractorID)) {
+	if ent.IsNotFound(err) || (err == nil && !v.Is(c.CustomerID, c.ContractorID)) {
 		return nil, nil
 	}
 	return c, err
@@ -107,24 +98,11 @@ func (s *Service) ContractOfJob(ctx context.Context, v auth.Viewer, jobID pulid.
 // EscrowOf is a contract's escrow, for the contract's parties: a
 // contract is public through its reviews, the money in it is not.
 func (s *Service) EscrowOf(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Escrow, error) {
-	if !IsParty(v, c.CustomerID, c.ContractorID) {
+	if !v.Is(c.CustomerID, c.ContractorID) {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only the contract's parties see its escrow")
 	}
 	if esc, err := c.Edges.EscrowOrErr(); err == nil && esc != nil {
 		return esc, nil // loaded with the contract
 	}
 	return s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
-}
-
-// IsParty reports whether the viewer is one of the users, or an admin.
-func IsParty(v auth.Viewer, users ...pulid.ID) bool {
-	if v.IsAdmin() {
-		return true
-	}
-	for _, u := range users {
-		if u == v.UserID {
-			return true
-		}
-	}
-	return false
 }

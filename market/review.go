@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -64,10 +65,10 @@ func (s *Service) RateFreelancer(ctx context.Context, v auth.Viewer, in RateInpu
 		return nil, notFound("Contract")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read contract %s: %w", in.ContractID, err)
 	}
 	if c.CustomerID != v.UserID {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if c.Status != contract.StatusCOMPLETED {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Contract is %s; only a completed contract can be reviewed", c.Status)
@@ -77,7 +78,10 @@ func (s *Service) RateFreelancer(ctx context.Context, v auth.Viewer, in RateInpu
 	if ent.IsConstraintError(err) {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "This contract has already been reviewed")
 	}
-	return r, err
+	if err != nil {
+		return nil, fmt.Errorf("review contract %s: %w", c.ID, err)
+	}
+	return r, nil
 }
 
 // Reviews pages the reviews a contractor received, newest first; public.
@@ -90,7 +94,7 @@ func (s *Service) Reviews(ctx context.Context, freelancerID pulid.ID, first *int
 
 // ContractOffer is a contract's offer, for the contract's parties.
 func (s *Service) ContractOffer(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Offer, error) {
-	if c.OfferID == nil || !IsParty(v, c.CustomerID, c.ContractorID) {
+	if c.OfferID == nil || !v.Is(c.CustomerID, c.ContractorID) {
 		return nil, nil
 	}
 	return s.client.Offer.Get(ctx, *c.OfferID)

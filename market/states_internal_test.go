@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/jobsphere/jobsphere/auth/role"
@@ -94,4 +95,19 @@ func (w *tableWorld) contract(cs contract.Status, es escrow.Status) pulid.ID {
 	w.client.Escrow.Create().SetContractID(c.ID).SetAmount(10000).SetPlatformFee(500).SetServiceFee(2000).
 		SetFreelancerEarning(8000).SetFundingSource(escrow.FundingSourceWALLET).SetStatus(es).ExecX(w.ctx)
 	return c.ID
+}
+
+// TestStateMachinesDocumented: docs/state-machines.md shows each table as
+// the code has it.
+func TestStateMachinesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/state-machines.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{jobMoves.DocumentedIn(string(doc)), applicationMoves.DocumentedIn(string(doc)),
+		offerMoves.DocumentedIn(string(doc)), escrowMoves.DocumentedIn(string(doc)), contractMoves.DocumentedIn(string(doc))} {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -83,7 +83,7 @@ func NewPostgres(dsn string, db *sql.DB, logger *slog.Logger) (*Postgres, error)
 			case pq.ListenerEventConnected:
 				logger.Debug("realtime listener connected", "channel", pgChannel)
 			case pq.ListenerEventDisconnected:
-				logger.Warn("realtime listener disconnected; reconnecting", "error", err)
+				logger.Warn("realtime listener disconnected; reconnecting", "err", err)
 			case pq.ListenerEventReconnected:
 				logger.Warn("realtime listener reconnected; events sent while disconnected are lost, subscribers get "+KindResync,
 					"channel", pgChannel)
@@ -91,7 +91,7 @@ func NewPostgres(dsn string, db *sql.DB, logger *slog.Logger) (*Postgres, error)
 				errMu.Lock()
 				lastErr = err
 				errMu.Unlock()
-				logger.Warn("realtime listener connection attempt failed", "error", err)
+				logger.Warn("realtime listener connection attempt failed", "err", err)
 			}
 		})
 	go p.dispatch()
@@ -130,7 +130,7 @@ func (p *Postgres) dispatch() {
 		}
 		var ev Event
 		if err := json.Unmarshal([]byte(n.Extra), &ev); err != nil || ev.Topic == "" || ev.Kind == "" {
-			p.logger.Warn("realtime: ignoring malformed notification", "payload", n.Extra, "error", err)
+			p.logger.Warn("realtime: ignoring malformed notification", "payload", n.Extra, "err", err)
 			continue
 		}
 		p.hub.publish(ev)

@@ -22,7 +22,6 @@ import (
 	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/realtime"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // guard bounds every wait: the tests never sleep to synchronise, they wait
@@ -509,7 +508,7 @@ func withParam(t *testing.T, dsn, key, value string) string {
 }
 
 func TestPostgresAcrossReplicas(t *testing.T) {
-	servertest.RequirePostgres(t)
+	dbtest.RequirePostgres(t)
 	dsn := dbtest.FreshPostgres(t)
 	ctx := context.Background()
 	a, b := newReplica(t, dsn), newReplica(t, dsn)
@@ -591,7 +590,7 @@ func TestPostgresAcrossReplicas(t *testing.T) {
 }
 
 func TestPostgresReconnect(t *testing.T) {
-	servertest.RequirePostgres(t)
+	dbtest.RequirePostgres(t)
 	dsn := dbtest.FreshPostgres(t)
 	ctx := context.Background()
 	const appName = "jobsphere-realtime-test-a"
@@ -626,7 +625,7 @@ func TestPostgresReconnect(t *testing.T) {
 }
 
 func TestPostgresClose(t *testing.T) {
-	servertest.RequirePostgres(t)
+	dbtest.RequirePostgres(t)
 	dsn := dbtest.FreshPostgres(t)
 	base := runtime.NumGoroutine()
 	db, err := sql.Open("postgres", dsn)
@@ -664,7 +663,7 @@ func TestPostgresClose(t *testing.T) {
 }
 
 func TestPostgresUnreachable(t *testing.T) {
-	servertest.RequirePostgres(t)
+	dbtest.RequirePostgres(t)
 	defer realtime.SetListenTimeout(500 * time.Millisecond)()
 	base := runtime.NumGoroutine()
 	// A database that doesn't exist: every connection attempt fails.

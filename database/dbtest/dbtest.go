@@ -121,7 +121,7 @@ func Open(t testing.TB, db Database) *ent.Client {
 		err    error
 	)
 	if db == Postgres {
-		sqlDB, client, err = database.OpenPostgres(FreshPostgres(t), 10, sql.Open)
+		sqlDB, client, err = database.OpenPostgres(FreshPostgres(t), 20, sql.Open)
 	} else {
 		sqlDB, client, err = database.OpenSQLite(filepath.Join(t.TempDir(), "test.db"), sql.Open)
 	}

@@ -1,0 +1,49 @@
+package market
+
+import (
+	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/job"
+	"github.com/jobsphere/jobsphere/ent/jobapplication"
+	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/predicate"
+)
+
+// Who may see and do what in the marketplace. Each rule is named once
+// here; the service's methods, its lists and node(id) all use these.
+// Jobs and reviews are a public listing, for every signed-in user.
+
+// OffersVisibleTo: an offer is for its customer, its contractor and admins.
+func OffersVisibleTo(v auth.Viewer) predicate.Offer {
+	return auth.Scope(v, offer.Or(offer.CustomerID(v.UserID), offer.ContractorID(v.UserID)))
+}
+
+// ContractsVisibleTo: a contract's terms are for its parties and admins
+// (a review shows the contract it is about to anyone, but not its money:
+// EscrowOf).
+func ContractsVisibleTo(v auth.Viewer) predicate.Contract {
+	return auth.Scope(v, contract.Or(contract.CustomerID(v.UserID), contract.ContractorID(v.UserID)))
+}
+
+// EscrowsVisibleTo: the money held for a contract is for its parties and
+// admins.
+func EscrowsVisibleTo(v auth.Viewer) predicate.Escrow {
+	return auth.Scope(v, escrow.HasContractWith(ContractsVisibleTo(v)))
+}
+
+// ApplicationsVisibleTo: an application is for the contractor who made
+// it, the job's customer and admins.
+func ApplicationsVisibleTo(v auth.Viewer) predicate.JobApplication {
+	return auth.Scope(v, jobapplication.Or(jobapplication.ContractorID(v.UserID), jobapplication.HasJobWith(job.PostedByID(v.UserID))))
+}
+
+// mayManageJob: the job's customer, and admins, cancel it.
+func mayManageJob(v auth.Viewer, j *ent.Job) bool { return v.Is(j.PostedByID) }
+
+// isPartyOfJob: the job's customer and its assigned contractor move it
+// under way.
+func isPartyOfJob(v auth.Viewer, j *ent.Job) bool {
+	return j.PostedByID == v.UserID || (j.ContractorID != nil && *j.ContractorID == v.UserID)
+}
