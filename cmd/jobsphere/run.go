@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return err
+		return fmt.Errorf("listen: %w", err)
 	}
 	// Websocket handlers run on this context: cancelling it at shutdown
 	// closes them, which http.Server.Shutdown alone does not.
@@ -182,7 +182,7 @@ func adminCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	defer app.Close()
 	u, err := app.Auth.CreateAdmin(ctx, *email, *password, *name)
 	if err != nil {
-		return err
+		return fmt.Errorf("create admin: %w", err)
 	}
 	fmt.Fprintf(stdout, "admin created: %s <%s>\n", u.ID, u.Email)
 	return nil
@@ -201,7 +201,7 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	defer app.Close()
 	report, err := app.Ledger.Verify(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("ledger verify: %w", err)
 	}
 	report.Print(stdout, cfg.Currency.Format)
 	if !report.OK() {
