@@ -33,6 +33,8 @@ import (
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/payments/sandbox"
+	"github.com/jobsphere/jobsphere/payments/stripe"
 	"github.com/jobsphere/jobsphere/realtime"
 	"github.com/jobsphere/jobsphere/server"
 	"github.com/jobsphere/jobsphere/webhooks"
@@ -50,7 +52,7 @@ type App struct {
 	Payments *payments.Service
 	Broker   realtime.Broker
 	Webhooks *webhooks.Handler
-	Sandbox  *payments.Sandbox // nil when payments go to Stripe
+	Sandbox  *sandbox.Sandbox // nil when payments go to Stripe
 	Media    *media.Service
 	Registry *prometheus.Registry
 	// Tracing sends spans to OTEL_EXPORTER_OTLP_ENDPOINT; nil when tracing
@@ -110,19 +112,24 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("auth: %w", err)
 	}
 	a.Auth = authn
-	if err := a.buildPayments(); err != nil {
+	gateway, verifier, err := a.buildGateway()
+	if err != nil {
 		return err
 	}
-	a.Market = market.NewService(a.Client, a.Ledger, a.Broker, market.Config{
+	// payments needs the marketplace (a job Checkout funds it); the
+	// marketplace refunds cards through the gateway alone.
+	a.Market, err = market.NewService(a.Client, a.Ledger, a.Broker, market.Config{
 		Currency: a.Config.Currency,
 		Rates:    ledger.Rates{CustomerBPS: a.Config.FeeCustomerBPS, ContractorBPS: a.Config.FeeContractorBPS},
 		MinOffer: a.Config.MinOffer, MaxOffer: a.Config.MaxOffer, OfferTTL: a.Config.OfferTTL,
 		RequireReleaseApproval: a.Config.RequireReleaseApproval,
-	})
-	// Each needs the other: a job Checkout funds the market, a refund of a
-	// card-funded escrow goes back through Stripe.
-	a.Payments.SetJobFunder(a.Market)
-	a.Market.SetCardRefunder(a.Payments)
+	}, payments.NewCardRefunds(gateway))
+	if err != nil {
+		return err
+	}
+	if err := a.buildPayments(gateway, verifier); err != nil {
+		return err
+	}
 	var store media.Store = &media.Local{Dir: a.MediaDir(), PublicURL: a.Config.PublicURL}
 	if a.Config.CloudinaryURL != "" {
 		cld, err := media.NewCloudinary(a.Config.CloudinaryURL)
@@ -143,34 +150,37 @@ func (a *App) build(ctx context.Context) error {
 	return nil
 }
 
-// buildPayments wires the broker, the gateway (Stripe, or the sandbox
-// when no key is set), the payments service and the webhook endpoint.
-func (a *App) buildPayments() error {
+// buildGateway makes the broker, the gateway (Stripe, or the sandbox when
+// no key is set) and the verifier of the events it sends.
+func (a *App) buildGateway() (payments.Gateway, payments.EventVerifier, error) {
 	cfg := a.Config
 	if cfg.Embedded() {
 		a.Broker = realtime.NewMemory()
 	} else {
 		b, err := realtime.NewPostgres(cfg.DatabaseURL, a.DB, a.Logger)
 		if err != nil {
-			return fmt.Errorf("realtime broker: %w", err)
+			return nil, nil, fmt.Errorf("realtime broker: %w", err)
 		}
 		a.Broker = b
 	}
-	var gateway payments.Gateway
-	webhookSecrets := []string{cfg.StripeWebhookSecret, cfg.StripeConnectWebhookSecret}
 	if cfg.Sandbox() {
 		secret := sandboxWebhookSecret(cfg.JWTSecret)
-		a.Sandbox = payments.NewSandbox(cfg.PublicURL, secret, cfg.Currency, a.Logger)
-		gateway = a.Sandbox
-		webhookSecrets = []string{secret}
-	} else {
-		gateway = payments.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger)
+		a.Sandbox = sandbox.New(cfg.PublicURL, secret, cfg.Currency, a.Logger)
+		return a.Sandbox, stripe.NewVerifier(secret), nil
 	}
+	return stripe.NewGateway(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger),
+		stripe.NewVerifier(cfg.StripeWebhookSecret, cfg.StripeConnectWebhookSecret), nil
+}
+
+// buildPayments wires the payments service and the webhook endpoint.
+func (a *App) buildPayments(gateway payments.Gateway, verifier payments.EventVerifier) error {
+	cfg := a.Config
 	publishable := cfg.StripePublishableKey
 	if cfg.Sandbox() {
 		publishable = "pk_test_sandbox"
 	}
-	a.Payments = payments.NewService(a.Client, a.Ledger, gateway, auth.NewRateLimiter(a.Client), a.Broker, payments.Config{
+	var err error
+	a.Payments, err = payments.NewService(a.Client, a.Ledger, gateway, auth.NewRateLimiter(a.Client), a.Broker, a.Market, payments.Config{
 		Currency: cfg.Currency, MinDeposit: cfg.MinDeposit, PublishableKey: publishable,
 		Rates:      ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
 		SuccessURL: cfg.DepositSuccessURL, CancelURL: cfg.DepositCancelURL,
@@ -179,7 +189,10 @@ func (a *App) buildPayments() error {
 		MinWithdrawal: cfg.MinWithdrawal, MaxWithdrawal: cfg.MaxWithdrawal,
 		RequireWithdrawalApproval: cfg.RequireWithdrawalApproval,
 	}, a.Logger)
-	a.Webhooks = webhooks.New(a.Client, a.Payments, a.Logger, webhookSecrets...)
+	if err != nil {
+		return err
+	}
+	a.Webhooks = webhooks.New(a.Client, verifier, a.Payments, a.Logger)
 	a.Webhooks.OnOutcome(a.telemetry.observeWebhook)
 	if a.Sandbox != nil {
 		a.Sandbox.DeliverTo(a.Webhooks.Receive)

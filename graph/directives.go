@@ -6,7 +6,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/graph/generated"
@@ -27,7 +26,7 @@ func Directives() generated.DirectiveRoot {
 				return nil, err
 			}
 			if !slices.Contains(roles, v.Role) {
-				return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+				return nil, auth.NotAuthorized()
 			}
 			return next(ctx)
 		},

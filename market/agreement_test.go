@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // TestVerifyChecksJobStates: a ledger that balances can still hide money
@@ -14,8 +14,8 @@ import (
 // job whose escrow was never released, an offer hold on a job that is no
 // longer open. Verify reports each one.
 func TestVerifyChecksJobStates(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		f := newFixture(t, db, nil)
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newFixture(t, db)
 		cust, con := f.customer(t, 2*charge), f.contractor(t)
 		assigned := f.createJob(t, cust)
 		f.accept(t, con, f.sendOffer(t, cust, f.apply(t, con, assigned.ID).ID, hundred).Offer.ID)
@@ -23,7 +23,7 @@ func TestVerifyChecksJobStates(t *testing.T) {
 		f.sendOffer(t, cust, f.apply(t, con, offered.ID).ID, hundred)
 		f.verify(t)
 
-		client := f.srv.App.Client
+		client := f.client
 		// What the race between acceptOffer and cancelJob left behind.
 		client.Job.UpdateOneID(assigned.ID).SetStatus(job.StatusCANCELLED).ExecX(f.ctx)
 		client.Job.UpdateOneID(offered.ID).SetStatus(job.StatusCOMPLETED).ExecX(f.ctx)
@@ -48,7 +48,7 @@ func TestVerifyChecksJobStates(t *testing.T) {
 // part of one problem's text).
 func requireProblems(t *testing.T, f *fixture, want []string) {
 	t.Helper()
-	r, err := f.srv.App.Ledger.Verify(f.ctx)
+	r, err := f.ledger.Verify(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,28 +3,32 @@ package market_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/market"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // scriptedRefunder answers refunds to the card with its next scripted
-// error (nil: refunded) and remembers the keys it was asked with.
+// answer (a nil error: refunded) and remembers the keys it was asked with.
 type scriptedRefunder struct {
-	answers []error
+	answers []refundAnswer
 	keys    []string
 }
 
-func (r *scriptedRefunder) RefundCard(_ context.Context, key, _ string, _ int64) error {
+type refundAnswer struct {
+	refused bool
+	err     error
+}
+
+func (r *scriptedRefunder) RefundCard(_ context.Context, key, _ string, _ int64) (bool, error) {
 	r.keys = append(r.keys, key)
-	err := r.answers[0]
+	a := r.answers[0]
 	r.answers = r.answers[1:]
-	return err
+	return a.refused, a.err
 }
 
 // TestInterruptedCardRefund: a refund to the card is claimed (committed)
@@ -33,11 +37,11 @@ func (r *scriptedRefunder) RefundCard(_ context.Context, key, _ string, _ int64)
 // it, and then no release can pay the money out too: a retry or the sweep
 // finishes the refund, with the same key, once.
 func TestInterruptedCardRefund(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		f := newFixture(t, db, nil)
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newFixture(t, db)
 		c, k, admin := f.customer(t, 0), f.contractor(t), f.admin(t)
 		j := f.createJob(t, c)
-		tx, err := f.srv.App.Client.Tx(f.ctx)
+		tx, err := f.client.Tx(f.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +53,7 @@ func TestInterruptedCardRefund(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.verify(t)
-		esc, err := f.srv.App.Client.Escrow.Query().Where(escrow.StripeCheckoutSessionID("cs_test_interrupted")).WithContract().Only(f.ctx)
+		esc, err := f.client.Escrow.Query().Where(escrow.StripeCheckoutSessionID("cs_test_interrupted")).WithContract().Only(f.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,19 +63,19 @@ func TestInterruptedCardRefund(t *testing.T) {
 			return err
 		}
 		claimed := func() bool {
-			e, err := f.srv.App.Client.Escrow.Get(f.ctx, esc.ID)
+			e, err := f.client.Escrow.Get(f.ctx, esc.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return e.CardRefundStartedAt != nil
 		}
 
-		r := &scriptedRefunder{answers: []error{
-			fmt.Errorf("%w: charge is disputed", market.ErrCardRefundRefused),
-			errors.New("stripe: timeout"), // maybe refunded
-			nil,                           // the sweep's retry
+		r := &scriptedRefunder{answers: []refundAnswer{
+			{refused: true, err: errors.New("charge is disputed")},
+			{err: errors.New("stripe: timeout")}, // maybe refunded
+			{},                                   // the sweep's retry
 		}}
-		f.m.SetCardRefunder(r)
+		f.m = f.m.WithCardRefunder(r)
 
 		// Refused by Stripe: nothing happened, the claim is lifted.
 		if err := refund(c.V, &toCard); err == nil || claimed() {
@@ -99,7 +103,7 @@ func TestInterruptedCardRefund(t *testing.T) {
 		if n, err := f.m.SweepCardRefunds(f.ctx, 0); n != 0 || err != nil {
 			t.Fatalf("second sweep: %d, %v", n, err)
 		}
-		done, err := f.srv.App.Client.Escrow.Get(f.ctx, esc.ID)
+		done, err := f.client.Escrow.Get(f.ctx, esc.ID)
 		if err != nil || done.Status != escrow.StatusREFUNDED {
 			t.Fatalf("after the sweep: %+v, %v", done, err)
 		}

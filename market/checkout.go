@@ -149,13 +149,12 @@ func (s *Service) CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, custom
 	return s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, customerID)
 }
 
-// CardRefunder refunds a card payment through Stripe (package payments).
+// CardRefunder refunds a card payment through Stripe (package payments),
+// once per key. refused reports that the refund was surely not made (the
+// request was refused): any other error may hide a refund made.
 type CardRefunder interface {
-	RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) error
+	RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) (refused bool, err error)
 }
-
-// SetCardRefunder sets who refunds card-funded escrows.
-func (s *Service) SetCardRefunder(r CardRefunder) { s.refunder = r }
 
 // RefundEscrowInput asks for an escrow's money back.
 type RefundEscrowInput struct {

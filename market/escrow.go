@@ -385,9 +385,9 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 // take it, so a process that dies after Stripe refunded cannot leave money
 // both refunded and paid out. Then it asks Stripe, with a key of the
 // escrow's: a retry (by the client, or SweepCardRefunds) refunds once. A
-// refusal that surely moved nothing (ErrCardRefundRefused) lifts the claim.
+// refusal that surely moved nothing lifts the claim.
 func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, description *string) error {
-	if s.refunder == nil || esc.StripePaymentIntentID == nil {
+	if esc.StripePaymentIntentID == nil {
 		return jobsphere.Errorf(jobsphere.Conflict, "This payment cannot be refunded to the card; refund it to the wallet")
 	}
 	live := escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)
@@ -407,8 +407,8 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 	if err != nil {
 		return err
 	}
-	err = s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee)
-	if errors.Is(err, ErrCardRefundRefused) {
+	refused, err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee)
+	if err != nil && refused {
 		if lerr := s.client.Escrow.Update().Where(escrow.ID(esc.ID), live).ClearCardRefundStartedAt().Exec(ctx); lerr != nil {
 			return errors.Join(err, lerr)
 		}
@@ -417,11 +417,6 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 }
 
 var errCardRefundInProgress = jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
-
-// ErrCardRefundRefused wraps a CardRefunder's error when the refund was
-// surely not made (the request was refused); any other error may hide a
-// refund made, and the claim stays for a retry.
-var ErrCardRefundRefused = errors.New("card refund refused")
 
 // SweepCardRefunds finishes refunds to the card whose process stopped
 // between asking Stripe and recording the refund, once they are older than

@@ -8,6 +8,7 @@ package market
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,19 +31,21 @@ type Config struct {
 
 // Service is the marketplace.
 type Service struct {
-	client *ent.Client
-	ledger *ledger.Ledger
-	broker realtime.Broker
-	cfg    Config
-	now    func() time.Time
-	// refunder refunds card-funded escrows (set at wiring: package
-	// payments, which needs market in turn for job Checkouts).
-	refunder CardRefunder
+	client   *ent.Client
+	ledger   *ledger.Ledger
+	broker   realtime.Broker
+	cfg      Config
+	now      func() time.Time
+	refunder CardRefunder // refunds card-funded escrows through Stripe
 }
 
-// NewService returns the marketplace service.
-func NewService(client *ent.Client, l *ledger.Ledger, b realtime.Broker, cfg Config) *Service {
-	return &Service{client: client, ledger: l, broker: b, cfg: cfg, now: time.Now}
+// NewService returns the marketplace service. A refund of a card-funded
+// escrow is a money path: without a refunder there is no marketplace.
+func NewService(client *ent.Client, l *ledger.Ledger, b realtime.Broker, cfg Config, refunder CardRefunder) (*Service, error) {
+	if refunder == nil {
+		return nil, errors.New("market: no card refunder")
+	}
+	return &Service{client: client, ledger: l, broker: b, cfg: cfg, now: time.Now, refunder: refunder}, nil
 }
 
 // SetClock replaces the clock, for tests of expiry.

@@ -14,16 +14,19 @@ import (
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
-	"github.com/jobsphere/jobsphere/server/servertest"
+	"github.com/jobsphere/jobsphere/realtime"
 )
 
 // Amounts in minor units, at the default fees (customer 500 bps, contractor
@@ -41,20 +44,52 @@ var hundredSplit = ledger.Split{
 	ContractorPayout: payout, TotalCharge: charge, AdminTotal: platformFee + serviceFee,
 }
 
-// fixture is one running server and the marketplace service inside it.
-// Every helper that changes something verifies the ledger afterwards.
+// fixture is a fresh database with the ledger and the marketplace on it,
+// as the server builds them, without the HTTP stack. Every helper that
+// changes something verifies the ledger afterwards.
 type fixture struct {
-	srv *servertest.Server
-	m   *market.Service
-	ctx context.Context
+	client *ent.Client
+	ledger *ledger.Ledger
+	m      *market.Service
+	ctx    context.Context
 }
 
-func newFixture(t *testing.T, db servertest.Database, env map[string]string) *fixture {
+// newFixture builds the marketplace at the default configuration, which
+// each tweak may change.
+func newFixture(t *testing.T, db dbtest.Database, tweaks ...func(*market.Config)) *fixture {
 	t.Helper()
-	e := servertest.Env(t, db)
-	maps.Copy(e, env)
-	srv := servertest.Start(t, e)
-	return &fixture{srv: srv, m: srv.App.Market, ctx: context.Background()}
+	ctx := context.Background()
+	cfg, err := config.Load(func(k string) string { return map[string]string{"APP_ENV": "test", "DATA_DIR": t.TempDir()}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dbtest.Open(t, db)
+	l := ledger.New(client, cfg.Currency, db == dbtest.Postgres)
+	if err := l.EnsurePlatformAccounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mc := market.Config{
+		Currency: cfg.Currency,
+		Rates:    ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
+		MinOffer: cfg.MinOffer, MaxOffer: cfg.MaxOffer, OfferTTL: cfg.OfferTTL,
+		RequireReleaseApproval: cfg.RequireReleaseApproval,
+	}
+	for _, tweak := range tweaks {
+		tweak(&mc)
+	}
+	m, err := market.NewService(client, l, realtime.NewMemory(), mc, noCardRefunds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{client: client, ledger: l, m: m, ctx: ctx}
+}
+
+// noCardRefunds refuses every refund to a card: the tests that refund
+// cards script Stripe's answers (WithCardRefunder).
+type noCardRefunds struct{}
+
+func (noCardRefunds) RefundCard(context.Context, string, string, int64) (bool, error) {
+	return true, errors.New("no refunds to cards in this test")
 }
 
 // actor is a signed-up user and the viewer their service calls carry.
@@ -63,18 +98,39 @@ type actor struct {
 	V  auth.Viewer
 }
 
+// user makes a user of role r with an empty wallet, as sign-up does.
 func (f *fixture) user(t *testing.T, r role.Role) actor {
 	t.Helper()
-	var u servertest.User
-	if r == role.Admin {
-		u = f.srv.Admin(t)
-	} else {
-		u = f.srv.Register(t, string(r))
+	var id pulid.ID
+	err := f.client.WithTx(f.ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Create().SetEmail(string(pulid.New("u")) + "@market.test").SetPasswordHash("not a hash").
+			SetName("Market User").SetRole(r).Save(f.ctx)
+		if err != nil {
+			return err
+		}
+		id = u.ID
+		_, err = ledger.OpenWallet(f.ctx, tx.Client(), u.ID, jobsphere.USD)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if u.Role != string(r) {
-		t.Fatalf("registered a %s, got role %q", r, u.Role)
+	return actor{ID: id, V: auth.Viewer{UserID: id, Role: r}}
+}
+
+// fund credits amount to a user's wallet, as a paid deposit does.
+func (f *fixture) fund(t *testing.T, id pulid.ID, amount int64) {
+	t.Helper()
+	err := f.client.WithTx(f.ctx, func(tx *ent.Tx) error {
+		_, err := f.ledger.Post(f.ctx, tx.Client(), ledger.Entry{
+			Key: "test-fund:" + string(pulid.New("k")), Type: ledgertransaction.TypeDEPOSIT, Description: "Test funds",
+			Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(id), Amount: amount}},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return actor{ID: pulid.ID(u.ID), V: auth.Viewer{UserID: pulid.ID(u.ID), Role: r}}
 }
 
 // customer registers a customer and funds their wallet with amount.
@@ -82,7 +138,7 @@ func (f *fixture) customer(t *testing.T, amount int64) actor {
 	t.Helper()
 	c := f.user(t, role.Customer)
 	if amount > 0 {
-		f.srv.Fund(t, string(c.ID), amount)
+		f.fund(t, c.ID, amount)
 	}
 	f.verify(t)
 	return c
@@ -91,9 +147,17 @@ func (f *fixture) customer(t *testing.T, amount int64) actor {
 func (f *fixture) contractor(t *testing.T) actor { t.Helper(); return f.user(t, role.Contractor) }
 func (f *fixture) admin(t *testing.T) actor      { t.Helper(); return f.user(t, role.Admin) }
 
+// verify fails the test unless the ledger verifies.
 func (f *fixture) verify(t *testing.T) *ledger.Report {
 	t.Helper()
-	return f.srv.RequireLedgerVerified(t)
+	r, err := f.ledger.Verify(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("ledger does not verify: %v", r.Problems)
+	}
+	return r
 }
 
 func (f *fixture) createJob(t *testing.T, c actor) *ent.Job {
@@ -192,7 +256,7 @@ func (f *fixture) awaitingRelease(t *testing.T, c, k actor) *ent.Contract {
 
 func (f *fixture) wallet(t *testing.T, u actor) *ent.Wallet {
 	t.Helper()
-	w, err := f.srv.App.Ledger.Wallet(f.ctx, u.ID)
+	w, err := f.ledger.Wallet(f.ctx, u.ID)
 	if err != nil {
 		t.Fatalf("wallet: %v", err)
 	}
@@ -218,7 +282,7 @@ func (f *fixture) requireRevenue(t *testing.T, want int64) {
 
 func (f *fixture) job(t *testing.T, id pulid.ID) *ent.Job {
 	t.Helper()
-	j, err := f.srv.App.Client.Job.Get(f.ctx, id)
+	j, err := f.client.Job.Get(f.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +298,7 @@ func (f *fixture) requireJob(t *testing.T, id pulid.ID, want job.Status) {
 
 func (f *fixture) requireApplication(t *testing.T, id pulid.ID, want jobapplication.Status) {
 	t.Helper()
-	a, err := f.srv.App.Client.JobApplication.Get(f.ctx, id)
+	a, err := f.client.JobApplication.Get(f.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +309,7 @@ func (f *fixture) requireApplication(t *testing.T, id pulid.ID, want jobapplicat
 
 func (f *fixture) requireOffer(t *testing.T, id pulid.ID, want offer.Status) *ent.Offer {
 	t.Helper()
-	o, err := f.srv.App.Client.Offer.Get(f.ctx, id)
+	o, err := f.client.Offer.Get(f.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +322,7 @@ func (f *fixture) requireOffer(t *testing.T, id pulid.ID, want offer.Status) *en
 // contractOf returns the job's contract with its escrow.
 func (f *fixture) contractOf(t *testing.T, jobID pulid.ID) *ent.Contract {
 	t.Helper()
-	c, err := f.srv.App.Client.Contract.Query().Where(contract.JobID(jobID)).WithEscrow().Only(f.ctx)
+	c, err := f.client.Contract.Query().Where(contract.JobID(jobID)).WithEscrow().Only(f.ctx)
 	if err != nil {
 		t.Fatalf("contract of job: %v", err)
 	}
@@ -280,7 +344,7 @@ func (f *fixture) requireContract(t *testing.T, jobID pulid.ID, cs contract.Stat
 // every status, the number of ledger transactions and the revenue.
 func (f *fixture) snapshot(t *testing.T) map[string]string {
 	t.Helper()
-	ctx, c := f.ctx, f.srv.App.Client
+	ctx, c := f.ctx, f.client
 	s := map[string]string{}
 	ws, err := c.Wallet.Query().All(ctx)
 	if err != nil {
@@ -401,12 +465,12 @@ func requireFields(t *testing.T, what string, e *jobsphere.Error, want ...string
 // 1. The hundred-dollar job, from posting to payout.
 
 func TestHundredDollarJob(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		t.Run("release approved by an admin", func(t *testing.T) {
-			hundredDollarJob(t, newFixture(t, db, nil), true)
+			hundredDollarJob(t, newFixture(t, db), true)
 		})
 		t.Run("REQUIRE_RELEASE_APPROVAL=false releases at once", func(t *testing.T) {
-			hundredDollarJob(t, newFixture(t, db, map[string]string{"REQUIRE_RELEASE_APPROVAL": "false"}), false)
+			hundredDollarJob(t, newFixture(t, db, func(c *market.Config) { c.RequireReleaseApproval = false }), false)
 		})
 	})
 }
@@ -529,8 +593,8 @@ func hundredDollarJob(t *testing.T, f *fixture, approval bool) {
 // 2. Every way an offer ends without a payout returns the whole hold.
 
 func TestOfferEndingsReturnTheHold(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		f := newFixture(t, db, nil)
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newFixture(t, db)
 		const funded = 20000
 
 		// setup gives each ending its own customer, contractor, job and
@@ -716,8 +780,8 @@ func TestOfferEndingsReturnTheHold(t *testing.T) {
 // 3. Validation and state errors.
 
 func TestOfferValidationAndConflicts(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		f := newFixture(t, db, nil)
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newFixture(t, db)
 		cust := f.customer(t, 20000)
 		con, con2, con3 := f.contractor(t), f.contractor(t), f.contractor(t)
 		j := f.createJob(t, cust)
@@ -835,14 +899,14 @@ func TestOfferValidationAndConflicts(t *testing.T) {
 				return err
 			})
 		requireFields(t, "offer beyond the balance", e, "amount")
-		n, err := f.srv.App.Client.Offer.Query().Where(offer.JobID(j3.ID)).Count(f.ctx)
+		n, err := f.client.Offer.Query().Where(offer.JobID(j3.ID)).Count(f.ctx)
 		if err != nil || n != 0 {
 			t.Errorf("offers on the job after the refusal: %d, %v; want 0", n, err)
 		}
 		f.requireApplication(t, app3.ID, jobapplication.StatusPENDING)
 		f.requireWallet(t, poor, 5000, 0)
 		// With the rest of the money, the same offer goes through.
-		f.srv.Fund(t, string(poor.ID), charge-5000)
+		f.fund(t, poor.ID, charge-5000)
 		f.verify(t)
 		f.sendOffer(t, poor, app3.ID, hundred)
 		f.requireWallet(t, poor, 0, charge)
@@ -865,8 +929,8 @@ func TestOfferValidationAndConflicts(t *testing.T) {
 // 4. Authorization: the wrong role, and the right role but not a party.
 
 func TestMarketAuthorization(t *testing.T) {
-	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
-		f := newFixture(t, db, nil)
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newFixture(t, db)
 		cust, otherCust := f.customer(t, 20000), f.customer(t, 20000)
 		con, otherCon, rejected := f.contractor(t), f.contractor(t), f.contractor(t)
 		admin := f.admin(t)
@@ -1009,38 +1073,33 @@ func raceAll(n int, fn func(i int) error) []error {
 }
 
 func TestMarketRacesPostgres(t *testing.T) {
-	servertest.RequirePostgres(t)
+	dbtest.RequirePostgres(t)
 	t.Run("two approvals", func(t *testing.T) {
-		raceApprovals(t, servertest.New(t, servertest.Postgres), 8)
+		raceApprovals(t, newFixture(t, dbtest.Postgres), 8)
 	})
 	t.Run("cancel against approval", func(t *testing.T) {
-		raceCancelAndRelease(t, servertest.New(t, servertest.Postgres), 8)
+		raceCancelAndRelease(t, newFixture(t, dbtest.Postgres), 8)
 	})
 	t.Run("offers drain one wallet", func(t *testing.T) {
-		raceOffers(t, servertest.New(t, servertest.Postgres), 50, 20)
+		raceOffers(t, newFixture(t, dbtest.Postgres), 50, 20)
 	})
 }
 
 func TestMarketRacesSQLite(t *testing.T) {
 	t.Run("two approvals", func(t *testing.T) {
-		raceApprovals(t, servertest.New(t, servertest.SQLite), 2)
+		raceApprovals(t, newFixture(t, dbtest.SQLite), 2)
 	})
 	t.Run("cancel against approval", func(t *testing.T) {
-		raceCancelAndRelease(t, servertest.New(t, servertest.SQLite), 2)
+		raceCancelAndRelease(t, newFixture(t, dbtest.SQLite), 2)
 	})
 	t.Run("offers drain one wallet", func(t *testing.T) {
-		raceOffers(t, servertest.New(t, servertest.SQLite), 10, 4)
+		raceOffers(t, newFixture(t, dbtest.SQLite), 10, 4)
 	})
-}
-
-func fixtureOf(srv *servertest.Server) *fixture {
-	return &fixture{srv: srv, m: srv.App.Market, ctx: context.Background()}
 }
 
 // raceApprovals: two admins approve one release at once, rounds times;
 // exactly one wins each time and the contractor is paid once.
-func raceApprovals(t *testing.T, srv *servertest.Server, rounds int) {
-	f := fixtureOf(srv)
+func raceApprovals(t *testing.T, f *fixture, rounds int) {
 	a1, a2 := f.admin(t), f.admin(t)
 	for r := range rounds {
 		cust, con := f.customer(t, charge), f.contractor(t)
@@ -1075,8 +1134,7 @@ func raceApprovals(t *testing.T, srv *servertest.Server, rounds int) {
 
 // raceCancelAndRelease: the customer cancels while an admin approves the
 // requested release, rounds times; each ends in exactly one outcome.
-func raceCancelAndRelease(t *testing.T, srv *servertest.Server, rounds int) {
-	f := fixtureOf(srv)
+func raceCancelAndRelease(t *testing.T, f *fixture, rounds int) {
 	admin := f.admin(t)
 	var funded, revenue int64
 	for r := range rounds {
@@ -1134,8 +1192,7 @@ func raceCancelAndRelease(t *testing.T, srv *servertest.Server, rounds int) {
 
 // raceOffers: one customer who can afford exactly affordable offers sends
 // an offer on each of jobs jobs at once; exactly affordable succeed.
-func raceOffers(t *testing.T, srv *servertest.Server, jobs, affordable int) {
-	f := fixtureOf(srv)
+func raceOffers(t *testing.T, f *fixture, jobs, affordable int) {
 	cust, con := f.customer(t, int64(affordable)*charge), f.contractor(t)
 	apps := make([]*ent.JobApplication, jobs)
 	for i := range apps {
@@ -1167,7 +1224,7 @@ func raceOffers(t *testing.T, srv *servertest.Server, jobs, affordable int) {
 		t.Errorf("%d offers held, %d refused for funds; want %d and %d", ok, short, affordable, jobs-affordable)
 	}
 	f.requireWallet(t, cust, 0, int64(affordable)*charge)
-	n, err := f.srv.App.Client.Offer.Query().Where(offer.StatusEQ(offer.StatusPENDING)).Count(f.ctx)
+	n, err := f.client.Offer.Query().Where(offer.StatusEQ(offer.StatusPENDING)).Count(f.ctx)
 	if err != nil || n != affordable {
 		t.Errorf("pending offers: %d, %v; want %d", n, err, affordable)
 	}

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/market"
-	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // The races an attacker found between moves of one job. Each round sends
@@ -25,15 +25,15 @@ import (
 // verify.
 
 func TestJobRacesPostgres(t *testing.T) {
-	servertest.RequirePostgres(t)
+	dbtest.RequirePostgres(t)
 	for _, r := range jobRaces {
-		t.Run(r.name, func(t *testing.T) { r.run(t, newFixture(t, servertest.Postgres, nil), 50) })
+		t.Run(r.name, func(t *testing.T) { r.run(t, newFixture(t, dbtest.Postgres), 50) })
 	}
 }
 
 func TestJobRacesSQLite(t *testing.T) {
 	for _, r := range jobRaces {
-		t.Run(r.name, func(t *testing.T) { r.run(t, newFixture(t, servertest.SQLite, nil), 5) })
+		t.Run(r.name, func(t *testing.T) { r.run(t, newFixture(t, dbtest.SQLite), 5) })
 	}
 }
 
@@ -130,16 +130,16 @@ type alwaysRefunds struct {
 	keys []string
 }
 
-func (r *alwaysRefunds) RefundCard(_ context.Context, key, _ string, _ int64) error {
+func (r *alwaysRefunds) RefundCard(_ context.Context, key, _ string, _ int64) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.keys = append(r.keys, key)
-	return nil
+	return false, nil
 }
 
 // payJob applies a paid job Checkout for j, as the webhook does.
 func (f *fixture) payJob(j *ent.Job, customer, contractor actor, session string) error {
-	return f.srv.App.Client.WithTx(f.ctx, func(tx *ent.Tx) error {
+	return f.client.WithTx(f.ctx, func(tx *ent.Tx) error {
 		return f.m.FundFromCheckout(f.ctx, tx, market.JobPayment{JobID: j.ID, CustomerID: customer.ID, ContractorID: contractor.ID,
 			Split: hundredSplit, SessionID: session, PaymentIntentID: "pi_" + session})
 	})
@@ -151,7 +151,7 @@ func (f *fixture) payJob(j *ent.Job, customer, contractor actor, session string)
 // cancel saw the paid job and refunded the card.
 func raceCheckoutAndCancel(t *testing.T, f *fixture, rounds int) {
 	refunder := &alwaysRefunds{}
-	f.m.SetCardRefunder(refunder)
+	f.m = f.m.WithCardRefunder(refunder)
 	outcomes := map[string]int{}
 	defer func() { t.Logf("outcomes: %v", outcomes) }()
 	for r := range rounds {

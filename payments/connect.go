@@ -2,12 +2,9 @@ package payments
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -125,16 +122,13 @@ func nonNil(s []string) []string {
 // when charges and payouts are enabled with nothing due, REJECTED when
 // Stripe disabled it for a rejection, PENDING otherwise. Applying the same
 // event twice changes nothing.
-func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, ev stripe.Event) error {
-	var acct stripe.Account
-	if err := json.Unmarshal(ev.Data.Raw, &acct); err != nil {
-		return fmt.Errorf("payments: decode account: %w", err)
-	}
+func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, ev Event) error {
+	acct := ev.ConnectAccount
 	// Touching the row first locks it: two deliveries at once are applied
 	// one after the other, each seeing what the other wrote.
 	n, err := tx.ConnectAccount.Update().Where(connectaccount.StripeAccountID(acct.ID)).SetUpdatedAt(time.Now()).Save(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("lock connect account %s: %w", acct.ID, err)
 	}
 	if n == 0 {
 		s.logger.WarnContext(ctx, "account.updated for an unknown account", "account", acct.ID)
@@ -142,41 +136,68 @@ func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, ev stripe.Ev
 	}
 	a, err := tx.ConnectAccount.Query().Where(connectaccount.StripeAccountID(acct.ID)).Only(ctx)
 	if err != nil {
-		return err
-	}
-	var due, pending, problems []string
-	disabled := ""
-	if r := acct.Requirements; r != nil {
-		due, pending = r.CurrentlyDue, r.PendingVerification
-		for _, e := range r.Errors {
-			problems = append(problems, e.Reason)
-		}
-		disabled = string(r.DisabledReason)
+		return fmt.Errorf("read connect account %s: %w", acct.ID, err)
 	}
 	status := connectaccount.StatusPENDING
 	switch {
-	case strings.HasPrefix(disabled, "rejected"):
+	case strings.HasPrefix(acct.DisabledReason, "rejected"):
 		status = connectaccount.StatusREJECTED
-	case acct.ChargesEnabled && acct.PayoutsEnabled && len(due) == 0:
+	case acct.ChargesEnabled && acct.PayoutsEnabled && len(acct.CurrentlyDue) == 0:
 		status = connectaccount.StatusVERIFIED
 	}
-	asOf := time.Unix(ev.Created, 0)
-	if a.StateAsOf != nil && (asOf.Before(*a.StateAsOf) || (asOf.Equal(*a.StateAsOf) && statusRank[status] < statusRank[a.Status])) {
+	if a.StateAsOf != nil && (ev.Created.Before(*a.StateAsOf) || (ev.Created.Equal(*a.StateAsOf) && statusRank[status] < statusRank[a.Status])) {
 		// An older state, delivered late. Within one second (Stripe's
 		// resolution) onboarding only moves forward.
 		s.logger.InfoContext(ctx, "stale account.updated ignored", "account", acct.ID, "event", ev.ID)
 		return nil
 	}
-	u := tx.ConnectAccount.UpdateOne(a).SetStatus(status).SetStateAsOf(asOf).
-		SetChargesEnabled(acct.ChargesEnabled).SetPayoutsEnabled(acct.PayoutsEnabled).
-		SetDetailsSubmitted(acct.DetailsSubmitted).
-		SetCurrentlyDue(nonNil(due)).SetPendingVerification(nonNil(pending)).SetErrors(nonNil(problems))
-	if disabled != "" {
-		u.SetDisabledReason(disabled)
-	} else {
-		u.ClearDisabledReason()
+	return moveConnectAccount(ctx, tx, a, status, func(u *ent.ConnectAccountUpdate) {
+		u.SetStateAsOf(ev.Created).
+			SetChargesEnabled(acct.ChargesEnabled).SetPayoutsEnabled(acct.PayoutsEnabled).
+			SetDetailsSubmitted(acct.DetailsSubmitted).
+			SetCurrentlyDue(nonNil(acct.CurrentlyDue)).SetPendingVerification(nonNil(acct.PendingVerification)).
+			SetErrors(nonNil(acct.Errors))
+		if acct.DisabledReason != "" {
+			u.SetDisabledReason(acct.DisabledReason)
+		} else {
+			u.ClearDisabledReason()
+		}
+	})
+}
+
+// connectMoves is a connected account's state machine as we keep it:
+// Stripe decides the status, and any may follow any (requirements come
+// due on a verified account, a rejection is lifted), the same one too
+// (its requirements changed). Which of two reports is the newer is the
+// state_as_of guard's to decide, before the move.
+var connectMoves = jobsphere.Transitions[connectaccount.Status]{Name: "Connect account", Moves: map[connectaccount.Status][]connectaccount.Status{
+	connectaccount.StatusPENDING:  anyConnectStatus,
+	connectaccount.StatusVERIFIED: anyConnectStatus,
+	connectaccount.StatusREJECTED: anyConnectStatus,
+}}
+
+var anyConnectStatus = []connectaccount.Status{connectaccount.StatusPENDING, connectaccount.StatusVERIFIED, connectaccount.StatusREJECTED}
+
+// moveConnectAccount moves a connected account from the status it was
+// read in to another: every change of its status is this one conditional
+// update, answering CONFLICT naming the status it is in when it moved.
+func moveConnectAccount(ctx context.Context, tx *ent.Tx, a *ent.ConnectAccount, to connectaccount.Status, mutate func(*ent.ConnectAccountUpdate)) error {
+	err := connectMoves.Move(to, func(from []connectaccount.Status) (int, error) {
+		u := tx.ConnectAccount.Update().
+			Where(connectaccount.ID(a.ID), connectaccount.StatusIn(from...), connectaccount.StatusEQ(a.Status)).SetStatus(to)
+		mutate(u)
+		return u.Save(ctx)
+	}, func() (connectaccount.Status, error) {
+		now, err := tx.ConnectAccount.Get(ctx, a.ID)
+		if err != nil {
+			return "", err
+		}
+		return now.Status, nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("move connect account %s to %s: %w", a.ID, to, err)
 	}
-	return u.Exec(ctx)
+	return nil
 }
 
 // statusRank orders a connected account's states as onboarding moves

@@ -43,12 +43,16 @@ type Service struct {
 	broker  realtime.Broker
 	cfg     Config
 	logger  *slog.Logger
-	jobs    JobFunder // set at wiring: the marketplace
+	jobs    JobFunder // the marketplace, which job Checkouts fund
 }
 
-// NewService returns the payments service.
-func NewService(client *ent.Client, l *ledger.Ledger, g Gateway, limiter *auth.RateLimiter, b realtime.Broker, cfg Config, logger *slog.Logger) *Service {
-	return &Service{client: client, ledger: l, gateway: g, limiter: limiter, broker: b, cfg: cfg, logger: logger}
+// NewService returns the payments service. A paid job Checkout is a money
+// path: without the marketplace to fund there is no payments service.
+func NewService(client *ent.Client, l *ledger.Ledger, g Gateway, limiter *auth.RateLimiter, b realtime.Broker, jobs JobFunder, cfg Config, logger *slog.Logger) (*Service, error) {
+	if g == nil || jobs == nil {
+		return nil, errors.New("payments: a gateway and a job funder are required")
+	}
+	return &Service{client: client, ledger: l, gateway: g, limiter: limiter, broker: b, jobs: jobs, cfg: cfg, logger: logger}, nil
 }
 
 // StripeConfig is what a client needs to start Stripe's SDK.
@@ -103,22 +107,25 @@ func (s *Service) Deposit(ctx context.Context, userID pulid.ID, in DepositInput)
 		var err error
 		dep, err = tx.Deposit.Create().SetUserID(userID).SetAmount(in.Amount).SetMethod(method).Save(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("insert deposit: %w", err)
 		}
-		return s.ledger.AdjustPending(ctx, tx.Client(), userID, in.Amount)
+		if err := s.ledger.AdjustPending(ctx, tx.Client(), userID, in.Amount); err != nil {
+			return fmt.Errorf("pend deposit %s: %w", dep.ID, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	res, err := s.startPayment(ctx, dep, in)
 	if err != nil {
-		return nil, errors.Join(err, s.abandon(ctx, dep, err))
+		return nil, errors.Join(fmt.Errorf("start payment of deposit %s: %w", dep.ID, err), s.abandon(ctx, dep, err))
 	}
 	if res.Deposit, err = s.client.Deposit.Get(ctx, dep.ID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read deposit %s: %w", dep.ID, err)
 	}
 	if res.Wallet, err = s.ledger.Wallet(ctx, userID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read wallet: %w", err)
 	}
 	return res, nil
 }
@@ -182,8 +189,10 @@ func (s *Service) startPayment(ctx context.Context, dep *ent.Deposit, in Deposit
 		if err != nil {
 			return nil, err
 		}
-		err = s.client.Deposit.UpdateOne(dep).SetStripeCheckoutSessionID(cs.ID).SetCheckoutURL(cs.URL).Exec(ctx)
-		return &DepositResult{CheckoutURL: &cs.URL, SessionID: &cs.ID}, err
+		if err := s.client.Deposit.UpdateOne(dep).SetStripeCheckoutSessionID(cs.ID).SetCheckoutURL(cs.URL).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("record checkout session of deposit %s: %w", dep.ID, err)
+		}
+		return &DepositResult{CheckoutURL: &cs.URL, SessionID: &cs.ID}, nil
 	}
 	pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentIntentParams{
 		IdempotencyKey: "deposit:" + string(dep.ID), Amount: dep.Amount, Currency: s.cfg.Currency.Code,
@@ -193,14 +202,19 @@ func (s *Service) startPayment(ctx context.Context, dep *ent.Deposit, in Deposit
 	if err != nil {
 		return nil, err
 	}
-	u := s.client.Deposit.Update().Where(deposit.ID(dep.ID)).SetStripePaymentIntentID(pi.ID)
-	res := &DepositResult{PaymentIntentID: &pi.ID, ClientSecret: &pi.ClientSecret}
-	if pi.RequiresAction() {
-		res.RequiresAction = true
-		// Only while still pending: the webhook may have settled it already.
-		u.Where(deposit.StatusEQ(deposit.StatusPENDING)).SetStatus(deposit.StatusREQUIRES_ACTION)
+	res := &DepositResult{PaymentIntentID: &pi.ID, ClientSecret: &pi.ClientSecret, RequiresAction: pi.RequiresAction}
+	setIntent := func(u *ent.DepositUpdate) { u.SetStripePaymentIntentID(pi.ID) }
+	if !pi.RequiresAction {
+		u := s.client.Deposit.Update().Where(deposit.ID(dep.ID))
+		setIntent(u)
+		if err := u.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("record payment intent of deposit %s: %w", dep.ID, err)
+		}
+		return res, nil
 	}
-	if _, err := u.Save(ctx); err != nil {
+	// Only while still pending: a CONFLICT is the webhook having settled
+	// it already.
+	if err := moveDeposit(ctx, s.client, dep, deposit.StatusREQUIRES_ACTION, setIntent); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
 		return nil, err
 	}
 	return res, nil
@@ -214,22 +228,25 @@ func (s *Service) abandon(ctx context.Context, dep *ent.Deposit, cause error) er
 	if errors.As(cause, &appErr) {
 		reason = appErr.Message
 	}
-	return s.settle(ctx, dep.ID, func(ctx context.Context, tx *ent.Tx, d *ent.Deposit) error {
+	err := s.settle(ctx, dep.ID, func(ctx context.Context, tx *ent.Tx, d *ent.Deposit) error {
 		return s.fail(ctx, tx, d, deposit.StatusFAILED, reason)
 	})
+	if err != nil {
+		return fmt.Errorf("abandon deposit %s: %w", dep.ID, err)
+	}
+	return nil
 }
 
 // Deposit returns a deposit of the user (or any, for an admin).
 func (s *Service) GetDeposit(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Deposit, error) {
-	q := s.client.Deposit.Query().Where(deposit.ID(id))
-	if !v.IsAdmin() {
-		q.Where(deposit.UserID(v.UserID))
-	}
-	d, err := q.Only(ctx)
+	d, err := s.client.Deposit.Query().Where(deposit.ID(id), DepositsVisibleTo(v)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}
-	return d, err
+	if err != nil {
+		return nil, fmt.Errorf("read deposit %s: %w", id, err)
+	}
+	return d, nil
 }
 
 // settle runs change on a deposit inside a transaction, conditional on the
@@ -240,21 +257,46 @@ func (s *Service) settle(ctx context.Context, id pulid.ID, change func(context.C
 	return s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		d, err := tx.Deposit.Get(ctx, id)
 		if err != nil {
-			return err
+			return fmt.Errorf("read deposit %s: %w", id, err)
 		}
 		return change(ctx, tx, d)
 	})
 }
 
-// transition moves a deposit from the status it was read with to another,
-// or reports false when someone else moved it first.
-func transition(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to deposit.Status, mutate func(*ent.DepositUpdate)) (bool, error) {
-	u := tx.Deposit.Update().Where(deposit.ID(d.ID), deposit.StatusEQ(d.Status)).SetStatus(to)
-	if mutate != nil {
-		mutate(u)
+// depositMoves is a deposit's state machine. A payment that succeeds after
+// its deposit was marked failed or expired is still credited: the money
+// did arrive.
+var depositMoves = jobsphere.Transitions[deposit.Status]{Name: "Deposit", Moves: map[deposit.Status][]deposit.Status{
+	deposit.StatusPENDING:         {deposit.StatusREQUIRES_ACTION, deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED},
+	deposit.StatusREQUIRES_ACTION: {deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED},
+	deposit.StatusFAILED:          {deposit.StatusSUCCEEDED},
+	deposit.StatusEXPIRED:         {deposit.StatusSUCCEEDED},
+}}
+
+// moveDeposit moves a deposit from the status it was read in to another:
+// every change of a deposit's status is this one conditional update. A row
+// that moved since it was read, to a status the table would still leave,
+// is errConcurrentSettlement (what the caller did with the status it read,
+// such as pendingDeposits, no longer holds); any other refusal is CONFLICT
+// naming the status the deposit is in.
+func moveDeposit(ctx context.Context, client *ent.Client, d *ent.Deposit, to deposit.Status, mutate func(*ent.DepositUpdate)) error {
+	err := depositMoves.Move(to, func(from []deposit.Status) (int, error) {
+		u := client.Deposit.Update().Where(deposit.ID(d.ID), deposit.StatusIn(from...), deposit.StatusEQ(d.Status)).SetStatus(to)
+		if mutate != nil {
+			mutate(u)
+		}
+		return u.Save(ctx)
+	}, func() (deposit.Status, error) {
+		now, err := client.Deposit.Get(ctx, d.ID)
+		if err != nil {
+			return "", err
+		}
+		return now.Status, nil
+	}, func(deposit.Status) error { return errConcurrentSettlement })
+	if err != nil {
+		return fmt.Errorf("move deposit %s to %s: %w", d.ID, to, err)
 	}
-	n, err := u.Save(ctx)
-	return n == 1, err
+	return nil
 }
 
 func isPending(st deposit.Status) bool {
@@ -277,23 +319,19 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 		StripePaymentIntentID: paymentIntentID, StripeCheckoutSessionID: deref(d.StripeCheckoutSessionID),
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("credit deposit %s: %w", d.ID, err)
 	}
-	ok, err := transition(ctx, tx, d, deposit.StatusSUCCEEDED, func(u *ent.DepositUpdate) {
+	if err := moveDeposit(ctx, tx.Client(), d, deposit.StatusSUCCEEDED, func(u *ent.DepositUpdate) {
 		u.SetCompletedAt(time.Now()).SetTransactionID(posted.Transaction.ID).ClearFailureReason()
 		if paymentIntentID != "" {
 			u.SetStripePaymentIntentID(paymentIntentID)
 		}
-	})
-	if err != nil {
+	}); err != nil {
 		return err
-	}
-	if !ok {
-		return errConcurrentSettlement
 	}
 	if isPending(d.Status) {
 		if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
-			return err
+			return fmt.Errorf("unpend deposit %s: %w", d.ID, err)
 		}
 	}
 	return s.publish(ctx, tx, d, "DEPOSIT_SUCCEEDED", posted.Transaction.ID)
@@ -305,17 +343,13 @@ func (s *Service) fail(ctx context.Context, tx *ent.Tx, d *ent.Deposit, to depos
 	if !isPending(d.Status) {
 		return nil
 	}
-	ok, err := transition(ctx, tx, d, to, func(u *ent.DepositUpdate) {
+	if err := moveDeposit(ctx, tx.Client(), d, to, func(u *ent.DepositUpdate) {
 		u.SetFailureReason(reason).SetCompletedAt(time.Now())
-	})
-	if err != nil {
+	}); err != nil {
 		return err
-	}
-	if !ok {
-		return errConcurrentSettlement
 	}
 	if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
-		return err
+		return fmt.Errorf("unpend deposit %s: %w", d.ID, err)
 	}
 	return s.publish(ctx, tx, d, "DEPOSIT_FAILED", "")
 }
@@ -330,7 +364,10 @@ func (s *Service) publish(ctx context.Context, tx *ent.Tx, d *ent.Deposit, kind 
 	if txnID != "" {
 		ids["transaction"] = string(txnID)
 	}
-	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(d.UserID), Kind: kind, IDs: ids})
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(d.UserID), Kind: kind, IDs: ids}); err != nil {
+		return fmt.Errorf("publish %s of deposit %s: %w", kind, d.ID, err)
+	}
+	return nil
 }
 
 // UserTopic is the realtime topic of everything one user may see.

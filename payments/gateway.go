@@ -1,36 +1,43 @@
-// Package payments talks to Stripe: every Stripe call is here, behind the
-// Gateway interface, with two implementations — stripe-go v76 against
-// Stripe (or stripe-mock in tests) and the sandbox for the embedded
-// default. It also orchestrates deposits, whose money moves only through
-// package ledger.
+// Package payments runs the money that crosses Stripe: wallet deposits,
+// withdrawals to Connect accounts, Connect onboarding, job Checkouts (which
+// fund the marketplace's escrows), card refunds, and the handling of
+// Stripe's verified events, with the wallet feeds that report them. Every
+// balance change goes through package ledger. Every Stripe call goes
+// through the Gateway interface defined here, implemented by package
+// payments/stripe (the Stripe adapter) and package payments/sandbox (the
+// embedded default's stand-in); Event is what the adapter makes of a
+// verified webhook payload.
 package payments
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"time"
-
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/jobsphere/jobsphere"
 )
 
-// Gateway is what we ask of Stripe.
+// Gateway is what we ask of Stripe. A card refused is answered with
+// CardDeclined's error, any other request Stripe refused with a
+// *RefusedError; a client's mistake (a reused idempotency key, an unknown
+// payment method) is a jobsphere.Error; anything else may hide a request
+// carried out.
 type Gateway interface {
 	// CreateCheckoutSession starts a hosted Checkout payment.
 	CreateCheckoutSession(ctx context.Context, p CheckoutParams) (*CheckoutSession, error)
 	// CreatePaymentIntent creates and confirms a PaymentIntent server-side.
 	CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (*PaymentIntent, error)
-	// Refund returns money of a PaymentIntent to its card.
+	// Refund returns money of a PaymentIntent to its card. A payment
+	// refunded before (by this key or by hand) is no error: nothing is
+	// owed, and the id is empty.
 	Refund(ctx context.Context, p RefundParams) (string, error)
 	// CreateConnectAccount makes an Express connected account.
 	CreateConnectAccount(ctx context.Context, p ConnectAccountParams) (string, error)
 	// CreateOnboardingLink makes a single-use Connect onboarding link.
 	CreateOnboardingLink(ctx context.Context, p OnboardingLinkParams) (*OnboardingLink, error)
 	// CreateTransfer sends money from the platform's balance to a
-	// connected account.
+	// connected account. Its refusal is a *RefusedError with the gateway's
+	// reason, which the withdrawal records.
 	CreateTransfer(ctx context.Context, p TransferParams) (string, error)
 	// CreateCustomer makes the Stripe customer of one of our users.
 	CreateCustomer(ctx context.Context, p CustomerParams) (string, error)
@@ -130,14 +137,31 @@ type PaymentIntentParams struct {
 // PaymentIntent is a PaymentIntent's state after confirmation.
 type PaymentIntent struct {
 	ID           string
-	Status       stripe.PaymentIntentStatus
 	ClientSecret string
+	// RequiresAction: the customer must authenticate (3-D Secure) before
+	// the payment can complete.
+	RequiresAction bool
 }
 
-// RequiresAction reports whether the customer must authenticate (3-D
-// Secure) before the payment can complete.
-func (pi *PaymentIntent) RequiresAction() bool {
-	return pi.Status == stripe.PaymentIntentStatusRequiresAction
+// RefusedError is a gateway's refusal of a request, so that surely nothing
+// was made: Stripe's 4xx answer, but not a rate limit nor an idempotency
+// conflict (a request under that key may have been made). Any other error
+// of a gateway (a timeout, Stripe's own failure) may hide a request
+// carried out.
+type RefusedError struct {
+	Message string // the gateway's explanation, e.g. "Insufficient funds in the platform balance"
+	Err     error
+}
+
+func (e *RefusedError) Error() string { return "refused: " + e.Err.Error() }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// gatewayRefused reports whether err is a gateway's refusal (a card error is one
+// too): surely nothing was made.
+func gatewayRefused(err error) bool {
+	var r *RefusedError
+	return errors.As(err, &r) || jobsphere.ErrorCode(err) == jobsphere.PaymentFailed
 }
 
 // cardMessages are the seeds' words for Stripe's card error codes.
@@ -150,54 +174,9 @@ var cardMessages = map[string]string{
 	"rate_limit":         "Too many attempts. Try again later",
 }
 
-// stripeRefused reports whether err is Stripe refusing a request, so that
-// surely nothing was made: a 4xx answer, but not a rate limit nor an
-// idempotency conflict (a request under that key may have been made).
-// Timeouts and Stripe's own failures may hide a request carried out.
-func stripeRefused(err error) bool {
-	var se *stripe.Error
-	if !errors.As(err, &se) {
-		var appErr *jobsphere.Error
-		return errors.As(err, &appErr) && appErr.Code == jobsphere.PaymentFailed // a card error
-	}
-	return se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
-		se.HTTPStatusCode != http.StatusTooManyRequests && se.Type != stripe.ErrorTypeIdempotency
-}
-
-// paymentFailed turns a Stripe error into the client's error: card errors
-// keep Stripe's codes (extensions.stripeCode, declineCode) with the seeds'
-// message; anything else is an outage, not the customer's fault.
-func paymentFailed(err error) error {
-	var se *stripe.Error
-	if !errors.As(err, &se) {
-		return fmt.Errorf("payments: %w", err)
-	}
-	if se.Type == stripe.ErrorTypeIdempotency {
-		return jobsphere.Errorf(jobsphere.Conflict, "This request was already made with different details")
-	}
-	if se.Type == stripe.ErrorTypeInvalidRequest && se.Param == "payment_method" {
-		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId", Message: "No such payment method"})
-	}
-	if se.Type != stripe.ErrorTypeCard && se.Code != stripe.ErrorCodeRateLimit {
-		return fmt.Errorf("payments: stripe %s (%s): %w", se.Type, se.Code, err)
-	}
-	msg, ok := cardMessages[string(se.DeclineCode)]
-	if !ok {
-		msg, ok = cardMessages[string(se.Code)]
-	}
-	if !ok {
-		msg = cardMessages["card_declined"]
-	}
-	extra := map[string]any{"stripeCode": string(se.Code)}
-	if se.DeclineCode != "" {
-		extra["declineCode"] = string(se.DeclineCode)
-	}
-	return &jobsphere.Error{Code: jobsphere.PaymentFailed, Message: msg, Extra: extra}
-}
-
-// failureMessage is what a failed payment's record says, from the error
-// Stripe attached to it.
-func failureMessage(code, declineCode string) string {
+// FailureMessage is what a failed card payment says, from the error codes
+// Stripe gives it (code, and declineCode when the bank declined).
+func FailureMessage(code, declineCode string) string {
 	if m, ok := cardMessages[declineCode]; ok {
 		return m
 	}
@@ -205,4 +184,14 @@ func failureMessage(code, declineCode string) string {
 		return m
 	}
 	return cardMessages["card_declined"]
+}
+
+// CardDeclined is the client's error for a card payment refused: Stripe's
+// codes (extensions.stripeCode, declineCode) with the seeds' message.
+func CardDeclined(code, declineCode string) *jobsphere.Error {
+	extra := map[string]any{"stripeCode": code}
+	if declineCode != "" {
+		extra["declineCode"] = declineCode
+	}
+	return &jobsphere.Error{Code: jobsphere.PaymentFailed, Message: FailureMessage(code, declineCode), Extra: extra}
 }

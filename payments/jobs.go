@@ -2,11 +2,8 @@ package payments
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -25,9 +22,6 @@ type JobFunder interface {
 	FundFromCheckout(ctx context.Context, tx *ent.Tx, p market.JobPayment) error
 	CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, customerID pulid.ID, amount int64, sessionID, paymentIntentID string) error
 }
-
-// SetJobFunder sets the marketplace that job Checkouts fund.
-func (s *Service) SetJobFunder(f JobFunder) { s.jobs = f }
 
 // PayForJobInput is payForJob's input.
 type PayForJobInput struct {
@@ -70,45 +64,56 @@ func (s *Service) PayForJob(ctx context.Context, v auth.Viewer, in PayForJobInpu
 }
 
 // onJobCheckout funds the job of a paid job Checkout session.
-func (s *Service) onJobCheckout(ctx context.Context, tx *ent.Tx, cs *stripe.CheckoutSession, piID string) error {
+func (s *Service) onJobCheckout(ctx context.Context, tx *ent.Tx, cs *EventCheckoutSession) error {
 	amount, err := strconv.ParseInt(cs.Metadata["amount"], 10, 64)
 	if err != nil {
-		return err
+		return fmt.Errorf("read job checkout %s's amount: %w", cs.ID, err)
 	}
 	// The fees are computed again from the amount the session was made
 	// for; the session's total must match, or it was not ours to trust.
 	split, err := ledger.Fees(amount, s.cfg.Rates)
 	if err != nil {
-		return err
+		return fmt.Errorf("fees of job checkout %s: %w", cs.ID, err)
 	}
-	if cs.AmountTotal != split.TotalCharge || string(cs.Currency) != s.cfg.Currency.Code {
+	if cs.AmountTotal != split.TotalCharge || cs.Currency != s.cfg.Currency.Code {
 		// Not what we asked for (fees changed since, or not our session):
 		// no contract on a wrong amount; the money paid goes to the wallet.
 		s.logger.ErrorContext(ctx, "job checkout total does not match its job payment",
 			"session", cs.ID, "total", cs.AmountTotal, "currency", cs.Currency, "amount", amount)
-		return s.jobs.CreditUnmatchedPayment(ctx, tx, pulid.ID(cs.Metadata["client_id"]), cs.AmountTotal, cs.ID, piID)
+		if err := s.jobs.CreditUnmatchedPayment(ctx, tx, pulid.ID(cs.Metadata["client_id"]), cs.AmountTotal, cs.ID, cs.PaymentIntentID); err != nil {
+			return fmt.Errorf("credit unmatched job checkout %s: %w", cs.ID, err)
+		}
+		return nil
 	}
-	return s.jobs.FundFromCheckout(ctx, tx, market.JobPayment{
+	if err := s.jobs.FundFromCheckout(ctx, tx, market.JobPayment{
 		JobID: pulid.ID(cs.Metadata["job_id"]), CustomerID: pulid.ID(cs.Metadata["client_id"]),
 		ContractorID: pulid.ID(cs.Metadata["freelancer_id"]), Split: split,
-		SessionID: cs.ID, PaymentIntentID: piID,
-	})
+		SessionID: cs.ID, PaymentIntentID: cs.PaymentIntentID,
+	}); err != nil {
+		return fmt.Errorf("fund job from checkout %s: %w", cs.ID, err)
+	}
+	return nil
 }
 
-// RefundCard refunds a card payment, once per key.
-func (s *Service) RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) error {
+// CardRefunds refunds card payments through the gateway: the
+// marketplace's market.CardRefunder, built before the marketplace (it needs
+// the gateway only), so that the marketplace can be built with it.
+type CardRefunds struct{ gateway Gateway }
+
+// NewCardRefunds returns the card refunder of gateway g.
+func NewCardRefunds(g Gateway) *CardRefunds { return &CardRefunds{gateway: g} }
+
+// RefundCard implements market.CardRefunder: it refunds a card payment,
+// once per key, and answers refused when the refund was surely not made
+// (the gateway or the card refused it, or there is nothing to refund).
+func (r *CardRefunds) RefundCard(ctx context.Context, key, paymentIntentID string, amount int64) (bool, error) {
 	if paymentIntentID == "" {
-		return jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
+		return true, jobsphere.Errorf(jobsphere.Conflict, "The payment has no Stripe PaymentIntent to refund")
 	}
-	_, err := s.gateway.Refund(ctx, RefundParams{IdempotencyKey: key, PaymentIntentID: paymentIntentID, Amount: amount})
-	var se *stripe.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se) && se.Code == stripe.ErrorCodeChargeAlreadyRefunded:
-		return nil // refunded before (by this key or by hand): nothing is owed
-	case stripeRefused(err):
-		return fmt.Errorf("%w: %w", market.ErrCardRefundRefused, err)
+	// Refunded before (by this key or by hand) is no error: nothing is owed.
+	if _, err := r.gateway.Refund(ctx, RefundParams{IdempotencyKey: key, PaymentIntentID: paymentIntentID, Amount: amount}); err != nil {
+		// Unless refused, a timeout or Stripe's own failure: maybe refunded.
+		return gatewayRefused(err), fmt.Errorf("refund %s: %w", paymentIntentID, err)
 	}
-	return err // a timeout or Stripe's own failure: maybe refunded
+	return false, nil
 }

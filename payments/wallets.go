@@ -28,7 +28,7 @@ func (s *Service) UnfreezeWallet(ctx context.Context, v auth.Viewer, userID puli
 
 func (s *Service) setFrozen(ctx context.Context, v auth.Viewer, userID pulid.ID, frozen bool, reason string) (*ent.Wallet, error) {
 	if !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	kind := "UNFROZEN"
 	if frozen {

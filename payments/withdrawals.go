@@ -2,14 +2,12 @@ package payments
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -69,7 +67,7 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 			return s.withdrawResult(ctx, prior.ID)
 		}
 		if !ent.IsNotFound(err) {
-			return nil, err
+			return nil, fmt.Errorf("find prior withdrawal: %w", err)
 		}
 	}
 	if err := s.checkWithdrawal(ctx, v.UserID, in.Amount); err != nil {
@@ -99,10 +97,10 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 			Moves:       []ledger.Move{{From: ledger.Available(v.UserID), To: ledger.Escrow(v.UserID), Amount: in.Amount}},
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("hold withdrawal %s: %w", w.ID, err)
 		}
 		if err := tx.Withdrawal.UpdateOne(w).SetTransactionID(posted.Transaction.ID).Exec(ctx); err != nil {
-			return err
+			return fmt.Errorf("record hold of withdrawal %s: %w", w.ID, err)
 		}
 		return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 	})
@@ -172,10 +170,10 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 			Where(withdrawal.ID(id), withdrawal.StatusEQ(withdrawal.StatusPENDING), withdrawal.TransferStartedAtIsNil()).
 			SetTransferStartedAt(time.Now()).Save(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("claim withdrawal %s: %w", id, err)
 		}
 		if w, err = tx.Withdrawal.Get(ctx, id); err != nil {
-			return err
+			return fmt.Errorf("read withdrawal %s: %w", id, err)
 		}
 		if n == 0 && (fresh || w.Status != withdrawal.StatusPENDING) {
 			return withdrawalConflict(w)
@@ -187,13 +185,13 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 	}
 	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(w.UserID)).Only(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("read connect account of withdrawal %s: %w", w.ID, err)
 	}
 	transferID, terr := s.gateway.CreateTransfer(ctx, TransferParams{
 		IdempotencyKey: "withdrawal:" + string(w.ID), Amount: w.Amount, Currency: s.cfg.Currency.Code,
 		Destination: a.StripeAccountID, Metadata: map[string]string{"withdrawal_id": string(w.ID), "user_id": string(w.UserID)},
 	})
-	if terr != nil && !stripeRefused(terr) {
+	if terr != nil && !gatewayRefused(terr) {
 		s.logger.WarnContext(ctx, "transfer unsure: left PENDING for a retry", "withdrawal", w.ID, "err", terr)
 		return nil
 	}
@@ -214,11 +212,11 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 			Description: "Payout to your bank account", StripeTransferID: transferID,
 			Moves: []ledger.Move{{From: ledger.Escrow(w.UserID), To: ledger.External, Amount: w.Amount}},
 		}); err != nil {
-			return err
+			return fmt.Errorf("post payout of withdrawal %s: %w", w.ID, err)
 		}
 		if w.TransactionID != nil {
 			if err := s.ledger.MoveTransaction(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusCOMPLETED, ""); err != nil {
-				return err
+				return fmt.Errorf("complete hold of withdrawal %s: %w", w.ID, err)
 			}
 		}
 		return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
@@ -232,11 +230,11 @@ func (s *Service) SweepTransfers(ctx context.Context, grace time.Duration) (int,
 	stuck, err := s.client.Withdrawal.Query().Where(withdrawal.StatusEQ(withdrawal.StatusPENDING),
 		withdrawal.TransferStartedAtLT(time.Now().Add(-grace))).IDs(ctx)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("find interrupted transfers: %w", err)
 	}
 	for i, id := range stuck {
 		if err := s.payOut(ctx, id, false); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
-			return i, fmt.Errorf("payments: finish withdrawal %s: %w", id, err)
+			return i, fmt.Errorf("finish withdrawal %s: %w", id, err)
 		}
 	}
 	return len(stuck), nil
@@ -250,9 +248,9 @@ func withdrawalConflict(w *ent.Withdrawal) error {
 }
 
 func transferFailure(err error) string {
-	var se *stripe.Error
-	if errors.As(err, &se) && se.Msg != "" {
-		return "Transfer failed: " + se.Msg
+	var r *RefusedError
+	if errors.As(err, &r) && r.Message != "" {
+		return "Transfer failed: " + r.Message
 	}
 	return "Transfer failed"
 }
@@ -270,29 +268,45 @@ func (s *Service) endWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdraw
 		Status: ledgertransaction.StatusFAILED, Description: "Withdrawal " + strings.ToLower(string(to)) + ": " + reason,
 		Moves: []ledger.Move{{From: ledger.Escrow(w.UserID), To: ledger.Available(w.UserID), Amount: w.Amount}},
 	}); err != nil {
-		return err
+		return fmt.Errorf("release hold of withdrawal %s: %w", w.ID, err)
 	}
 	if w.TransactionID != nil {
 		if err := s.ledger.MoveTransaction(ctx, tx.Client(), *w.TransactionID, ledgertransaction.StatusPENDING, ledgertransaction.StatusFAILED, reason); err != nil {
-			return err
+			return fmt.Errorf("fail hold of withdrawal %s: %w", w.ID, err)
 		}
 	}
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 }
 
+// withdrawalMoves is a withdrawal's state machine: paid, failed or
+// rejected once, and a paid one fails after all when Stripe reverses its
+// transfer.
+var withdrawalMoves = jobsphere.Transitions[withdrawal.Status]{Name: "Withdrawal", Moves: map[withdrawal.Status][]withdrawal.Status{
+	withdrawal.StatusPENDING:   {withdrawal.StatusCOMPLETED, withdrawal.StatusFAILED, withdrawal.StatusREJECTED},
+	withdrawal.StatusCOMPLETED: {withdrawal.StatusFAILED},
+}}
+
+// moveWithdrawal moves a withdrawal from the status it was read in to
+// another, if the caller's guards (only) hold too: every change of a
+// withdrawal's status is this one conditional update. A refusal is
+// CONFLICT naming the status it is in, or the transfer in progress that
+// the guard of a rejection protects.
 func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withdrawal.Status, mutate func(*ent.WithdrawalUpdate), only ...predicate.Withdrawal) error {
-	u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusPENDING)).Where(only...).SetStatus(to)
-	mutate(u)
-	n, err := u.Save(ctx)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		now, err := tx.Withdrawal.Get(ctx, w.ID)
-		if err != nil {
-			return err
+	var now *ent.Withdrawal
+	err := withdrawalMoves.Move(to, func(from []withdrawal.Status) (int, error) {
+		u := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusIn(from...), withdrawal.StatusEQ(w.Status)).
+			Where(only...).SetStatus(to)
+		mutate(u)
+		return u.Save(ctx)
+	}, func() (withdrawal.Status, error) {
+		var err error
+		if now, err = tx.Withdrawal.Get(ctx, w.ID); err != nil {
+			return "", err
 		}
-		return withdrawalConflict(now)
+		return now.Status, nil
+	}, func(withdrawal.Status) error { return withdrawalConflict(now) })
+	if err != nil {
+		return fmt.Errorf("move withdrawal %s to %s: %w", w.ID, to, err)
 	}
 	return nil
 }
@@ -300,7 +314,7 @@ func moveWithdrawal(ctx context.Context, tx *ent.Tx, w *ent.Withdrawal, to withd
 // ApproveWithdrawal is an admin's yes: the transfer is made.
 func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Withdrawal, error) {
 	if !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if err := s.payOut(ctx, id, true); err != nil {
 		return nil, notFoundAs(err, "Withdrawal")
@@ -311,7 +325,7 @@ func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid
 // RejectWithdrawal is an admin's no: the hold comes back.
 func (s *Service) RejectWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID, reason string) (*ent.Withdrawal, error) {
 	if !v.IsAdmin() {
-		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Not authorized")
+		return nil, auth.NotAuthorized()
 	}
 	if err := checkReason(reason); err != nil {
 		return nil, err
@@ -339,24 +353,20 @@ func notFoundAs(err error, what string) error {
 
 // GetWithdrawal returns a withdrawal of the viewer (any, for an admin).
 func (s *Service) GetWithdrawal(ctx context.Context, v auth.Viewer, id pulid.ID) (*ent.Withdrawal, error) {
-	q := s.client.Withdrawal.Query().Where(withdrawal.ID(id))
-	if !v.IsAdmin() {
-		q.Where(withdrawal.UserID(v.UserID))
-	}
-	w, err := q.Only(ctx)
+	w, err := s.client.Withdrawal.Query().Where(withdrawal.ID(id), WithdrawalsVisibleTo(v)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}
-	return w, err
+	if err != nil {
+		return nil, fmt.Errorf("read withdrawal %s: %w", id, err)
+	}
+	return w, nil
 }
 
 // Withdrawals pages the viewer's withdrawals (admins: everyone's), newest
 // first; status filters, e.g. PENDING for the approval queue.
 func (s *Service) Withdrawals(ctx context.Context, v auth.Viewer, status *withdrawal.Status, p market.Page) (*ent.WithdrawalConnection, error) {
-	q := s.client.Withdrawal.Query()
-	if !v.IsAdmin() {
-		q.Where(withdrawal.UserID(v.UserID))
-	}
+	q := s.client.Withdrawal.Query().Where(WithdrawalsVisibleTo(v))
 	if status != nil {
 		q.Where(withdrawal.StatusEQ(*status))
 	}
@@ -380,22 +390,23 @@ func (s *Service) withdrawResult(ctx context.Context, id pulid.ID) (*WithdrawRes
 // onTransferReversed undoes a completed withdrawal whose transfer Stripe
 // reversed: the money comes back to the contractor's available balance,
 // once, and the payout's transaction is REVERSED.
-func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, raw json.RawMessage) error {
-	var tr stripe.Transfer
-	if err := json.Unmarshal(raw, &tr); err != nil {
-		return fmt.Errorf("payments: decode transfer: %w", err)
-	}
+func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, tr *EventTransfer) error {
 	w, err := tx.Withdrawal.Query().Where(withdrawal.StripeTransferID(tr.ID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		s.logger.WarnContext(ctx, "transfer.reversed for an unknown transfer", "transfer", tr.ID)
 		return nil
 	}
-	if err != nil || w.Status != withdrawal.StatusCOMPLETED {
-		return err
+	if err != nil {
+		return fmt.Errorf("find withdrawal of transfer %s: %w", tr.ID, err)
 	}
-	n, err := tx.Withdrawal.Update().Where(withdrawal.ID(w.ID), withdrawal.StatusEQ(withdrawal.StatusCOMPLETED)).
-		SetStatus(withdrawal.StatusFAILED).SetFailureReason("The transfer was reversed").Save(ctx)
-	if err != nil || n == 0 {
+	if w.Status != withdrawal.StatusCOMPLETED {
+		return nil
+	}
+	err = moveWithdrawal(ctx, tx, w, withdrawal.StatusFAILED, func(u *ent.WithdrawalUpdate) { u.SetFailureReason("The transfer was reversed") })
+	if jobsphere.ErrorCode(err) == jobsphere.Conflict {
+		return nil // reversed meanwhile, by another delivery
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
@@ -403,19 +414,22 @@ func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, raw json.R
 		Description: "Payout reversed: " + s.cfg.Currency.Display(w.Amount) + " back to your wallet", StripeTransferID: tr.ID,
 		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(w.UserID), Amount: w.Amount}},
 	}); err != nil {
-		return err
+		return fmt.Errorf("post reversal of withdrawal %s: %w", w.ID, err)
 	}
 	payout, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey("withdrawal:" + string(w.ID) + ":payout")).Only(ctx)
 	if err == nil {
 		err = s.ledger.MoveTransaction(ctx, tx.Client(), payout.ID, ledgertransaction.StatusCOMPLETED, ledgertransaction.StatusREVERSED, "Transfer reversed")
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("reverse payout of withdrawal %s: %w", w.ID, err)
 	}
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 }
 
 func (s *Service) publishWithdrawal(ctx context.Context, tx *ent.Tx, userID, id pulid.ID) error {
-	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: "WITHDRAWAL_UPDATED",
-		IDs: map[string]string{"withdrawal": string(id)}})
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: "WITHDRAWAL_UPDATED",
+		IDs: map[string]string{"withdrawal": string(id)}}); err != nil {
+		return fmt.Errorf("publish withdrawal %s: %w", id, err)
+	}
+	return nil
 }

@@ -1,7 +1,8 @@
-// Package webhooks receives Stripe's events: the raw body is checked
-// against the Stripe-Signature header, each event id is recorded once, in
-// the same database transaction as its effect, and the event is handed to
-// the service that owns it.
+// Package webhooks is the endpoint of Stripe's events: the raw body is
+// verified against the Stripe-Signature header (by a payments.EventVerifier,
+// the Stripe adapter's), each event id is recorded once, in the same
+// database transaction as its effect, and the event is handed to the
+// service that owns it.
 package webhooks
 
 import (
@@ -14,17 +15,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/webhook"
-
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
+	"github.com/jobsphere/jobsphere/payments"
 )
 
 // Processor applies a verified event inside tx.
 type Processor interface {
-	HandleEvent(ctx context.Context, tx *ent.Tx, ev stripe.Event) error
+	HandleEvent(ctx context.Context, tx *ent.Tx, ev payments.Event) error
 }
 
 // Filter may be implemented by a Processor that can tell whether it acts
@@ -32,7 +31,7 @@ type Processor interface {
 // redelivery is a duplicate) and still passed to HandleEvent, but their
 // outcome is OutcomeIgnored rather than OutcomeProcessed.
 type Filter interface {
-	Handles(ev stripe.Event) bool
+	Handles(ev payments.Event) bool
 }
 
 // Outcome is what became of one delivery.
@@ -55,21 +54,15 @@ const UnverifiedType = "unverified"
 // Handler is the webhook endpoint.
 type Handler struct {
 	client    *ent.Client
-	secrets   []string // the account endpoint's, then the Connect endpoint's
+	verifier  payments.EventVerifier
 	processor Processor
 	logger    *slog.Logger
 	observe   func(ctx context.Context, eventType string, outcome Outcome)
 }
 
-// New returns the endpoint; an event must verify under one of secrets.
-func New(client *ent.Client, processor Processor, logger *slog.Logger, secrets ...string) *Handler {
-	var nonEmpty []string
-	for _, s := range secrets {
-		if s != "" {
-			nonEmpty = append(nonEmpty, s)
-		}
-	}
-	return &Handler{client: client, secrets: nonEmpty, processor: processor, logger: logger,
+// New returns the endpoint of the events verifier accepts.
+func New(client *ent.Client, verifier payments.EventVerifier, processor Processor, logger *slog.Logger) *Handler {
+	return &Handler{client: client, verifier: verifier, processor: processor, logger: logger,
 		observe: func(context.Context, string, Outcome) {}}
 }
 
@@ -97,11 +90,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = h.Receive(r.Context(), payload, r.Header.Get("Stripe-Signature"))
-	var bad *badEventError
+	var bad *payments.UnverifiedEventError
 	switch {
 	case errors.As(err, &bad):
-		h.logger.WarnContext(r.Context(), "stripe webhook refused", "reason", bad.reason)
-		http.Error(w, bad.reason, http.StatusBadRequest)
+		h.logger.WarnContext(r.Context(), "stripe webhook refused", "reason", bad.Reason)
+		http.Error(w, bad.Reason, http.StatusBadRequest)
 	case err != nil:
 		h.logger.ErrorContext(r.Context(), "stripe webhook failed", "err", err)
 		http.Error(w, "event not processed; retry", http.StatusInternalServerError)
@@ -114,16 +107,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Receive verifies and applies one event: the HTTP route's work without
 // HTTP, also used by the sandbox to deliver its events.
 func (h *Handler) Receive(ctx context.Context, payload []byte, signature string) error {
-	ev, err := h.verify(payload, signature)
-	if err != nil {
+	ev, err := h.verifier.VerifyEvent(payload, signature)
+	var bad *payments.UnverifiedEventError
+	if errors.As(err, &bad) {
 		h.observe(ctx, UnverifiedType, OutcomeBadSignature)
 		return err
+	}
+	if err != nil { // verified, but unreadable: nothing recorded, Stripe retries
+		h.observe(ctx, string(ev.Type), OutcomeFailed)
+		return fmt.Errorf("read event %s: %w", ev.ID, err)
 	}
 	outcome := OutcomeProcessed
 	err = h.client.WithTx(ctx, func(tx *ent.Tx) error {
 		first, err := record(ctx, tx, ev, payload)
 		if err != nil {
-			return err
+			return fmt.Errorf("record event %s: %w", ev.ID, err)
 		}
 		if !first {
 			outcome = OutcomeDuplicate
@@ -142,34 +140,10 @@ func (h *Handler) Receive(ctx context.Context, payload []byte, signature string)
 	return err
 }
 
-type badEventError struct{ reason string }
-
-func (e *badEventError) Error() string { return "webhook: " + e.reason }
-
-func (h *Handler) verify(payload []byte, signature string) (stripe.Event, error) {
-	if signature == "" {
-		return stripe.Event{}, &badEventError{"missing Stripe-Signature header"}
-	}
-	var lastErr error
-	for _, secret := range h.secrets {
-		// Default tolerance (5 minutes) against replays; the API version
-		// must be stripe-go v76's (2023-10-16), or fields could be misread.
-		ev, err := webhook.ConstructEventWithOptions(payload, signature, secret, webhook.ConstructEventOptions{})
-		if err == nil {
-			if ev.ID == "" || ev.Type == "" {
-				return stripe.Event{}, &badEventError{"event without id or type"}
-			}
-			return ev, nil
-		}
-		lastErr = err
-	}
-	return stripe.Event{}, &badEventError{fmt.Sprintf("event does not verify: %v", lastErr)}
-}
-
 // record stores the event id; false when it was stored before (a
 // duplicate delivery). The unique id makes two concurrent deliveries of
 // one event apply it once: the second waits for the first and finds it.
-func record(ctx context.Context, tx *ent.Tx, ev stripe.Event, payload []byte) (bool, error) {
+func record(ctx context.Context, tx *ent.Tx, ev payments.Event, payload []byte) (bool, error) {
 	id := pulid.New("evt")
 	c := tx.StripeEvent.Create().SetID(id).
 		SetStripeEventID(ev.ID).SetType(string(ev.Type)).SetLivemode(ev.Livemode).

@@ -19,6 +19,8 @@ import (
 
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/enttest"
+	"github.com/jobsphere/jobsphere/payments"
+	stripeadapter "github.com/jobsphere/jobsphere/payments/stripe"
 )
 
 const testSecret = "whsec_webhooks_test"
@@ -31,11 +33,11 @@ func init() { sql.Register(dialect.SQLite, &sqlite.Driver{}) }
 // type, and fails when told to.
 type fakeProcessor struct{ fail bool }
 
-func (p *fakeProcessor) Handles(ev stripe.Event) bool {
-	return ev.Type == stripe.EventTypePaymentIntentSucceeded
+func (p *fakeProcessor) Handles(ev payments.Event) bool {
+	return ev.Type == payments.PaymentIntentSucceeded
 }
 
-func (p *fakeProcessor) HandleEvent(context.Context, *ent.Tx, stripe.Event) error {
+func (p *fakeProcessor) HandleEvent(context.Context, *ent.Tx, payments.Event) error {
 	if p.fail {
 		return errors.New("boom")
 	}
@@ -67,7 +69,7 @@ func TestReceiveReportsOutcomes(t *testing.T) {
 	client := enttest.Open(t, dialect.SQLite, "file:"+filepath.Join(t.TempDir(), "test.db")+"?_pragma=foreign_keys(1)&_txlock=immediate")
 	t.Cleanup(func() { client.Close() })
 	proc := &fakeProcessor{}
-	h := New(client, proc, slog.New(slog.NewTextHandler(io.Discard, nil)), testSecret)
+	h := New(client, stripeadapter.NewVerifier(testSecret), proc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var (
 		mu  sync.Mutex
 		got []outcome

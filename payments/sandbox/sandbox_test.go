@@ -1,4 +1,4 @@
-package payments_test
+package sandbox_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/payments/sandbox"
 )
 
 // TestSandboxPaidOnlyWhenRecorded: a sandbox Checkout session counts as
@@ -17,7 +18,7 @@ import (
 // says what happened; the next pay goes through, then the session is paid.
 func TestSandboxPaidOnlyWhenRecorded(t *testing.T) {
 	ctx := context.Background()
-	sb := payments.NewSandbox("http://localhost", "whsec_test", jobsphere.USD, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sb := sandbox.New("http://localhost", "whsec_test", jobsphere.USD, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	failures := 1
 	delivered := 0
 	sb.DeliverTo(func(context.Context, []byte, string) error {

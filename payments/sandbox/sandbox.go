@@ -1,20 +1,22 @@
-package payments
+// Package sandbox is the payments.Gateway of the embedded default: a
+// stand-in for Stripe that needs no account and no network, with its own
+// hosted pages (Checkout, 3-D Secure, Connect onboarding).
+package sandbox
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/webhook"
-
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/payments/stripe"
 )
 
 // Sandbox is the Gateway of the embedded default: no Stripe account, no
@@ -52,12 +54,21 @@ type sandboxIntent struct {
 	Amount           int64
 	Currency         string
 	Metadata         map[string]string
-	Status           stripe.PaymentIntentStatus
+	Status           intentStatus
 }
 
-// NewSandbox returns the sandbox gateway. Its links start with publicURL;
+// intentStatus is a PaymentIntent's status, in Stripe's words.
+type intentStatus string
+
+const (
+	intentSucceeded             intentStatus = "succeeded"
+	intentRequiresAction        intentStatus = "requires_action"
+	intentRequiresPaymentMethod intentStatus = "requires_payment_method"
+)
+
+// New returns the sandbox gateway. Its links start with publicURL;
 // its events are signed with secret.
-func NewSandbox(publicURL, secret string, currency jobsphere.Currency, logger *slog.Logger) *Sandbox {
+func New(publicURL, secret string, currency jobsphere.Currency, logger *slog.Logger) *Sandbox {
 	return &Sandbox{
 		publicURL: publicURL, secret: secret, currency: currency, logger: logger,
 		sessions: map[string]*sandboxSession{}, intents: map[string]*sandboxIntent{}, byKey: map[string]any{},
@@ -72,16 +83,16 @@ func (sb *Sandbox) DeliverTo(deliver func(ctx context.Context, payload []byte, s
 	sb.deliver = deliver
 }
 
-// Sandbox implements Gateway.
+// Sandbox implements payments.Gateway.
 func (*Sandbox) Sandbox() bool { return true }
 
-// CreateCheckoutSession implements Gateway: the session's URL is the
+// CreateCheckoutSession implements payments.Gateway: the session's URL is the
 // sandbox's own checkout page.
-func (sb *Sandbox) CreateCheckoutSession(_ context.Context, p CheckoutParams) (*CheckoutSession, error) {
+func (sb *Sandbox) CreateCheckoutSession(_ context.Context, p payments.CheckoutParams) (*payments.CheckoutSession, error) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if prior, ok := sb.byKey[p.IdempotencyKey].(*sandboxSession); ok {
-		return &CheckoutSession{ID: prior.ID, URL: prior.URL}, nil
+		return &payments.CheckoutSession{ID: prior.ID, URL: prior.URL}, nil
 	}
 	id := "cs_test_sandbox_" + ulidOf("x")
 	s := &sandboxSession{
@@ -91,7 +102,7 @@ func (sb *Sandbox) CreateCheckoutSession(_ context.Context, p CheckoutParams) (*
 	}
 	sb.sessions[id] = s
 	sb.byKey[p.IdempotencyKey] = s
-	return &CheckoutSession{ID: s.ID, URL: s.URL}, nil
+	return &payments.CheckoutSession{ID: s.ID, URL: s.URL}, nil
 }
 
 // testPaymentMethods are Stripe's test payment method ids the sandbox
@@ -110,42 +121,41 @@ var testPaymentMethods = map[string]struct {
 	"pm_card_authenticationRequired":          {action: true},
 }
 
-// CreatePaymentIntent implements Gateway with Stripe's test payment
+// CreatePaymentIntent implements payments.Gateway with Stripe's test payment
 // methods. A payment that succeeds at once is reported, as on Stripe, by a
 // payment_intent.succeeded event — sent before this returns.
-func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p PaymentIntentParams) (*PaymentIntent, error) {
+func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p payments.PaymentIntentParams) (*payments.PaymentIntent, error) {
 	outcome, known := testPaymentMethods[p.PaymentMethodID]
 	if !known {
 		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "paymentMethodId",
 			Message: "The sandbox knows Stripe's test payment methods only, e.g. pm_card_visa"})
 	}
 	if outcome.code != "" {
-		return nil, paymentFailed(&stripe.Error{Type: stripe.ErrorTypeCard,
-			Code: stripe.ErrorCode(outcome.code), DeclineCode: stripe.DeclineCode(outcome.decline)})
+		return nil, payments.CardDeclined(outcome.code, outcome.decline)
 	}
 	sb.mu.Lock()
 	pi, replay := sb.byKey[p.IdempotencyKey].(*sandboxIntent)
 	if !replay {
 		id := "pi_sandbox_" + ulidOf("x")
 		pi = &sandboxIntent{ID: id, ClientSecret: id + "_secret_sandbox", Amount: p.Amount, Currency: p.Currency,
-			Metadata: p.Metadata, Status: stripe.PaymentIntentStatusSucceeded}
+			Metadata: p.Metadata, Status: intentSucceeded}
 		if outcome.action {
-			pi.Status = stripe.PaymentIntentStatusRequiresAction
+			pi.Status = intentRequiresAction
 		}
 		sb.intents[id] = pi
 		sb.byKey[p.IdempotencyKey] = pi
 	}
 	sb.mu.Unlock()
-	if !replay && pi.Status == stripe.PaymentIntentStatusSucceeded {
-		if err := sb.send(ctx, stripe.EventTypePaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
+	if !replay && pi.Status == intentSucceeded {
+		if err := sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
 			return nil, err
 		}
 	}
-	return &PaymentIntent{ID: pi.ID, Status: pi.Status, ClientSecret: pi.ClientSecret}, nil
+	return &payments.PaymentIntent{ID: pi.ID, ClientSecret: pi.ClientSecret, RequiresAction: pi.Status == intentRequiresAction}, nil
 }
 
-// Refund implements Gateway: the sandbox refunds any payment it took.
-func (sb *Sandbox) Refund(_ context.Context, p RefundParams) (string, error) {
+// Refund implements payments.Gateway: the sandbox refunds any payment it took.
+func (sb *Sandbox) Refund(_ context.Context, p payments.RefundParams) (string, error) {
 	return sb.idFor(p.IdempotencyKey, "re_sandbox_"), nil
 }
 
@@ -162,15 +172,15 @@ func (sb *Sandbox) idFor(key, prefix string) string {
 	return id
 }
 
-// CreateConnectAccount implements Gateway: an account whose onboarding is
+// CreateConnectAccount implements payments.Gateway: an account whose onboarding is
 // the sandbox's own page.
-func (sb *Sandbox) CreateConnectAccount(_ context.Context, p ConnectAccountParams) (string, error) {
+func (sb *Sandbox) CreateConnectAccount(_ context.Context, p payments.ConnectAccountParams) (string, error) {
 	return sb.idFor(p.IdempotencyKey, "acct_sandbox_"), nil
 }
 
-// CreateOnboardingLink implements Gateway.
-func (sb *Sandbox) CreateOnboardingLink(_ context.Context, p OnboardingLinkParams) (*OnboardingLink, error) {
-	return &OnboardingLink{
+// CreateOnboardingLink implements payments.Gateway.
+func (sb *Sandbox) CreateOnboardingLink(_ context.Context, p payments.OnboardingLinkParams) (*payments.OnboardingLink, error) {
+	return &payments.OnboardingLink{
 		URL:       sb.publicURL + "/sandbox/connect/" + p.AccountID + "/onboard",
 		ExpiresAt: time.Now().Add(5 * time.Minute).Truncate(time.Second),
 	}, nil
@@ -191,29 +201,29 @@ func (sb *Sandbox) Onboard(ctx context.Context, accountID string, verified bool)
 			"disabled_reason": "rejected.other",
 		}
 	}
-	return sb.sendFor(ctx, accountID, stripe.EventTypeAccountUpdated, account)
+	return sb.sendFor(ctx, accountID, payments.AccountUpdated, account)
 }
 
-// CreateTransfer implements Gateway. Transfers succeed, except amounts
+// CreateTransfer implements payments.Gateway. Transfers succeed, except amounts
 // ending in .13, which fail: the failure path, by hand.
-func (sb *Sandbox) CreateTransfer(_ context.Context, p TransferParams) (string, error) {
+func (sb *Sandbox) CreateTransfer(_ context.Context, p payments.TransferParams) (string, error) {
 	if p.Amount%100 == 13 {
-		return "", &stripe.Error{HTTPStatusCode: http.StatusBadRequest, Type: stripe.ErrorTypeInvalidRequest, Code: "balance_insufficient",
-			Msg: "Sandbox: transfers of amounts ending in .13 fail"}
+		msg := "Sandbox: transfers of amounts ending in .13 fail"
+		return "", &payments.RefusedError{Message: msg, Err: errors.New("sandbox: balance_insufficient: " + msg)}
 	}
 	return sb.idFor(p.IdempotencyKey, "tr_sandbox_"), nil
 }
 
-// CreateCustomer implements Gateway.
-func (sb *Sandbox) CreateCustomer(_ context.Context, p CustomerParams) (string, error) {
+// CreateCustomer implements payments.Gateway.
+func (sb *Sandbox) CreateCustomer(_ context.Context, p payments.CustomerParams) (string, error) {
 	return sb.idFor(p.IdempotencyKey, "cus_sandbox_"), nil
 }
 
-// CreateFinancialConnectionsSession implements Gateway with a labelled
+// CreateFinancialConnectionsSession implements payments.Gateway with a labelled
 // fake: the client secret works with no Stripe SDK.
-func (sb *Sandbox) CreateFinancialConnectionsSession(_ context.Context, _, _ string) (*FinancialConnectionsSession, error) {
+func (sb *Sandbox) CreateFinancialConnectionsSession(_ context.Context, _, _ string) (*payments.FinancialConnectionsSession, error) {
 	id := "fcsess_sandbox_" + ulidOf("x")
-	return &FinancialConnectionsSession{SessionID: id, ClientSecret: id + "_secret_SANDBOX_NOT_A_REAL_SECRET"}, nil
+	return &payments.FinancialConnectionsSession{SessionID: id, ClientSecret: id + "_secret_SANDBOX_NOT_A_REAL_SECRET"}, nil
 }
 
 // AuthenticateIntent finishes (or fails) a PaymentIntent's 3-D Secure
@@ -221,20 +231,20 @@ func (sb *Sandbox) CreateFinancialConnectionsSession(_ context.Context, _, _ str
 func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bool) error {
 	sb.mu.Lock()
 	pi := sb.intents[id]
-	if pi == nil || pi.Status != stripe.PaymentIntentStatusRequiresAction {
+	if pi == nil || pi.Status != intentRequiresAction {
 		sb.mu.Unlock()
 		return jobsphere.Errorf(jobsphere.NotFound, "No PaymentIntent %s awaits authentication", id)
 	}
 	if approve {
-		pi.Status = stripe.PaymentIntentStatusSucceeded
+		pi.Status = intentSucceeded
 	} else {
-		pi.Status = stripe.PaymentIntentStatusRequiresPaymentMethod
+		pi.Status = intentRequiresPaymentMethod
 	}
 	sb.mu.Unlock()
 	if approve {
-		return sb.send(ctx, stripe.EventTypePaymentIntentSucceeded, sb.intentObject(pi, "", ""))
+		return sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", ""))
 	}
-	return sb.send(ctx, stripe.EventTypePaymentIntentPaymentFailed,
+	return sb.send(ctx, payments.PaymentIntentPaymentFailed,
 		sb.intentObject(pi, "payment_intent_authentication_failure", ""))
 }
 
@@ -309,13 +319,13 @@ func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, 
 	s.paying = code == ""
 	sb.mu.Unlock()
 	if code != "" {
-		pi.Status = stripe.PaymentIntentStatusRequiresPaymentMethod
-		if err := sb.send(ctx, stripe.EventTypePaymentIntentPaymentFailed, sb.intentObject(pi, code, decline)); err != nil {
+		pi.Status = intentRequiresPaymentMethod
+		if err := sb.send(ctx, payments.PaymentIntentPaymentFailed, sb.intentObject(pi, code, decline)); err != nil {
 			return nil, err
 		}
-		return &CheckoutOutcome{Session: s, Declined: failureMessage(code, decline)}, nil
+		return &CheckoutOutcome{Session: s, Declined: payments.FailureMessage(code, decline)}, nil
 	}
-	err := sb.send(ctx, stripe.EventTypeCheckoutSessionCompleted, map[string]any{
+	err := sb.send(ctx, payments.CheckoutSessionCompleted, map[string]any{
 		"id": s.ID, "object": "checkout.session", "mode": "payment", "status": "complete",
 		"payment_status": "paid", "amount_total": s.Amount, "currency": s.Currency,
 		"client_reference_id": s.ClientReferenceID, "metadata": s.Metadata, "payment_intent": s.PaymentIntentID,
@@ -351,20 +361,20 @@ func (sb *Sandbox) intentObject(pi *sandboxIntent, code, decline string) map[str
 	}
 	if code != "" {
 		obj["last_payment_error"] = map[string]any{
-			"type": "card_error", "code": code, "decline_code": decline, "message": failureMessage(code, decline),
+			"type": "card_error", "code": code, "decline_code": decline, "message": payments.FailureMessage(code, decline),
 		}
 	}
 	return obj
 }
 
 // send signs a Stripe-shaped event and delivers it to the webhook code.
-func (sb *Sandbox) send(ctx context.Context, typ stripe.EventType, object map[string]any) error {
+func (sb *Sandbox) send(ctx context.Context, typ payments.EventType, object map[string]any) error {
 	return sb.sendFor(ctx, "", typ, object)
 }
 
 // sendFor sends an event, as of a connected account when account is set
 // (Connect events carry it in event.account).
-func (sb *Sandbox) sendFor(ctx context.Context, account string, typ stripe.EventType, object map[string]any) error {
+func (sb *Sandbox) sendFor(ctx context.Context, account string, typ payments.EventType, object map[string]any) error {
 	data, err := json.Marshal(object)
 	if err != nil {
 		return err
@@ -381,14 +391,14 @@ func (sb *Sandbox) sendFor(ctx context.Context, account string, typ stripe.Event
 	if err != nil {
 		return err
 	}
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: sb.secret})
+	signature := stripe.SignedPayload(payload, sb.secret)
 	sb.mu.Lock()
 	deliver := sb.deliver
 	sb.mu.Unlock()
 	if deliver == nil {
 		return fmt.Errorf("sandbox: no webhook endpoint to deliver %s to", typ)
 	}
-	return deliver(ctx, signed.Payload, signed.Header)
+	return deliver(ctx, payload, signature)
 }
 
 // Amount formats a session's amount for its page.

@@ -1,4 +1,4 @@
-package payments
+package sandbox
 
 import (
 	"encoding/json"
@@ -7,19 +7,12 @@ import (
 	"net/http"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/payments"
 )
 
 // The sandbox's pages stand in for Stripe's hosted Checkout and the 3-D
 // Secure challenge. Each is labelled: no real money moves here.
-var sandboxPages = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}{{if .Sandbox}} — JobSphere sandbox{{end}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:30rem;margin:2rem auto;padding:0 1rem}
-.banner{background:#fff3cd;border:1px solid #e0c060;padding:.5rem 1rem;border-radius:.4rem}
-.amount{font-size:2rem;margin:1rem 0}input{font-size:1.1rem;padding:.4rem;width:100%;box-sizing:border-box}
-button{font-size:1.1rem;padding:.5rem 1.2rem;margin:.8rem .4rem .8rem 0}.error{color:#a00}td{padding:.1rem .6rem}</style></head>
-<body>{{if .Sandbox}}<p class="banner"><strong>SANDBOX</strong> — a stand-in for Stripe. No real card is charged and no real money moves.</p>{{end}}
-<h1>{{.Title}}</h1>
+var pages = template.Must(payments.PageLayout().Parse(`{{define "body"}}
 {{if .Error}}<p class="error">{{.Error}}</p>{{end}}
 {{if .Amount}}<p class="amount">{{.Amount}}</p>{{end}}
 {{if eq .Step "card"}}
@@ -40,20 +33,19 @@ button{font-size:1.1rem;padding:.5rem 1.2rem;margin:.8rem .4rem .8rem 0}.error{c
 <button name="outcome" value="rejected">Finish: rejected</button></form>
 {{else if eq .Step "done"}}
 <p>{{.Message}}</p>
-{{end}}
-</body></html>`))
+{{end}}{{end}}`))
 
-type sandboxPage struct {
+type page struct {
 	Sandbox                                                   bool
 	Title, Step, SessionID, Amount, CancelURL, Error, Message string
 	Cards                                                     []struct{ Number, Label string }
 }
 
-func (sb *Sandbox) render(w http.ResponseWriter, status int, p sandboxPage) {
+func (sb *Sandbox) render(w http.ResponseWriter, status int, p page) {
 	p.Sandbox = true
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = sandboxPages.Execute(w, p)
+	_ = pages.Execute(w, p)
 }
 
 func (sb *Sandbox) renderError(w http.ResponseWriter, r *http.Request, err error) {
@@ -72,7 +64,7 @@ func (sb *Sandbox) renderError(w http.ResponseWriter, r *http.Request, err error
 	} else {
 		sb.logger.ErrorContext(r.Context(), "sandbox checkout failed", "err", err)
 	}
-	sb.render(w, status, sandboxPage{Title: "Payment not made", Step: "done", Error: msg})
+	sb.render(w, status, page{Title: "Payment not made", Step: "done", Error: msg})
 }
 
 func (sb *Sandbox) cardList() []struct{ Number, Label string } {
@@ -95,7 +87,7 @@ func (sb *Sandbox) HandleCheckoutPage() http.Handler {
 			sb.renderError(w, r, err)
 			return
 		}
-		sb.render(w, http.StatusOK, sandboxPage{Title: "Pay JobSphere", Step: "card", SessionID: s.ID,
+		sb.render(w, http.StatusOK, page{Title: "Pay JobSphere", Step: "card", SessionID: s.ID,
 			Amount: sb.Amount(s), CancelURL: s.CancelURL, Cards: sb.cardList()})
 	})
 }
@@ -124,9 +116,9 @@ func (sb *Sandbox) respondCheckout(w http.ResponseWriter, r *http.Request, out *
 	case out.Paid:
 		http.Redirect(w, r, out.RedirectURL, http.StatusSeeOther)
 	case out.NeedsAction:
-		sb.render(w, http.StatusOK, sandboxPage{Title: "Confirm your payment", Step: "3ds", SessionID: out.Session.ID, Amount: sb.Amount(out.Session)})
+		sb.render(w, http.StatusOK, page{Title: "Confirm your payment", Step: "3ds", SessionID: out.Session.ID, Amount: sb.Amount(out.Session)})
 	default:
-		sb.render(w, http.StatusPaymentRequired, sandboxPage{Title: "Pay JobSphere", Step: "card", SessionID: out.Session.ID,
+		sb.render(w, http.StatusPaymentRequired, page{Title: "Pay JobSphere", Step: "card", SessionID: out.Session.ID,
 			Amount: sb.Amount(out.Session), CancelURL: out.Session.CancelURL, Error: out.Declined, Cards: sb.cardList()})
 	}
 }
@@ -150,27 +142,11 @@ func (sb *Sandbox) HandleAuthenticateIntent() http.Handler {
 	})
 }
 
-// HandleReturn serves GET /payments/return, the default page Checkout
-// sends the payer back to.
-func HandleReturn() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msg := map[string]string{
-			"success":   "Payment received. Your wallet updates as soon as Stripe confirms it; you can return to the app.",
-			"cancelled": "Payment cancelled. Nothing was charged; you can return to the app.",
-		}[r.URL.Query().Get("result")]
-		if msg == "" {
-			msg = "You can return to the app."
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = sandboxPages.Execute(w, sandboxPage{Title: "JobSphere", Step: "done", Message: msg})
-	})
-}
-
 // HandleOnboardPage serves GET /sandbox/connect/{accountId}/onboard, the
 // stand-in for Stripe's Express onboarding.
 func (sb *Sandbox) HandleOnboardPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sb.render(w, http.StatusOK, sandboxPage{Title: "Set up payouts", Step: "onboard", SessionID: r.PathValue("accountId")})
+		sb.render(w, http.StatusOK, page{Title: "Set up payouts", Step: "onboard", SessionID: r.PathValue("accountId")})
 	})
 }
 
@@ -187,20 +163,7 @@ func (sb *Sandbox) HandleOnboard() http.Handler {
 			sb.renderError(w, r, err)
 			return
 		}
-		sb.render(w, http.StatusOK, sandboxPage{Title: "Set up payouts", Step: "done",
+		sb.render(w, http.StatusOK, page{Title: "Set up payouts", Step: "done",
 			Message: "Onboarding " + outcome + ". You can return to the app."})
-	})
-}
-
-// HandleConnectReturn serves GET /connect/return and /connect/refresh, where
-// Stripe sends a contractor back from onboarding (or from an expired link).
-func HandleConnectReturn() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msg := "Payout setup submitted. Return to the app to see your account's status."
-		if r.URL.Path == "/connect/refresh" {
-			msg = "This setup link has expired. Return to the app and continue the setup: it will open a new link."
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = sandboxPages.Execute(w, sandboxPage{Title: "JobSphere payouts", Step: "done", Message: msg})
 	})
 }
