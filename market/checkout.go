@@ -3,6 +3,7 @@ package market
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
@@ -206,7 +207,7 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("refund escrow of contract %s: %w", c.ID, err)
 	}
 	return s.client.Escrow.Get(ctx, esc.ID)
 }

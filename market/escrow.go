@@ -106,7 +106,7 @@ func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Esc
 		return s.release(ctx, tx, c.ID)
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("request release of contract %s: %w", c.ID, err)
 	}
 	return s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 }
@@ -118,7 +118,7 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 	}
 	err := s.tx(ctx, func(tx *ent.Tx) error { return s.release(ctx, tx, contractID) })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("approve release of contract %s: %w", contractID, err)
 	}
 	return s.client.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
 }
@@ -243,7 +243,7 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		return s.publishJobTx(ctx, tx, jobID, j.PostedByID, "")
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cancel job %s: %w", jobID, err)
 	}
 	j, err = s.client.Job.Get(ctx, jobID)
 	if err != nil {
@@ -371,7 +371,7 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		Moves:       moves, JobID: c.JobID, ContractID: c.ID, OfferID: deref(c.OfferID),
 	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("post refund of escrow %s: %w", esc.ID, err)
 	}
 	if err := s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, c.CustomerID); err != nil {
 		return 0, err
