@@ -25,6 +25,7 @@ import (
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
+	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
@@ -35,13 +36,29 @@ type Ledger struct {
 	// rowLocks: the database takes row locks (SELECT … FOR UPDATE), as
 	// PostgreSQL does; SQLite serialises writers instead.
 	rowLocks bool
+	observe  func(ledgertransaction.Type) // see WithObserver; nil: none
+}
+
+// Option configures a Ledger.
+type Option func(*Ledger)
+
+// WithObserver has observe called with the type of every transaction the
+// ledger writes, once the database transaction holding it commits: a post
+// rolled back with the rest of its transaction, or replayed, is not
+// observed (the metric jobsphere_ledger_transactions_total counts this).
+func WithObserver(observe func(ledgertransaction.Type)) Option {
+	return func(l *Ledger) { l.observe = observe }
 }
 
 // New returns the ledger. The client is used for reads outside any
 // transaction (history, verification, statistics); postings always go
 // through the caller's transaction. rowLocks is true on PostgreSQL.
-func New(client *ent.Client, currency jobsphere.Currency, rowLocks bool) *Ledger {
-	return &Ledger{client: client, currency: currency, rowLocks: rowLocks}
+func New(client *ent.Client, currency jobsphere.Currency, rowLocks bool, opts ...Option) *Ledger {
+	l := &Ledger{client: client, currency: currency, rowLocks: rowLocks}
+	for _, opt := range opts {
+		opt(l)
+	}
+	return l
 }
 
 // Currency is the ledger's currency.

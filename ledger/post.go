@@ -253,7 +253,33 @@ func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry,
 	if ent.IsNotFound(err) { // SQLite reports no error for a skipped insert
 		return nil, nil
 	}
+	if err == nil {
+		l.observeOnCommit(c.Mutation(), e.Type)
+	}
 	return txn, err
+}
+
+// observeOnCommit tells the observer (WithObserver) of a transaction
+// written by m once m's database transaction commits; a write outside a
+// transaction is observed at once.
+func (l *Ledger) observeOnCommit(m *ent.LedgerTransactionMutation, typ ledgertransaction.Type) {
+	if l.observe == nil {
+		return
+	}
+	tx, err := m.Tx()
+	if err != nil {
+		l.observe(typ)
+		return
+	}
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			err := next.Commit(ctx, tx)
+			if err == nil {
+				l.observe(typ)
+			}
+			return err
+		})
+	})
 }
 
 func setIf[T ~string](v T, set func(T) *ent.LedgerTransactionCreate) {

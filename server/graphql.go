@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -69,36 +68,4 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	t.POST.Do(w, r, exec)
-}
-
-// bearerToken strips the "Bearer " scheme, in any case.
-func bearerToken(header string) string {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if ok && strings.EqualFold(scheme, "Bearer") {
-		return strings.TrimSpace(token)
-	}
-	return ""
-}
-
-// authenticate puts the viewer of the request's bearer token in its
-// context. A bad token is remembered rather than refused here, so public
-// operations (login, register) still work and protected ones can say why.
-func authenticate(authn *auth.Service) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			header := r.Header.Get("Authorization")
-			if header == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			ctx := r.Context()
-			if v, err := authn.Authenticate(bearerToken(header)); err != nil {
-				ctx = auth.WithCredentialError(ctx, err)
-			} else {
-				ctx = auth.WithViewer(ctx, v)
-				noteViewer(ctx, v)
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}
 }

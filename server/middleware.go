@@ -1,151 +1,34 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
 
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
+	"github.com/jobsphere/jobsphere/graph/scalar"
 	"github.com/jobsphere/jobsphere/media"
 )
-
-// requestIDHeader carries a request's id in both directions, so a client
-// can quote it in a bug report and a proxy can pass its own along.
-const requestIDHeader = "X-Request-ID"
-
-// validRequestID bounds what a client may choose as id: it lands in every
-// log line of the request, so it must be short and harmless.
-var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-// requestID gives every request an id: the caller's X-Request-ID when it
-// is well formed, else a fresh ULID (sortable by time, which helps when
-// reading logs). The id is echoed in the response and kept in the context,
-// where the App's logger finds it for every line logged with it.
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(requestIDHeader)
-		if !validRequestID.MatchString(id) {
-			id = ulid.Make().String()
-		}
-		w.Header().Set(requestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(withRequestInfo(r.Context(), id)))
-	})
-}
-
-// RequestIDFrom returns the id requestID gave the request of ctx, or ""
-// outside a request.
-func RequestIDFrom(ctx context.Context) string {
-	if info := requestInfoFrom(ctx); info != nil {
-		return info.id
-	}
-	return ""
-}
-
-// statusWriter remembers the status and size of a response for the
-// middleware that report on it. Websocket upgrades go through it, so it
-// passes Hijack and Flush on to the writer it wraps (other middleware and
-// websocket libraries test for those interfaces), and Unwrap lets
-// http.ResponseController reach the rest (deadlines, full duplex).
-type statusWriter struct {
-	http.ResponseWriter
-	status int // 0 until the response has started
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	// 1xx codes other than 101 are informational: the real status follows.
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK // what net/http sends when Write comes first
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush sends the headers and buffered body. http.Flusher has no way to
-// report an error; a writer that cannot flush simply does nothing.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Hijack hands the connection over, as a websocket upgrade does. The
-// handler answers on the raw connection, so 101 is the status to report.
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
-		w.status = http.StatusSwitchingProtocols
-	}
-	return conn, rw, err
-}
-
-// accessLog writes one line per request once it is done. It logs the path
-// but never the query string, which may hold tokens or personal data. The
-// request id, and the viewer's id once authentication has named them, come
-// from the context (see contextHandler).
-func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
-	logger = withRequestContext(logger)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
-
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK // the handler wrote nothing; net/http sends 200
-			}
-			level := slog.LevelInfo
-			if status >= http.StatusInternalServerError {
-				level = slog.LevelError
-			}
-			logger.LogAttrs(r.Context(), level, "http request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Int64("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
-				slog.String("remote", r.RemoteAddr),
-			)
-		})
-	}
-}
 
 // recoverPanics turns a panic into a logged error and a generic 500, so
 // one bad request neither kills the connection silently nor leaks the
 // panic's details to the client.
 func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
-	logger = withRequestContext(logger)
+	logger = WithRequestContext(logger)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := &statusWriter{ResponseWriter: w}
@@ -423,106 +306,68 @@ func originAllowed(origins []string, origin string) bool {
 	return false
 }
 
-// metrics holds the HTTP metrics, labelled by route pattern rather than
-// raw path so that clients cannot blow up their cardinality.
-type metrics struct {
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	websockets prometheus.Gauge
-	slowBodies prometheus.Counter
-}
-
-// newMetrics creates the HTTP and realtime metrics and registers them
-// with reg; subscriptions counts the live GraphQL subscriptions.
-func newMetrics(reg prometheus.Registerer, subscriptions func() int) *metrics {
-	m := &metrics{
-		requests: newCounter("jobsphere_http_requests_total",
-			"HTTP requests handled, by route, method and status code.", "route", "method", "code"),
-		duration: newHistogram("jobsphere_http_request_duration_seconds",
-			"Time to handle an HTTP request, by route and method.", "route", "method"),
-		websockets: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "jobsphere_websocket_connections",
-			Help: "Open GraphQL websocket connections.",
-		}),
-		slowBodies: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "jobsphere_http_slow_bodies_total",
-			Help: "Requests whose body did not arrive within its read deadline (BODY_READ_TIMEOUT, longer for uploads): answered 408, connection closed.",
-		}),
+// withClientIP records the client's address for the per-address limits
+// of sign-up and sign-in.
+func withClientIP(trustedProxyHops int) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(auth.WithClientIP(r.Context(), auth.RequestIP(r, trustedProxyHops))))
+		})
 	}
-	reg.MustRegister(m.requests, m.duration, m.websockets, m.slowBodies, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "jobsphere_graphql_subscriptions",
-		Help: "Live GraphQL subscriptions on this instance.",
-	}, func() float64 { return float64(subscriptions()) }))
-	return m
 }
 
-// instrument counts and times the requests h handles under route. promhttp
-// wraps the writer in a delegator that keeps Hijacker and Flusher when the
-// writer has them, so websocket upgrades still work through it.
-func (m *metrics) instrument(route string, h http.Handler) http.Handler {
-	l := prometheus.Labels{"route": route}
-	counted := promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(l), h)
-	timed := promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(l), counted)
-	// A websocket lives as long as its client: its "duration" would only
-	// swamp the request-latency histogram, so upgrades are counted, not timed.
+// refuseControlCharactersInPath answers 400 to a path holding a control
+// character or invalid UTF-8 (%00 …): path values reach the database
+// (the sandbox's account ids) and PostgreSQL refuses NUL in text. Strings
+// in GraphQL documents and variables are checked by their scalars.
+func refuseControlCharactersInPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if websocketUpgrade(r) {
-			counted.ServeHTTP(w, r)
+		if err := scalar.CheckText(r.URL.Path, true); err != nil {
+			respondError(w, http.StatusBadRequest, string(jobsphere.BadUserInput), "The path must not contain control characters")
 			return
 		}
-		timed.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
-// handleHealthz answers liveness probes: the process is up and serving.
-// It checks nothing else, so a database outage does not get it restarted.
-func handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		respondJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+// withCurrency lets the Decimal scalar format and parse amounts in the
+// deployment's currency.
+func withCurrency(c jobsphere.Currency) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(jobsphere.WithCurrency(r.Context(), c)))
+		})
+	}
 }
 
-// handleReadyz answers readiness probes: 503 while the database does not
-// answer, so the load balancer sends traffic elsewhere. The timeout keeps a
-// hung database from hanging the probe; the reason goes to the log only.
-func handleReadyz(ping func(context.Context) error, logger *slog.Logger) http.Handler {
-	logger = withRequestContext(logger)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := ping(ctx); err != nil {
-			logger.LogAttrs(r.Context(), slog.LevelWarn, "readiness check failed",
-				slog.String("error", err.Error()),
-			)
-			respondJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-			return
-		}
-		respondJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+// bearerToken strips the "Bearer " scheme, in any case.
+func bearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
+	}
+	return ""
 }
 
-// graphQLErrorBody is the GraphQL response shape, so that clients parse
-// errors raised outside the GraphQL handler like any other.
-type graphQLErrorBody struct {
-	Errors []graphQLError `json:"errors"`
-}
-
-type graphQLError struct {
-	Message    string `json:"message"`
-	Extensions struct {
-		Code string `json:"code"`
-	} `json:"extensions"`
-}
-
-func respondError(w http.ResponseWriter, status int, code, message string) {
-	e := graphQLError{Message: message}
-	e.Extensions.Code = code
-	respondJSON(w, status, graphQLErrorBody{Errors: []graphQLError{e}})
-}
-
-func respondJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	// The status is sent; a failed write means the client has gone.
-	_ = json.NewEncoder(w).Encode(v)
+// authenticate puts the viewer of the request's bearer token in its
+// context. A bad token is remembered rather than refused here, so public
+// operations (login, register) still work and protected ones can say why.
+func authenticate(authn *auth.Service) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			header := r.Header.Get("Authorization")
+			if header == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx := r.Context()
+			if v, err := authn.Authenticate(bearerToken(header)); err != nil {
+				ctx = auth.WithCredentialError(ctx, err)
+			} else {
+				ctx = auth.WithViewer(ctx, v)
+				noteViewer(ctx, v)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }

@@ -683,7 +683,7 @@ func TestReadyz(t *testing.T) {
 				}
 				return
 			}
-			if len(lines) != 1 || lines[0]["level"] != "WARN" || lines[0]["error"] != tt.pingErr.Error() {
+			if len(lines) != 1 || lines[0]["level"] != "WARN" || lines[0]["err"] != tt.pingErr.Error() {
 				t.Errorf("log = %v, want one warning with the error", lines)
 			}
 		})

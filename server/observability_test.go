@@ -23,11 +23,11 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
-	"github.com/jobsphere/jobsphere/server"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -416,11 +416,11 @@ func TestTracing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs servertest.SyncBuffer
-	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	app, err := app.Open(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(server.NewServer(app))
+	ts := httptest.NewUnstartedServer(app.NewServer())
 	ts.Config.BaseContext = func(net.Listener) context.Context { return context.Background() }
 	ts.Start()
 

@@ -1,35 +1,73 @@
+// Package server is the HTTP layer: routes (this file, every one of
+// them), middleware, the GraphQL handler and its transports, logging,
+// metrics, tracing and health. It holds no business rules and builds no
+// service: NewServer is given what it serves (package app builds it all).
 package server
 
 import (
-	"crypto/subtle"
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
-	"time"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/graph"
-	"github.com/jobsphere/jobsphere/graph/scalar"
-	"github.com/jobsphere/jobsphere/lookup"
+	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
-// NewServer returns the whole HTTP service. Every route is here.
-func NewServer(app *App) http.Handler {
-	cfg := app.Config
-	m := newMetrics(app.Registry, app.Broker.Subscriptions)
-	gql := newGraphQLHandler(cfg, app.Logger, app.Auth, &graph.Resolver{
-		Lookup:   lookup.New(app.Client),
-		Auth:     app.Auth,
-		Ledger:   app.Ledger,
-		Market:   app.Market,
-		Payments: app.Payments,
-		Media:    app.Media,
-	}, app.telemetry.graphql)
-	gql = trackWebsockets(&app.websockets, m.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(app.Auth)(gql)))
+// Services are what the routes serve.
+type Services struct {
+	Auth     *auth.Service   // reads bearer tokens (GraphQL over HTTP and websocket, uploads)
+	Resolver *graph.Resolver // the GraphQL API
+	Webhooks http.Handler    // Stripe's webhook endpoint
+	Media    *media.Service  // uploads
+	MediaDir string          // where local uploads are, served under /media/
+	Sandbox  SandboxPages    // nil when payments go to Stripe
+	// Ready answers the readiness probe: nil while the database answers.
+	Ready func(context.Context) error
+	// Subscriptions counts the live GraphQL subscriptions, for the gauge.
+	Subscriptions func() int
+}
+
+// SandboxPages are the sandbox gateway's pages: its Checkout, 3-D Secure
+// and Connect onboarding stand-ins.
+type SandboxPages interface {
+	HandleCheckoutPage() http.Handler
+	HandlePay() http.Handler
+	HandleAuthenticateCheckout() http.Handler
+	HandleAuthenticateIntent() http.Handler
+	HandleOnboardPage() http.Handler
+	HandleOnboard() http.Handler
+}
+
+// Server is the whole HTTP service.
+type Server struct {
+	handler    http.Handler
+	websockets sync.WaitGroup // open websocket connections, for draining
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// NewServer returns the whole HTTP service. Every route is here. It logs
+// to logger, registers its metrics with reg (and serves reg at /metrics
+// when the configuration says so) and traces through tp when it is not
+// nil.
+func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp trace.TracerProvider, svc Services) *Server {
+	s := &Server{}
+	m := newMetrics(reg, svc.Subscriptions)
+	var tracer trace.Tracer
+	if tp != nil {
+		tracer = tp.Tracer(instrumentationName)
+	}
+	gql := newGraphQLHandler(cfg, logger, svc.Auth, svc.Resolver, newGraphQLObserver(reg, tracer))
+	gql = trackWebsockets(&s.websockets, m.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(svc.Auth)(gql)))
 
 	mux := http.NewServeMux()
 	if cfg.Playground {
@@ -39,14 +77,14 @@ func NewServer(app *App) http.Handler {
 	mux.Handle("/query", m.instrument("/graphql", gql))
 	// Stripe's webhook endpoint, with the paths the seeds' backends used.
 	for _, path := range []string{"/webhooks/stripe", "/webhook", "/api/webhooks/stripe"} {
-		mux.Handle("POST "+path, m.instrument("/webhooks/stripe", app.Webhooks))
+		mux.Handle("POST "+path, m.instrument("/webhooks/stripe", svc.Webhooks))
 	}
-	mux.Handle("POST /api/media/upload", authenticate(app.Auth)(handleMediaUpload(app.Media)))
-	mux.Handle("GET /media/", serveMedia(app.MediaDir()))
+	mux.Handle("POST /api/media/upload", authenticate(svc.Auth)(handleMediaUpload(svc.Media)))
+	mux.Handle("GET /media/", serveMedia(svc.MediaDir))
 	mux.Handle("GET /payments/return", payments.HandleReturn())
 	mux.Handle("GET /connect/return", payments.HandleConnectReturn())
 	mux.Handle("GET /connect/refresh", payments.HandleConnectReturn())
-	if sb := app.Sandbox; sb != nil {
+	if sb := svc.Sandbox; sb != nil {
 		mux.Handle("GET /sandbox/checkout/{id}", sb.HandleCheckoutPage())
 		mux.Handle("POST /sandbox/checkout/{id}/pay", sb.HandlePay())
 		mux.Handle("POST /sandbox/checkout/{id}/authenticate", sb.HandleAuthenticateCheckout())
@@ -55,12 +93,12 @@ func NewServer(app *App) http.Handler {
 		mux.Handle("POST /sandbox/connect/{accountId}/onboard", sb.HandleOnboard())
 	}
 	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", handleReadyz(app.DB.PingContext, app.Logger))
+	mux.Handle("GET /readyz", handleReadyz(svc.Ready, logger))
 	switch {
 	case cfg.MetricsOnAPIAddress():
-		mux.Handle("GET /metrics", handleMetrics(app.Registry, cfg.MetricsToken))
+		mux.Handle("GET /metrics", handleMetrics(reg, cfg.MetricsToken))
 	case cfg.MetricsAddr == "":
-		app.Logger.Warn("metrics are not served: in production /metrics needs METRICS_TOKEN or an address of its own, METRICS_ADDR")
+		logger.Warn("metrics are not served: in production /metrics needs METRICS_TOKEN or an address of its own, METRICS_ADDR")
 	}
 
 	var h http.Handler = mux
@@ -71,72 +109,28 @@ func NewServer(app *App) http.Handler {
 	h = bodyDeadline(bodies)(h)
 	h = withCurrency(cfg.Currency)(h)
 	h = withClientIP(cfg.TrustedProxyHops)(h)
-	h = recoverPanics(app.Logger)(h)
-	h = accessLog(app.Logger)(h)
+	h = recoverPanics(logger)(h)
+	h = accessLog(logger)(h)
 	h = requestID(h)
 	// Outermost, so that the span covers the whole request and every log
 	// line of it carries its trace id.
-	if app.Tracing != nil {
-		h = traceHTTP(app.Tracing, mux)(h)
+	if tp != nil {
+		h = traceHTTP(tp, mux)(h)
 	}
-	return h
+	s.handler = h
+	return s
 }
 
-// NewMetricsServer is the server for METRICS_ADDR: /metrics only, behind
-// METRICS_TOKEN when it is set.
-func NewMetricsServer(app *App) *http.Server {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", handleMetrics(app.Registry, app.Config.MetricsToken))
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-}
-
-// handleMetrics serves the registry in Prometheus's text format, to the
-// holder of token when there is one (Prometheus: authorization.credentials).
-func handleMetrics(reg *prometheus.Registry, token string) http.Handler {
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	if token == "" {
-		return metrics
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(bearerToken(r.Header.Get("Authorization"))), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			respondError(w, http.StatusUnauthorized, string(jobsphere.Unauthenticated), "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>")
-			return
-		}
-		metrics.ServeHTTP(w, r)
-	})
-}
-
-// withClientIP records the client's address for the per-address limits
-// of sign-up and sign-in.
-func withClientIP(trustedProxyHops int) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(auth.WithClientIP(r.Context(), auth.RequestIP(r, trustedProxyHops))))
-		})
-	}
-}
-
-// refuseControlCharactersInPath answers 400 to a path holding a control
-// character or invalid UTF-8 (%00 …): path values reach the database
-// (the sandbox's account ids) and PostgreSQL refuses NUL in text. Strings
-// in GraphQL documents and variables are checked by their scalars.
-func refuseControlCharactersInPath(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := scalar.CheckText(r.URL.Path, true); err != nil {
-			respondError(w, http.StatusBadRequest, string(jobsphere.BadUserInput), "The path must not contain control characters")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// withCurrency lets the Decimal scalar format and parse amounts in the
-// deployment's currency.
-func withCurrency(c jobsphere.Currency) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(jobsphere.WithCurrency(r.Context(), c)))
-		})
+// DrainWebsockets waits for open websocket connections to close, or for
+// ctx to end. Shutdown cancels their context first, which makes each send
+// its client a close frame.
+func (s *Server) DrainWebsockets(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.websockets.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("shutdown: websocket connections still open")
 	}
 }

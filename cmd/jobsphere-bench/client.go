@@ -15,6 +15,8 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/jobsphere/jobsphere/internal/gqlclient"
 )
 
 // client speaks GraphQL over HTTP and posts webhooks to one server.
@@ -72,39 +74,22 @@ func (c *client) send(ctx context.Context, method, path string, body []byte, hea
 // do runs a GraphQL operation as token (empty: anonymous), from the
 // client address xff when not empty, and decodes data into out.
 func (c *client) do(ctx context.Context, token, xff, query string, vars map[string]any, out any) error {
-	body, err := json.Marshal(struct {
-		Query     string         `json:"query"`
-		Variables map[string]any `json:"variables,omitempty"`
-	}{query, vars})
-	if err != nil {
+	header := http.Header{}
+	if xff != "" {
+		header.Set("X-Forwarded-For", xff)
+	}
+	r, err := gqlclient.Post(ctx, c.hc, c.base+"/graphql", gqlclient.Request{Query: query, Variables: vars, Token: token, Header: header})
+	if r == nil {
 		return err
 	}
-	auth := ""
-	if token != "" {
-		auth = "Bearer " + token
-	}
-	status, raw, err := c.send(ctx, http.MethodPost, "/graphql", body,
-		map[string]string{"Content-Type": "application/json", "Authorization": auth, "X-Forwarded-For": xff})
 	if err != nil {
-		return err
-	}
-	var r struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []struct {
-			Message    string `json:"message"`
-			Extensions struct {
-				Code string `json:"code"`
-			} `json:"extensions"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return &gqlError{Status: status, Message: tail(string(raw), 200)}
+		return &gqlError{Status: r.Status, Message: tail(string(r.Body), 200)}
 	}
 	if len(r.Errors) > 0 {
-		return &gqlError{Status: status, Code: r.Errors[0].Extensions.Code, Message: r.Errors[0].Message}
+		return &gqlError{Status: r.Status, Code: r.Errors[0].Code(), Message: r.Errors[0].Message}
 	}
-	if status != http.StatusOK {
-		return &gqlError{Status: status, Message: tail(string(raw), 200)}
+	if r.Status != http.StatusOK {
+		return &gqlError{Status: r.Status, Message: tail(string(r.Body), 200)}
 	}
 	if out == nil {
 		return nil

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/config"
-	"github.com/jobsphere/jobsphere/server"
 )
 
 // startInProcess serves the same configuration from this process, for
@@ -37,14 +37,15 @@ func (b *bench) startInProcess(ctx context.Context, name string, env map[string]
 		return nil, err
 	}
 	t := &target{name: name, url: env["PUBLIC_URL"], pid: os.Getpid(), env: env, logPath: logPath, started: time.Now()}
-	app, err := server.Open(ctx, cfg, slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	app, err := app.Open(ctx, cfg, slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	if err != nil {
 		ln.Close()
 		logf.Close()
 		return nil, err
 	}
 	connCtx, closeConns := context.WithCancel(context.Background())
-	srv := &http.Server{Handler: server.NewServer(app), BaseContext: func(net.Listener) context.Context { return connCtx }, ReadHeaderTimeout: 10 * time.Second}
+	api := app.NewServer()
+	srv := &http.Server{Handler: api, BaseContext: func(net.Listener) context.Context { return connCtx }, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(closeConns)
 	go srv.Serve(ln) //nolint:errcheck // ends at Shutdown
 	var once sync.Once
@@ -54,7 +55,7 @@ func (b *bench) startInProcess(ctx context.Context, name string, env map[string]
 			defer cancel()
 			_ = srv.Shutdown(ctx)
 			closeConns()
-			_ = app.DrainWebsockets(ctx)
+			_ = api.DrainWebsockets(ctx)
 			_ = app.Close()
 			logf.Close()
 		})

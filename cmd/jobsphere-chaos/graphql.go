@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jobsphere/jobsphere/internal/gqlclient"
 )
 
 // callError is a failed GraphQL call: the server's error code (CONFLICT,
@@ -31,14 +32,6 @@ func errCode(err *callError) string {
 	return err.code
 }
 
-type gqlResponse struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
-}
-
 // call posts a GraphQL operation to a random live process as the given
 // user (token) from the given address (X-Forwarded-For, as the load
 // balancer in front of the replicas would add it). A process that is
@@ -47,10 +40,7 @@ type gqlResponse struct {
 // safe, and without one the server's answer (CONFLICT, …) tells what
 // happened.
 func (a *actor) call(ctx context.Context, token, ip, query string, vars map[string]any, out any) *callError {
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		panic(err)
-	}
+	req := gqlclient.Request{Query: query, Variables: vars, Token: token, Header: http.Header{"X-Forwarded-For": {ip}}}
 	backoff := 50 * time.Millisecond
 	var last string
 	for attempt := 0; attempt < 14; attempt++ {
@@ -68,7 +58,7 @@ func (a *actor) call(ctx context.Context, token, ip, query string, vars map[stri
 			last = "no process is up"
 			continue
 		}
-		resp, err := a.post(ctx, p.url+"/graphql", token, ip, body)
+		resp, err := a.post(ctx, p.url+"/graphql", req)
 		if err != nil {
 			last = err.Error()
 			continue
@@ -79,7 +69,7 @@ func (a *actor) call(ctx context.Context, token, ip, query string, vars map[stri
 		}
 		if len(resp.Errors) > 0 {
 			e := resp.Errors[0]
-			code, _ := e.Extensions["code"].(string)
+			code := e.Code()
 			if code == "" {
 				code = "NO_CODE"
 			}
@@ -95,33 +85,14 @@ func (a *actor) call(ctx context.Context, token, ip, query string, vars map[stri
 	return &callError{unavailable, last}
 }
 
-func (a *actor) post(ctx context.Context, url, token, ip string, body []byte) (*gqlResponse, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+// post sends one attempt; a 5xx answer is a failed attempt, like no
+// answer.
+func (a *actor) post(ctx context.Context, url string, req gqlclient.Request) (*gqlclient.Response, error) {
+	resp, err := gqlclient.Post(ctx, a.http, url, req)
+	if resp != nil && resp.Status >= 500 {
+		return nil, fmt.Errorf("HTTP %d: %s", resp.Status, bytes.TrimSpace(resp.Body))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", ip)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 500 {
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
-	}
-	var out gqlResponse
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("HTTP %d: undecodable body: %v", resp.StatusCode, err)
-	}
-	return &out, nil
+	return resp, err
 }
 
 // cents parses a Decimal ("105.00") into minor units.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/server"
 )
@@ -95,7 +96,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // no new connections, in-flight requests finish, websocket clients get a
 // close frame and are waited for, up to SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	app, err := server.Open(ctx, cfg, logger)
+	app, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -103,14 +104,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return err
+		return fmt.Errorf("listen: %w", err)
 	}
 	// Websocket handlers run on this context: cancelling it at shutdown
 	// closes them, which http.Server.Shutdown alone does not.
 	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeConns()
+	api := app.NewServer()
 	srv := &http.Server{
-		Handler:           server.NewServer(app),
+		Handler:           api,
 		BaseContext:       func(net.Listener) context.Context { return connCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -122,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	// /metrics on an address of its own, when it has one: closed to the
 	// public by the network rather than by a token.
-	metrics := server.NewMetricsServer(app)
+	metrics := server.NewMetricsServer(app.Registry, cfg.MetricsToken)
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -142,14 +144,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(shutdownCtx), metrics.Shutdown(shutdownCtx), app.DrainWebsockets(shutdownCtx))
+	err = errors.Join(srv.Shutdown(shutdownCtx), metrics.Shutdown(shutdownCtx), api.DrainWebsockets(shutdownCtx))
 	logger.Info("stopped")
 	return err
 }
 
 func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
 	cfg.AutoMigrate = false
-	app, err := server.Open(ctx, cfg, logger)
+	app, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -173,14 +175,14 @@ func adminCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	app, err := server.Open(ctx, cfg, logger)
+	app, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
 	u, err := app.Auth.CreateAdmin(ctx, *email, *password, *name)
 	if err != nil {
-		return err
+		return fmt.Errorf("create admin: %w", err)
 	}
 	fmt.Fprintf(stdout, "admin created: %s <%s>\n", u.ID, u.Email)
 	return nil
@@ -192,14 +194,14 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	if len(args) != 1 || args[0] != "verify" {
 		return errors.New("usage: jobsphere ledger verify")
 	}
-	app, err := server.Open(ctx, cfg, logger)
+	app, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
 	report, err := app.Ledger.Verify(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("ledger verify: %w", err)
 	}
 	report.Print(stdout, cfg.Currency.Format)
 	if !report.OK() {
@@ -211,7 +213,7 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 // sweepEvery sweeps every minute until ctx ends. Every replica runs it;
 // each offer still expires once, each transfer and refund is made once
 // (see ExpireOffers, SweepTransfers, SweepCardRefunds).
-func sweepEvery(ctx context.Context, app *server.App, logger *slog.Logger) {
+func sweepEvery(ctx context.Context, app *app.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -227,7 +229,7 @@ func sweepEvery(ctx context.Context, app *server.App, logger *slog.Logger) {
 // sweep expires overdue offers and finishes payouts and refunds to the
 // card that were interrupted more than grace ago; it logs what it did and
 // returns the sweeps' errors.
-func sweep(ctx context.Context, app *server.App, logger *slog.Logger, grace time.Duration) error {
+func sweep(ctx context.Context, app *app.App, logger *slog.Logger, grace time.Duration) error {
 	var errs []error
 	for _, step := range []struct {
 		what string
@@ -257,7 +259,7 @@ func sweepCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	app, err := server.Open(ctx, cfg, logger)
+	app, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

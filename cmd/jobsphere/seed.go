@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/config"
@@ -22,7 +23,6 @@ import (
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/payments"
-	"github.com/jobsphere/jobsphere/server"
 )
 
 // seedPassword is the demo accounts' password; printed, never for production.
@@ -112,7 +112,7 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout i
 	if !cfg.Sandbox() {
 		return errors.New("seed pays its deposit and onboards its contractor in the sandbox payments gateway: unset STRIPE_SECRET_KEY to run it")
 	}
-	app, err := server.Open(ctx, cfg, logger)
+	app, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func demoPresent(ctx context.Context, client *ent.Client) (bool, error) {
 		"start from an empty database (remove the SQLite file in DATA_DIR, or use a fresh DATABASE_URL) and run seed again")
 }
 
-func buildWorld(ctx context.Context, app *server.App) (*demoWorld, error) {
+func buildWorld(ctx context.Context, app *app.App) (*demoWorld, error) {
 	var w demoWorld
 	var err error
 	if w.admin, err = app.Auth.CreateAdmin(ctx, adminEmail, seedPassword, "Demo Admin"); err != nil {
@@ -217,7 +217,7 @@ func depositAmount(cfg *config.Config) int64 {
 // paid with the test card on the sandbox's page (PayCheckout is what that
 // page calls). The sandbox's signed checkout.session.completed goes
 // through the webhook endpoint, which credits the wallet.
-func fundWallet(ctx context.Context, app *server.App, v auth.Viewer, amount int64) (*ent.Deposit, error) {
+func fundWallet(ctx context.Context, app *app.App, v auth.Viewer, amount int64) (*ent.Deposit, error) {
 	res, err := app.Payments.Deposit(ctx, v.UserID, payments.DepositInput{Amount: amount})
 	if err != nil {
 		return nil, err
@@ -245,7 +245,7 @@ func fundWallet(ctx context.Context, app *server.App, v auth.Viewer, amount int6
 // onboardContractor creates the contractor's Connect account and finishes
 // its onboarding as verified, as the sandbox's onboarding page does: the
 // signed account.updated it sends makes the account VERIFIED.
-func onboardContractor(ctx context.Context, app *server.App, v auth.Viewer) (*payments.ConnectStatus, error) {
+func onboardContractor(ctx context.Context, app *app.App, v auth.Viewer) (*payments.ConnectStatus, error) {
 	ob, err := app.Payments.CreateConnectAccount(ctx, v)
 	if err != nil {
 		return nil, err
@@ -266,7 +266,7 @@ func onboardContractor(ctx context.Context, app *server.App, v auth.Viewer) (*pa
 // jobPlayer takes demo jobs through the marketplace as its users would,
 // with the service calls the GraphQL mutations make.
 type jobPlayer struct {
-	app                         *server.App
+	app                         *app.App
 	admin, customer, contractor auth.Viewer
 	unit                        int64 // one major unit in minor units
 }

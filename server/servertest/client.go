@@ -1,45 +1,24 @@
 package servertest
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
+
+	"github.com/jobsphere/jobsphere/internal/gqlclient"
 )
 
-// Response is a GraphQL response.
-type Response struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []Error         `json:"errors"`
-	Status int             `json:"-"`
-}
+// Response is a GraphQL response (gqlclient's), with the assertions tests
+// make on it.
+type Response struct{ gqlclient.Response }
 
 // Error is one GraphQL error as the server presents it.
-type Error struct {
-	Message    string         `json:"message"`
-	Path       []any          `json:"path"`
-	Extensions map[string]any `json:"extensions"`
-}
-
-// Code is extensions.code.
-func (e Error) Code() string { s, _ := e.Extensions["code"].(string); return s }
+type Error = gqlclient.Error
 
 // Field is one entry of extensions.fields.
-type Field struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// Fields decodes extensions.fields.
-func (e Error) Fields() []Field {
-	raw, _ := json.Marshal(e.Extensions["fields"])
-	var fs []Field
-	_ = json.Unmarshal(raw, &fs)
-	return fs
-}
+type Field = gqlclient.Field
 
 // Client sends GraphQL requests over HTTP, as a given user or anonymously.
 type Client struct {
@@ -58,41 +37,27 @@ func (s *Server) Client(token string) *Client {
 // Do posts a query with variables and decodes the response.
 func (c *Client) Do(t testing.TB, query string, vars map[string]any) Response {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Post(t, "application/json", bytes.NewReader(body))
+	resp, err := gqlclient.Post(context.Background(), nil, c.URL, gqlclient.Request{Query: query, Variables: vars, Token: c.Token, Header: c.Header})
+	return c.decoded(t, resp, err)
 }
 
 // Post sends a raw body to the GraphQL endpoint.
 func (c *Client) Post(t testing.TB, contentType string, body io.Reader) Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, c.URL, body)
-	if err != nil {
+	resp, err := gqlclient.PostBody(context.Background(), nil, c.URL, c.Token, c.Header, contentType, body)
+	return c.decoded(t, resp, err)
+}
+
+// decoded fails the test unless a GraphQL response arrived.
+func (c *Client) decoded(t testing.TB, resp *gqlclient.Response, err error) Response {
+	t.Helper()
+	if resp == nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", contentType)
-	for k, v := range c.Header {
-		req.Header[k] = v
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("decode response: %v\n%s", err, resp.Body)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := Response{Status: resp.StatusCode}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("decode response (status %d): %v\n%s", resp.StatusCode, err, raw)
-	}
-	return out
+	return Response{*resp}
 }
 
 // MustDo runs a query that must succeed and decodes its data into out.
@@ -107,15 +72,6 @@ func (c *Client) MustDo(t testing.TB, query string, vars map[string]any, out any
 			t.Fatalf("decode data: %v\n%s", err, resp.Data)
 		}
 	}
-}
-
-// ErrorSummary lists the errors as "CODE: message" for failure messages.
-func (r Response) ErrorSummary() string {
-	parts := make([]string, len(r.Errors))
-	for i, e := range r.Errors {
-		parts[i] = fmt.Sprintf("%s: %s %v", e.Code(), e.Message, e.Extensions["fields"])
-	}
-	return strings.Join(parts, "; ")
 }
 
 // RequireError asserts the response failed with exactly one error of the

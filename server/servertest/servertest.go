@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/server"
@@ -45,7 +46,7 @@ type Server struct {
 	URL string
 	// MetricsURL is where /metrics is served when METRICS_ADDR is set.
 	MetricsURL string
-	App        *server.App
+	App        *app.App
 	Logs       *SyncBuffer // every log line the server wrote
 	closed     bool
 }
@@ -95,18 +96,18 @@ func Start(t testing.TB, env map[string]string) *Server {
 	logs := &SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx := context.Background()
-	app, err := server.Open(ctx, cfg, logger)
+	a, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		t.Fatalf("open app: %v", err)
 	}
 	connCtx, closeConns := context.WithCancel(ctx)
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: server.NewServer(app)}}
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: a.NewServer()}}
 	ts.Config.BaseContext = func(net.Listener) context.Context { return connCtx }
 	ts.Config.RegisterOnShutdown(closeConns)
 	ts.Start()
-	s := &Server{URL: ts.URL, App: app, Logs: logs}
+	s := &Server{URL: ts.URL, App: a, Logs: logs}
 	// As `jobsphere serve` does: /metrics on an address of its own.
-	metrics := server.NewMetricsServer(app)
+	metrics := server.NewMetricsServer(a.Registry, cfg.MetricsToken)
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -119,7 +120,7 @@ func Start(t testing.TB, env map[string]string) *Server {
 		closeConns()
 		_ = metrics.Close()
 		ts.Close()
-		if err := app.Close(); err != nil {
+		if err := a.Close(); err != nil {
 			t.Errorf("close app: %v", err)
 		}
 		RequireNoSecretsLogged(t, logs.String(), env)

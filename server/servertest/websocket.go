@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/jobsphere/jobsphere/internal/gqlclient"
 )
 
 // The two GraphQL websocket subprotocols clients speak: graphql-ws's
@@ -124,7 +126,7 @@ func (ws *WS) Query(t testing.TB, query string, vars map[string]any) Response {
 			if err := json.Unmarshal(msg.Payload, &errs); err != nil {
 				t.Fatalf("decode %s: %v", msg.Payload, err)
 			}
-			return Response{Errors: errs}
+			return Response{gqlclient.Response{Errors: errs}}
 		default:
 			t.Fatalf("unexpected %q message: %s", msg.Type, msg.Payload)
 		}
@@ -180,7 +182,7 @@ func (ws *WS) Next(t testing.TB) (string, Response) {
 		case "error":
 			var errs []Error
 			_ = json.Unmarshal(msg.Payload, &errs)
-			return msg.ID, Response{Errors: errs}
+			return msg.ID, Response{gqlclient.Response{Errors: errs}}
 		case "complete":
 			continue
 		default:

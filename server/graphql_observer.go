@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -18,202 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobsphere/jobsphere"
-	"github.com/jobsphere/jobsphere/auth"
-	"github.com/jobsphere/jobsphere/ent"
-	"github.com/jobsphere/jobsphere/ent/hook"
-	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
-	"github.com/jobsphere/jobsphere/webhooks"
 )
-
-// ---- Logs ----
-
-// contextHandler adds the request's identity to every record logged with
-// a request's context: request_id, viewer_id (the user id, never an email)
-// once the viewer is known, and trace_id/span_id when the request is
-// traced. Installed once on the App's logger, it reaches every service's
-// InfoContext(ctx, …) without any of them passing ids around.
-type contextHandler struct{ inner slog.Handler }
-
-// withRequestContext returns logger with contextHandler in front of its
-// handler, unless it already has it.
-func withRequestContext(logger *slog.Logger) *slog.Logger {
-	if _, ok := logger.Handler().(contextHandler); ok {
-		return logger
-	}
-	return slog.New(contextHandler{logger.Handler()})
-}
-
-func (h contextHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return h.inner.Enabled(ctx, l)
-}
-
-func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if ctx == nil {
-		return h.inner.Handle(ctx, r)
-	}
-	var attrs []slog.Attr
-	if info := requestInfoFrom(ctx); info != nil {
-		attrs = append(attrs, slog.String("request_id", info.id))
-	}
-	if id := viewerID(ctx); id != "" {
-		attrs = append(attrs, slog.String("viewer_id", id))
-	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	if len(attrs) > 0 {
-		// The record is the caller's: adding to it in place is not allowed.
-		r = r.Clone()
-		r.AddAttrs(attrs...)
-	}
-	return h.inner.Handle(ctx, r)
-}
-
-// WithAttrs and WithGroup keep the handler in front. Attributes a logger
-// adds under a group land in that group; nothing here uses groups.
-func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return contextHandler{h.inner.WithAttrs(attrs)}
-}
-
-func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{h.inner.WithGroup(name)}
-}
-
-// requestInfo is what the request's log lines say about it. requestID
-// puts it in the request's context first; the viewer is filled in later,
-// once a bearer token or a websocket's connection_init has named them, so
-// that the access log written on the way out has it too.
-type requestInfo struct {
-	id     string
-	viewer atomic.Pointer[string]
-}
-
-type requestInfoKey struct{}
-
-func withRequestInfo(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestInfoKey{}, &requestInfo{id: id})
-}
-
-func requestInfoFrom(ctx context.Context) *requestInfo {
-	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
-	return info
-}
-
-// noteViewer records the signed-in viewer for the request's log lines.
-func noteViewer(ctx context.Context, v auth.Viewer) {
-	if info := requestInfoFrom(ctx); info != nil {
-		id := string(v.UserID)
-		info.viewer.Store(&id)
-	}
-}
-
-// viewerID is the id of ctx's viewer: the one in ctx itself, else the one
-// noted for its request.
-func viewerID(ctx context.Context) string {
-	if v, err := auth.ViewerFrom(ctx); err == nil {
-		return string(v.UserID)
-	}
-	if info := requestInfoFrom(ctx); info != nil {
-		if id := info.viewer.Load(); id != nil {
-			return *id
-		}
-	}
-	return ""
-}
-
-// ---- Metrics ----
-
-// telemetry is the App's business metrics and tracer, made once in Open.
-type telemetry struct {
-	graphql  *graphqlObserver
-	webhooks *prometheus.CounterVec
-	ledger   *prometheus.CounterVec
-}
-
-func newTelemetry(reg prometheus.Registerer, tracer trace.Tracer) *telemetry {
-	t := &telemetry{
-		graphql: &graphqlObserver{
-			operations: newCounter("jobsphere_graphql_operations_total",
-				"GraphQL operations answered, by type, name and result code (OK or the first error's extensions.code). "+
-					"A subscription counts once: at its first response, or at its end if it ends before any.",
-				"operation_type", "operation_name", "code"),
-			duration: newHistogram("jobsphere_graphql_operation_duration_seconds",
-				"Time from reading a GraphQL query or mutation to its response, by type and name; subscriptions are not timed.",
-				"operation_type", "operation_name"),
-			rateLimits: newCounter("jobsphere_rate_limit_refusals_total",
-				"Requests refused with RATE_LIMITED, by the root field refused (login, register, deposit, …).", "limit"),
-			names:  &labelSet{max: maxOperationNames},
-			tracer: tracer,
-		},
-		webhooks: newCounter("jobsphere_webhook_events_total",
-			"Stripe webhook deliveries, by event type and outcome (processed, duplicate, ignored, bad_signature, failed).",
-			"type", "outcome"),
-		ledger: newCounter("jobsphere_ledger_transactions_total", "Ledger transactions committed, by type.", "type"),
-	}
-	reg.MustRegister(t.graphql.operations, t.graphql.duration, t.graphql.rateLimits, t.webhooks, t.ledger)
-	return t
-}
-
-func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-}
-
-// newHistogram makes a latency histogram, in seconds, with the default
-// buckets (5ms to 10s).
-func newHistogram(name, help string, labels ...string) *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: prometheus.DefBuckets}, labels)
-}
-
-// observeWebhook counts one webhook delivery.
-func (t *telemetry) observeWebhook(_ context.Context, eventType string, outcome webhooks.Outcome) {
-	t.webhooks.WithLabelValues(eventType, string(outcome)).Inc()
-}
-
-// countLedgerPostings is an ent hook on LedgerTransaction that counts each
-// transaction the ledger writes, by type, once its database transaction
-// commits: a posting rolled back with the rest of its transaction does not
-// count. A create outside a transaction counts at once. sqlite says
-// whether the database is SQLite, which answers an insert skipped by ON
-// CONFLICT DO NOTHING (the ledger's idempotent replay) without an error;
-// there the row is looked up before it is counted.
-func countLedgerPostings(counter *prometheus.CounterVec, sqlite bool) ent.Hook {
-	return hook.On(func(next ent.Mutator) ent.Mutator {
-		return hook.LedgerTransactionFunc(func(ctx context.Context, m *ent.LedgerTransactionMutation) (ent.Value, error) {
-			v, err := next.Mutate(ctx, m)
-			if err != nil {
-				return v, err // PostgreSQL reports a skipped insert as sql.ErrNoRows
-			}
-			if sqlite {
-				id, ok := m.ID()
-				if !ok {
-					return v, nil
-				}
-				if exists, qerr := m.Client().LedgerTransaction.Query().Where(ledgertransaction.ID(id)).Exist(ctx); qerr != nil || !exists {
-					return v, nil
-				}
-			}
-			typ, _ := m.GetType()
-			c := counter.WithLabelValues(string(typ))
-			tx, txErr := m.Tx()
-			if txErr != nil {
-				c.Inc()
-				return v, nil
-			}
-			tx.OnCommit(func(next ent.Committer) ent.Committer {
-				return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-					err := next.Commit(ctx, tx)
-					if err == nil {
-						c.Inc()
-					}
-					return err
-				})
-			})
-			return v, nil
-		})
-	}, ent.OpCreate)
-}
-
-// ---- GraphQL ----
 
 // maxOperationNames bounds the operation_name label: any client can make
 // up names, so past this many distinct ones the rest count as "other".
@@ -226,6 +30,26 @@ const (
 	opOther     = "other"     // a name past maxOperationNames, or not a sane one
 	codeOK      = "OK"
 )
+
+// newGraphQLObserver makes the GraphQL metrics and registers them with
+// reg; tracer is nil when tracing is off.
+func newGraphQLObserver(reg prometheus.Registerer, tracer trace.Tracer) *graphqlObserver {
+	o := &graphqlObserver{
+		operations: newCounter("jobsphere_graphql_operations_total",
+			"GraphQL operations answered, by type, name and result code (OK or the first error's extensions.code). "+
+				"A subscription counts once: at its first response, or at its end if it ends before any.",
+			"operation_type", "operation_name", "code"),
+		duration: newHistogram("jobsphere_graphql_operation_duration_seconds",
+			"Time from reading a GraphQL query or mutation to its response, by type and name; subscriptions are not timed.",
+			"operation_type", "operation_name"),
+		rateLimits: newCounter("jobsphere_rate_limit_refusals_total",
+			"Requests refused with RATE_LIMITED, by the root field refused (login, register, deposit, …).", "limit"),
+		names:  &labelSet{max: maxOperationNames},
+		tracer: tracer,
+	}
+	reg.MustRegister(o.operations, o.duration, o.rateLimits)
+	return o
+}
 
 // graphqlObserver is the gqlgen extension that counts, times and traces
 // every GraphQL operation, including those refused before they run (bad

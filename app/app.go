@@ -1,8 +1,10 @@
-// Package server assembles the HTTP service: routes, middleware, the
-// GraphQL handler and its transports, health and metrics. It holds no
-// business rules; App wires the services together once, for the binary
-// and the tests alike.
-package server
+// Package app builds the running system from its configuration: it
+// opens and migrates the database and wires the services, the metrics
+// registry and the tracer together once, for the binary (cmd/jobsphere),
+// the test harness (server/servertest) and the load generator alike. It
+// holds no business rules and no HTTP; NewServer hands the parts the HTTP
+// layer needs to package server.
+package app
 
 import (
 	"context"
@@ -11,9 +13,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,13 +27,16 @@ import (
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/database"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/lookup"
 	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
 	"github.com/jobsphere/jobsphere/payments/sandbox"
 	"github.com/jobsphere/jobsphere/payments/stripe"
 	"github.com/jobsphere/jobsphere/realtime"
+	"github.com/jobsphere/jobsphere/server"
 	"github.com/jobsphere/jobsphere/webhooks"
 )
 
@@ -54,13 +59,12 @@ type App struct {
 	// is off. Close flushes it.
 	Tracing *sdktrace.TracerProvider
 
-	telemetry  *telemetry
-	websockets sync.WaitGroup // open websocket connections, for draining
+	telemetry *telemetry
 }
 
 // Open connects to the database, migrates it when AUTO_MIGRATE is on and
 // builds the services. Every line logger writes with a request's context
-// gets the request's id and viewer (see contextHandler).
+// gets the request's id and viewer (see server.WithRequestContext).
 func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
 	tp, err := newTracerProvider(ctx, cfg)
 	if err != nil {
@@ -74,15 +78,11 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		return nil, err
 	}
 	app := &App{
-		Config: cfg, Logger: withRequestContext(logger), DB: db, Client: client, Registry: prometheus.NewRegistry(),
-		Ledger: ledger.New(client, cfg.Currency, !cfg.Embedded()), Tracing: tp,
+		Config: cfg, Logger: server.WithRequestContext(logger), DB: db, Client: client, Registry: prometheus.NewRegistry(),
+		Tracing: tp,
 	}
-	var tracer trace.Tracer
-	if tp != nil {
-		tracer = tp.Tracer(instrumentationName)
-	}
-	app.telemetry = newTelemetry(app.Registry, tracer)
-	client.LedgerTransaction.Use(countLedgerPostings(app.telemetry.ledger, cfg.Embedded()))
+	app.telemetry = newTelemetry(app.Registry)
+	app.Ledger = ledger.New(client, cfg.Currency, !cfg.Embedded(), ledger.WithObserver(app.telemetry.observeLedgerTransaction))
 	if err := app.build(ctx); err != nil {
 		return nil, errors.Join(err, app.Close())
 	}
@@ -91,7 +91,7 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 
 func (a *App) build(ctx context.Context) error {
 	if err := a.DB.PingContext(ctx); err != nil {
-		return err
+		return fmt.Errorf("ping database: %w", err)
 	}
 	if a.Config.AutoMigrate {
 		if err := a.Migrate(ctx); err != nil {
@@ -109,7 +109,7 @@ func (a *App) build(ctx context.Context) error {
 		LoginPerAddress:    a.Config.LoginPerAddress,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("auth: %w", err)
 	}
 	a.Auth = authn
 	gateway, verifier, err := a.buildGateway()
@@ -134,7 +134,7 @@ func (a *App) build(ctx context.Context) error {
 	if a.Config.CloudinaryURL != "" {
 		cld, err := media.NewCloudinary(a.Config.CloudinaryURL)
 		if err != nil {
-			return err
+			return fmt.Errorf("media store: %w", err)
 		}
 		store = cld
 	}
@@ -159,7 +159,7 @@ func (a *App) buildGateway() (payments.Gateway, payments.EventVerifier, error) {
 	} else {
 		b, err := realtime.NewPostgres(cfg.DatabaseURL, a.DB, a.Logger)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("realtime broker: %w", err)
 		}
 		a.Broker = b
 	}
@@ -217,21 +217,40 @@ func (a *App) Migrate(ctx context.Context) error {
 	if err := database.Migrate(ctx, a.DB, a.Client, !a.Config.Embedded()); err != nil {
 		return err
 	}
-	return a.Ledger.EnsurePlatformAccounts(ctx)
+	if err := a.Ledger.EnsurePlatformAccounts(ctx); err != nil {
+		return fmt.Errorf("migrate: platform accounts: %w", err)
+	}
+	return nil
 }
 
-// DrainWebsockets waits for open websocket connections to close, or for
-// ctx to end. Shutdown cancels their context first, which makes each send
-// its client a close frame.
-func (a *App) DrainWebsockets(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { a.websockets.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return errors.New("shutdown: websocket connections still open")
+// NewServer builds the HTTP service over the App's parts. Call it once per
+// App: it registers the HTTP metrics with the App's registry.
+func (a *App) NewServer() *server.Server {
+	var tp trace.TracerProvider // nil, not a nil *sdktrace.TracerProvider, when tracing is off
+	if a.Tracing != nil {
+		tp = a.Tracing
 	}
+	var sandbox server.SandboxPages
+	if a.Sandbox != nil {
+		sandbox = a.Sandbox
+	}
+	return server.NewServer(a.Config, a.Logger, a.Registry, tp, server.Services{
+		Auth: a.Auth,
+		Resolver: &graph.Resolver{
+			Lookup:   lookup.New(a.Client),
+			Auth:     a.Auth,
+			Ledger:   a.Ledger,
+			Market:   a.Market,
+			Payments: a.Payments,
+			Media:    a.Media,
+		},
+		Webhooks:      a.Webhooks,
+		Media:         a.Media,
+		MediaDir:      a.MediaDir(),
+		Sandbox:       sandbox,
+		Ready:         a.DB.PingContext,
+		Subscriptions: a.Broker.Subscriptions,
+	})
 }
 
 // Close releases the broker and the database, then sends the spans not
