@@ -23,9 +23,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobsphere/jobsphere/app/database"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
-	"github.com/jobsphere/jobsphere/database"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/ledger"

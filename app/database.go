@@ -3,8 +3,8 @@ package app
 import (
 	"database/sql"
 
+	"github.com/jobsphere/jobsphere/app/database"
 	"github.com/jobsphere/jobsphere/config"
-	"github.com/jobsphere/jobsphere/database"
 	"github.com/jobsphere/jobsphere/ent"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema"

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 )

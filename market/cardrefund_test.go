@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth"
-	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/market"
 )

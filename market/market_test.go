@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/config"
-	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/escrow"

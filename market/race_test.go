@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
-	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/escrow"

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth/role"
-	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )

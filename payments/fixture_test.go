@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
-	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
-	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 )

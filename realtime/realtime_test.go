@@ -19,7 +19,7 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
-	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/realtime"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/jobsphere/jobsphere/internal/gqlclient"
+	"github.com/jobsphere/jobsphere/client/gqlclient"
 )
 
 // client speaks GraphQL over HTTP and posts webhooks to one server.

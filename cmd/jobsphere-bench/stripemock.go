@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/jobsphere/jobsphere/internal/stripemock"
+	"github.com/jobsphere/jobsphere/payments/stripe/stripemock"
 )
 
 // stripeMock starts stripe-mock (see package stripemock) once per run and

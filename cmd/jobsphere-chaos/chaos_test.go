@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jobsphere/jobsphere/internal/gqlclient"
+	"github.com/jobsphere/jobsphere/client/gqlclient"
 )
 
 // callError is a failed GraphQL call: the server's error code (CONFLICT,

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/jobsphere/jobsphere/internal/gqlclient"
+	"github.com/jobsphere/jobsphere/client/gqlclient"
 )
 
 // Response is a GraphQL response (gqlclient's), with the assertions tests

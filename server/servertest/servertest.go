@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere/app"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/config"
-	"github.com/jobsphere/jobsphere/database/dbtest"
 	"github.com/jobsphere/jobsphere/server"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsphere/jobsphere/internal/stripemock"
+	"github.com/jobsphere/jobsphere/payments/stripe/stripemock"
 )
 
 // StripeMock starts stripe-mock (see package stripemock) for one test and

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/jobsphere/jobsphere/internal/gqlclient"
+	"github.com/jobsphere/jobsphere/client/gqlclient"
 )
 
 // The two GraphQL websocket subprotocols clients speak: graphql-ws's

@@ -12,7 +12,7 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"github.com/jobsphere/jobsphere/database/dbtest"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 )
 
 func main() {

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jobsphere/jobsphere/database"
+	"github.com/jobsphere/jobsphere/app/database"
 	"github.com/jobsphere/jobsphere/ent"
 )
 
