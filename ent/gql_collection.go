@@ -1541,10 +1541,20 @@ func (_q *WalletQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, wallet.FieldIsActive)
 				fieldSeen[wallet.FieldIsActive] = struct{}{}
 			}
+		case "amountOwed":
+			if _, ok := fieldSeen[wallet.FieldAmountOwed]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldAmountOwed)
+				fieldSeen[wallet.FieldAmountOwed] = struct{}{}
+			}
 		case "isFrozen":
 			if _, ok := fieldSeen[wallet.FieldIsFrozen]; !ok {
 				selectedFields = append(selectedFields, wallet.FieldIsFrozen)
 				fieldSeen[wallet.FieldIsFrozen] = struct{}{}
+			}
+		case "frozenReason":
+			if _, ok := fieldSeen[wallet.FieldFrozenReason]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldFrozenReason)
+				fieldSeen[wallet.FieldFrozenReason] = struct{}{}
 			}
 		case "id":
 		case "__typename":

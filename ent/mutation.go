@@ -17526,8 +17526,11 @@ type WalletMutation struct {
 	total_withdrawals    *int64
 	addtotal_withdrawals *int64
 	is_active            *bool
+	amount_owed          *int64
+	addamount_owed       *int64
 	is_frozen            *bool
-	frozen_reason        *string
+	frozen_reason        *wallet.FrozenReason
+	frozen_note          *string
 	clearedFields        map[string]struct{}
 	user                 *pulid.ID
 	cleareduser          bool
@@ -18156,6 +18159,62 @@ func (m *WalletMutation) ResetIsActive() {
 	m.is_active = nil
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (m *WalletMutation) SetAmountOwed(i int64) {
+	m.amount_owed = &i
+	m.addamount_owed = nil
+}
+
+// AmountOwed returns the value of the "amount_owed" field in the mutation.
+func (m *WalletMutation) AmountOwed() (r int64, exists bool) {
+	v := m.amount_owed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountOwed returns the old "amount_owed" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldAmountOwed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountOwed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountOwed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountOwed: %w", err)
+	}
+	return oldValue.AmountOwed, nil
+}
+
+// AddAmountOwed adds i to the "amount_owed" field.
+func (m *WalletMutation) AddAmountOwed(i int64) {
+	if m.addamount_owed != nil {
+		*m.addamount_owed += i
+	} else {
+		m.addamount_owed = &i
+	}
+}
+
+// AddedAmountOwed returns the value that was added to the "amount_owed" field in this mutation.
+func (m *WalletMutation) AddedAmountOwed() (r int64, exists bool) {
+	v := m.addamount_owed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountOwed resets all changes to the "amount_owed" field.
+func (m *WalletMutation) ResetAmountOwed() {
+	m.amount_owed = nil
+	m.addamount_owed = nil
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (m *WalletMutation) SetIsFrozen(b bool) {
 	m.is_frozen = &b
@@ -18193,12 +18252,12 @@ func (m *WalletMutation) ResetIsFrozen() {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (m *WalletMutation) SetFrozenReason(s string) {
-	m.frozen_reason = &s
+func (m *WalletMutation) SetFrozenReason(wr wallet.FrozenReason) {
+	m.frozen_reason = &wr
 }
 
 // FrozenReason returns the value of the "frozen_reason" field in the mutation.
-func (m *WalletMutation) FrozenReason() (r string, exists bool) {
+func (m *WalletMutation) FrozenReason() (r wallet.FrozenReason, exists bool) {
 	v := m.frozen_reason
 	if v == nil {
 		return
@@ -18209,7 +18268,7 @@ func (m *WalletMutation) FrozenReason() (r string, exists bool) {
 // OldFrozenReason returns the old "frozen_reason" field's value of the Wallet entity.
 // If the Wallet object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *WalletMutation) OldFrozenReason(ctx context.Context) (v *string, err error) {
+func (m *WalletMutation) OldFrozenReason(ctx context.Context) (v *wallet.FrozenReason, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldFrozenReason is only allowed on UpdateOne operations")
 	}
@@ -18239,6 +18298,55 @@ func (m *WalletMutation) FrozenReasonCleared() bool {
 func (m *WalletMutation) ResetFrozenReason() {
 	m.frozen_reason = nil
 	delete(m.clearedFields, wallet.FieldFrozenReason)
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (m *WalletMutation) SetFrozenNote(s string) {
+	m.frozen_note = &s
+}
+
+// FrozenNote returns the value of the "frozen_note" field in the mutation.
+func (m *WalletMutation) FrozenNote() (r string, exists bool) {
+	v := m.frozen_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFrozenNote returns the old "frozen_note" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldFrozenNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFrozenNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFrozenNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFrozenNote: %w", err)
+	}
+	return oldValue.FrozenNote, nil
+}
+
+// ClearFrozenNote clears the value of the "frozen_note" field.
+func (m *WalletMutation) ClearFrozenNote() {
+	m.frozen_note = nil
+	m.clearedFields[wallet.FieldFrozenNote] = struct{}{}
+}
+
+// FrozenNoteCleared returns if the "frozen_note" field was cleared in this mutation.
+func (m *WalletMutation) FrozenNoteCleared() bool {
+	_, ok := m.clearedFields[wallet.FieldFrozenNote]
+	return ok
+}
+
+// ResetFrozenNote resets all changes to the "frozen_note" field.
+func (m *WalletMutation) ResetFrozenNote() {
+	m.frozen_note = nil
+	delete(m.clearedFields, wallet.FieldFrozenNote)
 }
 
 // ClearUser clears the "user" edge to the User entity.
@@ -18302,7 +18410,7 @@ func (m *WalletMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WalletMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, wallet.FieldCreatedAt)
 	}
@@ -18336,11 +18444,17 @@ func (m *WalletMutation) Fields() []string {
 	if m.is_active != nil {
 		fields = append(fields, wallet.FieldIsActive)
 	}
+	if m.amount_owed != nil {
+		fields = append(fields, wallet.FieldAmountOwed)
+	}
 	if m.is_frozen != nil {
 		fields = append(fields, wallet.FieldIsFrozen)
 	}
 	if m.frozen_reason != nil {
 		fields = append(fields, wallet.FieldFrozenReason)
+	}
+	if m.frozen_note != nil {
+		fields = append(fields, wallet.FieldFrozenNote)
 	}
 	return fields
 }
@@ -18372,10 +18486,14 @@ func (m *WalletMutation) Field(name string) (ent.Value, bool) {
 		return m.TotalWithdrawals()
 	case wallet.FieldIsActive:
 		return m.IsActive()
+	case wallet.FieldAmountOwed:
+		return m.AmountOwed()
 	case wallet.FieldIsFrozen:
 		return m.IsFrozen()
 	case wallet.FieldFrozenReason:
 		return m.FrozenReason()
+	case wallet.FieldFrozenNote:
+		return m.FrozenNote()
 	}
 	return nil, false
 }
@@ -18407,10 +18525,14 @@ func (m *WalletMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldTotalWithdrawals(ctx)
 	case wallet.FieldIsActive:
 		return m.OldIsActive(ctx)
+	case wallet.FieldAmountOwed:
+		return m.OldAmountOwed(ctx)
 	case wallet.FieldIsFrozen:
 		return m.OldIsFrozen(ctx)
 	case wallet.FieldFrozenReason:
 		return m.OldFrozenReason(ctx)
+	case wallet.FieldFrozenNote:
+		return m.OldFrozenNote(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wallet field %s", name)
 }
@@ -18497,6 +18619,13 @@ func (m *WalletMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetIsActive(v)
 		return nil
+	case wallet.FieldAmountOwed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountOwed(v)
+		return nil
 	case wallet.FieldIsFrozen:
 		v, ok := value.(bool)
 		if !ok {
@@ -18505,11 +18634,18 @@ func (m *WalletMutation) SetField(name string, value ent.Value) error {
 		m.SetIsFrozen(v)
 		return nil
 	case wallet.FieldFrozenReason:
-		v, ok := value.(string)
+		v, ok := value.(wallet.FrozenReason)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFrozenReason(v)
+		return nil
+	case wallet.FieldFrozenNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFrozenNote(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Wallet field %s", name)
@@ -18537,6 +18673,9 @@ func (m *WalletMutation) AddedFields() []string {
 	if m.addtotal_withdrawals != nil {
 		fields = append(fields, wallet.FieldTotalWithdrawals)
 	}
+	if m.addamount_owed != nil {
+		fields = append(fields, wallet.FieldAmountOwed)
+	}
 	return fields
 }
 
@@ -18557,6 +18696,8 @@ func (m *WalletMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedTotalSpent()
 	case wallet.FieldTotalWithdrawals:
 		return m.AddedTotalWithdrawals()
+	case wallet.FieldAmountOwed:
+		return m.AddedAmountOwed()
 	}
 	return nil, false
 }
@@ -18608,6 +18749,13 @@ func (m *WalletMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddTotalWithdrawals(v)
 		return nil
+	case wallet.FieldAmountOwed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountOwed(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wallet numeric field %s", name)
 }
@@ -18618,6 +18766,9 @@ func (m *WalletMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(wallet.FieldFrozenReason) {
 		fields = append(fields, wallet.FieldFrozenReason)
+	}
+	if m.FieldCleared(wallet.FieldFrozenNote) {
+		fields = append(fields, wallet.FieldFrozenNote)
 	}
 	return fields
 }
@@ -18635,6 +18786,9 @@ func (m *WalletMutation) ClearField(name string) error {
 	switch name {
 	case wallet.FieldFrozenReason:
 		m.ClearFrozenReason()
+		return nil
+	case wallet.FieldFrozenNote:
+		m.ClearFrozenNote()
 		return nil
 	}
 	return fmt.Errorf("unknown Wallet nullable field %s", name)
@@ -18677,11 +18831,17 @@ func (m *WalletMutation) ResetField(name string) error {
 	case wallet.FieldIsActive:
 		m.ResetIsActive()
 		return nil
+	case wallet.FieldAmountOwed:
+		m.ResetAmountOwed()
+		return nil
 	case wallet.FieldIsFrozen:
 		m.ResetIsFrozen()
 		return nil
 	case wallet.FieldFrozenReason:
 		m.ResetFrozenReason()
+		return nil
+	case wallet.FieldFrozenNote:
+		m.ResetFrozenNote()
 		return nil
 	}
 	return fmt.Errorf("unknown Wallet field %s", name)

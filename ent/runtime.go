@@ -470,8 +470,12 @@ func init() {
 	walletDescIsActive := walletFields[8].Descriptor()
 	// wallet.DefaultIsActive holds the default value on creation for the is_active field.
 	wallet.DefaultIsActive = walletDescIsActive.Default.(bool)
+	// walletDescAmountOwed is the schema descriptor for amount_owed field.
+	walletDescAmountOwed := walletFields[9].Descriptor()
+	// wallet.DefaultAmountOwed holds the default value on creation for the amount_owed field.
+	wallet.DefaultAmountOwed = walletDescAmountOwed.Default.(int64)
 	// walletDescIsFrozen is the schema descriptor for is_frozen field.
-	walletDescIsFrozen := walletFields[9].Descriptor()
+	walletDescIsFrozen := walletFields[10].Descriptor()
 	// wallet.DefaultIsFrozen holds the default value on creation for the is_frozen field.
 	wallet.DefaultIsFrozen = walletDescIsFrozen.Default.(bool)
 	// walletDescID is the schema descriptor for id field.

@@ -41,10 +41,14 @@ type Wallet struct {
 	TotalWithdrawals int64 `json:"total_withdrawals,omitempty"`
 	// IsActive holds the value of the "is_active" field.
 	IsActive bool `json:"is_active,omitempty"`
+	// AmountOwed holds the value of the "amount_owed" field.
+	AmountOwed int64 `json:"amount_owed,omitempty"`
 	// IsFrozen holds the value of the "is_frozen" field.
 	IsFrozen bool `json:"is_frozen,omitempty"`
 	// FrozenReason holds the value of the "frozen_reason" field.
-	FrozenReason *string `json:"frozen_reason,omitempty"`
+	FrozenReason *wallet.FrozenReason `json:"frozen_reason,omitempty"`
+	// FrozenNote holds the value of the "frozen_note" field.
+	FrozenNote *string `json:"frozen_note,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WalletQuery when eager-loading is set.
 	Edges        WalletEdges `json:"edges"`
@@ -82,9 +86,9 @@ func (*Wallet) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case wallet.FieldIsActive, wallet.FieldIsFrozen:
 			values[i] = new(sql.NullBool)
-		case wallet.FieldBalance, wallet.FieldEscrowBalance, wallet.FieldPendingDeposits, wallet.FieldTotalEarnings, wallet.FieldTotalSpent, wallet.FieldTotalWithdrawals:
+		case wallet.FieldBalance, wallet.FieldEscrowBalance, wallet.FieldPendingDeposits, wallet.FieldTotalEarnings, wallet.FieldTotalSpent, wallet.FieldTotalWithdrawals, wallet.FieldAmountOwed:
 			values[i] = new(sql.NullInt64)
-		case wallet.FieldCurrency, wallet.FieldFrozenReason:
+		case wallet.FieldCurrency, wallet.FieldFrozenReason, wallet.FieldFrozenNote:
 			values[i] = new(sql.NullString)
 		case wallet.FieldCreatedAt, wallet.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -175,6 +179,12 @@ func (_m *Wallet) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.IsActive = value.Bool
 			}
+		case wallet.FieldAmountOwed:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field amount_owed", values[i])
+			} else if value.Valid {
+				_m.AmountOwed = value.Int64
+			}
 		case wallet.FieldIsFrozen:
 			if value, ok := values[i].(*sql.NullBool); !ok {
 				return fmt.Errorf("unexpected type %T for field is_frozen", values[i])
@@ -185,8 +195,15 @@ func (_m *Wallet) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field frozen_reason", values[i])
 			} else if value.Valid {
-				_m.FrozenReason = new(string)
-				*_m.FrozenReason = value.String
+				_m.FrozenReason = new(wallet.FrozenReason)
+				*_m.FrozenReason = wallet.FrozenReason(value.String)
+			}
+		case wallet.FieldFrozenNote:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field frozen_note", values[i])
+			} else if value.Valid {
+				_m.FrozenNote = new(string)
+				*_m.FrozenNote = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -262,11 +279,19 @@ func (_m *Wallet) String() string {
 	builder.WriteString("is_active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.IsActive))
 	builder.WriteString(", ")
+	builder.WriteString("amount_owed=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AmountOwed))
+	builder.WriteString(", ")
 	builder.WriteString("is_frozen=")
 	builder.WriteString(fmt.Sprintf("%v", _m.IsFrozen))
 	builder.WriteString(", ")
 	if v := _m.FrozenReason; v != nil {
 		builder.WriteString("frozen_reason=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.FrozenNote; v != nil {
+		builder.WriteString("frozen_note=")
 		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')

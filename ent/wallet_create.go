@@ -163,6 +163,20 @@ func (_c *WalletCreate) SetNillableIsActive(v *bool) *WalletCreate {
 	return _c
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (_c *WalletCreate) SetAmountOwed(v int64) *WalletCreate {
+	_c.mutation.SetAmountOwed(v)
+	return _c
+}
+
+// SetNillableAmountOwed sets the "amount_owed" field if the given value is not nil.
+func (_c *WalletCreate) SetNillableAmountOwed(v *int64) *WalletCreate {
+	if v != nil {
+		_c.SetAmountOwed(*v)
+	}
+	return _c
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (_c *WalletCreate) SetIsFrozen(v bool) *WalletCreate {
 	_c.mutation.SetIsFrozen(v)
@@ -178,15 +192,29 @@ func (_c *WalletCreate) SetNillableIsFrozen(v *bool) *WalletCreate {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (_c *WalletCreate) SetFrozenReason(v string) *WalletCreate {
+func (_c *WalletCreate) SetFrozenReason(v wallet.FrozenReason) *WalletCreate {
 	_c.mutation.SetFrozenReason(v)
 	return _c
 }
 
 // SetNillableFrozenReason sets the "frozen_reason" field if the given value is not nil.
-func (_c *WalletCreate) SetNillableFrozenReason(v *string) *WalletCreate {
+func (_c *WalletCreate) SetNillableFrozenReason(v *wallet.FrozenReason) *WalletCreate {
 	if v != nil {
 		_c.SetFrozenReason(*v)
+	}
+	return _c
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (_c *WalletCreate) SetFrozenNote(v string) *WalletCreate {
+	_c.mutation.SetFrozenNote(v)
+	return _c
+}
+
+// SetNillableFrozenNote sets the "frozen_note" field if the given value is not nil.
+func (_c *WalletCreate) SetNillableFrozenNote(v *string) *WalletCreate {
+	if v != nil {
+		_c.SetFrozenNote(*v)
 	}
 	return _c
 }
@@ -281,6 +309,10 @@ func (_c *WalletCreate) defaults() {
 		v := wallet.DefaultIsActive
 		_c.mutation.SetIsActive(v)
 	}
+	if _, ok := _c.mutation.AmountOwed(); !ok {
+		v := wallet.DefaultAmountOwed
+		_c.mutation.SetAmountOwed(v)
+	}
 	if _, ok := _c.mutation.IsFrozen(); !ok {
 		v := wallet.DefaultIsFrozen
 		_c.mutation.SetIsFrozen(v)
@@ -331,8 +363,16 @@ func (_c *WalletCreate) check() error {
 	if _, ok := _c.mutation.IsActive(); !ok {
 		return &ValidationError{Name: "is_active", err: errors.New(`ent: missing required field "Wallet.is_active"`)}
 	}
+	if _, ok := _c.mutation.AmountOwed(); !ok {
+		return &ValidationError{Name: "amount_owed", err: errors.New(`ent: missing required field "Wallet.amount_owed"`)}
+	}
 	if _, ok := _c.mutation.IsFrozen(); !ok {
 		return &ValidationError{Name: "is_frozen", err: errors.New(`ent: missing required field "Wallet.is_frozen"`)}
+	}
+	if v, ok := _c.mutation.FrozenReason(); ok {
+		if err := wallet.FrozenReasonValidator(v); err != nil {
+			return &ValidationError{Name: "frozen_reason", err: fmt.Errorf(`ent: validator failed for field "Wallet.frozen_reason": %w`, err)}
+		}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "Wallet.user"`)}
@@ -413,13 +453,21 @@ func (_c *WalletCreate) createSpec() (*Wallet, *sqlgraph.CreateSpec) {
 		_spec.SetField(wallet.FieldIsActive, field.TypeBool, value)
 		_node.IsActive = value
 	}
+	if value, ok := _c.mutation.AmountOwed(); ok {
+		_spec.SetField(wallet.FieldAmountOwed, field.TypeInt64, value)
+		_node.AmountOwed = value
+	}
 	if value, ok := _c.mutation.IsFrozen(); ok {
 		_spec.SetField(wallet.FieldIsFrozen, field.TypeBool, value)
 		_node.IsFrozen = value
 	}
 	if value, ok := _c.mutation.FrozenReason(); ok {
-		_spec.SetField(wallet.FieldFrozenReason, field.TypeString, value)
+		_spec.SetField(wallet.FieldFrozenReason, field.TypeEnum, value)
 		_node.FrozenReason = &value
+	}
+	if value, ok := _c.mutation.FrozenNote(); ok {
+		_spec.SetField(wallet.FieldFrozenNote, field.TypeString, value)
+		_node.FrozenNote = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -634,6 +682,24 @@ func (u *WalletUpsert) UpdateIsActive() *WalletUpsert {
 	return u
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (u *WalletUpsert) SetAmountOwed(v int64) *WalletUpsert {
+	u.Set(wallet.FieldAmountOwed, v)
+	return u
+}
+
+// UpdateAmountOwed sets the "amount_owed" field to the value that was provided on create.
+func (u *WalletUpsert) UpdateAmountOwed() *WalletUpsert {
+	u.SetExcluded(wallet.FieldAmountOwed)
+	return u
+}
+
+// AddAmountOwed adds v to the "amount_owed" field.
+func (u *WalletUpsert) AddAmountOwed(v int64) *WalletUpsert {
+	u.Add(wallet.FieldAmountOwed, v)
+	return u
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (u *WalletUpsert) SetIsFrozen(v bool) *WalletUpsert {
 	u.Set(wallet.FieldIsFrozen, v)
@@ -647,7 +713,7 @@ func (u *WalletUpsert) UpdateIsFrozen() *WalletUpsert {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (u *WalletUpsert) SetFrozenReason(v string) *WalletUpsert {
+func (u *WalletUpsert) SetFrozenReason(v wallet.FrozenReason) *WalletUpsert {
 	u.Set(wallet.FieldFrozenReason, v)
 	return u
 }
@@ -661,6 +727,24 @@ func (u *WalletUpsert) UpdateFrozenReason() *WalletUpsert {
 // ClearFrozenReason clears the value of the "frozen_reason" field.
 func (u *WalletUpsert) ClearFrozenReason() *WalletUpsert {
 	u.SetNull(wallet.FieldFrozenReason)
+	return u
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (u *WalletUpsert) SetFrozenNote(v string) *WalletUpsert {
+	u.Set(wallet.FieldFrozenNote, v)
+	return u
+}
+
+// UpdateFrozenNote sets the "frozen_note" field to the value that was provided on create.
+func (u *WalletUpsert) UpdateFrozenNote() *WalletUpsert {
+	u.SetExcluded(wallet.FieldFrozenNote)
+	return u
+}
+
+// ClearFrozenNote clears the value of the "frozen_note" field.
+func (u *WalletUpsert) ClearFrozenNote() *WalletUpsert {
+	u.SetNull(wallet.FieldFrozenNote)
 	return u
 }
 
@@ -886,6 +970,27 @@ func (u *WalletUpsertOne) UpdateIsActive() *WalletUpsertOne {
 	})
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (u *WalletUpsertOne) SetAmountOwed(v int64) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetAmountOwed(v)
+	})
+}
+
+// AddAmountOwed adds v to the "amount_owed" field.
+func (u *WalletUpsertOne) AddAmountOwed(v int64) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.AddAmountOwed(v)
+	})
+}
+
+// UpdateAmountOwed sets the "amount_owed" field to the value that was provided on create.
+func (u *WalletUpsertOne) UpdateAmountOwed() *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateAmountOwed()
+	})
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (u *WalletUpsertOne) SetIsFrozen(v bool) *WalletUpsertOne {
 	return u.Update(func(s *WalletUpsert) {
@@ -901,7 +1006,7 @@ func (u *WalletUpsertOne) UpdateIsFrozen() *WalletUpsertOne {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (u *WalletUpsertOne) SetFrozenReason(v string) *WalletUpsertOne {
+func (u *WalletUpsertOne) SetFrozenReason(v wallet.FrozenReason) *WalletUpsertOne {
 	return u.Update(func(s *WalletUpsert) {
 		s.SetFrozenReason(v)
 	})
@@ -918,6 +1023,27 @@ func (u *WalletUpsertOne) UpdateFrozenReason() *WalletUpsertOne {
 func (u *WalletUpsertOne) ClearFrozenReason() *WalletUpsertOne {
 	return u.Update(func(s *WalletUpsert) {
 		s.ClearFrozenReason()
+	})
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (u *WalletUpsertOne) SetFrozenNote(v string) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetFrozenNote(v)
+	})
+}
+
+// UpdateFrozenNote sets the "frozen_note" field to the value that was provided on create.
+func (u *WalletUpsertOne) UpdateFrozenNote() *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateFrozenNote()
+	})
+}
+
+// ClearFrozenNote clears the value of the "frozen_note" field.
+func (u *WalletUpsertOne) ClearFrozenNote() *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.ClearFrozenNote()
 	})
 }
 
@@ -1310,6 +1436,27 @@ func (u *WalletUpsertBulk) UpdateIsActive() *WalletUpsertBulk {
 	})
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (u *WalletUpsertBulk) SetAmountOwed(v int64) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetAmountOwed(v)
+	})
+}
+
+// AddAmountOwed adds v to the "amount_owed" field.
+func (u *WalletUpsertBulk) AddAmountOwed(v int64) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.AddAmountOwed(v)
+	})
+}
+
+// UpdateAmountOwed sets the "amount_owed" field to the value that was provided on create.
+func (u *WalletUpsertBulk) UpdateAmountOwed() *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateAmountOwed()
+	})
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (u *WalletUpsertBulk) SetIsFrozen(v bool) *WalletUpsertBulk {
 	return u.Update(func(s *WalletUpsert) {
@@ -1325,7 +1472,7 @@ func (u *WalletUpsertBulk) UpdateIsFrozen() *WalletUpsertBulk {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (u *WalletUpsertBulk) SetFrozenReason(v string) *WalletUpsertBulk {
+func (u *WalletUpsertBulk) SetFrozenReason(v wallet.FrozenReason) *WalletUpsertBulk {
 	return u.Update(func(s *WalletUpsert) {
 		s.SetFrozenReason(v)
 	})
@@ -1342,6 +1489,27 @@ func (u *WalletUpsertBulk) UpdateFrozenReason() *WalletUpsertBulk {
 func (u *WalletUpsertBulk) ClearFrozenReason() *WalletUpsertBulk {
 	return u.Update(func(s *WalletUpsert) {
 		s.ClearFrozenReason()
+	})
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (u *WalletUpsertBulk) SetFrozenNote(v string) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetFrozenNote(v)
+	})
+}
+
+// UpdateFrozenNote sets the "frozen_note" field to the value that was provided on create.
+func (u *WalletUpsertBulk) UpdateFrozenNote() *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateFrozenNote()
+	})
+}
+
+// ClearFrozenNote clears the value of the "frozen_note" field.
+func (u *WalletUpsertBulk) ClearFrozenNote() *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.ClearFrozenNote()
 	})
 }
 

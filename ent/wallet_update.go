@@ -189,6 +189,27 @@ func (_u *WalletUpdate) SetNillableIsActive(v *bool) *WalletUpdate {
 	return _u
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (_u *WalletUpdate) SetAmountOwed(v int64) *WalletUpdate {
+	_u.mutation.ResetAmountOwed()
+	_u.mutation.SetAmountOwed(v)
+	return _u
+}
+
+// SetNillableAmountOwed sets the "amount_owed" field if the given value is not nil.
+func (_u *WalletUpdate) SetNillableAmountOwed(v *int64) *WalletUpdate {
+	if v != nil {
+		_u.SetAmountOwed(*v)
+	}
+	return _u
+}
+
+// AddAmountOwed adds value to the "amount_owed" field.
+func (_u *WalletUpdate) AddAmountOwed(v int64) *WalletUpdate {
+	_u.mutation.AddAmountOwed(v)
+	return _u
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (_u *WalletUpdate) SetIsFrozen(v bool) *WalletUpdate {
 	_u.mutation.SetIsFrozen(v)
@@ -204,13 +225,13 @@ func (_u *WalletUpdate) SetNillableIsFrozen(v *bool) *WalletUpdate {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (_u *WalletUpdate) SetFrozenReason(v string) *WalletUpdate {
+func (_u *WalletUpdate) SetFrozenReason(v wallet.FrozenReason) *WalletUpdate {
 	_u.mutation.SetFrozenReason(v)
 	return _u
 }
 
 // SetNillableFrozenReason sets the "frozen_reason" field if the given value is not nil.
-func (_u *WalletUpdate) SetNillableFrozenReason(v *string) *WalletUpdate {
+func (_u *WalletUpdate) SetNillableFrozenReason(v *wallet.FrozenReason) *WalletUpdate {
 	if v != nil {
 		_u.SetFrozenReason(*v)
 	}
@@ -220,6 +241,26 @@ func (_u *WalletUpdate) SetNillableFrozenReason(v *string) *WalletUpdate {
 // ClearFrozenReason clears the value of the "frozen_reason" field.
 func (_u *WalletUpdate) ClearFrozenReason() *WalletUpdate {
 	_u.mutation.ClearFrozenReason()
+	return _u
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (_u *WalletUpdate) SetFrozenNote(v string) *WalletUpdate {
+	_u.mutation.SetFrozenNote(v)
+	return _u
+}
+
+// SetNillableFrozenNote sets the "frozen_note" field if the given value is not nil.
+func (_u *WalletUpdate) SetNillableFrozenNote(v *string) *WalletUpdate {
+	if v != nil {
+		_u.SetFrozenNote(*v)
+	}
+	return _u
+}
+
+// ClearFrozenNote clears the value of the "frozen_note" field.
+func (_u *WalletUpdate) ClearFrozenNote() *WalletUpdate {
+	_u.mutation.ClearFrozenNote()
 	return _u
 }
 
@@ -269,6 +310,11 @@ func (_u *WalletUpdate) check() error {
 	if v, ok := _u.mutation.Currency(); ok {
 		if err := wallet.CurrencyValidator(v); err != nil {
 			return &ValidationError{Name: "currency", err: fmt.Errorf(`ent: validator failed for field "Wallet.currency": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.FrozenReason(); ok {
+		if err := wallet.FrozenReasonValidator(v); err != nil {
+			return &ValidationError{Name: "frozen_reason", err: fmt.Errorf(`ent: validator failed for field "Wallet.frozen_reason": %w`, err)}
 		}
 	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
@@ -340,14 +386,26 @@ func (_u *WalletUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.IsActive(); ok {
 		_spec.SetField(wallet.FieldIsActive, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.AmountOwed(); ok {
+		_spec.SetField(wallet.FieldAmountOwed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAmountOwed(); ok {
+		_spec.AddField(wallet.FieldAmountOwed, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.IsFrozen(); ok {
 		_spec.SetField(wallet.FieldIsFrozen, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.FrozenReason(); ok {
-		_spec.SetField(wallet.FieldFrozenReason, field.TypeString, value)
+		_spec.SetField(wallet.FieldFrozenReason, field.TypeEnum, value)
 	}
 	if _u.mutation.FrozenReasonCleared() {
-		_spec.ClearField(wallet.FieldFrozenReason, field.TypeString)
+		_spec.ClearField(wallet.FieldFrozenReason, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.FrozenNote(); ok {
+		_spec.SetField(wallet.FieldFrozenNote, field.TypeString, value)
+	}
+	if _u.mutation.FrozenNoteCleared() {
+		_spec.ClearField(wallet.FieldFrozenNote, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -531,6 +589,27 @@ func (_u *WalletUpdateOne) SetNillableIsActive(v *bool) *WalletUpdateOne {
 	return _u
 }
 
+// SetAmountOwed sets the "amount_owed" field.
+func (_u *WalletUpdateOne) SetAmountOwed(v int64) *WalletUpdateOne {
+	_u.mutation.ResetAmountOwed()
+	_u.mutation.SetAmountOwed(v)
+	return _u
+}
+
+// SetNillableAmountOwed sets the "amount_owed" field if the given value is not nil.
+func (_u *WalletUpdateOne) SetNillableAmountOwed(v *int64) *WalletUpdateOne {
+	if v != nil {
+		_u.SetAmountOwed(*v)
+	}
+	return _u
+}
+
+// AddAmountOwed adds value to the "amount_owed" field.
+func (_u *WalletUpdateOne) AddAmountOwed(v int64) *WalletUpdateOne {
+	_u.mutation.AddAmountOwed(v)
+	return _u
+}
+
 // SetIsFrozen sets the "is_frozen" field.
 func (_u *WalletUpdateOne) SetIsFrozen(v bool) *WalletUpdateOne {
 	_u.mutation.SetIsFrozen(v)
@@ -546,13 +625,13 @@ func (_u *WalletUpdateOne) SetNillableIsFrozen(v *bool) *WalletUpdateOne {
 }
 
 // SetFrozenReason sets the "frozen_reason" field.
-func (_u *WalletUpdateOne) SetFrozenReason(v string) *WalletUpdateOne {
+func (_u *WalletUpdateOne) SetFrozenReason(v wallet.FrozenReason) *WalletUpdateOne {
 	_u.mutation.SetFrozenReason(v)
 	return _u
 }
 
 // SetNillableFrozenReason sets the "frozen_reason" field if the given value is not nil.
-func (_u *WalletUpdateOne) SetNillableFrozenReason(v *string) *WalletUpdateOne {
+func (_u *WalletUpdateOne) SetNillableFrozenReason(v *wallet.FrozenReason) *WalletUpdateOne {
 	if v != nil {
 		_u.SetFrozenReason(*v)
 	}
@@ -562,6 +641,26 @@ func (_u *WalletUpdateOne) SetNillableFrozenReason(v *string) *WalletUpdateOne {
 // ClearFrozenReason clears the value of the "frozen_reason" field.
 func (_u *WalletUpdateOne) ClearFrozenReason() *WalletUpdateOne {
 	_u.mutation.ClearFrozenReason()
+	return _u
+}
+
+// SetFrozenNote sets the "frozen_note" field.
+func (_u *WalletUpdateOne) SetFrozenNote(v string) *WalletUpdateOne {
+	_u.mutation.SetFrozenNote(v)
+	return _u
+}
+
+// SetNillableFrozenNote sets the "frozen_note" field if the given value is not nil.
+func (_u *WalletUpdateOne) SetNillableFrozenNote(v *string) *WalletUpdateOne {
+	if v != nil {
+		_u.SetFrozenNote(*v)
+	}
+	return _u
+}
+
+// ClearFrozenNote clears the value of the "frozen_note" field.
+func (_u *WalletUpdateOne) ClearFrozenNote() *WalletUpdateOne {
+	_u.mutation.ClearFrozenNote()
 	return _u
 }
 
@@ -624,6 +723,11 @@ func (_u *WalletUpdateOne) check() error {
 	if v, ok := _u.mutation.Currency(); ok {
 		if err := wallet.CurrencyValidator(v); err != nil {
 			return &ValidationError{Name: "currency", err: fmt.Errorf(`ent: validator failed for field "Wallet.currency": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.FrozenReason(); ok {
+		if err := wallet.FrozenReasonValidator(v); err != nil {
+			return &ValidationError{Name: "frozen_reason", err: fmt.Errorf(`ent: validator failed for field "Wallet.frozen_reason": %w`, err)}
 		}
 	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
@@ -712,14 +816,26 @@ func (_u *WalletUpdateOne) sqlSave(ctx context.Context) (_node *Wallet, err erro
 	if value, ok := _u.mutation.IsActive(); ok {
 		_spec.SetField(wallet.FieldIsActive, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.AmountOwed(); ok {
+		_spec.SetField(wallet.FieldAmountOwed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAmountOwed(); ok {
+		_spec.AddField(wallet.FieldAmountOwed, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.IsFrozen(); ok {
 		_spec.SetField(wallet.FieldIsFrozen, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.FrozenReason(); ok {
-		_spec.SetField(wallet.FieldFrozenReason, field.TypeString, value)
+		_spec.SetField(wallet.FieldFrozenReason, field.TypeEnum, value)
 	}
 	if _u.mutation.FrozenReasonCleared() {
-		_spec.ClearField(wallet.FieldFrozenReason, field.TypeString)
+		_spec.ClearField(wallet.FieldFrozenReason, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.FrozenNote(); ok {
+		_spec.SetField(wallet.FieldFrozenNote, field.TypeString, value)
+	}
+	if _u.mutation.FrozenNoteCleared() {
+		_spec.ClearField(wallet.FieldFrozenNote, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Wallet{config: _u.config}

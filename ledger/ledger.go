@@ -7,10 +7,15 @@
 // Invariants (checked by Verify, asserted by the tests after every money
 // scenario):
 //   - every transaction's postings sum to zero, and all postings together;
-//   - no account but the outside world (EXTERNAL) is ever negative;
-//   - each wallet's cached balance and escrow balance equal the sums of
-//     the postings on the user's AVAILABLE and ESCROW accounts, and its
-//     lifetime totals equal what its transactions imply;
+//   - no account but the outside world (EXTERNAL) and a user's RECEIVABLE
+//     is ever negative; RECEIVABLE and the platform's LOSSES are never
+//     positive (their negative is what is owed, and what was lost);
+//   - each wallet's cached balance, escrow balance and amount owed equal
+//     the sums of the postings on the user's AVAILABLE and ESCROW accounts
+//     and minus its RECEIVABLE, and its lifetime totals equal what its
+//     transactions imply;
+//   - a wallet that owes is frozen (CHARGEBACK), and its freeze columns
+//     agree with the reasons that hold;
 //   - each wallet's pending deposits equal its unconfirmed deposits;
 //   - every job's status agrees with its contract's and escrow's (no
 //     cancelled job with a held escrow, no completed job whose escrow was
@@ -64,16 +69,18 @@ func New(client *ent.Client, currency jobsphere.Currency, rowLocks bool, opts ..
 // Currency is the ledger's currency.
 func (l *Ledger) Currency() jobsphere.Currency { return l.currency }
 
-// Account names a ledger account: a user's AVAILABLE or ESCROW money, the
-// platform's REVENUE, or EXTERNAL, the world outside (Stripe).
+// Account names a ledger account: a user's AVAILABLE or ESCROW money or
+// RECEIVABLE (what they owe), the platform's REVENUE or LOSSES, or
+// EXTERNAL, the world outside (Stripe).
 type Account struct {
 	Kind   ledgeraccount.Kind
-	UserID pulid.ID // empty for REVENUE and EXTERNAL
+	UserID pulid.ID // empty for REVENUE, LOSSES and EXTERNAL
 }
 
-// The accounts.
+// The platform's accounts.
 var (
 	Revenue  = Account{Kind: ledgeraccount.KindREVENUE}
+	Losses   = Account{Kind: ledgeraccount.KindLOSSES} // only ever down: dispute fees, debts written off
 	External = Account{Kind: ledgeraccount.KindEXTERNAL}
 )
 
@@ -86,6 +93,14 @@ func Available(userID pulid.ID) Account {
 // withdrawals in flight.
 func Escrow(userID pulid.ID) Account {
 	return Account{Kind: ledgeraccount.KindESCROW, UserID: userID}
+}
+
+// Receivable is what a user owes the platform, as a negative balance: the
+// only user account that goes below zero, and never above it. Money the
+// outside world takes back that the user's available money cannot cover
+// is debited here; their next deposits pay it back first.
+func Receivable(userID pulid.ID) Account {
+	return Account{Kind: ledgeraccount.KindRECEIVABLE, UserID: userID}
 }
 
 // Code is the account's stable name: "usr_…:available", "platform:revenue".
@@ -101,23 +116,25 @@ func (a Account) isUser() bool { return a.UserID != "" }
 
 func (a Account) valid() bool {
 	switch a.Kind {
-	case ledgeraccount.KindAVAILABLE, ledgeraccount.KindESCROW:
+	case ledgeraccount.KindAVAILABLE, ledgeraccount.KindESCROW, ledgeraccount.KindRECEIVABLE:
 		return a.UserID != ""
-	case ledgeraccount.KindREVENUE, ledgeraccount.KindEXTERNAL:
+	case ledgeraccount.KindREVENUE, ledgeraccount.KindLOSSES, ledgeraccount.KindEXTERNAL:
 		return a.UserID == ""
 	}
 	return false
 }
 
-// OpenWallet creates a user's empty wallet and their AVAILABLE and ESCROW
-// accounts. Call it inside the transaction that creates the user.
+// OpenWallet creates a user's empty wallet and their AVAILABLE, ESCROW and
+// RECEIVABLE accounts. Call it inside the transaction that creates the
+// user. (A wallet opened before RECEIVABLE existed gets it on first use:
+// see Post.)
 func OpenWallet(ctx context.Context, tx *ent.Client, userID pulid.ID, cur jobsphere.Currency) (*ent.Wallet, error) {
 	w, err := tx.Wallet.Create().SetUserID(userID).SetCurrency(strings.ToUpper(cur.Code)).Save(ctx)
 	if err != nil {
 		return nil, err
 	}
-	creates := make([]*ent.LedgerAccountCreate, 0, 2)
-	for _, a := range []Account{Available(userID), Escrow(userID)} {
+	creates := make([]*ent.LedgerAccountCreate, 0, 3)
+	for _, a := range []Account{Available(userID), Escrow(userID), Receivable(userID)} {
 		creates = append(creates, tx.LedgerAccount.Create().
 			SetCode(a.Code()).SetKind(a.Kind).SetUserID(userID).SetCurrency(cur.Code))
 	}
@@ -127,10 +144,10 @@ func OpenWallet(ctx context.Context, tx *ent.Client, userID pulid.ID, cur jobsph
 	return w, nil
 }
 
-// EnsurePlatformAccounts creates the REVENUE and EXTERNAL accounts once;
-// safe to call from every replica at every start.
+// EnsurePlatformAccounts creates the REVENUE, LOSSES and EXTERNAL accounts
+// once; safe to call from every replica at every start.
 func (l *Ledger) EnsurePlatformAccounts(ctx context.Context) error {
-	for _, a := range []Account{Revenue, External} {
+	for _, a := range []Account{Revenue, Losses, External} {
 		err := l.client.LedgerAccount.Create().
 			SetCode(a.Code()).SetKind(a.Kind).SetCurrency(l.currency.Code).
 			OnConflictColumns(ledgeraccount.FieldCode).DoNothing().

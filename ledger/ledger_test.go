@@ -133,7 +133,8 @@ func TestJobLifecycleBalances(t *testing.T) {
 		}
 
 		// A frozen wallet cannot spend, but can receive.
-		if err := app.Ledger.SetFrozen(ctx, app.Client, customer, true, "review"); err != nil {
+		note := "review"
+		if _, err := app.Ledger.SetAdminFreeze(ctx, app.Client, customer, &note); err != nil {
 			t.Fatal(err)
 		}
 		_, err = post(t, app, ledger.Entry{Key: "ofr:3:hold", Type: ledgertransaction.TypeESCROW_HOLD,

@@ -14,6 +14,7 @@ import (
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
@@ -73,8 +74,9 @@ func modelRaceEnabled() bool {
 	return false
 }
 
-// TestLedgerAgainstReferenceModel posts thousands of random money movements,
-// reversals, freezes and key replays, each in its own database transaction,
+// TestLedgerAgainstReferenceModel posts thousands of random money movements
+// (money taken back by the outside world and owed, deposits paying it back,
+// platform losses among them), reversals, freezes and key replays, each in its own database transaction,
 // and checks every modelOutcome and every wallet against a plain in-memory model
 // of what the ledger documents.
 func TestLedgerAgainstReferenceModel(t *testing.T) {
@@ -98,9 +100,12 @@ func TestLedgerAgainstReferenceModel(t *testing.T) {
 
 // mWallet is the model of one wallet.
 type mWallet struct {
-	available, escrow, earnings, spent, withdrawals int64
-	frozen                                          bool
+	available, escrow, owed, earnings, spent, withdrawals int64
+	adminFrozen                                           bool
 }
+
+// frozen: an admin froze it, or it owes (CHARGEBACK).
+func (w *mWallet) frozen() bool { return w.adminFrozen || w.owed > 0 }
 
 // mTxn is the model of one posted (committed) ledger transaction.
 type mTxn struct {
@@ -115,15 +120,15 @@ type mTxn struct {
 // refModel is the reference: what every balance must be.
 type refModel struct {
 	users             []pulid.ID // customers then contractors
-	wallets           map[pulid.ID]*mWallet
-	revenue, external int64
+	wallets                   map[pulid.ID]*mWallet
+	revenue, losses, external int64
 	txns              []*mTxn
 	byKey             map[string]*mTxn
 }
 
 // modelDelta is what one entry does to one wallet.
 type modelDelta struct {
-	available, escrow, earnings, spent, withdrawals int64
+	available, escrow, owed, earnings, spent, withdrawals int64
 }
 
 // modelOutcome is what the model predicts for one entry: an error code, or
@@ -131,21 +136,24 @@ type modelDelta struct {
 type modelOutcome struct {
 	code              jobsphere.Code
 	why               string
-	deltas            map[pulid.ID]*modelDelta
-	revenue, external int64
+	deltas                    map[pulid.ID]*modelDelta
+	revenue, losses, external int64
 }
 
 // predict works out an entry from the ledger's documented rules: each move
 // takes money from one account to another; lifetime totals follow who paid
 // whom (money to another user: payer spent, payee earned; user to revenue:
-// spent; revenue to user: unspent; user to the outside world: withdrawn;
-// the outside world to a user in a WITHDRAWAL: unwithdrawn), and a reversal
-// undoes its original's totals. A debit of available money fails when the
-// wallet is frozen (WALLET_FROZEN) or cannot cover it (INSUFFICIENT_FUNDS);
-// wallets are checked in user id order, the first refusal wins. Undoing
-// what can no longer be undone (escrow or revenue that is gone) is
-// INSUFFICIENT_FUNDS too.
-func (m *refModel) predict(typ ledgertransaction.Type, reversal bool, moves []ledger.Move) modelOutcome {
+// spent; revenue to user: unspent; user to the outside world in a
+// WITHDRAWAL: withdrawn; the outside world to a user in a WITHDRAWAL:
+// unwithdrawn), and a reversal undoes its original's totals. A debit of
+// available money fails when the wallet is frozen (WALLET_FROZEN; not when
+// forced: the outside world takes it) or cannot cover it
+// (INSUFFICIENT_FUNDS); wallets are checked in user id order, the first
+// refusal wins. A debit of a receivable makes the user owe; a credit of
+// more than they owe, revenue below zero and losses above zero are
+// INSUFFICIENT_FUNDS, like undoing what can no longer be undone (escrow
+// or revenue that is gone).
+func (m *refModel) predict(typ ledgertransaction.Type, reversal, forced bool, moves []ledger.Move) modelOutcome {
 	o := modelOutcome{deltas: map[pulid.ID]*modelDelta{}}
 	get := func(u pulid.ID) *modelDelta {
 		if o.deltas[u] == nil {
@@ -159,8 +167,12 @@ func (m *refModel) predict(typ ledgertransaction.Type, reversal bool, moves []le
 			get(a.UserID).available += amt
 		case ledgeraccount.KindESCROW:
 			get(a.UserID).escrow += amt
+		case ledgeraccount.KindRECEIVABLE:
+			get(a.UserID).owed -= amt
 		case ledgeraccount.KindREVENUE:
 			o.revenue += amt
+		case ledgeraccount.KindLOSSES:
+			o.losses += amt
 		case ledgeraccount.KindEXTERNAL:
 			o.external += amt
 		}
@@ -182,7 +194,7 @@ func (m *refModel) predict(typ ledgertransaction.Type, reversal bool, moves []le
 			get(from.UserID).spent += amt
 		case from.Kind == ledgeraccount.KindREVENUE && to.UserID != "":
 			get(to.UserID).spent -= amt
-		case from.UserID != "" && to.Kind == ledgeraccount.KindEXTERNAL:
+		case from.UserID != "" && to.Kind == ledgeraccount.KindEXTERNAL && typ == ledgertransaction.TypeWITHDRAWAL:
 			get(from.UserID).withdrawals += amt
 		case from.Kind == ledgeraccount.KindEXTERNAL && to.UserID != "" && typ == ledgertransaction.TypeWITHDRAWAL:
 			get(to.UserID).withdrawals -= amt
@@ -196,19 +208,24 @@ func (m *refModel) predict(typ ledgertransaction.Type, reversal bool, moves []le
 	for _, u := range users {
 		d, w := o.deltas[u], m.wallets[u]
 		switch {
-		case d.available < 0 && w.frozen:
+		case d.available < 0 && w.frozen() && !forced:
 			o.code, o.why = jobsphere.WalletFrozen, fmt.Sprintf("%s is frozen and would pay %d", m.name(u), -d.available)
 		case d.available < 0 && w.available+d.available < 0:
 			o.code, o.why = jobsphere.InsufficientFunds, fmt.Sprintf("%s has %d available, needs %d", m.name(u), w.available, -d.available)
 		case d.escrow < 0 && w.escrow+d.escrow < 0:
 			o.code, o.why = jobsphere.InsufficientFunds, fmt.Sprintf("%s holds %d in escrow, needs %d", m.name(u), w.escrow, -d.escrow)
+		case d.owed < 0 && w.owed+d.owed < 0:
+			o.code, o.why = jobsphere.InsufficientFunds, fmt.Sprintf("%s owes %d, would pay back %d", m.name(u), w.owed, -d.owed)
 		default:
 			continue
 		}
 		return o
 	}
-	if m.revenue+o.revenue < 0 {
+	switch {
+	case m.revenue+o.revenue < 0:
 		o.code, o.why = jobsphere.InsufficientFunds, fmt.Sprintf("revenue holds %d, needs %d", m.revenue, -o.revenue)
+	case m.losses+o.losses > 0:
+		o.code, o.why = jobsphere.InsufficientFunds, fmt.Sprintf("losses are %d, %d would come back", -m.losses, o.losses)
 	}
 	return o
 }
@@ -218,11 +235,13 @@ func (m *refModel) apply(o modelOutcome) {
 		w := m.wallets[u]
 		w.available += d.available
 		w.escrow += d.escrow
+		w.owed += d.owed
 		w.earnings += d.earnings
 		w.spent += d.spent
 		w.withdrawals += d.withdrawals
 	}
 	m.revenue += o.revenue
+	m.losses += o.losses
 	m.external += o.external
 }
 
@@ -323,7 +342,7 @@ func (r *modelRun) step(i int) {
 	r.op = i
 	key := fmt.Sprintf("op:%d", i)
 	for {
-		switch n := r.rng.IntN(100); {
+		switch n := r.rng.IntN(111); {
 		case n < 12: // deposit
 			c := r.pick(r.customers)
 			r.postNew("deposit", ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT, Description: "card top-up",
@@ -384,25 +403,56 @@ func (r *modelRun) step(i int) {
 			}
 			r.postNew("fee refund", ledger.Entry{Key: key, Type: ledgertransaction.TypeREFUND, Description: "fee refunded",
 				Moves: []ledger.Move{modelMove(ledger.Revenue, ledger.Available(r.pick(r.customers)), amount)}})
-		case n < 78: // reversal of any earlier transaction
+		case n < 68: // money taken back by the outside world: available first, the rest owed
+			c := r.pick(r.customers)
+			r.takeBack(c, key, r.upTo(r.m.wallets[c].available+20_000))
+		case n < 71: // a deposit, paying back what is owed first
+			c := r.pick(r.customers)
+			if r.rng.IntN(3) > 0 {
+				for _, other := range r.customers {
+					if r.m.wallets[other].owed > 0 {
+						c = other
+					}
+				}
+			}
+			r.creditFromOutside(c, key, r.upTo(30_000))
+		case n < 73: // a receivable paid back directly, sometimes more than is owed
+			c := r.pick(r.customers)
+			amount := r.upTo(max(r.m.wallets[c].owed, 1))
+			if r.rng.IntN(3) == 0 {
+				amount = r.m.wallets[c].owed + r.upTo(1_000)
+			}
+			r.postNew("debt paid", ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT, Description: "debt paid",
+				Moves: []ledger.Move{modelMove(ledger.External, ledger.Receivable(c), amount)}})
+		case n < 75: // a platform loss (a dispute fee)
+			r.postNew("loss", ledger.Entry{Key: key, Type: ledgertransaction.TypeREFUND, Description: "dispute fee",
+				Moves: []ledger.Move{modelMove(ledger.Losses, ledger.External, r.upTo(1_500))}})
+		case n < 76: // a loss recovered, sometimes more than was lost
+			amount := r.upTo(max(-r.m.losses, 1))
+			if r.rng.IntN(3) == 0 {
+				amount = -r.m.losses + r.upTo(500)
+			}
+			r.postNew("loss recovered", ledger.Entry{Key: key, Type: ledgertransaction.TypeREFUND, Description: "dispute fee returned",
+				Moves: []ledger.Move{modelMove(ledger.External, ledger.Losses, amount)}})
+		case n < 89: // reversal of any earlier transaction
 			if len(r.m.txns) == 0 {
 				continue
 			}
 			r.reverse(r.m.txns[r.rng.IntN(len(r.m.txns))], key)
-		case n < 84: // freeze or unfreeze; at most one customer is frozen at a time
+		case n < 95: // freeze or unfreeze; at most one customer is frozen by an admin at a time
 			c := r.pick(r.customers)
 			for _, other := range r.customers {
-				if r.m.wallets[other].frozen {
+				if r.m.wallets[other].adminFrozen {
 					c = other
 				}
 			}
 			r.toggleFreeze(c)
-		case n < 90: // the same request again under a used key
+		case n < 101: // the same request again under a used key
 			if len(r.m.txns) == 0 {
 				continue
 			}
 			r.replay(r.m.txns[r.rng.IntN(len(r.m.txns))])
-		case n < 95: // a different request under a used key
+		case n < 106: // a different request under a used key
 			if len(r.m.txns) < 2 {
 				continue
 			}
@@ -464,9 +514,15 @@ func (r *modelRun) postNew(kind string, e ledger.Entry) {
 	if r.m.byKey[e.Key] != nil {
 		r.fatalf("test bug: %s reuses a committed key", what)
 	}
-	o := r.m.predict(e.Type, false, e.Moves)
+	o := r.m.predict(e.Type, false, e.Forced, e.Moves)
 	r.log(what + " → " + modelOr(string(o.code), "ok"))
 	p, err := post(r.t, r.app, e)
+	r.posted(kind, what, e, o, p, err)
+}
+
+// posted checks the result of posting e, predicted o, and records it.
+func (r *modelRun) posted(kind, what string, e ledger.Entry, o modelOutcome, p *ledger.Posted, err error) {
+	r.t.Helper()
 	r.check(what, o, err)
 	if err != nil {
 		r.failed = append(r.failed, e)
@@ -509,7 +565,7 @@ func (r *modelRun) reverse(orig *mTxn, key string) {
 	case orig.reversed:
 		o = modelOutcome{code: jobsphere.Conflict, why: "already reversed"}
 	default:
-		o = r.m.predict(orig.entry.Type, true, inverse)
+		o = r.m.predict(orig.entry.Type, true, false, inverse)
 	}
 	r.log(what + " → " + modelOr(string(o.code), "ok"))
 	desc := "model reversal of " + orig.entry.Key
@@ -551,17 +607,82 @@ func (r *modelRun) callReverse(txnID pulid.ID, key, desc string) (*ledger.Posted
 	return p, tx.Commit()
 }
 
+// takeBack posts amount taken back from c by the outside world
+// (Ledger.TakeBack): the model splits it as the ledger documents.
+func (r *modelRun) takeBack(c pulid.ID, key string, amount int64) {
+	r.t.Helper()
+	w := r.m.wallets[c]
+	fromAvailable := min(amount, w.available)
+	e := ledger.Entry{Key: key, Type: ledgertransaction.TypeREFUND, Description: "refunded at Stripe", Forced: true,
+		Moves: modelSplit(modelMove(ledger.Available(c), ledger.External, fromAvailable), modelMove(ledger.Receivable(c), ledger.External, amount-fromAvailable))}
+	r.viaSplit("take back", e, func(tx *ent.Client, e ledger.Entry) (*ledger.Posted, error) {
+		return r.app.Ledger.TakeBack(r.ctx, tx, c, amount, e)
+	})
+}
+
+// creditFromOutside posts amount coming in to c (Ledger.CreditFromOutside):
+// what c owes is paid back first.
+func (r *modelRun) creditFromOutside(c pulid.ID, key string, amount int64) {
+	r.t.Helper()
+	w := r.m.wallets[c]
+	payBack := min(amount, w.owed)
+	e := ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT, Description: "card top-up",
+		Moves: modelSplit(modelMove(ledger.External, ledger.Receivable(c), payBack), modelMove(ledger.External, ledger.Available(c), amount-payBack))}
+	r.viaSplit("deposit paying back", e, func(tx *ent.Client, e ledger.Entry) (*ledger.Posted, error) {
+		return r.app.Ledger.CreditFromOutside(r.ctx, tx, c, amount, e)
+	})
+}
+
+// viaSplit runs post (a ledger call that splits the entry itself) in its
+// own transaction and checks it as if e, the model's split, was posted.
+func (r *modelRun) viaSplit(kind string, e ledger.Entry, post func(*ent.Client, ledger.Entry) (*ledger.Posted, error)) {
+	r.t.Helper()
+	what := r.describe(kind, e)
+	o := r.m.predict(e.Type, false, e.Forced, e.Moves)
+	r.log(what + " → " + modelOr(string(o.code), "ok"))
+	tx, err := r.app.Client.Tx(r.ctx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	asked := e
+	asked.Moves = nil
+	p, err := post(tx.Client(), asked)
+	if err != nil {
+		_ = tx.Rollback()
+	} else {
+		err = tx.Commit()
+	}
+	r.posted(kind, what, e, o, p, err) // compareWallets then sees whether the split was the model's
+}
+
+func modelSplit(moves ...ledger.Move) []ledger.Move {
+	return slices.DeleteFunc(moves, func(m ledger.Move) bool { return m.Amount == 0 })
+}
+
+// toggleFreeze freezes c for ADMIN or lifts that freeze; lifting a freeze
+// that is only CHARGEBACK (c owes) is CONFLICT.
 func (r *modelRun) toggleFreeze(c pulid.ID) {
 	r.t.Helper()
 	w := r.m.wallets[c]
 	what := fmt.Sprintf("freeze %s", r.m.name(c))
-	if w.frozen {
-		what = fmt.Sprintf("unfreeze %s", r.m.name(c))
+	note := new(string)
+	*note = "model review"
+	var o modelOutcome
+	if w.adminFrozen || (w.owed > 0 && r.rng.IntN(3) == 0) {
+		what, note = fmt.Sprintf("unfreeze %s", r.m.name(c)), nil
+		if !w.adminFrozen {
+			o = modelOutcome{code: jobsphere.Conflict, why: "frozen for CHARGEBACK only"}
+		}
 	}
-	err := r.app.Ledger.SetFrozen(r.ctx, r.app.Client, c, !w.frozen, "model review")
-	r.log(what)
-	r.check(what, modelOutcome{}, err)
-	w.frozen = !w.frozen
+	frozen, err := r.app.Ledger.SetAdminFreeze(r.ctx, r.app.Client, c, note)
+	r.log(what + " → " + modelOr(string(o.code), "ok"))
+	r.check(what, o, err)
+	if err == nil {
+		w.adminFrozen = note != nil
+	}
+	if frozen != w.frozen() {
+		r.fatalf("%s: ledger says frozen %v afterwards, model %v", what, frozen, w.frozen())
+	}
 }
 
 // replay sends a committed transaction's request again: the first result,
@@ -634,9 +755,10 @@ func (r *modelRun) compareWallets(when string) {
 		if mw == nil {
 			r.fatalf("%s: wallet of unknown user %s", when, w.UserID)
 		}
-		got := mWallet{w.Balance, w.EscrowBalance, w.TotalEarnings, w.TotalSpent, w.TotalWithdrawals, w.IsFrozen}
-		if got != *mw || w.PendingDeposits != 0 {
-			r.fatalf("%s: wallet of %s is %+v (pending %d), model says %+v", when, r.m.name(w.UserID), got, w.PendingDeposits, *mw)
+		got := mWallet{w.Balance, w.EscrowBalance, w.AmountOwed, w.TotalEarnings, w.TotalSpent, w.TotalWithdrawals, w.FrozenNote != nil}
+		if got != *mw || w.PendingDeposits != 0 || w.IsFrozen != mw.frozen() {
+			r.fatalf("%s: wallet of %s is %+v (pending %d, frozen %v), model says %+v (frozen %v)",
+				when, r.m.name(w.UserID), got, w.PendingDeposits, w.IsFrozen, *mw, mw.frozen())
 		}
 	}
 }
@@ -646,19 +768,20 @@ func (r *modelRun) compareWallets(when string) {
 func (r *modelRun) verify() {
 	r.t.Helper()
 	rep := requireVerified(r.t, r.app)
-	var available, escrow int64
+	var available, escrow, owed int64
 	postings := 0
 	for _, w := range r.m.wallets {
 		available += w.available
 		escrow += w.escrow
+		owed += w.owed
 	}
 	for _, txn := range r.m.txns {
 		postings += 2 * len(txn.entry.Moves)
 	}
 	if rep.Revenue != r.m.revenue || rep.External != r.m.external || rep.Available != available || rep.Escrow != escrow ||
-		rep.Transactions != len(r.m.txns) || rep.Postings != postings {
-		r.fatalf("verify report %+v; model: revenue %d, external %d, available %d, escrow %d, %d transactions, %d postings",
-			*rep, r.m.revenue, r.m.external, available, escrow, len(r.m.txns), postings)
+		rep.Receivable != -owed || rep.Losses != r.m.losses || rep.Transactions != len(r.m.txns) || rep.Postings != postings {
+		r.fatalf("verify report %+v; model: revenue %d, losses %d, external %d, available %d, escrow %d, owed %d, %d transactions, %d postings",
+			*rep, r.m.revenue, r.m.losses, r.m.external, available, escrow, owed, len(r.m.txns), postings)
 	}
 }
 

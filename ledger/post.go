@@ -44,6 +44,12 @@ type Entry struct {
 
 	StripePaymentIntentID, StripeCheckoutSessionID, StripeTransferID string
 
+	// Forced: the outside world takes this money (a refund made in
+	// Stripe's Dashboard, a chargeback), so a freeze does not stop its
+	// debit of available money. Not part of the request's fingerprint: it
+	// says how the entry is posted, not what it moves.
+	Forced bool
+
 	reversalOf pulid.ID
 }
 
@@ -88,35 +94,44 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 	if err := tx.Posting.CreateBulk(postings...).Exec(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.applyToWallets(ctx, tx, effects(e.Type, e.reversalOf != "", e.Moves)); err != nil {
+	if err := l.applyToWallets(ctx, tx, effects(e.Type, e.reversalOf != "", e.Moves), e.Forced); err != nil {
 		return nil, err
 	}
-	if err := l.checkRevenue(ctx, tx, e.Moves, accounts[Revenue]); err != nil {
+	// Revenue never goes below zero; losses never above (a loss undone,
+	// say a dispute fee Stripe returns, gives back at most what was lost).
+	if err := l.checkPlatform(ctx, tx, e.Moves, Revenue, accounts[Revenue], -1, "Insufficient platform revenue. Required: %s, Held: %s"); err != nil {
+		return nil, err
+	}
+	if err := l.checkPlatform(ctx, tx, e.Moves, Losses, accounts[Losses], 1, "Platform losses cannot come back beyond what was lost. Returned: %s, Lost: %s"); err != nil {
 		return nil, err
 	}
 	return &Posted{Transaction: txn}, nil
 }
 
-// checkRevenue refuses a debit of the platform's revenue beyond what it
-// holds. Revenue has no cached balance — it is credited by every fee, a
-// hot row under load — so a debit (rare: fee refunds, reversals) locks the
-// account and sums its postings, this transaction's included. The lock is
-// taken after the wallets', always, so it cannot deadlock with them. It is
-// FOR NO KEY UPDATE: every posting insert (ours and other transactions')
-// holds KEY SHARE on the account through its foreign key, which FOR UPDATE
-// would wait for — two debits each holding KEY SHARE and wanting FOR
-// UPDATE deadlocked. NO KEY UPDATE only excludes other debits.
-func (l *Ledger) checkRevenue(ctx context.Context, tx *ent.Client, moves []Move, revenueID pulid.ID) error {
-	var debit int64
+// checkPlatform refuses a move of a platform account a in its direction
+// sign (-1: a debit of revenue, which must stay ≥ 0; +1: a credit of
+// losses, which must stay ≤ 0) beyond what the account allows. The
+// platform's accounts have no cached balance — revenue is credited by
+// every fee, a hot row under load — so such a move (rare: fee refunds,
+// reversals, losses recovered) locks the account and sums its postings,
+// this transaction's included. The lock is taken after the wallets',
+// always, so it cannot deadlock with them. It is FOR NO KEY UPDATE: every
+// posting insert (ours and other transactions') holds KEY SHARE on the
+// account through its foreign key, which FOR UPDATE would wait for — two
+// debits each holding KEY SHARE and wanting FOR UPDATE deadlocked. NO KEY
+// UPDATE only excludes other such moves. refusal formats the amount moved
+// and what the account held before.
+func (l *Ledger) checkPlatform(ctx context.Context, tx *ent.Client, moves []Move, a Account, id pulid.ID, sign int64, refusal string) error {
+	var moved int64
 	for _, m := range moves {
-		if m.From == Revenue {
-			debit += m.Amount
+		if (sign < 0 && m.From == a) || (sign > 0 && m.To == a) {
+			moved += m.Amount
 		}
 	}
-	if debit == 0 {
+	if moved == 0 {
 		return nil
 	}
-	q := tx.LedgerAccount.Query().Where(ledgeraccount.ID(revenueID))
+	q := tx.LedgerAccount.Query().Where(ledgeraccount.ID(id))
 	if l.rowLocks {
 		q.Modify(func(s *entsql.Selector) { s.For(entsql.LockNoKeyUpdate) })
 	}
@@ -126,17 +141,16 @@ func (l *Ledger) checkRevenue(ctx context.Context, tx *ent.Client, moves []Move,
 	var sum []struct {
 		Sum sql.NullInt64 `json:"sum"`
 	}
-	err := tx.Posting.Query().Where(posting.AccountID(revenueID)).
+	err := tx.Posting.Query().Where(posting.AccountID(id)).
 		Aggregate(ent.As(ent.Sum(posting.FieldAmount), "sum")).Scan(ctx, &sum)
 	if err != nil {
 		return err
 	}
-	if len(sum) == 1 && sum[0].Sum.Int64 < 0 {
-		held := sum[0].Sum.Int64 + debit
+	if len(sum) == 1 && sign*sum[0].Sum.Int64 > 0 {
+		held := sign * (sum[0].Sum.Int64 - sign*moved) // what it held (or lost) before this move
 		return &jobsphere.Error{
-			Code: jobsphere.InsufficientFunds,
-			Message: fmt.Sprintf("Insufficient platform revenue. Required: %s, Held: %s",
-				l.currency.Display(debit), l.currency.Display(held)),
+			Code:    jobsphere.InsufficientFunds,
+			Message: fmt.Sprintf(refusal, l.currency.Display(moved), l.currency.Display(-held)),
 		}
 	}
 	return nil
@@ -182,7 +196,8 @@ func (l *Ledger) priorPosting(ctx context.Context, tx *ent.Client, key, hash str
 	return &Posted{Transaction: prior, Replayed: true}, nil
 }
 
-// accountIDs resolves the moves' accounts in one query.
+// accountIDs resolves the moves' accounts in one query. A RECEIVABLE
+// missing (its wallet was opened before the account existed) is created.
 func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (map[Account]pulid.ID, error) {
 	want := map[string]Account{}
 	for _, m := range moves {
@@ -193,19 +208,42 @@ func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (
 	for c := range want {
 		codes = append(codes, c)
 	}
-	rows, err := tx.LedgerAccount.Query().Where(ledgeraccount.CodeIn(codes...)).
-		Select(ledgeraccount.FieldID, ledgeraccount.FieldCode).All(ctx)
-	if err != nil {
-		return nil, err
+	for created := false; ; created = true {
+		rows, err := tx.LedgerAccount.Query().Where(ledgeraccount.CodeIn(codes...)).
+			Select(ledgeraccount.FieldID, ledgeraccount.FieldCode).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ids := make(map[Account]pulid.ID, len(rows))
+		for _, r := range rows {
+			ids[want[r.Code]] = r.ID
+		}
+		if len(ids) == len(want) {
+			return ids, nil
+		}
+		if created || !l.createReceivables(ctx, tx, want, ids) {
+			return nil, fmt.Errorf("ledger: unknown account among %v", codes)
+		}
 	}
-	ids := make(map[Account]pulid.ID, len(rows))
-	for _, r := range rows {
-		ids[want[r.Code]] = r.ID
+}
+
+// createReceivables creates the RECEIVABLE accounts among want that are
+// not in found, and reports whether every missing account was one.
+func (l *Ledger) createReceivables(ctx context.Context, tx *ent.Client, want map[string]Account, found map[Account]pulid.ID) bool {
+	for _, a := range want {
+		if _, ok := found[a]; ok {
+			continue
+		}
+		if a.Kind != ledgeraccount.KindRECEIVABLE {
+			return false
+		}
+		err := tx.LedgerAccount.Create().SetCode(a.Code()).SetKind(a.Kind).SetUserID(a.UserID).SetCurrency(l.currency.Code).
+			OnConflictColumns(ledgeraccount.FieldCode).DoNothing().Exec(ctx)
+		if err != nil && !isNoRows(err) {
+			return false
+		}
 	}
-	if len(ids) != len(want) {
-		return nil, fmt.Errorf("ledger: unknown account among %v", codes)
-	}
-	return ids, nil
+	return true
 }
 
 // insertTransaction writes the transaction row. ON CONFLICT DO NOTHING on
@@ -307,7 +345,7 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 // walletEffect is what one transaction does to one wallet's cached columns.
 type walletEffect struct {
 	userID                       pulid.ID
-	available, escrow            int64
+	available, escrow, owed      int64 // owed: minus the RECEIVABLE's change
 	earnings, spent, withdrawals int64
 }
 
@@ -335,9 +373,12 @@ func effects(typ ledgertransaction.Type, reversal bool, moves []Move) []walletEf
 				continue
 			}
 			w := get(side.a.UserID)
-			if side.a.Kind == ledgeraccount.KindAVAILABLE {
+			switch side.a.Kind {
+			case ledgeraccount.KindAVAILABLE:
 				w.available += side.sign * m.Amount
-			} else {
+			case ledgeraccount.KindRECEIVABLE:
+				w.owed -= side.sign * m.Amount
+			default:
 				w.escrow += side.sign * m.Amount
 			}
 		}
@@ -390,28 +431,33 @@ func compare(a, b pulid.ID) int {
 // — frozen, or short of money — and only then updates it. The update is
 // conditional as well (… WHERE balance >= debit), so even a caller that
 // skipped the lock could never overdraw: the database re-checks the
-// condition against the committed row.
-func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []walletEffect) error {
+// condition against the committed row. A change of what is owed freezes
+// the wallet (CHARGEBACK) or lifts that freeze in the same update.
+// forced: see Entry.Forced.
+func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []walletEffect, forced bool) error {
 	for _, w := range effs {
-		q := tx.Wallet.Query().Where(wallet.UserID(w.userID))
-		if l.rowLocks {
-			q.ForUpdate()
-		}
-		cur, err := q.Only(ctx)
+		cur, err := l.lockWallet(ctx, tx, w.userID)
 		if err != nil {
-			return fmt.Errorf("ledger: wallet of %s: %w", w.userID, err)
+			return err
 		}
-		if err := l.refusal(cur, w); err != nil {
+		if err := l.refusal(cur, w, forced); err != nil {
 			return err
 		}
 		u := tx.Wallet.Update().Where(wallet.ID(cur.ID)).
 			AddBalance(w.available).AddEscrowBalance(w.escrow).
 			AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
 		if w.available < 0 {
-			u.Where(wallet.BalanceGTE(-w.available), wallet.IsFrozen(false))
+			u.Where(wallet.BalanceGTE(-w.available))
+			if !forced {
+				u.Where(wallet.IsFrozen(false))
+			}
 		}
 		if w.escrow < 0 {
 			u.Where(wallet.EscrowBalanceGTE(-w.escrow))
+		}
+		if w.owed != 0 {
+			u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
+			setFreeze(u, freezeReason(cur.FrozenNote, cur.AmountOwed+w.owed))
 		}
 		n, err := u.Save(ctx)
 		if err != nil {
@@ -424,11 +470,25 @@ func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []wall
 	return nil
 }
 
+// lockWallet reads a user's wallet with its row lock (on PostgreSQL; SQLite
+// serialises writers), for the rest of tx.
+func (l *Ledger) lockWallet(ctx context.Context, tx *ent.Client, userID pulid.ID) (*ent.Wallet, error) {
+	q := tx.Wallet.Query().Where(wallet.UserID(userID))
+	if l.rowLocks {
+		q.ForUpdate()
+	}
+	cur, err := q.Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: wallet of %s: %w", userID, err)
+	}
+	return cur, nil
+}
+
 // refusal says why a wallet, as read under its lock, cannot take the
 // effect, or nil when it can.
-func (l *Ledger) refusal(cur *ent.Wallet, w walletEffect) error {
+func (l *Ledger) refusal(cur *ent.Wallet, w walletEffect, forced bool) error {
 	switch {
-	case w.available < 0 && cur.IsFrozen:
+	case w.available < 0 && cur.IsFrozen && !forced:
 		return ErrWalletFrozen()
 	case w.available < 0 && cur.Balance < -w.available:
 		return InsufficientFunds(l.currency, -w.available, cur.Balance)
@@ -439,6 +499,14 @@ func (l *Ledger) refusal(cur *ent.Wallet, w walletEffect) error {
 			Code: jobsphere.InsufficientFunds,
 			Message: fmt.Sprintf("Insufficient escrow balance. Required: %s, Held: %s",
 				l.currency.Display(-w.escrow), l.currency.Display(cur.EscrowBalance)),
+		}
+	case w.owed < 0 && cur.AmountOwed < -w.owed:
+		// A receivable never goes above zero: more than is owed paid
+		// back (or the reversal of a debt that is paid already).
+		return &jobsphere.Error{
+			Code: jobsphere.InsufficientFunds,
+			Message: fmt.Sprintf("Pays back more than is owed. Paid: %s, Owed: %s",
+				l.currency.Display(-w.owed), l.currency.Display(cur.AmountOwed)),
 		}
 	}
 	return nil
@@ -459,4 +527,62 @@ func InsufficientFunds(cur jobsphere.Currency, required, available int64) error 
 			Message: fmt.Sprintf("Required: %s, Available: %s", cur.Display(required), cur.Display(available)),
 		}},
 	}
+}
+
+// CreditFromOutside posts amount coming in to a user from the outside world
+// (a deposit): what they owe is paid back first (EXTERNAL → RECEIVABLE),
+// the rest becomes available (EXTERNAL → AVAILABLE); e's Moves are set
+// here, from the wallet as it is under its lock. A key posted before
+// replays its first result, whatever is owed now.
+func (l *Ledger) CreditFromOutside(ctx context.Context, tx *ent.Client, userID pulid.ID, amount int64, e Entry) (*Posted, error) {
+	return l.postSplit(ctx, tx, userID, e, func(w *ent.Wallet) []Move {
+		return split(amount, w.AmountOwed,
+			Move{From: External, To: Receivable(userID)}, Move{From: External, To: Available(userID)})
+	})
+}
+
+// TakeBack posts amount the outside world takes back from a user (a refund
+// made in Stripe's Dashboard, a chargeback): their available money first
+// (AVAILABLE → EXTERNAL), what it cannot cover becomes owed (RECEIVABLE →
+// EXTERNAL), which freezes the wallet (CHARGEBACK). A freeze does not stop
+// it (Entry.Forced). e's Moves are set here, from the wallet as it is
+// under its lock; a key posted before replays its first result.
+func (l *Ledger) TakeBack(ctx context.Context, tx *ent.Client, userID pulid.ID, amount int64, e Entry) (*Posted, error) {
+	e.Forced = true
+	return l.postSplit(ctx, tx, userID, e, func(w *ent.Wallet) []Move {
+		return split(amount, w.Balance,
+			Move{From: Available(userID), To: External}, Move{From: Receivable(userID), To: External})
+	})
+}
+
+// postSplit posts e with the moves moves makes of the user's wallet, read
+// under its lock; under a key posted before, the first result.
+func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID, e Entry, moves func(*ent.Wallet) []Move) (*Posted, error) {
+	w, err := l.lockWallet(ctx, tx, userID)
+	if err != nil {
+		return nil, err
+	}
+	prior, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey(e.Key)).Only(ctx)
+	if err == nil {
+		return &Posted{Transaction: prior, Replayed: true}, nil
+	}
+	if !ent.IsNotFound(err) {
+		return nil, err
+	}
+	e.Moves = moves(w)
+	return l.Post(ctx, tx, e)
+}
+
+// split is amount as up to two moves: first takes min(amount, limit), rest
+// the remainder; a move of nothing is left out.
+func split(amount, limit int64, first, rest Move) []Move {
+	first.Amount = min(amount, max(limit, 0))
+	rest.Amount = amount - first.Amount
+	var out []Move
+	for _, m := range []Move{first, rest} {
+		if m.Amount > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -17,6 +17,8 @@ type Stats struct {
 	EscrowHeld         int64 // held for offers, contracts and withdrawals in flight
 	WalletBalances     int64 // users' spendable money
 	PendingWithdrawals int64 // requested, not yet paid out
+	Receivables        int64 // owed by users: money taken back at Stripe their balance could not cover
+	Losses             int64 // what the platform lost (dispute fees, debts written off), as a positive amount
 	LedgerBalanced     bool  // Verify found nothing wrong
 }
 
@@ -27,16 +29,25 @@ type sums []struct {
 
 // Stats adds up the platform's money and verifies the ledger.
 func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
-	var revenue, wallets, pending sums
-	err := l.client.Posting.Query().
-		Where(posting.HasAccountWith(ledgeraccount.KindEQ(ledgeraccount.KindREVENUE))).
-		Aggregate(ent.As(ent.Sum(posting.FieldAmount), "a")).Scan(ctx, &revenue)
+	var revenue, losses, wallets, owed, pending sums
+	for _, k := range []struct {
+		kind ledgeraccount.Kind
+		into *sums
+	}{{ledgeraccount.KindREVENUE, &revenue}, {ledgeraccount.KindLOSSES, &losses}} {
+		err := l.client.Posting.Query().
+			Where(posting.HasAccountWith(ledgeraccount.KindEQ(k.kind))).
+			Aggregate(ent.As(ent.Sum(posting.FieldAmount), "a")).Scan(ctx, k.into)
+		if err != nil {
+			return nil, err
+		}
+	}
+	err := l.client.Wallet.Query().
+		Aggregate(ent.As(ent.Sum(wallet.FieldBalance), "a"), ent.As(ent.Sum(wallet.FieldEscrowBalance), "b")).
+		Scan(ctx, &wallets)
 	if err != nil {
 		return nil, err
 	}
-	err = l.client.Wallet.Query().
-		Aggregate(ent.As(ent.Sum(wallet.FieldBalance), "a"), ent.As(ent.Sum(wallet.FieldEscrowBalance), "b")).
-		Scan(ctx, &wallets)
+	err = l.client.Wallet.Query().Aggregate(ent.As(ent.Sum(wallet.FieldAmountOwed), "a")).Scan(ctx, &owed)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +65,8 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 		WalletBalances:     wallets.a(),
 		EscrowHeld:         wallets.b(),
 		PendingWithdrawals: pending.a(),
+		Receivables:        owed.a(),
+		Losses:             -losses.a(),
 		LedgerBalanced:     report.OK(),
 	}, nil
 }

@@ -17,8 +17,8 @@ import (
 type Report struct {
 	Transactions, Postings, Accounts, Wallets int
 	// Totals by account kind, in minor units; they sum to zero.
-	Available, Escrow, Revenue, External int64
-	Problems                             []string
+	Available, Escrow, Receivable, Revenue, Losses, External int64
+	Problems                                                 []string
 }
 
 // OK reports whether the ledger is consistent.
@@ -31,10 +31,10 @@ func (r *Report) problem(format string, args ...any) {
 // Print writes the report for people.
 func (r *Report) Print(w io.Writer, fmtAmount func(int64) string) {
 	fmt.Fprintf(w, "transactions %d, postings %d, accounts %d, wallets %d\n", r.Transactions, r.Postings, r.Accounts, r.Wallets)
-	fmt.Fprintf(w, "available %s, escrow %s, revenue %s, external %s\n",
-		fmtAmount(r.Available), fmtAmount(r.Escrow), fmtAmount(r.Revenue), fmtAmount(r.External))
+	fmt.Fprintf(w, "available %s, escrow %s, receivable %s, revenue %s, losses %s, external %s\n",
+		fmtAmount(r.Available), fmtAmount(r.Escrow), fmtAmount(r.Receivable), fmtAmount(r.Revenue), fmtAmount(r.Losses), fmtAmount(r.External))
 	if r.OK() {
-		fmt.Fprintln(w, "ledger OK: every transaction balances, no account is negative, every wallet matches its postings, every job agrees with its contract and escrow")
+		fmt.Fprintln(w, "ledger OK: every transaction balances, no account is on the wrong side of zero, every wallet matches its postings and its freeze, every job agrees with its contract and escrow")
 		return
 	}
 	fmt.Fprintf(w, "ledger has %d problem(s):\n", len(r.Problems))
@@ -94,6 +94,7 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 			}
 			w.available += e.available
 			w.escrow += e.escrow
+			w.owed += e.owed
 			w.earnings += e.earnings
 			w.spent += e.spent
 			w.withdrawals += e.withdrawals
@@ -109,6 +110,16 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 			r.Escrow += bal
 		case ledgeraccount.KindREVENUE:
 			r.Revenue += bal
+		case ledgeraccount.KindRECEIVABLE, ledgeraccount.KindLOSSES:
+			if a.Kind == ledgeraccount.KindRECEIVABLE {
+				r.Receivable += bal
+			} else {
+				r.Losses += bal
+			}
+			if bal > 0 {
+				r.problem("account %s is positive: %d", a.Code(), bal)
+			}
+			continue
 		case ledgeraccount.KindEXTERNAL:
 			r.External += bal
 			continue
@@ -160,6 +171,7 @@ func (l *Ledger) verifyWallets(ctx context.Context, r *Report, want map[pulid.ID
 		}{
 			{"balance", w.Balance, e.available},
 			{"escrowBalance", w.EscrowBalance, e.escrow},
+			{"amountOwed", w.AmountOwed, e.owed},
 			{"totalEarnings", w.TotalEarnings, e.earnings},
 			{"totalSpent", w.TotalSpent, e.spent},
 			{"totalWithdrawals", w.TotalWithdrawals, e.withdrawals},
@@ -168,6 +180,10 @@ func (l *Ledger) verifyWallets(ctx context.Context, r *Report, want map[pulid.ID
 			if c.got != c.wantV {
 				r.problem("wallet %s of %s: cached %s %d, postings say %d", w.ID, w.UserID, c.name, c.got, c.wantV)
 			}
+		}
+		if want := freezeReason(w.FrozenNote, w.AmountOwed); orNil(want) != orNil(w.FrozenReason) || w.IsFrozen != (want != nil) {
+			r.problem("wallet %s of %s: frozen %v for %s, its reasons say %s (owes %d, admin note %v)",
+				w.ID, w.UserID, w.IsFrozen, orNil(w.FrozenReason), orNil(want), w.AmountOwed, w.FrozenNote != nil)
 		}
 	}
 	for u := range want {
@@ -236,4 +252,11 @@ func pairMoves(postings []*ent.Posting, accounts map[pulid.ID]Account) ([]Move, 
 		moves = append(moves, Move{From: accounts[debit.AccountID], To: accounts[credit.AccountID], Amount: credit.Amount})
 	}
 	return moves, nil
+}
+
+func orNil[T ~string](p *T) string {
+	if p == nil {
+		return "none"
+	}
+	return string(*p)
 }

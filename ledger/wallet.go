@@ -137,22 +137,75 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// SetFrozen freezes a user's wallet, or lifts the freeze, in the caller's
-// transaction (tx is its client): a frozen wallet refuses spends and
-// withdrawals (WALLET_FROZEN); money can still come in.
-func (l *Ledger) SetFrozen(ctx context.Context, tx *ent.Client, userID pulid.ID, frozen bool, reason string) error {
-	u := tx.Wallet.Update().Where(wallet.UserID(userID)).SetIsFrozen(frozen)
-	if frozen {
-		u.SetFrozenReason(reason)
-	} else {
+// A wallet is frozen while a reason holds: ADMIN while an admin's freeze
+// note is set, CHARGEBACK while the user owes money (their RECEIVABLE is
+// below zero). frozen_reason shows one — CHARGEBACK before ADMIN, the one
+// an admin cannot lift — and is_frozen says any holds; every change of the
+// note or of what is owed sets both, in the same update.
+
+// freezeReason is the reason shown for a wallet with the admin's note
+// (nil: no admin freeze) and amount owed; nil when none holds.
+func freezeReason(note *string, owed int64) *wallet.FrozenReason {
+	var r wallet.FrozenReason
+	switch {
+	case owed > 0:
+		r = wallet.FrozenReasonCHARGEBACK
+	case note != nil:
+		r = wallet.FrozenReasonADMIN
+	default:
+		return nil
+	}
+	return &r
+}
+
+func setFreeze(u *ent.WalletUpdate, reason *wallet.FrozenReason) {
+	u.SetIsFrozen(reason != nil).SetNillableFrozenReason(reason)
+	if reason == nil {
 		u.ClearFrozenReason()
 	}
-	n, err := u.Save(ctx)
-	if err != nil {
-		return fmt.Errorf("set wallet of %s frozen %v: %w", userID, frozen, err)
-	}
-	if n == 0 {
-		return jobsphere.Errorf(jobsphere.NotFound, "Wallet not found")
+}
+
+// AcceptsDeposits says whether a wallet takes new deposits: not while an
+// admin has frozen it; a wallet frozen only because money is owed does,
+// since a deposit pays back what is owed first (CreditFromOutside).
+func AcceptsDeposits(w *ent.Wallet) error {
+	if w.FrozenNote != nil {
+		return ErrWalletFrozen()
 	}
 	return nil
+}
+
+// SetAdminFreeze freezes a user's wallet for ADMIN with the admin's note,
+// or (note nil) lifts that freeze, in the caller's transaction (tx is its
+// client): a frozen wallet refuses spends and withdrawals (WALLET_FROZEN);
+// money can still come in. Only the ADMIN reason is an admin's to lift: a
+// wallet frozen for CHARGEBACK and not by an admin is CONFLICT, saying
+// so; one frozen for both stays frozen for CHARGEBACK. It reports whether
+// the wallet is frozen afterwards.
+func (l *Ledger) SetAdminFreeze(ctx context.Context, tx *ent.Client, userID pulid.ID, note *string) (frozen bool, err error) {
+	cur, err := l.lockWallet(ctx, tx, userID)
+	if ent.IsNotFound(err) {
+		return false, jobsphere.Errorf(jobsphere.NotFound, "Wallet not found")
+	}
+	if err != nil {
+		return false, err
+	}
+	if note == nil && cur.FrozenNote == nil && cur.AmountOwed > 0 {
+		return true, jobsphere.Errorf(jobsphere.Conflict,
+			"Wallet is frozen for CHARGEBACK: it is lifted when nothing is owed (%s is owed)", l.currency.Display(cur.AmountOwed))
+	}
+	reason := freezeReason(note, cur.AmountOwed)
+	u := tx.Wallet.Update().Where(wallet.ID(cur.ID), wallet.AmountOwedEQ(cur.AmountOwed)).SetNillableFrozenNote(note)
+	if note == nil {
+		u.ClearFrozenNote()
+	}
+	setFreeze(u, reason)
+	n, err := u.Save(ctx)
+	if err != nil {
+		return false, fmt.Errorf("set admin freeze of %s's wallet: %w", userID, err)
+	}
+	if n == 0 {
+		return false, fmt.Errorf("ledger: wallet %s changed under its lock", cur.ID)
+	}
+	return reason != nil, nil
 }

@@ -150,10 +150,7 @@ func (s *Service) validateDeposit(ctx context.Context, userID pulid.ID, in Depos
 	if err != nil {
 		return err
 	}
-	if w.IsFrozen {
-		return ledger.ErrWalletFrozen()
-	}
-	return nil
+	return ledger.AcceptsDeposits(w)
 }
 
 // checkReturnURLs is the one rule for the pages a client asks Checkout to
@@ -312,10 +309,10 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 	if d.Status == deposit.StatusSUCCEEDED {
 		return nil
 	}
-	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
+	// What the user owes is paid back first; the postings show the split.
+	posted, err := s.ledger.CreditFromOutside(ctx, tx.Client(), d.UserID, d.Amount, ledger.Entry{
 		Key: "deposit:" + string(d.ID), Type: ledgertransaction.TypeDEPOSIT,
 		Description:           "Wallet deposit of " + s.cfg.Currency.Display(d.Amount),
-		Moves:                 []ledger.Move{{From: ledger.External, To: ledger.Available(d.UserID), Amount: d.Amount}},
 		StripePaymentIntentID: paymentIntentID, StripeCheckoutSessionID: deref(d.StripeCheckoutSessionID),
 	})
 	if err != nil {

@@ -11,32 +11,37 @@ import (
 	"github.com/jobsphere/jobsphere/realtime"
 )
 
-// FreezeWallet is an admin's freeze of a user's wallet: spends and
-// withdrawals are refused until it is lifted. The owner's walletUpdated
-// feed says FROZEN.
+// FreezeWallet is an admin's freeze of a user's wallet (reason ADMIN; the
+// admin's reason is kept as its note): spends and withdrawals are refused
+// until it is lifted. The owner's walletUpdated feed says FROZEN.
 func (s *Service) FreezeWallet(ctx context.Context, v auth.Viewer, userID pulid.ID, reason string) (*ent.Wallet, error) {
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	return s.setFrozen(ctx, v, userID, true, strings.TrimSpace(reason))
+	note := strings.TrimSpace(reason)
+	return s.setAdminFreeze(ctx, v, userID, &note)
 }
 
-// UnfreezeWallet lifts a freeze; the owner's feed says UNFROZEN.
+// UnfreezeWallet lifts an admin's freeze; the owner's feed says UNFROZEN
+// once nothing else keeps the wallet frozen. A freeze for CHARGEBACK is
+// not an admin's to lift (CONFLICT, saying so): it lifts itself when
+// nothing is owed.
 func (s *Service) UnfreezeWallet(ctx context.Context, v auth.Viewer, userID pulid.ID) (*ent.Wallet, error) {
-	return s.setFrozen(ctx, v, userID, false, "")
+	return s.setAdminFreeze(ctx, v, userID, nil)
 }
 
-func (s *Service) setFrozen(ctx context.Context, v auth.Viewer, userID pulid.ID, frozen bool, reason string) (*ent.Wallet, error) {
+func (s *Service) setAdminFreeze(ctx context.Context, v auth.Viewer, userID pulid.ID, note *string) (*ent.Wallet, error) {
 	if !v.IsAdmin() {
 		return nil, auth.NotAuthorized()
 	}
-	kind := "UNFROZEN"
-	if frozen {
-		kind = "FROZEN"
-	}
 	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
-		if err := s.ledger.SetFrozen(ctx, tx.Client(), userID, frozen, reason); err != nil {
+		frozen, err := s.ledger.SetAdminFreeze(ctx, tx.Client(), userID, note)
+		if err != nil || (note == nil && frozen) {
 			return err
+		}
+		kind := "UNFROZEN"
+		if frozen {
+			kind = "FROZEN"
 		}
 		return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: kind})
 	})

@@ -86,10 +86,12 @@ type Kind string
 
 // Kind values.
 const (
-	KindAVAILABLE Kind = "AVAILABLE"
-	KindESCROW    Kind = "ESCROW"
-	KindREVENUE   Kind = "REVENUE"
-	KindEXTERNAL  Kind = "EXTERNAL"
+	KindAVAILABLE  Kind = "AVAILABLE"
+	KindESCROW     Kind = "ESCROW"
+	KindRECEIVABLE Kind = "RECEIVABLE"
+	KindREVENUE    Kind = "REVENUE"
+	KindLOSSES     Kind = "LOSSES"
+	KindEXTERNAL   Kind = "EXTERNAL"
 )
 
 func (k Kind) String() string {
@@ -99,7 +101,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindAVAILABLE, KindESCROW, KindREVENUE, KindEXTERNAL:
+	case KindAVAILABLE, KindESCROW, KindRECEIVABLE, KindREVENUE, KindLOSSES, KindEXTERNAL:
 		return nil
 	default:
 		return fmt.Errorf("ledgeraccount: invalid enum value for kind field: %q", k)

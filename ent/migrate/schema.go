@@ -243,7 +243,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "code", Type: field.TypeString, Unique: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AVAILABLE", "ESCROW", "REVENUE", "EXTERNAL"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AVAILABLE", "ESCROW", "RECEIVABLE", "REVENUE", "LOSSES", "EXTERNAL"}},
 		{Name: "currency", Type: field.TypeString},
 		{Name: "user_id", Type: field.TypeString, Nullable: true},
 	}
@@ -610,8 +610,10 @@ var (
 		{Name: "total_spent", Type: field.TypeInt64, Default: 0},
 		{Name: "total_withdrawals", Type: field.TypeInt64, Default: 0},
 		{Name: "is_active", Type: field.TypeBool, Default: true},
+		{Name: "amount_owed", Type: field.TypeInt64, Default: 0},
 		{Name: "is_frozen", Type: field.TypeBool, Default: false},
-		{Name: "frozen_reason", Type: field.TypeString, Nullable: true},
+		{Name: "frozen_reason", Type: field.TypeEnum, Nullable: true, Enums: []string{"ADMIN", "CHARGEBACK", "FRAUD_WARNING"}},
+		{Name: "frozen_note", Type: field.TypeString, Nullable: true},
 		{Name: "user_id", Type: field.TypeString, Unique: true},
 	}
 	// WalletsTable holds the schema information for the "wallets" table.
@@ -622,7 +624,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wallets_users_wallet",
-				Columns:    []*schema.Column{WalletsColumns[13]},
+				Columns:    []*schema.Column{WalletsColumns[15]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

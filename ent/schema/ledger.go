@@ -12,7 +12,8 @@ import (
 )
 
 // LedgerAccount is one side of double-entry postings: a user's available
-// or escrow money, the platform's revenue, or the outside world.
+// or escrow money or what they owe (receivable), the platform's revenue or
+// losses, or the outside world.
 type LedgerAccount struct{ ent.Schema }
 
 // Mixin of the LedgerAccount.
@@ -25,7 +26,7 @@ func (LedgerAccount) Fields() []ent.Field {
 	return []ent.Field{
 		// Stable name such as "usr_…:available" or "platform:revenue".
 		field.String("code").Unique().NotEmpty().Immutable(),
-		field.Enum("kind").Values("AVAILABLE", "ESCROW", "REVENUE", "EXTERNAL").Immutable(),
+		field.Enum("kind").Values("AVAILABLE", "ESCROW", "RECEIVABLE", "REVENUE", "LOSSES", "EXTERNAL").Immutable(),
 		field.String("user_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
 		field.String("currency").NotEmpty().Immutable(),
 	}

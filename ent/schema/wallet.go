@@ -32,8 +32,18 @@ func (Wallet) Fields() []ent.Field {
 		field.Int64("total_spent").Annotations(decimal).Default(0),
 		field.Int64("total_withdrawals").Annotations(decimal).Default(0),
 		field.Bool("is_active").Default(true),
+		// What the user owes the platform: minus their RECEIVABLE account
+		// (money taken back by a refund made at Stripe that their balance
+		// could not cover).
+		field.Int64("amount_owed").Annotations(decimal).Default(0),
+		// Frozen: some reason holds; frozen_reason shows one (CHARGEBACK
+		// before ADMIN). ADMIN holds while frozen_note (the admin's note)
+		// is set, CHARGEBACK while money is owed; package ledger keeps the
+		// three columns in step.
 		field.Bool("is_frozen").Default(false),
-		field.String("frozen_reason").Optional().Nillable().Annotations(hidden),
+		field.Enum("frozen_reason").Values("ADMIN", "CHARGEBACK", "FRAUD_WARNING").Optional().Nillable().
+			Annotations(entgql.Type("FreezeReason")),
+		field.String("frozen_note").Optional().Nillable().Annotations(hidden),
 	}
 }
 

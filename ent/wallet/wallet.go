@@ -3,6 +3,9 @@
 package wallet
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -37,10 +40,14 @@ const (
 	FieldTotalWithdrawals = "total_withdrawals"
 	// FieldIsActive holds the string denoting the is_active field in the database.
 	FieldIsActive = "is_active"
+	// FieldAmountOwed holds the string denoting the amount_owed field in the database.
+	FieldAmountOwed = "amount_owed"
 	// FieldIsFrozen holds the string denoting the is_frozen field in the database.
 	FieldIsFrozen = "is_frozen"
 	// FieldFrozenReason holds the string denoting the frozen_reason field in the database.
 	FieldFrozenReason = "frozen_reason"
+	// FieldFrozenNote holds the string denoting the frozen_note field in the database.
+	FieldFrozenNote = "frozen_note"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the wallet in the database.
@@ -68,8 +75,10 @@ var Columns = []string{
 	FieldTotalSpent,
 	FieldTotalWithdrawals,
 	FieldIsActive,
+	FieldAmountOwed,
 	FieldIsFrozen,
 	FieldFrozenReason,
+	FieldFrozenNote,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -105,11 +114,37 @@ var (
 	DefaultTotalWithdrawals int64
 	// DefaultIsActive holds the default value on creation for the "is_active" field.
 	DefaultIsActive bool
+	// DefaultAmountOwed holds the default value on creation for the "amount_owed" field.
+	DefaultAmountOwed int64
 	// DefaultIsFrozen holds the default value on creation for the "is_frozen" field.
 	DefaultIsFrozen bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
+
+// FrozenReason defines the type for the "frozen_reason" enum field.
+type FrozenReason string
+
+// FrozenReason values.
+const (
+	FrozenReasonADMIN         FrozenReason = "ADMIN"
+	FrozenReasonCHARGEBACK    FrozenReason = "CHARGEBACK"
+	FrozenReasonFRAUD_WARNING FrozenReason = "FRAUD_WARNING"
+)
+
+func (fr FrozenReason) String() string {
+	return string(fr)
+}
+
+// FrozenReasonValidator is a validator for the "frozen_reason" field enum values. It is called by the builders before save.
+func FrozenReasonValidator(fr FrozenReason) error {
+	switch fr {
+	case FrozenReasonADMIN, FrozenReasonCHARGEBACK, FrozenReasonFRAUD_WARNING:
+		return nil
+	default:
+		return fmt.Errorf("wallet: invalid enum value for frozen_reason field: %q", fr)
+	}
+}
 
 // OrderOption defines the ordering options for the Wallet queries.
 type OrderOption func(*sql.Selector)
@@ -174,6 +209,11 @@ func ByIsActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIsActive, opts...).ToFunc()
 }
 
+// ByAmountOwed orders the results by the amount_owed field.
+func ByAmountOwed(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAmountOwed, opts...).ToFunc()
+}
+
 // ByIsFrozen orders the results by the is_frozen field.
 func ByIsFrozen(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIsFrozen, opts...).ToFunc()
@@ -182,6 +222,11 @@ func ByIsFrozen(opts ...sql.OrderTermOption) OrderOption {
 // ByFrozenReason orders the results by the frozen_reason field.
 func ByFrozenReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFrozenReason, opts...).ToFunc()
+}
+
+// ByFrozenNote orders the results by the frozen_note field.
+func ByFrozenNote(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFrozenNote, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.
@@ -196,4 +241,22 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, true, UserTable, UserColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e FrozenReason) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *FrozenReason) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = FrozenReason(str)
+	if err := FrozenReasonValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid FrozenReason", str)
+	}
+	return nil
 }

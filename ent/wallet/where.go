@@ -111,14 +111,19 @@ func IsActive(v bool) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldIsActive, v))
 }
 
+// AmountOwed applies equality check predicate on the "amount_owed" field. It's identical to AmountOwedEQ.
+func AmountOwed(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldAmountOwed, v))
+}
+
 // IsFrozen applies equality check predicate on the "is_frozen" field. It's identical to IsFrozenEQ.
 func IsFrozen(v bool) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldIsFrozen, v))
 }
 
-// FrozenReason applies equality check predicate on the "frozen_reason" field. It's identical to FrozenReasonEQ.
-func FrozenReason(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldEQ(FieldFrozenReason, v))
+// FrozenNote applies equality check predicate on the "frozen_note" field. It's identical to FrozenNoteEQ.
+func FrozenNote(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldFrozenNote, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -586,6 +591,46 @@ func IsActiveNEQ(v bool) predicate.Wallet {
 	return predicate.Wallet(sql.FieldNEQ(FieldIsActive, v))
 }
 
+// AmountOwedEQ applies the EQ predicate on the "amount_owed" field.
+func AmountOwedEQ(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldAmountOwed, v))
+}
+
+// AmountOwedNEQ applies the NEQ predicate on the "amount_owed" field.
+func AmountOwedNEQ(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNEQ(FieldAmountOwed, v))
+}
+
+// AmountOwedIn applies the In predicate on the "amount_owed" field.
+func AmountOwedIn(vs ...int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldIn(FieldAmountOwed, vs...))
+}
+
+// AmountOwedNotIn applies the NotIn predicate on the "amount_owed" field.
+func AmountOwedNotIn(vs ...int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNotIn(FieldAmountOwed, vs...))
+}
+
+// AmountOwedGT applies the GT predicate on the "amount_owed" field.
+func AmountOwedGT(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldGT(FieldAmountOwed, v))
+}
+
+// AmountOwedGTE applies the GTE predicate on the "amount_owed" field.
+func AmountOwedGTE(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldGTE(FieldAmountOwed, v))
+}
+
+// AmountOwedLT applies the LT predicate on the "amount_owed" field.
+func AmountOwedLT(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldLT(FieldAmountOwed, v))
+}
+
+// AmountOwedLTE applies the LTE predicate on the "amount_owed" field.
+func AmountOwedLTE(v int64) predicate.Wallet {
+	return predicate.Wallet(sql.FieldLTE(FieldAmountOwed, v))
+}
+
 // IsFrozenEQ applies the EQ predicate on the "is_frozen" field.
 func IsFrozenEQ(v bool) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldIsFrozen, v))
@@ -597,58 +642,23 @@ func IsFrozenNEQ(v bool) predicate.Wallet {
 }
 
 // FrozenReasonEQ applies the EQ predicate on the "frozen_reason" field.
-func FrozenReasonEQ(v string) predicate.Wallet {
+func FrozenReasonEQ(v FrozenReason) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldFrozenReason, v))
 }
 
 // FrozenReasonNEQ applies the NEQ predicate on the "frozen_reason" field.
-func FrozenReasonNEQ(v string) predicate.Wallet {
+func FrozenReasonNEQ(v FrozenReason) predicate.Wallet {
 	return predicate.Wallet(sql.FieldNEQ(FieldFrozenReason, v))
 }
 
 // FrozenReasonIn applies the In predicate on the "frozen_reason" field.
-func FrozenReasonIn(vs ...string) predicate.Wallet {
+func FrozenReasonIn(vs ...FrozenReason) predicate.Wallet {
 	return predicate.Wallet(sql.FieldIn(FieldFrozenReason, vs...))
 }
 
 // FrozenReasonNotIn applies the NotIn predicate on the "frozen_reason" field.
-func FrozenReasonNotIn(vs ...string) predicate.Wallet {
+func FrozenReasonNotIn(vs ...FrozenReason) predicate.Wallet {
 	return predicate.Wallet(sql.FieldNotIn(FieldFrozenReason, vs...))
-}
-
-// FrozenReasonGT applies the GT predicate on the "frozen_reason" field.
-func FrozenReasonGT(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldGT(FieldFrozenReason, v))
-}
-
-// FrozenReasonGTE applies the GTE predicate on the "frozen_reason" field.
-func FrozenReasonGTE(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldGTE(FieldFrozenReason, v))
-}
-
-// FrozenReasonLT applies the LT predicate on the "frozen_reason" field.
-func FrozenReasonLT(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldLT(FieldFrozenReason, v))
-}
-
-// FrozenReasonLTE applies the LTE predicate on the "frozen_reason" field.
-func FrozenReasonLTE(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldLTE(FieldFrozenReason, v))
-}
-
-// FrozenReasonContains applies the Contains predicate on the "frozen_reason" field.
-func FrozenReasonContains(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldContains(FieldFrozenReason, v))
-}
-
-// FrozenReasonHasPrefix applies the HasPrefix predicate on the "frozen_reason" field.
-func FrozenReasonHasPrefix(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldHasPrefix(FieldFrozenReason, v))
-}
-
-// FrozenReasonHasSuffix applies the HasSuffix predicate on the "frozen_reason" field.
-func FrozenReasonHasSuffix(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldHasSuffix(FieldFrozenReason, v))
 }
 
 // FrozenReasonIsNil applies the IsNil predicate on the "frozen_reason" field.
@@ -661,14 +671,79 @@ func FrozenReasonNotNil() predicate.Wallet {
 	return predicate.Wallet(sql.FieldNotNull(FieldFrozenReason))
 }
 
-// FrozenReasonEqualFold applies the EqualFold predicate on the "frozen_reason" field.
-func FrozenReasonEqualFold(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldEqualFold(FieldFrozenReason, v))
+// FrozenNoteEQ applies the EQ predicate on the "frozen_note" field.
+func FrozenNoteEQ(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldFrozenNote, v))
 }
 
-// FrozenReasonContainsFold applies the ContainsFold predicate on the "frozen_reason" field.
-func FrozenReasonContainsFold(v string) predicate.Wallet {
-	return predicate.Wallet(sql.FieldContainsFold(FieldFrozenReason, v))
+// FrozenNoteNEQ applies the NEQ predicate on the "frozen_note" field.
+func FrozenNoteNEQ(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNEQ(FieldFrozenNote, v))
+}
+
+// FrozenNoteIn applies the In predicate on the "frozen_note" field.
+func FrozenNoteIn(vs ...string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldIn(FieldFrozenNote, vs...))
+}
+
+// FrozenNoteNotIn applies the NotIn predicate on the "frozen_note" field.
+func FrozenNoteNotIn(vs ...string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNotIn(FieldFrozenNote, vs...))
+}
+
+// FrozenNoteGT applies the GT predicate on the "frozen_note" field.
+func FrozenNoteGT(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldGT(FieldFrozenNote, v))
+}
+
+// FrozenNoteGTE applies the GTE predicate on the "frozen_note" field.
+func FrozenNoteGTE(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldGTE(FieldFrozenNote, v))
+}
+
+// FrozenNoteLT applies the LT predicate on the "frozen_note" field.
+func FrozenNoteLT(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldLT(FieldFrozenNote, v))
+}
+
+// FrozenNoteLTE applies the LTE predicate on the "frozen_note" field.
+func FrozenNoteLTE(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldLTE(FieldFrozenNote, v))
+}
+
+// FrozenNoteContains applies the Contains predicate on the "frozen_note" field.
+func FrozenNoteContains(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldContains(FieldFrozenNote, v))
+}
+
+// FrozenNoteHasPrefix applies the HasPrefix predicate on the "frozen_note" field.
+func FrozenNoteHasPrefix(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldHasPrefix(FieldFrozenNote, v))
+}
+
+// FrozenNoteHasSuffix applies the HasSuffix predicate on the "frozen_note" field.
+func FrozenNoteHasSuffix(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldHasSuffix(FieldFrozenNote, v))
+}
+
+// FrozenNoteIsNil applies the IsNil predicate on the "frozen_note" field.
+func FrozenNoteIsNil() predicate.Wallet {
+	return predicate.Wallet(sql.FieldIsNull(FieldFrozenNote))
+}
+
+// FrozenNoteNotNil applies the NotNil predicate on the "frozen_note" field.
+func FrozenNoteNotNil() predicate.Wallet {
+	return predicate.Wallet(sql.FieldNotNull(FieldFrozenNote))
+}
+
+// FrozenNoteEqualFold applies the EqualFold predicate on the "frozen_note" field.
+func FrozenNoteEqualFold(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEqualFold(FieldFrozenNote, v))
+}
+
+// FrozenNoteContainsFold applies the ContainsFold predicate on the "frozen_note" field.
+func FrozenNoteContainsFold(v string) predicate.Wallet {
+	return predicate.Wallet(sql.FieldContainsFold(FieldFrozenNote, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

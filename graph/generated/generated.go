@@ -26,6 +26,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/jobsphere/jobsphere/graph/model"
 	"github.com/jobsphere/jobsphere/graph/scalar"
@@ -330,7 +331,9 @@ type ComplexityRoot struct {
 	PlatformStats struct {
 		EscrowHeld         func(childComplexity int) int
 		LedgerBalanced     func(childComplexity int) int
+		Losses             func(childComplexity int) int
 		PendingWithdrawals func(childComplexity int) int
+		Receivables        func(childComplexity int) int
 		Revenue            func(childComplexity int) int
 		WalletBalances     func(childComplexity int) int
 	}
@@ -459,10 +462,12 @@ type ComplexityRoot struct {
 	}
 
 	Wallet struct {
+		AmountOwed       func(childComplexity int) int
 		Balance          func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Currency         func(childComplexity int) int
 		EscrowBalance    func(childComplexity int) int
+		FrozenReason     func(childComplexity int) int
 		ID               func(childComplexity int) int
 		IsActive         func(childComplexity int) int
 		IsFrozen         func(childComplexity int) int
@@ -1864,12 +1869,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlatformStats.LedgerBalanced(childComplexity), true
+	case "PlatformStats.losses":
+		if e.ComplexityRoot.PlatformStats.Losses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformStats.Losses(childComplexity), true
 	case "PlatformStats.pendingWithdrawals":
 		if e.ComplexityRoot.PlatformStats.PendingWithdrawals == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PlatformStats.PendingWithdrawals(childComplexity), true
+	case "PlatformStats.receivables":
+		if e.ComplexityRoot.PlatformStats.Receivables == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformStats.Receivables(childComplexity), true
 	case "PlatformStats.revenue":
 		if e.ComplexityRoot.PlatformStats.Revenue == nil {
 			break
@@ -2442,6 +2459,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
 
+	case "Wallet.amountOwed":
+		if e.ComplexityRoot.Wallet.AmountOwed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wallet.AmountOwed(childComplexity), true
 	case "Wallet.balance":
 		if e.ComplexityRoot.Wallet.Balance == nil {
 			break
@@ -2466,6 +2489,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wallet.EscrowBalance(childComplexity), true
+	case "Wallet.frozenReason":
+		if e.ComplexityRoot.Wallet.FrozenReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wallet.FrozenReason(childComplexity), true
 	case "Wallet.id":
 		if e.ComplexityRoot.Wallet.ID == nil {
 			break
@@ -3008,6 +3037,14 @@ enum EscrowStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/escrow.Sta
   RELEASE_REQUESTED
   RELEASED
   REFUNDED
+}
+"""
+FreezeReason is enum for the field frozen_reason
+"""
+enum FreezeReason @goModel(model: "github.com/jobsphere/jobsphere/ent/wallet.FrozenReason") {
+  ADMIN
+  CHARGEBACK
+  FRAUD_WARNING
 }
 """
 FundingSource is enum for the field funding_source
@@ -3775,7 +3812,9 @@ type Wallet implements Node {
   totalSpent: Decimal!
   totalWithdrawals: Decimal!
   isActive: Boolean!
+  amountOwed: Decimal!
   isFrozen: Boolean!
+  frozenReason: FreezeReason
   user: User!
 }
 """
@@ -4235,7 +4274,11 @@ type PlatformStats {
   walletBalances: Decimal!
   "Withdrawals requested and not yet paid out."
   pendingWithdrawals: Decimal!
-  "Every transaction balances, no account is negative and every wallet matches its postings."
+  "Owed by users: money taken back at Stripe (a refund made in Stripe's Dashboard) that their balance could not cover."
+  receivables: Decimal!
+  "What the platform lost and will not get back (dispute fees, debts written off)."
+  losses: Decimal!
+  "Every transaction balances, no account is on the wrong side of zero and every wallet matches its postings and its freeze."
   ledgerBalanced: Boolean!
 }
 
@@ -4249,9 +4292,9 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Admins only. A frozen wallet refuses spends and withdrawals (WALLET_FROZEN); money can still come in."
+  "Admins only. Freezes for ADMIN (the reason is the admin's note). A frozen wallet refuses spends and withdrawals (WALLET_FROZEN); money can still come in."
   freezeWallet(userId: ID!, reason: String!): Wallet! @hasRole(roles: [ADMIN])
-  "Admins only."
+  "Admins only. Lifts an ADMIN freeze; a wallet frozen for CHARGEBACK stays frozen until nothing is owed (CONFLICT when that is the only reason)."
   unfreezeWallet(userId: ID!): Wallet! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},
@@ -4742,6 +4785,10 @@ func (ec *executionContext) childFields_PlatformStats(ctx context.Context, field
 		return ec.fieldContext_PlatformStats_walletBalances(ctx, field)
 	case "pendingWithdrawals":
 		return ec.fieldContext_PlatformStats_pendingWithdrawals(ctx, field)
+	case "receivables":
+		return ec.fieldContext_PlatformStats_receivables(ctx, field)
+	case "losses":
+		return ec.fieldContext_PlatformStats_losses(ctx, field)
 	case "ledgerBalanced":
 		return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
 	}
@@ -4954,8 +5001,12 @@ func (ec *executionContext) childFields_Wallet(ctx context.Context, field graphq
 		return ec.fieldContext_Wallet_totalWithdrawals(ctx, field)
 	case "isActive":
 		return ec.fieldContext_Wallet_isActive(ctx, field)
+	case "amountOwed":
+		return ec.fieldContext_Wallet_amountOwed(ctx, field)
 	case "isFrozen":
 		return ec.fieldContext_Wallet_isFrozen(ctx, field)
+	case "frozenReason":
+		return ec.fieldContext_Wallet_frozenReason(ctx, field)
 	case "user":
 		return ec.fieldContext_Wallet_user(ctx, field)
 	}
@@ -11698,6 +11749,52 @@ func (ec *executionContext) fieldContext_PlatformStats_pendingWithdrawals(_ cont
 	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Decimal")
 }
 
+func (ec *executionContext) _PlatformStats_receivables(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformStats_receivables(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Receivables, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformStats_receivables(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _PlatformStats_losses(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformStats_losses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Losses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformStats_losses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Decimal")
+}
+
 func (ec *executionContext) _PlatformStats_ledgerBalanced(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14624,6 +14721,29 @@ func (ec *executionContext) fieldContext_Wallet_isActive(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Wallet", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Wallet_amountOwed(ctx context.Context, field graphql.CollectedField, obj *ent.Wallet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wallet_amountOwed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountOwed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wallet_amountOwed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wallet", field, false, false, "Decimal")
+}
+
 func (ec *executionContext) _Wallet_isFrozen(ctx context.Context, field graphql.CollectedField, obj *ent.Wallet) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14645,6 +14765,29 @@ func (ec *executionContext) _Wallet_isFrozen(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Wallet_isFrozen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Wallet", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Wallet_frozenReason(ctx context.Context, field graphql.CollectedField, obj *ent.Wallet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wallet_frozenReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FrozenReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *wallet.FrozenReason) graphql.Marshaler {
+			return ec.marshalOFreezeReason2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwalletᚐFrozenReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wallet_frozenReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wallet", field, false, false, "FreezeReason")
 }
 
 func (ec *executionContext) _Wallet_user(ctx context.Context, field graphql.CollectedField, obj *ent.Wallet) (ret graphql.Marshaler) {
@@ -20712,6 +20855,16 @@ func (ec *executionContext) _PlatformStats(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "receivables":
+			out.Values[i] = ec._PlatformStats_receivables(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "losses":
+			out.Values[i] = ec._PlatformStats_losses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "ledgerBalanced":
 			out.Values[i] = ec._PlatformStats_ledgerBalanced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21637,9 +21790,19 @@ func (ec *executionContext) _Wallet(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "amountOwed":
+			out.Values[i] = ec._Wallet_amountOwed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "isFrozen":
 			out.Values[i] = ec._Wallet_isFrozen(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "frozenReason":
+			out.Values[i] = ec._Wallet_frozenReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "user":
@@ -23463,6 +23626,22 @@ func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsph
 		return graphql.Null
 	}
 	return ec._Deposit(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFreezeReason2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwalletᚐFrozenReason(ctx context.Context, v any) (*wallet.FrozenReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(wallet.FrozenReason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFreezeReason2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwalletᚐFrozenReason(ctx context.Context, sel ast.SelectionSet, v *wallet.FrozenReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOFundingSource2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐFundingSource(ctx context.Context, v any) (*escrow.FundingSource, error) {
