@@ -119,11 +119,11 @@ type mTxn struct {
 
 // refModel is the reference: what every balance must be.
 type refModel struct {
-	users             []pulid.ID // customers then contractors
+	users                     []pulid.ID // customers then contractors
 	wallets                   map[pulid.ID]*mWallet
 	revenue, losses, external int64
-	txns              []*mTxn
-	byKey             map[string]*mTxn
+	txns                      []*mTxn
+	byKey                     map[string]*mTxn
 }
 
 // modelDelta is what one entry does to one wallet.
@@ -134,8 +134,8 @@ type modelDelta struct {
 // modelOutcome is what the model predicts for one entry: an error code, or
 // success ("") with the changes.
 type modelOutcome struct {
-	code              jobsphere.Code
-	why               string
+	code                      jobsphere.Code
+	why                       string
 	deltas                    map[pulid.ID]*modelDelta
 	revenue, losses, external int64
 }
