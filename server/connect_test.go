@@ -160,11 +160,14 @@ func TestConnectAgainstStripeMock(t *testing.T) {
 	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "REJECTED" {
 		t.Fatalf("a stale event applied: %+v", s)
 	}
-	updateAt(time.Now().Add(2*time.Second), "evt_a5", true, nil, "")
+	// Both events are stamped with one instant (Stripe's resolution is a
+	// second), so they surely fall in the same second.
+	newer := time.Now().Add(2 * time.Second)
+	updateAt(newer, "evt_a5", true, nil, "")
 	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "VERIFIED" {
 		t.Fatalf("a newer event not applied: %+v", s)
 	}
-	updateAt(time.Now().Add(2*time.Second), "evt_a6", false, []string{"individual.id_number"}, "")
+	updateAt(newer, "evt_a6", false, []string{"individual.id_number"}, "")
 	if s := statusOf(t, kc).ConnectAccountStatus; *s.Status != "VERIFIED" {
 		t.Fatalf("an event of the same second moved onboarding back: %+v", s)
 	}
