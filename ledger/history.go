@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 
 	"entgo.io/contrib/entgql"
 
@@ -45,4 +46,33 @@ func (l *Ledger) History(ctx context.Context, userID pulid.ID, p HistoryPage) (*
 	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithTransactionOrder(&ent.TransactionOrder{
 		Direction: entgql.OrderDirectionDesc, Field: ent.DefaultTransactionOrder.Field,
 	}))
+}
+
+// PaidBy is the user a Stripe PaymentIntent paid in (the user credited by
+// the DEPOSIT that records it: a wallet deposit or a job Checkout), or ""
+// when no posting records it (yet).
+func (l *Ledger) PaidBy(ctx context.Context, tx *ent.Client, paymentIntentID string) (pulid.ID, error) {
+	t, err := tx.LedgerTransaction.Query().
+		Where(ledgertransaction.TypeEQ(ledgertransaction.TypeDEPOSIT), ledgertransaction.StripePaymentIntentID(paymentIntentID),
+			ledgertransaction.ToUserIDNotNil()).
+		First(ctx)
+	if ent.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the payment of %s: %w", paymentIntentID, err)
+	}
+	return *t.ToUserID, nil
+}
+
+// TotalPosted is the sum of the transactions whose keys start with prefix:
+// what was posted so far for one cause that is booked in steps.
+func (l *Ledger) TotalPosted(ctx context.Context, tx *ent.Client, prefix string) (int64, error) {
+	var sum sums
+	err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKeyHasPrefix(prefix)).
+		Aggregate(ent.As(ent.Sum(ledgertransaction.FieldAmount), "a")).Scan(ctx, &sum)
+	if err != nil {
+		return 0, fmt.Errorf("sum the transactions of %s: %w", prefix, err)
+	}
+	return sum.a(), nil
 }

@@ -436,7 +436,7 @@ func compare(a, b pulid.ID) int {
 // forced: see Entry.Forced.
 func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []walletEffect, forced bool) error {
 	for _, w := range effs {
-		cur, err := l.lockWallet(ctx, tx, w.userID)
+		cur, err := l.LockWallet(ctx, tx, w.userID)
 		if err != nil {
 			return err
 		}
@@ -470,9 +470,9 @@ func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []wall
 	return nil
 }
 
-// lockWallet reads a user's wallet with its row lock (on PostgreSQL; SQLite
+// LockWallet reads a user's wallet with its row lock (on PostgreSQL; SQLite
 // serialises writers), for the rest of tx.
-func (l *Ledger) lockWallet(ctx context.Context, tx *ent.Client, userID pulid.ID) (*ent.Wallet, error) {
+func (l *Ledger) LockWallet(ctx context.Context, tx *ent.Client, userID pulid.ID) (*ent.Wallet, error) {
 	q := tx.Wallet.Query().Where(wallet.UserID(userID))
 	if l.rowLocks {
 		q.ForUpdate()
@@ -558,7 +558,7 @@ func (l *Ledger) TakeBack(ctx context.Context, tx *ent.Client, userID pulid.ID, 
 // postSplit posts e with the moves moves makes of the user's wallet, read
 // under its lock; under a key posted before, the first result.
 func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID, e Entry, moves func(*ent.Wallet) []Move) (*Posted, error) {
-	w, err := l.lockWallet(ctx, tx, userID)
+	w, err := l.LockWallet(ctx, tx, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -183,7 +183,7 @@ func AcceptsDeposits(w *ent.Wallet) error {
 // so; one frozen for both stays frozen for CHARGEBACK. It reports whether
 // the wallet is frozen afterwards.
 func (l *Ledger) SetAdminFreeze(ctx context.Context, tx *ent.Client, userID pulid.ID, note *string) (frozen bool, err error) {
-	cur, err := l.lockWallet(ctx, tx, userID)
+	cur, err := l.LockWallet(ctx, tx, userID)
 	if ent.IsNotFound(err) {
 		return false, jobsphere.Errorf(jobsphere.NotFound, "Wallet not found")
 	}

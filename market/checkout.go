@@ -150,6 +150,23 @@ func (s *Service) CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, custom
 	return s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, customerID)
 }
 
+// CardRefundsOf is what this server has refunded, or is refunding, to the
+// card of a payment: the card refunds of the escrows it funded. Each is
+// claimed (card_refund_started_at) before Stripe is asked, so by the time
+// Stripe reports a refund of ours it is counted here.
+func (s *Service) CardRefundsOf(ctx context.Context, tx *ent.Tx, paymentIntentID string) (int64, error) {
+	escs, err := tx.Escrow.Query().
+		Where(escrow.StripePaymentIntentID(paymentIntentID), escrow.CardRefundStartedAtNotNil()).All(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read card refunds of %s: %w", paymentIntentID, err)
+	}
+	var total int64
+	for _, e := range escs {
+		total += e.Amount + e.PlatformFee
+	}
+	return total, nil
+}
+
 // CardRefunder refunds a card payment through Stripe (package payments),
 // once per key. refused reports that the refund was surely not made (the
 // request was refused): any other error may hide a refund made.

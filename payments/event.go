@@ -16,13 +16,14 @@ const (
 	PaymentIntentRequiresAction          EventType = "payment_intent.requires_action"
 	AccountUpdated                       EventType = "account.updated"
 	TransferReversed                     EventType = "transfer.reversed"
+	ChargeRefunded                       EventType = "charge.refunded"
 )
 
 // Event is a verified Stripe event: what an EventVerifier makes of a
 // webhook payload whose signature holds. The object it is about is decoded
 // into the one field of its kind (checkout session, payment intent,
-// connected account, transfer); an event about another kind of object has
-// none.
+// connected account, transfer, charge); an event about another kind of
+// object has none.
 type Event struct {
 	ID       string
 	Type     EventType
@@ -34,6 +35,7 @@ type Event struct {
 	PaymentIntent   *EventPaymentIntent
 	ConnectAccount  *EventConnectAccount
 	Transfer        *EventTransfer
+	Charge          *EventCharge
 }
 
 // EventCheckoutSession is a Checkout session as an event reports it.
@@ -67,6 +69,18 @@ type EventConnectAccount struct {
 // EventTransfer is a transfer as an event reports it.
 type EventTransfer struct {
 	ID string
+}
+
+// EventCharge is a charge as a charge.refunded event reports it. Stripe
+// (API 2023-10-16) no longer lists the refunds on the charge, so what was
+// refunded is the running total, AmountRefunded.
+type EventCharge struct {
+	ID              string
+	PaymentIntentID string
+	Amount          int64
+	AmountRefunded  int64 // every refund of the charge so far, ours and any made in the Dashboard
+	Currency        string
+	Metadata        map[string]string
 }
 
 // EventVerifier turns a webhook payload into an Event once its signature

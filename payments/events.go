@@ -29,6 +29,8 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev Event) error {
 		err = s.onAccountUpdated(ctx, tx, ev)
 	case ev.Transfer != nil:
 		err = s.onTransferReversed(ctx, tx, ev.Transfer)
+	case ev.Charge != nil:
+		err = s.onChargeRefunded(ctx, tx, ev.Charge)
 	default:
 		err = fmt.Errorf("no %s object", ev.Type)
 	}
@@ -43,7 +45,7 @@ var handledEvents = map[EventType]bool{
 	CheckoutSessionCompleted: true, CheckoutSessionAsyncPaymentSucceeded: true,
 	CheckoutSessionAsyncPaymentFailed: true, CheckoutSessionExpired: true,
 	PaymentIntentSucceeded: true, PaymentIntentPaymentFailed: true, PaymentIntentRequiresAction: true,
-	AccountUpdated: true, TransferReversed: true,
+	AccountUpdated: true, TransferReversed: true, ChargeRefunded: true,
 }
 
 // Handles tells the webhook route (for its metrics) whether HandleEvent

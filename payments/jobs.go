@@ -21,6 +21,8 @@ type JobFunder interface {
 	CheckJobPayment(ctx context.Context, v auth.Viewer, jobID, freelancerID pulid.ID, rate int64) (ledger.Split, error)
 	FundFromCheckout(ctx context.Context, tx *ent.Tx, p market.JobPayment) error
 	CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, customerID pulid.ID, amount int64, sessionID, paymentIntentID string) error
+	// CardRefundsOf is what we refunded (or are refunding) to a payment's card.
+	CardRefundsOf(ctx context.Context, tx *ent.Tx, paymentIntentID string) (int64, error)
 }
 
 // PayForJobInput is payForJob's input.

@@ -92,6 +92,15 @@ func parseEvent(ev stripego.Event) (payments.Event, error) {
 		if err = json.Unmarshal(ev.Data.Raw, &a); err == nil {
 			out.ConnectAccount = connectAccount(&a)
 		}
+	case typ == "charge.refunded": // other charge.… events are about disputes and refund objects
+		var ch stripego.Charge
+		if err = json.Unmarshal(ev.Data.Raw, &ch); err == nil {
+			out.Charge = &payments.EventCharge{ID: ch.ID, Amount: ch.Amount, AmountRefunded: ch.AmountRefunded,
+				Currency: string(ch.Currency), Metadata: ch.Metadata}
+			if ch.PaymentIntent != nil {
+				out.Charge.PaymentIntentID = ch.PaymentIntent.ID
+			}
+		}
 	case strings.HasPrefix(typ, "transfer."):
 		var tr stripego.Transfer
 		if err = json.Unmarshal(ev.Data.Raw, &tr); err == nil {
