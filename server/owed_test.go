@@ -2,7 +2,10 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/posting"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -162,4 +166,78 @@ func payJobByCheckout(t *testing.T, srv *servertest.Server, cc *servertest.Clien
 	if n := srv.App.Client.Escrow.Query().CountX(context.Background()); n != 1 {
 		t.Fatalf("escrows after the job Checkout: %d", n)
 	}
+}
+
+// TestSandboxDashboardRefund: in the sandbox a developer refunds a
+// deposit's payment "in Stripe's Dashboard" from the payment's page; the
+// signed charge.refunded takes the money back, what the wallet cannot
+// cover is owed. The sandbox's refund of an escrow to the card sends its
+// charge.refunded too, which the server recognises as its own.
+func TestSandboxDashboardRefund(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
+		cc := srv.Client(customer.AccessToken)
+		d := startDeposit(t, cc, map[string]any{"amount": "100.00", "paymentMethodId": "pm_card_visa"})
+		pi := stripeStr(d.Deposit.PaymentIntentID)
+		resp, page := srv.Get(t, "/sandbox/payments/"+pi)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Refund in the Dashboard") || !strings.Contains(page, `value="100.00"`) {
+			t.Fatalf("payment page: %d %.400s", resp.StatusCode, page)
+		}
+
+		// An offer holds $70.00 of it.
+		jobID := postJob(t, cc)
+		var applied struct{ ApplyToJob struct{ ID string } }
+		srv.Client(contractor.AccessToken).MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
+		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
+			map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
+
+		resp, err := http.PostForm(srv.URL+"/sandbox/payments/"+pi+"/refund", url.Values{"amount": {"100.00"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "$100.00 of it refunded") {
+			t.Fatalf("refund in the Dashboard: %d %.400s", resp.StatusCode, body)
+		}
+		var w owedWallet
+		cc.MustDo(t, owedWalletQuery, nil, &w)
+		if w.Wallet.Balance != "0.00" || w.Wallet.AmountOwed != "70.00" || stripeStr(w.Wallet.FrozenReason) != "CHARGEBACK" {
+			t.Fatalf("after the Dashboard refund: %+v", w.Wallet)
+		}
+		srv.RequireLedgerVerified(t)
+		// Nothing is left to refund.
+		if resp, _ := http.PostForm(srv.URL+"/sandbox/payments/"+pi+"/refund", url.Values{}); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("refund of a refunded payment: %d", resp.StatusCode)
+		}
+
+		// The server's own refund to the card, through the sandbox.
+		other := srv.Register(t, "CUSTOMER")
+		oc := srv.Client(other.AccessToken)
+		otherJob := postJob(t, oc)
+		var session struct{ PayForJob struct{ CheckoutURL string } }
+		oc.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": otherJob, "freelancerId": contractor.ID, "title": "Website", "rate": "100"}}, &session)
+		if resp, _ := payCheckout(t, session.PayForJob.CheckoutURL, "4242424242424242"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("pay: %d", resp.StatusCode)
+		}
+		var got jobMoneyResult
+		oc.MustDo(t, jobMoney, map[string]any{"id": otherJob}, &got)
+		srv.Client(admin.AccessToken).MustDo(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c, cancelReason: "dispute"}) { status } }`,
+			map[string]any{"c": got.Job.Contract.ID}, nil)
+		var ow owedWallet
+		oc.MustDo(t, owedWalletQuery, nil, &ow)
+		if ow.Wallet.Balance != "0.00" || ow.Wallet.EscrowBalance != "0.00" || ow.Wallet.AmountOwed != "0.00" || ow.Wallet.IsFrozen {
+			t.Fatalf("after the server's own card refund: %+v", ow.Wallet)
+		}
+		ctx := context.Background()
+		if n := srv.App.Client.StripeEvent.Query().Where(stripeevent.Type("charge.refunded")).CountX(ctx); n != 2 {
+			t.Fatalf("%d charge.refunded events recorded, want the Dashboard's and the server's own", n)
+		}
+		if n := srv.App.Client.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKeyContains("refunded-outside")).CountX(ctx); n != 1 {
+			t.Fatalf("%d outside refunds booked, want the Dashboard's one", n)
+		}
+		srv.RequireLedgerVerified(t)
+	})
 }

@@ -31,6 +31,13 @@ var pages = template.Must(payments.PageLayout().Parse(`{{define "body"}}
 <form method="post" action="/sandbox/connect/{{.SessionID}}/onboard">
 <button name="outcome" value="verified">Finish: verified</button>
 <button name="outcome" value="rejected">Finish: rejected</button></form>
+{{else if eq .Step "payment"}}
+{{if .Message}}<p>{{.Message}}</p>{{end}}
+<p>Payment <code>{{.SessionID}}</code>: {{.Refunded}} of it refunded.</p>
+{{if .Refundable}}<p>Refund it as you would in Stripe's Dashboard, outside JobSphere: the server hears of it by a signed <code>charge.refunded</code> and takes the money back from the payer's wallet (what the wallet cannot cover, they owe).</p>
+<form method="post" action="/sandbox/payments/{{.SessionID}}/refund">
+<label>Amount to refund <input name="amount" value="{{.Refundable}}" autocomplete="off"></label>
+<button type="submit">Refund in the Dashboard</button></form>{{end}}
 {{else if eq .Step "done"}}
 <p>{{.Message}}</p>
 {{end}}{{end}}`))
@@ -38,6 +45,7 @@ var pages = template.Must(payments.PageLayout().Parse(`{{define "body"}}
 type page struct {
 	Sandbox                                                   bool
 	Title, Step, SessionID, Amount, CancelURL, Error, Message string
+	Refunded, Refundable                                      string // a payment's page; Refundable "" when nothing is left
 	Cards                                                     []struct{ Number, Label string }
 }
 
@@ -166,4 +174,49 @@ func (sb *Sandbox) HandleOnboard() http.Handler {
 		sb.render(w, http.StatusOK, page{Title: "Set up payouts", Step: "done",
 			Message: "Onboarding " + outcome + ". You can return to the app."})
 	})
+}
+
+// HandlePaymentPage serves GET /sandbox/payments/{paymentIntentId}: a
+// payment the sandbox took (a deposit's or a job Checkout's
+// stripePaymentIntentId), with a refund form.
+func (sb *Sandbox) HandlePaymentPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch, err := sb.Charge(r.PathValue("paymentIntentId"))
+		if err != nil {
+			sb.renderError(w, r, err)
+			return
+		}
+		sb.render(w, http.StatusOK, sb.paymentPage(ch, ""))
+	})
+}
+
+// HandleDashboardRefund serves POST /sandbox/payments/{paymentIntentId}/refund
+// with form field amount (empty: all that is left): a refund made in
+// Stripe's Dashboard.
+func (sb *Sandbox) HandleDashboardRefund() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var amount int64
+		if a := r.FormValue("amount"); a != "" {
+			var err error
+			if amount, err = sb.currency.Parse(a); err != nil {
+				sb.renderError(w, r, jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount", Message: "Amount must be like 12.34"}))
+				return
+			}
+		}
+		ch, err := sb.RefundCharge(r.Context(), r.PathValue("paymentIntentId"), amount)
+		if err != nil {
+			sb.renderError(w, r, err)
+			return
+		}
+		sb.render(w, http.StatusOK, sb.paymentPage(ch, "Refunded. The payer's wallet shows it."))
+	})
+}
+
+func (sb *Sandbox) paymentPage(ch sandboxCharge, msg string) page {
+	p := page{Title: "Payment", Step: "payment", SessionID: ch.PaymentIntentID, Amount: sb.currency.Display(ch.Amount),
+		Refunded: sb.currency.Display(ch.Refunded), Message: msg}
+	if left := ch.Amount - ch.Refunded; left > 0 {
+		p.Refundable = sb.currency.Format(left)
+	}
+	return p
 }

@@ -34,7 +34,8 @@ type Sandbox struct {
 	deliver  func(ctx context.Context, payload []byte, signature string) error
 	sessions map[string]*sandboxSession
 	intents  map[string]*sandboxIntent
-	byKey    map[string]any // idempotency key → the session or intent it made
+	charges  map[string]*sandboxCharge // by payment intent id: the payments made
+	byKey    map[string]any            // idempotency key → the session, intent or refund it made
 }
 
 type sandboxSession struct {
@@ -71,7 +72,8 @@ const (
 func New(publicURL, secret string, currency jobsphere.Currency, logger *slog.Logger) *Sandbox {
 	return &Sandbox{
 		publicURL: publicURL, secret: secret, currency: currency, logger: logger,
-		sessions: map[string]*sandboxSession{}, intents: map[string]*sandboxIntent{}, byKey: map[string]any{},
+		sessions: map[string]*sandboxSession{}, intents: map[string]*sandboxIntent{},
+		charges: map[string]*sandboxCharge{}, byKey: map[string]any{},
 	}
 }
 
@@ -150,14 +152,11 @@ func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p payments.PaymentIn
 		if err := sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
 			return nil, err
 		}
+		sb.charged(pi.ID, pi.Amount, pi.Currency)
 	}
 	return &payments.PaymentIntent{ID: pi.ID, ClientSecret: pi.ClientSecret, RequiresAction: pi.Status == intentRequiresAction}, nil
 }
 
-// Refund implements payments.Gateway: the sandbox refunds any payment it took.
-func (sb *Sandbox) Refund(_ context.Context, p payments.RefundParams) (string, error) {
-	return sb.idFor(p.IdempotencyKey, "re_sandbox_"), nil
-}
 
 // idFor returns the id made earlier under an idempotency key, or a new one
 // with the prefix: what Stripe's idempotency keys do for a created object.
@@ -242,7 +241,11 @@ func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bo
 	}
 	sb.mu.Unlock()
 	if approve {
-		return sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", ""))
+		if err := sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
+			return err
+		}
+		sb.charged(pi.ID, pi.Amount, pi.Currency)
+		return nil
 	}
 	return sb.send(ctx, payments.PaymentIntentPaymentFailed,
 		sb.intentObject(pi, "payment_intent_authentication_failure", ""))
@@ -337,6 +340,7 @@ func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, 
 	if err != nil {
 		return nil, err
 	}
+	sb.charged(s.PaymentIntentID, s.Amount, s.Currency)
 	return &CheckoutOutcome{Session: s, Paid: true, RedirectURL: s.SuccessURL}, nil
 }
 

@@ -1,0 +1,118 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/payments"
+)
+
+// sandboxCharge is a payment the sandbox took (a paid Checkout session or a
+// succeeded PaymentIntent) and what of it was refunded since: by the
+// server (Refund) or by the developer "in the Dashboard" (RefundCharge).
+type sandboxCharge struct {
+	ID, PaymentIntentID, Currency string
+	Amount, Refunded              int64
+}
+
+// charged records a payment taken.
+func (sb *Sandbox) charged(paymentIntentID string, amount int64, currency string) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.charges[paymentIntentID] == nil {
+		sb.charges[paymentIntentID] = &sandboxCharge{ID: "ch_sandbox_" + ulidOf("x"), PaymentIntentID: paymentIntentID,
+			Currency: currency, Amount: amount}
+	}
+}
+
+// Charge returns the payment of a PaymentIntent, for its page.
+func (sb *Sandbox) Charge(paymentIntentID string) (sandboxCharge, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	ch := sb.charges[paymentIntentID]
+	if ch == nil {
+		return sandboxCharge{}, jobsphere.Errorf(jobsphere.NotFound,
+			"No payment %s (the sandbox forgets payments when the server restarts)", paymentIntentID)
+	}
+	return *ch, nil
+}
+
+// Refund implements payments.Gateway: the sandbox refunds any payment it
+// took, once per key, and reports it as Stripe does, by a charge.refunded
+// event (which the server recognises as its own). A payment refunded in
+// full before is no error and no refund, as on Stripe; one the sandbox
+// does not know (made before a restart) is refunded without an event.
+func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string, error) {
+	sb.mu.Lock()
+	prior, replay := sb.byKey[p.IdempotencyKey].(string)
+	sb.mu.Unlock()
+	if replay {
+		return prior, nil
+	}
+	ch, _, err := sb.refund(p.PaymentIntentID, p.Amount)
+	switch {
+	case err == nil:
+		// Stripe refunds whether or not its event is delivered (it
+		// retries the event), so a failed delivery is only logged.
+		if err := sb.send(ctx, payments.ChargeRefunded, chargeObject(ch)); err != nil {
+			sb.logger.WarnContext(ctx, "sandbox: charge.refunded not delivered", "payment_intent", p.PaymentIntentID, "err", err)
+		}
+	case jobsphere.ErrorCode(err) == jobsphere.NotFound:
+	case ch.Refunded == ch.Amount:
+		return "", nil // charge_already_refunded: nothing is owed
+	default:
+		return "", &payments.RefusedError{Message: "Sandbox: the refund exceeds what is left of the payment", Err: err}
+	}
+	return sb.idFor(p.IdempotencyKey, "re_sandbox_"), nil
+}
+
+// RefundCharge refunds amount of a payment (0: what is left of it) as a
+// developer would in Stripe's Dashboard, outside the server, and sends the
+// signed charge.refunded Stripe would. If the server does not record the
+// event, nothing is refunded and the page says why.
+func (sb *Sandbox) RefundCharge(ctx context.Context, paymentIntentID string, amount int64) (sandboxCharge, error) {
+	ch, amount, err := sb.refund(paymentIntentID, amount)
+	if err != nil {
+		return ch, err
+	}
+	if err := sb.send(ctx, payments.ChargeRefunded, chargeObject(ch)); err != nil {
+		sb.mu.Lock()
+		sb.charges[paymentIntentID].Refunded -= amount
+		sb.mu.Unlock()
+		return ch, fmt.Errorf("deliver charge.refunded of %s: %w", paymentIntentID, err)
+	}
+	return ch, nil
+}
+
+// refund adds a refund of amount (0: the rest) to a known payment and
+// returns the payment as it left it and the amount refunded.
+func (sb *Sandbox) refund(paymentIntentID string, amount int64) (sandboxCharge, int64, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	ch := sb.charges[paymentIntentID]
+	if ch == nil {
+		return sandboxCharge{}, 0, jobsphere.Errorf(jobsphere.NotFound,
+			"No payment %s (the sandbox forgets payments when the server restarts)", paymentIntentID)
+	}
+	left := ch.Amount - ch.Refunded
+	if amount == 0 {
+		amount = left
+	}
+	if amount <= 0 || amount > left {
+		return *ch, 0, jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
+			Message: "Refund between " + sb.currency.Display(min(1, left)) + " and " + sb.currency.Display(left)})
+	}
+	ch.Refunded += amount
+	return *ch, amount, nil
+}
+
+// chargeObject is the charge as a charge.refunded event carries it (API
+// 2023-10-16: no refunds list, the running total refunded).
+func chargeObject(ch sandboxCharge) map[string]any {
+	return map[string]any{
+		"id": ch.ID, "object": "charge", "amount": ch.Amount, "amount_captured": ch.Amount,
+		"amount_refunded": ch.Refunded, "refunded": ch.Refunded == ch.Amount, "captured": true, "paid": true,
+		"status": "succeeded", "currency": ch.Currency, "payment_intent": ch.PaymentIntentID,
+	}
+}
