@@ -111,7 +111,9 @@ func TestOutsideRefundIsOwedAndPaidBackFirst(t *testing.T) {
 		if got := splitOf(t, srv, refundTxn.ID); got[ledgeraccount.KindAVAILABLE] != -3000 || got[ledgeraccount.KindRECEIVABLE] != -7000 {
 			t.Fatalf("outside refund's postings on the customer: %v; want available -30.00, receivable -70.00", got)
 		}
-		var stats struct{ PlatformStats struct{ Receivables, Losses string } }
+		var stats struct {
+			PlatformStats struct{ Receivables, Losses string }
+		}
 		ac.MustDo(t, `{ platformStats { receivables losses } }`, nil, &stats)
 		if stats.PlatformStats.Receivables != "70.00" || stats.PlatformStats.Losses != "0.00" {
 			t.Fatalf("platformStats: %+v", stats.PlatformStats)

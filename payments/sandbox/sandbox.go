@@ -157,7 +157,6 @@ func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p payments.PaymentIn
 	return &payments.PaymentIntent{ID: pi.ID, ClientSecret: pi.ClientSecret, RequiresAction: pi.Status == intentRequiresAction}, nil
 }
 
-
 // idFor returns the id made earlier under an idempotency key, or a new one
 // with the prefix: what Stripe's idempotency keys do for a created object.
 func (sb *Sandbox) idFor(key, prefix string) string {
