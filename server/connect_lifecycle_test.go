@@ -151,7 +151,9 @@ func TestConnectDeauthorizedAndReconnected(t *testing.T) {
 
 		// Reconnecting makes a new Stripe account, onboarded from PENDING;
 		// a second request does not make another.
-		var refreshed struct{ RefreshConnectOnboardingLink struct{ AccountID, OnboardingURL string } }
+		var refreshed struct {
+			RefreshConnectOnboardingLink struct{ AccountID, OnboardingURL string }
+		}
 		kc.MustDo(t, `mutation { refreshConnectOnboardingLink { accountId onboardingUrl } }`, nil, &refreshed)
 		next := refreshed.RefreshConnectOnboardingLink.AccountID
 		if next == acct || refreshed.RefreshConnectOnboardingLink.OnboardingURL == "" {
@@ -285,7 +287,9 @@ func TestConnectLifecycleInTheSandbox(t *testing.T) {
 		t.Fatalf("sandbox disconnect: %+v", s)
 	}
 	kc.Do(t, withdrawMutation, map[string]any{"a": "10"}).RequireError(t, "CONFLICT")
-	var created struct{ CreateConnectAccount struct{ AccountID, OnboardingURL string } }
+	var created struct {
+		CreateConnectAccount struct{ AccountID, OnboardingURL string }
+	}
 	kc.MustDo(t, createConnect, nil, &created)
 	if created.CreateConnectAccount.AccountID == acct {
 		t.Fatalf("reconnected to the disconnected account: %+v", created)
