@@ -17,12 +17,17 @@ const (
 	AccountUpdated                       EventType = "account.updated"
 	TransferReversed                     EventType = "transfer.reversed"
 	ChargeRefunded                       EventType = "charge.refunded"
+	// Connect events (event.account set): the contractor disconnected the
+	// platform, and the bank payouts from their Stripe balance.
+	AccountApplicationDeauthorized EventType = "account.application.deauthorized"
+	PayoutFailed                   EventType = "payout.failed"
+	PayoutPaid                     EventType = "payout.paid"
 )
 
 // Event is a verified Stripe event: what an EventVerifier makes of a
 // webhook payload whose signature holds. The object it is about is decoded
 // into the one field of its kind (checkout session, payment intent,
-// connected account, transfer, charge); an event about another kind of
+// connected account, transfer, payout, charge); an event about another kind of
 // object has none.
 type Event struct {
 	ID       string
@@ -36,6 +41,7 @@ type Event struct {
 	ConnectAccount  *EventConnectAccount
 	Transfer        *EventTransfer
 	Charge          *EventCharge
+	Payout          *EventPayout
 }
 
 // EventCheckoutSession is a Checkout session as an event reports it.
@@ -69,6 +75,15 @@ type EventConnectAccount struct {
 // EventTransfer is a transfer as an event reports it.
 type EventTransfer struct {
 	ID string
+}
+
+// EventPayout is a payout (a connected account's Stripe balance to its
+// bank) as an event reports it.
+type EventPayout struct {
+	ID                          string
+	Amount                      int64
+	ArrivalDate                 time.Time
+	FailureCode, FailureMessage string // when it failed
 }
 
 // EventCharge is a charge as a charge.refunded event reports it. Stripe

@@ -37,8 +37,9 @@ type Services struct {
 }
 
 // SandboxPages are the sandbox gateway's pages: its Checkout, 3-D Secure
-// and Connect onboarding stand-ins, and a payment's page with the refund
-// Stripe's Dashboard would make.
+// and Connect onboarding stand-ins, a connected account's later life
+// (bank payouts, disconnecting the platform), and a payment's page with
+// the refund Stripe's Dashboard would make.
 type SandboxPages interface {
 	HandleCheckoutPage() http.Handler
 	HandlePay() http.Handler
@@ -46,6 +47,8 @@ type SandboxPages interface {
 	HandleAuthenticateIntent() http.Handler
 	HandleOnboardPage() http.Handler
 	HandleOnboard() http.Handler
+	HandlePayout() http.Handler
+	HandleDeauthorize() http.Handler
 	HandlePaymentPage() http.Handler
 	HandleDashboardRefund() http.Handler
 }
@@ -94,6 +97,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		mux.Handle("POST /sandbox/payment_intents/{id}/authenticate", sb.HandleAuthenticateIntent())
 		mux.Handle("GET /sandbox/connect/{accountId}/onboard", sb.HandleOnboardPage())
 		mux.Handle("POST /sandbox/connect/{accountId}/onboard", sb.HandleOnboard())
+		mux.Handle("POST /sandbox/connect/{accountId}/payout", sb.HandlePayout())
+		mux.Handle("POST /sandbox/connect/{accountId}/deauthorize", sb.HandleDeauthorize())
 		mux.Handle("GET /sandbox/payments/{paymentIntentId}", sb.HandlePaymentPage())
 		mux.Handle("POST /sandbox/payments/{paymentIntentId}/refund", sb.HandleDashboardRefund())
 	}

@@ -101,6 +101,14 @@ func parseEvent(ev stripego.Event) (payments.Event, error) {
 				out.Charge.PaymentIntentID = ch.PaymentIntent.ID
 			}
 		}
+	case strings.HasPrefix(typ, "payout."):
+		var po stripego.Payout
+		if err = json.Unmarshal(ev.Data.Raw, &po); err == nil {
+			out.Payout = &payments.EventPayout{
+				ID: po.ID, Amount: po.Amount, ArrivalDate: time.Unix(po.ArrivalDate, 0),
+				FailureCode: string(po.FailureCode), FailureMessage: po.FailureMessage,
+			}
+		}
 	case strings.HasPrefix(typ, "transfer."):
 		var tr stripego.Transfer
 		if err = json.Unmarshal(ev.Data.Raw, &tr); err == nil {
