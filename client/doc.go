@@ -1,6 +1,6 @@
 // Package client holds, in operations/, the GraphQL documents the apps send:
 // one named operation for every flow of the REST backends this server
-// replaces (../shared/seeds), grouped by area, with shared fragments in
+// replaces (the seeds), grouped by area, with shared fragments in
 // operations/fragments.graphql. Apollo Client and the Flutter clients can
 // generate their code from them.
 //

@@ -29,7 +29,7 @@ var unusedRootFields = map[string]string{
 	"Query.nodes": "Relay's batch refetch; the apps load one object at a time with node(id), and no seed flow lists objects by ids",
 }
 
-// seedEndpoints maps every REST endpoint of ../shared/seeds to the schema
+// seedEndpoints maps every REST endpoint of the seeds (the REST backends this replaces) to the schema
 // root fields that replace it and the documents that call them. The
 // webhook routes (POST /api/webhooks/stripe, POST /webhook) stay REST and
 // are not listed.
