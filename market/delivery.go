@@ -88,11 +88,11 @@ func (s *Service) SubmitWork(ctx context.Context, v auth.Viewer, in SubmitWorkIn
 			return err
 		}
 		if !locked {
-			now, err := tx.Job.Get(ctx, j.ID)
+			moved, err := tx.Job.Get(ctx, j.ID)
 			if err != nil {
 				return fmt.Errorf("read job %s: %w", j.ID, err)
 			}
-			return notInProgress(now.Status)
+			return notInProgress(moved.Status)
 		}
 		esc, err := tx.Escrow.Query().Where(escrow.HasContractWith(contract.JobID(j.ID))).Only(ctx)
 		if err != nil {

@@ -274,6 +274,47 @@ func TestAutoRelease(t *testing.T) {
 	})
 }
 
+// TestRedeliveryRestartsTheClock: a second delivery moves autoReleaseAt
+// and earns the customer a reminder of the new date.
+func TestRedeliveryRestartsTheClock(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newDeliveryFixture(t, db, false)
+		cust, con := f.customer(t, charge), f.contractor(t)
+		j := f.inProgress(t, cust, con)
+		first := f.clock.now()
+		f.submit(t, con, j.ID, "Done.")
+		events := f.watch(t, cust)
+		sweep := func(at time.Time, wantReminded, wantReleased int) {
+			t.Helper()
+			f.clock.set(at)
+			released, err := f.m.AutoRelease(f.ctx)
+			if err != nil || released != wantReleased {
+				t.Errorf("at %v: %d released (%v), want %d", at.Sub(first), released, err, wantReleased)
+			}
+			reminded, err := f.m.RemindAutoReleases(f.ctx)
+			if err != nil || reminded != wantReminded {
+				t.Errorf("at %v: %d reminded (%v), want %d", at.Sub(first), reminded, err, wantReminded)
+			}
+			f.verify(t)
+		}
+		firstDue := first.AddDate(0, 0, autoReleaseDays)
+		sweep(firstDue.Add(-market.AutoReleaseReminderLead), 1, 0)
+
+		second := firstDue.Add(-time.Hour)
+		f.clock.set(second)
+		f.submit(t, con, j.ID, "Fixed the drip as well.")
+		sweep(firstDue, 0, 0)
+		secondDue := second.AddDate(0, 0, autoReleaseDays)
+		sweep(secondDue.Add(-market.AutoReleaseReminderLead), 1, 0)
+		sweep(secondDue, 0, 1)
+		reminder, changed := "AUTO_RELEASE_REMINDER:"+string(j.ID), "JOB_STATUS_CHANGED:"+string(j.ID)
+		if k := kinds(events()); len(k) < 3 || k[0] != reminder || k[1] != changed || k[2] != reminder {
+			t.Errorf("the customer got %v, want a reminder, the redelivery, a reminder, then the release's events", k)
+		}
+		requireAutoReleased(t, f.fixture, false, j.ID)
+	})
+}
+
 // requireAutoReleased checks a $100 job was completed once, as completeJob
 // would: awaiting an admin (who then approves) or paid out.
 func requireAutoReleased(t *testing.T, f *fixture, approval bool, jobID pulid.ID) {
