@@ -46,6 +46,12 @@ type ConnectAccount struct {
 	DisabledReason *string `json:"disabled_reason,omitempty"`
 	// StateAsOf holds the value of the "state_as_of" field.
 	StateAsOf *time.Time `json:"state_as_of,omitempty"`
+	// PayoutFailure holds the value of the "payout_failure" field.
+	PayoutFailure *string `json:"payout_failure,omitempty"`
+	// FailedPayoutID holds the value of the "failed_payout_id" field.
+	FailedPayoutID *string `json:"failed_payout_id,omitempty"`
+	// PayoutStateAsOf holds the value of the "payout_state_as_of" field.
+	PayoutStateAsOf *time.Time `json:"payout_state_as_of,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ConnectAccountQuery when eager-loading is set.
 	Edges        ConnectAccountEdges `json:"edges"`
@@ -85,9 +91,9 @@ func (*ConnectAccount) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case connectaccount.FieldChargesEnabled, connectaccount.FieldPayoutsEnabled, connectaccount.FieldDetailsSubmitted:
 			values[i] = new(sql.NullBool)
-		case connectaccount.FieldStripeAccountID, connectaccount.FieldStatus, connectaccount.FieldDisabledReason:
+		case connectaccount.FieldStripeAccountID, connectaccount.FieldStatus, connectaccount.FieldDisabledReason, connectaccount.FieldPayoutFailure, connectaccount.FieldFailedPayoutID:
 			values[i] = new(sql.NullString)
-		case connectaccount.FieldCreatedAt, connectaccount.FieldUpdatedAt, connectaccount.FieldStateAsOf:
+		case connectaccount.FieldCreatedAt, connectaccount.FieldUpdatedAt, connectaccount.FieldStateAsOf, connectaccount.FieldPayoutStateAsOf:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -196,6 +202,27 @@ func (_m *ConnectAccount) assignValues(columns []string, values []any) error {
 				_m.StateAsOf = new(time.Time)
 				*_m.StateAsOf = value.Time
 			}
+		case connectaccount.FieldPayoutFailure:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field payout_failure", values[i])
+			} else if value.Valid {
+				_m.PayoutFailure = new(string)
+				*_m.PayoutFailure = value.String
+			}
+		case connectaccount.FieldFailedPayoutID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field failed_payout_id", values[i])
+			} else if value.Valid {
+				_m.FailedPayoutID = new(string)
+				*_m.FailedPayoutID = value.String
+			}
+		case connectaccount.FieldPayoutStateAsOf:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field payout_state_as_of", values[i])
+			} else if value.Valid {
+				_m.PayoutStateAsOf = new(time.Time)
+				*_m.PayoutStateAsOf = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -277,6 +304,21 @@ func (_m *ConnectAccount) String() string {
 	builder.WriteString(", ")
 	if v := _m.StateAsOf; v != nil {
 		builder.WriteString("state_as_of=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PayoutFailure; v != nil {
+		builder.WriteString("payout_failure=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.FailedPayoutID; v != nil {
+		builder.WriteString("failed_payout_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.PayoutStateAsOf; v != nil {
+		builder.WriteString("payout_state_as_of=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -167,6 +167,48 @@ func (_c *ConnectAccountCreate) SetNillableStateAsOf(v *time.Time) *ConnectAccou
 	return _c
 }
 
+// SetPayoutFailure sets the "payout_failure" field.
+func (_c *ConnectAccountCreate) SetPayoutFailure(v string) *ConnectAccountCreate {
+	_c.mutation.SetPayoutFailure(v)
+	return _c
+}
+
+// SetNillablePayoutFailure sets the "payout_failure" field if the given value is not nil.
+func (_c *ConnectAccountCreate) SetNillablePayoutFailure(v *string) *ConnectAccountCreate {
+	if v != nil {
+		_c.SetPayoutFailure(*v)
+	}
+	return _c
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (_c *ConnectAccountCreate) SetFailedPayoutID(v string) *ConnectAccountCreate {
+	_c.mutation.SetFailedPayoutID(v)
+	return _c
+}
+
+// SetNillableFailedPayoutID sets the "failed_payout_id" field if the given value is not nil.
+func (_c *ConnectAccountCreate) SetNillableFailedPayoutID(v *string) *ConnectAccountCreate {
+	if v != nil {
+		_c.SetFailedPayoutID(*v)
+	}
+	return _c
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (_c *ConnectAccountCreate) SetPayoutStateAsOf(v time.Time) *ConnectAccountCreate {
+	_c.mutation.SetPayoutStateAsOf(v)
+	return _c
+}
+
+// SetNillablePayoutStateAsOf sets the "payout_state_as_of" field if the given value is not nil.
+func (_c *ConnectAccountCreate) SetNillablePayoutStateAsOf(v *time.Time) *ConnectAccountCreate {
+	if v != nil {
+		_c.SetPayoutStateAsOf(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ConnectAccountCreate) SetID(v pulid.ID) *ConnectAccountCreate {
 	_c.mutation.SetID(v)
@@ -374,6 +416,18 @@ func (_c *ConnectAccountCreate) createSpec() (*ConnectAccount, *sqlgraph.CreateS
 		_spec.SetField(connectaccount.FieldStateAsOf, field.TypeTime, value)
 		_node.StateAsOf = &value
 	}
+	if value, ok := _c.mutation.PayoutFailure(); ok {
+		_spec.SetField(connectaccount.FieldPayoutFailure, field.TypeString, value)
+		_node.PayoutFailure = &value
+	}
+	if value, ok := _c.mutation.FailedPayoutID(); ok {
+		_spec.SetField(connectaccount.FieldFailedPayoutID, field.TypeString, value)
+		_node.FailedPayoutID = &value
+	}
+	if value, ok := _c.mutation.PayoutStateAsOf(); ok {
+		_spec.SetField(connectaccount.FieldPayoutStateAsOf, field.TypeTime, value)
+		_node.PayoutStateAsOf = &value
+	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2O,
@@ -452,6 +506,18 @@ func (u *ConnectAccountUpsert) SetUpdatedAt(v time.Time) *ConnectAccountUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *ConnectAccountUpsert) UpdateUpdatedAt() *ConnectAccountUpsert {
 	u.SetExcluded(connectaccount.FieldUpdatedAt)
+	return u
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (u *ConnectAccountUpsert) SetStripeAccountID(v string) *ConnectAccountUpsert {
+	u.Set(connectaccount.FieldStripeAccountID, v)
+	return u
+}
+
+// UpdateStripeAccountID sets the "stripe_account_id" field to the value that was provided on create.
+func (u *ConnectAccountUpsert) UpdateStripeAccountID() *ConnectAccountUpsert {
+	u.SetExcluded(connectaccount.FieldStripeAccountID)
 	return u
 }
 
@@ -593,6 +659,60 @@ func (u *ConnectAccountUpsert) ClearStateAsOf() *ConnectAccountUpsert {
 	return u
 }
 
+// SetPayoutFailure sets the "payout_failure" field.
+func (u *ConnectAccountUpsert) SetPayoutFailure(v string) *ConnectAccountUpsert {
+	u.Set(connectaccount.FieldPayoutFailure, v)
+	return u
+}
+
+// UpdatePayoutFailure sets the "payout_failure" field to the value that was provided on create.
+func (u *ConnectAccountUpsert) UpdatePayoutFailure() *ConnectAccountUpsert {
+	u.SetExcluded(connectaccount.FieldPayoutFailure)
+	return u
+}
+
+// ClearPayoutFailure clears the value of the "payout_failure" field.
+func (u *ConnectAccountUpsert) ClearPayoutFailure() *ConnectAccountUpsert {
+	u.SetNull(connectaccount.FieldPayoutFailure)
+	return u
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (u *ConnectAccountUpsert) SetFailedPayoutID(v string) *ConnectAccountUpsert {
+	u.Set(connectaccount.FieldFailedPayoutID, v)
+	return u
+}
+
+// UpdateFailedPayoutID sets the "failed_payout_id" field to the value that was provided on create.
+func (u *ConnectAccountUpsert) UpdateFailedPayoutID() *ConnectAccountUpsert {
+	u.SetExcluded(connectaccount.FieldFailedPayoutID)
+	return u
+}
+
+// ClearFailedPayoutID clears the value of the "failed_payout_id" field.
+func (u *ConnectAccountUpsert) ClearFailedPayoutID() *ConnectAccountUpsert {
+	u.SetNull(connectaccount.FieldFailedPayoutID)
+	return u
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (u *ConnectAccountUpsert) SetPayoutStateAsOf(v time.Time) *ConnectAccountUpsert {
+	u.Set(connectaccount.FieldPayoutStateAsOf, v)
+	return u
+}
+
+// UpdatePayoutStateAsOf sets the "payout_state_as_of" field to the value that was provided on create.
+func (u *ConnectAccountUpsert) UpdatePayoutStateAsOf() *ConnectAccountUpsert {
+	u.SetExcluded(connectaccount.FieldPayoutStateAsOf)
+	return u
+}
+
+// ClearPayoutStateAsOf clears the value of the "payout_state_as_of" field.
+func (u *ConnectAccountUpsert) ClearPayoutStateAsOf() *ConnectAccountUpsert {
+	u.SetNull(connectaccount.FieldPayoutStateAsOf)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -615,9 +735,6 @@ func (u *ConnectAccountUpsertOne) UpdateNewValues() *ConnectAccountUpsertOne {
 		}
 		if _, exists := u.create.mutation.UserID(); exists {
 			s.SetIgnore(connectaccount.FieldUserID)
-		}
-		if _, exists := u.create.mutation.StripeAccountID(); exists {
-			s.SetIgnore(connectaccount.FieldStripeAccountID)
 		}
 	}))
 	return u
@@ -661,6 +778,20 @@ func (u *ConnectAccountUpsertOne) SetUpdatedAt(v time.Time) *ConnectAccountUpser
 func (u *ConnectAccountUpsertOne) UpdateUpdatedAt() *ConnectAccountUpsertOne {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (u *ConnectAccountUpsertOne) SetStripeAccountID(v string) *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetStripeAccountID(v)
+	})
+}
+
+// UpdateStripeAccountID sets the "stripe_account_id" field to the value that was provided on create.
+func (u *ConnectAccountUpsertOne) UpdateStripeAccountID() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdateStripeAccountID()
 	})
 }
 
@@ -822,6 +953,69 @@ func (u *ConnectAccountUpsertOne) UpdateStateAsOf() *ConnectAccountUpsertOne {
 func (u *ConnectAccountUpsertOne) ClearStateAsOf() *ConnectAccountUpsertOne {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.ClearStateAsOf()
+	})
+}
+
+// SetPayoutFailure sets the "payout_failure" field.
+func (u *ConnectAccountUpsertOne) SetPayoutFailure(v string) *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetPayoutFailure(v)
+	})
+}
+
+// UpdatePayoutFailure sets the "payout_failure" field to the value that was provided on create.
+func (u *ConnectAccountUpsertOne) UpdatePayoutFailure() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdatePayoutFailure()
+	})
+}
+
+// ClearPayoutFailure clears the value of the "payout_failure" field.
+func (u *ConnectAccountUpsertOne) ClearPayoutFailure() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearPayoutFailure()
+	})
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (u *ConnectAccountUpsertOne) SetFailedPayoutID(v string) *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetFailedPayoutID(v)
+	})
+}
+
+// UpdateFailedPayoutID sets the "failed_payout_id" field to the value that was provided on create.
+func (u *ConnectAccountUpsertOne) UpdateFailedPayoutID() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdateFailedPayoutID()
+	})
+}
+
+// ClearFailedPayoutID clears the value of the "failed_payout_id" field.
+func (u *ConnectAccountUpsertOne) ClearFailedPayoutID() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearFailedPayoutID()
+	})
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (u *ConnectAccountUpsertOne) SetPayoutStateAsOf(v time.Time) *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetPayoutStateAsOf(v)
+	})
+}
+
+// UpdatePayoutStateAsOf sets the "payout_state_as_of" field to the value that was provided on create.
+func (u *ConnectAccountUpsertOne) UpdatePayoutStateAsOf() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdatePayoutStateAsOf()
+	})
+}
+
+// ClearPayoutStateAsOf clears the value of the "payout_state_as_of" field.
+func (u *ConnectAccountUpsertOne) ClearPayoutStateAsOf() *ConnectAccountUpsertOne {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearPayoutStateAsOf()
 	})
 }
 
@@ -1014,9 +1208,6 @@ func (u *ConnectAccountUpsertBulk) UpdateNewValues() *ConnectAccountUpsertBulk {
 			if _, exists := b.mutation.UserID(); exists {
 				s.SetIgnore(connectaccount.FieldUserID)
 			}
-			if _, exists := b.mutation.StripeAccountID(); exists {
-				s.SetIgnore(connectaccount.FieldStripeAccountID)
-			}
 		}
 	}))
 	return u
@@ -1060,6 +1251,20 @@ func (u *ConnectAccountUpsertBulk) SetUpdatedAt(v time.Time) *ConnectAccountUpse
 func (u *ConnectAccountUpsertBulk) UpdateUpdatedAt() *ConnectAccountUpsertBulk {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (u *ConnectAccountUpsertBulk) SetStripeAccountID(v string) *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetStripeAccountID(v)
+	})
+}
+
+// UpdateStripeAccountID sets the "stripe_account_id" field to the value that was provided on create.
+func (u *ConnectAccountUpsertBulk) UpdateStripeAccountID() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdateStripeAccountID()
 	})
 }
 
@@ -1221,6 +1426,69 @@ func (u *ConnectAccountUpsertBulk) UpdateStateAsOf() *ConnectAccountUpsertBulk {
 func (u *ConnectAccountUpsertBulk) ClearStateAsOf() *ConnectAccountUpsertBulk {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.ClearStateAsOf()
+	})
+}
+
+// SetPayoutFailure sets the "payout_failure" field.
+func (u *ConnectAccountUpsertBulk) SetPayoutFailure(v string) *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetPayoutFailure(v)
+	})
+}
+
+// UpdatePayoutFailure sets the "payout_failure" field to the value that was provided on create.
+func (u *ConnectAccountUpsertBulk) UpdatePayoutFailure() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdatePayoutFailure()
+	})
+}
+
+// ClearPayoutFailure clears the value of the "payout_failure" field.
+func (u *ConnectAccountUpsertBulk) ClearPayoutFailure() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearPayoutFailure()
+	})
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (u *ConnectAccountUpsertBulk) SetFailedPayoutID(v string) *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetFailedPayoutID(v)
+	})
+}
+
+// UpdateFailedPayoutID sets the "failed_payout_id" field to the value that was provided on create.
+func (u *ConnectAccountUpsertBulk) UpdateFailedPayoutID() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdateFailedPayoutID()
+	})
+}
+
+// ClearFailedPayoutID clears the value of the "failed_payout_id" field.
+func (u *ConnectAccountUpsertBulk) ClearFailedPayoutID() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearFailedPayoutID()
+	})
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (u *ConnectAccountUpsertBulk) SetPayoutStateAsOf(v time.Time) *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.SetPayoutStateAsOf(v)
+	})
+}
+
+// UpdatePayoutStateAsOf sets the "payout_state_as_of" field to the value that was provided on create.
+func (u *ConnectAccountUpsertBulk) UpdatePayoutStateAsOf() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.UpdatePayoutStateAsOf()
+	})
+}
+
+// ClearPayoutStateAsOf clears the value of the "payout_state_as_of" field.
+func (u *ConnectAccountUpsertBulk) ClearPayoutStateAsOf() *ConnectAccountUpsertBulk {
+	return u.Update(func(s *ConnectAccountUpsert) {
+		s.ClearPayoutStateAsOf()
 	})
 }
 

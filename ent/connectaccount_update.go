@@ -36,6 +36,20 @@ func (_u *ConnectAccountUpdate) SetUpdatedAt(v time.Time) *ConnectAccountUpdate 
 	return _u
 }
 
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (_u *ConnectAccountUpdate) SetStripeAccountID(v string) *ConnectAccountUpdate {
+	_u.mutation.SetStripeAccountID(v)
+	return _u
+}
+
+// SetNillableStripeAccountID sets the "stripe_account_id" field if the given value is not nil.
+func (_u *ConnectAccountUpdate) SetNillableStripeAccountID(v *string) *ConnectAccountUpdate {
+	if v != nil {
+		_u.SetStripeAccountID(*v)
+	}
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *ConnectAccountUpdate) SetStatus(v connectaccount.Status) *ConnectAccountUpdate {
 	_u.mutation.SetStatus(v)
@@ -186,6 +200,66 @@ func (_u *ConnectAccountUpdate) ClearStateAsOf() *ConnectAccountUpdate {
 	return _u
 }
 
+// SetPayoutFailure sets the "payout_failure" field.
+func (_u *ConnectAccountUpdate) SetPayoutFailure(v string) *ConnectAccountUpdate {
+	_u.mutation.SetPayoutFailure(v)
+	return _u
+}
+
+// SetNillablePayoutFailure sets the "payout_failure" field if the given value is not nil.
+func (_u *ConnectAccountUpdate) SetNillablePayoutFailure(v *string) *ConnectAccountUpdate {
+	if v != nil {
+		_u.SetPayoutFailure(*v)
+	}
+	return _u
+}
+
+// ClearPayoutFailure clears the value of the "payout_failure" field.
+func (_u *ConnectAccountUpdate) ClearPayoutFailure() *ConnectAccountUpdate {
+	_u.mutation.ClearPayoutFailure()
+	return _u
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (_u *ConnectAccountUpdate) SetFailedPayoutID(v string) *ConnectAccountUpdate {
+	_u.mutation.SetFailedPayoutID(v)
+	return _u
+}
+
+// SetNillableFailedPayoutID sets the "failed_payout_id" field if the given value is not nil.
+func (_u *ConnectAccountUpdate) SetNillableFailedPayoutID(v *string) *ConnectAccountUpdate {
+	if v != nil {
+		_u.SetFailedPayoutID(*v)
+	}
+	return _u
+}
+
+// ClearFailedPayoutID clears the value of the "failed_payout_id" field.
+func (_u *ConnectAccountUpdate) ClearFailedPayoutID() *ConnectAccountUpdate {
+	_u.mutation.ClearFailedPayoutID()
+	return _u
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (_u *ConnectAccountUpdate) SetPayoutStateAsOf(v time.Time) *ConnectAccountUpdate {
+	_u.mutation.SetPayoutStateAsOf(v)
+	return _u
+}
+
+// SetNillablePayoutStateAsOf sets the "payout_state_as_of" field if the given value is not nil.
+func (_u *ConnectAccountUpdate) SetNillablePayoutStateAsOf(v *time.Time) *ConnectAccountUpdate {
+	if v != nil {
+		_u.SetPayoutStateAsOf(*v)
+	}
+	return _u
+}
+
+// ClearPayoutStateAsOf clears the value of the "payout_state_as_of" field.
+func (_u *ConnectAccountUpdate) ClearPayoutStateAsOf() *ConnectAccountUpdate {
+	_u.mutation.ClearPayoutStateAsOf()
+	return _u
+}
+
 // Mutation returns the ConnectAccountMutation object of the builder.
 func (_u *ConnectAccountUpdate) Mutation() *ConnectAccountMutation {
 	return _u.mutation
@@ -229,6 +303,11 @@ func (_u *ConnectAccountUpdate) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *ConnectAccountUpdate) check() error {
+	if v, ok := _u.mutation.StripeAccountID(); ok {
+		if err := connectaccount.StripeAccountIDValidator(v); err != nil {
+			return &ValidationError{Name: "stripe_account_id", err: fmt.Errorf(`ent: validator failed for field "ConnectAccount.stripe_account_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := connectaccount.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "ConnectAccount.status": %w`, err)}
@@ -260,6 +339,9 @@ func (_u *ConnectAccountUpdate) sqlSave(ctx context.Context) (_node int, err err
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(connectaccount.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.StripeAccountID(); ok {
+		_spec.SetField(connectaccount.FieldStripeAccountID, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(connectaccount.FieldStatus, field.TypeEnum, value)
@@ -318,6 +400,24 @@ func (_u *ConnectAccountUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if _u.mutation.StateAsOfCleared() {
 		_spec.ClearField(connectaccount.FieldStateAsOf, field.TypeTime)
 	}
+	if value, ok := _u.mutation.PayoutFailure(); ok {
+		_spec.SetField(connectaccount.FieldPayoutFailure, field.TypeString, value)
+	}
+	if _u.mutation.PayoutFailureCleared() {
+		_spec.ClearField(connectaccount.FieldPayoutFailure, field.TypeString)
+	}
+	if value, ok := _u.mutation.FailedPayoutID(); ok {
+		_spec.SetField(connectaccount.FieldFailedPayoutID, field.TypeString, value)
+	}
+	if _u.mutation.FailedPayoutIDCleared() {
+		_spec.ClearField(connectaccount.FieldFailedPayoutID, field.TypeString)
+	}
+	if value, ok := _u.mutation.PayoutStateAsOf(); ok {
+		_spec.SetField(connectaccount.FieldPayoutStateAsOf, field.TypeTime, value)
+	}
+	if _u.mutation.PayoutStateAsOfCleared() {
+		_spec.ClearField(connectaccount.FieldPayoutStateAsOf, field.TypeTime)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -343,6 +443,20 @@ type ConnectAccountUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *ConnectAccountUpdateOne) SetUpdatedAt(v time.Time) *ConnectAccountUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetStripeAccountID sets the "stripe_account_id" field.
+func (_u *ConnectAccountUpdateOne) SetStripeAccountID(v string) *ConnectAccountUpdateOne {
+	_u.mutation.SetStripeAccountID(v)
+	return _u
+}
+
+// SetNillableStripeAccountID sets the "stripe_account_id" field if the given value is not nil.
+func (_u *ConnectAccountUpdateOne) SetNillableStripeAccountID(v *string) *ConnectAccountUpdateOne {
+	if v != nil {
+		_u.SetStripeAccountID(*v)
+	}
 	return _u
 }
 
@@ -496,6 +610,66 @@ func (_u *ConnectAccountUpdateOne) ClearStateAsOf() *ConnectAccountUpdateOne {
 	return _u
 }
 
+// SetPayoutFailure sets the "payout_failure" field.
+func (_u *ConnectAccountUpdateOne) SetPayoutFailure(v string) *ConnectAccountUpdateOne {
+	_u.mutation.SetPayoutFailure(v)
+	return _u
+}
+
+// SetNillablePayoutFailure sets the "payout_failure" field if the given value is not nil.
+func (_u *ConnectAccountUpdateOne) SetNillablePayoutFailure(v *string) *ConnectAccountUpdateOne {
+	if v != nil {
+		_u.SetPayoutFailure(*v)
+	}
+	return _u
+}
+
+// ClearPayoutFailure clears the value of the "payout_failure" field.
+func (_u *ConnectAccountUpdateOne) ClearPayoutFailure() *ConnectAccountUpdateOne {
+	_u.mutation.ClearPayoutFailure()
+	return _u
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (_u *ConnectAccountUpdateOne) SetFailedPayoutID(v string) *ConnectAccountUpdateOne {
+	_u.mutation.SetFailedPayoutID(v)
+	return _u
+}
+
+// SetNillableFailedPayoutID sets the "failed_payout_id" field if the given value is not nil.
+func (_u *ConnectAccountUpdateOne) SetNillableFailedPayoutID(v *string) *ConnectAccountUpdateOne {
+	if v != nil {
+		_u.SetFailedPayoutID(*v)
+	}
+	return _u
+}
+
+// ClearFailedPayoutID clears the value of the "failed_payout_id" field.
+func (_u *ConnectAccountUpdateOne) ClearFailedPayoutID() *ConnectAccountUpdateOne {
+	_u.mutation.ClearFailedPayoutID()
+	return _u
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (_u *ConnectAccountUpdateOne) SetPayoutStateAsOf(v time.Time) *ConnectAccountUpdateOne {
+	_u.mutation.SetPayoutStateAsOf(v)
+	return _u
+}
+
+// SetNillablePayoutStateAsOf sets the "payout_state_as_of" field if the given value is not nil.
+func (_u *ConnectAccountUpdateOne) SetNillablePayoutStateAsOf(v *time.Time) *ConnectAccountUpdateOne {
+	if v != nil {
+		_u.SetPayoutStateAsOf(*v)
+	}
+	return _u
+}
+
+// ClearPayoutStateAsOf clears the value of the "payout_state_as_of" field.
+func (_u *ConnectAccountUpdateOne) ClearPayoutStateAsOf() *ConnectAccountUpdateOne {
+	_u.mutation.ClearPayoutStateAsOf()
+	return _u
+}
+
 // Mutation returns the ConnectAccountMutation object of the builder.
 func (_u *ConnectAccountUpdateOne) Mutation() *ConnectAccountMutation {
 	return _u.mutation
@@ -552,6 +726,11 @@ func (_u *ConnectAccountUpdateOne) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *ConnectAccountUpdateOne) check() error {
+	if v, ok := _u.mutation.StripeAccountID(); ok {
+		if err := connectaccount.StripeAccountIDValidator(v); err != nil {
+			return &ValidationError{Name: "stripe_account_id", err: fmt.Errorf(`ent: validator failed for field "ConnectAccount.stripe_account_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := connectaccount.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "ConnectAccount.status": %w`, err)}
@@ -600,6 +779,9 @@ func (_u *ConnectAccountUpdateOne) sqlSave(ctx context.Context) (_node *ConnectA
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(connectaccount.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.StripeAccountID(); ok {
+		_spec.SetField(connectaccount.FieldStripeAccountID, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(connectaccount.FieldStatus, field.TypeEnum, value)
@@ -657,6 +839,24 @@ func (_u *ConnectAccountUpdateOne) sqlSave(ctx context.Context) (_node *ConnectA
 	}
 	if _u.mutation.StateAsOfCleared() {
 		_spec.ClearField(connectaccount.FieldStateAsOf, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PayoutFailure(); ok {
+		_spec.SetField(connectaccount.FieldPayoutFailure, field.TypeString, value)
+	}
+	if _u.mutation.PayoutFailureCleared() {
+		_spec.ClearField(connectaccount.FieldPayoutFailure, field.TypeString)
+	}
+	if value, ok := _u.mutation.FailedPayoutID(); ok {
+		_spec.SetField(connectaccount.FieldFailedPayoutID, field.TypeString, value)
+	}
+	if _u.mutation.FailedPayoutIDCleared() {
+		_spec.ClearField(connectaccount.FieldFailedPayoutID, field.TypeString)
+	}
+	if value, ok := _u.mutation.PayoutStateAsOf(); ok {
+		_spec.SetField(connectaccount.FieldPayoutStateAsOf, field.TypeTime, value)
+	}
+	if _u.mutation.PayoutStateAsOfCleared() {
+		_spec.ClearField(connectaccount.FieldPayoutStateAsOf, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &ConnectAccount{config: _u.config}

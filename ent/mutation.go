@@ -84,6 +84,9 @@ type ConnectAccountMutation struct {
 	appenderrors               []string
 	disabled_reason            *string
 	state_as_of                *time.Time
+	payout_failure             *string
+	failed_payout_id           *string
+	payout_state_as_of         *time.Time
 	clearedFields              map[string]struct{}
 	user                       *pulid.ID
 	cleareduser                bool
@@ -777,6 +780,153 @@ func (m *ConnectAccountMutation) ResetStateAsOf() {
 	delete(m.clearedFields, connectaccount.FieldStateAsOf)
 }
 
+// SetPayoutFailure sets the "payout_failure" field.
+func (m *ConnectAccountMutation) SetPayoutFailure(s string) {
+	m.payout_failure = &s
+}
+
+// PayoutFailure returns the value of the "payout_failure" field in the mutation.
+func (m *ConnectAccountMutation) PayoutFailure() (r string, exists bool) {
+	v := m.payout_failure
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayoutFailure returns the old "payout_failure" field's value of the ConnectAccount entity.
+// If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectAccountMutation) OldPayoutFailure(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayoutFailure is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayoutFailure requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayoutFailure: %w", err)
+	}
+	return oldValue.PayoutFailure, nil
+}
+
+// ClearPayoutFailure clears the value of the "payout_failure" field.
+func (m *ConnectAccountMutation) ClearPayoutFailure() {
+	m.payout_failure = nil
+	m.clearedFields[connectaccount.FieldPayoutFailure] = struct{}{}
+}
+
+// PayoutFailureCleared returns if the "payout_failure" field was cleared in this mutation.
+func (m *ConnectAccountMutation) PayoutFailureCleared() bool {
+	_, ok := m.clearedFields[connectaccount.FieldPayoutFailure]
+	return ok
+}
+
+// ResetPayoutFailure resets all changes to the "payout_failure" field.
+func (m *ConnectAccountMutation) ResetPayoutFailure() {
+	m.payout_failure = nil
+	delete(m.clearedFields, connectaccount.FieldPayoutFailure)
+}
+
+// SetFailedPayoutID sets the "failed_payout_id" field.
+func (m *ConnectAccountMutation) SetFailedPayoutID(s string) {
+	m.failed_payout_id = &s
+}
+
+// FailedPayoutID returns the value of the "failed_payout_id" field in the mutation.
+func (m *ConnectAccountMutation) FailedPayoutID() (r string, exists bool) {
+	v := m.failed_payout_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailedPayoutID returns the old "failed_payout_id" field's value of the ConnectAccount entity.
+// If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectAccountMutation) OldFailedPayoutID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailedPayoutID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailedPayoutID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailedPayoutID: %w", err)
+	}
+	return oldValue.FailedPayoutID, nil
+}
+
+// ClearFailedPayoutID clears the value of the "failed_payout_id" field.
+func (m *ConnectAccountMutation) ClearFailedPayoutID() {
+	m.failed_payout_id = nil
+	m.clearedFields[connectaccount.FieldFailedPayoutID] = struct{}{}
+}
+
+// FailedPayoutIDCleared returns if the "failed_payout_id" field was cleared in this mutation.
+func (m *ConnectAccountMutation) FailedPayoutIDCleared() bool {
+	_, ok := m.clearedFields[connectaccount.FieldFailedPayoutID]
+	return ok
+}
+
+// ResetFailedPayoutID resets all changes to the "failed_payout_id" field.
+func (m *ConnectAccountMutation) ResetFailedPayoutID() {
+	m.failed_payout_id = nil
+	delete(m.clearedFields, connectaccount.FieldFailedPayoutID)
+}
+
+// SetPayoutStateAsOf sets the "payout_state_as_of" field.
+func (m *ConnectAccountMutation) SetPayoutStateAsOf(t time.Time) {
+	m.payout_state_as_of = &t
+}
+
+// PayoutStateAsOf returns the value of the "payout_state_as_of" field in the mutation.
+func (m *ConnectAccountMutation) PayoutStateAsOf() (r time.Time, exists bool) {
+	v := m.payout_state_as_of
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayoutStateAsOf returns the old "payout_state_as_of" field's value of the ConnectAccount entity.
+// If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConnectAccountMutation) OldPayoutStateAsOf(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayoutStateAsOf is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayoutStateAsOf requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayoutStateAsOf: %w", err)
+	}
+	return oldValue.PayoutStateAsOf, nil
+}
+
+// ClearPayoutStateAsOf clears the value of the "payout_state_as_of" field.
+func (m *ConnectAccountMutation) ClearPayoutStateAsOf() {
+	m.payout_state_as_of = nil
+	m.clearedFields[connectaccount.FieldPayoutStateAsOf] = struct{}{}
+}
+
+// PayoutStateAsOfCleared returns if the "payout_state_as_of" field was cleared in this mutation.
+func (m *ConnectAccountMutation) PayoutStateAsOfCleared() bool {
+	_, ok := m.clearedFields[connectaccount.FieldPayoutStateAsOf]
+	return ok
+}
+
+// ResetPayoutStateAsOf resets all changes to the "payout_state_as_of" field.
+func (m *ConnectAccountMutation) ResetPayoutStateAsOf() {
+	m.payout_state_as_of = nil
+	delete(m.clearedFields, connectaccount.FieldPayoutStateAsOf)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *ConnectAccountMutation) ClearUser() {
 	m.cleareduser = true
@@ -838,7 +988,7 @@ func (m *ConnectAccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ConnectAccountMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, connectaccount.FieldCreatedAt)
 	}
@@ -878,6 +1028,15 @@ func (m *ConnectAccountMutation) Fields() []string {
 	if m.state_as_of != nil {
 		fields = append(fields, connectaccount.FieldStateAsOf)
 	}
+	if m.payout_failure != nil {
+		fields = append(fields, connectaccount.FieldPayoutFailure)
+	}
+	if m.failed_payout_id != nil {
+		fields = append(fields, connectaccount.FieldFailedPayoutID)
+	}
+	if m.payout_state_as_of != nil {
+		fields = append(fields, connectaccount.FieldPayoutStateAsOf)
+	}
 	return fields
 }
 
@@ -912,6 +1071,12 @@ func (m *ConnectAccountMutation) Field(name string) (ent.Value, bool) {
 		return m.DisabledReason()
 	case connectaccount.FieldStateAsOf:
 		return m.StateAsOf()
+	case connectaccount.FieldPayoutFailure:
+		return m.PayoutFailure()
+	case connectaccount.FieldFailedPayoutID:
+		return m.FailedPayoutID()
+	case connectaccount.FieldPayoutStateAsOf:
+		return m.PayoutStateAsOf()
 	}
 	return nil, false
 }
@@ -947,6 +1112,12 @@ func (m *ConnectAccountMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldDisabledReason(ctx)
 	case connectaccount.FieldStateAsOf:
 		return m.OldStateAsOf(ctx)
+	case connectaccount.FieldPayoutFailure:
+		return m.OldPayoutFailure(ctx)
+	case connectaccount.FieldFailedPayoutID:
+		return m.OldFailedPayoutID(ctx)
+	case connectaccount.FieldPayoutStateAsOf:
+		return m.OldPayoutStateAsOf(ctx)
 	}
 	return nil, fmt.Errorf("unknown ConnectAccount field %s", name)
 }
@@ -1047,6 +1218,27 @@ func (m *ConnectAccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStateAsOf(v)
 		return nil
+	case connectaccount.FieldPayoutFailure:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayoutFailure(v)
+		return nil
+	case connectaccount.FieldFailedPayoutID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailedPayoutID(v)
+		return nil
+	case connectaccount.FieldPayoutStateAsOf:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayoutStateAsOf(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ConnectAccount field %s", name)
 }
@@ -1092,6 +1284,15 @@ func (m *ConnectAccountMutation) ClearedFields() []string {
 	if m.FieldCleared(connectaccount.FieldStateAsOf) {
 		fields = append(fields, connectaccount.FieldStateAsOf)
 	}
+	if m.FieldCleared(connectaccount.FieldPayoutFailure) {
+		fields = append(fields, connectaccount.FieldPayoutFailure)
+	}
+	if m.FieldCleared(connectaccount.FieldFailedPayoutID) {
+		fields = append(fields, connectaccount.FieldFailedPayoutID)
+	}
+	if m.FieldCleared(connectaccount.FieldPayoutStateAsOf) {
+		fields = append(fields, connectaccount.FieldPayoutStateAsOf)
+	}
 	return fields
 }
 
@@ -1120,6 +1321,15 @@ func (m *ConnectAccountMutation) ClearField(name string) error {
 		return nil
 	case connectaccount.FieldStateAsOf:
 		m.ClearStateAsOf()
+		return nil
+	case connectaccount.FieldPayoutFailure:
+		m.ClearPayoutFailure()
+		return nil
+	case connectaccount.FieldFailedPayoutID:
+		m.ClearFailedPayoutID()
+		return nil
+	case connectaccount.FieldPayoutStateAsOf:
+		m.ClearPayoutStateAsOf()
 		return nil
 	}
 	return fmt.Errorf("unknown ConnectAccount nullable field %s", name)
@@ -1167,6 +1377,15 @@ func (m *ConnectAccountMutation) ResetField(name string) error {
 		return nil
 	case connectaccount.FieldStateAsOf:
 		m.ResetStateAsOf()
+		return nil
+	case connectaccount.FieldPayoutFailure:
+		m.ResetPayoutFailure()
+		return nil
+	case connectaccount.FieldFailedPayoutID:
+		m.ResetFailedPayoutID()
+		return nil
+	case connectaccount.FieldPayoutStateAsOf:
+		m.ResetPayoutStateAsOf()
 		return nil
 	}
 	return fmt.Errorf("unknown ConnectAccount field %s", name)

@@ -24,33 +24,71 @@ type ConnectOnboarding struct {
 }
 
 // CreateConnectAccount makes the contractor's Stripe Connect Express
-// account, once, and returns its first onboarding link.
+// account, once (again after a deauthorization: see reconnect), and
+// returns its first onboarding link.
 func (s *Service) CreateConnectAccount(ctx context.Context, v auth.Viewer) (*ConnectOnboarding, error) {
 	if v.Role != role.Contractor {
 		return nil, jobsphere.Errorf(jobsphere.Forbidden, "Only contractors can create Connect accounts")
 	}
-	if exists, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(v.UserID)).Exist(ctx); err != nil || exists {
-		if err == nil {
-			err = jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account already exists")
-		}
+	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(v.UserID)).Only(ctx)
+	switch {
+	case err == nil && a.Status == connectaccount.StatusDISCONNECTED:
+		return s.reconnect(ctx, a)
+	case err == nil:
+		return nil, errConnectAccountExists()
+	case !ent.IsNotFound(err):
 		return nil, err
 	}
-	if err := s.limiter.Allow(ctx, auth.ConnectAccountLimit, string(v.UserID)); err != nil {
-		return nil, err
-	}
-	u, err := s.client.User.Get(ctx, v.UserID)
-	if err != nil {
-		return nil, err
-	}
-	accountID, err := s.gateway.CreateConnectAccount(ctx, ConnectAccountParams{
-		IdempotencyKey: "connect:" + string(v.UserID), UserID: string(v.UserID), Email: u.Email,
-	})
+	accountID, err := s.newConnectAccount(ctx, v.UserID, "connect:"+string(v.UserID))
 	if err != nil {
 		return nil, err
 	}
 	err = s.client.ConnectAccount.Create().SetUserID(v.UserID).SetStripeAccountID(accountID).Exec(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account already exists")
+		return nil, errConnectAccountExists()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.onboardingLink(ctx, accountID)
+}
+
+func errConnectAccountExists() error {
+	return jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account already exists")
+}
+
+// newConnectAccount asks Stripe for an Express account for userID, within
+// the contractor's rate limit; key makes a retry get the same account.
+func (s *Service) newConnectAccount(ctx context.Context, userID pulid.ID, key string) (string, error) {
+	if err := s.limiter.Allow(ctx, auth.ConnectAccountLimit, string(userID)); err != nil {
+		return "", err
+	}
+	u, err := s.client.User.Get(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return s.gateway.CreateConnectAccount(ctx, ConnectAccountParams{IdempotencyKey: key, UserID: string(userID), Email: u.Email})
+}
+
+// reconnect gives a DISCONNECTED contractor a new Express account,
+// onboarded from the start (PENDING): an account that deauthorized the
+// platform cannot be taken back by it. The key names the account replaced,
+// so a retry (or two at once) makes one new account; the old one's late
+// events then find no account of ours.
+func (s *Service) reconnect(ctx context.Context, a *ent.ConnectAccount) (*ConnectOnboarding, error) {
+	accountID, err := s.newConnectAccount(ctx, a.UserID, "connect:"+string(a.UserID)+":after:"+a.StripeAccountID)
+	if err != nil {
+		return nil, err
+	}
+	err = s.client.WithTx(ctx, func(tx *ent.Tx) error {
+		return moveConnectAccount(ctx, tx, a, connectaccount.StatusPENDING, func(u *ent.ConnectAccountUpdate) {
+			u.SetStripeAccountID(accountID).SetChargesEnabled(false).SetPayoutsEnabled(false).SetDetailsSubmitted(false).
+				ClearCurrentlyDue().ClearPendingVerification().ClearErrors().ClearDisabledReason().ClearStateAsOf().
+				ClearPayoutFailure().ClearFailedPayoutID().ClearPayoutStateAsOf()
+		})
+	})
+	if jobsphere.ErrorCode(err) == jobsphere.Conflict {
+		return nil, errConnectAccountExists() // reconnected meanwhile
 	}
 	if err != nil {
 		return nil, err
@@ -59,7 +97,8 @@ func (s *Service) CreateConnectAccount(ctx context.Context, v auth.Viewer) (*Con
 }
 
 // RefreshConnectOnboardingLink mints a new onboarding link: they are
-// single-use and expire within minutes.
+// single-use and expire within minutes. A DISCONNECTED account's link is
+// a new account's (reconnect).
 func (s *Service) RefreshConnectOnboardingLink(ctx context.Context, v auth.Viewer) (*ConnectOnboarding, error) {
 	a, err := s.client.ConnectAccount.Query().Where(connectaccount.UserID(v.UserID)).Only(ctx)
 	if ent.IsNotFound(err) {
@@ -67,6 +106,9 @@ func (s *Service) RefreshConnectOnboardingLink(ctx context.Context, v auth.Viewe
 	}
 	if err != nil {
 		return nil, err
+	}
+	if a.Status == connectaccount.StatusDISCONNECTED {
+		return s.reconnect(ctx, a)
 	}
 	return s.onboardingLink(ctx, a.StripeAccountID)
 }
@@ -91,6 +133,7 @@ type ConnectStatus struct {
 	Status                                             *string
 	OnboardingComplete, ChargesEnabled, PayoutsEnabled bool
 	CurrentlyDue, PendingVerification, Errors          []string
+	PayoutFailure                                      *string // the last bank payout's failure, until one is paid
 }
 
 // ConnectAccountStatus reports the viewer's Connect account.
@@ -108,6 +151,7 @@ func (s *Service) ConnectAccountStatus(ctx context.Context, v auth.Viewer) (*Con
 		OnboardingComplete: a.Status == connectaccount.StatusVERIFIED,
 		ChargesEnabled:     a.ChargesEnabled, PayoutsEnabled: a.PayoutsEnabled,
 		CurrentlyDue: nonNil(a.CurrentlyDue), PendingVerification: nonNil(a.PendingVerification), Errors: nonNil(a.Errors),
+		PayoutFailure: a.PayoutFailure,
 	}, nil
 }
 
@@ -124,19 +168,15 @@ func nonNil(s []string) []string {
 // event twice changes nothing.
 func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, ev Event) error {
 	acct := ev.ConnectAccount
-	// Touching the row first locks it: two deliveries at once are applied
-	// one after the other, each seeing what the other wrote.
-	n, err := tx.ConnectAccount.Update().Where(connectaccount.StripeAccountID(acct.ID)).SetUpdatedAt(time.Now()).Save(ctx)
-	if err != nil {
-		return fmt.Errorf("lock connect account %s: %w", acct.ID, err)
+	a, err := s.lockConnectAccount(ctx, tx, ev, acct.ID)
+	if a == nil || err != nil {
+		return err
 	}
-	if n == 0 {
-		s.logger.WarnContext(ctx, "account.updated for an unknown account", "account", acct.ID)
+	if a.Status == connectaccount.StatusDISCONNECTED {
+		// The platform has no access to it any more, whatever a late
+		// report says: only a new onboarding (a new account) ends it.
+		s.logger.InfoContext(ctx, "account.updated of a disconnected account ignored", "account", acct.ID, "event", ev.ID)
 		return nil
-	}
-	a, err := tx.ConnectAccount.Query().Where(connectaccount.StripeAccountID(acct.ID)).Only(ctx)
-	if err != nil {
-		return fmt.Errorf("read connect account %s: %w", acct.ID, err)
 	}
 	status := connectaccount.StatusPENDING
 	switch {
@@ -165,18 +205,102 @@ func (s *Service) onAccountUpdated(ctx context.Context, tx *ent.Tx, ev Event) er
 	})
 }
 
+// lockConnectAccount reads the account of a Stripe account id for an
+// event, locked: touching the row first locks it, so two deliveries at
+// once are applied one after the other, each seeing what the other wrote.
+// An account that is not ours (or was replaced by a reconnect) is nil, nil.
+func (s *Service) lockConnectAccount(ctx context.Context, tx *ent.Tx, ev Event, stripeAccountID string) (*ent.ConnectAccount, error) {
+	n, err := tx.ConnectAccount.Update().Where(connectaccount.StripeAccountID(stripeAccountID)).SetUpdatedAt(time.Now()).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock connect account %s: %w", stripeAccountID, err)
+	}
+	if n == 0 {
+		s.logger.WarnContext(ctx, "stripe event for an unknown connected account", "type", ev.Type, "event", ev.ID, "account", stripeAccountID)
+		return nil, nil
+	}
+	a, err := tx.ConnectAccount.Query().Where(connectaccount.StripeAccountID(stripeAccountID)).Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read connect account %s: %w", stripeAccountID, err)
+	}
+	return a, nil
+}
+
+// onDeauthorized marks the account DISCONNECTED: its contractor removed
+// the platform's access (account.application.deauthorized), whatever its
+// status and whenever Stripe made the events around it.
+func (s *Service) onDeauthorized(ctx context.Context, tx *ent.Tx, ev Event) error {
+	a, err := s.lockConnectAccount(ctx, tx, ev, ev.Account)
+	if a == nil || err != nil || a.Status == connectaccount.StatusDISCONNECTED {
+		return err
+	}
+	return moveConnectAccount(ctx, tx, a, connectaccount.StatusDISCONNECTED, func(u *ent.ConnectAccountUpdate) {
+		u.SetChargesEnabled(false).SetPayoutsEnabled(false)
+	})
+}
+
+// onPayout records a connected account's bank payout failing
+// (payout.failed) and clears it when a later one is paid (payout.paid).
+// That is Stripe paying the contractor's Stripe balance out to their bank,
+// after our transfer: no ledger money moves. Stripe delivers out of order:
+// an event made before the payout state applied is ignored, and so is,
+// within the same second, the paid of the payout whose failure is shown (a
+// paid payout may still fail, never the reverse).
+func (s *Service) onPayout(ctx context.Context, tx *ent.Tx, ev Event) error {
+	a, err := s.lockConnectAccount(ctx, tx, ev, ev.Account)
+	if a == nil || err != nil {
+		return err
+	}
+	po, failed := ev.Payout, ev.Type == PayoutFailed
+	paidOfTheFailed := !failed && a.FailedPayoutID != nil && *a.FailedPayoutID == po.ID
+	if asOf := a.PayoutStateAsOf; asOf != nil && (ev.Created.Before(*asOf) || (ev.Created.Equal(*asOf) && paidOfTheFailed)) {
+		s.logger.InfoContext(ctx, "stale payout event ignored", "type", ev.Type, "account", ev.Account, "event", ev.ID)
+		return nil
+	}
+	u := tx.ConnectAccount.UpdateOne(a).SetPayoutStateAsOf(ev.Created)
+	if failed {
+		s.logger.WarnContext(ctx, "bank payout of a connected account failed", "account", ev.Account, "payout", po.ID,
+			"amount", po.Amount, "arrival_date", po.ArrivalDate, "failure_code", po.FailureCode)
+		u.SetPayoutFailure(payoutFailure(po)).SetFailedPayoutID(po.ID)
+	} else {
+		u.ClearPayoutFailure().ClearFailedPayoutID()
+	}
+	if err := u.Exec(ctx); err != nil {
+		return fmt.Errorf("record payout %s of %s: %w", po.ID, ev.Account, err)
+	}
+	return nil
+}
+
+// payoutFailure is Stripe's failure code and message, as the contractor
+// is shown it: "account_closed: The bank account has been closed".
+func payoutFailure(po *EventPayout) string {
+	var parts []string
+	for _, p := range []string{po.FailureCode, po.FailureMessage} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "The payout failed"
+	}
+	return strings.Join(parts, ": ")
+}
+
 // connectMoves is a connected account's state machine as we keep it:
 // Stripe decides the status, and any may follow any (requirements come
 // due on a verified account, a rejection is lifted), the same one too
 // (its requirements changed). Which of two reports is the newer is the
-// state_as_of guard's to decide, before the move.
+// state_as_of guard's to decide, before the move. Any may end
+// DISCONNECTED (the contractor deauthorized the platform), which only a
+// new onboarding leaves, for PENDING.
 var connectMoves = jobsphere.Transitions[connectaccount.Status]{Name: "Connect account", Moves: map[connectaccount.Status][]connectaccount.Status{
-	connectaccount.StatusPENDING:  anyConnectStatus,
-	connectaccount.StatusVERIFIED: anyConnectStatus,
-	connectaccount.StatusREJECTED: anyConnectStatus,
+	connectaccount.StatusPENDING:      anyConnectStatus,
+	connectaccount.StatusVERIFIED:     anyConnectStatus,
+	connectaccount.StatusREJECTED:     anyConnectStatus,
+	connectaccount.StatusDISCONNECTED: {connectaccount.StatusPENDING},
 }}
 
-var anyConnectStatus = []connectaccount.Status{connectaccount.StatusPENDING, connectaccount.StatusVERIFIED, connectaccount.StatusREJECTED}
+var anyConnectStatus = []connectaccount.Status{connectaccount.StatusPENDING, connectaccount.StatusVERIFIED,
+	connectaccount.StatusREJECTED, connectaccount.StatusDISCONNECTED}
 
 // moveConnectAccount moves a connected account from the status it was
 // read in to another: every change of its status is this one conditional

@@ -16,13 +16,18 @@ const (
 	PaymentIntentRequiresAction          EventType = "payment_intent.requires_action"
 	AccountUpdated                       EventType = "account.updated"
 	TransferReversed                     EventType = "transfer.reversed"
+	// Connect events (event.account set): the contractor disconnected the
+	// platform, and the bank payouts from their Stripe balance.
+	AccountApplicationDeauthorized EventType = "account.application.deauthorized"
+	PayoutFailed                   EventType = "payout.failed"
+	PayoutPaid                     EventType = "payout.paid"
 )
 
 // Event is a verified Stripe event: what an EventVerifier makes of a
 // webhook payload whose signature holds. The object it is about is decoded
 // into the one field of its kind (checkout session, payment intent,
-// connected account, transfer); an event about another kind of object has
-// none.
+// connected account, transfer, payout); an event about another kind of
+// object has none.
 type Event struct {
 	ID       string
 	Type     EventType
@@ -34,6 +39,7 @@ type Event struct {
 	PaymentIntent   *EventPaymentIntent
 	ConnectAccount  *EventConnectAccount
 	Transfer        *EventTransfer
+	Payout          *EventPayout
 }
 
 // EventCheckoutSession is a Checkout session as an event reports it.
@@ -67,6 +73,15 @@ type EventConnectAccount struct {
 // EventTransfer is a transfer as an event reports it.
 type EventTransfer struct {
 	ID string
+}
+
+// EventPayout is a payout (a connected account's Stripe balance to its
+// bank) as an event reports it.
+type EventPayout struct {
+	ID                          string
+	Amount                      int64
+	ArrivalDate                 time.Time
+	FailureCode, FailureMessage string // when it failed
 }
 
 // EventVerifier turns a webhook payload into an Event once its signature

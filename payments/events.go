@@ -21,6 +21,8 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev Event) error {
 	}
 	var err error
 	switch {
+	case ev.Type == AccountApplicationDeauthorized:
+		err = s.onDeauthorized(ctx, tx, ev)
 	case ev.CheckoutSession != nil:
 		err = s.onCheckoutSession(ctx, tx, ev.Type, ev.CheckoutSession)
 	case ev.PaymentIntent != nil:
@@ -29,6 +31,8 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev Event) error {
 		err = s.onAccountUpdated(ctx, tx, ev)
 	case ev.Transfer != nil:
 		err = s.onTransferReversed(ctx, tx, ev.Transfer)
+	case ev.Payout != nil:
+		err = s.onPayout(ctx, tx, ev)
 	default:
 		err = fmt.Errorf("no %s object", ev.Type)
 	}
@@ -46,12 +50,18 @@ var handledEvents = map[EventType]bool{
 	AccountUpdated: true, TransferReversed: true,
 }
 
+// connectEvents are the connected accounts' own events HandleEvent acts
+// on: their onboarding, their disconnecting the platform, their bank
+// payouts. Their other events (and the platform's own payouts) are not ours.
+var connectEvents = map[EventType]bool{
+	AccountUpdated: true, AccountApplicationDeauthorized: true, PayoutFailed: true, PayoutPaid: true,
+}
+
 // Handles tells the webhook route (for its metrics) whether HandleEvent
-// acts on ev. A connected account's own events are not ours, except the
-// account.updated that tracks its onboarding.
+// acts on ev.
 func (s *Service) Handles(ev Event) bool {
-	if ev.Account != "" && ev.Type != AccountUpdated {
-		return false
+	if ev.Account != "" {
+		return connectEvents[ev.Type]
 	}
 	return handledEvents[ev.Type]
 }

@@ -148,6 +148,8 @@ func (s *Service) checkWithdrawal(ctx context.Context, userID pulid.ID, amount i
 		return err
 	case a.Status == connectaccount.StatusPENDING:
 		return jobsphere.Errorf(jobsphere.Conflict, "Stripe Connect account is pending verification")
+	case a.Status == connectaccount.StatusDISCONNECTED:
+		return jobsphere.Errorf(jobsphere.Conflict, "Please reconnect your Stripe account")
 	case a.Status != connectaccount.StatusVERIFIED || !a.PayoutsEnabled:
 		return jobsphere.Errorf(jobsphere.Conflict, "Your Stripe account is not fully activated")
 	}

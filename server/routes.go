@@ -37,7 +37,8 @@ type Services struct {
 }
 
 // SandboxPages are the sandbox gateway's pages: its Checkout, 3-D Secure
-// and Connect onboarding stand-ins.
+// and Connect onboarding stand-ins, and a connected account's later life
+// (bank payouts, disconnecting the platform).
 type SandboxPages interface {
 	HandleCheckoutPage() http.Handler
 	HandlePay() http.Handler
@@ -45,6 +46,8 @@ type SandboxPages interface {
 	HandleAuthenticateIntent() http.Handler
 	HandleOnboardPage() http.Handler
 	HandleOnboard() http.Handler
+	HandlePayout() http.Handler
+	HandleDeauthorize() http.Handler
 }
 
 // Server is the whole HTTP service.
@@ -91,6 +94,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		mux.Handle("POST /sandbox/payment_intents/{id}/authenticate", sb.HandleAuthenticateIntent())
 		mux.Handle("GET /sandbox/connect/{accountId}/onboard", sb.HandleOnboardPage())
 		mux.Handle("POST /sandbox/connect/{accountId}/onboard", sb.HandleOnboard())
+		mux.Handle("POST /sandbox/connect/{accountId}/payout", sb.HandlePayout())
+		mux.Handle("POST /sandbox/connect/{accountId}/deauthorize", sb.HandleDeauthorize())
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(svc.Ready, logger))

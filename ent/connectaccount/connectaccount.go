@@ -44,6 +44,12 @@ const (
 	FieldDisabledReason = "disabled_reason"
 	// FieldStateAsOf holds the string denoting the state_as_of field in the database.
 	FieldStateAsOf = "state_as_of"
+	// FieldPayoutFailure holds the string denoting the payout_failure field in the database.
+	FieldPayoutFailure = "payout_failure"
+	// FieldFailedPayoutID holds the string denoting the failed_payout_id field in the database.
+	FieldFailedPayoutID = "failed_payout_id"
+	// FieldPayoutStateAsOf holds the string denoting the payout_state_as_of field in the database.
+	FieldPayoutStateAsOf = "payout_state_as_of"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the connectaccount in the database.
@@ -73,6 +79,9 @@ var Columns = []string{
 	FieldErrors,
 	FieldDisabledReason,
 	FieldStateAsOf,
+	FieldPayoutFailure,
+	FieldFailedPayoutID,
+	FieldPayoutStateAsOf,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -112,9 +121,10 @@ const DefaultStatus = StatusPENDING
 
 // Status values.
 const (
-	StatusPENDING  Status = "PENDING"
-	StatusVERIFIED Status = "VERIFIED"
-	StatusREJECTED Status = "REJECTED"
+	StatusPENDING      Status = "PENDING"
+	StatusVERIFIED     Status = "VERIFIED"
+	StatusREJECTED     Status = "REJECTED"
+	StatusDISCONNECTED Status = "DISCONNECTED"
 )
 
 func (s Status) String() string {
@@ -124,7 +134,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusVERIFIED, StatusREJECTED:
+	case StatusPENDING, StatusVERIFIED, StatusREJECTED, StatusDISCONNECTED:
 		return nil
 	default:
 		return fmt.Errorf("connectaccount: invalid enum value for status field: %q", s)
@@ -187,6 +197,21 @@ func ByDisabledReason(opts ...sql.OrderTermOption) OrderOption {
 // ByStateAsOf orders the results by the state_as_of field.
 func ByStateAsOf(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStateAsOf, opts...).ToFunc()
+}
+
+// ByPayoutFailure orders the results by the payout_failure field.
+func ByPayoutFailure(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayoutFailure, opts...).ToFunc()
+}
+
+// ByFailedPayoutID orders the results by the failed_payout_id field.
+func ByFailedPayoutID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFailedPayoutID, opts...).ToFunc()
+}
+
+// ByPayoutStateAsOf orders the results by the payout_state_as_of field.
+func ByPayoutStateAsOf(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayoutStateAsOf, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -101,6 +101,21 @@ func StateAsOf(v time.Time) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldEQ(FieldStateAsOf, v))
 }
 
+// PayoutFailure applies equality check predicate on the "payout_failure" field. It's identical to PayoutFailureEQ.
+func PayoutFailure(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldPayoutFailure, v))
+}
+
+// FailedPayoutID applies equality check predicate on the "failed_payout_id" field. It's identical to FailedPayoutIDEQ.
+func FailedPayoutID(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldFailedPayoutID, v))
+}
+
+// PayoutStateAsOf applies equality check predicate on the "payout_state_as_of" field. It's identical to PayoutStateAsOfEQ.
+func PayoutStateAsOf(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldPayoutStateAsOf, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldEQ(FieldCreatedAt, v))
@@ -519,6 +534,206 @@ func StateAsOfIsNil() predicate.ConnectAccount {
 // StateAsOfNotNil applies the NotNil predicate on the "state_as_of" field.
 func StateAsOfNotNil() predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldNotNull(FieldStateAsOf))
+}
+
+// PayoutFailureEQ applies the EQ predicate on the "payout_failure" field.
+func PayoutFailureEQ(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldPayoutFailure, v))
+}
+
+// PayoutFailureNEQ applies the NEQ predicate on the "payout_failure" field.
+func PayoutFailureNEQ(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldPayoutFailure, v))
+}
+
+// PayoutFailureIn applies the In predicate on the "payout_failure" field.
+func PayoutFailureIn(vs ...string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldPayoutFailure, vs...))
+}
+
+// PayoutFailureNotIn applies the NotIn predicate on the "payout_failure" field.
+func PayoutFailureNotIn(vs ...string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldPayoutFailure, vs...))
+}
+
+// PayoutFailureGT applies the GT predicate on the "payout_failure" field.
+func PayoutFailureGT(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldPayoutFailure, v))
+}
+
+// PayoutFailureGTE applies the GTE predicate on the "payout_failure" field.
+func PayoutFailureGTE(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldPayoutFailure, v))
+}
+
+// PayoutFailureLT applies the LT predicate on the "payout_failure" field.
+func PayoutFailureLT(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldPayoutFailure, v))
+}
+
+// PayoutFailureLTE applies the LTE predicate on the "payout_failure" field.
+func PayoutFailureLTE(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldPayoutFailure, v))
+}
+
+// PayoutFailureContains applies the Contains predicate on the "payout_failure" field.
+func PayoutFailureContains(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldContains(FieldPayoutFailure, v))
+}
+
+// PayoutFailureHasPrefix applies the HasPrefix predicate on the "payout_failure" field.
+func PayoutFailureHasPrefix(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldHasPrefix(FieldPayoutFailure, v))
+}
+
+// PayoutFailureHasSuffix applies the HasSuffix predicate on the "payout_failure" field.
+func PayoutFailureHasSuffix(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldHasSuffix(FieldPayoutFailure, v))
+}
+
+// PayoutFailureIsNil applies the IsNil predicate on the "payout_failure" field.
+func PayoutFailureIsNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIsNull(FieldPayoutFailure))
+}
+
+// PayoutFailureNotNil applies the NotNil predicate on the "payout_failure" field.
+func PayoutFailureNotNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotNull(FieldPayoutFailure))
+}
+
+// PayoutFailureEqualFold applies the EqualFold predicate on the "payout_failure" field.
+func PayoutFailureEqualFold(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEqualFold(FieldPayoutFailure, v))
+}
+
+// PayoutFailureContainsFold applies the ContainsFold predicate on the "payout_failure" field.
+func PayoutFailureContainsFold(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldContainsFold(FieldPayoutFailure, v))
+}
+
+// FailedPayoutIDEQ applies the EQ predicate on the "failed_payout_id" field.
+func FailedPayoutIDEQ(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDNEQ applies the NEQ predicate on the "failed_payout_id" field.
+func FailedPayoutIDNEQ(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDIn applies the In predicate on the "failed_payout_id" field.
+func FailedPayoutIDIn(vs ...string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldFailedPayoutID, vs...))
+}
+
+// FailedPayoutIDNotIn applies the NotIn predicate on the "failed_payout_id" field.
+func FailedPayoutIDNotIn(vs ...string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldFailedPayoutID, vs...))
+}
+
+// FailedPayoutIDGT applies the GT predicate on the "failed_payout_id" field.
+func FailedPayoutIDGT(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDGTE applies the GTE predicate on the "failed_payout_id" field.
+func FailedPayoutIDGTE(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDLT applies the LT predicate on the "failed_payout_id" field.
+func FailedPayoutIDLT(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDLTE applies the LTE predicate on the "failed_payout_id" field.
+func FailedPayoutIDLTE(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDContains applies the Contains predicate on the "failed_payout_id" field.
+func FailedPayoutIDContains(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldContains(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDHasPrefix applies the HasPrefix predicate on the "failed_payout_id" field.
+func FailedPayoutIDHasPrefix(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldHasPrefix(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDHasSuffix applies the HasSuffix predicate on the "failed_payout_id" field.
+func FailedPayoutIDHasSuffix(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldHasSuffix(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDIsNil applies the IsNil predicate on the "failed_payout_id" field.
+func FailedPayoutIDIsNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIsNull(FieldFailedPayoutID))
+}
+
+// FailedPayoutIDNotNil applies the NotNil predicate on the "failed_payout_id" field.
+func FailedPayoutIDNotNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotNull(FieldFailedPayoutID))
+}
+
+// FailedPayoutIDEqualFold applies the EqualFold predicate on the "failed_payout_id" field.
+func FailedPayoutIDEqualFold(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEqualFold(FieldFailedPayoutID, v))
+}
+
+// FailedPayoutIDContainsFold applies the ContainsFold predicate on the "failed_payout_id" field.
+func FailedPayoutIDContainsFold(v string) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldContainsFold(FieldFailedPayoutID, v))
+}
+
+// PayoutStateAsOfEQ applies the EQ predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfEQ(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldPayoutStateAsOf, v))
+}
+
+// PayoutStateAsOfNEQ applies the NEQ predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfNEQ(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldPayoutStateAsOf, v))
+}
+
+// PayoutStateAsOfIn applies the In predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfIn(vs ...time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldPayoutStateAsOf, vs...))
+}
+
+// PayoutStateAsOfNotIn applies the NotIn predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfNotIn(vs ...time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldPayoutStateAsOf, vs...))
+}
+
+// PayoutStateAsOfGT applies the GT predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfGT(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldPayoutStateAsOf, v))
+}
+
+// PayoutStateAsOfGTE applies the GTE predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfGTE(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldPayoutStateAsOf, v))
+}
+
+// PayoutStateAsOfLT applies the LT predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfLT(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldPayoutStateAsOf, v))
+}
+
+// PayoutStateAsOfLTE applies the LTE predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfLTE(v time.Time) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldPayoutStateAsOf, v))
+}
+
+// PayoutStateAsOfIsNil applies the IsNil predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfIsNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIsNull(FieldPayoutStateAsOf))
+}
+
+// PayoutStateAsOfNotNil applies the NotNil predicate on the "payout_state_as_of" field.
+func PayoutStateAsOfNotNil() predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotNull(FieldPayoutStateAsOf))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

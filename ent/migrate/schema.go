@@ -15,7 +15,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "stripe_account_id", Type: field.TypeString, Unique: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "VERIFIED", "REJECTED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "VERIFIED", "REJECTED", "DISCONNECTED"}, Default: "PENDING"},
 		{Name: "charges_enabled", Type: field.TypeBool, Default: false},
 		{Name: "payouts_enabled", Type: field.TypeBool, Default: false},
 		{Name: "details_submitted", Type: field.TypeBool, Default: false},
@@ -24,6 +24,9 @@ var (
 		{Name: "errors", Type: field.TypeJSON, Nullable: true},
 		{Name: "disabled_reason", Type: field.TypeString, Nullable: true},
 		{Name: "state_as_of", Type: field.TypeTime, Nullable: true},
+		{Name: "payout_failure", Type: field.TypeString, Nullable: true},
+		{Name: "failed_payout_id", Type: field.TypeString, Nullable: true},
+		{Name: "payout_state_as_of", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeString, Unique: true},
 	}
 	// ConnectAccountsTable holds the schema information for the "connect_accounts" table.
@@ -34,7 +37,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "connect_accounts_users_connect_account",
-				Columns:    []*schema.Column{ConnectAccountsColumns[13]},
+				Columns:    []*schema.Column{ConnectAccountsColumns[16]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

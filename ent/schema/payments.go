@@ -111,7 +111,8 @@ func (Withdrawal) Annotations() []schema.Annotation {
 }
 
 // ConnectAccount is a contractor's Stripe Connect Express account, kept in
-// step by account.updated events.
+// step by account.updated events. A contractor has one at a time: after a
+// deauthorization a new onboarding replaces its Stripe account.
 type ConnectAccount struct{ ent.Schema }
 
 // Mixin of the ConnectAccount.
@@ -123,8 +124,8 @@ func (ConnectAccount) Mixin() []ent.Mixin {
 func (ConnectAccount) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("user_id").GoType(pulid.ID("")).Unique().Immutable(),
-		field.String("stripe_account_id").Unique().NotEmpty().Immutable(),
-		field.Enum("status").Values("PENDING", "VERIFIED", "REJECTED").Default("PENDING"),
+		field.String("stripe_account_id").Unique().NotEmpty(),
+		field.Enum("status").Values("PENDING", "VERIFIED", "REJECTED", "DISCONNECTED").Default("PENDING"),
 		field.Bool("charges_enabled").Default(false),
 		field.Bool("payouts_enabled").Default(false),
 		field.Bool("details_submitted").Default(false),
@@ -136,6 +137,13 @@ func (ConnectAccount) Fields() []ent.Field {
 		// does not deliver events in order, and an older one must not
 		// undo a newer one.
 		field.Time("state_as_of").Optional().Nillable().Annotations(hidden),
+		// The last bank payout's failure on the connected account
+		// (payout.failed: "code: message"), until a later one is paid.
+		field.String("payout_failure").Optional().Nillable(),
+		field.String("failed_payout_id").Optional().Nillable(),
+		// When Stripe made the payout event last applied: the state_as_of
+		// of payouts.
+		field.Time("payout_state_as_of").Optional().Nillable().Annotations(hidden),
 	}
 }
 

@@ -105,6 +105,7 @@ type ComplexityRoot struct {
 		Errors              func(childComplexity int) int
 		HasAccount          func(childComplexity int) int
 		OnboardingComplete  func(childComplexity int) int
+		PayoutFailure       func(childComplexity int) int
 		PayoutsEnabled      func(childComplexity int) int
 		PendingVerification func(childComplexity int) int
 		Status              func(childComplexity int) int
@@ -769,6 +770,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConnectAccountStatus.OnboardingComplete(childComplexity), true
+	case "ConnectAccountStatus.payoutFailure":
+		if e.ComplexityRoot.ConnectAccountStatus.PayoutFailure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectAccountStatus.PayoutFailure(childComplexity), true
 	case "ConnectAccountStatus.payoutsEnabled":
 		if e.ComplexityRoot.ConnectAccountStatus.PayoutsEnabled == nil {
 			break
@@ -4240,6 +4247,8 @@ type Subscription {
   VERIFIED
   "Verification failed: cannot withdraw."
   REJECTED
+  "The contractor disconnected the platform from the Stripe account: cannot withdraw; createConnectAccount makes a new account to onboard."
+  DISCONNECTED
 }
 
 type ConnectAccountStatus {
@@ -4252,6 +4261,8 @@ type ConnectAccountStatus {
   currentlyDue: [String!]!
   pendingVerification: [String!]!
   errors: [String!]!
+  "The last bank payout from the Stripe balance failed, with Stripe's failure code and message (\"account_closed: The bank account has been closed\"); null once a later payout is paid."
+  payoutFailure: String
 }
 
 type ConnectOnboardingPayload {
@@ -4267,9 +4278,9 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Contractors, once: create a Stripe Connect Express account for payouts and get its onboarding link. Two per hour."
+  "Contractors, once (again after a DISCONNECTED account: a new one): create a Stripe Connect Express account for payouts and get its onboarding link. Two per hour."
   createConnectAccount: ConnectOnboardingPayload! @authenticated
-  "A new onboarding link for the viewer's Connect account (links are single-use and expire quickly)."
+  "A new onboarding link for the viewer's Connect account (links are single-use and expire quickly); for a DISCONNECTED account, a new account's."
   refreshConnectOnboardingLink: ConnectOnboardingPayload! @authenticated
 }
 
@@ -4477,6 +4488,8 @@ func (ec *executionContext) childFields_ConnectAccountStatus(ctx context.Context
 		return ec.fieldContext_ConnectAccountStatus_pendingVerification(ctx, field)
 	case "errors":
 		return ec.fieldContext_ConnectAccountStatus_errors(ctx, field)
+	case "payoutFailure":
+		return ec.fieldContext_ConnectAccountStatus_payoutFailure(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConnectAccountStatus", field.Name)
 }
@@ -6956,6 +6969,29 @@ func (ec *executionContext) _ConnectAccountStatus_errors(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_ConnectAccountStatus_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectAccountStatus_payoutFailure(ctx context.Context, field graphql.CollectedField, obj *payments.ConnectStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectAccountStatus_payoutFailure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayoutFailure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectAccountStatus_payoutFailure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ConnectAccountStatus", field, false, false, "String")
 }
 
@@ -19811,6 +19847,11 @@ func (ec *executionContext) _ConnectAccountStatus(ctx context.Context, sel ast.S
 		case "errors":
 			out.Values[i] = ec._ConnectAccountStatus_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payoutFailure":
+			out.Values[i] = ec._ConnectAccountStatus_payoutFailure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

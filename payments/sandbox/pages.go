@@ -31,6 +31,14 @@ var pages = template.Must(payments.PageLayout().Parse(`{{define "body"}}
 <form method="post" action="/sandbox/connect/{{.SessionID}}/onboard">
 <button name="outcome" value="verified">Finish: verified</button>
 <button name="outcome" value="rejected">Finish: rejected</button></form>
+<h2>Later, on Stripe's side</h2>
+<form method="post" action="/sandbox/connect/{{.SessionID}}/payout">
+<p>Pay the account's balance (what withdrawals transferred) out to its bank:</p>
+<button name="outcome" value="paid">Bank payout paid</button>
+<button name="outcome" value="failed">Bank payout fails (account closed)</button></form>
+<form method="post" action="/sandbox/connect/{{.SessionID}}/deauthorize">
+<p>The contractor disconnects JobSphere from their Stripe account:</p>
+<button type="submit">Disconnect the account</button></form>
 {{else if eq .Step "done"}}
 <p>{{.Message}}</p>
 {{end}}{{end}}`))
@@ -166,4 +174,34 @@ func (sb *Sandbox) HandleOnboard() http.Handler {
 		sb.render(w, http.StatusOK, page{Title: "Set up payouts", Step: "done",
 			Message: "Onboarding " + outcome + ". You can return to the app."})
 	})
+}
+
+// HandlePayout serves POST /sandbox/connect/{accountId}/payout with form
+// field outcome=paid|failed: the account's bank payout (Payout).
+func (sb *Sandbox) HandlePayout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outcome := r.FormValue("outcome")
+		if outcome != "paid" && outcome != "failed" {
+			sb.renderError(w, r, jobsphere.InvalidInput(jobsphere.FieldError{Field: "outcome", Message: "outcome must be paid or failed"}))
+			return
+		}
+		sb.respondConnect(w, r, sb.Payout(r.Context(), r.PathValue("accountId"), outcome == "failed"), "Bank payout "+outcome+".")
+	})
+}
+
+// HandleDeauthorize serves POST /sandbox/connect/{accountId}/deauthorize:
+// the account disconnects the platform (Deauthorize).
+func (sb *Sandbox) HandleDeauthorize() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sb.respondConnect(w, r, sb.Deauthorize(r.Context(), r.PathValue("accountId")),
+			"Account disconnected. In the app, start onboarding again to connect a new account.")
+	})
+}
+
+func (sb *Sandbox) respondConnect(w http.ResponseWriter, r *http.Request, err error, done string) {
+	if err != nil {
+		sb.renderError(w, r, err)
+		return
+	}
+	sb.render(w, http.StatusOK, page{Title: "Connected account", Step: "done", Message: done})
 }

@@ -34,7 +34,8 @@ type Sandbox struct {
 	deliver  func(ctx context.Context, payload []byte, signature string) error
 	sessions map[string]*sandboxSession
 	intents  map[string]*sandboxIntent
-	byKey    map[string]any // idempotency key → the session or intent it made
+	byKey    map[string]any   // idempotency key → the session or intent it made
+	balances map[string]int64 // connected account → what its transfers brought, not yet paid out to its bank
 }
 
 type sandboxSession struct {
@@ -72,6 +73,7 @@ func New(publicURL, secret string, currency jobsphere.Currency, logger *slog.Log
 	return &Sandbox{
 		publicURL: publicURL, secret: secret, currency: currency, logger: logger,
 		sessions: map[string]*sandboxSession{}, intents: map[string]*sandboxIntent{}, byKey: map[string]any{},
+		balances: map[string]int64{},
 	}
 }
 
@@ -164,12 +166,18 @@ func (sb *Sandbox) Refund(_ context.Context, p payments.RefundParams) (string, e
 func (sb *Sandbox) idFor(key, prefix string) string {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	if prior, ok := sb.byKey[key].(string); ok {
-		return prior
-	}
-	id := prefix + ulidOf("x")
-	sb.byKey[key] = id
+	id, _ := sb.idForLocked(key, prefix)
 	return id
+}
+
+// idForLocked is idFor with sb.mu held; made says the id is new.
+func (sb *Sandbox) idForLocked(key, prefix string) (id string, made bool) {
+	if prior, ok := sb.byKey[key].(string); ok {
+		return prior, false
+	}
+	id = prefix + ulidOf("x")
+	sb.byKey[key] = id
+	return id, true
 }
 
 // CreateConnectAccount implements payments.Gateway: an account whose onboarding is
@@ -205,13 +213,60 @@ func (sb *Sandbox) Onboard(ctx context.Context, accountID string, verified bool)
 }
 
 // CreateTransfer implements payments.Gateway. Transfers succeed, except amounts
-// ending in .13, which fail: the failure path, by hand.
+// ending in .13, which fail: the failure path, by hand. What they bring
+// waits in the account's balance for its bank payout (Payout).
 func (sb *Sandbox) CreateTransfer(_ context.Context, p payments.TransferParams) (string, error) {
 	if p.Amount%100 == 13 {
 		msg := "Sandbox: transfers of amounts ending in .13 fail"
 		return "", &payments.RefusedError{Message: msg, Err: errors.New("sandbox: balance_insufficient: " + msg)}
 	}
-	return sb.idFor(p.IdempotencyKey, "tr_sandbox_"), nil
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	id, made := sb.idForLocked(p.IdempotencyKey, "tr_sandbox_")
+	if made {
+		sb.balances[p.Destination] += p.Amount
+	}
+	return id, nil
+}
+
+// Deauthorize disconnects the platform from a connected account, as its
+// owner would in their Stripe Dashboard: a signed
+// account.application.deauthorized event.
+func (sb *Sandbox) Deauthorize(ctx context.Context, accountID string) error {
+	return sb.sendFor(ctx, accountID, payments.AccountApplicationDeauthorized, map[string]any{
+		"id": "ca_sandbox", "object": "application", "name": "JobSphere (sandbox)",
+	})
+}
+
+// Payout pays a connected account's balance out to its bank, as Stripe
+// does on the account's schedule: a signed payout.paid, or, when fail is
+// set, payout.failed (the bank account was closed) and the money stays in
+// the balance for the next one.
+func (sb *Sandbox) Payout(ctx context.Context, accountID string, fail bool) error {
+	sb.mu.Lock()
+	amount := sb.balances[accountID]
+	sb.mu.Unlock()
+	if amount == 0 {
+		return jobsphere.Errorf(jobsphere.Conflict, "Nothing to pay out yet: withdraw to this account first")
+	}
+	payout := map[string]any{
+		"id": "po_sandbox_" + ulidOf("x"), "object": "payout", "amount": amount, "currency": sb.currency.Code,
+		"arrival_date": time.Now().AddDate(0, 0, 2).Unix(), "method": "standard", "type": "bank_account", "status": "paid",
+	}
+	typ := payments.PayoutPaid
+	if fail {
+		typ = payments.PayoutFailed
+		payout["status"], payout["failure_code"], payout["failure_message"] = "failed", "account_closed", "The bank account has been closed"
+	}
+	if err := sb.sendFor(ctx, accountID, typ, payout); err != nil {
+		return err
+	}
+	if !fail {
+		sb.mu.Lock()
+		sb.balances[accountID] -= amount
+		sb.mu.Unlock()
+	}
+	return nil
 }
 
 // CreateCustomer implements payments.Gateway.

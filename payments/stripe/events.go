@@ -92,6 +92,14 @@ func parseEvent(ev stripego.Event) (payments.Event, error) {
 		if err = json.Unmarshal(ev.Data.Raw, &a); err == nil {
 			out.ConnectAccount = connectAccount(&a)
 		}
+	case strings.HasPrefix(typ, "payout."):
+		var po stripego.Payout
+		if err = json.Unmarshal(ev.Data.Raw, &po); err == nil {
+			out.Payout = &payments.EventPayout{
+				ID: po.ID, Amount: po.Amount, ArrivalDate: time.Unix(po.ArrivalDate, 0),
+				FailureCode: string(po.FailureCode), FailureMessage: po.FailureMessage,
+			}
+		}
 	case strings.HasPrefix(typ, "transfer."):
 		var tr stripego.Transfer
 		if err = json.Unmarshal(ev.Data.Raw, &tr); err == nil {
