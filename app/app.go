@@ -122,7 +122,7 @@ func (a *App) build(ctx context.Context) error {
 		Currency: a.Config.Currency,
 		Rates:    ledger.Rates{CustomerBPS: a.Config.FeeCustomerBPS, ContractorBPS: a.Config.FeeContractorBPS},
 		MinOffer: a.Config.MinOffer, MaxOffer: a.Config.MaxOffer, OfferTTL: a.Config.OfferTTL,
-		RequireReleaseApproval: a.Config.RequireReleaseApproval,
+		RequireReleaseApproval: a.Config.RequireReleaseApproval, AutoReleaseDays: a.Config.AutoReleaseDays,
 	}, payments.NewCardRefunds(gateway))
 	if err != nil {
 		return err

@@ -102,6 +102,10 @@ type Config struct {
 	// RequireReleaseApproval is REQUIRE_RELEASE_APPROVAL, default true.
 	// Booleans accept true/false, 1/0, yes/no and on/off in any case.
 	RequireReleaseApproval bool
+	// AutoReleaseDays is AUTO_RELEASE_DAYS, default 14, 3–365: how long
+	// after a delivery (submitWork) the job completes by itself. At least
+	// 3, so the reminder 48 hours before comes after the delivery.
+	AutoReleaseDays int
 	// RequireWithdrawalApproval is REQUIRE_WITHDRAWAL_APPROVAL, default false.
 	RequireWithdrawalApproval bool
 	// AutoMigrate is AUTO_MIGRATE; default true when DatabaseURL is empty
@@ -314,6 +318,7 @@ func Load(getenv func(string) string) (*Config, error) {
 
 	c.OfferTTL, _ = l.duration("OFFER_TTL", 168*time.Hour, 1, math.MaxInt64)
 	c.RequireReleaseApproval = l.boolean("REQUIRE_RELEASE_APPROVAL", true)
+	c.AutoReleaseDays, _ = l.integer("AUTO_RELEASE_DAYS", 14, 3, 365)
 	c.RequireWithdrawalApproval = l.boolean("REQUIRE_WITHDRAWAL_APPROVAL", false)
 	c.AutoMigrate = l.boolean("AUTO_MIGRATE", l.get("DATABASE_URL") == "")
 
@@ -400,6 +405,7 @@ func (c *Config) Summary() []any {
 		"fee_customer_bps", c.FeeCustomerBPS,
 		"fee_contractor_bps", c.FeeContractorBPS,
 		"require_release_approval", c.RequireReleaseApproval,
+		"auto_release_days", c.AutoReleaseDays,
 		"require_withdrawal_approval", c.RequireWithdrawalApproval,
 		"cors_origins", strings.Join(c.CORSOrigins, ","),
 		"graphql_introspection", c.Introspection,

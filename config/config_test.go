@@ -68,6 +68,7 @@ func TestDefaults(t *testing.T) {
 		{"MaxWithdrawal", c.MaxWithdrawal, int64(1000000)},
 		{"OfferTTL", c.OfferTTL, 168 * time.Hour},
 		{"RequireReleaseApproval", c.RequireReleaseApproval, true},
+		{"AutoReleaseDays", c.AutoReleaseDays, 14},
 		{"RequireWithdrawalApproval", c.RequireWithdrawalApproval, false},
 		{"AutoMigrate", c.AutoMigrate, true},
 		{"MaxBodyBytes", c.MaxBodyBytes, int64(1048576)},
@@ -128,6 +129,7 @@ func TestValidValues(t *testing.T) {
 		{"durations", []string{"ACCESS_TOKEN_TTL", "1m", "REFRESH_TOKEN_TTL", "1h", "OFFER_TTL", "30m", "SHUTDOWN_TIMEOUT", "2s"}, func(c *Config) bool {
 			return c.AccessTokenTTL == time.Minute && c.RefreshTokenTTL == time.Hour && c.OfferTTL == 30*time.Minute && c.ShutdownTimeout == 2*time.Second
 		}},
+		{"auto-release days", []string{"AUTO_RELEASE_DAYS", "3"}, func(c *Config) bool { return c.AutoReleaseDays == 3 }},
 		{"short access tokens", []string{"ACCESS_TOKEN_TTL", "1s"}, func(c *Config) bool { return c.AccessTokenTTL == time.Second }},
 		{"websocket limits", []string{"WEBSOCKET_INIT_TIMEOUT", "1s", "WEBSOCKET_MAX_SUBSCRIPTIONS", "1", "WEBSOCKET_LIMIT_PER_ADDRESS", "0"}, func(c *Config) bool {
 			return c.WebsocketInitTimeout == time.Second && c.WebsocketMaxSubscriptions == 1 && c.WebsocketPerAddress == 0
@@ -215,6 +217,9 @@ func TestInvalid(t *testing.T) {
 		{"WITHDRAWAL_MAX", "99", `at least WITHDRAWAL_MIN`, []string{"WITHDRAWAL_MIN", "100"}},
 		{"OFFER_TTL", "0s", `positive duration`, nil},
 		{"OFFER_TTL", "-1h", `positive duration`, nil},
+		{"AUTO_RELEASE_DAYS", "2", `between 3 and 365`, nil},
+		{"AUTO_RELEASE_DAYS", "366", `between 3 and 365`, nil},
+		{"AUTO_RELEASE_DAYS", "1.5", `"1.5"`, nil},
 		{"REQUIRE_RELEASE_APPROVAL", "maybe", `got "maybe"`, nil},
 		{"REQUIRE_WITHDRAWAL_APPROVAL", "y", `got "y"`, nil},
 		{"AUTO_MIGRATE", "2", `got "2"`, nil},

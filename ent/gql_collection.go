@@ -584,6 +584,16 @@ func (_q *JobQuery) collectField(ctx context.Context, oneNode bool, opCtx *graph
 				selectedFields = append(selectedFields, job.FieldCancellationReason)
 				fieldSeen[job.FieldCancellationReason] = struct{}{}
 			}
+		case "deliveredAt":
+			if _, ok := fieldSeen[job.FieldDeliveredAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldDeliveredAt)
+				fieldSeen[job.FieldDeliveredAt] = struct{}{}
+			}
+		case "autoReleaseAt":
+			if _, ok := fieldSeen[job.FieldAutoReleaseAt]; !ok {
+				selectedFields = append(selectedFields, job.FieldAutoReleaseAt)
+				fieldSeen[job.FieldAutoReleaseAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

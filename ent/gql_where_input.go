@@ -174,6 +174,30 @@ type JobWhereInput struct {
 	CancellationReasonEqualFold    *string  `json:"cancellationReasonEqualFold,omitempty"`
 	CancellationReasonContainsFold *string  `json:"cancellationReasonContainsFold,omitempty"`
 
+	// "delivered_at" field predicates.
+	DeliveredAt       *time.Time  `json:"deliveredAt,omitempty"`
+	DeliveredAtNEQ    *time.Time  `json:"deliveredAtNEQ,omitempty"`
+	DeliveredAtIn     []time.Time `json:"deliveredAtIn,omitempty"`
+	DeliveredAtNotIn  []time.Time `json:"deliveredAtNotIn,omitempty"`
+	DeliveredAtGT     *time.Time  `json:"deliveredAtGT,omitempty"`
+	DeliveredAtGTE    *time.Time  `json:"deliveredAtGTE,omitempty"`
+	DeliveredAtLT     *time.Time  `json:"deliveredAtLT,omitempty"`
+	DeliveredAtLTE    *time.Time  `json:"deliveredAtLTE,omitempty"`
+	DeliveredAtIsNil  bool        `json:"deliveredAtIsNil,omitempty"`
+	DeliveredAtNotNil bool        `json:"deliveredAtNotNil,omitempty"`
+
+	// "auto_release_at" field predicates.
+	AutoReleaseAt       *time.Time  `json:"autoReleaseAt,omitempty"`
+	AutoReleaseAtNEQ    *time.Time  `json:"autoReleaseAtNEQ,omitempty"`
+	AutoReleaseAtIn     []time.Time `json:"autoReleaseAtIn,omitempty"`
+	AutoReleaseAtNotIn  []time.Time `json:"autoReleaseAtNotIn,omitempty"`
+	AutoReleaseAtGT     *time.Time  `json:"autoReleaseAtGT,omitempty"`
+	AutoReleaseAtGTE    *time.Time  `json:"autoReleaseAtGTE,omitempty"`
+	AutoReleaseAtLT     *time.Time  `json:"autoReleaseAtLT,omitempty"`
+	AutoReleaseAtLTE    *time.Time  `json:"autoReleaseAtLTE,omitempty"`
+	AutoReleaseAtIsNil  bool        `json:"autoReleaseAtIsNil,omitempty"`
+	AutoReleaseAtNotNil bool        `json:"autoReleaseAtNotNil,omitempty"`
+
 	// "posted_by" edge predicates.
 	HasPostedBy     *bool             `json:"hasPostedBy,omitempty"`
 	HasPostedByWith []*UserWhereInput `json:"hasPostedByWith,omitempty"`
@@ -640,6 +664,66 @@ func (i *JobWhereInput) P() (predicate.Job, error) {
 	}
 	if i.CancellationReasonContainsFold != nil {
 		predicates = append(predicates, job.CancellationReasonContainsFold(*i.CancellationReasonContainsFold))
+	}
+	if i.DeliveredAt != nil {
+		predicates = append(predicates, job.DeliveredAtEQ(*i.DeliveredAt))
+	}
+	if i.DeliveredAtNEQ != nil {
+		predicates = append(predicates, job.DeliveredAtNEQ(*i.DeliveredAtNEQ))
+	}
+	if len(i.DeliveredAtIn) > 0 {
+		predicates = append(predicates, job.DeliveredAtIn(i.DeliveredAtIn...))
+	}
+	if len(i.DeliveredAtNotIn) > 0 {
+		predicates = append(predicates, job.DeliveredAtNotIn(i.DeliveredAtNotIn...))
+	}
+	if i.DeliveredAtGT != nil {
+		predicates = append(predicates, job.DeliveredAtGT(*i.DeliveredAtGT))
+	}
+	if i.DeliveredAtGTE != nil {
+		predicates = append(predicates, job.DeliveredAtGTE(*i.DeliveredAtGTE))
+	}
+	if i.DeliveredAtLT != nil {
+		predicates = append(predicates, job.DeliveredAtLT(*i.DeliveredAtLT))
+	}
+	if i.DeliveredAtLTE != nil {
+		predicates = append(predicates, job.DeliveredAtLTE(*i.DeliveredAtLTE))
+	}
+	if i.DeliveredAtIsNil {
+		predicates = append(predicates, job.DeliveredAtIsNil())
+	}
+	if i.DeliveredAtNotNil {
+		predicates = append(predicates, job.DeliveredAtNotNil())
+	}
+	if i.AutoReleaseAt != nil {
+		predicates = append(predicates, job.AutoReleaseAtEQ(*i.AutoReleaseAt))
+	}
+	if i.AutoReleaseAtNEQ != nil {
+		predicates = append(predicates, job.AutoReleaseAtNEQ(*i.AutoReleaseAtNEQ))
+	}
+	if len(i.AutoReleaseAtIn) > 0 {
+		predicates = append(predicates, job.AutoReleaseAtIn(i.AutoReleaseAtIn...))
+	}
+	if len(i.AutoReleaseAtNotIn) > 0 {
+		predicates = append(predicates, job.AutoReleaseAtNotIn(i.AutoReleaseAtNotIn...))
+	}
+	if i.AutoReleaseAtGT != nil {
+		predicates = append(predicates, job.AutoReleaseAtGT(*i.AutoReleaseAtGT))
+	}
+	if i.AutoReleaseAtGTE != nil {
+		predicates = append(predicates, job.AutoReleaseAtGTE(*i.AutoReleaseAtGTE))
+	}
+	if i.AutoReleaseAtLT != nil {
+		predicates = append(predicates, job.AutoReleaseAtLT(*i.AutoReleaseAtLT))
+	}
+	if i.AutoReleaseAtLTE != nil {
+		predicates = append(predicates, job.AutoReleaseAtLTE(*i.AutoReleaseAtLTE))
+	}
+	if i.AutoReleaseAtIsNil {
+		predicates = append(predicates, job.AutoReleaseAtIsNil())
+	}
+	if i.AutoReleaseAtNotNil {
+		predicates = append(predicates, job.AutoReleaseAtNotNil())
 	}
 
 	if i.HasPostedBy != nil {

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,16 @@ type Job struct {
 	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
 	// CancellationReason holds the value of the "cancellation_reason" field.
 	CancellationReason *string `json:"cancellation_reason,omitempty"`
+	// DeliveredAt holds the value of the "delivered_at" field.
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	// DeliveryNote holds the value of the "delivery_note" field.
+	DeliveryNote *string `json:"delivery_note,omitempty"`
+	// DeliveryMediaIds holds the value of the "delivery_media_ids" field.
+	DeliveryMediaIds []pulid.ID `json:"delivery_media_ids,omitempty"`
+	// AutoReleaseAt holds the value of the "auto_release_at" field.
+	AutoReleaseAt *time.Time `json:"auto_release_at,omitempty"`
+	// AutoReleaseRemindedAt holds the value of the "auto_release_reminded_at" field.
+	AutoReleaseRemindedAt *time.Time `json:"auto_release_reminded_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the JobQuery when eager-loading is set.
 	Edges        JobEdges `json:"edges"`
@@ -134,13 +145,15 @@ func (*Job) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case job.FieldContractorID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
+		case job.FieldDeliveryMediaIds:
+			values[i] = new([]byte)
 		case job.FieldID, job.FieldPostedByID:
 			values[i] = new(pulid.ID)
 		case job.FieldBudget:
 			values[i] = new(sql.NullInt64)
-		case job.FieldTitle, job.FieldDescription, job.FieldCategory, job.FieldLocation, job.FieldStatus, job.FieldCancellationReason:
+		case job.FieldTitle, job.FieldDescription, job.FieldCategory, job.FieldLocation, job.FieldStatus, job.FieldCancellationReason, job.FieldDeliveryNote:
 			values[i] = new(sql.NullString)
-		case job.FieldCreatedAt, job.FieldUpdatedAt, job.FieldAssignedAt, job.FieldCompletedAt, job.FieldCancelledAt:
+		case job.FieldCreatedAt, job.FieldUpdatedAt, job.FieldAssignedAt, job.FieldCompletedAt, job.FieldCancelledAt, job.FieldDeliveredAt, job.FieldAutoReleaseAt, job.FieldAutoReleaseRemindedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -253,6 +266,42 @@ func (_m *Job) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CancellationReason = new(string)
 				*_m.CancellationReason = value.String
+			}
+		case job.FieldDeliveredAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field delivered_at", values[i])
+			} else if value.Valid {
+				_m.DeliveredAt = new(time.Time)
+				*_m.DeliveredAt = value.Time
+			}
+		case job.FieldDeliveryNote:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field delivery_note", values[i])
+			} else if value.Valid {
+				_m.DeliveryNote = new(string)
+				*_m.DeliveryNote = value.String
+			}
+		case job.FieldDeliveryMediaIds:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field delivery_media_ids", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.DeliveryMediaIds); err != nil {
+					return fmt.Errorf("unmarshal field delivery_media_ids: %w", err)
+				}
+			}
+		case job.FieldAutoReleaseAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field auto_release_at", values[i])
+			} else if value.Valid {
+				_m.AutoReleaseAt = new(time.Time)
+				*_m.AutoReleaseAt = value.Time
+			}
+		case job.FieldAutoReleaseRemindedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field auto_release_reminded_at", values[i])
+			} else if value.Valid {
+				_m.AutoReleaseRemindedAt = new(time.Time)
+				*_m.AutoReleaseRemindedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -369,6 +418,29 @@ func (_m *Job) String() string {
 	if v := _m.CancellationReason; v != nil {
 		builder.WriteString("cancellation_reason=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.DeliveredAt; v != nil {
+		builder.WriteString("delivered_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.DeliveryNote; v != nil {
+		builder.WriteString("delivery_note=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("delivery_media_ids=")
+	builder.WriteString(fmt.Sprintf("%v", _m.DeliveryMediaIds))
+	builder.WriteString(", ")
+	if v := _m.AutoReleaseAt; v != nil {
+		builder.WriteString("auto_release_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.AutoReleaseRemindedAt; v != nil {
+		builder.WriteString("auto_release_reminded_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -192,6 +192,68 @@ func (_c *JobCreate) SetNillableCancellationReason(v *string) *JobCreate {
 	return _c
 }
 
+// SetDeliveredAt sets the "delivered_at" field.
+func (_c *JobCreate) SetDeliveredAt(v time.Time) *JobCreate {
+	_c.mutation.SetDeliveredAt(v)
+	return _c
+}
+
+// SetNillableDeliveredAt sets the "delivered_at" field if the given value is not nil.
+func (_c *JobCreate) SetNillableDeliveredAt(v *time.Time) *JobCreate {
+	if v != nil {
+		_c.SetDeliveredAt(*v)
+	}
+	return _c
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (_c *JobCreate) SetDeliveryNote(v string) *JobCreate {
+	_c.mutation.SetDeliveryNote(v)
+	return _c
+}
+
+// SetNillableDeliveryNote sets the "delivery_note" field if the given value is not nil.
+func (_c *JobCreate) SetNillableDeliveryNote(v *string) *JobCreate {
+	if v != nil {
+		_c.SetDeliveryNote(*v)
+	}
+	return _c
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (_c *JobCreate) SetDeliveryMediaIds(v []pulid.ID) *JobCreate {
+	_c.mutation.SetDeliveryMediaIds(v)
+	return _c
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (_c *JobCreate) SetAutoReleaseAt(v time.Time) *JobCreate {
+	_c.mutation.SetAutoReleaseAt(v)
+	return _c
+}
+
+// SetNillableAutoReleaseAt sets the "auto_release_at" field if the given value is not nil.
+func (_c *JobCreate) SetNillableAutoReleaseAt(v *time.Time) *JobCreate {
+	if v != nil {
+		_c.SetAutoReleaseAt(*v)
+	}
+	return _c
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (_c *JobCreate) SetAutoReleaseRemindedAt(v time.Time) *JobCreate {
+	_c.mutation.SetAutoReleaseRemindedAt(v)
+	return _c
+}
+
+// SetNillableAutoReleaseRemindedAt sets the "auto_release_reminded_at" field if the given value is not nil.
+func (_c *JobCreate) SetNillableAutoReleaseRemindedAt(v *time.Time) *JobCreate {
+	if v != nil {
+		_c.SetAutoReleaseRemindedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *JobCreate) SetID(v pulid.ID) *JobCreate {
 	_c.mutation.SetID(v)
@@ -442,6 +504,26 @@ func (_c *JobCreate) createSpec() (*Job, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CancellationReason(); ok {
 		_spec.SetField(job.FieldCancellationReason, field.TypeString, value)
 		_node.CancellationReason = &value
+	}
+	if value, ok := _c.mutation.DeliveredAt(); ok {
+		_spec.SetField(job.FieldDeliveredAt, field.TypeTime, value)
+		_node.DeliveredAt = &value
+	}
+	if value, ok := _c.mutation.DeliveryNote(); ok {
+		_spec.SetField(job.FieldDeliveryNote, field.TypeString, value)
+		_node.DeliveryNote = &value
+	}
+	if value, ok := _c.mutation.DeliveryMediaIds(); ok {
+		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeJSON, value)
+		_node.DeliveryMediaIds = value
+	}
+	if value, ok := _c.mutation.AutoReleaseAt(); ok {
+		_spec.SetField(job.FieldAutoReleaseAt, field.TypeTime, value)
+		_node.AutoReleaseAt = &value
+	}
+	if value, ok := _c.mutation.AutoReleaseRemindedAt(); ok {
+		_spec.SetField(job.FieldAutoReleaseRemindedAt, field.TypeTime, value)
+		_node.AutoReleaseRemindedAt = &value
 	}
 	if nodes := _c.mutation.PostedByIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -769,6 +851,96 @@ func (u *JobUpsert) ClearCancellationReason() *JobUpsert {
 	return u
 }
 
+// SetDeliveredAt sets the "delivered_at" field.
+func (u *JobUpsert) SetDeliveredAt(v time.Time) *JobUpsert {
+	u.Set(job.FieldDeliveredAt, v)
+	return u
+}
+
+// UpdateDeliveredAt sets the "delivered_at" field to the value that was provided on create.
+func (u *JobUpsert) UpdateDeliveredAt() *JobUpsert {
+	u.SetExcluded(job.FieldDeliveredAt)
+	return u
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (u *JobUpsert) ClearDeliveredAt() *JobUpsert {
+	u.SetNull(job.FieldDeliveredAt)
+	return u
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (u *JobUpsert) SetDeliveryNote(v string) *JobUpsert {
+	u.Set(job.FieldDeliveryNote, v)
+	return u
+}
+
+// UpdateDeliveryNote sets the "delivery_note" field to the value that was provided on create.
+func (u *JobUpsert) UpdateDeliveryNote() *JobUpsert {
+	u.SetExcluded(job.FieldDeliveryNote)
+	return u
+}
+
+// ClearDeliveryNote clears the value of the "delivery_note" field.
+func (u *JobUpsert) ClearDeliveryNote() *JobUpsert {
+	u.SetNull(job.FieldDeliveryNote)
+	return u
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (u *JobUpsert) SetDeliveryMediaIds(v []pulid.ID) *JobUpsert {
+	u.Set(job.FieldDeliveryMediaIds, v)
+	return u
+}
+
+// UpdateDeliveryMediaIds sets the "delivery_media_ids" field to the value that was provided on create.
+func (u *JobUpsert) UpdateDeliveryMediaIds() *JobUpsert {
+	u.SetExcluded(job.FieldDeliveryMediaIds)
+	return u
+}
+
+// ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
+func (u *JobUpsert) ClearDeliveryMediaIds() *JobUpsert {
+	u.SetNull(job.FieldDeliveryMediaIds)
+	return u
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (u *JobUpsert) SetAutoReleaseAt(v time.Time) *JobUpsert {
+	u.Set(job.FieldAutoReleaseAt, v)
+	return u
+}
+
+// UpdateAutoReleaseAt sets the "auto_release_at" field to the value that was provided on create.
+func (u *JobUpsert) UpdateAutoReleaseAt() *JobUpsert {
+	u.SetExcluded(job.FieldAutoReleaseAt)
+	return u
+}
+
+// ClearAutoReleaseAt clears the value of the "auto_release_at" field.
+func (u *JobUpsert) ClearAutoReleaseAt() *JobUpsert {
+	u.SetNull(job.FieldAutoReleaseAt)
+	return u
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (u *JobUpsert) SetAutoReleaseRemindedAt(v time.Time) *JobUpsert {
+	u.Set(job.FieldAutoReleaseRemindedAt, v)
+	return u
+}
+
+// UpdateAutoReleaseRemindedAt sets the "auto_release_reminded_at" field to the value that was provided on create.
+func (u *JobUpsert) UpdateAutoReleaseRemindedAt() *JobUpsert {
+	u.SetExcluded(job.FieldAutoReleaseRemindedAt)
+	return u
+}
+
+// ClearAutoReleaseRemindedAt clears the value of the "auto_release_reminded_at" field.
+func (u *JobUpsert) ClearAutoReleaseRemindedAt() *JobUpsert {
+	u.SetNull(job.FieldAutoReleaseRemindedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1044,6 +1216,111 @@ func (u *JobUpsertOne) UpdateCancellationReason() *JobUpsertOne {
 func (u *JobUpsertOne) ClearCancellationReason() *JobUpsertOne {
 	return u.Update(func(s *JobUpsert) {
 		s.ClearCancellationReason()
+	})
+}
+
+// SetDeliveredAt sets the "delivered_at" field.
+func (u *JobUpsertOne) SetDeliveredAt(v time.Time) *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.SetDeliveredAt(v)
+	})
+}
+
+// UpdateDeliveredAt sets the "delivered_at" field to the value that was provided on create.
+func (u *JobUpsertOne) UpdateDeliveredAt() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateDeliveredAt()
+	})
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (u *JobUpsertOne) ClearDeliveredAt() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearDeliveredAt()
+	})
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (u *JobUpsertOne) SetDeliveryNote(v string) *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.SetDeliveryNote(v)
+	})
+}
+
+// UpdateDeliveryNote sets the "delivery_note" field to the value that was provided on create.
+func (u *JobUpsertOne) UpdateDeliveryNote() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateDeliveryNote()
+	})
+}
+
+// ClearDeliveryNote clears the value of the "delivery_note" field.
+func (u *JobUpsertOne) ClearDeliveryNote() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearDeliveryNote()
+	})
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (u *JobUpsertOne) SetDeliveryMediaIds(v []pulid.ID) *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.SetDeliveryMediaIds(v)
+	})
+}
+
+// UpdateDeliveryMediaIds sets the "delivery_media_ids" field to the value that was provided on create.
+func (u *JobUpsertOne) UpdateDeliveryMediaIds() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateDeliveryMediaIds()
+	})
+}
+
+// ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
+func (u *JobUpsertOne) ClearDeliveryMediaIds() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearDeliveryMediaIds()
+	})
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (u *JobUpsertOne) SetAutoReleaseAt(v time.Time) *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.SetAutoReleaseAt(v)
+	})
+}
+
+// UpdateAutoReleaseAt sets the "auto_release_at" field to the value that was provided on create.
+func (u *JobUpsertOne) UpdateAutoReleaseAt() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateAutoReleaseAt()
+	})
+}
+
+// ClearAutoReleaseAt clears the value of the "auto_release_at" field.
+func (u *JobUpsertOne) ClearAutoReleaseAt() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearAutoReleaseAt()
+	})
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (u *JobUpsertOne) SetAutoReleaseRemindedAt(v time.Time) *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.SetAutoReleaseRemindedAt(v)
+	})
+}
+
+// UpdateAutoReleaseRemindedAt sets the "auto_release_reminded_at" field to the value that was provided on create.
+func (u *JobUpsertOne) UpdateAutoReleaseRemindedAt() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateAutoReleaseRemindedAt()
+	})
+}
+
+// ClearAutoReleaseRemindedAt clears the value of the "auto_release_reminded_at" field.
+func (u *JobUpsertOne) ClearAutoReleaseRemindedAt() *JobUpsertOne {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearAutoReleaseRemindedAt()
 	})
 }
 
@@ -1489,6 +1766,111 @@ func (u *JobUpsertBulk) UpdateCancellationReason() *JobUpsertBulk {
 func (u *JobUpsertBulk) ClearCancellationReason() *JobUpsertBulk {
 	return u.Update(func(s *JobUpsert) {
 		s.ClearCancellationReason()
+	})
+}
+
+// SetDeliveredAt sets the "delivered_at" field.
+func (u *JobUpsertBulk) SetDeliveredAt(v time.Time) *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.SetDeliveredAt(v)
+	})
+}
+
+// UpdateDeliveredAt sets the "delivered_at" field to the value that was provided on create.
+func (u *JobUpsertBulk) UpdateDeliveredAt() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateDeliveredAt()
+	})
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (u *JobUpsertBulk) ClearDeliveredAt() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearDeliveredAt()
+	})
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (u *JobUpsertBulk) SetDeliveryNote(v string) *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.SetDeliveryNote(v)
+	})
+}
+
+// UpdateDeliveryNote sets the "delivery_note" field to the value that was provided on create.
+func (u *JobUpsertBulk) UpdateDeliveryNote() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateDeliveryNote()
+	})
+}
+
+// ClearDeliveryNote clears the value of the "delivery_note" field.
+func (u *JobUpsertBulk) ClearDeliveryNote() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearDeliveryNote()
+	})
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (u *JobUpsertBulk) SetDeliveryMediaIds(v []pulid.ID) *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.SetDeliveryMediaIds(v)
+	})
+}
+
+// UpdateDeliveryMediaIds sets the "delivery_media_ids" field to the value that was provided on create.
+func (u *JobUpsertBulk) UpdateDeliveryMediaIds() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateDeliveryMediaIds()
+	})
+}
+
+// ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
+func (u *JobUpsertBulk) ClearDeliveryMediaIds() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearDeliveryMediaIds()
+	})
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (u *JobUpsertBulk) SetAutoReleaseAt(v time.Time) *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.SetAutoReleaseAt(v)
+	})
+}
+
+// UpdateAutoReleaseAt sets the "auto_release_at" field to the value that was provided on create.
+func (u *JobUpsertBulk) UpdateAutoReleaseAt() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateAutoReleaseAt()
+	})
+}
+
+// ClearAutoReleaseAt clears the value of the "auto_release_at" field.
+func (u *JobUpsertBulk) ClearAutoReleaseAt() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearAutoReleaseAt()
+	})
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (u *JobUpsertBulk) SetAutoReleaseRemindedAt(v time.Time) *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.SetAutoReleaseRemindedAt(v)
+	})
+}
+
+// UpdateAutoReleaseRemindedAt sets the "auto_release_reminded_at" field to the value that was provided on create.
+func (u *JobUpsertBulk) UpdateAutoReleaseRemindedAt() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.UpdateAutoReleaseRemindedAt()
+	})
+}
+
+// ClearAutoReleaseRemindedAt clears the value of the "auto_release_reminded_at" field.
+func (u *JobUpsertBulk) ClearAutoReleaseRemindedAt() *JobUpsertBulk {
+	return u.Update(func(s *JobUpsert) {
+		s.ClearAutoReleaseRemindedAt()
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -240,6 +241,104 @@ func (_u *JobUpdate) SetNillableCancellationReason(v *string) *JobUpdate {
 // ClearCancellationReason clears the value of the "cancellation_reason" field.
 func (_u *JobUpdate) ClearCancellationReason() *JobUpdate {
 	_u.mutation.ClearCancellationReason()
+	return _u
+}
+
+// SetDeliveredAt sets the "delivered_at" field.
+func (_u *JobUpdate) SetDeliveredAt(v time.Time) *JobUpdate {
+	_u.mutation.SetDeliveredAt(v)
+	return _u
+}
+
+// SetNillableDeliveredAt sets the "delivered_at" field if the given value is not nil.
+func (_u *JobUpdate) SetNillableDeliveredAt(v *time.Time) *JobUpdate {
+	if v != nil {
+		_u.SetDeliveredAt(*v)
+	}
+	return _u
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (_u *JobUpdate) ClearDeliveredAt() *JobUpdate {
+	_u.mutation.ClearDeliveredAt()
+	return _u
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (_u *JobUpdate) SetDeliveryNote(v string) *JobUpdate {
+	_u.mutation.SetDeliveryNote(v)
+	return _u
+}
+
+// SetNillableDeliveryNote sets the "delivery_note" field if the given value is not nil.
+func (_u *JobUpdate) SetNillableDeliveryNote(v *string) *JobUpdate {
+	if v != nil {
+		_u.SetDeliveryNote(*v)
+	}
+	return _u
+}
+
+// ClearDeliveryNote clears the value of the "delivery_note" field.
+func (_u *JobUpdate) ClearDeliveryNote() *JobUpdate {
+	_u.mutation.ClearDeliveryNote()
+	return _u
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (_u *JobUpdate) SetDeliveryMediaIds(v []pulid.ID) *JobUpdate {
+	_u.mutation.SetDeliveryMediaIds(v)
+	return _u
+}
+
+// AppendDeliveryMediaIds appends value to the "delivery_media_ids" field.
+func (_u *JobUpdate) AppendDeliveryMediaIds(v []pulid.ID) *JobUpdate {
+	_u.mutation.AppendDeliveryMediaIds(v)
+	return _u
+}
+
+// ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
+func (_u *JobUpdate) ClearDeliveryMediaIds() *JobUpdate {
+	_u.mutation.ClearDeliveryMediaIds()
+	return _u
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (_u *JobUpdate) SetAutoReleaseAt(v time.Time) *JobUpdate {
+	_u.mutation.SetAutoReleaseAt(v)
+	return _u
+}
+
+// SetNillableAutoReleaseAt sets the "auto_release_at" field if the given value is not nil.
+func (_u *JobUpdate) SetNillableAutoReleaseAt(v *time.Time) *JobUpdate {
+	if v != nil {
+		_u.SetAutoReleaseAt(*v)
+	}
+	return _u
+}
+
+// ClearAutoReleaseAt clears the value of the "auto_release_at" field.
+func (_u *JobUpdate) ClearAutoReleaseAt() *JobUpdate {
+	_u.mutation.ClearAutoReleaseAt()
+	return _u
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (_u *JobUpdate) SetAutoReleaseRemindedAt(v time.Time) *JobUpdate {
+	_u.mutation.SetAutoReleaseRemindedAt(v)
+	return _u
+}
+
+// SetNillableAutoReleaseRemindedAt sets the "auto_release_reminded_at" field if the given value is not nil.
+func (_u *JobUpdate) SetNillableAutoReleaseRemindedAt(v *time.Time) *JobUpdate {
+	if v != nil {
+		_u.SetAutoReleaseRemindedAt(*v)
+	}
+	return _u
+}
+
+// ClearAutoReleaseRemindedAt clears the value of the "auto_release_reminded_at" field.
+func (_u *JobUpdate) ClearAutoReleaseRemindedAt() *JobUpdate {
+	_u.mutation.ClearAutoReleaseRemindedAt()
 	return _u
 }
 
@@ -486,6 +585,41 @@ func (_u *JobUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CancellationReasonCleared() {
 		_spec.ClearField(job.FieldCancellationReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.DeliveredAt(); ok {
+		_spec.SetField(job.FieldDeliveredAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeliveredAtCleared() {
+		_spec.ClearField(job.FieldDeliveredAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeliveryNote(); ok {
+		_spec.SetField(job.FieldDeliveryNote, field.TypeString, value)
+	}
+	if _u.mutation.DeliveryNoteCleared() {
+		_spec.ClearField(job.FieldDeliveryNote, field.TypeString)
+	}
+	if value, ok := _u.mutation.DeliveryMediaIds(); ok {
+		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedDeliveryMediaIds(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, job.FieldDeliveryMediaIds, value)
+		})
+	}
+	if _u.mutation.DeliveryMediaIdsCleared() {
+		_spec.ClearField(job.FieldDeliveryMediaIds, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.AutoReleaseAt(); ok {
+		_spec.SetField(job.FieldAutoReleaseAt, field.TypeTime, value)
+	}
+	if _u.mutation.AutoReleaseAtCleared() {
+		_spec.ClearField(job.FieldAutoReleaseAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AutoReleaseRemindedAt(); ok {
+		_spec.SetField(job.FieldAutoReleaseRemindedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AutoReleaseRemindedAtCleared() {
+		_spec.ClearField(job.FieldAutoReleaseRemindedAt, field.TypeTime)
 	}
 	if _u.mutation.ContractorCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -866,6 +1000,104 @@ func (_u *JobUpdateOne) ClearCancellationReason() *JobUpdateOne {
 	return _u
 }
 
+// SetDeliveredAt sets the "delivered_at" field.
+func (_u *JobUpdateOne) SetDeliveredAt(v time.Time) *JobUpdateOne {
+	_u.mutation.SetDeliveredAt(v)
+	return _u
+}
+
+// SetNillableDeliveredAt sets the "delivered_at" field if the given value is not nil.
+func (_u *JobUpdateOne) SetNillableDeliveredAt(v *time.Time) *JobUpdateOne {
+	if v != nil {
+		_u.SetDeliveredAt(*v)
+	}
+	return _u
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (_u *JobUpdateOne) ClearDeliveredAt() *JobUpdateOne {
+	_u.mutation.ClearDeliveredAt()
+	return _u
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (_u *JobUpdateOne) SetDeliveryNote(v string) *JobUpdateOne {
+	_u.mutation.SetDeliveryNote(v)
+	return _u
+}
+
+// SetNillableDeliveryNote sets the "delivery_note" field if the given value is not nil.
+func (_u *JobUpdateOne) SetNillableDeliveryNote(v *string) *JobUpdateOne {
+	if v != nil {
+		_u.SetDeliveryNote(*v)
+	}
+	return _u
+}
+
+// ClearDeliveryNote clears the value of the "delivery_note" field.
+func (_u *JobUpdateOne) ClearDeliveryNote() *JobUpdateOne {
+	_u.mutation.ClearDeliveryNote()
+	return _u
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (_u *JobUpdateOne) SetDeliveryMediaIds(v []pulid.ID) *JobUpdateOne {
+	_u.mutation.SetDeliveryMediaIds(v)
+	return _u
+}
+
+// AppendDeliveryMediaIds appends value to the "delivery_media_ids" field.
+func (_u *JobUpdateOne) AppendDeliveryMediaIds(v []pulid.ID) *JobUpdateOne {
+	_u.mutation.AppendDeliveryMediaIds(v)
+	return _u
+}
+
+// ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
+func (_u *JobUpdateOne) ClearDeliveryMediaIds() *JobUpdateOne {
+	_u.mutation.ClearDeliveryMediaIds()
+	return _u
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (_u *JobUpdateOne) SetAutoReleaseAt(v time.Time) *JobUpdateOne {
+	_u.mutation.SetAutoReleaseAt(v)
+	return _u
+}
+
+// SetNillableAutoReleaseAt sets the "auto_release_at" field if the given value is not nil.
+func (_u *JobUpdateOne) SetNillableAutoReleaseAt(v *time.Time) *JobUpdateOne {
+	if v != nil {
+		_u.SetAutoReleaseAt(*v)
+	}
+	return _u
+}
+
+// ClearAutoReleaseAt clears the value of the "auto_release_at" field.
+func (_u *JobUpdateOne) ClearAutoReleaseAt() *JobUpdateOne {
+	_u.mutation.ClearAutoReleaseAt()
+	return _u
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (_u *JobUpdateOne) SetAutoReleaseRemindedAt(v time.Time) *JobUpdateOne {
+	_u.mutation.SetAutoReleaseRemindedAt(v)
+	return _u
+}
+
+// SetNillableAutoReleaseRemindedAt sets the "auto_release_reminded_at" field if the given value is not nil.
+func (_u *JobUpdateOne) SetNillableAutoReleaseRemindedAt(v *time.Time) *JobUpdateOne {
+	if v != nil {
+		_u.SetAutoReleaseRemindedAt(*v)
+	}
+	return _u
+}
+
+// ClearAutoReleaseRemindedAt clears the value of the "auto_release_reminded_at" field.
+func (_u *JobUpdateOne) ClearAutoReleaseRemindedAt() *JobUpdateOne {
+	_u.mutation.ClearAutoReleaseRemindedAt()
+	return _u
+}
+
 // SetContractor sets the "contractor" edge to the User entity.
 func (_u *JobUpdateOne) SetContractor(v *User) *JobUpdateOne {
 	return _u.SetContractorID(v.ID)
@@ -1139,6 +1371,41 @@ func (_u *JobUpdateOne) sqlSave(ctx context.Context) (_node *Job, err error) {
 	}
 	if _u.mutation.CancellationReasonCleared() {
 		_spec.ClearField(job.FieldCancellationReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.DeliveredAt(); ok {
+		_spec.SetField(job.FieldDeliveredAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeliveredAtCleared() {
+		_spec.ClearField(job.FieldDeliveredAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeliveryNote(); ok {
+		_spec.SetField(job.FieldDeliveryNote, field.TypeString, value)
+	}
+	if _u.mutation.DeliveryNoteCleared() {
+		_spec.ClearField(job.FieldDeliveryNote, field.TypeString)
+	}
+	if value, ok := _u.mutation.DeliveryMediaIds(); ok {
+		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedDeliveryMediaIds(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, job.FieldDeliveryMediaIds, value)
+		})
+	}
+	if _u.mutation.DeliveryMediaIdsCleared() {
+		_spec.ClearField(job.FieldDeliveryMediaIds, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.AutoReleaseAt(); ok {
+		_spec.SetField(job.FieldAutoReleaseAt, field.TypeTime, value)
+	}
+	if _u.mutation.AutoReleaseAtCleared() {
+		_spec.ClearField(job.FieldAutoReleaseAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AutoReleaseRemindedAt(); ok {
+		_spec.SetField(job.FieldAutoReleaseRemindedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AutoReleaseRemindedAtCleared() {
+		_spec.ClearField(job.FieldAutoReleaseRemindedAt, field.TypeTime)
 	}
 	if _u.mutation.ContractorCleared() {
 		edge := &sqlgraph.EdgeSpec{

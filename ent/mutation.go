@@ -5248,38 +5248,44 @@ func (m *EscrowMutation) ResetEdge(name string) error {
 // JobMutation represents an operation that mutates the Job nodes in the graph.
 type JobMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *pulid.ID
-	created_at          *time.Time
-	updated_at          *time.Time
-	title               *string
-	description         *string
-	budget              *int64
-	addbudget           *int64
-	category            *string
-	location            *string
-	status              *job.Status
-	assigned_at         *time.Time
-	completed_at        *time.Time
-	cancelled_at        *time.Time
-	cancellation_reason *string
-	clearedFields       map[string]struct{}
-	posted_by           *pulid.ID
-	clearedposted_by    bool
-	contractor          *pulid.ID
-	clearedcontractor   bool
-	applications        map[pulid.ID]struct{}
-	removedapplications map[pulid.ID]struct{}
-	clearedapplications bool
-	offers              map[pulid.ID]struct{}
-	removedoffers       map[pulid.ID]struct{}
-	clearedoffers       bool
-	contract            *pulid.ID
-	clearedcontract     bool
-	done                bool
-	oldValue            func(context.Context) (*Job, error)
-	predicates          []predicate.Job
+	op                       Op
+	typ                      string
+	id                       *pulid.ID
+	created_at               *time.Time
+	updated_at               *time.Time
+	title                    *string
+	description              *string
+	budget                   *int64
+	addbudget                *int64
+	category                 *string
+	location                 *string
+	status                   *job.Status
+	assigned_at              *time.Time
+	completed_at             *time.Time
+	cancelled_at             *time.Time
+	cancellation_reason      *string
+	delivered_at             *time.Time
+	delivery_note            *string
+	delivery_media_ids       *[]pulid.ID
+	appenddelivery_media_ids []pulid.ID
+	auto_release_at          *time.Time
+	auto_release_reminded_at *time.Time
+	clearedFields            map[string]struct{}
+	posted_by                *pulid.ID
+	clearedposted_by         bool
+	contractor               *pulid.ID
+	clearedcontractor        bool
+	applications             map[pulid.ID]struct{}
+	removedapplications      map[pulid.ID]struct{}
+	clearedapplications      bool
+	offers                   map[pulid.ID]struct{}
+	removedoffers            map[pulid.ID]struct{}
+	clearedoffers            bool
+	contract                 *pulid.ID
+	clearedcontract          bool
+	done                     bool
+	oldValue                 func(context.Context) (*Job, error)
+	predicates               []predicate.Job
 }
 
 var _ ent.Mutation = (*JobMutation)(nil)
@@ -6001,6 +6007,267 @@ func (m *JobMutation) ResetCancellationReason() {
 	delete(m.clearedFields, job.FieldCancellationReason)
 }
 
+// SetDeliveredAt sets the "delivered_at" field.
+func (m *JobMutation) SetDeliveredAt(t time.Time) {
+	m.delivered_at = &t
+}
+
+// DeliveredAt returns the value of the "delivered_at" field in the mutation.
+func (m *JobMutation) DeliveredAt() (r time.Time, exists bool) {
+	v := m.delivered_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeliveredAt returns the old "delivered_at" field's value of the Job entity.
+// If the Job object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JobMutation) OldDeliveredAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeliveredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeliveredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeliveredAt: %w", err)
+	}
+	return oldValue.DeliveredAt, nil
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (m *JobMutation) ClearDeliveredAt() {
+	m.delivered_at = nil
+	m.clearedFields[job.FieldDeliveredAt] = struct{}{}
+}
+
+// DeliveredAtCleared returns if the "delivered_at" field was cleared in this mutation.
+func (m *JobMutation) DeliveredAtCleared() bool {
+	_, ok := m.clearedFields[job.FieldDeliveredAt]
+	return ok
+}
+
+// ResetDeliveredAt resets all changes to the "delivered_at" field.
+func (m *JobMutation) ResetDeliveredAt() {
+	m.delivered_at = nil
+	delete(m.clearedFields, job.FieldDeliveredAt)
+}
+
+// SetDeliveryNote sets the "delivery_note" field.
+func (m *JobMutation) SetDeliveryNote(s string) {
+	m.delivery_note = &s
+}
+
+// DeliveryNote returns the value of the "delivery_note" field in the mutation.
+func (m *JobMutation) DeliveryNote() (r string, exists bool) {
+	v := m.delivery_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeliveryNote returns the old "delivery_note" field's value of the Job entity.
+// If the Job object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JobMutation) OldDeliveryNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeliveryNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeliveryNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeliveryNote: %w", err)
+	}
+	return oldValue.DeliveryNote, nil
+}
+
+// ClearDeliveryNote clears the value of the "delivery_note" field.
+func (m *JobMutation) ClearDeliveryNote() {
+	m.delivery_note = nil
+	m.clearedFields[job.FieldDeliveryNote] = struct{}{}
+}
+
+// DeliveryNoteCleared returns if the "delivery_note" field was cleared in this mutation.
+func (m *JobMutation) DeliveryNoteCleared() bool {
+	_, ok := m.clearedFields[job.FieldDeliveryNote]
+	return ok
+}
+
+// ResetDeliveryNote resets all changes to the "delivery_note" field.
+func (m *JobMutation) ResetDeliveryNote() {
+	m.delivery_note = nil
+	delete(m.clearedFields, job.FieldDeliveryNote)
+}
+
+// SetDeliveryMediaIds sets the "delivery_media_ids" field.
+func (m *JobMutation) SetDeliveryMediaIds(pu []pulid.ID) {
+	m.delivery_media_ids = &pu
+	m.appenddelivery_media_ids = nil
+}
+
+// DeliveryMediaIds returns the value of the "delivery_media_ids" field in the mutation.
+func (m *JobMutation) DeliveryMediaIds() (r []pulid.ID, exists bool) {
+	v := m.delivery_media_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeliveryMediaIds returns the old "delivery_media_ids" field's value of the Job entity.
+// If the Job object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JobMutation) OldDeliveryMediaIds(ctx context.Context) (v []pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeliveryMediaIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeliveryMediaIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeliveryMediaIds: %w", err)
+	}
+	return oldValue.DeliveryMediaIds, nil
+}
+
+// AppendDeliveryMediaIds adds pu to the "delivery_media_ids" field.
+func (m *JobMutation) AppendDeliveryMediaIds(pu []pulid.ID) {
+	m.appenddelivery_media_ids = append(m.appenddelivery_media_ids, pu...)
+}
+
+// AppendedDeliveryMediaIds returns the list of values that were appended to the "delivery_media_ids" field in this mutation.
+func (m *JobMutation) AppendedDeliveryMediaIds() ([]pulid.ID, bool) {
+	if len(m.appenddelivery_media_ids) == 0 {
+		return nil, false
+	}
+	return m.appenddelivery_media_ids, true
+}
+
+// ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
+func (m *JobMutation) ClearDeliveryMediaIds() {
+	m.delivery_media_ids = nil
+	m.appenddelivery_media_ids = nil
+	m.clearedFields[job.FieldDeliveryMediaIds] = struct{}{}
+}
+
+// DeliveryMediaIdsCleared returns if the "delivery_media_ids" field was cleared in this mutation.
+func (m *JobMutation) DeliveryMediaIdsCleared() bool {
+	_, ok := m.clearedFields[job.FieldDeliveryMediaIds]
+	return ok
+}
+
+// ResetDeliveryMediaIds resets all changes to the "delivery_media_ids" field.
+func (m *JobMutation) ResetDeliveryMediaIds() {
+	m.delivery_media_ids = nil
+	m.appenddelivery_media_ids = nil
+	delete(m.clearedFields, job.FieldDeliveryMediaIds)
+}
+
+// SetAutoReleaseAt sets the "auto_release_at" field.
+func (m *JobMutation) SetAutoReleaseAt(t time.Time) {
+	m.auto_release_at = &t
+}
+
+// AutoReleaseAt returns the value of the "auto_release_at" field in the mutation.
+func (m *JobMutation) AutoReleaseAt() (r time.Time, exists bool) {
+	v := m.auto_release_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAutoReleaseAt returns the old "auto_release_at" field's value of the Job entity.
+// If the Job object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JobMutation) OldAutoReleaseAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAutoReleaseAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAutoReleaseAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAutoReleaseAt: %w", err)
+	}
+	return oldValue.AutoReleaseAt, nil
+}
+
+// ClearAutoReleaseAt clears the value of the "auto_release_at" field.
+func (m *JobMutation) ClearAutoReleaseAt() {
+	m.auto_release_at = nil
+	m.clearedFields[job.FieldAutoReleaseAt] = struct{}{}
+}
+
+// AutoReleaseAtCleared returns if the "auto_release_at" field was cleared in this mutation.
+func (m *JobMutation) AutoReleaseAtCleared() bool {
+	_, ok := m.clearedFields[job.FieldAutoReleaseAt]
+	return ok
+}
+
+// ResetAutoReleaseAt resets all changes to the "auto_release_at" field.
+func (m *JobMutation) ResetAutoReleaseAt() {
+	m.auto_release_at = nil
+	delete(m.clearedFields, job.FieldAutoReleaseAt)
+}
+
+// SetAutoReleaseRemindedAt sets the "auto_release_reminded_at" field.
+func (m *JobMutation) SetAutoReleaseRemindedAt(t time.Time) {
+	m.auto_release_reminded_at = &t
+}
+
+// AutoReleaseRemindedAt returns the value of the "auto_release_reminded_at" field in the mutation.
+func (m *JobMutation) AutoReleaseRemindedAt() (r time.Time, exists bool) {
+	v := m.auto_release_reminded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAutoReleaseRemindedAt returns the old "auto_release_reminded_at" field's value of the Job entity.
+// If the Job object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *JobMutation) OldAutoReleaseRemindedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAutoReleaseRemindedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAutoReleaseRemindedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAutoReleaseRemindedAt: %w", err)
+	}
+	return oldValue.AutoReleaseRemindedAt, nil
+}
+
+// ClearAutoReleaseRemindedAt clears the value of the "auto_release_reminded_at" field.
+func (m *JobMutation) ClearAutoReleaseRemindedAt() {
+	m.auto_release_reminded_at = nil
+	m.clearedFields[job.FieldAutoReleaseRemindedAt] = struct{}{}
+}
+
+// AutoReleaseRemindedAtCleared returns if the "auto_release_reminded_at" field was cleared in this mutation.
+func (m *JobMutation) AutoReleaseRemindedAtCleared() bool {
+	_, ok := m.clearedFields[job.FieldAutoReleaseRemindedAt]
+	return ok
+}
+
+// ResetAutoReleaseRemindedAt resets all changes to the "auto_release_reminded_at" field.
+func (m *JobMutation) ResetAutoReleaseRemindedAt() {
+	m.auto_release_reminded_at = nil
+	delete(m.clearedFields, job.FieldAutoReleaseRemindedAt)
+}
+
 // ClearPostedBy clears the "posted_by" edge to the User entity.
 func (m *JobMutation) ClearPostedBy() {
 	m.clearedposted_by = true
@@ -6236,7 +6503,7 @@ func (m *JobMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *JobMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, job.FieldCreatedAt)
 	}
@@ -6279,6 +6546,21 @@ func (m *JobMutation) Fields() []string {
 	if m.cancellation_reason != nil {
 		fields = append(fields, job.FieldCancellationReason)
 	}
+	if m.delivered_at != nil {
+		fields = append(fields, job.FieldDeliveredAt)
+	}
+	if m.delivery_note != nil {
+		fields = append(fields, job.FieldDeliveryNote)
+	}
+	if m.delivery_media_ids != nil {
+		fields = append(fields, job.FieldDeliveryMediaIds)
+	}
+	if m.auto_release_at != nil {
+		fields = append(fields, job.FieldAutoReleaseAt)
+	}
+	if m.auto_release_reminded_at != nil {
+		fields = append(fields, job.FieldAutoReleaseRemindedAt)
+	}
 	return fields
 }
 
@@ -6315,6 +6597,16 @@ func (m *JobMutation) Field(name string) (ent.Value, bool) {
 		return m.CancelledAt()
 	case job.FieldCancellationReason:
 		return m.CancellationReason()
+	case job.FieldDeliveredAt:
+		return m.DeliveredAt()
+	case job.FieldDeliveryNote:
+		return m.DeliveryNote()
+	case job.FieldDeliveryMediaIds:
+		return m.DeliveryMediaIds()
+	case job.FieldAutoReleaseAt:
+		return m.AutoReleaseAt()
+	case job.FieldAutoReleaseRemindedAt:
+		return m.AutoReleaseRemindedAt()
 	}
 	return nil, false
 }
@@ -6352,6 +6644,16 @@ func (m *JobMutation) OldField(ctx context.Context, name string) (ent.Value, err
 		return m.OldCancelledAt(ctx)
 	case job.FieldCancellationReason:
 		return m.OldCancellationReason(ctx)
+	case job.FieldDeliveredAt:
+		return m.OldDeliveredAt(ctx)
+	case job.FieldDeliveryNote:
+		return m.OldDeliveryNote(ctx)
+	case job.FieldDeliveryMediaIds:
+		return m.OldDeliveryMediaIds(ctx)
+	case job.FieldAutoReleaseAt:
+		return m.OldAutoReleaseAt(ctx)
+	case job.FieldAutoReleaseRemindedAt:
+		return m.OldAutoReleaseRemindedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Job field %s", name)
 }
@@ -6459,6 +6761,41 @@ func (m *JobMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCancellationReason(v)
 		return nil
+	case job.FieldDeliveredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeliveredAt(v)
+		return nil
+	case job.FieldDeliveryNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeliveryNote(v)
+		return nil
+	case job.FieldDeliveryMediaIds:
+		v, ok := value.([]pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeliveryMediaIds(v)
+		return nil
+	case job.FieldAutoReleaseAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAutoReleaseAt(v)
+		return nil
+	case job.FieldAutoReleaseRemindedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAutoReleaseRemindedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Job field %s", name)
 }
@@ -6525,6 +6862,21 @@ func (m *JobMutation) ClearedFields() []string {
 	if m.FieldCleared(job.FieldCancellationReason) {
 		fields = append(fields, job.FieldCancellationReason)
 	}
+	if m.FieldCleared(job.FieldDeliveredAt) {
+		fields = append(fields, job.FieldDeliveredAt)
+	}
+	if m.FieldCleared(job.FieldDeliveryNote) {
+		fields = append(fields, job.FieldDeliveryNote)
+	}
+	if m.FieldCleared(job.FieldDeliveryMediaIds) {
+		fields = append(fields, job.FieldDeliveryMediaIds)
+	}
+	if m.FieldCleared(job.FieldAutoReleaseAt) {
+		fields = append(fields, job.FieldAutoReleaseAt)
+	}
+	if m.FieldCleared(job.FieldAutoReleaseRemindedAt) {
+		fields = append(fields, job.FieldAutoReleaseRemindedAt)
+	}
 	return fields
 }
 
@@ -6559,6 +6911,21 @@ func (m *JobMutation) ClearField(name string) error {
 		return nil
 	case job.FieldCancellationReason:
 		m.ClearCancellationReason()
+		return nil
+	case job.FieldDeliveredAt:
+		m.ClearDeliveredAt()
+		return nil
+	case job.FieldDeliveryNote:
+		m.ClearDeliveryNote()
+		return nil
+	case job.FieldDeliveryMediaIds:
+		m.ClearDeliveryMediaIds()
+		return nil
+	case job.FieldAutoReleaseAt:
+		m.ClearAutoReleaseAt()
+		return nil
+	case job.FieldAutoReleaseRemindedAt:
+		m.ClearAutoReleaseRemindedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Job nullable field %s", name)
@@ -6609,6 +6976,21 @@ func (m *JobMutation) ResetField(name string) error {
 		return nil
 	case job.FieldCancellationReason:
 		m.ResetCancellationReason()
+		return nil
+	case job.FieldDeliveredAt:
+		m.ResetDeliveredAt()
+		return nil
+	case job.FieldDeliveryNote:
+		m.ResetDeliveryNote()
+		return nil
+	case job.FieldDeliveryMediaIds:
+		m.ResetDeliveryMediaIds()
+		return nil
+	case job.FieldAutoReleaseAt:
+		m.ResetAutoReleaseAt()
+		return nil
+	case job.FieldAutoReleaseRemindedAt:
+		m.ResetAutoReleaseRemindedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Job field %s", name)

@@ -14,7 +14,9 @@ import (
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/graph/generated"
 	"github.com/jobsphere/jobsphere/market"
+	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
 )
 
@@ -26,6 +28,11 @@ func (r *contractResolver) Escrow(ctx context.Context, obj *ent.Contract) (*ent.
 // Offer is the resolver for the offer field.
 func (r *contractResolver) Offer(ctx context.Context, obj *ent.Contract) (*ent.Offer, error) {
 	return r.Market.ContractOffer(ctx, viewer(ctx), obj)
+}
+
+// Attachments is the resolver for the attachments field.
+func (r *deliveryResolver) Attachments(ctx context.Context, obj *market.Delivery) ([]*media.Uploaded, error) {
+	return media.Shown(obj.Attachments...), nil
 }
 
 // Offer is the resolver for the offer field.
@@ -41,6 +48,11 @@ func (r *jobResolver) Contract(ctx context.Context, obj *ent.Job) (*ent.Contract
 // Applications is the resolver for the applications field.
 func (r *jobResolver) Applications(ctx context.Context, obj *ent.Job, first *int, after *entgql.Cursor[pulid.ID]) (*ent.JobApplicationConnection, error) {
 	return r.Market.Applications(ctx, viewer(ctx), obj, first, after)
+}
+
+// Delivery is the resolver for the delivery field.
+func (r *jobResolver) Delivery(ctx context.Context, obj *ent.Job) (*market.Delivery, error) {
+	return r.Market.Delivery(ctx, viewer(ctx), obj)
 }
 
 // CreateJob is the resolver for the createJob field.
@@ -108,6 +120,11 @@ func (r *mutationResolver) RefundEscrow(ctx context.Context, input market.Refund
 	return r.Market.RefundEscrow(ctx, viewer(ctx), input)
 }
 
+// SubmitWork is the resolver for the submitWork field.
+func (r *mutationResolver) SubmitWork(ctx context.Context, input market.SubmitWorkInput) (*ent.Job, error) {
+	return r.Market.SubmitWork(ctx, viewer(ctx), input)
+}
+
 // RateFreelancer is the resolver for the rateFreelancer field.
 func (r *mutationResolver) RateFreelancer(ctx context.Context, input market.RateInput) (*ent.Review, error) {
 	return r.Market.RateFreelancer(ctx, viewer(ctx), input)
@@ -152,3 +169,8 @@ func (r *subscriptionResolver) JobStatusChanged(ctx context.Context, jobID *puli
 func (r *userResolver) Reviews(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error) {
 	return r.Market.Reviews(ctx, obj.ID, first, after)
 }
+
+// Delivery returns generated.DeliveryResolver implementation.
+func (r *Resolver) Delivery() generated.DeliveryResolver { return &deliveryResolver{r} }
+
+type deliveryResolver struct{ *Resolver }

@@ -47,3 +47,12 @@ func mayManageJob(v auth.Viewer, j *ent.Job) bool { return v.Is(j.PostedByID) }
 func isPartyOfJob(v auth.Viewer, j *ent.Job) bool {
 	return j.PostedByID == v.UserID || (j.ContractorID != nil && *j.ContractorID == v.UserID)
 }
+
+// isAssignedContractor: the job's contractor delivers its work.
+func isAssignedContractor(v auth.Viewer, j *ent.Job) bool {
+	return j.ContractorID != nil && *j.ContractorID == v.UserID
+}
+
+// maySeeDelivery: a delivery's note and attachments are for the job's
+// parties and admins.
+func maySeeDelivery(v auth.Viewer, j *ent.Job) bool { return v.Is(j.PostedByID, deref(j.ContractorID)) }

@@ -15,6 +15,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
+	"github.com/jobsphere/jobsphere/ent/predicate"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
 )
@@ -85,7 +86,10 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 	return s.client.Contract.Get(ctx, contractID)
 }
 
-func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Escrow, error) {
+// requestRelease asks for a contract's escrow to be released (and
+// releases it at once without REQUIRE_RELEASE_APPROVAL). With due, only
+// while the job, once locked, still matches it (AutoRelease).
+func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...predicate.Job) (*ent.Escrow, error) {
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		locked, err := s.lockJob(ctx, tx, c.JobID, job.StatusASSIGNED, job.StatusIN_PROGRESS)
 		if err != nil {
@@ -93,6 +97,15 @@ func (s *Service) requestRelease(ctx context.Context, c *ent.Contract) (*ent.Esc
 		}
 		if !locked {
 			return s.settleRefused(ctx, tx, c, "released")
+		}
+		if len(due) > 0 {
+			still, err := tx.Job.Query().Where(job.ID(c.JobID)).Where(due...).Exist(ctx)
+			if err != nil {
+				return fmt.Errorf("read job %s: %w", c.JobID, err)
+			}
+			if !still {
+				return errNotDue
+			}
 		}
 		err = s.moveEscrow(ctx, tx, c.ID, escrow.StatusRELEASE_REQUESTED, func(u *ent.EscrowUpdate) {
 			u.Where(escrow.CardRefundStartedAtIsNil()).SetReleaseRequestedAt(s.now())

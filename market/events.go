@@ -22,6 +22,9 @@ const adminTopic = "admins"
 const (
 	kindOffer = "OFFER_STATUS_CHANGED"
 	kindJob   = "JOB_STATUS_CHANGED"
+	// kindAutoReleaseReminder goes to a delivered job's customer, on the
+	// jobStatusChanged feed, AutoReleaseReminderLead before its auto-release.
+	kindAutoReleaseReminder = "AUTO_RELEASE_REMINDER"
 )
 
 // publishOffer tells both parties (and admins) the offer changed, and the
@@ -85,11 +88,13 @@ func (s *Service) OfferFeed(ctx context.Context, v auth.Viewer, offerID *pulid.I
 }
 
 // JobFeed delivers the jobs the viewer is a party to as their status
-// changes — all jobs for an admin; one job's when jobID is set.
+// changes or work is delivered, and a customer's delivered job once more
+// before its auto-release (the reminder) — all jobs for an admin; one
+// job's when jobID is set.
 func (s *Service) JobFeed(ctx context.Context, v auth.Viewer, jobID *pulid.ID) (<-chan *ent.Job, error) {
 	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Job, bool) {
 		id := pulid.ID(ev.IDs["job"])
-		if ev.Kind != kindJob || (jobID != nil && *jobID != id) {
+		if (ev.Kind != kindJob && ev.Kind != kindAutoReleaseReminder) || (jobID != nil && *jobID != id) {
 			return nil, false
 		}
 		j, err := s.client.Job.Get(ctx, id)

@@ -27,6 +27,8 @@ type Config struct {
 	MinOffer, MaxOffer     int64
 	OfferTTL               time.Duration
 	RequireReleaseApproval bool
+	// AutoReleaseDays after a delivery the job completes by itself.
+	AutoReleaseDays int
 }
 
 // Service is the marketplace.

@@ -58,12 +58,18 @@ type fixture struct {
 // each tweak may change.
 func newFixture(t *testing.T, db dbtest.Database, tweaks ...func(*market.Config)) *fixture {
 	t.Helper()
+	return fixtureOn(t, dbtest.Open(t, db), db, realtime.NewMemory(), tweaks...)
+}
+
+// fixtureOn builds the marketplace on client (a database of kind db),
+// publishing to broker.
+func fixtureOn(t *testing.T, client *ent.Client, db dbtest.Database, broker realtime.Broker, tweaks ...func(*market.Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load(func(k string) string { return map[string]string{"APP_ENV": "test", "DATA_DIR": t.TempDir()}[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := dbtest.Open(t, db)
 	l := ledger.New(client, cfg.Currency, db == dbtest.Postgres)
 	if err := l.EnsurePlatformAccounts(ctx); err != nil {
 		t.Fatal(err)
@@ -72,12 +78,12 @@ func newFixture(t *testing.T, db dbtest.Database, tweaks ...func(*market.Config)
 		Currency: cfg.Currency,
 		Rates:    ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
 		MinOffer: cfg.MinOffer, MaxOffer: cfg.MaxOffer, OfferTTL: cfg.OfferTTL,
-		RequireReleaseApproval: cfg.RequireReleaseApproval,
+		RequireReleaseApproval: cfg.RequireReleaseApproval, AutoReleaseDays: cfg.AutoReleaseDays,
 	}
 	for _, tweak := range tweaks {
 		tweak(&mc)
 	}
-	m, err := market.NewService(client, l, realtime.NewMemory(), mc, noCardRefunds{})
+	m, err := market.NewService(client, l, broker, mc, noCardRefunds{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,7 @@ func NewService(client *ent.Client, store Store, limiter *auth.RateLimiter, limi
 
 // Uploaded is a stored upload as the API shows it.
 type Uploaded struct {
+	ID        pulid.ID
 	MediaURL  string
 	MediaType string // IMAGE or VIDEO
 	Bytes     int64
@@ -132,7 +133,16 @@ func (s *Service) Upload(ctx context.Context, owner pulid.ID, r io.Reader) (*Upl
 		}
 		return nil, err
 	}
-	return &Uploaded{MediaURL: m.URL, MediaType: string(m.MediaType), Bytes: m.Bytes, Record: m}, nil
+	return Shown(m)[0], nil
+}
+
+// Shown is how the API shows stored uploads.
+func Shown(records ...*ent.Media) []*Uploaded {
+	out := make([]*Uploaded, len(records))
+	for i, m := range records {
+		out[i] = &Uploaded{ID: m.ID, MediaURL: m.URL, MediaType: string(m.MediaType), Bytes: m.Bytes, Record: m}
+	}
+	return out
 }
 
 // record saves a stored file's record once the owner's quota is checked

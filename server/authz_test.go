@@ -230,6 +230,13 @@ var authzTable = map[string][]authzProbe{
 			fixture: func(_ *testing.T, w *authzWorld) authzFixture {
 				return authzFixture{vars: map[string]any{"id": w.openJob}, probe: w.application}
 			}, want: azPartiesSeen},
+		{name: "Job.delivery", doc: `query($id: ID!) { job(id: $id) { delivery { note } } }`,
+			fixture: func(t *testing.T, w *authzWorld) authzFixture {
+				job := w.inProgressJob(t)
+				note := "Delivered " + job
+				w.do(t, asParty, `mutation($id: ID!, $note: String!) { submitWork(input: {jobId: $id, note: $note}) { id } }`, map[string]any{"id": job, "note": note})
+				return authzFixture{vars: map[string]any{"id": job}, probe: note}
+			}, want: azPartiesSeen},
 	},
 	"Query.jobs":      {{doc: `query($id: ID!) { jobs(where: {id: $id}) { edges { node { id } } } }`, fixture: azByID(func(w *authzWorld) string { return w.openJob }), want: azSignedInSeen}},
 	"Query.offers":    {{doc: `{ offers(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.offer }), want: azPartiesSeen}},
@@ -262,11 +269,9 @@ var authzTable = map[string][]authzProbe{
 		fixture: azFresh(func(w *authzWorld, t *testing.T) string { return w.jobOf(t, w.acceptedContract(t)) }),
 		want:    azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azForbidden)}},
 	"Mutation.completeJob": {{doc: `mutation($id: ID!) { completeJob(jobId: $id) { awaitingApproval } }`,
-		fixture: azFresh(func(w *authzWorld, t *testing.T) string {
-			job := w.jobOf(t, w.acceptedContract(t))
-			w.do(t, asOwner, `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`, map[string]any{"id": job})
-			return job
-		}), want: azOwnerOnly}},
+		fixture: azFresh((*authzWorld).inProgressJob), want: azOwnerOnly}},
+	"Mutation.submitWork": {{doc: `mutation($id: ID!) { submitWork(input: {jobId: $id, note: "authorization matrix"}) { deliveredAt } }`,
+		fixture: azFresh((*authzWorld).inProgressJob), want: azPartyOnly}},
 	"Mutation.cancelJob": {{doc: `mutation($id: ID!) { cancelJob(jobId: $id, reason: "authorization matrix") { refundAmount } }`,
 		fixture: azFresh(func(w *authzWorld, t *testing.T) string { return w.jobOf(t, w.acceptedContract(t)) }), want: azOwnerOrAdmin}},
 	"Mutation.requestFundRelease": {{doc: `mutation($id: ID!) { requestFundRelease(contractId: $id) { status } }`, fixture: azFresh((*authzWorld).acceptedContract), want: azOwnerOnly}},
@@ -618,6 +623,14 @@ func (w *authzWorld) acceptedContract(t *testing.T) string {
 
 func (w *authzWorld) jobOf(t *testing.T, contract string) string {
 	return w.do(t, asOwner, `query($id: ID!) { node(id: $id) { ... on Contract { job { id } } } }`, map[string]any{"id": contract}, "node", "job", "id")
+}
+
+// inProgressJob: the job of an accepted contract, moved IN_PROGRESS by
+// its customer.
+func (w *authzWorld) inProgressJob(t *testing.T) string {
+	job := w.jobOf(t, w.acceptedContract(t))
+	w.do(t, asOwner, `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`, map[string]any{"id": job})
+	return job
 }
 
 // releaseRequested: a contract whose customer asked for the release.

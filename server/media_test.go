@@ -46,7 +46,7 @@ func uploadGraphQL(t *testing.T, c *servertest.Client, name string, data []byte)
 	t.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
-	_ = w.WriteField("operations", `{"query":"mutation($f: Upload!) { uploadMedia(file: $f) { mediaUrl mediaType bytes } }","variables":{"f":null}}`)
+	_ = w.WriteField("operations", `{"query":"mutation($f: Upload!) { uploadMedia(file: $f) { id mediaUrl mediaType bytes } }","variables":{"f":null}}`)
 	_ = w.WriteField("map", `{"0":["variables.f"]}`)
 	part, _ := w.CreateFormFile("0", name)
 	_, _ = part.Write(data)

@@ -28,7 +28,7 @@ commands:
                              create an admin account
   seed                       demo accounts, a funded wallet, jobs in every state
   ledger verify              recompute every balance from the postings; exit 1 on any mismatch
-  sweep [--grace 1m]         expire overdue offers, finish interrupted payouts and card refunds (servers do it every minute)
+  sweep [--grace 1m]         expire overdue offers, finish interrupted payouts and card refunds, auto-release delivered jobs (servers do it every minute)
   version                    print the version
 
 Configuration comes from the environment; see README.md.`
@@ -211,8 +211,10 @@ func ledgerCommand(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 }
 
 // sweepEvery sweeps every minute until ctx ends. Every replica runs it;
-// each offer still expires once, each transfer and refund is made once
-// (see ExpireOffers, SweepTransfers, SweepCardRefunds).
+// each offer still expires once, each transfer and refund is made once,
+// each delivered job is auto-released and its customer reminded once (see
+// ExpireOffers, SweepTransfers, SweepCardRefunds, AutoRelease,
+// RemindAutoReleases).
 func sweepEvery(ctx context.Context, app *app.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
@@ -226,9 +228,10 @@ func sweepEvery(ctx context.Context, app *app.App, logger *slog.Logger) {
 	}
 }
 
-// sweep expires overdue offers and finishes payouts and refunds to the
-// card that were interrupted more than grace ago; it logs what it did and
-// returns the sweeps' errors.
+// sweep expires overdue offers, finishes payouts and refunds to the card
+// that were interrupted more than grace ago, completes delivered jobs left
+// alone past their autoReleaseAt and reminds customers 48 hours before;
+// it logs what it did and returns the sweeps' errors.
 func sweep(ctx context.Context, app *app.App, logger *slog.Logger, grace time.Duration) error {
 	var errs []error
 	for _, step := range []struct {
@@ -238,6 +241,8 @@ func sweep(ctx context.Context, app *app.App, logger *slog.Logger, grace time.Du
 		{"offers expired", func() (int, error) { return app.Market.ExpireOffers(ctx) }},
 		{"interrupted transfers finished", func() (int, error) { return app.Payments.SweepTransfers(ctx, grace) }},
 		{"interrupted card refunds finished", func() (int, error) { return app.Market.SweepCardRefunds(ctx, grace) }},
+		{"delivered jobs auto-released", func() (int, error) { return app.Market.AutoRelease(ctx) }},
+		{"auto-release reminders sent", func() (int, error) { return app.Market.RemindAutoReleases(ctx) }},
 	} {
 		n, err := step.run()
 		if err != nil {

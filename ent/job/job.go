@@ -46,6 +46,16 @@ const (
 	FieldCancelledAt = "cancelled_at"
 	// FieldCancellationReason holds the string denoting the cancellation_reason field in the database.
 	FieldCancellationReason = "cancellation_reason"
+	// FieldDeliveredAt holds the string denoting the delivered_at field in the database.
+	FieldDeliveredAt = "delivered_at"
+	// FieldDeliveryNote holds the string denoting the delivery_note field in the database.
+	FieldDeliveryNote = "delivery_note"
+	// FieldDeliveryMediaIds holds the string denoting the delivery_media_ids field in the database.
+	FieldDeliveryMediaIds = "delivery_media_ids"
+	// FieldAutoReleaseAt holds the string denoting the auto_release_at field in the database.
+	FieldAutoReleaseAt = "auto_release_at"
+	// FieldAutoReleaseRemindedAt holds the string denoting the auto_release_reminded_at field in the database.
+	FieldAutoReleaseRemindedAt = "auto_release_reminded_at"
 	// EdgePostedBy holds the string denoting the posted_by edge name in mutations.
 	EdgePostedBy = "posted_by"
 	// EdgeContractor holds the string denoting the contractor edge name in mutations.
@@ -112,6 +122,11 @@ var Columns = []string{
 	FieldCompletedAt,
 	FieldCancelledAt,
 	FieldCancellationReason,
+	FieldDeliveredAt,
+	FieldDeliveryNote,
+	FieldDeliveryMediaIds,
+	FieldAutoReleaseAt,
+	FieldAutoReleaseRemindedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -244,6 +259,26 @@ func ByCancelledAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCancellationReason orders the results by the cancellation_reason field.
 func ByCancellationReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCancellationReason, opts...).ToFunc()
+}
+
+// ByDeliveredAt orders the results by the delivered_at field.
+func ByDeliveredAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeliveredAt, opts...).ToFunc()
+}
+
+// ByDeliveryNote orders the results by the delivery_note field.
+func ByDeliveryNote(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeliveryNote, opts...).ToFunc()
+}
+
+// ByAutoReleaseAt orders the results by the auto_release_at field.
+func ByAutoReleaseAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAutoReleaseAt, opts...).ToFunc()
+}
+
+// ByAutoReleaseRemindedAt orders the results by the auto_release_reminded_at field.
+func ByAutoReleaseRemindedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAutoReleaseRemindedAt, opts...).ToFunc()
 }
 
 // ByPostedByField orders the results by posted_by field.

@@ -121,6 +121,26 @@ func CancellationReason(v string) predicate.Job {
 	return predicate.Job(sql.FieldEQ(FieldCancellationReason, v))
 }
 
+// DeliveredAt applies equality check predicate on the "delivered_at" field. It's identical to DeliveredAtEQ.
+func DeliveredAt(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldDeliveredAt, v))
+}
+
+// DeliveryNote applies equality check predicate on the "delivery_note" field. It's identical to DeliveryNoteEQ.
+func DeliveryNote(v string) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldDeliveryNote, v))
+}
+
+// AutoReleaseAt applies equality check predicate on the "auto_release_at" field. It's identical to AutoReleaseAtEQ.
+func AutoReleaseAt(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseRemindedAt applies equality check predicate on the "auto_release_reminded_at" field. It's identical to AutoReleaseRemindedAtEQ.
+func AutoReleaseRemindedAt(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldAutoReleaseRemindedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Job {
 	return predicate.Job(sql.FieldEQ(FieldCreatedAt, v))
@@ -914,6 +934,241 @@ func CancellationReasonEqualFold(v string) predicate.Job {
 // CancellationReasonContainsFold applies the ContainsFold predicate on the "cancellation_reason" field.
 func CancellationReasonContainsFold(v string) predicate.Job {
 	return predicate.Job(sql.FieldContainsFold(FieldCancellationReason, v))
+}
+
+// DeliveredAtEQ applies the EQ predicate on the "delivered_at" field.
+func DeliveredAtEQ(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldDeliveredAt, v))
+}
+
+// DeliveredAtNEQ applies the NEQ predicate on the "delivered_at" field.
+func DeliveredAtNEQ(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldNEQ(FieldDeliveredAt, v))
+}
+
+// DeliveredAtIn applies the In predicate on the "delivered_at" field.
+func DeliveredAtIn(vs ...time.Time) predicate.Job {
+	return predicate.Job(sql.FieldIn(FieldDeliveredAt, vs...))
+}
+
+// DeliveredAtNotIn applies the NotIn predicate on the "delivered_at" field.
+func DeliveredAtNotIn(vs ...time.Time) predicate.Job {
+	return predicate.Job(sql.FieldNotIn(FieldDeliveredAt, vs...))
+}
+
+// DeliveredAtGT applies the GT predicate on the "delivered_at" field.
+func DeliveredAtGT(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldGT(FieldDeliveredAt, v))
+}
+
+// DeliveredAtGTE applies the GTE predicate on the "delivered_at" field.
+func DeliveredAtGTE(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldGTE(FieldDeliveredAt, v))
+}
+
+// DeliveredAtLT applies the LT predicate on the "delivered_at" field.
+func DeliveredAtLT(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldLT(FieldDeliveredAt, v))
+}
+
+// DeliveredAtLTE applies the LTE predicate on the "delivered_at" field.
+func DeliveredAtLTE(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldLTE(FieldDeliveredAt, v))
+}
+
+// DeliveredAtIsNil applies the IsNil predicate on the "delivered_at" field.
+func DeliveredAtIsNil() predicate.Job {
+	return predicate.Job(sql.FieldIsNull(FieldDeliveredAt))
+}
+
+// DeliveredAtNotNil applies the NotNil predicate on the "delivered_at" field.
+func DeliveredAtNotNil() predicate.Job {
+	return predicate.Job(sql.FieldNotNull(FieldDeliveredAt))
+}
+
+// DeliveryNoteEQ applies the EQ predicate on the "delivery_note" field.
+func DeliveryNoteEQ(v string) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteNEQ applies the NEQ predicate on the "delivery_note" field.
+func DeliveryNoteNEQ(v string) predicate.Job {
+	return predicate.Job(sql.FieldNEQ(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteIn applies the In predicate on the "delivery_note" field.
+func DeliveryNoteIn(vs ...string) predicate.Job {
+	return predicate.Job(sql.FieldIn(FieldDeliveryNote, vs...))
+}
+
+// DeliveryNoteNotIn applies the NotIn predicate on the "delivery_note" field.
+func DeliveryNoteNotIn(vs ...string) predicate.Job {
+	return predicate.Job(sql.FieldNotIn(FieldDeliveryNote, vs...))
+}
+
+// DeliveryNoteGT applies the GT predicate on the "delivery_note" field.
+func DeliveryNoteGT(v string) predicate.Job {
+	return predicate.Job(sql.FieldGT(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteGTE applies the GTE predicate on the "delivery_note" field.
+func DeliveryNoteGTE(v string) predicate.Job {
+	return predicate.Job(sql.FieldGTE(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteLT applies the LT predicate on the "delivery_note" field.
+func DeliveryNoteLT(v string) predicate.Job {
+	return predicate.Job(sql.FieldLT(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteLTE applies the LTE predicate on the "delivery_note" field.
+func DeliveryNoteLTE(v string) predicate.Job {
+	return predicate.Job(sql.FieldLTE(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteContains applies the Contains predicate on the "delivery_note" field.
+func DeliveryNoteContains(v string) predicate.Job {
+	return predicate.Job(sql.FieldContains(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteHasPrefix applies the HasPrefix predicate on the "delivery_note" field.
+func DeliveryNoteHasPrefix(v string) predicate.Job {
+	return predicate.Job(sql.FieldHasPrefix(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteHasSuffix applies the HasSuffix predicate on the "delivery_note" field.
+func DeliveryNoteHasSuffix(v string) predicate.Job {
+	return predicate.Job(sql.FieldHasSuffix(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteIsNil applies the IsNil predicate on the "delivery_note" field.
+func DeliveryNoteIsNil() predicate.Job {
+	return predicate.Job(sql.FieldIsNull(FieldDeliveryNote))
+}
+
+// DeliveryNoteNotNil applies the NotNil predicate on the "delivery_note" field.
+func DeliveryNoteNotNil() predicate.Job {
+	return predicate.Job(sql.FieldNotNull(FieldDeliveryNote))
+}
+
+// DeliveryNoteEqualFold applies the EqualFold predicate on the "delivery_note" field.
+func DeliveryNoteEqualFold(v string) predicate.Job {
+	return predicate.Job(sql.FieldEqualFold(FieldDeliveryNote, v))
+}
+
+// DeliveryNoteContainsFold applies the ContainsFold predicate on the "delivery_note" field.
+func DeliveryNoteContainsFold(v string) predicate.Job {
+	return predicate.Job(sql.FieldContainsFold(FieldDeliveryNote, v))
+}
+
+// DeliveryMediaIdsIsNil applies the IsNil predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsIsNil() predicate.Job {
+	return predicate.Job(sql.FieldIsNull(FieldDeliveryMediaIds))
+}
+
+// DeliveryMediaIdsNotNil applies the NotNil predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsNotNil() predicate.Job {
+	return predicate.Job(sql.FieldNotNull(FieldDeliveryMediaIds))
+}
+
+// AutoReleaseAtEQ applies the EQ predicate on the "auto_release_at" field.
+func AutoReleaseAtEQ(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseAtNEQ applies the NEQ predicate on the "auto_release_at" field.
+func AutoReleaseAtNEQ(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldNEQ(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseAtIn applies the In predicate on the "auto_release_at" field.
+func AutoReleaseAtIn(vs ...time.Time) predicate.Job {
+	return predicate.Job(sql.FieldIn(FieldAutoReleaseAt, vs...))
+}
+
+// AutoReleaseAtNotIn applies the NotIn predicate on the "auto_release_at" field.
+func AutoReleaseAtNotIn(vs ...time.Time) predicate.Job {
+	return predicate.Job(sql.FieldNotIn(FieldAutoReleaseAt, vs...))
+}
+
+// AutoReleaseAtGT applies the GT predicate on the "auto_release_at" field.
+func AutoReleaseAtGT(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldGT(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseAtGTE applies the GTE predicate on the "auto_release_at" field.
+func AutoReleaseAtGTE(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldGTE(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseAtLT applies the LT predicate on the "auto_release_at" field.
+func AutoReleaseAtLT(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldLT(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseAtLTE applies the LTE predicate on the "auto_release_at" field.
+func AutoReleaseAtLTE(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldLTE(FieldAutoReleaseAt, v))
+}
+
+// AutoReleaseAtIsNil applies the IsNil predicate on the "auto_release_at" field.
+func AutoReleaseAtIsNil() predicate.Job {
+	return predicate.Job(sql.FieldIsNull(FieldAutoReleaseAt))
+}
+
+// AutoReleaseAtNotNil applies the NotNil predicate on the "auto_release_at" field.
+func AutoReleaseAtNotNil() predicate.Job {
+	return predicate.Job(sql.FieldNotNull(FieldAutoReleaseAt))
+}
+
+// AutoReleaseRemindedAtEQ applies the EQ predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtEQ(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldAutoReleaseRemindedAt, v))
+}
+
+// AutoReleaseRemindedAtNEQ applies the NEQ predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtNEQ(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldNEQ(FieldAutoReleaseRemindedAt, v))
+}
+
+// AutoReleaseRemindedAtIn applies the In predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtIn(vs ...time.Time) predicate.Job {
+	return predicate.Job(sql.FieldIn(FieldAutoReleaseRemindedAt, vs...))
+}
+
+// AutoReleaseRemindedAtNotIn applies the NotIn predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtNotIn(vs ...time.Time) predicate.Job {
+	return predicate.Job(sql.FieldNotIn(FieldAutoReleaseRemindedAt, vs...))
+}
+
+// AutoReleaseRemindedAtGT applies the GT predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtGT(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldGT(FieldAutoReleaseRemindedAt, v))
+}
+
+// AutoReleaseRemindedAtGTE applies the GTE predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtGTE(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldGTE(FieldAutoReleaseRemindedAt, v))
+}
+
+// AutoReleaseRemindedAtLT applies the LT predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtLT(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldLT(FieldAutoReleaseRemindedAt, v))
+}
+
+// AutoReleaseRemindedAtLTE applies the LTE predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtLTE(v time.Time) predicate.Job {
+	return predicate.Job(sql.FieldLTE(FieldAutoReleaseRemindedAt, v))
+}
+
+// AutoReleaseRemindedAtIsNil applies the IsNil predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtIsNil() predicate.Job {
+	return predicate.Job(sql.FieldIsNull(FieldAutoReleaseRemindedAt))
+}
+
+// AutoReleaseRemindedAtNotNil applies the NotNil predicate on the "auto_release_reminded_at" field.
+func AutoReleaseRemindedAtNotNil() predicate.Job {
+	return predicate.Job(sql.FieldNotNull(FieldAutoReleaseRemindedAt))
 }
 
 // HasPostedBy applies the HasEdge predicate on the "posted_by" edge.

@@ -173,6 +173,11 @@ var (
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "cancelled_at", Type: field.TypeTime, Nullable: true},
 		{Name: "cancellation_reason", Type: field.TypeString, Nullable: true},
+		{Name: "delivered_at", Type: field.TypeTime, Nullable: true},
+		{Name: "delivery_note", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "delivery_media_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "auto_release_at", Type: field.TypeTime, Nullable: true},
+		{Name: "auto_release_reminded_at", Type: field.TypeTime, Nullable: true},
 		{Name: "contractor_id", Type: field.TypeString, Nullable: true},
 		{Name: "posted_by_id", Type: field.TypeString},
 	}
@@ -184,13 +189,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "jobs_users_contractor",
-				Columns:    []*schema.Column{JobsColumns[13]},
+				Columns:    []*schema.Column{JobsColumns[18]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "jobs_users_posted_jobs",
-				Columns:    []*schema.Column{JobsColumns[14]},
+				Columns:    []*schema.Column{JobsColumns[19]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -200,6 +205,11 @@ var (
 				Name:    "job_status_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{JobsColumns[8], JobsColumns[1]},
+			},
+			{
+				Name:    "job_status_auto_release_at",
+				Unique:  false,
+				Columns: []*schema.Column{JobsColumns[8], JobsColumns[16]},
 			},
 		},
 	}

@@ -36,6 +36,17 @@ func (Job) Fields() []ent.Field {
 		field.Time("completed_at").Optional().Nillable(),
 		field.Time("cancelled_at").Optional().Nillable(),
 		field.String("cancellation_reason").Optional().Nillable(),
+		// The contractor's latest delivery (submitWork): when, what they
+		// said and which of their uploads they attached (the note and the
+		// attachments are for the parties: Job.delivery).
+		field.Time("delivered_at").Optional().Nillable(),
+		field.Text("delivery_note").Optional().Nillable().Annotations(hidden),
+		field.JSON("delivery_media_ids", []pulid.ID{}).Optional().Annotations(hidden),
+		// When the sweeper completes a delivered job the customer left
+		// alone (AUTO_RELEASE_DAYS after delivered_at), and when it
+		// reminded them, 48 hours before: set once per delivery.
+		field.Time("auto_release_at").Optional().Nillable(),
+		field.Time("auto_release_reminded_at").Optional().Nillable().Annotations(hidden),
 	}
 }
 
@@ -54,7 +65,7 @@ func (Job) Edges() []ent.Edge {
 
 // Indexes of the Job.
 func (Job) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("status", "created_at")}
+	return []ent.Index{index.Fields("status", "created_at"), index.Fields("status", "auto_release_at")}
 }
 
 // Annotations of the Job.

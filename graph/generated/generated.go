@@ -49,6 +49,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Contract() ContractResolver
+	Delivery() DeliveryResolver
 	Job() JobResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -141,6 +142,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Delivery struct {
+		Attachments func(childComplexity int) int
+		DeliveredAt func(childComplexity int) int
+		Note        func(childComplexity int) int
+	}
+
 	Deposit struct {
 		Amount                  func(childComplexity int) int
 		CheckoutURL             func(childComplexity int) int
@@ -192,6 +199,7 @@ type ComplexityRoot struct {
 	Job struct {
 		Applications       func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		AssignedAt         func(childComplexity int) int
+		AutoReleaseAt      func(childComplexity int) int
 		Budget             func(childComplexity int) int
 		CancellationReason func(childComplexity int) int
 		CancelledAt        func(childComplexity int) int
@@ -200,6 +208,8 @@ type ComplexityRoot struct {
 		Contract           func(childComplexity int) int
 		Contractor         func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
+		DeliveredAt        func(childComplexity int) int
+		Delivery           func(childComplexity int) int
 		Description        func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		Location           func(childComplexity int) int
@@ -245,6 +255,7 @@ type ComplexityRoot struct {
 
 	Media struct {
 		Bytes     func(childComplexity int) int
+		ID        func(childComplexity int) int
 		MediaType func(childComplexity int) int
 		MediaURL  func(childComplexity int) int
 	}
@@ -273,6 +284,7 @@ type ComplexityRoot struct {
 		RejectWithdrawal                  func(childComplexity int, id pulid.ID, reason string) int
 		RequestFundRelease                func(childComplexity int, contractID pulid.ID) int
 		SendOffer                         func(childComplexity int, input market.SendOfferInput) int
+		SubmitWork                        func(childComplexity int, input market.SubmitWorkInput) int
 		UnfreezeWallet                    func(childComplexity int, userID pulid.ID) int
 		UpdateJobStatus                   func(childComplexity int, id pulid.ID, status job.Status) int
 		UploadMedia                       func(childComplexity int, file graphql.Upload) int
@@ -525,10 +537,14 @@ type ContractResolver interface {
 	Escrow(ctx context.Context, obj *ent.Contract) (*ent.Escrow, error)
 	Offer(ctx context.Context, obj *ent.Contract) (*ent.Offer, error)
 }
+type DeliveryResolver interface {
+	Attachments(ctx context.Context, obj *market.Delivery) ([]*media.Uploaded, error)
+}
 type JobResolver interface {
 	Offer(ctx context.Context, obj *ent.Job) (*ent.Offer, error)
 	Contract(ctx context.Context, obj *ent.Job) (*ent.Contract, error)
 	Applications(ctx context.Context, obj *ent.Job, first *int, after *entgql.Cursor[pulid.ID]) (*ent.JobApplicationConnection, error)
+	Delivery(ctx context.Context, obj *ent.Job) (*market.Delivery, error)
 }
 type MutationResolver interface {
 	Register(ctx context.Context, input model.RegisterInput) (*auth.Session, error)
@@ -548,6 +564,7 @@ type MutationResolver interface {
 	ApproveFundRelease(ctx context.Context, contractID pulid.ID) (*ent.Escrow, error)
 	PayForJob(ctx context.Context, input payments.PayForJobInput) (*payments.CheckoutSession, error)
 	RefundEscrow(ctx context.Context, input market.RefundEscrowInput) (*ent.Escrow, error)
+	SubmitWork(ctx context.Context, input market.SubmitWorkInput) (*ent.Job, error)
 	RateFreelancer(ctx context.Context, input market.RateInput) (*ent.Review, error)
 	UploadMedia(ctx context.Context, file graphql.Upload) (*media.Uploaded, error)
 	Deposit(ctx context.Context, input payments.DepositInput) (*payments.DepositResult, error)
@@ -895,6 +912,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ContractEdge.Node(childComplexity), true
 
+	case "Delivery.attachments":
+		if e.ComplexityRoot.Delivery.Attachments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Attachments(childComplexity), true
+	case "Delivery.deliveredAt":
+		if e.ComplexityRoot.Delivery.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.DeliveredAt(childComplexity), true
+	case "Delivery.note":
+		if e.ComplexityRoot.Delivery.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Note(childComplexity), true
+
 	case "Deposit.amount":
 		if e.ComplexityRoot.Deposit.Amount == nil {
 			break
@@ -1132,6 +1168,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Job.AssignedAt(childComplexity), true
+	case "Job.autoReleaseAt":
+		if e.ComplexityRoot.Job.AutoReleaseAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.AutoReleaseAt(childComplexity), true
 	case "Job.budget":
 		if e.ComplexityRoot.Job.Budget == nil {
 			break
@@ -1180,6 +1222,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Job.CreatedAt(childComplexity), true
+	case "Job.deliveredAt":
+		if e.ComplexityRoot.Job.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.DeliveredAt(childComplexity), true
+	case "Job.delivery":
+		if e.ComplexityRoot.Job.Delivery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Delivery(childComplexity), true
 	case "Job.description":
 		if e.ComplexityRoot.Job.Description == nil {
 			break
@@ -1348,6 +1402,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Media.Bytes(childComplexity), true
+	case "Media.id":
+		if e.ComplexityRoot.Media.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Media.ID(childComplexity), true
 	case "Media.mediaType":
 		if e.ComplexityRoot.Media.MediaType == nil {
 			break
@@ -1599,6 +1659,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendOffer(childComplexity, args["input"].(market.SendOfferInput)), true
+	case "Mutation.submitWork":
+		if e.ComplexityRoot.Mutation.SubmitWork == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitWork_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitWork(childComplexity, args["input"].(market.SubmitWorkInput)), true
 	case "Mutation.unfreezeWallet":
 		if e.ComplexityRoot.Mutation.UnfreezeWallet == nil {
 			break
@@ -2714,6 +2785,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
 			graphql.NewInputUnmarshaler("ReviewOrder", ec.unmarshalInputReviewOrder),
 			graphql.NewInputUnmarshaler("SendOfferInput", ec.unmarshalInputSendOfferInput),
+			graphql.NewInputUnmarshaler("SubmitWorkInput", ec.unmarshalInputSubmitWorkInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
@@ -3074,6 +3146,8 @@ type Job implements Node {
   completedAt: Time
   cancelledAt: Time
   cancellationReason: String
+  deliveredAt: Time
+  autoReleaseAt: Time
   postedBy: User!
   contractor: User
 }
@@ -3369,6 +3443,32 @@ input JobWhereInput {
   cancellationReasonNotNil: Boolean
   cancellationReasonEqualFold: String
   cancellationReasonContainsFold: String
+  """
+  delivered_at field predicates
+  """
+  deliveredAt: Time
+  deliveredAtNEQ: Time
+  deliveredAtIn: [Time!]
+  deliveredAtNotIn: [Time!]
+  deliveredAtGT: Time
+  deliveredAtGTE: Time
+  deliveredAtLT: Time
+  deliveredAtLTE: Time
+  deliveredAtIsNil: Boolean
+  deliveredAtNotNil: Boolean
+  """
+  auto_release_at field predicates
+  """
+  autoReleaseAt: Time
+  autoReleaseAtNEQ: Time
+  autoReleaseAtIn: [Time!]
+  autoReleaseAtNotIn: [Time!]
+  autoReleaseAtGT: Time
+  autoReleaseAtGTE: Time
+  autoReleaseAtLT: Time
+  autoReleaseAtLTE: Time
+  autoReleaseAtIsNil: Boolean
+  autoReleaseAtNotNil: Boolean
   """
   posted_by edge predicates
   """
@@ -3920,6 +4020,25 @@ enum WithdrawalStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/withdr
   contract: Contract
   "All applications for the job's customer and admins; a contractor sees their own."
   applications(first: Int, after: Cursor): JobApplicationConnection!
+  "The contractor's latest delivery (submitWork); its parties and admins only, null for others and before a delivery."
+  delivery: Delivery
+}
+
+"What the contractor handed over (submitWork)."
+type Delivery {
+  note: String
+  "The contractor's own uploads (uploadMedia)."
+  attachments: [Media!]!
+  deliveredAt: Time!
+}
+
+input SubmitWorkInput {
+  "The contractor's IN_PROGRESS job."
+  jobId: ID!
+  "What was done; at most 5000 characters (may be empty)."
+  note: String!
+  "The contractor's own uploads (uploadMedia ids), at most 20."
+  mediaIds: [ID!]
 }
 
 extend type Contract {
@@ -4052,6 +4171,8 @@ extend type Mutation {
   payForJob(input: PayForJobInput!): CheckoutPayload! @hasRole(roles: [CUSTOMER])
   "An admin, or the contract's customer before release: give the escrow (and the platform fee) back; the contract and job are CANCELLED."
   refundEscrow(input: RefundEscrowInput!): Escrow! @authenticated
+  "The job's assigned contractor, job IN_PROGRESS and escrow FUNDED: hand over the work. Sets deliveredAt and autoReleaseAt (AUTO_RELEASE_DAYS later the job completes by itself unless the customer completes it first) and tells the customer (jobStatusChanged). Submitting again replaces the delivery and restarts the clock."
+  submitWork(input: SubmitWorkInput!): Job! @hasRole(roles: [CONTRACTOR])
   "The contract's customer: review its contractor, once, after the contract is COMPLETED."
   rateFreelancer(input: RateFreelancerInput!): Review! @hasRole(roles: [CUSTOMER])
 }
@@ -4059,13 +4180,15 @@ extend type Mutation {
 extend type Subscription {
   "Offers where the viewer is the customer or the contractor (admins: all), as they are sent, accepted, rejected, withdrawn or expire; one offer's when offerId is set."
   offerStatusChanged(offerId: ID): Offer! @authenticated
-  "Jobs the viewer is a party to (admins: all) as their status changes; one job's when jobId is set."
+  "Jobs the viewer is a party to (admins: all) as their status changes or work is delivered; one job's when jobId is set. The customer also gets the job once, 48 hours before its autoReleaseAt (the auto-release reminder)."
   jobStatusChanged(jobId: ID): Job! @authenticated
 }
 `, BuiltIn: false},
 	{Name: "../media.graphqls", Input: `enum MediaType { IMAGE VIDEO }
 
 type Media {
+  "What submitWork's mediaIds refer to."
+  id: ID!
   mediaUrl: String!
   mediaType: MediaType!
   bytes: Int!
@@ -4474,6 +4597,18 @@ func (ec *executionContext) childFields_ContractEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ContractEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "note":
+		return ec.fieldContext_Delivery_note(ctx, field)
+	case "attachments":
+		return ec.fieldContext_Delivery_attachments(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_Delivery_deliveredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Delivery", field.Name)
+}
+
 func (ec *executionContext) childFields_Deposit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4598,6 +4733,10 @@ func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.C
 		return ec.fieldContext_Job_cancelledAt(ctx, field)
 	case "cancellationReason":
 		return ec.fieldContext_Job_cancellationReason(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_Job_deliveredAt(ctx, field)
+	case "autoReleaseAt":
+		return ec.fieldContext_Job_autoReleaseAt(ctx, field)
 	case "postedBy":
 		return ec.fieldContext_Job_postedBy(ctx, field)
 	case "contractor":
@@ -4608,6 +4747,8 @@ func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.C
 		return ec.fieldContext_Job_contract(ctx, field)
 	case "applications":
 		return ec.fieldContext_Job_applications(ctx, field)
+	case "delivery":
+		return ec.fieldContext_Job_delivery(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Job", field.Name)
 }
@@ -4680,6 +4821,8 @@ func (ec *executionContext) childFields_JobEdge(ctx context.Context, field graph
 
 func (ec *executionContext) childFields_Media(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_Media_id(ctx, field)
 	case "mediaUrl":
 		return ec.fieldContext_Media_mediaUrl(ctx, field)
 	case "mediaType":
@@ -5554,6 +5697,20 @@ func (ec *executionContext) field_Mutation_sendOffer_args(ctx context.Context, r
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (market.SendOfferInput, error) {
 			return ec.unmarshalNSendOfferInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐSendOfferInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_submitWork_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (market.SubmitWorkInput, error) {
+			return ec.unmarshalNSubmitWorkInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐSubmitWorkInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7375,6 +7532,84 @@ func (ec *executionContext) fieldContext_ContractEdge_cursor(_ context.Context, 
 	return graphql.NewScalarFieldContext("ContractEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Delivery_note(ctx context.Context, field graphql.CollectedField, obj *market.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_attachments(ctx context.Context, field graphql.CollectedField, obj *market.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_attachments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Attachments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.Uploaded) graphql.Marshaler {
+			return ec.marshalNMedia2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmediaᚐUploadedᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_attachments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Delivery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Media(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Delivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *market.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_deliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Deposit_id(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8538,6 +8773,52 @@ func (ec *executionContext) fieldContext_Job_cancellationReason(_ context.Contex
 	return graphql.NewScalarFieldContext("Job", field, false, false, "String")
 }
 
+func (ec *executionContext) _Job_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Job_deliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Job_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Job", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Job_autoReleaseAt(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Job_autoReleaseAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoReleaseAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Job_autoReleaseAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Job", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Job_postedBy(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8706,6 +8987,38 @@ func (ec *executionContext) fieldContext_Job_applications(ctx context.Context, f
 	if fc.Args, err = ec.field_Job_applications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Job_delivery(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Job_delivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Job().Delivery(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *market.Delivery) graphql.Marshaler {
+			return ec.marshalODelivery2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐDelivery(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Job_delivery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Job",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -9194,6 +9507,29 @@ func (ec *executionContext) _JobEdge_cursor(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_JobEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _Media_id(ctx context.Context, field graphql.CollectedField, obj *media.Uploaded) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Media_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Media_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Media", field, false, false, "ID")
 }
 
 func (ec *executionContext) _Media_mediaUrl(ctx context.Context, field graphql.CollectedField, obj *media.Uploaded) (ret graphql.Marshaler) {
@@ -10226,6 +10562,68 @@ func (ec *executionContext) fieldContext_Mutation_refundEscrow(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refundEscrow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_submitWork(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submitWork(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SubmitWork(ctx, fc.Args["input"].(market.SubmitWorkInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"CONTRACTOR"})
+				if err != nil {
+					var zeroVal *ent.Job
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Job
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Job) graphql.Marshaler {
+			return ec.marshalNJob2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submitWork(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Job(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submitWork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16951,7 +17349,7 @@ func (ec *executionContext) unmarshalInputJobWhereInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "budget", "budgetNEQ", "budgetIn", "budgetNotIn", "budgetGT", "budgetGTE", "budgetLT", "budgetLTE", "category", "categoryNEQ", "categoryIn", "categoryNotIn", "categoryGT", "categoryGTE", "categoryLT", "categoryLTE", "categoryContains", "categoryHasPrefix", "categoryHasSuffix", "categoryIsNil", "categoryNotNil", "categoryEqualFold", "categoryContainsFold", "location", "locationNEQ", "locationIn", "locationNotIn", "locationGT", "locationGTE", "locationLT", "locationLTE", "locationContains", "locationHasPrefix", "locationHasSuffix", "locationIsNil", "locationNotNil", "locationEqualFold", "locationContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "assignedAt", "assignedAtNEQ", "assignedAtIn", "assignedAtNotIn", "assignedAtGT", "assignedAtGTE", "assignedAtLT", "assignedAtLTE", "assignedAtIsNil", "assignedAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "cancelledAt", "cancelledAtNEQ", "cancelledAtIn", "cancelledAtNotIn", "cancelledAtGT", "cancelledAtGTE", "cancelledAtLT", "cancelledAtLTE", "cancelledAtIsNil", "cancelledAtNotNil", "cancellationReason", "cancellationReasonNEQ", "cancellationReasonIn", "cancellationReasonNotIn", "cancellationReasonGT", "cancellationReasonGTE", "cancellationReasonLT", "cancellationReasonLTE", "cancellationReasonContains", "cancellationReasonHasPrefix", "cancellationReasonHasSuffix", "cancellationReasonIsNil", "cancellationReasonNotNil", "cancellationReasonEqualFold", "cancellationReasonContainsFold", "hasPostedBy", "hasPostedByWith", "hasContractor", "hasContractorWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "budget", "budgetNEQ", "budgetIn", "budgetNotIn", "budgetGT", "budgetGTE", "budgetLT", "budgetLTE", "category", "categoryNEQ", "categoryIn", "categoryNotIn", "categoryGT", "categoryGTE", "categoryLT", "categoryLTE", "categoryContains", "categoryHasPrefix", "categoryHasSuffix", "categoryIsNil", "categoryNotNil", "categoryEqualFold", "categoryContainsFold", "location", "locationNEQ", "locationIn", "locationNotIn", "locationGT", "locationGTE", "locationLT", "locationLTE", "locationContains", "locationHasPrefix", "locationHasSuffix", "locationIsNil", "locationNotNil", "locationEqualFold", "locationContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "assignedAt", "assignedAtNEQ", "assignedAtIn", "assignedAtNotIn", "assignedAtGT", "assignedAtGTE", "assignedAtLT", "assignedAtLTE", "assignedAtIsNil", "assignedAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "cancelledAt", "cancelledAtNEQ", "cancelledAtIn", "cancelledAtNotIn", "cancelledAtGT", "cancelledAtGTE", "cancelledAtLT", "cancelledAtLTE", "cancelledAtIsNil", "cancelledAtNotNil", "cancellationReason", "cancellationReasonNEQ", "cancellationReasonIn", "cancellationReasonNotIn", "cancellationReasonGT", "cancellationReasonGTE", "cancellationReasonLT", "cancellationReasonLTE", "cancellationReasonContains", "cancellationReasonHasPrefix", "cancellationReasonHasSuffix", "cancellationReasonIsNil", "cancellationReasonNotNil", "cancellationReasonEqualFold", "cancellationReasonContainsFold", "deliveredAt", "deliveredAtNEQ", "deliveredAtIn", "deliveredAtNotIn", "deliveredAtGT", "deliveredAtGTE", "deliveredAtLT", "deliveredAtLTE", "deliveredAtIsNil", "deliveredAtNotNil", "autoReleaseAt", "autoReleaseAtNEQ", "autoReleaseAtIn", "autoReleaseAtNotIn", "autoReleaseAtGT", "autoReleaseAtGTE", "autoReleaseAtLT", "autoReleaseAtLTE", "autoReleaseAtIsNil", "autoReleaseAtNotNil", "hasPostedBy", "hasPostedByWith", "hasContractor", "hasContractorWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17882,6 +18280,146 @@ func (ec *executionContext) unmarshalInputJobWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.CancellationReasonContainsFold = data
+		case "deliveredAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAt = data
+		case "deliveredAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtNEQ = data
+		case "deliveredAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtIn = data
+		case "deliveredAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtNotIn = data
+		case "deliveredAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtGT = data
+		case "deliveredAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtGTE = data
+		case "deliveredAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtLT = data
+		case "deliveredAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtLTE = data
+		case "deliveredAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtIsNil = data
+		case "deliveredAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deliveredAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeliveredAtNotNil = data
+		case "autoReleaseAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAt = data
+		case "autoReleaseAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtNEQ = data
+		case "autoReleaseAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtIn = data
+		case "autoReleaseAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtNotIn = data
+		case "autoReleaseAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtGT = data
+		case "autoReleaseAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtGTE = data
+		case "autoReleaseAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtLT = data
+		case "autoReleaseAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtLTE = data
+		case "autoReleaseAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtIsNil = data
+		case "autoReleaseAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoReleaseAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoReleaseAtNotNil = data
 		case "hasPostedBy":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPostedBy"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -18401,6 +18939,62 @@ func (ec *executionContext) unmarshalInputSendOfferInput(ctx context.Context, ob
 func UnmarshalSendOfferInput(ctx context.Context, raw any) (market.SendOfferInput, error) {
 	var out market.SendOfferInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SendOfferInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSubmitWorkInput(ctx context.Context, obj any) (market.SubmitWorkInput, error) {
+	var it market.SubmitWorkInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"jobId", "note", "mediaIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "jobId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jobId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JobID = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "mediaIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mediaIds"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MediaIDs = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubmitWorkInput unmarshals raw into the SubmitWorkInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubmitWorkInput(ctx context.Context, raw any) (market.SubmitWorkInput, error) {
+	var out market.SubmitWorkInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubmitWorkInput", raw, &out)
 	return out, err
 }
 
@@ -19627,6 +20221,50 @@ func (ec *executionContext) _ContractEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var deliveryImplementors = []string{"Delivery"}
+
+func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *market.Delivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Delivery")
+		case "note":
+			out.Values[i] = ec._Delivery_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attachments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_attachments(ctx, field, obj)
+				})
+		case "deliveredAt":
+			out.Values[i] = ec._Delivery_deliveredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var depositImplementors = []string{"Deposit", "Node"}
 
 func (ec *executionContext) _Deposit(ctx context.Context, sel ast.SelectionSet, obj *ent.Deposit) graphql.Marshaler {
@@ -19997,6 +20635,16 @@ func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "deliveredAt":
+			out.Values[i] = ec._Job_deliveredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoReleaseAt":
+			out.Values[i] = ec._Job_autoReleaseAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "postedBy":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -20026,6 +20674,12 @@ func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Job_applications(ctx, field, obj)
+				})
+		case "delivery":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Job_delivery(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20287,6 +20941,11 @@ func (ec *executionContext) _Media(ctx context.Context, sel ast.SelectionSet, ob
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Media")
+		case "id":
+			out.Values[i] = ec._Media_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "mediaUrl":
 			out.Values[i] = ec._Media_mediaUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20453,6 +21112,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refundEscrow":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refundEscrow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submitWork":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submitWork(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -22904,6 +23570,22 @@ func (ec *executionContext) unmarshalNLoginInput2githubᚗcomᚋjobsphereᚋjobs
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNMedia2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmediaᚐUploadedᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.Uploaded) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMedia2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmediaᚐUploaded(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNMedia2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmediaᚐUploaded(ctx context.Context, sel ast.SelectionSet, v *media.Uploaded) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Media!")
@@ -23170,6 +23852,11 @@ func (ec *executionContext) marshalNStripeConfig2ᚖgithubᚗcomᚋjobsphereᚋj
 		return graphql.Null
 	}
 	return ec._StripeConfig(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSubmitWorkInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐSubmitWorkInput(ctx context.Context, v any) (market.SubmitWorkInput, error) {
+	res, err := ec.unmarshalInputSubmitWorkInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -23660,6 +24347,13 @@ func (ec *executionContext) marshalODecimal2ᚖint64(ctx context.Context, sel as
 	_ = sel
 	res := scalar.MarshalDecimal(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalODelivery2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *market.Delivery) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Delivery(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx context.Context, sel ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {

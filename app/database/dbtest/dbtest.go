@@ -115,21 +115,36 @@ func FreshPostgres(t testing.TB) string {
 // when the test ends.
 func Open(t testing.TB, db Database) *ent.Client {
 	t.Helper()
-	var (
-		sqlDB  *sql.DB
-		client *ent.Client
-		err    error
-	)
 	if db == Postgres {
-		sqlDB, client, err = database.OpenPostgres(FreshPostgres(t), 20, sql.Open)
-	} else {
-		sqlDB, client, err = database.OpenSQLite(filepath.Join(t.TempDir(), "test.db"), sql.Open)
+		return Replicas(t, 1)[0]
 	}
+	sqlDB, client, err := database.OpenSQLite(filepath.Join(t.TempDir(), "test.db"), sql.Open)
+	return migrated(t, sqlDB, client, err, false)
+}
+
+// Replicas returns n clients on one fresh PostgreSQL database, migrated,
+// each with a connection pool of its own: the database as n replicas of
+// the server share it.
+func Replicas(t testing.TB, n int) []*ent.Client {
+	t.Helper()
+	url := FreshPostgres(t)
+	clients := make([]*ent.Client, n)
+	for i := range clients {
+		sqlDB, client, err := database.OpenPostgres(url, 20, sql.Open)
+		clients[i] = migrated(t, sqlDB, client, err, true)
+	}
+	return clients
+}
+
+// migrated migrates what was just opened (failing the test if the opening
+// did) and closes it when the test ends.
+func migrated(t testing.TB, sqlDB *sql.DB, client *ent.Client, err error, postgres bool) *ent.Client {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	if err := database.Migrate(context.Background(), sqlDB, client, db == Postgres); err != nil {
+	if err := database.Migrate(context.Background(), sqlDB, client, postgres); err != nil {
 		t.Fatal(err)
 	}
 	return client
