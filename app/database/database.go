@@ -92,8 +92,17 @@ func Migrate(ctx context.Context, db *sql.DB, client *ent.Client, postgres bool)
 			return fmt.Errorf("migrate: postings trigger: %w", err)
 		}
 	}
+	if _, err := db.ExecContext(ctx, adminFreezeNotes); err != nil {
+		return fmt.Errorf("migrate: freeze reasons: %w", err)
+	}
 	return nil
 }
+
+// adminFreezeNotes moves the free-text freeze reasons of databases made
+// before freezes had a kind (ADMIN, CHARGEBACK, FRAUD_WARNING) to the
+// admin's note, and marks those freezes ADMIN. A no-op once done.
+const adminFreezeNotes = `UPDATE wallets SET frozen_note = frozen_reason, frozen_reason = 'ADMIN'
+	WHERE frozen_reason IS NOT NULL AND frozen_reason NOT IN ('ADMIN', 'CHARGEBACK', 'FRAUD_WARNING')`
 
 // appendOnlyPostings makes the database itself refuse to change or delete
 // a posting: corrections are reversing transactions, never edits.
