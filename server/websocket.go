@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -251,17 +252,36 @@ func (s *socket) NextReader() (int, io.Reader, error) {
 // after writing: an operation restarted under it in that instant cannot
 // be stopped by the client, but it still counts against the cap.)
 func (s *socket) WriteJSON(v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode websocket message: %w", err)
-	}
-	var msg wsEnvelope
-	if json.Unmarshal(data, &msg) == nil && (msg.Type == "complete" || msg.Type == "error") {
+	if msg, err := envelopeOf(v); err != nil {
+		return err
+	} else if msg.Type == "complete" || msg.Type == "error" {
 		s.mu.Lock()
 		delete(s.operations, msg.ID)
 		s.mu.Unlock()
 	}
-	return s.WebsocketConn.WriteJSON(json.RawMessage(data))
+	return s.WebsocketConn.WriteJSON(v)
+}
+
+// envelopeOf reads a message's id and type. gqlgen's messages of both
+// protocols are structs with ID and Type fields, read as they are: every
+// result pushed to a subscriber passes here, and encoding it once more
+// just to look at two fields would cost a copy of every payload. Any other
+// message is encoded to find them.
+func envelopeOf(v any) (wsEnvelope, error) {
+	rv := reflect.Indirect(reflect.ValueOf(v))
+	if rv.Kind() == reflect.Struct {
+		id, typ := rv.FieldByName("ID"), rv.FieldByName("Type")
+		if id.Kind() == reflect.String && typ.Kind() == reflect.String {
+			return wsEnvelope{ID: id.String(), Type: typ.String()}, nil
+		}
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return wsEnvelope{}, fmt.Errorf("encode websocket message: %w", err)
+	}
+	var msg wsEnvelope
+	_ = json.Unmarshal(data, &msg) // not an envelope: nothing to track
+	return msg, nil
 }
 
 // SetReadLimit and SetReadDeadline pass on what gqlgen asks of the
