@@ -142,6 +142,10 @@ func (s *Service) Delivery(ctx context.Context, v auth.Viewer, j *ent.Job) (*Del
 	if j.DeliveredAt == nil || !maySeeDelivery(v, j) {
 		return nil, nil
 	}
+	d := &Delivery{Note: j.DeliveryNote, DeliveredAt: *j.DeliveredAt, Attachments: []*ent.Media{}}
+	if len(j.DeliveryMediaIds) == 0 {
+		return d, nil
+	}
 	records, err := s.client.Media.Query().Where(media.IDIn(j.DeliveryMediaIds...)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read attachments of job %s: %w", j.ID, err)
@@ -150,7 +154,6 @@ func (s *Service) Delivery(ctx context.Context, v auth.Viewer, j *ent.Job) (*Del
 	for _, m := range records {
 		byID[m.ID] = m
 	}
-	d := &Delivery{Note: j.DeliveryNote, DeliveredAt: *j.DeliveredAt, Attachments: []*ent.Media{}}
 	for _, id := range j.DeliveryMediaIds {
 		if m := byID[id]; m != nil {
 			d.Attachments = append(d.Attachments, m)
