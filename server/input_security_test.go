@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/jobsphere/jobsphere/server/servertest"
+	"time"
 )
 
 // The input half of the security suite: what an attacker with a real
@@ -330,6 +332,7 @@ func TestFailedSignInsDoNotLockOutTheOwner(t *testing.T) {
 		env["TRUSTED_PROXY_HOPS"] = "1"
 		srv := servertest.Start(t, env)
 		owner := srv.Register(t, "CUSTOMER")
+		servertest.AwayFromWindowEdge(t, auth.LoginLimit.Window, 30*time.Second)
 		login := `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { user { id } } }`
 		from := func(addr string) *servertest.Client {
 			c := srv.Client("")

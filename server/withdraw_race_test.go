@@ -6,7 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/server/servertest"
+	"time"
 )
 
 // TestWithdrawReplaysDoNotCount: six concurrent withdraw calls with one
@@ -23,6 +25,7 @@ func TestWithdrawReplaysDoNotCount(t *testing.T) {
 		srv := servertest.New(t, db)
 		for r := range rounds {
 			k := verifiedContractor(t, srv, "verified")
+			servertest.AwayFromWindowEdge(t, auth.WithdrawLimit.Window, 10*time.Second)
 			kc := srv.Client(k.AccessToken)
 			srv.Fund(t, k.ID, 10000)
 			key := fmt.Sprintf("same-key-%d", r)

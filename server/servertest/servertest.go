@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jobsphere/jobsphere/app"
 	"github.com/jobsphere/jobsphere/app/database/dbtest"
@@ -186,4 +187,16 @@ func (s *Server) Get(t testing.TB, path string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, string(body)
+}
+
+// AwayFromWindowEdge waits, when the rate limiter's current fixed window
+// (of length window) ends within need, until the next one starts: a test
+// that counts requests against a limit must not see its count reset by a
+// window rolling over in the middle of it. It waits at most need.
+func AwayFromWindowEdge(t testing.TB, window, need time.Duration) {
+	t.Helper()
+	now := time.Now()
+	if left := now.Truncate(window).Add(window).Sub(now); left < need {
+		time.Sleep(left + 10*time.Millisecond)
+	}
 }
