@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/server/servertest"
-	"time"
 )
 
 // TestWithdrawReplaysDoNotCount: six concurrent withdraw calls with one
