@@ -143,8 +143,8 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 		{`SELECT j.id, j.status, COALESCE(c.status, 'none'), COALESCE(e.status, 'none')
 		    FROM jobs j LEFT JOIN contracts c ON c.job_id = j.id LEFT JOIN escrows e ON e.contract_id = c.id
 		   WHERE NOT ((j.status = 'OPEN' AND c.id IS NULL)
-		           OR (j.status IN ('ASSIGNED', 'IN_PROGRESS') AND c.status = 'ACTIVE' AND e.status IN ('FUNDED', 'RELEASE_REQUESTED'))
-		           OR (j.status = 'COMPLETED' AND c.status = 'COMPLETED' AND e.status = 'RELEASED')
+		           OR (j.status IN ('ASSIGNED', 'IN_PROGRESS') AND c.status = 'ACTIVE' AND e.status IN ('FUNDED', 'RELEASE_REQUESTED', 'DISPUTED'))
+		           OR (j.status = 'COMPLETED' AND c.status = 'COMPLETED' AND e.status IN ('RELEASED', 'SETTLED'))
 		           OR (j.status = 'CANCELLED' AND (c.id IS NULL OR (c.status = 'CANCELLED' AND e.status = 'REFUNDED'))))`, func(r *sql.Rows) error {
 			var id, js, cs, es string
 			err := r.Scan(&id, &js, &cs, &es)
