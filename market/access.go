@@ -59,7 +59,9 @@ func DisputeMessagesVisibleTo(v auth.Viewer) predicate.DisputeMessage {
 // not included — a dispute is opened, argued and settled by its parties.
 func isParty(v auth.Viewer, users ...pulid.ID) bool { return slices.Contains(users, v.UserID) }
 
-func isPartyOfContract(v auth.Viewer, c *ent.Contract) bool { return isParty(v, c.CustomerID, c.ContractorID) }
+func isPartyOfContract(v auth.Viewer, c *ent.Contract) bool {
+	return isParty(v, c.CustomerID, c.ContractorID)
+}
 
 // mayManageJob: the job's customer, and admins, cancel it.
 func mayManageJob(v auth.Viewer, j *ent.Job) bool { return v.Is(j.PostedByID) }

@@ -438,7 +438,7 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 	live := escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		n, err := tx.Escrow.Update().Where(escrow.ID(esc.ID), live, escrow.CardRefundStartedAtIsNil()).
-			SetCardRefundStartedAt(s.now()).SetCardRefundAmount(esc.Amount+esc.PlatformFee).
+			SetCardRefundStartedAt(s.now()).SetCardRefundAmount(esc.Amount + esc.PlatformFee).
 			SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description)).
 			Save(ctx)
 		if err != nil || n == 1 {

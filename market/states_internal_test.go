@@ -49,7 +49,9 @@ func TestTransitionTables(t *testing.T) {
 			func(id pulid.ID) contract.Status { return w.client.Contract.GetX(ctx, id).Status })
 		// Escrows are moved by their contract's id; a DISPUTED one only by
 		// its dispute's end (moveDisputedEscrow), which moves nothing else.
-		escrowOf := func(id pulid.ID) escrow.Status { return w.client.Escrow.Query().Where(escrow.ContractID(id)).OnlyX(ctx).Status }
+		escrowOf := func(id pulid.ID) escrow.Status {
+			return w.client.Escrow.Query().Where(escrow.ContractID(id)).OnlyX(ctx).Status
+		}
 		dbtest.CheckTransitions(t, w.client, escrowMoves, dbtest.Statuses[escrow.Status](t, schema.Escrow{}.Fields()),
 			func(from escrow.Status) pulid.ID { return w.contract(contract.StatusACTIVE, from) },
 			func(tx *ent.Tx, id pulid.ID, to escrow.Status) error {
