@@ -3415,7 +3415,7 @@ input ResolveDisputeInput {
 }
 
 extend type Query {
-  "A dispute; its contract's parties and admins (FORBIDDEN for others)."
+  "A dispute; its contract's parties and admins, null for others."
   dispute(id: ID!): Dispute @authenticated
   "The disputes of the viewer's contracts (admins: all), oldest first; status filters (OPEN is the admins' queue)."
   disputes(status: DisputeStatus, first: Int, after: Cursor): DisputeConnection! @authenticated
