@@ -80,6 +80,14 @@ func (dc *disputeCase) requireSettled(t *testing.T, settled *ent.Dispute, by dis
 	dc.requireRevenue(t, revenue)
 }
 
+func (dc *disputeCase) requireOpenDisputes(t *testing.T, want int) {
+	t.Helper()
+	stats, err := dc.ledger.Stats(dc.ctx)
+	if err != nil || stats.OpenDisputes != want {
+		t.Errorf("platformStats openDisputes: %+v, %v; want %d", stats, err, want)
+	}
+}
+
 // TestDisputeOutcomes: the four ends of the acceptance, on both
 // databases, the ledger verified after each.
 func TestDisputeOutcomes(t *testing.T) {
@@ -169,6 +177,7 @@ func TestDisputeOutcomes(t *testing.T) {
 		t.Run("withdrawn: FUNDED again and released normally", func(t *testing.T) {
 			dc := newDisputeCase(t, db)
 			d := dc.open(t, dc.cust)
+			dc.requireOpenDisputes(t, 1)
 			dc.refused(t, "withdraw by the other party", jobsphere.Forbidden, "Only the party who opened a dispute may withdraw it", func() error {
 				_, err := dc.m.WithdrawDispute(dc.ctx, dc.con.V, d.ID)
 				return err
@@ -177,6 +186,7 @@ func TestDisputeOutcomes(t *testing.T) {
 				t.Fatalf("withdraw: %+v, %v", d, err)
 			}
 			dc.requireContract(t, dc.job.ID, contract.StatusACTIVE, escrow.StatusFUNDED)
+			dc.requireOpenDisputes(t, 0)
 			dc.verify(t)
 			dc.complete(t, dc.cust, dc.job.ID)
 			if _, err := dc.m.ApproveFundRelease(dc.ctx, dc.admin.V, dc.contract.ID); err != nil {

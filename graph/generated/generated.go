@@ -404,6 +404,7 @@ type ComplexityRoot struct {
 		EscrowHeld         func(childComplexity int) int
 		LedgerBalanced     func(childComplexity int) int
 		Losses             func(childComplexity int) int
+		OpenDisputes       func(childComplexity int) int
 		PendingWithdrawals func(childComplexity int) int
 		Receivables        func(childComplexity int) int
 		Revenue            func(childComplexity int) int
@@ -2308,6 +2309,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlatformStats.Losses(childComplexity), true
+	case "PlatformStats.openDisputes":
+		if e.ComplexityRoot.PlatformStats.OpenDisputes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformStats.OpenDisputes(childComplexity), true
 	case "PlatformStats.pendingWithdrawals":
 		if e.ComplexityRoot.PlatformStats.PendingWithdrawals == nil {
 			break
@@ -5114,6 +5121,8 @@ type PlatformStats {
   receivables: Decimal!
   "What the platform lost and will not get back (dispute fees, debts written off)."
   losses: Decimal!
+  "Disputes between customers and contractors still OPEN (the admins' queue: disputes(status: OPEN))."
+  openDisputes: Int!
   "Every transaction balances, no account is on the wrong side of zero and every wallet matches its postings and its freeze."
   ledgerBalanced: Boolean!
 }
@@ -5747,6 +5756,8 @@ func (ec *executionContext) childFields_PlatformStats(ctx context.Context, field
 		return ec.fieldContext_PlatformStats_receivables(ctx, field)
 	case "losses":
 		return ec.fieldContext_PlatformStats_losses(ctx, field)
+	case "openDisputes":
+		return ec.fieldContext_PlatformStats_openDisputes(ctx, field)
 	case "ledgerBalanced":
 		return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
 	}
@@ -14462,6 +14473,29 @@ func (ec *executionContext) _PlatformStats_losses(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_PlatformStats_losses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _PlatformStats_openDisputes(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformStats_openDisputes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenDisputes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformStats_openDisputes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PlatformStats_ledgerBalanced(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
@@ -24877,6 +24911,11 @@ func (ec *executionContext) _PlatformStats(ctx context.Context, sel ast.Selectio
 			}
 		case "losses":
 			out.Values[i] = ec._PlatformStats_losses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openDisputes":
+			out.Values[i] = ec._PlatformStats_openDisputes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
