@@ -111,7 +111,9 @@ func (a *actor) opAcceptSettlement(ctx context.Context) string {
 	u := other(c, c.dispute.proposer)
 	a.w.mu.Unlock()
 	var out struct {
-		AcceptSettlement struct{ Contract struct{ Escrow struct{ Status string } } }
+		AcceptSettlement struct {
+			Contract struct{ Escrow struct{ Status string } }
+		}
 	}
 	err := a.as(ctx, u, `mutation($id: ID!) { acceptSettlement(disputeId: $id) { id status contract { escrow { status } } } }`,
 		map[string]any{"id": c.dispute.id}, &out)
@@ -125,7 +127,9 @@ func (a *actor) opWithdrawDispute(ctx context.Context) string {
 		return skip
 	}
 	var out struct {
-		WithdrawDispute struct{ Contract struct{ Escrow struct{ Status string } } }
+		WithdrawDispute struct {
+			Contract struct{ Escrow struct{ Status string } }
+		}
 	}
 	err := a.as(ctx, c.dispute.opener, `mutation($id: ID!) { withdrawDispute(disputeId: $id) { id status contract { escrow { status } } } }`,
 		map[string]any{"id": c.dispute.id}, &out)
@@ -139,7 +143,9 @@ func (a *actor) opResolveDispute(ctx context.Context) string {
 		return skip
 	}
 	var out struct {
-		ResolveDispute struct{ Contract struct{ Escrow struct{ Status string } } }
+		ResolveDispute struct {
+			Contract struct{ Escrow struct{ Status string } }
+		}
 	}
 	err := a.as(ctx, a.admin(), `mutation($id: ID!, $x: Decimal!) { resolveDispute(input: {disputeId: $id, contractorAmount: $x, note: "Split by chaos."}) { id status contract { escrow { status } } } }`,
 		map[string]any{"id": c.dispute.id, "x": decimal(a.amount(0, 1000))}, &out)
