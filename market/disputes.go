@@ -142,18 +142,12 @@ func (s *Service) AddDisputeMessage(ctx context.Context, v auth.Viewer, in Dispu
 		return nil, err
 	}
 	var m *ent.DisputeMessage
-	err = s.tx(ctx, func(tx *ent.Tx) error {
-		if err := s.speak(ctx, tx, v, d, nil); err != nil {
-			return err
-		}
+	err = s.post(ctx, v, d, c, nil, func(tx *ent.Tx) (err error) {
 		m, err = tx.DisputeMessage.Create().SetDisputeID(d.ID).SetAuthorID(v.UserID).SetBody(*body).SetMediaIds(ids).Save(ctx)
-		if err != nil {
-			return fmt.Errorf("add message to dispute %s: %w", d.ID, err)
-		}
-		return s.publishDispute(ctx, tx, d.ID, c)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("add dispute message: %w", err)
+		return nil, fmt.Errorf("add message to dispute %s: %w", d.ID, err)
 	}
 	return m, nil
 }
@@ -166,24 +160,13 @@ func (s *Service) ProposeSettlement(ctx context.Context, v auth.Viewer, disputeI
 	if err != nil {
 		return nil, err
 	}
-	esc, err := s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read escrow of %s: %w", c.ID, err)
-	}
-	if err := s.checkShare(esc, contractorAmount); err != nil {
+	if err := s.checkShare(ctx, c, contractorAmount); err != nil {
 		return nil, err
 	}
-	err = s.tx(ctx, func(tx *ent.Tx) error {
-		id := pulid.New("stp")
-		if err := s.speak(ctx, tx, v, d, &id); err != nil {
-			return err
-		}
-		err := tx.SettlementProposal.Create().SetID(id).SetDisputeID(d.ID).SetProposedByID(v.UserID).
+	id := pulid.New("stp")
+	err = s.post(ctx, v, d, c, &id, func(tx *ent.Tx) error {
+		return tx.SettlementProposal.Create().SetID(id).SetDisputeID(d.ID).SetProposedByID(v.UserID).
 			SetContractorAmount(contractorAmount).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("record proposal: %w", err)
-		}
-		return s.publishDispute(ctx, tx, d.ID, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("propose settlement of dispute %s: %w", d.ID, err)
@@ -234,11 +217,7 @@ func (s *Service) ResolveDispute(ctx context.Context, v auth.Viewer, disputeID p
 	if err != nil {
 		return nil, err
 	}
-	esc, err := s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read escrow of %s: %w", c.ID, err)
-	}
-	if err := s.checkShare(esc, contractorAmount); err != nil {
+	if err := s.checkShare(ctx, c, contractorAmount); err != nil {
 		return nil, err
 	}
 	err = s.settle(ctx, d.ID, outcome{by: dispute.SettledByADMIN, share: contractorAmount, note: n, resolver: v.UserID})
@@ -516,14 +495,24 @@ func (s *Service) recordSettlement(ctx context.Context, tx *ent.Tx, d *ent.Dispu
 	return s.publishDispute(ctx, tx, d.ID, c)
 }
 
+// post writes a post of viewer v on an open, undecided dispute (speak)
+// and tells its parties and admins, in one transaction.
+func (s *Service) post(ctx context.Context, v auth.Viewer, d *ent.Dispute, c *ent.Contract, proposal *pulid.ID, write func(*ent.Tx) error) error {
+	return s.tx(ctx, func(tx *ent.Tx) error {
+		if err := s.speak(ctx, tx, v, d, c, proposal); err != nil {
+			return err
+		}
+		if err := write(tx); err != nil {
+			return err
+		}
+		return s.publishDispute(ctx, tx, d.ID, c)
+	})
+}
+
 // speak records that viewer v posted on an open, undecided dispute — a
 // message, or with proposal a proposal that becomes the latest — under the
 // dispute's row lock. The other party's first post is their answer.
-func (s *Service) speak(ctx context.Context, tx *ent.Tx, v auth.Viewer, d *ent.Dispute, proposal *pulid.ID) error {
-	c, err := tx.Contract.Get(ctx, d.ContractID)
-	if err != nil {
-		return fmt.Errorf("read contract %s: %w", d.ContractID, err)
-	}
+func (s *Service) speak(ctx context.Context, tx *ent.Tx, v auth.Viewer, d *ent.Dispute, c *ent.Contract, proposal *pulid.ID) error {
 	u := tx.Dispute.Update().Where(dispute.ID(d.ID), dispute.StatusEQ(dispute.StatusOPEN), dispute.SettledByIsNil()).
 		SetUpdatedAt(s.now())
 	if isPartyOfContract(v, c) && v.UserID != d.OpenedByID && d.RespondedAt == nil {
@@ -579,8 +568,13 @@ func (s *Service) disputeOf(ctx context.Context, v auth.Viewer, id pulid.ID, may
 	return d, c, nil
 }
 
-// checkShare refuses a contractor share outside 0..the escrow's amount.
-func (s *Service) checkShare(esc *ent.Escrow, share int64) error {
+// checkShare refuses a contractor share outside 0..the contract's escrow
+// amount.
+func (s *Service) checkShare(ctx context.Context, c *ent.Contract, share int64) error {
+	esc, err := s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+	if err != nil {
+		return fmt.Errorf("read escrow of %s: %w", c.ID, err)
+	}
 	if share < 0 || share > esc.Amount {
 		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "contractorAmount",
 			Message: "Contractor amount must be between " + s.money(0) + " and " + s.money(esc.Amount) + " (the escrow)"})
