@@ -128,7 +128,7 @@ func newFakeStripe(secretKey, webhookSecret, connectSecret string, seed uint64, 
 		tag: tag, latencyRN: rand.New(rand.NewPCG(seed, 7)), maxDelay: maxDelay,
 		idem: map[string]*idemEntry{}, sessions: map[string]*fsSession{}, intents: map[string]*fsIntent{},
 		refunds: map[string]*fsRefund{}, accounts: map[string]*fsAccount{}, transfers: map[string]*fsTransfer{},
-		disputes: map[string]*fsDispute{},
+		disputes:  map[string]*fsDispute{},
 		customers: map[string]bool{}, calls: map[string]int{}, refusals: map[string]int{},
 	}
 }
