@@ -11,9 +11,10 @@ import (
 )
 
 // TestGraphiQLIsSelfContained: the page at / loads only files this server
-// serves (no CDN, no URL with a host), each with its content type, a
+// serves (no CDN, no URL with a host), its examples included, each with its content type, a
 // cache lifetime it can afford (the page: revalidate; the assets, named by
-// hash: for good) and a policy that lets the browser fetch nothing else.
+// hash: for good) and a policy that lets the browser fetch nothing else;
+// production serves none of it.
 func TestGraphiQLIsSelfContained(t *testing.T) {
 	srv := servertest.New(t, servertest.SQLite)
 	resp, page := srv.Get(t, "/")
@@ -33,7 +34,8 @@ func TestGraphiQLIsSelfContained(t *testing.T) {
 		t.Errorf("the page names a URL with a host:\n%s", page)
 	}
 
-	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1)
+	var assets []string
+	refs := regexp.MustCompile(`(?:src|href|data-examples)="([^"]*)"`).FindAllStringSubmatch(page, -1)
 	kinds := map[string]int{}
 	for _, ref := range refs {
 		u := ref[1]
@@ -41,10 +43,11 @@ func TestGraphiQLIsSelfContained(t *testing.T) {
 			t.Errorf("the page loads %q: not one of its own assets", u)
 			continue
 		}
+		assets = append(assets, u)
 		resp, body := srv.Get(t, u)
 		ext := path.Ext(u)
 		kinds[ext]++
-		want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}[ext]
+		want := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".json": "application/json"}[ext]
 		switch {
 		case resp.StatusCode != http.StatusOK || body == "":
 			t.Errorf("GET %s: %d, %d bytes", u, resp.StatusCode, len(body))
@@ -56,11 +59,24 @@ func TestGraphiQLIsSelfContained(t *testing.T) {
 			t.Errorf("GET %s: no nosniff", u)
 		}
 	}
-	// React, ReactDOM, GraphiQL and the page's script; GraphiQL's and the page's styles.
-	if kinds[".js"] != 4 || kinds[".css"] != 2 {
-		t.Errorf("the page loads %v, want 4 scripts and 2 stylesheets:\n%s", kinds, page)
+	// React, ReactDOM, GraphiQL and the page's script; GraphiQL's and the
+	// page's styles; the examples (client/operations) the script loads.
+	if kinds[".js"] != 4 || kinds[".css"] != 2 || kinds[".json"] != 1 {
+		t.Errorf("the page loads %v, want 4 scripts, 2 stylesheets and the examples:\n%s", kinds, page)
 	}
 	if resp, _ := srv.Get(t, "/graphiql/graphiql.min.js"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an asset without its hash: %d", resp.StatusCode)
+	}
+
+	// Production serves neither the page nor its files.
+	env := servertest.Env(t, servertest.SQLite)
+	env["APP_ENV"] = "production"
+	env["BCRYPT_COST"] = "10"
+	servertest.StripeEnv(env, "http://127.0.0.1:1") // required in production; nothing here calls Stripe
+	prod := servertest.Start(t, env)
+	for _, u := range append(assets, "/") {
+		if resp, _ := prod.Get(t, u); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s in production: %d", u, resp.StatusCode)
+		}
 	}
 }

@@ -2,7 +2,9 @@
 // file it loads under /graphiql/, so that it works on a machine with no
 // internet access. assets/ holds the browser builds of GraphiQL and React,
 // copied from the versions npm/package-lock.json pins by
-// `make graphiql-assets`; page/ holds the project's own page.
+// `make graphiql-assets`; page/ holds the project's own page: GraphiQL with
+// a sign-in helper that puts the access token into its request headers, and
+// the client/operations documents as examples.
 package graphiql
 
 import (
@@ -10,6 +12,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -63,6 +66,15 @@ func build() (*site, error) {
 		}
 		urls[path.Base(name)] = s.add(path.Base(name), body)
 	}
+	examples, err := loadExamples()
+	if err != nil {
+		return nil, fmt.Errorf("load the examples: %w", err)
+	}
+	body, err := json.Marshal(examples)
+	if err != nil {
+		return nil, fmt.Errorf("encode the examples: %w", err)
+	}
+	urls["examples.json"] = s.add("examples.json", body)
 	tmpl, err := template.ParseFS(files, "page/index.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse the page: %w", err)
