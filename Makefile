@@ -6,7 +6,7 @@ BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 
-.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets lint bench chaos postgres-check
+.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets lint bench chaos postgres-check chromium
 
 ## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
 run:
@@ -25,9 +25,13 @@ test-go:
 	@# under -race it runs a shorter sequence to stay fast.
 	$(GO) test -count=1 -run TestLedgerAgainstReferenceModel ./ledger/
 
-## e2e: the real binary driven by Apollo Client, graphql-ws and graphql-http's audits (npm ci from the lockfile)
-e2e: build
+## e2e: the real binary driven by Apollo Client, graphql-ws, graphql-http's audits and Chromium (npm ci from the lockfile)
+e2e: build chromium
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error && JOBSPHERE_BIN=$(CURDIR)/$(BIN) npm test
+
+## chromium: install Debian's Chromium for the browser tests when it is missing (as root or with sudo); without it they are skipped, except under CI=true
+chromium:
+	@sh e2e/chromium.sh
 
 ## postgres-check: say clearly whether the PostgreSQL half of the suite will run
 postgres-check:
