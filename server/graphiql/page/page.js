@@ -5,12 +5,28 @@
 (function () {
   'use strict';
 
+  // The session lives in sessionStorage: a reload keeps it, closing the tab
+  // forgets it.
+  const sessionKey = 'jobsphere:graphiql:session';
+  let session = JSON.parse(sessionStorage.getItem(sessionKey) || 'null');
+
   const url = new URL('/graphql', location.href);
   const subscriptionUrl = new URL(url);
   subscriptionUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // GraphiQL sends the headers editor's JSON with each request, and in
   // connection_init on the websocket.
-  const fetcher = GraphiQL.createFetcher({ url: url.href, subscriptionUrl: subscriptionUrl.href });
+  const graphiqlFetcher = GraphiQL.createFetcher({ url: url.href, subscriptionUrl: subscriptionUrl.href });
+  // Signing in writes the token into the open tab's headers and each new
+  // tab's; a tab without an Authorization header of its own (one opened
+  // before, or restored after a reload: GraphiQL keeps no headers) still
+  // sends the session's.
+  const fetcher = (params, options = {}) => {
+    const headers = options.headers ?? {};
+    const own = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
+    return graphiqlFetcher(params, session && !own
+      ? { ...options, headers: { ...headers, Authorization: `Bearer ${session.accessToken}` } }
+      : options);
+  };
   const examplesUrl = document.currentScript.dataset.examples;
 
   const defaultQuery = `# The JobSphere API. Sign in above (or run the Register example to make an
@@ -24,11 +40,6 @@ query GetStripeConfig {
   }
 }
 `;
-
-  // The session lives in sessionStorage: a reload keeps it, closing the tab
-  // forgets it.
-  const sessionKey = 'jobsphere:graphiql:session';
-  let session = JSON.parse(sessionStorage.getItem(sessionKey) || 'null');
 
   // What the page puts into GraphiQL's editors. Undefined leaves an editor
   // to GraphiQL (and its storage); GraphiQL's edits flow back here, so that
