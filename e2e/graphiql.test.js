@@ -1,11 +1,12 @@
 // GraphiQL at / as a person uses it, in Debian's Chromium allowed to reach
 // nothing but this machine: the page renders from the binary's own files,
-// runs a query, signs in with its helper, runs one that needs the token,
-// keeps the session over a reload and signs out.
+// runs a query, signs in with its helper, runs a query and a subscription
+// that need the token, keeps the session over a reload and signs out.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { launchBrowser, screenshot, skipBrowser } from './lib/browser.js';
+import { liveSubscriptions, moreSubscriptionsThan, submitForm } from './lib/clients.js';
 import { startServer } from './lib/server.js';
 
 const PASSWORD = 'Passw0rd!e2e';
@@ -26,21 +27,24 @@ describe('GraphiQL at /', { skip: skipBrowser }, () => {
     await server?.cleanup();
   });
 
-  async function graphql(query, variables) {
+  async function graphql(query, variables, accessToken) {
     const res = await fetch(server.graphqlUrl, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...(accessToken && { Authorization: `Bearer ${accessToken}` }) },
       body: JSON.stringify({ query, variables }),
     });
     return res.json();
   }
 
   const result = () => page.locator('.result-window');
+  const session = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('jobsphere:graphiql:session')));
   const signedInAs = () => page.locator('#signed-in-as');
+
+  const execute = () => page.getByRole('button', { name: 'Execute query (Ctrl-Enter)' });
 
   /** run clicks ▶ and waits for the response pane to show text. */
   async function run(text) {
-    await page.locator('.graphiql-execute-button').click();
+    await execute().click();
     await result().filter({ hasText: text }).waitFor();
   }
 
@@ -50,7 +54,7 @@ describe('GraphiQL at /', { skip: skipBrowser }, () => {
    */
   async function load(name) {
     await page.locator('#examples:enabled').selectOption({ label: name });
-    await page.getByRole('tab', { name, exact: true, selected: true }).waitFor();
+    await page.getByRole('tab', { selected: true }).getByRole('button', { name, exact: true }).waitFor();
   }
 
   /** headers opens GraphiQL's Headers tab and returns what it shows. */
@@ -99,6 +103,35 @@ describe('GraphiQL at /', { skip: skipBrowser }, () => {
     await run(`"email": "${email}"`);
     await screenshot(page, 'graphiql-signed-in');
 
+    // Subscriptions go over the websocket with the same header: a deposit
+    // paid on the sandbox's Checkout page shows up in GraphiQL.
+    const before = await liveSubscriptions(server);
+    await load('OnWalletUpdated');
+    await execute().click();
+    await moreSubscriptionsThan(server, before);
+    const deposit = await graphql(
+      'mutation Deposit($input: DepositInput!) { deposit(input: $input) { checkoutUrl } }',
+      { input: { amount: '50' } },
+      (await session()).accessToken,
+    );
+    assert.ok(deposit.data?.deposit.checkoutUrl, JSON.stringify(deposit));
+    assert.equal((await submitForm(deposit.data.deposit.checkoutUrl)).ok, true);
+    await result().filter({ hasText: '"kind": "DEPOSIT_SUCCEEDED"' }).waitFor();
+    await screenshot(page, 'graphiql-subscription');
+    await page.getByRole('button', { name: 'Stop query (Ctrl-Enter)' }).click();
+    await execute().waitFor();
+
+    // A new tab starts with the header; a tab whose Headers say nothing
+    // still sends the session's token.
+    await page.getByRole('button', { name: 'New tab' }).click();
+    assert.match(await headers(), /"Authorization": "Bearer ey/);
+    await page.locator('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror').click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Backspace');
+    assert.doesNotMatch(await headers(), /Authorization/);
+    await load('Me');
+    await run(`"email": "${email}"`);
+
     // A reload keeps the session (sessionStorage) and the header.
     await page.reload();
     await signedInAs().filter({ hasText: email }).waitFor();
@@ -108,7 +141,7 @@ describe('GraphiQL at /', { skip: skipBrowser }, () => {
   });
 
   it('signs out: the header goes and the refresh token is revoked', async () => {
-    const { refreshToken } = await page.evaluate(() => JSON.parse(sessionStorage.getItem('jobsphere:graphiql:session')));
+    const { refreshToken } = await session();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#status', { hasText: 'Signed out.' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Sign in' }).isVisible(), true);
