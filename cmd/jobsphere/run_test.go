@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,12 +178,120 @@ func TestCommandLine(t *testing.T) {
 	if err := run(context.Background(), []string{"jobsphere", "version"}, getenv(nil), &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "jobsphere ") {
 		t.Fatalf("version: %q %v", out.String(), err)
 	}
-	if err := run(context.Background(), []string{"jobsphere", "frobnicate"}, getenv(map[string]string{"DATA_DIR": t.TempDir()}), io.Discard, io.Discard); err == nil {
-		t.Fatal("unknown command accepted")
-	}
 	err := run(context.Background(), []string{"jobsphere", "serve"}, getenv(map[string]string{"PORT": "abc", "DATA_DIR": t.TempDir()}), io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "PORT") {
+	if err == nil || !strings.Contains(err.Error(), "PORT") || exitStatus(err) != 1 {
 		t.Fatalf("bad PORT: %v", err)
+	}
+}
+
+// cli runs jobsphere with args on an environment whose DATA_DIR does not
+// exist yet, and returns what it wrote, its exit status and whether it
+// read the configuration (which creates DATA_DIR for the JWT secret).
+func cli(t *testing.T, args ...string) (stdout, stderr string, status int, configured bool) {
+	t.Helper()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var o, e strings.Builder
+	err := run(ctx, append([]string{"jobsphere"}, args...), getenv(map[string]string{"DATA_DIR": dataDir}), &o, &e)
+	_, statErr := os.Stat(dataDir)
+	return o.String(), e.String(), exitStatus(err), statErr == nil
+}
+
+// TestCommandFlags: every command parses its own flags before anything
+// else. -h and --help print its usage and do nothing more; an unknown
+// flag, a bad value or a stray argument is refused with status 2 and the
+// usage, before the configuration is read.
+func TestCommandFlags(t *testing.T) {
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		for _, help := range []string{"-h", "--help"} {
+			stdout, stderr, status, configured := cli(t, append(words, help)...)
+			if status != 0 || configured || stdout != "" || !strings.HasPrefix(stderr, "usage: jobsphere "+c.name) {
+				t.Errorf("%s %s: status %d, configured %v, stdout %q, stderr %q", c.name, help, status, configured, stdout, stderr)
+			}
+		}
+		for _, bad := range [][]string{{"--bogus"}, {"stray"}} {
+			_, stderr, status, configured := cli(t, append(words, bad...)...)
+			if status != 2 || configured || !strings.Contains(stderr, "usage: jobsphere "+c.name) {
+				t.Errorf("%s %v: status %d, configured %v, stderr %q", c.name, bad, status, configured, stderr)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		args   []string
+		status int
+		want   string // in the output
+	}{
+		{[]string{"serve", "--port", "abc"}, 2, `invalid value "abc" for flag -port: must be an integer between 0 and 65535`},
+		{[]string{"serve", "--port", "70000"}, 2, "usage: jobsphere serve [--port N]"},
+		{[]string{"serve", "--port"}, 2, "flag needs an argument: -port"},
+		{[]string{"serve", "stray", "--port", "9999"}, 2, `unexpected argument "stray"`},
+		{[]string{"sweep", "--grace", "soon"}, 2, `invalid value "soon" for flag -grace`},
+		{[]string{"admin", "create", "--name", "Ops"}, 2, "admin create: --email and --password are required"},
+		{[]string{"ledger"}, 2, `"ledger" needs a subcommand`},
+		{[]string{"ledger", "check"}, 2, `unknown command "ledger check"`},
+		{[]string{"ledger", "--help"}, 0, "ledger verify"},
+		{[]string{"admin", "-h"}, 0, "admin create --email E --password P [--name N]"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"--port", "9999"}, 2, `unknown command "--port"`},
+		{[]string{"help", "sweep"}, 0, "usage: jobsphere sweep [--grace 1m]"},
+		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
+	} {
+		stdout, stderr, status, configured := cli(t, tt.args...)
+		if status != tt.status || configured || !strings.Contains(stdout+stderr, tt.want) {
+			t.Errorf("%v: status %d (want %d), configured %v, output:\n%s%s", tt.args, status, tt.status, configured, stdout, stderr)
+		}
+	}
+}
+
+// TestUsage: jobsphere alone is refused with the list of commands;
+// -h, --help and help print it and succeed.
+func TestUsage(t *testing.T) {
+	_, stderr, status, _ := cli(t)
+	if status != 2 || !strings.HasPrefix(stderr, "usage: jobsphere <command>") {
+		t.Fatalf("no command: status %d, stderr %q", status, stderr)
+	}
+	for _, help := range []string{"-h", "--help", "help"} {
+		stdout, stderr, status, configured := cli(t, help)
+		if status != 0 || configured || stderr != "" {
+			t.Fatalf("%s: status %d, configured %v, stderr %q", help, status, configured, stderr)
+		}
+		for _, c := range commands {
+			if !strings.Contains(stdout, "\n  "+c.name) {
+				t.Errorf("%s does not list %q:\n%s", help, c.name, stdout)
+			}
+		}
+	}
+}
+
+// TestServePortFlag: --port is PORT, and wins over it (here over a PORT
+// that would be refused); the links the server hands out follow it.
+func TestServePortFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "abc"}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &servertest.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"jobsphere", "serve", "--port", port}, getenv(env), logs, io.Discard) }()
+	base := waitListening(t, logs, done)
+	if !strings.HasSuffix(base, ":"+port) || !strings.Contains(logs.String(), "http://localhost:"+port) {
+		t.Fatalf("listening on %s, want port %s:\n%s", base, port, logs)
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
 	}
 }
 
