@@ -279,7 +279,9 @@ func TestServePortFlag(t *testing.T) {
 	defer stop()
 	logs := &servertest.SyncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"jobsphere", "serve", "--port", port}, getenv(env), logs, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"jobsphere", "serve", "--port", port}, getenv(env), logs, io.Discard)
+	}()
 	base := waitListening(t, logs, done)
 	if !strings.HasSuffix(base, ":"+port) || !strings.Contains(logs.String(), "http://localhost:"+port) {
 		t.Fatalf("listening on %s, want port %s:\n%s", base, port, logs)
