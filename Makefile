@@ -33,17 +33,18 @@ e2e: build
 postgres-check:
 	@TEST_DATABASE_URL='$(PG_URL)' $(GO) run ./server/servertest/pgcheck
 
-## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls
+## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls; schema.graphql (the SDL, for client tooling) from them
 generate:
 	$(GO) run -mod=mod ./ent/entc.go
 	$(GO) tool gqlgen generate
+	$(GO) run ./cmd/jobsphere schema > schema.graphql.tmp && mv schema.graphql.tmp schema.graphql || { rm -f schema.graphql.tmp; exit 1; }
 
 ## check-generated: fail when committed generated code differs from what `make generate` makes
 check-generated: generate
-	@git diff --exit-code --stat -- ent graph gqlgen.yml go.mod go.sum || \
+	@git diff --exit-code --stat -- ent graph schema.graphql gqlgen.yml go.mod go.sum || \
 		(echo "generated code is stale: run 'make generate' and commit the result" && exit 1)
-	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || \
-		(git status --porcelain -- ent graph; echo "generate made new files: commit them" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph schema.graphql)" || \
+		(git status --porcelain -- ent graph schema.graphql; echo "generate made new files: commit them" && exit 1)
 
 ## lint: gofmt and go vet
 lint:

@@ -97,6 +97,7 @@ var commands = []command{
 	{name: "seed", summary: "demo accounts, a funded wallet, jobs in every state (refused in production; runs once)", configured: true, define: withConfig(seed)},
 	{name: "ledger verify", summary: "recompute every balance from the postings; exit 1 on any mismatch", configured: true, define: withConfig(ledgerVerify)},
 	{name: "sweep", synopsis: "[--grace 1m]", summary: "expire overdue offers, finish interrupted payouts and card refunds, auto-release delivered jobs (servers do it every minute)", configured: true, define: sweepCommand},
+	{name: "schema", summary: "print the GraphQL schema (SDL), as committed in schema.graphql", define: schemaCommand},
 	{name: "version", summary: "print the version", define: versionCommand},
 }
 

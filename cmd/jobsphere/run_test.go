@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/jobsphere/jobsphere/graph/generated"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -362,4 +365,31 @@ func TestSweepCommand(t *testing.T) {
 		t.Fatalf("after the sweep: %+v", w.Wallet)
 	}
 	srv.RequireLedgerVerified(t)
+}
+
+// TestSchemaCommand: `schema` prints an SDL that loads on its own into
+// the schema the server serves, without gqlgen's directives, and
+// schema.graphql holds it as printed (`make generate` writes it).
+func TestSchemaCommand(t *testing.T) {
+	stdout, stderr, status, configured := cli(t, "schema")
+	if status != 0 || configured || stderr != "" {
+		t.Fatalf("schema: status %d, configured %v, stderr %q", status, configured, stderr)
+	}
+	loaded, err := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: stdout})
+	if err != nil {
+		t.Fatalf("the printed SDL does not load: %v", err)
+	}
+	served := generated.NewExecutableSchema(generated.Config{}).Schema()
+	for name, def := range served.Types {
+		if got := loaded.Types[name]; got == nil || len(got.Fields) != len(def.Fields) || len(got.EnumValues) != len(def.EnumValues) {
+			t.Errorf("type %s: printed %+v", name, got)
+		}
+	}
+	if strings.Contains(stdout, "@go") {
+		t.Error("the SDL shows gqlgen's directives")
+	}
+	committed, err := os.ReadFile("../../schema.graphql")
+	if err != nil || string(committed) != stdout {
+		t.Fatalf("schema.graphql is not what `jobsphere schema` prints (%v): run make generate", err)
+	}
 }
