@@ -1,14 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,29 +88,26 @@ func TestServeWithNoConfiguration(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
-		t.Fatalf("no shutdown log:\n%s", logs)
+	// Text logs: APP_ENV is not production.
+	if !strings.Contains(logs.String(), " level=INFO msg=stopped") {
+		t.Fatalf("no shutdown log in text:\n%s", logs)
 	}
 }
 
 // TestServeMetricsAddress: with METRICS_ADDR, serve answers /metrics
 // there and not on the API's address.
 func TestServeMetricsAddress(t *testing.T) {
-	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "METRICS_ADDR": "127.0.0.1:0"}
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "METRICS_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json"}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	logs := &servertest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"jobsphere", "serve"}, getenv(env), logs, io.Discard) }()
 	base := waitListening(t, logs, done)
-	var metricsAddr string
-	sc := bufio.NewScanner(strings.NewReader(logs.String()))
-	for sc.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "metrics listening" {
-			metricsAddr = line.Addr
-		}
+	if !strings.Contains(logs.String(), `"msg":"metrics listening"`) {
+		t.Fatalf("LOG_FORMAT=json, but:\n%s", logs)
 	}
+	metricsAddr := findLog(logs.String(), "metrics listening")["addr"]
 	for url, want := range map[string]int{"http://" + metricsAddr + "/metrics": http.StatusOK, base + "/metrics": http.StatusNotFound} {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -134,21 +133,45 @@ func waitListening(t *testing.T, logs *servertest.SyncBuffer, done <-chan error)
 			t.Fatalf("serve exited early: %v\n%s", err, logs)
 		default:
 		}
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				_, port, err := net.SplitHostPort(line.Addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return "http://127.0.0.1:" + port
+		if line := findLog(logs.String(), "listening"); line != nil {
+			_, port, err := net.SplitHostPort(line["addr"])
+			if err != nil {
+				t.Fatal(err)
 			}
+			return "http://127.0.0.1:" + port
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("server never said it was listening:\n%s", logs)
 	return ""
+}
+
+// textAttr is one key=value of slog's text format; the value may be quoted.
+var textAttr = regexp.MustCompile(`([\w.]+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// findLog returns the attributes of the first log line whose message is
+// msg, in slog's JSON or text format; nil when there is none.
+func findLog(logs, msg string) map[string]string {
+	for _, line := range strings.Split(logs, "\n") {
+		attrs := map[string]string{}
+		var obj map[string]any
+		if json.Unmarshal([]byte(line), &obj) == nil {
+			for k, v := range obj {
+				attrs[k] = fmt.Sprint(v)
+			}
+		} else {
+			for _, m := range textAttr.FindAllStringSubmatch(line, -1) {
+				if v, err := strconv.Unquote(m[2]); err == nil {
+					m[2] = v
+				}
+				attrs[m[1]] = m[2]
+			}
+		}
+		if attrs["msg"] == msg {
+			return attrs
+		}
+	}
+	return nil
 }
 
 func TestAdminCreate(t *testing.T) {
@@ -354,7 +377,7 @@ func TestSweepCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"jobsphere", "sweep", "--grace", "0s"}, getenv(env), out, io.Discard); err != nil {
 		t.Fatalf("sweep: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), `"msg":"offers expired","count":1`) {
+	if l := findLog(out.String(), "offers expired"); l == nil || l["count"] != "1" {
 		t.Fatalf("sweep log: %s", out.String())
 	}
 	var w struct {
