@@ -551,7 +551,9 @@ func TestAccessLogOperations(t *testing.T) {
 		return func(l line) bool { return l["msg"] == "http request" && l["request_id"] == requestID }
 	}
 	operation := func(name string) func(line) bool {
-		return func(l line) bool { return l["msg"] == "graphql operation" && l["request_id"] == "log-ws" && l["operation"] == name }
+		return func(l line) bool {
+			return l["msg"] == "graphql operation" && l["request_id"] == "log-ws" && l["operation"] == name
+		}
 	}
 	for _, c := range []struct {
 		find func(line) bool
