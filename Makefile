@@ -5,16 +5,22 @@ PKGS      := ./...
 BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
+GO_BUILD  = $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
 .PHONY: run build test test-go e2e check-generated generate lint bench chaos postgres-check
 
-## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
+## run: build, then serve on http://localhost:8080 with SQLite, sandbox payments and no configuration (RUN_FLAGS="--port 9999" for another port); Ctrl-C stops it
 run:
-	$(GO) run ./cmd/jobsphere serve
+	@echo "building $(BIN) (the first build takes a minute or two)…"
+	@$(GO_BUILD)
+	@echo "starting $(BIN) serve $(RUN_FLAGS) (Ctrl-C stops it)"
+	@# exec: the server is make's own child, so Ctrl-C reaches it alone and
+	@# its clean exit (status 0) is what make sees.
+	@exec $(BIN) serve $(RUN_FLAGS)
 
 ## build: the binary in bin/
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
+	$(GO_BUILD)
 
 ## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
 test: check-generated lint postgres-check test-go e2e

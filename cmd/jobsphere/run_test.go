@@ -25,7 +25,7 @@ import (
 
 // TestServeWithNoConfiguration is `make run` on a fresh clone: no
 // variables but a data dir and a free port, GraphiQL at /, GraphQL working,
-// and a clean shutdown that closes websockets.
+// text logs, and a clean shutdown that closes websockets.
 func TestServeWithNoConfiguration(t *testing.T) {
 	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"}
 	ctx, stop := context.WithCancel(context.Background())
@@ -69,10 +69,12 @@ func TestServeWithNoConfiguration(t *testing.T) {
 		t.Fatalf("ack: %v %v", ack, err)
 	}
 
+	// Ctrl-C (main cancels the context on SIGINT and SIGTERM): a graceful
+	// shutdown, and exit status 0, which `make run` passes on.
 	stop()
 	select {
 	case err := <-done:
-		if err != nil {
+		if err != nil || exitStatus(err) != 0 {
 			t.Fatalf("serve returned %v", err)
 		}
 	case <-time.After(20 * time.Second):
