@@ -228,8 +228,7 @@ type requestInfo struct {
 	operationLogger *slog.Logger
 
 	mu        sync.Mutex
-	operation graphqlOperation
-	codes     []string // distinct, in the order answered
+	operation graphqlOperation // its codes: every distinct one the request answered, in order
 }
 
 // graphqlOperation is what the access log says of an operation.
@@ -239,6 +238,21 @@ type graphqlOperation struct {
 	duration  time.Duration // to its first response; 0 for subscriptions
 }
 
+// attrs are the operation's log attributes: only those it has.
+func (op graphqlOperation) attrs() []any {
+	var attrs []any
+	if op.typ != "" {
+		attrs = append(attrs, slog.String("operation", op.name), slog.String("operation_type", op.typ))
+	}
+	if len(op.codes) > 0 {
+		attrs = append(attrs, slog.String("error_codes", strings.Join(op.codes, ",")))
+	}
+	if op.duration > 0 {
+		attrs = append(attrs, slog.Float64("duration_ms", float64(op.duration)/float64(time.Millisecond)))
+	}
+	return attrs
+}
+
 // noteOperation records an operation for its request's access log, or
 // logs it at once when the request is a websocket.
 func noteOperation(ctx context.Context, op graphqlOperation) {
@@ -246,17 +260,10 @@ func noteOperation(ctx context.Context, op graphqlOperation) {
 	switch {
 	case info == nil:
 	case info.operationLogger != nil:
-		attrs := []slog.Attr{slog.String("operation", op.name), slog.String("operation_type", op.typ)}
-		if len(op.codes) > 0 {
-			attrs = append(attrs, slog.String("error_codes", strings.Join(op.codes, ",")))
-		}
-		if op.duration > 0 {
-			attrs = append(attrs, slog.Float64("duration_ms", float64(op.duration)/float64(time.Millisecond)))
-		}
-		info.operationLogger.LogAttrs(ctx, slog.LevelInfo, "graphql operation", attrs...)
+		info.operationLogger.InfoContext(ctx, "graphql operation", op.attrs()...)
 	default:
 		info.mu.Lock()
-		info.operation = op
+		info.operation.typ, info.operation.name = op.typ, op.name
 		info.mu.Unlock()
 		info.noteCodes(op.codes)
 	}
@@ -266,25 +273,19 @@ func (info *requestInfo) noteCodes(codes []string) {
 	info.mu.Lock()
 	defer info.mu.Unlock()
 	for _, c := range codes {
-		if !slices.Contains(info.codes, c) {
-			info.codes = append(info.codes, c)
+		if !slices.Contains(info.operation.codes, c) {
+			info.operation.codes = append(info.operation.codes, c)
 		}
 	}
 }
 
 // operationAttrs are the access line's operation and error codes, in a
-// group without a name (no attributes when there are none).
+// group without a name (no attributes when there are none). The line has
+// its own duration.
 func (info *requestInfo) operationAttrs() slog.Attr {
 	info.mu.Lock()
 	defer info.mu.Unlock()
-	var attrs []any
-	if info.operation.typ != "" {
-		attrs = append(attrs, slog.String("operation", info.operation.name), slog.String("operation_type", info.operation.typ))
-	}
-	if len(info.codes) > 0 {
-		attrs = append(attrs, slog.String("error_codes", strings.Join(info.codes, ",")))
-	}
-	return slog.Group("", attrs...)
+	return slog.Group("", info.operation.attrs()...)
 }
 
 type requestInfoKey struct{}
