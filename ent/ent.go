@@ -15,6 +15,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
@@ -26,6 +28,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -90,24 +93,27 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			connectaccount.Table:    connectaccount.ValidColumn,
-			contract.Table:          contract.ValidColumn,
-			deposit.Table:           deposit.ValidColumn,
-			escrow.Table:            escrow.ValidColumn,
-			job.Table:               job.ValidColumn,
-			jobapplication.Table:    jobapplication.ValidColumn,
-			ledgeraccount.Table:     ledgeraccount.ValidColumn,
-			ledgertransaction.Table: ledgertransaction.ValidColumn,
-			media.Table:             media.ValidColumn,
-			offer.Table:             offer.ValidColumn,
-			posting.Table:           posting.ValidColumn,
-			ratelimitbucket.Table:   ratelimitbucket.ValidColumn,
-			refreshtoken.Table:      refreshtoken.ValidColumn,
-			review.Table:            review.ValidColumn,
-			stripeevent.Table:       stripeevent.ValidColumn,
-			user.Table:              user.ValidColumn,
-			wallet.Table:            wallet.ValidColumn,
-			withdrawal.Table:        withdrawal.ValidColumn,
+			connectaccount.Table:     connectaccount.ValidColumn,
+			contract.Table:           contract.ValidColumn,
+			deposit.Table:            deposit.ValidColumn,
+			dispute.Table:            dispute.ValidColumn,
+			disputemessage.Table:     disputemessage.ValidColumn,
+			escrow.Table:             escrow.ValidColumn,
+			job.Table:                job.ValidColumn,
+			jobapplication.Table:     jobapplication.ValidColumn,
+			ledgeraccount.Table:      ledgeraccount.ValidColumn,
+			ledgertransaction.Table:  ledgertransaction.ValidColumn,
+			media.Table:              media.ValidColumn,
+			offer.Table:              offer.ValidColumn,
+			posting.Table:            posting.ValidColumn,
+			ratelimitbucket.Table:    ratelimitbucket.ValidColumn,
+			refreshtoken.Table:       refreshtoken.ValidColumn,
+			review.Table:             review.ValidColumn,
+			settlementproposal.Table: settlementproposal.ValidColumn,
+			stripeevent.Table:        stripeevent.ValidColumn,
+			user.Table:               user.ValidColumn,
+			wallet.Table:             wallet.ValidColumn,
+			withdrawal.Table:         withdrawal.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -8,6 +8,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
@@ -20,6 +22,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -31,6 +34,8 @@ var prefixMap = map[string]string{
 	"cac": connectaccount.Table,
 	"ctr": contract.Table,
 	"dep": deposit.Table,
+	"dsp": dispute.Table,
+	"dsm": disputemessage.Table,
 	"esc": escrow.Table,
 	"job": job.Table,
 	"app": jobapplication.Table,
@@ -42,6 +47,7 @@ var prefixMap = map[string]string{
 	"rlb": ratelimitbucket.Table,
 	"rtk": refreshtoken.Table,
 	"rev": review.Table,
+	"stp": settlementproposal.Table,
 	"evt": stripeevent.Table,
 	"usr": user.Table,
 	"wal": wallet.Table,

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -203,7 +205,11 @@ func (s *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStripe(w, status, body, false)
 		return
 	}
-	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+	err := r.ParseForm()
+	if err != nil && (errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil) {
+		return // the caller was killed while sending its request: nothing was asked
+	}
+	if err != nil || r.Method != http.MethodPost {
 		s.anomaly("unexpected Stripe request %s %s", r.Method, r.URL.Path)
 		writeStripe(w, 404, stripeError("invalid_request_error", "", "", "Unrecognized request URL"), false)
 		return
