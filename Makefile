@@ -5,16 +5,22 @@ PKGS      := ./...
 BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
+GO_BUILD  = $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
 .PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets lint bench chaos postgres-check chromium
 
-## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
+## run: build, then serve on http://localhost:8080 with SQLite, sandbox payments and no configuration (RUN_FLAGS="--port 9999" for another port); Ctrl-C stops it
 run:
-	$(GO) run ./cmd/jobsphere serve
+	@echo "building $(BIN) (the first build takes a minute or two)…"
+	@$(GO_BUILD)
+	@echo "starting $(strip $(BIN) serve $(RUN_FLAGS)) (Ctrl-C stops it)"
+	@# exec: the server is make's own child, so Ctrl-C reaches it alone and
+	@# its clean exit (status 0) is what make sees.
+	@exec $(BIN) serve $(RUN_FLAGS)
 
 ## build: the binary in bin/
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
+	$(GO_BUILD)
 
 ## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
 test: check-generated lint postgres-check test-go e2e
@@ -37,17 +43,18 @@ chromium:
 postgres-check:
 	@TEST_DATABASE_URL='$(PG_URL)' $(GO) run ./server/servertest/pgcheck
 
-## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls
+## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls; schema.graphql (the SDL, for client tooling) from them
 generate:
 	$(GO) run -mod=mod ./ent/entc.go
 	$(GO) tool gqlgen generate
+	$(GO) run ./cmd/jobsphere schema > schema.graphql.tmp && mv schema.graphql.tmp schema.graphql || { rm -f schema.graphql.tmp; exit 1; }
 
 ## check-generated: fail when committed generated code differs from what `make generate` makes
 check-generated: generate
-	@git diff --exit-code --stat -- ent graph gqlgen.yml go.mod go.sum || \
+	@git diff --exit-code --stat -- ent graph schema.graphql gqlgen.yml go.mod go.sum || \
 		(echo "generated code is stale: run 'make generate' and commit the result" && exit 1)
-	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || \
-		(git status --porcelain -- ent graph; echo "generate made new files: commit them" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph schema.graphql)" || \
+		(git status --porcelain -- ent graph schema.graphql; echo "generate made new files: commit them" && exit 1)
 
 ## graphiql-assets: server/graphiql/assets (GraphiQL's and React's browser builds) from the versions server/graphiql/npm/package-lock.json pins
 graphiql-assets:
