@@ -96,7 +96,7 @@ var commands = []command{
 	{name: "admin create", synopsis: "--email E --password P [--name N]", summary: "create an admin account (admins cannot self-register)", configured: true, define: adminCreateCommand},
 	{name: "seed", summary: "demo accounts, a funded wallet, jobs in every state (refused in production; runs once)", configured: true, define: withConfig(seed)},
 	{name: "ledger verify", summary: "recompute every balance from the postings; exit 1 on any mismatch", configured: true, define: withConfig(ledgerVerify)},
-	{name: "sweep", synopsis: "[--grace 1m]", summary: "expire overdue offers, finish interrupted payouts and card refunds, auto-release delivered jobs (servers do it every minute)", configured: true, define: sweepCommand},
+	{name: "sweep", synopsis: "[--grace 1m] [--ahead 0s]", summary: "expire overdue offers, finish interrupted payouts and card refunds, auto-release delivered jobs (servers do it every minute)", configured: true, define: sweepCommand},
 	{name: "schema", summary: "print the GraphQL schema (SDL), as committed in schema.graphql", define: schemaCommand},
 	{name: "version", summary: "print the version", define: versionCommand},
 }
@@ -448,16 +448,24 @@ func sweep(ctx context.Context, app *app.App, logger *slog.Logger, grace time.Du
 	return errors.Join(errs...)
 }
 
-// sweepCommand is `sweep [--grace d]`: what every server does each
-// minute, now.
+// sweepCommand is `sweep [--grace d] [--ahead d]`: what every server does
+// each minute, now — or, with --ahead, what the marketplace's sweeps will
+// do that much later.
 func sweepCommand(fs *flag.FlagSet) action {
 	grace := fs.Duration("grace", time.Minute, "finish payouts and card refunds interrupted longer ago than this")
+	ahead := fs.Duration("ahead", 0, "sweep the marketplace as the servers will this much later: auto-releases and dispute defaults due by then happen now (drills and tests)")
 	return func(ctx context.Context, e env) error {
+		if *ahead < 0 {
+			return usageError{fmt.Errorf("--ahead %s: a duration of 0 or more", *ahead)}
+		}
 		app, err := e.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer app.Close()
+		if *ahead > 0 {
+			app.Market.SetClock(func() time.Time { return time.Now().Add(*ahead) })
+		}
 		return sweep(ctx, app, app.Logger, *grace)
 	}
 }

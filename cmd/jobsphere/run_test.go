@@ -256,6 +256,7 @@ func TestCommandFlags(t *testing.T) {
 		{[]string{"serve", "--port"}, 2, "flag needs an argument: -port"},
 		{[]string{"serve", "stray", "--port", "9999"}, 2, `unexpected argument "stray"`},
 		{[]string{"sweep", "--grace", "soon"}, 2, `invalid value "soon" for flag -grace`},
+		{[]string{"sweep", "--ahead", "-1h"}, 2, "--ahead -1h0m0s: a duration of 0 or more"},
 		{[]string{"admin", "create", "--name", "Ops"}, 2, "admin create: --email and --password are required"},
 		{[]string{"ledger"}, 2, `"ledger" needs a subcommand`},
 		{[]string{"ledger", "check"}, 2, `unknown command "ledger check"`},
@@ -263,7 +264,7 @@ func TestCommandFlags(t *testing.T) {
 		{[]string{"admin", "-h"}, 0, "admin create --email E --password P [--name N]"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"--port", "9999"}, 2, `unknown command "--port"`},
-		{[]string{"help", "sweep"}, 0, "usage: jobsphere sweep [--grace 1m]"},
+		{[]string{"help", "sweep"}, 0, "usage: jobsphere sweep [--grace 1m] [--ahead 0s]"},
 		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
 	} {
 		stdout, stderr, status, configured := cli(t, tt.args...)
@@ -388,6 +389,49 @@ func TestSweepCommand(t *testing.T) {
 	cc.MustDo(t, `{ wallet { balance escrowBalance } }`, nil, &w)
 	if w.Wallet.Balance != "200.00" || w.Wallet.EscrowBalance != "0.00" {
 		t.Fatalf("after the sweep: %+v", w.Wallet)
+	}
+	srv.RequireLedgerVerified(t)
+}
+
+// TestSweepAhead: `sweep --ahead` sweeps as the servers will later: a
+// contractor's dispute left unanswered past DISPUTE_RESPONSE_DAYS is
+// settled for the contractor, and nothing before.
+func TestSweepAhead(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	env["REQUIRE_RELEASE_APPROVAL"] = "false"
+	srv := servertest.Start(t, env)
+	customer, contractor := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR")
+	srv.Fund(t, customer.ID, 20000)
+	cc, kc := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken)
+	var job struct{ CreateJob struct{ ID string } }
+	cc.MustDo(t, `mutation { createJob(input: {title: "Paint the shed", description: "Two coats, dark green", budget: "100"}) { id } }`, nil, &job)
+	var app struct{ ApplyToJob struct{ ID string } }
+	kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+	var offer struct{ SendOffer struct{ Offer struct{ ID string } } }
+	cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "100", timeline: "1 day", description: "Two coats of paint"}) { offer { id } } }`,
+		map[string]any{"a": app.ApplyToJob.ID}, &offer)
+	var accepted struct{ AcceptOffer struct{ Contract struct{ ID string } } }
+	kc.MustDo(t, `mutation($o: ID!) { acceptOffer(offerId: $o) { contract { id } } }`, map[string]any{"o": offer.SendOffer.Offer.ID}, &accepted)
+	var opened struct{ OpenDispute struct{ ID string } }
+	kc.MustDo(t, `mutation($c: ID!) { openDispute(input: {contractId: $c, reason: UNRESPONSIVE, description: "Painted, never paid"}) { id } }`,
+		map[string]any{"c": accepted.AcceptOffer.Contract.ID}, &opened)
+	status := func() string {
+		var d struct{ Dispute struct{ Status string } }
+		kc.MustDo(t, `query($d: ID!) { dispute(id: $d) { status } }`, map[string]any{"d": opened.OpenDispute.ID}, &d)
+		return d.Dispute.Status
+	}
+	for _, tt := range []struct{ ahead, want string }{{"119h", "OPEN"}, {"121h", "SETTLED"}} {
+		if err := run(context.Background(), []string{"jobsphere", "sweep", "--ahead", tt.ahead}, getenv(env), io.Discard, io.Discard); err != nil {
+			t.Fatalf("sweep --ahead %s: %v", tt.ahead, err)
+		}
+		if got := status(); got != tt.want {
+			t.Fatalf("after sweep --ahead %s: dispute %s, want %s", tt.ahead, got, tt.want)
+		}
+	}
+	var w struct{ Wallet struct{ Balance string } }
+	kc.MustDo(t, `{ wallet { balance } }`, nil, &w)
+	if w.Wallet.Balance != "80.00" {
+		t.Fatalf("contractor after the default outcome: %s, want 80.00", w.Wallet.Balance)
 	}
 	srv.RequireLedgerVerified(t)
 }
