@@ -171,6 +171,47 @@ func (_u *DepositUpdate) ClearCompletedAt() *DepositUpdate {
 	return _u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *DepositUpdate) SetRefundedAmount(v int64) *DepositUpdate {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *DepositUpdate) SetNillableRefundedAmount(v *int64) *DepositUpdate {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *DepositUpdate) AddRefundedAmount(v int64) *DepositUpdate {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
+// SetRefundStartedAt sets the "refund_started_at" field.
+func (_u *DepositUpdate) SetRefundStartedAt(v time.Time) *DepositUpdate {
+	_u.mutation.SetRefundStartedAt(v)
+	return _u
+}
+
+// SetNillableRefundStartedAt sets the "refund_started_at" field if the given value is not nil.
+func (_u *DepositUpdate) SetNillableRefundStartedAt(v *time.Time) *DepositUpdate {
+	if v != nil {
+		_u.SetRefundStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearRefundStartedAt clears the value of the "refund_started_at" field.
+func (_u *DepositUpdate) ClearRefundStartedAt() *DepositUpdate {
+	_u.mutation.ClearRefundStartedAt()
+	return _u
+}
+
 // SetTransaction sets the "transaction" edge to the LedgerTransaction entity.
 func (_u *DepositUpdate) SetTransaction(v *LedgerTransaction) *DepositUpdate {
 	return _u.SetTransactionID(v.ID)
@@ -289,6 +330,18 @@ func (_u *DepositUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(deposit.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RefundStartedAt(); ok {
+		_spec.SetField(deposit.FieldRefundStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RefundStartedAtCleared() {
+		_spec.ClearField(deposit.FieldRefundStartedAt, field.TypeTime)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -481,6 +534,47 @@ func (_u *DepositUpdateOne) ClearCompletedAt() *DepositUpdateOne {
 	return _u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *DepositUpdateOne) SetRefundedAmount(v int64) *DepositUpdateOne {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *DepositUpdateOne) SetNillableRefundedAmount(v *int64) *DepositUpdateOne {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *DepositUpdateOne) AddRefundedAmount(v int64) *DepositUpdateOne {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
+// SetRefundStartedAt sets the "refund_started_at" field.
+func (_u *DepositUpdateOne) SetRefundStartedAt(v time.Time) *DepositUpdateOne {
+	_u.mutation.SetRefundStartedAt(v)
+	return _u
+}
+
+// SetNillableRefundStartedAt sets the "refund_started_at" field if the given value is not nil.
+func (_u *DepositUpdateOne) SetNillableRefundStartedAt(v *time.Time) *DepositUpdateOne {
+	if v != nil {
+		_u.SetRefundStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearRefundStartedAt clears the value of the "refund_started_at" field.
+func (_u *DepositUpdateOne) ClearRefundStartedAt() *DepositUpdateOne {
+	_u.mutation.ClearRefundStartedAt()
+	return _u
+}
+
 // SetTransaction sets the "transaction" edge to the LedgerTransaction entity.
 func (_u *DepositUpdateOne) SetTransaction(v *LedgerTransaction) *DepositUpdateOne {
 	return _u.SetTransactionID(v.ID)
@@ -629,6 +723,18 @@ func (_u *DepositUpdateOne) sqlSave(ctx context.Context) (_node *Deposit, err er
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(deposit.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RefundStartedAt(); ok {
+		_spec.SetField(deposit.FieldRefundStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RefundStartedAtCleared() {
+		_spec.ClearField(deposit.FieldRefundStartedAt, field.TypeTime)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{

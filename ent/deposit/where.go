@@ -106,6 +106,16 @@ func CompletedAt(v time.Time) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldCompletedAt, v))
 }
 
+// RefundedAmount applies equality check predicate on the "refunded_amount" field. It's identical to RefundedAmountEQ.
+func RefundedAmount(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundStartedAt applies equality check predicate on the "refund_started_at" field. It's identical to RefundStartedAtEQ.
+func RefundStartedAt(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundStartedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldCreatedAt, v))
@@ -764,6 +774,96 @@ func CompletedAtIsNil() predicate.Deposit {
 // CompletedAtNotNil applies the NotNil predicate on the "completed_at" field.
 func CompletedAtNotNil() predicate.Deposit {
 	return predicate.Deposit(sql.FieldNotNull(FieldCompletedAt))
+}
+
+// RefundedAmountEQ applies the EQ predicate on the "refunded_amount" field.
+func RefundedAmountEQ(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountNEQ applies the NEQ predicate on the "refunded_amount" field.
+func RefundedAmountNEQ(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountIn applies the In predicate on the "refunded_amount" field.
+func RefundedAmountIn(vs ...int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountNotIn applies the NotIn predicate on the "refunded_amount" field.
+func RefundedAmountNotIn(vs ...int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountGT applies the GT predicate on the "refunded_amount" field.
+func RefundedAmountGT(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountGTE applies the GTE predicate on the "refunded_amount" field.
+func RefundedAmountGTE(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGTE(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLT applies the LT predicate on the "refunded_amount" field.
+func RefundedAmountLT(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLTE applies the LTE predicate on the "refunded_amount" field.
+func RefundedAmountLTE(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLTE(FieldRefundedAmount, v))
+}
+
+// RefundStartedAtEQ applies the EQ predicate on the "refund_started_at" field.
+func RefundStartedAtEQ(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundStartedAt, v))
+}
+
+// RefundStartedAtNEQ applies the NEQ predicate on the "refund_started_at" field.
+func RefundStartedAtNEQ(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNEQ(FieldRefundStartedAt, v))
+}
+
+// RefundStartedAtIn applies the In predicate on the "refund_started_at" field.
+func RefundStartedAtIn(vs ...time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldIn(FieldRefundStartedAt, vs...))
+}
+
+// RefundStartedAtNotIn applies the NotIn predicate on the "refund_started_at" field.
+func RefundStartedAtNotIn(vs ...time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotIn(FieldRefundStartedAt, vs...))
+}
+
+// RefundStartedAtGT applies the GT predicate on the "refund_started_at" field.
+func RefundStartedAtGT(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGT(FieldRefundStartedAt, v))
+}
+
+// RefundStartedAtGTE applies the GTE predicate on the "refund_started_at" field.
+func RefundStartedAtGTE(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGTE(FieldRefundStartedAt, v))
+}
+
+// RefundStartedAtLT applies the LT predicate on the "refund_started_at" field.
+func RefundStartedAtLT(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLT(FieldRefundStartedAt, v))
+}
+
+// RefundStartedAtLTE applies the LTE predicate on the "refund_started_at" field.
+func RefundStartedAtLTE(v time.Time) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLTE(FieldRefundStartedAt, v))
+}
+
+// RefundStartedAtIsNil applies the IsNil predicate on the "refund_started_at" field.
+func RefundStartedAtIsNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldIsNull(FieldRefundStartedAt))
+}
+
+// RefundStartedAtNotNil applies the NotNil predicate on the "refund_started_at" field.
+func RefundStartedAtNotNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotNull(FieldRefundStartedAt))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

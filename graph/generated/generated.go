@@ -18,6 +18,7 @@ import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/escrow"
@@ -84,6 +85,31 @@ type ComplexityRoot struct {
 	CancelJobPayload struct {
 		Job          func(childComplexity int) int
 		RefundAmount func(childComplexity int) int
+	}
+
+	Chargeback struct {
+		Amount          func(childComplexity int) int
+		ClosedAt        func(childComplexity int) int
+		Contract        func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Customer        func(childComplexity int) int
+		Deposit         func(childComplexity int) int
+		Fee             func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Reason          func(childComplexity int) int
+		Status          func(childComplexity int) int
+		StripeDisputeID func(childComplexity int) int
+	}
+
+	ChargebackConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ChargebackEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	CheckoutPayload struct {
@@ -156,6 +182,7 @@ type ComplexityRoot struct {
 		FailureReason           func(childComplexity int) int
 		ID                      func(childComplexity int) int
 		Method                  func(childComplexity int) int
+		RefundedAmount          func(childComplexity int) int
 		Status                  func(childComplexity int) int
 		StripeCheckoutSessionID func(childComplexity int) int
 		StripePaymentIntentID   func(childComplexity int) int
@@ -194,6 +221,30 @@ type ComplexityRoot struct {
 	FinancialConnectionsSessionPayload struct {
 		ClientSecret func(childComplexity int) int
 		SessionID    func(childComplexity int) int
+	}
+
+	FraudWarning struct {
+		Contract              func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Customer              func(childComplexity int) int
+		Deposit               func(childComplexity int) int
+		FraudType             func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		ResolvedAt            func(childComplexity int) int
+		StripeChargeID        func(childComplexity int) int
+		StripePaymentIntentID func(childComplexity int) int
+		StripeWarningID       func(childComplexity int) int
+	}
+
+	FraudWarningConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	FraudWarningEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Job struct {
@@ -695,6 +746,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CancelJobPayload.RefundAmount(childComplexity), true
 
+	case "Chargeback.amount":
+		if e.ComplexityRoot.Chargeback.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Amount(childComplexity), true
+	case "Chargeback.closedAt":
+		if e.ComplexityRoot.Chargeback.ClosedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.ClosedAt(childComplexity), true
+	case "Chargeback.contract":
+		if e.ComplexityRoot.Chargeback.Contract == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Contract(childComplexity), true
+	case "Chargeback.createdAt":
+		if e.ComplexityRoot.Chargeback.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.CreatedAt(childComplexity), true
+	case "Chargeback.customer":
+		if e.ComplexityRoot.Chargeback.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Customer(childComplexity), true
+	case "Chargeback.deposit":
+		if e.ComplexityRoot.Chargeback.Deposit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Deposit(childComplexity), true
+	case "Chargeback.fee":
+		if e.ComplexityRoot.Chargeback.Fee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Fee(childComplexity), true
+	case "Chargeback.id":
+		if e.ComplexityRoot.Chargeback.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.ID(childComplexity), true
+	case "Chargeback.reason":
+		if e.ComplexityRoot.Chargeback.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Reason(childComplexity), true
+	case "Chargeback.status":
+		if e.ComplexityRoot.Chargeback.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Status(childComplexity), true
+	case "Chargeback.stripeDisputeId":
+		if e.ComplexityRoot.Chargeback.StripeDisputeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.StripeDisputeID(childComplexity), true
+
+	case "ChargebackConnection.edges":
+		if e.ComplexityRoot.ChargebackConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackConnection.Edges(childComplexity), true
+	case "ChargebackConnection.pageInfo":
+		if e.ComplexityRoot.ChargebackConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackConnection.PageInfo(childComplexity), true
+	case "ChargebackConnection.totalCount":
+		if e.ComplexityRoot.ChargebackConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackConnection.TotalCount(childComplexity), true
+
+	case "ChargebackEdge.cursor":
+		if e.ComplexityRoot.ChargebackEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackEdge.Cursor(childComplexity), true
+	case "ChargebackEdge.node":
+		if e.ComplexityRoot.ChargebackEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackEdge.Node(childComplexity), true
+
 	case "CheckoutPayload.checkoutUrl":
 		if e.ComplexityRoot.CheckoutPayload.CheckoutURL == nil {
 			break
@@ -973,6 +1123,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Deposit.Method(childComplexity), true
+	case "Deposit.refundedAmount":
+		if e.ComplexityRoot.Deposit.RefundedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.RefundedAmount(childComplexity), true
 	case "Deposit.status":
 		if e.ComplexityRoot.Deposit.Status == nil {
 			break
@@ -1150,6 +1306,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FinancialConnectionsSessionPayload.SessionID(childComplexity), true
+
+	case "FraudWarning.contract":
+		if e.ComplexityRoot.FraudWarning.Contract == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.Contract(childComplexity), true
+	case "FraudWarning.createdAt":
+		if e.ComplexityRoot.FraudWarning.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.CreatedAt(childComplexity), true
+	case "FraudWarning.customer":
+		if e.ComplexityRoot.FraudWarning.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.Customer(childComplexity), true
+	case "FraudWarning.deposit":
+		if e.ComplexityRoot.FraudWarning.Deposit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.Deposit(childComplexity), true
+	case "FraudWarning.fraudType":
+		if e.ComplexityRoot.FraudWarning.FraudType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.FraudType(childComplexity), true
+	case "FraudWarning.id":
+		if e.ComplexityRoot.FraudWarning.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.ID(childComplexity), true
+	case "FraudWarning.resolvedAt":
+		if e.ComplexityRoot.FraudWarning.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.ResolvedAt(childComplexity), true
+	case "FraudWarning.stripeChargeId":
+		if e.ComplexityRoot.FraudWarning.StripeChargeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.StripeChargeID(childComplexity), true
+	case "FraudWarning.stripePaymentIntentId":
+		if e.ComplexityRoot.FraudWarning.StripePaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.StripePaymentIntentID(childComplexity), true
+	case "FraudWarning.stripeWarningId":
+		if e.ComplexityRoot.FraudWarning.StripeWarningID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.StripeWarningID(childComplexity), true
+
+	case "FraudWarningConnection.edges":
+		if e.ComplexityRoot.FraudWarningConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningConnection.Edges(childComplexity), true
+	case "FraudWarningConnection.pageInfo":
+		if e.ComplexityRoot.FraudWarningConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningConnection.PageInfo(childComplexity), true
+	case "FraudWarningConnection.totalCount":
+		if e.ComplexityRoot.FraudWarningConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningConnection.TotalCount(childComplexity), true
+
+	case "FraudWarningEdge.cursor":
+		if e.ComplexityRoot.FraudWarningEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningEdge.Cursor(childComplexity), true
+	case "FraudWarningEdge.node":
+		if e.ComplexityRoot.FraudWarningEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningEdge.Node(childComplexity), true
 
 	case "Job.applications":
 		if e.ComplexityRoot.Job.Applications == nil {
@@ -2769,11 +3018,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("ApplyToJobInput", ec.unmarshalInputApplyToJobInput),
+			graphql.NewInputUnmarshaler("ChargebackOrder", ec.unmarshalInputChargebackOrder),
 			graphql.NewInputUnmarshaler("ContractOrder", ec.unmarshalInputContractOrder),
 			graphql.NewInputUnmarshaler("CreateJobInput", ec.unmarshalInputCreateJobInput),
 			graphql.NewInputUnmarshaler("DepositInput", ec.unmarshalInputDepositInput),
 			graphql.NewInputUnmarshaler("DepositOrder", ec.unmarshalInputDepositOrder),
 			graphql.NewInputUnmarshaler("EscrowOrder", ec.unmarshalInputEscrowOrder),
+			graphql.NewInputUnmarshaler("FraudWarningOrder", ec.unmarshalInputFraudWarningOrder),
 			graphql.NewInputUnmarshaler("JobApplicationOrder", ec.unmarshalInputJobApplicationOrder),
 			graphql.NewInputUnmarshaler("JobOrder", ec.unmarshalInputJobOrder),
 			graphql.NewInputUnmarshaler("JobWhereInput", ec.unmarshalInputJobWhereInput),
@@ -2950,6 +3201,76 @@ enum ApplicationStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/jobap
   ACCEPTED
   REJECTED
 }
+type Chargeback implements Node {
+  id: ID!
+  createdAt: Time!
+  stripeDisputeId: String!
+  amount: Decimal!
+  fee: Decimal!
+  reason: String!
+  status: ChargebackStatus!
+  closedAt: Time
+  customer: User!
+  deposit: Deposit
+  contract: Contract
+}
+"""
+A connection to a list of items.
+"""
+type ChargebackConnection {
+  """
+  A list of edges.
+  """
+  edges: [ChargebackEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ChargebackEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Chargeback
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for Chargeback connections
+"""
+input ChargebackOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Chargebacks.
+  """
+  field: ChargebackOrderField!
+}
+"""
+Properties by which Chargeback connections can be ordered.
+"""
+enum ChargebackOrderField {
+  CREATED_AT
+}
+"""
+ChargebackStatus is enum for the field status
+"""
+enum ChargebackStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/chargeback.Status") {
+  OPEN
+  WON
+  LOST
+}
 type Contract implements Node {
   id: ID!
   createdAt: Time!
@@ -3034,6 +3355,7 @@ type Deposit implements Node {
   stripePaymentIntentId: String
   failureReason: String
   completedAt: Time
+  refundedAmount: Decimal!
   transaction: Transaction
 }
 """
@@ -3071,6 +3393,7 @@ enum DepositStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/deposit.S
   SUCCEEDED
   FAILED
   EXPIRED
+  REFUNDED
 }
 type Escrow implements Node {
   id: ID!
@@ -3116,6 +3439,67 @@ enum EscrowStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/escrow.Sta
   RELEASE_REQUESTED
   RELEASED
   REFUNDED
+}
+type FraudWarning implements Node {
+  id: ID!
+  createdAt: Time!
+  stripeWarningId: String!
+  stripeChargeId: String!
+  stripePaymentIntentId: String!
+  fraudType: String!
+  resolvedAt: Time
+  customer: User!
+  deposit: Deposit
+  contract: Contract
+}
+"""
+A connection to a list of items.
+"""
+type FraudWarningConnection {
+  """
+  A list of edges.
+  """
+  edges: [FraudWarningEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type FraudWarningEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: FraudWarning
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for FraudWarning connections
+"""
+input FraudWarningOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order FraudWarnings.
+  """
+  field: FraudWarningOrderField!
+}
+"""
+Properties by which FraudWarning connections can be ordered.
+"""
+enum FraudWarningOrderField {
+  CREATED_AT
 }
 """
 FreezeReason is enum for the field frozen_reason
@@ -3777,6 +4161,8 @@ enum TransactionType @goModel(model: "github.com/jobsphere/jobsphere/ent/ledgert
   CONTRACTOR_PAYOUT
   REFUND
   WALLET_TRANSFER
+  CHARGEBACK
+  CHARGEBACK_REVERSAL
 }
 type User implements Node {
   id: ID!
@@ -4485,6 +4871,44 @@ func (ec *executionContext) childFields_CancelJobPayload(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type CancelJobPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Chargeback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Chargeback_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Chargeback_createdAt(ctx, field)
+	case "stripeDisputeId":
+		return ec.fieldContext_Chargeback_stripeDisputeId(ctx, field)
+	case "amount":
+		return ec.fieldContext_Chargeback_amount(ctx, field)
+	case "fee":
+		return ec.fieldContext_Chargeback_fee(ctx, field)
+	case "reason":
+		return ec.fieldContext_Chargeback_reason(ctx, field)
+	case "status":
+		return ec.fieldContext_Chargeback_status(ctx, field)
+	case "closedAt":
+		return ec.fieldContext_Chargeback_closedAt(ctx, field)
+	case "customer":
+		return ec.fieldContext_Chargeback_customer(ctx, field)
+	case "deposit":
+		return ec.fieldContext_Chargeback_deposit(ctx, field)
+	case "contract":
+		return ec.fieldContext_Chargeback_contract(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Chargeback", field.Name)
+}
+
+func (ec *executionContext) childFields_ChargebackEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ChargebackEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ChargebackEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChargebackEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_CheckoutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sessionId":
@@ -4633,6 +5057,8 @@ func (ec *executionContext) childFields_Deposit(ctx context.Context, field graph
 		return ec.fieldContext_Deposit_failureReason(ctx, field)
 	case "completedAt":
 		return ec.fieldContext_Deposit_completedAt(ctx, field)
+	case "refundedAmount":
+		return ec.fieldContext_Deposit_refundedAmount(ctx, field)
 	case "transaction":
 		return ec.fieldContext_Deposit_transaction(ctx, field)
 	}
@@ -4703,6 +5129,42 @@ func (ec *executionContext) childFields_FinancialConnectionsSessionPayload(ctx c
 		return ec.fieldContext_FinancialConnectionsSessionPayload_clientSecret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FinancialConnectionsSessionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_FraudWarning(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FraudWarning_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_FraudWarning_createdAt(ctx, field)
+	case "stripeWarningId":
+		return ec.fieldContext_FraudWarning_stripeWarningId(ctx, field)
+	case "stripeChargeId":
+		return ec.fieldContext_FraudWarning_stripeChargeId(ctx, field)
+	case "stripePaymentIntentId":
+		return ec.fieldContext_FraudWarning_stripePaymentIntentId(ctx, field)
+	case "fraudType":
+		return ec.fieldContext_FraudWarning_fraudType(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_FraudWarning_resolvedAt(ctx, field)
+	case "customer":
+		return ec.fieldContext_FraudWarning_customer(ctx, field)
+	case "deposit":
+		return ec.fieldContext_FraudWarning_deposit(ctx, field)
+	case "contract":
+		return ec.fieldContext_FraudWarning_contract(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FraudWarning", field.Name)
+}
+
+func (ec *executionContext) childFields_FraudWarningEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_FraudWarningEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_FraudWarningEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FraudWarningEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6619,6 +7081,428 @@ func (ec *executionContext) fieldContext_CancelJobPayload_refundAmount(_ context
 	return graphql.NewScalarFieldContext("CancelJobPayload", field, false, false, "Decimal")
 }
 
+func (ec *executionContext) _Chargeback_id(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Chargeback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Chargeback_stripeDisputeId(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_stripeDisputeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeDisputeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_stripeDisputeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "String")
+}
+
+func (ec *executionContext) _Chargeback_amount(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Chargeback_fee(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_fee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fee, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_fee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Chargeback_reason(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "String")
+}
+
+func (ec *executionContext) _Chargeback_status(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v chargeback.Status) graphql.Marshaler {
+			return ec.marshalNChargebackStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "ChargebackStatus")
+}
+
+func (ec *executionContext) _Chargeback_closedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_closedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_closedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Chargeback_customer(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Chargeback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Chargeback_deposit(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deposit(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_deposit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Chargeback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Chargeback_contract(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_contract(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contract(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
+			return ec.marshalOContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_contract(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Chargeback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ChargebackEdge) graphql.Marshaler {
+			return ec.marshalOChargebackEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargebackConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChargebackEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargebackConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChargebackConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChargebackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Chargeback) graphql.Marshaler {
+			return ec.marshalOChargeback2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargeback(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargebackEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Chargeback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChargebackEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _CheckoutPayload_sessionId(ctx context.Context, field graphql.CollectedField, obj *payments.CheckoutSession) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7863,6 +8747,29 @@ func (ec *executionContext) fieldContext_Deposit_completedAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Deposit_refundedAmount(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_refundedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefundedAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_refundedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Decimal")
+}
+
 func (ec *executionContext) _Deposit_transaction(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8472,6 +9379,405 @@ func (ec *executionContext) _FinancialConnectionsSessionPayload_clientSecret(ctx
 }
 func (ec *executionContext) fieldContext_FinancialConnectionsSessionPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FinancialConnectionsSessionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_id(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "ID")
+}
+
+func (ec *executionContext) _FraudWarning_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FraudWarning_stripeWarningId(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_stripeWarningId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeWarningID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_stripeWarningId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_stripeChargeId(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_stripeChargeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeChargeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_stripeChargeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_stripePaymentIntentId(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_stripePaymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripePaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_stripePaymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_fraudType(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_fraudType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FraudType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_fraudType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FraudWarning_customer(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarning",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarning_deposit(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deposit(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_deposit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarning",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarning_contract(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_contract(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contract(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
+			return ec.marshalOContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_contract(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarning",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FraudWarningEdge) graphql.Marshaler {
+			return ec.marshalOFraudWarningEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarningConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FraudWarningEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarningConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarningConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FraudWarningEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FraudWarning) graphql.Marshaler {
+			return ec.marshalOFraudWarning2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarning(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarningEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FraudWarning(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarningEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
@@ -16940,6 +18246,59 @@ func UnmarshalApplyToJobInput(ctx context.Context, raw any) (market.ApplyInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputChargebackOrder(ctx context.Context, obj any) (ent.ChargebackOrder, error) {
+	var it ent.ChargebackOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChargebackOrder unmarshals raw into the ChargebackOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChargebackOrder(ctx context.Context, raw any) (ent.ChargebackOrder, error) {
+	var out ent.ChargebackOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChargebackOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputContractOrder(ctx context.Context, obj any) (ent.ContractOrder, error) {
 	var it ent.ContractOrder
 	if obj == nil {
@@ -17229,6 +18588,59 @@ func (ec *executionContext) unmarshalInputEscrowOrder(ctx context.Context, obj a
 func UnmarshalEscrowOrder(ctx context.Context, raw any) (ent.EscrowOrder, error) {
 	var out ent.EscrowOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "EscrowOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputFraudWarningOrder(ctx context.Context, obj any) (ent.FraudWarningOrder, error) {
+	var it ent.FraudWarningOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFraudWarningOrder unmarshals raw into the FraudWarningOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFraudWarningOrder(ctx context.Context, raw any) (ent.FraudWarningOrder, error) {
+	var out ent.FraudWarningOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "FraudWarningOrder", raw, &out)
 	return out, err
 }
 
@@ -19650,6 +21062,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Job(ctx, sel, obj)
+	case *ent.FraudWarning:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._FraudWarning(ctx, sel, obj)
 	case *ent.Escrow:
 		if obj == nil {
 			return graphql.Null
@@ -19665,6 +21082,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Contract(ctx, sel, obj)
+	case *ent.Chargeback:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Chargeback(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -19825,6 +21247,173 @@ func (ec *executionContext) _CancelJobPayload(ctx context.Context, sel ast.Selec
 			}
 		case "refundAmount":
 			out.Values[i] = ec._CancelJobPayload_refundAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chargebackImplementors = []string{"Chargeback", "Node"}
+
+func (ec *executionContext) _Chargeback(ctx context.Context, sel ast.SelectionSet, obj *ent.Chargeback) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargebackImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Chargeback")
+		case "id":
+			out.Values[i] = ec._Chargeback_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Chargeback_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeDisputeId":
+			out.Values[i] = ec._Chargeback_stripeDisputeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.Values[i] = ec._Chargeback_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fee":
+			out.Values[i] = ec._Chargeback_fee(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._Chargeback_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Chargeback_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closedAt":
+			out.Values[i] = ec._Chargeback_closedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Chargeback_customer(ctx, field, obj)
+				})
+		case "deposit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Chargeback_deposit(ctx, field, obj)
+				})
+		case "contract":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Chargeback_contract(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chargebackConnectionImplementors = []string{"ChargebackConnection"}
+
+func (ec *executionContext) _ChargebackConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ChargebackConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargebackConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChargebackConnection")
+		case "edges":
+			out.Values[i] = ec._ChargebackConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ChargebackConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ChargebackConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chargebackEdgeImplementors = []string{"ChargebackEdge"}
+
+func (ec *executionContext) _ChargebackEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ChargebackEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargebackEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChargebackEdge")
+		case "node":
+			out.Values[i] = ec._ChargebackEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ChargebackEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20331,6 +21920,11 @@ func (ec *executionContext) _Deposit(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "refundedAmount":
+			out.Values[i] = ec._Deposit_refundedAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "transaction":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -20539,6 +22133,168 @@ func (ec *executionContext) _FinancialConnectionsSessionPayload(ctx context.Cont
 			}
 		case "clientSecret":
 			out.Values[i] = ec._FinancialConnectionsSessionPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fraudWarningImplementors = []string{"FraudWarning", "Node"}
+
+func (ec *executionContext) _FraudWarning(ctx context.Context, sel ast.SelectionSet, obj *ent.FraudWarning) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fraudWarningImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FraudWarning")
+		case "id":
+			out.Values[i] = ec._FraudWarning_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._FraudWarning_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeWarningId":
+			out.Values[i] = ec._FraudWarning_stripeWarningId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeChargeId":
+			out.Values[i] = ec._FraudWarning_stripeChargeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripePaymentIntentId":
+			out.Values[i] = ec._FraudWarning_stripePaymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fraudType":
+			out.Values[i] = ec._FraudWarning_fraudType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._FraudWarning_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FraudWarning_customer(ctx, field, obj)
+				})
+		case "deposit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FraudWarning_deposit(ctx, field, obj)
+				})
+		case "contract":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FraudWarning_contract(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fraudWarningConnectionImplementors = []string{"FraudWarningConnection"}
+
+func (ec *executionContext) _FraudWarningConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FraudWarningConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fraudWarningConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FraudWarningConnection")
+		case "edges":
+			out.Values[i] = ec._FraudWarningConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FraudWarningConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._FraudWarningConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fraudWarningEdgeImplementors = []string{"FraudWarningEdge"}
+
+func (ec *executionContext) _FraudWarningEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FraudWarningEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fraudWarningEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FraudWarningEdge")
+		case "node":
+			out.Values[i] = ec._FraudWarningEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._FraudWarningEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23199,6 +24955,30 @@ func (ec *executionContext) marshalNCancelJobPayload2ᚖgithubᚗcomᚋjobsphere
 	return ec._CancelJobPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx context.Context, v any) (*ent.ChargebackOrderField, error) {
+	var res = new(ent.ChargebackOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ChargebackOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChargebackOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNChargebackStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, v any) (chargeback.Status, error) {
+	var res chargeback.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChargebackStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, sel ast.SelectionSet, v chargeback.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNCheckoutPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐCheckoutSession(ctx context.Context, sel ast.SelectionSet, v *payments.CheckoutSession) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CheckoutPayload!")
@@ -23407,6 +25187,20 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx context.Context, v any) (*ent.FraudWarningOrderField, error) {
+	var res = new(ent.FraudWarningOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarningOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FraudWarningOrderField!")
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalNFundingSource2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐFundingSource(ctx context.Context, v any) (escrow.FundingSource, error) {
@@ -24220,6 +26014,33 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOChargeback2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargeback(ctx context.Context, sel ast.SelectionSet, v *ent.Chargeback) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Chargeback(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOChargebackEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ChargebackEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOChargebackEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOChargebackEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ChargebackEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ChargebackEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOConnectAccountState2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -24361,6 +26182,33 @@ func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsph
 		return graphql.Null
 	}
 	return ec._Deposit(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOFraudWarning2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarning(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarning) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FraudWarning(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOFraudWarningEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.FraudWarningEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOFraudWarningEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOFraudWarningEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarningEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FraudWarningEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOFreezeReason2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwalletᚐFrozenReason(ctx context.Context, v any) (*wallet.FrozenReason, error) {
