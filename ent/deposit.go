@@ -46,8 +46,8 @@ type Deposit struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// RefundedAmount holds the value of the "refunded_amount" field.
 	RefundedAmount int64 `json:"refunded_amount,omitempty"`
-	// RefundStartedAt holds the value of the "refund_started_at" field.
-	RefundStartedAt *time.Time `json:"refund_started_at,omitempty"`
+	// RefundTransactionID holds the value of the "refund_transaction_id" field.
+	RefundTransactionID *pulid.ID `json:"refund_transaction_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DepositQuery when eager-loading is set.
 	Edges        DepositEdges `json:"edges"`
@@ -94,7 +94,7 @@ func (*Deposit) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case deposit.FieldTransactionID:
+		case deposit.FieldTransactionID, deposit.FieldRefundTransactionID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case deposit.FieldID, deposit.FieldUserID:
 			values[i] = new(pulid.ID)
@@ -102,7 +102,7 @@ func (*Deposit) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case deposit.FieldStatus, deposit.FieldMethod, deposit.FieldCheckoutURL, deposit.FieldStripeCheckoutSessionID, deposit.FieldStripePaymentIntentID, deposit.FieldFailureReason:
 			values[i] = new(sql.NullString)
-		case deposit.FieldCreatedAt, deposit.FieldUpdatedAt, deposit.FieldCompletedAt, deposit.FieldRefundStartedAt:
+		case deposit.FieldCreatedAt, deposit.FieldUpdatedAt, deposit.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -209,12 +209,12 @@ func (_m *Deposit) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RefundedAmount = value.Int64
 			}
-		case deposit.FieldRefundStartedAt:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field refund_started_at", values[i])
+		case deposit.FieldRefundTransactionID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field refund_transaction_id", values[i])
 			} else if value.Valid {
-				_m.RefundStartedAt = new(time.Time)
-				*_m.RefundStartedAt = value.Time
+				_m.RefundTransactionID = new(pulid.ID)
+				*_m.RefundTransactionID = *value.S.(*pulid.ID)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -313,9 +313,9 @@ func (_m *Deposit) String() string {
 	builder.WriteString("refunded_amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RefundedAmount))
 	builder.WriteString(", ")
-	if v := _m.RefundStartedAt; v != nil {
-		builder.WriteString("refund_started_at=")
-		builder.WriteString(v.Format(time.ANSIC))
+	if v := _m.RefundTransactionID; v != nil {
+		builder.WriteString("refund_transaction_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -184,16 +184,16 @@ func (_c *DepositCreate) SetNillableRefundedAmount(v *int64) *DepositCreate {
 	return _c
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (_c *DepositCreate) SetRefundStartedAt(v time.Time) *DepositCreate {
-	_c.mutation.SetRefundStartedAt(v)
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (_c *DepositCreate) SetRefundTransactionID(v pulid.ID) *DepositCreate {
+	_c.mutation.SetRefundTransactionID(v)
 	return _c
 }
 
-// SetNillableRefundStartedAt sets the "refund_started_at" field if the given value is not nil.
-func (_c *DepositCreate) SetNillableRefundStartedAt(v *time.Time) *DepositCreate {
+// SetNillableRefundTransactionID sets the "refund_transaction_id" field if the given value is not nil.
+func (_c *DepositCreate) SetNillableRefundTransactionID(v *pulid.ID) *DepositCreate {
 	if v != nil {
-		_c.SetRefundStartedAt(*v)
+		_c.SetRefundTransactionID(*v)
 	}
 	return _c
 }
@@ -395,9 +395,9 @@ func (_c *DepositCreate) createSpec() (*Deposit, *sqlgraph.CreateSpec) {
 		_spec.SetField(deposit.FieldRefundedAmount, field.TypeInt64, value)
 		_node.RefundedAmount = value
 	}
-	if value, ok := _c.mutation.RefundStartedAt(); ok {
-		_spec.SetField(deposit.FieldRefundStartedAt, field.TypeTime, value)
-		_node.RefundStartedAt = &value
+	if value, ok := _c.mutation.RefundTransactionID(); ok {
+		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
+		_node.RefundTransactionID = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -635,21 +635,21 @@ func (u *DepositUpsert) AddRefundedAmount(v int64) *DepositUpsert {
 	return u
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (u *DepositUpsert) SetRefundStartedAt(v time.Time) *DepositUpsert {
-	u.Set(deposit.FieldRefundStartedAt, v)
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (u *DepositUpsert) SetRefundTransactionID(v pulid.ID) *DepositUpsert {
+	u.Set(deposit.FieldRefundTransactionID, v)
 	return u
 }
 
-// UpdateRefundStartedAt sets the "refund_started_at" field to the value that was provided on create.
-func (u *DepositUpsert) UpdateRefundStartedAt() *DepositUpsert {
-	u.SetExcluded(deposit.FieldRefundStartedAt)
+// UpdateRefundTransactionID sets the "refund_transaction_id" field to the value that was provided on create.
+func (u *DepositUpsert) UpdateRefundTransactionID() *DepositUpsert {
+	u.SetExcluded(deposit.FieldRefundTransactionID)
 	return u
 }
 
-// ClearRefundStartedAt clears the value of the "refund_started_at" field.
-func (u *DepositUpsert) ClearRefundStartedAt() *DepositUpsert {
-	u.SetNull(deposit.FieldRefundStartedAt)
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (u *DepositUpsert) ClearRefundTransactionID() *DepositUpsert {
+	u.SetNull(deposit.FieldRefundTransactionID)
 	return u
 }
 
@@ -888,24 +888,24 @@ func (u *DepositUpsertOne) UpdateRefundedAmount() *DepositUpsertOne {
 	})
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (u *DepositUpsertOne) SetRefundStartedAt(v time.Time) *DepositUpsertOne {
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (u *DepositUpsertOne) SetRefundTransactionID(v pulid.ID) *DepositUpsertOne {
 	return u.Update(func(s *DepositUpsert) {
-		s.SetRefundStartedAt(v)
+		s.SetRefundTransactionID(v)
 	})
 }
 
-// UpdateRefundStartedAt sets the "refund_started_at" field to the value that was provided on create.
-func (u *DepositUpsertOne) UpdateRefundStartedAt() *DepositUpsertOne {
+// UpdateRefundTransactionID sets the "refund_transaction_id" field to the value that was provided on create.
+func (u *DepositUpsertOne) UpdateRefundTransactionID() *DepositUpsertOne {
 	return u.Update(func(s *DepositUpsert) {
-		s.UpdateRefundStartedAt()
+		s.UpdateRefundTransactionID()
 	})
 }
 
-// ClearRefundStartedAt clears the value of the "refund_started_at" field.
-func (u *DepositUpsertOne) ClearRefundStartedAt() *DepositUpsertOne {
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (u *DepositUpsertOne) ClearRefundTransactionID() *DepositUpsertOne {
 	return u.Update(func(s *DepositUpsert) {
-		s.ClearRefundStartedAt()
+		s.ClearRefundTransactionID()
 	})
 }
 
@@ -1311,24 +1311,24 @@ func (u *DepositUpsertBulk) UpdateRefundedAmount() *DepositUpsertBulk {
 	})
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (u *DepositUpsertBulk) SetRefundStartedAt(v time.Time) *DepositUpsertBulk {
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (u *DepositUpsertBulk) SetRefundTransactionID(v pulid.ID) *DepositUpsertBulk {
 	return u.Update(func(s *DepositUpsert) {
-		s.SetRefundStartedAt(v)
+		s.SetRefundTransactionID(v)
 	})
 }
 
-// UpdateRefundStartedAt sets the "refund_started_at" field to the value that was provided on create.
-func (u *DepositUpsertBulk) UpdateRefundStartedAt() *DepositUpsertBulk {
+// UpdateRefundTransactionID sets the "refund_transaction_id" field to the value that was provided on create.
+func (u *DepositUpsertBulk) UpdateRefundTransactionID() *DepositUpsertBulk {
 	return u.Update(func(s *DepositUpsert) {
-		s.UpdateRefundStartedAt()
+		s.UpdateRefundTransactionID()
 	})
 }
 
-// ClearRefundStartedAt clears the value of the "refund_started_at" field.
-func (u *DepositUpsertBulk) ClearRefundStartedAt() *DepositUpsertBulk {
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (u *DepositUpsertBulk) ClearRefundTransactionID() *DepositUpsertBulk {
 	return u.Update(func(s *DepositUpsert) {
-		s.ClearRefundStartedAt()
+		s.ClearRefundTransactionID()
 	})
 }
 

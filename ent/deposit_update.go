@@ -192,23 +192,23 @@ func (_u *DepositUpdate) AddRefundedAmount(v int64) *DepositUpdate {
 	return _u
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (_u *DepositUpdate) SetRefundStartedAt(v time.Time) *DepositUpdate {
-	_u.mutation.SetRefundStartedAt(v)
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (_u *DepositUpdate) SetRefundTransactionID(v pulid.ID) *DepositUpdate {
+	_u.mutation.SetRefundTransactionID(v)
 	return _u
 }
 
-// SetNillableRefundStartedAt sets the "refund_started_at" field if the given value is not nil.
-func (_u *DepositUpdate) SetNillableRefundStartedAt(v *time.Time) *DepositUpdate {
+// SetNillableRefundTransactionID sets the "refund_transaction_id" field if the given value is not nil.
+func (_u *DepositUpdate) SetNillableRefundTransactionID(v *pulid.ID) *DepositUpdate {
 	if v != nil {
-		_u.SetRefundStartedAt(*v)
+		_u.SetRefundTransactionID(*v)
 	}
 	return _u
 }
 
-// ClearRefundStartedAt clears the value of the "refund_started_at" field.
-func (_u *DepositUpdate) ClearRefundStartedAt() *DepositUpdate {
-	_u.mutation.ClearRefundStartedAt()
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (_u *DepositUpdate) ClearRefundTransactionID() *DepositUpdate {
+	_u.mutation.ClearRefundTransactionID()
 	return _u
 }
 
@@ -337,11 +337,11 @@ func (_u *DepositUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
 		_spec.AddField(deposit.FieldRefundedAmount, field.TypeInt64, value)
 	}
-	if value, ok := _u.mutation.RefundStartedAt(); ok {
-		_spec.SetField(deposit.FieldRefundStartedAt, field.TypeTime, value)
+	if value, ok := _u.mutation.RefundTransactionID(); ok {
+		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
 	}
-	if _u.mutation.RefundStartedAtCleared() {
-		_spec.ClearField(deposit.FieldRefundStartedAt, field.TypeTime)
+	if _u.mutation.RefundTransactionIDCleared() {
+		_spec.ClearField(deposit.FieldRefundTransactionID, field.TypeString)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -555,23 +555,23 @@ func (_u *DepositUpdateOne) AddRefundedAmount(v int64) *DepositUpdateOne {
 	return _u
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (_u *DepositUpdateOne) SetRefundStartedAt(v time.Time) *DepositUpdateOne {
-	_u.mutation.SetRefundStartedAt(v)
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (_u *DepositUpdateOne) SetRefundTransactionID(v pulid.ID) *DepositUpdateOne {
+	_u.mutation.SetRefundTransactionID(v)
 	return _u
 }
 
-// SetNillableRefundStartedAt sets the "refund_started_at" field if the given value is not nil.
-func (_u *DepositUpdateOne) SetNillableRefundStartedAt(v *time.Time) *DepositUpdateOne {
+// SetNillableRefundTransactionID sets the "refund_transaction_id" field if the given value is not nil.
+func (_u *DepositUpdateOne) SetNillableRefundTransactionID(v *pulid.ID) *DepositUpdateOne {
 	if v != nil {
-		_u.SetRefundStartedAt(*v)
+		_u.SetRefundTransactionID(*v)
 	}
 	return _u
 }
 
-// ClearRefundStartedAt clears the value of the "refund_started_at" field.
-func (_u *DepositUpdateOne) ClearRefundStartedAt() *DepositUpdateOne {
-	_u.mutation.ClearRefundStartedAt()
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (_u *DepositUpdateOne) ClearRefundTransactionID() *DepositUpdateOne {
+	_u.mutation.ClearRefundTransactionID()
 	return _u
 }
 
@@ -730,11 +730,11 @@ func (_u *DepositUpdateOne) sqlSave(ctx context.Context) (_node *Deposit, err er
 	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
 		_spec.AddField(deposit.FieldRefundedAmount, field.TypeInt64, value)
 	}
-	if value, ok := _u.mutation.RefundStartedAt(); ok {
-		_spec.SetField(deposit.FieldRefundStartedAt, field.TypeTime, value)
+	if value, ok := _u.mutation.RefundTransactionID(); ok {
+		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
 	}
-	if _u.mutation.RefundStartedAtCleared() {
-		_spec.ClearField(deposit.FieldRefundStartedAt, field.TypeTime)
+	if _u.mutation.RefundTransactionIDCleared() {
+		_spec.ClearField(deposit.FieldRefundTransactionID, field.TypeString)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{

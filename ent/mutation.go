@@ -3696,7 +3696,7 @@ type DepositMutation struct {
 	completed_at               *time.Time
 	refunded_amount            *int64
 	addrefunded_amount         *int64
-	refund_started_at          *time.Time
+	refund_transaction_id      *pulid.ID
 	clearedFields              map[string]struct{}
 	user                       *pulid.ID
 	cleareduser                bool
@@ -4397,53 +4397,53 @@ func (m *DepositMutation) ResetRefundedAmount() {
 	m.addrefunded_amount = nil
 }
 
-// SetRefundStartedAt sets the "refund_started_at" field.
-func (m *DepositMutation) SetRefundStartedAt(t time.Time) {
-	m.refund_started_at = &t
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (m *DepositMutation) SetRefundTransactionID(pu pulid.ID) {
+	m.refund_transaction_id = &pu
 }
 
-// RefundStartedAt returns the value of the "refund_started_at" field in the mutation.
-func (m *DepositMutation) RefundStartedAt() (r time.Time, exists bool) {
-	v := m.refund_started_at
+// RefundTransactionID returns the value of the "refund_transaction_id" field in the mutation.
+func (m *DepositMutation) RefundTransactionID() (r pulid.ID, exists bool) {
+	v := m.refund_transaction_id
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldRefundStartedAt returns the old "refund_started_at" field's value of the Deposit entity.
+// OldRefundTransactionID returns the old "refund_transaction_id" field's value of the Deposit entity.
 // If the Deposit object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *DepositMutation) OldRefundStartedAt(ctx context.Context) (v *time.Time, err error) {
+func (m *DepositMutation) OldRefundTransactionID(ctx context.Context) (v *pulid.ID, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRefundStartedAt is only allowed on UpdateOne operations")
+		return v, errors.New("OldRefundTransactionID is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRefundStartedAt requires an ID field in the mutation")
+		return v, errors.New("OldRefundTransactionID requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRefundStartedAt: %w", err)
+		return v, fmt.Errorf("querying old value for OldRefundTransactionID: %w", err)
 	}
-	return oldValue.RefundStartedAt, nil
+	return oldValue.RefundTransactionID, nil
 }
 
-// ClearRefundStartedAt clears the value of the "refund_started_at" field.
-func (m *DepositMutation) ClearRefundStartedAt() {
-	m.refund_started_at = nil
-	m.clearedFields[deposit.FieldRefundStartedAt] = struct{}{}
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (m *DepositMutation) ClearRefundTransactionID() {
+	m.refund_transaction_id = nil
+	m.clearedFields[deposit.FieldRefundTransactionID] = struct{}{}
 }
 
-// RefundStartedAtCleared returns if the "refund_started_at" field was cleared in this mutation.
-func (m *DepositMutation) RefundStartedAtCleared() bool {
-	_, ok := m.clearedFields[deposit.FieldRefundStartedAt]
+// RefundTransactionIDCleared returns if the "refund_transaction_id" field was cleared in this mutation.
+func (m *DepositMutation) RefundTransactionIDCleared() bool {
+	_, ok := m.clearedFields[deposit.FieldRefundTransactionID]
 	return ok
 }
 
-// ResetRefundStartedAt resets all changes to the "refund_started_at" field.
-func (m *DepositMutation) ResetRefundStartedAt() {
-	m.refund_started_at = nil
-	delete(m.clearedFields, deposit.FieldRefundStartedAt)
+// ResetRefundTransactionID resets all changes to the "refund_transaction_id" field.
+func (m *DepositMutation) ResetRefundTransactionID() {
+	m.refund_transaction_id = nil
+	delete(m.clearedFields, deposit.FieldRefundTransactionID)
 }
 
 // ClearUser clears the "user" edge to the User entity.
@@ -4574,8 +4574,8 @@ func (m *DepositMutation) Fields() []string {
 	if m.refunded_amount != nil {
 		fields = append(fields, deposit.FieldRefundedAmount)
 	}
-	if m.refund_started_at != nil {
-		fields = append(fields, deposit.FieldRefundStartedAt)
+	if m.refund_transaction_id != nil {
+		fields = append(fields, deposit.FieldRefundTransactionID)
 	}
 	return fields
 }
@@ -4611,8 +4611,8 @@ func (m *DepositMutation) Field(name string) (ent.Value, bool) {
 		return m.CompletedAt()
 	case deposit.FieldRefundedAmount:
 		return m.RefundedAmount()
-	case deposit.FieldRefundStartedAt:
-		return m.RefundStartedAt()
+	case deposit.FieldRefundTransactionID:
+		return m.RefundTransactionID()
 	}
 	return nil, false
 }
@@ -4648,8 +4648,8 @@ func (m *DepositMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCompletedAt(ctx)
 	case deposit.FieldRefundedAmount:
 		return m.OldRefundedAmount(ctx)
-	case deposit.FieldRefundStartedAt:
-		return m.OldRefundStartedAt(ctx)
+	case deposit.FieldRefundTransactionID:
+		return m.OldRefundTransactionID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Deposit field %s", name)
 }
@@ -4750,12 +4750,12 @@ func (m *DepositMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRefundedAmount(v)
 		return nil
-	case deposit.FieldRefundStartedAt:
-		v, ok := value.(time.Time)
+	case deposit.FieldRefundTransactionID:
+		v, ok := value.(pulid.ID)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetRefundStartedAt(v)
+		m.SetRefundTransactionID(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Deposit field %s", name)
@@ -4832,8 +4832,8 @@ func (m *DepositMutation) ClearedFields() []string {
 	if m.FieldCleared(deposit.FieldCompletedAt) {
 		fields = append(fields, deposit.FieldCompletedAt)
 	}
-	if m.FieldCleared(deposit.FieldRefundStartedAt) {
-		fields = append(fields, deposit.FieldRefundStartedAt)
+	if m.FieldCleared(deposit.FieldRefundTransactionID) {
+		fields = append(fields, deposit.FieldRefundTransactionID)
 	}
 	return fields
 }
@@ -4867,8 +4867,8 @@ func (m *DepositMutation) ClearField(name string) error {
 	case deposit.FieldCompletedAt:
 		m.ClearCompletedAt()
 		return nil
-	case deposit.FieldRefundStartedAt:
-		m.ClearRefundStartedAt()
+	case deposit.FieldRefundTransactionID:
+		m.ClearRefundTransactionID()
 		return nil
 	}
 	return fmt.Errorf("unknown Deposit nullable field %s", name)
@@ -4917,8 +4917,8 @@ func (m *DepositMutation) ResetField(name string) error {
 	case deposit.FieldRefundedAmount:
 		m.ResetRefundedAmount()
 		return nil
-	case deposit.FieldRefundStartedAt:
-		m.ResetRefundStartedAt()
+	case deposit.FieldRefundTransactionID:
+		m.ResetRefundTransactionID()
 		return nil
 	}
 	return fmt.Errorf("unknown Deposit field %s", name)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/posting"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -20,6 +21,7 @@ type Stats struct {
 	Receivables        int64 // owed by users: money taken back at Stripe their balance could not cover
 	Losses             int64 // what the platform lost (dispute fees, debts written off), as a positive amount
 	LedgerBalanced     bool  // Verify found nothing wrong
+	OpenChargebacks    int   // card disputes Stripe has not decided yet
 }
 
 type sums []struct {
@@ -56,6 +58,10 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	openChargebacks, err := l.client.Chargeback.Query().Where(chargeback.StatusEQ(chargeback.StatusOPEN)).Count(ctx)
+	if err != nil {
+		return nil, err
+	}
 	report, err := l.Verify(ctx)
 	if err != nil {
 		return nil, err
@@ -68,6 +74,7 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 		Receivables:        owed.a(),
 		Losses:             -losses.a(),
 		LedgerBalanced:     report.OK(),
+		OpenChargebacks:    openChargebacks,
 	}, nil
 }
 

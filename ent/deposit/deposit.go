@@ -44,8 +44,8 @@ const (
 	FieldCompletedAt = "completed_at"
 	// FieldRefundedAmount holds the string denoting the refunded_amount field in the database.
 	FieldRefundedAmount = "refunded_amount"
-	// FieldRefundStartedAt holds the string denoting the refund_started_at field in the database.
-	FieldRefundStartedAt = "refund_started_at"
+	// FieldRefundTransactionID holds the string denoting the refund_transaction_id field in the database.
+	FieldRefundTransactionID = "refund_transaction_id"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeTransaction holds the string denoting the transaction edge name in mutations.
@@ -84,7 +84,7 @@ var Columns = []string{
 	FieldTransactionID,
 	FieldCompletedAt,
 	FieldRefundedAmount,
-	FieldRefundStartedAt,
+	FieldRefundTransactionID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -236,9 +236,9 @@ func ByRefundedAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRefundedAmount, opts...).ToFunc()
 }
 
-// ByRefundStartedAt orders the results by the refund_started_at field.
-func ByRefundStartedAt(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldRefundStartedAt, opts...).ToFunc()
+// ByRefundTransactionID orders the results by the refund_transaction_id field.
+func ByRefundTransactionID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundTransactionID, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -111,9 +111,9 @@ func RefundedAmount(v int64) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldRefundedAmount, v))
 }
 
-// RefundStartedAt applies equality check predicate on the "refund_started_at" field. It's identical to RefundStartedAtEQ.
-func RefundStartedAt(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldEQ(FieldRefundStartedAt, v))
+// RefundTransactionID applies equality check predicate on the "refund_transaction_id" field. It's identical to RefundTransactionIDEQ.
+func RefundTransactionID(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundTransactionID, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -816,54 +816,84 @@ func RefundedAmountLTE(v int64) predicate.Deposit {
 	return predicate.Deposit(sql.FieldLTE(FieldRefundedAmount, v))
 }
 
-// RefundStartedAtEQ applies the EQ predicate on the "refund_started_at" field.
-func RefundStartedAtEQ(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldEQ(FieldRefundStartedAt, v))
+// RefundTransactionIDEQ applies the EQ predicate on the "refund_transaction_id" field.
+func RefundTransactionIDEQ(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundTransactionID, v))
 }
 
-// RefundStartedAtNEQ applies the NEQ predicate on the "refund_started_at" field.
-func RefundStartedAtNEQ(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldNEQ(FieldRefundStartedAt, v))
+// RefundTransactionIDNEQ applies the NEQ predicate on the "refund_transaction_id" field.
+func RefundTransactionIDNEQ(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNEQ(FieldRefundTransactionID, v))
 }
 
-// RefundStartedAtIn applies the In predicate on the "refund_started_at" field.
-func RefundStartedAtIn(vs ...time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldIn(FieldRefundStartedAt, vs...))
+// RefundTransactionIDIn applies the In predicate on the "refund_transaction_id" field.
+func RefundTransactionIDIn(vs ...pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldIn(FieldRefundTransactionID, vs...))
 }
 
-// RefundStartedAtNotIn applies the NotIn predicate on the "refund_started_at" field.
-func RefundStartedAtNotIn(vs ...time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldNotIn(FieldRefundStartedAt, vs...))
+// RefundTransactionIDNotIn applies the NotIn predicate on the "refund_transaction_id" field.
+func RefundTransactionIDNotIn(vs ...pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotIn(FieldRefundTransactionID, vs...))
 }
 
-// RefundStartedAtGT applies the GT predicate on the "refund_started_at" field.
-func RefundStartedAtGT(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldGT(FieldRefundStartedAt, v))
+// RefundTransactionIDGT applies the GT predicate on the "refund_transaction_id" field.
+func RefundTransactionIDGT(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGT(FieldRefundTransactionID, v))
 }
 
-// RefundStartedAtGTE applies the GTE predicate on the "refund_started_at" field.
-func RefundStartedAtGTE(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldGTE(FieldRefundStartedAt, v))
+// RefundTransactionIDGTE applies the GTE predicate on the "refund_transaction_id" field.
+func RefundTransactionIDGTE(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGTE(FieldRefundTransactionID, v))
 }
 
-// RefundStartedAtLT applies the LT predicate on the "refund_started_at" field.
-func RefundStartedAtLT(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldLT(FieldRefundStartedAt, v))
+// RefundTransactionIDLT applies the LT predicate on the "refund_transaction_id" field.
+func RefundTransactionIDLT(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLT(FieldRefundTransactionID, v))
 }
 
-// RefundStartedAtLTE applies the LTE predicate on the "refund_started_at" field.
-func RefundStartedAtLTE(v time.Time) predicate.Deposit {
-	return predicate.Deposit(sql.FieldLTE(FieldRefundStartedAt, v))
+// RefundTransactionIDLTE applies the LTE predicate on the "refund_transaction_id" field.
+func RefundTransactionIDLTE(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLTE(FieldRefundTransactionID, v))
 }
 
-// RefundStartedAtIsNil applies the IsNil predicate on the "refund_started_at" field.
-func RefundStartedAtIsNil() predicate.Deposit {
-	return predicate.Deposit(sql.FieldIsNull(FieldRefundStartedAt))
+// RefundTransactionIDContains applies the Contains predicate on the "refund_transaction_id" field.
+func RefundTransactionIDContains(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldContains(FieldRefundTransactionID, vc))
 }
 
-// RefundStartedAtNotNil applies the NotNil predicate on the "refund_started_at" field.
-func RefundStartedAtNotNil() predicate.Deposit {
-	return predicate.Deposit(sql.FieldNotNull(FieldRefundStartedAt))
+// RefundTransactionIDHasPrefix applies the HasPrefix predicate on the "refund_transaction_id" field.
+func RefundTransactionIDHasPrefix(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldHasPrefix(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDHasSuffix applies the HasSuffix predicate on the "refund_transaction_id" field.
+func RefundTransactionIDHasSuffix(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldHasSuffix(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDIsNil applies the IsNil predicate on the "refund_transaction_id" field.
+func RefundTransactionIDIsNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldIsNull(FieldRefundTransactionID))
+}
+
+// RefundTransactionIDNotNil applies the NotNil predicate on the "refund_transaction_id" field.
+func RefundTransactionIDNotNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotNull(FieldRefundTransactionID))
+}
+
+// RefundTransactionIDEqualFold applies the EqualFold predicate on the "refund_transaction_id" field.
+func RefundTransactionIDEqualFold(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldEqualFold(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDContainsFold applies the ContainsFold predicate on the "refund_transaction_id" field.
+func RefundTransactionIDContainsFold(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldContainsFold(FieldRefundTransactionID, vc))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

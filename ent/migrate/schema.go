@@ -149,7 +149,7 @@ var (
 		{Name: "failure_reason", Type: field.TypeString, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
-		{Name: "refund_started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "refund_transaction_id", Type: field.TypeString, Nullable: true},
 		{Name: "user_id", Type: field.TypeString},
 		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
 	}

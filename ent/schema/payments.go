@@ -43,10 +43,12 @@ func (Deposit) Fields() []ent.Field {
 		// refund in flight included: counted before Stripe is asked, so
 		// that Stripe's charge.refunded for it is known as ours.
 		field.Int64("refunded_amount").Annotations(decimal).Default(0),
-		// Set, and committed with the money's leaving the wallet, before
-		// Stripe is asked for the refund; cleared once Stripe answered.
-		// While set, a retry finishes that refund instead of starting one.
-		field.Time("refund_started_at").Optional().Nillable().Annotations(hidden),
+		// The refund in flight: its ledger transaction (the money out of
+		// the wallet), set and committed before Stripe is asked, cleared
+		// once Stripe answered. Its key is the Stripe refund's idempotency
+		// key: while it is set, a retry finishes that refund instead of
+		// starting another.
+		field.String("refund_transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
 	}
 }
 
