@@ -95,6 +95,8 @@ func (s *Service) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (bool
 		return c.Contract.Query().Where(contract.ID(n.ID), market.ContractsVisibleTo(v)).Exist(ctx)
 	case *ent.Escrow:
 		return c.Escrow.Query().Where(escrow.ID(n.ID), market.EscrowsVisibleTo(v)).Exist(ctx)
+	case *ent.Chargeback, *ent.FraudWarning:
+		return payments.MaySeeCases(v), nil
 	}
 	return false, nil
 }

@@ -329,6 +329,7 @@ type ComplexityRoot struct {
 		RateFreelancer                    func(childComplexity int, input market.RateInput) int
 		RefreshConnectOnboardingLink      func(childComplexity int) int
 		RefreshToken                      func(childComplexity int, refreshToken string) int
+		RefundDeposit                     func(childComplexity int, depositID pulid.ID) int
 		RefundEscrow                      func(childComplexity int, input market.RefundEscrowInput) int
 		Register                          func(childComplexity int, input model.RegisterInput) int
 		RejectOffer                       func(childComplexity int, offerID pulid.ID, reason *string) int
@@ -396,6 +397,7 @@ type ComplexityRoot struct {
 		EscrowHeld         func(childComplexity int) int
 		LedgerBalanced     func(childComplexity int) int
 		Losses             func(childComplexity int) int
+		OpenChargebacks    func(childComplexity int) int
 		PendingWithdrawals func(childComplexity int) int
 		Receivables        func(childComplexity int) int
 		Revenue            func(childComplexity int) int
@@ -403,9 +405,11 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Chargebacks          func(childComplexity int, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) int
 		ConnectAccountStatus func(childComplexity int) int
 		Contracts            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) int
 		Deposit              func(childComplexity int, id pulid.ID) int
+		FraudWarnings        func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		Job                  func(childComplexity int, id pulid.ID) int
 		Jobs                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
 		Me                   func(childComplexity int) int
@@ -602,6 +606,7 @@ type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*auth.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*auth.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
+	RefundDeposit(ctx context.Context, depositID pulid.ID) (*ent.Deposit, error)
 	CreateJob(ctx context.Context, input market.CreateJobInput) (*ent.Job, error)
 	UpdateJobStatus(ctx context.Context, id pulid.ID, status job.Status) (*ent.Job, error)
 	ApplyToJob(ctx context.Context, input market.ApplyInput) (*ent.JobApplication, error)
@@ -632,6 +637,8 @@ type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error)
 	Me(ctx context.Context) (*ent.User, error)
+	Chargebacks(ctx context.Context, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ChargebackConnection, error)
+	FraudWarnings(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID]) (*ent.FraudWarningConnection, error)
 	Offers(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) (*ent.OfferConnection, error)
 	Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) (*ent.ContractConnection, error)
 	Reviews(ctx context.Context, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error)
@@ -1842,6 +1849,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.refundDeposit":
+		if e.ComplexityRoot.Mutation.RefundDeposit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refundDeposit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefundDeposit(childComplexity, args["depositId"].(pulid.ID)), true
 	case "Mutation.refundEscrow":
 		if e.ComplexityRoot.Mutation.RefundEscrow == nil {
 			break
@@ -2202,6 +2220,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlatformStats.Losses(childComplexity), true
+	case "PlatformStats.openChargebacks":
+		if e.ComplexityRoot.PlatformStats.OpenChargebacks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformStats.OpenChargebacks(childComplexity), true
 	case "PlatformStats.pendingWithdrawals":
 		if e.ComplexityRoot.PlatformStats.PendingWithdrawals == nil {
 			break
@@ -2227,6 +2251,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlatformStats.WalletBalances(childComplexity), true
 
+	case "Query.chargebacks":
+		if e.ComplexityRoot.Query.Chargebacks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_chargebacks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Chargebacks(childComplexity, args["status"].(*chargeback.Status), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 	case "Query.connectAccountStatus":
 		if e.ComplexityRoot.Query.ConnectAccountStatus == nil {
 			break
@@ -2255,6 +2290,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Deposit(childComplexity, args["id"].(pulid.ID)), true
+	case "Query.fraudWarnings":
+		if e.ComplexityRoot.Query.FraudWarnings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_fraudWarnings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FraudWarnings(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 
 	case "Query.job":
 		if e.ComplexityRoot.Query.Job == nil {
@@ -3188,6 +3234,27 @@ type Mutation {
   refreshToken(refreshToken: String!): AuthPayload!
   "Revokes the refresh token and every token rotated from the same sign-in."
   logout(refreshToken: String!): Boolean!
+}
+`, BuiltIn: false},
+	{Name: "../chargebacks.graphqls", Input: `# Card chargebacks and early fraud warnings: what Stripe reports of the
+# money a card's bank takes back, or warns it may. For admins.
+
+extend type Query {
+  "Admins only. Card disputes (chargebacks) of the platform's payments, oldest first; status: OPEN is the queue of cases to answer."
+  chargebacks(status: ChargebackStatus, first: Int, after: Cursor): ChargebackConnection! @hasRole(roles: [ADMIN])
+  "Admins only. Early fraud warnings (Stripe Radar) on the platform's payments, oldest first. An unresolved one keeps its customer's wallet frozen (FRAUD_WARNING) until the payment is refunded (refundDeposit) or disputed."
+  fraudWarnings(first: Int, after: Cursor): FraudWarningConnection! @hasRole(roles: [ADMIN])
+}
+
+extend type Mutation {
+  """
+  Admins only. Refunds a paid deposit's unspent money to the card that paid
+  it: what of it is still in the customer's available balance, at most the
+  deposit's amount less what was refunded of it before. The deposit becomes
+  REFUNDED (refundedAmount says how much) and its payment's fraud warnings
+  are resolved. Money in escrow or paid to a contractor is not touched.
+  """
+  refundDeposit(depositId: ID!): Deposit! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -4630,6 +4697,8 @@ enum WalletEventKind {
   WITHDRAWAL_UPDATED
   FROZEN
   UNFROZEN
+  "A card chargeback took money back, or its reversal gave it back (the transaction's type says which)."
+  CHARGEBACK
   "Events may have been missed (a lagging client, a reconnecting server): refetch the wallet and lists."
   RESYNC
 }
@@ -4794,12 +4863,14 @@ type PlatformStats {
   walletBalances: Decimal!
   "Withdrawals requested and not yet paid out."
   pendingWithdrawals: Decimal!
-  "Owed by users: money taken back at Stripe (a refund made in Stripe's Dashboard) that their balance could not cover."
+  "Owed by users: money taken back at Stripe (a refund made in Stripe's Dashboard, a card chargeback) that their balance could not cover."
   receivables: Decimal!
-  "What the platform lost and will not get back (dispute fees, debts written off)."
+  "What the platform lost and will not get back (chargebacks' dispute fees, debts written off)."
   losses: Decimal!
   "Every transaction balances, no account is on the wrong side of zero and every wallet matches its postings and its freeze."
   ledgerBalanced: Boolean!
+  "Card chargebacks Stripe has not decided yet (chargebacks(status: OPEN))."
+  openChargebacks: Int!
 }
 
 extend type Query {
@@ -4814,7 +4885,7 @@ extend type Query {
 extend type Mutation {
   "Admins only. Freezes for ADMIN (the reason is the admin's note). A frozen wallet refuses spends and withdrawals (WALLET_FROZEN); money can still come in."
   freezeWallet(userId: ID!, reason: String!): Wallet! @hasRole(roles: [ADMIN])
-  "Admins only. Lifts an ADMIN freeze; a wallet frozen for CHARGEBACK stays frozen until nothing is owed (CONFLICT when that is the only reason)."
+  "Admins only. Lifts an ADMIN freeze; a wallet frozen for CHARGEBACK stays frozen until its chargeback is closed and nothing is owed, one frozen for FRAUD_WARNING until the warned payment is refunded or disputed (CONFLICT, saying so, when that is the only reason)."
   unfreezeWallet(userId: ID!): Wallet! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},
@@ -4897,6 +4968,18 @@ func (ec *executionContext) childFields_Chargeback(ctx context.Context, field gr
 		return ec.fieldContext_Chargeback_contract(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Chargeback", field.Name)
+}
+
+func (ec *executionContext) childFields_ChargebackConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ChargebackConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ChargebackConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ChargebackConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChargebackConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_ChargebackEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5157,6 +5240,18 @@ func (ec *executionContext) childFields_FraudWarning(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type FraudWarning", field.Name)
 }
 
+func (ec *executionContext) childFields_FraudWarningConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FraudWarningConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FraudWarningConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_FraudWarningConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FraudWarningConnection", field.Name)
+}
+
 func (ec *executionContext) childFields_FraudWarningEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -5409,6 +5504,8 @@ func (ec *executionContext) childFields_PlatformStats(ctx context.Context, field
 		return ec.fieldContext_PlatformStats_losses(ctx, field)
 	case "ledgerBalanced":
 		return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
+	case "openChargebacks":
+		return ec.fieldContext_PlatformStats_openChargebacks(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PlatformStats", field.Name)
 }
@@ -6067,6 +6164,20 @@ func (ec *executionContext) field_Mutation_refreshToken_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_refundDeposit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "depositId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["depositId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refundEscrow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6281,6 +6392,36 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_chargebacks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*chargeback.Status, error) {
+			return ec.unmarshalOChargebackStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_contracts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6338,6 +6479,28 @@ func (ec *executionContext) field_Query_deposit_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_fraudWarnings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -11083,6 +11246,68 @@ func (ec *executionContext) fieldContext_Mutation_logout(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_refundDeposit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refundDeposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefundDeposit(ctx, fc.Args["depositId"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Deposit
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Deposit
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalNDeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refundDeposit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refundDeposit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13558,6 +13783,29 @@ func (ec *executionContext) fieldContext_PlatformStats_ledgerBalanced(_ context.
 	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PlatformStats_openChargebacks(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformStats_openChargebacks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenChargebacks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformStats_openChargebacks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13687,6 +13935,130 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_chargebacks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_chargebacks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Chargebacks(ctx, fc.Args["status"].(*chargeback.Status), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.ChargebackConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.ChargebackConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ChargebackConnection) graphql.Marshaler {
+			return ec.marshalNChargebackConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_chargebacks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChargebackConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_chargebacks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_fraudWarnings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_fraudWarnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FraudWarnings(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.FraudWarningConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.FraudWarningConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FraudWarningConnection) graphql.Marshaler {
+			return ec.marshalNFraudWarningConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_fraudWarnings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FraudWarningConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_fraudWarnings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -22781,6 +23153,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "refundDeposit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refundDeposit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createJob(ctx, field)
@@ -23333,6 +23712,11 @@ func (ec *executionContext) _PlatformStats(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "openChargebacks":
+			out.Values[i] = ec._PlatformStats_openChargebacks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23386,6 +23770,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
+				})
+		case "chargebacks":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_chargebacks(ctx, field)
+				})
+		case "fraudWarnings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_fraudWarnings(ctx, field)
 				})
 		case "offers":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -24955,6 +25351,14 @@ func (ec *executionContext) marshalNCancelJobPayload2ᚖgithubᚗcomᚋjobsphere
 	return ec._CancelJobPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNChargebackConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ChargebackConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChargebackConnection!")
+		return graphql.Null
+	}
+	return ec._ChargebackConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx context.Context, v any) (*ent.ChargebackOrderField, error) {
 	var res = new(ent.ChargebackOrderField)
 	err := res.UnmarshalGQL(v)
@@ -25187,6 +25591,14 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNFraudWarningConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningConnection(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarningConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FraudWarningConnection!")
+		return graphql.Null
+	}
+	return ec._FraudWarningConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx context.Context, v any) (*ent.FraudWarningOrderField, error) {
@@ -26039,6 +26451,22 @@ func (ec *executionContext) marshalOChargebackEdge2ᚖgithubᚗcomᚋjobsphere�
 		return graphql.Null
 	}
 	return ec._ChargebackEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOChargebackStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, v any) (*chargeback.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(chargeback.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOChargebackStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, sel ast.SelectionSet, v *chargeback.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOConnectAccountState2ᚖstring(ctx context.Context, v any) (*string, error) {
