@@ -22,8 +22,9 @@ import (
 //
 // Stripe's charge.refunded event (API 2023-10-16) carries the charge's
 // running total refunded, not the refunds, so the outside part is that
-// total minus what we refunded to the card ourselves (escrow refunds,
-// claimed before Stripe is asked), and what is booked is that minus what
+// total minus what we refunded to the card ourselves (escrow and deposit
+// refunds, each claimed before Stripe is asked), and what is booked is
+// that minus what
 // was booked for the charge before, under the customer's wallet lock. The
 // key names the running total booked: a duplicate, or an older event
 // arriving after a newer one, books nothing.
