@@ -24,10 +24,9 @@ import (
 // running total refunded, not the refunds, so the outside part is that
 // total minus what we refunded to the card ourselves (escrow and deposit
 // refunds, each claimed before Stripe is asked), and what is booked is
-// that minus what
-// was booked for the charge before, under the customer's wallet lock. The
-// key names the running total booked: a duplicate, or an older event
-// arriving after a newer one, books nothing.
+// that minus what was booked for the charge before, under the customer's
+// wallet lock. The key names the running total booked: a duplicate, or an
+// older event arriving after a newer one, books nothing.
 
 // outsideRefundKey is the key prefix of a charge's outside refunds.
 func outsideRefundKey(chargeID string) string { return "charge:" + chargeID + outsideRefundMark }
