@@ -533,10 +533,9 @@ func InsufficientFunds(cur jobsphere.Currency, required, available int64) error 
 
 // CreditFromOutside posts amount coming in to a user from the outside world
 // (a deposit): what they owe is paid back first (EXTERNAL → RECEIVABLE),
-// the rest becomes available (EXTERNAL → AVAILABLE); these moves are
-// made here, from the wallet as it is under its lock, and posted before
-// any of e's own. A key posted before replays its first result, whatever
-// is owed now.
+// the rest becomes available (EXTERNAL → AVAILABLE); e's Moves are set
+// here, from the wallet as it is under its lock. A key posted before
+// replays its first result, whatever is owed now.
 func (l *Ledger) CreditFromOutside(ctx context.Context, tx *ent.Client, userID pulid.ID, amount int64, e Entry) (*Posted, error) {
 	return l.postSplit(ctx, tx, userID, e, func(w *ent.Wallet) []Move {
 		return split(amount, w.AmountOwed,
@@ -548,9 +547,8 @@ func (l *Ledger) CreditFromOutside(ctx context.Context, tx *ent.Client, userID p
 // made in Stripe's Dashboard, a chargeback): their available money first
 // (AVAILABLE → EXTERNAL), what it cannot cover becomes owed (RECEIVABLE →
 // EXTERNAL), which freezes the wallet (CHARGEBACK). A freeze does not stop
-// it (Entry.Forced). These moves are made here, from the wallet as it is
-// under its lock, and posted before any of e's own (a chargeback's fee);
-// a key posted before replays its first result.
+// it (Entry.Forced). e's Moves are set here, from the wallet as it is
+// under its lock; a key posted before replays its first result.
 func (l *Ledger) TakeBack(ctx context.Context, tx *ent.Client, userID pulid.ID, amount int64, e Entry) (*Posted, error) {
 	e.Forced = true
 	return l.postSplit(ctx, tx, userID, e, func(w *ent.Wallet) []Move {
@@ -560,8 +558,8 @@ func (l *Ledger) TakeBack(ctx context.Context, tx *ent.Client, userID pulid.ID, 
 }
 
 // postSplit posts e with the moves moves makes of the user's wallet, read
-// under its lock, before e's own; under a key posted before, the first
-// result. With no moves at all it posts nothing and returns nil.
+// under its lock; under a key posted before, the first result. With no
+// moves to make it posts nothing and returns nil.
 func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID, e Entry, moves func(*ent.Wallet) []Move) (*Posted, error) {
 	w, err := l.LockWallet(ctx, tx, userID)
 	if err != nil {
@@ -574,7 +572,7 @@ func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID,
 	if !ent.IsNotFound(err) {
 		return nil, err
 	}
-	e.Moves = append(moves(w), e.Moves...)
+	e.Moves = moves(w)
 	if len(e.Moves) == 0 {
 		return nil, nil
 	}

@@ -57,7 +57,8 @@ func TestDisputeEventsInAnyOrder(t *testing.T) {
 			}
 			f.owes(t, u, 5000, 0, nil)
 			for _, typ := range []ledgertransaction.Type{ledgertransaction.TypeCHARGEBACK, ledgertransaction.TypeCHARGEBACK_REVERSAL} {
-				if n := f.client.LedgerTransaction.Query().Where(ledgertransaction.TypeEQ(typ), ledgertransaction.StripePaymentIntentID(pi)).CountX(f.ctx); n != 1 {
+				// The customer's, and the dispute fee's.
+				if n := f.client.LedgerTransaction.Query().Where(ledgertransaction.TypeEQ(typ), ledgertransaction.StripePaymentIntentID(pi)).CountX(f.ctx); n != 2 {
 					t.Fatalf("round %d: %d %s transactions", round, n, typ)
 				}
 			}
