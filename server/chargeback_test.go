@@ -145,7 +145,11 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 			t.Fatalf("open chargeback: %+v", n)
 		}
 		var history struct {
-			Transactions struct{ Edges []struct{ Node struct{ Type, Amount, Status string } } }
+			Transactions struct {
+				Edges []struct {
+					Node struct{ Type, Amount, Status string }
+				}
+			}
 		}
 		cc.MustDo(t, `{ transactions(first: 10, type: CHARGEBACK) { edges { node { type amount status } } } }`, nil, &history)
 		if len(history.Transactions.Edges) != 1 || history.Transactions.Edges[0].Node.Amount != "100.00" {
