@@ -2,7 +2,10 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,8 @@ import (
 
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -200,6 +205,230 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		ac.MustDo(t, chargebacksQuery, map[string]any{"s": "WON"}, &won)
 		if won.Chargebacks.Edges[0].Node.Fee != "0.00" {
 			t.Fatalf("fee after Stripe returned it: %s", won.Chargebacks.Edges[0].Node.Fee)
+		}
+	})
+}
+
+// TestEarlyFraudWarningAndRefundDeposit: radar.early_fraud_warning.created
+// (twice) freezes the customer's wallet for FRAUD_WARNING — not an
+// admin's to lift, and no new deposits — and lists the warning for
+// admins; refundDeposit (admins) refunds what is left of the deposit in
+// the wallet to the card through the Stripe adapter (stripe-mock), which
+// resolves the warning and lifts the freeze; Stripe's charge.refunded of
+// that refund is the server's own and books nothing. The offer's hold is
+// never touched. The ledger verifies after each step.
+func TestEarlyFraudWarningAndRefundDeposit(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		env := servertest.Env(t, db)
+		servertest.StripeEnv(env, servertest.StripeMock(t))
+		srv := servertest.Start(t, env)
+		ctx := context.Background()
+		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
+		cc, kc, ac := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken), srv.Client(admin.AccessToken)
+		deliver := func(payload []byte) {
+			t.Helper()
+			if code := srv.PostWebhook(t, "/webhooks/stripe", payload, servertest.Sign(payload, servertest.WebhookSecret, time.Time{})); code != http.StatusOK {
+				t.Fatalf("webhook: HTTP %d", code)
+			}
+		}
+		want := func(step, balance, escrow string, reason *string) {
+			t.Helper()
+			var w owedWallet
+			cc.MustDo(t, owedWalletQuery, nil, &w)
+			got := w.Wallet
+			if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != "0.00" ||
+				got.IsFrozen != (reason != nil) || stripeStr(got.FrozenReason) != stripeStr(reason) {
+				t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, reason %q",
+					step, got, stripeStr(got.FrozenReason), balance, escrow, stripeStr(reason))
+			}
+			srv.RequireLedgerVerified(t)
+		}
+		type warnings struct {
+			FraudWarnings struct {
+				TotalCount int
+				Edges      []struct {
+					Node struct {
+						FraudType, StripeWarningID, StripePaymentIntentID string
+						ResolvedAt                                        *string
+						Customer                                          struct{ ID string }
+						Deposit                                           *struct{ ID string }
+					}
+				}
+			}
+		}
+		const warningsQuery = `{ fraudWarnings(first: 10) { totalCount edges { node { fraudType stripeWarningId stripePaymentIntentId resolvedAt customer { id } deposit { id } } } } }`
+		fraud := "FRAUD_WARNING"
+
+		first := startedDeposit(t, srv, customer.ID, 10000)
+		deliver(intentSucceeded(t, first, "evt_dep_1"))
+		pi := "pi_for_" + string(first.ID)
+		jobID := postJob(t, cc)
+		var applied struct{ ApplyToJob struct{ ID string } }
+		kc.MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
+		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
+			map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
+
+		warning := servertest.StripeEvent(t, "evt_efw_1", stripe.EventTypeRadarEarlyFraudWarningCreated, map[string]any{
+			"id": "issfr_1", "object": "radar.early_fraud_warning", "actionable": true, "charge": "ch_dep_1",
+			"payment_intent": pi, "fraud_type": "made_with_stolen_card", "created": time.Now().Unix(), "livemode": false,
+		})
+		deliver(warning)
+		deliver(warning)
+		want("fraud warning", "30.00", "70.00", &fraud)
+		var listed warnings
+		ac.MustDo(t, warningsQuery, nil, &listed)
+		if listed.FraudWarnings.TotalCount != 1 {
+			t.Fatalf("fraud warnings: %+v", listed.FraudWarnings)
+		}
+		if n := listed.FraudWarnings.Edges[0].Node; n.FraudType != "made_with_stolen_card" || n.StripeWarningID != "issfr_1" || n.StripePaymentIntentID != pi ||
+			n.ResolvedAt != nil || n.Customer.ID != customer.ID || n.Deposit == nil || n.Deposit.ID != string(first.ID) {
+			t.Fatalf("fraud warning: %+v", n)
+		}
+		e := ac.Do(t, `mutation($u: ID!) { unfreezeWallet(userId: $u) { isFrozen } }`, map[string]any{"u": customer.ID}).RequireError(t, "CONFLICT")
+		if e.Message != "Wallet is frozen for FRAUD_WARNING: it is lifted when the warned payment is refunded (refundDeposit) or disputed" {
+			t.Fatalf("unfreezeWallet of a fraud warning: %q", e.Message)
+		}
+		cc.Do(t, `mutation { deposit(input: {amount: "20"}) { deposit { id } } }`, nil).RequireError(t, "WALLET_FROZEN")
+
+		const refund = `mutation($d: ID!) { refundDeposit(depositId: $d) { id status refundedAmount } }`
+		cc.Do(t, refund, map[string]any{"d": first.ID}).RequireError(t, "FORBIDDEN")
+		var refunded struct {
+			RefundDeposit struct{ ID, Status, RefundedAmount string }
+		}
+		ac.MustDo(t, refund, map[string]any{"d": first.ID}, &refunded)
+		if r := refunded.RefundDeposit; r.Status != "REFUNDED" || r.RefundedAmount != "30.00" {
+			t.Fatalf("refundDeposit: %+v", r)
+		}
+		want("refunded", "0.00", "70.00", nil)
+		ac.MustDo(t, warningsQuery, nil, &listed)
+		if listed.FraudWarnings.Edges[0].Node.ResolvedAt == nil {
+			t.Fatal("the warning is unresolved after its deposit's refund")
+		}
+
+		// Stripe's charge.refunded for the server's own refund: nothing new.
+		before := srv.App.Client.LedgerTransaction.Query().CountX(ctx)
+		deliver(chargeRefunded(t, "evt_refund_own", "ch_dep_1", pi, 10000, 3000))
+		if after := srv.App.Client.LedgerTransaction.Query().CountX(ctx); after != before {
+			t.Fatalf("the server's own refund posted %d transaction(s)", after-before)
+		}
+		want("own refund reported", "0.00", "70.00", nil)
+		e = ac.Do(t, refund, map[string]any{"d": first.ID}).RequireError(t, "CONFLICT")
+		if e.Message != "Nothing of this deposit is left in the wallet to refund: its money was spent" {
+			t.Fatalf("refund of a spent deposit: %q", e.Message)
+		}
+	})
+}
+
+// TestSandboxChargebackEndToEnd walks the sandbox as a developer would,
+// over HTTP: a job Checkout paid with 4000 0000 0000 0259 succeeds and is
+// disputed at once (the sandbox's signed charge.dispute.created and
+// funds_withdrawn with a $15.00 fee): the escrow stays, the customer owes
+// the $105.00, the wallet is frozen; the payment's page closes the case as
+// won (funds reinstated, then closed): nothing owed, no loss, unfrozen. A
+// deposit paid with 0259 is taken back from the wallet, and the case
+// closed as lost keeps the fee lost. A deposit paid with 4000 0000 0000
+// 5423 raises an early fraud warning; refundDeposit refunds it through the
+// sandbox, which the server recognises as its own refund.
+func TestSandboxChargebackEndToEnd(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		ctx := context.Background()
+		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
+		cc, ac := srv.Client(customer.AccessToken), srv.Client(admin.AccessToken)
+		want := func(c *servertest.Client, step, balance, escrow, owed, reason string) {
+			t.Helper()
+			var w owedWallet
+			c.MustDo(t, owedWalletQuery, nil, &w)
+			got := w.Wallet
+			if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != owed ||
+				got.IsFrozen != (reason != "") || stripeStr(got.FrozenReason) != reason {
+				t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, owed %s, reason %q",
+					step, got, stripeStr(got.FrozenReason), balance, escrow, owed, reason)
+			}
+			srv.RequireLedgerVerified(t)
+		}
+		losses := func(step, want string) {
+			t.Helper()
+			var s struct{ PlatformStats struct{ Losses string } }
+			ac.MustDo(t, `{ platformStats { losses } }`, nil, &s)
+			if s.PlatformStats.Losses != want {
+				t.Fatalf("%s: losses %s, want %s", step, s.PlatformStats.Losses, want)
+			}
+		}
+		closeCase := func(pi, outcome string) {
+			t.Helper()
+			resp, err := http.PostForm(srv.URL+"/sandbox/payments/"+pi+"/dispute/close", url.Values{"outcome": {outcome}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "The case is closed: "+outcome) {
+				t.Fatalf("close the case as %s: %d %.400s", outcome, resp.StatusCode, body)
+			}
+		}
+
+		// A job Checkout, paid with the disputed card listed on the page.
+		jobID := postJob(t, cc)
+		var session struct{ PayForJob struct{ CheckoutURL string } }
+		cc.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": jobID, "freelancerId": contractor.ID, "title": "Website", "rate": "100"}}, &session)
+		_, page := srv.Get(t, strings.TrimPrefix(session.PayForJob.CheckoutURL, srv.URL))
+		for _, card := range []string{"4000 0000 0000 0259", "4000 0000 0000 5423"} {
+			if !strings.Contains(page, card) {
+				t.Fatalf("the checkout page does not list %s: %.2000s", card, page)
+			}
+		}
+		if resp, _ := payCheckout(t, session.PayForJob.CheckoutURL, "4000000000000259"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("pay with 0259: %d", resp.StatusCode)
+		}
+		want(cc, "job Checkout disputed", "0.00", "100.00", "105.00", "CHARGEBACK")
+		losses("job Checkout disputed", "15.00")
+		var open chargebackList
+		ac.MustDo(t, chargebacksQuery, map[string]any{"s": "OPEN"}, &open)
+		var got jobMoneyResult
+		cc.MustDo(t, jobMoney, map[string]any{"id": jobID}, &got)
+		if open.Chargebacks.TotalCount != 1 || open.Chargebacks.Edges[0].Node.Contract == nil || open.Chargebacks.Edges[0].Node.Contract.ID != got.Job.Contract.ID ||
+			open.Chargebacks.Edges[0].Node.Amount != "105.00" || open.Chargebacks.Edges[0].Node.Fee != "15.00" || got.Job.Contract.Escrow.Status != "FUNDED" {
+			t.Fatalf("open chargebacks %+v, job %+v", open.Chargebacks, got.Job)
+		}
+		pi := *srv.App.Client.Escrow.Query().OnlyX(ctx).StripePaymentIntentID
+		if resp, page := srv.Get(t, "/sandbox/payments/"+pi); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Close the case as won") {
+			t.Fatalf("payment page of a disputed payment: %d %.600s", resp.StatusCode, page)
+		}
+		closeCase(pi, "won")
+		want(cc, "won", "0.00", "100.00", "0.00", "")
+		losses("won", "0.00")
+
+		// A deposit paid with 0259: taken back from the wallet; lost.
+		d := startDeposit(t, cc, map[string]any{"amount": "50.00"})
+		if resp, _ := payCheckout(t, *d.Deposit.CheckoutURL, "4000000000000259"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("pay with 0259: %d", resp.StatusCode)
+		}
+		want(cc, "deposit disputed", "0.00", "100.00", "0.00", "CHARGEBACK")
+		closeCase(*srv.App.Client.Deposit.GetX(ctx, pulid.ID(d.Deposit.Deposit.ID)).StripePaymentIntentID, "lost")
+		want(cc, "lost", "0.00", "100.00", "0.00", "")
+		losses("lost", "15.00")
+
+		// A deposit paid with 5423: an early fraud warning; refunded to the card.
+		other := srv.Register(t, "CUSTOMER")
+		oc := srv.Client(other.AccessToken)
+		d = startDeposit(t, oc, map[string]any{"amount": "40.00"})
+		if resp, _ := payCheckout(t, *d.Deposit.CheckoutURL, "4000000000005423"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("pay with 5423: %d", resp.StatusCode)
+		}
+		want(oc, "fraud warning", "40.00", "0.00", "0.00", "FRAUD_WARNING")
+		var refunded struct{ RefundDeposit struct{ Status, RefundedAmount string } }
+		ac.MustDo(t, `mutation($d: ID!) { refundDeposit(depositId: $d) { status refundedAmount } }`, map[string]any{"d": d.Deposit.Deposit.ID}, &refunded)
+		if refunded.RefundDeposit.Status != "REFUNDED" || refunded.RefundDeposit.RefundedAmount != "40.00" {
+			t.Fatalf("refundDeposit: %+v", refunded.RefundDeposit)
+		}
+		want(oc, "refunded", "0.00", "0.00", "0.00", "")
+		if n := srv.App.Client.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKeyContains("refunded-outside")).CountX(ctx); n != 0 {
+			t.Fatalf("%d outside refunds booked: the sandbox's refund is the server's own", n)
+		}
+		if n := srv.App.Client.StripeEvent.Query().Where(stripeevent.TypeIn("charge.refunded", "radar.early_fraud_warning.updated")).CountX(ctx); n != 2 {
+			t.Fatalf("%d refund and warning-updated events, want the sandbox's two", n)
 		}
 	})
 }
