@@ -77,24 +77,7 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		ctx := context.Background()
 		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
 		cc, kc, ac := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken), srv.Client(admin.AccessToken)
-		deliver := func(payload []byte) {
-			t.Helper()
-			if code := srv.PostWebhook(t, "/webhooks/stripe", payload, servertest.Sign(payload, servertest.WebhookSecret, time.Time{})); code != http.StatusOK {
-				t.Fatalf("webhook: HTTP %d", code)
-			}
-		}
-		want := func(step, balance, escrow, owed string, reason *string) {
-			t.Helper()
-			var w owedWallet
-			cc.MustDo(t, owedWalletQuery, nil, &w)
-			got := w.Wallet
-			if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != owed ||
-				got.IsFrozen != (reason != nil) || stripeStr(got.FrozenReason) != stripeStr(reason) {
-				t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, owed %s, reason %q",
-					step, got, stripeStr(got.FrozenReason), balance, escrow, owed, stripeStr(reason))
-			}
-			srv.RequireLedgerVerified(t)
-		}
+		deliver, want := signedDelivery(t, srv), owedWalletIs(t, srv, cc)
 		stats := func(step, receivables, losses string, open int) {
 			t.Helper()
 			var s struct {
@@ -113,13 +96,8 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		// A $100 card deposit; $70.00 of it held by an offer ($66.67 + $3.33 fee).
 		first := startedDeposit(t, srv, customer.ID, 10000)
 		deliver(intentSucceeded(t, first, "evt_dep_1"))
-		jobID := postJob(t, cc)
-		var applied struct{ ApplyToJob struct{ ID string } }
-		kc.MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
-			map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
-		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
-			map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
-		want("deposit and offer", "30.00", "70.00", "0.00", nil)
+		holdSeventy(t, cc, kc)
+		want("deposit and offer", "30.00", "70.00", "0.00", "")
 
 		pi := "pi_for_" + string(first.ID)
 		withdrawn := disputePayload(t, "evt_dp_withdrawn", stripe.EventTypeChargeDisputeFundsWithdrawn, "dp_1", pi, "needs_response", 10000, 1500, true, false)
@@ -134,7 +112,7 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		deliver(created)
 		deliver(withdrawn)
 		deliver(disputePayload(t, "evt_dp_withdrawn_again", stripe.EventTypeChargeDisputeFundsWithdrawn, "dp_1", pi, "under_review", 10000, 1500, true, false))
-		want("funds withdrawn", "0.00", "70.00", "70.00", &chargeback)
+		want("funds withdrawn", "0.00", "70.00", "70.00", chargeback)
 		stats("funds withdrawn", "70.00", "15.00", 1)
 		cbTxn := srv.App.Client.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey("dispute:dp_1:funds-withdrawn")).OnlyX(ctx)
 		if got := splitOf(t, srv, cbTxn.ID); got[ledgeraccount.KindAVAILABLE] != -3000 || got[ledgeraccount.KindRECEIVABLE] != -7000 || got[ledgeraccount.KindESCROW] != 0 {
@@ -168,7 +146,7 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		// A new $100 deposit pays the $70 back first; the case is open still.
 		second := startedDeposit(t, srv, customer.ID, 10000)
 		deliver(intentSucceeded(t, second, "evt_dep_2"))
-		want("deposit paying back", "30.00", "70.00", "0.00", &chargeback)
+		want("deposit paying back", "30.00", "70.00", "0.00", chargeback)
 		if got := splitOf(t, srv, *srv.App.Client.Deposit.GetX(ctx, second.ID).TransactionID); got[ledgeraccount.KindRECEIVABLE] != 7000 || got[ledgeraccount.KindAVAILABLE] != 3000 {
 			t.Fatalf("second deposit's postings: %v; want receivable +70.00, available +30.00", got)
 		}
@@ -177,7 +155,7 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		// Closed (won, twice): nothing owed, the wallet is unfrozen.
 		deliver(closed)
 		deliver(closed)
-		want("closed", "30.00", "70.00", "0.00", nil)
+		want("closed", "30.00", "70.00", "0.00", "")
 		stats("closed", "0.00", "15.00", 0)
 		var won chargebackList
 		ac.MustDo(t, chargebacksQuery, map[string]any{"s": "WON"}, &won)
@@ -191,7 +169,7 @@ func TestChargebackTakesBackOwesAndReverses(t *testing.T) {
 		deliver(reinstated)
 		deliver(reinstated)
 		deliver(disputePayload(t, "evt_dp_reinstated_again", stripe.EventTypeChargeDisputeFundsReinstated, "dp_1", pi, "won", 10000, 1500, true, true))
-		want("reinstated", "130.00", "70.00", "0.00", nil)
+		want("reinstated", "130.00", "70.00", "0.00", "")
 		stats("reinstated", "0.00", "0.00", 0)
 		// The customer's reversal and the fee's return, once each.
 		if keys := srv.App.Client.LedgerTransaction.Query().Where(ledgertransaction.TypeEQ(ledgertransaction.TypeCHARGEBACK_REVERSAL)).
@@ -225,24 +203,7 @@ func TestEarlyFraudWarningAndRefundDeposit(t *testing.T) {
 		ctx := context.Background()
 		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
 		cc, kc, ac := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken), srv.Client(admin.AccessToken)
-		deliver := func(payload []byte) {
-			t.Helper()
-			if code := srv.PostWebhook(t, "/webhooks/stripe", payload, servertest.Sign(payload, servertest.WebhookSecret, time.Time{})); code != http.StatusOK {
-				t.Fatalf("webhook: HTTP %d", code)
-			}
-		}
-		want := func(step, balance, escrow string, reason *string) {
-			t.Helper()
-			var w owedWallet
-			cc.MustDo(t, owedWalletQuery, nil, &w)
-			got := w.Wallet
-			if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != "0.00" ||
-				got.IsFrozen != (reason != nil) || stripeStr(got.FrozenReason) != stripeStr(reason) {
-				t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, reason %q",
-					step, got, stripeStr(got.FrozenReason), balance, escrow, stripeStr(reason))
-			}
-			srv.RequireLedgerVerified(t)
-		}
+		deliver, want := signedDelivery(t, srv), owedWalletIs(t, srv, cc)
 		type warnings struct {
 			FraudWarnings struct {
 				TotalCount int
@@ -257,17 +218,11 @@ func TestEarlyFraudWarningAndRefundDeposit(t *testing.T) {
 			}
 		}
 		const warningsQuery = `{ fraudWarnings(first: 10) { totalCount edges { node { fraudType stripeWarningId stripePaymentIntentId resolvedAt customer { id } deposit { id } } } } }`
-		fraud := "FRAUD_WARNING"
 
 		first := startedDeposit(t, srv, customer.ID, 10000)
 		deliver(intentSucceeded(t, first, "evt_dep_1"))
 		pi := "pi_for_" + string(first.ID)
-		jobID := postJob(t, cc)
-		var applied struct{ ApplyToJob struct{ ID string } }
-		kc.MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
-			map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
-		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
-			map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
+		holdSeventy(t, cc, kc)
 
 		warning := servertest.StripeEvent(t, "evt_efw_1", stripe.EventTypeRadarEarlyFraudWarningCreated, map[string]any{
 			"id": "issfr_1", "object": "radar.early_fraud_warning", "actionable": true, "charge": "ch_dep_1",
@@ -275,7 +230,7 @@ func TestEarlyFraudWarningAndRefundDeposit(t *testing.T) {
 		})
 		deliver(warning)
 		deliver(warning)
-		want("fraud warning", "30.00", "70.00", &fraud)
+		want("fraud warning", "30.00", "70.00", "0.00", "FRAUD_WARNING")
 		var listed warnings
 		ac.MustDo(t, warningsQuery, nil, &listed)
 		if listed.FraudWarnings.TotalCount != 1 {
@@ -300,7 +255,7 @@ func TestEarlyFraudWarningAndRefundDeposit(t *testing.T) {
 		if r := refunded.RefundDeposit; r.Status != "REFUNDED" || r.RefundedAmount != "30.00" {
 			t.Fatalf("refundDeposit: %+v", r)
 		}
-		want("refunded", "0.00", "70.00", nil)
+		want("refunded", "0.00", "70.00", "0.00", "")
 		ac.MustDo(t, warningsQuery, nil, &listed)
 		if listed.FraudWarnings.Edges[0].Node.ResolvedAt == nil {
 			t.Fatal("the warning is unresolved after its deposit's refund")
@@ -312,7 +267,7 @@ func TestEarlyFraudWarningAndRefundDeposit(t *testing.T) {
 		if after := srv.App.Client.LedgerTransaction.Query().CountX(ctx); after != before {
 			t.Fatalf("the server's own refund posted %d transaction(s)", after-before)
 		}
-		want("own refund reported", "0.00", "70.00", nil)
+		want("own refund reported", "0.00", "70.00", "0.00", "")
 		e = ac.Do(t, refund, map[string]any{"d": first.ID}).RequireError(t, "CONFLICT")
 		if e.Message != "Nothing of this deposit is left in the wallet to refund: its money was spent" {
 			t.Fatalf("refund of a spent deposit: %q", e.Message)
@@ -336,18 +291,7 @@ func TestSandboxChargebackEndToEnd(t *testing.T) {
 		ctx := context.Background()
 		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
 		cc, ac := srv.Client(customer.AccessToken), srv.Client(admin.AccessToken)
-		want := func(c *servertest.Client, step, balance, escrow, owed, reason string) {
-			t.Helper()
-			var w owedWallet
-			c.MustDo(t, owedWalletQuery, nil, &w)
-			got := w.Wallet
-			if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != owed ||
-				got.IsFrozen != (reason != "") || stripeStr(got.FrozenReason) != reason {
-				t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, owed %s, reason %q",
-					step, got, stripeStr(got.FrozenReason), balance, escrow, owed, reason)
-			}
-			srv.RequireLedgerVerified(t)
-		}
+		want := owedWalletIs(t, srv, cc)
 		losses := func(step, want string) {
 			t.Helper()
 			var s struct{ PlatformStats struct{ Losses string } }
@@ -382,7 +326,7 @@ func TestSandboxChargebackEndToEnd(t *testing.T) {
 		if resp, _ := payCheckout(t, session.PayForJob.CheckoutURL, "4000000000000259"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("pay with 0259: %d", resp.StatusCode)
 		}
-		want(cc, "job Checkout disputed", "0.00", "100.00", "105.00", "CHARGEBACK")
+		want("job Checkout disputed", "0.00", "100.00", "105.00", "CHARGEBACK")
 		losses("job Checkout disputed", "15.00")
 		var open chargebackList
 		ac.MustDo(t, chargebacksQuery, map[string]any{"s": "OPEN"}, &open)
@@ -397,7 +341,7 @@ func TestSandboxChargebackEndToEnd(t *testing.T) {
 			t.Fatalf("payment page of a disputed payment: %d %.600s", resp.StatusCode, page)
 		}
 		closeCase(pi, "won")
-		want(cc, "won", "0.00", "100.00", "0.00", "")
+		want("won", "0.00", "100.00", "0.00", "")
 		losses("won", "0.00")
 
 		// A deposit paid with 0259: taken back from the wallet; lost.
@@ -405,9 +349,9 @@ func TestSandboxChargebackEndToEnd(t *testing.T) {
 		if resp, _ := payCheckout(t, *d.Deposit.CheckoutURL, "4000000000000259"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("pay with 0259: %d", resp.StatusCode)
 		}
-		want(cc, "deposit disputed", "0.00", "100.00", "0.00", "CHARGEBACK")
+		want("deposit disputed", "0.00", "100.00", "0.00", "CHARGEBACK")
 		closeCase(*srv.App.Client.Deposit.GetX(ctx, pulid.ID(d.Deposit.Deposit.ID)).StripePaymentIntentID, "lost")
-		want(cc, "lost", "0.00", "100.00", "0.00", "")
+		want("lost", "0.00", "100.00", "0.00", "")
 		losses("lost", "15.00")
 
 		// A deposit paid with 5423: an early fraud warning; refunded to the card.
@@ -417,13 +361,16 @@ func TestSandboxChargebackEndToEnd(t *testing.T) {
 		if resp, _ := payCheckout(t, *d.Deposit.CheckoutURL, "4000000000005423"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("pay with 5423: %d", resp.StatusCode)
 		}
-		want(oc, "fraud warning", "40.00", "0.00", "0.00", "FRAUD_WARNING")
-		var refunded struct{ RefundDeposit struct{ Status, RefundedAmount string } }
+		wantOther := owedWalletIs(t, srv, oc)
+		wantOther("fraud warning", "40.00", "0.00", "0.00", "FRAUD_WARNING")
+		var refunded struct {
+			RefundDeposit struct{ Status, RefundedAmount string }
+		}
 		ac.MustDo(t, `mutation($d: ID!) { refundDeposit(depositId: $d) { status refundedAmount } }`, map[string]any{"d": d.Deposit.Deposit.ID}, &refunded)
 		if refunded.RefundDeposit.Status != "REFUNDED" || refunded.RefundDeposit.RefundedAmount != "40.00" {
 			t.Fatalf("refundDeposit: %+v", refunded.RefundDeposit)
 		}
-		want(oc, "refunded", "0.00", "0.00", "0.00", "")
+		wantOther("refunded", "0.00", "0.00", "0.00", "")
 		if n := srv.App.Client.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKeyContains("refunded-outside")).CountX(ctx); n != 0 {
 			t.Fatalf("%d outside refunds booked: the sandbox's refund is the server's own", n)
 		}

@@ -53,25 +53,20 @@ func (sb *Sandbox) afterPayment(ctx context.Context, paymentIntentID string, out
 // from the platform's balance. Asked again while the case is open, it
 // sends them again.
 func (sb *Sandbox) DisputeCharge(ctx context.Context, paymentIntentID string) (sandboxCharge, error) {
-	sb.mu.Lock()
-	ch, err := sb.chargeLocked(paymentIntentID)
-	switch {
-	case err != nil:
-	case ch.Dispute != nil && ch.Dispute.Status != "needs_response":
-		err = jobsphere.Errorf(jobsphere.Conflict, "The dispute of this payment is closed (%s)", ch.Dispute.Status)
-	case ch.Dispute == nil && ch.Refunded == ch.Amount:
-		err = jobsphere.Errorf(jobsphere.Conflict, "A payment refunded in full cannot be disputed")
-	case ch.Dispute == nil:
-		ch.Dispute = &sandboxDispute{ID: "dp_sandbox_" + ulidOf("x"), Status: "needs_response", Amount: ch.Amount - ch.Refunded,
-			withdrawnID: "txn_sandbox_" + ulidOf("x"), created: time.Now().Unix()}
-	}
-	var snapshot sandboxCharge
-	if err == nil {
-		snapshot = ch.snapshot()
-	}
-	sb.mu.Unlock()
+	snapshot, err := sb.changeCharge(paymentIntentID, func(ch *sandboxCharge) error {
+		switch {
+		case ch.Dispute != nil && ch.Dispute.Status != "needs_response":
+			return jobsphere.Errorf(jobsphere.Conflict, "The dispute of this payment is closed (%s)", ch.Dispute.Status)
+		case ch.Dispute == nil && ch.Refunded == ch.Amount:
+			return jobsphere.Errorf(jobsphere.Conflict, "A payment refunded in full cannot be disputed")
+		case ch.Dispute == nil:
+			ch.Dispute = &sandboxDispute{ID: "dp_sandbox_" + ulidOf("x"), Status: "needs_response", Amount: ch.Amount - ch.Refunded,
+				withdrawnID: "txn_sandbox_" + ulidOf("x"), created: time.Now().Unix()}
+		}
+		return nil
+	})
 	if err != nil {
-		return sandboxCharge{}, err
+		return snapshot, err
 	}
 	for _, typ := range []payments.EventType{payments.ChargeDisputeCreated, payments.ChargeDisputeFundsWithdrawn} {
 		if err := sb.send(ctx, typ, disputeObject(snapshot)); err != nil {
@@ -91,27 +86,21 @@ func (sb *Sandbox) CloseDispute(ctx context.Context, paymentIntentID string, won
 	if won {
 		status = "won"
 	}
-	sb.mu.Lock()
-	ch, err := sb.chargeLocked(paymentIntentID)
-	switch {
-	case err != nil:
-	case ch.Dispute == nil:
-		err = jobsphere.Errorf(jobsphere.Conflict, "This payment is not disputed")
-	case ch.Dispute.Status != "needs_response" && ch.Dispute.Status != status:
-		err = jobsphere.Errorf(jobsphere.Conflict, "The dispute of this payment is closed (%s)", ch.Dispute.Status)
-	default:
+	snapshot, err := sb.changeCharge(paymentIntentID, func(ch *sandboxCharge) error {
+		switch {
+		case ch.Dispute == nil:
+			return jobsphere.Errorf(jobsphere.Conflict, "This payment is not disputed")
+		case ch.Dispute.Status != "needs_response" && ch.Dispute.Status != status:
+			return jobsphere.Errorf(jobsphere.Conflict, "The dispute of this payment is closed (%s)", ch.Dispute.Status)
+		}
 		ch.Dispute.Status = status
 		if won && ch.Dispute.reinstatedID == "" {
 			ch.Dispute.reinstatedID = "txn_sandbox_" + ulidOf("x")
 		}
-	}
-	var snapshot sandboxCharge
-	if err == nil {
-		snapshot = ch.snapshot()
-	}
-	sb.mu.Unlock()
+		return nil
+	})
 	if err != nil {
-		return sandboxCharge{}, err
+		return snapshot, err
 	}
 	events := []payments.EventType{payments.ChargeDisputeClosed}
 	if won {
@@ -128,20 +117,31 @@ func (sb *Sandbox) CloseDispute(ctx context.Context, paymentIntentID string, won
 // WarnOfFraud sends the early fraud warning a card's issuer would about a
 // payment (radar.early_fraud_warning.created).
 func (sb *Sandbox) WarnOfFraud(ctx context.Context, paymentIntentID string) error {
-	sb.mu.Lock()
-	ch, err := sb.chargeLocked(paymentIntentID)
-	if err == nil && ch.warningID == "" {
-		ch.warningID = "issfr_sandbox_" + ulidOf("x")
-	}
-	var snapshot sandboxCharge
-	if err == nil {
-		snapshot = ch.snapshot()
-	}
-	sb.mu.Unlock()
+	snapshot, err := sb.changeCharge(paymentIntentID, func(ch *sandboxCharge) error {
+		if ch.warningID == "" {
+			ch.warningID = "issfr_sandbox_" + ulidOf("x")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	return sb.send(ctx, payments.RadarEarlyFraudWarningCreated, fraudWarningObject(snapshot, true))
+}
+
+// changeCharge applies change to a known payment under sb.mu and returns
+// the payment as change left it; a refusal of change changes nothing.
+func (sb *Sandbox) changeCharge(paymentIntentID string, change func(*sandboxCharge) error) (sandboxCharge, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	ch, err := sb.chargeLocked(paymentIntentID)
+	if err != nil {
+		return sandboxCharge{}, err
+	}
+	if err := change(ch); err != nil {
+		return sandboxCharge{}, err
+	}
+	return ch.snapshot(), nil
 }
 
 // warningOver tells, as Stripe does (radar.early_fraud_warning.updated),

@@ -200,11 +200,7 @@ func (sb *Sandbox) HandleOnboard() http.Handler {
 func (sb *Sandbox) HandlePaymentPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ch, err := sb.Charge(r.PathValue("paymentIntentId"))
-		if err != nil {
-			sb.renderError(w, r, err)
-			return
-		}
-		sb.render(w, http.StatusOK, sb.paymentPage(ch, ""))
+		sb.respondPayment(w, r, ch, err, "")
 	})
 }
 
@@ -222,12 +218,18 @@ func (sb *Sandbox) HandleDashboardRefund() http.Handler {
 			}
 		}
 		ch, err := sb.RefundCharge(r.Context(), r.PathValue("paymentIntentId"), amount)
-		if err != nil {
-			sb.renderError(w, r, err)
-			return
-		}
-		sb.render(w, http.StatusOK, sb.paymentPage(ch, "Refunded. The payer's wallet shows it."))
+		sb.respondPayment(w, r, ch, err, "Refunded. The payer's wallet shows it.")
 	})
+}
+
+// respondPayment shows the payment's page after what was done to it
+// (msg), or why it could not be done.
+func (sb *Sandbox) respondPayment(w http.ResponseWriter, r *http.Request, ch sandboxCharge, err error, msg string) {
+	if err != nil {
+		sb.renderError(w, r, err)
+		return
+	}
+	sb.render(w, http.StatusOK, sb.paymentPage(ch, msg))
 }
 
 func (sb *Sandbox) paymentPage(ch sandboxCharge, msg string) page {
@@ -247,11 +249,7 @@ func (sb *Sandbox) paymentPage(ch sandboxCharge, msg string) page {
 func (sb *Sandbox) HandleDispute() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ch, err := sb.DisputeCharge(r.Context(), r.PathValue("paymentIntentId"))
-		if err != nil {
-			sb.renderError(w, r, err)
-			return
-		}
-		sb.render(w, http.StatusOK, sb.paymentPage(ch, "Disputed. The payer's wallet shows the chargeback."))
+		sb.respondPayment(w, r, ch, err, "Disputed. The payer's wallet shows the chargeback.")
 	})
 }
 
@@ -265,11 +263,7 @@ func (sb *Sandbox) HandleCloseDispute() http.Handler {
 			return
 		}
 		ch, err := sb.CloseDispute(r.Context(), r.PathValue("paymentIntentId"), outcome == "won")
-		if err != nil {
-			sb.renderError(w, r, err)
-			return
-		}
-		sb.render(w, http.StatusOK, sb.paymentPage(ch, "The case is closed: "+outcome+"."))
+		sb.respondPayment(w, r, ch, err, "The case is closed: "+outcome+".")
 	})
 }
 
