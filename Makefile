@@ -6,7 +6,7 @@ BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 
-.PHONY: run build test test-go e2e check-generated generate lint bench chaos postgres-check
+.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets lint bench chaos postgres-check chromium
 
 ## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
 run:
@@ -25,9 +25,13 @@ test-go:
 	@# under -race it runs a shorter sequence to stay fast.
 	$(GO) test -count=1 -run TestLedgerAgainstReferenceModel ./ledger/
 
-## e2e: the real binary driven by Apollo Client, graphql-ws and graphql-http's audits (npm ci from the lockfile)
-e2e: build
+## e2e: the real binary driven by Apollo Client, graphql-ws, graphql-http's audits and Chromium (npm ci from the lockfile)
+e2e: build chromium
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error && JOBSPHERE_BIN=$(CURDIR)/$(BIN) npm test
+
+## chromium: install Debian's Chromium for the browser tests when it is missing (as root or with sudo); without it they are skipped, except under CI=true
+chromium:
+	@sh e2e/chromium.sh
 
 ## postgres-check: say clearly whether the PostgreSQL half of the suite will run
 postgres-check:
@@ -44,6 +48,15 @@ check-generated: generate
 		(echo "generated code is stale: run 'make generate' and commit the result" && exit 1)
 	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || \
 		(git status --porcelain -- ent graph; echo "generate made new files: commit them" && exit 1)
+
+## graphiql-assets: server/graphiql/assets (GraphiQL's and React's browser builds) from the versions server/graphiql/npm/package-lock.json pins
+graphiql-assets:
+	cd server/graphiql/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && node copy-assets.js
+
+## check-graphiql-assets: fail when the committed GraphiQL assets differ from what `make graphiql-assets` makes (needs the npm registry: not part of `make test`)
+check-graphiql-assets: graphiql-assets
+	@git diff --exit-code --stat -- server/graphiql/assets || \
+		(echo "GraphiQL's assets are stale: run 'make graphiql-assets' and commit the result" && exit 1)
 
 ## lint: gofmt and go vet
 lint:

@@ -123,6 +123,7 @@ func (a *App) build(ctx context.Context) error {
 		Rates:    ledger.Rates{CustomerBPS: a.Config.FeeCustomerBPS, ContractorBPS: a.Config.FeeContractorBPS},
 		MinOffer: a.Config.MinOffer, MaxOffer: a.Config.MaxOffer, OfferTTL: a.Config.OfferTTL,
 		RequireReleaseApproval: a.Config.RequireReleaseApproval, AutoReleaseDays: a.Config.AutoReleaseDays,
+		DisputeResponseDays: a.Config.DisputeResponseDays,
 	}, payments.NewCardRefunds(gateway))
 	if err != nil {
 		return err

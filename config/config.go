@@ -106,6 +106,10 @@ type Config struct {
 	// after a delivery (submitWork) the job completes by itself. At least
 	// 3, so the reminder 48 hours before comes after the delivery.
 	AutoReleaseDays int
+	// DisputeResponseDays is DISPUTE_RESPONSE_DAYS, default 5, 1–60: how
+	// long the other party of a dispute has to answer before the sweeper
+	// settles it for the opener.
+	DisputeResponseDays int
 	// RequireWithdrawalApproval is REQUIRE_WITHDRAWAL_APPROVAL, default false.
 	RequireWithdrawalApproval bool
 	// AutoMigrate is AUTO_MIGRATE; default true when DatabaseURL is empty
@@ -319,6 +323,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.OfferTTL, _ = l.duration("OFFER_TTL", 168*time.Hour, 1, math.MaxInt64)
 	c.RequireReleaseApproval = l.boolean("REQUIRE_RELEASE_APPROVAL", true)
 	c.AutoReleaseDays, _ = l.integer("AUTO_RELEASE_DAYS", 14, 3, 365)
+	c.DisputeResponseDays, _ = l.integer("DISPUTE_RESPONSE_DAYS", 5, 1, 60)
 	c.RequireWithdrawalApproval = l.boolean("REQUIRE_WITHDRAWAL_APPROVAL", false)
 	c.AutoMigrate = l.boolean("AUTO_MIGRATE", l.get("DATABASE_URL") == "")
 
@@ -405,7 +410,7 @@ func (c *Config) Summary() []any {
 		"fee_customer_bps", c.FeeCustomerBPS,
 		"fee_contractor_bps", c.FeeContractorBPS,
 		"require_release_approval", c.RequireReleaseApproval,
-		"auto_release_days", c.AutoReleaseDays,
+		"auto_release_days", c.AutoReleaseDays, "dispute_response_days", c.DisputeResponseDays,
 		"require_withdrawal_approval", c.RequireWithdrawalApproval,
 		"cors_origins", strings.Join(c.CORSOrigins, ","),
 		"graphql_introspection", c.Introspection,

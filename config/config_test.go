@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		{"OfferTTL", c.OfferTTL, 168 * time.Hour},
 		{"RequireReleaseApproval", c.RequireReleaseApproval, true},
 		{"AutoReleaseDays", c.AutoReleaseDays, 14},
+		{"DisputeResponseDays", c.DisputeResponseDays, 5},
 		{"RequireWithdrawalApproval", c.RequireWithdrawalApproval, false},
 		{"AutoMigrate", c.AutoMigrate, true},
 		{"MaxBodyBytes", c.MaxBodyBytes, int64(1048576)},
@@ -130,6 +131,7 @@ func TestValidValues(t *testing.T) {
 			return c.AccessTokenTTL == time.Minute && c.RefreshTokenTTL == time.Hour && c.OfferTTL == 30*time.Minute && c.ShutdownTimeout == 2*time.Second
 		}},
 		{"auto-release days", []string{"AUTO_RELEASE_DAYS", "3"}, func(c *Config) bool { return c.AutoReleaseDays == 3 }},
+		{"dispute response days", []string{"DISPUTE_RESPONSE_DAYS", "1"}, func(c *Config) bool { return c.DisputeResponseDays == 1 }},
 		{"short access tokens", []string{"ACCESS_TOKEN_TTL", "1s"}, func(c *Config) bool { return c.AccessTokenTTL == time.Second }},
 		{"websocket limits", []string{"WEBSOCKET_INIT_TIMEOUT", "1s", "WEBSOCKET_MAX_SUBSCRIPTIONS", "1", "WEBSOCKET_LIMIT_PER_ADDRESS", "0"}, func(c *Config) bool {
 			return c.WebsocketInitTimeout == time.Second && c.WebsocketMaxSubscriptions == 1 && c.WebsocketPerAddress == 0
@@ -220,6 +222,7 @@ func TestInvalid(t *testing.T) {
 		{"AUTO_RELEASE_DAYS", "2", `between 3 and 365`, nil},
 		{"AUTO_RELEASE_DAYS", "366", `between 3 and 365`, nil},
 		{"AUTO_RELEASE_DAYS", "1.5", `"1.5"`, nil},
+		{"DISPUTE_RESPONSE_DAYS", "0", `between 1 and 60`, nil},
 		{"REQUIRE_RELEASE_APPROVAL", "maybe", `got "maybe"`, nil},
 		{"REQUIRE_WITHDRAWAL_APPROVAL", "y", `got "y"`, nil},
 		{"AUTO_MIGRATE", "2", `got "2"`, nil},

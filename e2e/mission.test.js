@@ -92,6 +92,26 @@ const UPLOAD = gql`
   mutation UploadMedia($file: Upload!) { uploadMedia(file: $file) { mediaUrl mediaType bytes } }
 `;
 const STATS = gql`query PlatformStats { platformStats { revenue escrowHeld walletBalances ledgerBalanced } }`;
+const DISPUTE = gql`
+  fragment Dispute on Dispute { id status settledBy contractorAmount customerRefund latestProposal { id contractorAmount } }
+`;
+const OPEN_DISPUTE = gql`
+  mutation OpenDispute($input: OpenDisputeInput!) { openDispute(input: $input) { ...Dispute contract { escrow { status } } } } ${DISPUTE}
+`;
+const ADD_DISPUTE_MESSAGE = gql`
+  mutation AddDisputeMessage($input: DisputeMessageInput!) { addDisputeMessage(input: $input) { id body } }
+`;
+const PROPOSE_SETTLEMENT = gql`
+  mutation ProposeSettlement($input: ProposeSettlementInput!) { proposeSettlement(input: $input) { ...Dispute } } ${DISPUTE}
+`;
+const ACCEPT_SETTLEMENT = gql`
+  mutation AcceptSettlement($disputeId: ID!, $proposalId: ID) {
+    acceptSettlement(disputeId: $disputeId, proposalId: $proposalId) { ...Dispute contract { status escrow { status } } }
+  } ${DISPUTE}
+`;
+const DISPUTE_UPDATED = gql`
+  subscription DisputeUpdated($disputeId: ID) { disputeUpdated(disputeId: $disputeId) { ...Dispute } } ${DISPUTE}
+`;
 
 // A 1×1 PNG.
 const PNG = Buffer.from(
@@ -317,12 +337,66 @@ describe('the mission, through Apollo Client and graphql-ws', () => {
     }
   });
 
+  it('settles a dispute with a split, pushed over graphql-ws', async () => {
+    const created = await customer.client.mutate({
+      mutation: CREATE_JOB,
+      variables: { input: { title: 'Tile the bathroom', description: 'Ten square metres of wall tiles.', budget: '100' } },
+    });
+    const jobId = created.data.createJob.id;
+    const applied = await contractor.client.mutate({ mutation: APPLY, variables: { input: { jobId, coverLetter: 'Tiler.' } } });
+    const sent = await customer.client.mutate({
+      mutation: SEND_OFFER,
+      variables: { input: { applicationId: applied.data.applyToJob.id, amount: '100', timeline: '3 days', description: 'White tiles, grey grout.' } },
+    });
+    const accepted = await contractor.client.mutate({ mutation: ACCEPT_OFFER, variables: { offerId: sent.data.sendOffer.offer.id } });
+    const contractId = accepted.data.acceptOffer.contract.id;
+    const [customerBefore, contractorBefore] = [await wallet(customer), await wallet(contractor)];
+
+    const opened = await customer.client.mutate({
+      mutation: OPEN_DISPUTE,
+      variables: { input: { contractId, reason: 'QUALITY', description: 'Half the tiles are crooked.' } },
+    });
+    const disputeId = opened.data.openDispute.id;
+    assert.equal(opened.data.openDispute.contract.escrow.status, 'DISPUTED');
+    const customerPushes = await events(server, customer.client, DISPUTE_UPDATED, { disputeId });
+    const adminPushes = await events(server, admin.client, DISPUTE_UPDATED);
+    try {
+      await contractor.client.mutate({ mutation: ADD_DISPUTE_MESSAGE, variables: { input: { disputeId, body: 'The left wall is fine.' } } });
+      const proposed = await contractor.client.mutate({
+        mutation: PROPOSE_SETTLEMENT,
+        variables: { input: { disputeId, contractorAmount: '60' } },
+      });
+      const proposal = proposed.data.proposeSettlement.latestProposal;
+      // The customer's screen learns of the proposal by the push, and accepts what it saw.
+      const pushed = await customerPushes.next((e) => e.disputeUpdated.latestProposal?.id === proposal.id);
+      assert.equal(pushed.disputeUpdated.latestProposal.contractorAmount, '60.00');
+      const settled = await customer.client.mutate({
+        mutation: ACCEPT_SETTLEMENT,
+        variables: { disputeId, proposalId: pushed.disputeUpdated.latestProposal.id },
+      });
+      assert.equal(settled.data.acceptSettlement.status, 'SETTLED');
+      assert.equal(settled.data.acceptSettlement.settledBy, 'AGREEMENT');
+      assert.equal(settled.data.acceptSettlement.contract.escrow.status, 'SETTLED');
+      assert.equal(settled.data.acceptSettlement.customerRefund, '42.00');
+      const seen = await adminPushes.next((e) => e.disputeUpdated.id === disputeId && e.disputeUpdated.status === 'SETTLED');
+      assert.equal(seen.disputeUpdated.contractorAmount, '60.00');
+    } finally {
+      customerPushes.close();
+      adminPushes.close();
+    }
+    // Contractor +$48.00 (60 − 20 %), customer +$40.00 and +$2.00 of the platform fee.
+    const money = (w) => Number(w.balance);
+    assert.equal(money(await wallet(contractor)) - money(contractorBefore), 48);
+    assert.equal(money(await wallet(customer)) - money(customerBefore), 42);
+  });
+
   it('ends with the books balanced', async () => {
     const { data } = await admin.client.query({ query: STATS });
     assert.equal(data.platformStats.ledgerBalanced, true);
-    // Fees: $5 + $20 on the first job, $2 + $8 on the second, none kept on the refunded one.
-    assert.equal(data.platformStats.revenue, '35.00');
+    // Fees: $5 + $20 on the first job, $2 + $8 on the second, none kept on the refunded one,
+    // $3 of the platform fee and $12 of service fee on the disputed one.
+    assert.equal(data.platformStats.revenue, '50.00');
     assert.equal(data.platformStats.escrowHeld, '0.00');
-    assert.equal(data.platformStats.walletBalances, '307.00'); // 245 + 62
+    assert.equal(data.platformStats.walletBalances, '292.00'); // customer 245 − 105 + 42, contractor 62 + 48
   });
 });

@@ -20,6 +20,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -32,6 +34,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -53,6 +56,10 @@ type Client struct {
 	Contract *ContractClient
 	// Deposit is the client for interacting with the Deposit builders.
 	Deposit *DepositClient
+	// Dispute is the client for interacting with the Dispute builders.
+	Dispute *DisputeClient
+	// DisputeMessage is the client for interacting with the DisputeMessage builders.
+	DisputeMessage *DisputeMessageClient
 	// Escrow is the client for interacting with the Escrow builders.
 	Escrow *EscrowClient
 	// FraudWarning is the client for interacting with the FraudWarning builders.
@@ -77,6 +84,8 @@ type Client struct {
 	RefreshToken *RefreshTokenClient
 	// Review is the client for interacting with the Review builders.
 	Review *ReviewClient
+	// SettlementProposal is the client for interacting with the SettlementProposal builders.
+	SettlementProposal *SettlementProposalClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
 	// User is the client for interacting with the User builders.
@@ -100,6 +109,8 @@ func (c *Client) init() {
 	c.ConnectAccount = NewConnectAccountClient(c.config)
 	c.Contract = NewContractClient(c.config)
 	c.Deposit = NewDepositClient(c.config)
+	c.Dispute = NewDisputeClient(c.config)
+	c.DisputeMessage = NewDisputeMessageClient(c.config)
 	c.Escrow = NewEscrowClient(c.config)
 	c.FraudWarning = NewFraudWarningClient(c.config)
 	c.Job = NewJobClient(c.config)
@@ -112,6 +123,7 @@ func (c *Client) init() {
 	c.RateLimitBucket = NewRateLimitBucketClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Review = NewReviewClient(c.config)
+	c.SettlementProposal = NewSettlementProposalClient(c.config)
 	c.StripeEvent = NewStripeEventClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Wallet = NewWalletClient(c.config)
@@ -206,28 +218,31 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:               ctx,
-		config:            cfg,
-		Chargeback:        NewChargebackClient(cfg),
-		ConnectAccount:    NewConnectAccountClient(cfg),
-		Contract:          NewContractClient(cfg),
-		Deposit:           NewDepositClient(cfg),
-		Escrow:            NewEscrowClient(cfg),
-		FraudWarning:      NewFraudWarningClient(cfg),
-		Job:               NewJobClient(cfg),
-		JobApplication:    NewJobApplicationClient(cfg),
-		LedgerAccount:     NewLedgerAccountClient(cfg),
-		LedgerTransaction: NewLedgerTransactionClient(cfg),
-		Media:             NewMediaClient(cfg),
-		Offer:             NewOfferClient(cfg),
-		Posting:           NewPostingClient(cfg),
-		RateLimitBucket:   NewRateLimitBucketClient(cfg),
-		RefreshToken:      NewRefreshTokenClient(cfg),
-		Review:            NewReviewClient(cfg),
-		StripeEvent:       NewStripeEventClient(cfg),
-		User:              NewUserClient(cfg),
-		Wallet:            NewWalletClient(cfg),
-		Withdrawal:        NewWithdrawalClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		Chargeback:         NewChargebackClient(cfg),
+		ConnectAccount:     NewConnectAccountClient(cfg),
+		Contract:           NewContractClient(cfg),
+		Deposit:            NewDepositClient(cfg),
+		Dispute:            NewDisputeClient(cfg),
+		DisputeMessage:     NewDisputeMessageClient(cfg),
+		Escrow:             NewEscrowClient(cfg),
+		FraudWarning:       NewFraudWarningClient(cfg),
+		Job:                NewJobClient(cfg),
+		JobApplication:     NewJobApplicationClient(cfg),
+		LedgerAccount:      NewLedgerAccountClient(cfg),
+		LedgerTransaction:  NewLedgerTransactionClient(cfg),
+		Media:              NewMediaClient(cfg),
+		Offer:              NewOfferClient(cfg),
+		Posting:            NewPostingClient(cfg),
+		RateLimitBucket:    NewRateLimitBucketClient(cfg),
+		RefreshToken:       NewRefreshTokenClient(cfg),
+		Review:             NewReviewClient(cfg),
+		SettlementProposal: NewSettlementProposalClient(cfg),
+		StripeEvent:        NewStripeEventClient(cfg),
+		User:               NewUserClient(cfg),
+		Wallet:             NewWalletClient(cfg),
+		Withdrawal:         NewWithdrawalClient(cfg),
 	}, nil
 }
 
@@ -245,28 +260,31 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:               ctx,
-		config:            cfg,
-		Chargeback:        NewChargebackClient(cfg),
-		ConnectAccount:    NewConnectAccountClient(cfg),
-		Contract:          NewContractClient(cfg),
-		Deposit:           NewDepositClient(cfg),
-		Escrow:            NewEscrowClient(cfg),
-		FraudWarning:      NewFraudWarningClient(cfg),
-		Job:               NewJobClient(cfg),
-		JobApplication:    NewJobApplicationClient(cfg),
-		LedgerAccount:     NewLedgerAccountClient(cfg),
-		LedgerTransaction: NewLedgerTransactionClient(cfg),
-		Media:             NewMediaClient(cfg),
-		Offer:             NewOfferClient(cfg),
-		Posting:           NewPostingClient(cfg),
-		RateLimitBucket:   NewRateLimitBucketClient(cfg),
-		RefreshToken:      NewRefreshTokenClient(cfg),
-		Review:            NewReviewClient(cfg),
-		StripeEvent:       NewStripeEventClient(cfg),
-		User:              NewUserClient(cfg),
-		Wallet:            NewWalletClient(cfg),
-		Withdrawal:        NewWithdrawalClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		Chargeback:         NewChargebackClient(cfg),
+		ConnectAccount:     NewConnectAccountClient(cfg),
+		Contract:           NewContractClient(cfg),
+		Deposit:            NewDepositClient(cfg),
+		Dispute:            NewDisputeClient(cfg),
+		DisputeMessage:     NewDisputeMessageClient(cfg),
+		Escrow:             NewEscrowClient(cfg),
+		FraudWarning:       NewFraudWarningClient(cfg),
+		Job:                NewJobClient(cfg),
+		JobApplication:     NewJobApplicationClient(cfg),
+		LedgerAccount:      NewLedgerAccountClient(cfg),
+		LedgerTransaction:  NewLedgerTransactionClient(cfg),
+		Media:              NewMediaClient(cfg),
+		Offer:              NewOfferClient(cfg),
+		Posting:            NewPostingClient(cfg),
+		RateLimitBucket:    NewRateLimitBucketClient(cfg),
+		RefreshToken:       NewRefreshTokenClient(cfg),
+		Review:             NewReviewClient(cfg),
+		SettlementProposal: NewSettlementProposalClient(cfg),
+		StripeEvent:        NewStripeEventClient(cfg),
+		User:               NewUserClient(cfg),
+		Wallet:             NewWalletClient(cfg),
+		Withdrawal:         NewWithdrawalClient(cfg),
 	}, nil
 }
 
@@ -296,10 +314,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Escrow, c.FraudWarning,
-		c.Job, c.JobApplication, c.LedgerAccount, c.LedgerTransaction, c.Media,
-		c.Offer, c.Posting, c.RateLimitBucket, c.RefreshToken, c.Review, c.StripeEvent,
-		c.User, c.Wallet, c.Withdrawal,
+		c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Dispute,
+		c.DisputeMessage, c.Escrow, c.FraudWarning, c.Job, c.JobApplication,
+		c.LedgerAccount, c.LedgerTransaction, c.Media, c.Offer, c.Posting,
+		c.RateLimitBucket, c.RefreshToken, c.Review, c.SettlementProposal,
+		c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
 	} {
 		n.Use(hooks...)
 	}
@@ -309,10 +328,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Escrow, c.FraudWarning,
-		c.Job, c.JobApplication, c.LedgerAccount, c.LedgerTransaction, c.Media,
-		c.Offer, c.Posting, c.RateLimitBucket, c.RefreshToken, c.Review, c.StripeEvent,
-		c.User, c.Wallet, c.Withdrawal,
+		c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Dispute,
+		c.DisputeMessage, c.Escrow, c.FraudWarning, c.Job, c.JobApplication,
+		c.LedgerAccount, c.LedgerTransaction, c.Media, c.Offer, c.Posting,
+		c.RateLimitBucket, c.RefreshToken, c.Review, c.SettlementProposal,
+		c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -329,6 +349,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Contract.mutate(ctx, m)
 	case *DepositMutation:
 		return c.Deposit.mutate(ctx, m)
+	case *DisputeMutation:
+		return c.Dispute.mutate(ctx, m)
+	case *DisputeMessageMutation:
+		return c.DisputeMessage.mutate(ctx, m)
 	case *EscrowMutation:
 		return c.Escrow.mutate(ctx, m)
 	case *FraudWarningMutation:
@@ -353,6 +377,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.RefreshToken.mutate(ctx, m)
 	case *ReviewMutation:
 		return c.Review.mutate(ctx, m)
+	case *SettlementProposalMutation:
+		return c.SettlementProposal.mutate(ctx, m)
 	case *StripeEventMutation:
 		return c.StripeEvent.mutate(ctx, m)
 	case *UserMutation:
@@ -900,6 +926,22 @@ func (c *ContractClient) QueryReview(_m *Contract) *ReviewQuery {
 	return query
 }
 
+// QueryDisputes queries the disputes edge of a Contract.
+func (c *ContractClient) QueryDisputes(_m *Contract) *DisputeQuery {
+	query := (&DisputeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(contract.Table, contract.FieldID, id),
+			sqlgraph.To(dispute.Table, dispute.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, contract.DisputesTable, contract.DisputesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *ContractClient) Hooks() []Hook {
 	return c.hooks.Contract
@@ -1087,6 +1129,368 @@ func (c *DepositClient) mutate(ctx context.Context, m *DepositMutation) (Value, 
 		return (&DepositDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Deposit mutation op: %q", m.Op())
+	}
+}
+
+// DisputeClient is a client for the Dispute schema.
+type DisputeClient struct {
+	config
+}
+
+// NewDisputeClient returns a client for the Dispute from the given config.
+func NewDisputeClient(c config) *DisputeClient {
+	return &DisputeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dispute.Hooks(f(g(h())))`.
+func (c *DisputeClient) Use(hooks ...Hook) {
+	c.hooks.Dispute = append(c.hooks.Dispute, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dispute.Intercept(f(g(h())))`.
+func (c *DisputeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Dispute = append(c.inters.Dispute, interceptors...)
+}
+
+// Create returns a builder for creating a Dispute entity.
+func (c *DisputeClient) Create() *DisputeCreate {
+	mutation := newDisputeMutation(c.config, OpCreate)
+	return &DisputeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Dispute entities.
+func (c *DisputeClient) CreateBulk(builders ...*DisputeCreate) *DisputeCreateBulk {
+	return &DisputeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DisputeClient) MapCreateBulk(slice any, setFunc func(*DisputeCreate, int)) *DisputeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DisputeCreateBulk{err: fmt.Errorf("calling to DisputeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DisputeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DisputeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Dispute.
+func (c *DisputeClient) Update() *DisputeUpdate {
+	mutation := newDisputeMutation(c.config, OpUpdate)
+	return &DisputeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DisputeClient) UpdateOne(_m *Dispute) *DisputeUpdateOne {
+	mutation := newDisputeMutation(c.config, OpUpdateOne, withDispute(_m))
+	return &DisputeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DisputeClient) UpdateOneID(id pulid.ID) *DisputeUpdateOne {
+	mutation := newDisputeMutation(c.config, OpUpdateOne, withDisputeID(id))
+	return &DisputeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Dispute.
+func (c *DisputeClient) Delete() *DisputeDelete {
+	mutation := newDisputeMutation(c.config, OpDelete)
+	return &DisputeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DisputeClient) DeleteOne(_m *Dispute) *DisputeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DisputeClient) DeleteOneID(id pulid.ID) *DisputeDeleteOne {
+	builder := c.Delete().Where(dispute.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DisputeDeleteOne{builder}
+}
+
+// Query returns a query builder for Dispute.
+func (c *DisputeClient) Query() *DisputeQuery {
+	return &DisputeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDispute},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Dispute entity by its id.
+func (c *DisputeClient) Get(ctx context.Context, id pulid.ID) (*Dispute, error) {
+	return c.Query().Where(dispute.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DisputeClient) GetX(ctx context.Context, id pulid.ID) *Dispute {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryContract queries the contract edge of a Dispute.
+func (c *DisputeClient) QueryContract(_m *Dispute) *ContractQuery {
+	query := (&ContractClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispute.Table, dispute.FieldID, id),
+			sqlgraph.To(contract.Table, contract.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, dispute.ContractTable, dispute.ContractColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOpenedBy queries the opened_by edge of a Dispute.
+func (c *DisputeClient) QueryOpenedBy(_m *Dispute) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispute.Table, dispute.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispute.OpenedByTable, dispute.OpenedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMessages queries the messages edge of a Dispute.
+func (c *DisputeClient) QueryMessages(_m *Dispute) *DisputeMessageQuery {
+	query := (&DisputeMessageClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispute.Table, dispute.FieldID, id),
+			sqlgraph.To(disputemessage.Table, disputemessage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, dispute.MessagesTable, dispute.MessagesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryProposals queries the proposals edge of a Dispute.
+func (c *DisputeClient) QueryProposals(_m *Dispute) *SettlementProposalQuery {
+	query := (&SettlementProposalClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispute.Table, dispute.FieldID, id),
+			sqlgraph.To(settlementproposal.Table, settlementproposal.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, dispute.ProposalsTable, dispute.ProposalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DisputeClient) Hooks() []Hook {
+	return c.hooks.Dispute
+}
+
+// Interceptors returns the client interceptors.
+func (c *DisputeClient) Interceptors() []Interceptor {
+	return c.inters.Dispute
+}
+
+func (c *DisputeClient) mutate(ctx context.Context, m *DisputeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DisputeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DisputeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DisputeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DisputeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Dispute mutation op: %q", m.Op())
+	}
+}
+
+// DisputeMessageClient is a client for the DisputeMessage schema.
+type DisputeMessageClient struct {
+	config
+}
+
+// NewDisputeMessageClient returns a client for the DisputeMessage from the given config.
+func NewDisputeMessageClient(c config) *DisputeMessageClient {
+	return &DisputeMessageClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `disputemessage.Hooks(f(g(h())))`.
+func (c *DisputeMessageClient) Use(hooks ...Hook) {
+	c.hooks.DisputeMessage = append(c.hooks.DisputeMessage, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `disputemessage.Intercept(f(g(h())))`.
+func (c *DisputeMessageClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DisputeMessage = append(c.inters.DisputeMessage, interceptors...)
+}
+
+// Create returns a builder for creating a DisputeMessage entity.
+func (c *DisputeMessageClient) Create() *DisputeMessageCreate {
+	mutation := newDisputeMessageMutation(c.config, OpCreate)
+	return &DisputeMessageCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DisputeMessage entities.
+func (c *DisputeMessageClient) CreateBulk(builders ...*DisputeMessageCreate) *DisputeMessageCreateBulk {
+	return &DisputeMessageCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DisputeMessageClient) MapCreateBulk(slice any, setFunc func(*DisputeMessageCreate, int)) *DisputeMessageCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DisputeMessageCreateBulk{err: fmt.Errorf("calling to DisputeMessageClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DisputeMessageCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DisputeMessageCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DisputeMessage.
+func (c *DisputeMessageClient) Update() *DisputeMessageUpdate {
+	mutation := newDisputeMessageMutation(c.config, OpUpdate)
+	return &DisputeMessageUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DisputeMessageClient) UpdateOne(_m *DisputeMessage) *DisputeMessageUpdateOne {
+	mutation := newDisputeMessageMutation(c.config, OpUpdateOne, withDisputeMessage(_m))
+	return &DisputeMessageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DisputeMessageClient) UpdateOneID(id pulid.ID) *DisputeMessageUpdateOne {
+	mutation := newDisputeMessageMutation(c.config, OpUpdateOne, withDisputeMessageID(id))
+	return &DisputeMessageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DisputeMessage.
+func (c *DisputeMessageClient) Delete() *DisputeMessageDelete {
+	mutation := newDisputeMessageMutation(c.config, OpDelete)
+	return &DisputeMessageDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DisputeMessageClient) DeleteOne(_m *DisputeMessage) *DisputeMessageDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DisputeMessageClient) DeleteOneID(id pulid.ID) *DisputeMessageDeleteOne {
+	builder := c.Delete().Where(disputemessage.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DisputeMessageDeleteOne{builder}
+}
+
+// Query returns a query builder for DisputeMessage.
+func (c *DisputeMessageClient) Query() *DisputeMessageQuery {
+	return &DisputeMessageQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDisputeMessage},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DisputeMessage entity by its id.
+func (c *DisputeMessageClient) Get(ctx context.Context, id pulid.ID) (*DisputeMessage, error) {
+	return c.Query().Where(disputemessage.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DisputeMessageClient) GetX(ctx context.Context, id pulid.ID) *DisputeMessage {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDispute queries the dispute edge of a DisputeMessage.
+func (c *DisputeMessageClient) QueryDispute(_m *DisputeMessage) *DisputeQuery {
+	query := (&DisputeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(disputemessage.Table, disputemessage.FieldID, id),
+			sqlgraph.To(dispute.Table, dispute.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, disputemessage.DisputeTable, disputemessage.DisputeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAuthor queries the author edge of a DisputeMessage.
+func (c *DisputeMessageClient) QueryAuthor(_m *DisputeMessage) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(disputemessage.Table, disputemessage.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, disputemessage.AuthorTable, disputemessage.AuthorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DisputeMessageClient) Hooks() []Hook {
+	return c.hooks.DisputeMessage
+}
+
+// Interceptors returns the client interceptors.
+func (c *DisputeMessageClient) Interceptors() []Interceptor {
+	return c.inters.DisputeMessage
+}
+
+func (c *DisputeMessageClient) mutate(ctx context.Context, m *DisputeMessageMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DisputeMessageCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DisputeMessageUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DisputeMessageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DisputeMessageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DisputeMessage mutation op: %q", m.Op())
 	}
 }
 
@@ -3198,6 +3602,171 @@ func (c *ReviewClient) mutate(ctx context.Context, m *ReviewMutation) (Value, er
 	}
 }
 
+// SettlementProposalClient is a client for the SettlementProposal schema.
+type SettlementProposalClient struct {
+	config
+}
+
+// NewSettlementProposalClient returns a client for the SettlementProposal from the given config.
+func NewSettlementProposalClient(c config) *SettlementProposalClient {
+	return &SettlementProposalClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `settlementproposal.Hooks(f(g(h())))`.
+func (c *SettlementProposalClient) Use(hooks ...Hook) {
+	c.hooks.SettlementProposal = append(c.hooks.SettlementProposal, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `settlementproposal.Intercept(f(g(h())))`.
+func (c *SettlementProposalClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SettlementProposal = append(c.inters.SettlementProposal, interceptors...)
+}
+
+// Create returns a builder for creating a SettlementProposal entity.
+func (c *SettlementProposalClient) Create() *SettlementProposalCreate {
+	mutation := newSettlementProposalMutation(c.config, OpCreate)
+	return &SettlementProposalCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SettlementProposal entities.
+func (c *SettlementProposalClient) CreateBulk(builders ...*SettlementProposalCreate) *SettlementProposalCreateBulk {
+	return &SettlementProposalCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SettlementProposalClient) MapCreateBulk(slice any, setFunc func(*SettlementProposalCreate, int)) *SettlementProposalCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SettlementProposalCreateBulk{err: fmt.Errorf("calling to SettlementProposalClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SettlementProposalCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SettlementProposalCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SettlementProposal.
+func (c *SettlementProposalClient) Update() *SettlementProposalUpdate {
+	mutation := newSettlementProposalMutation(c.config, OpUpdate)
+	return &SettlementProposalUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SettlementProposalClient) UpdateOne(_m *SettlementProposal) *SettlementProposalUpdateOne {
+	mutation := newSettlementProposalMutation(c.config, OpUpdateOne, withSettlementProposal(_m))
+	return &SettlementProposalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SettlementProposalClient) UpdateOneID(id pulid.ID) *SettlementProposalUpdateOne {
+	mutation := newSettlementProposalMutation(c.config, OpUpdateOne, withSettlementProposalID(id))
+	return &SettlementProposalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SettlementProposal.
+func (c *SettlementProposalClient) Delete() *SettlementProposalDelete {
+	mutation := newSettlementProposalMutation(c.config, OpDelete)
+	return &SettlementProposalDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SettlementProposalClient) DeleteOne(_m *SettlementProposal) *SettlementProposalDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SettlementProposalClient) DeleteOneID(id pulid.ID) *SettlementProposalDeleteOne {
+	builder := c.Delete().Where(settlementproposal.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SettlementProposalDeleteOne{builder}
+}
+
+// Query returns a query builder for SettlementProposal.
+func (c *SettlementProposalClient) Query() *SettlementProposalQuery {
+	return &SettlementProposalQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSettlementProposal},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SettlementProposal entity by its id.
+func (c *SettlementProposalClient) Get(ctx context.Context, id pulid.ID) (*SettlementProposal, error) {
+	return c.Query().Where(settlementproposal.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SettlementProposalClient) GetX(ctx context.Context, id pulid.ID) *SettlementProposal {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDispute queries the dispute edge of a SettlementProposal.
+func (c *SettlementProposalClient) QueryDispute(_m *SettlementProposal) *DisputeQuery {
+	query := (&DisputeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(settlementproposal.Table, settlementproposal.FieldID, id),
+			sqlgraph.To(dispute.Table, dispute.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, settlementproposal.DisputeTable, settlementproposal.DisputeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryProposedBy queries the proposed_by edge of a SettlementProposal.
+func (c *SettlementProposalClient) QueryProposedBy(_m *SettlementProposal) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(settlementproposal.Table, settlementproposal.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, settlementproposal.ProposedByTable, settlementproposal.ProposedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SettlementProposalClient) Hooks() []Hook {
+	return c.hooks.SettlementProposal
+}
+
+// Interceptors returns the client interceptors.
+func (c *SettlementProposalClient) Interceptors() []Interceptor {
+	return c.inters.SettlementProposal
+}
+
+func (c *SettlementProposalClient) mutate(ctx context.Context, m *SettlementProposalMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SettlementProposalCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SettlementProposalUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SettlementProposalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SettlementProposalDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SettlementProposal mutation op: %q", m.Op())
+	}
+}
+
 // StripeEventClient is a client for the StripeEvent schema.
 type StripeEventClient struct {
 	config
@@ -3861,16 +4430,16 @@ func (c *WithdrawalClient) mutate(ctx context.Context, m *WithdrawalMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Chargeback, ConnectAccount, Contract, Deposit, Escrow, FraudWarning, Job,
-		JobApplication, LedgerAccount, LedgerTransaction, Media, Offer, Posting,
-		RateLimitBucket, RefreshToken, Review, StripeEvent, User, Wallet,
-		Withdrawal []ent.Hook
+		Chargeback, ConnectAccount, Contract, Deposit, Dispute, DisputeMessage, Escrow,
+		FraudWarning, Job, JobApplication, LedgerAccount, LedgerTransaction, Media,
+		Offer, Posting, RateLimitBucket, RefreshToken, Review, SettlementProposal,
+		StripeEvent, User, Wallet, Withdrawal []ent.Hook
 	}
 	inters struct {
-		Chargeback, ConnectAccount, Contract, Deposit, Escrow, FraudWarning, Job,
-		JobApplication, LedgerAccount, LedgerTransaction, Media, Offer, Posting,
-		RateLimitBucket, RefreshToken, Review, StripeEvent, User, Wallet,
-		Withdrawal []ent.Interceptor
+		Chargeback, ConnectAccount, Contract, Deposit, Dispute, DisputeMessage, Escrow,
+		FraudWarning, Job, JobApplication, LedgerAccount, LedgerTransaction, Media,
+		Offer, Posting, RateLimitBucket, RefreshToken, Review, SettlementProposal,
+		StripeEvent, User, Wallet, Withdrawal []ent.Interceptor
 	}
 )
 

@@ -59,11 +59,15 @@ type ContractEdges struct {
 	Escrow *Escrow `json:"escrow,omitempty"`
 	// Review holds the value of the review edge.
 	Review *Review `json:"review,omitempty"`
+	// Disputes holds the value of the disputes edge.
+	Disputes []*Dispute `json:"disputes,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [7]bool
 	// totalCount holds the count of the edges above.
 	totalCount [3]map[string]int
+
+	namedDisputes map[string][]*Dispute
 }
 
 // JobOrErr returns the Job value or an error if the edge
@@ -130,6 +134,15 @@ func (e ContractEdges) ReviewOrErr() (*Review, error) {
 		return nil, &NotFoundError{label: review.Label}
 	}
 	return nil, &NotLoadedError{edge: "review"}
+}
+
+// DisputesOrErr returns the Disputes value or an error if the edge
+// was not loaded in eager-loading.
+func (e ContractEdges) DisputesOrErr() ([]*Dispute, error) {
+	if e.loadedTypes[6] {
+		return e.Disputes, nil
+	}
+	return nil, &NotLoadedError{edge: "disputes"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -259,6 +272,11 @@ func (_m *Contract) QueryReview() *ReviewQuery {
 	return NewContractClient(_m.config).QueryReview(_m)
 }
 
+// QueryDisputes queries the "disputes" edge of the Contract entity.
+func (_m *Contract) QueryDisputes() *DisputeQuery {
+	return NewContractClient(_m.config).QueryDisputes(_m)
+}
+
 // Update returns a builder for updating this Contract.
 // Note that you need to call Contract.Unwrap() before calling this method if this Contract
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -311,6 +329,30 @@ func (_m *Contract) String() string {
 	}
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedDisputes returns the Disputes named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Contract) NamedDisputes(name string) ([]*Dispute, error) {
+	if _m.Edges.namedDisputes == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDisputes[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Contract) appendNamedDisputes(name string, edges ...*Dispute) {
+	if _m.Edges.namedDisputes == nil {
+		_m.Edges.namedDisputes = make(map[string][]*Dispute)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDisputes[name] = []*Dispute{}
+	} else {
+		_m.Edges.namedDisputes[name] = append(_m.Edges.namedDisputes[name], edges...)
+	}
 }
 
 // Contracts is a parsable slice of Contract.

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/offer"
@@ -187,6 +188,21 @@ func (_c *ContractCreate) SetNillableReviewID(id *pulid.ID) *ContractCreate {
 // SetReview sets the "review" edge to the Review entity.
 func (_c *ContractCreate) SetReview(v *Review) *ContractCreate {
 	return _c.SetReviewID(v.ID)
+}
+
+// AddDisputeIDs adds the "disputes" edge to the Dispute entity by IDs.
+func (_c *ContractCreate) AddDisputeIDs(ids ...pulid.ID) *ContractCreate {
+	_c.mutation.AddDisputeIDs(ids...)
+	return _c
+}
+
+// AddDisputes adds the "disputes" edges to the Dispute entity.
+func (_c *ContractCreate) AddDisputes(v ...*Dispute) *ContractCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDisputeIDs(ids...)
 }
 
 // Mutation returns the ContractMutation object of the builder.
@@ -421,6 +437,22 @@ func (_c *ContractCreate) createSpec() (*Contract, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(review.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DisputesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

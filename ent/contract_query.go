@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/offer"
@@ -26,18 +27,20 @@ import (
 // ContractQuery is the builder for querying Contract entities.
 type ContractQuery struct {
 	config
-	ctx            *QueryContext
-	order          []contract.OrderOption
-	inters         []Interceptor
-	predicates     []predicate.Contract
-	withJob        *JobQuery
-	withCustomer   *UserQuery
-	withContractor *UserQuery
-	withOffer      *OfferQuery
-	withEscrow     *EscrowQuery
-	withReview     *ReviewQuery
-	loadTotal      []func(context.Context, []*Contract) error
-	modifiers      []func(*sql.Selector)
+	ctx               *QueryContext
+	order             []contract.OrderOption
+	inters            []Interceptor
+	predicates        []predicate.Contract
+	withJob           *JobQuery
+	withCustomer      *UserQuery
+	withContractor    *UserQuery
+	withOffer         *OfferQuery
+	withEscrow        *EscrowQuery
+	withReview        *ReviewQuery
+	withDisputes      *DisputeQuery
+	loadTotal         []func(context.Context, []*Contract) error
+	modifiers         []func(*sql.Selector)
+	withNamedDisputes map[string]*DisputeQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -199,6 +202,28 @@ func (_q *ContractQuery) QueryReview() *ReviewQuery {
 			sqlgraph.From(contract.Table, contract.FieldID, selector),
 			sqlgraph.To(review.Table, review.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, contract.ReviewTable, contract.ReviewColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDisputes chains the current query on the "disputes" edge.
+func (_q *ContractQuery) QueryDisputes() *DisputeQuery {
+	query := (&DisputeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(contract.Table, contract.FieldID, selector),
+			sqlgraph.To(dispute.Table, dispute.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, contract.DisputesTable, contract.DisputesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -404,6 +429,7 @@ func (_q *ContractQuery) Clone() *ContractQuery {
 		withOffer:      _q.withOffer.Clone(),
 		withEscrow:     _q.withEscrow.Clone(),
 		withReview:     _q.withReview.Clone(),
+		withDisputes:   _q.withDisputes.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -474,6 +500,17 @@ func (_q *ContractQuery) WithReview(opts ...func(*ReviewQuery)) *ContractQuery {
 		opt(query)
 	}
 	_q.withReview = query
+	return _q
+}
+
+// WithDisputes tells the query-builder to eager-load the nodes that are connected to
+// the "disputes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ContractQuery) WithDisputes(opts ...func(*DisputeQuery)) *ContractQuery {
+	query := (&DisputeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDisputes = query
 	return _q
 }
 
@@ -555,13 +592,14 @@ func (_q *ContractQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Con
 	var (
 		nodes       = []*Contract{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [7]bool{
 			_q.withJob != nil,
 			_q.withCustomer != nil,
 			_q.withContractor != nil,
 			_q.withOffer != nil,
 			_q.withEscrow != nil,
 			_q.withReview != nil,
+			_q.withDisputes != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -618,6 +656,20 @@ func (_q *ContractQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Con
 	if query := _q.withReview; query != nil {
 		if err := _q.loadReview(ctx, query, nodes, nil,
 			func(n *Contract, e *Review) { n.Edges.Review = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDisputes; query != nil {
+		if err := _q.loadDisputes(ctx, query, nodes,
+			func(n *Contract) { n.Edges.Disputes = []*Dispute{} },
+			func(n *Contract, e *Dispute) { n.Edges.Disputes = append(n.Edges.Disputes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDisputes {
+		if err := _q.loadDisputes(ctx, query, nodes,
+			func(n *Contract) { n.appendNamedDisputes(name) },
+			func(n *Contract, e *Dispute) { n.appendNamedDisputes(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -802,6 +854,36 @@ func (_q *ContractQuery) loadReview(ctx context.Context, query *ReviewQuery, nod
 	}
 	return nil
 }
+func (_q *ContractQuery) loadDisputes(ctx context.Context, query *DisputeQuery, nodes []*Contract, init func(*Contract), assign func(*Contract, *Dispute)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*Contract)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(dispute.FieldContractID)
+	}
+	query.Where(predicate.Dispute(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(contract.DisputesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ContractID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "contract_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *ContractQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -932,6 +1014,20 @@ func (_q *ContractQuery) ForShare(opts ...sql.LockOption) *ContractQuery {
 func (_q *ContractQuery) Modify(modifiers ...func(s *sql.Selector)) *ContractSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedDisputes tells the query-builder to eager-load the nodes that are connected to the "disputes"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ContractQuery) WithNamedDisputes(name string, opts ...func(*DisputeQuery)) *ContractQuery {
+	query := (&DisputeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDisputes == nil {
+		_q.withNamedDisputes = make(map[string]*DisputeQuery)
+	}
+	_q.withNamedDisputes[name] = query
+	return _q
 }
 
 // ContractGroupBy is the group-by builder for Contract entities.

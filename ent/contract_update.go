@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/predicate"
 	"github.com/jobsphere/jobsphere/ent/review"
@@ -110,6 +111,21 @@ func (_u *ContractUpdate) SetReview(v *Review) *ContractUpdate {
 	return _u.SetReviewID(v.ID)
 }
 
+// AddDisputeIDs adds the "disputes" edge to the Dispute entity by IDs.
+func (_u *ContractUpdate) AddDisputeIDs(ids ...pulid.ID) *ContractUpdate {
+	_u.mutation.AddDisputeIDs(ids...)
+	return _u
+}
+
+// AddDisputes adds the "disputes" edges to the Dispute entity.
+func (_u *ContractUpdate) AddDisputes(v ...*Dispute) *ContractUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDisputeIDs(ids...)
+}
+
 // Mutation returns the ContractMutation object of the builder.
 func (_u *ContractUpdate) Mutation() *ContractMutation {
 	return _u.mutation
@@ -125,6 +141,27 @@ func (_u *ContractUpdate) ClearEscrow() *ContractUpdate {
 func (_u *ContractUpdate) ClearReview() *ContractUpdate {
 	_u.mutation.ClearReview()
 	return _u
+}
+
+// ClearDisputes clears all "disputes" edges to the Dispute entity.
+func (_u *ContractUpdate) ClearDisputes() *ContractUpdate {
+	_u.mutation.ClearDisputes()
+	return _u
+}
+
+// RemoveDisputeIDs removes the "disputes" edge to Dispute entities by IDs.
+func (_u *ContractUpdate) RemoveDisputeIDs(ids ...pulid.ID) *ContractUpdate {
+	_u.mutation.RemoveDisputeIDs(ids...)
+	return _u
+}
+
+// RemoveDisputes removes "disputes" edges to Dispute entities.
+func (_u *ContractUpdate) RemoveDisputes(v ...*Dispute) *ContractUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDisputeIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -270,6 +307,51 @@ func (_u *ContractUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.DisputesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDisputesIDs(); len(nodes) > 0 && !_u.mutation.DisputesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DisputesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -370,6 +452,21 @@ func (_u *ContractUpdateOne) SetReview(v *Review) *ContractUpdateOne {
 	return _u.SetReviewID(v.ID)
 }
 
+// AddDisputeIDs adds the "disputes" edge to the Dispute entity by IDs.
+func (_u *ContractUpdateOne) AddDisputeIDs(ids ...pulid.ID) *ContractUpdateOne {
+	_u.mutation.AddDisputeIDs(ids...)
+	return _u
+}
+
+// AddDisputes adds the "disputes" edges to the Dispute entity.
+func (_u *ContractUpdateOne) AddDisputes(v ...*Dispute) *ContractUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDisputeIDs(ids...)
+}
+
 // Mutation returns the ContractMutation object of the builder.
 func (_u *ContractUpdateOne) Mutation() *ContractMutation {
 	return _u.mutation
@@ -385,6 +482,27 @@ func (_u *ContractUpdateOne) ClearEscrow() *ContractUpdateOne {
 func (_u *ContractUpdateOne) ClearReview() *ContractUpdateOne {
 	_u.mutation.ClearReview()
 	return _u
+}
+
+// ClearDisputes clears all "disputes" edges to the Dispute entity.
+func (_u *ContractUpdateOne) ClearDisputes() *ContractUpdateOne {
+	_u.mutation.ClearDisputes()
+	return _u
+}
+
+// RemoveDisputeIDs removes the "disputes" edge to Dispute entities by IDs.
+func (_u *ContractUpdateOne) RemoveDisputeIDs(ids ...pulid.ID) *ContractUpdateOne {
+	_u.mutation.RemoveDisputeIDs(ids...)
+	return _u
+}
+
+// RemoveDisputes removes "disputes" edges to Dispute entities.
+func (_u *ContractUpdateOne) RemoveDisputes(v ...*Dispute) *ContractUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDisputeIDs(ids...)
 }
 
 // Where appends a list predicates to the ContractUpdate builder.
@@ -553,6 +671,51 @@ func (_u *ContractUpdateOne) sqlSave(ctx context.Context) (_node *Contract, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(review.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DisputesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDisputesIDs(); len(nodes) > 0 && !_u.mutation.DisputesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DisputesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   contract.DisputesTable,
+			Columns: []string{contract.DisputesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispute.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -16,6 +16,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -28,6 +30,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -92,26 +95,29 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			chargeback.Table:        chargeback.ValidColumn,
-			connectaccount.Table:    connectaccount.ValidColumn,
-			contract.Table:          contract.ValidColumn,
-			deposit.Table:           deposit.ValidColumn,
-			escrow.Table:            escrow.ValidColumn,
-			fraudwarning.Table:      fraudwarning.ValidColumn,
-			job.Table:               job.ValidColumn,
-			jobapplication.Table:    jobapplication.ValidColumn,
-			ledgeraccount.Table:     ledgeraccount.ValidColumn,
-			ledgertransaction.Table: ledgertransaction.ValidColumn,
-			media.Table:             media.ValidColumn,
-			offer.Table:             offer.ValidColumn,
-			posting.Table:           posting.ValidColumn,
-			ratelimitbucket.Table:   ratelimitbucket.ValidColumn,
-			refreshtoken.Table:      refreshtoken.ValidColumn,
-			review.Table:            review.ValidColumn,
-			stripeevent.Table:       stripeevent.ValidColumn,
-			user.Table:              user.ValidColumn,
-			wallet.Table:            wallet.ValidColumn,
-			withdrawal.Table:        withdrawal.ValidColumn,
+			chargeback.Table:         chargeback.ValidColumn,
+			connectaccount.Table:     connectaccount.ValidColumn,
+			contract.Table:           contract.ValidColumn,
+			deposit.Table:            deposit.ValidColumn,
+			dispute.Table:            dispute.ValidColumn,
+			disputemessage.Table:     disputemessage.ValidColumn,
+			escrow.Table:             escrow.ValidColumn,
+			fraudwarning.Table:       fraudwarning.ValidColumn,
+			job.Table:                job.ValidColumn,
+			jobapplication.Table:     jobapplication.ValidColumn,
+			ledgeraccount.Table:      ledgeraccount.ValidColumn,
+			ledgertransaction.Table:  ledgertransaction.ValidColumn,
+			media.Table:              media.ValidColumn,
+			offer.Table:              offer.ValidColumn,
+			posting.Table:            posting.ValidColumn,
+			ratelimitbucket.Table:    ratelimitbucket.ValidColumn,
+			refreshtoken.Table:       refreshtoken.ValidColumn,
+			review.Table:             review.ValidColumn,
+			settlementproposal.Table: settlementproposal.ValidColumn,
+			stripeevent.Table:        stripeevent.ValidColumn,
+			user.Table:               user.ValidColumn,
+			wallet.Table:             wallet.ValidColumn,
+			withdrawal.Table:         withdrawal.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -33,6 +33,8 @@ type Escrow struct {
 	ServiceFee int64 `json:"service_fee,omitempty"`
 	// FreelancerEarning holds the value of the "freelancer_earning" field.
 	FreelancerEarning int64 `json:"freelancer_earning,omitempty"`
+	// ContractorFeeBps holds the value of the "contractor_fee_bps" field.
+	ContractorFeeBps *int `json:"contractor_fee_bps,omitempty"`
 	// Status holds the value of the "status" field.
 	Status escrow.Status `json:"status,omitempty"`
 	// FundingSource holds the value of the "funding_source" field.
@@ -53,6 +55,8 @@ type Escrow struct {
 	CancelReasonDescription *string `json:"cancel_reason_description,omitempty"`
 	// CardRefundStartedAt holds the value of the "card_refund_started_at" field.
 	CardRefundStartedAt *time.Time `json:"card_refund_started_at,omitempty"`
+	// CardRefundAmount holds the value of the "card_refund_amount" field.
+	CardRefundAmount *int64 `json:"card_refund_amount,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the EscrowQuery when eager-loading is set.
 	Edges        EscrowEdges `json:"edges"`
@@ -88,7 +92,7 @@ func (*Escrow) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case escrow.FieldID, escrow.FieldContractID:
 			values[i] = new(pulid.ID)
-		case escrow.FieldAmount, escrow.FieldPlatformFee, escrow.FieldServiceFee, escrow.FieldFreelancerEarning:
+		case escrow.FieldAmount, escrow.FieldPlatformFee, escrow.FieldServiceFee, escrow.FieldFreelancerEarning, escrow.FieldContractorFeeBps, escrow.FieldCardRefundAmount:
 			values[i] = new(sql.NullInt64)
 		case escrow.FieldStatus, escrow.FieldFundingSource, escrow.FieldStripeCheckoutSessionID, escrow.FieldStripePaymentIntentID, escrow.FieldCancelReason, escrow.FieldCancelReasonDescription:
 			values[i] = new(sql.NullString)
@@ -156,6 +160,13 @@ func (_m *Escrow) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field freelancer_earning", values[i])
 			} else if value.Valid {
 				_m.FreelancerEarning = value.Int64
+			}
+		case escrow.FieldContractorFeeBps:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field contractor_fee_bps", values[i])
+			} else if value.Valid {
+				_m.ContractorFeeBps = new(int)
+				*_m.ContractorFeeBps = int(value.Int64)
 			}
 		case escrow.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -225,6 +236,13 @@ func (_m *Escrow) assignValues(columns []string, values []any) error {
 				_m.CardRefundStartedAt = new(time.Time)
 				*_m.CardRefundStartedAt = value.Time
 			}
+		case escrow.FieldCardRefundAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field card_refund_amount", values[i])
+			} else if value.Valid {
+				_m.CardRefundAmount = new(int64)
+				*_m.CardRefundAmount = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -287,6 +305,11 @@ func (_m *Escrow) String() string {
 	builder.WriteString("freelancer_earning=")
 	builder.WriteString(fmt.Sprintf("%v", _m.FreelancerEarning))
 	builder.WriteString(", ")
+	if v := _m.ContractorFeeBps; v != nil {
+		builder.WriteString("contractor_fee_bps=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
 	builder.WriteString(", ")
@@ -331,6 +354,11 @@ func (_m *Escrow) String() string {
 	if v := _m.CardRefundStartedAt; v != nil {
 		builder.WriteString("card_refund_started_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.CardRefundAmount; v != nil {
+		builder.WriteString("card_refund_amount=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -83,6 +83,20 @@ func (_c *EscrowCreate) SetFreelancerEarning(v int64) *EscrowCreate {
 	return _c
 }
 
+// SetContractorFeeBps sets the "contractor_fee_bps" field.
+func (_c *EscrowCreate) SetContractorFeeBps(v int) *EscrowCreate {
+	_c.mutation.SetContractorFeeBps(v)
+	return _c
+}
+
+// SetNillableContractorFeeBps sets the "contractor_fee_bps" field if the given value is not nil.
+func (_c *EscrowCreate) SetNillableContractorFeeBps(v *int) *EscrowCreate {
+	if v != nil {
+		_c.SetContractorFeeBps(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *EscrowCreate) SetStatus(v escrow.Status) *EscrowCreate {
 	_c.mutation.SetStatus(v)
@@ -211,6 +225,20 @@ func (_c *EscrowCreate) SetCardRefundStartedAt(v time.Time) *EscrowCreate {
 func (_c *EscrowCreate) SetNillableCardRefundStartedAt(v *time.Time) *EscrowCreate {
 	if v != nil {
 		_c.SetCardRefundStartedAt(*v)
+	}
+	return _c
+}
+
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (_c *EscrowCreate) SetCardRefundAmount(v int64) *EscrowCreate {
+	_c.mutation.SetCardRefundAmount(v)
+	return _c
+}
+
+// SetNillableCardRefundAmount sets the "card_refund_amount" field if the given value is not nil.
+func (_c *EscrowCreate) SetNillableCardRefundAmount(v *int64) *EscrowCreate {
+	if v != nil {
+		_c.SetCardRefundAmount(*v)
 	}
 	return _c
 }
@@ -389,6 +417,10 @@ func (_c *EscrowCreate) createSpec() (*Escrow, *sqlgraph.CreateSpec) {
 		_spec.SetField(escrow.FieldFreelancerEarning, field.TypeInt64, value)
 		_node.FreelancerEarning = value
 	}
+	if value, ok := _c.mutation.ContractorFeeBps(); ok {
+		_spec.SetField(escrow.FieldContractorFeeBps, field.TypeInt, value)
+		_node.ContractorFeeBps = &value
+	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(escrow.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
@@ -428,6 +460,10 @@ func (_c *EscrowCreate) createSpec() (*Escrow, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CardRefundStartedAt(); ok {
 		_spec.SetField(escrow.FieldCardRefundStartedAt, field.TypeTime, value)
 		_node.CardRefundStartedAt = &value
+	}
+	if value, ok := _c.mutation.CardRefundAmount(); ok {
+		_spec.SetField(escrow.FieldCardRefundAmount, field.TypeInt64, value)
+		_node.CardRefundAmount = &value
 	}
 	if nodes := _c.mutation.ContractIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -648,6 +684,30 @@ func (u *EscrowUpsert) ClearCardRefundStartedAt() *EscrowUpsert {
 	return u
 }
 
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (u *EscrowUpsert) SetCardRefundAmount(v int64) *EscrowUpsert {
+	u.Set(escrow.FieldCardRefundAmount, v)
+	return u
+}
+
+// UpdateCardRefundAmount sets the "card_refund_amount" field to the value that was provided on create.
+func (u *EscrowUpsert) UpdateCardRefundAmount() *EscrowUpsert {
+	u.SetExcluded(escrow.FieldCardRefundAmount)
+	return u
+}
+
+// AddCardRefundAmount adds v to the "card_refund_amount" field.
+func (u *EscrowUpsert) AddCardRefundAmount(v int64) *EscrowUpsert {
+	u.Add(escrow.FieldCardRefundAmount, v)
+	return u
+}
+
+// ClearCardRefundAmount clears the value of the "card_refund_amount" field.
+func (u *EscrowUpsert) ClearCardRefundAmount() *EscrowUpsert {
+	u.SetNull(escrow.FieldCardRefundAmount)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -682,6 +742,9 @@ func (u *EscrowUpsertOne) UpdateNewValues() *EscrowUpsertOne {
 		}
 		if _, exists := u.create.mutation.FreelancerEarning(); exists {
 			s.SetIgnore(escrow.FieldFreelancerEarning)
+		}
+		if _, exists := u.create.mutation.ContractorFeeBps(); exists {
+			s.SetIgnore(escrow.FieldContractorFeeBps)
 		}
 		if _, exists := u.create.mutation.FundingSource(); exists {
 			s.SetIgnore(escrow.FieldFundingSource)
@@ -895,6 +958,34 @@ func (u *EscrowUpsertOne) ClearCardRefundStartedAt() *EscrowUpsertOne {
 	})
 }
 
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (u *EscrowUpsertOne) SetCardRefundAmount(v int64) *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundAmount(v)
+	})
+}
+
+// AddCardRefundAmount adds v to the "card_refund_amount" field.
+func (u *EscrowUpsertOne) AddCardRefundAmount(v int64) *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.AddCardRefundAmount(v)
+	})
+}
+
+// UpdateCardRefundAmount sets the "card_refund_amount" field to the value that was provided on create.
+func (u *EscrowUpsertOne) UpdateCardRefundAmount() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundAmount()
+	})
+}
+
+// ClearCardRefundAmount clears the value of the "card_refund_amount" field.
+func (u *EscrowUpsertOne) ClearCardRefundAmount() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundAmount()
+	})
+}
+
 // Exec executes the query.
 func (u *EscrowUpsertOne) Exec(ctx context.Context) error {
 	if len(u.create.conflict) == 0 {
@@ -1095,6 +1186,9 @@ func (u *EscrowUpsertBulk) UpdateNewValues() *EscrowUpsertBulk {
 			}
 			if _, exists := b.mutation.FreelancerEarning(); exists {
 				s.SetIgnore(escrow.FieldFreelancerEarning)
+			}
+			if _, exists := b.mutation.ContractorFeeBps(); exists {
+				s.SetIgnore(escrow.FieldContractorFeeBps)
 			}
 			if _, exists := b.mutation.FundingSource(); exists {
 				s.SetIgnore(escrow.FieldFundingSource)
@@ -1306,6 +1400,34 @@ func (u *EscrowUpsertBulk) UpdateCardRefundStartedAt() *EscrowUpsertBulk {
 func (u *EscrowUpsertBulk) ClearCardRefundStartedAt() *EscrowUpsertBulk {
 	return u.Update(func(s *EscrowUpsert) {
 		s.ClearCardRefundStartedAt()
+	})
+}
+
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (u *EscrowUpsertBulk) SetCardRefundAmount(v int64) *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundAmount(v)
+	})
+}
+
+// AddCardRefundAmount adds v to the "card_refund_amount" field.
+func (u *EscrowUpsertBulk) AddCardRefundAmount(v int64) *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.AddCardRefundAmount(v)
+	})
+}
+
+// UpdateCardRefundAmount sets the "card_refund_amount" field to the value that was provided on create.
+func (u *EscrowUpsertBulk) UpdateCardRefundAmount() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundAmount()
+	})
+}
+
+// ClearCardRefundAmount clears the value of the "card_refund_amount" field.
+func (u *EscrowUpsertBulk) ClearCardRefundAmount() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundAmount()
 	})
 }
 

@@ -189,6 +189,33 @@ func (_u *EscrowUpdate) ClearCardRefundStartedAt() *EscrowUpdate {
 	return _u
 }
 
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (_u *EscrowUpdate) SetCardRefundAmount(v int64) *EscrowUpdate {
+	_u.mutation.ResetCardRefundAmount()
+	_u.mutation.SetCardRefundAmount(v)
+	return _u
+}
+
+// SetNillableCardRefundAmount sets the "card_refund_amount" field if the given value is not nil.
+func (_u *EscrowUpdate) SetNillableCardRefundAmount(v *int64) *EscrowUpdate {
+	if v != nil {
+		_u.SetCardRefundAmount(*v)
+	}
+	return _u
+}
+
+// AddCardRefundAmount adds value to the "card_refund_amount" field.
+func (_u *EscrowUpdate) AddCardRefundAmount(v int64) *EscrowUpdate {
+	_u.mutation.AddCardRefundAmount(v)
+	return _u
+}
+
+// ClearCardRefundAmount clears the value of the "card_refund_amount" field.
+func (_u *EscrowUpdate) ClearCardRefundAmount() *EscrowUpdate {
+	_u.mutation.ClearCardRefundAmount()
+	return _u
+}
+
 // Mutation returns the EscrowMutation object of the builder.
 func (_u *EscrowUpdate) Mutation() *EscrowMutation {
 	return _u.mutation
@@ -264,6 +291,9 @@ func (_u *EscrowUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(escrow.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.ContractorFeeBpsCleared() {
+		_spec.ClearField(escrow.FieldContractorFeeBps, field.TypeInt)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(escrow.FieldStatus, field.TypeEnum, value)
 	}
@@ -311,6 +341,15 @@ func (_u *EscrowUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CardRefundStartedAtCleared() {
 		_spec.ClearField(escrow.FieldCardRefundStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CardRefundAmount(); ok {
+		_spec.SetField(escrow.FieldCardRefundAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCardRefundAmount(); ok {
+		_spec.AddField(escrow.FieldCardRefundAmount, field.TypeInt64, value)
+	}
+	if _u.mutation.CardRefundAmountCleared() {
+		_spec.ClearField(escrow.FieldCardRefundAmount, field.TypeInt64)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -494,6 +533,33 @@ func (_u *EscrowUpdateOne) ClearCardRefundStartedAt() *EscrowUpdateOne {
 	return _u
 }
 
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (_u *EscrowUpdateOne) SetCardRefundAmount(v int64) *EscrowUpdateOne {
+	_u.mutation.ResetCardRefundAmount()
+	_u.mutation.SetCardRefundAmount(v)
+	return _u
+}
+
+// SetNillableCardRefundAmount sets the "card_refund_amount" field if the given value is not nil.
+func (_u *EscrowUpdateOne) SetNillableCardRefundAmount(v *int64) *EscrowUpdateOne {
+	if v != nil {
+		_u.SetCardRefundAmount(*v)
+	}
+	return _u
+}
+
+// AddCardRefundAmount adds value to the "card_refund_amount" field.
+func (_u *EscrowUpdateOne) AddCardRefundAmount(v int64) *EscrowUpdateOne {
+	_u.mutation.AddCardRefundAmount(v)
+	return _u
+}
+
+// ClearCardRefundAmount clears the value of the "card_refund_amount" field.
+func (_u *EscrowUpdateOne) ClearCardRefundAmount() *EscrowUpdateOne {
+	_u.mutation.ClearCardRefundAmount()
+	return _u
+}
+
 // Mutation returns the EscrowMutation object of the builder.
 func (_u *EscrowUpdateOne) Mutation() *EscrowMutation {
 	return _u.mutation
@@ -599,6 +665,9 @@ func (_u *EscrowUpdateOne) sqlSave(ctx context.Context) (_node *Escrow, err erro
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(escrow.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.ContractorFeeBpsCleared() {
+		_spec.ClearField(escrow.FieldContractorFeeBps, field.TypeInt)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(escrow.FieldStatus, field.TypeEnum, value)
 	}
@@ -646,6 +715,15 @@ func (_u *EscrowUpdateOne) sqlSave(ctx context.Context) (_node *Escrow, err erro
 	}
 	if _u.mutation.CardRefundStartedAtCleared() {
 		_spec.ClearField(escrow.FieldCardRefundStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CardRefundAmount(); ok {
+		_spec.SetField(escrow.FieldCardRefundAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCardRefundAmount(); ok {
+		_spec.AddField(escrow.FieldCardRefundAmount, field.TypeInt64, value)
+	}
+	if _u.mutation.CardRefundAmountCleared() {
+		_spec.ClearField(escrow.FieldCardRefundAmount, field.TypeInt64)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Escrow{config: _u.config}

@@ -4,12 +4,17 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
+	"fmt"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -17,6 +22,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
@@ -474,6 +481,377 @@ func newDepositPaginateArgs(rv map[string]any) *depositPaginateArgs {
 		case *DepositOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithDepositOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DisputeQuery) CollectFields(ctx context.Context, satisfies ...string) (*DisputeQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DisputeQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(dispute.Columns))
+		selectedFields = []string{dispute.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "contract":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ContractClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, contractImplementors)...); err != nil {
+				return err
+			}
+			_q.withContract = query
+			if _, ok := fieldSeen[dispute.FieldContractID]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldContractID)
+				fieldSeen[dispute.FieldContractID] = struct{}{}
+			}
+
+		case "openedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withOpenedBy = query
+			if _, ok := fieldSeen[dispute.FieldOpenedByID]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldOpenedByID)
+				fieldSeen[dispute.FieldOpenedByID] = struct{}{}
+			}
+
+		case "messages":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DisputeMessageClient{config: _q.config}).Query()
+			)
+			args := newDisputeMessagePaginateArgs(fieldArgs(ctx, nil, path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newDisputeMessagePager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Dispute) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID pulid.ID `sql:"dispute_id"`
+							Count  int      `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(dispute.MessagesColumn), ids...))
+						})
+						if err := query.GroupBy(dispute.MessagesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[pulid.ID]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Dispute) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Messages)
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, disputemessageImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(dispute.MessagesColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedMessages(alias, func(wq *DisputeMessageQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[dispute.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldCreatedAt)
+				fieldSeen[dispute.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[dispute.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldUpdatedAt)
+				fieldSeen[dispute.FieldUpdatedAt] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[dispute.FieldReason]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldReason)
+				fieldSeen[dispute.FieldReason] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[dispute.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldDescription)
+				fieldSeen[dispute.FieldDescription] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[dispute.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldStatus)
+				fieldSeen[dispute.FieldStatus] = struct{}{}
+			}
+		case "respondBy":
+			if _, ok := fieldSeen[dispute.FieldRespondBy]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldRespondBy)
+				fieldSeen[dispute.FieldRespondBy] = struct{}{}
+			}
+		case "settledBy":
+			if _, ok := fieldSeen[dispute.FieldSettledBy]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldSettledBy)
+				fieldSeen[dispute.FieldSettledBy] = struct{}{}
+			}
+		case "contractorAmount":
+			if _, ok := fieldSeen[dispute.FieldContractorAmount]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldContractorAmount)
+				fieldSeen[dispute.FieldContractorAmount] = struct{}{}
+			}
+		case "customerRefund":
+			if _, ok := fieldSeen[dispute.FieldCustomerRefund]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldCustomerRefund)
+				fieldSeen[dispute.FieldCustomerRefund] = struct{}{}
+			}
+		case "settledAt":
+			if _, ok := fieldSeen[dispute.FieldSettledAt]; !ok {
+				selectedFields = append(selectedFields, dispute.FieldSettledAt)
+				fieldSeen[dispute.FieldSettledAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type disputePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DisputePaginateOption
+}
+
+func newDisputePaginateArgs(rv map[string]any) *disputePaginateArgs {
+	args := &disputePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DisputeOrder{Field: &DisputeOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDisputeOrder(order))
+			}
+		case *DisputeOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDisputeOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DisputeMessageQuery) CollectFields(ctx context.Context, satisfies ...string) (*DisputeMessageQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DisputeMessageQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(disputemessage.Columns))
+		selectedFields = []string{disputemessage.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "dispute":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DisputeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, disputeImplementors)...); err != nil {
+				return err
+			}
+			_q.withDispute = query
+			if _, ok := fieldSeen[disputemessage.FieldDisputeID]; !ok {
+				selectedFields = append(selectedFields, disputemessage.FieldDisputeID)
+				fieldSeen[disputemessage.FieldDisputeID] = struct{}{}
+			}
+
+		case "author":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withAuthor = query
+			if _, ok := fieldSeen[disputemessage.FieldAuthorID]; !ok {
+				selectedFields = append(selectedFields, disputemessage.FieldAuthorID)
+				fieldSeen[disputemessage.FieldAuthorID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[disputemessage.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, disputemessage.FieldCreatedAt)
+				fieldSeen[disputemessage.FieldCreatedAt] = struct{}{}
+			}
+		case "body":
+			if _, ok := fieldSeen[disputemessage.FieldBody]; !ok {
+				selectedFields = append(selectedFields, disputemessage.FieldBody)
+				fieldSeen[disputemessage.FieldBody] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type disputemessagePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DisputeMessagePaginateOption
+}
+
+func newDisputeMessagePaginateArgs(rv map[string]any) *disputemessagePaginateArgs {
+	args := &disputemessagePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DisputeMessageOrder{Field: &DisputeMessageOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDisputeMessageOrder(order))
+			}
+		case *DisputeMessageOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDisputeMessageOrder(v))
 			}
 		}
 	}
@@ -1674,6 +2052,127 @@ func newReviewPaginateArgs(rv map[string]any) *reviewPaginateArgs {
 		case *ReviewOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithReviewOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SettlementProposalQuery) CollectFields(ctx context.Context, satisfies ...string) (*SettlementProposalQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SettlementProposalQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(settlementproposal.Columns))
+		selectedFields = []string{settlementproposal.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "dispute":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DisputeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, disputeImplementors)...); err != nil {
+				return err
+			}
+			_q.withDispute = query
+			if _, ok := fieldSeen[settlementproposal.FieldDisputeID]; !ok {
+				selectedFields = append(selectedFields, settlementproposal.FieldDisputeID)
+				fieldSeen[settlementproposal.FieldDisputeID] = struct{}{}
+			}
+
+		case "proposedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withProposedBy = query
+			if _, ok := fieldSeen[settlementproposal.FieldProposedByID]; !ok {
+				selectedFields = append(selectedFields, settlementproposal.FieldProposedByID)
+				fieldSeen[settlementproposal.FieldProposedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[settlementproposal.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, settlementproposal.FieldCreatedAt)
+				fieldSeen[settlementproposal.FieldCreatedAt] = struct{}{}
+			}
+		case "contractorAmount":
+			if _, ok := fieldSeen[settlementproposal.FieldContractorAmount]; !ok {
+				selectedFields = append(selectedFields, settlementproposal.FieldContractorAmount)
+				fieldSeen[settlementproposal.FieldContractorAmount] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type settlementproposalPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SettlementProposalPaginateOption
+}
+
+func newSettlementProposalPaginateArgs(rv map[string]any) *settlementproposalPaginateArgs {
+	args := &settlementproposalPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SettlementProposalOrder{Field: &SettlementProposalOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSettlementProposalOrder(order))
+			}
+		case *SettlementProposalOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSettlementProposalOrder(v))
 			}
 		}
 	}

@@ -4,6 +4,8 @@ package ent
 
 import (
 	"context"
+
+	"github.com/99designs/gqlgen/graphql"
 )
 
 func (_m *Chargeback) Customer(ctx context.Context) (*User, error) {
@@ -60,6 +62,58 @@ func (_m *Deposit) Transaction(ctx context.Context) (*LedgerTransaction, error) 
 		result, err = _m.QueryTransaction().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *Dispute) Contract(ctx context.Context) (*Contract, error) {
+	result, err := _m.Edges.ContractOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContract().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispute) OpenedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.OpenedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOpenedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispute) Messages(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *DisputeMessageOrder,
+) (*DisputeMessageConnection, error) {
+	opts := []DisputeMessagePaginateOption{
+		WithDisputeMessageOrder(orderBy),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
+	if nodes, err := _m.NamedMessages(alias); err == nil || hasTotalCount {
+		pager, err := newDisputeMessagePager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &DisputeMessageConnection{Edges: []*DisputeMessageEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryMessages().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *DisputeMessage) Dispute(ctx context.Context) (*Dispute, error) {
+	result, err := _m.Edges.DisputeOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDispute().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *DisputeMessage) Author(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.AuthorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAuthor().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *Escrow) Contract(ctx context.Context) (*Contract, error) {
@@ -218,6 +272,22 @@ func (_m *Review) Freelancer(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.FreelancerOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryFreelancer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *SettlementProposal) Dispute(ctx context.Context) (*Dispute, error) {
+	result, err := _m.Edges.DisputeOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDispute().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *SettlementProposal) ProposedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ProposedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryProposedBy().Only(ctx)
 	}
 	return result, err
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -20,6 +22,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
@@ -44,6 +47,16 @@ var depositImplementors = []string{"Deposit", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Deposit) IsNode() {}
+
+var disputeImplementors = []string{"Dispute", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Dispute) IsNode() {}
+
+var disputemessageImplementors = []string{"DisputeMessage", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DisputeMessage) IsNode() {}
 
 var escrowImplementors = []string{"Escrow", "Node"}
 
@@ -79,6 +92,11 @@ var reviewImplementors = []string{"Review", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Review) IsNode() {}
+
+var settlementproposalImplementors = []string{"SettlementProposal", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SettlementProposal) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -192,6 +210,32 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			}
 		}
 		return query.Only(ctx)
+	case dispute.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Dispute.Query().
+			Where(dispute.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, disputeImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case disputemessage.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.DisputeMessage.Query().
+			Where(disputemessage.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, disputemessageImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case escrow.Table:
 		var uid pulid.ID
 		if err := uid.UnmarshalGQL(id); err != nil {
@@ -279,6 +323,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(review.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, reviewImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case settlementproposal.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.SettlementProposal.Query().
+			Where(settlementproposal.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, settlementproposalImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -443,6 +500,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 				*noder = node
 			}
 		}
+	case dispute.Table:
+		query := c.Dispute.Query().
+			Where(dispute.IDIn(ids...))
+		query, err := query.CollectFields(ctx, disputeImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case disputemessage.Table:
+		query := c.DisputeMessage.Query().
+			Where(disputemessage.IDIn(ids...))
+		query, err := query.CollectFields(ctx, disputemessageImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case escrow.Table:
 		query := c.Escrow.Query().
 			Where(escrow.IDIn(ids...))
@@ -543,6 +632,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Review.Query().
 			Where(review.IDIn(ids...))
 		query, err := query.CollectFields(ctx, reviewImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case settlementproposal.Table:
+		query := c.SettlementProposal.Query().
+			Where(settlementproposal.IDIn(ids...))
+		query, err := query.CollectFields(ctx, settlementproposalImplementors...)
 		if err != nil {
 			return nil, err
 		}

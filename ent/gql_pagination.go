@@ -17,6 +17,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -25,6 +27,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
@@ -994,6 +997,598 @@ func (_m *Deposit) ToEdge(order *DepositOrder) *DepositEdge {
 		order = DefaultDepositOrder
 	}
 	return &DepositEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DisputeEdge is the edge representation of Dispute.
+type DisputeEdge struct {
+	Node   *Dispute `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// DisputeConnection is the connection containing edges to Dispute.
+type DisputeConnection struct {
+	Edges      []*DisputeEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *DisputeConnection) build(nodes []*Dispute, pager *disputePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Dispute
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Dispute {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Dispute {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DisputeEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DisputeEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DisputePaginateOption enables pagination customization.
+type DisputePaginateOption func(*disputePager) error
+
+// WithDisputeOrder configures pagination ordering.
+func WithDisputeOrder(order *DisputeOrder) DisputePaginateOption {
+	if order == nil {
+		order = DefaultDisputeOrder
+	}
+	o := *order
+	return func(pager *disputePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDisputeOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDisputeFilter configures pagination filter.
+func WithDisputeFilter(filter func(*DisputeQuery) (*DisputeQuery, error)) DisputePaginateOption {
+	return func(pager *disputePager) error {
+		if filter == nil {
+			return errors.New("DisputeQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type disputePager struct {
+	reverse bool
+	order   *DisputeOrder
+	filter  func(*DisputeQuery) (*DisputeQuery, error)
+}
+
+func newDisputePager(opts []DisputePaginateOption, reverse bool) (*disputePager, error) {
+	pager := &disputePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDisputeOrder
+	}
+	return pager, nil
+}
+
+func (p *disputePager) applyFilter(query *DisputeQuery) (*DisputeQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *disputePager) toCursor(_m *Dispute) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *disputePager) applyCursors(query *DisputeQuery, after, before *Cursor) (*DisputeQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDisputeOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *disputePager) applyOrder(query *DisputeQuery) *DisputeQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDisputeOrder.Field {
+		query = query.Order(DefaultDisputeOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *disputePager) orderExpr(query *DisputeQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDisputeOrder.Field {
+			b.Comma().Ident(DefaultDisputeOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Dispute.
+func (_m *DisputeQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DisputePaginateOption,
+) (*DisputeConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDisputePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DisputeConnection{Edges: []*DisputeEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DisputeOrderFieldCreatedAt orders Dispute by created_at.
+	DisputeOrderFieldCreatedAt = &DisputeOrderField{
+		Value: func(_m *Dispute) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: dispute.FieldCreatedAt,
+		toTerm: dispute.ByCreatedAt,
+		toCursor: func(_m *Dispute) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DisputeOrderField) String() string {
+	var str string
+	switch f.column {
+	case DisputeOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DisputeOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DisputeOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DisputeOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DisputeOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid DisputeOrderField", str)
+	}
+	return nil
+}
+
+// DisputeOrderField defines the ordering field of Dispute.
+type DisputeOrderField struct {
+	// Value extracts the ordering value from the given Dispute.
+	Value    func(*Dispute) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) dispute.OrderOption
+	toCursor func(*Dispute) Cursor
+}
+
+// DisputeOrder defines the ordering of Dispute.
+type DisputeOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *DisputeOrderField `json:"field"`
+}
+
+// DefaultDisputeOrder is the default ordering of Dispute.
+var DefaultDisputeOrder = &DisputeOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DisputeOrderField{
+		Value: func(_m *Dispute) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: dispute.FieldID,
+		toTerm: dispute.ByID,
+		toCursor: func(_m *Dispute) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Dispute into DisputeEdge.
+func (_m *Dispute) ToEdge(order *DisputeOrder) *DisputeEdge {
+	if order == nil {
+		order = DefaultDisputeOrder
+	}
+	return &DisputeEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DisputeMessageEdge is the edge representation of DisputeMessage.
+type DisputeMessageEdge struct {
+	Node   *DisputeMessage `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// DisputeMessageConnection is the connection containing edges to DisputeMessage.
+type DisputeMessageConnection struct {
+	Edges      []*DisputeMessageEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *DisputeMessageConnection) build(nodes []*DisputeMessage, pager *disputemessagePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DisputeMessage
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DisputeMessage {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DisputeMessage {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DisputeMessageEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DisputeMessageEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DisputeMessagePaginateOption enables pagination customization.
+type DisputeMessagePaginateOption func(*disputemessagePager) error
+
+// WithDisputeMessageOrder configures pagination ordering.
+func WithDisputeMessageOrder(order *DisputeMessageOrder) DisputeMessagePaginateOption {
+	if order == nil {
+		order = DefaultDisputeMessageOrder
+	}
+	o := *order
+	return func(pager *disputemessagePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDisputeMessageOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDisputeMessageFilter configures pagination filter.
+func WithDisputeMessageFilter(filter func(*DisputeMessageQuery) (*DisputeMessageQuery, error)) DisputeMessagePaginateOption {
+	return func(pager *disputemessagePager) error {
+		if filter == nil {
+			return errors.New("DisputeMessageQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type disputemessagePager struct {
+	reverse bool
+	order   *DisputeMessageOrder
+	filter  func(*DisputeMessageQuery) (*DisputeMessageQuery, error)
+}
+
+func newDisputeMessagePager(opts []DisputeMessagePaginateOption, reverse bool) (*disputemessagePager, error) {
+	pager := &disputemessagePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDisputeMessageOrder
+	}
+	return pager, nil
+}
+
+func (p *disputemessagePager) applyFilter(query *DisputeMessageQuery) (*DisputeMessageQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *disputemessagePager) toCursor(_m *DisputeMessage) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *disputemessagePager) applyCursors(query *DisputeMessageQuery, after, before *Cursor) (*DisputeMessageQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDisputeMessageOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *disputemessagePager) applyOrder(query *DisputeMessageQuery) *DisputeMessageQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDisputeMessageOrder.Field {
+		query = query.Order(DefaultDisputeMessageOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *disputemessagePager) orderExpr(query *DisputeMessageQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDisputeMessageOrder.Field {
+			b.Comma().Ident(DefaultDisputeMessageOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DisputeMessage.
+func (_m *DisputeMessageQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DisputeMessagePaginateOption,
+) (*DisputeMessageConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDisputeMessagePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DisputeMessageConnection{Edges: []*DisputeMessageEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DisputeMessageOrderFieldCreatedAt orders DisputeMessage by created_at.
+	DisputeMessageOrderFieldCreatedAt = &DisputeMessageOrderField{
+		Value: func(_m *DisputeMessage) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: disputemessage.FieldCreatedAt,
+		toTerm: disputemessage.ByCreatedAt,
+		toCursor: func(_m *DisputeMessage) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DisputeMessageOrderField) String() string {
+	var str string
+	switch f.column {
+	case DisputeMessageOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DisputeMessageOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DisputeMessageOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DisputeMessageOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DisputeMessageOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid DisputeMessageOrderField", str)
+	}
+	return nil
+}
+
+// DisputeMessageOrderField defines the ordering field of DisputeMessage.
+type DisputeMessageOrderField struct {
+	// Value extracts the ordering value from the given DisputeMessage.
+	Value    func(*DisputeMessage) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) disputemessage.OrderOption
+	toCursor func(*DisputeMessage) Cursor
+}
+
+// DisputeMessageOrder defines the ordering of DisputeMessage.
+type DisputeMessageOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *DisputeMessageOrderField `json:"field"`
+}
+
+// DefaultDisputeMessageOrder is the default ordering of DisputeMessage.
+var DefaultDisputeMessageOrder = &DisputeMessageOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DisputeMessageOrderField{
+		Value: func(_m *DisputeMessage) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: disputemessage.FieldID,
+		toTerm: disputemessage.ByID,
+		toCursor: func(_m *DisputeMessage) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DisputeMessage into DisputeMessageEdge.
+func (_m *DisputeMessage) ToEdge(order *DisputeMessageOrder) *DisputeMessageEdge {
+	if order == nil {
+		order = DefaultDisputeMessageOrder
+	}
+	return &DisputeMessageEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -3087,6 +3682,302 @@ func (_m *Review) ToEdge(order *ReviewOrder) *ReviewEdge {
 		order = DefaultReviewOrder
 	}
 	return &ReviewEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SettlementProposalEdge is the edge representation of SettlementProposal.
+type SettlementProposalEdge struct {
+	Node   *SettlementProposal `json:"node"`
+	Cursor Cursor              `json:"cursor"`
+}
+
+// SettlementProposalConnection is the connection containing edges to SettlementProposal.
+type SettlementProposalConnection struct {
+	Edges      []*SettlementProposalEdge `json:"edges"`
+	PageInfo   PageInfo                  `json:"pageInfo"`
+	TotalCount int                       `json:"totalCount"`
+}
+
+func (c *SettlementProposalConnection) build(nodes []*SettlementProposal, pager *settlementproposalPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SettlementProposal
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SettlementProposal {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SettlementProposal {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SettlementProposalEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SettlementProposalEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SettlementProposalPaginateOption enables pagination customization.
+type SettlementProposalPaginateOption func(*settlementproposalPager) error
+
+// WithSettlementProposalOrder configures pagination ordering.
+func WithSettlementProposalOrder(order *SettlementProposalOrder) SettlementProposalPaginateOption {
+	if order == nil {
+		order = DefaultSettlementProposalOrder
+	}
+	o := *order
+	return func(pager *settlementproposalPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSettlementProposalOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSettlementProposalFilter configures pagination filter.
+func WithSettlementProposalFilter(filter func(*SettlementProposalQuery) (*SettlementProposalQuery, error)) SettlementProposalPaginateOption {
+	return func(pager *settlementproposalPager) error {
+		if filter == nil {
+			return errors.New("SettlementProposalQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type settlementproposalPager struct {
+	reverse bool
+	order   *SettlementProposalOrder
+	filter  func(*SettlementProposalQuery) (*SettlementProposalQuery, error)
+}
+
+func newSettlementProposalPager(opts []SettlementProposalPaginateOption, reverse bool) (*settlementproposalPager, error) {
+	pager := &settlementproposalPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSettlementProposalOrder
+	}
+	return pager, nil
+}
+
+func (p *settlementproposalPager) applyFilter(query *SettlementProposalQuery) (*SettlementProposalQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *settlementproposalPager) toCursor(_m *SettlementProposal) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *settlementproposalPager) applyCursors(query *SettlementProposalQuery, after, before *Cursor) (*SettlementProposalQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSettlementProposalOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *settlementproposalPager) applyOrder(query *SettlementProposalQuery) *SettlementProposalQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSettlementProposalOrder.Field {
+		query = query.Order(DefaultSettlementProposalOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *settlementproposalPager) orderExpr(query *SettlementProposalQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSettlementProposalOrder.Field {
+			b.Comma().Ident(DefaultSettlementProposalOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SettlementProposal.
+func (_m *SettlementProposalQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SettlementProposalPaginateOption,
+) (*SettlementProposalConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSettlementProposalPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SettlementProposalConnection{Edges: []*SettlementProposalEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SettlementProposalOrderFieldCreatedAt orders SettlementProposal by created_at.
+	SettlementProposalOrderFieldCreatedAt = &SettlementProposalOrderField{
+		Value: func(_m *SettlementProposal) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: settlementproposal.FieldCreatedAt,
+		toTerm: settlementproposal.ByCreatedAt,
+		toCursor: func(_m *SettlementProposal) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SettlementProposalOrderField) String() string {
+	var str string
+	switch f.column {
+	case SettlementProposalOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SettlementProposalOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SettlementProposalOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SettlementProposalOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SettlementProposalOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid SettlementProposalOrderField", str)
+	}
+	return nil
+}
+
+// SettlementProposalOrderField defines the ordering field of SettlementProposal.
+type SettlementProposalOrderField struct {
+	// Value extracts the ordering value from the given SettlementProposal.
+	Value    func(*SettlementProposal) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) settlementproposal.OrderOption
+	toCursor func(*SettlementProposal) Cursor
+}
+
+// SettlementProposalOrder defines the ordering of SettlementProposal.
+type SettlementProposalOrder struct {
+	Direction OrderDirection                `json:"direction"`
+	Field     *SettlementProposalOrderField `json:"field"`
+}
+
+// DefaultSettlementProposalOrder is the default ordering of SettlementProposal.
+var DefaultSettlementProposalOrder = &SettlementProposalOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SettlementProposalOrderField{
+		Value: func(_m *SettlementProposal) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: settlementproposal.FieldID,
+		toTerm: settlementproposal.ByID,
+		toCursor: func(_m *SettlementProposal) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SettlementProposal into SettlementProposalEdge.
+func (_m *SettlementProposal) ToEdge(order *SettlementProposalOrder) *SettlementProposalEdge {
+	if order == nil {
+		order = DefaultSettlementProposalOrder
+	}
+	return &SettlementProposalEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

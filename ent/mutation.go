@@ -16,6 +16,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -30,6 +32,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -45,26 +48,29 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeChargeback        = "Chargeback"
-	TypeConnectAccount    = "ConnectAccount"
-	TypeContract          = "Contract"
-	TypeDeposit           = "Deposit"
-	TypeEscrow            = "Escrow"
-	TypeFraudWarning      = "FraudWarning"
-	TypeJob               = "Job"
-	TypeJobApplication    = "JobApplication"
-	TypeLedgerAccount     = "LedgerAccount"
-	TypeLedgerTransaction = "LedgerTransaction"
-	TypeMedia             = "Media"
-	TypeOffer             = "Offer"
-	TypePosting           = "Posting"
-	TypeRateLimitBucket   = "RateLimitBucket"
-	TypeRefreshToken      = "RefreshToken"
-	TypeReview            = "Review"
-	TypeStripeEvent       = "StripeEvent"
-	TypeUser              = "User"
-	TypeWallet            = "Wallet"
-	TypeWithdrawal        = "Withdrawal"
+	TypeChargeback         = "Chargeback"
+	TypeConnectAccount     = "ConnectAccount"
+	TypeContract           = "Contract"
+	TypeDeposit            = "Deposit"
+	TypeDispute            = "Dispute"
+	TypeDisputeMessage     = "DisputeMessage"
+	TypeEscrow             = "Escrow"
+	TypeFraudWarning       = "FraudWarning"
+	TypeJob                = "Job"
+	TypeJobApplication     = "JobApplication"
+	TypeLedgerAccount      = "LedgerAccount"
+	TypeLedgerTransaction  = "LedgerTransaction"
+	TypeMedia              = "Media"
+	TypeOffer              = "Offer"
+	TypePosting            = "Posting"
+	TypeRateLimitBucket    = "RateLimitBucket"
+	TypeRefreshToken       = "RefreshToken"
+	TypeReview             = "Review"
+	TypeSettlementProposal = "SettlementProposal"
+	TypeStripeEvent        = "StripeEvent"
+	TypeUser               = "User"
+	TypeWallet             = "Wallet"
+	TypeWithdrawal         = "Withdrawal"
 )
 
 // ChargebackMutation represents an operation that mutates the Chargeback nodes in the graph.
@@ -2639,6 +2645,9 @@ type ContractMutation struct {
 	clearedescrow     bool
 	review            *pulid.ID
 	clearedreview     bool
+	disputes          map[pulid.ID]struct{}
+	removeddisputes   map[pulid.ID]struct{}
+	cleareddisputes   bool
 	done              bool
 	oldValue          func(context.Context) (*Contract, error)
 	predicates        []predicate.Contract
@@ -3248,6 +3257,60 @@ func (m *ContractMutation) ResetReview() {
 	m.clearedreview = false
 }
 
+// AddDisputeIDs adds the "disputes" edge to the Dispute entity by ids.
+func (m *ContractMutation) AddDisputeIDs(ids ...pulid.ID) {
+	if m.disputes == nil {
+		m.disputes = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.disputes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDisputes clears the "disputes" edge to the Dispute entity.
+func (m *ContractMutation) ClearDisputes() {
+	m.cleareddisputes = true
+}
+
+// DisputesCleared reports if the "disputes" edge to the Dispute entity was cleared.
+func (m *ContractMutation) DisputesCleared() bool {
+	return m.cleareddisputes
+}
+
+// RemoveDisputeIDs removes the "disputes" edge to the Dispute entity by IDs.
+func (m *ContractMutation) RemoveDisputeIDs(ids ...pulid.ID) {
+	if m.removeddisputes == nil {
+		m.removeddisputes = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.disputes, ids[i])
+		m.removeddisputes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDisputes returns the removed IDs of the "disputes" edge to the Dispute entity.
+func (m *ContractMutation) RemovedDisputesIDs() (ids []pulid.ID) {
+	for id := range m.removeddisputes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DisputesIDs returns the "disputes" edge IDs in the mutation.
+func (m *ContractMutation) DisputesIDs() (ids []pulid.ID) {
+	for id := range m.disputes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDisputes resets all changes to the "disputes" edge.
+func (m *ContractMutation) ResetDisputes() {
+	m.disputes = nil
+	m.cleareddisputes = false
+	m.removeddisputes = nil
+}
+
 // Where appends a list predicates to the ContractMutation builder.
 func (m *ContractMutation) Where(ps ...predicate.Contract) {
 	m.predicates = append(m.predicates, ps...)
@@ -3515,7 +3578,7 @@ func (m *ContractMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ContractMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.job != nil {
 		edges = append(edges, contract.EdgeJob)
 	}
@@ -3533,6 +3596,9 @@ func (m *ContractMutation) AddedEdges() []string {
 	}
 	if m.review != nil {
 		edges = append(edges, contract.EdgeReview)
+	}
+	if m.disputes != nil {
+		edges = append(edges, contract.EdgeDisputes)
 	}
 	return edges
 }
@@ -3565,25 +3631,42 @@ func (m *ContractMutation) AddedIDs(name string) []ent.Value {
 		if id := m.review; id != nil {
 			return []ent.Value{*id}
 		}
+	case contract.EdgeDisputes:
+		ids := make([]ent.Value, 0, len(m.disputes))
+		for id := range m.disputes {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ContractMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
+	if m.removeddisputes != nil {
+		edges = append(edges, contract.EdgeDisputes)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *ContractMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case contract.EdgeDisputes:
+		ids := make([]ent.Value, 0, len(m.removeddisputes))
+		for id := range m.removeddisputes {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ContractMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.clearedjob {
 		edges = append(edges, contract.EdgeJob)
 	}
@@ -3601,6 +3684,9 @@ func (m *ContractMutation) ClearedEdges() []string {
 	}
 	if m.clearedreview {
 		edges = append(edges, contract.EdgeReview)
+	}
+	if m.cleareddisputes {
+		edges = append(edges, contract.EdgeDisputes)
 	}
 	return edges
 }
@@ -3621,6 +3707,8 @@ func (m *ContractMutation) EdgeCleared(name string) bool {
 		return m.clearedescrow
 	case contract.EdgeReview:
 		return m.clearedreview
+	case contract.EdgeDisputes:
+		return m.cleareddisputes
 	}
 	return false
 }
@@ -3672,6 +3760,9 @@ func (m *ContractMutation) ResetEdge(name string) error {
 		return nil
 	case contract.EdgeReview:
 		m.ResetReview()
+		return nil
+	case contract.EdgeDisputes:
+		m.ResetDisputes()
 		return nil
 	}
 	return fmt.Errorf("unknown Contract edge %s", name)
@@ -5016,6 +5107,2529 @@ func (m *DepositMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Deposit edge %s", name)
 }
 
+// DisputeMutation represents an operation that mutates the Dispute nodes in the graph.
+type DisputeMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *pulid.ID
+	created_at           *time.Time
+	updated_at           *time.Time
+	open_contract_id     *pulid.ID
+	reason               *dispute.Reason
+	description          *string
+	status               *dispute.Status
+	escrow_status_before *dispute.EscrowStatusBefore
+	respond_by           *time.Time
+	responded_at         *time.Time
+	latest_proposal_id   *pulid.ID
+	settled_by           *dispute.SettledBy
+	contractor_amount    *int64
+	addcontractor_amount *int64
+	customer_refund      *int64
+	addcustomer_refund   *int64
+	resolution_note      *string
+	resolved_by_id       *pulid.ID
+	settled_at           *time.Time
+	withdrawn_at         *time.Time
+	clearedFields        map[string]struct{}
+	contract             *pulid.ID
+	clearedcontract      bool
+	opened_by            *pulid.ID
+	clearedopened_by     bool
+	messages             map[pulid.ID]struct{}
+	removedmessages      map[pulid.ID]struct{}
+	clearedmessages      bool
+	proposals            map[pulid.ID]struct{}
+	removedproposals     map[pulid.ID]struct{}
+	clearedproposals     bool
+	done                 bool
+	oldValue             func(context.Context) (*Dispute, error)
+	predicates           []predicate.Dispute
+}
+
+var _ ent.Mutation = (*DisputeMutation)(nil)
+
+// disputeOption allows management of the mutation configuration using functional options.
+type disputeOption func(*DisputeMutation)
+
+// newDisputeMutation creates new mutation for the Dispute entity.
+func newDisputeMutation(c config, op Op, opts ...disputeOption) *DisputeMutation {
+	m := &DisputeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDispute,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDisputeID sets the ID field of the mutation.
+func withDisputeID(id pulid.ID) disputeOption {
+	return func(m *DisputeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Dispute
+		)
+		m.oldValue = func(ctx context.Context) (*Dispute, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Dispute.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDispute sets the old Dispute of the mutation.
+func withDispute(node *Dispute) disputeOption {
+	return func(m *DisputeMutation) {
+		m.oldValue = func(context.Context) (*Dispute, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DisputeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DisputeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Dispute entities.
+func (m *DisputeMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DisputeMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DisputeMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Dispute.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DisputeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DisputeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DisputeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DisputeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DisputeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DisputeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetContractID sets the "contract_id" field.
+func (m *DisputeMutation) SetContractID(pu pulid.ID) {
+	m.contract = &pu
+}
+
+// ContractID returns the value of the "contract_id" field in the mutation.
+func (m *DisputeMutation) ContractID() (r pulid.ID, exists bool) {
+	v := m.contract
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContractID returns the old "contract_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldContractID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContractID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContractID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContractID: %w", err)
+	}
+	return oldValue.ContractID, nil
+}
+
+// ResetContractID resets all changes to the "contract_id" field.
+func (m *DisputeMutation) ResetContractID() {
+	m.contract = nil
+}
+
+// SetOpenedByID sets the "opened_by_id" field.
+func (m *DisputeMutation) SetOpenedByID(pu pulid.ID) {
+	m.opened_by = &pu
+}
+
+// OpenedByID returns the value of the "opened_by_id" field in the mutation.
+func (m *DisputeMutation) OpenedByID() (r pulid.ID, exists bool) {
+	v := m.opened_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenedByID returns the old "opened_by_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldOpenedByID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenedByID: %w", err)
+	}
+	return oldValue.OpenedByID, nil
+}
+
+// ResetOpenedByID resets all changes to the "opened_by_id" field.
+func (m *DisputeMutation) ResetOpenedByID() {
+	m.opened_by = nil
+}
+
+// SetOpenContractID sets the "open_contract_id" field.
+func (m *DisputeMutation) SetOpenContractID(pu pulid.ID) {
+	m.open_contract_id = &pu
+}
+
+// OpenContractID returns the value of the "open_contract_id" field in the mutation.
+func (m *DisputeMutation) OpenContractID() (r pulid.ID, exists bool) {
+	v := m.open_contract_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenContractID returns the old "open_contract_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldOpenContractID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenContractID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenContractID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenContractID: %w", err)
+	}
+	return oldValue.OpenContractID, nil
+}
+
+// ClearOpenContractID clears the value of the "open_contract_id" field.
+func (m *DisputeMutation) ClearOpenContractID() {
+	m.open_contract_id = nil
+	m.clearedFields[dispute.FieldOpenContractID] = struct{}{}
+}
+
+// OpenContractIDCleared returns if the "open_contract_id" field was cleared in this mutation.
+func (m *DisputeMutation) OpenContractIDCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldOpenContractID]
+	return ok
+}
+
+// ResetOpenContractID resets all changes to the "open_contract_id" field.
+func (m *DisputeMutation) ResetOpenContractID() {
+	m.open_contract_id = nil
+	delete(m.clearedFields, dispute.FieldOpenContractID)
+}
+
+// SetReason sets the "reason" field.
+func (m *DisputeMutation) SetReason(d dispute.Reason) {
+	m.reason = &d
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *DisputeMutation) Reason() (r dispute.Reason, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldReason(ctx context.Context) (v dispute.Reason, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *DisputeMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *DisputeMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *DisputeMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *DisputeMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DisputeMutation) SetStatus(d dispute.Status) {
+	m.status = &d
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DisputeMutation) Status() (r dispute.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldStatus(ctx context.Context) (v dispute.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DisputeMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetEscrowStatusBefore sets the "escrow_status_before" field.
+func (m *DisputeMutation) SetEscrowStatusBefore(dsb dispute.EscrowStatusBefore) {
+	m.escrow_status_before = &dsb
+}
+
+// EscrowStatusBefore returns the value of the "escrow_status_before" field in the mutation.
+func (m *DisputeMutation) EscrowStatusBefore() (r dispute.EscrowStatusBefore, exists bool) {
+	v := m.escrow_status_before
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEscrowStatusBefore returns the old "escrow_status_before" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldEscrowStatusBefore(ctx context.Context) (v dispute.EscrowStatusBefore, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEscrowStatusBefore is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEscrowStatusBefore requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEscrowStatusBefore: %w", err)
+	}
+	return oldValue.EscrowStatusBefore, nil
+}
+
+// ResetEscrowStatusBefore resets all changes to the "escrow_status_before" field.
+func (m *DisputeMutation) ResetEscrowStatusBefore() {
+	m.escrow_status_before = nil
+}
+
+// SetRespondBy sets the "respond_by" field.
+func (m *DisputeMutation) SetRespondBy(t time.Time) {
+	m.respond_by = &t
+}
+
+// RespondBy returns the value of the "respond_by" field in the mutation.
+func (m *DisputeMutation) RespondBy() (r time.Time, exists bool) {
+	v := m.respond_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRespondBy returns the old "respond_by" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldRespondBy(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRespondBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRespondBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRespondBy: %w", err)
+	}
+	return oldValue.RespondBy, nil
+}
+
+// ResetRespondBy resets all changes to the "respond_by" field.
+func (m *DisputeMutation) ResetRespondBy() {
+	m.respond_by = nil
+}
+
+// SetRespondedAt sets the "responded_at" field.
+func (m *DisputeMutation) SetRespondedAt(t time.Time) {
+	m.responded_at = &t
+}
+
+// RespondedAt returns the value of the "responded_at" field in the mutation.
+func (m *DisputeMutation) RespondedAt() (r time.Time, exists bool) {
+	v := m.responded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRespondedAt returns the old "responded_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldRespondedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRespondedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRespondedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRespondedAt: %w", err)
+	}
+	return oldValue.RespondedAt, nil
+}
+
+// ClearRespondedAt clears the value of the "responded_at" field.
+func (m *DisputeMutation) ClearRespondedAt() {
+	m.responded_at = nil
+	m.clearedFields[dispute.FieldRespondedAt] = struct{}{}
+}
+
+// RespondedAtCleared returns if the "responded_at" field was cleared in this mutation.
+func (m *DisputeMutation) RespondedAtCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldRespondedAt]
+	return ok
+}
+
+// ResetRespondedAt resets all changes to the "responded_at" field.
+func (m *DisputeMutation) ResetRespondedAt() {
+	m.responded_at = nil
+	delete(m.clearedFields, dispute.FieldRespondedAt)
+}
+
+// SetLatestProposalID sets the "latest_proposal_id" field.
+func (m *DisputeMutation) SetLatestProposalID(pu pulid.ID) {
+	m.latest_proposal_id = &pu
+}
+
+// LatestProposalID returns the value of the "latest_proposal_id" field in the mutation.
+func (m *DisputeMutation) LatestProposalID() (r pulid.ID, exists bool) {
+	v := m.latest_proposal_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatestProposalID returns the old "latest_proposal_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldLatestProposalID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatestProposalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatestProposalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatestProposalID: %w", err)
+	}
+	return oldValue.LatestProposalID, nil
+}
+
+// ClearLatestProposalID clears the value of the "latest_proposal_id" field.
+func (m *DisputeMutation) ClearLatestProposalID() {
+	m.latest_proposal_id = nil
+	m.clearedFields[dispute.FieldLatestProposalID] = struct{}{}
+}
+
+// LatestProposalIDCleared returns if the "latest_proposal_id" field was cleared in this mutation.
+func (m *DisputeMutation) LatestProposalIDCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldLatestProposalID]
+	return ok
+}
+
+// ResetLatestProposalID resets all changes to the "latest_proposal_id" field.
+func (m *DisputeMutation) ResetLatestProposalID() {
+	m.latest_proposal_id = nil
+	delete(m.clearedFields, dispute.FieldLatestProposalID)
+}
+
+// SetSettledBy sets the "settled_by" field.
+func (m *DisputeMutation) SetSettledBy(db dispute.SettledBy) {
+	m.settled_by = &db
+}
+
+// SettledBy returns the value of the "settled_by" field in the mutation.
+func (m *DisputeMutation) SettledBy() (r dispute.SettledBy, exists bool) {
+	v := m.settled_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettledBy returns the old "settled_by" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldSettledBy(ctx context.Context) (v *dispute.SettledBy, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettledBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettledBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettledBy: %w", err)
+	}
+	return oldValue.SettledBy, nil
+}
+
+// ClearSettledBy clears the value of the "settled_by" field.
+func (m *DisputeMutation) ClearSettledBy() {
+	m.settled_by = nil
+	m.clearedFields[dispute.FieldSettledBy] = struct{}{}
+}
+
+// SettledByCleared returns if the "settled_by" field was cleared in this mutation.
+func (m *DisputeMutation) SettledByCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldSettledBy]
+	return ok
+}
+
+// ResetSettledBy resets all changes to the "settled_by" field.
+func (m *DisputeMutation) ResetSettledBy() {
+	m.settled_by = nil
+	delete(m.clearedFields, dispute.FieldSettledBy)
+}
+
+// SetContractorAmount sets the "contractor_amount" field.
+func (m *DisputeMutation) SetContractorAmount(i int64) {
+	m.contractor_amount = &i
+	m.addcontractor_amount = nil
+}
+
+// ContractorAmount returns the value of the "contractor_amount" field in the mutation.
+func (m *DisputeMutation) ContractorAmount() (r int64, exists bool) {
+	v := m.contractor_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContractorAmount returns the old "contractor_amount" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldContractorAmount(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContractorAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContractorAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContractorAmount: %w", err)
+	}
+	return oldValue.ContractorAmount, nil
+}
+
+// AddContractorAmount adds i to the "contractor_amount" field.
+func (m *DisputeMutation) AddContractorAmount(i int64) {
+	if m.addcontractor_amount != nil {
+		*m.addcontractor_amount += i
+	} else {
+		m.addcontractor_amount = &i
+	}
+}
+
+// AddedContractorAmount returns the value that was added to the "contractor_amount" field in this mutation.
+func (m *DisputeMutation) AddedContractorAmount() (r int64, exists bool) {
+	v := m.addcontractor_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearContractorAmount clears the value of the "contractor_amount" field.
+func (m *DisputeMutation) ClearContractorAmount() {
+	m.contractor_amount = nil
+	m.addcontractor_amount = nil
+	m.clearedFields[dispute.FieldContractorAmount] = struct{}{}
+}
+
+// ContractorAmountCleared returns if the "contractor_amount" field was cleared in this mutation.
+func (m *DisputeMutation) ContractorAmountCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldContractorAmount]
+	return ok
+}
+
+// ResetContractorAmount resets all changes to the "contractor_amount" field.
+func (m *DisputeMutation) ResetContractorAmount() {
+	m.contractor_amount = nil
+	m.addcontractor_amount = nil
+	delete(m.clearedFields, dispute.FieldContractorAmount)
+}
+
+// SetCustomerRefund sets the "customer_refund" field.
+func (m *DisputeMutation) SetCustomerRefund(i int64) {
+	m.customer_refund = &i
+	m.addcustomer_refund = nil
+}
+
+// CustomerRefund returns the value of the "customer_refund" field in the mutation.
+func (m *DisputeMutation) CustomerRefund() (r int64, exists bool) {
+	v := m.customer_refund
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerRefund returns the old "customer_refund" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldCustomerRefund(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerRefund is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerRefund requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerRefund: %w", err)
+	}
+	return oldValue.CustomerRefund, nil
+}
+
+// AddCustomerRefund adds i to the "customer_refund" field.
+func (m *DisputeMutation) AddCustomerRefund(i int64) {
+	if m.addcustomer_refund != nil {
+		*m.addcustomer_refund += i
+	} else {
+		m.addcustomer_refund = &i
+	}
+}
+
+// AddedCustomerRefund returns the value that was added to the "customer_refund" field in this mutation.
+func (m *DisputeMutation) AddedCustomerRefund() (r int64, exists bool) {
+	v := m.addcustomer_refund
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCustomerRefund clears the value of the "customer_refund" field.
+func (m *DisputeMutation) ClearCustomerRefund() {
+	m.customer_refund = nil
+	m.addcustomer_refund = nil
+	m.clearedFields[dispute.FieldCustomerRefund] = struct{}{}
+}
+
+// CustomerRefundCleared returns if the "customer_refund" field was cleared in this mutation.
+func (m *DisputeMutation) CustomerRefundCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldCustomerRefund]
+	return ok
+}
+
+// ResetCustomerRefund resets all changes to the "customer_refund" field.
+func (m *DisputeMutation) ResetCustomerRefund() {
+	m.customer_refund = nil
+	m.addcustomer_refund = nil
+	delete(m.clearedFields, dispute.FieldCustomerRefund)
+}
+
+// SetResolutionNote sets the "resolution_note" field.
+func (m *DisputeMutation) SetResolutionNote(s string) {
+	m.resolution_note = &s
+}
+
+// ResolutionNote returns the value of the "resolution_note" field in the mutation.
+func (m *DisputeMutation) ResolutionNote() (r string, exists bool) {
+	v := m.resolution_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolutionNote returns the old "resolution_note" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldResolutionNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolutionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolutionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolutionNote: %w", err)
+	}
+	return oldValue.ResolutionNote, nil
+}
+
+// ClearResolutionNote clears the value of the "resolution_note" field.
+func (m *DisputeMutation) ClearResolutionNote() {
+	m.resolution_note = nil
+	m.clearedFields[dispute.FieldResolutionNote] = struct{}{}
+}
+
+// ResolutionNoteCleared returns if the "resolution_note" field was cleared in this mutation.
+func (m *DisputeMutation) ResolutionNoteCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldResolutionNote]
+	return ok
+}
+
+// ResetResolutionNote resets all changes to the "resolution_note" field.
+func (m *DisputeMutation) ResetResolutionNote() {
+	m.resolution_note = nil
+	delete(m.clearedFields, dispute.FieldResolutionNote)
+}
+
+// SetResolvedByID sets the "resolved_by_id" field.
+func (m *DisputeMutation) SetResolvedByID(pu pulid.ID) {
+	m.resolved_by_id = &pu
+}
+
+// ResolvedByID returns the value of the "resolved_by_id" field in the mutation.
+func (m *DisputeMutation) ResolvedByID() (r pulid.ID, exists bool) {
+	v := m.resolved_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedByID returns the old "resolved_by_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldResolvedByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedByID: %w", err)
+	}
+	return oldValue.ResolvedByID, nil
+}
+
+// ClearResolvedByID clears the value of the "resolved_by_id" field.
+func (m *DisputeMutation) ClearResolvedByID() {
+	m.resolved_by_id = nil
+	m.clearedFields[dispute.FieldResolvedByID] = struct{}{}
+}
+
+// ResolvedByIDCleared returns if the "resolved_by_id" field was cleared in this mutation.
+func (m *DisputeMutation) ResolvedByIDCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldResolvedByID]
+	return ok
+}
+
+// ResetResolvedByID resets all changes to the "resolved_by_id" field.
+func (m *DisputeMutation) ResetResolvedByID() {
+	m.resolved_by_id = nil
+	delete(m.clearedFields, dispute.FieldResolvedByID)
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (m *DisputeMutation) SetSettledAt(t time.Time) {
+	m.settled_at = &t
+}
+
+// SettledAt returns the value of the "settled_at" field in the mutation.
+func (m *DisputeMutation) SettledAt() (r time.Time, exists bool) {
+	v := m.settled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettledAt returns the old "settled_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldSettledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettledAt: %w", err)
+	}
+	return oldValue.SettledAt, nil
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (m *DisputeMutation) ClearSettledAt() {
+	m.settled_at = nil
+	m.clearedFields[dispute.FieldSettledAt] = struct{}{}
+}
+
+// SettledAtCleared returns if the "settled_at" field was cleared in this mutation.
+func (m *DisputeMutation) SettledAtCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldSettledAt]
+	return ok
+}
+
+// ResetSettledAt resets all changes to the "settled_at" field.
+func (m *DisputeMutation) ResetSettledAt() {
+	m.settled_at = nil
+	delete(m.clearedFields, dispute.FieldSettledAt)
+}
+
+// SetWithdrawnAt sets the "withdrawn_at" field.
+func (m *DisputeMutation) SetWithdrawnAt(t time.Time) {
+	m.withdrawn_at = &t
+}
+
+// WithdrawnAt returns the value of the "withdrawn_at" field in the mutation.
+func (m *DisputeMutation) WithdrawnAt() (r time.Time, exists bool) {
+	v := m.withdrawn_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWithdrawnAt returns the old "withdrawn_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldWithdrawnAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWithdrawnAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWithdrawnAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWithdrawnAt: %w", err)
+	}
+	return oldValue.WithdrawnAt, nil
+}
+
+// ClearWithdrawnAt clears the value of the "withdrawn_at" field.
+func (m *DisputeMutation) ClearWithdrawnAt() {
+	m.withdrawn_at = nil
+	m.clearedFields[dispute.FieldWithdrawnAt] = struct{}{}
+}
+
+// WithdrawnAtCleared returns if the "withdrawn_at" field was cleared in this mutation.
+func (m *DisputeMutation) WithdrawnAtCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldWithdrawnAt]
+	return ok
+}
+
+// ResetWithdrawnAt resets all changes to the "withdrawn_at" field.
+func (m *DisputeMutation) ResetWithdrawnAt() {
+	m.withdrawn_at = nil
+	delete(m.clearedFields, dispute.FieldWithdrawnAt)
+}
+
+// ClearContract clears the "contract" edge to the Contract entity.
+func (m *DisputeMutation) ClearContract() {
+	m.clearedcontract = true
+	m.clearedFields[dispute.FieldContractID] = struct{}{}
+}
+
+// ContractCleared reports if the "contract" edge to the Contract entity was cleared.
+func (m *DisputeMutation) ContractCleared() bool {
+	return m.clearedcontract
+}
+
+// ContractIDs returns the "contract" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ContractID instead. It exists only for internal usage by the builders.
+func (m *DisputeMutation) ContractIDs() (ids []pulid.ID) {
+	if id := m.contract; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetContract resets all changes to the "contract" edge.
+func (m *DisputeMutation) ResetContract() {
+	m.contract = nil
+	m.clearedcontract = false
+}
+
+// ClearOpenedBy clears the "opened_by" edge to the User entity.
+func (m *DisputeMutation) ClearOpenedBy() {
+	m.clearedopened_by = true
+	m.clearedFields[dispute.FieldOpenedByID] = struct{}{}
+}
+
+// OpenedByCleared reports if the "opened_by" edge to the User entity was cleared.
+func (m *DisputeMutation) OpenedByCleared() bool {
+	return m.clearedopened_by
+}
+
+// OpenedByIDs returns the "opened_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OpenedByID instead. It exists only for internal usage by the builders.
+func (m *DisputeMutation) OpenedByIDs() (ids []pulid.ID) {
+	if id := m.opened_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOpenedBy resets all changes to the "opened_by" edge.
+func (m *DisputeMutation) ResetOpenedBy() {
+	m.opened_by = nil
+	m.clearedopened_by = false
+}
+
+// AddMessageIDs adds the "messages" edge to the DisputeMessage entity by ids.
+func (m *DisputeMutation) AddMessageIDs(ids ...pulid.ID) {
+	if m.messages == nil {
+		m.messages = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.messages[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMessages clears the "messages" edge to the DisputeMessage entity.
+func (m *DisputeMutation) ClearMessages() {
+	m.clearedmessages = true
+}
+
+// MessagesCleared reports if the "messages" edge to the DisputeMessage entity was cleared.
+func (m *DisputeMutation) MessagesCleared() bool {
+	return m.clearedmessages
+}
+
+// RemoveMessageIDs removes the "messages" edge to the DisputeMessage entity by IDs.
+func (m *DisputeMutation) RemoveMessageIDs(ids ...pulid.ID) {
+	if m.removedmessages == nil {
+		m.removedmessages = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.messages, ids[i])
+		m.removedmessages[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMessages returns the removed IDs of the "messages" edge to the DisputeMessage entity.
+func (m *DisputeMutation) RemovedMessagesIDs() (ids []pulid.ID) {
+	for id := range m.removedmessages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MessagesIDs returns the "messages" edge IDs in the mutation.
+func (m *DisputeMutation) MessagesIDs() (ids []pulid.ID) {
+	for id := range m.messages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMessages resets all changes to the "messages" edge.
+func (m *DisputeMutation) ResetMessages() {
+	m.messages = nil
+	m.clearedmessages = false
+	m.removedmessages = nil
+}
+
+// AddProposalIDs adds the "proposals" edge to the SettlementProposal entity by ids.
+func (m *DisputeMutation) AddProposalIDs(ids ...pulid.ID) {
+	if m.proposals == nil {
+		m.proposals = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.proposals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearProposals clears the "proposals" edge to the SettlementProposal entity.
+func (m *DisputeMutation) ClearProposals() {
+	m.clearedproposals = true
+}
+
+// ProposalsCleared reports if the "proposals" edge to the SettlementProposal entity was cleared.
+func (m *DisputeMutation) ProposalsCleared() bool {
+	return m.clearedproposals
+}
+
+// RemoveProposalIDs removes the "proposals" edge to the SettlementProposal entity by IDs.
+func (m *DisputeMutation) RemoveProposalIDs(ids ...pulid.ID) {
+	if m.removedproposals == nil {
+		m.removedproposals = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.proposals, ids[i])
+		m.removedproposals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedProposals returns the removed IDs of the "proposals" edge to the SettlementProposal entity.
+func (m *DisputeMutation) RemovedProposalsIDs() (ids []pulid.ID) {
+	for id := range m.removedproposals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ProposalsIDs returns the "proposals" edge IDs in the mutation.
+func (m *DisputeMutation) ProposalsIDs() (ids []pulid.ID) {
+	for id := range m.proposals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetProposals resets all changes to the "proposals" edge.
+func (m *DisputeMutation) ResetProposals() {
+	m.proposals = nil
+	m.clearedproposals = false
+	m.removedproposals = nil
+}
+
+// Where appends a list predicates to the DisputeMutation builder.
+func (m *DisputeMutation) Where(ps ...predicate.Dispute) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DisputeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DisputeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Dispute, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DisputeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DisputeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Dispute).
+func (m *DisputeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DisputeMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.created_at != nil {
+		fields = append(fields, dispute.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, dispute.FieldUpdatedAt)
+	}
+	if m.contract != nil {
+		fields = append(fields, dispute.FieldContractID)
+	}
+	if m.opened_by != nil {
+		fields = append(fields, dispute.FieldOpenedByID)
+	}
+	if m.open_contract_id != nil {
+		fields = append(fields, dispute.FieldOpenContractID)
+	}
+	if m.reason != nil {
+		fields = append(fields, dispute.FieldReason)
+	}
+	if m.description != nil {
+		fields = append(fields, dispute.FieldDescription)
+	}
+	if m.status != nil {
+		fields = append(fields, dispute.FieldStatus)
+	}
+	if m.escrow_status_before != nil {
+		fields = append(fields, dispute.FieldEscrowStatusBefore)
+	}
+	if m.respond_by != nil {
+		fields = append(fields, dispute.FieldRespondBy)
+	}
+	if m.responded_at != nil {
+		fields = append(fields, dispute.FieldRespondedAt)
+	}
+	if m.latest_proposal_id != nil {
+		fields = append(fields, dispute.FieldLatestProposalID)
+	}
+	if m.settled_by != nil {
+		fields = append(fields, dispute.FieldSettledBy)
+	}
+	if m.contractor_amount != nil {
+		fields = append(fields, dispute.FieldContractorAmount)
+	}
+	if m.customer_refund != nil {
+		fields = append(fields, dispute.FieldCustomerRefund)
+	}
+	if m.resolution_note != nil {
+		fields = append(fields, dispute.FieldResolutionNote)
+	}
+	if m.resolved_by_id != nil {
+		fields = append(fields, dispute.FieldResolvedByID)
+	}
+	if m.settled_at != nil {
+		fields = append(fields, dispute.FieldSettledAt)
+	}
+	if m.withdrawn_at != nil {
+		fields = append(fields, dispute.FieldWithdrawnAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DisputeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dispute.FieldCreatedAt:
+		return m.CreatedAt()
+	case dispute.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case dispute.FieldContractID:
+		return m.ContractID()
+	case dispute.FieldOpenedByID:
+		return m.OpenedByID()
+	case dispute.FieldOpenContractID:
+		return m.OpenContractID()
+	case dispute.FieldReason:
+		return m.Reason()
+	case dispute.FieldDescription:
+		return m.Description()
+	case dispute.FieldStatus:
+		return m.Status()
+	case dispute.FieldEscrowStatusBefore:
+		return m.EscrowStatusBefore()
+	case dispute.FieldRespondBy:
+		return m.RespondBy()
+	case dispute.FieldRespondedAt:
+		return m.RespondedAt()
+	case dispute.FieldLatestProposalID:
+		return m.LatestProposalID()
+	case dispute.FieldSettledBy:
+		return m.SettledBy()
+	case dispute.FieldContractorAmount:
+		return m.ContractorAmount()
+	case dispute.FieldCustomerRefund:
+		return m.CustomerRefund()
+	case dispute.FieldResolutionNote:
+		return m.ResolutionNote()
+	case dispute.FieldResolvedByID:
+		return m.ResolvedByID()
+	case dispute.FieldSettledAt:
+		return m.SettledAt()
+	case dispute.FieldWithdrawnAt:
+		return m.WithdrawnAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DisputeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dispute.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case dispute.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case dispute.FieldContractID:
+		return m.OldContractID(ctx)
+	case dispute.FieldOpenedByID:
+		return m.OldOpenedByID(ctx)
+	case dispute.FieldOpenContractID:
+		return m.OldOpenContractID(ctx)
+	case dispute.FieldReason:
+		return m.OldReason(ctx)
+	case dispute.FieldDescription:
+		return m.OldDescription(ctx)
+	case dispute.FieldStatus:
+		return m.OldStatus(ctx)
+	case dispute.FieldEscrowStatusBefore:
+		return m.OldEscrowStatusBefore(ctx)
+	case dispute.FieldRespondBy:
+		return m.OldRespondBy(ctx)
+	case dispute.FieldRespondedAt:
+		return m.OldRespondedAt(ctx)
+	case dispute.FieldLatestProposalID:
+		return m.OldLatestProposalID(ctx)
+	case dispute.FieldSettledBy:
+		return m.OldSettledBy(ctx)
+	case dispute.FieldContractorAmount:
+		return m.OldContractorAmount(ctx)
+	case dispute.FieldCustomerRefund:
+		return m.OldCustomerRefund(ctx)
+	case dispute.FieldResolutionNote:
+		return m.OldResolutionNote(ctx)
+	case dispute.FieldResolvedByID:
+		return m.OldResolvedByID(ctx)
+	case dispute.FieldSettledAt:
+		return m.OldSettledAt(ctx)
+	case dispute.FieldWithdrawnAt:
+		return m.OldWithdrawnAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Dispute field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DisputeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dispute.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case dispute.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case dispute.FieldContractID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContractID(v)
+		return nil
+	case dispute.FieldOpenedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenedByID(v)
+		return nil
+	case dispute.FieldOpenContractID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenContractID(v)
+		return nil
+	case dispute.FieldReason:
+		v, ok := value.(dispute.Reason)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case dispute.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case dispute.FieldStatus:
+		v, ok := value.(dispute.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case dispute.FieldEscrowStatusBefore:
+		v, ok := value.(dispute.EscrowStatusBefore)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEscrowStatusBefore(v)
+		return nil
+	case dispute.FieldRespondBy:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRespondBy(v)
+		return nil
+	case dispute.FieldRespondedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRespondedAt(v)
+		return nil
+	case dispute.FieldLatestProposalID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatestProposalID(v)
+		return nil
+	case dispute.FieldSettledBy:
+		v, ok := value.(dispute.SettledBy)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettledBy(v)
+		return nil
+	case dispute.FieldContractorAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContractorAmount(v)
+		return nil
+	case dispute.FieldCustomerRefund:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerRefund(v)
+		return nil
+	case dispute.FieldResolutionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolutionNote(v)
+		return nil
+	case dispute.FieldResolvedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedByID(v)
+		return nil
+	case dispute.FieldSettledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettledAt(v)
+		return nil
+	case dispute.FieldWithdrawnAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWithdrawnAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DisputeMutation) AddedFields() []string {
+	var fields []string
+	if m.addcontractor_amount != nil {
+		fields = append(fields, dispute.FieldContractorAmount)
+	}
+	if m.addcustomer_refund != nil {
+		fields = append(fields, dispute.FieldCustomerRefund)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DisputeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dispute.FieldContractorAmount:
+		return m.AddedContractorAmount()
+	case dispute.FieldCustomerRefund:
+		return m.AddedCustomerRefund()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DisputeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dispute.FieldContractorAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddContractorAmount(v)
+		return nil
+	case dispute.FieldCustomerRefund:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCustomerRefund(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DisputeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dispute.FieldOpenContractID) {
+		fields = append(fields, dispute.FieldOpenContractID)
+	}
+	if m.FieldCleared(dispute.FieldRespondedAt) {
+		fields = append(fields, dispute.FieldRespondedAt)
+	}
+	if m.FieldCleared(dispute.FieldLatestProposalID) {
+		fields = append(fields, dispute.FieldLatestProposalID)
+	}
+	if m.FieldCleared(dispute.FieldSettledBy) {
+		fields = append(fields, dispute.FieldSettledBy)
+	}
+	if m.FieldCleared(dispute.FieldContractorAmount) {
+		fields = append(fields, dispute.FieldContractorAmount)
+	}
+	if m.FieldCleared(dispute.FieldCustomerRefund) {
+		fields = append(fields, dispute.FieldCustomerRefund)
+	}
+	if m.FieldCleared(dispute.FieldResolutionNote) {
+		fields = append(fields, dispute.FieldResolutionNote)
+	}
+	if m.FieldCleared(dispute.FieldResolvedByID) {
+		fields = append(fields, dispute.FieldResolvedByID)
+	}
+	if m.FieldCleared(dispute.FieldSettledAt) {
+		fields = append(fields, dispute.FieldSettledAt)
+	}
+	if m.FieldCleared(dispute.FieldWithdrawnAt) {
+		fields = append(fields, dispute.FieldWithdrawnAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DisputeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DisputeMutation) ClearField(name string) error {
+	switch name {
+	case dispute.FieldOpenContractID:
+		m.ClearOpenContractID()
+		return nil
+	case dispute.FieldRespondedAt:
+		m.ClearRespondedAt()
+		return nil
+	case dispute.FieldLatestProposalID:
+		m.ClearLatestProposalID()
+		return nil
+	case dispute.FieldSettledBy:
+		m.ClearSettledBy()
+		return nil
+	case dispute.FieldContractorAmount:
+		m.ClearContractorAmount()
+		return nil
+	case dispute.FieldCustomerRefund:
+		m.ClearCustomerRefund()
+		return nil
+	case dispute.FieldResolutionNote:
+		m.ClearResolutionNote()
+		return nil
+	case dispute.FieldResolvedByID:
+		m.ClearResolvedByID()
+		return nil
+	case dispute.FieldSettledAt:
+		m.ClearSettledAt()
+		return nil
+	case dispute.FieldWithdrawnAt:
+		m.ClearWithdrawnAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DisputeMutation) ResetField(name string) error {
+	switch name {
+	case dispute.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case dispute.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case dispute.FieldContractID:
+		m.ResetContractID()
+		return nil
+	case dispute.FieldOpenedByID:
+		m.ResetOpenedByID()
+		return nil
+	case dispute.FieldOpenContractID:
+		m.ResetOpenContractID()
+		return nil
+	case dispute.FieldReason:
+		m.ResetReason()
+		return nil
+	case dispute.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case dispute.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case dispute.FieldEscrowStatusBefore:
+		m.ResetEscrowStatusBefore()
+		return nil
+	case dispute.FieldRespondBy:
+		m.ResetRespondBy()
+		return nil
+	case dispute.FieldRespondedAt:
+		m.ResetRespondedAt()
+		return nil
+	case dispute.FieldLatestProposalID:
+		m.ResetLatestProposalID()
+		return nil
+	case dispute.FieldSettledBy:
+		m.ResetSettledBy()
+		return nil
+	case dispute.FieldContractorAmount:
+		m.ResetContractorAmount()
+		return nil
+	case dispute.FieldCustomerRefund:
+		m.ResetCustomerRefund()
+		return nil
+	case dispute.FieldResolutionNote:
+		m.ResetResolutionNote()
+		return nil
+	case dispute.FieldResolvedByID:
+		m.ResetResolvedByID()
+		return nil
+	case dispute.FieldSettledAt:
+		m.ResetSettledAt()
+		return nil
+	case dispute.FieldWithdrawnAt:
+		m.ResetWithdrawnAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DisputeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.contract != nil {
+		edges = append(edges, dispute.EdgeContract)
+	}
+	if m.opened_by != nil {
+		edges = append(edges, dispute.EdgeOpenedBy)
+	}
+	if m.messages != nil {
+		edges = append(edges, dispute.EdgeMessages)
+	}
+	if m.proposals != nil {
+		edges = append(edges, dispute.EdgeProposals)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DisputeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case dispute.EdgeContract:
+		if id := m.contract; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispute.EdgeOpenedBy:
+		if id := m.opened_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispute.EdgeMessages:
+		ids := make([]ent.Value, 0, len(m.messages))
+		for id := range m.messages {
+			ids = append(ids, id)
+		}
+		return ids
+	case dispute.EdgeProposals:
+		ids := make([]ent.Value, 0, len(m.proposals))
+		for id := range m.proposals {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DisputeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.removedmessages != nil {
+		edges = append(edges, dispute.EdgeMessages)
+	}
+	if m.removedproposals != nil {
+		edges = append(edges, dispute.EdgeProposals)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DisputeMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case dispute.EdgeMessages:
+		ids := make([]ent.Value, 0, len(m.removedmessages))
+		for id := range m.removedmessages {
+			ids = append(ids, id)
+		}
+		return ids
+	case dispute.EdgeProposals:
+		ids := make([]ent.Value, 0, len(m.removedproposals))
+		for id := range m.removedproposals {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DisputeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedcontract {
+		edges = append(edges, dispute.EdgeContract)
+	}
+	if m.clearedopened_by {
+		edges = append(edges, dispute.EdgeOpenedBy)
+	}
+	if m.clearedmessages {
+		edges = append(edges, dispute.EdgeMessages)
+	}
+	if m.clearedproposals {
+		edges = append(edges, dispute.EdgeProposals)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DisputeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case dispute.EdgeContract:
+		return m.clearedcontract
+	case dispute.EdgeOpenedBy:
+		return m.clearedopened_by
+	case dispute.EdgeMessages:
+		return m.clearedmessages
+	case dispute.EdgeProposals:
+		return m.clearedproposals
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DisputeMutation) ClearEdge(name string) error {
+	switch name {
+	case dispute.EdgeContract:
+		m.ClearContract()
+		return nil
+	case dispute.EdgeOpenedBy:
+		m.ClearOpenedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DisputeMutation) ResetEdge(name string) error {
+	switch name {
+	case dispute.EdgeContract:
+		m.ResetContract()
+		return nil
+	case dispute.EdgeOpenedBy:
+		m.ResetOpenedBy()
+		return nil
+	case dispute.EdgeMessages:
+		m.ResetMessages()
+		return nil
+	case dispute.EdgeProposals:
+		m.ResetProposals()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute edge %s", name)
+}
+
+// DisputeMessageMutation represents an operation that mutates the DisputeMessage nodes in the graph.
+type DisputeMessageMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *pulid.ID
+	created_at      *time.Time
+	body            *string
+	media_ids       *[]pulid.ID
+	appendmedia_ids []pulid.ID
+	clearedFields   map[string]struct{}
+	dispute         *pulid.ID
+	cleareddispute  bool
+	author          *pulid.ID
+	clearedauthor   bool
+	done            bool
+	oldValue        func(context.Context) (*DisputeMessage, error)
+	predicates      []predicate.DisputeMessage
+}
+
+var _ ent.Mutation = (*DisputeMessageMutation)(nil)
+
+// disputemessageOption allows management of the mutation configuration using functional options.
+type disputemessageOption func(*DisputeMessageMutation)
+
+// newDisputeMessageMutation creates new mutation for the DisputeMessage entity.
+func newDisputeMessageMutation(c config, op Op, opts ...disputemessageOption) *DisputeMessageMutation {
+	m := &DisputeMessageMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDisputeMessage,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDisputeMessageID sets the ID field of the mutation.
+func withDisputeMessageID(id pulid.ID) disputemessageOption {
+	return func(m *DisputeMessageMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DisputeMessage
+		)
+		m.oldValue = func(ctx context.Context) (*DisputeMessage, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DisputeMessage.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDisputeMessage sets the old DisputeMessage of the mutation.
+func withDisputeMessage(node *DisputeMessage) disputemessageOption {
+	return func(m *DisputeMessageMutation) {
+		m.oldValue = func(context.Context) (*DisputeMessage, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DisputeMessageMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DisputeMessageMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DisputeMessage entities.
+func (m *DisputeMessageMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DisputeMessageMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DisputeMessageMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DisputeMessage.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DisputeMessageMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DisputeMessageMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DisputeMessage entity.
+// If the DisputeMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMessageMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DisputeMessageMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetDisputeID sets the "dispute_id" field.
+func (m *DisputeMessageMutation) SetDisputeID(pu pulid.ID) {
+	m.dispute = &pu
+}
+
+// DisputeID returns the value of the "dispute_id" field in the mutation.
+func (m *DisputeMessageMutation) DisputeID() (r pulid.ID, exists bool) {
+	v := m.dispute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisputeID returns the old "dispute_id" field's value of the DisputeMessage entity.
+// If the DisputeMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMessageMutation) OldDisputeID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisputeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisputeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisputeID: %w", err)
+	}
+	return oldValue.DisputeID, nil
+}
+
+// ResetDisputeID resets all changes to the "dispute_id" field.
+func (m *DisputeMessageMutation) ResetDisputeID() {
+	m.dispute = nil
+}
+
+// SetAuthorID sets the "author_id" field.
+func (m *DisputeMessageMutation) SetAuthorID(pu pulid.ID) {
+	m.author = &pu
+}
+
+// AuthorID returns the value of the "author_id" field in the mutation.
+func (m *DisputeMessageMutation) AuthorID() (r pulid.ID, exists bool) {
+	v := m.author
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorID returns the old "author_id" field's value of the DisputeMessage entity.
+// If the DisputeMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMessageMutation) OldAuthorID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorID: %w", err)
+	}
+	return oldValue.AuthorID, nil
+}
+
+// ResetAuthorID resets all changes to the "author_id" field.
+func (m *DisputeMessageMutation) ResetAuthorID() {
+	m.author = nil
+}
+
+// SetBody sets the "body" field.
+func (m *DisputeMessageMutation) SetBody(s string) {
+	m.body = &s
+}
+
+// Body returns the value of the "body" field in the mutation.
+func (m *DisputeMessageMutation) Body() (r string, exists bool) {
+	v := m.body
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBody returns the old "body" field's value of the DisputeMessage entity.
+// If the DisputeMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMessageMutation) OldBody(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBody is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBody requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBody: %w", err)
+	}
+	return oldValue.Body, nil
+}
+
+// ResetBody resets all changes to the "body" field.
+func (m *DisputeMessageMutation) ResetBody() {
+	m.body = nil
+}
+
+// SetMediaIds sets the "media_ids" field.
+func (m *DisputeMessageMutation) SetMediaIds(pu []pulid.ID) {
+	m.media_ids = &pu
+	m.appendmedia_ids = nil
+}
+
+// MediaIds returns the value of the "media_ids" field in the mutation.
+func (m *DisputeMessageMutation) MediaIds() (r []pulid.ID, exists bool) {
+	v := m.media_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMediaIds returns the old "media_ids" field's value of the DisputeMessage entity.
+// If the DisputeMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMessageMutation) OldMediaIds(ctx context.Context) (v []pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMediaIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMediaIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMediaIds: %w", err)
+	}
+	return oldValue.MediaIds, nil
+}
+
+// AppendMediaIds adds pu to the "media_ids" field.
+func (m *DisputeMessageMutation) AppendMediaIds(pu []pulid.ID) {
+	m.appendmedia_ids = append(m.appendmedia_ids, pu...)
+}
+
+// AppendedMediaIds returns the list of values that were appended to the "media_ids" field in this mutation.
+func (m *DisputeMessageMutation) AppendedMediaIds() ([]pulid.ID, bool) {
+	if len(m.appendmedia_ids) == 0 {
+		return nil, false
+	}
+	return m.appendmedia_ids, true
+}
+
+// ClearMediaIds clears the value of the "media_ids" field.
+func (m *DisputeMessageMutation) ClearMediaIds() {
+	m.media_ids = nil
+	m.appendmedia_ids = nil
+	m.clearedFields[disputemessage.FieldMediaIds] = struct{}{}
+}
+
+// MediaIdsCleared returns if the "media_ids" field was cleared in this mutation.
+func (m *DisputeMessageMutation) MediaIdsCleared() bool {
+	_, ok := m.clearedFields[disputemessage.FieldMediaIds]
+	return ok
+}
+
+// ResetMediaIds resets all changes to the "media_ids" field.
+func (m *DisputeMessageMutation) ResetMediaIds() {
+	m.media_ids = nil
+	m.appendmedia_ids = nil
+	delete(m.clearedFields, disputemessage.FieldMediaIds)
+}
+
+// ClearDispute clears the "dispute" edge to the Dispute entity.
+func (m *DisputeMessageMutation) ClearDispute() {
+	m.cleareddispute = true
+	m.clearedFields[disputemessage.FieldDisputeID] = struct{}{}
+}
+
+// DisputeCleared reports if the "dispute" edge to the Dispute entity was cleared.
+func (m *DisputeMessageMutation) DisputeCleared() bool {
+	return m.cleareddispute
+}
+
+// DisputeIDs returns the "dispute" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DisputeID instead. It exists only for internal usage by the builders.
+func (m *DisputeMessageMutation) DisputeIDs() (ids []pulid.ID) {
+	if id := m.dispute; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDispute resets all changes to the "dispute" edge.
+func (m *DisputeMessageMutation) ResetDispute() {
+	m.dispute = nil
+	m.cleareddispute = false
+}
+
+// ClearAuthor clears the "author" edge to the User entity.
+func (m *DisputeMessageMutation) ClearAuthor() {
+	m.clearedauthor = true
+	m.clearedFields[disputemessage.FieldAuthorID] = struct{}{}
+}
+
+// AuthorCleared reports if the "author" edge to the User entity was cleared.
+func (m *DisputeMessageMutation) AuthorCleared() bool {
+	return m.clearedauthor
+}
+
+// AuthorIDs returns the "author" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AuthorID instead. It exists only for internal usage by the builders.
+func (m *DisputeMessageMutation) AuthorIDs() (ids []pulid.ID) {
+	if id := m.author; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAuthor resets all changes to the "author" edge.
+func (m *DisputeMessageMutation) ResetAuthor() {
+	m.author = nil
+	m.clearedauthor = false
+}
+
+// Where appends a list predicates to the DisputeMessageMutation builder.
+func (m *DisputeMessageMutation) Where(ps ...predicate.DisputeMessage) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DisputeMessageMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DisputeMessageMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DisputeMessage, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DisputeMessageMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DisputeMessageMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DisputeMessage).
+func (m *DisputeMessageMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DisputeMessageMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, disputemessage.FieldCreatedAt)
+	}
+	if m.dispute != nil {
+		fields = append(fields, disputemessage.FieldDisputeID)
+	}
+	if m.author != nil {
+		fields = append(fields, disputemessage.FieldAuthorID)
+	}
+	if m.body != nil {
+		fields = append(fields, disputemessage.FieldBody)
+	}
+	if m.media_ids != nil {
+		fields = append(fields, disputemessage.FieldMediaIds)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DisputeMessageMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case disputemessage.FieldCreatedAt:
+		return m.CreatedAt()
+	case disputemessage.FieldDisputeID:
+		return m.DisputeID()
+	case disputemessage.FieldAuthorID:
+		return m.AuthorID()
+	case disputemessage.FieldBody:
+		return m.Body()
+	case disputemessage.FieldMediaIds:
+		return m.MediaIds()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DisputeMessageMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case disputemessage.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case disputemessage.FieldDisputeID:
+		return m.OldDisputeID(ctx)
+	case disputemessage.FieldAuthorID:
+		return m.OldAuthorID(ctx)
+	case disputemessage.FieldBody:
+		return m.OldBody(ctx)
+	case disputemessage.FieldMediaIds:
+		return m.OldMediaIds(ctx)
+	}
+	return nil, fmt.Errorf("unknown DisputeMessage field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DisputeMessageMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case disputemessage.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case disputemessage.FieldDisputeID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisputeID(v)
+		return nil
+	case disputemessage.FieldAuthorID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorID(v)
+		return nil
+	case disputemessage.FieldBody:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBody(v)
+		return nil
+	case disputemessage.FieldMediaIds:
+		v, ok := value.([]pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMediaIds(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DisputeMessage field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DisputeMessageMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DisputeMessageMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DisputeMessageMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DisputeMessage numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DisputeMessageMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(disputemessage.FieldMediaIds) {
+		fields = append(fields, disputemessage.FieldMediaIds)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DisputeMessageMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DisputeMessageMutation) ClearField(name string) error {
+	switch name {
+	case disputemessage.FieldMediaIds:
+		m.ClearMediaIds()
+		return nil
+	}
+	return fmt.Errorf("unknown DisputeMessage nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DisputeMessageMutation) ResetField(name string) error {
+	switch name {
+	case disputemessage.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case disputemessage.FieldDisputeID:
+		m.ResetDisputeID()
+		return nil
+	case disputemessage.FieldAuthorID:
+		m.ResetAuthorID()
+		return nil
+	case disputemessage.FieldBody:
+		m.ResetBody()
+		return nil
+	case disputemessage.FieldMediaIds:
+		m.ResetMediaIds()
+		return nil
+	}
+	return fmt.Errorf("unknown DisputeMessage field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DisputeMessageMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.dispute != nil {
+		edges = append(edges, disputemessage.EdgeDispute)
+	}
+	if m.author != nil {
+		edges = append(edges, disputemessage.EdgeAuthor)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DisputeMessageMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case disputemessage.EdgeDispute:
+		if id := m.dispute; id != nil {
+			return []ent.Value{*id}
+		}
+	case disputemessage.EdgeAuthor:
+		if id := m.author; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DisputeMessageMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DisputeMessageMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DisputeMessageMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddispute {
+		edges = append(edges, disputemessage.EdgeDispute)
+	}
+	if m.clearedauthor {
+		edges = append(edges, disputemessage.EdgeAuthor)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DisputeMessageMutation) EdgeCleared(name string) bool {
+	switch name {
+	case disputemessage.EdgeDispute:
+		return m.cleareddispute
+	case disputemessage.EdgeAuthor:
+		return m.clearedauthor
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DisputeMessageMutation) ClearEdge(name string) error {
+	switch name {
+	case disputemessage.EdgeDispute:
+		m.ClearDispute()
+		return nil
+	case disputemessage.EdgeAuthor:
+		m.ClearAuthor()
+		return nil
+	}
+	return fmt.Errorf("unknown DisputeMessage unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DisputeMessageMutation) ResetEdge(name string) error {
+	switch name {
+	case disputemessage.EdgeDispute:
+		m.ResetDispute()
+		return nil
+	case disputemessage.EdgeAuthor:
+		m.ResetAuthor()
+		return nil
+	}
+	return fmt.Errorf("unknown DisputeMessage edge %s", name)
+}
+
 // EscrowMutation represents an operation that mutates the Escrow nodes in the graph.
 type EscrowMutation struct {
 	config
@@ -5032,6 +7646,8 @@ type EscrowMutation struct {
 	addservice_fee             *int64
 	freelancer_earning         *int64
 	addfreelancer_earning      *int64
+	contractor_fee_bps         *int
+	addcontractor_fee_bps      *int
 	status                     *escrow.Status
 	funding_source             *escrow.FundingSource
 	stripe_checkout_session_id *string
@@ -5042,6 +7658,8 @@ type EscrowMutation struct {
 	cancel_reason              *string
 	cancel_reason_description  *string
 	card_refund_started_at     *time.Time
+	card_refund_amount         *int64
+	addcard_refund_amount      *int64
 	clearedFields              map[string]struct{}
 	contract                   *pulid.ID
 	clearedcontract            bool
@@ -5484,6 +8102,76 @@ func (m *EscrowMutation) AddedFreelancerEarning() (r int64, exists bool) {
 func (m *EscrowMutation) ResetFreelancerEarning() {
 	m.freelancer_earning = nil
 	m.addfreelancer_earning = nil
+}
+
+// SetContractorFeeBps sets the "contractor_fee_bps" field.
+func (m *EscrowMutation) SetContractorFeeBps(i int) {
+	m.contractor_fee_bps = &i
+	m.addcontractor_fee_bps = nil
+}
+
+// ContractorFeeBps returns the value of the "contractor_fee_bps" field in the mutation.
+func (m *EscrowMutation) ContractorFeeBps() (r int, exists bool) {
+	v := m.contractor_fee_bps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContractorFeeBps returns the old "contractor_fee_bps" field's value of the Escrow entity.
+// If the Escrow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EscrowMutation) OldContractorFeeBps(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContractorFeeBps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContractorFeeBps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContractorFeeBps: %w", err)
+	}
+	return oldValue.ContractorFeeBps, nil
+}
+
+// AddContractorFeeBps adds i to the "contractor_fee_bps" field.
+func (m *EscrowMutation) AddContractorFeeBps(i int) {
+	if m.addcontractor_fee_bps != nil {
+		*m.addcontractor_fee_bps += i
+	} else {
+		m.addcontractor_fee_bps = &i
+	}
+}
+
+// AddedContractorFeeBps returns the value that was added to the "contractor_fee_bps" field in this mutation.
+func (m *EscrowMutation) AddedContractorFeeBps() (r int, exists bool) {
+	v := m.addcontractor_fee_bps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearContractorFeeBps clears the value of the "contractor_fee_bps" field.
+func (m *EscrowMutation) ClearContractorFeeBps() {
+	m.contractor_fee_bps = nil
+	m.addcontractor_fee_bps = nil
+	m.clearedFields[escrow.FieldContractorFeeBps] = struct{}{}
+}
+
+// ContractorFeeBpsCleared returns if the "contractor_fee_bps" field was cleared in this mutation.
+func (m *EscrowMutation) ContractorFeeBpsCleared() bool {
+	_, ok := m.clearedFields[escrow.FieldContractorFeeBps]
+	return ok
+}
+
+// ResetContractorFeeBps resets all changes to the "contractor_fee_bps" field.
+func (m *EscrowMutation) ResetContractorFeeBps() {
+	m.contractor_fee_bps = nil
+	m.addcontractor_fee_bps = nil
+	delete(m.clearedFields, escrow.FieldContractorFeeBps)
 }
 
 // SetStatus sets the "status" field.
@@ -5950,6 +8638,76 @@ func (m *EscrowMutation) ResetCardRefundStartedAt() {
 	delete(m.clearedFields, escrow.FieldCardRefundStartedAt)
 }
 
+// SetCardRefundAmount sets the "card_refund_amount" field.
+func (m *EscrowMutation) SetCardRefundAmount(i int64) {
+	m.card_refund_amount = &i
+	m.addcard_refund_amount = nil
+}
+
+// CardRefundAmount returns the value of the "card_refund_amount" field in the mutation.
+func (m *EscrowMutation) CardRefundAmount() (r int64, exists bool) {
+	v := m.card_refund_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCardRefundAmount returns the old "card_refund_amount" field's value of the Escrow entity.
+// If the Escrow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EscrowMutation) OldCardRefundAmount(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCardRefundAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCardRefundAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCardRefundAmount: %w", err)
+	}
+	return oldValue.CardRefundAmount, nil
+}
+
+// AddCardRefundAmount adds i to the "card_refund_amount" field.
+func (m *EscrowMutation) AddCardRefundAmount(i int64) {
+	if m.addcard_refund_amount != nil {
+		*m.addcard_refund_amount += i
+	} else {
+		m.addcard_refund_amount = &i
+	}
+}
+
+// AddedCardRefundAmount returns the value that was added to the "card_refund_amount" field in this mutation.
+func (m *EscrowMutation) AddedCardRefundAmount() (r int64, exists bool) {
+	v := m.addcard_refund_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCardRefundAmount clears the value of the "card_refund_amount" field.
+func (m *EscrowMutation) ClearCardRefundAmount() {
+	m.card_refund_amount = nil
+	m.addcard_refund_amount = nil
+	m.clearedFields[escrow.FieldCardRefundAmount] = struct{}{}
+}
+
+// CardRefundAmountCleared returns if the "card_refund_amount" field was cleared in this mutation.
+func (m *EscrowMutation) CardRefundAmountCleared() bool {
+	_, ok := m.clearedFields[escrow.FieldCardRefundAmount]
+	return ok
+}
+
+// ResetCardRefundAmount resets all changes to the "card_refund_amount" field.
+func (m *EscrowMutation) ResetCardRefundAmount() {
+	m.card_refund_amount = nil
+	m.addcard_refund_amount = nil
+	delete(m.clearedFields, escrow.FieldCardRefundAmount)
+}
+
 // ClearContract clears the "contract" edge to the Contract entity.
 func (m *EscrowMutation) ClearContract() {
 	m.clearedcontract = true
@@ -6011,7 +8769,7 @@ func (m *EscrowMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EscrowMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, escrow.FieldCreatedAt)
 	}
@@ -6032,6 +8790,9 @@ func (m *EscrowMutation) Fields() []string {
 	}
 	if m.freelancer_earning != nil {
 		fields = append(fields, escrow.FieldFreelancerEarning)
+	}
+	if m.contractor_fee_bps != nil {
+		fields = append(fields, escrow.FieldContractorFeeBps)
 	}
 	if m.status != nil {
 		fields = append(fields, escrow.FieldStatus)
@@ -6063,6 +8824,9 @@ func (m *EscrowMutation) Fields() []string {
 	if m.card_refund_started_at != nil {
 		fields = append(fields, escrow.FieldCardRefundStartedAt)
 	}
+	if m.card_refund_amount != nil {
+		fields = append(fields, escrow.FieldCardRefundAmount)
+	}
 	return fields
 }
 
@@ -6085,6 +8849,8 @@ func (m *EscrowMutation) Field(name string) (ent.Value, bool) {
 		return m.ServiceFee()
 	case escrow.FieldFreelancerEarning:
 		return m.FreelancerEarning()
+	case escrow.FieldContractorFeeBps:
+		return m.ContractorFeeBps()
 	case escrow.FieldStatus:
 		return m.Status()
 	case escrow.FieldFundingSource:
@@ -6105,6 +8871,8 @@ func (m *EscrowMutation) Field(name string) (ent.Value, bool) {
 		return m.CancelReasonDescription()
 	case escrow.FieldCardRefundStartedAt:
 		return m.CardRefundStartedAt()
+	case escrow.FieldCardRefundAmount:
+		return m.CardRefundAmount()
 	}
 	return nil, false
 }
@@ -6128,6 +8896,8 @@ func (m *EscrowMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldServiceFee(ctx)
 	case escrow.FieldFreelancerEarning:
 		return m.OldFreelancerEarning(ctx)
+	case escrow.FieldContractorFeeBps:
+		return m.OldContractorFeeBps(ctx)
 	case escrow.FieldStatus:
 		return m.OldStatus(ctx)
 	case escrow.FieldFundingSource:
@@ -6148,6 +8918,8 @@ func (m *EscrowMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCancelReasonDescription(ctx)
 	case escrow.FieldCardRefundStartedAt:
 		return m.OldCardRefundStartedAt(ctx)
+	case escrow.FieldCardRefundAmount:
+		return m.OldCardRefundAmount(ctx)
 	}
 	return nil, fmt.Errorf("unknown Escrow field %s", name)
 }
@@ -6205,6 +8977,13 @@ func (m *EscrowMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFreelancerEarning(v)
+		return nil
+	case escrow.FieldContractorFeeBps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContractorFeeBps(v)
 		return nil
 	case escrow.FieldStatus:
 		v, ok := value.(escrow.Status)
@@ -6276,6 +9055,13 @@ func (m *EscrowMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCardRefundStartedAt(v)
 		return nil
+	case escrow.FieldCardRefundAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCardRefundAmount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Escrow field %s", name)
 }
@@ -6296,6 +9082,12 @@ func (m *EscrowMutation) AddedFields() []string {
 	if m.addfreelancer_earning != nil {
 		fields = append(fields, escrow.FieldFreelancerEarning)
 	}
+	if m.addcontractor_fee_bps != nil {
+		fields = append(fields, escrow.FieldContractorFeeBps)
+	}
+	if m.addcard_refund_amount != nil {
+		fields = append(fields, escrow.FieldCardRefundAmount)
+	}
 	return fields
 }
 
@@ -6312,6 +9104,10 @@ func (m *EscrowMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedServiceFee()
 	case escrow.FieldFreelancerEarning:
 		return m.AddedFreelancerEarning()
+	case escrow.FieldContractorFeeBps:
+		return m.AddedContractorFeeBps()
+	case escrow.FieldCardRefundAmount:
+		return m.AddedCardRefundAmount()
 	}
 	return nil, false
 }
@@ -6349,6 +9145,20 @@ func (m *EscrowMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddFreelancerEarning(v)
 		return nil
+	case escrow.FieldContractorFeeBps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddContractorFeeBps(v)
+		return nil
+	case escrow.FieldCardRefundAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCardRefundAmount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Escrow numeric field %s", name)
 }
@@ -6357,6 +9167,9 @@ func (m *EscrowMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *EscrowMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(escrow.FieldContractorFeeBps) {
+		fields = append(fields, escrow.FieldContractorFeeBps)
+	}
 	if m.FieldCleared(escrow.FieldStripeCheckoutSessionID) {
 		fields = append(fields, escrow.FieldStripeCheckoutSessionID)
 	}
@@ -6381,6 +9194,9 @@ func (m *EscrowMutation) ClearedFields() []string {
 	if m.FieldCleared(escrow.FieldCardRefundStartedAt) {
 		fields = append(fields, escrow.FieldCardRefundStartedAt)
 	}
+	if m.FieldCleared(escrow.FieldCardRefundAmount) {
+		fields = append(fields, escrow.FieldCardRefundAmount)
+	}
 	return fields
 }
 
@@ -6395,6 +9211,9 @@ func (m *EscrowMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *EscrowMutation) ClearField(name string) error {
 	switch name {
+	case escrow.FieldContractorFeeBps:
+		m.ClearContractorFeeBps()
+		return nil
 	case escrow.FieldStripeCheckoutSessionID:
 		m.ClearStripeCheckoutSessionID()
 		return nil
@@ -6418,6 +9237,9 @@ func (m *EscrowMutation) ClearField(name string) error {
 		return nil
 	case escrow.FieldCardRefundStartedAt:
 		m.ClearCardRefundStartedAt()
+		return nil
+	case escrow.FieldCardRefundAmount:
+		m.ClearCardRefundAmount()
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow nullable field %s", name)
@@ -6448,6 +9270,9 @@ func (m *EscrowMutation) ResetField(name string) error {
 	case escrow.FieldFreelancerEarning:
 		m.ResetFreelancerEarning()
 		return nil
+	case escrow.FieldContractorFeeBps:
+		m.ResetContractorFeeBps()
+		return nil
 	case escrow.FieldStatus:
 		m.ResetStatus()
 		return nil
@@ -6477,6 +9302,9 @@ func (m *EscrowMutation) ResetField(name string) error {
 		return nil
 	case escrow.FieldCardRefundStartedAt:
 		m.ResetCardRefundStartedAt()
+		return nil
+	case escrow.FieldCardRefundAmount:
+		m.ResetCardRefundAmount()
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow field %s", name)
@@ -18349,6 +21177,636 @@ func (m *ReviewMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Review edge %s", name)
+}
+
+// SettlementProposalMutation represents an operation that mutates the SettlementProposal nodes in the graph.
+type SettlementProposalMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *pulid.ID
+	created_at           *time.Time
+	contractor_amount    *int64
+	addcontractor_amount *int64
+	clearedFields        map[string]struct{}
+	dispute              *pulid.ID
+	cleareddispute       bool
+	proposed_by          *pulid.ID
+	clearedproposed_by   bool
+	done                 bool
+	oldValue             func(context.Context) (*SettlementProposal, error)
+	predicates           []predicate.SettlementProposal
+}
+
+var _ ent.Mutation = (*SettlementProposalMutation)(nil)
+
+// settlementproposalOption allows management of the mutation configuration using functional options.
+type settlementproposalOption func(*SettlementProposalMutation)
+
+// newSettlementProposalMutation creates new mutation for the SettlementProposal entity.
+func newSettlementProposalMutation(c config, op Op, opts ...settlementproposalOption) *SettlementProposalMutation {
+	m := &SettlementProposalMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSettlementProposal,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSettlementProposalID sets the ID field of the mutation.
+func withSettlementProposalID(id pulid.ID) settlementproposalOption {
+	return func(m *SettlementProposalMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SettlementProposal
+		)
+		m.oldValue = func(ctx context.Context) (*SettlementProposal, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SettlementProposal.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSettlementProposal sets the old SettlementProposal of the mutation.
+func withSettlementProposal(node *SettlementProposal) settlementproposalOption {
+	return func(m *SettlementProposalMutation) {
+		m.oldValue = func(context.Context) (*SettlementProposal, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SettlementProposalMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SettlementProposalMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SettlementProposal entities.
+func (m *SettlementProposalMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SettlementProposalMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SettlementProposalMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SettlementProposal.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SettlementProposalMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SettlementProposalMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SettlementProposal entity.
+// If the SettlementProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SettlementProposalMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SettlementProposalMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetDisputeID sets the "dispute_id" field.
+func (m *SettlementProposalMutation) SetDisputeID(pu pulid.ID) {
+	m.dispute = &pu
+}
+
+// DisputeID returns the value of the "dispute_id" field in the mutation.
+func (m *SettlementProposalMutation) DisputeID() (r pulid.ID, exists bool) {
+	v := m.dispute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisputeID returns the old "dispute_id" field's value of the SettlementProposal entity.
+// If the SettlementProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SettlementProposalMutation) OldDisputeID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisputeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisputeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisputeID: %w", err)
+	}
+	return oldValue.DisputeID, nil
+}
+
+// ResetDisputeID resets all changes to the "dispute_id" field.
+func (m *SettlementProposalMutation) ResetDisputeID() {
+	m.dispute = nil
+}
+
+// SetProposedByID sets the "proposed_by_id" field.
+func (m *SettlementProposalMutation) SetProposedByID(pu pulid.ID) {
+	m.proposed_by = &pu
+}
+
+// ProposedByID returns the value of the "proposed_by_id" field in the mutation.
+func (m *SettlementProposalMutation) ProposedByID() (r pulid.ID, exists bool) {
+	v := m.proposed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProposedByID returns the old "proposed_by_id" field's value of the SettlementProposal entity.
+// If the SettlementProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SettlementProposalMutation) OldProposedByID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProposedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProposedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProposedByID: %w", err)
+	}
+	return oldValue.ProposedByID, nil
+}
+
+// ResetProposedByID resets all changes to the "proposed_by_id" field.
+func (m *SettlementProposalMutation) ResetProposedByID() {
+	m.proposed_by = nil
+}
+
+// SetContractorAmount sets the "contractor_amount" field.
+func (m *SettlementProposalMutation) SetContractorAmount(i int64) {
+	m.contractor_amount = &i
+	m.addcontractor_amount = nil
+}
+
+// ContractorAmount returns the value of the "contractor_amount" field in the mutation.
+func (m *SettlementProposalMutation) ContractorAmount() (r int64, exists bool) {
+	v := m.contractor_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContractorAmount returns the old "contractor_amount" field's value of the SettlementProposal entity.
+// If the SettlementProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SettlementProposalMutation) OldContractorAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContractorAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContractorAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContractorAmount: %w", err)
+	}
+	return oldValue.ContractorAmount, nil
+}
+
+// AddContractorAmount adds i to the "contractor_amount" field.
+func (m *SettlementProposalMutation) AddContractorAmount(i int64) {
+	if m.addcontractor_amount != nil {
+		*m.addcontractor_amount += i
+	} else {
+		m.addcontractor_amount = &i
+	}
+}
+
+// AddedContractorAmount returns the value that was added to the "contractor_amount" field in this mutation.
+func (m *SettlementProposalMutation) AddedContractorAmount() (r int64, exists bool) {
+	v := m.addcontractor_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetContractorAmount resets all changes to the "contractor_amount" field.
+func (m *SettlementProposalMutation) ResetContractorAmount() {
+	m.contractor_amount = nil
+	m.addcontractor_amount = nil
+}
+
+// ClearDispute clears the "dispute" edge to the Dispute entity.
+func (m *SettlementProposalMutation) ClearDispute() {
+	m.cleareddispute = true
+	m.clearedFields[settlementproposal.FieldDisputeID] = struct{}{}
+}
+
+// DisputeCleared reports if the "dispute" edge to the Dispute entity was cleared.
+func (m *SettlementProposalMutation) DisputeCleared() bool {
+	return m.cleareddispute
+}
+
+// DisputeIDs returns the "dispute" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DisputeID instead. It exists only for internal usage by the builders.
+func (m *SettlementProposalMutation) DisputeIDs() (ids []pulid.ID) {
+	if id := m.dispute; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDispute resets all changes to the "dispute" edge.
+func (m *SettlementProposalMutation) ResetDispute() {
+	m.dispute = nil
+	m.cleareddispute = false
+}
+
+// ClearProposedBy clears the "proposed_by" edge to the User entity.
+func (m *SettlementProposalMutation) ClearProposedBy() {
+	m.clearedproposed_by = true
+	m.clearedFields[settlementproposal.FieldProposedByID] = struct{}{}
+}
+
+// ProposedByCleared reports if the "proposed_by" edge to the User entity was cleared.
+func (m *SettlementProposalMutation) ProposedByCleared() bool {
+	return m.clearedproposed_by
+}
+
+// ProposedByIDs returns the "proposed_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProposedByID instead. It exists only for internal usage by the builders.
+func (m *SettlementProposalMutation) ProposedByIDs() (ids []pulid.ID) {
+	if id := m.proposed_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProposedBy resets all changes to the "proposed_by" edge.
+func (m *SettlementProposalMutation) ResetProposedBy() {
+	m.proposed_by = nil
+	m.clearedproposed_by = false
+}
+
+// Where appends a list predicates to the SettlementProposalMutation builder.
+func (m *SettlementProposalMutation) Where(ps ...predicate.SettlementProposal) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SettlementProposalMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SettlementProposalMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SettlementProposal, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SettlementProposalMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SettlementProposalMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SettlementProposal).
+func (m *SettlementProposalMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SettlementProposalMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.created_at != nil {
+		fields = append(fields, settlementproposal.FieldCreatedAt)
+	}
+	if m.dispute != nil {
+		fields = append(fields, settlementproposal.FieldDisputeID)
+	}
+	if m.proposed_by != nil {
+		fields = append(fields, settlementproposal.FieldProposedByID)
+	}
+	if m.contractor_amount != nil {
+		fields = append(fields, settlementproposal.FieldContractorAmount)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SettlementProposalMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case settlementproposal.FieldCreatedAt:
+		return m.CreatedAt()
+	case settlementproposal.FieldDisputeID:
+		return m.DisputeID()
+	case settlementproposal.FieldProposedByID:
+		return m.ProposedByID()
+	case settlementproposal.FieldContractorAmount:
+		return m.ContractorAmount()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SettlementProposalMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case settlementproposal.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case settlementproposal.FieldDisputeID:
+		return m.OldDisputeID(ctx)
+	case settlementproposal.FieldProposedByID:
+		return m.OldProposedByID(ctx)
+	case settlementproposal.FieldContractorAmount:
+		return m.OldContractorAmount(ctx)
+	}
+	return nil, fmt.Errorf("unknown SettlementProposal field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SettlementProposalMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case settlementproposal.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case settlementproposal.FieldDisputeID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisputeID(v)
+		return nil
+	case settlementproposal.FieldProposedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProposedByID(v)
+		return nil
+	case settlementproposal.FieldContractorAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContractorAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SettlementProposal field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SettlementProposalMutation) AddedFields() []string {
+	var fields []string
+	if m.addcontractor_amount != nil {
+		fields = append(fields, settlementproposal.FieldContractorAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SettlementProposalMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case settlementproposal.FieldContractorAmount:
+		return m.AddedContractorAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SettlementProposalMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case settlementproposal.FieldContractorAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddContractorAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SettlementProposal numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SettlementProposalMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SettlementProposalMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SettlementProposalMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown SettlementProposal nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SettlementProposalMutation) ResetField(name string) error {
+	switch name {
+	case settlementproposal.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case settlementproposal.FieldDisputeID:
+		m.ResetDisputeID()
+		return nil
+	case settlementproposal.FieldProposedByID:
+		m.ResetProposedByID()
+		return nil
+	case settlementproposal.FieldContractorAmount:
+		m.ResetContractorAmount()
+		return nil
+	}
+	return fmt.Errorf("unknown SettlementProposal field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SettlementProposalMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.dispute != nil {
+		edges = append(edges, settlementproposal.EdgeDispute)
+	}
+	if m.proposed_by != nil {
+		edges = append(edges, settlementproposal.EdgeProposedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SettlementProposalMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case settlementproposal.EdgeDispute:
+		if id := m.dispute; id != nil {
+			return []ent.Value{*id}
+		}
+	case settlementproposal.EdgeProposedBy:
+		if id := m.proposed_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SettlementProposalMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SettlementProposalMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SettlementProposalMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddispute {
+		edges = append(edges, settlementproposal.EdgeDispute)
+	}
+	if m.clearedproposed_by {
+		edges = append(edges, settlementproposal.EdgeProposedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SettlementProposalMutation) EdgeCleared(name string) bool {
+	switch name {
+	case settlementproposal.EdgeDispute:
+		return m.cleareddispute
+	case settlementproposal.EdgeProposedBy:
+		return m.clearedproposed_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SettlementProposalMutation) ClearEdge(name string) error {
+	switch name {
+	case settlementproposal.EdgeDispute:
+		m.ClearDispute()
+		return nil
+	case settlementproposal.EdgeProposedBy:
+		m.ClearProposedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown SettlementProposal unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SettlementProposalMutation) ResetEdge(name string) error {
+	switch name {
+	case settlementproposal.EdgeDispute:
+		m.ResetDispute()
+		return nil
+	case settlementproposal.EdgeProposedBy:
+		m.ResetProposedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown SettlementProposal edge %s", name)
 }
 
 // StripeEventMutation represents an operation that mutates the StripeEvent nodes in the graph.

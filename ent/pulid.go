@@ -9,6 +9,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -22,6 +24,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -34,6 +37,8 @@ var prefixMap = map[string]string{
 	"cac": connectaccount.Table,
 	"ctr": contract.Table,
 	"dep": deposit.Table,
+	"dsp": dispute.Table,
+	"dsm": disputemessage.Table,
 	"esc": escrow.Table,
 	"efw": fraudwarning.Table,
 	"job": job.Table,
@@ -46,6 +51,7 @@ var prefixMap = map[string]string{
 	"rlb": ratelimitbucket.Table,
 	"rtk": refreshtoken.Table,
 	"rev": review.Table,
+	"stp": settlementproposal.Table,
 	"evt": stripeevent.Table,
 	"usr": user.Table,
 	"wal": wallet.Table,

@@ -9,6 +9,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -23,6 +25,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/review"
 	"github.com/jobsphere/jobsphere/ent/schema"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -147,6 +150,42 @@ func init() {
 	depositDescID := depositMixinFields0[0].Descriptor()
 	// deposit.DefaultID holds the default value on creation for the id field.
 	deposit.DefaultID = depositDescID.Default.(func() pulid.ID)
+	disputeMixin := schema.Dispute{}.Mixin()
+	disputeMixinFields0 := disputeMixin[0].Fields()
+	_ = disputeMixinFields0
+	disputeMixinFields1 := disputeMixin[1].Fields()
+	_ = disputeMixinFields1
+	disputeFields := schema.Dispute{}.Fields()
+	_ = disputeFields
+	// disputeDescCreatedAt is the schema descriptor for created_at field.
+	disputeDescCreatedAt := disputeMixinFields1[0].Descriptor()
+	// dispute.DefaultCreatedAt holds the default value on creation for the created_at field.
+	dispute.DefaultCreatedAt = disputeDescCreatedAt.Default.(func() time.Time)
+	// disputeDescUpdatedAt is the schema descriptor for updated_at field.
+	disputeDescUpdatedAt := disputeMixinFields1[1].Descriptor()
+	// dispute.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	dispute.DefaultUpdatedAt = disputeDescUpdatedAt.Default.(func() time.Time)
+	// dispute.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	dispute.UpdateDefaultUpdatedAt = disputeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// disputeDescID is the schema descriptor for id field.
+	disputeDescID := disputeMixinFields0[0].Descriptor()
+	// dispute.DefaultID holds the default value on creation for the id field.
+	dispute.DefaultID = disputeDescID.Default.(func() pulid.ID)
+	disputemessageMixin := schema.DisputeMessage{}.Mixin()
+	disputemessageMixinFields0 := disputemessageMixin[0].Fields()
+	_ = disputemessageMixinFields0
+	disputemessageMixinFields1 := disputemessageMixin[1].Fields()
+	_ = disputemessageMixinFields1
+	disputemessageFields := schema.DisputeMessage{}.Fields()
+	_ = disputemessageFields
+	// disputemessageDescCreatedAt is the schema descriptor for created_at field.
+	disputemessageDescCreatedAt := disputemessageMixinFields1[0].Descriptor()
+	// disputemessage.DefaultCreatedAt holds the default value on creation for the created_at field.
+	disputemessage.DefaultCreatedAt = disputemessageDescCreatedAt.Default.(func() time.Time)
+	// disputemessageDescID is the schema descriptor for id field.
+	disputemessageDescID := disputemessageMixinFields0[0].Descriptor()
+	// disputemessage.DefaultID holds the default value on creation for the id field.
+	disputemessage.DefaultID = disputemessageDescID.Default.(func() pulid.ID)
 	escrowMixin := schema.Escrow{}.Mixin()
 	escrowMixinFields0 := escrowMixin[0].Fields()
 	_ = escrowMixinFields0
@@ -429,6 +468,21 @@ func init() {
 	reviewDescID := reviewMixinFields0[0].Descriptor()
 	// review.DefaultID holds the default value on creation for the id field.
 	review.DefaultID = reviewDescID.Default.(func() pulid.ID)
+	settlementproposalMixin := schema.SettlementProposal{}.Mixin()
+	settlementproposalMixinFields0 := settlementproposalMixin[0].Fields()
+	_ = settlementproposalMixinFields0
+	settlementproposalMixinFields1 := settlementproposalMixin[1].Fields()
+	_ = settlementproposalMixinFields1
+	settlementproposalFields := schema.SettlementProposal{}.Fields()
+	_ = settlementproposalFields
+	// settlementproposalDescCreatedAt is the schema descriptor for created_at field.
+	settlementproposalDescCreatedAt := settlementproposalMixinFields1[0].Descriptor()
+	// settlementproposal.DefaultCreatedAt holds the default value on creation for the created_at field.
+	settlementproposal.DefaultCreatedAt = settlementproposalDescCreatedAt.Default.(func() time.Time)
+	// settlementproposalDescID is the schema descriptor for id field.
+	settlementproposalDescID := settlementproposalMixinFields0[0].Descriptor()
+	// settlementproposal.DefaultID holds the default value on creation for the id field.
+	settlementproposal.DefaultID = settlementproposalDescID.Default.(func() pulid.ID)
 	stripeeventMixin := schema.StripeEvent{}.Mixin()
 	stripeeventMixinFields0 := stripeeventMixin[0].Fields()
 	_ = stripeeventMixinFields0

@@ -22,6 +22,10 @@ type Tx struct {
 	Contract *ContractClient
 	// Deposit is the client for interacting with the Deposit builders.
 	Deposit *DepositClient
+	// Dispute is the client for interacting with the Dispute builders.
+	Dispute *DisputeClient
+	// DisputeMessage is the client for interacting with the DisputeMessage builders.
+	DisputeMessage *DisputeMessageClient
 	// Escrow is the client for interacting with the Escrow builders.
 	Escrow *EscrowClient
 	// FraudWarning is the client for interacting with the FraudWarning builders.
@@ -46,6 +50,8 @@ type Tx struct {
 	RefreshToken *RefreshTokenClient
 	// Review is the client for interacting with the Review builders.
 	Review *ReviewClient
+	// SettlementProposal is the client for interacting with the SettlementProposal builders.
+	SettlementProposal *SettlementProposalClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
 	// User is the client for interacting with the User builders.
@@ -189,6 +195,8 @@ func (tx *Tx) init() {
 	tx.ConnectAccount = NewConnectAccountClient(tx.config)
 	tx.Contract = NewContractClient(tx.config)
 	tx.Deposit = NewDepositClient(tx.config)
+	tx.Dispute = NewDisputeClient(tx.config)
+	tx.DisputeMessage = NewDisputeMessageClient(tx.config)
 	tx.Escrow = NewEscrowClient(tx.config)
 	tx.FraudWarning = NewFraudWarningClient(tx.config)
 	tx.Job = NewJobClient(tx.config)
@@ -201,6 +209,7 @@ func (tx *Tx) init() {
 	tx.RateLimitBucket = NewRateLimitBucketClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Review = NewReviewClient(tx.config)
+	tx.SettlementProposal = NewSettlementProposalClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Wallet = NewWalletClient(tx.config)

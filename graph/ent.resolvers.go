@@ -26,6 +26,14 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder,
 // Contract returns generated.ContractResolver implementation.
 func (r *Resolver) Contract() generated.ContractResolver { return &contractResolver{r} }
 
+// Dispute returns generated.DisputeResolver implementation.
+func (r *Resolver) Dispute() generated.DisputeResolver { return &disputeResolver{r} }
+
+// DisputeMessage returns generated.DisputeMessageResolver implementation.
+func (r *Resolver) DisputeMessage() generated.DisputeMessageResolver {
+	return &disputeMessageResolver{r}
+}
+
 // Job returns generated.JobResolver implementation.
 func (r *Resolver) Job() generated.JobResolver { return &jobResolver{r} }
 
@@ -36,8 +44,10 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
 type (
-	contractResolver struct{ *Resolver }
-	jobResolver      struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	userResolver     struct{ *Resolver }
+	contractResolver       struct{ *Resolver }
+	disputeResolver        struct{ *Resolver }
+	disputeMessageResolver struct{ *Resolver }
+	jobResolver            struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	userResolver           struct{ *Resolver }
 )

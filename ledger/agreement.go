@@ -22,15 +22,20 @@ type stage struct {
 	escrow   escrow.Status
 }
 
+// held are the stages of a job under way: its escrow held, or disputed.
+var held = []stage{
+	{contract.StatusACTIVE, escrow.StatusFUNDED}, {contract.StatusACTIVE, escrow.StatusRELEASE_REQUESTED},
+	{contract.StatusACTIVE, escrow.StatusDISPUTED},
+}
+
 // agreeing lists, for each job status, the contract and escrow statuses
 // it may have.
 var agreeing = map[job.Status][]stage{
-	job.StatusOPEN: {{}},
-	job.StatusASSIGNED: {
-		{contract.StatusACTIVE, escrow.StatusFUNDED}, {contract.StatusACTIVE, escrow.StatusRELEASE_REQUESTED}},
-	job.StatusIN_PROGRESS: {
-		{contract.StatusACTIVE, escrow.StatusFUNDED}, {contract.StatusACTIVE, escrow.StatusRELEASE_REQUESTED}},
-	job.StatusCOMPLETED: {{contract.StatusCOMPLETED, escrow.StatusRELEASED}},
+	job.StatusOPEN:        {{}},
+	job.StatusASSIGNED:    held,
+	job.StatusIN_PROGRESS: held,
+	// SETTLED: a dispute split the escrow between the parties.
+	job.StatusCOMPLETED: {{contract.StatusCOMPLETED, escrow.StatusRELEASED}, {contract.StatusCOMPLETED, escrow.StatusSETTLED}},
 	job.StatusCANCELLED: {{}, {contract.StatusCANCELLED, escrow.StatusREFUNDED}},
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/chargeback"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/posting"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -21,6 +22,7 @@ type Stats struct {
 	Receivables        int64 // owed by users: money taken back at Stripe their balance could not cover
 	Losses             int64 // what the platform lost (dispute fees, debts written off), as a positive amount
 	LedgerBalanced     bool  // Verify found nothing wrong
+	OpenDisputes       int   // disputes between parties not yet settled or withdrawn: escrow held for them
 	OpenChargebacks    int   // card disputes Stripe has not decided yet
 }
 
@@ -58,6 +60,10 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	openDisputes, err := l.client.Dispute.Query().Where(dispute.StatusEQ(dispute.StatusOPEN)).Count(ctx)
+	if err != nil {
+		return nil, err
+	}
 	openChargebacks, err := l.client.Chargeback.Query().Where(chargeback.StatusEQ(chargeback.StatusOPEN)).Count(ctx)
 	if err != nil {
 		return nil, err
@@ -74,6 +80,7 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 		Receivables:        owed.a(),
 		Losses:             -losses.a(),
 		LedgerBalanced:     report.OK(),
+		OpenDisputes:       openDisputes,
 		OpenChargebacks:    openChargebacks,
 	}, nil
 }

@@ -14,11 +14,14 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 	"github.com/jobsphere/jobsphere/market"
@@ -95,6 +98,13 @@ func (s *Service) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (bool
 		return c.Contract.Query().Where(contract.ID(n.ID), market.ContractsVisibleTo(v)).Exist(ctx)
 	case *ent.Escrow:
 		return c.Escrow.Query().Where(escrow.ID(n.ID), market.EscrowsVisibleTo(v)).Exist(ctx)
+	case *ent.Dispute:
+		return c.Dispute.Query().Where(dispute.ID(n.ID), market.DisputesVisibleTo(v)).Exist(ctx)
+	case *ent.DisputeMessage:
+		return c.DisputeMessage.Query().Where(disputemessage.ID(n.ID), market.DisputeMessagesVisibleTo(v)).Exist(ctx)
+	case *ent.SettlementProposal:
+		return c.SettlementProposal.Query().Where(settlementproposal.ID(n.ID),
+			settlementproposal.HasDisputeWith(market.DisputesVisibleTo(v))).Exist(ctx)
 	case *ent.Chargeback, *ent.FraudWarning:
 		return payments.MaySeeCases(v), nil
 	}

@@ -1,14 +1,19 @@
 package market
 
 import (
+	"slices"
+
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/dispute"
+	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/predicate"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
 // Who may see and do what in the marketplace. Each rule is named once
@@ -37,6 +42,25 @@ func EscrowsVisibleTo(v auth.Viewer) predicate.Escrow {
 // it, the job's customer and admins.
 func ApplicationsVisibleTo(v auth.Viewer) predicate.JobApplication {
 	return auth.Scope(v, jobapplication.Or(jobapplication.ContractorID(v.UserID), jobapplication.HasJobWith(job.PostedByID(v.UserID))))
+}
+
+// DisputesVisibleTo: a dispute is for its contract's parties and admins.
+func DisputesVisibleTo(v auth.Viewer) predicate.Dispute {
+	return auth.Scope(v, dispute.HasContractWith(ContractsVisibleTo(v)))
+}
+
+// DisputeMessagesVisibleTo: a dispute's messages are for whoever sees the
+// dispute.
+func DisputeMessagesVisibleTo(v auth.Viewer) predicate.DisputeMessage {
+	return auth.Scope(v, disputemessage.HasDisputeWith(DisputesVisibleTo(v)))
+}
+
+// isParty: one of users (a contract's customer and contractor), admins
+// not included — a dispute is opened, argued and settled by its parties.
+func isParty(v auth.Viewer, users ...pulid.ID) bool { return slices.Contains(users, v.UserID) }
+
+func isPartyOfContract(v auth.Viewer, c *ent.Contract) bool {
+	return isParty(v, c.CustomerID, c.ContractorID)
 }
 
 // mayManageJob: the job's customer, and admins, cancel it.

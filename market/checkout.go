@@ -107,7 +107,7 @@ func (s *Service) FundFromCheckout(ctx context.Context, tx *ent.Tx, p JobPayment
 		return err
 	}
 	esc, err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(p.Split.Amount).SetPlatformFee(p.Split.PlatformFee).
-		SetServiceFee(p.Split.ServiceFee).SetFreelancerEarning(p.Split.ContractorPayout).
+		SetServiceFee(p.Split.ServiceFee).SetFreelancerEarning(p.Split.ContractorPayout).SetContractorFeeBps(s.cfg.Rates.ContractorBPS).
 		SetFundingSource(escrow.FundingSourceCHECKOUT).SetStripeCheckoutSessionID(p.SessionID).
 		SetStripePaymentIntentID(p.PaymentIntentID).Save(ctx)
 	if err != nil {
@@ -151,7 +151,8 @@ func (s *Service) CreditUnmatchedPayment(ctx context.Context, tx *ent.Tx, custom
 }
 
 // CardRefundsOf is what this server has refunded, or is refunding, to the
-// card of a payment: the card refunds of the escrows it funded. Each is
+// card of a payment: the card refunds of the escrows it funded (whole, or a
+// dispute settlement's customer part). Each is
 // claimed (card_refund_started_at) before Stripe is asked, so by the time
 // Stripe reports a refund of ours it is counted here.
 func (s *Service) CardRefundsOf(ctx context.Context, tx *ent.Tx, paymentIntentID string) (int64, error) {
@@ -162,7 +163,11 @@ func (s *Service) CardRefundsOf(ctx context.Context, tx *ent.Tx, paymentIntentID
 	}
 	var total int64
 	for _, e := range escs {
-		total += e.Amount + e.PlatformFee
+		if e.CardRefundAmount != nil {
+			total += *e.CardRefundAmount
+		} else { // claimed before the amount was recorded: always whole
+			total += e.Amount + e.PlatformFee
+		}
 	}
 	return total, nil
 }

@@ -72,14 +72,8 @@ func (s *Service) SubmitWork(ctx context.Context, v auth.Viewer, in SubmitWorkIn
 	if j.Status != job.StatusIN_PROGRESS {
 		return nil, notInProgress(j.Status)
 	}
-	if len(ids) > 0 {
-		own, err := s.client.Media.Query().Where(media.IDIn(ids...), media.OwnerID(v.UserID)).Count(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read attachments: %w", err)
-		}
-		if own != len(ids) { // someone else's or no upload: the same answer
-			return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "mediaIds", Message: "Attachments must be your own uploads"})
-		}
+	if err := s.checkOwnUploads(ctx, v, ids); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	err = s.tx(ctx, func(tx *ent.Tx) error {
@@ -123,6 +117,31 @@ func notInProgress(now job.Status) error {
 	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s; work is submitted on an IN_PROGRESS job", now)
 }
 
+// ownUploads is ids without repeats, at most max of them, each the
+// viewer's own upload.
+func (s *Service) ownUploads(ctx context.Context, v auth.Viewer, ids []pulid.ID, max int) ([]pulid.ID, error) {
+	ids = distinct(ids)
+	if len(ids) > max {
+		return nil, jobsphere.InvalidInput(jobsphere.FieldError{Field: "mediaIds", Message: fmt.Sprintf("At most %d attachments", max)})
+	}
+	return ids, s.checkOwnUploads(ctx, v, ids)
+}
+
+// checkOwnUploads refuses ids that are not all the viewer's own uploads.
+func (s *Service) checkOwnUploads(ctx context.Context, v auth.Viewer, ids []pulid.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	own, err := s.client.Media.Query().Where(media.IDIn(ids...), media.OwnerID(v.UserID)).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("read attachments: %w", err)
+	}
+	if own != len(ids) { // someone else's or no upload: the same answer
+		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "mediaIds", Message: "Attachments must be your own uploads"})
+	}
+	return nil
+}
+
 // distinct is ids without repeats, in their first order.
 func distinct(ids []pulid.ID) []pulid.ID {
 	seen := make(map[pulid.ID]bool, len(ids))
@@ -146,20 +165,35 @@ func (s *Service) Delivery(ctx context.Context, v auth.Viewer, j *ent.Job) (*Del
 	if len(j.DeliveryMediaIds) == 0 {
 		return d, nil
 	}
-	records, err := s.client.Media.Query().Where(media.IDIn(j.DeliveryMediaIds...)).All(ctx)
+	attachments, err := s.mediaInOrder(ctx, j.DeliveryMediaIds)
 	if err != nil {
 		return nil, fmt.Errorf("read attachments of job %s: %w", j.ID, err)
+	}
+	d.Attachments = attachments
+	return d, nil
+}
+
+// mediaInOrder reads uploads by id, in the order of ids (ids of files no
+// longer there are left out).
+func (s *Service) mediaInOrder(ctx context.Context, ids []pulid.ID) ([]*ent.Media, error) {
+	out := []*ent.Media{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	records, err := s.client.Media.Query().Where(media.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read media: %w", err)
 	}
 	byID := make(map[pulid.ID]*ent.Media, len(records))
 	for _, m := range records {
 		byID[m.ID] = m
 	}
-	for _, id := range j.DeliveryMediaIds {
+	for _, id := range ids {
 		if m := byID[id]; m != nil {
-			d.Attachments = append(d.Attachments, m)
+			out = append(out, m)
 		}
 	}
-	return d, nil
+	return out, nil
 }
 
 // AutoRelease completes, as completeJob would, every delivered job whose

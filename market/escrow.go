@@ -150,23 +150,32 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	if err != nil {
 		return fmt.Errorf("read escrow of %s: %w", contractID, err)
 	}
-	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, nil,
+	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, false, nil,
 		func(u *ent.EscrowUpdate) { u.Where(escrow.CardRefundStartedAtIsNil()) },
 		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") })
 	if err != nil {
 		return err
 	}
+	if err := s.postPayout(ctx, tx, c, esc, esc.ServiceFee, esc.FreelancerEarning); err != nil {
+		return err
+	}
+	return s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
+}
+
+// postPayout posts the contractor's part of an ending escrow: the service
+// fee to revenue and the rest to the contractor.
+func (s *Service) postPayout(ctx context.Context, tx *ent.Tx, c *ent.Contract, esc *ent.Escrow, serviceFee, payout int64) error {
 	from := ledger.Escrow(c.CustomerID)
-	link := ledger.Entry{JobID: c.JobID, ContractID: c.ID, OfferID: deref(c.OfferID)}
+	link := escrowEntry(c)
 	fee := link
 	fee.Key, fee.Type = "escrow:"+string(esc.ID)+":service-fee", ledgertransaction.TypeSERVICE_FEE
-	fee.Description = "Service fee " + s.money(esc.ServiceFee)
-	fee.Moves = []ledger.Move{{From: from, To: ledger.Revenue, Amount: esc.ServiceFee}}
-	payout := link
-	payout.Key, payout.Type = "escrow:"+string(esc.ID)+":payout", ledgertransaction.TypeCONTRACTOR_PAYOUT
-	payout.Description = "Payout for completed job " + s.money(esc.FreelancerEarning)
-	payout.Moves = []ledger.Move{{From: from, To: ledger.Available(c.ContractorID), Amount: esc.FreelancerEarning}}
-	for _, e := range []ledger.Entry{fee, payout} {
+	fee.Description = "Service fee " + s.money(serviceFee)
+	fee.Moves = []ledger.Move{{From: from, To: ledger.Revenue, Amount: serviceFee}}
+	pay := link
+	pay.Key, pay.Type = "escrow:"+string(esc.ID)+":payout", ledgertransaction.TypeCONTRACTOR_PAYOUT
+	pay.Description = "Payout for completed job " + s.money(payout)
+	pay.Moves = []ledger.Move{{From: from, To: ledger.Available(c.ContractorID), Amount: payout}}
+	for _, e := range []ledger.Entry{fee, pay} {
 		if e.Moves[0].Amount == 0 {
 			continue
 		}
@@ -178,7 +187,40 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 			return err
 		}
 	}
-	return s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
+	return nil
+}
+
+// postRefund posts the customer's part of an ending escrow: fromEscrow of
+// the escrow and feeBack of the platform fee to the wallet, or with toCard
+// through it to the card (the Stripe refund already made).
+func (s *Service) postRefund(ctx context.Context, tx *ent.Tx, c *ent.Contract, esc *ent.Escrow, fromEscrow, feeBack int64, toCard bool, description string) error {
+	wallet := ledger.Available(c.CustomerID)
+	var moves []ledger.Move
+	if fromEscrow > 0 {
+		moves = append(moves, ledger.Move{From: ledger.Escrow(c.CustomerID), To: wallet, Amount: fromEscrow})
+	}
+	if feeBack > 0 {
+		moves = append(moves, ledger.Move{From: ledger.Revenue, To: wallet, Amount: feeBack})
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	if toCard { // through the wallet and out to the card, in one transaction
+		moves = append(moves, ledger.Move{From: wallet, To: ledger.External, Amount: fromEscrow + feeBack})
+	}
+	e := escrowEntry(c)
+	e.Key, e.Type, e.Description, e.Moves = "escrow:"+string(esc.ID)+":refund", ledgertransaction.TypeREFUND, description, moves
+	posted, err := s.ledger.Post(ctx, tx.Client(), e)
+	if err != nil {
+		return fmt.Errorf("post refund of escrow %s: %w", esc.ID, err)
+	}
+	return s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, c.CustomerID)
+}
+
+// escrowEntry is a ledger entry linked to a contract's job, contract and
+// offer, for its escrow's postings.
+func escrowEntry(c *ent.Contract) ledger.Entry {
+	return ledger.Entry{JobID: c.JobID, ContractID: c.ID, OfferID: deref(c.OfferID)}
 }
 
 // CancelJobResult is what cancelJob returns.
@@ -220,8 +262,7 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 	if c != nil {
 		seen = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
 		esc := c.Edges.Escrow
-		live := esc.Status == escrow.StatusFUNDED || esc.Status == escrow.StatusRELEASE_REQUESTED
-		if toCard = esc.FundingSource == escrow.FundingSourceCHECKOUT; toCard && live {
+		if toCard = esc.FundingSource == escrow.FundingSourceCHECKOUT; toCard && isHeld(esc.Status) {
 			if err := s.refundCard(ctx, esc, reason, nil); err != nil {
 				return nil, err
 			}
@@ -298,13 +339,15 @@ func (s *Service) settleRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract
 	return jobsphere.Errorf(jobsphere.Conflict, "Job is %s; its escrow cannot be %s", j.Status, done)
 }
 
-// settleEscrow ends a contract's escrow — RELEASED to the contractor or
-// REFUNDED to the customer — and with it the contract and the job
-// (COMPLETED, or CANCELLED), in the lock order: job, escrow, contract.
-// The job moves only from under way, so a cancelled job's escrow is never
-// paid out and a completed job's never refunded; explainJob explains a job
-// that was not. setJob and setEscrow add the moves' fields and guards.
-func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status,
+// settleEscrow ends a contract's escrow — RELEASED to the contractor,
+// REFUNDED to the customer, or SETTLED between them as a dispute ends
+// (disputed: the escrow leaves DISPUTED, and only then) — and with it the
+// contract and the job (COMPLETED, or CANCELLED when all went back), in
+// the lock order: job, escrow, contract. The job moves only from under
+// way, so a cancelled job's escrow is never paid out and a completed job's
+// never refunded; explainJob explains a job that was not. setJob and
+// setEscrow add the moves' fields and guards.
+func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status, disputed bool,
 	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error) error {
 	now := s.now()
 	jobTo, contractTo := job.StatusCOMPLETED, contract.StatusCOMPLETED
@@ -325,10 +368,11 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 	if err != nil {
 		return err
 	}
-	err = s.moveEscrow(ctx, tx, c.ID, to, func(u *ent.EscrowUpdate) {
-		if to == escrow.StatusRELEASED {
+	err = s.moveEscrowFrom(ctx, tx, c.ID, to, disputed, func(u *ent.EscrowUpdate) {
+		if to != escrow.StatusREFUNDED {
 			u.SetReleasedAt(now)
-		} else {
+		}
+		if to != escrow.StatusRELEASED {
 			u.SetRefundedAt(now)
 		}
 		if setEscrow != nil {
@@ -356,9 +400,12 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		return 0, fmt.Errorf("read escrow of %s: %w", c.ID, err)
 	}
 	if toCard && esc.CardRefundStartedAt == nil {
+		if !isHeld(esc.Status) { // disputed or ended since it was read: say so
+			return 0, s.escrowConflict(ctx, tx, c.ID)
+		}
 		return 0, fmt.Errorf("market: refund of %s to the card before refundCard", esc.ID)
 	}
-	err = s.settleEscrow(ctx, tx, c, escrow.StatusREFUNDED, setJob, func(u *ent.EscrowUpdate) {
+	err = s.settleEscrow(ctx, tx, c, escrow.StatusREFUNDED, false, setJob, func(u *ent.EscrowUpdate) {
 		u.SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description))
 		// To the wallet never once a refund to the card has asked Stripe.
 		if toCard {
@@ -370,23 +417,8 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 	if err != nil {
 		return 0, err
 	}
-	wallet := ledger.Available(c.CustomerID)
-	moves := []ledger.Move{{From: ledger.Escrow(c.CustomerID), To: wallet, Amount: esc.Amount}}
-	if esc.PlatformFee > 0 {
-		moves = append(moves, ledger.Move{From: ledger.Revenue, To: wallet, Amount: esc.PlatformFee})
-	}
-	if toCard { // through the wallet and out to the card, in one transaction
-		moves = append(moves, ledger.Move{From: wallet, To: ledger.External, Amount: esc.Amount + esc.PlatformFee})
-	}
-	posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
-		Key: "escrow:" + string(esc.ID) + ":refund", Type: ledgertransaction.TypeREFUND,
-		Description: "Refund of " + s.money(esc.Amount+esc.PlatformFee) + " for a cancelled job",
-		Moves:       moves, JobID: c.JobID, ContractID: c.ID, OfferID: deref(c.OfferID),
-	})
-	if err != nil {
-		return 0, fmt.Errorf("post refund of escrow %s: %w", esc.ID, err)
-	}
-	if err := s.publishWallets(ctx, tx, ledgertransaction.TypeREFUND, posted.Transaction.ID, c.CustomerID); err != nil {
+	if err := s.postRefund(ctx, tx, c, esc, esc.Amount, esc.PlatformFee, toCard,
+		"Refund of "+s.money(esc.Amount+esc.PlatformFee)+" for a cancelled job"); err != nil {
 		return 0, err
 	}
 	return esc.Amount + esc.PlatformFee, s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
@@ -406,7 +438,7 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 	live := escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		n, err := tx.Escrow.Update().Where(escrow.ID(esc.ID), live, escrow.CardRefundStartedAtIsNil()).
-			SetCardRefundStartedAt(s.now()).
+			SetCardRefundStartedAt(s.now()).SetCardRefundAmount(esc.Amount + esc.PlatformFee).
 			SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description)).
 			Save(ctx)
 		if err != nil || n == 1 {
@@ -422,7 +454,7 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 	}
 	refused, err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee)
 	if err != nil && refused {
-		if lerr := s.client.Escrow.Update().Where(escrow.ID(esc.ID), live).ClearCardRefundStartedAt().Exec(ctx); lerr != nil {
+		if lerr := s.client.Escrow.Update().Where(escrow.ID(esc.ID), live).ClearCardRefundStartedAt().ClearCardRefundAmount().Exec(ctx); lerr != nil {
 			return errors.Join(err, lerr)
 		}
 	}
@@ -435,13 +467,16 @@ var errCardRefundInProgress = jobsphere.Errorf(jobsphere.Conflict, "A refund to 
 // between asking Stripe and recording the refund, once they are older than
 // grace. It returns how many it finished.
 func (s *Service) SweepCardRefunds(ctx context.Context, grace time.Duration) (int, error) {
+	done, err := s.finishClaimedSettlements(ctx, grace)
+	if err != nil {
+		return done, err
+	}
 	stuck, err := s.client.Escrow.Query().Where(
 		escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED),
 		escrow.CardRefundStartedAtLT(s.now().Add(-grace))).All(ctx)
 	if err != nil {
-		return 0, err
+		return done, err
 	}
-	done := 0
 	to := escrow.FundingSourceCHECKOUT
 	for _, esc := range stuck {
 		_, err := s.RefundEscrow(ctx, auth.Viewer{Role: role.Admin}, RefundEscrowInput{ContractID: esc.ContractID, RefundTo: &to})
@@ -481,6 +516,12 @@ func (s *Service) completeResult(ctx context.Context, contractID pulid.ID, await
 			AdminTotal: esc.PlatformFee + esc.ServiceFee,
 		},
 	}, nil
+}
+
+// isHeld reports whether an escrow in status st is held and may still be
+// released or refunded (a DISPUTED one only as its dispute ends).
+func isHeld(st escrow.Status) bool {
+	return st == escrow.StatusFUNDED || st == escrow.StatusRELEASE_REQUESTED
 }
 
 func deref[T any](p *T) T {

@@ -22,6 +22,8 @@ const adminTopic = "admins"
 const (
 	kindOffer = "OFFER_STATUS_CHANGED"
 	kindJob   = "JOB_STATUS_CHANGED"
+	// kindDispute goes to a dispute's parties and admins as it changes.
+	kindDispute = "DISPUTE_UPDATED"
 	// kindAutoReleaseReminder goes to a delivered job's customer, on the
 	// jobStatusChanged feed, AutoReleaseReminderLead before its auto-release.
 	kindAutoReleaseReminder = "AUTO_RELEASE_REMINDER"

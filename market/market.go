@@ -29,6 +29,9 @@ type Config struct {
 	RequireReleaseApproval bool
 	// AutoReleaseDays after a delivery the job completes by itself.
 	AutoReleaseDays int
+	// DisputeResponseDays after a dispute opens without an answer from the
+	// other party, it is settled for the opener.
+	DisputeResponseDays int
 }
 
 // Service is the marketplace.

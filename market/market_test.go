@@ -79,6 +79,7 @@ func fixtureOn(t *testing.T, client *ent.Client, db dbtest.Database, broker real
 		Rates:    ledger.Rates{CustomerBPS: cfg.FeeCustomerBPS, ContractorBPS: cfg.FeeContractorBPS},
 		MinOffer: cfg.MinOffer, MaxOffer: cfg.MaxOffer, OfferTTL: cfg.OfferTTL,
 		RequireReleaseApproval: cfg.RequireReleaseApproval, AutoReleaseDays: cfg.AutoReleaseDays,
+		DisputeResponseDays: cfg.DisputeResponseDays,
 	}
 	for _, tweak := range tweaks {
 		tweak(&mc)

@@ -196,7 +196,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 			return fmt.Errorf("create contract: %w", err)
 		}
 		if err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
-			SetServiceFee(o.ServiceFee).SetFreelancerEarning(o.ContractorPayout).
+			SetServiceFee(o.ServiceFee).SetFreelancerEarning(o.ContractorPayout).SetContractorFeeBps(o.ContractorFeeBps).
 			SetFundingSource(escrow.FundingSourceWALLET).Exec(ctx); err != nil {
 			return fmt.Errorf("create escrow: %w", err)
 		}

@@ -3,10 +3,12 @@ package market
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
@@ -42,9 +44,18 @@ var contractMoves = jobsphere.Transitions[contract.Status]{Name: "Contract", Mov
 	contract.StatusACTIVE: {contract.StatusCOMPLETED, contract.StatusCANCELLED},
 }}
 
+// A DISPUTED escrow moves only as its dispute ends (moveDisputedEscrow):
+// all to the contractor, all back, a split, or — withdrawn — back to the
+// status it had.
 var escrowMoves = jobsphere.Transitions[escrow.Status]{Name: "Escrow", Moves: map[escrow.Status][]escrow.Status{
-	escrow.StatusFUNDED:            {escrow.StatusRELEASE_REQUESTED, escrow.StatusREFUNDED},
-	escrow.StatusRELEASE_REQUESTED: {escrow.StatusRELEASED, escrow.StatusREFUNDED},
+	escrow.StatusFUNDED:            {escrow.StatusRELEASE_REQUESTED, escrow.StatusREFUNDED, escrow.StatusDISPUTED},
+	escrow.StatusRELEASE_REQUESTED: {escrow.StatusRELEASED, escrow.StatusREFUNDED, escrow.StatusDISPUTED},
+	escrow.StatusDISPUTED: {escrow.StatusRELEASED, escrow.StatusREFUNDED, escrow.StatusSETTLED,
+		escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED},
+}}
+
+var disputeMoves = jobsphere.Transitions[dispute.Status]{Name: "Dispute", Moves: map[dispute.Status][]dispute.Status{
+	dispute.StatusOPEN: {dispute.StatusSETTLED, dispute.StatusWITHDRAWN},
 }}
 
 // moveJob moves a job to status to; set adds the fields that go with the
@@ -152,12 +163,24 @@ func moveContract(ctx context.Context, tx *ent.Tx, id pulid.ID, to contract.Stat
 		}, nil)
 }
 
-// moveEscrow moves a contract's escrow to status to; set adds the fields
-// that go with the move and the caller's guards. A refusal in a status the
-// table allows was the guard's: a refund to the card in progress.
+// moveEscrow moves a contract's escrow to status to, never out of
+// DISPUTED; set adds the fields that go with the move and the caller's
+// guards. A refusal in a status the table allows was the guard's, or the
+// dispute's: a refund to the card in progress, or "Escrow is DISPUTED".
 func (s *Service) moveEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
+	return s.moveEscrowFrom(ctx, tx, contractID, to, false, set)
+}
+
+// moveDisputedEscrow moves a DISPUTED escrow to status to, as its dispute
+// ends.
+func (s *Service) moveDisputedEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
+	return s.moveEscrowFrom(ctx, tx, contractID, to, true, set)
+}
+
+func (s *Service) moveEscrowFrom(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, disputed bool, set func(*ent.EscrowUpdate)) error {
 	return escrowMoves.MoveExplained(to,
 		func(from []escrow.Status) (int, error) {
+			from = slices.DeleteFunc(slices.Clone(from), func(st escrow.Status) bool { return (st == escrow.StatusDISPUTED) != disputed })
 			u := tx.Escrow.Update().Where(escrow.ContractID(contractID), escrow.StatusIn(from...)).SetStatus(to)
 			if set != nil {
 				set(u)
@@ -176,4 +199,36 @@ func (s *Service) moveEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.I
 			return e.Status, nil
 		},
 		func(escrow.Status) error { return s.escrowConflict(ctx, tx, contractID) })
+}
+
+// moveDispute moves an OPEN dispute to status to; set adds the fields and
+// the caller's guards. A refusal of a dispute still OPEN was a guard's:
+// guarded explains it.
+func moveDispute(ctx context.Context, tx *ent.Tx, id pulid.ID, to dispute.Status, set func(*ent.DisputeUpdate), guarded func(*ent.Dispute) error) error {
+	return disputeMoves.Move(to,
+		func(from []dispute.Status) (int, error) {
+			u := tx.Dispute.Update().Where(dispute.ID(id), dispute.StatusIn(from...)).SetStatus(to)
+			if set != nil {
+				set(u)
+			}
+			n, err := u.Save(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("move dispute %s to %s: %w", id, to, err)
+			}
+			return n, nil
+		},
+		func() (dispute.Status, error) {
+			d, err := tx.Dispute.Get(ctx, id)
+			if err != nil {
+				return "", fmt.Errorf("read dispute %s: %w", id, err)
+			}
+			return d.Status, nil
+		},
+		func(dispute.Status) error {
+			d, err := tx.Dispute.Get(ctx, id)
+			if err != nil {
+				return fmt.Errorf("read dispute %s: %w", id, err)
+			}
+			return guarded(d)
+		})
 }

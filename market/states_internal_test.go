@@ -10,6 +10,7 @@ import (
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
@@ -46,13 +47,26 @@ func TestTransitionTables(t *testing.T) {
 			func(from contract.Status) pulid.ID { return w.contract(from, escrow.StatusFUNDED) },
 			func(tx *ent.Tx, id pulid.ID, to contract.Status) error { return moveContract(ctx, tx, id, to, nil) },
 			func(id pulid.ID) contract.Status { return w.client.Contract.GetX(ctx, id).Status })
-		// Escrows are moved by their contract's id.
+		// Escrows are moved by their contract's id; a DISPUTED one only by
+		// its dispute's end (moveDisputedEscrow), which moves nothing else.
+		escrowOf := func(id pulid.ID) escrow.Status {
+			return w.client.Escrow.Query().Where(escrow.ContractID(id)).OnlyX(ctx).Status
+		}
 		dbtest.CheckTransitions(t, w.client, escrowMoves, dbtest.Statuses[escrow.Status](t, schema.Escrow{}.Fields()),
 			func(from escrow.Status) pulid.ID { return w.contract(contract.StatusACTIVE, from) },
-			func(tx *ent.Tx, id pulid.ID, to escrow.Status) error { return s.moveEscrow(ctx, tx, id, to, nil) },
-			func(id pulid.ID) escrow.Status {
-				return w.client.Escrow.Query().Where(escrow.ContractID(id)).OnlyX(ctx).Status
-			})
+			func(tx *ent.Tx, id pulid.ID, to escrow.Status) error {
+				if escrowOf(id) == escrow.StatusDISPUTED {
+					return s.moveDisputedEscrow(ctx, tx, id, to, nil)
+				}
+				return s.moveEscrow(ctx, tx, id, to, nil)
+			},
+			escrowOf)
+		dbtest.CheckTransitions(t, w.client, disputeMoves, dbtest.Statuses[dispute.Status](t, schema.Dispute{}.Fields()),
+			func(from dispute.Status) pulid.ID { return w.dispute(from) },
+			func(tx *ent.Tx, id pulid.ID, to dispute.Status) error {
+				return moveDispute(ctx, tx, id, to, nil, func(*ent.Dispute) error { return nil })
+			},
+			func(id pulid.ID) dispute.Status { return w.client.Dispute.GetX(ctx, id).Status })
 	})
 }
 
@@ -97,6 +111,14 @@ func (w *tableWorld) contract(cs contract.Status, es escrow.Status) pulid.ID {
 	return c.ID
 }
 
+// dispute makes a dispute in status st of a DISPUTED escrow's contract.
+func (w *tableWorld) dispute(st dispute.Status) pulid.ID {
+	c := w.contract(contract.StatusACTIVE, escrow.StatusDISPUTED)
+	return w.client.Dispute.Create().SetContractID(c).SetOpenedByID(w.customer).SetReason(dispute.ReasonQUALITY).
+		SetDescription("Streaky paint").SetEscrowStatusBefore(dispute.EscrowStatusBeforeFUNDED).
+		SetRespondBy(w.client.Contract.GetX(w.ctx, c).CreatedAt).SetStatus(st).SaveX(w.ctx).ID
+}
+
 // TestStateMachinesDocumented: docs/state-machines.md shows each table as
 // the code has it.
 func TestStateMachinesDocumented(t *testing.T) {
@@ -105,7 +127,8 @@ func TestStateMachinesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, err := range []error{jobMoves.DocumentedIn(string(doc)), applicationMoves.DocumentedIn(string(doc)),
-		offerMoves.DocumentedIn(string(doc)), escrowMoves.DocumentedIn(string(doc)), contractMoves.DocumentedIn(string(doc))} {
+		offerMoves.DocumentedIn(string(doc)), escrowMoves.DocumentedIn(string(doc)), contractMoves.DocumentedIn(string(doc)),
+		disputeMoves.DocumentedIn(string(doc))} {
 		if err != nil {
 			t.Error(err)
 		}

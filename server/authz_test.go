@@ -92,6 +92,11 @@ func azByID(id func(w *authzWorld) string) func(*testing.T, *authzWorld) authzFi
 	}
 }
 
+// azPassing passes one of the world's ids as $id, looking for nothing.
+func azPassing(id func(w *authzWorld) string) func(*testing.T, *authzWorld) authzFixture {
+	return func(_ *testing.T, w *authzWorld) authzFixture { return authzFixture{vars: map[string]any{"id": id(w)}} }
+}
+
 // azProbing looks for one of the world's values in the answer of a query
 // without variables.
 func azProbing(value func(w *authzWorld) string) func(*testing.T, *authzWorld) authzFixture {
@@ -172,6 +177,7 @@ var authzTable = map[string][]authzProbe{
 		azNodeProbe("contract", func(w *authzWorld) string { return w.contract }, azPartiesSeen),
 		azNodeProbe("escrow", func(w *authzWorld) string { return w.escrow }, azPartiesSeen),
 		azNodeProbe("review", func(w *authzWorld) string { return w.review }, azSignedInSeen),
+		azNodeProbe("dispute", func(w *authzWorld) string { return w.dispute }, azPartiesSeen),
 		azNodeProbe("chargeback", func(w *authzWorld) string { return w.chargeback }, azAdminSeen),
 		azNodeProbe("fraud warning", func(w *authzWorld) string { return w.fraudWarning }, azAdminSeen),
 		// Unknown ids and other people's objects look alike.
@@ -292,6 +298,28 @@ var authzTable = map[string][]authzProbe{
 			return authzFixture{vars: map[string]any{"id": w.postJob(t), "k": w.users[asParty].ID}}
 		}, want: azOwnerOnly}},
 
+	// Disputes: argued by the contract's parties, read by admins too,
+	// settled by admins at any time.
+	"Query.dispute": {
+		{doc: `query($id: ID!) { dispute(id: $id) { id } }`, fixture: azByID(func(w *authzWorld) string { return w.dispute }), want: azPartiesSeen},
+		{name: "Contract.dispute", doc: `query($id: ID!) { dispute(id: $id) { contract { dispute { id } } } }`,
+			fixture: azByID(func(w *authzWorld) string { return w.dispute }), want: azPartiesSeen},
+	},
+	"Query.disputes": {{doc: `{ disputes(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.dispute }), want: azPartiesSeen}},
+	"Mutation.openDispute": {{doc: `mutation($id: ID!) { openDispute(input: {contractId: $id, reason: NOT_DELIVERED, description: "authorization matrix"}) { id } }`,
+		fixture: azFresh((*authzWorld).acceptedContract), want: azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azForbidden)}},
+	"Mutation.addDisputeMessage": {{doc: `mutation($id: ID!) { addDisputeMessage(input: {disputeId: $id, body: "authorization matrix"}) { id } }`,
+		fixture: azPassing(func(w *authzWorld) string { return w.dispute }), want: azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azOK)}},
+	"Mutation.proposeSettlement": {{doc: `mutation($id: ID!) { proposeSettlement(input: {disputeId: $id, contractorAmount: "4"}) { id } }`,
+		fixture: azPassing(func(w *authzWorld) string { return w.dispute }), want: azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azForbidden)}},
+	// The party who proposed cannot accept: CONFLICT, past the check.
+	"Mutation.acceptSettlement": {{doc: `mutation($id: ID!) { acceptSettlement(disputeId: $id) { status } }`,
+		fixture: azFresh((*authzWorld).proposedDispute), want: azRow(azUnauth, azOK, azForbidden, azConflict, azForbidden, azForbidden)}},
+	"Mutation.withdrawDispute": {{doc: `mutation($id: ID!) { withdrawDispute(disputeId: $id) { status } }`,
+		fixture: azFresh((*authzWorld).openedDispute), want: azOwnerOnly}},
+	"Mutation.resolveDispute": {{doc: `mutation($id: ID!) { resolveDispute(input: {disputeId: $id, contractorAmount: "5", note: "authorization matrix"}) { status } }`,
+		fixture: azFresh((*authzWorld).openedDispute), want: azAdminOnly}},
+
 	// Subscriptions, over graphql-transport-ws: every viewer subscribes,
 	// the fixture's event happens, and only those who may see it get it.
 	"Subscription.walletUpdated": {{doc: `subscription { walletUpdated { kind wallet { id } } }`,
@@ -316,6 +344,13 @@ var authzTable = map[string][]authzProbe{
 			job := w.jobOf(t, w.acceptedContract(t))
 			return authzFixture{vars: map[string]any{"id": job}, probe: job, trigger: func(t *testing.T) {
 				w.do(t, asOwner, `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`, map[string]any{"id": job})
+			}}
+		}, want: azPartiesEvents}},
+	"Subscription.disputeUpdated": {{doc: `subscription($id: ID) { disputeUpdated(disputeId: $id) { id status } }`,
+		fixture: func(t *testing.T, w *authzWorld) authzFixture {
+			d := w.openedDispute(t)
+			return authzFixture{vars: map[string]any{"id": d}, probe: d, trigger: func(t *testing.T) {
+				w.do(t, asOwner, `mutation($id: ID!) { addDisputeMessage(input: {disputeId: $id, body: "Look again"}) { id } }`, map[string]any{"id": d})
 			}}
 		}, want: azPartiesEvents}},
 }
@@ -549,6 +584,7 @@ type authzWorld struct {
 	review                        string // of a COMPLETED contract between the two
 	reviewedEscrow, reviewedOffer string
 	withdrawal, connectAccount    string // contractor A's (PENDING: withdrawals wait for an admin)
+	dispute                       string // customer A's open dispute of a contract with contractor A
 	chargeback, fraudWarning      string // of a customer outside the viewers (their wallet is frozen)
 }
 
@@ -581,6 +617,7 @@ func newAuthzWorld(t *testing.T) *authzWorld {
 	w.reviewedOffer = w.do(t, asOwner, `query($id: ID!) { node(id: $id) { ... on Contract { offer { id } } } }`, map[string]any{"id": completed}, "node", "offer", "id")
 	w.withdrawal = w.pendingWithdrawal(t)
 	w.connectAccount = w.do(t, asParty, `{ connectAccountStatus { accountId } }`, nil, "connectAccountStatus", "accountId")
+	w.dispute = w.openedDispute(t)
 	// A chargeback, then an early fraud warning, of another customer's
 	// deposits (the sandbox's 0259 and 5423 cards).
 	disputed := srv.Register(t, "CUSTOMER")
@@ -591,6 +628,19 @@ func newAuthzWorld(t *testing.T) *authzWorld {
 	w.chargeback = w.do(t, asAdmin, `{ chargebacks(first: 1) { edges { node { id } } } }`, nil, "chargebacks", "edges", "0", "node", "id")
 	w.fraudWarning = w.do(t, asAdmin, `{ fraudWarnings(first: 1) { edges { node { id } } } }`, nil, "fraudWarnings", "edges", "0", "node", "id")
 	return w
+}
+
+// openedDispute: customer A's dispute of a new contract with contractor A.
+func (w *authzWorld) openedDispute(t *testing.T) string {
+	return w.do(t, asOwner, `mutation($id: ID!) { openDispute(input: {contractId: $id, reason: QUALITY, description: "Streaky paint"}) { id } }`,
+		map[string]any{"id": w.acceptedContract(t)}, "openDispute", "id")
+}
+
+// proposedDispute: an opened dispute with contractor A's proposal.
+func (w *authzWorld) proposedDispute(t *testing.T) string {
+	d := w.openedDispute(t)
+	w.do(t, asParty, `mutation($id: ID!) { proposeSettlement(input: {disputeId: $id, contractorAmount: "5"}) { id } }`, map[string]any{"id": d})
+	return d
 }
 
 // do runs an operation that must succeed as the viewer and returns the

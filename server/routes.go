@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/server/graphiql"
 )
 
 // Services are what the routes serve.
@@ -80,7 +80,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 
 	mux := http.NewServeMux()
 	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("JobSphere API", "/graphql"))
+		mux.Handle("GET /{$}", graphiql.Page())
+		mux.Handle("GET "+graphiql.AssetPrefix+"{file}", graphiql.Assets())
 	}
 	mux.Handle("/graphql", m.instrument("/graphql", gql))
 	mux.Handle("/query", m.instrument("/graphql", gql))

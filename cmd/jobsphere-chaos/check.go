@@ -79,6 +79,10 @@ type depositRow struct {
 type escrowRow struct {
 	id, status, funding, session, intent, offer string
 	amount, platformFee, serviceFee, earning    int64
+	// Of its disputes: how many are OPEN, and the settled one's
+	// contractor share (-1: none settled).
+	openDisputes int
+	share        int64
 }
 
 type offerRow struct {
@@ -119,10 +123,13 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 			return err
 		}},
 		{`SELECT e.id, e.status, e.funding_source, COALESCE(e.stripe_checkout_session_id, ''), COALESCE(e.stripe_payment_intent_id, ''),
-		         COALESCE(c.offer_id, ''), e.amount, e.platform_fee, e.service_fee, e.freelancer_earning
+		         COALESCE(c.offer_id, ''), e.amount, e.platform_fee, e.service_fee, e.freelancer_earning,
+		         (SELECT COUNT(*) FROM disputes d WHERE d.contract_id = c.id AND d.status = 'OPEN'),
+		         COALESCE((SELECT d.contractor_amount FROM disputes d WHERE d.contract_id = c.id AND d.status = 'SETTLED'), -1)
 		    FROM escrows e JOIN contracts c ON c.id = e.contract_id`, func(r *sql.Rows) error {
 			var e escrowRow
-			err := r.Scan(&e.id, &e.status, &e.funding, &e.session, &e.intent, &e.offer, &e.amount, &e.platformFee, &e.serviceFee, &e.earning)
+			err := r.Scan(&e.id, &e.status, &e.funding, &e.session, &e.intent, &e.offer, &e.amount, &e.platformFee, &e.serviceFee, &e.earning,
+				&e.openDisputes, &e.share)
 			sn.escrows = append(sn.escrows, e)
 			return err
 		}},
@@ -143,8 +150,8 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 		{`SELECT j.id, j.status, COALESCE(c.status, 'none'), COALESCE(e.status, 'none')
 		    FROM jobs j LEFT JOIN contracts c ON c.job_id = j.id LEFT JOIN escrows e ON e.contract_id = c.id
 		   WHERE NOT ((j.status = 'OPEN' AND c.id IS NULL)
-		           OR (j.status IN ('ASSIGNED', 'IN_PROGRESS') AND c.status = 'ACTIVE' AND e.status IN ('FUNDED', 'RELEASE_REQUESTED'))
-		           OR (j.status = 'COMPLETED' AND c.status = 'COMPLETED' AND e.status = 'RELEASED')
+		           OR (j.status IN ('ASSIGNED', 'IN_PROGRESS') AND c.status = 'ACTIVE' AND e.status IN ('FUNDED', 'RELEASE_REQUESTED', 'DISPUTED'))
+		           OR (j.status = 'COMPLETED' AND c.status = 'COMPLETED' AND e.status IN ('RELEASED', 'SETTLED'))
 		           OR (j.status = 'CANCELLED' AND (c.id IS NULL OR (c.status = 'CANCELLED' AND e.status = 'REFUNDED'))))`, func(r *sql.Rows) error {
 			var id, js, cs, es string
 			err := r.Scan(&id, &js, &cs, &es)
@@ -362,9 +369,9 @@ func (sn *snapshot) checkJobPayments(r *report, sm *stripeMoney) {
 		sm.nJobs, money(sm.jobsIn), sm.nJobs-toWallet, toWallet), problems)
 }
 
-// checkEscrows: each escrow is released or refunded, never both, and its
-// ledger agrees; card refunds at Stripe match the escrows refunded to the
-// card.
+// checkEscrows: each escrow is released or refunded, never both — or,
+// settled by a dispute, split as its dispute says — and its ledger
+// agrees; card refunds at Stripe match the escrows refunded to the card.
 func (sn *snapshot) checkEscrows(r *report, sm *stripeMoney) {
 	var problems []string
 	byIntent := map[string][]fsRefund{}
@@ -382,7 +389,25 @@ func (sn *snapshot) checkEscrows(r *report, sm *stripeMoney) {
 		}
 		k := "escrow:" + e.id
 		payout, fee, refund := sn.has(k+":payout"), sn.has(k+":service-fee"), sn.txns[k+":refund"]
+		if (e.status == "DISPUTED") != (e.openDisputes == 1) || e.openDisputes > 1 {
+			problems = append(problems, fmt.Sprintf("escrow %s is %s with %d open disputes", e.id, e.status, e.openDisputes))
+		}
+		if e.share >= 0 {
+			var paid int64
+			for _, part := range []string{":payout", ":service-fee"} {
+				if t := sn.txns[k+part]; t != nil {
+					paid += t.amount
+				}
+			}
+			if paid != e.share {
+				problems = append(problems, fmt.Sprintf("escrow %s (%s): its dispute gave the contractor %s, the ledger %s", e.id, e.status, money(e.share), money(paid)))
+			}
+		}
 		switch e.status {
+		case "SETTLED":
+			if !payout || refund == nil || e.share <= 0 || e.share >= e.amount {
+				problems = append(problems, fmt.Sprintf("escrow %s SETTLED without a split: payout %v, refund %v, share %s", e.id, payout, refund != nil, money(e.share)))
+			}
 		case "RELEASED":
 			if refund != nil {
 				problems = append(problems, fmt.Sprintf("escrow %s RELEASED and also refunded (%s)", e.id, money(refund.amount)))

@@ -23,6 +23,11 @@ var operations = []operation{
 	{"start-job", 5, (*actor).opStartJob}, {"complete-job", 6, (*actor).opCompleteJob}, {"approve-release", 5, (*actor).opApproveRelease},
 	{"cancel-job", 2, (*actor).opCancelJob},
 	{"pay-for-job", 5, (*actor).opPayForJob}, {"refund-escrow", 3, (*actor).opRefundEscrow}, {"rate", 2, (*actor).opRate},
+	// Deliveries and disputes (disputes.go).
+	{"submit-work", 3, (*actor).opSubmitWork}, {"open-dispute", 3, (*actor).opOpenDispute},
+	{"dispute-message", 2, (*actor).opDisputeMessage}, {"propose-settlement", 3, (*actor).opProposeSettlement},
+	{"accept-settlement", 3, (*actor).opAcceptSettlement}, {"withdraw-dispute", 1, (*actor).opWithdrawDispute},
+	{"resolve-dispute", 2, (*actor).opResolveDispute},
 	// Payouts.
 	{"connect", 4, (*actor).opConnect}, {"withdraw", 6, (*actor).opWithdraw}, {"review-withdrawal", 4, (*actor).opReviewWithdrawal},
 	{"reverse-transfer", 1, (*actor).opReverseTransfer}, {"financial-connections", 1, (*actor).opFinancialConnections},
@@ -365,6 +370,9 @@ func (a *actor) opAnswerOffer(ctx context.Context, how string) string {
 func (w *world) addContract(c *contractRec) {
 	if old := w.contractBy[c.id]; old != nil {
 		old.escrow, old.jobStatus = c.escrow, c.jobStatus
+		if old.escrow != "DISPUTED" {
+			old.dispute = nil
+		}
 		return
 	}
 	w.contracts = append(w.contracts, c)
@@ -735,11 +743,22 @@ func (a *actor) opSync(ctx context.Context) string {
 				}
 			}
 		}
+		Disputes struct {
+			Edges []struct {
+				Node struct {
+					ID             string
+					OpenedBy       struct{ ID string }
+					Contract       struct{ ID string }
+					LatestProposal *struct{ ProposedBy struct{ ID string } }
+				}
+			}
+		}
 	}
 	err := a.as(ctx, a.admin(), `{
   withdrawals(first: 20, status: PENDING) { edges { node { id status } } }
   offers(first: 20, status: PENDING) { edges { node { id status job { id } customer { id } contractor { id } } } }
   contracts(first: 10) { edges { node { id job { id status } customer { id } contractor { id } escrow { status fundingSource } } } }
+  disputes(status: OPEN, first: 10) { edges { node { id openedBy { id } contract { id } latestProposal { proposedBy { id } } } } }
 }`, nil, &out)
 	if err != nil {
 		return outcome(err)
@@ -771,6 +790,18 @@ func (a *actor) opSync(ctx context.Context) string {
 		if j := w.jobByID[n.Job.ID]; j != nil {
 			j.status = n.Job.Status
 		}
+	}
+	for _, e := range out.Disputes.Edges {
+		n := e.Node
+		c, opener := w.contractBy[n.Contract.ID], w.users[n.OpenedBy.ID]
+		if c == nil || opener == nil {
+			continue
+		}
+		d := &disputeRec{id: n.ID, opener: opener}
+		if n.LatestProposal != nil {
+			d.proposer = w.users[n.LatestProposal.ProposedBy.ID]
+		}
+		c.escrow, c.dispute = "DISPUTED", d
 	}
 	return "ok"
 }

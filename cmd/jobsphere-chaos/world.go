@@ -76,6 +76,7 @@ type contractRec struct {
 	escrow, funding      string
 	jobStatus            string
 	rated                bool
+	dispute              *disputeRec // its open dispute, nil when none is known
 }
 
 type wdRec struct {

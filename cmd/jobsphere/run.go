@@ -244,6 +244,7 @@ func sweep(ctx context.Context, app *app.App, logger *slog.Logger, grace time.Du
 		{"interrupted deposit refunds finished", func() (int, error) { return app.Payments.SweepDepositRefunds(ctx, grace) }},
 		{"delivered jobs auto-released", func() (int, error) { return app.Market.AutoRelease(ctx) }},
 		{"auto-release reminders sent", func() (int, error) { return app.Market.RemindAutoReleases(ctx) }},
+		{"unanswered disputes settled for their openers", func() (int, error) { return app.Market.SettleUnanswered(ctx) }},
 	} {
 		n, err := step.run()
 		if err != nil {

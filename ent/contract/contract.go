@@ -46,6 +46,8 @@ const (
 	EdgeEscrow = "escrow"
 	// EdgeReview holds the string denoting the review edge name in mutations.
 	EdgeReview = "review"
+	// EdgeDisputes holds the string denoting the disputes edge name in mutations.
+	EdgeDisputes = "disputes"
 	// Table holds the table name of the contract in the database.
 	Table = "contracts"
 	// JobTable is the table that holds the job relation/edge.
@@ -90,6 +92,13 @@ const (
 	ReviewInverseTable = "reviews"
 	// ReviewColumn is the table column denoting the review relation/edge.
 	ReviewColumn = "contract_id"
+	// DisputesTable is the table that holds the disputes relation/edge.
+	DisputesTable = "disputes"
+	// DisputesInverseTable is the table name for the Dispute entity.
+	// It exists in this package in order to avoid circular dependency with the "dispute" package.
+	DisputesInverseTable = "disputes"
+	// DisputesColumn is the table column denoting the disputes relation/edge.
+	DisputesColumn = "contract_id"
 )
 
 // Columns holds all SQL columns for contract fields.
@@ -242,6 +251,20 @@ func ByReviewField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newReviewStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByDisputesCount orders the results by disputes count.
+func ByDisputesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDisputesStep(), opts...)
+	}
+}
+
+// ByDisputes orders the results by disputes terms.
+func ByDisputes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDisputesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newJobStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -282,6 +305,13 @@ func newReviewStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ReviewInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, ReviewTable, ReviewColumn),
+	)
+}
+func newDisputesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DisputesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DisputesTable, DisputesColumn),
 	)
 }
 

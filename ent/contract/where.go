@@ -669,6 +669,29 @@ func HasReviewWith(preds ...predicate.Review) predicate.Contract {
 	})
 }
 
+// HasDisputes applies the HasEdge predicate on the "disputes" edge.
+func HasDisputes() predicate.Contract {
+	return predicate.Contract(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DisputesTable, DisputesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDisputesWith applies the HasEdge predicate on the "disputes" edge with a given conditions (other predicates).
+func HasDisputesWith(preds ...predicate.Dispute) predicate.Contract {
+	return predicate.Contract(func(s *sql.Selector) {
+		step := newDisputesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Contract) predicate.Contract {
 	return predicate.Contract(sql.AndPredicates(predicates...))

@@ -32,6 +32,8 @@ const (
 	FieldServiceFee = "service_fee"
 	// FieldFreelancerEarning holds the string denoting the freelancer_earning field in the database.
 	FieldFreelancerEarning = "freelancer_earning"
+	// FieldContractorFeeBps holds the string denoting the contractor_fee_bps field in the database.
+	FieldContractorFeeBps = "contractor_fee_bps"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldFundingSource holds the string denoting the funding_source field in the database.
@@ -52,6 +54,8 @@ const (
 	FieldCancelReasonDescription = "cancel_reason_description"
 	// FieldCardRefundStartedAt holds the string denoting the card_refund_started_at field in the database.
 	FieldCardRefundStartedAt = "card_refund_started_at"
+	// FieldCardRefundAmount holds the string denoting the card_refund_amount field in the database.
+	FieldCardRefundAmount = "card_refund_amount"
 	// EdgeContract holds the string denoting the contract edge name in mutations.
 	EdgeContract = "contract"
 	// Table holds the table name of the escrow in the database.
@@ -75,6 +79,7 @@ var Columns = []string{
 	FieldPlatformFee,
 	FieldServiceFee,
 	FieldFreelancerEarning,
+	FieldContractorFeeBps,
 	FieldStatus,
 	FieldFundingSource,
 	FieldStripeCheckoutSessionID,
@@ -85,6 +90,7 @@ var Columns = []string{
 	FieldCancelReason,
 	FieldCancelReasonDescription,
 	FieldCardRefundStartedAt,
+	FieldCardRefundAmount,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -120,6 +126,8 @@ const (
 	StatusRELEASE_REQUESTED Status = "RELEASE_REQUESTED"
 	StatusRELEASED          Status = "RELEASED"
 	StatusREFUNDED          Status = "REFUNDED"
+	StatusDISPUTED          Status = "DISPUTED"
+	StatusSETTLED           Status = "SETTLED"
 )
 
 func (s Status) String() string {
@@ -129,7 +137,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusFUNDED, StatusRELEASE_REQUESTED, StatusRELEASED, StatusREFUNDED:
+	case StatusFUNDED, StatusRELEASE_REQUESTED, StatusRELEASED, StatusREFUNDED, StatusDISPUTED, StatusSETTLED:
 		return nil
 	default:
 		return fmt.Errorf("escrow: invalid enum value for status field: %q", s)
@@ -202,6 +210,11 @@ func ByFreelancerEarning(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFreelancerEarning, opts...).ToFunc()
 }
 
+// ByContractorFeeBps orders the results by the contractor_fee_bps field.
+func ByContractorFeeBps(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldContractorFeeBps, opts...).ToFunc()
+}
+
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
@@ -250,6 +263,11 @@ func ByCancelReasonDescription(opts ...sql.OrderTermOption) OrderOption {
 // ByCardRefundStartedAt orders the results by the card_refund_started_at field.
 func ByCardRefundStartedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCardRefundStartedAt, opts...).ToFunc()
+}
+
+// ByCardRefundAmount orders the results by the card_refund_amount field.
+func ByCardRefundAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCardRefundAmount, opts...).ToFunc()
 }
 
 // ByContractField orders the results by contract field.

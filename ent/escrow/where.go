@@ -91,6 +91,11 @@ func FreelancerEarning(v int64) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldFreelancerEarning, v))
 }
 
+// ContractorFeeBps applies equality check predicate on the "contractor_fee_bps" field. It's identical to ContractorFeeBpsEQ.
+func ContractorFeeBps(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldContractorFeeBps, v))
+}
+
 // StripeCheckoutSessionID applies equality check predicate on the "stripe_checkout_session_id" field. It's identical to StripeCheckoutSessionIDEQ.
 func StripeCheckoutSessionID(v string) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldStripeCheckoutSessionID, v))
@@ -129,6 +134,11 @@ func CancelReasonDescription(v string) predicate.Escrow {
 // CardRefundStartedAt applies equality check predicate on the "card_refund_started_at" field. It's identical to CardRefundStartedAtEQ.
 func CardRefundStartedAt(v time.Time) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldCardRefundStartedAt, v))
+}
+
+// CardRefundAmount applies equality check predicate on the "card_refund_amount" field. It's identical to CardRefundAmountEQ.
+func CardRefundAmount(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAmount, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -439,6 +449,56 @@ func FreelancerEarningLT(v int64) predicate.Escrow {
 // FreelancerEarningLTE applies the LTE predicate on the "freelancer_earning" field.
 func FreelancerEarningLTE(v int64) predicate.Escrow {
 	return predicate.Escrow(sql.FieldLTE(FieldFreelancerEarning, v))
+}
+
+// ContractorFeeBpsEQ applies the EQ predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsEQ(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldContractorFeeBps, v))
+}
+
+// ContractorFeeBpsNEQ applies the NEQ predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsNEQ(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNEQ(FieldContractorFeeBps, v))
+}
+
+// ContractorFeeBpsIn applies the In predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsIn(vs ...int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldIn(FieldContractorFeeBps, vs...))
+}
+
+// ContractorFeeBpsNotIn applies the NotIn predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsNotIn(vs ...int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotIn(FieldContractorFeeBps, vs...))
+}
+
+// ContractorFeeBpsGT applies the GT predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsGT(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGT(FieldContractorFeeBps, v))
+}
+
+// ContractorFeeBpsGTE applies the GTE predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsGTE(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGTE(FieldContractorFeeBps, v))
+}
+
+// ContractorFeeBpsLT applies the LT predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsLT(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLT(FieldContractorFeeBps, v))
+}
+
+// ContractorFeeBpsLTE applies the LTE predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsLTE(v int) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLTE(FieldContractorFeeBps, v))
+}
+
+// ContractorFeeBpsIsNil applies the IsNil predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsIsNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldIsNull(FieldContractorFeeBps))
+}
+
+// ContractorFeeBpsNotNil applies the NotNil predicate on the "contractor_fee_bps" field.
+func ContractorFeeBpsNotNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotNull(FieldContractorFeeBps))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.
@@ -979,6 +1039,56 @@ func CardRefundStartedAtIsNil() predicate.Escrow {
 // CardRefundStartedAtNotNil applies the NotNil predicate on the "card_refund_started_at" field.
 func CardRefundStartedAtNotNil() predicate.Escrow {
 	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundStartedAt))
+}
+
+// CardRefundAmountEQ applies the EQ predicate on the "card_refund_amount" field.
+func CardRefundAmountEQ(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAmount, v))
+}
+
+// CardRefundAmountNEQ applies the NEQ predicate on the "card_refund_amount" field.
+func CardRefundAmountNEQ(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNEQ(FieldCardRefundAmount, v))
+}
+
+// CardRefundAmountIn applies the In predicate on the "card_refund_amount" field.
+func CardRefundAmountIn(vs ...int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldIn(FieldCardRefundAmount, vs...))
+}
+
+// CardRefundAmountNotIn applies the NotIn predicate on the "card_refund_amount" field.
+func CardRefundAmountNotIn(vs ...int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotIn(FieldCardRefundAmount, vs...))
+}
+
+// CardRefundAmountGT applies the GT predicate on the "card_refund_amount" field.
+func CardRefundAmountGT(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGT(FieldCardRefundAmount, v))
+}
+
+// CardRefundAmountGTE applies the GTE predicate on the "card_refund_amount" field.
+func CardRefundAmountGTE(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGTE(FieldCardRefundAmount, v))
+}
+
+// CardRefundAmountLT applies the LT predicate on the "card_refund_amount" field.
+func CardRefundAmountLT(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLT(FieldCardRefundAmount, v))
+}
+
+// CardRefundAmountLTE applies the LTE predicate on the "card_refund_amount" field.
+func CardRefundAmountLTE(v int64) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLTE(FieldCardRefundAmount, v))
+}
+
+// CardRefundAmountIsNil applies the IsNil predicate on the "card_refund_amount" field.
+func CardRefundAmountIsNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldIsNull(FieldCardRefundAmount))
+}
+
+// CardRefundAmountNotNil applies the NotNil predicate on the "card_refund_amount" field.
+func CardRefundAmountNotNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundAmount))
 }
 
 // HasContract applies the HasEdge predicate on the "contract" edge.

@@ -57,6 +57,30 @@ func (f DepositFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DepositMutation", m)
 }
 
+// The DisputeFunc type is an adapter to allow the use of ordinary
+// function as Dispute mutator.
+type DisputeFunc func(context.Context, *ent.DisputeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DisputeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DisputeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DisputeMutation", m)
+}
+
+// The DisputeMessageFunc type is an adapter to allow the use of ordinary
+// function as DisputeMessage mutator.
+type DisputeMessageFunc func(context.Context, *ent.DisputeMessageMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DisputeMessageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DisputeMessageMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DisputeMessageMutation", m)
+}
+
 // The EscrowFunc type is an adapter to allow the use of ordinary
 // function as Escrow mutator.
 type EscrowFunc func(context.Context, *ent.EscrowMutation) (ent.Value, error)
@@ -199,6 +223,18 @@ func (f ReviewFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReviewMutation", m)
+}
+
+// The SettlementProposalFunc type is an adapter to allow the use of ordinary
+// function as SettlementProposal mutator.
+type SettlementProposalFunc func(context.Context, *ent.SettlementProposalMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SettlementProposalFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SettlementProposalMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SettlementProposalMutation", m)
 }
 
 // The StripeEventFunc type is an adapter to allow the use of ordinary

@@ -173,6 +173,97 @@ var (
 			},
 		},
 	}
+	// DisputesColumns holds the columns for the "disputes" table.
+	DisputesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "open_contract_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"NOT_DELIVERED", "QUALITY", "NOT_AS_DESCRIBED", "UNRESPONSIVE", "OTHER"}},
+		{Name: "description", Type: field.TypeString, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "SETTLED", "WITHDRAWN"}, Default: "OPEN"},
+		{Name: "escrow_status_before", Type: field.TypeEnum, Enums: []string{"FUNDED", "RELEASE_REQUESTED"}},
+		{Name: "respond_by", Type: field.TypeTime},
+		{Name: "responded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "latest_proposal_id", Type: field.TypeString, Nullable: true},
+		{Name: "settled_by", Type: field.TypeEnum, Nullable: true, Enums: []string{"AGREEMENT", "ADMIN", "DEFAULT"}},
+		{Name: "contractor_amount", Type: field.TypeInt64, Nullable: true},
+		{Name: "customer_refund", Type: field.TypeInt64, Nullable: true},
+		{Name: "resolution_note", Type: field.TypeString, Nullable: true},
+		{Name: "resolved_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "settled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "withdrawn_at", Type: field.TypeTime, Nullable: true},
+		{Name: "contract_id", Type: field.TypeString},
+		{Name: "opened_by_id", Type: field.TypeString},
+	}
+	// DisputesTable holds the schema information for the "disputes" table.
+	DisputesTable = &schema.Table{
+		Name:       "disputes",
+		Columns:    DisputesColumns,
+		PrimaryKey: []*schema.Column{DisputesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "disputes_contracts_disputes",
+				Columns:    []*schema.Column{DisputesColumns[18]},
+				RefColumns: []*schema.Column{ContractsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "disputes_users_opened_by",
+				Columns:    []*schema.Column{DisputesColumns[19]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dispute_status_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[6], DisputesColumns[1]},
+			},
+			{
+				Name:    "dispute_contract_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[18]},
+			},
+		},
+	}
+	// DisputeMessagesColumns holds the columns for the "dispute_messages" table.
+	DisputeMessagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "body", Type: field.TypeString, Size: 2147483647},
+		{Name: "media_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "dispute_id", Type: field.TypeString},
+		{Name: "author_id", Type: field.TypeString},
+	}
+	// DisputeMessagesTable holds the schema information for the "dispute_messages" table.
+	DisputeMessagesTable = &schema.Table{
+		Name:       "dispute_messages",
+		Columns:    DisputeMessagesColumns,
+		PrimaryKey: []*schema.Column{DisputeMessagesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "dispute_messages_disputes_messages",
+				Columns:    []*schema.Column{DisputeMessagesColumns[4]},
+				RefColumns: []*schema.Column{DisputesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispute_messages_users_author",
+				Columns:    []*schema.Column{DisputeMessagesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "disputemessage_dispute_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{DisputeMessagesColumns[4], DisputeMessagesColumns[1]},
+			},
+		},
+	}
 	// EscrowsColumns holds the columns for the "escrows" table.
 	EscrowsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -182,7 +273,8 @@ var (
 		{Name: "platform_fee", Type: field.TypeInt64},
 		{Name: "service_fee", Type: field.TypeInt64},
 		{Name: "freelancer_earning", Type: field.TypeInt64},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"FUNDED", "RELEASE_REQUESTED", "RELEASED", "REFUNDED"}, Default: "FUNDED"},
+		{Name: "contractor_fee_bps", Type: field.TypeInt, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"FUNDED", "RELEASE_REQUESTED", "RELEASED", "REFUNDED", "DISPUTED", "SETTLED"}, Default: "FUNDED"},
 		{Name: "funding_source", Type: field.TypeEnum, Enums: []string{"WALLET", "CHECKOUT"}},
 		{Name: "stripe_checkout_session_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "stripe_payment_intent_id", Type: field.TypeString, Nullable: true},
@@ -192,6 +284,7 @@ var (
 		{Name: "cancel_reason", Type: field.TypeString, Nullable: true},
 		{Name: "cancel_reason_description", Type: field.TypeString, Nullable: true},
 		{Name: "card_refund_started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "card_refund_amount", Type: field.TypeInt64, Nullable: true},
 		{Name: "contract_id", Type: field.TypeString, Unique: true},
 	}
 	// EscrowsTable holds the schema information for the "escrows" table.
@@ -202,7 +295,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "escrows_contracts_escrow",
-				Columns:    []*schema.Column{EscrowsColumns[17]},
+				Columns:    []*schema.Column{EscrowsColumns[19]},
 				RefColumns: []*schema.Column{ContractsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -674,6 +767,34 @@ var (
 			},
 		},
 	}
+	// SettlementProposalsColumns holds the columns for the "settlement_proposals" table.
+	SettlementProposalsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "contractor_amount", Type: field.TypeInt64},
+		{Name: "dispute_id", Type: field.TypeString},
+		{Name: "proposed_by_id", Type: field.TypeString},
+	}
+	// SettlementProposalsTable holds the schema information for the "settlement_proposals" table.
+	SettlementProposalsTable = &schema.Table{
+		Name:       "settlement_proposals",
+		Columns:    SettlementProposalsColumns,
+		PrimaryKey: []*schema.Column{SettlementProposalsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "settlement_proposals_disputes_proposals",
+				Columns:    []*schema.Column{SettlementProposalsColumns[3]},
+				RefColumns: []*schema.Column{DisputesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "settlement_proposals_users_proposed_by",
+				Columns:    []*schema.Column{SettlementProposalsColumns[4]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// StripeEventsColumns holds the columns for the "stripe_events" table.
 	StripeEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -790,6 +911,8 @@ var (
 		ConnectAccountsTable,
 		ContractsTable,
 		DepositsTable,
+		DisputesTable,
+		DisputeMessagesTable,
 		EscrowsTable,
 		FraudWarningsTable,
 		JobsTable,
@@ -802,6 +925,7 @@ var (
 		RateLimitBucketsTable,
 		RefreshTokensTable,
 		ReviewsTable,
+		SettlementProposalsTable,
 		StripeEventsTable,
 		UsersTable,
 		WalletsTable,
@@ -820,6 +944,10 @@ func init() {
 	ContractsTable.ForeignKeys[3].RefTable = JobsTable
 	DepositsTable.ForeignKeys[0].RefTable = UsersTable
 	DepositsTable.ForeignKeys[1].RefTable = LedgerTransactionsTable
+	DisputesTable.ForeignKeys[0].RefTable = ContractsTable
+	DisputesTable.ForeignKeys[1].RefTable = UsersTable
+	DisputeMessagesTable.ForeignKeys[0].RefTable = DisputesTable
+	DisputeMessagesTable.ForeignKeys[1].RefTable = UsersTable
 	EscrowsTable.ForeignKeys[0].RefTable = ContractsTable
 	FraudWarningsTable.ForeignKeys[0].RefTable = UsersTable
 	FraudWarningsTable.ForeignKeys[1].RefTable = DepositsTable
@@ -846,6 +974,8 @@ func init() {
 	ReviewsTable.ForeignKeys[0].RefTable = ContractsTable
 	ReviewsTable.ForeignKeys[1].RefTable = UsersTable
 	ReviewsTable.ForeignKeys[2].RefTable = UsersTable
+	SettlementProposalsTable.ForeignKeys[0].RefTable = DisputesTable
+	SettlementProposalsTable.ForeignKeys[1].RefTable = UsersTable
 	WalletsTable.ForeignKeys[0].RefTable = UsersTable
 	WithdrawalsTable.ForeignKeys[0].RefTable = UsersTable
 }

@@ -18,6 +18,12 @@ type Contract func(*sql.Selector)
 // Deposit is the predicate function for deposit builders.
 type Deposit func(*sql.Selector)
 
+// Dispute is the predicate function for dispute builders.
+type Dispute func(*sql.Selector)
+
+// DisputeMessage is the predicate function for disputemessage builders.
+type DisputeMessage func(*sql.Selector)
+
 // Escrow is the predicate function for escrow builders.
 type Escrow func(*sql.Selector)
 
@@ -53,6 +59,9 @@ type RefreshToken func(*sql.Selector)
 
 // Review is the predicate function for review builders.
 type Review func(*sql.Selector)
+
+// SettlementProposal is the predicate function for settlementproposal builders.
+type SettlementProposal func(*sql.Selector)
 
 // StripeEvent is the predicate function for stripeevent builders.
 type StripeEvent func(*sql.Selector)

@@ -212,6 +212,7 @@ func (Contract) Edges() []ent.Edge {
 			Annotations(entgql.Skip(entgql.SkipType)), // parties only: graph/market.graphqls
 		edge.To("escrow", Escrow.Type).Unique().Annotations(entgql.Skip(entgql.SkipType)), // non-null in the contract: graph/market.graphqls
 		edge.To("review", Review.Type).Unique().Annotations(hidden),
+		edge.To("disputes", Dispute.Type).Annotations(hidden), // its latest: Contract.dispute
 	}
 }
 
@@ -241,7 +242,11 @@ func (Escrow) Fields() []ent.Field {
 		field.Int64("platform_fee").Annotations(decimal).Immutable(),
 		field.Int64("service_fee").Annotations(decimal).Immutable(),
 		field.Int64("freelancer_earning").Annotations(decimal).Immutable(),
-		field.Enum("status").Values("FUNDED", "RELEASE_REQUESTED", "RELEASED", "REFUNDED").
+		// The service-fee rate of the deal, for a dispute's split of it.
+		// Empty on escrows made before it was recorded (see
+		// market.contractorRate).
+		field.Int("contractor_fee_bps").Optional().Nillable().Immutable().Annotations(hidden),
+		field.Enum("status").Values("FUNDED", "RELEASE_REQUESTED", "RELEASED", "REFUNDED", "DISPUTED", "SETTLED").
 			Default("FUNDED").Annotations(entgql.Type("EscrowStatus")),
 		field.Enum("funding_source").Values("WALLET", "CHECKOUT").Immutable().
 			Annotations(entgql.Type("FundingSource")),
@@ -256,6 +261,10 @@ func (Escrow) Fields() []ent.Field {
 		// Stripe: from then on the escrow can only end refunded (see
 		// market.refundCard), whatever happens to the process.
 		field.Time("card_refund_started_at").Optional().Nillable().Annotations(hidden),
+		// What that refund asks of Stripe: the whole escrow and platform
+		// fee, or a dispute settlement's customer part. Empty on refunds
+		// claimed before it was recorded, which were always whole.
+		field.Int64("card_refund_amount").Optional().Nillable().Annotations(hidden),
 	}
 }
 

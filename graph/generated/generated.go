@@ -21,6 +21,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
@@ -51,6 +52,8 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Contract() ContractResolver
 	Delivery() DeliveryResolver
+	Dispute() DisputeResolver
+	DisputeMessage() DisputeMessageResolver
 	Job() JobResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -149,6 +152,7 @@ type ComplexityRoot struct {
 		Contractor  func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		Customer    func(childComplexity int) int
+		Dispute     func(childComplexity int) int
 		Escrow      func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Job         func(childComplexity int) int
@@ -198,6 +202,55 @@ type ComplexityRoot struct {
 		RequiresAction  func(childComplexity int) int
 		SessionID       func(childComplexity int) int
 		Wallet          func(childComplexity int) int
+	}
+
+	Dispute struct {
+		Contract         func(childComplexity int) int
+		ContractorAmount func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		CustomerRefund   func(childComplexity int) int
+		Description      func(childComplexity int) int
+		ID               func(childComplexity int) int
+		LatestProposal   func(childComplexity int) int
+		Messages         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.DisputeMessageOrder) int
+		OpenedBy         func(childComplexity int) int
+		Reason           func(childComplexity int) int
+		RespondBy        func(childComplexity int) int
+		SettledAt        func(childComplexity int) int
+		SettledBy        func(childComplexity int) int
+		Status           func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	DisputeConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DisputeEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	DisputeMessage struct {
+		Attachments func(childComplexity int) int
+		Author      func(childComplexity int) int
+		Body        func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Dispute     func(childComplexity int) int
+		ID          func(childComplexity int) int
+	}
+
+	DisputeMessageConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DisputeMessageEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Escrow struct {
@@ -313,6 +366,8 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcceptOffer                       func(childComplexity int, offerID pulid.ID) int
+		AcceptSettlement                  func(childComplexity int, disputeID pulid.ID, proposalID *pulid.ID) int
+		AddDisputeMessage                 func(childComplexity int, input market.DisputeMessageInput) int
 		ApplyToJob                        func(childComplexity int, input market.ApplyInput) int
 		ApproveFundRelease                func(childComplexity int, contractID pulid.ID) int
 		ApproveWithdrawal                 func(childComplexity int, id pulid.ID) int
@@ -325,7 +380,9 @@ type ComplexityRoot struct {
 		FreezeWallet                      func(childComplexity int, userID pulid.ID, reason string) int
 		Login                             func(childComplexity int, input model.LoginInput) int
 		Logout                            func(childComplexity int, refreshToken string) int
+		OpenDispute                       func(childComplexity int, input market.OpenDisputeInput) int
 		PayForJob                         func(childComplexity int, input payments.PayForJobInput) int
+		ProposeSettlement                 func(childComplexity int, input model.ProposeSettlementInput) int
 		RateFreelancer                    func(childComplexity int, input market.RateInput) int
 		RefreshConnectOnboardingLink      func(childComplexity int) int
 		RefreshToken                      func(childComplexity int, refreshToken string) int
@@ -335,12 +392,14 @@ type ComplexityRoot struct {
 		RejectOffer                       func(childComplexity int, offerID pulid.ID, reason *string) int
 		RejectWithdrawal                  func(childComplexity int, id pulid.ID, reason string) int
 		RequestFundRelease                func(childComplexity int, contractID pulid.ID) int
+		ResolveDispute                    func(childComplexity int, input model.ResolveDisputeInput) int
 		SendOffer                         func(childComplexity int, input market.SendOfferInput) int
 		SubmitWork                        func(childComplexity int, input market.SubmitWorkInput) int
 		UnfreezeWallet                    func(childComplexity int, userID pulid.ID) int
 		UpdateJobStatus                   func(childComplexity int, id pulid.ID, status job.Status) int
 		UploadMedia                       func(childComplexity int, file graphql.Upload) int
 		Withdraw                          func(childComplexity int, amount int64, idempotencyKey *string) int
+		WithdrawDispute                   func(childComplexity int, disputeID pulid.ID) int
 		WithdrawOffer                     func(childComplexity int, offerID pulid.ID) int
 	}
 
@@ -398,6 +457,7 @@ type ComplexityRoot struct {
 		LedgerBalanced     func(childComplexity int) int
 		Losses             func(childComplexity int) int
 		OpenChargebacks    func(childComplexity int) int
+		OpenDisputes       func(childComplexity int) int
 		PendingWithdrawals func(childComplexity int) int
 		Receivables        func(childComplexity int) int
 		Revenue            func(childComplexity int) int
@@ -409,6 +469,8 @@ type ComplexityRoot struct {
 		ConnectAccountStatus func(childComplexity int) int
 		Contracts            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) int
 		Deposit              func(childComplexity int, id pulid.ID) int
+		Dispute              func(childComplexity int, id pulid.ID) int
+		Disputes             func(childComplexity int, status *dispute.Status, first *int, after *entgql.Cursor[pulid.ID]) int
 		FraudWarnings        func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		Job                  func(childComplexity int, id pulid.ID) int
 		Jobs                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
@@ -462,6 +524,14 @@ type ComplexityRoot struct {
 		Wallet  func(childComplexity int) int
 	}
 
+	SettlementProposal struct {
+		ContractorAmount func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		Dispute          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		ProposedBy       func(childComplexity int) int
+	}
+
 	StripeConfig struct {
 		Currency       func(childComplexity int) int
 		PublishableKey func(childComplexity int) int
@@ -470,6 +540,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		DepositCompleted   func(childComplexity int, depositID *pulid.ID) int
+		DisputeUpdated     func(childComplexity int, disputeID *pulid.ID) int
 		JobStatusChanged   func(childComplexity int, jobID *pulid.ID) int
 		OfferStatusChanged func(childComplexity int, offerID *pulid.ID) int
 		WalletUpdated      func(childComplexity int) int
@@ -589,11 +660,18 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type ContractResolver interface {
+	Dispute(ctx context.Context, obj *ent.Contract) (*ent.Dispute, error)
 	Escrow(ctx context.Context, obj *ent.Contract) (*ent.Escrow, error)
 	Offer(ctx context.Context, obj *ent.Contract) (*ent.Offer, error)
 }
 type DeliveryResolver interface {
 	Attachments(ctx context.Context, obj *market.Delivery) ([]*media.Uploaded, error)
+}
+type DisputeResolver interface {
+	LatestProposal(ctx context.Context, obj *ent.Dispute) (*ent.SettlementProposal, error)
+}
+type DisputeMessageResolver interface {
+	Attachments(ctx context.Context, obj *ent.DisputeMessage) ([]*media.Uploaded, error)
 }
 type JobResolver interface {
 	Offer(ctx context.Context, obj *ent.Job) (*ent.Offer, error)
@@ -607,6 +685,12 @@ type MutationResolver interface {
 	RefreshToken(ctx context.Context, refreshToken string) (*auth.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
 	RefundDeposit(ctx context.Context, depositID pulid.ID) (*ent.Deposit, error)
+	OpenDispute(ctx context.Context, input market.OpenDisputeInput) (*ent.Dispute, error)
+	AddDisputeMessage(ctx context.Context, input market.DisputeMessageInput) (*ent.DisputeMessage, error)
+	ProposeSettlement(ctx context.Context, input model.ProposeSettlementInput) (*ent.Dispute, error)
+	AcceptSettlement(ctx context.Context, disputeID pulid.ID, proposalID *pulid.ID) (*ent.Dispute, error)
+	WithdrawDispute(ctx context.Context, disputeID pulid.ID) (*ent.Dispute, error)
+	ResolveDispute(ctx context.Context, input model.ResolveDisputeInput) (*ent.Dispute, error)
 	CreateJob(ctx context.Context, input market.CreateJobInput) (*ent.Job, error)
 	UpdateJobStatus(ctx context.Context, id pulid.ID, status job.Status) (*ent.Job, error)
 	ApplyToJob(ctx context.Context, input market.ApplyInput) (*ent.JobApplication, error)
@@ -639,6 +723,8 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*ent.User, error)
 	Chargebacks(ctx context.Context, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ChargebackConnection, error)
 	FraudWarnings(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID]) (*ent.FraudWarningConnection, error)
+	Dispute(ctx context.Context, id pulid.ID) (*ent.Dispute, error)
+	Disputes(ctx context.Context, status *dispute.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.DisputeConnection, error)
 	Offers(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) (*ent.OfferConnection, error)
 	Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) (*ent.ContractConnection, error)
 	Reviews(ctx context.Context, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error)
@@ -656,6 +742,7 @@ type QueryResolver interface {
 type SubscriptionResolver interface {
 	WalletUpdated(ctx context.Context) (<-chan *payments.WalletEvent, error)
 	DepositCompleted(ctx context.Context, depositID *pulid.ID) (<-chan *ent.Deposit, error)
+	DisputeUpdated(ctx context.Context, disputeID *pulid.ID) (<-chan *ent.Dispute, error)
 	OfferStatusChanged(ctx context.Context, offerID *pulid.ID) (<-chan *ent.Offer, error)
 	JobStatusChanged(ctx context.Context, jobID *pulid.ID) (<-chan *ent.Job, error)
 }
@@ -1000,6 +1087,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contract.Customer(childComplexity), true
+	case "Contract.dispute":
+		if e.ComplexityRoot.Contract.Dispute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contract.Dispute(childComplexity), true
 	case "Contract.escrow":
 		if e.ComplexityRoot.Contract.Escrow == nil {
 			break
@@ -1209,6 +1302,203 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DepositPayload.Wallet(childComplexity), true
+
+	case "Dispute.contract":
+		if e.ComplexityRoot.Dispute.Contract == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.Contract(childComplexity), true
+	case "Dispute.contractorAmount":
+		if e.ComplexityRoot.Dispute.ContractorAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.ContractorAmount(childComplexity), true
+	case "Dispute.createdAt":
+		if e.ComplexityRoot.Dispute.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.CreatedAt(childComplexity), true
+	case "Dispute.customerRefund":
+		if e.ComplexityRoot.Dispute.CustomerRefund == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.CustomerRefund(childComplexity), true
+	case "Dispute.description":
+		if e.ComplexityRoot.Dispute.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.Description(childComplexity), true
+	case "Dispute.id":
+		if e.ComplexityRoot.Dispute.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.ID(childComplexity), true
+	case "Dispute.latestProposal":
+		if e.ComplexityRoot.Dispute.LatestProposal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.LatestProposal(childComplexity), true
+	case "Dispute.messages":
+		if e.ComplexityRoot.Dispute.Messages == nil {
+			break
+		}
+
+		args, err := ec.field_Dispute_messages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Dispute.Messages(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.DisputeMessageOrder)), true
+	case "Dispute.openedBy":
+		if e.ComplexityRoot.Dispute.OpenedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.OpenedBy(childComplexity), true
+	case "Dispute.reason":
+		if e.ComplexityRoot.Dispute.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.Reason(childComplexity), true
+	case "Dispute.respondBy":
+		if e.ComplexityRoot.Dispute.RespondBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.RespondBy(childComplexity), true
+	case "Dispute.settledAt":
+		if e.ComplexityRoot.Dispute.SettledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.SettledAt(childComplexity), true
+	case "Dispute.settledBy":
+		if e.ComplexityRoot.Dispute.SettledBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.SettledBy(childComplexity), true
+	case "Dispute.status":
+		if e.ComplexityRoot.Dispute.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.Status(childComplexity), true
+	case "Dispute.updatedAt":
+		if e.ComplexityRoot.Dispute.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.UpdatedAt(childComplexity), true
+
+	case "DisputeConnection.edges":
+		if e.ComplexityRoot.DisputeConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeConnection.Edges(childComplexity), true
+	case "DisputeConnection.pageInfo":
+		if e.ComplexityRoot.DisputeConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeConnection.PageInfo(childComplexity), true
+	case "DisputeConnection.totalCount":
+		if e.ComplexityRoot.DisputeConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeConnection.TotalCount(childComplexity), true
+
+	case "DisputeEdge.cursor":
+		if e.ComplexityRoot.DisputeEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeEdge.Cursor(childComplexity), true
+	case "DisputeEdge.node":
+		if e.ComplexityRoot.DisputeEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeEdge.Node(childComplexity), true
+
+	case "DisputeMessage.attachments":
+		if e.ComplexityRoot.DisputeMessage.Attachments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessage.Attachments(childComplexity), true
+	case "DisputeMessage.author":
+		if e.ComplexityRoot.DisputeMessage.Author == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessage.Author(childComplexity), true
+	case "DisputeMessage.body":
+		if e.ComplexityRoot.DisputeMessage.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessage.Body(childComplexity), true
+	case "DisputeMessage.createdAt":
+		if e.ComplexityRoot.DisputeMessage.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessage.CreatedAt(childComplexity), true
+	case "DisputeMessage.dispute":
+		if e.ComplexityRoot.DisputeMessage.Dispute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessage.Dispute(childComplexity), true
+	case "DisputeMessage.id":
+		if e.ComplexityRoot.DisputeMessage.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessage.ID(childComplexity), true
+
+	case "DisputeMessageConnection.edges":
+		if e.ComplexityRoot.DisputeMessageConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessageConnection.Edges(childComplexity), true
+	case "DisputeMessageConnection.pageInfo":
+		if e.ComplexityRoot.DisputeMessageConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessageConnection.PageInfo(childComplexity), true
+	case "DisputeMessageConnection.totalCount":
+		if e.ComplexityRoot.DisputeMessageConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessageConnection.TotalCount(childComplexity), true
+
+	case "DisputeMessageEdge.cursor":
+		if e.ComplexityRoot.DisputeMessageEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessageEdge.Cursor(childComplexity), true
+	case "DisputeMessageEdge.node":
+		if e.ComplexityRoot.DisputeMessageEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeMessageEdge.Node(childComplexity), true
 
 	case "Escrow.amount":
 		if e.ComplexityRoot.Escrow.Amount == nil {
@@ -1688,6 +1978,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcceptOffer(childComplexity, args["offerId"].(pulid.ID)), true
+	case "Mutation.acceptSettlement":
+		if e.ComplexityRoot.Mutation.AcceptSettlement == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptSettlement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptSettlement(childComplexity, args["disputeId"].(pulid.ID), args["proposalId"].(*pulid.ID)), true
+	case "Mutation.addDisputeMessage":
+		if e.ComplexityRoot.Mutation.AddDisputeMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addDisputeMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddDisputeMessage(childComplexity, args["input"].(market.DisputeMessageInput)), true
 	case "Mutation.applyToJob":
 		if e.ComplexityRoot.Mutation.ApplyToJob == nil {
 			break
@@ -1810,6 +2122,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.openDispute":
+		if e.ComplexityRoot.Mutation.OpenDispute == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_openDispute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.OpenDispute(childComplexity, args["input"].(market.OpenDisputeInput)), true
 	case "Mutation.payForJob":
 		if e.ComplexityRoot.Mutation.PayForJob == nil {
 			break
@@ -1821,6 +2144,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PayForJob(childComplexity, args["input"].(payments.PayForJobInput)), true
+	case "Mutation.proposeSettlement":
+		if e.ComplexityRoot.Mutation.ProposeSettlement == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_proposeSettlement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ProposeSettlement(childComplexity, args["input"].(model.ProposeSettlementInput)), true
 	case "Mutation.rateFreelancer":
 		if e.ComplexityRoot.Mutation.RateFreelancer == nil {
 			break
@@ -1915,6 +2249,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestFundRelease(childComplexity, args["contractId"].(pulid.ID)), true
+	case "Mutation.resolveDispute":
+		if e.ComplexityRoot.Mutation.ResolveDispute == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resolveDispute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResolveDispute(childComplexity, args["input"].(model.ResolveDisputeInput)), true
 	case "Mutation.sendOffer":
 		if e.ComplexityRoot.Mutation.SendOffer == nil {
 			break
@@ -1981,6 +2326,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Withdraw(childComplexity, args["amount"].(int64), args["idempotencyKey"].(*string)), true
+	case "Mutation.withdrawDispute":
+		if e.ComplexityRoot.Mutation.WithdrawDispute == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_withdrawDispute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.WithdrawDispute(childComplexity, args["disputeId"].(pulid.ID)), true
 	case "Mutation.withdrawOffer":
 		if e.ComplexityRoot.Mutation.WithdrawOffer == nil {
 			break
@@ -2226,6 +2582,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlatformStats.OpenChargebacks(childComplexity), true
+	case "PlatformStats.openDisputes":
+		if e.ComplexityRoot.PlatformStats.OpenDisputes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformStats.OpenDisputes(childComplexity), true
 	case "PlatformStats.pendingWithdrawals":
 		if e.ComplexityRoot.PlatformStats.PendingWithdrawals == nil {
 			break
@@ -2290,6 +2652,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Deposit(childComplexity, args["id"].(pulid.ID)), true
+	case "Query.dispute":
+		if e.ComplexityRoot.Query.Dispute == nil {
+			break
+		}
+
+		args, err := ec.field_Query_dispute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Dispute(childComplexity, args["id"].(pulid.ID)), true
+	case "Query.disputes":
+		if e.ComplexityRoot.Query.Disputes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_disputes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Disputes(childComplexity, args["status"].(*dispute.Status), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 	case "Query.fraudWarnings":
 		if e.ComplexityRoot.Query.FraudWarnings == nil {
 			break
@@ -2546,6 +2930,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SendOfferPayload.Wallet(childComplexity), true
 
+	case "SettlementProposal.contractorAmount":
+		if e.ComplexityRoot.SettlementProposal.ContractorAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlementProposal.ContractorAmount(childComplexity), true
+	case "SettlementProposal.createdAt":
+		if e.ComplexityRoot.SettlementProposal.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlementProposal.CreatedAt(childComplexity), true
+	case "SettlementProposal.dispute":
+		if e.ComplexityRoot.SettlementProposal.Dispute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlementProposal.Dispute(childComplexity), true
+	case "SettlementProposal.id":
+		if e.ComplexityRoot.SettlementProposal.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlementProposal.ID(childComplexity), true
+	case "SettlementProposal.proposedBy":
+		if e.ComplexityRoot.SettlementProposal.ProposedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlementProposal.ProposedBy(childComplexity), true
+
 	case "StripeConfig.currency":
 		if e.ComplexityRoot.StripeConfig.Currency == nil {
 			break
@@ -2576,6 +2991,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.DepositCompleted(childComplexity, args["depositId"].(*pulid.ID)), true
+	case "Subscription.disputeUpdated":
+		if e.ComplexityRoot.Subscription.DisputeUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_disputeUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DisputeUpdated(childComplexity, args["disputeId"].(*pulid.ID)), true
 	case "Subscription.jobStatusChanged":
 		if e.ComplexityRoot.Subscription.JobStatusChanged == nil {
 			break
@@ -3069,6 +3495,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateJobInput", ec.unmarshalInputCreateJobInput),
 			graphql.NewInputUnmarshaler("DepositInput", ec.unmarshalInputDepositInput),
 			graphql.NewInputUnmarshaler("DepositOrder", ec.unmarshalInputDepositOrder),
+			graphql.NewInputUnmarshaler("DisputeMessageInput", ec.unmarshalInputDisputeMessageInput),
+			graphql.NewInputUnmarshaler("DisputeMessageOrder", ec.unmarshalInputDisputeMessageOrder),
+			graphql.NewInputUnmarshaler("DisputeOrder", ec.unmarshalInputDisputeOrder),
 			graphql.NewInputUnmarshaler("EscrowOrder", ec.unmarshalInputEscrowOrder),
 			graphql.NewInputUnmarshaler("FraudWarningOrder", ec.unmarshalInputFraudWarningOrder),
 			graphql.NewInputUnmarshaler("JobApplicationOrder", ec.unmarshalInputJobApplicationOrder),
@@ -3076,12 +3505,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("JobWhereInput", ec.unmarshalInputJobWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("OfferOrder", ec.unmarshalInputOfferOrder),
+			graphql.NewInputUnmarshaler("OpenDisputeInput", ec.unmarshalInputOpenDisputeInput),
 			graphql.NewInputUnmarshaler("PayForJobInput", ec.unmarshalInputPayForJobInput),
+			graphql.NewInputUnmarshaler("ProposeSettlementInput", ec.unmarshalInputProposeSettlementInput),
 			graphql.NewInputUnmarshaler("RateFreelancerInput", ec.unmarshalInputRateFreelancerInput),
 			graphql.NewInputUnmarshaler("RefundEscrowInput", ec.unmarshalInputRefundEscrowInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
+			graphql.NewInputUnmarshaler("ResolveDisputeInput", ec.unmarshalInputResolveDisputeInput),
 			graphql.NewInputUnmarshaler("ReviewOrder", ec.unmarshalInputReviewOrder),
 			graphql.NewInputUnmarshaler("SendOfferInput", ec.unmarshalInputSendOfferInput),
+			graphql.NewInputUnmarshaler("SettlementProposalOrder", ec.unmarshalInputSettlementProposalOrder),
 			graphql.NewInputUnmarshaler("SubmitWorkInput", ec.unmarshalInputSubmitWorkInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
@@ -3255,6 +3688,82 @@ extend type Mutation {
   are resolved. Money in escrow or paid to a contractor is not touched.
   """
   refundDeposit(depositId: ID!): Deposit! @hasRole(roles: [ADMIN])
+}
+`, BuiltIn: false},
+	{Name: "../disputes.graphqls", Input: `# Disputes between a contract's customer and contractor. Opening one holds
+# the escrow (DISPUTED) until the dispute is settled with a split or
+# withdrawn; see the README's "Disputes" section for the money.
+
+extend type Dispute {
+  "The newest settlement proposal, by either party."
+  latestProposal: SettlementProposal
+}
+
+extend type DisputeMessage {
+  "The author's own uploads (uploadMedia)."
+  attachments: [Media!]!
+}
+
+extend type Contract {
+  "The contract's open dispute, else its latest; its parties and admins only, null for others and when there is none."
+  dispute: Dispute
+}
+
+input OpenDisputeInput {
+  "A contract of the viewer's (as customer or contractor) whose escrow is FUNDED or RELEASE_REQUESTED."
+  contractId: ID!
+  reason: DisputeReason!
+  "What went wrong; required, at most 5000 characters."
+  description: String!
+}
+
+input DisputeMessageInput {
+  disputeId: ID!
+  "Required, at most 5000 characters."
+  body: String!
+  "The author's own uploads (uploadMedia ids), at most 20."
+  mediaIds: [ID!]
+}
+
+input ProposeSettlementInput {
+  disputeId: ID!
+  "The contractor's share of the escrow amount, 0 up to the amount. The service fee is charged on it; the rest of the escrow and the platform fee pro rata go back to the customer."
+  contractorAmount: Decimal!
+}
+
+input ResolveDisputeInput {
+  disputeId: ID!
+  "The contractor's share of the escrow amount, 0 up to the amount."
+  contractorAmount: Decimal!
+  "Why; required, at most 500 characters."
+  note: String!
+}
+
+extend type Query {
+  "A dispute; its contract's parties and admins, null for others."
+  dispute(id: ID!): Dispute @authenticated
+  "The disputes of the viewer's contracts (admins: all), oldest first; status filters (OPEN is the admins' queue)."
+  disputes(status: DisputeStatus, first: Int, after: Cursor): DisputeConnection! @authenticated
+}
+
+extend type Mutation {
+  "A contract's customer or contractor, its escrow FUNDED or RELEASE_REQUESTED: dispute it. The escrow becomes DISPUTED: no release, refund, cancel or auto-release until the dispute ends. One open dispute per contract."
+  openDispute(input: OpenDisputeInput!): Dispute! @authenticated
+  "The parties and admins, while the dispute is OPEN: add to its evidence trail. Messages are never edited or deleted."
+  addDisputeMessage(input: DisputeMessageInput!): DisputeMessage! @authenticated
+  "A party: propose a split. It replaces every earlier proposal."
+  proposeSettlement(input: ProposeSettlementInput!): Dispute! @authenticated
+  "A party: accept the other party's latest proposal, settling the dispute with its split. proposalId, when given, must still be the latest."
+  acceptSettlement(disputeId: ID!, proposalId: ID): Dispute! @authenticated
+  "The party who opened the dispute, before it is settled: the escrow returns to the status it had."
+  withdrawDispute(disputeId: ID!): Dispute! @authenticated
+  "Admins, at any time while the dispute is OPEN: settle it with a split."
+  resolveDispute(input: ResolveDisputeInput!): Dispute! @hasRole(roles: [ADMIN])
+}
+
+extend type Subscription {
+  "The disputes of the viewer's contracts (admins: all) as they are opened, answered, proposed on, settled or withdrawn; one dispute's when disputeId is set."
+  disputeUpdated(disputeId: ID): Dispute! @authenticated
 }
 `, BuiltIn: false},
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -3462,6 +3971,178 @@ enum DepositStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/deposit.S
   EXPIRED
   REFUNDED
 }
+type Dispute implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  reason: DisputeReason!
+  description: String!
+  status: DisputeStatus!
+  respondBy: Time!
+  settledBy: DisputeSettledBy
+  contractorAmount: Decimal
+  customerRefund: Decimal
+  settledAt: Time
+  contract: Contract!
+  openedBy: User!
+  messages(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for DisputeMessages returned from the connection.
+    """
+    orderBy: DisputeMessageOrder
+  ): DisputeMessageConnection!
+}
+"""
+A connection to a list of items.
+"""
+type DisputeConnection {
+  """
+  A list of edges.
+  """
+  edges: [DisputeEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type DisputeEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Dispute
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+type DisputeMessage implements Node {
+  id: ID!
+  createdAt: Time!
+  body: String!
+  dispute: Dispute!
+  author: User!
+}
+"""
+A connection to a list of items.
+"""
+type DisputeMessageConnection {
+  """
+  A list of edges.
+  """
+  edges: [DisputeMessageEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type DisputeMessageEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: DisputeMessage
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for DisputeMessage connections
+"""
+input DisputeMessageOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order DisputeMessages.
+  """
+  field: DisputeMessageOrderField!
+}
+"""
+Properties by which DisputeMessage connections can be ordered.
+"""
+enum DisputeMessageOrderField {
+  CREATED_AT
+}
+"""
+Ordering options for Dispute connections
+"""
+input DisputeOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Disputes.
+  """
+  field: DisputeOrderField!
+}
+"""
+Properties by which Dispute connections can be ordered.
+"""
+enum DisputeOrderField {
+  CREATED_AT
+}
+"""
+DisputeReason is enum for the field reason
+"""
+enum DisputeReason @goModel(model: "github.com/jobsphere/jobsphere/ent/dispute.Reason") {
+  NOT_DELIVERED
+  QUALITY
+  NOT_AS_DESCRIBED
+  UNRESPONSIVE
+  OTHER
+}
+"""
+DisputeSettledBy is enum for the field settled_by
+"""
+enum DisputeSettledBy @goModel(model: "github.com/jobsphere/jobsphere/ent/dispute.SettledBy") {
+  AGREEMENT
+  ADMIN
+  DEFAULT
+}
+"""
+DisputeStatus is enum for the field status
+"""
+enum DisputeStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/dispute.Status") {
+  OPEN
+  SETTLED
+  WITHDRAWN
+}
 type Escrow implements Node {
   id: ID!
   createdAt: Time!
@@ -3506,6 +4187,8 @@ enum EscrowStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/escrow.Sta
   RELEASE_REQUESTED
   RELEASED
   REFUNDED
+  DISPUTED
+  SETTLED
 }
 type FraudWarning implements Node {
   id: ID!
@@ -4132,6 +4815,32 @@ input ReviewOrder {
 Properties by which Review connections can be ordered.
 """
 enum ReviewOrderField {
+  CREATED_AT
+}
+type SettlementProposal implements Node {
+  id: ID!
+  createdAt: Time!
+  contractorAmount: Decimal!
+  dispute: Dispute!
+  proposedBy: User!
+}
+"""
+Ordering options for SettlementProposal connections
+"""
+input SettlementProposalOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SettlementProposals.
+  """
+  field: SettlementProposalOrderField!
+}
+"""
+Properties by which SettlementProposal connections can be ordered.
+"""
+enum SettlementProposalOrderField {
   CREATED_AT
 }
 """
@@ -4867,10 +5576,12 @@ type PlatformStats {
   receivables: Decimal!
   "What the platform lost and will not get back (chargebacks' dispute fees, debts written off)."
   losses: Decimal!
-  "Every transaction balances, no account is on the wrong side of zero and every wallet matches its postings and its freeze."
-  ledgerBalanced: Boolean!
+  "Disputes between customers and contractors still OPEN (the admins' queue: disputes(status: OPEN))."
+  openDisputes: Int!
   "Card chargebacks Stripe has not decided yet (chargebacks(status: OPEN))."
   openChargebacks: Int!
+  "Every transaction balances, no account is on the wrong side of zero and every wallet matches its postings and its freeze."
+  ledgerBalanced: Boolean!
 }
 
 extend type Query {
@@ -5074,6 +5785,8 @@ func (ec *executionContext) childFields_Contract(ctx context.Context, field grap
 		return ec.fieldContext_Contract_customer(ctx, field)
 	case "contractor":
 		return ec.fieldContext_Contract_contractor(ctx, field)
+	case "dispute":
+		return ec.fieldContext_Contract_dispute(ctx, field)
 	case "escrow":
 		return ec.fieldContext_Contract_escrow(ctx, field)
 	case "offer":
@@ -5166,6 +5879,104 @@ func (ec *executionContext) childFields_DepositPayload(ctx context.Context, fiel
 		return ec.fieldContext_DepositPayload_paymentIntentId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DepositPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Dispute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Dispute_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Dispute_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Dispute_updatedAt(ctx, field)
+	case "reason":
+		return ec.fieldContext_Dispute_reason(ctx, field)
+	case "description":
+		return ec.fieldContext_Dispute_description(ctx, field)
+	case "status":
+		return ec.fieldContext_Dispute_status(ctx, field)
+	case "respondBy":
+		return ec.fieldContext_Dispute_respondBy(ctx, field)
+	case "settledBy":
+		return ec.fieldContext_Dispute_settledBy(ctx, field)
+	case "contractorAmount":
+		return ec.fieldContext_Dispute_contractorAmount(ctx, field)
+	case "customerRefund":
+		return ec.fieldContext_Dispute_customerRefund(ctx, field)
+	case "settledAt":
+		return ec.fieldContext_Dispute_settledAt(ctx, field)
+	case "contract":
+		return ec.fieldContext_Dispute_contract(ctx, field)
+	case "openedBy":
+		return ec.fieldContext_Dispute_openedBy(ctx, field)
+	case "messages":
+		return ec.fieldContext_Dispute_messages(ctx, field)
+	case "latestProposal":
+		return ec.fieldContext_Dispute_latestProposal(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Dispute", field.Name)
+}
+
+func (ec *executionContext) childFields_DisputeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DisputeConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DisputeConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DisputeConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisputeConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DisputeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DisputeEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DisputeEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisputeEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_DisputeMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DisputeMessage_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DisputeMessage_createdAt(ctx, field)
+	case "body":
+		return ec.fieldContext_DisputeMessage_body(ctx, field)
+	case "dispute":
+		return ec.fieldContext_DisputeMessage_dispute(ctx, field)
+	case "author":
+		return ec.fieldContext_DisputeMessage_author(ctx, field)
+	case "attachments":
+		return ec.fieldContext_DisputeMessage_attachments(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisputeMessage", field.Name)
+}
+
+func (ec *executionContext) childFields_DisputeMessageConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DisputeMessageConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DisputeMessageConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DisputeMessageConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisputeMessageConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DisputeMessageEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DisputeMessageEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DisputeMessageEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisputeMessageEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Escrow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5502,10 +6313,12 @@ func (ec *executionContext) childFields_PlatformStats(ctx context.Context, field
 		return ec.fieldContext_PlatformStats_receivables(ctx, field)
 	case "losses":
 		return ec.fieldContext_PlatformStats_losses(ctx, field)
-	case "ledgerBalanced":
-		return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
+	case "openDisputes":
+		return ec.fieldContext_PlatformStats_openDisputes(ctx, field)
 	case "openChargebacks":
 		return ec.fieldContext_PlatformStats_openChargebacks(ctx, field)
+	case "ledgerBalanced":
+		return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PlatformStats", field.Name)
 }
@@ -5582,6 +6395,22 @@ func (ec *executionContext) childFields_SendOfferPayload(ctx context.Context, fi
 		return ec.fieldContext_SendOfferPayload_amounts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SendOfferPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SettlementProposal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SettlementProposal_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SettlementProposal_createdAt(ctx, field)
+	case "contractorAmount":
+		return ec.fieldContext_SettlementProposal_contractorAmount(ctx, field)
+	case "dispute":
+		return ec.fieldContext_SettlementProposal_dispute(ctx, field)
+	case "proposedBy":
+		return ec.fieldContext_SettlementProposal_proposedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SettlementProposal", field.Name)
 }
 
 func (ec *executionContext) childFields_StripeConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5930,6 +6759,52 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 	return args, nil
 }
 
+func (ec *executionContext) field_Dispute_messages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.DisputeMessageOrder, error) {
+			return ec.unmarshalODisputeMessageOrder2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Job_applications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5963,6 +6838,42 @@ func (ec *executionContext) field_Mutation_acceptOffer_args(ctx context.Context,
 		return nil, err
 	}
 	args["offerId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_acceptSettlement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "disputeId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["disputeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "proposalId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["proposalId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addDisputeMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (market.DisputeMessageInput, error) {
+			return ec.unmarshalNDisputeMessageInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐDisputeMessageInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -6122,12 +7033,40 @@ func (ec *executionContext) field_Mutation_logout_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_openDispute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (market.OpenDisputeInput, error) {
+			return ec.unmarshalNOpenDisputeInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐOpenDisputeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_payForJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (payments.PayForJobInput, error) {
 			return ec.unmarshalNPayForJobInput2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐPayForJobInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_proposeSettlement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ProposeSettlementInput, error) {
+			return ec.unmarshalNProposeSettlementInput2githubᚗcomᚋjobsphereᚋjobsphereᚋgraphᚋmodelᚐProposeSettlementInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6264,6 +7203,20 @@ func (ec *executionContext) field_Mutation_requestFundRelease_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resolveDispute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResolveDisputeInput, error) {
+			return ec.unmarshalNResolveDisputeInput2githubᚗcomᚋjobsphereᚋjobsphereᚋgraphᚋmodelᚐResolveDisputeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_sendOffer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6339,6 +7292,20 @@ func (ec *executionContext) field_Mutation_uploadMedia_args(ctx context.Context,
 		return nil, err
 	}
 	args["file"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_withdrawDispute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "disputeId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["disputeId"] = arg0
 	return args, nil
 }
 
@@ -6479,6 +7446,50 @@ func (ec *executionContext) field_Query_deposit_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_dispute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_disputes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*dispute.Status, error) {
+			return ec.unmarshalODisputeStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -6801,6 +7812,20 @@ func (ec *executionContext) field_Subscription_depositCompleted_args(ctx context
 		return nil, err
 	}
 	args["depositId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_disputeUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "disputeId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["disputeId"] = arg0
 	return args, nil
 }
 
@@ -8373,6 +9398,38 @@ func (ec *executionContext) fieldContext_Contract_contractor(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Contract_dispute(ctx context.Context, field graphql.CollectedField, obj *ent.Contract) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contract_dispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Contract().Dispute(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalODispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Contract_dispute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Contract",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Contract_escrow(ctx context.Context, field graphql.CollectedField, obj *ent.Contract) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9142,6 +10199,848 @@ func (ec *executionContext) _DepositPayload_paymentIntentId(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_DepositPayload_paymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DepositPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _Dispute_id(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Dispute_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Dispute_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Dispute_reason(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dispute.Reason) graphql.Marshaler {
+			return ec.marshalNDisputeReason2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "DisputeReason")
+}
+
+func (ec *executionContext) _Dispute_description(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "String")
+}
+
+func (ec *executionContext) _Dispute_status(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v dispute.Status) graphql.Marshaler {
+			return ec.marshalNDisputeStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "DisputeStatus")
+}
+
+func (ec *executionContext) _Dispute_respondBy(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_respondBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RespondBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_respondBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Dispute_settledBy(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_settledBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SettledBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dispute.SettledBy) graphql.Marshaler {
+			return ec.marshalODisputeSettledBy2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐSettledBy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_settledBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "DisputeSettledBy")
+}
+
+func (ec *executionContext) _Dispute_contractorAmount(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_contractorAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContractorAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_contractorAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Dispute_customerRefund(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_customerRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerRefund, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_customerRefund(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Dispute_settledAt(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_settledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SettledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_settledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Dispute_contract(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_contract(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contract(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
+			return ec.marshalNContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_contract(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dispute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dispute_openedBy(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_openedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_openedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dispute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dispute_messages(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_messages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Messages(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.DisputeMessageOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DisputeMessageConnection) graphql.Marshaler {
+			return ec.marshalNDisputeMessageConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_messages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dispute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeMessageConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Dispute_messages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Dispute_latestProposal(ctx context.Context, field graphql.CollectedField, obj *ent.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_latestProposal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Dispute().LatestProposal(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SettlementProposal) graphql.Marshaler {
+			return ec.marshalOSettlementProposal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐSettlementProposal(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_latestProposal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Dispute",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SettlementProposal(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DisputeEdge) graphql.Marshaler {
+			return ec.marshalODisputeEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DisputeEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalODispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _DisputeMessage_id(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessage_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessage_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DisputeMessage_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessage_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessage_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DisputeMessage_body(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessage_body(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Body, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessage_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _DisputeMessage_dispute(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessage_dispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Dispute(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessage_dispute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeMessage_author(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessage_author(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Author(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessage_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeMessage_attachments(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessage_attachments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DisputeMessage().Attachments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.Uploaded) graphql.Marshaler {
+			return ec.marshalNMedia2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋmediaᚐUploadedᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessage_attachments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Media(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeMessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessageConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DisputeMessageEdge) graphql.Marshaler {
+			return ec.marshalODisputeMessageEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessageConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeMessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeMessageEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeMessageConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessageConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessageConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeMessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeMessageConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessageConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessageConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeMessageConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DisputeMessageEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessageEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessageEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DisputeMessage) graphql.Marshaler {
+			return ec.marshalODisputeMessage2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessageEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DisputeMessageEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DisputeMessageEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.DisputeMessageEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeMessageEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeMessageEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeMessageEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Escrow_id(ctx context.Context, field graphql.CollectedField, obj *ent.Escrow) (ret graphql.Marshaler) {
@@ -11302,6 +13201,353 @@ func (ec *executionContext) fieldContext_Mutation_refundDeposit(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refundDeposit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_openDispute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_openDispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().OpenDispute(ctx, fc.Args["input"].(market.OpenDisputeInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_openDispute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_openDispute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addDisputeMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addDisputeMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddDisputeMessage(ctx, fc.Args["input"].(market.DisputeMessageInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.DisputeMessage
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DisputeMessage) graphql.Marshaler {
+			return ec.marshalNDisputeMessage2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addDisputeMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addDisputeMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_proposeSettlement(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_proposeSettlement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ProposeSettlement(ctx, fc.Args["input"].(model.ProposeSettlementInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_proposeSettlement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_proposeSettlement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptSettlement(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptSettlement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptSettlement(ctx, fc.Args["disputeId"].(pulid.ID), fc.Args["proposalId"].(*pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptSettlement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptSettlement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_withdrawDispute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_withdrawDispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().WithdrawDispute(ctx, fc.Args["disputeId"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_withdrawDispute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_withdrawDispute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resolveDispute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resolveDispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResolveDispute(ctx, fc.Args["input"].(model.ResolveDisputeInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resolveDispute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resolveDispute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13760,27 +16006,27 @@ func (ec *executionContext) fieldContext_PlatformStats_losses(_ context.Context,
 	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Decimal")
 }
 
-func (ec *executionContext) _PlatformStats_ledgerBalanced(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+func (ec *executionContext) _PlatformStats_openDisputes(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
+			return ec.fieldContext_PlatformStats_openDisputes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.LedgerBalanced, nil
+			return obj.OpenDisputes, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_PlatformStats_ledgerBalanced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Boolean")
+func (ec *executionContext) fieldContext_PlatformStats_openDisputes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PlatformStats_openChargebacks(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
@@ -13804,6 +16050,29 @@ func (ec *executionContext) _PlatformStats_openChargebacks(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_PlatformStats_openChargebacks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlatformStats_ledgerBalanced(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LedgerBalanced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformStats_ledgerBalanced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -14057,6 +16326,120 @@ func (ec *executionContext) fieldContext_Query_fraudWarnings(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_fraudWarnings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dispute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Dispute(ctx, fc.Args["id"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalODispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dispute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_dispute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_disputes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_disputes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Disputes(ctx, fc.Args["status"].(*dispute.Status), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.DisputeConnection
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DisputeConnection) graphql.Marshaler {
+			return ec.marshalNDisputeConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_disputes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_disputes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15338,6 +17721,139 @@ func (ec *executionContext) fieldContext_SendOfferPayload_amounts(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _SettlementProposal_id(ctx context.Context, field graphql.CollectedField, obj *ent.SettlementProposal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlementProposal_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlementProposal_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SettlementProposal", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SettlementProposal_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SettlementProposal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlementProposal_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlementProposal_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SettlementProposal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SettlementProposal_contractorAmount(ctx context.Context, field graphql.CollectedField, obj *ent.SettlementProposal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlementProposal_contractorAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContractorAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlementProposal_contractorAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SettlementProposal", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _SettlementProposal_dispute(ctx context.Context, field graphql.CollectedField, obj *ent.SettlementProposal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlementProposal_dispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Dispute(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlementProposal_dispute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SettlementProposal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SettlementProposal_proposedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SettlementProposal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlementProposal_proposedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProposedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlementProposal_proposedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SettlementProposal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _StripeConfig_publishableKey(ctx context.Context, field graphql.CollectedField, obj *payments.StripeConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15503,6 +18019,63 @@ func (ec *executionContext) fieldContext_Subscription_depositCompleted(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_depositCompleted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_disputeUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_disputeUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DisputeUpdated(ctx, fc.Args["disputeId"].(*pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ent.Dispute
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+			return ec.marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_disputeUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_disputeUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18910,6 +21483,168 @@ func UnmarshalDepositOrder(ctx context.Context, raw any) (ent.DepositOrder, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDisputeMessageInput(ctx context.Context, obj any) (market.DisputeMessageInput, error) {
+	var it market.DisputeMessageInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"disputeId", "body", "mediaIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "disputeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disputeId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisputeID = data
+		case "body":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("body"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Body = data
+		case "mediaIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mediaIds"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MediaIDs = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisputeMessageInput unmarshals raw into the DisputeMessageInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisputeMessageInput(ctx context.Context, raw any) (market.DisputeMessageInput, error) {
+	var out market.DisputeMessageInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisputeMessageInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDisputeMessageOrder(ctx context.Context, obj any) (ent.DisputeMessageOrder, error) {
+	var it ent.DisputeMessageOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNDisputeMessageOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisputeMessageOrder unmarshals raw into the DisputeMessageOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisputeMessageOrder(ctx context.Context, raw any) (ent.DisputeMessageOrder, error) {
+	var out ent.DisputeMessageOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisputeMessageOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDisputeOrder(ctx context.Context, obj any) (ent.DisputeOrder, error) {
+	var it ent.DisputeOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNDisputeOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisputeOrder unmarshals raw into the DisputeOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisputeOrder(ctx context.Context, raw any) (ent.DisputeOrder, error) {
+	var out ent.DisputeOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisputeOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEscrowOrder(ctx context.Context, obj any) (ent.EscrowOrder, error) {
 	var it ent.EscrowOrder
 	if obj == nil {
@@ -20351,6 +23086,62 @@ func UnmarshalOfferOrder(ctx context.Context, raw any) (ent.OfferOrder, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputOpenDisputeInput(ctx context.Context, obj any) (market.OpenDisputeInput, error) {
+	var it market.OpenDisputeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"contractId", "reason", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "contractId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contractId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContractID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNDisputeReason2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOpenDisputeInput unmarshals raw into the OpenDisputeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOpenDisputeInput(ctx context.Context, raw any) (market.OpenDisputeInput, error) {
+	var out market.OpenDisputeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OpenDisputeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPayForJobInput(ctx context.Context, obj any) (payments.PayForJobInput, error) {
 	var it payments.PayForJobInput
 	if obj == nil {
@@ -20425,6 +23216,55 @@ func (ec *executionContext) unmarshalInputPayForJobInput(ctx context.Context, ob
 func UnmarshalPayForJobInput(ctx context.Context, raw any) (payments.PayForJobInput, error) {
 	var out payments.PayForJobInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PayForJobInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputProposeSettlementInput(ctx context.Context, obj any) (model.ProposeSettlementInput, error) {
+	var it model.ProposeSettlementInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"disputeId", "contractorAmount"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "disputeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disputeId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisputeID = data
+		case "contractorAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contractorAmount"))
+			data, err := ec.unmarshalNDecimal2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContractorAmount = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProposeSettlementInput unmarshals raw into the ProposeSettlementInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProposeSettlementInput(ctx context.Context, raw any) (model.ProposeSettlementInput, error) {
+	var out model.ProposeSettlementInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProposeSettlementInput", raw, &out)
 	return out, err
 }
 
@@ -20610,6 +23450,62 @@ func UnmarshalRegisterInput(ctx context.Context, raw any) (model.RegisterInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputResolveDisputeInput(ctx context.Context, obj any) (model.ResolveDisputeInput, error) {
+	var it model.ResolveDisputeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"disputeId", "contractorAmount", "note"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "disputeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disputeId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisputeID = data
+		case "contractorAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contractorAmount"))
+			data, err := ec.unmarshalNDecimal2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContractorAmount = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResolveDisputeInput unmarshals raw into the ResolveDisputeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResolveDisputeInput(ctx context.Context, raw any) (model.ResolveDisputeInput, error) {
+	var out model.ResolveDisputeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResolveDisputeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReviewOrder(ctx context.Context, obj any) (ent.ReviewOrder, error) {
 	var it ent.ReviewOrder
 	if obj == nil {
@@ -20723,6 +23619,59 @@ func (ec *executionContext) unmarshalInputSendOfferInput(ctx context.Context, ob
 func UnmarshalSendOfferInput(ctx context.Context, raw any) (market.SendOfferInput, error) {
 	var out market.SendOfferInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SendOfferInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSettlementProposalOrder(ctx context.Context, obj any) (ent.SettlementProposalOrder, error) {
+	var it ent.SettlementProposalOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSettlementProposalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐSettlementProposalOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSettlementProposalOrder unmarshals raw into the SettlementProposalOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSettlementProposalOrder(ctx context.Context, raw any) (ent.SettlementProposalOrder, error) {
+	var out ent.SettlementProposalOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SettlementProposalOrder", raw, &out)
 	return out, err
 }
 
@@ -21414,6 +24363,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Transaction(ctx, sel, obj)
+	case *ent.SettlementProposal:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SettlementProposal(ctx, sel, obj)
 	case *ent.Review:
 		if obj == nil {
 			return graphql.Null
@@ -21444,6 +24398,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Escrow(ctx, sel, obj)
+	case *ent.DisputeMessage:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._DisputeMessage(ctx, sel, obj)
+	case *ent.Dispute:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Dispute(ctx, sel, obj)
 	case *ent.Deposit:
 		if obj == nil {
 			return graphql.Null
@@ -22072,6 +25036,12 @@ func (ec *executionContext) _Contract(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Contract_contractor(ctx, field, obj)
 				})
+		case "dispute":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Contract_dispute(ctx, field, obj)
+				})
 		case "escrow":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -22364,6 +25334,336 @@ func (ec *executionContext) _DepositPayload(ctx context.Context, sel ast.Selecti
 		case "paymentIntentId":
 			out.Values[i] = ec._DepositPayload_paymentIntentId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeImplementors = []string{"Dispute", "Node"}
+
+func (ec *executionContext) _Dispute(ctx context.Context, sel ast.SelectionSet, obj *ent.Dispute) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Dispute")
+		case "id":
+			out.Values[i] = ec._Dispute_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Dispute_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Dispute_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._Dispute_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._Dispute_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Dispute_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "respondBy":
+			out.Values[i] = ec._Dispute_respondBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "settledBy":
+			out.Values[i] = ec._Dispute_settledBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contractorAmount":
+			out.Values[i] = ec._Dispute_contractorAmount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customerRefund":
+			out.Values[i] = ec._Dispute_customerRefund(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "settledAt":
+			out.Values[i] = ec._Dispute_settledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contract":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Dispute_contract(ctx, field, obj)
+				})
+		case "openedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Dispute_openedBy(ctx, field, obj)
+				})
+		case "messages":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Dispute_messages(ctx, field, obj)
+				})
+		case "latestProposal":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Dispute_latestProposal(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeConnectionImplementors = []string{"DisputeConnection"}
+
+func (ec *executionContext) _DisputeConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DisputeConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisputeConnection")
+		case "edges":
+			out.Values[i] = ec._DisputeConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DisputeConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DisputeConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeEdgeImplementors = []string{"DisputeEdge"}
+
+func (ec *executionContext) _DisputeEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DisputeEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisputeEdge")
+		case "node":
+			out.Values[i] = ec._DisputeEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._DisputeEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeMessageImplementors = []string{"DisputeMessage", "Node"}
+
+func (ec *executionContext) _DisputeMessage(ctx context.Context, sel ast.SelectionSet, obj *ent.DisputeMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisputeMessage")
+		case "id":
+			out.Values[i] = ec._DisputeMessage_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._DisputeMessage_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "body":
+			out.Values[i] = ec._DisputeMessage_body(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dispute":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DisputeMessage_dispute(ctx, field, obj)
+				})
+		case "author":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DisputeMessage_author(ctx, field, obj)
+				})
+		case "attachments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DisputeMessage_attachments(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeMessageConnectionImplementors = []string{"DisputeMessageConnection"}
+
+func (ec *executionContext) _DisputeMessageConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DisputeMessageConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeMessageConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisputeMessageConnection")
+		case "edges":
+			out.Values[i] = ec._DisputeMessageConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DisputeMessageConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DisputeMessageConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeMessageEdgeImplementors = []string{"DisputeMessageEdge"}
+
+func (ec *executionContext) _DisputeMessageEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DisputeMessageEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeMessageEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisputeMessageEdge")
+		case "node":
+			out.Values[i] = ec._DisputeMessageEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._DisputeMessageEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -23160,6 +26460,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "openDispute":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_openDispute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addDisputeMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addDisputeMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "proposeSettlement":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_proposeSettlement(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptSettlement":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptSettlement(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withdrawDispute":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_withdrawDispute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolveDispute":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resolveDispute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createJob(ctx, field)
@@ -23707,13 +27049,18 @@ func (ec *executionContext) _PlatformStats(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "ledgerBalanced":
-			out.Values[i] = ec._PlatformStats_ledgerBalanced(ctx, field, obj)
+		case "openDisputes":
+			out.Values[i] = ec._PlatformStats_openDisputes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "openChargebacks":
 			out.Values[i] = ec._PlatformStats_openChargebacks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ledgerBalanced":
+			out.Values[i] = ec._PlatformStats_ledgerBalanced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23782,6 +27129,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_fraudWarnings(ctx, field)
+				})
+		case "dispute":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dispute(ctx, field)
+				})
+		case "disputes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_disputes(ctx, field)
 				})
 		case "offers":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -24158,6 +27517,61 @@ func (ec *executionContext) _SendOfferPayload(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var settlementProposalImplementors = []string{"SettlementProposal", "Node"}
+
+func (ec *executionContext) _SettlementProposal(ctx context.Context, sel ast.SelectionSet, obj *ent.SettlementProposal) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, settlementProposalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SettlementProposal")
+		case "id":
+			out.Values[i] = ec._SettlementProposal_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._SettlementProposal_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contractorAmount":
+			out.Values[i] = ec._SettlementProposal_contractorAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dispute":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SettlementProposal_dispute(ctx, field, obj)
+				})
+		case "proposedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SettlementProposal_proposedBy(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var stripeConfigImplementors = []string{"StripeConfig"}
 
 func (ec *executionContext) _StripeConfig(ctx context.Context, sel ast.SelectionSet, obj *payments.StripeConfig) graphql.Marshaler {
@@ -24218,6 +27632,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_walletUpdated(ctx, fields[0])
 	case "depositCompleted":
 		return ec._Subscription_depositCompleted(ctx, fields[0])
+	case "disputeUpdated":
+		return ec._Subscription_disputeUpdated(ctx, fields[0])
 	case "offerStatusChanged":
 		return ec._Subscription_offerStatusChanged(ctx, fields[0])
 	case "jobStatusChanged":
@@ -25539,6 +28955,91 @@ func (ec *executionContext) marshalNDepositStatus2githubᚗcomᚋjobsphereᚋjob
 	return v
 }
 
+func (ec *executionContext) marshalNDispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx context.Context, sel ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Dispute!")
+		return graphql.Null
+	}
+	return ec._Dispute(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDisputeConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisputeConnection!")
+		return graphql.Null
+	}
+	return ec._DisputeConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDisputeMessage2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessage(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisputeMessage!")
+		return graphql.Null
+	}
+	return ec._DisputeMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDisputeMessageConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeMessageConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisputeMessageConnection!")
+		return graphql.Null
+	}
+	return ec._DisputeMessageConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDisputeMessageInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐDisputeMessageInput(ctx context.Context, v any) (market.DisputeMessageInput, error) {
+	res, err := ec.unmarshalInputDisputeMessageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDisputeMessageOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageOrderField(ctx context.Context, v any) (*ent.DisputeMessageOrderField, error) {
+	var res = new(ent.DisputeMessageOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDisputeMessageOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeMessageOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisputeMessageOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNDisputeOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeOrderField(ctx context.Context, v any) (*ent.DisputeOrderField, error) {
+	var res = new(ent.DisputeOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDisputeOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisputeOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNDisputeReason2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐReason(ctx context.Context, v any) (dispute.Reason, error) {
+	var res dispute.Reason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDisputeReason2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐReason(ctx context.Context, sel ast.SelectionSet, v dispute.Reason) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDisputeStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx context.Context, v any) (dispute.Status, error) {
+	var res dispute.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDisputeStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx context.Context, sel ast.SelectionSet, v dispute.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNEscrow2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐEscrow(ctx context.Context, sel ast.SelectionSet, v *ent.Escrow) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Escrow!")
@@ -25868,6 +29369,11 @@ func (ec *executionContext) marshalNOfferStatus2githubᚗcomᚋjobsphereᚋjobsp
 	return v
 }
 
+func (ec *executionContext) unmarshalNOpenDisputeInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐOpenDisputeInput(ctx context.Context, v any) (market.OpenDisputeInput, error) {
+	res, err := ec.unmarshalInputOpenDisputeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx context.Context, v any) (entgql.OrderDirection, error) {
 	var res entgql.OrderDirection
 	err := res.UnmarshalGQL(v)
@@ -25893,6 +29399,11 @@ func (ec *executionContext) marshalNPlatformStats2ᚖgithubᚗcomᚋjobsphereᚋ
 		return graphql.Null
 	}
 	return ec._PlatformStats(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNProposeSettlementInput2githubᚗcomᚋjobsphereᚋjobsphereᚋgraphᚋmodelᚐProposeSettlementInput(ctx context.Context, v any) (model.ProposeSettlementInput, error) {
+	res, err := ec.unmarshalInputProposeSettlementInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRateFreelancerInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐRateInput(ctx context.Context, v any) (market.RateInput, error) {
@@ -25924,6 +29435,11 @@ func (ec *executionContext) marshalNRejectOfferPayload2ᚖgithubᚗcomᚋjobsphe
 		return graphql.Null
 	}
 	return ec._RejectOfferPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResolveDisputeInput2githubᚗcomᚋjobsphereᚋjobsphereᚋgraphᚋmodelᚐResolveDisputeInput(ctx context.Context, v any) (model.ResolveDisputeInput, error) {
+	res, err := ec.unmarshalInputResolveDisputeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNReview2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐReview(ctx context.Context, sel ast.SelectionSet, v *ent.Review) graphql.Marshaler {
@@ -26007,6 +29523,20 @@ func (ec *executionContext) marshalNSendOfferPayload2ᚖgithubᚗcomᚋjobsphere
 		return graphql.Null
 	}
 	return ec._SendOfferPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSettlementProposalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐSettlementProposalOrderField(ctx context.Context, v any) (*ent.SettlementProposalOrderField, error) {
+	var res = new(ent.SettlementProposalOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSettlementProposalOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐSettlementProposalOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SettlementProposalOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SettlementProposalOrderField!")
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -26612,6 +30142,100 @@ func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsph
 	return ec._Deposit(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalODispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx context.Context, sel ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Dispute(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODisputeEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.DisputeEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalODisputeEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalODisputeEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeEdge(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DisputeEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODisputeMessage2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessage(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeMessage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DisputeMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODisputeMessageEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.DisputeMessageEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalODisputeMessageEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalODisputeMessageEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageEdge(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeMessageEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DisputeMessageEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODisputeMessageOrder2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeMessageOrder(ctx context.Context, v any) (*ent.DisputeMessageOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDisputeMessageOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODisputeSettledBy2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐSettledBy(ctx context.Context, v any) (*dispute.SettledBy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(dispute.SettledBy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODisputeSettledBy2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐSettledBy(ctx context.Context, sel ast.SelectionSet, v *dispute.SettledBy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalODisputeStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx context.Context, v any) (*dispute.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(dispute.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODisputeStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx context.Context, sel ast.SelectionSet, v *dispute.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOFraudWarning2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarning(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarning) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -27008,6 +30632,13 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋjobsphereᚋjobsphere
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOSettlementProposal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐSettlementProposal(ctx context.Context, sel ast.SelectionSet, v *ent.SettlementProposal) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SettlementProposal(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -4,11 +4,18 @@ package model
 
 import (
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
 type LoginInput struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+}
+
+type ProposeSettlementInput struct {
+	DisputeID pulid.ID `json:"disputeId"`
+	// The contractor's share of the escrow amount, 0 up to the amount. The service fee is charged on it; the rest of the escrow and the platform fee pro rata go back to the customer.
+	ContractorAmount int64 `json:"contractorAmount"`
 }
 
 type RegisterInput struct {
@@ -18,6 +25,14 @@ type RegisterInput struct {
 	Name     string `json:"name"`
 	// CUSTOMER (or CLIENT) or CONTRACTOR (or FREELANCER); admins are made by an operator.
 	Role role.Role `json:"role"`
+}
+
+type ResolveDisputeInput struct {
+	DisputeID pulid.ID `json:"disputeId"`
+	// The contractor's share of the escrow amount, 0 up to the amount.
+	ContractorAmount int64 `json:"contractorAmount"`
+	// Why; required, at most 500 characters.
+	Note string `json:"note"`
 }
 
 type Subscription struct {
