@@ -39,7 +39,8 @@ type Services struct {
 // SandboxPages are the sandbox gateway's pages: its Checkout, 3-D Secure
 // and Connect onboarding stand-ins, a connected account's later life
 // (bank payouts, disconnecting the platform), and a payment's page with
-// the refund Stripe's Dashboard would make.
+// the refund Stripe's Dashboard would make and the dispute (chargeback) a
+// cardholder's bank would.
 type SandboxPages interface {
 	HandleCheckoutPage() http.Handler
 	HandlePay() http.Handler
@@ -51,6 +52,8 @@ type SandboxPages interface {
 	HandleDeauthorize() http.Handler
 	HandlePaymentPage() http.Handler
 	HandleDashboardRefund() http.Handler
+	HandleDispute() http.Handler
+	HandleCloseDispute() http.Handler
 }
 
 // Server is the whole HTTP service.
@@ -102,6 +105,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		mux.Handle("POST /sandbox/connect/{accountId}/deauthorize", sb.HandleDeauthorize())
 		mux.Handle("GET /sandbox/payments/{paymentIntentId}", sb.HandlePaymentPage())
 		mux.Handle("POST /sandbox/payments/{paymentIntentId}/refund", sb.HandleDashboardRefund())
+		mux.Handle("POST /sandbox/payments/{paymentIntentId}/dispute", sb.HandleDispute())
+		mux.Handle("POST /sandbox/payments/{paymentIntentId}/dispute/close", sb.HandleCloseDispute())
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(svc.Ready, logger))

@@ -404,8 +404,8 @@ func ledgerVerify(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 // sweepEvery sweeps every minute until ctx ends. Every replica runs it;
 // each offer still expires once, each transfer and refund is made once,
 // each delivered job is auto-released and its customer reminded once (see
-// ExpireOffers, SweepTransfers, SweepCardRefunds, AutoRelease,
-// RemindAutoReleases).
+// ExpireOffers, SweepTransfers, SweepCardRefunds, SweepDepositRefunds,
+// AutoRelease, RemindAutoReleases).
 func sweepEvery(ctx context.Context, app *app.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
@@ -432,6 +432,7 @@ func sweep(ctx context.Context, app *app.App, logger *slog.Logger, grace time.Du
 		{"offers expired", func() (int, error) { return app.Market.ExpireOffers(ctx) }},
 		{"interrupted transfers finished", func() (int, error) { return app.Payments.SweepTransfers(ctx, grace) }},
 		{"interrupted card refunds finished", func() (int, error) { return app.Market.SweepCardRefunds(ctx, grace) }},
+		{"interrupted deposit refunds finished", func() (int, error) { return app.Payments.SweepDepositRefunds(ctx, grace) }},
 		{"delivered jobs auto-released", func() (int, error) { return app.Market.AutoRelease(ctx) }},
 		{"auto-release reminders sent", func() (int, error) { return app.Market.RemindAutoReleases(ctx) }},
 		{"unanswered disputes settled for their openers", func() (int, error) { return app.Market.SettleUnanswered(ctx) }},
