@@ -407,10 +407,14 @@ func TestSweepAhead(t *testing.T) {
 	cc.MustDo(t, `mutation { createJob(input: {title: "Paint the shed", description: "Two coats, dark green", budget: "100"}) { id } }`, nil, &job)
 	var app struct{ ApplyToJob struct{ ID string } }
 	kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
-	var offer struct{ SendOffer struct{ Offer struct{ ID string } } }
+	var offer struct {
+		SendOffer struct{ Offer struct{ ID string } }
+	}
 	cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "100", timeline: "1 day", description: "Two coats of paint"}) { offer { id } } }`,
 		map[string]any{"a": app.ApplyToJob.ID}, &offer)
-	var accepted struct{ AcceptOffer struct{ Contract struct{ ID string } } }
+	var accepted struct {
+		AcceptOffer struct{ Contract struct{ ID string } }
+	}
 	kc.MustDo(t, `mutation($o: ID!) { acceptOffer(offerId: $o) { contract { id } } }`, map[string]any{"o": offer.SendOffer.Offer.ID}, &accepted)
 	var opened struct{ OpenDispute struct{ ID string } }
 	kc.MustDo(t, `mutation($c: ID!) { openDispute(input: {contractId: $c, reason: UNRESPONSIVE, description: "Painted, never paid"}) { id } }`,
