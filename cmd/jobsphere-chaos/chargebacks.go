@@ -41,6 +41,11 @@ func (s *fakeStripe) disputeObject(d *fsDispute, reinstated bool) map[string]any
 	}
 }
 
+// disputeAfter is how long after a payment its cardholder may dispute it:
+// a real dispute comes days after the payment's own events, and these
+// come with the run's delays and retries.
+const disputeAfter = 20 * time.Second
+
 // DisputePayment has the cardholder of a random succeeded payment, not
 // yet disputed, dispute what of it was not refunded: the funds and the fee
 // leave the platform's balance. It returns false when there is none.
@@ -49,7 +54,8 @@ func (s *fakeStripe) DisputePayment(pick func(n int) int) bool {
 	defer s.mu.Unlock()
 	var open []*fsIntent
 	for _, pi := range s.intents {
-		if pi.Status == "succeeded" && pi.Amount > pi.Refunded && s.disputes[pi.ID] == nil {
+		if pi.Status == "succeeded" && pi.Amount > pi.Refunded && s.disputes[pi.ID] == nil &&
+			time.Since(time.Unix(pi.Created, 0)) > disputeAfter {
 			open = append(open, pi)
 		}
 	}
@@ -92,15 +98,23 @@ func (s *fakeStripe) CloseDispute(pick func(n int) int, won bool) bool {
 	return true
 }
 
-// DashboardRefund refunds part of a random succeeded, undisputed payment
+// DashboardRefund refunds part of a random succeeded, undisputed deposit
 // from the Dashboard: Stripe sends charge.refunded for a refund the
-// server did not ask for.
+// server did not ask for. (Not a job Checkout's payment: its escrow's own
+// refund to the card would then be refused as too large — README's
+// "Money taken back" says what an operator does then.)
 func (s *fakeStripe) DashboardRefund(pick func(n int) int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	jobPayments := map[string]bool{}
+	for _, cs := range s.sessions {
+		if cs.Kind == "job_payment" {
+			jobPayments[cs.PaymentIntent] = true
+		}
+	}
 	var open []*fsIntent
 	for _, pi := range s.intents {
-		if pi.Status == "succeeded" && pi.Amount > pi.Refunded && s.disputes[pi.ID] == nil {
+		if pi.Status == "succeeded" && pi.Amount > pi.Refunded && s.disputes[pi.ID] == nil && !jobPayments[pi.ID] {
 			open = append(open, pi)
 		}
 	}

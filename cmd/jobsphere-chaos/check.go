@@ -58,6 +58,9 @@ type snapshot struct {
 	}
 	revenue     int64
 	external    int64
+	receivable  int64             // users' receivable accounts: negative what they owe
+	losses      int64             // the platform's losses account: negative what it lost
+	chargebacks map[string]string // Stripe dispute → the case's status
 	dupTransfer []string
 	jobs        map[string]int // by status
 	jobsAstray  []string       // jobs whose contract or escrow disagree with them
@@ -65,6 +68,7 @@ type snapshot struct {
 	sessions  []fsSession
 	intents   map[string]fsIntent
 	refunds   []fsRefund
+	disputes  []fsDispute
 	transfers []fsTransfer
 	accounts  []fsAccount
 	stripeEvs []string
@@ -98,7 +102,7 @@ type withdrawalRow struct {
 
 func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 	sn := &snapshot{txns: map[string]*ledgerTxn{}, deposits: map[string]depositRow{},
-		connect: map[string]string{}, events: map[string]int{}, intents: map[string]fsIntent{}, jobs: map[string]int{}}
+		connect: map[string]string{}, chargebacks: map[string]string{}, events: map[string]int{}, intents: map[string]fsIntent{}, jobs: map[string]int{}}
 	queries := []struct {
 		q    string
 		scan func(*sql.Rows) error
@@ -187,9 +191,17 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 			return r.Scan(&sn.wallets.balance, &sn.wallets.escrow, &sn.wallets.pending, &sn.wallets.n)
 		}},
 		{`SELECT COALESCE(SUM(CASE WHEN a.kind = 'REVENUE' THEN p.amount ELSE 0 END), 0),
-		         COALESCE(SUM(CASE WHEN a.kind = 'EXTERNAL' THEN p.amount ELSE 0 END), 0)
+		         COALESCE(SUM(CASE WHEN a.kind = 'EXTERNAL' THEN p.amount ELSE 0 END), 0),
+		         COALESCE(SUM(CASE WHEN a.kind = 'RECEIVABLE' THEN p.amount ELSE 0 END), 0),
+		         COALESCE(SUM(CASE WHEN a.kind = 'LOSSES' THEN p.amount ELSE 0 END), 0)
 		    FROM postings p JOIN ledger_accounts a ON a.id = p.account_id`, func(r *sql.Rows) error {
-			return r.Scan(&sn.revenue, &sn.external)
+			return r.Scan(&sn.revenue, &sn.external, &sn.receivable, &sn.losses)
+		}},
+		{`SELECT stripe_dispute_id, status FROM chargebacks`, func(r *sql.Rows) error {
+			var id, st string
+			err := r.Scan(&id, &st)
+			sn.chargebacks[id] = st
+			return err
 		}},
 	}
 	for _, q := range queries {
@@ -220,6 +232,9 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 	for _, r := range s.refunds {
 		sn.refunds = append(sn.refunds, *r)
 	}
+	for _, d := range s.disputes {
+		sn.disputes = append(sn.disputes, *d)
+	}
 	for _, t := range s.transfers {
 		sn.transfers = append(sn.transfers, *t)
 	}
@@ -236,6 +251,7 @@ func load(ctx context.Context, db *sql.DB, s *fakeStripe) (*snapshot, error) {
 // stripeMoney is what Stripe says came in and went out.
 type stripeMoney struct {
 	depositsIn, jobsIn, transfers, reversed, refunds int64
+	chargedBack                                      int64 // disputes' funds and fees withdrawn, less what came back
 	nDeposits, nJobs, nTransfers, nRefunds           int
 }
 
@@ -248,6 +264,7 @@ func (sn *snapshot) verify(r *report) {
 	sn.checkOffers(r)
 	r.check("job states agree with contracts and escrows", fmt.Sprintf("jobs %v", sn.jobs), sn.jobsAstray)
 	sn.checkWithdrawals(r, &sm)
+	sn.checkChargebacks(r, &sm)
 	sn.checkMoney(r, sm)
 	sn.checkEvents(r)
 	sn.checkAccounts(r)
@@ -374,11 +391,13 @@ func (sn *snapshot) checkJobPayments(r *report, sm *stripeMoney) {
 // agrees; card refunds at Stripe match the escrows refunded to the card.
 func (sn *snapshot) checkEscrows(r *report, sm *stripeMoney) {
 	var problems []string
-	byIntent := map[string][]fsRefund{}
+	byIntent := map[string][]fsRefund{} // the server's refunds of escrows (whole, or a dispute's split)
 	for _, rf := range sn.refunds {
-		byIntent[rf.PaymentIntent] = append(byIntent[rf.PaymentIntent], rf)
 		sm.refunds += rf.Amount
 		sm.nRefunds++
+		if strings.HasPrefix(rf.Key, "escrow:") || strings.HasPrefix(rf.Key, "dispute:") {
+			byIntent[rf.PaymentIntent] = append(byIntent[rf.PaymentIntent], rf)
+		}
 	}
 	counts := map[string]int{}
 	escrowOf := map[string]escrowRow{}
@@ -566,8 +585,10 @@ func (sn *snapshot) checkWithdrawals(r *report, sm *stripeMoney) {
 
 // checkMoney: the money identity, from the ledger and from Stripe.
 func (sn *snapshot) checkMoney(r *report, sm stripeMoney) {
-	held := sn.wallets.balance + sn.wallets.escrow + sn.revenue
-	var in, paidOut, toCards int64
+	// What is owed counts against the platform (receivable below zero),
+	// and so does what it lost.
+	held := sn.wallets.balance + sn.wallets.escrow + sn.revenue + sn.receivable + sn.losses
+	var in, paidOut, toCards, chargedBack int64
 	other := map[string]int64{}
 	for _, t := range sn.txns {
 		switch t.typ {
@@ -577,6 +598,8 @@ func (sn *snapshot) checkMoney(r *report, sm stripeMoney) {
 			paidOut += t.external
 		case "REFUND":
 			toCards += t.external
+		case "CHARGEBACK", "CHARGEBACK_REVERSAL":
+			chargedBack += t.external
 		default:
 			if t.external != 0 {
 				other[t.typ] += t.external
@@ -584,11 +607,11 @@ func (sn *snapshot) checkMoney(r *report, sm stripeMoney) {
 		}
 	}
 	stripeIn := sm.depositsIn + sm.jobsIn
-	stripeNet := stripeIn - sm.transfers - sm.refunds
+	stripeNet := stripeIn - sm.transfers - sm.refunds - sm.chargedBack
 	var problems []string
-	if held != in-paidOut-toCards {
-		problems = append(problems, fmt.Sprintf("wallets + escrow + revenue = %s, but deposits credited − withdrawals paid − card refunds = %s",
-			money(held), money(in-paidOut-toCards)))
+	if held != in-paidOut-toCards-chargedBack {
+		problems = append(problems, fmt.Sprintf("wallets + escrow + revenue − owed − losses = %s, but deposits credited − withdrawals paid − card refunds − chargebacks = %s",
+			money(held), money(in-paidOut-toCards-chargedBack)))
 	}
 	if held != -sn.external {
 		problems = append(problems, fmt.Sprintf("wallets + escrow + revenue = %s, the outside-world account holds %s", money(held), money(sn.external)))
@@ -600,7 +623,8 @@ func (sn *snapshot) checkMoney(r *report, sm stripeMoney) {
 	for _, p := range []struct {
 		what          string
 		ledger, truth int64
-	}{{"money in", in, stripeIn}, {"withdrawals paid out", paidOut, sm.transfers}, {"refunds to cards", toCards, sm.refunds}} {
+	}{{"money in", in, stripeIn}, {"withdrawals paid out", paidOut, sm.transfers}, {"refunds to cards", toCards, sm.refunds},
+		{"chargebacks", chargedBack, sm.chargedBack}} {
 		if p.ledger != p.truth {
 			problems = append(problems, fmt.Sprintf("%s: ledger %s, Stripe %s", p.what, money(p.ledger), money(p.truth)))
 		}
@@ -611,8 +635,45 @@ func (sn *snapshot) checkMoney(r *report, sm stripeMoney) {
 	for typ, v := range other {
 		problems = append(problems, fmt.Sprintf("%s transactions moved %s across the outside world", typ, money(v)))
 	}
-	r.check("money identity", fmt.Sprintf("wallets %s + escrow %s + revenue %s = %s = deposits credited %s − withdrawals paid %s − card refunds %s (Stripe: %s)",
-		money(sn.wallets.balance), money(sn.wallets.escrow), money(sn.revenue), money(held), money(in), money(paidOut), money(toCards), money(stripeNet)), problems)
+	r.check("money identity", fmt.Sprintf("wallets %s + escrow %s + revenue %s − owed %s − losses %s = %s = deposits credited %s − withdrawals paid %s − card refunds %s − chargebacks %s (Stripe: %s)",
+		money(sn.wallets.balance), money(sn.wallets.escrow), money(sn.revenue), money(-sn.receivable), money(-sn.losses), money(held),
+		money(in), money(paidOut), money(toCards), money(chargedBack), money(stripeNet)), problems)
+}
+
+// checkChargebacks: each card dispute at Stripe is one case here, in the
+// state Stripe left it, and moved its money once: the funds and the fee
+// withdrawn, and back when it was won.
+func (sn *snapshot) checkChargebacks(r *report, sm *stripeMoney) {
+	var problems []string
+	counts := map[string]int{}
+	want := map[string]string{"needs_response": "OPEN", "won": "WON", "lost": "LOST"}
+	for _, d := range sn.disputes {
+		counts[d.Status]++
+		if st := sn.chargebacks[d.ID]; st != want[d.Status] {
+			problems = append(problems, fmt.Sprintf("Stripe dispute %s is %s, its case here %q", d.ID, d.Status, st))
+		}
+		k := "dispute:" + d.ID + ":"
+		steps := map[string]int64{"funds-withdrawn": d.Amount, "fee": disputeFee}
+		if d.Status == "won" {
+			steps["funds-reinstated"], steps["fee-returned"] = -d.Amount, -disputeFee
+		}
+		for step, external := range steps {
+			sm.chargedBack += external
+			if t := sn.txns[k+step]; t == nil || t.external != external {
+				problems = append(problems, fmt.Sprintf("Stripe dispute %s (%s): its %s should move %s to the outside world, the ledger has %+v",
+					d.ID, d.Status, step, money(external), t))
+			}
+		}
+		if d.Status != "won" && (sn.has(k+"funds-reinstated") || sn.has(k+"fee-returned")) {
+			problems = append(problems, fmt.Sprintf("Stripe dispute %s is %s but its funds were reinstated here", d.ID, d.Status))
+		}
+	}
+	if len(sn.chargebacks) != len(sn.disputes) {
+		problems = append(problems, fmt.Sprintf("%d chargeback cases here, %d disputes at Stripe", len(sn.chargebacks), len(sn.disputes)))
+	}
+	sort.Strings(problems)
+	r.check("chargebacks booked once", fmt.Sprintf("%d disputes at Stripe %v (%s charged back net); owed %s, losses %s",
+		len(sn.disputes), counts, money(sm.chargedBack), money(-sn.receivable), money(-sn.losses)), problems)
 }
 
 // checkEvents: every event Stripe sent is recorded, once.

@@ -28,6 +28,9 @@ var operations = []operation{
 	{"dispute-message", 2, (*actor).opDisputeMessage}, {"propose-settlement", 3, (*actor).opProposeSettlement},
 	{"accept-settlement", 3, (*actor).opAcceptSettlement}, {"withdraw-dispute", 1, (*actor).opWithdrawDispute},
 	{"resolve-dispute", 2, (*actor).opResolveDispute},
+	// Money that comes back at Stripe (chargebacks.go).
+	{"chargeback", 2, (*actor).opChargeback}, {"close-chargeback", 2, (*actor).opCloseChargeback},
+	{"dashboard-refund", 1, (*actor).opDashboardRefund},
 	// Payouts.
 	{"connect", 4, (*actor).opConnect}, {"withdraw", 6, (*actor).opWithdraw}, {"review-withdrawal", 4, (*actor).opReviewWithdrawal},
 	{"reverse-transfer", 1, (*actor).opReverseTransfer}, {"financial-connections", 1, (*actor).opFinancialConnections},

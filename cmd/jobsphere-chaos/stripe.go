@@ -534,6 +534,11 @@ func (s *fakeStripe) createRefund(f url.Values, key string) (int, []byte) {
 	if s.disputes[pi.ID] != nil {
 		return s.refuse(400, "charge_disputed", "Charge "+chargeOf(pi.ID)+" has been charged back; cannot issue a refund.")
 	}
+	if amount > pi.Amount-pi.Refunded && pi.Refunded < pi.Amount {
+		s.anomalyLocked("a refund of %d for %s (key %q) after %d of %d was already refunded under another key",
+			amount, pi.ID, key, pi.Refunded, pi.Amount)
+		return s.refuse(400, "amount_too_large", fmt.Sprintf("Refund amount (%d) is greater than unrefunded amount on charge (%d)", amount, pi.Amount-pi.Refunded))
+	}
 	if amount > pi.Amount-pi.Refunded {
 		s.anomalyLocked("a refund of %d for %s (key %q) after %d of %d was already refunded under another key",
 			amount, pi.ID, key, pi.Refunded, pi.Amount)
