@@ -91,7 +91,9 @@ const REVIEWS = gql`
 const UPLOAD = gql`
   mutation UploadMedia($file: Upload!) { uploadMedia(file: $file) { mediaUrl mediaType bytes } }
 `;
-const STATS = gql`query PlatformStats { platformStats { revenue escrowHeld walletBalances ledgerBalanced } }`;
+const STATS = gql`query PlatformStats { platformStats { revenue escrowHeld walletBalances ledgerBalanced receivables losses openChargebacks } }`;
+const OWED_WALLET = gql`query OwedWallet { wallet { balance amountOwed isFrozen frozenReason } }`;
+const PAYMENT_INTENTS = gql`query PaymentIntents { transactions(first: 50) { edges { node { type stripePaymentIntentId } } } }`;
 const DISPUTE = gql`
   fragment Dispute on Dispute { id status settledBy contractorAmount customerRefund latestProposal { id contractorAmount } }
 `;
@@ -390,13 +392,68 @@ describe('the mission, through Apollo Client and graphql-ws', () => {
     assert.equal(money(await wallet(customer)) - money(customerBefore), 42);
   });
 
+  it('takes a card chargeback (4000 0000 0000 0259) back, then gives it back when the case is won', async () => {
+    const payer = { session: {} };
+    await signUp(payer, 'CUSTOMER', 'chargeback@e2e.test');
+    const owedWallet = async () => (await payer.client.query({ query: OWED_WALLET })).data.wallet;
+    const payWith0259 = async (checkoutUrl) => {
+      const paid = await submitForm(checkoutUrl, { fields: { card: '4000000000000259' } });
+      assert.equal(paid.status, 200, await paid.text());
+    };
+
+    // A deposit paid with the disputed card: Stripe takes it back, the case is open.
+    const { data } = await payer.client.mutate({ mutation: DEPOSIT, variables: { input: { amount: '100' } } });
+    await payWith0259(data.deposit.checkoutUrl);
+    assert.deepEqual(await owedWallet(), { __typename: 'Wallet', balance: '0.00', amountOwed: '0.00', isFrozen: true, frozenReason: 'CHARGEBACK' });
+
+    // A job paid by Checkout with it: the money is in escrow, where the
+    // contractor is protected, so the customer owes it.
+    const created = await payer.client.mutate({
+      mutation: CREATE_JOB,
+      variables: { input: { title: 'Fix the gate', description: 'The garden gate does not latch.', budget: '100' } },
+    });
+    const jobId = created.data.createJob.id;
+    const assigned = await events(server, payer.client, JOB_CHANGED, { jobId });
+    let contractId;
+    try {
+      const paying = await payer.client.mutate({
+        mutation: PAY_FOR_JOB,
+        variables: { input: { jobId, freelancerId: contractor.id, title: 'Fix the gate', rate: '100' } },
+      });
+      await payWith0259(paying.data.payForJob.checkoutUrl);
+      contractId = (await assigned.next((e) => e.jobStatusChanged.status === 'ASSIGNED')).jobStatusChanged.contract.id;
+    } finally {
+      assigned.close();
+    }
+    assert.deepEqual(await owedWallet(), { __typename: 'Wallet', balance: '0.00', amountOwed: '105.00', isFrozen: true, frozenReason: 'CHARGEBACK' });
+    assert.equal((await job(payer, jobId)).contract.escrow.status, 'FUNDED');
+
+    // Both cases won on the sandbox's payment pages: the funds come back.
+    const history = (await payer.client.query({ query: PAYMENT_INTENTS })).data.transactions.edges;
+    const payments = [...new Set(history.map((e) => e.node.stripePaymentIntentId).filter(Boolean))];
+    assert.equal(payments.length, 2, JSON.stringify(history));
+    for (const pi of payments) {
+      const page = `${server.url}/sandbox/payments/${pi}`;
+      const closed = await submitForm(page, { button: { name: 'outcome', value: 'won' } });
+      assert.equal(closed.status, 200, await closed.text());
+    }
+    assert.deepEqual(await owedWallet(), { __typename: 'Wallet', balance: '100.00', amountOwed: '0.00', isFrozen: false, frozenReason: null });
+
+    // The job goes on as any other: released to the contractor.
+    await payer.client.mutate({ mutation: REQUEST_RELEASE, variables: { contractId } });
+    await admin.client.mutate({ mutation: APPROVE_RELEASE, variables: { contractId } });
+  });
+
   it('ends with the books balanced', async () => {
     const { data } = await admin.client.query({ query: STATS });
     assert.equal(data.platformStats.ledgerBalanced, true);
     // Fees: $5 + $20 on the first job, $2 + $8 on the second, none kept on the refunded one,
-    // $3 of the platform fee and $12 of service fee on the disputed one.
-    assert.equal(data.platformStats.revenue, '50.00');
+    // $3 of the platform fee and $12 of service fee on the disputed one, $5 + $20 on the charged-back one.
+    assert.equal(data.platformStats.revenue, '75.00');
     assert.equal(data.platformStats.escrowHeld, '0.00');
-    assert.equal(data.platformStats.walletBalances, '292.00'); // customer 245 − 105 + 42, contractor 62 + 48
+    // customer 245 − 105 + 42, contractor 62 + 48 + 80, the charged-back customer's 100.
+    assert.equal(data.platformStats.walletBalances, '472.00');
+    // Both chargebacks were won: nothing owed, Stripe's fees returned.
+    assert.deepEqual([data.platformStats.receivables, data.platformStats.losses, data.platformStats.openChargebacks], ['0.00', '0.00', 0]);
   });
 });
