@@ -10,7 +10,7 @@ import (
 // Code classifies an error for clients; it becomes extensions.code.
 type Code string
 
-// The error codes of DESIGN.md §6.
+// The error codes (README "Errors").
 const (
 	Unauthenticated   Code = "UNAUTHENTICATED"
 	Forbidden         Code = "FORBIDDEN"

@@ -12,7 +12,7 @@ import (
 	"github.com/jobsphere/jobsphere"
 )
 
-// ErrorPresenter turns every error into the shape of DESIGN.md §6:
+// ErrorPresenter turns every error into the shape README "Errors" shows:
 // extensions.code always, extensions.fields for input problems. Errors
 // that are not ours or gqlgen's are bugs or outages: logged in full, shown
 // to the client as INTERNAL with nothing of their text.
