@@ -56,7 +56,7 @@ func WriteHistory(ctx context.Context, client *ent.Client, userID pulid.ID, n in
 				at := start.Add(time.Duration(i) * step)
 				id := pulid.New("txn")
 				c := tx.LedgerTransaction.Create().SetID(id).SetCreatedAt(at).SetCompletedAt(at).
-					SetIdempotencyKey(fmt.Sprintf("history:%s:%d", userID, i)).SetRequestHash("history").
+					SetIdempotencyKey(fmt.Sprintf("history:%s:%09d", userID, i)).SetRequestHash("history").
 					SetCurrency(w.Currency).SetToUserID(userID)
 				from, to, moved := external, available, deposit/2
 				if i%2 == 0 {
