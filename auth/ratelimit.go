@@ -31,6 +31,9 @@ var (
 	// stopped too, until the window ends; that is the price of stopping
 	// the guessing.
 	LoginCeiling = Limit{Name: "login-email", Max: 100, Window: 15 * time.Minute}
+	// StatementExportLimit is a user's CSV statement exports: each is a
+	// long read of the ledger.
+	StatementExportLimit = Limit{Name: "statement-export", Max: 60, Window: time.Hour}
 )
 
 // RateLimiter counts requests in the database, in fixed windows, so a
@@ -84,6 +87,13 @@ func (l *RateLimiter) AllowIn(ctx context.Context, client *ent.Client, lim Limit
 		Message: fmt.Sprintf("Too many requests. Please try again in %d minutes.", minutes),
 		Extra:   map[string]any{"retryAfterSeconds": int(retry.Seconds() + 0.999)},
 	}
+}
+
+// Allow counts one request of subject against lim, refusing it with
+// RATE_LIMITED once the window's allowance is used: for the routes outside
+// GraphQL, whose services take no limiter of their own.
+func (s *Service) Allow(ctx context.Context, lim Limit, subject string) error {
+	return s.limiter.Allow(ctx, lim, subject)
 }
 
 // Forget takes back one request of subject counted by Allow in the

@@ -33,6 +33,19 @@ func (v Viewer) Is(users ...pulid.ID) bool {
 	return v.IsAdmin() || slices.Contains(users, v.UserID)
 }
 
+// Whose is whose records a viewer asks for with an optional user id (a
+// statement, an export): their own when userID is nil or theirs, anyone's
+// for an admin, and FORBIDDEN otherwise.
+func (v Viewer) Whose(userID *pulid.ID) (pulid.ID, error) {
+	if userID == nil {
+		return v.UserID, nil
+	}
+	if !v.Is(*userID) {
+		return "", NotAuthorized()
+	}
+	return *userID, nil
+}
+
 // NotAuthorized is the FORBIDDEN every refused viewer gets: signed in,
 // but not one who may do this.
 func NotAuthorized() error { return jobsphere.Errorf(jobsphere.Forbidden, "Not authorized") }

@@ -110,6 +110,18 @@ func azFresh(build func(w *authzWorld, t *testing.T) string) func(*testing.T, *a
 	}
 }
 
+// azStatement asks for a statement of everything up to tomorrow, of the
+// user named by user (nil: no userId), looking for customer A's deposit.
+func azStatement(user func(w *authzWorld) string) func(*testing.T, *authzWorld) authzFixture {
+	return func(_ *testing.T, w *authzWorld) authzFixture {
+		vars := map[string]any{"from": "2000-01-01T00:00:00Z", "to": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}
+		if user != nil {
+			vars["u"] = user(w)
+		}
+		return authzFixture{vars: vars, probe: w.transaction}
+	}
+}
+
 const azNodeQuery = `query($id: ID!) { node(id: $id) { id } }`
 
 func azNodeProbe(name string, id func(w *authzWorld) string, want authzRow) authzProbe {
@@ -194,6 +206,14 @@ var authzTable = map[string][]authzProbe{
 	"Query.wallet":        {{doc: `{ wallet { id } }`, fixture: azProbing(func(w *authzWorld) string { return w.wallet }), want: azOwnOnlySeen}},
 	"Query.transactions":  {{doc: `{ transactions(first: 100, type: DEPOSIT) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.transaction }), want: azOwnOnlySeen}},
 	"Query.platformStats": {{doc: `{ platformStats { ledgerBalanced } }`, want: azAdminOnly}},
+	// A statement is its user's; admins may ask for anyone's.
+	"Query.statement": {
+		{name: "own", doc: `query($from: Time!, $to: Time!) { statement(from: $from, to: $to) { lines { transaction { id } } } }`,
+			fixture: azStatement(nil), want: azOwnOnlySeen},
+		{name: "customer A's", doc: `query($u: ID, $from: Time!, $to: Time!) { statement(userId: $u, from: $from, to: $to) { lines { transaction { id } } } }`,
+			fixture: azStatement(func(w *authzWorld) string { return w.users[asOwner].ID }),
+			want:    azRow(azUnauth, azSeen, azForbidden, azForbidden, azForbidden, azSeen)},
+	},
 	"Mutation.freezeWallet": {{doc: `mutation($u: ID!) { freezeWallet(userId: $u, reason: "authorization matrix") { isFrozen } }`,
 		fixture: func(t *testing.T, w *authzWorld) authzFixture {
 			owner := w.users[asOwner].ID

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/jobsphere/jobsphere"
@@ -18,46 +17,27 @@ func handleMediaUpload(svc *media.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := auth.ViewerFrom(r.Context())
 		if err != nil {
-			mediaError(w, err)
+			respondServiceError(w, err)
 			return
 		}
 		file, _, err := r.FormFile("media")
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				mediaError(w, &jobsphere.Error{Code: "PAYLOAD_TOO_LARGE", Message: "File too large"})
+				respondServiceError(w, &jobsphere.Error{Code: "PAYLOAD_TOO_LARGE", Message: "File too large"})
 				return
 			}
-			mediaError(w, jobsphere.InvalidInput(jobsphere.FieldError{Field: "media", Message: "Send the file as the multipart/form-data field media"}))
+			respondServiceError(w, jobsphere.InvalidInput(jobsphere.FieldError{Field: "media", Message: "Send the file as the multipart/form-data field media"}))
 			return
 		}
 		defer file.Close()
 		up, err := svc.Upload(r.Context(), v.UserID, file)
 		if err != nil {
-			mediaError(w, err)
+			respondServiceError(w, err)
 			return
 		}
 		respondJSON(w, http.StatusOK, map[string]string{"mediaUrl": up.MediaURL, "mediaType": strings.ToLower(up.MediaType)})
 	})
-}
-
-func mediaError(w http.ResponseWriter, err error) {
-	var e *jobsphere.Error
-	if !errors.As(err, &e) {
-		respondError(w, http.StatusInternalServerError, string(jobsphere.Internal), "Internal server error")
-		return
-	}
-	status := map[jobsphere.Code]int{
-		jobsphere.Unauthenticated: http.StatusUnauthorized, jobsphere.BadUserInput: http.StatusBadRequest,
-		"PAYLOAD_TOO_LARGE": http.StatusRequestEntityTooLarge, jobsphere.RateLimited: http.StatusTooManyRequests,
-	}[e.Code]
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
-	if retry, ok := e.Extra["retryAfterSeconds"].(int); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-	}
-	respondError(w, status, string(e.Code), e.Message)
 }
 
 // serveMedia serves local uploads: files only (no listings, no temporary

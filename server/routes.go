@@ -24,7 +24,7 @@ import (
 
 // Services are what the routes serve.
 type Services struct {
-	Auth     *auth.Service   // reads bearer tokens (GraphQL over HTTP and websocket, uploads)
+	Auth     *auth.Service   // reads bearer tokens (GraphQL over HTTP and websocket, uploads, exports)
 	Resolver *graph.Resolver // the GraphQL API
 	Webhooks http.Handler    // Stripe's webhook endpoint
 	Media    *media.Service  // uploads
@@ -91,6 +91,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 	}
 	mux.Handle("POST /api/media/upload", authenticate(svc.Auth)(handleMediaUpload(svc.Media)))
 	mux.Handle("GET /media/", serveMedia(svc.MediaDir))
+	mux.Handle("GET /api/statements.csv", m.instrument("/api/statements.csv",
+		authenticate(svc.Auth)(handleStatementCSV(svc.Resolver.Ledger, svc.Auth, logger))))
 	mux.Handle("GET /payments/return", payments.HandleReturn())
 	mux.Handle("GET /connect/return", payments.HandleConnectReturn())
 	mux.Handle("GET /connect/refresh", payments.HandleConnectReturn())

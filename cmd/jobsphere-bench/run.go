@@ -15,31 +15,33 @@ import (
 
 // options are the command line.
 type options struct {
-	quick         bool
-	clients       int
-	duration      time.Duration
-	subscribers   int
-	fanoutEvents  int
-	fanoutRate    float64
-	events        int
-	only          map[string]bool
-	pgbenchScale  int
-	pgbenchPath   string
-	bin           string
-	profileDir    string
-	coldStarts    int
-	keep          bool
-	quiet         float64
-	quietWait     time.Duration
-	serverEnv     map[string]string
-	databaseURL   string
-	progress      io.Writer
-	onlyRequested string
+	quick        bool
+	clients      int
+	duration     time.Duration
+	subscribers  int
+	fanoutEvents int
+	fanoutRate   float64
+	events       int
+	// exportTransactions is the history the export phase downloads.
+	exportTransactions int
+	only               map[string]bool
+	pgbenchScale       int
+	pgbenchPath        string
+	bin                string
+	profileDir         string
+	coldStarts         int
+	keep               bool
+	quiet              float64
+	quietWait          time.Duration
+	serverEnv          map[string]string
+	databaseURL        string
+	progress           io.Writer
+	onlyRequested      string
 }
 
 // The phases, in the order they run. money runs pgbench too, for the
 // ratio; -only pgbench runs it alone.
-var phases = []string{"money", "reads", "pgbench", "fanout", "webhooks", "coldstart"}
+var phases = []string{"money", "reads", "pgbench", "fanout", "webhooks", "export", "coldstart"}
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{progress: stderr}
@@ -52,6 +54,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.fanoutEvents, "fanout-events", 1000, "deposit webhooks sent to as many subscribers during fan-out")
 	fs.Float64Var(&o.fanoutRate, "fanout-rate", 200, "fan-out webhooks per second (0: as fast as they go)")
 	fs.IntVar(&o.events, "events", 5000, "distinct webhook events for the ingestion phase (then each again as a duplicate)")
+	fs.IntVar(&o.exportTransactions, "export-transactions", 300_000, "transactions in the history the export phase downloads as CSV (GET /api/statements.csv)")
 	fs.StringVar(&o.onlyRequested, "only", "", "comma-separated phases to run: "+strings.Join(phases, ",")+" (money runs pgbench too, for the ratio)")
 	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench -i scale factor")
 	fs.StringVar(&o.pgbenchPath, "pgbench", "", "pgbench binary (default: from PATH, else /usr/bin/pgbench)")
@@ -81,13 +84,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.quick {
 		// Tiny sizes unless given explicitly.
 		quick := map[string]func(){
-			"clients":       func() { o.clients = 2 },
-			"duration":      func() { o.duration = time.Second },
-			"subscribers":   func() { o.subscribers = 8 },
-			"fanout-events": func() { o.fanoutEvents = 4 },
-			"fanout-rate":   func() { o.fanoutRate = 0 },
-			"events":        func() { o.events = 10 },
-			"coldstarts":    func() { o.coldStarts = 1 },
+			"clients":             func() { o.clients = 2 },
+			"duration":            func() { o.duration = time.Second },
+			"subscribers":         func() { o.subscribers = 8 },
+			"fanout-events":       func() { o.fanoutEvents = 4 },
+			"fanout-rate":         func() { o.fanoutRate = 0 },
+			"events":              func() { o.events = 10 },
+			"export-transactions": func() { o.exportTransactions = 1000 },
+			"coldstarts":          func() { o.coldStarts = 1 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -121,6 +125,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-fanout-events must be at least 1")
 	case o.events < 1:
 		return nil, errors.New("-events must be at least 1")
+	case o.exportTransactions < 1:
+		return nil, errors.New("-export-transactions must be at least 1")
 	case o.coldStarts < 1:
 		return nil, errors.New("-coldstarts must be at least 1")
 	}
@@ -176,6 +182,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		{"pgbench", b.pgbenchPhase},
 		{"fanout", b.fanoutPhase},
 		{"webhooks", b.webhookPhase},
+		{"export", b.exportPhase},
 		{"coldstart", b.coldStartPhase},
 	} {
 		switch {

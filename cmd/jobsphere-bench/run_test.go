@@ -74,6 +74,9 @@ func TestQuick(t *testing.T) {
 		"| fanout | webhook errors / subscriber errors or closes | 0 / 0 |",
 		"| webhooks | non-200 answers (events / duplicates) | 0 / 0 |",
 		"| webhooks | credited exactly once (a wallet checked, ledger verify) | OK |",
+		"| export | rows/s (",
+		"| export | server RSS before → peak during the export |",
+		"| export | every row, ending at the wallet; ledger verify | OK |",
 		"| coldstart | binary size",
 	)
 	if strings.Contains(table, "FAILED") {
@@ -112,7 +115,7 @@ func TestOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.clients != 3 || o.subscribers != 8 || o.duration != time.Second || !o.only["pgbench"] || !o.only["fanout"] || o.only["money"] {
+	if o.clients != 3 || o.subscribers != 8 || o.exportTransactions != 1000 || o.duration != time.Second || !o.only["pgbench"] || !o.only["fanout"] || o.only["money"] {
 		t.Errorf("options: %+v", o)
 	}
 	if o.serverEnv["A"] != "b=c" {

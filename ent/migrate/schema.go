@@ -678,6 +678,13 @@ var (
 				OnDelete:   schema.NoAction,
 			},
 		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "posting_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{PostingsColumns[4]},
+			},
+		},
 	}
 	// RateLimitBucketsColumns holds the columns for the "rate_limit_buckets" table.
 	RateLimitBucketsColumns = []*schema.Column{

@@ -154,6 +154,14 @@ func (Posting) Edges() []ent.Edge {
 	}
 }
 
+// Indexes of the Posting.
+func (Posting) Indexes() []ent.Index {
+	return []ent.Index{
+		// A user's statement reads their accounts' postings (ledger.StreamStatement).
+		index.Fields("account_id"),
+	}
+}
+
 // Annotations of the Posting.
 func (Posting) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}

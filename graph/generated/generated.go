@@ -480,6 +480,7 @@ type ComplexityRoot struct {
 		Offers               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) int
 		PlatformStats        func(childComplexity int) int
 		Reviews              func(childComplexity int, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) int
+		Statement            func(childComplexity int, userID *pulid.ID, from time.Time, to time.Time) int
 		StripeConfig         func(childComplexity int) int
 		Transactions         func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
 		Wallet               func(childComplexity int) int
@@ -530,6 +531,26 @@ type ComplexityRoot struct {
 		Dispute          func(childComplexity int) int
 		ID               func(childComplexity int) int
 		ProposedBy       func(childComplexity int) int
+	}
+
+	Statement struct {
+		ClosingAvailable func(childComplexity int) int
+		ClosingEscrow    func(childComplexity int) int
+		ClosingOwed      func(childComplexity int) int
+		From             func(childComplexity int) int
+		Lines            func(childComplexity int) int
+		OpeningAvailable func(childComplexity int) int
+		OpeningEscrow    func(childComplexity int) int
+		OpeningOwed      func(childComplexity int) int
+		To               func(childComplexity int) int
+		User             func(childComplexity int) int
+	}
+
+	StatementLine struct {
+		Account      func(childComplexity int) int
+		Amount       func(childComplexity int) int
+		BalanceAfter func(childComplexity int) int
+		Transaction  func(childComplexity int) int
 	}
 
 	StripeConfig struct {
@@ -735,6 +756,7 @@ type QueryResolver interface {
 	ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error)
 	Withdrawals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *withdrawal.Status) (*ent.WithdrawalConnection, error)
 	Withdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error)
+	Statement(ctx context.Context, userID *pulid.ID, from time.Time, to time.Time) (*ledger.Statement, error)
 	Wallet(ctx context.Context) (*ent.Wallet, error)
 	Transactions(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
 	PlatformStats(ctx context.Context) (*ledger.Stats, error)
@@ -2764,6 +2786,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Reviews(childComplexity, args["freelancerId"].(pulid.ID), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
+	case "Query.statement":
+		if e.ComplexityRoot.Query.Statement == nil {
+			break
+		}
+
+		args, err := ec.field_Query_statement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Statement(childComplexity, args["userId"].(*pulid.ID), args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Query.stripeConfig":
 		if e.ComplexityRoot.Query.StripeConfig == nil {
 			break
@@ -2960,6 +2993,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SettlementProposal.ProposedBy(childComplexity), true
+
+	case "Statement.closingAvailable":
+		if e.ComplexityRoot.Statement.ClosingAvailable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.ClosingAvailable(childComplexity), true
+	case "Statement.closingEscrow":
+		if e.ComplexityRoot.Statement.ClosingEscrow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.ClosingEscrow(childComplexity), true
+	case "Statement.closingOwed":
+		if e.ComplexityRoot.Statement.ClosingOwed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.ClosingOwed(childComplexity), true
+	case "Statement.from":
+		if e.ComplexityRoot.Statement.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.From(childComplexity), true
+	case "Statement.lines":
+		if e.ComplexityRoot.Statement.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Lines(childComplexity), true
+	case "Statement.openingAvailable":
+		if e.ComplexityRoot.Statement.OpeningAvailable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.OpeningAvailable(childComplexity), true
+	case "Statement.openingEscrow":
+		if e.ComplexityRoot.Statement.OpeningEscrow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.OpeningEscrow(childComplexity), true
+	case "Statement.openingOwed":
+		if e.ComplexityRoot.Statement.OpeningOwed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.OpeningOwed(childComplexity), true
+	case "Statement.to":
+		if e.ComplexityRoot.Statement.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.To(childComplexity), true
+	case "Statement.user":
+		if e.ComplexityRoot.Statement.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.User(childComplexity), true
+
+	case "StatementLine.account":
+		if e.ComplexityRoot.StatementLine.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Account(childComplexity), true
+	case "StatementLine.amount":
+		if e.ComplexityRoot.StatementLine.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Amount(childComplexity), true
+	case "StatementLine.balanceAfter":
+		if e.ComplexityRoot.StatementLine.BalanceAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.BalanceAfter(childComplexity), true
+	case "StatementLine.transaction":
+		if e.ComplexityRoot.StatementLine.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Transaction(childComplexity), true
 
 	case "StripeConfig.currency":
 		if e.ComplexityRoot.StripeConfig.Currency == nil {
@@ -5562,6 +5681,50 @@ enum Role @goModel(model: "github.com/jobsphere/jobsphere/auth/role.Role") {
   FREELANCER
 }
 `, BuiltIn: false},
+	{Name: "../statements.graphqls", Input: `"""
+One posting of a statement: what one transaction did to one of the user's
+accounts, and the account's balance after it.
+"""
+type StatementLine @goModel(model: "github.com/jobsphere/jobsphere/ledger.StatementLine") {
+  transaction: Transaction!
+  "AVAILABLE (spendable money), ESCROW (held money) or OWED (what the user owes the platform)."
+  account: String!
+  "The change to the account: positive adds to it (for OWED: more is owed), negative takes from it."
+  amount: Decimal!
+  "The account's balance after this line."
+  balanceAfter: Decimal!
+}
+
+"""
+What happened to a user's money in [from, to), from the ledger's postings:
+each account's balance at from (opening), every posting of the period in
+the order written, and the balance at to (closing = opening + the lines).
+Closing balances over a period up to now equal the wallet's balance,
+escrowBalance and amountOwed.
+"""
+type Statement @goModel(model: "github.com/jobsphere/jobsphere/ledger.Statement") {
+  user: User!
+  from: Time!
+  to: Time!
+  openingAvailable: Decimal!
+  closingAvailable: Decimal!
+  openingEscrow: Decimal!
+  closingEscrow: Decimal!
+  openingOwed: Decimal!
+  closingOwed: Decimal!
+  "At most 10,000: a longer period is BAD_USER_INPUT; GET /api/statements.csv streams any number."
+  lines: [StatementLine!]!
+}
+
+extend type Query {
+  """
+  The viewer's statement for [from, to) (userId omitted or their own);
+  admins may ask for anyone's (FORBIDDEN for others). from must be before
+  to (BAD_USER_INPUT).
+  """
+  statement(userId: ID, from: Time!, to: Time!): Statement! @authenticated
+}
+`, BuiltIn: false},
 	{Name: "../wallet.graphqls", Input: `"The platform's money at a glance."
 type PlatformStats {
   "Fees collected, net of fee refunds."
@@ -6411,6 +6574,46 @@ func (ec *executionContext) childFields_SettlementProposal(ctx context.Context, 
 		return ec.fieldContext_SettlementProposal_proposedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SettlementProposal", field.Name)
+}
+
+func (ec *executionContext) childFields_Statement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_Statement_user(ctx, field)
+	case "from":
+		return ec.fieldContext_Statement_from(ctx, field)
+	case "to":
+		return ec.fieldContext_Statement_to(ctx, field)
+	case "openingAvailable":
+		return ec.fieldContext_Statement_openingAvailable(ctx, field)
+	case "closingAvailable":
+		return ec.fieldContext_Statement_closingAvailable(ctx, field)
+	case "openingEscrow":
+		return ec.fieldContext_Statement_openingEscrow(ctx, field)
+	case "closingEscrow":
+		return ec.fieldContext_Statement_closingEscrow(ctx, field)
+	case "openingOwed":
+		return ec.fieldContext_Statement_openingOwed(ctx, field)
+	case "closingOwed":
+		return ec.fieldContext_Statement_closingOwed(ctx, field)
+	case "lines":
+		return ec.fieldContext_Statement_lines(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Statement", field.Name)
+}
+
+func (ec *executionContext) childFields_StatementLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "transaction":
+		return ec.fieldContext_StatementLine_transaction(ctx, field)
+	case "account":
+		return ec.fieldContext_StatementLine_account(ctx, field)
+	case "amount":
+		return ec.fieldContext_StatementLine_amount(ctx, field)
+	case "balanceAfter":
+		return ec.fieldContext_StatementLine_balanceAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatementLine", field.Name)
 }
 
 func (ec *executionContext) childFields_StripeConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7692,6 +7895,36 @@ func (ec *executionContext) field_Query_reviews_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_statement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
 	return args, nil
 }
 
@@ -16966,6 +17199,63 @@ func (ec *executionContext) fieldContext_Query_withdrawal(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_statement(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_statement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Statement(ctx, fc.Args["userId"].(*pulid.ID), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ledger.Statement
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ledger.Statement) graphql.Marshaler {
+			return ec.marshalNStatement2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStatement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_statement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Statement(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_statement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_wallet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17852,6 +18142,355 @@ func (ec *executionContext) fieldContext_SettlementProposal_proposedBy(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Statement_user(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_from(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Statement_to(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Statement_openingAvailable(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_openingAvailable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpeningAvailable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_openingAvailable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Statement_closingAvailable(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_closingAvailable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosingAvailable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_closingAvailable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Statement_openingEscrow(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_openingEscrow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpeningEscrow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_openingEscrow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Statement_closingEscrow(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_closingEscrow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosingEscrow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_closingEscrow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Statement_openingOwed(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_openingOwed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpeningOwed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_openingOwed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Statement_closingOwed(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_closingOwed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosingOwed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_closingOwed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Statement_lines(ctx context.Context, field graphql.CollectedField, obj *ledger.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []ledger.StatementLine) graphql.Marshaler {
+			return ec.marshalNStatementLine2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStatementLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatementLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementLine_transaction(ctx context.Context, field graphql.CollectedField, obj *ledger.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_transaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transaction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LedgerTransaction) graphql.Marshaler {
+			return ec.marshalNTransaction2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐLedgerTransaction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_transaction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementLine",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Transaction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementLine_account(ctx context.Context, field graphql.CollectedField, obj *ledger.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Account, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, false, false, "String")
+}
+
+func (ec *executionContext) _StatementLine_amount(ctx context.Context, field graphql.CollectedField, obj *ledger.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _StatementLine_balanceAfter(ctx context.Context, field graphql.CollectedField, obj *ledger.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_balanceAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BalanceAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_balanceAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, false, false, "Decimal")
 }
 
 func (ec *executionContext) _StripeConfig_publishableKey(ctx context.Context, field graphql.CollectedField, obj *payments.StripeConfig) (ret graphql.Marshaler) {
@@ -27202,6 +27841,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_withdrawal(ctx, field)
 				})
+		case "statement":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_statement(ctx, field)
+				})
 		case "wallet":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -27555,6 +28200,132 @@ func (ec *executionContext) _SettlementProposal(ctx context.Context, sel ast.Sel
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SettlementProposal_proposedBy(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statementImplementors = []string{"Statement"}
+
+func (ec *executionContext) _Statement(ctx context.Context, sel ast.SelectionSet, obj *ledger.Statement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Statement")
+		case "user":
+			out.Values[i] = ec._Statement_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._Statement_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._Statement_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openingAvailable":
+			out.Values[i] = ec._Statement_openingAvailable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closingAvailable":
+			out.Values[i] = ec._Statement_closingAvailable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openingEscrow":
+			out.Values[i] = ec._Statement_openingEscrow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closingEscrow":
+			out.Values[i] = ec._Statement_closingEscrow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openingOwed":
+			out.Values[i] = ec._Statement_openingOwed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closingOwed":
+			out.Values[i] = ec._Statement_closingOwed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lines":
+			out.Values[i] = ec._Statement_lines(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statementLineImplementors = []string{"StatementLine"}
+
+func (ec *executionContext) _StatementLine(ctx context.Context, sel ast.SelectionSet, obj *ledger.StatementLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statementLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatementLine")
+		case "transaction":
+			out.Values[i] = ec._StatementLine_transaction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "account":
+			out.Values[i] = ec._StatementLine_account(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._StatementLine_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balanceAfter":
+			out.Values[i] = ec._StatementLine_balanceAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29539,6 +30310,34 @@ func (ec *executionContext) marshalNSettlementProposalOrderField2ᚖgithubᚗcom
 	return v
 }
 
+func (ec *executionContext) marshalNStatement2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStatement(ctx context.Context, sel ast.SelectionSet, v *ledger.Statement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Statement!")
+		return graphql.Null
+	}
+	return ec._Statement(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStatementLine2githubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStatementLine(ctx context.Context, sel ast.SelectionSet, v ledger.StatementLine) graphql.Marshaler {
+	return ec._StatementLine(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNStatementLine2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStatementLineᚄ(ctx context.Context, sel ast.SelectionSet, v []ledger.StatementLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatementLine2githubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐStatementLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := scalar.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -29607,6 +30406,14 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTransaction2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐLedgerTransaction(ctx context.Context, sel ast.SelectionSet, v *ent.LedgerTransaction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Transaction!")
+		return graphql.Null
+	}
+	return ec._Transaction(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTransactionConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐTransactionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.TransactionConnection) graphql.Marshaler {
