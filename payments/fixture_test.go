@@ -101,6 +101,14 @@ func (g *scriptedGateway) CreateFinancialConnectionsSession(_ context.Context, k
 	return &FinancialConnectionsSession{SessionID: "fcsess_" + key, ClientSecret: "fc_secret"}, g.answer("fc", key)
 }
 
+func (g *scriptedGateway) BalanceTransactions(context.Context, time.Time, string) ([]BalanceTransaction, error) {
+	return nil, g.answer("balance-transactions", "")
+}
+
+func (g *scriptedGateway) Balance(context.Context, string) (*PlatformBalance, error) {
+	return &PlatformBalance{}, g.answer("balance", "")
+}
+
 func (*scriptedGateway) Sandbox() bool { return false }
 
 // Fees and limits of the tests, in minor units.

@@ -44,9 +44,58 @@ type Gateway interface {
 	// CreateFinancialConnectionsSession starts linking a customer's US
 	// bank accounts.
 	CreateFinancialConnectionsSession(ctx context.Context, idempotencyKey, customerID string) (*FinancialConnectionsSession, error)
+	// BalanceTransactions lists every movement of the platform's Stripe
+	// balance in currency created at or after since, oldest first.
+	BalanceTransactions(ctx context.Context, since time.Time, currency string) ([]BalanceTransaction, error)
+	// Balance is what the platform's Stripe balance holds in currency.
+	Balance(ctx context.Context, currency string) (*PlatformBalance, error)
 	// Sandbox reports whether this is the sandbox, not Stripe.
 	Sandbox() bool
 }
+
+// BalanceTransaction is one movement of the platform's Stripe balance (a
+// Stripe balance transaction), as reconciliation needs it.
+type BalanceTransaction struct {
+	ID string // txn_…
+	// Type is Stripe's: charge, payment, refund, payment_refund, transfer,
+	// transfer_refund (a reversal), adjustment (a dispute's funds),
+	// stripe_fee, payout…
+	Type string
+	// Amount is signed: positive into the balance, negative out of it;
+	// Fee is what Stripe kept (negative when it gave a fee back); Net is
+	// Amount − Fee, what the balance moved by.
+	Amount, Fee, Net int64
+	// SourceID is the Stripe object that moved the money: ch_/py_, re_,
+	// tr_, trr_, dp_, po_…; empty for Stripe's own fees.
+	SourceID string
+	// PaymentIntentID is the payment a charge, refund or dispute belongs
+	// to; TransferID the transfer of a transfer or of its reversal.
+	PaymentIntentID, TransferID string
+	Created                     time.Time
+}
+
+// Balance transaction types reconciliation tells apart (Stripe's words).
+const (
+	BalanceCharge         = "charge"
+	BalancePayment        = "payment"
+	BalanceRefund         = "refund"
+	BalancePaymentRefund  = "payment_refund"
+	BalanceTransfer       = "transfer"
+	BalanceTransferRefund = "transfer_refund"
+	BalanceAdjustment     = "adjustment"
+	BalancePayout         = "payout"
+	BalancePayoutCancel   = "payout_cancel"
+	BalancePayoutFailure  = "payout_failure"
+	BalanceStripeFee      = "stripe_fee"
+)
+
+// PlatformBalance is the platform's Stripe balance in one currency.
+type PlatformBalance struct {
+	Available, Pending int64
+}
+
+// Total is all the balance holds, available or not.
+func (b *PlatformBalance) Total() int64 { return b.Available + b.Pending }
 
 // ConnectAccountParams asks for an Express account able to receive
 // transfers, tagged with our user id.

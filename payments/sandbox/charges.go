@@ -44,8 +44,10 @@ func (sb *Sandbox) charged(paymentIntentID string, amount int64, currency string
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.charges[paymentIntentID] == nil {
-		sb.charges[paymentIntentID] = &sandboxCharge{ID: "ch_sandbox_" + ulidOf("x"), PaymentIntentID: paymentIntentID,
-			Currency: currency, Amount: amount}
+		ch := &sandboxCharge{ID: "ch_sandbox_" + ulidOf("x"), PaymentIntentID: paymentIntentID, Currency: currency, Amount: amount}
+		sb.charges[paymentIntentID] = ch
+		sb.bookLocked(payments.BalanceTransaction{Type: payments.BalanceCharge, Amount: amount, Fee: CardFee(amount),
+			SourceID: ch.ID, PaymentIntentID: paymentIntentID})
 	}
 }
 
@@ -72,7 +74,7 @@ func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string,
 	if replay {
 		return prior, nil
 	}
-	ch, _, err := sb.refund(p.PaymentIntentID, p.Amount)
+	ch, refunded, err := sb.refund(p.PaymentIntentID, p.Amount)
 	switch {
 	case err == nil:
 		// Stripe refunds whether or not its events are delivered (it
@@ -81,6 +83,7 @@ func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string,
 			sb.logger.WarnContext(ctx, "sandbox: charge.refunded not delivered", "payment_intent", p.PaymentIntentID, "err", err)
 		}
 	case jobsphere.ErrorCode(err) == jobsphere.NotFound:
+		refunded = p.Amount
 	case ch.Dispute == nil && ch.Refunded == ch.Amount:
 		return "", nil // charge_already_refunded: nothing is owed
 	case ch.Dispute != nil:
@@ -88,7 +91,13 @@ func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string,
 	default:
 		return "", &payments.RefusedError{Message: "Sandbox: the refund exceeds what is left of the payment", Err: err}
 	}
-	return sb.idFor(p.IdempotencyKey, "re_sandbox_"), nil
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	id, made := sb.idForLocked(p.IdempotencyKey, "re_sandbox_")
+	if made {
+		sb.bookRefundLocked(id, p.PaymentIntentID, refunded)
+	}
+	return id, nil
 }
 
 // RefundCharge refunds amount of a payment (0: what is left of it) as a
@@ -106,6 +115,9 @@ func (sb *Sandbox) RefundCharge(ctx context.Context, paymentIntentID string, amo
 		sb.mu.Unlock()
 		return ch, fmt.Errorf("deliver charge.refunded of %s: %w", paymentIntentID, err)
 	}
+	sb.mu.Lock()
+	sb.bookRefundLocked("re_sandbox_"+ulidOf("x"), paymentIntentID, amount)
+	sb.mu.Unlock()
 	return ch, sb.warningOver(ctx, ch)
 }
 

@@ -62,6 +62,8 @@ func (sb *Sandbox) DisputeCharge(ctx context.Context, paymentIntentID string) (s
 		case ch.Dispute == nil:
 			ch.Dispute = &sandboxDispute{ID: "dp_sandbox_" + ulidOf("x"), Status: "needs_response", Amount: ch.Amount - ch.Refunded,
 				withdrawnID: "txn_sandbox_" + ulidOf("x"), created: time.Now().Unix()}
+			sb.bookLocked(payments.BalanceTransaction{ID: ch.Dispute.withdrawnID, Type: payments.BalanceAdjustment,
+				Amount: -ch.Dispute.Amount, Fee: DisputeFee, SourceID: ch.Dispute.ID, PaymentIntentID: ch.PaymentIntentID})
 		}
 		return nil
 	})
@@ -96,6 +98,8 @@ func (sb *Sandbox) CloseDispute(ctx context.Context, paymentIntentID string, won
 		ch.Dispute.Status = status
 		if won && ch.Dispute.reinstatedID == "" {
 			ch.Dispute.reinstatedID = "txn_sandbox_" + ulidOf("x")
+			sb.bookLocked(payments.BalanceTransaction{ID: ch.Dispute.reinstatedID, Type: payments.BalanceAdjustment,
+				Amount: ch.Dispute.Amount, Fee: -DisputeFee, SourceID: ch.Dispute.ID, PaymentIntentID: ch.PaymentIntentID})
 		}
 		return nil
 	})

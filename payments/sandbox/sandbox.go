@@ -37,6 +37,7 @@ type Sandbox struct {
 	charges  map[string]*sandboxCharge // by payment intent id: the payments made
 	byKey    map[string]any            // idempotency key → the session, intent or refund it made
 	balances map[string]int64          // connected account → what its transfers brought, not yet paid out to its bank
+	books    []payments.BalanceTransaction // what moved the platform's balance, oldest first (books.go)
 }
 
 type sandboxSession struct {
@@ -222,6 +223,7 @@ func (sb *Sandbox) CreateTransfer(_ context.Context, p payments.TransferParams) 
 	id, made := sb.idForLocked(p.IdempotencyKey, "tr_sandbox_")
 	if made {
 		sb.balances[p.Destination] += p.Amount
+		sb.bookLocked(payments.BalanceTransaction{Type: payments.BalanceTransfer, Amount: -p.Amount, SourceID: id, TransferID: id})
 	}
 	return id, nil
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
@@ -247,3 +249,75 @@ func (g leveledLogger) Debugf(string, ...any)          {}
 func (g leveledLogger) Infof(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
 func (g leveledLogger) Warnf(format string, v ...any)  { g.l.Warn(fmt.Sprintf(format, v...)) }
 func (g leveledLogger) Errorf(format string, v ...any) { g.l.Error(fmt.Sprintf(format, v...)) }
+
+// BalanceTransactions implements payments.Gateway: Stripe's list, every
+// page (stripe-go's auto-pagination), with each source expanded for the
+// payment or transfer it belongs to.
+func (s *Gateway) BalanceTransactions(ctx context.Context, since time.Time, currency string) ([]payments.BalanceTransaction, error) {
+	params := &stripego.BalanceTransactionListParams{
+		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+		Currency:     stripego.String(currency),
+	}
+	params.Limit = stripego.Int64(100)
+	params.AddExpand("data.source")
+	params.Context = ctx
+	var out []payments.BalanceTransaction
+	it := s.api.BalanceTransactions.List(params)
+	for it.Next() {
+		out = append(out, balanceTransaction(it.BalanceTransaction()))
+	}
+	if err := it.Err(); err != nil {
+		return nil, requestFailed(err)
+	}
+	// Stripe lists newest first.
+	slices.Reverse(out)
+	return out, nil
+}
+
+// balanceTransaction is a Stripe balance transaction in our terms.
+func balanceTransaction(bt *stripego.BalanceTransaction) payments.BalanceTransaction {
+	out := payments.BalanceTransaction{
+		ID: bt.ID, Type: string(bt.Type), Amount: bt.Amount, Fee: bt.Fee, Net: bt.Net, Created: time.Unix(bt.Created, 0),
+	}
+	src := bt.Source
+	if src == nil {
+		return out
+	}
+	out.SourceID = src.ID
+	switch {
+	case src.Charge != nil && src.Charge.PaymentIntent != nil:
+		out.PaymentIntentID = src.Charge.PaymentIntent.ID
+	case src.Refund != nil && src.Refund.PaymentIntent != nil:
+		out.PaymentIntentID = src.Refund.PaymentIntent.ID
+	case src.Dispute != nil && src.Dispute.PaymentIntent != nil:
+		out.PaymentIntentID = src.Dispute.PaymentIntent.ID
+	case src.Transfer != nil:
+		out.TransferID = src.Transfer.ID
+	case src.TransferReversal != nil && src.TransferReversal.Transfer != nil:
+		out.TransferID = src.TransferReversal.Transfer.ID
+	}
+	return out
+}
+
+// Balance implements payments.Gateway: available and pending funds in
+// currency.
+func (s *Gateway) Balance(ctx context.Context, currency string) (*payments.PlatformBalance, error) {
+	params := &stripego.BalanceParams{}
+	params.Context = ctx
+	b, err := s.api.Balance.Get(params)
+	if err != nil {
+		return nil, requestFailed(err)
+	}
+	return &payments.PlatformBalance{Available: sumIn(b.Available, currency), Pending: sumIn(b.Pending, currency)}, nil
+}
+
+// sumIn is what amounts hold in currency.
+func sumIn(amounts []*stripego.Amount, currency string) int64 {
+	var sum int64
+	for _, a := range amounts {
+		if strings.EqualFold(string(a.Currency), currency) {
+			sum += a.Amount
+		}
+	}
+	return sum
+}
