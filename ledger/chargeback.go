@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
@@ -22,6 +23,26 @@ import (
 
 // chargebackKey is the ledger key of one of a Stripe dispute's steps.
 func chargebackKey(disputeID, step string) string { return "dispute:" + disputeID + ":" + step }
+
+// DisputeOf reads a chargeback transaction's key: the Stripe dispute it
+// books and whether it is the dispute's fee (taken or returned) rather
+// than its funds; ok is false for any other key.
+func DisputeOf(key string) (disputeID string, fee, ok bool) {
+	rest, found := strings.CutPrefix(key, "dispute:")
+	if !found {
+		return "", false, false
+	}
+	disputeID, step, found := strings.Cut(rest, ":")
+	switch {
+	case !found:
+		return "", false, false
+	case step == disputeFee || step == feeReturned:
+		return disputeID, true, true
+	case step == fundsWithdrawn || step == fundsReinstated:
+		return disputeID, false, true
+	}
+	return "", false, false
+}
 
 // The steps of a dispute's money.
 const (

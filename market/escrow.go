@@ -205,10 +205,11 @@ func (s *Service) postRefund(ctx context.Context, tx *ent.Tx, c *ent.Contract, e
 	if len(moves) == 0 {
 		return nil
 	}
+	e := escrowEntry(c)
 	if toCard { // through the wallet and out to the card, in one transaction
 		moves = append(moves, ledger.Move{From: wallet, To: ledger.External, Amount: fromEscrow + feeBack})
+		e.StripePaymentIntentID = deref(esc.StripePaymentIntentID) // the payment refunded, for reconciliation
 	}
-	e := escrowEntry(c)
 	e.Key, e.Type, e.Description, e.Moves = "escrow:"+string(esc.ID)+":refund", ledgertransaction.TypeREFUND, description, moves
 	posted, err := s.ledger.Post(ctx, tx.Client(), e)
 	if err != nil {

@@ -372,11 +372,14 @@ func (s *Service) publish(ctx context.Context, tx *ent.Tx, d *ent.Deposit, kind 
 // UserTopic is the realtime topic of everything one user may see.
 func UserTopic(userID pulid.ID) string { return "user:" + string(userID) }
 
-func or(a, b string) string {
-	if a != "" {
-		return a
+// or is the first of ss that is not empty.
+func or(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
 	}
-	return b
+	return ""
 }
 
 func deref(p *string) string {

@@ -34,9 +34,9 @@ type Sandbox struct {
 	deliver  func(ctx context.Context, payload []byte, signature string) error
 	sessions map[string]*sandboxSession
 	intents  map[string]*sandboxIntent
-	charges  map[string]*sandboxCharge // by payment intent id: the payments made
-	byKey    map[string]any            // idempotency key → the session, intent or refund it made
-	balances map[string]int64          // connected account → what its transfers brought, not yet paid out to its bank
+	charges  map[string]*sandboxCharge     // by payment intent id: the payments made
+	byKey    map[string]any                // idempotency key → the session, intent or refund it made
+	balances map[string]int64              // connected account → what its transfers brought, not yet paid out to its bank
 	books    []payments.BalanceTransaction // what moved the platform's balance, oldest first (books.go)
 }
 
