@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -68,6 +69,29 @@ func (r *Reconciliation) Clean() bool {
 	return len(r.UnmatchedAtStripe) == 0 && len(r.UnmatchedInLedger) == 0 && r.BalanceDifference() == 0
 }
 
+// Print writes the report for people, amounts formatted by fmtAmount.
+func (r *Reconciliation) Print(w io.Writer, fmtAmount func(int64) string) {
+	fmt.Fprintf(w, "reconciliation with Stripe since %s (checked %s)\n", r.Since.UTC().Format(time.RFC3339), r.CheckedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "matched %d movement(s), %s in and out\n", r.Matched, fmtAmount(r.MatchedAmount))
+	fmt.Fprintf(w, "Stripe's fees (not in the ledger) %s, paid out to the platform's bank %s\n", fmtAmount(r.StripeFees), fmtAmount(r.PaidOut))
+	fmt.Fprintf(w, "Stripe holds %s, the ledger says %s: difference %s\n",
+		fmtAmount(r.StripeBalance), fmtAmount(r.ExpectedBalance), fmtAmount(r.BalanceDifference()))
+	for _, side := range []struct {
+		name  string
+		items []ReconciliationItem
+	}{{"at Stripe", r.UnmatchedAtStripe}, {"in the ledger", r.UnmatchedInLedger}} {
+		if len(side.items) > 0 {
+			fmt.Fprintf(w, "unmatched %s: %d\n", side.name, len(side.items))
+		}
+		for _, it := range side.items {
+			fmt.Fprintf(w, "  - %s %s %s: %s\n", it.Kind, it.StripeID, fmtAmount(it.Amount), it.Problem)
+		}
+	}
+	if r.Clean() {
+		fmt.Fprintln(w, "reconciliation clean: every movement matched, the balances agree")
+	}
+}
+
 // The kinds of movement reconciliation matches.
 const (
 	movePayment          = "payment"
@@ -126,7 +150,7 @@ func (s *Service) Reconcile(ctx context.Context, since time.Time) (*Reconciliati
 		order = append(order, m)
 	}
 	for _, bt := range bts {
-		r.match(bt, byKey)
+		r.match(bt, byKey, s.cfg.Currency.Display)
 	}
 	for _, m := range order {
 		if !m.matched {
@@ -140,7 +164,7 @@ func (s *Service) Reconcile(ctx context.Context, since time.Time) (*Reconciliati
 
 // match books one Stripe movement: its fees and payouts apart, the rest
 // matched to a ledger movement or reported.
-func (r *Reconciliation) match(bt BalanceTransaction, byKey map[matchKey][]*ledgerMove) {
+func (r *Reconciliation) match(bt BalanceTransaction, byKey map[matchKey][]*ledgerMove, display func(int64) string) {
 	type part struct {
 		key    matchKey
 		amount int64
@@ -174,7 +198,7 @@ func (r *Reconciliation) match(bt BalanceTransaction, byKey map[matchKey][]*ledg
 			continue
 		}
 		r.UnmatchedAtStripe = append(r.UnmatchedAtStripe, ReconciliationItem{StripeID: or(bt.SourceID, bt.ID), Kind: bt.Type, Amount: p.amount,
-			Problem: stripeProblem(p.key, byKey[p.key], bt.ID)})
+			Problem: stripeProblem(p.key, byKey[p.key], bt.ID, display)})
 	}
 }
 
@@ -191,11 +215,11 @@ func takeMatch(moves []*ledgerMove, amount int64) *ledgerMove {
 
 // stripeProblem says why a Stripe movement found no match among the
 // ledger's movements of its key.
-func stripeProblem(key matchKey, moves []*ledgerMove, btID string) string {
+func stripeProblem(key matchKey, moves []*ledgerMove, btID string, display func(int64) string) string {
 	what := "no ledger transaction of " + key.kind + " " + key.id
 	for _, m := range moves {
 		if !m.matched {
-			return what + " with this amount: the ledger books " + fmt.Sprint(m.txn.Amount) + " (" + string(m.txn.ID) + ")"
+			return what + " with this amount: the ledger books " + display(m.txn.Amount) + " (" + string(m.txn.ID) + ")"
 		}
 	}
 	if len(moves) > 0 {

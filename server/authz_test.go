@@ -236,6 +236,7 @@ var authzTable = map[string][]authzProbe{
 	// Chargebacks and fraud warnings: admins' records.
 	"Query.chargebacks":      {{doc: `{ chargebacks(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.chargeback }), want: azAdminListSeen}},
 	"Query.fraudWarnings":    {{doc: `{ fraudWarnings(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.fraudWarning }), want: azAdminListSeen}},
+	"Query.reconciliation":   {{doc: `{ reconciliation(since: "2020-01-01T00:00:00Z") { matched clean } }`, want: azAdminOnly}},
 	"Mutation.refundDeposit": {{doc: `mutation($id: ID!) { refundDeposit(depositId: $id) { status } }`, fixture: azFresh((*authzWorld).paidDeposit), want: azAdminOnly}},
 
 	// Payouts. Both contractors are verified, so creating a second account

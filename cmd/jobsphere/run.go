@@ -96,6 +96,7 @@ var commands = []command{
 	{name: "admin create", synopsis: "--email E --password P [--name N]", summary: "create an admin account (admins cannot self-register)", configured: true, define: adminCreateCommand},
 	{name: "seed", summary: "demo accounts, a funded wallet, jobs in every state (refused in production; runs once)", configured: true, define: withConfig(seed)},
 	{name: "ledger verify", summary: "recompute every balance from the postings; exit 1 on any mismatch", configured: true, define: withConfig(ledgerVerify)},
+	{name: "reconcile", synopsis: "[--since DATE]", summary: "match Stripe's balance transactions since DATE with the ledger and compare the balances; exit 1 on any mismatch", configured: true, define: reconcileCommand},
 	{name: "sweep", synopsis: "[--grace 1m] [--ahead 0s]", summary: "expire overdue offers, finish interrupted payouts and card refunds, auto-release delivered jobs (servers do it every minute)", configured: true, define: sweepCommand},
 	{name: "schema", summary: "print the GraphQL schema (SDL), as committed in schema.graphql", define: schemaCommand},
 	{name: "version", summary: "print the version", define: versionCommand},

@@ -479,6 +479,7 @@ type ComplexityRoot struct {
 		Nodes                func(childComplexity int, ids []pulid.ID) int
 		Offers               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) int
 		PlatformStats        func(childComplexity int) int
+		Reconciliation       func(childComplexity int, since time.Time) int
 		Reviews              func(childComplexity int, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) int
 		Statement            func(childComplexity int, userID *pulid.ID, from time.Time, to time.Time) int
 		StripeConfig         func(childComplexity int) int
@@ -491,6 +492,28 @@ type ComplexityRoot struct {
 	RatingSummary struct {
 		Average func(childComplexity int) int
 		Count   func(childComplexity int) int
+	}
+
+	Reconciliation struct {
+		BalanceDifference func(childComplexity int) int
+		CheckedAt         func(childComplexity int) int
+		Clean             func(childComplexity int) int
+		ExpectedBalance   func(childComplexity int) int
+		Matched           func(childComplexity int) int
+		MatchedAmount     func(childComplexity int) int
+		PaidOut           func(childComplexity int) int
+		Since             func(childComplexity int) int
+		StripeBalance     func(childComplexity int) int
+		StripeFees        func(childComplexity int) int
+		UnmatchedAtStripe func(childComplexity int) int
+		UnmatchedInLedger func(childComplexity int) int
+	}
+
+	ReconciliationItem struct {
+		Amount   func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		Problem  func(childComplexity int) int
+		StripeID func(childComplexity int) int
 	}
 
 	RejectOfferPayload struct {
@@ -756,6 +779,7 @@ type QueryResolver interface {
 	ConnectAccountStatus(ctx context.Context) (*payments.ConnectStatus, error)
 	Withdrawals(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *withdrawal.Status) (*ent.WithdrawalConnection, error)
 	Withdrawal(ctx context.Context, id pulid.ID) (*ent.Withdrawal, error)
+	Reconciliation(ctx context.Context, since time.Time) (*payments.Reconciliation, error)
 	Statement(ctx context.Context, userID *pulid.ID, from time.Time, to time.Time) (*ledger.Statement, error)
 	Wallet(ctx context.Context) (*ent.Wallet, error)
 	Transactions(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
@@ -2775,6 +2799,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PlatformStats(childComplexity), true
+	case "Query.reconciliation":
+		if e.ComplexityRoot.Query.Reconciliation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_reconciliation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Reconciliation(childComplexity, args["since"].(time.Time)), true
 	case "Query.reviews":
 		if e.ComplexityRoot.Query.Reviews == nil {
 			break
@@ -2855,6 +2890,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RatingSummary.Count(childComplexity), true
+
+	case "Reconciliation.balanceDifference":
+		if e.ComplexityRoot.Reconciliation.BalanceDifference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.BalanceDifference(childComplexity), true
+	case "Reconciliation.checkedAt":
+		if e.ComplexityRoot.Reconciliation.CheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.CheckedAt(childComplexity), true
+	case "Reconciliation.clean":
+		if e.ComplexityRoot.Reconciliation.Clean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.Clean(childComplexity), true
+	case "Reconciliation.expectedBalance":
+		if e.ComplexityRoot.Reconciliation.ExpectedBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.ExpectedBalance(childComplexity), true
+	case "Reconciliation.matched":
+		if e.ComplexityRoot.Reconciliation.Matched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.Matched(childComplexity), true
+	case "Reconciliation.matchedAmount":
+		if e.ComplexityRoot.Reconciliation.MatchedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.MatchedAmount(childComplexity), true
+	case "Reconciliation.paidOut":
+		if e.ComplexityRoot.Reconciliation.PaidOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.PaidOut(childComplexity), true
+	case "Reconciliation.since":
+		if e.ComplexityRoot.Reconciliation.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.Since(childComplexity), true
+	case "Reconciliation.stripeBalance":
+		if e.ComplexityRoot.Reconciliation.StripeBalance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.StripeBalance(childComplexity), true
+	case "Reconciliation.stripeFees":
+		if e.ComplexityRoot.Reconciliation.StripeFees == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.StripeFees(childComplexity), true
+	case "Reconciliation.unmatchedAtStripe":
+		if e.ComplexityRoot.Reconciliation.UnmatchedAtStripe == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.UnmatchedAtStripe(childComplexity), true
+	case "Reconciliation.unmatchedInLedger":
+		if e.ComplexityRoot.Reconciliation.UnmatchedInLedger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reconciliation.UnmatchedInLedger(childComplexity), true
+
+	case "ReconciliationItem.amount":
+		if e.ComplexityRoot.ReconciliationItem.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Amount(childComplexity), true
+	case "ReconciliationItem.kind":
+		if e.ComplexityRoot.ReconciliationItem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Kind(childComplexity), true
+	case "ReconciliationItem.problem":
+		if e.ComplexityRoot.ReconciliationItem.Problem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.Problem(childComplexity), true
+	case "ReconciliationItem.stripeId":
+		if e.ComplexityRoot.ReconciliationItem.StripeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReconciliationItem.StripeID(childComplexity), true
 
 	case "RejectOfferPayload.offer":
 		if e.ComplexityRoot.RejectOfferPayload.Offer == nil {
@@ -5647,6 +5780,55 @@ extend type Mutation {
   createFinancialConnectionsSession: FinancialConnectionsSessionPayload! @authenticated
 }
 `, BuiltIn: false},
+	{Name: "../reconciliation.graphqls", Input: `"""
+A movement on one side of the reconciliation without its match on the other.
+"""
+type ReconciliationItem @goModel(model: "github.com/jobsphere/jobsphere/payments.ReconciliationItem") {
+  "The Stripe object (ch_, re_, tr_, trr_, dp_ at Stripe; the pi_, tr_ or dp_ a ledger transaction names), or the ledger transaction's id when it names none."
+  stripeId: String!
+  "Stripe's balance transaction type (charge, refund, transfer, transfer_refund, adjustment…), or the ledger's movement (payment, refund, transfer, transfer_reversal, dispute, dispute_fee)."
+  kind: String!
+  "Signed: money into the platform's Stripe balance is positive."
+  amount: Decimal!
+  problem: String!
+}
+
+"""
+The ledger compared with Stripe since a time: every movement of the
+platform's Stripe balance (balance transactions) matched to a ledger
+transaction against the outside world by the Stripe object both name and
+the amount, and the balance Stripe holds compared with what the ledger says
+it should. Stripe's processing fees are Stripe's cost, not in the ledger:
+they are counted apart (stripeFees), as payouts to the platform's own bank
+are (paidOut). README, "Reconciliation with Stripe".
+"""
+type Reconciliation @goModel(model: "github.com/jobsphere/jobsphere/payments.Reconciliation") {
+  since: Time!
+  checkedAt: Time!
+  matched: Int!
+  "The matched movements' amounts, in and out, added up."
+  matchedAmount: Decimal!
+  unmatchedAtStripe: [ReconciliationItem!]!
+  unmatchedInLedger: [ReconciliationItem!]!
+  "What Stripe holds for the platform beyond what the ledger says it should (negative: less)."
+  balanceDifference: Decimal!
+  "Nothing unmatched and no balance difference."
+  clean: Boolean!
+  "Stripe's fees of the period that the ledger does not book (processing fees, Stripe's own charges)."
+  stripeFees: Decimal!
+  "What payouts of the period took to the platform's bank (zero or negative)."
+  paidOut: Decimal!
+  "Available and pending."
+  stripeBalance: Decimal!
+  "Minus the ledger's outside-world balance, less stripeFees, plus paidOut."
+  expectedBalance: Decimal!
+}
+
+extend type Query {
+  "Reconciles the ledger with Stripe's balance transactions created at or after since (ADMIN)."
+  reconciliation(since: Time!): Reconciliation! @hasRole(roles: [ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Hand-written part of the schema. graph/ent.graphqls is generated by entgql
 # (Node, node/nodes, PageInfo, Cursor, Time, connections, WhereInput, OrderBy).
 
@@ -6494,6 +6676,50 @@ func (ec *executionContext) childFields_RatingSummary(ctx context.Context, field
 		return ec.fieldContext_RatingSummary_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RatingSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_Reconciliation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "since":
+		return ec.fieldContext_Reconciliation_since(ctx, field)
+	case "checkedAt":
+		return ec.fieldContext_Reconciliation_checkedAt(ctx, field)
+	case "matched":
+		return ec.fieldContext_Reconciliation_matched(ctx, field)
+	case "matchedAmount":
+		return ec.fieldContext_Reconciliation_matchedAmount(ctx, field)
+	case "unmatchedAtStripe":
+		return ec.fieldContext_Reconciliation_unmatchedAtStripe(ctx, field)
+	case "unmatchedInLedger":
+		return ec.fieldContext_Reconciliation_unmatchedInLedger(ctx, field)
+	case "balanceDifference":
+		return ec.fieldContext_Reconciliation_balanceDifference(ctx, field)
+	case "clean":
+		return ec.fieldContext_Reconciliation_clean(ctx, field)
+	case "stripeFees":
+		return ec.fieldContext_Reconciliation_stripeFees(ctx, field)
+	case "paidOut":
+		return ec.fieldContext_Reconciliation_paidOut(ctx, field)
+	case "stripeBalance":
+		return ec.fieldContext_Reconciliation_stripeBalance(ctx, field)
+	case "expectedBalance":
+		return ec.fieldContext_Reconciliation_expectedBalance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Reconciliation", field.Name)
+}
+
+func (ec *executionContext) childFields_ReconciliationItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "stripeId":
+		return ec.fieldContext_ReconciliationItem_stripeId(ctx, field)
+	case "kind":
+		return ec.fieldContext_ReconciliationItem_kind(ctx, field)
+	case "amount":
+		return ec.fieldContext_ReconciliationItem_amount(ctx, field)
+	case "problem":
+		return ec.fieldContext_ReconciliationItem_problem(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReconciliationItem", field.Name)
 }
 
 func (ec *executionContext) childFields_RejectOfferPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7865,6 +8091,20 @@ func (ec *executionContext) field_Query_offers_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["status"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_reconciliation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
 	return args, nil
 }
 
@@ -17199,6 +17439,68 @@ func (ec *executionContext) fieldContext_Query_withdrawal(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_reconciliation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reconciliation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Reconciliation(ctx, fc.Args["since"].(time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *payments.Reconciliation
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *payments.Reconciliation
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.Reconciliation) graphql.Marshaler {
+			return ec.marshalNReconciliation2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reconciliation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reconciliation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_reconciliation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_statement(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17528,6 +17830,392 @@ func (ec *executionContext) _RatingSummary_count(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_RatingSummary_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RatingSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Reconciliation_since(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Reconciliation_checkedAt(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_checkedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_checkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Reconciliation_matched(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_matched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Matched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_matched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Reconciliation_matchedAmount(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_matchedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MatchedAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_matchedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Reconciliation_unmatchedAtStripe(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_unmatchedAtStripe(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmatchedAtStripe, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []payments.ReconciliationItem) graphql.Marshaler {
+			return ec.marshalNReconciliationItem2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliationItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_unmatchedAtStripe(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Reconciliation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Reconciliation_unmatchedInLedger(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_unmatchedInLedger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmatchedInLedger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []payments.ReconciliationItem) graphql.Marshaler {
+			return ec.marshalNReconciliationItem2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliationItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_unmatchedInLedger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Reconciliation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReconciliationItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Reconciliation_balanceDifference(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_balanceDifference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BalanceDifference(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_balanceDifference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, true, false, "Decimal")
+}
+
+func (ec *executionContext) _Reconciliation_clean(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_clean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Clean(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_clean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Reconciliation_stripeFees(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_stripeFees(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeFees, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_stripeFees(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Reconciliation_paidOut(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_paidOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_paidOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Reconciliation_stripeBalance(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_stripeBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_stripeBalance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Reconciliation_expectedBalance(ctx context.Context, field graphql.CollectedField, obj *payments.Reconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reconciliation_expectedBalance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpectedBalance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reconciliation_expectedBalance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reconciliation", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _ReconciliationItem_stripeId(ctx context.Context, field graphql.CollectedField, obj *payments.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_stripeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_stripeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReconciliationItem_kind(ctx context.Context, field graphql.CollectedField, obj *payments.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReconciliationItem_amount(ctx context.Context, field graphql.CollectedField, obj *payments.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _ReconciliationItem_problem(ctx context.Context, field graphql.CollectedField, obj *payments.ReconciliationItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReconciliationItem_problem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReconciliationItem_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReconciliationItem", field, false, false, "String")
 }
 
 func (ec *executionContext) _RejectOfferPayload_offer(ctx context.Context, field graphql.CollectedField, obj *market.RejectOfferResult) (ret graphql.Marshaler) {
@@ -27841,6 +28529,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_withdrawal(ctx, field)
 				})
+		case "reconciliation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_reconciliation(ctx, field)
+				})
 		case "statement":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -27914,6 +28608,142 @@ func (ec *executionContext) _RatingSummary(ctx context.Context, sel ast.Selectio
 			}
 		case "count":
 			out.Values[i] = ec._RatingSummary_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reconciliationImplementors = []string{"Reconciliation"}
+
+func (ec *executionContext) _Reconciliation(ctx context.Context, sel ast.SelectionSet, obj *payments.Reconciliation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Reconciliation")
+		case "since":
+			out.Values[i] = ec._Reconciliation_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkedAt":
+			out.Values[i] = ec._Reconciliation_checkedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matched":
+			out.Values[i] = ec._Reconciliation_matched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matchedAmount":
+			out.Values[i] = ec._Reconciliation_matchedAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatchedAtStripe":
+			out.Values[i] = ec._Reconciliation_unmatchedAtStripe(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatchedInLedger":
+			out.Values[i] = ec._Reconciliation_unmatchedInLedger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balanceDifference":
+			out.Values[i] = ec._Reconciliation_balanceDifference(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clean":
+			out.Values[i] = ec._Reconciliation_clean(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stripeFees":
+			out.Values[i] = ec._Reconciliation_stripeFees(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidOut":
+			out.Values[i] = ec._Reconciliation_paidOut(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stripeBalance":
+			out.Values[i] = ec._Reconciliation_stripeBalance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expectedBalance":
+			out.Values[i] = ec._Reconciliation_expectedBalance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reconciliationItemImplementors = []string{"ReconciliationItem"}
+
+func (ec *executionContext) _ReconciliationItem(ctx context.Context, sel ast.SelectionSet, obj *payments.ReconciliationItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reconciliationItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReconciliationItem")
+		case "stripeId":
+			out.Values[i] = ec._ReconciliationItem_stripeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._ReconciliationItem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._ReconciliationItem_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "problem":
+			out.Values[i] = ec._ReconciliationItem_problem(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30188,6 +31018,34 @@ func (ec *executionContext) marshalNRatingSummary2ᚖgithubᚗcomᚋjobsphereᚋ
 		return graphql.Null
 	}
 	return ec._RatingSummary(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReconciliation2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliation(ctx context.Context, sel ast.SelectionSet, v *payments.Reconciliation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Reconciliation!")
+		return graphql.Null
+	}
+	return ec._Reconciliation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReconciliationItem2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliationItem(ctx context.Context, sel ast.SelectionSet, v payments.ReconciliationItem) graphql.Marshaler {
+	return ec._ReconciliationItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReconciliationItem2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliationItemᚄ(ctx context.Context, sel ast.SelectionSet, v []payments.ReconciliationItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReconciliationItem2githubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐReconciliationItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNRefundEscrowInput2githubᚗcomᚋjobsphereᚋjobsphereᚋmarketᚐRefundEscrowInput(ctx context.Context, v any) (market.RefundEscrowInput, error) {
