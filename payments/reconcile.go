@@ -21,7 +21,9 @@ import (
 //     or a job Checkout's credit), the amount coming in;
 //   - a refund: its PaymentIntent too (of an escrow's, a deposit's or a
 //     Dashboard refund's debit), the amount going out: a payment's
-//     refunds pair one to one by amount, so no refund id is stored;
+//     refunds pair one to one by amount, so no refund id is stored; those
+//     left over are matched by their total per payment, as the ledger may
+//     book two Dashboard refunds reported together as one debit;
 //   - a transfer: its id (stripe_transfer_id of a withdrawal's payout),
 //     and a transfer reversal the transfer it reverses (of the payout's
 //     reversal);
@@ -149,8 +151,13 @@ func (s *Service) Reconcile(ctx context.Context, since time.Time) (*Reconciliati
 		byKey[m.key] = append(byKey[m.key], m)
 		order = append(order, m)
 	}
+	var missing []stripePart
 	for _, bt := range bts {
-		r.match(bt, byKey, s.cfg.Currency.Display)
+		missing = append(missing, r.match(bt, byKey)...)
+	}
+	for _, p := range r.matchRefundTotals(missing, byKey) {
+		r.UnmatchedAtStripe = append(r.UnmatchedAtStripe, ReconciliationItem{StripeID: or(p.bt.SourceID, p.bt.ID), Kind: p.bt.Type,
+			Amount: p.amount, Problem: stripeProblem(p.key, byKey[p.key], p.bt.ID, s.cfg.Currency.Display)})
 	}
 	for _, m := range order {
 		if !m.matched {
@@ -162,44 +169,92 @@ func (s *Service) Reconcile(ctx context.Context, since time.Time) (*Reconciliati
 	return r, nil
 }
 
-// match books one Stripe movement: its fees and payouts apart, the rest
-// matched to a ledger movement or reported.
-func (r *Reconciliation) match(bt BalanceTransaction, byKey map[matchKey][]*ledgerMove, display func(int64) string) {
-	type part struct {
-		key    matchKey
-		amount int64
-	}
+// stripePart is what a Stripe movement asks to match: the movement
+// itself, or a dispute's fee beside its funds.
+type stripePart struct {
+	bt     BalanceTransaction
+	key    matchKey
+	amount int64
+}
+
+// match books one Stripe movement: its fees and payouts apart, its parts
+// matched each to a ledger movement; it returns those left unmatched.
+func (r *Reconciliation) match(bt BalanceTransaction, byKey map[matchKey][]*ledgerMove) []stripePart {
+	type part = stripePart
 	var parts []part
 	switch kind, ok := stripeKinds[bt.Type]; {
 	case ok:
-		parts = []part{{matchKey{kind, or(bt.PaymentIntentID, bt.TransferID, bt.SourceID)}, bt.Amount}}
+		parts = []part{{bt, matchKey{kind, or(bt.PaymentIntentID, bt.TransferID, bt.SourceID)}, bt.Amount}}
 		r.StripeFees += bt.Fee // Stripe's processing fee: not in the ledger
 	case bt.Type == BalanceAdjustment && strings.HasPrefix(bt.SourceID, "dp_"):
-		parts = []part{{matchKey{moveDispute, bt.SourceID}, bt.Amount}}
+		parts = []part{{bt, matchKey{moveDispute, bt.SourceID}, bt.Amount}}
 		if bt.Fee != 0 { // the dispute fee, which the ledger books
-			parts = append(parts, part{matchKey{moveDisputeFee, bt.SourceID}, -bt.Fee})
+			parts = append(parts, part{bt, matchKey{moveDisputeFee, bt.SourceID}, -bt.Fee})
 		}
 	case bt.Type == BalancePayout || bt.Type == BalancePayoutCancel || bt.Type == BalancePayoutFailure:
 		r.PaidOut += bt.Net
-		return
+		return nil
 	case bt.Type == BalanceStripeFee:
 		r.StripeFees -= bt.Net
-		return
-	}
-	if parts == nil {
+		return nil
+	default:
 		r.UnmatchedAtStripe = append(r.UnmatchedAtStripe, ReconciliationItem{StripeID: or(bt.SourceID, bt.ID), Kind: bt.Type, Amount: bt.Net,
 			Problem: "a kind of movement the ledger does not book (balance transaction " + bt.ID + ")"})
-		return
+		return nil
 	}
+	var missing []stripePart
 	for _, p := range parts {
 		if m := takeMatch(byKey[p.key], p.amount); m != nil {
-			r.Matched++
-			r.MatchedAmount += abs(p.amount)
+			r.matched(p.amount)
 			continue
 		}
-		r.UnmatchedAtStripe = append(r.UnmatchedAtStripe, ReconciliationItem{StripeID: or(bt.SourceID, bt.ID), Kind: bt.Type, Amount: p.amount,
-			Problem: stripeProblem(p.key, byKey[p.key], bt.ID, display)})
+		missing = append(missing, p)
 	}
+	return missing
+}
+
+func (r *Reconciliation) matched(amount int64) {
+	r.Matched++
+	r.MatchedAmount += abs(amount)
+}
+
+// matchRefundTotals matches a payment's refunds left unmatched one by one
+// by their total: the ledger books a refund made outside the server
+// (in the Dashboard) from the charge's running total refunded, as Stripe's
+// events report it, so two such refunds reported at once are one debit
+// in the ledger. It returns the parts still unmatched.
+func (r *Reconciliation) matchRefundTotals(missing []stripePart, byKey map[matchKey][]*ledgerMove) []stripePart {
+	atStripe := map[matchKey]int64{}
+	for _, p := range missing {
+		if p.key.kind == moveRefund {
+			atStripe[p.key] += p.amount
+		}
+	}
+	settled := map[matchKey]bool{}
+	for key, total := range atStripe {
+		var inLedger int64
+		for _, m := range byKey[key] {
+			if !m.matched {
+				inLedger += m.txn.Amount
+			}
+		}
+		if inLedger != total {
+			continue
+		}
+		settled[key] = true
+		for _, m := range byKey[key] {
+			m.matched = true
+		}
+	}
+	var left []stripePart
+	for _, p := range missing {
+		if settled[p.key] {
+			r.matched(p.amount)
+		} else {
+			left = append(left, p)
+		}
+	}
+	return left
 }
 
 // takeMatch marks and returns the first unmatched movement of amount.

@@ -67,6 +67,7 @@ func (s *fakeStripe) DisputePayment(pick func(n int) int) bool {
 	d := &fsDispute{ID: s.newID("dp"), PaymentIntent: pi.ID, Amount: pi.Amount - pi.Refunded, Status: "needs_response"}
 	s.disputes[pi.ID] = d
 	s.balance -= d.Amount + disputeFee
+	s.bookDisputeLocked(d, -1)
 	s.event("charge.dispute.created", s.disputeObject(d, false), "")
 	s.event("charge.dispute.funds_withdrawn", s.disputeObject(d, false), "")
 	return true
@@ -92,6 +93,7 @@ func (s *fakeStripe) CloseDispute(pick func(n int) int, won bool) bool {
 	if won {
 		d.Status = "won"
 		s.balance += d.Amount + disputeFee
+		s.bookDisputeLocked(d, 1)
 		s.event("charge.dispute.funds_reinstated", s.disputeObject(d, true), "")
 	}
 	s.event("charge.dispute.closed", s.disputeObject(d, won), "")
@@ -128,6 +130,7 @@ func (s *fakeStripe) DashboardRefund(pick func(n int) int) bool {
 	s.balance -= amount
 	r := &fsRefund{ID: s.newID("re"), PaymentIntent: pi.ID, Amount: amount, Dashboard: true}
 	s.refunds[r.ID] = r
+	s.bookRefundLocked(r)
 	s.event("charge.refunded", s.chargeObject(pi), "")
 	return true
 }

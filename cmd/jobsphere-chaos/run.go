@@ -258,6 +258,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cl.stopAll()
 
 	verifyOut, verifyErr := cl.command(ctx, "ledger", "verify")
+	reconcileOut, reconcileErr := cl.command(ctx, "reconcile", "--since", began.UTC().Format(time.RFC3339))
 	logf("checks")
 	sn, err := load(ctx, db, fake)
 	if err != nil {
@@ -269,6 +270,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	printInfra(stdout, cl, dl, fake)
 	fmt.Fprintln(stdout, "\n== checks ==")
 	r.check("ledger verify", "exit 0: "+lastLine(verifyOut), problemsIf(verifyErr != nil, fmt.Sprintf("jobsphere ledger verify: %v\n%s", verifyErr, verifyOut)))
+	r.check("reconcile with Stripe", "exit 0: "+lastLine(reconcileOut),
+		problemsIf(reconcileErr != nil, fmt.Sprintf("jobsphere reconcile: %v\n%s", reconcileErr, reconcileOut)))
 	sn.verify(r)
 	r.check("processes", fmt.Sprintf("%d SIGKILLs by the timer and %d in Stripe calls, no crash, every SIGTERM exited 0", cl.kills, cl.targeted),
 		append(cl.crashes, cl.stops...))

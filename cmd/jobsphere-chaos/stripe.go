@@ -58,10 +58,11 @@ type fakeStripe struct {
 	calls      map[string]int
 	replays    int
 	declines   int
-	refusals   map[string]int // business refusals by code (balance, already refunded, …)
-	anomalies  []string       // requests Stripe would refuse as malformed, or a second refund
-	mismatches []string       // an idempotency key reused with other parameters (Stripe refuses it)
-	balance    int64          // the platform's Stripe balance: paid in - refunded - transferred
+	refusals   map[string]int   // business refusals by code (balance, already refunded, …)
+	anomalies  []string         // requests Stripe would refuse as malformed, or a second refund
+	mismatches []string         // an idempotency key reused with other parameters (Stripe refuses it)
+	balance    int64            // the platform's Stripe balance: paid in - refunded - transferred
+	books      []map[string]any // its balance transactions, oldest first (balance.go)
 }
 
 type idemEntry struct {
@@ -203,7 +204,7 @@ func (s *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		status, body := s.retrieve(r.URL.Path)
+		status, body := s.get(r.URL)
 		time.Sleep(s.delay())
 		writeStripe(w, status, body, false)
 		return
@@ -287,6 +288,17 @@ func (s *fakeStripe) anomaly(format string, args ...any) {
 
 func (s *fakeStripe) anomalyLocked(format string, args ...any) {
 	s.anomalies = append(s.anomalies, fmt.Sprintf(format, args...))
+}
+
+// get answers a GET: the balance, its transactions, or an object.
+func (s *fakeStripe) get(u *url.URL) (int, []byte) {
+	switch u.Path {
+	case "/v1/balance_transactions":
+		return s.balanceTransactions(u.Query())
+	case "/v1/balance":
+		return s.platformBalance()
+	}
+	return s.retrieve(u.Path)
 }
 
 // retrieve answers GET /v1/<objects>/<id> with the object as it is now,
@@ -500,6 +512,7 @@ func (s *fakeStripe) createIntent(f url.Values) (int, []byte) {
 	switch outcome.status {
 	case "succeeded":
 		s.balance += amount
+		s.bookChargeLocked(pi)
 		s.event(stripe.EventTypePaymentIntentSucceeded, s.intentObject(pi), "")
 	case "requires_action":
 		s.event(stripe.EventTypePaymentIntentRequiresAction, s.intentObject(pi), "")
@@ -548,6 +561,7 @@ func (s *fakeStripe) createRefund(f url.Values, key string) (int, []byte) {
 	s.balance -= amount
 	r := &fsRefund{ID: s.newID("re"), PaymentIntent: pi.ID, Amount: amount, Key: key}
 	s.refunds[r.ID] = r
+	s.bookRefundLocked(r)
 	s.event("charge.refunded", s.chargeObject(pi), "")
 	return 200, mustJSON(map[string]any{"id": r.ID, "object": "refund", "amount": amount, "payment_intent": pi.ID,
 		"charge": chargeOf(pi.ID), "currency": pi.Currency, "status": "succeeded", "created": time.Now().Unix()})
@@ -624,6 +638,7 @@ func (s *fakeStripe) createTransfer(f url.Values) (int, []byte) {
 	meta := prefixed(f, "metadata")
 	t := &fsTransfer{ID: s.newID("tr"), Destination: a.ID, Amount: amount, WithdrawalID: meta["withdrawal_id"]}
 	s.transfers[t.ID] = t
+	s.bookLocked("transfer", -amount, 0, map[string]any{"id": t.ID, "object": "transfer"})
 	obj := transferObject(t, f.Get("currency"), meta)
 	s.event("transfer.created", obj, "")
 	return 200, mustJSON(obj)
@@ -682,6 +697,7 @@ func (s *fakeStripe) PaySession(id string) bool {
 		s.intents[pi.ID] = pi
 		cs.Status, cs.Paid, cs.PaymentIntent = "complete", true, pi.ID
 		s.balance += cs.Amount
+		s.bookChargeLocked(pi)
 		s.event(stripe.EventTypeCheckoutSessionCompleted, s.sessionObject(cs), "")
 		s.event(stripe.EventTypePaymentIntentSucceeded, s.intentObject(pi), "")
 	})
@@ -706,6 +722,7 @@ func (s *fakeStripe) Authenticate(id string, succeed bool) bool {
 	if succeed {
 		pi.Status = "succeeded"
 		s.balance += pi.Amount
+		s.bookChargeLocked(pi)
 		s.event(stripe.EventTypePaymentIntentSucceeded, s.intentObject(pi), "")
 		return true
 	}
@@ -737,6 +754,7 @@ func (s *fakeStripe) ReverseTransfer(id string) bool {
 	}
 	t.Reversed = true
 	s.balance += t.Amount
+	s.bookLocked("transfer_refund", t.Amount, 0, map[string]any{"id": s.newID("trr"), "object": "transfer_reversal", "transfer": t.ID})
 	s.event(stripe.EventTypeTransferReversed, transferObject(t, "usd", map[string]string{"withdrawal_id": t.WithdrawalID}), "")
 	return true
 }
