@@ -270,7 +270,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	printInfra(stdout, cl, dl, fake)
 	fmt.Fprintln(stdout, "\n== checks ==")
 	r.check("ledger verify", "exit 0: "+lastLine(verifyOut), problemsIf(verifyErr != nil, fmt.Sprintf("jobsphere ledger verify: %v\n%s", verifyErr, verifyOut)))
-	r.check("reconcile with Stripe", "exit 0: "+lastLine(reconcileOut),
+	r.check("reconcile with Stripe", "exit 0: "+lineWith(reconcileOut, "matched ")+"; "+lastLine(reconcileOut),
 		problemsIf(reconcileErr != nil, fmt.Sprintf("jobsphere reconcile: %v\n%s", reconcileErr, reconcileOut)))
 	sn.verify(r)
 	r.check("processes", fmt.Sprintf("%d SIGKILLs by the timer and %d in Stripe calls, no crash, every SIGTERM exited 0", cl.kills, cl.targeted),
@@ -311,6 +311,16 @@ func sum(m map[string]int) int {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// lineWith is the first line of s that starts with prefix, or "".
+func lineWith(s, prefix string) string {
+	for line := range strings.Lines(s) {
+		if strings.HasPrefix(line, prefix) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // every calls fn every d (after fn's last call ended) until ctx ends.
