@@ -36,6 +36,22 @@ func postJob(t *testing.T, c *servertest.Client) string {
 	return out.CreateJob.ID
 }
 
+// cardPaidContract posts a job of c's and pays its Checkout with the
+// 4242 card for contractorID: a contract with a card-funded escrow, whose
+// id it returns.
+func cardPaidContract(t *testing.T, c *servertest.Client, contractorID string) string {
+	t.Helper()
+	jobID := postJob(t, c)
+	var session struct{ PayForJob struct{ CheckoutURL string } }
+	c.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": jobID, "freelancerId": contractorID, "title": "Website", "rate": "100"}}, &session)
+	if resp, _ := payCheckout(t, session.PayForJob.CheckoutURL, "4242424242424242"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("pay: %d", resp.StatusCode)
+	}
+	var got jobMoneyResult
+	c.MustDo(t, jobMoney, map[string]any{"id": jobID}, &got)
+	return got.Job.Contract.ID
+}
+
 // TestPayForJobInTheSandbox: the Skillhouse flow end to end — Checkout,
 // the signed event, a card-funded escrow — then a refund to the wallet.
 func TestPayForJobInTheSandbox(t *testing.T) {

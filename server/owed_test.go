@@ -230,16 +230,8 @@ func TestSandboxDashboardRefund(t *testing.T) {
 		// The server's own refund to the card, through the sandbox.
 		other := srv.Register(t, "CUSTOMER")
 		oc := srv.Client(other.AccessToken)
-		otherJob := postJob(t, oc)
-		var session struct{ PayForJob struct{ CheckoutURL string } }
-		oc.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": otherJob, "freelancerId": contractor.ID, "title": "Website", "rate": "100"}}, &session)
-		if resp, _ := payCheckout(t, session.PayForJob.CheckoutURL, "4242424242424242"); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("pay: %d", resp.StatusCode)
-		}
-		var got jobMoneyResult
-		oc.MustDo(t, jobMoney, map[string]any{"id": otherJob}, &got)
 		srv.Client(admin.AccessToken).MustDo(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c, cancelReason: "dispute"}) { status } }`,
-			map[string]any{"c": got.Job.Contract.ID}, nil)
+			map[string]any{"c": cardPaidContract(t, oc, contractor.ID)}, nil)
 		var ow owedWallet
 		oc.MustDo(t, owedWalletQuery, nil, &ow)
 		if ow.Wallet.Balance != "0.00" || ow.Wallet.EscrowBalance != "0.00" || ow.Wallet.AmountOwed != "0.00" || ow.Wallet.IsFrozen {

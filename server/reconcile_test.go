@@ -43,17 +43,9 @@ func TestReconcileSandbox(t *testing.T) {
 		}
 
 		deposit(cc, "100")
-		jobID := postJob(t, cc)
-		var session struct{ PayForJob struct{ CheckoutURL string } }
-		cc.MustDo(t, payForJob, map[string]any{"in": map[string]any{"jobId": jobID, "freelancerId": contractor.ID, "title": "Website", "rate": "100"}}, &session)
-		if resp, _ := payCheckout(t, session.PayForJob.CheckoutURL, "4242424242424242"); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("pay the job: %d", resp.StatusCode)
-		}
-		var got jobMoneyResult
-		cc.MustDo(t, jobMoney, map[string]any{"id": jobID}, &got)
 		var refunded struct{ RefundEscrow struct{ Status string } }
 		ac.MustDo(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c, cancelReason: "dispute"}) { status } }`,
-			map[string]any{"c": got.Job.Contract.ID}, &refunded)
+			map[string]any{"c": cardPaidContract(t, cc, contractor.ID)}, &refunded)
 		if refunded.RefundEscrow.Status != "REFUNDED" {
 			t.Fatalf("refund to the card: %+v", refunded)
 		}
