@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobsphere/jobsphere/app/database"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/ent"
@@ -244,6 +245,7 @@ func (a *App) NewServer() *server.Server {
 			Market:   a.Market,
 			Payments: a.Payments,
 			Media:    a.Media,
+			Audit:    audit.NewLog(a.Client),
 		},
 		Webhooks:      a.Webhooks,
 		Media:         a.Media,

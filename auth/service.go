@@ -13,6 +13,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
@@ -127,6 +128,15 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 		}
 		if _, err := ledger.OpenWallet(ctx, tx, u.ID, s.cfg.Currency); err != nil {
 			return err
+		}
+		if r == role.Admin {
+			// Nobody is signed in at the command line: the new admin is
+			// the actor of its own creation (README, "Audit log").
+			err := audit.Record(ctx, tx, audit.Entry{Actor: u.ID, Action: audit.CreateAdmin, Target: u.ID,
+				After: string(r), Reason: "created with jobsphere admin create"})
+			if err != nil {
+				return err
+			}
 		}
 		sess, err = s.startSession(ctx, tx, u, "")
 		return err

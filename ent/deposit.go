@@ -48,6 +48,8 @@ type Deposit struct {
 	RefundedAmount int64 `json:"refunded_amount,omitempty"`
 	// RefundTransactionID holds the value of the "refund_transaction_id" field.
 	RefundTransactionID *pulid.ID `json:"refund_transaction_id,omitempty"`
+	// RefundAdminID holds the value of the "refund_admin_id" field.
+	RefundAdminID *pulid.ID `json:"refund_admin_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DepositQuery when eager-loading is set.
 	Edges        DepositEdges `json:"edges"`
@@ -94,7 +96,7 @@ func (*Deposit) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case deposit.FieldTransactionID, deposit.FieldRefundTransactionID:
+		case deposit.FieldTransactionID, deposit.FieldRefundTransactionID, deposit.FieldRefundAdminID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case deposit.FieldID, deposit.FieldUserID:
 			values[i] = new(pulid.ID)
@@ -216,6 +218,13 @@ func (_m *Deposit) assignValues(columns []string, values []any) error {
 				_m.RefundTransactionID = new(pulid.ID)
 				*_m.RefundTransactionID = *value.S.(*pulid.ID)
 			}
+		case deposit.FieldRefundAdminID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field refund_admin_id", values[i])
+			} else if value.Valid {
+				_m.RefundAdminID = new(pulid.ID)
+				*_m.RefundAdminID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -315,6 +324,11 @@ func (_m *Deposit) String() string {
 	builder.WriteString(", ")
 	if v := _m.RefundTransactionID; v != nil {
 		builder.WriteString("refund_transaction_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.RefundAdminID; v != nil {
+		builder.WriteString("refund_admin_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

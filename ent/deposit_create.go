@@ -198,6 +198,20 @@ func (_c *DepositCreate) SetNillableRefundTransactionID(v *pulid.ID) *DepositCre
 	return _c
 }
 
+// SetRefundAdminID sets the "refund_admin_id" field.
+func (_c *DepositCreate) SetRefundAdminID(v pulid.ID) *DepositCreate {
+	_c.mutation.SetRefundAdminID(v)
+	return _c
+}
+
+// SetNillableRefundAdminID sets the "refund_admin_id" field if the given value is not nil.
+func (_c *DepositCreate) SetNillableRefundAdminID(v *pulid.ID) *DepositCreate {
+	if v != nil {
+		_c.SetRefundAdminID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DepositCreate) SetID(v pulid.ID) *DepositCreate {
 	_c.mutation.SetID(v)
@@ -398,6 +412,10 @@ func (_c *DepositCreate) createSpec() (*Deposit, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RefundTransactionID(); ok {
 		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
 		_node.RefundTransactionID = &value
+	}
+	if value, ok := _c.mutation.RefundAdminID(); ok {
+		_spec.SetField(deposit.FieldRefundAdminID, field.TypeString, value)
+		_node.RefundAdminID = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -650,6 +668,24 @@ func (u *DepositUpsert) UpdateRefundTransactionID() *DepositUpsert {
 // ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
 func (u *DepositUpsert) ClearRefundTransactionID() *DepositUpsert {
 	u.SetNull(deposit.FieldRefundTransactionID)
+	return u
+}
+
+// SetRefundAdminID sets the "refund_admin_id" field.
+func (u *DepositUpsert) SetRefundAdminID(v pulid.ID) *DepositUpsert {
+	u.Set(deposit.FieldRefundAdminID, v)
+	return u
+}
+
+// UpdateRefundAdminID sets the "refund_admin_id" field to the value that was provided on create.
+func (u *DepositUpsert) UpdateRefundAdminID() *DepositUpsert {
+	u.SetExcluded(deposit.FieldRefundAdminID)
+	return u
+}
+
+// ClearRefundAdminID clears the value of the "refund_admin_id" field.
+func (u *DepositUpsert) ClearRefundAdminID() *DepositUpsert {
+	u.SetNull(deposit.FieldRefundAdminID)
 	return u
 }
 
@@ -906,6 +942,27 @@ func (u *DepositUpsertOne) UpdateRefundTransactionID() *DepositUpsertOne {
 func (u *DepositUpsertOne) ClearRefundTransactionID() *DepositUpsertOne {
 	return u.Update(func(s *DepositUpsert) {
 		s.ClearRefundTransactionID()
+	})
+}
+
+// SetRefundAdminID sets the "refund_admin_id" field.
+func (u *DepositUpsertOne) SetRefundAdminID(v pulid.ID) *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.SetRefundAdminID(v)
+	})
+}
+
+// UpdateRefundAdminID sets the "refund_admin_id" field to the value that was provided on create.
+func (u *DepositUpsertOne) UpdateRefundAdminID() *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.UpdateRefundAdminID()
+	})
+}
+
+// ClearRefundAdminID clears the value of the "refund_admin_id" field.
+func (u *DepositUpsertOne) ClearRefundAdminID() *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.ClearRefundAdminID()
 	})
 }
 
@@ -1329,6 +1386,27 @@ func (u *DepositUpsertBulk) UpdateRefundTransactionID() *DepositUpsertBulk {
 func (u *DepositUpsertBulk) ClearRefundTransactionID() *DepositUpsertBulk {
 	return u.Update(func(s *DepositUpsert) {
 		s.ClearRefundTransactionID()
+	})
+}
+
+// SetRefundAdminID sets the "refund_admin_id" field.
+func (u *DepositUpsertBulk) SetRefundAdminID(v pulid.ID) *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.SetRefundAdminID(v)
+	})
+}
+
+// UpdateRefundAdminID sets the "refund_admin_id" field to the value that was provided on create.
+func (u *DepositUpsertBulk) UpdateRefundAdminID() *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.UpdateRefundAdminID()
+	})
+}
+
+// ClearRefundAdminID clears the value of the "refund_admin_id" field.
+func (u *DepositUpsertBulk) ClearRefundAdminID() *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.ClearRefundAdminID()
 	})
 }
 

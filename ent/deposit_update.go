@@ -212,6 +212,26 @@ func (_u *DepositUpdate) ClearRefundTransactionID() *DepositUpdate {
 	return _u
 }
 
+// SetRefundAdminID sets the "refund_admin_id" field.
+func (_u *DepositUpdate) SetRefundAdminID(v pulid.ID) *DepositUpdate {
+	_u.mutation.SetRefundAdminID(v)
+	return _u
+}
+
+// SetNillableRefundAdminID sets the "refund_admin_id" field if the given value is not nil.
+func (_u *DepositUpdate) SetNillableRefundAdminID(v *pulid.ID) *DepositUpdate {
+	if v != nil {
+		_u.SetRefundAdminID(*v)
+	}
+	return _u
+}
+
+// ClearRefundAdminID clears the value of the "refund_admin_id" field.
+func (_u *DepositUpdate) ClearRefundAdminID() *DepositUpdate {
+	_u.mutation.ClearRefundAdminID()
+	return _u
+}
+
 // SetTransaction sets the "transaction" edge to the LedgerTransaction entity.
 func (_u *DepositUpdate) SetTransaction(v *LedgerTransaction) *DepositUpdate {
 	return _u.SetTransactionID(v.ID)
@@ -342,6 +362,12 @@ func (_u *DepositUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.RefundTransactionIDCleared() {
 		_spec.ClearField(deposit.FieldRefundTransactionID, field.TypeString)
+	}
+	if value, ok := _u.mutation.RefundAdminID(); ok {
+		_spec.SetField(deposit.FieldRefundAdminID, field.TypeString, value)
+	}
+	if _u.mutation.RefundAdminIDCleared() {
+		_spec.ClearField(deposit.FieldRefundAdminID, field.TypeString)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -575,6 +601,26 @@ func (_u *DepositUpdateOne) ClearRefundTransactionID() *DepositUpdateOne {
 	return _u
 }
 
+// SetRefundAdminID sets the "refund_admin_id" field.
+func (_u *DepositUpdateOne) SetRefundAdminID(v pulid.ID) *DepositUpdateOne {
+	_u.mutation.SetRefundAdminID(v)
+	return _u
+}
+
+// SetNillableRefundAdminID sets the "refund_admin_id" field if the given value is not nil.
+func (_u *DepositUpdateOne) SetNillableRefundAdminID(v *pulid.ID) *DepositUpdateOne {
+	if v != nil {
+		_u.SetRefundAdminID(*v)
+	}
+	return _u
+}
+
+// ClearRefundAdminID clears the value of the "refund_admin_id" field.
+func (_u *DepositUpdateOne) ClearRefundAdminID() *DepositUpdateOne {
+	_u.mutation.ClearRefundAdminID()
+	return _u
+}
+
 // SetTransaction sets the "transaction" edge to the LedgerTransaction entity.
 func (_u *DepositUpdateOne) SetTransaction(v *LedgerTransaction) *DepositUpdateOne {
 	return _u.SetTransactionID(v.ID)
@@ -735,6 +781,12 @@ func (_u *DepositUpdateOne) sqlSave(ctx context.Context) (_node *Deposit, err er
 	}
 	if _u.mutation.RefundTransactionIDCleared() {
 		_spec.ClearField(deposit.FieldRefundTransactionID, field.TypeString)
+	}
+	if value, ok := _u.mutation.RefundAdminID(); ok {
+		_spec.SetField(deposit.FieldRefundAdminID, field.TypeString, value)
+	}
+	if _u.mutation.RefundAdminIDCleared() {
+		_spec.ClearField(deposit.FieldRefundAdminID, field.TypeString)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -8,6 +8,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+func (_m *AuditEntry) Actor(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.ActorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryActor().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Chargeback) Customer(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.CustomerOrErr()
 	if IsNotLoaded(err) {

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 
+	"github.com/jobsphere/jobsphere/ent/auditentry"
 	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
@@ -33,6 +34,7 @@ import (
 
 // prefixMap maps id prefixes to table names.
 var prefixMap = map[string]string{
+	"aud": auditentry.Table,
 	"cbk": chargeback.Table,
 	"cac": connectaccount.Table,
 	"ctr": contract.Table,

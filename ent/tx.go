@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AuditEntry is the client for interacting with the AuditEntry builders.
+	AuditEntry *AuditEntryClient
 	// Chargeback is the client for interacting with the Chargeback builders.
 	Chargeback *ChargebackClient
 	// ConnectAccount is the client for interacting with the ConnectAccount builders.
@@ -191,6 +193,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AuditEntry = NewAuditEntryClient(tx.config)
 	tx.Chargeback = NewChargebackClient(tx.config)
 	tx.ConnectAccount = NewConnectAccountClient(tx.config)
 	tx.Contract = NewContractClient(tx.config)
@@ -223,7 +226,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Chargeback.QueryXXX(), the query will be executed
+// applies a query, for example: AuditEntry.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

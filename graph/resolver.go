@@ -4,6 +4,7 @@
 package graph
 
 import (
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/lookup"
@@ -22,4 +23,5 @@ type Resolver struct {
 	Market   *market.Service
 	Payments *payments.Service
 	Media    *media.Service
+	Audit    *audit.Log
 }

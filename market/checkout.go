@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
@@ -226,7 +227,11 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		_, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard,
 			func(u *ent.JobUpdate) { u.SetNillableCancellationReason(trimmed(in.CancelReason)) },
 			func(job.Status) error { return s.settleRefused(ctx, tx, c, "refunded") })
-		return err
+		if err != nil {
+			return err
+		}
+		return s.auditAdmin(ctx, tx, v, audit.Entry{Action: audit.RefundEscrow, Target: c.ID,
+			Before: esc.Status.String(), After: escrow.StatusREFUNDED.String(), Reason: deref(trimmed(in.CancelReason))})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("refund escrow of contract %s: %w", c.ID, err)

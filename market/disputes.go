@@ -9,6 +9,7 @@ import (
 	"entgo.io/contrib/entgql"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
@@ -491,6 +492,17 @@ func (s *Service) recordSettlement(ctx context.Context, tx *ent.Tx, d *ent.Dispu
 	}
 	if err := s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID); err != nil {
 		return err
+	}
+	if out.by == dispute.SettledByADMIN {
+		// Here, where the settlement is recorded, also when a refund to the
+		// card was claimed in an earlier transaction.
+		err := audit.Record(ctx, tx.Client(), audit.Entry{Actor: out.resolver, Action: audit.ResolveDispute, Target: d.ID,
+			Before: dispute.StatusOPEN.String(), Reason: deref(out.note),
+			After: fmt.Sprintf("%s contractorAmount=%s customerRefund=%s", dispute.StatusSETTLED,
+				s.cfg.Currency.Format(split.Share), s.cfg.Currency.Format(back))})
+		if err != nil {
+			return err
+		}
 	}
 	return s.publishDispute(ctx, tx, d.ID, c)
 }

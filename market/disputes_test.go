@@ -9,6 +9,7 @@ import (
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/auditentry"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/escrow"
@@ -326,6 +327,10 @@ func TestCardFundedSplit(t *testing.T) {
 			f.refused(t, what, jobsphere.Conflict, "A settlement of this dispute is in progress", call)
 		}
 		f.verify(t)
+		// Claimed but not settled: nothing in the audit log yet.
+		if n := f.client.AuditEntry.Query().Where(auditentry.TargetID(d.ID)).CountX(f.ctx); n != 0 {
+			t.Fatalf("%d audit entries before the settlement is recorded", n)
+		}
 		f.clock.set(f.clock.now().Add(time.Second))
 		if n, err := f.m.SweepCardRefunds(f.ctx, 0); n != 1 || err != nil {
 			t.Fatalf("sweep: %d, %v", n, err)
@@ -337,6 +342,12 @@ func TestCardFundedSplit(t *testing.T) {
 		f.requireWallet(t, k, 4800, 0)
 		f.requireWallet(t, c, 0, 0) // the $42.00 went back to the card
 		f.requireRevenue(t, 300+1200)
+		// Recorded with the settlement, by the sweep, as the admin's.
+		entry := f.client.AuditEntry.Query().Where(auditentry.TargetID(d.ID)).OnlyX(f.ctx)
+		if entry.ActorID != admin.V.UserID || entry.Action != "RESOLVE_DISPUTE" || entry.Reason == nil || *entry.Reason != "Half the work" ||
+			entry.After == nil || *entry.After != "SETTLED contractorAmount=60.00 customerRefund=42.00" {
+			t.Fatalf("audit entry %+v", entry)
+		}
 		want := "dispute:" + string(d.ID) + ":refund"
 		if len(r.keys) != 3 || r.keys[1] != want || r.keys[2] != want {
 			t.Fatalf("refund keys %v, want %s", r.keys, want)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
@@ -129,7 +130,13 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 	if err := requireRole(v, role.Admin); err != nil {
 		return nil, err
 	}
-	err := s.tx(ctx, func(tx *ent.Tx) error { return s.release(ctx, tx, contractID) })
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		if err := s.release(ctx, tx, contractID); err != nil {
+			return err
+		}
+		return s.auditAdmin(ctx, tx, v, audit.Entry{Action: audit.ApproveRelease, Target: contractID,
+			Before: escrow.StatusRELEASE_REQUESTED.String(), After: escrow.StatusRELEASED.String()})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("approve release of contract %s: %w", contractID, err)
 	}
@@ -270,6 +277,8 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		}
 	}
 	var refund int64
+	cancelled := audit.Entry{Action: audit.CancelJob, Target: jobID,
+		Before: j.Status.String(), After: job.StatusCANCELLED.String(), Reason: deref(trimmed(reason))}
 	err = s.tx(ctx, func(tx *ent.Tx) error {
 		// Only from the stage seen above: an accept or a checkout that
 		// assigned the job meanwhile wins.
@@ -279,7 +288,10 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		if c != nil {
 			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, toCard, setJob, cancelRefused)
 			refund += amount
-			return err
+			if err != nil {
+				return err
+			}
+			return s.auditAdmin(ctx, tx, v, cancelled)
 		}
 		err := moveJob(ctx, tx, jobID, job.StatusCANCELLED, func(u *ent.JobUpdate) { setJob(u); u.SetCancelledAt(s.now()) }, cancelRefused)
 		if err != nil {
@@ -295,7 +307,10 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 				return err
 			}
 		}
-		return s.publishJobTx(ctx, tx, jobID, j.PostedByID, "")
+		if err := s.publishJobTx(ctx, tx, jobID, j.PostedByID, ""); err != nil {
+			return err
+		}
+		return s.auditAdmin(ctx, tx, v, cancelled)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cancel job %s: %w", jobID, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
@@ -73,6 +74,17 @@ func conflict(what string, status fmt.Stringer) error {
 }
 
 func (s *Service) money(v int64) string { return s.cfg.Currency.Display(v) }
+
+// auditAdmin records e, done by v, in the audit log when v is an admin
+// (the same operation by a party of the job is theirs, not an admin's; the
+// sweep that finishes an interrupted card refund acts as no one).
+func (s *Service) auditAdmin(ctx context.Context, tx *ent.Tx, v auth.Viewer, e audit.Entry) error {
+	if !v.IsAdmin() || v.UserID == "" {
+		return nil
+	}
+	e.Actor = v.UserID
+	return audit.Record(ctx, tx.Client(), e)
+}
 
 // tx runs fn in a database transaction.
 func (s *Service) tx(ctx context.Context, fn func(tx *ent.Tx) error) error {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/chargeback"
@@ -37,7 +38,7 @@ func (s *Service) RefundDeposit(ctx context.Context, v auth.Viewer, id pulid.ID)
 	if !v.IsAdmin() {
 		return nil, auth.NotAuthorized()
 	}
-	claim, err := s.claimDepositRefund(ctx, id)
+	claim, err := s.claimDepositRefund(ctx, id, v.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("refund deposit %s: %w", id, err)
 	}
@@ -49,8 +50,8 @@ func (s *Service) RefundDeposit(ctx context.Context, v auth.Viewer, id pulid.ID)
 
 // claimDepositRefund takes the refund's money out of the customer's wallet
 // and records the refund in flight, in one committed transaction; with a
-// refund in flight already, it returns that one.
-func (s *Service) claimDepositRefund(ctx context.Context, id pulid.ID) (*ent.LedgerTransaction, error) {
+// refund in flight already, it returns that one. admin asked for it.
+func (s *Service) claimDepositRefund(ctx context.Context, id, admin pulid.ID) (*ent.LedgerTransaction, error) {
 	var claim *ent.LedgerTransaction
 	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		d, err := tx.Deposit.Get(ctx, id)
@@ -87,7 +88,7 @@ func (s *Service) claimDepositRefund(ctx context.Context, id pulid.ID) (*ent.Led
 		}
 		claim = posted.Transaction
 		n, err := tx.Deposit.Update().Where(deposit.ID(d.ID), deposit.RefundTransactionIDIsNil()).
-			AddRefundedAmount(claim.Amount).SetRefundTransactionID(claim.ID).Save(ctx)
+			AddRefundedAmount(claim.Amount).SetRefundTransactionID(claim.ID).SetRefundAdminID(admin).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("record the refund of deposit %s: %w", d.ID, err)
 		}
@@ -158,7 +159,8 @@ func (s *Service) refundClaimed(ctx context.Context, id pulid.ID, claim *ent.Led
 // settleDepositRefund records the answer to a claimed refund, once (a
 // claim no longer in flight was settled by another call): done, the
 // deposit REFUNDED and its payment's fraud warnings resolved; or, refused,
-// the claim reversed.
+// the claim reversed. A refund done is recorded in the audit log as the
+// admin's who asked for it, whoever finishes it.
 func (s *Service) settleDepositRefund(ctx context.Context, id pulid.ID, claim *ent.LedgerTransaction, refused error) error {
 	return s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		d, err := tx.Deposit.Get(ctx, id)
@@ -186,6 +188,13 @@ func (s *Service) settleDepositRefund(ctx context.Context, id pulid.ID, claim *e
 		}
 		if err := resolveFraudWarnings(ctx, tx, deref(claim.StripePaymentIntentID)); err != nil {
 			return err
+		}
+		if d.RefundAdminID != nil { // nil only for a claim made before admins were recorded
+			err := audit.Record(ctx, tx.Client(), audit.Entry{Actor: *d.RefundAdminID, Action: audit.RefundDeposit, Target: id,
+				Before: d.Status.String(), After: fmt.Sprintf("%s amount=%s", deposit.StatusREFUNDED, s.cfg.Currency.Format(claim.Amount))})
+			if err != nil {
+				return err
+			}
 		}
 		return s.refreshCaseHolds(ctx, tx, d.UserID)
 	})

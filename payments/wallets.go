@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
@@ -35,20 +36,39 @@ func (s *Service) setAdminFreeze(ctx context.Context, v auth.Viewer, userID puli
 		return nil, auth.NotAuthorized()
 	}
 	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
-		frozen, err := s.ledger.SetAdminFreeze(ctx, tx.Client(), userID, note)
-		if err != nil || (note == nil && frozen) {
+		before, err := s.ledger.LockWallet(ctx, tx.Client(), userID)
+		if ent.IsNotFound(err) {
+			return jobsphere.Errorf(jobsphere.NotFound, "Wallet not found")
+		}
+		if err != nil {
 			return err
 		}
-		kind := "UNFROZEN"
-		if frozen {
-			kind = "FROZEN"
+		frozen, err := s.ledger.SetAdminFreeze(ctx, tx.Client(), userID, note)
+		if err != nil {
+			return err
 		}
-		return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: kind})
+		entry := audit.Entry{Actor: v.UserID, Action: audit.UnfreezeWallet, Target: userID,
+			Before: freezeState(before.IsFrozen), After: freezeState(frozen)}
+		if note != nil {
+			entry.Action, entry.Reason = audit.FreezeWallet, *note
+		}
+		if err := audit.Record(ctx, tx.Client(), entry); err != nil || (note == nil && frozen) {
+			return err
+		}
+		return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: freezeState(frozen)})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.ledger.Wallet(ctx, userID)
+}
+
+// freezeState names a wallet's state in its owner's feed and the audit log.
+func freezeState(frozen bool) string {
+	if frozen {
+		return "FROZEN"
+	}
+	return "UNFROZEN"
 }
 
 // checkReason is the rule for an admin's reason: required, and bounded.

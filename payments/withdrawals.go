@@ -10,6 +10,7 @@ import (
 	"entgo.io/contrib/entgql"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
@@ -60,7 +61,7 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 			// A retry finishes what the first request may not have:
 			// the transfer it started, or the one it never got to.
 			if prior.Status == withdrawal.StatusPENDING && (prior.TransferStartedAt != nil || !s.cfg.RequireWithdrawalApproval) {
-				if err := s.payOut(ctx, prior.ID, false); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
+				if err := s.payOut(ctx, prior.ID, false, ""); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
 					return nil, err
 				}
 			}
@@ -113,7 +114,7 @@ func (s *Service) Withdraw(ctx context.Context, v auth.Viewer, in WithdrawInput)
 	if !s.cfg.RequireWithdrawalApproval {
 		// A CONFLICT here is a replay of this request that claimed the
 		// transfer first: it finishes it, and this answers as it stands.
-		if err := s.payOut(ctx, w.ID, true); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
+		if err := s.payOut(ctx, w.ID, true, ""); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
 			return nil, err
 		}
 	}
@@ -164,8 +165,10 @@ func (s *Service) checkWithdrawal(ctx context.Context, userID pulid.ID, amount i
 // idempotencyKey, or SweepTransfers) transfers once. Stripe's refusal fails
 // the withdrawal and returns the money; an answer that may hide a transfer
 // made (a timeout) leaves it PENDING for the retry. fresh: only a first
-// claim will do (an admin's approval), not a retry of one.
-func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
+// claim will do (a first request, an admin's approval), not a retry of one.
+// approver is the admin who approved, recorded in the audit log with the
+// claim; "" when no admin did.
+func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool, approver pulid.ID) error {
 	var w *ent.Withdrawal
 	err := s.client.WithTx(ctx, func(tx *ent.Tx) error {
 		n, err := tx.Withdrawal.Update().
@@ -180,7 +183,11 @@ func (s *Service) payOut(ctx context.Context, id pulid.ID, fresh bool) error {
 		if n == 0 && (fresh || w.Status != withdrawal.StatusPENDING) {
 			return withdrawalConflict(w)
 		}
-		return nil
+		if approver == "" {
+			return nil
+		}
+		return audit.Record(ctx, tx.Client(), audit.Entry{Actor: approver, Action: audit.ApproveWithdrawal, Target: id,
+			Before: withdrawal.StatusPENDING.String(), After: transferStarted})
 	})
 	if err != nil {
 		return err
@@ -235,12 +242,17 @@ func (s *Service) SweepTransfers(ctx context.Context, grace time.Duration) (int,
 		return 0, fmt.Errorf("find interrupted transfers: %w", err)
 	}
 	for i, id := range stuck {
-		if err := s.payOut(ctx, id, false); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
+		if err := s.payOut(ctx, id, false, ""); err != nil && jobsphere.ErrorCode(err) != jobsphere.Conflict {
 			return i, fmt.Errorf("finish withdrawal %s: %w", id, err)
 		}
 	}
 	return len(stuck), nil
 }
+
+// transferStarted is an approved withdrawal's state in the audit log: still
+// PENDING, its transfer asked for; Stripe's answer makes it COMPLETED or
+// FAILED.
+const transferStarted = "PENDING (transfer started)"
 
 func withdrawalConflict(w *ent.Withdrawal) error {
 	if w.Status == withdrawal.StatusPENDING && w.TransferStartedAt != nil {
@@ -318,7 +330,7 @@ func (s *Service) ApproveWithdrawal(ctx context.Context, v auth.Viewer, id pulid
 	if !v.IsAdmin() {
 		return nil, auth.NotAuthorized()
 	}
-	if err := s.payOut(ctx, id, true); err != nil {
+	if err := s.payOut(ctx, id, true, v.UserID); err != nil {
 		return nil, notFoundAs(err, "Withdrawal")
 	}
 	return s.client.Withdrawal.Get(ctx, id)
@@ -338,7 +350,11 @@ func (s *Service) RejectWithdrawal(ctx context.Context, v auth.Viewer, id pulid.
 			return err
 		}
 		// Only before the transfer was asked for: after, Stripe's answer decides.
-		return s.endWithdrawal(ctx, tx, w, withdrawal.StatusREJECTED, strings.TrimSpace(reason), &v.UserID, withdrawal.TransferStartedAtIsNil())
+		if err := s.endWithdrawal(ctx, tx, w, withdrawal.StatusREJECTED, strings.TrimSpace(reason), &v.UserID, withdrawal.TransferStartedAtIsNil()); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx.Client(), audit.Entry{Actor: v.UserID, Action: audit.RejectWithdrawal, Target: id,
+			Before: w.Status.String(), After: withdrawal.StatusREJECTED.String(), Reason: strings.TrimSpace(reason)})
 	})
 	if err != nil {
 		return nil, notFoundAs(err, "Withdrawal")

@@ -214,6 +214,9 @@ var authzTable = map[string][]authzProbe{
 			fixture: azStatement(func(w *authzWorld) string { return w.users[asOwner].ID }),
 			want:    azRow(azUnauth, azSeen, azForbidden, azForbidden, azForbidden, azSeen)},
 	},
+	// The audit log: admins'. The world's admin's own creation is in it.
+	"Query.auditLog": {{doc: `query($id: ID!) { auditLog(targetId: $id, first: 5) { edges { node { targetId } } } }`,
+		fixture: azByID(func(w *authzWorld) string { return w.users[asAdmin].ID }), want: azAdminListSeen}},
 	"Mutation.freezeWallet": {{doc: `mutation($u: ID!) { freezeWallet(userId: $u, reason: "authorization matrix") { isFrozen } }`,
 		fixture: func(t *testing.T, w *authzWorld) authzFixture {
 			owner := w.users[asOwner].ID

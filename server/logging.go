@@ -16,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
 )
 
@@ -30,7 +31,8 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // requestID gives every request an id: the caller's X-Request-ID when it
 // is well formed, else a fresh ULID (sortable by time, which helps when
 // reading logs). The id is echoed in the response and kept in the context,
-// where the system's logger finds it for every line logged with it.
+// where the system's logger finds it for every line logged with it, and
+// the audit log for every admin action the request makes.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(requestIDHeader)
@@ -38,7 +40,7 @@ func requestID(next http.Handler) http.Handler {
 			id = ulid.Make().String()
 		}
 		w.Header().Set(requestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(withRequestInfo(r.Context(), id)))
+		next.ServeHTTP(w, r.WithContext(audit.WithRequestID(withRequestInfo(r.Context(), id), id)))
 	})
 }
 

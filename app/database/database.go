@@ -87,9 +87,11 @@ func Migrate(ctx context.Context, db *sql.DB, client *ent.Client, postgres bool)
 	if err := client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	for _, stmt := range appendOnlyPostings[postgres] {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("migrate: postings trigger: %w", err)
+	for _, t := range appendOnly {
+		for _, stmt := range appendOnlyTriggers(postgres, t.table, t.instead) {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate: %s trigger: %w", t.table, err)
+			}
 		}
 	}
 	if _, err := db.ExecContext(ctx, adminFreezeNotes); err != nil {
@@ -104,22 +106,32 @@ func Migrate(ctx context.Context, db *sql.DB, client *ent.Client, postgres bool)
 const adminFreezeNotes = `UPDATE wallets SET frozen_note = frozen_reason, frozen_reason = 'ADMIN'
 	WHERE frozen_reason IS NOT NULL AND frozen_reason NOT IN ('ADMIN', 'CHARGEBACK', 'FRAUD_WARNING')`
 
-// appendOnlyPostings makes the database itself refuse to change or delete
-// a posting: corrections are reversing transactions, never edits.
-var appendOnlyPostings = map[bool][]string{
-	true: { // PostgreSQL
-		`CREATE OR REPLACE FUNCTION postings_append_only() RETURNS trigger AS $$
+// appendOnly are the tables whose rows the database itself refuses to
+// change or delete, with what to do instead: postings (corrections are
+// reversing transactions) and the audit log.
+var appendOnly = []struct{ table, instead string }{
+	{"postings", "post a reversing transaction instead"},
+	{"audit_entries", "the audit log only grows"},
+}
+
+// appendOnlyTriggers are the statements that make table append-only.
+func appendOnlyTriggers(postgres bool, table, instead string) []string {
+	msg := table + " are append-only: " + instead
+	if postgres {
+		return []string{
+			`CREATE OR REPLACE FUNCTION ` + table + `_append_only() RETURNS trigger AS $$
 BEGIN
-	RAISE EXCEPTION 'postings are append-only: post a reversing transaction instead';
+	RAISE EXCEPTION '` + msg + `';
 END;
 $$ LANGUAGE plpgsql`,
-		`CREATE OR REPLACE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON postings
-	FOR EACH ROW EXECUTE FUNCTION postings_append_only()`,
-	},
-	false: { // SQLite
-		`CREATE TRIGGER IF NOT EXISTS postings_no_update BEFORE UPDATE ON postings
-	BEGIN SELECT RAISE(ABORT, 'postings are append-only: post a reversing transaction instead'); END`,
-		`CREATE TRIGGER IF NOT EXISTS postings_no_delete BEFORE DELETE ON postings
-	BEGIN SELECT RAISE(ABORT, 'postings are append-only: post a reversing transaction instead'); END`,
-	},
+			`CREATE OR REPLACE TRIGGER ` + table + `_append_only BEFORE UPDATE OR DELETE ON ` + table + `
+	FOR EACH ROW EXECUTE FUNCTION ` + table + `_append_only()`,
+		}
+	}
+	return []string{
+		`CREATE TRIGGER IF NOT EXISTS ` + table + `_no_update BEFORE UPDATE ON ` + table + `
+	BEGIN SELECT RAISE(ABORT, '` + msg + `'); END`,
+		`CREATE TRIGGER IF NOT EXISTS ` + table + `_no_delete BEFORE DELETE ON ` + table + `
+	BEGIN SELECT RAISE(ABORT, '` + msg + `'); END`,
+	}
 }

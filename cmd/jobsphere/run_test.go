@@ -192,6 +192,23 @@ func TestAdminCreate(t *testing.T) {
 		if admin.Role != "ADMIN" {
 			t.Fatalf("role %s", admin.Role)
 		}
+		// The creation is in the audit log, the new admin its own actor.
+		var log struct {
+			AuditLog struct {
+				Edges []struct {
+					Node struct {
+						Actor                   struct{ ID string }
+						Action, TargetID, After string
+						RequestID               *string
+					}
+				}
+			}
+		}
+		srv.Client(admin.AccessToken).MustDo(t, `{ auditLog(first: 5) { edges { node { actor { id } action targetId after requestId } } } }`, nil, &log)
+		if e := log.AuditLog.Edges; len(e) != 1 || e[0].Node.Action != "CREATE_ADMIN" || e[0].Node.Actor.ID != admin.ID ||
+			e[0].Node.TargetID != admin.ID || e[0].Node.After != "ADMIN" || e[0].Node.RequestID != nil {
+			t.Fatalf("audit log after admin create: %+v", e)
+		}
 		// A bad password is refused with the same rule as registration.
 		args[len(args)-3] = "weak"
 		err := run(context.Background(), args, getenv(env), io.Discard, io.Discard)

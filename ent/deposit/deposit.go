@@ -46,6 +46,8 @@ const (
 	FieldRefundedAmount = "refunded_amount"
 	// FieldRefundTransactionID holds the string denoting the refund_transaction_id field in the database.
 	FieldRefundTransactionID = "refund_transaction_id"
+	// FieldRefundAdminID holds the string denoting the refund_admin_id field in the database.
+	FieldRefundAdminID = "refund_admin_id"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeTransaction holds the string denoting the transaction edge name in mutations.
@@ -85,6 +87,7 @@ var Columns = []string{
 	FieldCompletedAt,
 	FieldRefundedAmount,
 	FieldRefundTransactionID,
+	FieldRefundAdminID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -239,6 +242,11 @@ func ByRefundedAmount(opts ...sql.OrderTermOption) OrderOption {
 // ByRefundTransactionID orders the results by the refund_transaction_id field.
 func ByRefundTransactionID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRefundTransactionID, opts...).ToFunc()
+}
+
+// ByRefundAdminID orders the results by the refund_admin_id field.
+func ByRefundAdminID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundAdminID, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -116,6 +116,11 @@ func RefundTransactionID(v pulid.ID) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldRefundTransactionID, v))
 }
 
+// RefundAdminID applies equality check predicate on the "refund_admin_id" field. It's identical to RefundAdminIDEQ.
+func RefundAdminID(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundAdminID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldCreatedAt, v))
@@ -894,6 +899,86 @@ func RefundTransactionIDEqualFold(v pulid.ID) predicate.Deposit {
 func RefundTransactionIDContainsFold(v pulid.ID) predicate.Deposit {
 	vc := string(v)
 	return predicate.Deposit(sql.FieldContainsFold(FieldRefundTransactionID, vc))
+}
+
+// RefundAdminIDEQ applies the EQ predicate on the "refund_admin_id" field.
+func RefundAdminIDEQ(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundAdminID, v))
+}
+
+// RefundAdminIDNEQ applies the NEQ predicate on the "refund_admin_id" field.
+func RefundAdminIDNEQ(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNEQ(FieldRefundAdminID, v))
+}
+
+// RefundAdminIDIn applies the In predicate on the "refund_admin_id" field.
+func RefundAdminIDIn(vs ...pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldIn(FieldRefundAdminID, vs...))
+}
+
+// RefundAdminIDNotIn applies the NotIn predicate on the "refund_admin_id" field.
+func RefundAdminIDNotIn(vs ...pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotIn(FieldRefundAdminID, vs...))
+}
+
+// RefundAdminIDGT applies the GT predicate on the "refund_admin_id" field.
+func RefundAdminIDGT(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGT(FieldRefundAdminID, v))
+}
+
+// RefundAdminIDGTE applies the GTE predicate on the "refund_admin_id" field.
+func RefundAdminIDGTE(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGTE(FieldRefundAdminID, v))
+}
+
+// RefundAdminIDLT applies the LT predicate on the "refund_admin_id" field.
+func RefundAdminIDLT(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLT(FieldRefundAdminID, v))
+}
+
+// RefundAdminIDLTE applies the LTE predicate on the "refund_admin_id" field.
+func RefundAdminIDLTE(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLTE(FieldRefundAdminID, v))
+}
+
+// RefundAdminIDContains applies the Contains predicate on the "refund_admin_id" field.
+func RefundAdminIDContains(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldContains(FieldRefundAdminID, vc))
+}
+
+// RefundAdminIDHasPrefix applies the HasPrefix predicate on the "refund_admin_id" field.
+func RefundAdminIDHasPrefix(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldHasPrefix(FieldRefundAdminID, vc))
+}
+
+// RefundAdminIDHasSuffix applies the HasSuffix predicate on the "refund_admin_id" field.
+func RefundAdminIDHasSuffix(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldHasSuffix(FieldRefundAdminID, vc))
+}
+
+// RefundAdminIDIsNil applies the IsNil predicate on the "refund_admin_id" field.
+func RefundAdminIDIsNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldIsNull(FieldRefundAdminID))
+}
+
+// RefundAdminIDNotNil applies the NotNil predicate on the "refund_admin_id" field.
+func RefundAdminIDNotNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotNull(FieldRefundAdminID))
+}
+
+// RefundAdminIDEqualFold applies the EqualFold predicate on the "refund_admin_id" field.
+func RefundAdminIDEqualFold(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldEqualFold(FieldRefundAdminID, vc))
+}
+
+// RefundAdminIDContainsFold applies the ContainsFold predicate on the "refund_admin_id" field.
+func RefundAdminIDContainsFold(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldContainsFold(FieldRefundAdminID, vc))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

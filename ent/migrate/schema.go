@@ -9,6 +9,44 @@ import (
 )
 
 var (
+	// AuditEntriesColumns holds the columns for the "audit_entries" table.
+	AuditEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "action", Type: field.TypeString},
+		{Name: "target_id", Type: field.TypeString},
+		{Name: "before", Type: field.TypeString, Nullable: true},
+		{Name: "after", Type: field.TypeString, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true},
+		{Name: "request_id", Type: field.TypeString, Nullable: true},
+		{Name: "actor_id", Type: field.TypeString},
+	}
+	// AuditEntriesTable holds the schema information for the "audit_entries" table.
+	AuditEntriesTable = &schema.Table{
+		Name:       "audit_entries",
+		Columns:    AuditEntriesColumns,
+		PrimaryKey: []*schema.Column{AuditEntriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "audit_entries_users_actor",
+				Columns:    []*schema.Column{AuditEntriesColumns[8]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditentry_actor_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEntriesColumns[8], AuditEntriesColumns[1]},
+			},
+			{
+				Name:    "auditentry_target_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEntriesColumns[3], AuditEntriesColumns[1]},
+			},
+		},
+	}
 	// ChargebacksColumns holds the columns for the "chargebacks" table.
 	ChargebacksColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -150,6 +188,7 @@ var (
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
 		{Name: "refund_transaction_id", Type: field.TypeString, Nullable: true},
+		{Name: "refund_admin_id", Type: field.TypeString, Nullable: true},
 		{Name: "user_id", Type: field.TypeString},
 		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
 	}
@@ -161,13 +200,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deposits_users_user",
-				Columns:    []*schema.Column{DepositsColumns[13]},
+				Columns:    []*schema.Column{DepositsColumns[14]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "deposits_ledger_transactions_transaction",
-				Columns:    []*schema.Column{DepositsColumns[14]},
+				Columns:    []*schema.Column{DepositsColumns[15]},
 				RefColumns: []*schema.Column{LedgerTransactionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -914,6 +953,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AuditEntriesTable,
 		ChargebacksTable,
 		ConnectAccountsTable,
 		ContractsTable,
@@ -941,6 +981,7 @@ var (
 )
 
 func init() {
+	AuditEntriesTable.ForeignKeys[0].RefTable = UsersTable
 	ChargebacksTable.ForeignKeys[0].RefTable = UsersTable
 	ChargebacksTable.ForeignKeys[1].RefTable = DepositsTable
 	ChargebacksTable.ForeignKeys[2].RefTable = ContractsTable

@@ -49,6 +49,9 @@ func (Deposit) Fields() []ent.Field {
 		// key: while it is set, a retry finishes that refund instead of
 		// starting another.
 		field.String("refund_transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
+		// The admin who asked for the refund in flight: whoever finishes it
+		// (a retry, the sweeper) records it in the audit log as theirs.
+		field.String("refund_admin_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
 	}
 }
 
