@@ -39,11 +39,14 @@ func (s *Service) setAdminFreeze(ctx context.Context, v auth.Viewer, userID puli
 		if err != nil || (note == nil && frozen) {
 			return err
 		}
-		kind := "UNFROZEN"
+		kind := kindUnfrozen
 		if frozen {
-			kind = "FROZEN"
+			kind = kindFrozen
 		}
-		return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: kind})
+		if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: kind}); err != nil {
+			return err
+		}
+		return s.publishToAdmins(ctx, tx, kind, "user", userID)
 	})
 	if err != nil {
 		return nil, err
