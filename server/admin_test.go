@@ -45,7 +45,9 @@ func TestAdminQueueChanged(t *testing.T) {
 			if len(resp.Errors) > 0 {
 				t.Fatalf("waiting for %s %s: %s", queue, item, resp.ErrorSummary())
 			}
-			var ev struct{ AdminQueueChanged struct{ Queue, ItemID string } }
+			var ev struct {
+				AdminQueueChanged struct{ Queue, ItemID string }
+			}
 			if err := json.Unmarshal(resp.Data, &ev); err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +104,9 @@ func TestDisputeSplitPreview(t *testing.T) {
 
 	balance := func(v authzViewer) string { return w.do(t, v, `{ wallet { balance } }`, nil, "wallet", "balance") }
 	contractorBefore := balance(asParty)
-	var resolved struct{ ResolveDispute struct{ ContractorAmount, CustomerRefund string } }
+	var resolved struct {
+		ResolveDispute struct{ ContractorAmount, CustomerRefund string }
+	}
 	w.srv.Client(w.users[asAdmin].AccessToken).MustDo(t,
 		`mutation($id: ID!) { resolveDispute(input: {disputeId: $id, contractorAmount: "3.33", note: "Half done"}) { contractorAmount customerRefund } }`,
 		map[string]any{"id": dispute}, &resolved)
@@ -155,7 +159,9 @@ func TestUserAccountForAdmins(t *testing.T) {
 	// users(search): an id, part of an email, part of a name, in any case.
 	for _, search := range []string{owner.ID, owner.Email[:len(owner.Email)-5], "TEST CUSTOMER"} {
 		var found struct {
-			Users struct{ Edges []struct{ Node struct{ ID string } } }
+			Users struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
 		}
 		w.srv.Client(w.users[asAdmin].AccessToken).MustDo(t, `query($s: String) { users(search: $s, first: 100) { edges { node { id } } } }`,
 			map[string]any{"s": search}, &found)
