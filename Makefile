@@ -6,7 +6,7 @@ BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 
-.PHONY: run build test test-go e2e check-generated generate lint bench chaos postgres-check
+.PHONY: run build test test-go e2e check-generated generate console check-console lint bench chaos postgres-check
 
 ## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
 run:
@@ -17,7 +17,7 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
 ## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
-test: check-generated lint postgres-check test-go e2e
+test: check-generated check-console lint postgres-check test-go e2e
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -44,6 +44,18 @@ check-generated: generate
 		(echo "generated code is stale: run 'make generate' and commit the result" && exit 1)
 	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || \
 		(git status --porcelain -- ent graph; echo "generate made new files: commit them" && exit 1)
+
+## console: the operator console (web/): the schema it is typed from, its operation types and its build in web/dist, which the binary embeds
+console:
+	$(GO) run ./web/sdl > web/schema.graphql
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+## check-console: fail when the committed console (web/dist, its types, its schema) differs from what `make console` makes
+check-console: console
+	@git diff --exit-code --stat -- web/schema.graphql web/src/gql web/dist || \
+		(echo "the console's build is stale: run 'make console' and commit web/" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- web/schema.graphql web/src/gql web/dist)" || \
+		(git status --porcelain -- web/dist web/src/gql; echo "make console made new files: commit them" && exit 1)
 
 ## lint: gofmt and go vet
 lint:

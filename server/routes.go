@@ -20,6 +20,7 @@ import (
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/web"
 )
 
 // Services are what the routes serve.
@@ -79,6 +80,10 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("JobSphere API", "/graphql"))
 	}
+	// The operator console (web/): a static app, for admins, on /graphql.
+	console := web.Console(cfg.PublicURL)
+	mux.Handle("GET "+web.Prefix, console)
+	mux.Handle("GET "+web.Prefix+"/", console)
 	mux.Handle("/graphql", m.instrument("/graphql", gql))
 	mux.Handle("/query", m.instrument("/graphql", gql))
 	// Stripe's webhook endpoint, with the paths the seeds' backends used.
