@@ -100,6 +100,10 @@ export function createApolloClient(): ApolloClient<unknown> {
   return new ApolloClient({
     link,
     cache: new InMemoryCache(),
+    // A refetch on a queue event must ask anew: sharing the answer of an
+    // identical request still in flight could show the queue as it was
+    // before the change the event announced.
+    queryDeduplication: false,
     defaultOptions: {
       // Money screens show what the server says now.
       watchQuery: { fetchPolicy: 'cache-and-network', errorPolicy: 'none' },

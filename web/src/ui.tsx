@@ -59,3 +59,21 @@ export function Loading({ what }: { what: string }) {
 export function Empty({ children }: { children: string }) {
   return <p className="empty">{children}</p>;
 }
+
+/**
+ * queuePage is how many items each list asks for: what fits the API's
+ * complexity limit (GRAPHQL_MAX_COMPLEXITY, 1000 by default) with the
+ * fields the page shows. A queue is worked from its head; the rest moves
+ * up as items are done.
+ */
+export const queuePage = { releases: 10, withdrawals: 20, disputes: 8, frozen: 20, users: 40, messages: 25, transactions: 15, userLists: 10 };
+
+/** More says how many of a list's items are not shown. */
+export function More({ shown, total }: { shown: number; total: number | undefined }) {
+  if (total === undefined || total <= shown) return null;
+  return (
+    <p className="muted">
+      Showing the first {shown} of {total}; the others move up as these are done.
+    </p>
+  );
+}

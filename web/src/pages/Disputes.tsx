@@ -6,11 +6,11 @@ import { Link, useParams } from 'react-router';
 import { DisputeDocument, ListDisputesDocument, PreviewDisputeSplitDocument, ResolveDisputeDocument } from '../gql/graphql';
 import type { DisputeFieldsFragment, DisputeMessageFieldsFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, Refusal, UserLink, When } from '../ui';
+import { Empty, Loading, Money, More, queuePage, Refusal, UserLink, When } from '../ui';
 
 /** Disputes: the OPEN ones, oldest first (the API's order), each opening its thread. */
 export function Disputes() {
-  const { data, error, refetch } = useQuery(ListDisputesDocument, { variables: { first: 100, status: 'OPEN' } });
+  const { data, error, refetch } = useQuery(ListDisputesDocument, { variables: { first: queuePage.disputes, status: 'OPEN' } });
   useQueueChanges(['DISPUTES'], () => void refetch());
   const rows = data?.disputes.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
@@ -45,6 +45,7 @@ export function Disputes() {
           ))}
         </ul>
       )}
+      <More shown={rows.length} total={data?.disputes.totalCount} />
     </section>
   );
 }
@@ -60,7 +61,7 @@ const reasons: Record<DisputeFieldsFragment['reason'], string> = {
 /** DisputeThread: one dispute's evidence, its latest proposal, and the admin's resolution. */
 export function DisputeThread() {
   const { id = '' } = useParams();
-  const { data, error, refetch } = useQuery(DisputeDocument, { variables: { id, first: 100 } });
+  const { data, error, refetch } = useQuery(DisputeDocument, { variables: { id, first: queuePage.messages } });
   useQueueChanges(['DISPUTES'], (itemId) => {
     if (itemId === null || itemId === id) void refetch();
   });
@@ -129,6 +130,9 @@ export function DisputeThread() {
           <Message key={m.id} message={m} />
         ))}
       </ol>
+      {messages.length < d.messages.totalCount && (
+        <p className="muted">The first {messages.length} of {d.messages.totalCount} messages.</p>
+      )}
       {d.status === 'OPEN' && <Resolve dispute={d} />}
     </section>
   );

@@ -3,13 +3,13 @@ import { useMutation, useQuery } from '@apollo/client';
 import { ListFrozenWalletsDocument, UnfreezeWalletDocument } from '../gql/graphql';
 import type { ListFrozenWalletsQuery } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, Refusal, UserLink } from '../ui';
+import { Empty, Loading, Money, More, queuePage, Refusal, UserLink } from '../ui';
 
 type FrozenWallet = NonNullable<NonNullable<NonNullable<ListFrozenWalletsQuery['frozenWallets']['edges']>[number]>['node']>;
 
 /** Frozen: every wallet frozen now; an admin's freeze can be lifted here, a chargeback's lifts itself. */
 export function Frozen() {
-  const { data, error, refetch } = useQuery(ListFrozenWalletsDocument, { variables: { first: 100 } });
+  const { data, error, refetch } = useQuery(ListFrozenWalletsDocument, { variables: { first: queuePage.frozen } });
   useQueueChanges(['FROZEN_WALLETS'], () => void refetch());
   const rows = data?.frozenWallets.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
@@ -27,6 +27,7 @@ export function Frozen() {
           ))}
         </ul>
       )}
+      <More shown={rows.length} total={data?.frozenWallets.totalCount} />
     </section>
   );
 }

@@ -3,12 +3,12 @@ import { useMutation, useQuery } from '@apollo/client';
 import { ApproveFundReleaseDocument, ListContractsDocument } from '../gql/graphql';
 import type { ContractWithEscrowFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, Refusal, UserLink, When } from '../ui';
+import { Empty, Loading, Money, More, queuePage, Refusal, UserLink, When } from '../ui';
 
 /** Releases: contracts whose customer asked for the escrow's release, for an admin to approve. */
 export function Releases() {
   const { data, error, refetch } = useQuery(ListContractsDocument, {
-    variables: { first: 100, escrowStatus: 'RELEASE_REQUESTED' },
+    variables: { first: queuePage.releases, escrowStatus: 'RELEASE_REQUESTED' },
   });
   // A dispute opened on a requested release takes it out of this queue.
   useQueueChanges(['RELEASES', 'DISPUTES'], () => void refetch());
@@ -28,6 +28,7 @@ export function Releases() {
           ))}
         </ul>
       )}
+      <More shown={rows.length} total={data?.contracts.totalCount} />
     </section>
   );
 }

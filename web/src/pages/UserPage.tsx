@@ -3,10 +3,10 @@ import { useId, useState } from 'react';
 import type { FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 
-import { FreezeWalletDocument, GetUserAccountDocument, UnfreezeWalletDocument } from '../gql/graphql';
+import { FreezeWalletDocument, GetUserAccountDocument, ListUserTransactionsDocument, UnfreezeWalletDocument } from '../gql/graphql';
 import type { TransactionType, WalletFieldsFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, Refusal, UserLink, When } from '../ui';
+import { Empty, Loading, Money, queuePage, Refusal, UserLink, When } from '../ui';
 
 const transactionTypes: Record<TransactionType, string> = {
   DEPOSIT: 'Deposits',
@@ -20,28 +20,33 @@ const transactionTypes: Record<TransactionType, string> = {
   WALLET_TRANSFER: 'Wallet transfers',
 };
 
-const pageSize = 20;
-const listSize = 20;
-
 /** UserPage: one user's money — wallet, transactions (filter, pages), deposits, withdrawals, disputes — and freezing. */
 export function UserPage() {
   const { id = '' } = useParams();
+  return <UserAccount key={id} id={id} />; // another user starts at their first page
+}
+
+function UserAccount({ id }: { id: string }) {
   const [type, setType] = useState<TransactionType | ''>('');
   // The cursors of the pages before this one: "Newer" pops one.
   const [cursors, setCursors] = useState<(string | null)[]>([]);
   const after = cursors.length > 0 ? cursors[cursors.length - 1] : null;
   const filterId = useId();
-  const { data, error, refetch } = useQuery(GetUserAccountDocument, {
-    variables: { id, transactionsFirst: pageSize, transactionsAfter: after, transactionType: type || null, listsFirst: listSize },
+  const { data, error, refetch } = useQuery(GetUserAccountDocument, { variables: { id, listsFirst: queuePage.userLists } });
+  const history = useQuery(ListUserTransactionsDocument, {
+    variables: { id, first: queuePage.transactions, after, type: type || null },
   });
   // Any queue's change may be this user's money moving.
-  useQueueChanges('all', () => void refetch());
+  useQueueChanges('all', () => {
+    void refetch();
+    void history.refetch();
+  });
 
   if (error) return <Refusal error={error} />;
   if (!data) return <Loading what="the user" />;
   const u = data.node && 'id' in data.node ? data.node : null;
   if (!u) return <Empty>No such user.</Empty>;
-  const txns = u.transactions;
+  const txns = history.data?.node && 'transactions' in history.data.node ? history.data.node.transactions : null;
   const nodes = <T,>(c: { edges?: ({ node?: T | null } | null)[] | null } | null | undefined) =>
     c?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
 
@@ -75,7 +80,10 @@ export function UserPage() {
           ))}
         </select>
       </div>
-      {nodes(txns).length === 0 ? (
+      <Refusal error={history.error} />
+      {!history.data ? (
+        <Loading what="transactions" />
+      ) : nodes(txns).length === 0 ? (
         <Empty>No transaction.</Empty>
       ) : (
         <div className="table-wrap">
@@ -98,7 +106,7 @@ export function UserPage() {
                   <td>{t.type}</td>
                   <td>{t.status}</td>
                   <td className="num">
-                    {t.to?.id === u.id ? '+' : t.from?.id === u.id ? '−' : ''}
+                    {direction(t, u.id)}
                     <Money value={t.amount} />
                   </td>
                   <td>{t.description}</td>
@@ -266,4 +274,11 @@ function Wallet({ userId, wallet: w }: { userId: string; wallet: WalletFieldsFra
       <Refusal error={freezing.error ?? unfreezing.error} />
     </section>
   );
+}
+
+/** direction is "+" for money that came to the user, "−" for money that left, nothing for a move between their own accounts. */
+function direction(t: { from: { id: string } | null; to: { id: string } | null }, userId: string): string {
+  const into = t.to?.id === userId;
+  const out = t.from?.id === userId;
+  return into === out ? '' : into ? '+' : '−';
 }

@@ -4,14 +4,14 @@ import type { FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 
 import { ListUsersDocument } from '../gql/graphql';
-import { Empty, Loading, Refusal, When } from '../ui';
+import { Empty, Loading, queuePage, Refusal, When } from '../ui';
 
 /** Users: find a user by id, email or name (the search is in the address, so it survives a reload). */
 export function Users() {
   const [params, setParams] = useSearchParams();
   const search = params.get('q') ?? '';
   const searchId = useId();
-  const { data, error } = useQuery(ListUsersDocument, { variables: { search: search || null, first: 50 } });
+  const { data, error } = useQuery(ListUsersDocument, { variables: { search: search || null, first: queuePage.users } });
   const rows = data?.users.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
 
   function submit(e: FormEvent<HTMLFormElement>) {

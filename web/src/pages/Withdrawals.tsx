@@ -5,11 +5,11 @@ import type { FormEvent } from 'react';
 import { ApproveWithdrawalDocument, ListWithdrawalsDocument, RejectWithdrawalDocument } from '../gql/graphql';
 import type { WithdrawalFieldsFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, Refusal, UserLink, When } from '../ui';
+import { Empty, Loading, Money, More, queuePage, Refusal, UserLink, When } from '../ui';
 
 /** Withdrawals: PENDING payouts, for an admin to approve (the transfer is made) or reject with a reason. */
 export function Withdrawals() {
-  const { data, error, refetch } = useQuery(ListWithdrawalsDocument, { variables: { first: 100, status: 'PENDING' } });
+  const { data, error, refetch } = useQuery(ListWithdrawalsDocument, { variables: { first: queuePage.withdrawals, status: 'PENDING' } });
   useQueueChanges(['WITHDRAWALS'], () => void refetch());
   const rows = data?.withdrawals.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
@@ -27,6 +27,7 @@ export function Withdrawals() {
           ))}
         </ul>
       )}
+      <More shown={rows.length} total={data?.withdrawals.totalCount} />
     </section>
   );
 }
