@@ -296,3 +296,85 @@ describe('the operator console in Chromium', { skip }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
   });
 });
+
+describe('the console keeps its session across short-lived access tokens', { skip }, () => {
+  let server;
+  let browser;
+  let page;
+  const customer = { session: {} };
+  const contractor = { session: {} };
+
+  before(async () => {
+    // Access tokens of 6 s: the console refreshes each at two thirds of its life.
+    server = await startServer({ REQUIRE_RELEASE_APPROVAL: 'true', ACCESS_TOKEN_TTL: '6s' });
+    const made = await server.cli('admin', 'create', '--email', ADMIN_EMAIL, '--password', PASSWORD, '--name', 'Console Admin');
+    assert.equal(made.code, 0, made.stdout);
+    for (const [who, role] of [[customer, 'CUSTOMER'], [contractor, 'CONTRACTOR']]) {
+      who.client = apolloClient(server, who.session);
+      const { data } = await who.client.mutate({
+        mutation: REGISTER,
+        variables: { input: { email: `${role.toLowerCase()}@refresh.test`, password: PASSWORD, name: `Refresh ${role.toLowerCase()}`, role } },
+      });
+      who.session.accessToken = data.register.tokens.accessToken;
+    }
+    const deposit = await customer.client.mutate({ mutation: DEPOSIT, variables: { input: { amount: '50' } } });
+    assert.equal((await submitForm(deposit.data.deposit.checkoutUrl)).status, 200);
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(20_000);
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const who of [customer, contractor]) who.client?.closeWebsocket();
+    await server?.cleanup();
+  });
+
+  it('refreshes the access token before it expires, and the queues stay live', { timeout: 90_000 }, async () => {
+    await page.goto(`${server.url}/admin/releases`);
+    await page.getByLabel('Email').fill(ADMIN_EMAIL);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('No release is waiting.').waitFor();
+    const token = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('jobsphere.console.session')).accessToken);
+    // Two refreshes later the first token has expired; the console goes on.
+    const seen = new Set([await token()]);
+    while (seen.size < 3) {
+      seen.add(await token());
+      await page.waitForTimeout(250);
+    }
+
+    // The customer's tokens expire too: sign in afresh for each call.
+    const fresh = async (who, email) => {
+      const { data } = await who.client.mutate({
+        mutation: gql`mutation Login($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }`,
+        variables: { input: { email, password: PASSWORD } },
+      });
+      who.session.accessToken = data.login.tokens.accessToken;
+    };
+    await fresh(customer, 'customer@refresh.test');
+    const job = await customer.client.mutate({
+      mutation: CREATE_JOB,
+      variables: { input: { title: 'Sweep the chimney', description: 'Before the winter, please.', budget: '20' } },
+    });
+    const jobId = job.data.createJob.id;
+    await fresh(contractor, 'contractor@refresh.test');
+    const applied = await contractor.client.mutate({ mutation: APPLY, variables: { input: { jobId } } });
+    await fresh(customer, 'customer@refresh.test');
+    const sent = await customer.client.mutate({
+      mutation: SEND_OFFER,
+      variables: { input: { applicationId: applied.data.applyToJob.id, amount: '20', timeline: '1 day', description: 'Sweep it all.' } },
+    });
+    await fresh(contractor, 'contractor@refresh.test');
+    const accepted = await contractor.client.mutate({ mutation: ACCEPT_OFFER, variables: { offerId: sent.data.sendOffer.offer.id } });
+    await contractor.client.mutate({ mutation: START_JOB, variables: { id: jobId } });
+    await fresh(customer, 'customer@refresh.test');
+    await customer.client.mutate({ mutation: COMPLETE_JOB, variables: { jobId } });
+
+    const card = page.getByTestId(`release-${accepted.data.acceptOffer.contract.id}`);
+    await card.waitFor(); // pushed over a websocket reopened with a refreshed token
+    await card.getByRole('button', { name: 'Approve release of Sweep the chimney' }).click();
+    await card.waitFor({ state: 'detached' });
+    assert.equal(await page.getByRole('alert').count(), 0);
+  });
+});

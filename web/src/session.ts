@@ -17,7 +17,10 @@ export type Session = {
 };
 
 const storageKey = 'jobsphere.console.session';
+// Refresh a minute before the access token expires, or at two thirds of
+// its life when it lives less than three minutes.
 const refreshLead = 60_000;
+const leadFor = (s: Session) => Math.min(refreshLead, (s.expiresAt - Date.now()) / 3);
 
 let current: Session | null = load();
 let timer: ReturnType<typeof setTimeout> | undefined;
@@ -59,7 +62,7 @@ export function setSession(s: Session | null, why: SessionChange = 'changed'): v
   clearTimeout(timer);
   if (s) {
     sessionStorage.setItem(storageKey, JSON.stringify(s));
-    timer = setTimeout(() => void refresh(), Math.max(s.expiresAt - Date.now() - refreshLead, 1_000));
+    timer = setTimeout(() => void refresh(), Math.max(s.expiresAt - Date.now() - leadFor(s), 500));
   } else {
     sessionStorage.removeItem(storageKey);
   }
@@ -105,7 +108,7 @@ export function refresh(): Promise<Session | null> {
 /** fresh is the session with an access token still valid for a while, refreshed first if need be. */
 export async function fresh(): Promise<Session | null> {
   const s = current;
-  if (s && s.expiresAt - Date.now() < refreshLead / 2) return refresh();
+  if (s && s.expiresAt - Date.now() < 1_000) return refresh(); // expired meanwhile (a sleeping laptop)
   return s;
 }
 
