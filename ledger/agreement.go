@@ -31,7 +31,7 @@ var held = []stage{
 // agreeing lists, for each job status, the contract and escrow statuses
 // it may have.
 var agreeing = map[job.Status][]stage{
-	job.StatusOPEN: {{}},
+	job.StatusOPEN:        {{}},
 	job.StatusASSIGNED:    held,
 	job.StatusIN_PROGRESS: held,
 	// SETTLED: a dispute split the escrow between the parties.
