@@ -5,16 +5,22 @@ PKGS      := ./...
 BIN       := bin/jobsphere
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
+GO_BUILD  = $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
-.PHONY: run build test test-go e2e check-generated generate console check-console lint bench chaos postgres-check
+.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets console check-console lint bench chaos postgres-check chromium
 
-## run: serve on http://localhost:8080 with SQLite, sandbox payments and no configuration
+## run: build, then serve on http://localhost:8080 with SQLite, sandbox payments and no configuration (RUN_FLAGS="--port 9999" for another port); Ctrl-C stops it
 run:
-	$(GO) run ./cmd/jobsphere serve
+	@echo "building $(BIN) (the first build takes a minute or two)…"
+	@$(GO_BUILD)
+	@echo "starting $(strip $(BIN) serve $(RUN_FLAGS)) (Ctrl-C stops it)"
+	@# exec: the server is make's own child, so Ctrl-C reaches it alone and
+	@# its clean exit (status 0) is what make sees.
+	@exec $(BIN) serve $(RUN_FLAGS)
 
 ## build: the binary in bin/
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
+	$(GO_BUILD)
 
 ## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
 test: check-generated check-console lint postgres-check test-go e2e
@@ -25,36 +31,49 @@ test-go:
 	@# under -race it runs a shorter sequence to stay fast.
 	$(GO) test -count=1 -run TestLedgerAgainstReferenceModel ./ledger/
 
-## e2e: the real binary driven by Apollo Client, graphql-ws and graphql-http's audits (npm ci from the lockfile)
-e2e: build
+## e2e: the real binary driven by Apollo Client, graphql-ws, graphql-http's audits and Chromium (npm ci from the lockfile)
+e2e: build chromium
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error && JOBSPHERE_BIN=$(CURDIR)/$(BIN) npm test
+
+## chromium: install Debian's Chromium for the browser tests when it is missing (as root or with sudo); without it they are skipped, except under CI=true
+chromium:
+	@sh e2e/chromium.sh
 
 ## postgres-check: say clearly whether the PostgreSQL half of the suite will run
 postgres-check:
 	@TEST_DATABASE_URL='$(PG_URL)' $(GO) run ./server/servertest/pgcheck
 
-## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls
+## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls; schema.graphql (the SDL, for client tooling) from them
 generate:
 	$(GO) run -mod=mod ./ent/entc.go
 	$(GO) tool gqlgen generate
+	$(GO) run ./cmd/jobsphere schema > schema.graphql.tmp && mv schema.graphql.tmp schema.graphql || { rm -f schema.graphql.tmp; exit 1; }
 
 ## check-generated: fail when committed generated code differs from what `make generate` makes
 check-generated: generate
-	@git diff --exit-code --stat -- ent graph gqlgen.yml go.mod go.sum || \
+	@git diff --exit-code --stat -- ent graph schema.graphql gqlgen.yml go.mod go.sum || \
 		(echo "generated code is stale: run 'make generate' and commit the result" && exit 1)
-	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph)" || \
-		(git status --porcelain -- ent graph; echo "generate made new files: commit them" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- ent graph schema.graphql)" || \
+		(git status --porcelain -- ent graph schema.graphql; echo "generate made new files: commit them" && exit 1)
 
-## console: the operator console (web/): the schema it is typed from, its operation types and its build in web/dist, which the binary embeds
+## graphiql-assets: server/graphiql/assets (GraphiQL's and React's browser builds) from the versions server/graphiql/npm/package-lock.json pins
+graphiql-assets:
+	cd server/graphiql/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && node copy-assets.js
+
+## check-graphiql-assets: fail when the committed GraphiQL assets differ from what `make graphiql-assets` makes (needs the npm registry: not part of `make test`)
+check-graphiql-assets: graphiql-assets
+	@git diff --exit-code --stat -- server/graphiql/assets || \
+		(echo "GraphiQL's assets are stale: run 'make graphiql-assets' and commit the result" && exit 1)
+
+## console: the operator console (web/): its operation types (from schema.graphql and client/operations) and its build in web/dist, which the binary embeds
 console:
-	$(GO) run ./web/sdl > web/schema.graphql
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
-## check-console: fail when the committed console (web/dist, its types, its schema) differs from what `make console` makes
+## check-console: fail when the committed console (web/dist, its types) differs from what `make console` makes
 check-console: console
-	@git diff --exit-code --stat -- web/schema.graphql web/src/gql web/dist || \
+	@git diff --exit-code --stat -- web/src/gql web/dist || \
 		(echo "the console's build is stale: run 'make console' and commit web/" && exit 1)
-	@test -z "$$(git status --porcelain --untracked-files=all -- web/schema.graphql web/src/gql web/dist)" || \
+	@test -z "$$(git status --porcelain --untracked-files=all -- web/src/gql web/dist)" || \
 		(git status --porcelain -- web/dist web/src/gql; echo "make console made new files: commit them" && exit 1)
 
 ## lint: gofmt and go vet

@@ -169,7 +169,8 @@ type Config struct {
 	// LogLevel is LOG_LEVEL: debug, info (default), warn or error, in any
 	// case.
 	LogLevel slog.Level
-	// LogFormat is LOG_FORMAT: "json" (default) or "text".
+	// LogFormat is LOG_FORMAT: "text" or "json"; default "json" in
+	// production (for log collectors), "text" otherwise (for people).
 	LogFormat string
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT, default 15s; must be positive.
 	ShutdownTimeout time.Duration
@@ -348,7 +349,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Introspection = l.boolean("GRAPHQL_INTROSPECTION", !prod)
 	c.Playground = l.boolean("GRAPHIQL", !prod)
 	c.LogLevel = l.logLevel()
-	c.LogFormat = l.oneOf("LOG_FORMAT", "json", "json", "text")
+	c.LogFormat = l.oneOf("LOG_FORMAT", map[bool]string{true: "json", false: "text"}[prod], "text", "json")
 	c.ShutdownTimeout, _ = l.duration("SHUTDOWN_TIMEOUT", 15*time.Second, 1, math.MaxInt64)
 	c.MetricsAddr = l.listenAddr("METRICS_ADDR")
 	if c.MetricsToken = l.get("METRICS_TOKEN"); c.MetricsToken != "" && len(c.MetricsToken) < minMetricsTokenLen {

@@ -82,7 +82,7 @@ func TestDefaults(t *testing.T) {
 		{"Introspection", c.Introspection, true},
 		{"Playground", c.Playground, true},
 		{"LogLevel", c.LogLevel, slog.LevelInfo},
-		{"LogFormat", c.LogFormat, "json"},
+		{"LogFormat", c.LogFormat, "text"},
 		{"ShutdownTimeout", c.ShutdownTimeout, 15 * time.Second},
 		{"len(JWTSecret)", len(c.JWTSecret), 64},
 	}
@@ -126,7 +126,7 @@ func TestValidValues(t *testing.T) {
 			return c.Currency.Exponent == 0 && c.MinDeposit == 10 && c.MinOffer == 10 && c.MaxOffer == 10000
 		}},
 		{"usd cents", []string{"MIN_DEPOSIT", "10.05", "OFFER_MAX", "250.5"}, func(c *Config) bool { return c.MinDeposit == 1005 && c.MaxOffer == 25050 }},
-		{"log level", []string{"LOG_LEVEL", "DEBUG", "LOG_FORMAT", "Text"}, func(c *Config) bool { return c.LogLevel == slog.LevelDebug && c.LogFormat == "text" }},
+		{"log level", []string{"LOG_LEVEL", "DEBUG", "LOG_FORMAT", "JSON"}, func(c *Config) bool { return c.LogLevel == slog.LevelDebug && c.LogFormat == "json" }},
 		{"durations", []string{"ACCESS_TOKEN_TTL", "1m", "REFRESH_TOKEN_TTL", "1h", "OFFER_TTL", "30m", "SHUTDOWN_TIMEOUT", "2s"}, func(c *Config) bool {
 			return c.AccessTokenTTL == time.Minute && c.RefreshTokenTTL == time.Hour && c.OfferTTL == 30*time.Minute && c.ShutdownTimeout == 2*time.Second
 		}},
@@ -238,7 +238,7 @@ func TestInvalid(t *testing.T) {
 		{"GRAPHQL_INTROSPECTION", "enabled", `got "enabled"`, nil},
 		{"GRAPHIQL", "nope", `got "nope"`, nil},
 		{"LOG_LEVEL", "trace", `got "trace"`, nil},
-		{"LOG_FORMAT", "xml", `got "xml"`, nil},
+		{"LOG_FORMAT", "xml", `LOG_FORMAT: must be one of "text", "json", got "xml"`, nil},
 		{"SHUTDOWN_TIMEOUT", "soon", `got "soon"`, nil},
 	}
 	for _, tt := range tests {
@@ -327,15 +327,18 @@ func TestProduction(t *testing.T) {
 		if c.Introspection || c.Playground {
 			t.Errorf("Introspection = %v, Playground = %v, want both false", c.Introspection, c.Playground)
 		}
+		if c.LogFormat != "json" {
+			t.Errorf("LogFormat = %q, want json", c.LogFormat)
+		}
 		if string(c.JWTSecret) != testSecret {
 			t.Errorf("JWTSecret is not JWT_SECRET")
 		}
 	})
 	t.Run("explicit overrides", func(t *testing.T) {
 		getenv, _ := env(t, append([]string{"APP_ENV", "production", "JWT_SECRET", testSecret,
-			"CORS_ORIGINS", "*", "GRAPHQL_INTROSPECTION", "on", "GRAPHIQL", "1", "BCRYPT_COST", "10"}, stripeKeys...)...)
+			"CORS_ORIGINS", "*", "GRAPHQL_INTROSPECTION", "on", "GRAPHIQL", "1", "BCRYPT_COST", "10", "LOG_FORMAT", "text"}, stripeKeys...)...)
 		c := mustLoad(t, getenv)
-		if !reflect.DeepEqual(c.CORSOrigins, []string{"*"}) || !c.Introspection || !c.Playground || c.BcryptCost != 10 {
+		if !reflect.DeepEqual(c.CORSOrigins, []string{"*"}) || !c.Introspection || !c.Playground || c.BcryptCost != 10 || c.LogFormat != "text" {
 			t.Errorf("overrides not applied: %+v", c)
 		}
 	})

@@ -16,12 +16,14 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
@@ -46,6 +48,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// Chargeback is the client for interacting with the Chargeback builders.
+	Chargeback *ChargebackClient
 	// ConnectAccount is the client for interacting with the ConnectAccount builders.
 	ConnectAccount *ConnectAccountClient
 	// Contract is the client for interacting with the Contract builders.
@@ -58,6 +62,8 @@ type Client struct {
 	DisputeMessage *DisputeMessageClient
 	// Escrow is the client for interacting with the Escrow builders.
 	Escrow *EscrowClient
+	// FraudWarning is the client for interacting with the FraudWarning builders.
+	FraudWarning *FraudWarningClient
 	// Job is the client for interacting with the Job builders.
 	Job *JobClient
 	// JobApplication is the client for interacting with the JobApplication builders.
@@ -99,12 +105,14 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.Chargeback = NewChargebackClient(c.config)
 	c.ConnectAccount = NewConnectAccountClient(c.config)
 	c.Contract = NewContractClient(c.config)
 	c.Deposit = NewDepositClient(c.config)
 	c.Dispute = NewDisputeClient(c.config)
 	c.DisputeMessage = NewDisputeMessageClient(c.config)
 	c.Escrow = NewEscrowClient(c.config)
+	c.FraudWarning = NewFraudWarningClient(c.config)
 	c.Job = NewJobClient(c.config)
 	c.JobApplication = NewJobApplicationClient(c.config)
 	c.LedgerAccount = NewLedgerAccountClient(c.config)
@@ -212,12 +220,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:                ctx,
 		config:             cfg,
+		Chargeback:         NewChargebackClient(cfg),
 		ConnectAccount:     NewConnectAccountClient(cfg),
 		Contract:           NewContractClient(cfg),
 		Deposit:            NewDepositClient(cfg),
 		Dispute:            NewDisputeClient(cfg),
 		DisputeMessage:     NewDisputeMessageClient(cfg),
 		Escrow:             NewEscrowClient(cfg),
+		FraudWarning:       NewFraudWarningClient(cfg),
 		Job:                NewJobClient(cfg),
 		JobApplication:     NewJobApplicationClient(cfg),
 		LedgerAccount:      NewLedgerAccountClient(cfg),
@@ -252,12 +262,14 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:                ctx,
 		config:             cfg,
+		Chargeback:         NewChargebackClient(cfg),
 		ConnectAccount:     NewConnectAccountClient(cfg),
 		Contract:           NewContractClient(cfg),
 		Deposit:            NewDepositClient(cfg),
 		Dispute:            NewDisputeClient(cfg),
 		DisputeMessage:     NewDisputeMessageClient(cfg),
 		Escrow:             NewEscrowClient(cfg),
+		FraudWarning:       NewFraudWarningClient(cfg),
 		Job:                NewJobClient(cfg),
 		JobApplication:     NewJobApplicationClient(cfg),
 		LedgerAccount:      NewLedgerAccountClient(cfg),
@@ -279,7 +291,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		ConnectAccount.
+//		Chargeback.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -302,10 +314,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ConnectAccount, c.Contract, c.Deposit, c.Dispute, c.DisputeMessage, c.Escrow,
-		c.Job, c.JobApplication, c.LedgerAccount, c.LedgerTransaction, c.Media,
-		c.Offer, c.Posting, c.RateLimitBucket, c.RefreshToken, c.Review,
-		c.SettlementProposal, c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
+		c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Dispute,
+		c.DisputeMessage, c.Escrow, c.FraudWarning, c.Job, c.JobApplication,
+		c.LedgerAccount, c.LedgerTransaction, c.Media, c.Offer, c.Posting,
+		c.RateLimitBucket, c.RefreshToken, c.Review, c.SettlementProposal,
+		c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
 	} {
 		n.Use(hooks...)
 	}
@@ -315,10 +328,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ConnectAccount, c.Contract, c.Deposit, c.Dispute, c.DisputeMessage, c.Escrow,
-		c.Job, c.JobApplication, c.LedgerAccount, c.LedgerTransaction, c.Media,
-		c.Offer, c.Posting, c.RateLimitBucket, c.RefreshToken, c.Review,
-		c.SettlementProposal, c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
+		c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Dispute,
+		c.DisputeMessage, c.Escrow, c.FraudWarning, c.Job, c.JobApplication,
+		c.LedgerAccount, c.LedgerTransaction, c.Media, c.Offer, c.Posting,
+		c.RateLimitBucket, c.RefreshToken, c.Review, c.SettlementProposal,
+		c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -327,6 +341,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *ChargebackMutation:
+		return c.Chargeback.mutate(ctx, m)
 	case *ConnectAccountMutation:
 		return c.ConnectAccount.mutate(ctx, m)
 	case *ContractMutation:
@@ -339,6 +355,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DisputeMessage.mutate(ctx, m)
 	case *EscrowMutation:
 		return c.Escrow.mutate(ctx, m)
+	case *FraudWarningMutation:
+		return c.FraudWarning.mutate(ctx, m)
 	case *JobMutation:
 		return c.Job.mutate(ctx, m)
 	case *JobApplicationMutation:
@@ -371,6 +389,187 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Withdrawal.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// ChargebackClient is a client for the Chargeback schema.
+type ChargebackClient struct {
+	config
+}
+
+// NewChargebackClient returns a client for the Chargeback from the given config.
+func NewChargebackClient(c config) *ChargebackClient {
+	return &ChargebackClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `chargeback.Hooks(f(g(h())))`.
+func (c *ChargebackClient) Use(hooks ...Hook) {
+	c.hooks.Chargeback = append(c.hooks.Chargeback, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `chargeback.Intercept(f(g(h())))`.
+func (c *ChargebackClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Chargeback = append(c.inters.Chargeback, interceptors...)
+}
+
+// Create returns a builder for creating a Chargeback entity.
+func (c *ChargebackClient) Create() *ChargebackCreate {
+	mutation := newChargebackMutation(c.config, OpCreate)
+	return &ChargebackCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Chargeback entities.
+func (c *ChargebackClient) CreateBulk(builders ...*ChargebackCreate) *ChargebackCreateBulk {
+	return &ChargebackCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ChargebackClient) MapCreateBulk(slice any, setFunc func(*ChargebackCreate, int)) *ChargebackCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ChargebackCreateBulk{err: fmt.Errorf("calling to ChargebackClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ChargebackCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ChargebackCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Chargeback.
+func (c *ChargebackClient) Update() *ChargebackUpdate {
+	mutation := newChargebackMutation(c.config, OpUpdate)
+	return &ChargebackUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ChargebackClient) UpdateOne(_m *Chargeback) *ChargebackUpdateOne {
+	mutation := newChargebackMutation(c.config, OpUpdateOne, withChargeback(_m))
+	return &ChargebackUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ChargebackClient) UpdateOneID(id pulid.ID) *ChargebackUpdateOne {
+	mutation := newChargebackMutation(c.config, OpUpdateOne, withChargebackID(id))
+	return &ChargebackUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Chargeback.
+func (c *ChargebackClient) Delete() *ChargebackDelete {
+	mutation := newChargebackMutation(c.config, OpDelete)
+	return &ChargebackDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ChargebackClient) DeleteOne(_m *Chargeback) *ChargebackDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ChargebackClient) DeleteOneID(id pulid.ID) *ChargebackDeleteOne {
+	builder := c.Delete().Where(chargeback.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ChargebackDeleteOne{builder}
+}
+
+// Query returns a query builder for Chargeback.
+func (c *ChargebackClient) Query() *ChargebackQuery {
+	return &ChargebackQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeChargeback},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Chargeback entity by its id.
+func (c *ChargebackClient) Get(ctx context.Context, id pulid.ID) (*Chargeback, error) {
+	return c.Query().Where(chargeback.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ChargebackClient) GetX(ctx context.Context, id pulid.ID) *Chargeback {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCustomer queries the customer edge of a Chargeback.
+func (c *ChargebackClient) QueryCustomer(_m *Chargeback) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(chargeback.Table, chargeback.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, chargeback.CustomerTable, chargeback.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDeposit queries the deposit edge of a Chargeback.
+func (c *ChargebackClient) QueryDeposit(_m *Chargeback) *DepositQuery {
+	query := (&DepositClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(chargeback.Table, chargeback.FieldID, id),
+			sqlgraph.To(deposit.Table, deposit.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, chargeback.DepositTable, chargeback.DepositColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryContract queries the contract edge of a Chargeback.
+func (c *ChargebackClient) QueryContract(_m *Chargeback) *ContractQuery {
+	query := (&ContractClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(chargeback.Table, chargeback.FieldID, id),
+			sqlgraph.To(contract.Table, contract.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, chargeback.ContractTable, chargeback.ContractColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ChargebackClient) Hooks() []Hook {
+	return c.hooks.Chargeback
+}
+
+// Interceptors returns the client interceptors.
+func (c *ChargebackClient) Interceptors() []Interceptor {
+	return c.inters.Chargeback
+}
+
+func (c *ChargebackClient) mutate(ctx context.Context, m *ChargebackMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ChargebackCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ChargebackUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ChargebackUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ChargebackDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Chargeback mutation op: %q", m.Op())
 	}
 }
 
@@ -1441,6 +1640,187 @@ func (c *EscrowClient) mutate(ctx context.Context, m *EscrowMutation) (Value, er
 		return (&EscrowDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Escrow mutation op: %q", m.Op())
+	}
+}
+
+// FraudWarningClient is a client for the FraudWarning schema.
+type FraudWarningClient struct {
+	config
+}
+
+// NewFraudWarningClient returns a client for the FraudWarning from the given config.
+func NewFraudWarningClient(c config) *FraudWarningClient {
+	return &FraudWarningClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `fraudwarning.Hooks(f(g(h())))`.
+func (c *FraudWarningClient) Use(hooks ...Hook) {
+	c.hooks.FraudWarning = append(c.hooks.FraudWarning, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `fraudwarning.Intercept(f(g(h())))`.
+func (c *FraudWarningClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FraudWarning = append(c.inters.FraudWarning, interceptors...)
+}
+
+// Create returns a builder for creating a FraudWarning entity.
+func (c *FraudWarningClient) Create() *FraudWarningCreate {
+	mutation := newFraudWarningMutation(c.config, OpCreate)
+	return &FraudWarningCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FraudWarning entities.
+func (c *FraudWarningClient) CreateBulk(builders ...*FraudWarningCreate) *FraudWarningCreateBulk {
+	return &FraudWarningCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FraudWarningClient) MapCreateBulk(slice any, setFunc func(*FraudWarningCreate, int)) *FraudWarningCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FraudWarningCreateBulk{err: fmt.Errorf("calling to FraudWarningClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FraudWarningCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FraudWarningCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FraudWarning.
+func (c *FraudWarningClient) Update() *FraudWarningUpdate {
+	mutation := newFraudWarningMutation(c.config, OpUpdate)
+	return &FraudWarningUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FraudWarningClient) UpdateOne(_m *FraudWarning) *FraudWarningUpdateOne {
+	mutation := newFraudWarningMutation(c.config, OpUpdateOne, withFraudWarning(_m))
+	return &FraudWarningUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FraudWarningClient) UpdateOneID(id pulid.ID) *FraudWarningUpdateOne {
+	mutation := newFraudWarningMutation(c.config, OpUpdateOne, withFraudWarningID(id))
+	return &FraudWarningUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FraudWarning.
+func (c *FraudWarningClient) Delete() *FraudWarningDelete {
+	mutation := newFraudWarningMutation(c.config, OpDelete)
+	return &FraudWarningDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FraudWarningClient) DeleteOne(_m *FraudWarning) *FraudWarningDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FraudWarningClient) DeleteOneID(id pulid.ID) *FraudWarningDeleteOne {
+	builder := c.Delete().Where(fraudwarning.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FraudWarningDeleteOne{builder}
+}
+
+// Query returns a query builder for FraudWarning.
+func (c *FraudWarningClient) Query() *FraudWarningQuery {
+	return &FraudWarningQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFraudWarning},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FraudWarning entity by its id.
+func (c *FraudWarningClient) Get(ctx context.Context, id pulid.ID) (*FraudWarning, error) {
+	return c.Query().Where(fraudwarning.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FraudWarningClient) GetX(ctx context.Context, id pulid.ID) *FraudWarning {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCustomer queries the customer edge of a FraudWarning.
+func (c *FraudWarningClient) QueryCustomer(_m *FraudWarning) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fraudwarning.Table, fraudwarning.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, fraudwarning.CustomerTable, fraudwarning.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDeposit queries the deposit edge of a FraudWarning.
+func (c *FraudWarningClient) QueryDeposit(_m *FraudWarning) *DepositQuery {
+	query := (&DepositClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fraudwarning.Table, fraudwarning.FieldID, id),
+			sqlgraph.To(deposit.Table, deposit.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, fraudwarning.DepositTable, fraudwarning.DepositColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryContract queries the contract edge of a FraudWarning.
+func (c *FraudWarningClient) QueryContract(_m *FraudWarning) *ContractQuery {
+	query := (&ContractClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(fraudwarning.Table, fraudwarning.FieldID, id),
+			sqlgraph.To(contract.Table, contract.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, fraudwarning.ContractTable, fraudwarning.ContractColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *FraudWarningClient) Hooks() []Hook {
+	return c.hooks.FraudWarning
+}
+
+// Interceptors returns the client interceptors.
+func (c *FraudWarningClient) Interceptors() []Interceptor {
+	return c.inters.FraudWarning
+}
+
+func (c *FraudWarningClient) mutate(ctx context.Context, m *FraudWarningMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FraudWarningCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FraudWarningUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FraudWarningUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FraudWarningDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FraudWarning mutation op: %q", m.Op())
 	}
 }
 
@@ -4050,16 +4430,16 @@ func (c *WithdrawalClient) mutate(ctx context.Context, m *WithdrawalMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ConnectAccount, Contract, Deposit, Dispute, DisputeMessage, Escrow, Job,
-		JobApplication, LedgerAccount, LedgerTransaction, Media, Offer, Posting,
-		RateLimitBucket, RefreshToken, Review, SettlementProposal, StripeEvent, User,
-		Wallet, Withdrawal []ent.Hook
+		Chargeback, ConnectAccount, Contract, Deposit, Dispute, DisputeMessage, Escrow,
+		FraudWarning, Job, JobApplication, LedgerAccount, LedgerTransaction, Media,
+		Offer, Posting, RateLimitBucket, RefreshToken, Review, SettlementProposal,
+		StripeEvent, User, Wallet, Withdrawal []ent.Hook
 	}
 	inters struct {
-		ConnectAccount, Contract, Deposit, Dispute, DisputeMessage, Escrow, Job,
-		JobApplication, LedgerAccount, LedgerTransaction, Media, Offer, Posting,
-		RateLimitBucket, RefreshToken, Review, SettlementProposal, StripeEvent, User,
-		Wallet, Withdrawal []ent.Interceptor
+		Chargeback, ConnectAccount, Contract, Deposit, Dispute, DisputeMessage, Escrow,
+		FraudWarning, Job, JobApplication, LedgerAccount, LedgerTransaction, Media,
+		Offer, Posting, RateLimitBucket, RefreshToken, Review, SettlementProposal,
+		StripeEvent, User, Wallet, Withdrawal []ent.Interceptor
 	}
 )
 

@@ -44,6 +44,10 @@ type Deposit struct {
 	TransactionID *pulid.ID `json:"transaction_id,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// RefundedAmount holds the value of the "refunded_amount" field.
+	RefundedAmount int64 `json:"refunded_amount,omitempty"`
+	// RefundTransactionID holds the value of the "refund_transaction_id" field.
+	RefundTransactionID *pulid.ID `json:"refund_transaction_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DepositQuery when eager-loading is set.
 	Edges        DepositEdges `json:"edges"`
@@ -90,11 +94,11 @@ func (*Deposit) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case deposit.FieldTransactionID:
+		case deposit.FieldTransactionID, deposit.FieldRefundTransactionID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case deposit.FieldID, deposit.FieldUserID:
 			values[i] = new(pulid.ID)
-		case deposit.FieldAmount:
+		case deposit.FieldAmount, deposit.FieldRefundedAmount:
 			values[i] = new(sql.NullInt64)
 		case deposit.FieldStatus, deposit.FieldMethod, deposit.FieldCheckoutURL, deposit.FieldStripeCheckoutSessionID, deposit.FieldStripePaymentIntentID, deposit.FieldFailureReason:
 			values[i] = new(sql.NullString)
@@ -199,6 +203,19 @@ func (_m *Deposit) assignValues(columns []string, values []any) error {
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
+		case deposit.FieldRefundedAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field refunded_amount", values[i])
+			} else if value.Valid {
+				_m.RefundedAmount = value.Int64
+			}
+		case deposit.FieldRefundTransactionID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field refund_transaction_id", values[i])
+			} else if value.Valid {
+				_m.RefundTransactionID = new(pulid.ID)
+				*_m.RefundTransactionID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -291,6 +308,14 @@ func (_m *Deposit) String() string {
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("refunded_amount=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RefundedAmount))
+	builder.WriteString(", ")
+	if v := _m.RefundTransactionID; v != nil {
+		builder.WriteString("refund_transaction_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

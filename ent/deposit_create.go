@@ -170,6 +170,34 @@ func (_c *DepositCreate) SetNillableCompletedAt(v *time.Time) *DepositCreate {
 	return _c
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_c *DepositCreate) SetRefundedAmount(v int64) *DepositCreate {
+	_c.mutation.SetRefundedAmount(v)
+	return _c
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_c *DepositCreate) SetNillableRefundedAmount(v *int64) *DepositCreate {
+	if v != nil {
+		_c.SetRefundedAmount(*v)
+	}
+	return _c
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (_c *DepositCreate) SetRefundTransactionID(v pulid.ID) *DepositCreate {
+	_c.mutation.SetRefundTransactionID(v)
+	return _c
+}
+
+// SetNillableRefundTransactionID sets the "refund_transaction_id" field if the given value is not nil.
+func (_c *DepositCreate) SetNillableRefundTransactionID(v *pulid.ID) *DepositCreate {
+	if v != nil {
+		_c.SetRefundTransactionID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DepositCreate) SetID(v pulid.ID) *DepositCreate {
 	_c.mutation.SetID(v)
@@ -241,6 +269,10 @@ func (_c *DepositCreate) defaults() {
 		v := deposit.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.RefundedAmount(); !ok {
+		v := deposit.DefaultRefundedAmount
+		_c.mutation.SetRefundedAmount(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := deposit.DefaultID()
 		_c.mutation.SetID(v)
@@ -276,6 +308,9 @@ func (_c *DepositCreate) check() error {
 		if err := deposit.MethodValidator(v); err != nil {
 			return &ValidationError{Name: "method", err: fmt.Errorf(`ent: validator failed for field "Deposit.method": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.RefundedAmount(); !ok {
+		return &ValidationError{Name: "refunded_amount", err: errors.New(`ent: missing required field "Deposit.refunded_amount"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "Deposit.user"`)}
@@ -355,6 +390,14 @@ func (_c *DepositCreate) createSpec() (*Deposit, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CompletedAt(); ok {
 		_spec.SetField(deposit.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
+	}
+	if value, ok := _c.mutation.RefundedAmount(); ok {
+		_spec.SetField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+		_node.RefundedAmount = value
+	}
+	if value, ok := _c.mutation.RefundTransactionID(); ok {
+		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
+		_node.RefundTransactionID = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -574,6 +617,42 @@ func (u *DepositUpsert) ClearCompletedAt() *DepositUpsert {
 	return u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *DepositUpsert) SetRefundedAmount(v int64) *DepositUpsert {
+	u.Set(deposit.FieldRefundedAmount, v)
+	return u
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *DepositUpsert) UpdateRefundedAmount() *DepositUpsert {
+	u.SetExcluded(deposit.FieldRefundedAmount)
+	return u
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *DepositUpsert) AddRefundedAmount(v int64) *DepositUpsert {
+	u.Add(deposit.FieldRefundedAmount, v)
+	return u
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (u *DepositUpsert) SetRefundTransactionID(v pulid.ID) *DepositUpsert {
+	u.Set(deposit.FieldRefundTransactionID, v)
+	return u
+}
+
+// UpdateRefundTransactionID sets the "refund_transaction_id" field to the value that was provided on create.
+func (u *DepositUpsert) UpdateRefundTransactionID() *DepositUpsert {
+	u.SetExcluded(deposit.FieldRefundTransactionID)
+	return u
+}
+
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (u *DepositUpsert) ClearRefundTransactionID() *DepositUpsert {
+	u.SetNull(deposit.FieldRefundTransactionID)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -785,6 +864,48 @@ func (u *DepositUpsertOne) UpdateCompletedAt() *DepositUpsertOne {
 func (u *DepositUpsertOne) ClearCompletedAt() *DepositUpsertOne {
 	return u.Update(func(s *DepositUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *DepositUpsertOne) SetRefundedAmount(v int64) *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.SetRefundedAmount(v)
+	})
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *DepositUpsertOne) AddRefundedAmount(v int64) *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.AddRefundedAmount(v)
+	})
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *DepositUpsertOne) UpdateRefundedAmount() *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.UpdateRefundedAmount()
+	})
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (u *DepositUpsertOne) SetRefundTransactionID(v pulid.ID) *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.SetRefundTransactionID(v)
+	})
+}
+
+// UpdateRefundTransactionID sets the "refund_transaction_id" field to the value that was provided on create.
+func (u *DepositUpsertOne) UpdateRefundTransactionID() *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.UpdateRefundTransactionID()
+	})
+}
+
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (u *DepositUpsertOne) ClearRefundTransactionID() *DepositUpsertOne {
+	return u.Update(func(s *DepositUpsert) {
+		s.ClearRefundTransactionID()
 	})
 }
 
@@ -1166,6 +1287,48 @@ func (u *DepositUpsertBulk) UpdateCompletedAt() *DepositUpsertBulk {
 func (u *DepositUpsertBulk) ClearCompletedAt() *DepositUpsertBulk {
 	return u.Update(func(s *DepositUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *DepositUpsertBulk) SetRefundedAmount(v int64) *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.SetRefundedAmount(v)
+	})
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *DepositUpsertBulk) AddRefundedAmount(v int64) *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.AddRefundedAmount(v)
+	})
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *DepositUpsertBulk) UpdateRefundedAmount() *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.UpdateRefundedAmount()
+	})
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (u *DepositUpsertBulk) SetRefundTransactionID(v pulid.ID) *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.SetRefundTransactionID(v)
+	})
+}
+
+// UpdateRefundTransactionID sets the "refund_transaction_id" field to the value that was provided on create.
+func (u *DepositUpsertBulk) UpdateRefundTransactionID() *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.UpdateRefundTransactionID()
+	})
+}
+
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (u *DepositUpsertBulk) ClearRefundTransactionID() *DepositUpsertBulk {
+	return u.Update(func(s *DepositUpsert) {
+		s.ClearRefundTransactionID()
 	})
 }
 

@@ -171,6 +171,47 @@ func (_u *DepositUpdate) ClearCompletedAt() *DepositUpdate {
 	return _u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *DepositUpdate) SetRefundedAmount(v int64) *DepositUpdate {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *DepositUpdate) SetNillableRefundedAmount(v *int64) *DepositUpdate {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *DepositUpdate) AddRefundedAmount(v int64) *DepositUpdate {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (_u *DepositUpdate) SetRefundTransactionID(v pulid.ID) *DepositUpdate {
+	_u.mutation.SetRefundTransactionID(v)
+	return _u
+}
+
+// SetNillableRefundTransactionID sets the "refund_transaction_id" field if the given value is not nil.
+func (_u *DepositUpdate) SetNillableRefundTransactionID(v *pulid.ID) *DepositUpdate {
+	if v != nil {
+		_u.SetRefundTransactionID(*v)
+	}
+	return _u
+}
+
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (_u *DepositUpdate) ClearRefundTransactionID() *DepositUpdate {
+	_u.mutation.ClearRefundTransactionID()
+	return _u
+}
+
 // SetTransaction sets the "transaction" edge to the LedgerTransaction entity.
 func (_u *DepositUpdate) SetTransaction(v *LedgerTransaction) *DepositUpdate {
 	return _u.SetTransactionID(v.ID)
@@ -289,6 +330,18 @@ func (_u *DepositUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(deposit.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RefundTransactionID(); ok {
+		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
+	}
+	if _u.mutation.RefundTransactionIDCleared() {
+		_spec.ClearField(deposit.FieldRefundTransactionID, field.TypeString)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -481,6 +534,47 @@ func (_u *DepositUpdateOne) ClearCompletedAt() *DepositUpdateOne {
 	return _u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *DepositUpdateOne) SetRefundedAmount(v int64) *DepositUpdateOne {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *DepositUpdateOne) SetNillableRefundedAmount(v *int64) *DepositUpdateOne {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *DepositUpdateOne) AddRefundedAmount(v int64) *DepositUpdateOne {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (_u *DepositUpdateOne) SetRefundTransactionID(v pulid.ID) *DepositUpdateOne {
+	_u.mutation.SetRefundTransactionID(v)
+	return _u
+}
+
+// SetNillableRefundTransactionID sets the "refund_transaction_id" field if the given value is not nil.
+func (_u *DepositUpdateOne) SetNillableRefundTransactionID(v *pulid.ID) *DepositUpdateOne {
+	if v != nil {
+		_u.SetRefundTransactionID(*v)
+	}
+	return _u
+}
+
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (_u *DepositUpdateOne) ClearRefundTransactionID() *DepositUpdateOne {
+	_u.mutation.ClearRefundTransactionID()
+	return _u
+}
+
 // SetTransaction sets the "transaction" edge to the LedgerTransaction entity.
 func (_u *DepositUpdateOne) SetTransaction(v *LedgerTransaction) *DepositUpdateOne {
 	return _u.SetTransactionID(v.ID)
@@ -629,6 +723,18 @@ func (_u *DepositUpdateOne) sqlSave(ctx context.Context) (_node *Deposit, err er
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(deposit.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(deposit.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RefundTransactionID(); ok {
+		_spec.SetField(deposit.FieldRefundTransactionID, field.TypeString, value)
+	}
+	if _u.mutation.RefundTransactionIDCleared() {
+		_spec.ClearField(deposit.FieldRefundTransactionID, field.TypeString)
 	}
 	if _u.mutation.TransactionCleared() {
 		edge := &sqlgraph.EdgeSpec{

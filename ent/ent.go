@@ -12,12 +12,14 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
@@ -93,12 +95,14 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			chargeback.Table:         chargeback.ValidColumn,
 			connectaccount.Table:     connectaccount.ValidColumn,
 			contract.Table:           contract.ValidColumn,
 			deposit.Table:            deposit.ValidColumn,
 			dispute.Table:            dispute.ValidColumn,
 			disputemessage.Table:     disputemessage.ValidColumn,
 			escrow.Table:             escrow.ValidColumn,
+			fraudwarning.Table:       fraudwarning.ValidColumn,
 			job.Table:                job.ValidColumn,
 			jobapplication.Table:     jobapplication.ValidColumn,
 			ledgeraccount.Table:      ledgeraccount.ValidColumn,

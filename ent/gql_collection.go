@@ -10,11 +10,13 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
@@ -26,6 +28,167 @@ import (
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ChargebackQuery) CollectFields(ctx context.Context, satisfies ...string) (*ChargebackQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ChargebackQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(chargeback.Columns))
+		selectedFields = []string{chargeback.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[chargeback.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldCustomerID)
+				fieldSeen[chargeback.FieldCustomerID] = struct{}{}
+			}
+
+		case "deposit":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepositClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, depositImplementors)...); err != nil {
+				return err
+			}
+			_q.withDeposit = query
+			if _, ok := fieldSeen[chargeback.FieldDepositID]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldDepositID)
+				fieldSeen[chargeback.FieldDepositID] = struct{}{}
+			}
+
+		case "contract":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ContractClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, contractImplementors)...); err != nil {
+				return err
+			}
+			_q.withContract = query
+			if _, ok := fieldSeen[chargeback.FieldContractID]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldContractID)
+				fieldSeen[chargeback.FieldContractID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[chargeback.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldCreatedAt)
+				fieldSeen[chargeback.FieldCreatedAt] = struct{}{}
+			}
+		case "stripeDisputeId":
+			if _, ok := fieldSeen[chargeback.FieldStripeDisputeID]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldStripeDisputeID)
+				fieldSeen[chargeback.FieldStripeDisputeID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[chargeback.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldAmount)
+				fieldSeen[chargeback.FieldAmount] = struct{}{}
+			}
+		case "fee":
+			if _, ok := fieldSeen[chargeback.FieldFee]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldFee)
+				fieldSeen[chargeback.FieldFee] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[chargeback.FieldReason]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldReason)
+				fieldSeen[chargeback.FieldReason] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[chargeback.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldStatus)
+				fieldSeen[chargeback.FieldStatus] = struct{}{}
+			}
+		case "closedAt":
+			if _, ok := fieldSeen[chargeback.FieldClosedAt]; !ok {
+				selectedFields = append(selectedFields, chargeback.FieldClosedAt)
+				fieldSeen[chargeback.FieldClosedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type chargebackPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ChargebackPaginateOption
+}
+
+func newChargebackPaginateArgs(rv map[string]any) *chargebackPaginateArgs {
+	args := &chargebackPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ChargebackOrder{Field: &ChargebackOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithChargebackOrder(order))
+			}
+		case *ChargebackOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithChargebackOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *ContractQuery) CollectFields(ctx context.Context, satisfies ...string) (*ContractQuery, error) {
@@ -258,6 +421,11 @@ func (_q *DepositQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			if _, ok := fieldSeen[deposit.FieldCompletedAt]; !ok {
 				selectedFields = append(selectedFields, deposit.FieldCompletedAt)
 				fieldSeen[deposit.FieldCompletedAt] = struct{}{}
+			}
+		case "refundedAmount":
+			if _, ok := fieldSeen[deposit.FieldRefundedAmount]; !ok {
+				selectedFields = append(selectedFields, deposit.FieldRefundedAmount)
+				fieldSeen[deposit.FieldRefundedAmount] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -845,6 +1013,162 @@ func newEscrowPaginateArgs(rv map[string]any) *escrowPaginateArgs {
 		case *EscrowOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithEscrowOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *FraudWarningQuery) CollectFields(ctx context.Context, satisfies ...string) (*FraudWarningQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *FraudWarningQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(fraudwarning.Columns))
+		selectedFields = []string{fraudwarning.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[fraudwarning.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldCustomerID)
+				fieldSeen[fraudwarning.FieldCustomerID] = struct{}{}
+			}
+
+		case "deposit":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepositClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, depositImplementors)...); err != nil {
+				return err
+			}
+			_q.withDeposit = query
+			if _, ok := fieldSeen[fraudwarning.FieldDepositID]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldDepositID)
+				fieldSeen[fraudwarning.FieldDepositID] = struct{}{}
+			}
+
+		case "contract":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ContractClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, contractImplementors)...); err != nil {
+				return err
+			}
+			_q.withContract = query
+			if _, ok := fieldSeen[fraudwarning.FieldContractID]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldContractID)
+				fieldSeen[fraudwarning.FieldContractID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[fraudwarning.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldCreatedAt)
+				fieldSeen[fraudwarning.FieldCreatedAt] = struct{}{}
+			}
+		case "stripeWarningId":
+			if _, ok := fieldSeen[fraudwarning.FieldStripeWarningID]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldStripeWarningID)
+				fieldSeen[fraudwarning.FieldStripeWarningID] = struct{}{}
+			}
+		case "stripeChargeId":
+			if _, ok := fieldSeen[fraudwarning.FieldStripeChargeID]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldStripeChargeID)
+				fieldSeen[fraudwarning.FieldStripeChargeID] = struct{}{}
+			}
+		case "stripePaymentIntentId":
+			if _, ok := fieldSeen[fraudwarning.FieldStripePaymentIntentID]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldStripePaymentIntentID)
+				fieldSeen[fraudwarning.FieldStripePaymentIntentID] = struct{}{}
+			}
+		case "fraudType":
+			if _, ok := fieldSeen[fraudwarning.FieldFraudType]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldFraudType)
+				fieldSeen[fraudwarning.FieldFraudType] = struct{}{}
+			}
+		case "resolvedAt":
+			if _, ok := fieldSeen[fraudwarning.FieldResolvedAt]; !ok {
+				selectedFields = append(selectedFields, fraudwarning.FieldResolvedAt)
+				fieldSeen[fraudwarning.FieldResolvedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type fraudwarningPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []FraudWarningPaginateOption
+}
+
+func newFraudWarningPaginateArgs(rv map[string]any) *fraudwarningPaginateArgs {
+	args := &fraudwarningPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &FraudWarningOrder{Field: &FraudWarningOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithFraudWarningOrder(order))
+			}
+		case *FraudWarningOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithFraudWarningOrder(v))
 			}
 		}
 	}

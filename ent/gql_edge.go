@@ -8,6 +8,30 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+func (_m *Chargeback) Customer(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Chargeback) Deposit(ctx context.Context) (*Deposit, error) {
+	result, err := _m.Edges.DepositOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDeposit().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Chargeback) Contract(ctx context.Context) (*Contract, error) {
+	result, err := _m.Edges.ContractOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContract().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Contract) Job(ctx context.Context) (*Job, error) {
 	result, err := _m.Edges.JobOrErr()
 	if IsNotLoaded(err) {
@@ -98,6 +122,30 @@ func (_m *Escrow) Contract(ctx context.Context) (*Contract, error) {
 		result, err = _m.QueryContract().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *FraudWarning) Customer(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *FraudWarning) Deposit(ctx context.Context) (*Deposit, error) {
+	result, err := _m.Edges.DepositOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDeposit().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *FraudWarning) Contract(ctx context.Context) (*Contract, error) {
+	result, err := _m.Edges.ContractOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContract().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *Job) PostedBy(ctx context.Context) (*User, error) {

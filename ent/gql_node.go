@@ -9,11 +9,13 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
@@ -30,6 +32,11 @@ import (
 type Noder interface {
 	IsNode()
 }
+
+var chargebackImplementors = []string{"Chargeback", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Chargeback) IsNode() {}
 
 var contractImplementors = []string{"Contract", "Node"}
 
@@ -55,6 +62,11 @@ var escrowImplementors = []string{"Escrow", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Escrow) IsNode() {}
+
+var fraudwarningImplementors = []string{"FraudWarning", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*FraudWarning) IsNode() {}
 
 var jobImplementors = []string{"Job", "Node"}
 
@@ -159,6 +171,19 @@ func (c *Client) Noder(ctx context.Context, id pulid.ID, opts ...NodeOption) (_ 
 
 func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, error) {
 	switch table {
+	case chargeback.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.Chargeback.Query().
+			Where(chargeback.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, chargebackImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case contract.Table:
 		var uid pulid.ID
 		if err := uid.UnmarshalGQL(id); err != nil {
@@ -220,6 +245,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(escrow.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, escrowImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case fraudwarning.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.FraudWarning.Query().
+			Where(fraudwarning.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, fraudwarningImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -414,6 +452,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case chargeback.Table:
+		query := c.Chargeback.Query().
+			Where(chargeback.IDIn(ids...))
+		query, err := query.CollectFields(ctx, chargebackImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case contract.Table:
 		query := c.Contract.Query().
 			Where(contract.IDIn(ids...))
@@ -482,6 +536,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Escrow.Query().
 			Where(escrow.IDIn(ids...))
 		query, err := query.CollectFields(ctx, escrowImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case fraudwarning.Table:
+		query := c.FraudWarning.Query().
+			Where(fraudwarning.IDIn(ids...))
+		query, err := query.CollectFields(ctx, fraudwarningImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -14,11 +14,13 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
@@ -110,6 +112,302 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// ChargebackEdge is the edge representation of Chargeback.
+type ChargebackEdge struct {
+	Node   *Chargeback `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// ChargebackConnection is the connection containing edges to Chargeback.
+type ChargebackConnection struct {
+	Edges      []*ChargebackEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *ChargebackConnection) build(nodes []*Chargeback, pager *chargebackPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Chargeback
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Chargeback {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Chargeback {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ChargebackEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ChargebackEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ChargebackPaginateOption enables pagination customization.
+type ChargebackPaginateOption func(*chargebackPager) error
+
+// WithChargebackOrder configures pagination ordering.
+func WithChargebackOrder(order *ChargebackOrder) ChargebackPaginateOption {
+	if order == nil {
+		order = DefaultChargebackOrder
+	}
+	o := *order
+	return func(pager *chargebackPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultChargebackOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithChargebackFilter configures pagination filter.
+func WithChargebackFilter(filter func(*ChargebackQuery) (*ChargebackQuery, error)) ChargebackPaginateOption {
+	return func(pager *chargebackPager) error {
+		if filter == nil {
+			return errors.New("ChargebackQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type chargebackPager struct {
+	reverse bool
+	order   *ChargebackOrder
+	filter  func(*ChargebackQuery) (*ChargebackQuery, error)
+}
+
+func newChargebackPager(opts []ChargebackPaginateOption, reverse bool) (*chargebackPager, error) {
+	pager := &chargebackPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultChargebackOrder
+	}
+	return pager, nil
+}
+
+func (p *chargebackPager) applyFilter(query *ChargebackQuery) (*ChargebackQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *chargebackPager) toCursor(_m *Chargeback) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *chargebackPager) applyCursors(query *ChargebackQuery, after, before *Cursor) (*ChargebackQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultChargebackOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *chargebackPager) applyOrder(query *ChargebackQuery) *ChargebackQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultChargebackOrder.Field {
+		query = query.Order(DefaultChargebackOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *chargebackPager) orderExpr(query *ChargebackQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultChargebackOrder.Field {
+			b.Comma().Ident(DefaultChargebackOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Chargeback.
+func (_m *ChargebackQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ChargebackPaginateOption,
+) (*ChargebackConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newChargebackPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ChargebackConnection{Edges: []*ChargebackEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ChargebackOrderFieldCreatedAt orders Chargeback by created_at.
+	ChargebackOrderFieldCreatedAt = &ChargebackOrderField{
+		Value: func(_m *Chargeback) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: chargeback.FieldCreatedAt,
+		toTerm: chargeback.ByCreatedAt,
+		toCursor: func(_m *Chargeback) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ChargebackOrderField) String() string {
+	var str string
+	switch f.column {
+	case ChargebackOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ChargebackOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ChargebackOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ChargebackOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ChargebackOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ChargebackOrderField", str)
+	}
+	return nil
+}
+
+// ChargebackOrderField defines the ordering field of Chargeback.
+type ChargebackOrderField struct {
+	// Value extracts the ordering value from the given Chargeback.
+	Value    func(*Chargeback) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) chargeback.OrderOption
+	toCursor func(*Chargeback) Cursor
+}
+
+// ChargebackOrder defines the ordering of Chargeback.
+type ChargebackOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *ChargebackOrderField `json:"field"`
+}
+
+// DefaultChargebackOrder is the default ordering of Chargeback.
+var DefaultChargebackOrder = &ChargebackOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ChargebackOrderField{
+		Value: func(_m *Chargeback) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: chargeback.FieldID,
+		toTerm: chargeback.ByID,
+		toCursor: func(_m *Chargeback) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Chargeback into ChargebackEdge.
+func (_m *Chargeback) ToEdge(order *ChargebackOrder) *ChargebackEdge {
+	if order == nil {
+		order = DefaultChargebackOrder
+	}
+	return &ChargebackEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // ContractEdge is the edge representation of Contract.
@@ -1587,6 +1885,302 @@ func (_m *Escrow) ToEdge(order *EscrowOrder) *EscrowEdge {
 		order = DefaultEscrowOrder
 	}
 	return &EscrowEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// FraudWarningEdge is the edge representation of FraudWarning.
+type FraudWarningEdge struct {
+	Node   *FraudWarning `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// FraudWarningConnection is the connection containing edges to FraudWarning.
+type FraudWarningConnection struct {
+	Edges      []*FraudWarningEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *FraudWarningConnection) build(nodes []*FraudWarning, pager *fraudwarningPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *FraudWarning
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *FraudWarning {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *FraudWarning {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*FraudWarningEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &FraudWarningEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// FraudWarningPaginateOption enables pagination customization.
+type FraudWarningPaginateOption func(*fraudwarningPager) error
+
+// WithFraudWarningOrder configures pagination ordering.
+func WithFraudWarningOrder(order *FraudWarningOrder) FraudWarningPaginateOption {
+	if order == nil {
+		order = DefaultFraudWarningOrder
+	}
+	o := *order
+	return func(pager *fraudwarningPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultFraudWarningOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithFraudWarningFilter configures pagination filter.
+func WithFraudWarningFilter(filter func(*FraudWarningQuery) (*FraudWarningQuery, error)) FraudWarningPaginateOption {
+	return func(pager *fraudwarningPager) error {
+		if filter == nil {
+			return errors.New("FraudWarningQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type fraudwarningPager struct {
+	reverse bool
+	order   *FraudWarningOrder
+	filter  func(*FraudWarningQuery) (*FraudWarningQuery, error)
+}
+
+func newFraudWarningPager(opts []FraudWarningPaginateOption, reverse bool) (*fraudwarningPager, error) {
+	pager := &fraudwarningPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultFraudWarningOrder
+	}
+	return pager, nil
+}
+
+func (p *fraudwarningPager) applyFilter(query *FraudWarningQuery) (*FraudWarningQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *fraudwarningPager) toCursor(_m *FraudWarning) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *fraudwarningPager) applyCursors(query *FraudWarningQuery, after, before *Cursor) (*FraudWarningQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultFraudWarningOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *fraudwarningPager) applyOrder(query *FraudWarningQuery) *FraudWarningQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultFraudWarningOrder.Field {
+		query = query.Order(DefaultFraudWarningOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *fraudwarningPager) orderExpr(query *FraudWarningQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultFraudWarningOrder.Field {
+			b.Comma().Ident(DefaultFraudWarningOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to FraudWarning.
+func (_m *FraudWarningQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...FraudWarningPaginateOption,
+) (*FraudWarningConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newFraudWarningPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &FraudWarningConnection{Edges: []*FraudWarningEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// FraudWarningOrderFieldCreatedAt orders FraudWarning by created_at.
+	FraudWarningOrderFieldCreatedAt = &FraudWarningOrderField{
+		Value: func(_m *FraudWarning) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: fraudwarning.FieldCreatedAt,
+		toTerm: fraudwarning.ByCreatedAt,
+		toCursor: func(_m *FraudWarning) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f FraudWarningOrderField) String() string {
+	var str string
+	switch f.column {
+	case FraudWarningOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f FraudWarningOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *FraudWarningOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("FraudWarningOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *FraudWarningOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid FraudWarningOrderField", str)
+	}
+	return nil
+}
+
+// FraudWarningOrderField defines the ordering field of FraudWarning.
+type FraudWarningOrderField struct {
+	// Value extracts the ordering value from the given FraudWarning.
+	Value    func(*FraudWarning) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) fraudwarning.OrderOption
+	toCursor func(*FraudWarning) Cursor
+}
+
+// FraudWarningOrder defines the ordering of FraudWarning.
+type FraudWarningOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *FraudWarningOrderField `json:"field"`
+}
+
+// DefaultFraudWarningOrder is the default ordering of FraudWarning.
+var DefaultFraudWarningOrder = &FraudWarningOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &FraudWarningOrderField{
+		Value: func(_m *FraudWarning) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: fraudwarning.FieldID,
+		toTerm: fraudwarning.ByID,
+		toCursor: func(_m *FraudWarning) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts FraudWarning into FraudWarningEdge.
+func (_m *FraudWarning) ToEdge(order *FraudWarningOrder) *FraudWarningEdge {
+	if order == nil {
+		order = DefaultFraudWarningOrder
+	}
+	return &FraudWarningEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -12,12 +12,14 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/jobsphere/jobsphere/auth/role"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
@@ -46,12 +48,14 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeChargeback         = "Chargeback"
 	TypeConnectAccount     = "ConnectAccount"
 	TypeContract           = "Contract"
 	TypeDeposit            = "Deposit"
 	TypeDispute            = "Dispute"
 	TypeDisputeMessage     = "DisputeMessage"
 	TypeEscrow             = "Escrow"
+	TypeFraudWarning       = "FraudWarning"
 	TypeJob                = "Job"
 	TypeJobApplication     = "JobApplication"
 	TypeLedgerAccount      = "LedgerAccount"
@@ -68,6 +72,1153 @@ const (
 	TypeWallet             = "Wallet"
 	TypeWithdrawal         = "Withdrawal"
 )
+
+// ChargebackMutation represents an operation that mutates the Chargeback nodes in the graph.
+type ChargebackMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *pulid.ID
+	created_at               *time.Time
+	stripe_dispute_id        *string
+	stripe_payment_intent_id *string
+	amount                   *int64
+	addamount                *int64
+	fee                      *int64
+	addfee                   *int64
+	reason                   *string
+	status                   *chargeback.Status
+	closed_at                *time.Time
+	clearedFields            map[string]struct{}
+	customer                 *pulid.ID
+	clearedcustomer          bool
+	deposit                  *pulid.ID
+	cleareddeposit           bool
+	contract                 *pulid.ID
+	clearedcontract          bool
+	done                     bool
+	oldValue                 func(context.Context) (*Chargeback, error)
+	predicates               []predicate.Chargeback
+}
+
+var _ ent.Mutation = (*ChargebackMutation)(nil)
+
+// chargebackOption allows management of the mutation configuration using functional options.
+type chargebackOption func(*ChargebackMutation)
+
+// newChargebackMutation creates new mutation for the Chargeback entity.
+func newChargebackMutation(c config, op Op, opts ...chargebackOption) *ChargebackMutation {
+	m := &ChargebackMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeChargeback,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withChargebackID sets the ID field of the mutation.
+func withChargebackID(id pulid.ID) chargebackOption {
+	return func(m *ChargebackMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Chargeback
+		)
+		m.oldValue = func(ctx context.Context) (*Chargeback, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Chargeback.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withChargeback sets the old Chargeback of the mutation.
+func withChargeback(node *Chargeback) chargebackOption {
+	return func(m *ChargebackMutation) {
+		m.oldValue = func(context.Context) (*Chargeback, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ChargebackMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ChargebackMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Chargeback entities.
+func (m *ChargebackMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ChargebackMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ChargebackMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Chargeback.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ChargebackMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ChargebackMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ChargebackMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *ChargebackMutation) SetCustomerID(pu pulid.ID) {
+	m.customer = &pu
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *ChargebackMutation) CustomerID() (r pulid.ID, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldCustomerID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *ChargebackMutation) ResetCustomerID() {
+	m.customer = nil
+}
+
+// SetDepositID sets the "deposit_id" field.
+func (m *ChargebackMutation) SetDepositID(pu pulid.ID) {
+	m.deposit = &pu
+}
+
+// DepositID returns the value of the "deposit_id" field in the mutation.
+func (m *ChargebackMutation) DepositID() (r pulid.ID, exists bool) {
+	v := m.deposit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepositID returns the old "deposit_id" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldDepositID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepositID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepositID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepositID: %w", err)
+	}
+	return oldValue.DepositID, nil
+}
+
+// ClearDepositID clears the value of the "deposit_id" field.
+func (m *ChargebackMutation) ClearDepositID() {
+	m.deposit = nil
+	m.clearedFields[chargeback.FieldDepositID] = struct{}{}
+}
+
+// DepositIDCleared returns if the "deposit_id" field was cleared in this mutation.
+func (m *ChargebackMutation) DepositIDCleared() bool {
+	_, ok := m.clearedFields[chargeback.FieldDepositID]
+	return ok
+}
+
+// ResetDepositID resets all changes to the "deposit_id" field.
+func (m *ChargebackMutation) ResetDepositID() {
+	m.deposit = nil
+	delete(m.clearedFields, chargeback.FieldDepositID)
+}
+
+// SetContractID sets the "contract_id" field.
+func (m *ChargebackMutation) SetContractID(pu pulid.ID) {
+	m.contract = &pu
+}
+
+// ContractID returns the value of the "contract_id" field in the mutation.
+func (m *ChargebackMutation) ContractID() (r pulid.ID, exists bool) {
+	v := m.contract
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContractID returns the old "contract_id" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldContractID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContractID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContractID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContractID: %w", err)
+	}
+	return oldValue.ContractID, nil
+}
+
+// ClearContractID clears the value of the "contract_id" field.
+func (m *ChargebackMutation) ClearContractID() {
+	m.contract = nil
+	m.clearedFields[chargeback.FieldContractID] = struct{}{}
+}
+
+// ContractIDCleared returns if the "contract_id" field was cleared in this mutation.
+func (m *ChargebackMutation) ContractIDCleared() bool {
+	_, ok := m.clearedFields[chargeback.FieldContractID]
+	return ok
+}
+
+// ResetContractID resets all changes to the "contract_id" field.
+func (m *ChargebackMutation) ResetContractID() {
+	m.contract = nil
+	delete(m.clearedFields, chargeback.FieldContractID)
+}
+
+// SetStripeDisputeID sets the "stripe_dispute_id" field.
+func (m *ChargebackMutation) SetStripeDisputeID(s string) {
+	m.stripe_dispute_id = &s
+}
+
+// StripeDisputeID returns the value of the "stripe_dispute_id" field in the mutation.
+func (m *ChargebackMutation) StripeDisputeID() (r string, exists bool) {
+	v := m.stripe_dispute_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeDisputeID returns the old "stripe_dispute_id" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldStripeDisputeID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeDisputeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeDisputeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeDisputeID: %w", err)
+	}
+	return oldValue.StripeDisputeID, nil
+}
+
+// ResetStripeDisputeID resets all changes to the "stripe_dispute_id" field.
+func (m *ChargebackMutation) ResetStripeDisputeID() {
+	m.stripe_dispute_id = nil
+}
+
+// SetStripePaymentIntentID sets the "stripe_payment_intent_id" field.
+func (m *ChargebackMutation) SetStripePaymentIntentID(s string) {
+	m.stripe_payment_intent_id = &s
+}
+
+// StripePaymentIntentID returns the value of the "stripe_payment_intent_id" field in the mutation.
+func (m *ChargebackMutation) StripePaymentIntentID() (r string, exists bool) {
+	v := m.stripe_payment_intent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripePaymentIntentID returns the old "stripe_payment_intent_id" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldStripePaymentIntentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripePaymentIntentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripePaymentIntentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripePaymentIntentID: %w", err)
+	}
+	return oldValue.StripePaymentIntentID, nil
+}
+
+// ResetStripePaymentIntentID resets all changes to the "stripe_payment_intent_id" field.
+func (m *ChargebackMutation) ResetStripePaymentIntentID() {
+	m.stripe_payment_intent_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *ChargebackMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *ChargebackMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *ChargebackMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *ChargebackMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *ChargebackMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetFee sets the "fee" field.
+func (m *ChargebackMutation) SetFee(i int64) {
+	m.fee = &i
+	m.addfee = nil
+}
+
+// Fee returns the value of the "fee" field in the mutation.
+func (m *ChargebackMutation) Fee() (r int64, exists bool) {
+	v := m.fee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFee returns the old "fee" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldFee(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFee is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFee requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFee: %w", err)
+	}
+	return oldValue.Fee, nil
+}
+
+// AddFee adds i to the "fee" field.
+func (m *ChargebackMutation) AddFee(i int64) {
+	if m.addfee != nil {
+		*m.addfee += i
+	} else {
+		m.addfee = &i
+	}
+}
+
+// AddedFee returns the value that was added to the "fee" field in this mutation.
+func (m *ChargebackMutation) AddedFee() (r int64, exists bool) {
+	v := m.addfee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFee resets all changes to the "fee" field.
+func (m *ChargebackMutation) ResetFee() {
+	m.fee = nil
+	m.addfee = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *ChargebackMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ChargebackMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ChargebackMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ChargebackMutation) SetStatus(c chargeback.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ChargebackMutation) Status() (r chargeback.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldStatus(ctx context.Context) (v chargeback.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ChargebackMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (m *ChargebackMutation) SetClosedAt(t time.Time) {
+	m.closed_at = &t
+}
+
+// ClosedAt returns the value of the "closed_at" field in the mutation.
+func (m *ChargebackMutation) ClosedAt() (r time.Time, exists bool) {
+	v := m.closed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClosedAt returns the old "closed_at" field's value of the Chargeback entity.
+// If the Chargeback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargebackMutation) OldClosedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClosedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClosedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClosedAt: %w", err)
+	}
+	return oldValue.ClosedAt, nil
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (m *ChargebackMutation) ClearClosedAt() {
+	m.closed_at = nil
+	m.clearedFields[chargeback.FieldClosedAt] = struct{}{}
+}
+
+// ClosedAtCleared returns if the "closed_at" field was cleared in this mutation.
+func (m *ChargebackMutation) ClosedAtCleared() bool {
+	_, ok := m.clearedFields[chargeback.FieldClosedAt]
+	return ok
+}
+
+// ResetClosedAt resets all changes to the "closed_at" field.
+func (m *ChargebackMutation) ResetClosedAt() {
+	m.closed_at = nil
+	delete(m.clearedFields, chargeback.FieldClosedAt)
+}
+
+// ClearCustomer clears the "customer" edge to the User entity.
+func (m *ChargebackMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[chargeback.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the User entity was cleared.
+func (m *ChargebackMutation) CustomerCleared() bool {
+	return m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *ChargebackMutation) CustomerIDs() (ids []pulid.ID) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *ChargebackMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// ClearDeposit clears the "deposit" edge to the Deposit entity.
+func (m *ChargebackMutation) ClearDeposit() {
+	m.cleareddeposit = true
+	m.clearedFields[chargeback.FieldDepositID] = struct{}{}
+}
+
+// DepositCleared reports if the "deposit" edge to the Deposit entity was cleared.
+func (m *ChargebackMutation) DepositCleared() bool {
+	return m.DepositIDCleared() || m.cleareddeposit
+}
+
+// DepositIDs returns the "deposit" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepositID instead. It exists only for internal usage by the builders.
+func (m *ChargebackMutation) DepositIDs() (ids []pulid.ID) {
+	if id := m.deposit; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDeposit resets all changes to the "deposit" edge.
+func (m *ChargebackMutation) ResetDeposit() {
+	m.deposit = nil
+	m.cleareddeposit = false
+}
+
+// ClearContract clears the "contract" edge to the Contract entity.
+func (m *ChargebackMutation) ClearContract() {
+	m.clearedcontract = true
+	m.clearedFields[chargeback.FieldContractID] = struct{}{}
+}
+
+// ContractCleared reports if the "contract" edge to the Contract entity was cleared.
+func (m *ChargebackMutation) ContractCleared() bool {
+	return m.ContractIDCleared() || m.clearedcontract
+}
+
+// ContractIDs returns the "contract" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ContractID instead. It exists only for internal usage by the builders.
+func (m *ChargebackMutation) ContractIDs() (ids []pulid.ID) {
+	if id := m.contract; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetContract resets all changes to the "contract" edge.
+func (m *ChargebackMutation) ResetContract() {
+	m.contract = nil
+	m.clearedcontract = false
+}
+
+// Where appends a list predicates to the ChargebackMutation builder.
+func (m *ChargebackMutation) Where(ps ...predicate.Chargeback) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ChargebackMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ChargebackMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Chargeback, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ChargebackMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ChargebackMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Chargeback).
+func (m *ChargebackMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ChargebackMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, chargeback.FieldCreatedAt)
+	}
+	if m.customer != nil {
+		fields = append(fields, chargeback.FieldCustomerID)
+	}
+	if m.deposit != nil {
+		fields = append(fields, chargeback.FieldDepositID)
+	}
+	if m.contract != nil {
+		fields = append(fields, chargeback.FieldContractID)
+	}
+	if m.stripe_dispute_id != nil {
+		fields = append(fields, chargeback.FieldStripeDisputeID)
+	}
+	if m.stripe_payment_intent_id != nil {
+		fields = append(fields, chargeback.FieldStripePaymentIntentID)
+	}
+	if m.amount != nil {
+		fields = append(fields, chargeback.FieldAmount)
+	}
+	if m.fee != nil {
+		fields = append(fields, chargeback.FieldFee)
+	}
+	if m.reason != nil {
+		fields = append(fields, chargeback.FieldReason)
+	}
+	if m.status != nil {
+		fields = append(fields, chargeback.FieldStatus)
+	}
+	if m.closed_at != nil {
+		fields = append(fields, chargeback.FieldClosedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ChargebackMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case chargeback.FieldCreatedAt:
+		return m.CreatedAt()
+	case chargeback.FieldCustomerID:
+		return m.CustomerID()
+	case chargeback.FieldDepositID:
+		return m.DepositID()
+	case chargeback.FieldContractID:
+		return m.ContractID()
+	case chargeback.FieldStripeDisputeID:
+		return m.StripeDisputeID()
+	case chargeback.FieldStripePaymentIntentID:
+		return m.StripePaymentIntentID()
+	case chargeback.FieldAmount:
+		return m.Amount()
+	case chargeback.FieldFee:
+		return m.Fee()
+	case chargeback.FieldReason:
+		return m.Reason()
+	case chargeback.FieldStatus:
+		return m.Status()
+	case chargeback.FieldClosedAt:
+		return m.ClosedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ChargebackMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case chargeback.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case chargeback.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case chargeback.FieldDepositID:
+		return m.OldDepositID(ctx)
+	case chargeback.FieldContractID:
+		return m.OldContractID(ctx)
+	case chargeback.FieldStripeDisputeID:
+		return m.OldStripeDisputeID(ctx)
+	case chargeback.FieldStripePaymentIntentID:
+		return m.OldStripePaymentIntentID(ctx)
+	case chargeback.FieldAmount:
+		return m.OldAmount(ctx)
+	case chargeback.FieldFee:
+		return m.OldFee(ctx)
+	case chargeback.FieldReason:
+		return m.OldReason(ctx)
+	case chargeback.FieldStatus:
+		return m.OldStatus(ctx)
+	case chargeback.FieldClosedAt:
+		return m.OldClosedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Chargeback field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargebackMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case chargeback.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case chargeback.FieldCustomerID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case chargeback.FieldDepositID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepositID(v)
+		return nil
+	case chargeback.FieldContractID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContractID(v)
+		return nil
+	case chargeback.FieldStripeDisputeID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeDisputeID(v)
+		return nil
+	case chargeback.FieldStripePaymentIntentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripePaymentIntentID(v)
+		return nil
+	case chargeback.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case chargeback.FieldFee:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFee(v)
+		return nil
+	case chargeback.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case chargeback.FieldStatus:
+		v, ok := value.(chargeback.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case chargeback.FieldClosedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClosedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Chargeback field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ChargebackMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, chargeback.FieldAmount)
+	}
+	if m.addfee != nil {
+		fields = append(fields, chargeback.FieldFee)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ChargebackMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case chargeback.FieldAmount:
+		return m.AddedAmount()
+	case chargeback.FieldFee:
+		return m.AddedFee()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargebackMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case chargeback.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case chargeback.FieldFee:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFee(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Chargeback numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ChargebackMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(chargeback.FieldDepositID) {
+		fields = append(fields, chargeback.FieldDepositID)
+	}
+	if m.FieldCleared(chargeback.FieldContractID) {
+		fields = append(fields, chargeback.FieldContractID)
+	}
+	if m.FieldCleared(chargeback.FieldClosedAt) {
+		fields = append(fields, chargeback.FieldClosedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ChargebackMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ChargebackMutation) ClearField(name string) error {
+	switch name {
+	case chargeback.FieldDepositID:
+		m.ClearDepositID()
+		return nil
+	case chargeback.FieldContractID:
+		m.ClearContractID()
+		return nil
+	case chargeback.FieldClosedAt:
+		m.ClearClosedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Chargeback nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ChargebackMutation) ResetField(name string) error {
+	switch name {
+	case chargeback.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case chargeback.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case chargeback.FieldDepositID:
+		m.ResetDepositID()
+		return nil
+	case chargeback.FieldContractID:
+		m.ResetContractID()
+		return nil
+	case chargeback.FieldStripeDisputeID:
+		m.ResetStripeDisputeID()
+		return nil
+	case chargeback.FieldStripePaymentIntentID:
+		m.ResetStripePaymentIntentID()
+		return nil
+	case chargeback.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case chargeback.FieldFee:
+		m.ResetFee()
+		return nil
+	case chargeback.FieldReason:
+		m.ResetReason()
+		return nil
+	case chargeback.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case chargeback.FieldClosedAt:
+		m.ResetClosedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Chargeback field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ChargebackMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.customer != nil {
+		edges = append(edges, chargeback.EdgeCustomer)
+	}
+	if m.deposit != nil {
+		edges = append(edges, chargeback.EdgeDeposit)
+	}
+	if m.contract != nil {
+		edges = append(edges, chargeback.EdgeContract)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ChargebackMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case chargeback.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case chargeback.EdgeDeposit:
+		if id := m.deposit; id != nil {
+			return []ent.Value{*id}
+		}
+	case chargeback.EdgeContract:
+		if id := m.contract; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ChargebackMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ChargebackMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ChargebackMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedcustomer {
+		edges = append(edges, chargeback.EdgeCustomer)
+	}
+	if m.cleareddeposit {
+		edges = append(edges, chargeback.EdgeDeposit)
+	}
+	if m.clearedcontract {
+		edges = append(edges, chargeback.EdgeContract)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ChargebackMutation) EdgeCleared(name string) bool {
+	switch name {
+	case chargeback.EdgeCustomer:
+		return m.clearedcustomer
+	case chargeback.EdgeDeposit:
+		return m.cleareddeposit
+	case chargeback.EdgeContract:
+		return m.clearedcontract
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ChargebackMutation) ClearEdge(name string) error {
+	switch name {
+	case chargeback.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	case chargeback.EdgeDeposit:
+		m.ClearDeposit()
+		return nil
+	case chargeback.EdgeContract:
+		m.ClearContract()
+		return nil
+	}
+	return fmt.Errorf("unknown Chargeback unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ChargebackMutation) ResetEdge(name string) error {
+	switch name {
+	case chargeback.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case chargeback.EdgeDeposit:
+		m.ResetDeposit()
+		return nil
+	case chargeback.EdgeContract:
+		m.ResetContract()
+		return nil
+	}
+	return fmt.Errorf("unknown Chargeback edge %s", name)
+}
 
 // ConnectAccountMutation represents an operation that mutates the ConnectAccount nodes in the graph.
 type ConnectAccountMutation struct {
@@ -2634,6 +3785,9 @@ type DepositMutation struct {
 	stripe_payment_intent_id   *string
 	failure_reason             *string
 	completed_at               *time.Time
+	refunded_amount            *int64
+	addrefunded_amount         *int64
+	refund_transaction_id      *pulid.ID
 	clearedFields              map[string]struct{}
 	user                       *pulid.ID
 	cleareduser                bool
@@ -3278,6 +4432,111 @@ func (m *DepositMutation) ResetCompletedAt() {
 	delete(m.clearedFields, deposit.FieldCompletedAt)
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (m *DepositMutation) SetRefundedAmount(i int64) {
+	m.refunded_amount = &i
+	m.addrefunded_amount = nil
+}
+
+// RefundedAmount returns the value of the "refunded_amount" field in the mutation.
+func (m *DepositMutation) RefundedAmount() (r int64, exists bool) {
+	v := m.refunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedAmount returns the old "refunded_amount" field's value of the Deposit entity.
+// If the Deposit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DepositMutation) OldRefundedAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedAmount: %w", err)
+	}
+	return oldValue.RefundedAmount, nil
+}
+
+// AddRefundedAmount adds i to the "refunded_amount" field.
+func (m *DepositMutation) AddRefundedAmount(i int64) {
+	if m.addrefunded_amount != nil {
+		*m.addrefunded_amount += i
+	} else {
+		m.addrefunded_amount = &i
+	}
+}
+
+// AddedRefundedAmount returns the value that was added to the "refunded_amount" field in this mutation.
+func (m *DepositMutation) AddedRefundedAmount() (r int64, exists bool) {
+	v := m.addrefunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefundedAmount resets all changes to the "refunded_amount" field.
+func (m *DepositMutation) ResetRefundedAmount() {
+	m.refunded_amount = nil
+	m.addrefunded_amount = nil
+}
+
+// SetRefundTransactionID sets the "refund_transaction_id" field.
+func (m *DepositMutation) SetRefundTransactionID(pu pulid.ID) {
+	m.refund_transaction_id = &pu
+}
+
+// RefundTransactionID returns the value of the "refund_transaction_id" field in the mutation.
+func (m *DepositMutation) RefundTransactionID() (r pulid.ID, exists bool) {
+	v := m.refund_transaction_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundTransactionID returns the old "refund_transaction_id" field's value of the Deposit entity.
+// If the Deposit object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DepositMutation) OldRefundTransactionID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundTransactionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundTransactionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundTransactionID: %w", err)
+	}
+	return oldValue.RefundTransactionID, nil
+}
+
+// ClearRefundTransactionID clears the value of the "refund_transaction_id" field.
+func (m *DepositMutation) ClearRefundTransactionID() {
+	m.refund_transaction_id = nil
+	m.clearedFields[deposit.FieldRefundTransactionID] = struct{}{}
+}
+
+// RefundTransactionIDCleared returns if the "refund_transaction_id" field was cleared in this mutation.
+func (m *DepositMutation) RefundTransactionIDCleared() bool {
+	_, ok := m.clearedFields[deposit.FieldRefundTransactionID]
+	return ok
+}
+
+// ResetRefundTransactionID resets all changes to the "refund_transaction_id" field.
+func (m *DepositMutation) ResetRefundTransactionID() {
+	m.refund_transaction_id = nil
+	delete(m.clearedFields, deposit.FieldRefundTransactionID)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *DepositMutation) ClearUser() {
 	m.cleareduser = true
@@ -3366,7 +4625,7 @@ func (m *DepositMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DepositMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, deposit.FieldCreatedAt)
 	}
@@ -3403,6 +4662,12 @@ func (m *DepositMutation) Fields() []string {
 	if m.completed_at != nil {
 		fields = append(fields, deposit.FieldCompletedAt)
 	}
+	if m.refunded_amount != nil {
+		fields = append(fields, deposit.FieldRefundedAmount)
+	}
+	if m.refund_transaction_id != nil {
+		fields = append(fields, deposit.FieldRefundTransactionID)
+	}
 	return fields
 }
 
@@ -3435,6 +4700,10 @@ func (m *DepositMutation) Field(name string) (ent.Value, bool) {
 		return m.TransactionID()
 	case deposit.FieldCompletedAt:
 		return m.CompletedAt()
+	case deposit.FieldRefundedAmount:
+		return m.RefundedAmount()
+	case deposit.FieldRefundTransactionID:
+		return m.RefundTransactionID()
 	}
 	return nil, false
 }
@@ -3468,6 +4737,10 @@ func (m *DepositMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTransactionID(ctx)
 	case deposit.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case deposit.FieldRefundedAmount:
+		return m.OldRefundedAmount(ctx)
+	case deposit.FieldRefundTransactionID:
+		return m.OldRefundTransactionID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Deposit field %s", name)
 }
@@ -3561,6 +4834,20 @@ func (m *DepositMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompletedAt(v)
 		return nil
+	case deposit.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedAmount(v)
+		return nil
+	case deposit.FieldRefundTransactionID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundTransactionID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Deposit field %s", name)
 }
@@ -3572,6 +4859,9 @@ func (m *DepositMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, deposit.FieldAmount)
 	}
+	if m.addrefunded_amount != nil {
+		fields = append(fields, deposit.FieldRefundedAmount)
+	}
 	return fields
 }
 
@@ -3582,6 +4872,8 @@ func (m *DepositMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case deposit.FieldAmount:
 		return m.AddedAmount()
+	case deposit.FieldRefundedAmount:
+		return m.AddedRefundedAmount()
 	}
 	return nil, false
 }
@@ -3597,6 +4889,13 @@ func (m *DepositMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddAmount(v)
+		return nil
+	case deposit.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefundedAmount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Deposit numeric field %s", name)
@@ -3623,6 +4922,9 @@ func (m *DepositMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(deposit.FieldCompletedAt) {
 		fields = append(fields, deposit.FieldCompletedAt)
+	}
+	if m.FieldCleared(deposit.FieldRefundTransactionID) {
+		fields = append(fields, deposit.FieldRefundTransactionID)
 	}
 	return fields
 }
@@ -3655,6 +4957,9 @@ func (m *DepositMutation) ClearField(name string) error {
 		return nil
 	case deposit.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case deposit.FieldRefundTransactionID:
+		m.ClearRefundTransactionID()
 		return nil
 	}
 	return fmt.Errorf("unknown Deposit nullable field %s", name)
@@ -3699,6 +5004,12 @@ func (m *DepositMutation) ResetField(name string) error {
 		return nil
 	case deposit.FieldCompletedAt:
 		m.ResetCompletedAt()
+		return nil
+	case deposit.FieldRefundedAmount:
+		m.ResetRefundedAmount()
+		return nil
+	case deposit.FieldRefundTransactionID:
+		m.ResetRefundTransactionID()
 		return nil
 	}
 	return fmt.Errorf("unknown Deposit field %s", name)
@@ -8071,6 +9382,976 @@ func (m *EscrowMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow edge %s", name)
+}
+
+// FraudWarningMutation represents an operation that mutates the FraudWarning nodes in the graph.
+type FraudWarningMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *pulid.ID
+	created_at               *time.Time
+	stripe_warning_id        *string
+	stripe_charge_id         *string
+	stripe_payment_intent_id *string
+	fraud_type               *string
+	resolved_at              *time.Time
+	clearedFields            map[string]struct{}
+	customer                 *pulid.ID
+	clearedcustomer          bool
+	deposit                  *pulid.ID
+	cleareddeposit           bool
+	contract                 *pulid.ID
+	clearedcontract          bool
+	done                     bool
+	oldValue                 func(context.Context) (*FraudWarning, error)
+	predicates               []predicate.FraudWarning
+}
+
+var _ ent.Mutation = (*FraudWarningMutation)(nil)
+
+// fraudwarningOption allows management of the mutation configuration using functional options.
+type fraudwarningOption func(*FraudWarningMutation)
+
+// newFraudWarningMutation creates new mutation for the FraudWarning entity.
+func newFraudWarningMutation(c config, op Op, opts ...fraudwarningOption) *FraudWarningMutation {
+	m := &FraudWarningMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFraudWarning,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFraudWarningID sets the ID field of the mutation.
+func withFraudWarningID(id pulid.ID) fraudwarningOption {
+	return func(m *FraudWarningMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *FraudWarning
+		)
+		m.oldValue = func(ctx context.Context) (*FraudWarning, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().FraudWarning.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFraudWarning sets the old FraudWarning of the mutation.
+func withFraudWarning(node *FraudWarning) fraudwarningOption {
+	return func(m *FraudWarningMutation) {
+		m.oldValue = func(context.Context) (*FraudWarning, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FraudWarningMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FraudWarningMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of FraudWarning entities.
+func (m *FraudWarningMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FraudWarningMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FraudWarningMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().FraudWarning.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *FraudWarningMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *FraudWarningMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *FraudWarningMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *FraudWarningMutation) SetCustomerID(pu pulid.ID) {
+	m.customer = &pu
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *FraudWarningMutation) CustomerID() (r pulid.ID, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldCustomerID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *FraudWarningMutation) ResetCustomerID() {
+	m.customer = nil
+}
+
+// SetDepositID sets the "deposit_id" field.
+func (m *FraudWarningMutation) SetDepositID(pu pulid.ID) {
+	m.deposit = &pu
+}
+
+// DepositID returns the value of the "deposit_id" field in the mutation.
+func (m *FraudWarningMutation) DepositID() (r pulid.ID, exists bool) {
+	v := m.deposit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepositID returns the old "deposit_id" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldDepositID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepositID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepositID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepositID: %w", err)
+	}
+	return oldValue.DepositID, nil
+}
+
+// ClearDepositID clears the value of the "deposit_id" field.
+func (m *FraudWarningMutation) ClearDepositID() {
+	m.deposit = nil
+	m.clearedFields[fraudwarning.FieldDepositID] = struct{}{}
+}
+
+// DepositIDCleared returns if the "deposit_id" field was cleared in this mutation.
+func (m *FraudWarningMutation) DepositIDCleared() bool {
+	_, ok := m.clearedFields[fraudwarning.FieldDepositID]
+	return ok
+}
+
+// ResetDepositID resets all changes to the "deposit_id" field.
+func (m *FraudWarningMutation) ResetDepositID() {
+	m.deposit = nil
+	delete(m.clearedFields, fraudwarning.FieldDepositID)
+}
+
+// SetContractID sets the "contract_id" field.
+func (m *FraudWarningMutation) SetContractID(pu pulid.ID) {
+	m.contract = &pu
+}
+
+// ContractID returns the value of the "contract_id" field in the mutation.
+func (m *FraudWarningMutation) ContractID() (r pulid.ID, exists bool) {
+	v := m.contract
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContractID returns the old "contract_id" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldContractID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContractID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContractID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContractID: %w", err)
+	}
+	return oldValue.ContractID, nil
+}
+
+// ClearContractID clears the value of the "contract_id" field.
+func (m *FraudWarningMutation) ClearContractID() {
+	m.contract = nil
+	m.clearedFields[fraudwarning.FieldContractID] = struct{}{}
+}
+
+// ContractIDCleared returns if the "contract_id" field was cleared in this mutation.
+func (m *FraudWarningMutation) ContractIDCleared() bool {
+	_, ok := m.clearedFields[fraudwarning.FieldContractID]
+	return ok
+}
+
+// ResetContractID resets all changes to the "contract_id" field.
+func (m *FraudWarningMutation) ResetContractID() {
+	m.contract = nil
+	delete(m.clearedFields, fraudwarning.FieldContractID)
+}
+
+// SetStripeWarningID sets the "stripe_warning_id" field.
+func (m *FraudWarningMutation) SetStripeWarningID(s string) {
+	m.stripe_warning_id = &s
+}
+
+// StripeWarningID returns the value of the "stripe_warning_id" field in the mutation.
+func (m *FraudWarningMutation) StripeWarningID() (r string, exists bool) {
+	v := m.stripe_warning_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeWarningID returns the old "stripe_warning_id" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldStripeWarningID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeWarningID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeWarningID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeWarningID: %w", err)
+	}
+	return oldValue.StripeWarningID, nil
+}
+
+// ResetStripeWarningID resets all changes to the "stripe_warning_id" field.
+func (m *FraudWarningMutation) ResetStripeWarningID() {
+	m.stripe_warning_id = nil
+}
+
+// SetStripeChargeID sets the "stripe_charge_id" field.
+func (m *FraudWarningMutation) SetStripeChargeID(s string) {
+	m.stripe_charge_id = &s
+}
+
+// StripeChargeID returns the value of the "stripe_charge_id" field in the mutation.
+func (m *FraudWarningMutation) StripeChargeID() (r string, exists bool) {
+	v := m.stripe_charge_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeChargeID returns the old "stripe_charge_id" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldStripeChargeID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeChargeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeChargeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeChargeID: %w", err)
+	}
+	return oldValue.StripeChargeID, nil
+}
+
+// ResetStripeChargeID resets all changes to the "stripe_charge_id" field.
+func (m *FraudWarningMutation) ResetStripeChargeID() {
+	m.stripe_charge_id = nil
+}
+
+// SetStripePaymentIntentID sets the "stripe_payment_intent_id" field.
+func (m *FraudWarningMutation) SetStripePaymentIntentID(s string) {
+	m.stripe_payment_intent_id = &s
+}
+
+// StripePaymentIntentID returns the value of the "stripe_payment_intent_id" field in the mutation.
+func (m *FraudWarningMutation) StripePaymentIntentID() (r string, exists bool) {
+	v := m.stripe_payment_intent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripePaymentIntentID returns the old "stripe_payment_intent_id" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldStripePaymentIntentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripePaymentIntentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripePaymentIntentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripePaymentIntentID: %w", err)
+	}
+	return oldValue.StripePaymentIntentID, nil
+}
+
+// ResetStripePaymentIntentID resets all changes to the "stripe_payment_intent_id" field.
+func (m *FraudWarningMutation) ResetStripePaymentIntentID() {
+	m.stripe_payment_intent_id = nil
+}
+
+// SetFraudType sets the "fraud_type" field.
+func (m *FraudWarningMutation) SetFraudType(s string) {
+	m.fraud_type = &s
+}
+
+// FraudType returns the value of the "fraud_type" field in the mutation.
+func (m *FraudWarningMutation) FraudType() (r string, exists bool) {
+	v := m.fraud_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFraudType returns the old "fraud_type" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldFraudType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFraudType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFraudType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFraudType: %w", err)
+	}
+	return oldValue.FraudType, nil
+}
+
+// ResetFraudType resets all changes to the "fraud_type" field.
+func (m *FraudWarningMutation) ResetFraudType() {
+	m.fraud_type = nil
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (m *FraudWarningMutation) SetResolvedAt(t time.Time) {
+	m.resolved_at = &t
+}
+
+// ResolvedAt returns the value of the "resolved_at" field in the mutation.
+func (m *FraudWarningMutation) ResolvedAt() (r time.Time, exists bool) {
+	v := m.resolved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedAt returns the old "resolved_at" field's value of the FraudWarning entity.
+// If the FraudWarning object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FraudWarningMutation) OldResolvedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedAt: %w", err)
+	}
+	return oldValue.ResolvedAt, nil
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (m *FraudWarningMutation) ClearResolvedAt() {
+	m.resolved_at = nil
+	m.clearedFields[fraudwarning.FieldResolvedAt] = struct{}{}
+}
+
+// ResolvedAtCleared returns if the "resolved_at" field was cleared in this mutation.
+func (m *FraudWarningMutation) ResolvedAtCleared() bool {
+	_, ok := m.clearedFields[fraudwarning.FieldResolvedAt]
+	return ok
+}
+
+// ResetResolvedAt resets all changes to the "resolved_at" field.
+func (m *FraudWarningMutation) ResetResolvedAt() {
+	m.resolved_at = nil
+	delete(m.clearedFields, fraudwarning.FieldResolvedAt)
+}
+
+// ClearCustomer clears the "customer" edge to the User entity.
+func (m *FraudWarningMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[fraudwarning.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the User entity was cleared.
+func (m *FraudWarningMutation) CustomerCleared() bool {
+	return m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *FraudWarningMutation) CustomerIDs() (ids []pulid.ID) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *FraudWarningMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// ClearDeposit clears the "deposit" edge to the Deposit entity.
+func (m *FraudWarningMutation) ClearDeposit() {
+	m.cleareddeposit = true
+	m.clearedFields[fraudwarning.FieldDepositID] = struct{}{}
+}
+
+// DepositCleared reports if the "deposit" edge to the Deposit entity was cleared.
+func (m *FraudWarningMutation) DepositCleared() bool {
+	return m.DepositIDCleared() || m.cleareddeposit
+}
+
+// DepositIDs returns the "deposit" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepositID instead. It exists only for internal usage by the builders.
+func (m *FraudWarningMutation) DepositIDs() (ids []pulid.ID) {
+	if id := m.deposit; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDeposit resets all changes to the "deposit" edge.
+func (m *FraudWarningMutation) ResetDeposit() {
+	m.deposit = nil
+	m.cleareddeposit = false
+}
+
+// ClearContract clears the "contract" edge to the Contract entity.
+func (m *FraudWarningMutation) ClearContract() {
+	m.clearedcontract = true
+	m.clearedFields[fraudwarning.FieldContractID] = struct{}{}
+}
+
+// ContractCleared reports if the "contract" edge to the Contract entity was cleared.
+func (m *FraudWarningMutation) ContractCleared() bool {
+	return m.ContractIDCleared() || m.clearedcontract
+}
+
+// ContractIDs returns the "contract" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ContractID instead. It exists only for internal usage by the builders.
+func (m *FraudWarningMutation) ContractIDs() (ids []pulid.ID) {
+	if id := m.contract; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetContract resets all changes to the "contract" edge.
+func (m *FraudWarningMutation) ResetContract() {
+	m.contract = nil
+	m.clearedcontract = false
+}
+
+// Where appends a list predicates to the FraudWarningMutation builder.
+func (m *FraudWarningMutation) Where(ps ...predicate.FraudWarning) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FraudWarningMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FraudWarningMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FraudWarning, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FraudWarningMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FraudWarningMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (FraudWarning).
+func (m *FraudWarningMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FraudWarningMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, fraudwarning.FieldCreatedAt)
+	}
+	if m.customer != nil {
+		fields = append(fields, fraudwarning.FieldCustomerID)
+	}
+	if m.deposit != nil {
+		fields = append(fields, fraudwarning.FieldDepositID)
+	}
+	if m.contract != nil {
+		fields = append(fields, fraudwarning.FieldContractID)
+	}
+	if m.stripe_warning_id != nil {
+		fields = append(fields, fraudwarning.FieldStripeWarningID)
+	}
+	if m.stripe_charge_id != nil {
+		fields = append(fields, fraudwarning.FieldStripeChargeID)
+	}
+	if m.stripe_payment_intent_id != nil {
+		fields = append(fields, fraudwarning.FieldStripePaymentIntentID)
+	}
+	if m.fraud_type != nil {
+		fields = append(fields, fraudwarning.FieldFraudType)
+	}
+	if m.resolved_at != nil {
+		fields = append(fields, fraudwarning.FieldResolvedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FraudWarningMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case fraudwarning.FieldCreatedAt:
+		return m.CreatedAt()
+	case fraudwarning.FieldCustomerID:
+		return m.CustomerID()
+	case fraudwarning.FieldDepositID:
+		return m.DepositID()
+	case fraudwarning.FieldContractID:
+		return m.ContractID()
+	case fraudwarning.FieldStripeWarningID:
+		return m.StripeWarningID()
+	case fraudwarning.FieldStripeChargeID:
+		return m.StripeChargeID()
+	case fraudwarning.FieldStripePaymentIntentID:
+		return m.StripePaymentIntentID()
+	case fraudwarning.FieldFraudType:
+		return m.FraudType()
+	case fraudwarning.FieldResolvedAt:
+		return m.ResolvedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FraudWarningMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case fraudwarning.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case fraudwarning.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case fraudwarning.FieldDepositID:
+		return m.OldDepositID(ctx)
+	case fraudwarning.FieldContractID:
+		return m.OldContractID(ctx)
+	case fraudwarning.FieldStripeWarningID:
+		return m.OldStripeWarningID(ctx)
+	case fraudwarning.FieldStripeChargeID:
+		return m.OldStripeChargeID(ctx)
+	case fraudwarning.FieldStripePaymentIntentID:
+		return m.OldStripePaymentIntentID(ctx)
+	case fraudwarning.FieldFraudType:
+		return m.OldFraudType(ctx)
+	case fraudwarning.FieldResolvedAt:
+		return m.OldResolvedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown FraudWarning field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FraudWarningMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case fraudwarning.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case fraudwarning.FieldCustomerID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case fraudwarning.FieldDepositID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepositID(v)
+		return nil
+	case fraudwarning.FieldContractID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContractID(v)
+		return nil
+	case fraudwarning.FieldStripeWarningID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeWarningID(v)
+		return nil
+	case fraudwarning.FieldStripeChargeID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeChargeID(v)
+		return nil
+	case fraudwarning.FieldStripePaymentIntentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripePaymentIntentID(v)
+		return nil
+	case fraudwarning.FieldFraudType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFraudType(v)
+		return nil
+	case fraudwarning.FieldResolvedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FraudWarning field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FraudWarningMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FraudWarningMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FraudWarningMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown FraudWarning numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FraudWarningMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(fraudwarning.FieldDepositID) {
+		fields = append(fields, fraudwarning.FieldDepositID)
+	}
+	if m.FieldCleared(fraudwarning.FieldContractID) {
+		fields = append(fields, fraudwarning.FieldContractID)
+	}
+	if m.FieldCleared(fraudwarning.FieldResolvedAt) {
+		fields = append(fields, fraudwarning.FieldResolvedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FraudWarningMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FraudWarningMutation) ClearField(name string) error {
+	switch name {
+	case fraudwarning.FieldDepositID:
+		m.ClearDepositID()
+		return nil
+	case fraudwarning.FieldContractID:
+		m.ClearContractID()
+		return nil
+	case fraudwarning.FieldResolvedAt:
+		m.ClearResolvedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown FraudWarning nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FraudWarningMutation) ResetField(name string) error {
+	switch name {
+	case fraudwarning.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case fraudwarning.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case fraudwarning.FieldDepositID:
+		m.ResetDepositID()
+		return nil
+	case fraudwarning.FieldContractID:
+		m.ResetContractID()
+		return nil
+	case fraudwarning.FieldStripeWarningID:
+		m.ResetStripeWarningID()
+		return nil
+	case fraudwarning.FieldStripeChargeID:
+		m.ResetStripeChargeID()
+		return nil
+	case fraudwarning.FieldStripePaymentIntentID:
+		m.ResetStripePaymentIntentID()
+		return nil
+	case fraudwarning.FieldFraudType:
+		m.ResetFraudType()
+		return nil
+	case fraudwarning.FieldResolvedAt:
+		m.ResetResolvedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown FraudWarning field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FraudWarningMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.customer != nil {
+		edges = append(edges, fraudwarning.EdgeCustomer)
+	}
+	if m.deposit != nil {
+		edges = append(edges, fraudwarning.EdgeDeposit)
+	}
+	if m.contract != nil {
+		edges = append(edges, fraudwarning.EdgeContract)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FraudWarningMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case fraudwarning.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	case fraudwarning.EdgeDeposit:
+		if id := m.deposit; id != nil {
+			return []ent.Value{*id}
+		}
+	case fraudwarning.EdgeContract:
+		if id := m.contract; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FraudWarningMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FraudWarningMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FraudWarningMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedcustomer {
+		edges = append(edges, fraudwarning.EdgeCustomer)
+	}
+	if m.cleareddeposit {
+		edges = append(edges, fraudwarning.EdgeDeposit)
+	}
+	if m.clearedcontract {
+		edges = append(edges, fraudwarning.EdgeContract)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FraudWarningMutation) EdgeCleared(name string) bool {
+	switch name {
+	case fraudwarning.EdgeCustomer:
+		return m.clearedcustomer
+	case fraudwarning.EdgeDeposit:
+		return m.cleareddeposit
+	case fraudwarning.EdgeContract:
+		return m.clearedcontract
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FraudWarningMutation) ClearEdge(name string) error {
+	switch name {
+	case fraudwarning.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	case fraudwarning.EdgeDeposit:
+		m.ClearDeposit()
+		return nil
+	case fraudwarning.EdgeContract:
+		m.ClearContract()
+		return nil
+	}
+	return fmt.Errorf("unknown FraudWarning unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FraudWarningMutation) ResetEdge(name string) error {
+	switch name {
+	case fraudwarning.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	case fraudwarning.EdgeDeposit:
+		m.ResetDeposit()
+		return nil
+	case fraudwarning.EdgeContract:
+		m.ResetContract()
+		return nil
+	}
+	return fmt.Errorf("unknown FraudWarning edge %s", name)
 }
 
 // JobMutation represents an operation that mutates the Job nodes in the graph.
@@ -21590,6 +23871,8 @@ type WalletMutation struct {
 	is_frozen            *bool
 	frozen_reason        *wallet.FrozenReason
 	frozen_note          *string
+	chargeback_open      *bool
+	fraud_warning_open   *bool
 	clearedFields        map[string]struct{}
 	user                 *pulid.ID
 	cleareduser          bool
@@ -22408,6 +24691,78 @@ func (m *WalletMutation) ResetFrozenNote() {
 	delete(m.clearedFields, wallet.FieldFrozenNote)
 }
 
+// SetChargebackOpen sets the "chargeback_open" field.
+func (m *WalletMutation) SetChargebackOpen(b bool) {
+	m.chargeback_open = &b
+}
+
+// ChargebackOpen returns the value of the "chargeback_open" field in the mutation.
+func (m *WalletMutation) ChargebackOpen() (r bool, exists bool) {
+	v := m.chargeback_open
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChargebackOpen returns the old "chargeback_open" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldChargebackOpen(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChargebackOpen is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChargebackOpen requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChargebackOpen: %w", err)
+	}
+	return oldValue.ChargebackOpen, nil
+}
+
+// ResetChargebackOpen resets all changes to the "chargeback_open" field.
+func (m *WalletMutation) ResetChargebackOpen() {
+	m.chargeback_open = nil
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (m *WalletMutation) SetFraudWarningOpen(b bool) {
+	m.fraud_warning_open = &b
+}
+
+// FraudWarningOpen returns the value of the "fraud_warning_open" field in the mutation.
+func (m *WalletMutation) FraudWarningOpen() (r bool, exists bool) {
+	v := m.fraud_warning_open
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFraudWarningOpen returns the old "fraud_warning_open" field's value of the Wallet entity.
+// If the Wallet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WalletMutation) OldFraudWarningOpen(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFraudWarningOpen is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFraudWarningOpen requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFraudWarningOpen: %w", err)
+	}
+	return oldValue.FraudWarningOpen, nil
+}
+
+// ResetFraudWarningOpen resets all changes to the "fraud_warning_open" field.
+func (m *WalletMutation) ResetFraudWarningOpen() {
+	m.fraud_warning_open = nil
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *WalletMutation) ClearUser() {
 	m.cleareduser = true
@@ -22469,7 +24824,7 @@ func (m *WalletMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WalletMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, wallet.FieldCreatedAt)
 	}
@@ -22515,6 +24870,12 @@ func (m *WalletMutation) Fields() []string {
 	if m.frozen_note != nil {
 		fields = append(fields, wallet.FieldFrozenNote)
 	}
+	if m.chargeback_open != nil {
+		fields = append(fields, wallet.FieldChargebackOpen)
+	}
+	if m.fraud_warning_open != nil {
+		fields = append(fields, wallet.FieldFraudWarningOpen)
+	}
 	return fields
 }
 
@@ -22553,6 +24914,10 @@ func (m *WalletMutation) Field(name string) (ent.Value, bool) {
 		return m.FrozenReason()
 	case wallet.FieldFrozenNote:
 		return m.FrozenNote()
+	case wallet.FieldChargebackOpen:
+		return m.ChargebackOpen()
+	case wallet.FieldFraudWarningOpen:
+		return m.FraudWarningOpen()
 	}
 	return nil, false
 }
@@ -22592,6 +24957,10 @@ func (m *WalletMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldFrozenReason(ctx)
 	case wallet.FieldFrozenNote:
 		return m.OldFrozenNote(ctx)
+	case wallet.FieldChargebackOpen:
+		return m.OldChargebackOpen(ctx)
+	case wallet.FieldFraudWarningOpen:
+		return m.OldFraudWarningOpen(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wallet field %s", name)
 }
@@ -22705,6 +25074,20 @@ func (m *WalletMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFrozenNote(v)
+		return nil
+	case wallet.FieldChargebackOpen:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChargebackOpen(v)
+		return nil
+	case wallet.FieldFraudWarningOpen:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFraudWarningOpen(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Wallet field %s", name)
@@ -22901,6 +25284,12 @@ func (m *WalletMutation) ResetField(name string) error {
 		return nil
 	case wallet.FieldFrozenNote:
 		m.ResetFrozenNote()
+		return nil
+	case wallet.FieldChargebackOpen:
+		m.ResetChargebackOpen()
+		return nil
+	case wallet.FieldFraudWarningOpen:
+		m.ResetFraudWarningOpen()
 		return nil
 	}
 	return fmt.Errorf("unknown Wallet field %s", name)

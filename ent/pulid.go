@@ -5,12 +5,14 @@ package ent
 import (
 	"context"
 
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
@@ -31,12 +33,14 @@ import (
 
 // prefixMap maps id prefixes to table names.
 var prefixMap = map[string]string{
+	"cbk": chargeback.Table,
 	"cac": connectaccount.Table,
 	"ctr": contract.Table,
 	"dep": deposit.Table,
 	"dsp": dispute.Table,
 	"dsm": disputemessage.Table,
 	"esc": escrow.Table,
+	"efw": fraudwarning.Table,
 	"job": job.Table,
 	"app": jobapplication.Table,
 	"acc": ledgeraccount.Table,

@@ -5,12 +5,14 @@ package ent
 import (
 	"time"
 
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/disputemessage"
 	"github.com/jobsphere/jobsphere/ent/escrow"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/jobapplication"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
@@ -34,6 +36,37 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	chargebackMixin := schema.Chargeback{}.Mixin()
+	chargebackMixinFields0 := chargebackMixin[0].Fields()
+	_ = chargebackMixinFields0
+	chargebackMixinFields1 := chargebackMixin[1].Fields()
+	_ = chargebackMixinFields1
+	chargebackFields := schema.Chargeback{}.Fields()
+	_ = chargebackFields
+	// chargebackDescCreatedAt is the schema descriptor for created_at field.
+	chargebackDescCreatedAt := chargebackMixinFields1[0].Descriptor()
+	// chargeback.DefaultCreatedAt holds the default value on creation for the created_at field.
+	chargeback.DefaultCreatedAt = chargebackDescCreatedAt.Default.(func() time.Time)
+	// chargebackDescStripeDisputeID is the schema descriptor for stripe_dispute_id field.
+	chargebackDescStripeDisputeID := chargebackFields[3].Descriptor()
+	// chargeback.StripeDisputeIDValidator is a validator for the "stripe_dispute_id" field. It is called by the builders before save.
+	chargeback.StripeDisputeIDValidator = chargebackDescStripeDisputeID.Validators[0].(func(string) error)
+	// chargebackDescStripePaymentIntentID is the schema descriptor for stripe_payment_intent_id field.
+	chargebackDescStripePaymentIntentID := chargebackFields[4].Descriptor()
+	// chargeback.StripePaymentIntentIDValidator is a validator for the "stripe_payment_intent_id" field. It is called by the builders before save.
+	chargeback.StripePaymentIntentIDValidator = chargebackDescStripePaymentIntentID.Validators[0].(func(string) error)
+	// chargebackDescFee is the schema descriptor for fee field.
+	chargebackDescFee := chargebackFields[6].Descriptor()
+	// chargeback.DefaultFee holds the default value on creation for the fee field.
+	chargeback.DefaultFee = chargebackDescFee.Default.(int64)
+	// chargebackDescReason is the schema descriptor for reason field.
+	chargebackDescReason := chargebackFields[7].Descriptor()
+	// chargeback.DefaultReason holds the default value on creation for the reason field.
+	chargeback.DefaultReason = chargebackDescReason.Default.(string)
+	// chargebackDescID is the schema descriptor for id field.
+	chargebackDescID := chargebackMixinFields0[0].Descriptor()
+	// chargeback.DefaultID holds the default value on creation for the id field.
+	chargeback.DefaultID = chargebackDescID.Default.(func() pulid.ID)
 	connectaccountMixin := schema.ConnectAccount{}.Mixin()
 	connectaccountMixinFields0 := connectaccountMixin[0].Fields()
 	_ = connectaccountMixinFields0
@@ -109,6 +142,10 @@ func init() {
 	deposit.DefaultUpdatedAt = depositDescUpdatedAt.Default.(func() time.Time)
 	// deposit.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	deposit.UpdateDefaultUpdatedAt = depositDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// depositDescRefundedAmount is the schema descriptor for refunded_amount field.
+	depositDescRefundedAmount := depositFields[10].Descriptor()
+	// deposit.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
+	deposit.DefaultRefundedAmount = depositDescRefundedAmount.Default.(int64)
 	// depositDescID is the schema descriptor for id field.
 	depositDescID := depositMixinFields0[0].Descriptor()
 	// deposit.DefaultID holds the default value on creation for the id field.
@@ -170,6 +207,37 @@ func init() {
 	escrowDescID := escrowMixinFields0[0].Descriptor()
 	// escrow.DefaultID holds the default value on creation for the id field.
 	escrow.DefaultID = escrowDescID.Default.(func() pulid.ID)
+	fraudwarningMixin := schema.FraudWarning{}.Mixin()
+	fraudwarningMixinFields0 := fraudwarningMixin[0].Fields()
+	_ = fraudwarningMixinFields0
+	fraudwarningMixinFields1 := fraudwarningMixin[1].Fields()
+	_ = fraudwarningMixinFields1
+	fraudwarningFields := schema.FraudWarning{}.Fields()
+	_ = fraudwarningFields
+	// fraudwarningDescCreatedAt is the schema descriptor for created_at field.
+	fraudwarningDescCreatedAt := fraudwarningMixinFields1[0].Descriptor()
+	// fraudwarning.DefaultCreatedAt holds the default value on creation for the created_at field.
+	fraudwarning.DefaultCreatedAt = fraudwarningDescCreatedAt.Default.(func() time.Time)
+	// fraudwarningDescStripeWarningID is the schema descriptor for stripe_warning_id field.
+	fraudwarningDescStripeWarningID := fraudwarningFields[3].Descriptor()
+	// fraudwarning.StripeWarningIDValidator is a validator for the "stripe_warning_id" field. It is called by the builders before save.
+	fraudwarning.StripeWarningIDValidator = fraudwarningDescStripeWarningID.Validators[0].(func(string) error)
+	// fraudwarningDescStripeChargeID is the schema descriptor for stripe_charge_id field.
+	fraudwarningDescStripeChargeID := fraudwarningFields[4].Descriptor()
+	// fraudwarning.DefaultStripeChargeID holds the default value on creation for the stripe_charge_id field.
+	fraudwarning.DefaultStripeChargeID = fraudwarningDescStripeChargeID.Default.(string)
+	// fraudwarningDescStripePaymentIntentID is the schema descriptor for stripe_payment_intent_id field.
+	fraudwarningDescStripePaymentIntentID := fraudwarningFields[5].Descriptor()
+	// fraudwarning.StripePaymentIntentIDValidator is a validator for the "stripe_payment_intent_id" field. It is called by the builders before save.
+	fraudwarning.StripePaymentIntentIDValidator = fraudwarningDescStripePaymentIntentID.Validators[0].(func(string) error)
+	// fraudwarningDescFraudType is the schema descriptor for fraud_type field.
+	fraudwarningDescFraudType := fraudwarningFields[6].Descriptor()
+	// fraudwarning.DefaultFraudType holds the default value on creation for the fraud_type field.
+	fraudwarning.DefaultFraudType = fraudwarningDescFraudType.Default.(string)
+	// fraudwarningDescID is the schema descriptor for id field.
+	fraudwarningDescID := fraudwarningMixinFields0[0].Descriptor()
+	// fraudwarning.DefaultID holds the default value on creation for the id field.
+	fraudwarning.DefaultID = fraudwarningDescID.Default.(func() pulid.ID)
 	jobMixin := schema.Job{}.Mixin()
 	jobMixinFields0 := jobMixin[0].Fields()
 	_ = jobMixinFields0
@@ -532,6 +600,14 @@ func init() {
 	walletDescIsFrozen := walletFields[10].Descriptor()
 	// wallet.DefaultIsFrozen holds the default value on creation for the is_frozen field.
 	wallet.DefaultIsFrozen = walletDescIsFrozen.Default.(bool)
+	// walletDescChargebackOpen is the schema descriptor for chargeback_open field.
+	walletDescChargebackOpen := walletFields[13].Descriptor()
+	// wallet.DefaultChargebackOpen holds the default value on creation for the chargeback_open field.
+	wallet.DefaultChargebackOpen = walletDescChargebackOpen.Default.(bool)
+	// walletDescFraudWarningOpen is the schema descriptor for fraud_warning_open field.
+	walletDescFraudWarningOpen := walletFields[14].Descriptor()
+	// wallet.DefaultFraudWarningOpen holds the default value on creation for the fraud_warning_open field.
+	wallet.DefaultFraudWarningOpen = walletDescFraudWarningOpen.Default.(bool)
 	// walletDescID is the schema descriptor for id field.
 	walletDescID := walletMixinFields0[0].Descriptor()
 	// wallet.DefaultID holds the default value on creation for the id field.

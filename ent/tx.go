@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// Chargeback is the client for interacting with the Chargeback builders.
+	Chargeback *ChargebackClient
 	// ConnectAccount is the client for interacting with the ConnectAccount builders.
 	ConnectAccount *ConnectAccountClient
 	// Contract is the client for interacting with the Contract builders.
@@ -26,6 +28,8 @@ type Tx struct {
 	DisputeMessage *DisputeMessageClient
 	// Escrow is the client for interacting with the Escrow builders.
 	Escrow *EscrowClient
+	// FraudWarning is the client for interacting with the FraudWarning builders.
+	FraudWarning *FraudWarningClient
 	// Job is the client for interacting with the Job builders.
 	Job *JobClient
 	// JobApplication is the client for interacting with the JobApplication builders.
@@ -187,12 +191,14 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.Chargeback = NewChargebackClient(tx.config)
 	tx.ConnectAccount = NewConnectAccountClient(tx.config)
 	tx.Contract = NewContractClient(tx.config)
 	tx.Deposit = NewDepositClient(tx.config)
 	tx.Dispute = NewDisputeClient(tx.config)
 	tx.DisputeMessage = NewDisputeMessageClient(tx.config)
 	tx.Escrow = NewEscrowClient(tx.config)
+	tx.FraudWarning = NewFraudWarningClient(tx.config)
 	tx.Job = NewJobClient(tx.config)
 	tx.JobApplication = NewJobApplicationClient(tx.config)
 	tx.LedgerAccount = NewLedgerAccountClient(tx.config)
@@ -217,7 +223,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: ConnectAccount.QueryXXX(), the query will be executed
+// applies a query, for example: Chargeback.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -49,6 +49,10 @@ type Wallet struct {
 	FrozenReason *wallet.FrozenReason `json:"frozen_reason,omitempty"`
 	// FrozenNote holds the value of the "frozen_note" field.
 	FrozenNote *string `json:"frozen_note,omitempty"`
+	// ChargebackOpen holds the value of the "chargeback_open" field.
+	ChargebackOpen bool `json:"chargeback_open,omitempty"`
+	// FraudWarningOpen holds the value of the "fraud_warning_open" field.
+	FraudWarningOpen bool `json:"fraud_warning_open,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WalletQuery when eager-loading is set.
 	Edges        WalletEdges `json:"edges"`
@@ -84,7 +88,7 @@ func (*Wallet) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case wallet.FieldID, wallet.FieldUserID:
 			values[i] = new(pulid.ID)
-		case wallet.FieldIsActive, wallet.FieldIsFrozen:
+		case wallet.FieldIsActive, wallet.FieldIsFrozen, wallet.FieldChargebackOpen, wallet.FieldFraudWarningOpen:
 			values[i] = new(sql.NullBool)
 		case wallet.FieldBalance, wallet.FieldEscrowBalance, wallet.FieldPendingDeposits, wallet.FieldTotalEarnings, wallet.FieldTotalSpent, wallet.FieldTotalWithdrawals, wallet.FieldAmountOwed:
 			values[i] = new(sql.NullInt64)
@@ -205,6 +209,18 @@ func (_m *Wallet) assignValues(columns []string, values []any) error {
 				_m.FrozenNote = new(string)
 				*_m.FrozenNote = value.String
 			}
+		case wallet.FieldChargebackOpen:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field chargeback_open", values[i])
+			} else if value.Valid {
+				_m.ChargebackOpen = value.Bool
+			}
+		case wallet.FieldFraudWarningOpen:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field fraud_warning_open", values[i])
+			} else if value.Valid {
+				_m.FraudWarningOpen = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -294,6 +310,12 @@ func (_m *Wallet) String() string {
 		builder.WriteString("frozen_note=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("chargeback_open=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ChargebackOpen))
+	builder.WriteString(", ")
+	builder.WriteString("fraud_warning_open=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FraudWarningOpen))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -219,6 +219,34 @@ func (_c *WalletCreate) SetNillableFrozenNote(v *string) *WalletCreate {
 	return _c
 }
 
+// SetChargebackOpen sets the "chargeback_open" field.
+func (_c *WalletCreate) SetChargebackOpen(v bool) *WalletCreate {
+	_c.mutation.SetChargebackOpen(v)
+	return _c
+}
+
+// SetNillableChargebackOpen sets the "chargeback_open" field if the given value is not nil.
+func (_c *WalletCreate) SetNillableChargebackOpen(v *bool) *WalletCreate {
+	if v != nil {
+		_c.SetChargebackOpen(*v)
+	}
+	return _c
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (_c *WalletCreate) SetFraudWarningOpen(v bool) *WalletCreate {
+	_c.mutation.SetFraudWarningOpen(v)
+	return _c
+}
+
+// SetNillableFraudWarningOpen sets the "fraud_warning_open" field if the given value is not nil.
+func (_c *WalletCreate) SetNillableFraudWarningOpen(v *bool) *WalletCreate {
+	if v != nil {
+		_c.SetFraudWarningOpen(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *WalletCreate) SetID(v pulid.ID) *WalletCreate {
 	_c.mutation.SetID(v)
@@ -317,6 +345,14 @@ func (_c *WalletCreate) defaults() {
 		v := wallet.DefaultIsFrozen
 		_c.mutation.SetIsFrozen(v)
 	}
+	if _, ok := _c.mutation.ChargebackOpen(); !ok {
+		v := wallet.DefaultChargebackOpen
+		_c.mutation.SetChargebackOpen(v)
+	}
+	if _, ok := _c.mutation.FraudWarningOpen(); !ok {
+		v := wallet.DefaultFraudWarningOpen
+		_c.mutation.SetFraudWarningOpen(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := wallet.DefaultID()
 		_c.mutation.SetID(v)
@@ -373,6 +409,12 @@ func (_c *WalletCreate) check() error {
 		if err := wallet.FrozenReasonValidator(v); err != nil {
 			return &ValidationError{Name: "frozen_reason", err: fmt.Errorf(`ent: validator failed for field "Wallet.frozen_reason": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.ChargebackOpen(); !ok {
+		return &ValidationError{Name: "chargeback_open", err: errors.New(`ent: missing required field "Wallet.chargeback_open"`)}
+	}
+	if _, ok := _c.mutation.FraudWarningOpen(); !ok {
+		return &ValidationError{Name: "fraud_warning_open", err: errors.New(`ent: missing required field "Wallet.fraud_warning_open"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "Wallet.user"`)}
@@ -468,6 +510,14 @@ func (_c *WalletCreate) createSpec() (*Wallet, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FrozenNote(); ok {
 		_spec.SetField(wallet.FieldFrozenNote, field.TypeString, value)
 		_node.FrozenNote = &value
+	}
+	if value, ok := _c.mutation.ChargebackOpen(); ok {
+		_spec.SetField(wallet.FieldChargebackOpen, field.TypeBool, value)
+		_node.ChargebackOpen = value
+	}
+	if value, ok := _c.mutation.FraudWarningOpen(); ok {
+		_spec.SetField(wallet.FieldFraudWarningOpen, field.TypeBool, value)
+		_node.FraudWarningOpen = value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -745,6 +795,30 @@ func (u *WalletUpsert) UpdateFrozenNote() *WalletUpsert {
 // ClearFrozenNote clears the value of the "frozen_note" field.
 func (u *WalletUpsert) ClearFrozenNote() *WalletUpsert {
 	u.SetNull(wallet.FieldFrozenNote)
+	return u
+}
+
+// SetChargebackOpen sets the "chargeback_open" field.
+func (u *WalletUpsert) SetChargebackOpen(v bool) *WalletUpsert {
+	u.Set(wallet.FieldChargebackOpen, v)
+	return u
+}
+
+// UpdateChargebackOpen sets the "chargeback_open" field to the value that was provided on create.
+func (u *WalletUpsert) UpdateChargebackOpen() *WalletUpsert {
+	u.SetExcluded(wallet.FieldChargebackOpen)
+	return u
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (u *WalletUpsert) SetFraudWarningOpen(v bool) *WalletUpsert {
+	u.Set(wallet.FieldFraudWarningOpen, v)
+	return u
+}
+
+// UpdateFraudWarningOpen sets the "fraud_warning_open" field to the value that was provided on create.
+func (u *WalletUpsert) UpdateFraudWarningOpen() *WalletUpsert {
+	u.SetExcluded(wallet.FieldFraudWarningOpen)
 	return u
 }
 
@@ -1044,6 +1118,34 @@ func (u *WalletUpsertOne) UpdateFrozenNote() *WalletUpsertOne {
 func (u *WalletUpsertOne) ClearFrozenNote() *WalletUpsertOne {
 	return u.Update(func(s *WalletUpsert) {
 		s.ClearFrozenNote()
+	})
+}
+
+// SetChargebackOpen sets the "chargeback_open" field.
+func (u *WalletUpsertOne) SetChargebackOpen(v bool) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetChargebackOpen(v)
+	})
+}
+
+// UpdateChargebackOpen sets the "chargeback_open" field to the value that was provided on create.
+func (u *WalletUpsertOne) UpdateChargebackOpen() *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateChargebackOpen()
+	})
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (u *WalletUpsertOne) SetFraudWarningOpen(v bool) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetFraudWarningOpen(v)
+	})
+}
+
+// UpdateFraudWarningOpen sets the "fraud_warning_open" field to the value that was provided on create.
+func (u *WalletUpsertOne) UpdateFraudWarningOpen() *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateFraudWarningOpen()
 	})
 }
 
@@ -1510,6 +1612,34 @@ func (u *WalletUpsertBulk) UpdateFrozenNote() *WalletUpsertBulk {
 func (u *WalletUpsertBulk) ClearFrozenNote() *WalletUpsertBulk {
 	return u.Update(func(s *WalletUpsert) {
 		s.ClearFrozenNote()
+	})
+}
+
+// SetChargebackOpen sets the "chargeback_open" field.
+func (u *WalletUpsertBulk) SetChargebackOpen(v bool) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetChargebackOpen(v)
+	})
+}
+
+// UpdateChargebackOpen sets the "chargeback_open" field to the value that was provided on create.
+func (u *WalletUpsertBulk) UpdateChargebackOpen() *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateChargebackOpen()
+	})
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (u *WalletUpsertBulk) SetFraudWarningOpen(v bool) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetFraudWarningOpen(v)
+	})
+}
+
+// UpdateFraudWarningOpen sets the "fraud_warning_open" field to the value that was provided on create.
+func (u *WalletUpsertBulk) UpdateFraudWarningOpen() *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateFraudWarningOpen()
 	})
 }
 

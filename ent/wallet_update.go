@@ -264,6 +264,34 @@ func (_u *WalletUpdate) ClearFrozenNote() *WalletUpdate {
 	return _u
 }
 
+// SetChargebackOpen sets the "chargeback_open" field.
+func (_u *WalletUpdate) SetChargebackOpen(v bool) *WalletUpdate {
+	_u.mutation.SetChargebackOpen(v)
+	return _u
+}
+
+// SetNillableChargebackOpen sets the "chargeback_open" field if the given value is not nil.
+func (_u *WalletUpdate) SetNillableChargebackOpen(v *bool) *WalletUpdate {
+	if v != nil {
+		_u.SetChargebackOpen(*v)
+	}
+	return _u
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (_u *WalletUpdate) SetFraudWarningOpen(v bool) *WalletUpdate {
+	_u.mutation.SetFraudWarningOpen(v)
+	return _u
+}
+
+// SetNillableFraudWarningOpen sets the "fraud_warning_open" field if the given value is not nil.
+func (_u *WalletUpdate) SetNillableFraudWarningOpen(v *bool) *WalletUpdate {
+	if v != nil {
+		_u.SetFraudWarningOpen(*v)
+	}
+	return _u
+}
+
 // Mutation returns the WalletMutation object of the builder.
 func (_u *WalletUpdate) Mutation() *WalletMutation {
 	return _u.mutation
@@ -406,6 +434,12 @@ func (_u *WalletUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.FrozenNoteCleared() {
 		_spec.ClearField(wallet.FieldFrozenNote, field.TypeString)
+	}
+	if value, ok := _u.mutation.ChargebackOpen(); ok {
+		_spec.SetField(wallet.FieldChargebackOpen, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.FraudWarningOpen(); ok {
+		_spec.SetField(wallet.FieldFraudWarningOpen, field.TypeBool, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -664,6 +698,34 @@ func (_u *WalletUpdateOne) ClearFrozenNote() *WalletUpdateOne {
 	return _u
 }
 
+// SetChargebackOpen sets the "chargeback_open" field.
+func (_u *WalletUpdateOne) SetChargebackOpen(v bool) *WalletUpdateOne {
+	_u.mutation.SetChargebackOpen(v)
+	return _u
+}
+
+// SetNillableChargebackOpen sets the "chargeback_open" field if the given value is not nil.
+func (_u *WalletUpdateOne) SetNillableChargebackOpen(v *bool) *WalletUpdateOne {
+	if v != nil {
+		_u.SetChargebackOpen(*v)
+	}
+	return _u
+}
+
+// SetFraudWarningOpen sets the "fraud_warning_open" field.
+func (_u *WalletUpdateOne) SetFraudWarningOpen(v bool) *WalletUpdateOne {
+	_u.mutation.SetFraudWarningOpen(v)
+	return _u
+}
+
+// SetNillableFraudWarningOpen sets the "fraud_warning_open" field if the given value is not nil.
+func (_u *WalletUpdateOne) SetNillableFraudWarningOpen(v *bool) *WalletUpdateOne {
+	if v != nil {
+		_u.SetFraudWarningOpen(*v)
+	}
+	return _u
+}
+
 // Mutation returns the WalletMutation object of the builder.
 func (_u *WalletUpdateOne) Mutation() *WalletMutation {
 	return _u.mutation
@@ -836,6 +898,12 @@ func (_u *WalletUpdateOne) sqlSave(ctx context.Context) (_node *Wallet, err erro
 	}
 	if _u.mutation.FrozenNoteCleared() {
 		_spec.ClearField(wallet.FieldFrozenNote, field.TypeString)
+	}
+	if value, ok := _u.mutation.ChargebackOpen(); ok {
+		_spec.SetField(wallet.FieldChargebackOpen, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.FraudWarningOpen(); ok {
+		_spec.SetField(wallet.FieldFraudWarningOpen, field.TypeBool, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Wallet{config: _u.config}

@@ -14,8 +14,9 @@
 //     the sums of the postings on the user's AVAILABLE and ESCROW accounts
 //     and minus its RECEIVABLE, and its lifetime totals equal what its
 //     transactions imply;
-//   - a wallet that owes is frozen (CHARGEBACK), and its freeze columns
-//     agree with the reasons that hold;
+//   - a wallet that owes or has a chargeback case open is frozen
+//     (CHARGEBACK), and its freeze columns agree with the reasons that
+//     hold (its cases as their tables say);
 //   - each wallet's pending deposits equal its unconfirmed deposits;
 //   - every job's status agrees with its contract's and escrow's (no
 //     cancelled job with a held escrow, no completed job whose escrow was

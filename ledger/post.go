@@ -457,7 +457,9 @@ func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []wall
 		}
 		if w.owed != 0 {
 			u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
-			setFreeze(u, freezeReason(cur.FrozenNote, cur.AmountOwed+w.owed))
+			h := holdsOf(cur)
+			h.owed += w.owed
+			setFreeze(u, h.reason())
 		}
 		n, err := u.Save(ctx)
 		if err != nil {
@@ -556,7 +558,8 @@ func (l *Ledger) TakeBack(ctx context.Context, tx *ent.Client, userID pulid.ID, 
 }
 
 // postSplit posts e with the moves moves makes of the user's wallet, read
-// under its lock; under a key posted before, the first result.
+// under its lock; under a key posted before, the first result. With no
+// moves to make it posts nothing and returns nil.
 func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID, e Entry, moves func(*ent.Wallet) []Move) (*Posted, error) {
 	w, err := l.LockWallet(ctx, tx, userID)
 	if err != nil {
@@ -570,6 +573,9 @@ func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID,
 		return nil, err
 	}
 	e.Moves = moves(w)
+	if len(e.Moves) == 0 {
+		return nil, nil
+	}
 	return l.Post(ctx, tx, e)
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/dispute"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/posting"
@@ -22,6 +23,7 @@ type Stats struct {
 	Losses             int64 // what the platform lost (dispute fees, debts written off), as a positive amount
 	LedgerBalanced     bool  // Verify found nothing wrong
 	OpenDisputes       int   // disputes between parties not yet settled or withdrawn: escrow held for them
+	OpenChargebacks    int   // card disputes Stripe has not decided yet
 }
 
 type sums []struct {
@@ -62,6 +64,10 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	openChargebacks, err := l.client.Chargeback.Query().Where(chargeback.StatusEQ(chargeback.StatusOPEN)).Count(ctx)
+	if err != nil {
+		return nil, err
+	}
 	report, err := l.Verify(ctx)
 	if err != nil {
 		return nil, err
@@ -75,6 +81,7 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 		Losses:             -losses.a(),
 		LedgerBalanced:     report.OK(),
 		OpenDisputes:       openDisputes,
+		OpenChargebacks:    openChargebacks,
 	}, nil
 }
 

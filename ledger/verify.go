@@ -6,7 +6,9 @@ import (
 	"io"
 
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/posting"
@@ -158,6 +160,10 @@ func (l *Ledger) verifyWallets(ctx context.Context, r *Report, want map[pulid.ID
 	for _, p := range pending {
 		pendingByUser[p.UserID] = p.Sum
 	}
+	chargebacks, warnings, err := l.openCases(ctx)
+	if err != nil {
+		return err
+	}
 	seen := map[pulid.ID]bool{}
 	for _, w := range wallets {
 		seen[w.UserID] = true
@@ -181,9 +187,13 @@ func (l *Ledger) verifyWallets(ctx context.Context, r *Report, want map[pulid.ID
 				r.problem("wallet %s of %s: cached %s %d, postings say %d", w.ID, w.UserID, c.name, c.got, c.wantV)
 			}
 		}
-		if want := freezeReason(w.FrozenNote, w.AmountOwed); orNil(want) != orNil(w.FrozenReason) || w.IsFrozen != (want != nil) {
-			r.problem("wallet %s of %s: frozen %v for %s, its reasons say %s (owes %d, admin note %v)",
-				w.ID, w.UserID, w.IsFrozen, orNil(w.FrozenReason), orNil(want), w.AmountOwed, w.FrozenNote != nil)
+		if w.ChargebackOpen != chargebacks[w.UserID] || w.FraudWarningOpen != warnings[w.UserID] {
+			r.problem("wallet %s of %s: holds an open chargeback %v and fraud warning %v, its cases say %v and %v",
+				w.ID, w.UserID, w.ChargebackOpen, w.FraudWarningOpen, chargebacks[w.UserID], warnings[w.UserID])
+		}
+		if want := holdsOf(w).reason(); orNil(want) != orNil(w.FrozenReason) || w.IsFrozen != (want != nil) {
+			r.problem("wallet %s of %s: frozen %v for %s, its reasons say %s (owes %d, admin note %v, chargeback open %v, fraud warning %v)",
+				w.ID, w.UserID, w.IsFrozen, orNil(w.FrozenReason), orNil(want), w.AmountOwed, w.FrozenNote != nil, w.ChargebackOpen, w.FraudWarningOpen)
 		}
 	}
 	for u := range want {
@@ -192,6 +202,29 @@ func (l *Ledger) verifyWallets(ctx context.Context, r *Report, want map[pulid.ID
 		}
 	}
 	return nil
+}
+
+// openCases are the users with a chargeback OPEN, and those with an early
+// fraud warning unresolved.
+func (l *Ledger) openCases(ctx context.Context) (chargebacks, warnings map[pulid.ID]bool, err error) {
+	cbs, err := l.client.Chargeback.Query().Where(chargeback.StatusEQ(chargeback.StatusOPEN)).
+		Select(chargeback.FieldCustomerID).Strings(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read open chargebacks: %w", err)
+	}
+	efws, err := l.client.FraudWarning.Query().Where(fraudwarning.ResolvedAtIsNil()).
+		Select(fraudwarning.FieldCustomerID).Strings(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read open fraud warnings: %w", err)
+	}
+	chargebacks, warnings = map[pulid.ID]bool{}, map[pulid.ID]bool{}
+	for _, u := range cbs {
+		chargebacks[pulid.ID(u)] = true
+	}
+	for _, u := range efws {
+		warnings[pulid.ID(u)] = true
+	}
+	return chargebacks, warnings, nil
 }
 
 // allAccounts maps account ids to accounts.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
@@ -138,19 +140,34 @@ func deref[T any](p *T) T {
 }
 
 // A wallet is frozen while a reason holds: ADMIN while an admin's freeze
-// note is set, CHARGEBACK while the user owes money (their RECEIVABLE is
-// below zero). frozen_reason shows one — CHARGEBACK before ADMIN, the one
-// an admin cannot lift — and is_frozen says any holds; every change of the
-// note or of what is owed sets both, in the same update.
+// note is set; CHARGEBACK while the user owes money (their RECEIVABLE is
+// below zero) or has a chargeback case open; FRAUD_WARNING while an early
+// fraud warning on one of their payments is unresolved. frozen_reason
+// shows one — CHARGEBACK, then FRAUD_WARNING, then ADMIN: the ones an
+// admin cannot lift first — and is_frozen says any holds; every change of
+// a reason sets both, in the same update.
 
-// freezeReason is the reason shown for a wallet with the admin's note
-// (nil: no admin freeze) and amount owed; nil when none holds.
-func freezeReason(note *string, owed int64) *wallet.FrozenReason {
+// holds are the reasons a wallet may be frozen for.
+type holds struct {
+	note       *string // the admin's; nil: no admin freeze
+	owed       int64
+	chargeback bool // a chargeback case is open
+	fraud      bool // an early fraud warning is unresolved
+}
+
+func holdsOf(w *ent.Wallet) holds {
+	return holds{note: w.FrozenNote, owed: w.AmountOwed, chargeback: w.ChargebackOpen, fraud: w.FraudWarningOpen}
+}
+
+// reason is the reason shown for the holds; nil when none holds.
+func (h holds) reason() *wallet.FrozenReason {
 	var r wallet.FrozenReason
 	switch {
-	case owed > 0:
+	case h.owed > 0 || h.chargeback:
 		r = wallet.FrozenReasonCHARGEBACK
-	case note != nil:
+	case h.fraud:
+		r = wallet.FrozenReasonFRAUD_WARNING
+	case h.note != nil:
 		r = wallet.FrozenReasonADMIN
 	default:
 		return nil
@@ -166,10 +183,11 @@ func setFreeze(u *ent.WalletUpdate, reason *wallet.FrozenReason) {
 }
 
 // AcceptsDeposits says whether a wallet takes new deposits: not while an
-// admin has frozen it; a wallet frozen only because money is owed does,
-// since a deposit pays back what is owed first (CreditFromOutside).
+// admin has frozen it, nor while an early fraud warning is unresolved (the
+// card may not be the payer's); a wallet frozen for CHARGEBACK does, since
+// a deposit pays back what is owed first (CreditFromOutside).
 func AcceptsDeposits(w *ent.Wallet) error {
-	if w.FrozenNote != nil {
+	if w.FrozenNote != nil || w.FraudWarningOpen {
 		return ErrWalletFrozen()
 	}
 	return nil
@@ -190,11 +208,14 @@ func (l *Ledger) SetAdminFreeze(ctx context.Context, tx *ent.Client, userID puli
 	if err != nil {
 		return false, err
 	}
-	if note == nil && cur.FrozenNote == nil && cur.AmountOwed > 0 {
-		return true, jobsphere.Errorf(jobsphere.Conflict,
-			"Wallet is frozen for CHARGEBACK: it is lifted when nothing is owed (%s is owed)", l.currency.Display(cur.AmountOwed))
+	h := holdsOf(cur)
+	if note == nil && cur.FrozenNote == nil {
+		if err := l.notAnAdminsFreeze(h); err != nil {
+			return true, err
+		}
 	}
-	reason := freezeReason(note, cur.AmountOwed)
+	h.note = note
+	reason := h.reason()
 	u := tx.Wallet.Update().Where(wallet.ID(cur.ID), wallet.AmountOwedEQ(cur.AmountOwed)).SetNillableFrozenNote(note)
 	if note == nil {
 		u.ClearFrozenNote()
@@ -208,4 +229,56 @@ func (l *Ledger) SetAdminFreeze(ctx context.Context, tx *ent.Client, userID puli
 		return false, fmt.Errorf("ledger: wallet %s changed under its lock", cur.ID)
 	}
 	return reason != nil, nil
+}
+
+// notAnAdminsFreeze says why a wallet with holds h and no admin freeze
+// stays frozen (CONFLICT), or nil when it is not frozen.
+func (l *Ledger) notAnAdminsFreeze(h holds) error {
+	switch {
+	case h.chargeback:
+		return jobsphere.Errorf(jobsphere.Conflict,
+			"Wallet is frozen for CHARGEBACK: it is lifted when the chargeback is closed and nothing is owed (%s is owed)", l.currency.Display(h.owed))
+	case h.owed > 0:
+		return jobsphere.Errorf(jobsphere.Conflict,
+			"Wallet is frozen for CHARGEBACK: it is lifted when nothing is owed (%s is owed)", l.currency.Display(h.owed))
+	case h.fraud:
+		return jobsphere.Errorf(jobsphere.Conflict,
+			"Wallet is frozen for FRAUD_WARNING: it is lifted when the warned payment is refunded (refundDeposit) or disputed")
+	}
+	return nil
+}
+
+// RefreshCaseHolds sets the CHARGEBACK and FRAUD_WARNING holds of a user's
+// wallet from their cases as tx sees them — a chargeback OPEN, an early
+// fraud warning unresolved — and the freeze with them. Call it in the
+// transaction that changes a case, after the change, with the wallet
+// locked before the case was read (LockWallet). It reports whether the
+// wallet was frozen before and is after.
+func (l *Ledger) RefreshCaseHolds(ctx context.Context, tx *ent.Client, userID pulid.ID) (wasFrozen, frozen bool, err error) {
+	cur, err := l.LockWallet(ctx, tx, userID)
+	if err != nil {
+		return false, false, err
+	}
+	h := holdsOf(cur)
+	if h.chargeback, err = tx.Chargeback.Query().Where(chargeback.CustomerID(userID), chargeback.StatusEQ(chargeback.StatusOPEN)).Exist(ctx); err != nil {
+		return false, false, fmt.Errorf("read open chargebacks of %s: %w", userID, err)
+	}
+	if h.fraud, err = tx.FraudWarning.Query().Where(fraudwarning.CustomerID(userID), fraudwarning.ResolvedAtIsNil()).Exist(ctx); err != nil {
+		return false, false, fmt.Errorf("read open fraud warnings of %s: %w", userID, err)
+	}
+	if h == holdsOf(cur) {
+		return cur.IsFrozen, cur.IsFrozen, nil
+	}
+	u := tx.Wallet.Update().Where(wallet.ID(cur.ID), wallet.AmountOwedEQ(cur.AmountOwed)).
+		SetChargebackOpen(h.chargeback).SetFraudWarningOpen(h.fraud)
+	reason := h.reason()
+	setFreeze(u, reason)
+	n, err := u.Save(ctx)
+	if err != nil {
+		return false, false, fmt.Errorf("set the case holds of %s's wallet: %w", userID, err)
+	}
+	if n == 0 {
+		return false, false, fmt.Errorf("ledger: wallet %s changed under its lock", cur.ID)
+	}
+	return cur.IsFrozen, reason != nil, nil
 }

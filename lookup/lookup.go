@@ -105,6 +105,8 @@ func (s *Service) visible(ctx context.Context, v auth.Viewer, n ent.Noder) (bool
 	case *ent.SettlementProposal:
 		return c.SettlementProposal.Query().Where(settlementproposal.ID(n.ID),
 			settlementproposal.HasDisputeWith(market.DisputesVisibleTo(v))).Exist(ctx)
+	case *ent.Chargeback, *ent.FraudWarning:
+		return payments.MaySeeCases(v), nil
 	}
 	return false, nil
 }

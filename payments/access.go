@@ -33,3 +33,8 @@ func DepositsVisibleTo(v auth.Viewer) predicate.Deposit {
 func WithdrawalsVisibleTo(v auth.Viewer) predicate.Withdrawal {
 	return auth.Scope(v, withdrawal.UserID(v.UserID))
 }
+
+// MaySeeCases says whether the viewer may see the chargebacks and early
+// fraud warnings: admins' records of what the card's bank said, not the
+// customer's.
+func MaySeeCases(v auth.Viewer) bool { return v.IsAdmin() }

@@ -262,12 +262,14 @@ func (s *Service) settle(ctx context.Context, id pulid.ID, change func(context.C
 
 // depositMoves is a deposit's state machine. A payment that succeeds after
 // its deposit was marked failed or expired is still credited: the money
-// did arrive.
+// did arrive. A paid deposit is REFUNDED once an admin refunded (part of)
+// it to the card (RefundDeposit; refundedAmount says how much).
 var depositMoves = jobsphere.Transitions[deposit.Status]{Name: "Deposit", Moves: map[deposit.Status][]deposit.Status{
 	deposit.StatusPENDING:         {deposit.StatusREQUIRES_ACTION, deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED},
 	deposit.StatusREQUIRES_ACTION: {deposit.StatusSUCCEEDED, deposit.StatusFAILED, deposit.StatusEXPIRED},
 	deposit.StatusFAILED:          {deposit.StatusSUCCEEDED},
 	deposit.StatusEXPIRED:         {deposit.StatusSUCCEEDED},
+	deposit.StatusSUCCEEDED:       {deposit.StatusREFUNDED},
 }}
 
 // moveDeposit moves a deposit from the status it was read in to another:
@@ -306,7 +308,7 @@ func isPending(st deposit.Status) bool {
 // succeeds after its deposit was marked failed or expired is still
 // credited: the money did arrive.
 func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymentIntentID string) error {
-	if d.Status == deposit.StatusSUCCEEDED {
+	if d.Status == deposit.StatusSUCCEEDED || d.Status == deposit.StatusREFUNDED {
 		return nil
 	}
 	// What the user owes is paid back first; the postings show the split.

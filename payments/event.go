@@ -17,6 +17,16 @@ const (
 	AccountUpdated                       EventType = "account.updated"
 	TransferReversed                     EventType = "transfer.reversed"
 	ChargeRefunded                       EventType = "charge.refunded"
+	// A card dispute (chargeback) of a payment of ours: the case and its
+	// outcome, and the money it moves in the platform's Stripe balance.
+	ChargeDisputeCreated         EventType = "charge.dispute.created"
+	ChargeDisputeClosed          EventType = "charge.dispute.closed"
+	ChargeDisputeFundsWithdrawn  EventType = "charge.dispute.funds_withdrawn"
+	ChargeDisputeFundsReinstated EventType = "charge.dispute.funds_reinstated"
+	// The card's issuer reports a payment as likely fraud (Stripe Radar);
+	// updated says when the warning stops being actionable.
+	RadarEarlyFraudWarningCreated EventType = "radar.early_fraud_warning.created"
+	RadarEarlyFraudWarningUpdated EventType = "radar.early_fraud_warning.updated"
 	// Connect events (event.account set): the contractor disconnected the
 	// platform, and the bank payouts from their Stripe balance.
 	AccountApplicationDeauthorized EventType = "account.application.deauthorized"
@@ -27,8 +37,8 @@ const (
 // Event is a verified Stripe event: what an EventVerifier makes of a
 // webhook payload whose signature holds. The object it is about is decoded
 // into the one field of its kind (checkout session, payment intent,
-// connected account, transfer, payout, charge); an event about another kind of
-// object has none.
+// connected account, transfer, payout, charge, dispute, early fraud
+// warning); an event about another kind of object has none.
 type Event struct {
 	ID       string
 	Type     EventType
@@ -42,6 +52,8 @@ type Event struct {
 	Transfer        *EventTransfer
 	Charge          *EventCharge
 	Payout          *EventPayout
+	Dispute         *EventDispute
+	FraudWarning    *EventFraudWarning
 }
 
 // EventCheckoutSession is a Checkout session as an event reports it.
@@ -96,6 +108,28 @@ type EventCharge struct {
 	AmountRefunded  int64 // every refund of the charge so far, ours and any made in the Dashboard
 	Currency        string
 	Metadata        map[string]string
+}
+
+// EventDispute is a card dispute as its events report it (API 2023-10-16:
+// the charge and payment intent as ids).
+type EventDispute struct {
+	ID, ChargeID, PaymentIntentID string
+	Amount                        int64 // disputed
+	Currency                      string
+	Reason                        string // Stripe's: fraudulent, product_not_received, …
+	Status                        string // Stripe's: needs_response, under_review, won, lost, warning_…
+	// What the dispute moved in the platform's balance so far, from its
+	// balance transactions: the funds withdrawn and the dispute fee
+	// charged with them; the funds reinstated and the fee returned.
+	Withdrawn, WithdrawnFee, Reinstated, FeeReturned int64
+}
+
+// EventFraudWarning is an early fraud warning as its events report it.
+type EventFraudWarning struct {
+	ID, ChargeID, PaymentIntentID string
+	FraudType                     string // the issuer's: made_with_stolen_card, …
+	// Actionable: neither refunded in full nor disputed yet.
+	Actionable bool
 }
 
 // EventVerifier turns a webhook payload into an Event once its signature

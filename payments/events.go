@@ -35,6 +35,10 @@ func (s *Service) HandleEvent(ctx context.Context, tx *ent.Tx, ev Event) error {
 		err = s.onChargeRefunded(ctx, tx, ev.Charge)
 	case ev.Payout != nil:
 		err = s.onPayout(ctx, tx, ev)
+	case ev.Dispute != nil:
+		err = s.onDispute(ctx, tx, ev.Type, ev.Dispute)
+	case ev.FraudWarning != nil:
+		err = s.onFraudWarning(ctx, tx, ev.FraudWarning)
 	default:
 		err = fmt.Errorf("no %s object", ev.Type)
 	}
@@ -50,6 +54,8 @@ var handledEvents = map[EventType]bool{
 	CheckoutSessionAsyncPaymentFailed: true, CheckoutSessionExpired: true,
 	PaymentIntentSucceeded: true, PaymentIntentPaymentFailed: true, PaymentIntentRequiresAction: true,
 	AccountUpdated: true, TransferReversed: true, ChargeRefunded: true,
+	ChargeDisputeCreated: true, ChargeDisputeClosed: true, ChargeDisputeFundsWithdrawn: true, ChargeDisputeFundsReinstated: true,
+	RadarEarlyFraudWarningCreated: true, RadarEarlyFraudWarningUpdated: true,
 }
 
 // connectEvents are the connected accounts' own events HandleEvent acts

@@ -22,7 +22,7 @@ type WalletEvent struct {
 var walletEventKinds = map[string]bool{
 	"DEPOSIT_SUCCEEDED": true, "DEPOSIT_FAILED": true, "HOLD_PLACED": true, "HOLD_RELEASED": true,
 	"FEE_CHARGED": true, "PAYOUT_RECEIVED": true, "REFUNDED": true, "WITHDRAWAL_UPDATED": true,
-	"FROZEN": true, "UNFROZEN": true, realtime.KindResync: true,
+	"FROZEN": true, "UNFROZEN": true, "CHARGEBACK": true, realtime.KindResync: true,
 }
 
 // WalletFeed delivers the user's wallet events until ctx ends. Only the

@@ -9,6 +9,7 @@ import (
 	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/schema"
@@ -121,6 +122,22 @@ func TestConnectAccountMoves(t *testing.T) {
 	})
 }
 
+func TestChargebackMoves(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		f := newFixture(t, db)
+		u := f.user(t, role.Customer)
+		dbtest.CheckTransitions(t, f.client, chargebackMoves, dbtest.Statuses[chargeback.Status](t, schema.Chargeback{}.Fields()),
+			func(from chargeback.Status) pulid.ID {
+				return f.client.Chargeback.Create().SetCustomerID(u.UserID).SetStripeDisputeID(string(pulid.New("dp"))).
+					SetStripePaymentIntentID("pi_x").SetAmount(1000).SetStatus(from).SaveX(f.ctx).ID
+			},
+			func(tx *ent.Tx, id pulid.ID, to chargeback.Status) error {
+				return moveChargeback(f.ctx, tx.Client(), id, to, nil)
+			},
+			func(id pulid.ID) chargeback.Status { return f.client.Chargeback.GetX(f.ctx, id).Status })
+	})
+}
+
 // TestStateMachinesDocumented: docs/state-machines.md shows each table as
 // the code has it.
 func TestStateMachinesDocumented(t *testing.T) {
@@ -129,7 +146,7 @@ func TestStateMachinesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, err := range []error{depositMoves.DocumentedIn(string(doc)), withdrawalMoves.DocumentedIn(string(doc)),
-		connectMoves.DocumentedIn(string(doc))} {
+		connectMoves.DocumentedIn(string(doc)), chargebackMoves.DocumentedIn(string(doc))} {
 		if err != nil {
 			t.Error(err)
 		}

@@ -132,9 +132,11 @@ var (
 	azSignedInSeen   = azRow(azUnauth, azSeen, azSeen, azSeen, azSeen, azSeen)         // every signed-in viewer's
 	azOwnOnlySeen    = azRow(azUnauth, azSeen, azHidden, azHidden, azHidden, azHidden) // the owner's alone: admins too see their own
 	azOwnAccountSeen = azRow(azUnauth, azHidden, azHidden, azSeen, azHidden, azHidden) // contractor A's Connect account, shown to A alone
+	azAdminSeen      = azRow(azUnauth, azHidden, azHidden, azHidden, azHidden, azSeen) // admins' records: hidden from everyone else
+	azAdminListSeen  = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azSeen)
 	azPartiesEvents  = azRow(azUnauth, azReceived, azSilent, azReceived, azSilent, azReceived)
 	azOwnerEvents    = azRow(azUnauth, azReceived, azSilent, azSilent, azSilent, azSilent)
-	azAdminSeen      = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azSeen)
+	azAdminListed    = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azSeen) // an admins-only list that holds the object
 	azPartiesOrAdmin = azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azOK)
 	azAdminEvents    = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azReceived)
 )
@@ -191,6 +193,8 @@ var authzTable = map[string][]authzProbe{
 		azNodeProbe("escrow", func(w *authzWorld) string { return w.escrow }, azPartiesSeen),
 		azNodeProbe("review", func(w *authzWorld) string { return w.review }, azSignedInSeen),
 		azNodeProbe("dispute", func(w *authzWorld) string { return w.dispute }, azPartiesSeen),
+		azNodeProbe("chargeback", func(w *authzWorld) string { return w.chargeback }, azAdminSeen),
+		azNodeProbe("fraud warning", func(w *authzWorld) string { return w.fraudWarning }, azAdminSeen),
 		// Unknown ids and other people's objects look alike.
 		{name: "unknown id", doc: azNodeQuery, fixture: func(*testing.T, *authzWorld) authzFixture {
 			return authzFixture{vars: map[string]any{"id": "ofr_01J0000000000000000000000Z"}}
@@ -209,11 +213,11 @@ var authzTable = map[string][]authzProbe{
 		fixture: func(t *testing.T, w *authzWorld) authzFixture {
 			w.freezeOwner(t, "authorization matrix")
 			return authzFixture{probe: w.wallet}
-		}, want: azAdminSeen}},
+		}, want: azAdminListed}},
 	"Query.users": {{doc: `query($s: String) { users(search: $s, first: 10) { edges { node { id } } } }`,
 		fixture: func(_ *testing.T, w *authzWorld) authzFixture {
 			return authzFixture{vars: map[string]any{"s": strings.ToUpper(w.users[asOwner].Email)}, probe: w.users[asOwner].ID}
-		}, want: azAdminSeen}},
+		}, want: azAdminListed}},
 	"Mutation.freezeWallet": {{doc: `mutation($u: ID!) { freezeWallet(userId: $u, reason: "authorization matrix") { isFrozen } }`,
 		fixture: func(t *testing.T, w *authzWorld) authzFixture {
 			owner := w.users[asOwner].ID
@@ -232,6 +236,11 @@ var authzTable = map[string][]authzProbe{
 	"Query.stripeConfig":   {{doc: `{ stripeConfig { publishableKey sandbox } }`, want: azAnyone}},
 	"Mutation.deposit":     {{doc: `mutation { deposit(input: {amount: "20"}) { deposit { id } } }`, want: azSignedIn}},
 	"Mutation.uploadMedia": {{upload: true, want: azSignedIn}},
+
+	// Chargebacks and fraud warnings: admins' records.
+	"Query.chargebacks":      {{doc: `{ chargebacks(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.chargeback }), want: azAdminListSeen}},
+	"Query.fraudWarnings":    {{doc: `{ fraudWarnings(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.fraudWarning }), want: azAdminListSeen}},
+	"Mutation.refundDeposit": {{doc: `mutation($id: ID!) { refundDeposit(depositId: $id) { status } }`, fixture: azFresh((*authzWorld).paidDeposit), want: azAdminOnly}},
 
 	// Payouts. Both contractors are verified, so creating a second account
 	// is CONFLICT for them: past the authorization check.
@@ -616,6 +625,7 @@ type authzWorld struct {
 	reviewedEscrow, reviewedOffer string
 	withdrawal, connectAccount    string // contractor A's (PENDING: withdrawals wait for an admin)
 	dispute                       string // customer A's open dispute of a contract with contractor A
+	chargeback, fraudWarning      string // of a customer outside the viewers (their wallet is frozen)
 }
 
 func newAuthzWorld(t *testing.T) *authzWorld {
@@ -648,6 +658,15 @@ func newAuthzWorld(t *testing.T) *authzWorld {
 	w.withdrawal = w.pendingWithdrawal(t)
 	w.connectAccount = w.do(t, asParty, `{ connectAccountStatus { accountId } }`, nil, "connectAccountStatus", "accountId")
 	w.dispute = w.openedDispute(t)
+	// A chargeback, then an early fraud warning, of another customer's
+	// deposits (the sandbox's 0259 and 5423 cards).
+	disputed := srv.Register(t, "CUSTOMER")
+	for _, card := range []string{"4000000000000259", "4000000000005423"} {
+		d := startDeposit(t, srv.Client(disputed.AccessToken), map[string]any{"amount": "20"})
+		payCheckout(t, *d.Deposit.CheckoutURL, card)
+	}
+	w.chargeback = w.do(t, asAdmin, `{ chargebacks(first: 1) { edges { node { id } } } }`, nil, "chargebacks", "edges", "0", "node", "id")
+	w.fraudWarning = w.do(t, asAdmin, `{ fraudWarnings(first: 1) { edges { node { id } } } }`, nil, "fraudWarnings", "edges", "0", "node", "id")
 	return w
 }
 
@@ -768,6 +787,13 @@ func (w *authzWorld) startDeposit(t *testing.T) (string, func(t *testing.T)) {
 	return d.Deposit.Deposit.ID, func(t *testing.T) {
 		payCheckout(t, *d.Deposit.CheckoutURL, "4242424242424242")
 	}
+}
+
+// paidDeposit: customer A's sandbox Checkout deposit, paid.
+func (w *authzWorld) paidDeposit(t *testing.T) string {
+	id, pay := w.startDeposit(t)
+	pay(t)
+	return id
 }
 
 // azRefreshToken: a new sign-in of customer A.

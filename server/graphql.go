@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -34,6 +35,7 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(jsonPOST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: cfg.MaxUploadBytes, MaxMemory: 8 << 20})
+	srv.AddTransport(unsupportedRequest{}) // last: whatever the others do not take
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetValidationRulesFn(graph.ValidationRules(cfg.Introspection))
@@ -68,4 +70,32 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	t.POST.Do(w, r, exec)
+}
+
+// unsupportedRequest answers a request no other transport takes, in place
+// of gqlgen's bare "transport not supported": a POST whose Content-Type is
+// neither JSON nor multipart gets 415, any method but GET, POST and
+// OPTIONS gets 405 with Allow; both with BAD_REQUEST and what to send.
+type unsupportedRequest struct{}
+
+// howToSend is the hint every refusal of unsupportedRequest ends with.
+const howToSend = `Send POST with "Content-Type: application/json" and a body like {"query": "{ __typename }"}, ` +
+	`or GET with ?query=… (uploads: POST multipart/form-data)`
+
+func (unsupportedRequest) Supports(*http.Request) bool { return true }
+
+func (unsupportedRequest) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		respondError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "Method "+r.Method+" is not supported. "+howToSend)
+		return
+	}
+	// The parsed media type only: the header is the client's text.
+	got := "no Content-Type"
+	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
+		got = "Content-Type " + mediaType
+	} else if r.Header.Get("Content-Type") != "" {
+		got = "an unreadable Content-Type"
+	}
+	respondError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "A GraphQL POST with "+got+" is not supported. "+howToSend)
 }

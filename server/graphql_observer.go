@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,16 +122,29 @@ func startTime(opCtx *graphql.OperationContext) time.Time {
 	return time.Now()
 }
 
-// operationLabels are the type and name an operation is counted under.
-func (o *graphqlObserver) operationLabels(opCtx *graphql.OperationContext) (typ, name string) {
-	if opCtx == nil || opCtx.Operation == nil {
+// operationNames are the type and name an operation is logged under:
+// "invalid" for a document that did not parse or validate, "anonymous"
+// without a name, "other" for a name no sane client sends.
+func operationNames(opCtx *graphql.OperationContext) (typ, name string) {
+	switch {
+	case opCtx == nil || opCtx.Operation == nil:
 		return opInvalid, opInvalid
+	case opCtx.Operation.Name == "":
+		return string(opCtx.Operation.Operation), opAnonymous
+	case !saneName.MatchString(opCtx.Operation.Name):
+		return string(opCtx.Operation.Operation), opOther
 	}
-	typ = string(opCtx.Operation.Operation)
-	if opCtx.Operation.Name == "" {
-		return typ, opAnonymous
+	return string(opCtx.Operation.Operation), opCtx.Operation.Name
+}
+
+// operationLabels are the type and name an operation is counted under:
+// its logged names, past maxOperationNames distinct ones "other".
+func (o *graphqlObserver) operationLabels(opCtx *graphql.OperationContext) (typ, name string) {
+	typ, name = operationNames(opCtx)
+	if opCtx != nil && opCtx.Operation != nil && opCtx.Operation.Name != "" {
+		name = o.names.bound(opCtx.Operation.Name)
 	}
-	return typ, o.names.bound(opCtx.Operation.Name)
+	return typ, name
 }
 
 // startSpan starts the operation's span, from start, and puts it in *ctx;
@@ -156,27 +170,38 @@ func (o *graphqlObserver) startSpan(ctx *context.Context, opCtx *graphql.Operati
 	return span
 }
 
-// finish counts the operation from its first response and ends its span.
+// finish counts and logs the operation from its first response and ends
+// its span.
 func (o *graphqlObserver) finish(ctx context.Context, opCtx *graphql.OperationContext, start time.Time, resp *graphql.Response, span trace.Span) {
 	typ, name := o.operationLabels(opCtx)
-	code := codeOK
+	logged := graphqlOperation{}
+	logged.typ, logged.name = operationNames(opCtx)
 	// No response: a subscription that ended before its first event (it
 	// started well), or a query the client left before it ran.
 	if resp == nil && typ != string(ast.Subscription) && ctx.Err() != nil {
-		code = "CANCELLED"
+		logged.codes = []string{"CANCELLED"}
 	}
-	if resp != nil && len(resp.Errors) > 0 {
-		code = errorCode(resp.Errors[0])
+	if resp != nil {
 		for _, e := range resp.Errors {
-			if errorCode(e) == string(jobsphere.RateLimited) {
+			code := errorCode(e)
+			if code == string(jobsphere.RateLimited) {
 				o.rateLimits.WithLabelValues(rootField(opCtx, e.Path)).Inc()
+			}
+			if !slices.Contains(logged.codes, code) {
+				logged.codes = append(logged.codes, code)
 			}
 		}
 	}
+	code := codeOK
+	if len(logged.codes) > 0 {
+		code = logged.codes[0]
+	}
 	o.operations.WithLabelValues(typ, name, code).Inc()
 	if typ != string(ast.Subscription) {
-		o.duration.WithLabelValues(typ, name).Observe(time.Since(start).Seconds())
+		logged.duration = time.Since(start)
+		o.duration.WithLabelValues(typ, name).Observe(logged.duration.Seconds())
 	}
+	noteOperation(ctx, logged)
 	if span != nil {
 		span.SetAttributes(attribute.String("graphql.response.code", code))
 		if code != codeOK {

@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +60,24 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int // 0 until the response has started
 	bytes  int64
+	info   *requestInfo // accessLog's, for the error codes respondError answers; nil in others
+}
+
+// noteErrorCode records code, answered outside GraphQL's own errors
+// (respondError), for the access log of the request w answers, when w is
+// or wraps its statusWriter.
+func noteErrorCode(w http.ResponseWriter, code string) {
+	for w != nil {
+		if sw, ok := w.(*statusWriter); ok && sw.info != nil {
+			sw.info.noteCodes([]string{code})
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -100,13 +121,24 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // accessLog writes one line per request once it is done. It logs the path
 // but never the query string, which may hold tokens or personal data. The
 // request id, and the viewer's id once authentication has named them, come
-// from the context (see contextHandler).
+// from the context (see contextHandler). A GraphQL request's line names
+// its operation and the extensions.code values it answered (a failed
+// operation is still HTTP 200); a websocket's operations each get a line
+// of their own as they answer ("graphql operation"), and its access line
+// comes when it closes.
 func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 	logger = WithRequestContext(logger)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w}
+			info := requestInfoFrom(r.Context())
+			if info == nil { // served without requestID, as some tests do
+				info = &requestInfo{}
+			}
+			if websocketUpgrade(r) {
+				info.operationLogger = logger
+			}
+			sw := &statusWriter{ResponseWriter: w, info: info}
 			next.ServeHTTP(sw, r)
 
 			status := sw.status
@@ -124,6 +156,7 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int64("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 				slog.String("remote", r.RemoteAddr),
+				info.operationAttrs(),
 			)
 		})
 	}
@@ -189,6 +222,70 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 type requestInfo struct {
 	id     string
 	viewer atomic.Pointer[string]
+	// operationLogger logs a websocket's operations, one line each; nil
+	// for other requests, whose one operation is kept for their access
+	// line.
+	operationLogger *slog.Logger
+
+	mu        sync.Mutex
+	operation graphqlOperation // its codes: every distinct one the request answered, in order
+}
+
+// graphqlOperation is what the access log says of an operation.
+type graphqlOperation struct {
+	typ, name string        // as the metrics label them, but unbounded: "mutation", "CreateJob"
+	codes     []string      // the distinct extensions.code values of its first response
+	duration  time.Duration // to its first response; 0 for subscriptions
+}
+
+// attrs are the operation's log attributes: only those it has.
+func (op graphqlOperation) attrs() []any {
+	var attrs []any
+	if op.typ != "" {
+		attrs = append(attrs, slog.String("operation", op.name), slog.String("operation_type", op.typ))
+	}
+	if len(op.codes) > 0 {
+		attrs = append(attrs, slog.String("error_codes", strings.Join(op.codes, ",")))
+	}
+	if op.duration > 0 {
+		attrs = append(attrs, slog.Float64("duration_ms", float64(op.duration)/float64(time.Millisecond)))
+	}
+	return attrs
+}
+
+// noteOperation records an operation for its request's access log, or
+// logs it at once when the request is a websocket.
+func noteOperation(ctx context.Context, op graphqlOperation) {
+	info := requestInfoFrom(ctx)
+	switch {
+	case info == nil:
+	case info.operationLogger != nil:
+		info.operationLogger.InfoContext(ctx, "graphql operation", op.attrs()...)
+	default:
+		info.mu.Lock()
+		info.operation.typ, info.operation.name = op.typ, op.name
+		info.mu.Unlock()
+		info.noteCodes(op.codes)
+	}
+}
+
+func (info *requestInfo) noteCodes(codes []string) {
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	for _, c := range codes {
+		if !slices.Contains(info.operation.codes, c) {
+			info.operation.codes = append(info.operation.codes, c)
+		}
+	}
+}
+
+// operationAttrs are the access line's operation and error codes, in a
+// group without a name (no attributes when there are none). The line has
+// its own duration.
+func (info *requestInfo) operationAttrs() slog.Attr {
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	return slog.Group("", info.operation.attrs()...)
 }
 
 type requestInfoKey struct{}

@@ -509,3 +509,79 @@ func TestTracing(t *testing.T) {
 		t.Errorf("no log line carries the trace id: %s", logs.String())
 	}
 }
+
+// TestAccessLogOperations: a GraphQL request's access line names its
+// operation and the distinct extensions.code values it answered (a failed
+// operation is still HTTP 200), and so does a refusal outside GraphQL; a
+// websocket's operations get a line each, under the socket's request id.
+func TestAccessLogOperations(t *testing.T) {
+	s := servertest.New(t, servertest.SQLite)
+	customer := s.Register(t, "CUSTOMER")
+	as := func(token, requestID string) *servertest.Client {
+		c := s.Client(token)
+		c.Header.Set("X-Request-ID", requestID)
+		return c
+	}
+	as(customer.AccessToken, "log-me").MustDo(t, obsMe, nil, nil)
+	if r := as("", "log-anon").Do(t, `query MeAndWallet { me { id } wallet { balance } }`, nil); len(r.Errors) != 2 {
+		t.Fatalf("two refusals expected: %s", r.ErrorSummary())
+	}
+	as(customer.AccessToken, "log-forbidden").Do(t, `query Stats { me { id } platformStats { revenue } }`, nil).RequireError(t, "FORBIDDEN")
+	as("", "log-parse").Do(t, `query Broken {`, nil).RequireError(t, "GRAPHQL_PARSE_FAILED")
+	as("", "log-anonymous").MustDo(t, `{ __typename }`, nil, nil)
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ __typename }"}`))
+	req.Header.Set("X-Request-ID", "log-415")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	ws, err := s.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + customer.AccessToken},
+		http.Header{"X-Request-ID": {"log-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.Query(t, obsMe, nil)
+	ws.Query(t, `query Denied { platformStats { revenue } }`, nil)
+	_ = ws.Close()
+
+	type line = map[string]any
+	access := func(requestID string) func(line) bool {
+		return func(l line) bool { return l["msg"] == "http request" && l["request_id"] == requestID }
+	}
+	operation := func(name string) func(line) bool {
+		return func(l line) bool {
+			return l["msg"] == "graphql operation" && l["request_id"] == "log-ws" && l["operation"] == name
+		}
+	}
+	for _, c := range []struct {
+		find func(line) bool
+		want line // nil: the key must be absent
+	}{
+		{access("log-me"), line{"status": float64(200), "operation": "Me", "operation_type": "query", "error_codes": nil, "viewer_id": customer.ID}},
+		{access("log-anon"), line{"status": float64(200), "operation": "MeAndWallet", "error_codes": "UNAUTHENTICATED"}},
+		{access("log-forbidden"), line{"status": float64(200), "operation": "Stats", "error_codes": "FORBIDDEN"}},
+		{access("log-parse"), line{"status": float64(422), "operation": "invalid", "operation_type": "invalid", "error_codes": "GRAPHQL_PARSE_FAILED"}},
+		{access("log-anonymous"), line{"operation": "anonymous", "operation_type": "query", "error_codes": nil}},
+		{access("log-415"), line{"status": float64(415), "operation": nil, "error_codes": "BAD_REQUEST"}},
+		{operation("Me"), line{"operation_type": "query", "error_codes": nil, "viewer_id": customer.ID}},
+		{operation("Denied"), line{"operation_type": "query", "error_codes": "FORBIDDEN", "viewer_id": customer.ID}},
+		{access("log-ws"), line{"status": float64(101), "operation": nil, "error_codes": nil}},
+	} {
+		var l line
+		deadline := time.Now().Add(5 * time.Second) // the websocket's access line comes once its handler returns
+		for l = findLine(logLines(t, s.Logs.String()), c.find); l == nil && time.Now().Before(deadline); l = findLine(logLines(t, s.Logs.String()), c.find) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if l == nil {
+			t.Errorf("no log line for %v", c.want)
+			continue
+		}
+		for k, v := range c.want {
+			if got, ok := l[k]; (v == nil && ok) || (v != nil && got != v) {
+				t.Errorf("%v: %s = %v, want %v", l, k, got, v)
+			}
+		}
+	}
+}

@@ -29,6 +29,46 @@ type owedWallet struct {
 	}
 }
 
+// signedDelivery delivers payloads to srv's webhook route, signed with the
+// test secret; an answer but 200 fails the test.
+func signedDelivery(t *testing.T, srv *servertest.Server) func(payload []byte) {
+	return func(payload []byte) {
+		t.Helper()
+		if code := srv.PostWebhook(t, "/webhooks/stripe", payload, servertest.Sign(payload, servertest.WebhookSecret, time.Time{})); code != http.StatusOK {
+			t.Fatalf("webhook: HTTP %d", code)
+		}
+	}
+}
+
+// owedWalletIs checks c's wallet at a step — available, escrow, amount owed
+// and the freeze reason ("": not frozen) — and then the ledger.
+func owedWalletIs(t *testing.T, srv *servertest.Server, c *servertest.Client) func(step, balance, escrow, owed, reason string) {
+	return func(step, balance, escrow, owed, reason string) {
+		t.Helper()
+		var w owedWallet
+		c.MustDo(t, owedWalletQuery, nil, &w)
+		got := w.Wallet
+		if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != owed ||
+			got.IsFrozen != (reason != "") || stripeStr(got.FrozenReason) != reason {
+			t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, owed %s, reason %q",
+				step, got, stripeStr(got.FrozenReason), balance, escrow, owed, reason)
+		}
+		srv.RequireLedgerVerified(t)
+	}
+}
+
+// holdSeventy has the customer (cc) send the contractor (kc) an offer on a
+// new job that holds $70.00 of their wallet ($66.67 and its $3.33 fee).
+func holdSeventy(t *testing.T, cc, kc *servertest.Client) {
+	t.Helper()
+	jobID := postJob(t, cc)
+	var applied struct{ ApplyToJob struct{ ID string } }
+	kc.MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
+	cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
+		map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
+}
+
 // chargeRefunded is Stripe's charge.refunded for a charge of payment
 // intent pi with refunded of amount refunded so far.
 func chargeRefunded(t *testing.T, eventID, chargeID, pi string, amount, refunded int64) []byte {
@@ -71,41 +111,18 @@ func TestOutsideRefundIsOwedAndPaidBackFirst(t *testing.T) {
 		ctx := context.Background()
 		customer, contractor, admin := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR"), srv.Admin(t)
 		cc, kc, ac := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken), srv.Client(admin.AccessToken)
-		deliver := func(payload []byte) {
-			t.Helper()
-			if code := srv.PostWebhook(t, "/webhooks/stripe", payload, servertest.Sign(payload, servertest.WebhookSecret, time.Time{})); code != http.StatusOK {
-				t.Fatalf("webhook: HTTP %d", code)
-			}
-		}
-		want := func(step, balance, escrow, owed string, reason *string) {
-			t.Helper()
-			var w owedWallet
-			cc.MustDo(t, owedWalletQuery, nil, &w)
-			got := w.Wallet
-			if got.Balance != balance || got.EscrowBalance != escrow || got.AmountOwed != owed ||
-				got.IsFrozen != (reason != nil) || stripeStr(got.FrozenReason) != stripeStr(reason) {
-				t.Fatalf("%s: wallet %+v (reason %q); want balance %s, escrow %s, owed %s, reason %q",
-					step, got, stripeStr(got.FrozenReason), balance, escrow, owed, stripeStr(reason))
-			}
-			srv.RequireLedgerVerified(t)
-		}
-		chargeback := "CHARGEBACK"
+		deliver, want := signedDelivery(t, srv), owedWalletIs(t, srv, cc)
 
 		// A $100 card deposit; $70.00 of it held by an offer ($66.67 + $3.33 fee).
 		first := startedDeposit(t, srv, customer.ID, 10000)
 		deliver(intentSucceeded(t, first, "evt_dep_1"))
-		jobID := postJob(t, cc)
-		var applied struct{ ApplyToJob struct{ ID string } }
-		kc.MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
-			map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
-		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
-			map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
-		want("deposit and offer", "30.00", "70.00", "0.00", nil)
+		holdSeventy(t, cc, kc)
+		want("deposit and offer", "30.00", "70.00", "0.00", "")
 
 		// The whole $100 refunded in Stripe's Dashboard.
 		refund := chargeRefunded(t, "evt_refund_1", "ch_dep_1", "pi_for_"+string(first.ID), 10000, 10000)
 		deliver(refund)
-		want("outside refund", "0.00", "70.00", "70.00", &chargeback)
+		want("outside refund", "0.00", "70.00", "70.00", "CHARGEBACK")
 		refundTxn := srv.App.Client.LedgerTransaction.Query().
 			Where(ledgertransaction.TypeEQ(ledgertransaction.TypeREFUND), ledgertransaction.StripePaymentIntentID("pi_for_"+string(first.ID))).OnlyX(ctx)
 		if got := splitOf(t, srv, refundTxn.ID); got[ledgeraccount.KindAVAILABLE] != -3000 || got[ledgeraccount.KindRECEIVABLE] != -7000 {
@@ -129,11 +146,11 @@ func TestOutsideRefundIsOwedAndPaidBackFirst(t *testing.T) {
 		// refund's event arriving last: the $70 is paid back once.
 		second := startedDeposit(t, srv, customer.ID, 10000)
 		deliver(intentSucceeded(t, second, "evt_dep_2"))
-		want("deposit paying back", "30.00", "70.00", "0.00", nil)
+		want("deposit paying back", "30.00", "70.00", "0.00", "")
 		deliver(refund)
 		deliver(chargeRefunded(t, "evt_refund_1_again", "ch_dep_1", "pi_for_"+string(first.ID), 10000, 10000))
 		deliver(chargeRefunded(t, "evt_refund_0", "ch_dep_1", "pi_for_"+string(first.ID), 10000, 4000))
-		want("refund redelivered", "30.00", "70.00", "0.00", nil)
+		want("refund redelivered", "30.00", "70.00", "0.00", "")
 		depositTxn := srv.App.Client.Deposit.GetX(ctx, second.ID).TransactionID
 		if got := splitOf(t, srv, *depositTxn); got[ledgeraccount.KindRECEIVABLE] != 7000 || got[ledgeraccount.KindAVAILABLE] != 3000 {
 			t.Fatalf("second deposit's postings: %v; want receivable +70.00, available +30.00", got)
@@ -149,7 +166,7 @@ func TestOutsideRefundIsOwedAndPaidBackFirst(t *testing.T) {
 		if after := srv.App.Client.LedgerTransaction.Query().CountX(ctx); after != before {
 			t.Fatalf("the server's own refund posted %d transaction(s)", after-before)
 		}
-		want("own refund", "30.00", "70.00", "0.00", nil)
+		want("own refund", "30.00", "70.00", "0.00", "")
 	})
 }
 
@@ -188,12 +205,7 @@ func TestSandboxDashboardRefund(t *testing.T) {
 		}
 
 		// An offer holds $70.00 of it.
-		jobID := postJob(t, cc)
-		var applied struct{ ApplyToJob struct{ ID string } }
-		srv.Client(contractor.AccessToken).MustDo(t, `mutation($in: ApplyToJobInput!) { applyToJob(input: $in) { id } }`,
-			map[string]any{"in": map[string]any{"jobId": jobID}}, &applied)
-		cc.MustDo(t, `mutation($in: SendOfferInput!) { sendOffer(input: $in) { offer { id } } }`,
-			map[string]any{"in": map[string]any{"applicationId": applied.ApplyToJob.ID, "amount": "66.67", "timeline": "7 days", "description": "Build the whole website"}}, nil)
+		holdSeventy(t, cc, srv.Client(contractor.AccessToken))
 
 		resp, err := http.PostForm(srv.URL+"/sandbox/payments/"+pi+"/refund", url.Values{"amount": {"100.00"}})
 		if err != nil {

@@ -18,7 +18,10 @@ type graphQLError struct {
 	} `json:"extensions"`
 }
 
+// respondError answers with one error in the GraphQL shape; its code goes
+// to the request's access log too.
 func respondError(w http.ResponseWriter, status int, code, message string) {
+	noteErrorCode(w, code)
 	e := graphQLError{Message: message}
 	e.Extensions.Code = code
 	respondJSON(w, status, graphQLErrorBody{Errors: []graphQLError{e}})

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/server/graphiql"
 	"github.com/jobsphere/jobsphere/web"
 )
 
@@ -40,7 +40,8 @@ type Services struct {
 // SandboxPages are the sandbox gateway's pages: its Checkout, 3-D Secure
 // and Connect onboarding stand-ins, a connected account's later life
 // (bank payouts, disconnecting the platform), and a payment's page with
-// the refund Stripe's Dashboard would make.
+// the refund Stripe's Dashboard would make and the dispute (chargeback) a
+// cardholder's bank would.
 type SandboxPages interface {
 	HandleCheckoutPage() http.Handler
 	HandlePay() http.Handler
@@ -52,6 +53,8 @@ type SandboxPages interface {
 	HandleDeauthorize() http.Handler
 	HandlePaymentPage() http.Handler
 	HandleDashboardRefund() http.Handler
+	HandleDispute() http.Handler
+	HandleCloseDispute() http.Handler
 }
 
 // Server is the whole HTTP service.
@@ -78,7 +81,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 
 	mux := http.NewServeMux()
 	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("JobSphere API", "/graphql"))
+		mux.Handle("GET /{$}", graphiql.Page())
+		mux.Handle("GET "+graphiql.AssetPrefix+"{file}", graphiql.Assets())
 	}
 	// The operator console (web/): a static app, for admins, on /graphql.
 	console := web.Console(cfg.PublicURL)
@@ -106,6 +110,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		mux.Handle("POST /sandbox/connect/{accountId}/deauthorize", sb.HandleDeauthorize())
 		mux.Handle("GET /sandbox/payments/{paymentIntentId}", sb.HandlePaymentPage())
 		mux.Handle("POST /sandbox/payments/{paymentIntentId}/refund", sb.HandleDashboardRefund())
+		mux.Handle("POST /sandbox/payments/{paymentIntentId}/dispute", sb.HandleDispute())
+		mux.Handle("POST /sandbox/payments/{paymentIntentId}/dispute/close", sb.HandleCloseDispute())
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(svc.Ready, logger))

@@ -219,3 +219,64 @@ func TestHTTPTransports(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsupportedRequests: a request no transport takes (curl -d without
+// a JSON Content-Type, another method) is answered in the GraphQL error
+// shape with BAD_REQUEST and the Content-Type to use: 415 for a POST, 405
+// with Allow for another method.
+func TestUnsupportedRequests(t *testing.T) {
+	srv := servertest.New(t, servertest.SQLite)
+	for _, tt := range []struct {
+		method, contentType string
+		status              int
+		says                string
+	}{
+		{http.MethodPost, "", http.StatusUnsupportedMediaType, "A GraphQL POST with no Content-Type is not supported"},
+		{http.MethodPost, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType, "Content-Type application/x-www-form-urlencoded"}, // curl -d
+		{http.MethodPost, "text/plain; charset=utf-8", http.StatusUnsupportedMediaType, "Content-Type text/plain is"},
+		{http.MethodPost, "application/graphql", http.StatusUnsupportedMediaType, "Content-Type application/graphql is"},
+		{http.MethodPost, "json, please", http.StatusUnsupportedMediaType, "an unreadable Content-Type"},
+		{http.MethodPut, "application/json", http.StatusMethodNotAllowed, "Method PUT is not supported"},
+		{http.MethodDelete, "", http.StatusMethodNotAllowed, "Method DELETE is not supported"},
+	} {
+		req, err := http.NewRequest(tt.method, srv.URL+"/graphql", strings.NewReader(`{"query":"{__typename}"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Errors []struct {
+				Message    string
+				Extensions struct{ Code string }
+			}
+		}
+		decodeErr := json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %q: %d %s", tt.method, tt.contentType, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if tt.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "GET, POST, OPTIONS" {
+			t.Errorf("%s: Allow %q", tt.method, resp.Header.Get("Allow"))
+		}
+		if decodeErr != nil || len(body.Errors) != 1 || body.Errors[0].Extensions.Code != "BAD_REQUEST" ||
+			!strings.Contains(body.Errors[0].Message, tt.says) ||
+			!strings.Contains(body.Errors[0].Message, `"Content-Type: application/json"`) || !strings.Contains(body.Errors[0].Message, "GET with ?query=") {
+			t.Errorf("%s %q: %+v %v", tt.method, tt.contentType, body, decodeErr)
+		}
+	}
+	// What the hint says works.
+	resp, err := http.Post(srv.URL+"/graphql", "application/json", strings.NewReader(`{"query":"{__typename}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST application/json: %d", resp.StatusCode)
+	}
+}

@@ -1,11 +1,11 @@
 // Types for every operation the console sends, from the API's schema
-// (web/schema.graphql, printed by `go run ./web/sdl`) and the client
+// (the root schema.graphql, which `make generate` writes) and the client
 // documents in client/operations/ (checked against the live schema by
 // client/operations_test.go): one generated module, src/gql/graphql.ts.
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const config: CodegenConfig = {
-  schema: 'schema.graphql',
+  schema: '../schema.graphql',
   documents: ['../client/operations/*.graphql'],
   generates: {
     'src/gql/graphql.ts': {

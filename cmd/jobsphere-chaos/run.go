@@ -222,6 +222,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	go func() { defer close(killerDone); cl.chaos(runCtx, o.killEvery, intN, logf) }()
 	progressDone := make(chan struct{})
 	go func() { defer close(progressDone); progress(runCtx, w, cl, dl, logf) }()
+	aheadDone := make(chan struct{})
+	var ahead sweepsAhead
+	go func() { defer close(aheadDone); ahead.run(runCtx, cl, o.killEvery*3) }()
 	fake.killing.Store(true)
 	logf("%d clients start %d operations", o.clients, o.ops)
 	var wg sync.WaitGroup
@@ -234,6 +237,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	stopRun()
 	<-killerDone
 	<-progressDone
+	<-aheadDone
 	if ctx.Err() != nil {
 		return fmt.Errorf("the run did not finish within -timeout %s", o.timeout)
 	}
@@ -244,7 +248,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fake.Finish(chaosRNG)
 	// What the servers' minute sweeper would get to: payouts and card
 	// refunds a kill interrupted after Stripe acted.
-	if out, err := cl.command(ctx, "sweep", "--grace", "0s"); err != nil {
+	// and, ahead of the clock, the dispute defaults and auto-releases.
+	if out, err := cl.command(ctx, "sweep", "--grace", "0s", "--ahead", sweepLead); err != nil {
 		return fmt.Errorf("jobsphere sweep: %w\n%s", err, out)
 	}
 	logf("open Checkout sessions expired, waiting 3-D Secure settled, interrupted payouts and refunds swept; delivering the last events")
@@ -270,6 +275,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	r.check("webhook deliveries", fmt.Sprintf("%d copies delivered, %d attempts", dl.copies, dl.attempts),
 		append(problemsIf(!drained, fmt.Sprintf("%d copies still undelivered", dl.remaining.Load())), dl.refused...))
 	r.check("Stripe requests", fmt.Sprintf("%d requests, none malformed", sum(fake.calls)), fake.anomalies)
+	r.check("sweeps ahead of the clock", fmt.Sprintf("%d runs of sweep --ahead %s during the run", ahead.runs, sweepLead), ahead.failures)
 	r.check("operations", fmt.Sprintf("%d of %d performed, %d found no process up after every retry", done, o.ops, lost),
 		problemsIf(done < o.ops, fmt.Sprintf("only %d of %d operations performed", done, o.ops)))
 	printLogErrors(stdout, work, len(cl.procs))
@@ -501,4 +507,37 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// sweepLead is how far ahead of the clock the run's sweeps look: past
+// DISPUTE_RESPONSE_DAYS (5) and AUTO_RELEASE_DAYS (14), so unanswered
+// disputes are settled by default and deliveries auto-released.
+const sweepLead = "360h"
+
+// sweepsAhead runs `jobsphere sweep --ahead` every so often while the
+// clients work, so the sweeper's defaults race the parties' own moves; a
+// sweep that fails is a violation.
+type sweepsAhead struct {
+	runs     int
+	failures []string
+}
+
+func (s *sweepsAhead) run(ctx context.Context, cl *cluster, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			out, err := cl.command(ctx, "sweep", "--ahead", sweepLead)
+			if ctx.Err() != nil {
+				return
+			}
+			s.runs++
+			if err != nil {
+				s.failures = append(s.failures, fmt.Sprintf("sweep --ahead %s: %v\n%s", sweepLead, err, out))
+			}
+		}
+	}
 }

@@ -51,6 +51,7 @@ type fakeStripe struct {
 	refunds    map[string]*fsRefund
 	accounts   map[string]*fsAccount
 	transfers  map[string]*fsTransfer
+	disputes   map[string]*fsDispute // by PaymentIntent: one dispute per payment
 	customers  map[string]bool
 	fcSessions int
 	events     []*stripeEvent
@@ -98,6 +99,7 @@ type fsIntent struct {
 type fsRefund struct {
 	ID, PaymentIntent, Key string
 	Amount                 int64
+	Dashboard              bool // made in the Dashboard, not asked for by the server
 }
 
 type fsAccount struct {
@@ -126,6 +128,7 @@ func newFakeStripe(secretKey, webhookSecret, connectSecret string, seed uint64, 
 		tag: tag, latencyRN: rand.New(rand.NewPCG(seed, 7)), maxDelay: maxDelay,
 		idem: map[string]*idemEntry{}, sessions: map[string]*fsSession{}, intents: map[string]*fsIntent{},
 		refunds: map[string]*fsRefund{}, accounts: map[string]*fsAccount{}, transfers: map[string]*fsTransfer{},
+		disputes:  map[string]*fsDispute{},
 		customers: map[string]bool{}, calls: map[string]int{}, refusals: map[string]int{},
 	}
 }
@@ -458,7 +461,7 @@ func (s *fakeStripe) intentObject(pi *fsIntent) map[string]any {
 	switch pi.Status {
 	case "succeeded":
 		o["amount_received"] = pi.Amount
-		o["latest_charge"] = "ch_" + strings.TrimPrefix(pi.ID, "pi_")
+		o["latest_charge"] = chargeOf(pi.ID)
 	case "requires_action":
 		o["next_action"] = map[string]any{"type": "redirect_to_url",
 			"redirect_to_url": map[string]any{"url": s.baseURL + "/3ds/" + pi.ID, "return_url": "https://example.test/return"}}
@@ -528,6 +531,9 @@ func (s *fakeStripe) createRefund(f url.Values, key string) (int, []byte) {
 	if pi.Status != "succeeded" {
 		return s.malformed("payment_intent", "PaymentIntent %s has not succeeded; nothing to refund", pi.ID)
 	}
+	if s.disputes[pi.ID] != nil {
+		return s.refuse(400, "charge_disputed", "Charge "+chargeOf(pi.ID)+" has been charged back; cannot issue a refund.")
+	}
 	if amount > pi.Amount-pi.Refunded {
 		s.anomalyLocked("a refund of %d for %s (key %q) after %d of %d was already refunded under another key",
 			amount, pi.ID, key, pi.Refunded, pi.Amount)
@@ -537,12 +543,17 @@ func (s *fakeStripe) createRefund(f url.Values, key string) (int, []byte) {
 	s.balance -= amount
 	r := &fsRefund{ID: s.newID("re"), PaymentIntent: pi.ID, Amount: amount, Key: key}
 	s.refunds[r.ID] = r
-	charge := "ch_" + strings.TrimPrefix(pi.ID, "pi_")
-	s.event("charge.refunded", map[string]any{"id": charge, "object": "charge", "amount": pi.Amount,
-		"amount_refunded": pi.Refunded, "payment_intent": pi.ID, "refunded": pi.Refunded == pi.Amount,
-		"currency": pi.Currency, "metadata": pi.Metadata, "livemode": false}, "")
+	s.event("charge.refunded", s.chargeObject(pi), "")
 	return 200, mustJSON(map[string]any{"id": r.ID, "object": "refund", "amount": amount, "payment_intent": pi.ID,
-		"charge": charge, "currency": pi.Currency, "status": "succeeded", "created": time.Now().Unix()})
+		"charge": chargeOf(pi.ID), "currency": pi.Currency, "status": "succeeded", "created": time.Now().Unix()})
+}
+
+// chargeObject is a succeeded PaymentIntent's charge, with its running
+// total refunded.
+func (s *fakeStripe) chargeObject(pi *fsIntent) map[string]any {
+	return map[string]any{"id": chargeOf(pi.ID), "object": "charge", "amount": pi.Amount,
+		"amount_refunded": pi.Refunded, "payment_intent": pi.ID, "refunded": pi.Refunded == pi.Amount,
+		"currency": pi.Currency, "metadata": pi.Metadata, "livemode": false}
 }
 
 func (s *fakeStripe) createAccount(f url.Values) (int, []byte) {

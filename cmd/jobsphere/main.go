@@ -11,9 +11,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	// A second Ctrl-C during the graceful shutdown ends the process at once.
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	status := exitStatus(err)
+	if status == 1 {
 		fmt.Fprintln(os.Stderr, "jobsphere:", err)
-		os.Exit(1)
 	}
+	os.Exit(status)
 }

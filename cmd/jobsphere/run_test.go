@@ -1,24 +1,31 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/jobsphere/jobsphere/graph/generated"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
 // TestServeWithNoConfiguration is `make run` on a fresh clone: no
 // variables but a data dir and a free port, GraphiQL at /, GraphQL working,
-// and a clean shutdown that closes websockets.
+// text logs, and a clean shutdown that closes websockets.
 func TestServeWithNoConfiguration(t *testing.T) {
 	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"}
 	ctx, stop := context.WithCancel(context.Background())
@@ -62,10 +69,12 @@ func TestServeWithNoConfiguration(t *testing.T) {
 		t.Fatalf("ack: %v %v", ack, err)
 	}
 
+	// Ctrl-C (main cancels the context on SIGINT and SIGTERM): a graceful
+	// shutdown, and exit status 0, which `make run` passes on.
 	stop()
 	select {
 	case err := <-done:
-		if err != nil {
+		if err != nil || exitStatus(err) != 0 {
 			t.Fatalf("serve returned %v", err)
 		}
 	case <-time.After(20 * time.Second):
@@ -81,29 +90,26 @@ func TestServeWithNoConfiguration(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
-		t.Fatalf("no shutdown log:\n%s", logs)
+	// Text logs: APP_ENV is not production.
+	if !strings.Contains(logs.String(), " level=INFO msg=stopped") {
+		t.Fatalf("no shutdown log in text:\n%s", logs)
 	}
 }
 
 // TestServeMetricsAddress: with METRICS_ADDR, serve answers /metrics
 // there and not on the API's address.
 func TestServeMetricsAddress(t *testing.T) {
-	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "METRICS_ADDR": "127.0.0.1:0"}
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "METRICS_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json"}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	logs := &servertest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"jobsphere", "serve"}, getenv(env), logs, io.Discard) }()
 	base := waitListening(t, logs, done)
-	var metricsAddr string
-	sc := bufio.NewScanner(strings.NewReader(logs.String()))
-	for sc.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "metrics listening" {
-			metricsAddr = line.Addr
-		}
+	if !strings.Contains(logs.String(), `"msg":"metrics listening"`) {
+		t.Fatalf("LOG_FORMAT=json, but:\n%s", logs)
 	}
+	metricsAddr := findLog(logs.String(), "metrics listening")["addr"]
 	for url, want := range map[string]int{"http://" + metricsAddr + "/metrics": http.StatusOK, base + "/metrics": http.StatusNotFound} {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -129,21 +135,45 @@ func waitListening(t *testing.T, logs *servertest.SyncBuffer, done <-chan error)
 			t.Fatalf("serve exited early: %v\n%s", err, logs)
 		default:
 		}
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				_, port, err := net.SplitHostPort(line.Addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return "http://127.0.0.1:" + port
+		if line := findLog(logs.String(), "listening"); line != nil {
+			_, port, err := net.SplitHostPort(line["addr"])
+			if err != nil {
+				t.Fatal(err)
 			}
+			return "http://127.0.0.1:" + port
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("server never said it was listening:\n%s", logs)
 	return ""
+}
+
+// textAttr is one key=value of slog's text format; the value may be quoted.
+var textAttr = regexp.MustCompile(`([\w.]+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// findLog returns the attributes of the first log line whose message is
+// msg, in slog's JSON or text format; nil when there is none.
+func findLog(logs, msg string) map[string]string {
+	for _, line := range strings.Split(logs, "\n") {
+		attrs := map[string]string{}
+		var obj map[string]any
+		if json.Unmarshal([]byte(line), &obj) == nil {
+			for k, v := range obj {
+				attrs[k] = fmt.Sprint(v)
+			}
+		} else {
+			for _, m := range textAttr.FindAllStringSubmatch(line, -1) {
+				if v, err := strconv.Unquote(m[2]); err == nil {
+					m[2] = v
+				}
+				attrs[m[1]] = m[2]
+			}
+		}
+		if attrs["msg"] == msg {
+			return attrs
+		}
+	}
+	return nil
 }
 
 func TestAdminCreate(t *testing.T) {
@@ -176,12 +206,123 @@ func TestCommandLine(t *testing.T) {
 	if err := run(context.Background(), []string{"jobsphere", "version"}, getenv(nil), &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "jobsphere ") {
 		t.Fatalf("version: %q %v", out.String(), err)
 	}
-	if err := run(context.Background(), []string{"jobsphere", "frobnicate"}, getenv(map[string]string{"DATA_DIR": t.TempDir()}), io.Discard, io.Discard); err == nil {
-		t.Fatal("unknown command accepted")
-	}
 	err := run(context.Background(), []string{"jobsphere", "serve"}, getenv(map[string]string{"PORT": "abc", "DATA_DIR": t.TempDir()}), io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "PORT") {
+	if err == nil || !strings.Contains(err.Error(), "PORT") || exitStatus(err) != 1 {
 		t.Fatalf("bad PORT: %v", err)
+	}
+}
+
+// cli runs jobsphere with args on an environment whose DATA_DIR does not
+// exist yet, and returns what it wrote, its exit status and whether it
+// read the configuration (which creates DATA_DIR for the JWT secret).
+func cli(t *testing.T, args ...string) (stdout, stderr string, status int, configured bool) {
+	t.Helper()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var o, e strings.Builder
+	err := run(ctx, append([]string{"jobsphere"}, args...), getenv(map[string]string{"DATA_DIR": dataDir}), &o, &e)
+	_, statErr := os.Stat(dataDir)
+	return o.String(), e.String(), exitStatus(err), statErr == nil
+}
+
+// TestCommandFlags: every command parses its own flags before anything
+// else. -h and --help print its usage and do nothing more; an unknown
+// flag, a bad value or a stray argument is refused with status 2 and the
+// usage, before the configuration is read.
+func TestCommandFlags(t *testing.T) {
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		for _, help := range []string{"-h", "--help"} {
+			stdout, stderr, status, configured := cli(t, append(words, help)...)
+			if status != 0 || configured || stdout != "" || !strings.HasPrefix(stderr, "usage: jobsphere "+c.name) {
+				t.Errorf("%s %s: status %d, configured %v, stdout %q, stderr %q", c.name, help, status, configured, stdout, stderr)
+			}
+		}
+		for _, bad := range [][]string{{"--bogus"}, {"stray"}} {
+			_, stderr, status, configured := cli(t, append(words, bad...)...)
+			if status != 2 || configured || !strings.Contains(stderr, "usage: jobsphere "+c.name) {
+				t.Errorf("%s %v: status %d, configured %v, stderr %q", c.name, bad, status, configured, stderr)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		args   []string
+		status int
+		want   string // in the output
+	}{
+		{[]string{"serve", "--port", "abc"}, 2, `invalid value "abc" for flag -port: must be an integer between 0 and 65535`},
+		{[]string{"serve", "--port", "70000"}, 2, "usage: jobsphere serve [--port N]"},
+		{[]string{"serve", "--port"}, 2, "flag needs an argument: -port"},
+		{[]string{"serve", "stray", "--port", "9999"}, 2, `unexpected argument "stray"`},
+		{[]string{"sweep", "--grace", "soon"}, 2, `invalid value "soon" for flag -grace`},
+		{[]string{"sweep", "--ahead", "-1h"}, 2, "--ahead -1h0m0s: a duration of 0 or more"},
+		{[]string{"admin", "create", "--name", "Ops"}, 2, "admin create: --email and --password are required"},
+		{[]string{"ledger"}, 2, `"ledger" needs a subcommand`},
+		{[]string{"ledger", "check"}, 2, `unknown command "ledger check"`},
+		{[]string{"ledger", "--help"}, 0, "ledger verify"},
+		{[]string{"admin", "-h"}, 0, "admin create --email E --password P [--name N]"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"--port", "9999"}, 2, `unknown command "--port"`},
+		{[]string{"help", "sweep"}, 0, "usage: jobsphere sweep [--grace 1m] [--ahead 0s]"},
+		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
+	} {
+		stdout, stderr, status, configured := cli(t, tt.args...)
+		if status != tt.status || configured || !strings.Contains(stdout+stderr, tt.want) {
+			t.Errorf("%v: status %d (want %d), configured %v, output:\n%s%s", tt.args, status, tt.status, configured, stdout, stderr)
+		}
+	}
+}
+
+// TestUsage: jobsphere alone is refused with the list of commands;
+// -h, --help and help print it and succeed.
+func TestUsage(t *testing.T) {
+	_, stderr, status, _ := cli(t)
+	if status != 2 || !strings.HasPrefix(stderr, "usage: jobsphere <command>") {
+		t.Fatalf("no command: status %d, stderr %q", status, stderr)
+	}
+	for _, help := range []string{"-h", "--help", "help"} {
+		stdout, stderr, status, configured := cli(t, help)
+		if status != 0 || configured || stderr != "" {
+			t.Fatalf("%s: status %d, configured %v, stderr %q", help, status, configured, stderr)
+		}
+		for _, c := range commands {
+			if !strings.Contains(stdout, "\n  "+c.name) {
+				t.Errorf("%s does not list %q:\n%s", help, c.name, stdout)
+			}
+		}
+	}
+}
+
+// TestServePortFlag: --port is PORT, and wins over it (here over a PORT
+// that would be refused); the links the server hands out follow it.
+func TestServePortFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "abc"}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &servertest.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"jobsphere", "serve", "--port", port}, getenv(env), logs, io.Discard)
+	}()
+	base := waitListening(t, logs, done)
+	if !strings.HasSuffix(base, ":"+port) || !strings.Contains(logs.String(), "http://localhost:"+port) {
+		t.Fatalf("listening on %s, want port %s:\n%s", base, port, logs)
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
 	}
 }
 
@@ -239,7 +380,7 @@ func TestSweepCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"jobsphere", "sweep", "--grace", "0s"}, getenv(env), out, io.Discard); err != nil {
 		t.Fatalf("sweep: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), `"msg":"offers expired","count":1`) {
+	if l := findLog(out.String(), "offers expired"); l == nil || l["count"] != "1" {
 		t.Fatalf("sweep log: %s", out.String())
 	}
 	var w struct {
@@ -250,4 +391,78 @@ func TestSweepCommand(t *testing.T) {
 		t.Fatalf("after the sweep: %+v", w.Wallet)
 	}
 	srv.RequireLedgerVerified(t)
+}
+
+// TestSweepAhead: `sweep --ahead` sweeps as the servers will later: a
+// contractor's dispute left unanswered past DISPUTE_RESPONSE_DAYS is
+// settled for the contractor, and nothing before.
+func TestSweepAhead(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	env["REQUIRE_RELEASE_APPROVAL"] = "false"
+	srv := servertest.Start(t, env)
+	customer, contractor := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR")
+	srv.Fund(t, customer.ID, 20000)
+	cc, kc := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken)
+	var job struct{ CreateJob struct{ ID string } }
+	cc.MustDo(t, `mutation { createJob(input: {title: "Paint the shed", description: "Two coats, dark green", budget: "100"}) { id } }`, nil, &job)
+	var app struct{ ApplyToJob struct{ ID string } }
+	kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+	var offer struct {
+		SendOffer struct{ Offer struct{ ID string } }
+	}
+	cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "100", timeline: "1 day", description: "Two coats of paint"}) { offer { id } } }`,
+		map[string]any{"a": app.ApplyToJob.ID}, &offer)
+	var accepted struct {
+		AcceptOffer struct{ Contract struct{ ID string } }
+	}
+	kc.MustDo(t, `mutation($o: ID!) { acceptOffer(offerId: $o) { contract { id } } }`, map[string]any{"o": offer.SendOffer.Offer.ID}, &accepted)
+	var opened struct{ OpenDispute struct{ ID string } }
+	kc.MustDo(t, `mutation($c: ID!) { openDispute(input: {contractId: $c, reason: UNRESPONSIVE, description: "Painted, never paid"}) { id } }`,
+		map[string]any{"c": accepted.AcceptOffer.Contract.ID}, &opened)
+	status := func() string {
+		var d struct{ Dispute struct{ Status string } }
+		kc.MustDo(t, `query($d: ID!) { dispute(id: $d) { status } }`, map[string]any{"d": opened.OpenDispute.ID}, &d)
+		return d.Dispute.Status
+	}
+	for _, tt := range []struct{ ahead, want string }{{"119h", "OPEN"}, {"121h", "SETTLED"}} {
+		if err := run(context.Background(), []string{"jobsphere", "sweep", "--ahead", tt.ahead}, getenv(env), io.Discard, io.Discard); err != nil {
+			t.Fatalf("sweep --ahead %s: %v", tt.ahead, err)
+		}
+		if got := status(); got != tt.want {
+			t.Fatalf("after sweep --ahead %s: dispute %s, want %s", tt.ahead, got, tt.want)
+		}
+	}
+	var w struct{ Wallet struct{ Balance string } }
+	kc.MustDo(t, `{ wallet { balance } }`, nil, &w)
+	if w.Wallet.Balance != "80.00" {
+		t.Fatalf("contractor after the default outcome: %s, want 80.00", w.Wallet.Balance)
+	}
+	srv.RequireLedgerVerified(t)
+}
+
+// TestSchemaCommand: `schema` prints an SDL that loads on its own into
+// the schema the server serves, without gqlgen's directives, and
+// schema.graphql holds it as printed (`make generate` writes it).
+func TestSchemaCommand(t *testing.T) {
+	stdout, stderr, status, configured := cli(t, "schema")
+	if status != 0 || configured || stderr != "" {
+		t.Fatalf("schema: status %d, configured %v, stderr %q", status, configured, stderr)
+	}
+	loaded, err := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: stdout})
+	if err != nil {
+		t.Fatalf("the printed SDL does not load: %v", err)
+	}
+	served := generated.NewExecutableSchema(generated.Config{}).Schema()
+	for name, def := range served.Types {
+		if got := loaded.Types[name]; got == nil || len(got.Fields) != len(def.Fields) || len(got.EnumValues) != len(def.EnumValues) {
+			t.Errorf("type %s: printed %+v", name, got)
+		}
+	}
+	if strings.Contains(stdout, "@go") {
+		t.Error("the SDL shows gqlgen's directives")
+	}
+	committed, err := os.ReadFile("../../schema.graphql")
+	if err != nil || string(committed) != stdout {
+		t.Fatalf("schema.graphql is not what `jobsphere schema` prints (%v): run make generate", err)
+	}
 }

@@ -28,11 +28,13 @@ import (
 // seedPassword is the demo accounts' password; printed, never for production.
 const seedPassword = "Password123"
 
-// The demo accounts.
+// The demo accounts. The newcomer is a contractor who has not onboarded
+// to Stripe Connect yet, to try onboarding with.
 const (
 	adminEmail      = "admin@jobsphere.test"
 	customerEmail   = "customer@jobsphere.test"
 	contractorEmail = "contractor@jobsphere.test"
+	newcomerEmail   = "newcomer@jobsphere.test"
 )
 
 // stage is how far along its life a demo job is taken.
@@ -83,6 +85,7 @@ const demoReview = "Fast, friendly and the logo is exactly what we wanted."
 // demoWorld is what seed made, for the summary.
 type demoWorld struct {
 	admin, customer, contractor      *ent.User
+	newcomer                         *ent.User // a contractor without a Connect account
 	deposit                          *ent.Deposit
 	connect                          *payments.ConnectStatus
 	customerWallet, contractorWallet *ent.Wallet
@@ -101,7 +104,8 @@ type seededJob struct {
 
 // seed makes a demo world so GraphiQL shows something at once: an admin,
 // a customer whose wallet was funded by a sandbox Checkout deposit, a
-// contractor with a verified Connect account, and jobs at every stage.
+// contractor with a verified Connect account, one who has not onboarded
+// yet, and jobs at every stage.
 // Everything goes through the services the GraphQL resolvers call, so the
 // ledger verifies afterwards. It runs once: a second run finds the world
 // and stops; a half-made world (an interrupted run) is refused.
@@ -138,7 +142,7 @@ func seed(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout i
 // is the customer's review; demo accounts without it are a half-made world,
 // which seed refuses rather than adds to.
 func demoPresent(ctx context.Context, client *ent.Client) (bool, error) {
-	n, err := client.User.Query().Where(user.EmailIn(adminEmail, customerEmail, contractorEmail)).Count(ctx)
+	n, err := client.User.Query().Where(user.EmailIn(adminEmail, customerEmail, contractorEmail, newcomerEmail)).Count(ctx)
 	if err != nil || n == 0 {
 		return false, err
 	}
@@ -160,6 +164,9 @@ func buildWorld(ctx context.Context, app *app.App) (*demoWorld, error) {
 		return nil, err
 	}
 	if w.contractor, err = register(ctx, app.Auth, contractorEmail, "Robin Contractor", role.Contractor); err != nil {
+		return nil, err
+	}
+	if w.newcomer, err = register(ctx, app.Auth, newcomerEmail, "Noa Newcomer", role.Contractor); err != nil {
 		return nil, err
 	}
 	admin, customer, contractor := viewer(w.admin), viewer(w.customer), viewer(w.contractor)
@@ -354,6 +361,8 @@ func demoExamples(w *demoWorld) []demoExample {
 		{"contractor", fmt.Sprintf(`{ connectAccountStatus { status payoutsEnabled } wallet { balance totalEarnings } `+
 			`reviews(freelancerId: %q, first: 5) { totalCount edges { node { rating description } } } }`, w.contractor.ID)},
 		{"admin", `{ platformStats { revenue escrowHeld walletBalances ledgerBalanced } }`},
+		{"newcomer", `{ connectAccountStatus { status onboardingComplete } }`},
+		{"newcomer", `mutation { createConnectAccount { accountId onboardingUrl } }`},
 	}
 	for _, sj := range w.jobs {
 		switch {
@@ -379,6 +388,9 @@ func printWorld(out io.Writer, cfg *config.Config, w *demoWorld) {
 	fmt.Fprintf(&b, "  contractor  %-27s %s\n", w.contractor.Email, w.contractor.ID)
 	fmt.Fprintf(&b, "              wallet: balance %s; Stripe Connect %s %s (payouts enabled: can withdraw)\n",
 		cur.Display(w.contractorWallet.Balance), deref(w.connect.AccountID), deref(w.connect.Status))
+	fmt.Fprintf(&b, "  newcomer    %-27s %s\n", w.newcomer.Email, w.newcomer.ID)
+	b.WriteString("              a contractor who has not onboarded to Stripe Connect yet (cannot withdraw): " +
+		"createConnectAccount as this account, then open its onboardingUrl (the sandbox's onboarding page)\n")
 
 	b.WriteString("\nJobs (posted by the customer; the contractor applied to each)\n")
 	for _, sj := range w.jobs {

@@ -16,8 +16,9 @@ import (
 // TestSeedDemoWorld: seed on a fresh database makes the world it prints,
 // through the real money paths (a sandbox Checkout deposit, a sandbox
 // Connect onboarding, the marketplace's own calls), so the ledger
-// verifies; a second run changes nothing; and every query the summary
-// suggests works as printed.
+// verifies; a second run changes nothing; a second contractor has not
+// onboarded yet, and says so; and every query the summary suggests works
+// as printed (the newcomer's onboarding starts with one).
 func TestSeedDemoWorld(t *testing.T) {
 	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
 		env := servertest.Env(t, db)
@@ -39,10 +40,13 @@ func TestSeedDemoWorld(t *testing.T) {
 		srv := servertest.Start(t, env)
 		ctx := context.Background()
 		users := map[string]servertest.User{}
-		for as, email := range map[string]string{"admin": adminEmail, "customer": customerEmail, "contractor": contractorEmail} {
-			u := srv.Login(t, email, seedPassword)
-			if u.Role != strings.ToUpper(as) || !strings.Contains(summary, email) {
-				t.Fatalf("%s: role %s, printed: %v", email, u.Role, strings.Contains(summary, email))
+		for as, account := range map[string]struct{ email, role string }{
+			"admin": {adminEmail, "ADMIN"}, "customer": {customerEmail, "CUSTOMER"},
+			"contractor": {contractorEmail, "CONTRACTOR"}, "newcomer": {newcomerEmail, "CONTRACTOR"},
+		} {
+			u := srv.Login(t, account.email, seedPassword)
+			if u.Role != account.role || !regexp.MustCompile(`(?m)^  `+as+` +`+regexp.QuoteMeta(account.email)+` `).MatchString(summary) {
+				t.Fatalf("%s: role %s, printed as %s: %v", account.email, u.Role, as, strings.Contains(summary, account.email))
 			}
 			users[as] = u
 		}
@@ -78,6 +82,11 @@ func TestSeedDemoWorld(t *testing.T) {
 		if s := st.ConnectAccountStatus; s.Status == nil || *s.Status != "VERIFIED" || !s.PayoutsEnabled || !s.ChargesEnabled {
 			t.Fatalf("connect: %+v", s)
 		}
+		// The newcomer has no Connect account, and the summary says so.
+		srv.Client(users["newcomer"].AccessToken).MustDo(t, `{ connectAccountStatus { status payoutsEnabled chargesEnabled } }`, nil, &st)
+		if s := st.ConnectAccountStatus; s.Status != nil || s.PayoutsEnabled || !strings.Contains(summary, "has not onboarded to Stripe Connect yet") {
+			t.Fatalf("newcomer's connect: %+v", s)
+		}
 
 		// A job in every state, as its customer sees them.
 		if got, want := jobStates(t, customer), []string{
@@ -95,7 +104,7 @@ func TestSeedDemoWorld(t *testing.T) {
 			t.Fatalf("reviews: %+v", rating)
 		}
 		// The second run added nothing.
-		if n, err := srv.App.Client.User.Query().Where(user.EmailIn(adminEmail, customerEmail, contractorEmail)).Count(ctx); err != nil || n != 3 {
+		if n, err := srv.App.Client.User.Query().Where(user.EmailIn(adminEmail, customerEmail, contractorEmail, newcomerEmail)).Count(ctx); err != nil || n != 4 {
 			t.Fatalf("demo users: %d %v", n, err)
 		}
 		if n, err := srv.App.Client.Job.Query().Count(ctx); err != nil || n != len(demoJobs) {

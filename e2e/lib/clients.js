@@ -59,6 +59,20 @@ export async function liveSubscriptions(server) {
 }
 
 /**
+ * moreSubscriptionsThan resolves once the server counts more live
+ * subscriptions than before, and fails after 10 s or as soon as failed()
+ * returns an error.
+ */
+export async function moreSubscriptionsThan(server, before, failed = () => undefined) {
+  for (const deadline = Date.now() + 10_000; (await liveSubscriptions(server)) <= before;) {
+    const err = failed();
+    if (err) throw err;
+    if (Date.now() > deadline) throw new Error('the subscription did not become live within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
  * events starts a subscription and resolves once the server has it live
  * (graphql-ws has no acknowledgement for a subscribe, so it watches the
  * server's metrics); events pushed from then on are kept. next() waits for
@@ -85,11 +99,7 @@ export async function events(server, client, query, variables = {}) {
       for (const w of waiting.splice(0)) w.fail(err);
     },
   });
-  for (const deadline = Date.now() + 10_000; (await liveSubscriptions(server)) <= before;) {
-    if (failure) throw failure;
-    if (Date.now() > deadline) throw new Error('the subscription did not become live within 10 s');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await moreSubscriptionsThan(server, before, () => failure);
   return {
     next(match = () => true, timeoutMs = 10_000) {
       if (failure) return Promise.reject(failure);

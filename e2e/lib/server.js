@@ -39,6 +39,7 @@ export async function startServer(extraEnv = {}) {
     PUBLIC_URL: url,
     BCRYPT_COST: '4', // fast sign-ups; production refuses anything under 10
     LOG_LEVEL: 'debug',
+    LOG_FORMAT: 'json', // `logs` holds one parsed object per line
     ...extraEnv,
   };
   const cli = async (...args) => {

@@ -42,6 +42,10 @@ const (
 	FieldTransactionID = "transaction_id"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldRefundedAmount holds the string denoting the refunded_amount field in the database.
+	FieldRefundedAmount = "refunded_amount"
+	// FieldRefundTransactionID holds the string denoting the refund_transaction_id field in the database.
+	FieldRefundTransactionID = "refund_transaction_id"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeTransaction holds the string denoting the transaction edge name in mutations.
@@ -79,6 +83,8 @@ var Columns = []string{
 	FieldFailureReason,
 	FieldTransactionID,
 	FieldCompletedAt,
+	FieldRefundedAmount,
+	FieldRefundTransactionID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -98,6 +104,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultRefundedAmount holds the default value on creation for the "refunded_amount" field.
+	DefaultRefundedAmount int64
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -115,6 +123,7 @@ const (
 	StatusSUCCEEDED       Status = "SUCCEEDED"
 	StatusFAILED          Status = "FAILED"
 	StatusEXPIRED         Status = "EXPIRED"
+	StatusREFUNDED        Status = "REFUNDED"
 )
 
 func (s Status) String() string {
@@ -124,7 +133,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusREQUIRES_ACTION, StatusSUCCEEDED, StatusFAILED, StatusEXPIRED:
+	case StatusPENDING, StatusREQUIRES_ACTION, StatusSUCCEEDED, StatusFAILED, StatusEXPIRED, StatusREFUNDED:
 		return nil
 	default:
 		return fmt.Errorf("deposit: invalid enum value for status field: %q", s)
@@ -220,6 +229,16 @@ func ByTransactionID(opts ...sql.OrderTermOption) OrderOption {
 // ByCompletedAt orders the results by the completed_at field.
 func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
+}
+
+// ByRefundedAmount orders the results by the refunded_amount field.
+func ByRefundedAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundedAmount, opts...).ToFunc()
+}
+
+// ByRefundTransactionID orders the results by the refund_transaction_id field.
+func ByRefundTransactionID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundTransactionID, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -106,6 +106,16 @@ func CompletedAt(v time.Time) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldCompletedAt, v))
 }
 
+// RefundedAmount applies equality check predicate on the "refunded_amount" field. It's identical to RefundedAmountEQ.
+func RefundedAmount(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundTransactionID applies equality check predicate on the "refund_transaction_id" field. It's identical to RefundTransactionIDEQ.
+func RefundTransactionID(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundTransactionID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Deposit {
 	return predicate.Deposit(sql.FieldEQ(FieldCreatedAt, v))
@@ -764,6 +774,126 @@ func CompletedAtIsNil() predicate.Deposit {
 // CompletedAtNotNil applies the NotNil predicate on the "completed_at" field.
 func CompletedAtNotNil() predicate.Deposit {
 	return predicate.Deposit(sql.FieldNotNull(FieldCompletedAt))
+}
+
+// RefundedAmountEQ applies the EQ predicate on the "refunded_amount" field.
+func RefundedAmountEQ(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountNEQ applies the NEQ predicate on the "refunded_amount" field.
+func RefundedAmountNEQ(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountIn applies the In predicate on the "refunded_amount" field.
+func RefundedAmountIn(vs ...int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountNotIn applies the NotIn predicate on the "refunded_amount" field.
+func RefundedAmountNotIn(vs ...int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountGT applies the GT predicate on the "refunded_amount" field.
+func RefundedAmountGT(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountGTE applies the GTE predicate on the "refunded_amount" field.
+func RefundedAmountGTE(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGTE(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLT applies the LT predicate on the "refunded_amount" field.
+func RefundedAmountLT(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLTE applies the LTE predicate on the "refunded_amount" field.
+func RefundedAmountLTE(v int64) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLTE(FieldRefundedAmount, v))
+}
+
+// RefundTransactionIDEQ applies the EQ predicate on the "refund_transaction_id" field.
+func RefundTransactionIDEQ(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldEQ(FieldRefundTransactionID, v))
+}
+
+// RefundTransactionIDNEQ applies the NEQ predicate on the "refund_transaction_id" field.
+func RefundTransactionIDNEQ(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNEQ(FieldRefundTransactionID, v))
+}
+
+// RefundTransactionIDIn applies the In predicate on the "refund_transaction_id" field.
+func RefundTransactionIDIn(vs ...pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldIn(FieldRefundTransactionID, vs...))
+}
+
+// RefundTransactionIDNotIn applies the NotIn predicate on the "refund_transaction_id" field.
+func RefundTransactionIDNotIn(vs ...pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotIn(FieldRefundTransactionID, vs...))
+}
+
+// RefundTransactionIDGT applies the GT predicate on the "refund_transaction_id" field.
+func RefundTransactionIDGT(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGT(FieldRefundTransactionID, v))
+}
+
+// RefundTransactionIDGTE applies the GTE predicate on the "refund_transaction_id" field.
+func RefundTransactionIDGTE(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldGTE(FieldRefundTransactionID, v))
+}
+
+// RefundTransactionIDLT applies the LT predicate on the "refund_transaction_id" field.
+func RefundTransactionIDLT(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLT(FieldRefundTransactionID, v))
+}
+
+// RefundTransactionIDLTE applies the LTE predicate on the "refund_transaction_id" field.
+func RefundTransactionIDLTE(v pulid.ID) predicate.Deposit {
+	return predicate.Deposit(sql.FieldLTE(FieldRefundTransactionID, v))
+}
+
+// RefundTransactionIDContains applies the Contains predicate on the "refund_transaction_id" field.
+func RefundTransactionIDContains(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldContains(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDHasPrefix applies the HasPrefix predicate on the "refund_transaction_id" field.
+func RefundTransactionIDHasPrefix(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldHasPrefix(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDHasSuffix applies the HasSuffix predicate on the "refund_transaction_id" field.
+func RefundTransactionIDHasSuffix(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldHasSuffix(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDIsNil applies the IsNil predicate on the "refund_transaction_id" field.
+func RefundTransactionIDIsNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldIsNull(FieldRefundTransactionID))
+}
+
+// RefundTransactionIDNotNil applies the NotNil predicate on the "refund_transaction_id" field.
+func RefundTransactionIDNotNil() predicate.Deposit {
+	return predicate.Deposit(sql.FieldNotNull(FieldRefundTransactionID))
+}
+
+// RefundTransactionIDEqualFold applies the EqualFold predicate on the "refund_transaction_id" field.
+func RefundTransactionIDEqualFold(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldEqualFold(FieldRefundTransactionID, vc))
+}
+
+// RefundTransactionIDContainsFold applies the ContainsFold predicate on the "refund_transaction_id" field.
+func RefundTransactionIDContainsFold(v pulid.ID) predicate.Deposit {
+	vc := string(v)
+	return predicate.Deposit(sql.FieldContainsFold(FieldRefundTransactionID, vc))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -9,6 +9,18 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 )
 
+// The ChargebackFunc type is an adapter to allow the use of ordinary
+// function as Chargeback mutator.
+type ChargebackFunc func(context.Context, *ent.ChargebackMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ChargebackFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ChargebackMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ChargebackMutation", m)
+}
+
 // The ConnectAccountFunc type is an adapter to allow the use of ordinary
 // function as ConnectAccount mutator.
 type ConnectAccountFunc func(context.Context, *ent.ConnectAccountMutation) (ent.Value, error)
@@ -79,6 +91,18 @@ func (f EscrowFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EscrowMutation", m)
+}
+
+// The FraudWarningFunc type is an adapter to allow the use of ordinary
+// function as FraudWarning mutator.
+type FraudWarningFunc func(context.Context, *ent.FraudWarningMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f FraudWarningFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FraudWarningMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FraudWarningMutation", m)
 }
 
 // The JobFunc type is an adapter to allow the use of ordinary

@@ -180,15 +180,17 @@ type Type string
 
 // Type values.
 const (
-	TypeDEPOSIT           Type = "DEPOSIT"
-	TypeWITHDRAWAL        Type = "WITHDRAWAL"
-	TypeESCROW_HOLD       Type = "ESCROW_HOLD"
-	TypeESCROW_RELEASE    Type = "ESCROW_RELEASE"
-	TypePLATFORM_FEE      Type = "PLATFORM_FEE"
-	TypeSERVICE_FEE       Type = "SERVICE_FEE"
-	TypeCONTRACTOR_PAYOUT Type = "CONTRACTOR_PAYOUT"
-	TypeREFUND            Type = "REFUND"
-	TypeWALLET_TRANSFER   Type = "WALLET_TRANSFER"
+	TypeDEPOSIT             Type = "DEPOSIT"
+	TypeWITHDRAWAL          Type = "WITHDRAWAL"
+	TypeESCROW_HOLD         Type = "ESCROW_HOLD"
+	TypeESCROW_RELEASE      Type = "ESCROW_RELEASE"
+	TypePLATFORM_FEE        Type = "PLATFORM_FEE"
+	TypeSERVICE_FEE         Type = "SERVICE_FEE"
+	TypeCONTRACTOR_PAYOUT   Type = "CONTRACTOR_PAYOUT"
+	TypeREFUND              Type = "REFUND"
+	TypeWALLET_TRANSFER     Type = "WALLET_TRANSFER"
+	TypeCHARGEBACK          Type = "CHARGEBACK"
+	TypeCHARGEBACK_REVERSAL Type = "CHARGEBACK_REVERSAL"
 )
 
 func (_type Type) String() string {
@@ -198,7 +200,7 @@ func (_type Type) String() string {
 // TypeValidator is a validator for the "type" field enum values. It is called by the builders before save.
 func TypeValidator(_type Type) error {
 	switch _type {
-	case TypeDEPOSIT, TypeWITHDRAWAL, TypeESCROW_HOLD, TypeESCROW_RELEASE, TypePLATFORM_FEE, TypeSERVICE_FEE, TypeCONTRACTOR_PAYOUT, TypeREFUND, TypeWALLET_TRANSFER:
+	case TypeDEPOSIT, TypeWITHDRAWAL, TypeESCROW_HOLD, TypeESCROW_RELEASE, TypePLATFORM_FEE, TypeSERVICE_FEE, TypeCONTRACTOR_PAYOUT, TypeREFUND, TypeWALLET_TRANSFER, TypeCHARGEBACK, TypeCHARGEBACK_REVERSAL:
 		return nil
 	default:
 		return fmt.Errorf("ledgertransaction: invalid enum value for type field: %q", _type)

@@ -9,6 +9,54 @@ import (
 )
 
 var (
+	// ChargebacksColumns holds the columns for the "chargebacks" table.
+	ChargebacksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "stripe_dispute_id", Type: field.TypeString, Unique: true},
+		{Name: "stripe_payment_intent_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "fee", Type: field.TypeInt64, Default: 0},
+		{Name: "reason", Type: field.TypeString, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "WON", "LOST"}, Default: "OPEN"},
+		{Name: "closed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "customer_id", Type: field.TypeString},
+		{Name: "deposit_id", Type: field.TypeString, Nullable: true},
+		{Name: "contract_id", Type: field.TypeString, Nullable: true},
+	}
+	// ChargebacksTable holds the schema information for the "chargebacks" table.
+	ChargebacksTable = &schema.Table{
+		Name:       "chargebacks",
+		Columns:    ChargebacksColumns,
+		PrimaryKey: []*schema.Column{ChargebacksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "chargebacks_users_customer",
+				Columns:    []*schema.Column{ChargebacksColumns[9]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "chargebacks_deposits_deposit",
+				Columns:    []*schema.Column{ChargebacksColumns[10]},
+				RefColumns: []*schema.Column{DepositsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "chargebacks_contracts_contract",
+				Columns:    []*schema.Column{ChargebacksColumns[11]},
+				RefColumns: []*schema.Column{ContractsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "chargeback_customer_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ChargebacksColumns[9], ChargebacksColumns[7]},
+			},
+		},
+	}
 	// ConnectAccountsColumns holds the columns for the "connect_accounts" table.
 	ConnectAccountsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -93,13 +141,15 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "amount", Type: field.TypeInt64},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "REQUIRES_ACTION", "SUCCEEDED", "FAILED", "EXPIRED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "REQUIRES_ACTION", "SUCCEEDED", "FAILED", "EXPIRED", "REFUNDED"}, Default: "PENDING"},
 		{Name: "method", Type: field.TypeEnum, Enums: []string{"CHECKOUT", "PAYMENT_INTENT"}},
 		{Name: "checkout_url", Type: field.TypeString, Nullable: true},
 		{Name: "stripe_checkout_session_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "stripe_payment_intent_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "failure_reason", Type: field.TypeString, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "refund_transaction_id", Type: field.TypeString, Nullable: true},
 		{Name: "user_id", Type: field.TypeString},
 		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
 	}
@@ -111,13 +161,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deposits_users_user",
-				Columns:    []*schema.Column{DepositsColumns[11]},
+				Columns:    []*schema.Column{DepositsColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "deposits_ledger_transactions_transaction",
-				Columns:    []*schema.Column{DepositsColumns[12]},
+				Columns:    []*schema.Column{DepositsColumns[14]},
 				RefColumns: []*schema.Column{LedgerTransactionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -251,6 +301,57 @@ var (
 			},
 		},
 	}
+	// FraudWarningsColumns holds the columns for the "fraud_warnings" table.
+	FraudWarningsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "stripe_warning_id", Type: field.TypeString, Unique: true},
+		{Name: "stripe_charge_id", Type: field.TypeString, Default: ""},
+		{Name: "stripe_payment_intent_id", Type: field.TypeString},
+		{Name: "fraud_type", Type: field.TypeString, Default: ""},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "customer_id", Type: field.TypeString},
+		{Name: "deposit_id", Type: field.TypeString, Nullable: true},
+		{Name: "contract_id", Type: field.TypeString, Nullable: true},
+	}
+	// FraudWarningsTable holds the schema information for the "fraud_warnings" table.
+	FraudWarningsTable = &schema.Table{
+		Name:       "fraud_warnings",
+		Columns:    FraudWarningsColumns,
+		PrimaryKey: []*schema.Column{FraudWarningsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fraud_warnings_users_customer",
+				Columns:    []*schema.Column{FraudWarningsColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "fraud_warnings_deposits_deposit",
+				Columns:    []*schema.Column{FraudWarningsColumns[8]},
+				RefColumns: []*schema.Column{DepositsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "fraud_warnings_contracts_contract",
+				Columns:    []*schema.Column{FraudWarningsColumns[9]},
+				RefColumns: []*schema.Column{ContractsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "fraudwarning_stripe_payment_intent_id",
+				Unique:  false,
+				Columns: []*schema.Column{FraudWarningsColumns[4]},
+			},
+			{
+				Name:    "fraudwarning_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{FraudWarningsColumns[7]},
+			},
+		},
+	}
 	// JobsColumns holds the columns for the "jobs" table.
 	JobsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -373,7 +474,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "idempotency_key", Type: field.TypeString, Unique: true},
 		{Name: "request_hash", Type: field.TypeString},
-		{Name: "type", Type: field.TypeEnum, Enums: []string{"DEPOSIT", "WITHDRAWAL", "ESCROW_HOLD", "ESCROW_RELEASE", "PLATFORM_FEE", "SERVICE_FEE", "CONTRACTOR_PAYOUT", "REFUND", "WALLET_TRANSFER"}},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"DEPOSIT", "WITHDRAWAL", "ESCROW_HOLD", "ESCROW_RELEASE", "PLATFORM_FEE", "SERVICE_FEE", "CONTRACTOR_PAYOUT", "REFUND", "WALLET_TRANSFER", "CHARGEBACK", "CHARGEBACK_REVERSAL"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "COMPLETED", "FAILED", "REVERSED"}, Default: "COMPLETED"},
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "currency", Type: field.TypeString},
@@ -748,6 +849,8 @@ var (
 		{Name: "is_frozen", Type: field.TypeBool, Default: false},
 		{Name: "frozen_reason", Type: field.TypeEnum, Nullable: true, Enums: []string{"ADMIN", "CHARGEBACK", "FRAUD_WARNING"}},
 		{Name: "frozen_note", Type: field.TypeString, Nullable: true},
+		{Name: "chargeback_open", Type: field.TypeBool, Default: false},
+		{Name: "fraud_warning_open", Type: field.TypeBool, Default: false},
 		{Name: "user_id", Type: field.TypeString, Unique: true},
 	}
 	// WalletsTable holds the schema information for the "wallets" table.
@@ -758,7 +861,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wallets_users_wallet",
-				Columns:    []*schema.Column{WalletsColumns[15]},
+				Columns:    []*schema.Column{WalletsColumns[17]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -804,12 +907,14 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		ChargebacksTable,
 		ConnectAccountsTable,
 		ContractsTable,
 		DepositsTable,
 		DisputesTable,
 		DisputeMessagesTable,
 		EscrowsTable,
+		FraudWarningsTable,
 		JobsTable,
 		JobApplicationsTable,
 		LedgerAccountsTable,
@@ -829,6 +934,9 @@ var (
 )
 
 func init() {
+	ChargebacksTable.ForeignKeys[0].RefTable = UsersTable
+	ChargebacksTable.ForeignKeys[1].RefTable = DepositsTable
+	ChargebacksTable.ForeignKeys[2].RefTable = ContractsTable
 	ConnectAccountsTable.ForeignKeys[0].RefTable = UsersTable
 	ContractsTable.ForeignKeys[0].RefTable = UsersTable
 	ContractsTable.ForeignKeys[1].RefTable = UsersTable
@@ -841,6 +949,9 @@ func init() {
 	DisputeMessagesTable.ForeignKeys[0].RefTable = DisputesTable
 	DisputeMessagesTable.ForeignKeys[1].RefTable = UsersTable
 	EscrowsTable.ForeignKeys[0].RefTable = ContractsTable
+	FraudWarningsTable.ForeignKeys[0].RefTable = UsersTable
+	FraudWarningsTable.ForeignKeys[1].RefTable = DepositsTable
+	FraudWarningsTable.ForeignKeys[2].RefTable = ContractsTable
 	JobsTable.ForeignKeys[0].RefTable = UsersTable
 	JobsTable.ForeignKeys[1].RefTable = UsersTable
 	JobApplicationsTable.ForeignKeys[0].RefTable = JobsTable

@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// Chargeback is the predicate function for chargeback builders.
+type Chargeback func(*sql.Selector)
+
 // ConnectAccount is the predicate function for connectaccount builders.
 type ConnectAccount func(*sql.Selector)
 
@@ -23,6 +26,9 @@ type DisputeMessage func(*sql.Selector)
 
 // Escrow is the predicate function for escrow builders.
 type Escrow func(*sql.Selector)
+
+// FraudWarning is the predicate function for fraudwarning builders.
+type FraudWarning func(*sql.Selector)
 
 // Job is the predicate function for job builders.
 type Job func(*sql.Selector)

@@ -65,6 +65,7 @@ func (LedgerTransaction) Fields() []ent.Field {
 		field.Enum("type").Values(
 			"DEPOSIT", "WITHDRAWAL", "ESCROW_HOLD", "ESCROW_RELEASE", "PLATFORM_FEE",
 			"SERVICE_FEE", "CONTRACTOR_PAYOUT", "REFUND", "WALLET_TRANSFER",
+			"CHARGEBACK", "CHARGEBACK_REVERSAL",
 		).Immutable().Annotations(entgql.Type("TransactionType")),
 		field.Enum("status").Values("PENDING", "COMPLETED", "FAILED", "REVERSED").
 			Default("COMPLETED").Annotations(entgql.Type("TransactionStatus")),

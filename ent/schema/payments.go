@@ -27,7 +27,7 @@ func (Deposit) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("user_id").GoType(pulid.ID("")).Immutable().Annotations(hidden),
 		field.Int64("amount").Annotations(decimal).Immutable(),
-		field.Enum("status").Values("PENDING", "REQUIRES_ACTION", "SUCCEEDED", "FAILED", "EXPIRED").
+		field.Enum("status").Values("PENDING", "REQUIRES_ACTION", "SUCCEEDED", "FAILED", "EXPIRED", "REFUNDED").
 			Default("PENDING").Annotations(entgql.Type("DepositStatus")),
 		field.Enum("method").Values("CHECKOUT", "PAYMENT_INTENT").Immutable().
 			Annotations(entgql.Type("DepositMethod")),
@@ -39,6 +39,16 @@ func (Deposit) Fields() []ent.Field {
 		field.String("failure_reason").Optional().Nillable(),
 		field.String("transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
 		field.Time("completed_at").Optional().Nillable(),
+		// What of it an admin refunded to the card (refundDeposit), a
+		// refund in flight included: counted before Stripe is asked, so
+		// that Stripe's charge.refunded for it is known as ours.
+		field.Int64("refunded_amount").Annotations(decimal).Default(0),
+		// The refund in flight: its ledger transaction (the money out of
+		// the wallet), set and committed before Stripe is asked, cleared
+		// once Stripe answered. Its key is the Stripe refund's idempotency
+		// key: while it is set, a retry finishes that refund instead of
+		// starting another.
+		field.String("refund_transaction_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
 	}
 }
 

@@ -36,14 +36,18 @@ func (Wallet) Fields() []ent.Field {
 		// (money taken back by a refund made at Stripe that their balance
 		// could not cover).
 		field.Int64("amount_owed").Annotations(decimal).Default(0),
-		// Frozen: some reason holds; frozen_reason shows one (CHARGEBACK
-		// before ADMIN). ADMIN holds while frozen_note (the admin's note)
-		// is set, CHARGEBACK while money is owed; package ledger keeps the
-		// three columns in step.
+		// Frozen: some reason holds; frozen_reason shows one (CHARGEBACK,
+		// then FRAUD_WARNING, then ADMIN). ADMIN holds while frozen_note
+		// (the admin's note) is set, CHARGEBACK while money is owed or a
+		// chargeback case is open (chargeback_open), FRAUD_WARNING while
+		// an early fraud warning is unresolved (fraud_warning_open);
+		// package ledger keeps these columns in step.
 		field.Bool("is_frozen").Default(false),
 		field.Enum("frozen_reason").Values("ADMIN", "CHARGEBACK", "FRAUD_WARNING").Optional().Nillable().
 			Annotations(entgql.Type("FreezeReason")),
 		field.String("frozen_note").Optional().Nillable().Annotations(hidden),
+		field.Bool("chargeback_open").Default(false).Annotations(hidden),
+		field.Bool("fraud_warning_open").Default(false).Annotations(hidden),
 	}
 }
 

@@ -48,6 +48,10 @@ const (
 	FieldFrozenReason = "frozen_reason"
 	// FieldFrozenNote holds the string denoting the frozen_note field in the database.
 	FieldFrozenNote = "frozen_note"
+	// FieldChargebackOpen holds the string denoting the chargeback_open field in the database.
+	FieldChargebackOpen = "chargeback_open"
+	// FieldFraudWarningOpen holds the string denoting the fraud_warning_open field in the database.
+	FieldFraudWarningOpen = "fraud_warning_open"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the wallet in the database.
@@ -79,6 +83,8 @@ var Columns = []string{
 	FieldIsFrozen,
 	FieldFrozenReason,
 	FieldFrozenNote,
+	FieldChargebackOpen,
+	FieldFraudWarningOpen,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -118,6 +124,10 @@ var (
 	DefaultAmountOwed int64
 	// DefaultIsFrozen holds the default value on creation for the "is_frozen" field.
 	DefaultIsFrozen bool
+	// DefaultChargebackOpen holds the default value on creation for the "chargeback_open" field.
+	DefaultChargebackOpen bool
+	// DefaultFraudWarningOpen holds the default value on creation for the "fraud_warning_open" field.
+	DefaultFraudWarningOpen bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 )
@@ -227,6 +237,16 @@ func ByFrozenReason(opts ...sql.OrderTermOption) OrderOption {
 // ByFrozenNote orders the results by the frozen_note field.
 func ByFrozenNote(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFrozenNote, opts...).ToFunc()
+}
+
+// ByChargebackOpen orders the results by the chargeback_open field.
+func ByChargebackOpen(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChargebackOpen, opts...).ToFunc()
+}
+
+// ByFraudWarningOpen orders the results by the fraud_warning_open field.
+func ByFraudWarningOpen(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFraudWarningOpen, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

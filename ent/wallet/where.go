@@ -126,6 +126,16 @@ func FrozenNote(v string) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldFrozenNote, v))
 }
 
+// ChargebackOpen applies equality check predicate on the "chargeback_open" field. It's identical to ChargebackOpenEQ.
+func ChargebackOpen(v bool) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldChargebackOpen, v))
+}
+
+// FraudWarningOpen applies equality check predicate on the "fraud_warning_open" field. It's identical to FraudWarningOpenEQ.
+func FraudWarningOpen(v bool) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldFraudWarningOpen, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldCreatedAt, v))
@@ -744,6 +754,26 @@ func FrozenNoteEqualFold(v string) predicate.Wallet {
 // FrozenNoteContainsFold applies the ContainsFold predicate on the "frozen_note" field.
 func FrozenNoteContainsFold(v string) predicate.Wallet {
 	return predicate.Wallet(sql.FieldContainsFold(FieldFrozenNote, v))
+}
+
+// ChargebackOpenEQ applies the EQ predicate on the "chargeback_open" field.
+func ChargebackOpenEQ(v bool) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldChargebackOpen, v))
+}
+
+// ChargebackOpenNEQ applies the NEQ predicate on the "chargeback_open" field.
+func ChargebackOpenNEQ(v bool) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNEQ(FieldChargebackOpen, v))
+}
+
+// FraudWarningOpenEQ applies the EQ predicate on the "fraud_warning_open" field.
+func FraudWarningOpenEQ(v bool) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldFraudWarningOpen, v))
+}
+
+// FraudWarningOpenNEQ applies the NEQ predicate on the "fraud_warning_open" field.
+func FraudWarningOpenNEQ(v bool) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNEQ(FieldFraudWarningOpen, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

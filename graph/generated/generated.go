@@ -18,6 +18,7 @@ import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/chargeback"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
 	"github.com/jobsphere/jobsphere/ent/dispute"
@@ -96,6 +97,31 @@ type ComplexityRoot struct {
 		RefundAmount func(childComplexity int) int
 	}
 
+	Chargeback struct {
+		Amount          func(childComplexity int) int
+		ClosedAt        func(childComplexity int) int
+		Contract        func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Customer        func(childComplexity int) int
+		Deposit         func(childComplexity int) int
+		Fee             func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Reason          func(childComplexity int) int
+		Status          func(childComplexity int) int
+		StripeDisputeID func(childComplexity int) int
+	}
+
+	ChargebackConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ChargebackEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	CheckoutPayload struct {
 		CheckoutURL func(childComplexity int) int
 		SessionID   func(childComplexity int) int
@@ -167,6 +193,7 @@ type ComplexityRoot struct {
 		FailureReason           func(childComplexity int) int
 		ID                      func(childComplexity int) int
 		Method                  func(childComplexity int) int
+		RefundedAmount          func(childComplexity int) int
 		Status                  func(childComplexity int) int
 		StripeCheckoutSessionID func(childComplexity int) int
 		StripePaymentIntentID   func(childComplexity int) int
@@ -276,6 +303,30 @@ type ComplexityRoot struct {
 		SessionID    func(childComplexity int) int
 	}
 
+	FraudWarning struct {
+		Contract              func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Customer              func(childComplexity int) int
+		Deposit               func(childComplexity int) int
+		FraudType             func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		ResolvedAt            func(childComplexity int) int
+		StripeChargeID        func(childComplexity int) int
+		StripePaymentIntentID func(childComplexity int) int
+		StripeWarningID       func(childComplexity int) int
+	}
+
+	FraudWarningConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	FraudWarningEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Job struct {
 		Applications       func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		AssignedAt         func(childComplexity int) int
@@ -362,6 +413,7 @@ type ComplexityRoot struct {
 		RateFreelancer                    func(childComplexity int, input market.RateInput) int
 		RefreshConnectOnboardingLink      func(childComplexity int) int
 		RefreshToken                      func(childComplexity int, refreshToken string) int
+		RefundDeposit                     func(childComplexity int, depositID pulid.ID) int
 		RefundEscrow                      func(childComplexity int, input market.RefundEscrowInput) int
 		Register                          func(childComplexity int, input model.RegisterInput) int
 		RejectOffer                       func(childComplexity int, offerID pulid.ID, reason *string) int
@@ -431,6 +483,7 @@ type ComplexityRoot struct {
 		EscrowHeld         func(childComplexity int) int
 		LedgerBalanced     func(childComplexity int) int
 		Losses             func(childComplexity int) int
+		OpenChargebacks    func(childComplexity int) int
 		OpenDisputes       func(childComplexity int) int
 		PendingWithdrawals func(childComplexity int) int
 		Receivables        func(childComplexity int) int
@@ -439,12 +492,14 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Chargebacks          func(childComplexity int, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) int
 		ConnectAccountStatus func(childComplexity int) int
 		Contracts            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status, escrowStatus *escrow.Status) int
 		Deposit              func(childComplexity int, id pulid.ID) int
 		Dispute              func(childComplexity int, id pulid.ID) int
 		DisputeSplitPreview  func(childComplexity int, disputeID pulid.ID, contractorAmount int64) int
 		Disputes             func(childComplexity int, status *dispute.Status, first *int, after *entgql.Cursor[pulid.ID]) int
+		FraudWarnings        func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		FrozenWallets        func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		Job                  func(childComplexity int, id pulid.ID) int
 		Jobs                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
@@ -678,6 +733,7 @@ type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*auth.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*auth.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
+	RefundDeposit(ctx context.Context, depositID pulid.ID) (*ent.Deposit, error)
 	OpenDispute(ctx context.Context, input market.OpenDisputeInput) (*ent.Dispute, error)
 	AddDisputeMessage(ctx context.Context, input market.DisputeMessageInput) (*ent.DisputeMessage, error)
 	ProposeSettlement(ctx context.Context, input model.ProposeSettlementInput) (*ent.Dispute, error)
@@ -717,6 +773,8 @@ type QueryResolver interface {
 	FrozenWallets(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID]) (*ent.WalletConnection, error)
 	DisputeSplitPreview(ctx context.Context, disputeID pulid.ID, contractorAmount int64) (*ledger.Settlement, error)
 	Me(ctx context.Context) (*ent.User, error)
+	Chargebacks(ctx context.Context, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ChargebackConnection, error)
+	FraudWarnings(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID]) (*ent.FraudWarningConnection, error)
 	Dispute(ctx context.Context, id pulid.ID) (*ent.Dispute, error)
 	Disputes(ctx context.Context, status *dispute.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.DisputeConnection, error)
 	Offers(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) (*ent.OfferConnection, error)
@@ -858,6 +916,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CancelJobPayload.RefundAmount(childComplexity), true
+
+	case "Chargeback.amount":
+		if e.ComplexityRoot.Chargeback.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Amount(childComplexity), true
+	case "Chargeback.closedAt":
+		if e.ComplexityRoot.Chargeback.ClosedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.ClosedAt(childComplexity), true
+	case "Chargeback.contract":
+		if e.ComplexityRoot.Chargeback.Contract == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Contract(childComplexity), true
+	case "Chargeback.createdAt":
+		if e.ComplexityRoot.Chargeback.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.CreatedAt(childComplexity), true
+	case "Chargeback.customer":
+		if e.ComplexityRoot.Chargeback.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Customer(childComplexity), true
+	case "Chargeback.deposit":
+		if e.ComplexityRoot.Chargeback.Deposit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Deposit(childComplexity), true
+	case "Chargeback.fee":
+		if e.ComplexityRoot.Chargeback.Fee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Fee(childComplexity), true
+	case "Chargeback.id":
+		if e.ComplexityRoot.Chargeback.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.ID(childComplexity), true
+	case "Chargeback.reason":
+		if e.ComplexityRoot.Chargeback.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Reason(childComplexity), true
+	case "Chargeback.status":
+		if e.ComplexityRoot.Chargeback.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.Status(childComplexity), true
+	case "Chargeback.stripeDisputeId":
+		if e.ComplexityRoot.Chargeback.StripeDisputeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chargeback.StripeDisputeID(childComplexity), true
+
+	case "ChargebackConnection.edges":
+		if e.ComplexityRoot.ChargebackConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackConnection.Edges(childComplexity), true
+	case "ChargebackConnection.pageInfo":
+		if e.ComplexityRoot.ChargebackConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackConnection.PageInfo(childComplexity), true
+	case "ChargebackConnection.totalCount":
+		if e.ComplexityRoot.ChargebackConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackConnection.TotalCount(childComplexity), true
+
+	case "ChargebackEdge.cursor":
+		if e.ComplexityRoot.ChargebackEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackEdge.Cursor(childComplexity), true
+	case "ChargebackEdge.node":
+		if e.ComplexityRoot.ChargebackEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargebackEdge.Node(childComplexity), true
 
 	case "CheckoutPayload.checkoutUrl":
 		if e.ComplexityRoot.CheckoutPayload.CheckoutURL == nil {
@@ -1143,6 +1300,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Deposit.Method(childComplexity), true
+	case "Deposit.refundedAmount":
+		if e.ComplexityRoot.Deposit.RefundedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deposit.RefundedAmount(childComplexity), true
 	case "Deposit.status":
 		if e.ComplexityRoot.Deposit.Status == nil {
 			break
@@ -1586,6 +1749,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FinancialConnectionsSessionPayload.SessionID(childComplexity), true
+
+	case "FraudWarning.contract":
+		if e.ComplexityRoot.FraudWarning.Contract == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.Contract(childComplexity), true
+	case "FraudWarning.createdAt":
+		if e.ComplexityRoot.FraudWarning.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.CreatedAt(childComplexity), true
+	case "FraudWarning.customer":
+		if e.ComplexityRoot.FraudWarning.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.Customer(childComplexity), true
+	case "FraudWarning.deposit":
+		if e.ComplexityRoot.FraudWarning.Deposit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.Deposit(childComplexity), true
+	case "FraudWarning.fraudType":
+		if e.ComplexityRoot.FraudWarning.FraudType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.FraudType(childComplexity), true
+	case "FraudWarning.id":
+		if e.ComplexityRoot.FraudWarning.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.ID(childComplexity), true
+	case "FraudWarning.resolvedAt":
+		if e.ComplexityRoot.FraudWarning.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.ResolvedAt(childComplexity), true
+	case "FraudWarning.stripeChargeId":
+		if e.ComplexityRoot.FraudWarning.StripeChargeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.StripeChargeID(childComplexity), true
+	case "FraudWarning.stripePaymentIntentId":
+		if e.ComplexityRoot.FraudWarning.StripePaymentIntentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.StripePaymentIntentID(childComplexity), true
+	case "FraudWarning.stripeWarningId":
+		if e.ComplexityRoot.FraudWarning.StripeWarningID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarning.StripeWarningID(childComplexity), true
+
+	case "FraudWarningConnection.edges":
+		if e.ComplexityRoot.FraudWarningConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningConnection.Edges(childComplexity), true
+	case "FraudWarningConnection.pageInfo":
+		if e.ComplexityRoot.FraudWarningConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningConnection.PageInfo(childComplexity), true
+	case "FraudWarningConnection.totalCount":
+		if e.ComplexityRoot.FraudWarningConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningConnection.TotalCount(childComplexity), true
+
+	case "FraudWarningEdge.cursor":
+		if e.ComplexityRoot.FraudWarningEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningEdge.Cursor(childComplexity), true
+	case "FraudWarningEdge.node":
+		if e.ComplexityRoot.FraudWarningEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FraudWarningEdge.Node(childComplexity), true
 
 	case "Job.applications":
 		if e.ComplexityRoot.Job.Applications == nil {
@@ -2073,6 +2329,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.refundDeposit":
+		if e.ComplexityRoot.Mutation.RefundDeposit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refundDeposit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefundDeposit(childComplexity, args["depositId"].(pulid.ID)), true
 	case "Mutation.refundEscrow":
 		if e.ComplexityRoot.Mutation.RefundEscrow == nil {
 			break
@@ -2455,6 +2722,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlatformStats.Losses(childComplexity), true
+	case "PlatformStats.openChargebacks":
+		if e.ComplexityRoot.PlatformStats.OpenChargebacks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformStats.OpenChargebacks(childComplexity), true
 	case "PlatformStats.openDisputes":
 		if e.ComplexityRoot.PlatformStats.OpenDisputes == nil {
 			break
@@ -2486,6 +2759,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlatformStats.WalletBalances(childComplexity), true
 
+	case "Query.chargebacks":
+		if e.ComplexityRoot.Query.Chargebacks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_chargebacks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Chargebacks(childComplexity, args["status"].(*chargeback.Status), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 	case "Query.connectAccountStatus":
 		if e.ComplexityRoot.Query.ConnectAccountStatus == nil {
 			break
@@ -2547,6 +2831,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Disputes(childComplexity, args["status"].(*dispute.Status), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
+	case "Query.fraudWarnings":
+		if e.ComplexityRoot.Query.FraudWarnings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_fraudWarnings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FraudWarnings(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 	case "Query.frozenWallets":
 		if e.ComplexityRoot.Query.FrozenWallets == nil {
 			break
@@ -3474,6 +3769,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("ApplyToJobInput", ec.unmarshalInputApplyToJobInput),
+			graphql.NewInputUnmarshaler("ChargebackOrder", ec.unmarshalInputChargebackOrder),
 			graphql.NewInputUnmarshaler("ContractOrder", ec.unmarshalInputContractOrder),
 			graphql.NewInputUnmarshaler("CreateJobInput", ec.unmarshalInputCreateJobInput),
 			graphql.NewInputUnmarshaler("DepositInput", ec.unmarshalInputDepositInput),
@@ -3482,6 +3778,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DisputeMessageOrder", ec.unmarshalInputDisputeMessageOrder),
 			graphql.NewInputUnmarshaler("DisputeOrder", ec.unmarshalInputDisputeOrder),
 			graphql.NewInputUnmarshaler("EscrowOrder", ec.unmarshalInputEscrowOrder),
+			graphql.NewInputUnmarshaler("FraudWarningOrder", ec.unmarshalInputFraudWarningOrder),
 			graphql.NewInputUnmarshaler("JobApplicationOrder", ec.unmarshalInputJobApplicationOrder),
 			graphql.NewInputUnmarshaler("JobOrder", ec.unmarshalInputJobOrder),
 			graphql.NewInputUnmarshaler("JobWhereInput", ec.unmarshalInputJobWhereInput),
@@ -3735,6 +4032,27 @@ type Mutation {
   logout(refreshToken: String!): Boolean!
 }
 `, BuiltIn: false},
+	{Name: "../chargebacks.graphqls", Input: `# Card chargebacks and early fraud warnings: what Stripe reports of the
+# money a card's bank takes back, or warns it may. For admins.
+
+extend type Query {
+  "Admins only. Card disputes (chargebacks) of the platform's payments, oldest first; status: OPEN is the queue of cases to answer."
+  chargebacks(status: ChargebackStatus, first: Int, after: Cursor): ChargebackConnection! @hasRole(roles: [ADMIN])
+  "Admins only. Early fraud warnings (Stripe Radar) on the platform's payments, oldest first. An unresolved one keeps its customer's wallet frozen (FRAUD_WARNING) until the payment is refunded (refundDeposit) or disputed."
+  fraudWarnings(first: Int, after: Cursor): FraudWarningConnection! @hasRole(roles: [ADMIN])
+}
+
+extend type Mutation {
+  """
+  Admins only. Refunds a paid deposit's unspent money to the card that paid
+  it: what of it is still in the customer's available balance, at most the
+  deposit's amount less what was refunded of it before. The deposit becomes
+  REFUNDED (refundedAmount says how much) and its payment's fraud warnings
+  are resolved. Money in escrow or paid to a contractor is not touched.
+  """
+  refundDeposit(depositId: ID!): Deposit! @hasRole(roles: [ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../disputes.graphqls", Input: `# Disputes between a contract's customer and contractor. Opening one holds
 # the escrow (DISPUTED) until the dispute is settled with a split or
 # withdrawn; see the README's "Disputes" section for the money.
@@ -3822,6 +4140,76 @@ enum ApplicationStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/jobap
   ACCEPTED
   REJECTED
 }
+type Chargeback implements Node {
+  id: ID!
+  createdAt: Time!
+  stripeDisputeId: String!
+  amount: Decimal!
+  fee: Decimal!
+  reason: String!
+  status: ChargebackStatus!
+  closedAt: Time
+  customer: User!
+  deposit: Deposit
+  contract: Contract
+}
+"""
+A connection to a list of items.
+"""
+type ChargebackConnection {
+  """
+  A list of edges.
+  """
+  edges: [ChargebackEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ChargebackEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Chargeback
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for Chargeback connections
+"""
+input ChargebackOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Chargebacks.
+  """
+  field: ChargebackOrderField!
+}
+"""
+Properties by which Chargeback connections can be ordered.
+"""
+enum ChargebackOrderField {
+  CREATED_AT
+}
+"""
+ChargebackStatus is enum for the field status
+"""
+enum ChargebackStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/chargeback.Status") {
+  OPEN
+  WON
+  LOST
+}
 type Contract implements Node {
   id: ID!
   createdAt: Time!
@@ -3906,6 +4294,7 @@ type Deposit implements Node {
   stripePaymentIntentId: String
   failureReason: String
   completedAt: Time
+  refundedAmount: Decimal!
   transaction: Transaction
 }
 """
@@ -3973,6 +4362,7 @@ enum DepositStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/deposit.S
   SUCCEEDED
   FAILED
   EXPIRED
+  REFUNDED
 }
 type Dispute implements Node {
   id: ID!
@@ -4192,6 +4582,67 @@ enum EscrowStatus @goModel(model: "github.com/jobsphere/jobsphere/ent/escrow.Sta
   REFUNDED
   DISPUTED
   SETTLED
+}
+type FraudWarning implements Node {
+  id: ID!
+  createdAt: Time!
+  stripeWarningId: String!
+  stripeChargeId: String!
+  stripePaymentIntentId: String!
+  fraudType: String!
+  resolvedAt: Time
+  customer: User!
+  deposit: Deposit
+  contract: Contract
+}
+"""
+A connection to a list of items.
+"""
+type FraudWarningConnection {
+  """
+  A list of edges.
+  """
+  edges: [FraudWarningEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type FraudWarningEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: FraudWarning
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for FraudWarning connections
+"""
+input FraudWarningOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order FraudWarnings.
+  """
+  field: FraudWarningOrderField!
+}
+"""
+Properties by which FraudWarning connections can be ordered.
+"""
+enum FraudWarningOrderField {
+  CREATED_AT
 }
 """
 FreezeReason is enum for the field frozen_reason
@@ -4879,6 +5330,8 @@ enum TransactionType @goModel(model: "github.com/jobsphere/jobsphere/ent/ledgert
   CONTRACTOR_PAYOUT
   REFUND
   WALLET_TRANSFER
+  CHARGEBACK
+  CHARGEBACK_REVERSAL
 }
 type User implements Node {
   id: ID!
@@ -5376,6 +5829,8 @@ enum WalletEventKind {
   WITHDRAWAL_UPDATED
   FROZEN
   UNFROZEN
+  "A card chargeback took money back, or its reversal gave it back (the transaction's type says which)."
+  CHARGEBACK
   "Events may have been missed (a lagging client, a reconnecting server): refetch the wallet and lists."
   RESYNC
 }
@@ -5540,12 +5995,14 @@ type PlatformStats {
   walletBalances: Decimal!
   "Withdrawals requested and not yet paid out."
   pendingWithdrawals: Decimal!
-  "Owed by users: money taken back at Stripe (a refund made in Stripe's Dashboard) that their balance could not cover."
+  "Owed by users: money taken back at Stripe (a refund made in Stripe's Dashboard, a card chargeback) that their balance could not cover."
   receivables: Decimal!
-  "What the platform lost and will not get back (dispute fees, debts written off)."
+  "What the platform lost and will not get back (chargebacks' dispute fees, debts written off)."
   losses: Decimal!
   "Disputes between customers and contractors still OPEN (the admins' queue: disputes(status: OPEN))."
   openDisputes: Int!
+  "Card chargebacks Stripe has not decided yet (chargebacks(status: OPEN))."
+  openChargebacks: Int!
   "Every transaction balances, no account is on the wrong side of zero and every wallet matches its postings and its freeze."
   ledgerBalanced: Boolean!
 }
@@ -5562,7 +6019,7 @@ extend type Query {
 extend type Mutation {
   "Admins only. Freezes for ADMIN (the reason is the admin's note). A frozen wallet refuses spends and withdrawals (WALLET_FROZEN); money can still come in."
   freezeWallet(userId: ID!, reason: String!): Wallet! @hasRole(roles: [ADMIN])
-  "Admins only. Lifts an ADMIN freeze; a wallet frozen for CHARGEBACK stays frozen until nothing is owed (CONFLICT when that is the only reason)."
+  "Admins only. Lifts an ADMIN freeze; a wallet frozen for CHARGEBACK stays frozen until its chargeback is closed and nothing is owed, one frozen for FRAUD_WARNING until the warned payment is refunded or disputed (CONFLICT, saying so, when that is the only reason)."
   unfreezeWallet(userId: ID!): Wallet! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},
@@ -5627,6 +6084,56 @@ func (ec *executionContext) childFields_CancelJobPayload(ctx context.Context, fi
 		return ec.fieldContext_CancelJobPayload_refundAmount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CancelJobPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Chargeback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Chargeback_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Chargeback_createdAt(ctx, field)
+	case "stripeDisputeId":
+		return ec.fieldContext_Chargeback_stripeDisputeId(ctx, field)
+	case "amount":
+		return ec.fieldContext_Chargeback_amount(ctx, field)
+	case "fee":
+		return ec.fieldContext_Chargeback_fee(ctx, field)
+	case "reason":
+		return ec.fieldContext_Chargeback_reason(ctx, field)
+	case "status":
+		return ec.fieldContext_Chargeback_status(ctx, field)
+	case "closedAt":
+		return ec.fieldContext_Chargeback_closedAt(ctx, field)
+	case "customer":
+		return ec.fieldContext_Chargeback_customer(ctx, field)
+	case "deposit":
+		return ec.fieldContext_Chargeback_deposit(ctx, field)
+	case "contract":
+		return ec.fieldContext_Chargeback_contract(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Chargeback", field.Name)
+}
+
+func (ec *executionContext) childFields_ChargebackConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ChargebackConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ChargebackConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ChargebackConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChargebackConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ChargebackEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ChargebackEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ChargebackEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChargebackEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_CheckoutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5779,6 +6286,8 @@ func (ec *executionContext) childFields_Deposit(ctx context.Context, field graph
 		return ec.fieldContext_Deposit_failureReason(ctx, field)
 	case "completedAt":
 		return ec.fieldContext_Deposit_completedAt(ctx, field)
+	case "refundedAmount":
+		return ec.fieldContext_Deposit_refundedAmount(ctx, field)
 	case "transaction":
 		return ec.fieldContext_Deposit_transaction(ctx, field)
 	}
@@ -5987,6 +6496,54 @@ func (ec *executionContext) childFields_FinancialConnectionsSessionPayload(ctx c
 		return ec.fieldContext_FinancialConnectionsSessionPayload_clientSecret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FinancialConnectionsSessionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_FraudWarning(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FraudWarning_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_FraudWarning_createdAt(ctx, field)
+	case "stripeWarningId":
+		return ec.fieldContext_FraudWarning_stripeWarningId(ctx, field)
+	case "stripeChargeId":
+		return ec.fieldContext_FraudWarning_stripeChargeId(ctx, field)
+	case "stripePaymentIntentId":
+		return ec.fieldContext_FraudWarning_stripePaymentIntentId(ctx, field)
+	case "fraudType":
+		return ec.fieldContext_FraudWarning_fraudType(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_FraudWarning_resolvedAt(ctx, field)
+	case "customer":
+		return ec.fieldContext_FraudWarning_customer(ctx, field)
+	case "deposit":
+		return ec.fieldContext_FraudWarning_deposit(ctx, field)
+	case "contract":
+		return ec.fieldContext_FraudWarning_contract(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FraudWarning", field.Name)
+}
+
+func (ec *executionContext) childFields_FraudWarningConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FraudWarningConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FraudWarningConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_FraudWarningConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FraudWarningConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_FraudWarningEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_FraudWarningEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_FraudWarningEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FraudWarningEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6231,6 +6788,8 @@ func (ec *executionContext) childFields_PlatformStats(ctx context.Context, field
 		return ec.fieldContext_PlatformStats_losses(ctx, field)
 	case "openDisputes":
 		return ec.fieldContext_PlatformStats_openDisputes(ctx, field)
+	case "openChargebacks":
+		return ec.fieldContext_PlatformStats_openChargebacks(ctx, field)
 	case "ledgerBalanced":
 		return ec.fieldContext_PlatformStats_ledgerBalanced(ctx, field)
 	}
@@ -7065,6 +7624,20 @@ func (ec *executionContext) field_Mutation_refreshToken_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_refundDeposit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "depositId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["depositId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refundEscrow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7307,6 +7880,36 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_chargebacks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*chargeback.Status, error) {
+			return ec.unmarshalOChargebackStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_contracts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7438,6 +8041,28 @@ func (ec *executionContext) field_Query_disputes_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_fraudWarnings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -8387,6 +9012,428 @@ func (ec *executionContext) _CancelJobPayload_refundAmount(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_CancelJobPayload_refundAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CancelJobPayload", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Chargeback_id(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Chargeback_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Chargeback_stripeDisputeId(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_stripeDisputeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeDisputeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_stripeDisputeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "String")
+}
+
+func (ec *executionContext) _Chargeback_amount(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Chargeback_fee(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_fee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fee, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_fee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _Chargeback_reason(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "String")
+}
+
+func (ec *executionContext) _Chargeback_status(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v chargeback.Status) graphql.Marshaler {
+			return ec.marshalNChargebackStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "ChargebackStatus")
+}
+
+func (ec *executionContext) _Chargeback_closedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_closedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClosedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_closedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chargeback", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Chargeback_customer(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Chargeback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Chargeback_deposit(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deposit(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_deposit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Chargeback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Chargeback_contract(ctx context.Context, field graphql.CollectedField, obj *ent.Chargeback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chargeback_contract(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contract(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
+			return ec.marshalOContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Chargeback_contract(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Chargeback",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ChargebackEdge) graphql.Marshaler {
+			return ec.marshalOChargebackEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargebackConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChargebackEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargebackConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChargebackConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChargebackEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Chargeback) graphql.Marshaler {
+			return ec.marshalOChargeback2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargeback(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargebackEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Chargeback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargebackEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ChargebackEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargebackEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargebackEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChargebackEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _CheckoutPayload_sessionId(ctx context.Context, field graphql.CollectedField, obj *payments.CheckoutSession) (ret graphql.Marshaler) {
@@ -9663,6 +10710,29 @@ func (ec *executionContext) _Deposit_completedAt(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Deposit_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Deposit_refundedAmount(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deposit_refundedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefundedAmount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deposit_refundedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deposit", field, false, false, "Decimal")
 }
 
 func (ec *executionContext) _Deposit_transaction(ctx context.Context, field graphql.CollectedField, obj *ent.Deposit) (ret graphql.Marshaler) {
@@ -11398,6 +12468,405 @@ func (ec *executionContext) fieldContext_FinancialConnectionsSessionPayload_clie
 	return graphql.NewScalarFieldContext("FinancialConnectionsSessionPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _FraudWarning_id(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "ID")
+}
+
+func (ec *executionContext) _FraudWarning_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FraudWarning_stripeWarningId(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_stripeWarningId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeWarningID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_stripeWarningId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_stripeChargeId(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_stripeChargeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeChargeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_stripeChargeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_stripePaymentIntentId(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_stripePaymentIntentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripePaymentIntentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_stripePaymentIntentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_fraudType(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_fraudType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FraudType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_fraudType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FraudWarning_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarning", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FraudWarning_customer(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarning",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarning_deposit(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_deposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deposit(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_deposit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarning",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarning_contract(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarning_contract(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contract(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Contract) graphql.Marshaler {
+			return ec.marshalOContract2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐContract(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarning_contract(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarning",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.FraudWarningEdge) graphql.Marshaler {
+			return ec.marshalOFraudWarningEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarningConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FraudWarningEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarningConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarningConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FraudWarningEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FraudWarning) graphql.Marshaler {
+			return ec.marshalOFraudWarning2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarning(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FraudWarningEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FraudWarning(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FraudWarningEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.FraudWarningEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FraudWarningEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FraudWarningEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FraudWarningEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *ent.Job) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12695,6 +14164,68 @@ func (ec *executionContext) fieldContext_Mutation_logout(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_logout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refundDeposit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refundDeposit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefundDeposit(ctx, fc.Args["depositId"].(pulid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Deposit
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Deposit
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalNDeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refundDeposit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refundDeposit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15523,6 +17054,29 @@ func (ec *executionContext) fieldContext_PlatformStats_openDisputes(_ context.Co
 	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Int")
 }
 
+func (ec *executionContext) _PlatformStats_openChargebacks(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformStats_openChargebacks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenChargebacks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformStats_openChargebacks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformStats", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PlatformStats_ledgerBalanced(ctx context.Context, field graphql.CollectedField, obj *ledger.Stats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15856,6 +17410,130 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_chargebacks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_chargebacks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Chargebacks(ctx, fc.Args["status"].(*chargeback.Status), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.ChargebackConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.ChargebackConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ChargebackConnection) graphql.Marshaler {
+			return ec.marshalNChargebackConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_chargebacks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChargebackConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_chargebacks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_fraudWarnings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_fraudWarnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FraudWarnings(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.FraudWarningConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.FraudWarningConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.FraudWarningConnection) graphql.Marshaler {
+			return ec.marshalNFraudWarningConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_fraudWarnings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FraudWarningConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_fraudWarnings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -21174,6 +22852,59 @@ func UnmarshalApplyToJobInput(ctx context.Context, raw any) (market.ApplyInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputChargebackOrder(ctx context.Context, obj any) (ent.ChargebackOrder, error) {
+	var it ent.ChargebackOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChargebackOrder unmarshals raw into the ChargebackOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChargebackOrder(ctx context.Context, raw any) (ent.ChargebackOrder, error) {
+	var out ent.ChargebackOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChargebackOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputContractOrder(ctx context.Context, obj any) (ent.ContractOrder, error) {
 	var it ent.ContractOrder
 	if obj == nil {
@@ -21625,6 +23356,59 @@ func (ec *executionContext) unmarshalInputEscrowOrder(ctx context.Context, obj a
 func UnmarshalEscrowOrder(ctx context.Context, raw any) (ent.EscrowOrder, error) {
 	var out ent.EscrowOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "EscrowOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputFraudWarningOrder(ctx context.Context, obj any) (ent.FraudWarningOrder, error) {
+	var it ent.FraudWarningOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFraudWarningOrder unmarshals raw into the FraudWarningOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFraudWarningOrder(ctx context.Context, raw any) (ent.FraudWarningOrder, error) {
+	var out ent.FraudWarningOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "FraudWarningOrder", raw, &out)
 	return out, err
 }
 
@@ -24265,6 +26049,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Job(ctx, sel, obj)
+	case *ent.FraudWarning:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._FraudWarning(ctx, sel, obj)
 	case *ent.Escrow:
 		if obj == nil {
 			return graphql.Null
@@ -24290,6 +26079,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Contract(ctx, sel, obj)
+	case *ent.Chargeback:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Chargeback(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -24488,6 +26282,173 @@ func (ec *executionContext) _CancelJobPayload(ctx context.Context, sel ast.Selec
 			}
 		case "refundAmount":
 			out.Values[i] = ec._CancelJobPayload_refundAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chargebackImplementors = []string{"Chargeback", "Node"}
+
+func (ec *executionContext) _Chargeback(ctx context.Context, sel ast.SelectionSet, obj *ent.Chargeback) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargebackImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Chargeback")
+		case "id":
+			out.Values[i] = ec._Chargeback_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Chargeback_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeDisputeId":
+			out.Values[i] = ec._Chargeback_stripeDisputeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.Values[i] = ec._Chargeback_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fee":
+			out.Values[i] = ec._Chargeback_fee(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._Chargeback_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Chargeback_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closedAt":
+			out.Values[i] = ec._Chargeback_closedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Chargeback_customer(ctx, field, obj)
+				})
+		case "deposit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Chargeback_deposit(ctx, field, obj)
+				})
+		case "contract":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Chargeback_contract(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chargebackConnectionImplementors = []string{"ChargebackConnection"}
+
+func (ec *executionContext) _ChargebackConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ChargebackConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargebackConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChargebackConnection")
+		case "edges":
+			out.Values[i] = ec._ChargebackConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ChargebackConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ChargebackConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chargebackEdgeImplementors = []string{"ChargebackEdge"}
+
+func (ec *executionContext) _ChargebackEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ChargebackEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargebackEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChargebackEdge")
+		case "node":
+			out.Values[i] = ec._ChargebackEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ChargebackEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -24998,6 +26959,11 @@ func (ec *executionContext) _Deposit(ctx context.Context, sel ast.SelectionSet, 
 		case "completedAt":
 			out.Values[i] = ec._Deposit_completedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refundedAmount":
+			out.Values[i] = ec._Deposit_refundedAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "transaction":
@@ -25697,6 +27663,168 @@ func (ec *executionContext) _FinancialConnectionsSessionPayload(ctx context.Cont
 	return out
 }
 
+var fraudWarningImplementors = []string{"FraudWarning", "Node"}
+
+func (ec *executionContext) _FraudWarning(ctx context.Context, sel ast.SelectionSet, obj *ent.FraudWarning) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fraudWarningImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FraudWarning")
+		case "id":
+			out.Values[i] = ec._FraudWarning_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._FraudWarning_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeWarningId":
+			out.Values[i] = ec._FraudWarning_stripeWarningId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripeChargeId":
+			out.Values[i] = ec._FraudWarning_stripeChargeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripePaymentIntentId":
+			out.Values[i] = ec._FraudWarning_stripePaymentIntentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fraudType":
+			out.Values[i] = ec._FraudWarning_fraudType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._FraudWarning_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FraudWarning_customer(ctx, field, obj)
+				})
+		case "deposit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FraudWarning_deposit(ctx, field, obj)
+				})
+		case "contract":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FraudWarning_contract(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fraudWarningConnectionImplementors = []string{"FraudWarningConnection"}
+
+func (ec *executionContext) _FraudWarningConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.FraudWarningConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fraudWarningConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FraudWarningConnection")
+		case "edges":
+			out.Values[i] = ec._FraudWarningConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FraudWarningConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._FraudWarningConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fraudWarningEdgeImplementors = []string{"FraudWarningEdge"}
+
+func (ec *executionContext) _FraudWarningEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.FraudWarningEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fraudWarningEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FraudWarningEdge")
+		case "node":
+			out.Values[i] = ec._FraudWarningEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._FraudWarningEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var jobImplementors = []string{"Job", "Node"}
 
 func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj *ent.Job) graphql.Marshaler {
@@ -26159,6 +28287,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refundDeposit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refundDeposit(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -26757,6 +28892,11 @@ func (ec *executionContext) _PlatformStats(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "openChargebacks":
+			out.Values[i] = ec._PlatformStats_openChargebacks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "ledgerBalanced":
 			out.Values[i] = ec._PlatformStats_ledgerBalanced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26833,6 +28973,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
+				})
+		case "chargebacks":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_chargebacks(ctx, field)
+				})
+		case "fraudWarnings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_fraudWarnings(ctx, field)
 				})
 		case "dispute":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -28618,6 +30770,38 @@ func (ec *executionContext) marshalNCancelJobPayload2ᚖgithubᚗcomᚋjobsphere
 	return ec._CancelJobPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNChargebackConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ChargebackConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChargebackConnection!")
+		return graphql.Null
+	}
+	return ec._ChargebackConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx context.Context, v any) (*ent.ChargebackOrderField, error) {
+	var res = new(ent.ChargebackOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChargebackOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ChargebackOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChargebackOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNChargebackStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, v any) (chargeback.Status, error) {
+	var res chargeback.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChargebackStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, sel ast.SelectionSet, v chargeback.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNCheckoutPayload2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐCheckoutSession(ctx context.Context, sel ast.SelectionSet, v *payments.CheckoutSession) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CheckoutPayload!")
@@ -28919,6 +31103,28 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNFraudWarningConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningConnection(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarningConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FraudWarningConnection!")
+		return graphql.Null
+	}
+	return ec._FraudWarningConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx context.Context, v any) (*ent.FraudWarningOrderField, error) {
+	var res = new(ent.FraudWarningOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFraudWarningOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarningOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FraudWarningOrderField!")
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalNFundingSource2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐFundingSource(ctx context.Context, v any) (escrow.FundingSource, error) {
@@ -29777,6 +31983,49 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOChargeback2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargeback(ctx context.Context, sel ast.SelectionSet, v *ent.Chargeback) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Chargeback(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOChargebackEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ChargebackEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOChargebackEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOChargebackEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐChargebackEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ChargebackEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ChargebackEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOChargebackStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, v any) (*chargeback.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(chargeback.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOChargebackStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋchargebackᚐStatus(ctx context.Context, sel ast.SelectionSet, v *chargeback.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOConnectAccountState2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -30062,6 +32311,33 @@ func (ec *executionContext) marshalOEscrowStatus2ᚖgithubᚗcomᚋjobsphereᚋj
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOFraudWarning2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarning(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarning) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FraudWarning(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOFraudWarningEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.FraudWarningEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOFraudWarningEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOFraudWarningEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐFraudWarningEdge(ctx context.Context, sel ast.SelectionSet, v *ent.FraudWarningEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._FraudWarningEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOFreezeReason2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋwalletᚐFrozenReason(ctx context.Context, v any) (*wallet.FrozenReason, error) {

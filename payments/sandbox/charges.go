@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jobsphere/jobsphere"
@@ -14,6 +15,28 @@ import (
 type sandboxCharge struct {
 	ID, PaymentIntentID, Currency string
 	Amount, Refunded              int64
+	Dispute                       *sandboxDispute // the cardholder's bank's, if any
+	warningID                     string          // its early fraud warning's, if any
+}
+
+// snapshot is a copy of the charge to use without sb.mu.
+func (ch *sandboxCharge) snapshot() sandboxCharge {
+	out := *ch
+	if ch.Dispute != nil {
+		d := *ch.Dispute
+		out.Dispute = &d
+	}
+	return out
+}
+
+// chargeLocked is a known payment, with sb.mu held.
+func (sb *Sandbox) chargeLocked(paymentIntentID string) (*sandboxCharge, error) {
+	ch := sb.charges[paymentIntentID]
+	if ch == nil {
+		return nil, jobsphere.Errorf(jobsphere.NotFound,
+			"No payment %s (the sandbox forgets payments when the server restarts)", paymentIntentID)
+	}
+	return ch, nil
 }
 
 // charged records a payment taken.
@@ -30,12 +53,11 @@ func (sb *Sandbox) charged(paymentIntentID string, amount int64, currency string
 func (sb *Sandbox) Charge(paymentIntentID string) (sandboxCharge, error) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	ch := sb.charges[paymentIntentID]
-	if ch == nil {
-		return sandboxCharge{}, jobsphere.Errorf(jobsphere.NotFound,
-			"No payment %s (the sandbox forgets payments when the server restarts)", paymentIntentID)
+	ch, err := sb.chargeLocked(paymentIntentID)
+	if err != nil {
+		return sandboxCharge{}, err
 	}
-	return *ch, nil
+	return ch.snapshot(), nil
 }
 
 // Refund implements payments.Gateway: the sandbox refunds any payment it
@@ -53,14 +75,16 @@ func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string,
 	ch, _, err := sb.refund(p.PaymentIntentID, p.Amount)
 	switch {
 	case err == nil:
-		// Stripe refunds whether or not its event is delivered (it
-		// retries the event), so a failed delivery is only logged.
-		if err := sb.send(ctx, payments.ChargeRefunded, chargeObject(ch)); err != nil {
+		// Stripe refunds whether or not its events are delivered (it
+		// retries them), so a failed delivery is only logged.
+		if err := errors.Join(sb.send(ctx, payments.ChargeRefunded, chargeObject(ch)), sb.warningOver(ctx, ch)); err != nil {
 			sb.logger.WarnContext(ctx, "sandbox: charge.refunded not delivered", "payment_intent", p.PaymentIntentID, "err", err)
 		}
 	case jobsphere.ErrorCode(err) == jobsphere.NotFound:
-	case ch.Refunded == ch.Amount:
+	case ch.Dispute == nil && ch.Refunded == ch.Amount:
 		return "", nil // charge_already_refunded: nothing is owed
+	case ch.Dispute != nil:
+		return "", &payments.RefusedError{Message: "Sandbox: the payment is disputed (charge_disputed)", Err: err}
 	default:
 		return "", &payments.RefusedError{Message: "Sandbox: the refund exceeds what is left of the payment", Err: err}
 	}
@@ -82,7 +106,7 @@ func (sb *Sandbox) RefundCharge(ctx context.Context, paymentIntentID string, amo
 		sb.mu.Unlock()
 		return ch, fmt.Errorf("deliver charge.refunded of %s: %w", paymentIntentID, err)
 	}
-	return ch, nil
+	return ch, sb.warningOver(ctx, ch)
 }
 
 // refund adds a refund of amount (0: the rest) to a known payment and
@@ -90,21 +114,23 @@ func (sb *Sandbox) RefundCharge(ctx context.Context, paymentIntentID string, amo
 func (sb *Sandbox) refund(paymentIntentID string, amount int64) (sandboxCharge, int64, error) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	ch := sb.charges[paymentIntentID]
-	if ch == nil {
-		return sandboxCharge{}, 0, jobsphere.Errorf(jobsphere.NotFound,
-			"No payment %s (the sandbox forgets payments when the server restarts)", paymentIntentID)
+	ch, err := sb.chargeLocked(paymentIntentID)
+	if err != nil {
+		return sandboxCharge{}, 0, err
+	}
+	if ch.Dispute != nil { // Stripe's charge_disputed
+		return ch.snapshot(), 0, jobsphere.Errorf(jobsphere.Conflict, "The payment is disputed: a disputed charge cannot be refunded")
 	}
 	left := ch.Amount - ch.Refunded
 	if amount == 0 {
 		amount = left
 	}
 	if amount <= 0 || amount > left {
-		return *ch, 0, jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
+		return ch.snapshot(), 0, jobsphere.InvalidInput(jobsphere.FieldError{Field: "amount",
 			Message: "Refund between " + sb.currency.Display(min(1, left)) + " and " + sb.currency.Display(left)})
 	}
 	ch.Refunded += amount
-	return *ch, amount, nil
+	return ch.snapshot(), amount, nil
 }
 
 // chargeObject is the charge as a charge.refunded event carries it (API

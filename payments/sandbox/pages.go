@@ -42,10 +42,18 @@ var pages = template.Must(payments.PageLayout().Parse(`{{define "body"}}
 {{else if eq .Step "payment"}}
 {{if .Message}}<p>{{.Message}}</p>{{end}}
 <p>Payment <code>{{.SessionID}}</code>: {{.Refunded}} of it refunded.</p>
-{{if .Refundable}}<p>Refund it as you would in Stripe's Dashboard, outside JobSphere: the server hears of it by a signed <code>charge.refunded</code> and takes the money back from the payer's wallet (what the wallet cannot cover, they owe).</p>
+{{if .Dispute}}<p>Disputed by the cardholder's bank (a chargeback): dispute <code>{{.Dispute}}</code>, {{.DisputeStatus}}.</p>
+{{if .DisputeOpen}}<p>Close the case as the bank would decide it. Won: Stripe reinstates the funds and the fee (<code>charge.dispute.funds_reinstated</code>), then closes it (<code>charge.dispute.closed</code>); lost: it only closes it, and the money stays taken.</p>
+<form method="post" action="/sandbox/payments/{{.SessionID}}/dispute/close">
+<button name="outcome" value="won">Close the case as won</button>
+<button name="outcome" value="lost">Close the case as lost</button></form>
+<form method="post" action="/sandbox/payments/{{.SessionID}}/dispute"><button type="submit">Send the dispute's events again</button></form>{{end}}
+{{else if .Refundable}}<p>Refund it as you would in Stripe's Dashboard, outside JobSphere: the server hears of it by a signed <code>charge.refunded</code> and takes the money back from the payer's wallet (what the wallet cannot cover, they owe).</p>
 <form method="post" action="/sandbox/payments/{{.SessionID}}/refund">
 <label>Amount to refund <input name="amount" value="{{.Refundable}}" autocomplete="off"></label>
-<button type="submit">Refund in the Dashboard</button></form>{{end}}
+<button type="submit">Refund in the Dashboard</button></form>
+<p>Or dispute it as the cardholder's bank would: <code>charge.dispute.created</code> and <code>charge.dispute.funds_withdrawn</code>, which takes it and a {{.DisputeFee}} dispute fee from the platform's balance.</p>
+<form method="post" action="/sandbox/payments/{{.SessionID}}/dispute"><button type="submit">Dispute the payment</button></form>{{end}}
 {{else if eq .Step "done"}}
 <p>{{.Message}}</p>
 {{end}}{{end}}`))
@@ -54,6 +62,8 @@ type page struct {
 	Sandbox                                                   bool
 	Title, Step, SessionID, Amount, CancelURL, Error, Message string
 	Refunded, Refundable                                      string // a payment's page; Refundable "" when nothing is left
+	Dispute, DisputeStatus, DisputeFee                        string // a payment's page: its dispute, if any
+	DisputeOpen                                               bool
 	Cards                                                     []struct{ Number, Label string }
 }
 
@@ -85,7 +95,7 @@ func (sb *Sandbox) renderError(w http.ResponseWriter, r *http.Request, err error
 
 func (sb *Sandbox) cardList() []struct{ Number, Label string } {
 	numbers := []string{"4242424242424242", "4000000000000002", "4000000000000341", "4000000000009995",
-		"4000000000000069", "4000000000000127", "4000002760003184"}
+		"4000000000000069", "4000000000000127", "4000002760003184", "4000000000000259", "4000000000005423"}
 	out := make([]struct{ Number, Label string }, len(numbers))
 	for i, n := range numbers {
 		out[i].Number = n[0:4] + " " + n[4:8] + " " + n[8:12] + " " + n[12:16]
@@ -190,11 +200,7 @@ func (sb *Sandbox) HandleOnboard() http.Handler {
 func (sb *Sandbox) HandlePaymentPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ch, err := sb.Charge(r.PathValue("paymentIntentId"))
-		if err != nil {
-			sb.renderError(w, r, err)
-			return
-		}
-		sb.render(w, http.StatusOK, sb.paymentPage(ch, ""))
+		sb.respondPayment(w, r, ch, err, "")
 	})
 }
 
@@ -212,21 +218,53 @@ func (sb *Sandbox) HandleDashboardRefund() http.Handler {
 			}
 		}
 		ch, err := sb.RefundCharge(r.Context(), r.PathValue("paymentIntentId"), amount)
-		if err != nil {
-			sb.renderError(w, r, err)
-			return
-		}
-		sb.render(w, http.StatusOK, sb.paymentPage(ch, "Refunded. The payer's wallet shows it."))
+		sb.respondPayment(w, r, ch, err, "Refunded. The payer's wallet shows it.")
 	})
+}
+
+// respondPayment shows the payment's page after what was done to it
+// (msg), or why it could not be done.
+func (sb *Sandbox) respondPayment(w http.ResponseWriter, r *http.Request, ch sandboxCharge, err error, msg string) {
+	if err != nil {
+		sb.renderError(w, r, err)
+		return
+	}
+	sb.render(w, http.StatusOK, sb.paymentPage(ch, msg))
 }
 
 func (sb *Sandbox) paymentPage(ch sandboxCharge, msg string) page {
 	p := page{Title: "Payment", Step: "payment", SessionID: ch.PaymentIntentID, Amount: sb.currency.Display(ch.Amount),
-		Refunded: sb.currency.Display(ch.Refunded), Message: msg}
+		Refunded: sb.currency.Display(ch.Refunded), Message: msg, DisputeFee: sb.currency.Display(DisputeFee)}
 	if left := ch.Amount - ch.Refunded; left > 0 {
 		p.Refundable = sb.currency.Format(left)
 	}
+	if d := ch.Dispute; d != nil {
+		p.Dispute, p.DisputeStatus, p.DisputeOpen = d.ID, d.Status, d.Status == "needs_response"
+	}
 	return p
+}
+
+// HandleDispute serves POST /sandbox/payments/{paymentIntentId}/dispute:
+// the cardholder's bank disputes the payment (DisputeCharge).
+func (sb *Sandbox) HandleDispute() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch, err := sb.DisputeCharge(r.Context(), r.PathValue("paymentIntentId"))
+		sb.respondPayment(w, r, ch, err, "Disputed. The payer's wallet shows the chargeback.")
+	})
+}
+
+// HandleCloseDispute serves POST /sandbox/payments/{paymentIntentId}/dispute/close
+// with form field outcome=won|lost: the bank decides the case (CloseDispute).
+func (sb *Sandbox) HandleCloseDispute() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outcome := r.FormValue("outcome")
+		if outcome != "won" && outcome != "lost" {
+			sb.renderError(w, r, jobsphere.InvalidInput(jobsphere.FieldError{Field: "outcome", Message: "outcome must be won or lost"}))
+			return
+		}
+		ch, err := sb.CloseDispute(r.Context(), r.PathValue("paymentIntentId"), outcome == "won")
+		sb.respondPayment(w, r, ch, err, "The case is closed: "+outcome+".")
+	})
 }
 
 // HandlePayout serves POST /sandbox/connect/{accountId}/payout with form

@@ -304,13 +304,20 @@ func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bo
 		sb.intentObject(pi, "payment_intent_authentication_failure", ""))
 }
 
-// testCards are the seeds' test card numbers and what paying with each
-// does on the sandbox checkout page.
-var testCards = map[string]struct {
-	code, decline string
-	action        bool
-	label         string
-}{
+// cardOutcome is what paying with a test card does.
+type cardOutcome struct {
+	code, decline string // a card error, or "" for a payment that succeeds
+	action        bool   // needs 3-D Secure first
+	// After it succeeds, as on Stripe in test mode: the cardholder's bank
+	// disputes it (a chargeback), or the issuer warns of fraud.
+	disputed, fraudWarning bool
+	label                  string
+}
+
+// testCards are the seeds' test card numbers, and Stripe's for disputes and
+// fraud warnings, and what paying with each does on the sandbox checkout
+// page.
+var testCards = map[string]cardOutcome{
 	"4242424242424242": {label: "Success"},
 	"4000000000000002": {code: "card_declined", decline: "generic_decline", label: "Declined"},
 	"4000000000000341": {code: "card_declined", decline: "generic_decline", label: "Declined (generic)"},
@@ -318,6 +325,8 @@ var testCards = map[string]struct {
 	"4000000000000069": {code: "expired_card", label: "Expired card"},
 	"4000000000000127": {code: "incorrect_cvc", label: "Incorrect CVC"},
 	"4000002760003184": {action: true, label: "Requires 3-D Secure"},
+	"4000000000000259": {disputed: true, label: "Succeeds, then is disputed (a chargeback: the payment's page closes the case)"},
+	"4000000000005423": {fraudWarning: true, label: "Succeeds, then an early fraud warning"},
 }
 
 // CheckoutOutcome is what paying a sandbox checkout session led to.
@@ -342,7 +351,7 @@ func (sb *Sandbox) PayCheckout(ctx context.Context, sessionID, card string) (*Ch
 	if outcome.action {
 		return &CheckoutOutcome{Session: s, NeedsAction: true}, nil
 	}
-	return sb.finishCheckout(ctx, s, outcome.code, outcome.decline)
+	return sb.finishCheckout(ctx, s, outcome)
 }
 
 // AuthenticateCheckout completes or fails a session's 3-D Secure step.
@@ -352,16 +361,18 @@ func (sb *Sandbox) AuthenticateCheckout(ctx context.Context, sessionID string, a
 		return nil, err
 	}
 	if approve {
-		return sb.finishCheckout(ctx, s, "", "")
+		return sb.finishCheckout(ctx, s, cardOutcome{})
 	}
-	return sb.finishCheckout(ctx, s, "payment_intent_authentication_failure", "")
+	return sb.finishCheckout(ctx, s, cardOutcome{code: "payment_intent_authentication_failure"})
 }
 
 // finishCheckout pays or declines a session. A session counts as paid only
 // once the server has recorded its checkout.session.completed event: if
 // delivery fails, the page says so and the session can be paid again (the
-// event is idempotent on the session id).
-func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, decline string) (*CheckoutOutcome, error) {
+// event is idempotent on the session id). A card that is disputed or
+// warned of after paying has that happen next (afterPayment).
+func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, outcome cardOutcome) (*CheckoutOutcome, error) {
+	code, decline := outcome.code, outcome.decline
 	sb.mu.Lock()
 	if s.Complete || s.paying {
 		sb.mu.Unlock()
@@ -394,6 +405,7 @@ func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, code, 
 		return nil, err
 	}
 	sb.charged(s.PaymentIntentID, s.Amount, s.Currency)
+	sb.afterPayment(ctx, s.PaymentIntentID, outcome)
 	return &CheckoutOutcome{Session: s, Paid: true, RedirectURL: s.SuccessURL}, nil
 }
 

@@ -92,7 +92,23 @@ func parseEvent(ev stripego.Event) (payments.Event, error) {
 		if err = json.Unmarshal(ev.Data.Raw, &a); err == nil {
 			out.ConnectAccount = connectAccount(&a)
 		}
-	case typ == "charge.refunded": // other charge.… events are about disputes and refund objects
+	case strings.HasPrefix(typ, "charge.dispute."):
+		var d stripego.Dispute
+		if err = json.Unmarshal(ev.Data.Raw, &d); err == nil {
+			out.Dispute = dispute(&d)
+		}
+	case strings.HasPrefix(typ, "radar.early_fraud_warning."):
+		var w stripego.RadarEarlyFraudWarning
+		if err = json.Unmarshal(ev.Data.Raw, &w); err == nil {
+			out.FraudWarning = &payments.EventFraudWarning{ID: w.ID, FraudType: string(w.FraudType), Actionable: w.Actionable}
+			if w.Charge != nil {
+				out.FraudWarning.ChargeID = w.Charge.ID
+			}
+			if w.PaymentIntent != nil {
+				out.FraudWarning.PaymentIntentID = w.PaymentIntent.ID
+			}
+		}
+	case typ == "charge.refunded": // other charge.… events are about refund objects
 		var ch stripego.Charge
 		if err = json.Unmarshal(ev.Data.Raw, &ch); err == nil {
 			out.Charge = &payments.EventCharge{ID: ch.ID, Amount: ch.Amount, AmountRefunded: ch.AmountRefunded,
@@ -119,6 +135,33 @@ func parseEvent(ev stripego.Event) (payments.Event, error) {
 		return out, fmt.Errorf("decode %s %s: %w", ev.Type, ev.ID, err)
 	}
 	return out, nil
+}
+
+// dispute reads a dispute; its balance transactions say what it moved:
+// a debit of the platform's balance is the funds withdrawn (with the
+// dispute fee), a credit the funds reinstated (a negative fee: the fee
+// returned).
+func dispute(d *stripego.Dispute) *payments.EventDispute {
+	out := &payments.EventDispute{ID: d.ID, Amount: d.Amount, Currency: string(d.Currency),
+		Reason: string(d.Reason), Status: string(d.Status)}
+	if d.Charge != nil {
+		out.ChargeID = d.Charge.ID
+	}
+	if d.PaymentIntent != nil {
+		out.PaymentIntentID = d.PaymentIntent.ID
+	}
+	for _, bt := range d.BalanceTransactions {
+		switch {
+		case bt == nil:
+		case bt.Amount < 0:
+			out.Withdrawn += -bt.Amount
+			out.WithdrawnFee += max(bt.Fee, 0)
+		case bt.Amount > 0:
+			out.Reinstated += bt.Amount
+			out.FeeReturned += max(-bt.Fee, 0)
+		}
+	}
+	return out
 }
 
 func connectAccount(a *stripego.Account) *payments.EventConnectAccount {
