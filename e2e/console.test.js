@@ -6,20 +6,15 @@
 // unfrozen; a non-admin is refused. Every page is screenshotted into
 // e2e/artifacts/ at 1280 and 390 px wide.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gql } from '@apollo/client/core/index.js';
 
 import { apolloClient, submitForm } from './lib/clients.js';
-import { browserSkip, launchChromium } from './lib/console.js';
+import { launchBrowser, screenshot, skipBrowser as skip } from './lib/browser.js';
 import { startServer } from './lib/server.js';
 
 const PASSWORD = 'Passw0rd!console';
 const ADMIN_EMAIL = 'admin@console.test';
-const artifacts = join(import.meta.dirname, 'artifacts');
-const skip = browserSkip();
-if (skip) console.log(`# ${skip}`);
 
 const REGISTER = gql`
   mutation Register($input: RegisterInput!) { register(input: $input) { user { id } tokens { accessToken } } }
@@ -96,7 +91,7 @@ describe('the operator console in Chromium', { skip }, () => {
     assert.equal(await page.getByText('exceeds the limit').count(), 0, `${name}: a query was refused`);
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: 900 });
-      await page.screenshot({ path: join(artifacts, `console-${name}-${width}.png`), fullPage: true });
+      await screenshot(page, `console-${name}-${width}`);
     }
     await page.setViewportSize({ width: 1280, height: 900 });
   }
@@ -110,7 +105,6 @@ describe('the operator console in Chromium', { skip }, () => {
   const sameDocument = async () => assert.equal(await page.evaluate(() => window.consoleTestMark), 'still the same document', 'the page was reloaded');
 
   before(async () => {
-    await mkdir(artifacts, { recursive: true });
     server = await startServer({ REQUIRE_RELEASE_APPROVAL: 'true', REQUIRE_WITHDRAWAL_APPROVAL: 'true' });
     const made = await server.cli('admin', 'create', '--email', ADMIN_EMAIL, '--password', PASSWORD, '--name', 'Console Admin');
     assert.equal(made.code, 0, made.stdout);
@@ -121,8 +115,8 @@ describe('the operator console in Chromium', { skip }, () => {
     const onboarding = await contractor.client.mutate({ mutation: CREATE_CONNECT });
     assert.equal((await submitForm(onboarding.data.createConnectAccount.onboardingUrl, { button: { name: 'outcome', value: 'verified' } })).status, 200);
 
-    browser = await launchChromium();
-    page = await browser.context.newPage();
+    browser = await launchBrowser();
+    page = await browser.newPage();
     page.setDefaultTimeout(15_000);
     await page.setViewportSize({ width: 1280, height: 900 });
   });
@@ -295,6 +289,11 @@ describe('the operator console in Chromium', { skip }, () => {
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
   });
+
+  it('needed no other host, and the page logged no error (no Content-Security-Policy violation)', () => {
+    assert.deepEqual(browser.refused, []);
+    assert.deepEqual(browser.errors, []);
+  });
 });
 
 describe('the console keeps its session across short-lived access tokens', { skip }, () => {
@@ -319,8 +318,8 @@ describe('the console keeps its session across short-lived access tokens', { ski
     }
     const deposit = await customer.client.mutate({ mutation: DEPOSIT, variables: { input: { amount: '50' } } });
     assert.equal((await submitForm(deposit.data.deposit.checkoutUrl)).status, 200);
-    browser = await launchChromium();
-    page = await browser.context.newPage();
+    browser = await launchBrowser();
+    page = await browser.newPage();
     page.setDefaultTimeout(20_000);
   });
 

@@ -18,6 +18,8 @@ const transactionTypes: Record<TransactionType, string> = {
   REFUND: 'Refunds',
   WITHDRAWAL: 'Withdrawals',
   WALLET_TRANSFER: 'Wallet transfers',
+  CHARGEBACK: 'Chargebacks',
+  CHARGEBACK_REVERSAL: 'Chargebacks reversed',
 };
 
 /** UserPage: one user's money — wallet, transactions (filter, pages), deposits, withdrawals, disputes — and freezing. */
