@@ -283,6 +283,29 @@ describe('the operator console in Chromium', { skip }, () => {
     assert.equal((await balance(customer)).isFrozen, false);
   });
 
+  it('shows a chargeback and a fraud warning as they come, and refunds the warned deposit to its card', async () => {
+    await go('Chargebacks', 'Chargebacks and fraud warnings');
+    await markDocument();
+    // The sandbox's Checkout: 5423 draws an early fraud warning, 0259 a
+    // chargeback; either freezes its payer's wallet, so two payers.
+    const payers = [];
+    for (const [i, card] of ['4000000000005423', '4000000000000259'].entries()) {
+      const payer = { session: {} };
+      await signUp(payer, 'CUSTOMER', `payer${i}@console.test`);
+      payers.push(payer);
+      const deposit = await payer.client.mutate({ mutation: DEPOSIT, variables: { input: { amount: '30' } } });
+      assert.equal((await submitForm(deposit.data.deposit.checkoutUrl, { fields: { card } })).status, 200);
+    }
+    const warning = page.locator('[data-testid^="fraud-warning-"]');
+    await warning.waitFor();
+    await page.locator('[data-testid^="chargeback-"]').getByText('Console customer').waitFor();
+    await sameDocument();
+    await shoot('chargebacks');
+    await warning.getByRole('button', { name: 'Refund the deposit to the card' }).click();
+    await warning.waitFor({ state: 'detached' });
+    for (const payer of payers) payer.client.closeWebsocket();
+  });
+
   it('signs out', async () => {
     await go('Dashboard', 'Dashboard');
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -10,6 +10,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/deposit"
+	"github.com/jobsphere/jobsphere/ent/fraudwarning"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 	"github.com/jobsphere/jobsphere/ent/withdrawal"
@@ -23,6 +24,7 @@ const (
 	QueueReleases      = "RELEASES"
 	QueueWithdrawals   = "WITHDRAWALS"
 	QueueDisputes      = "DISPUTES"
+	QueueChargebacks   = "CHARGEBACKS" // card chargebacks and early fraud warnings
 	QueueFrozenWallets = "FROZEN_WALLETS"
 )
 
@@ -31,6 +33,8 @@ const (
 	kindWithdrawalUpdated = "WITHDRAWAL_UPDATED"
 	kindFrozen            = "FROZEN"
 	kindUnfrozen          = "UNFROZEN"
+	kindChargeback        = "CHARGEBACK"
+	kindFraudWarning      = "FRAUD_WARNING"
 )
 
 // AdminQueueEvent says an item of one of the admins' queues changed.
@@ -42,7 +46,8 @@ type AdminQueueEvent struct {
 // AdminQueueFeed tells admins which queue changed, read from the events
 // on the admins' topic: a release requested, a job of a contract moved
 // (its escrow released, refunded or settled), a dispute changed, a
-// withdrawal requested or decided, a wallet frozen or unfrozen.
+// withdrawal requested or decided, a chargeback booked or closed, an early
+// fraud warning received, a wallet frozen or unfrozen.
 func (s *Service) AdminQueueFeed(ctx context.Context, v auth.Viewer) (<-chan *AdminQueueEvent, error) {
 	if !v.IsAdmin() {
 		return nil, auth.NotAuthorized()
@@ -69,6 +74,11 @@ func (s *Service) adminQueueEvent(ctx context.Context, ev realtime.Event) (*Admi
 		return &AdminQueueEvent{Queue: QueueDisputes, ItemID: pulid.ID(ev.IDs["dispute"])}, nil
 	case kindWithdrawalUpdated:
 		return &AdminQueueEvent{Queue: QueueWithdrawals, ItemID: pulid.ID(ev.IDs["withdrawal"])}, nil
+	case kindChargeback:
+		return &AdminQueueEvent{Queue: QueueChargebacks, ItemID: pulid.ID(ev.IDs["chargeback"])}, nil
+	case kindFraudWarning:
+		id, err := s.client.FraudWarning.Query().Where(fraudwarning.StripeWarningID(ev.IDs["stripeWarning"])).OnlyID(ctx)
+		return &AdminQueueEvent{Queue: QueueChargebacks, ItemID: id}, err
 	case kindFrozen, kindUnfrozen:
 		id, err := s.client.Wallet.Query().Where(wallet.UserID(pulid.ID(ev.IDs["user"]))).OnlyID(ctx)
 		return &AdminQueueEvent{Queue: QueueFrozenWallets, ItemID: id}, err

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 
 	"github.com/jobsphere/jobsphere/server/servertest"
@@ -36,25 +37,24 @@ func TestAdminQueueChanged(t *testing.T) {
 	ws.Subscribe(t, `subscription { adminQueueChanged { queue itemId } }`, nil)
 	waitFor(t, func() bool { return w.srv.App.Broker.Subscriptions() == 1 })
 
-	// expect reads events until the queue's item shows up: other changes
-	// (an offer's job, say) may come first.
+	// expect reads events until the queue's item shows up, keeping what
+	// it read: other changes may come first, and in any order.
+	type event struct{ Queue, ItemID string }
+	seen := map[event]bool{}
 	expect := func(queue, item string) {
 		t.Helper()
-		for {
+		for want := (event{queue, item}); !seen[want]; {
 			_, resp := ws.Next(t)
 			if len(resp.Errors) > 0 {
 				t.Fatalf("waiting for %s %s: %s", queue, item, resp.ErrorSummary())
 			}
-			var ev struct {
-				AdminQueueChanged struct{ Queue, ItemID string }
-			}
+			var ev struct{ AdminQueueChanged event }
 			if err := json.Unmarshal(resp.Data, &ev); err != nil {
 				t.Fatal(err)
 			}
-			if ev.AdminQueueChanged.Queue == queue && ev.AdminQueueChanged.ItemID == item {
-				return
-			}
+			seen[ev.AdminQueueChanged] = true
 		}
+		delete(seen, event{queue, item}) // the next change of it is another event
 	}
 
 	contract := w.releaseRequested(t)
@@ -71,6 +71,32 @@ func TestAdminQueueChanged(t *testing.T) {
 
 	w.freezeOwner(t, "Chargeback pattern")
 	expect("FROZEN_WALLETS", w.wallet)
+
+	// The sandbox's disputed card (0259) makes a chargeback; its
+	// fraud-warning card (5423) an early fraud warning, which also
+	// freezes the payer's wallet.
+	admin := w.srv.Client(w.users[asAdmin].AccessToken)
+	stranger := w.srv.Client(w.users[asCustomer].AccessToken)
+	for _, card := range []string{"4000000000000259", "4000000000005423"} {
+		d := startDeposit(t, stranger, map[string]any{"amount": "20.00"})
+		if resp, _ := payCheckout(t, *d.Deposit.CheckoutURL, card); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("pay with %s: %d", card, resp.StatusCode)
+		}
+	}
+	var cases chargebackList
+	admin.MustDo(t, chargebacksQuery, map[string]any{"s": "OPEN"}, &cases)
+	var warnings struct {
+		FraudWarnings struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	admin.MustDo(t, `{ fraudWarnings(first: 10) { edges { node { id } } } }`, nil, &warnings)
+	if len(cases.Chargebacks.Edges) != 1 || len(warnings.FraudWarnings.Edges) != 1 {
+		t.Fatalf("chargebacks %+v, fraud warnings %+v", cases.Chargebacks, warnings.FraudWarnings)
+	}
+	expect("CHARGEBACKS", cases.Chargebacks.Edges[0].Node.ID)
+	expect("CHARGEBACKS", warnings.FraudWarnings.Edges[0].Node.ID)
+	expect("FROZEN_WALLETS", w.do(t, asCustomer, `{ wallet { id } }`, nil, "wallet", "id"))
 	w.srv.RequireLedgerVerified(t)
 }
 

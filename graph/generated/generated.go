@@ -3905,7 +3905,7 @@ enum AdminQueue {
   WITHDRAWALS
   "OPEN disputes: resolveDispute."
   DISPUTES
-  "Card chargebacks (not published yet)."
+  "Card chargebacks (chargebacks(status: OPEN)) and early fraud warnings (fraudWarnings)."
   CHARGEBACKS
   "Frozen wallets: unfreezeWallet."
   FROZEN_WALLETS
@@ -3914,7 +3914,7 @@ enum AdminQueue {
 "An item of a queue changed (it joined, left or moved within it): refetch that queue."
 type AdminQueueEvent {
   queue: AdminQueue!
-  "What changed: a Contract (RELEASES), Withdrawal, Dispute or Wallet (FROZEN_WALLETS)."
+  "What changed: a Contract (RELEASES), Withdrawal, Dispute, Chargeback or FraudWarning (CHARGEBACKS), or Wallet (FROZEN_WALLETS)."
   itemId: ID!
 }
 
@@ -3973,7 +3973,7 @@ extend type Query {
 }
 
 extend type Subscription {
-  "Admins: which queue changed, as releases are requested or approved, withdrawals requested or decided, disputes opened, answered or settled and wallets frozen or unfrozen. The event may come for a change that left the queue as it was; refetch the queue."
+  "Admins: which queue changed, as releases are requested or approved, withdrawals requested or decided, disputes opened, answered or settled, chargebacks booked or closed, fraud warnings received and wallets frozen or unfrozen. The event may come for a change that left the queue as it was; refetch the queue."
   adminQueueChanged: AdminQueueEvent! @hasRole(roles: [ADMIN])
 }
 `, BuiltIn: false},

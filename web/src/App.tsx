@@ -4,6 +4,7 @@ import { NavLink, Route, Routes } from 'react-router';
 
 import { LiveQueues, useLive } from './live';
 import { Dashboard } from './pages/Dashboard';
+import { Chargebacks } from './pages/Chargebacks';
 import { Disputes, DisputeThread } from './pages/Disputes';
 import { Frozen } from './pages/Frozen';
 import { Releases } from './pages/Releases';
@@ -14,13 +15,14 @@ import { Withdrawals } from './pages/Withdrawals';
 import { getSession, onSessionChange, signOut } from './session';
 import type { Session } from './session';
 
-// The console's pages. The chargebacks and fraud warnings queue and the
-// audit log join this list (and the routes below) once the API has them.
+// The console's pages. The audit log joins this list (and the routes
+// below) once the API has it.
 const nav = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/releases', label: 'Releases' },
   { to: '/withdrawals', label: 'Withdrawals' },
   { to: '/disputes', label: 'Disputes' },
+  { to: '/chargebacks', label: 'Chargebacks' },
   { to: '/frozen', label: 'Frozen wallets' },
   { to: '/users', label: 'Users' },
 ];
@@ -85,6 +87,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="withdrawals" element={<Withdrawals />} />
           <Route path="disputes" element={<Disputes />} />
           <Route path="disputes/:id" element={<DisputeThread />} />
+          <Route path="chargebacks" element={<Chargebacks />} />
           <Route path="frozen" element={<Frozen />} />
           <Route path="users" element={<Users />} />
           <Route path="users/:id" element={<UserPage />} />

@@ -1,6 +1,7 @@
 // Small pieces every page uses: money and times as the API gives them,
 // the server's own message for a refused action, a user's link.
 import { ApolloError } from '@apollo/client';
+import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 
 /** Money shows an exact Decimal string ("1234.50") with its digits grouped; no float ever touches it. */
@@ -66,7 +67,7 @@ export function Empty({ children }: { children: string }) {
  * fields the page shows. A queue is worked from its head; the rest moves
  * up as items are done.
  */
-export const queuePage = { releases: 10, withdrawals: 20, disputes: 8, frozen: 20, users: 40, messages: 25, transactions: 15, userLists: 10 };
+export const queuePage = { releases: 10, withdrawals: 20, disputes: 8, frozen: 20, users: 40, messages: 25, transactions: 15, userLists: 10, chargebacks: 20 };
 
 /** More says how many of a list's items are not shown. */
 export function More({ shown, total }: { shown: number; total: number | undefined }) {
@@ -75,5 +76,27 @@ export function More({ shown, total }: { shown: number; total: number | undefine
     <p className="muted">
       Showing the first {shown} of {total}; the others move up as these are done.
     </p>
+  );
+}
+
+/** nodes are a connection's items (edges and nodes are nullable in Relay's shape). */
+export function nodes<T>(c: { edges?: ({ node?: T | null } | null)[] | null } | null | undefined): T[] {
+  return c?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
+}
+
+/**
+ * Cards shows a queue: loading, empty, or its items as cards (children
+ * renders one, with its key), and how many more there are.
+ */
+export function Cards<T>(props: { label: string; what: string; empty: string; loaded: boolean; items: T[]; total?: number; children: (item: T) => ReactNode }) {
+  if (!props.loaded) return <Loading what={props.what} />;
+  if (props.items.length === 0) return <Empty>{props.empty}</Empty>;
+  return (
+    <>
+      <ul className="cards" aria-label={props.label}>
+        {props.items.map(props.children)}
+      </ul>
+      <More shown={props.items.length} total={props.total} />
+    </>
   );
 }

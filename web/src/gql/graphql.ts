@@ -5,7 +5,7 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 /** The admins' work queues. */
 export type AdminQueue =
-  /** Card chargebacks (not published yet). */
+  /** Card chargebacks (chargebacks(status: OPEN)) and early fraud warnings (fraudWarnings). */
   | 'CHARGEBACKS'
   /** OPEN disputes: resolveDispute. */
   | 'DISPUTES'

@@ -28,6 +28,7 @@ export function Dashboard() {
     { to: '/releases', label: 'Releases awaiting approval', count: releases.data?.contracts.totalCount },
     { to: '/withdrawals', label: 'Withdrawals awaiting approval', count: withdrawals.data?.withdrawals.totalCount },
     { to: '/disputes', label: 'Open disputes', count: s?.openDisputes },
+    { to: '/chargebacks', label: 'Open chargebacks', count: s?.openChargebacks },
     { to: '/frozen', label: 'Frozen wallets', count: frozen.data?.frozenWallets.totalCount },
   ];
   return (

@@ -6,46 +6,38 @@ import { Link, useParams } from 'react-router';
 import { DisputeDocument, ListDisputesDocument, PreviewDisputeSplitDocument, ResolveDisputeDocument } from '../gql/graphql';
 import type { DisputeFieldsFragment, DisputeMessageFieldsFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, More, queuePage, Refusal, UserLink, When } from '../ui';
+import { Cards, Empty, Loading, Money, nodes, queuePage, Refusal, UserLink, When } from '../ui';
 
 /** Disputes: the OPEN ones, oldest first (the API's order), each opening its thread. */
 export function Disputes() {
   const { data, error, refetch } = useQuery(ListDisputesDocument, { variables: { first: queuePage.disputes, status: 'OPEN' } });
   useQueueChanges(['DISPUTES'], () => void refetch());
-  const rows = data?.disputes.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
     <section aria-labelledby="disputes-title">
       <h1 id="disputes-title">Open disputes</h1>
       <p className="muted">Oldest first.</p>
       <Refusal error={error} />
-      {!data ? (
-        <Loading what="disputes" />
-      ) : rows.length === 0 ? (
-        <Empty>No dispute is open.</Empty>
-      ) : (
-        <ul className="cards" aria-label="Disputes">
-          {rows.map((d) => (
-            <li className="card" key={d.id} data-testid={`dispute-${d.id}`}>
-              <h2>
-                <Link to={`/disputes/${d.id}`}>{d.contract.job.title}</Link>
-              </h2>
-              <p>
-                {reasons[d.reason]} · opened by <UserLink user={d.openedBy} /> <When value={d.createdAt} />
-              </p>
-              <p>
-                Escrow <Money value={d.contract.escrow.amount} />
-                {d.latestProposal && (
-                  <>
-                    {' '}
-                    · latest proposal: <Money value={d.latestProposal.contractorAmount} /> to the contractor
-                  </>
-                )}
-              </p>
-            </li>
-          ))}
-        </ul>
-      )}
-      <More shown={rows.length} total={data?.disputes.totalCount} />
+      <Cards label="Disputes" what="disputes" empty="No dispute is open." loaded={!!data} items={nodes(data?.disputes)} total={data?.disputes.totalCount}>
+        {(d) => (
+          <li className="card" key={d.id} data-testid={`dispute-${d.id}`}>
+            <h2>
+              <Link to={`/disputes/${d.id}`}>{d.contract.job.title}</Link>
+            </h2>
+            <p>
+              {reasons[d.reason]} · opened by <UserLink user={d.openedBy} /> <When value={d.createdAt} />
+            </p>
+            <p>
+              Escrow <Money value={d.contract.escrow.amount} />
+              {d.latestProposal && (
+                <>
+                  {' '}
+                  · latest proposal: <Money value={d.latestProposal.contractorAmount} /> to the contractor
+                </>
+              )}
+            </p>
+          </li>
+        )}
+      </Cards>
     </section>
   );
 }
@@ -70,7 +62,7 @@ export function DisputeThread() {
   if (!data) return <Loading what="the dispute" />;
   if (!d) return <Empty>No such dispute.</Empty>;
   const c = d.contract;
-  const messages = d.messages.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
+  const messages = nodes(d.messages);
   return (
     <section aria-labelledby="dispute-title">
       <p>

@@ -3,7 +3,7 @@ import { useMutation, useQuery } from '@apollo/client';
 import { ListFrozenWalletsDocument, UnfreezeWalletDocument } from '../gql/graphql';
 import type { ListFrozenWalletsQuery } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, More, queuePage, Refusal, UserLink } from '../ui';
+import { Cards, Money, nodes, queuePage, Refusal, UserLink } from '../ui';
 
 type FrozenWallet = NonNullable<NonNullable<NonNullable<ListFrozenWalletsQuery['frozenWallets']['edges']>[number]>['node']>;
 
@@ -11,23 +11,13 @@ type FrozenWallet = NonNullable<NonNullable<NonNullable<ListFrozenWalletsQuery['
 export function Frozen() {
   const { data, error, refetch } = useQuery(ListFrozenWalletsDocument, { variables: { first: queuePage.frozen } });
   useQueueChanges(['FROZEN_WALLETS'], () => void refetch());
-  const rows = data?.frozenWallets.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
     <section aria-labelledby="frozen-title">
       <h1 id="frozen-title">Frozen wallets</h1>
       <Refusal error={error} />
-      {!data ? (
-        <Loading what="frozen wallets" />
-      ) : rows.length === 0 ? (
-        <Empty>No wallet is frozen.</Empty>
-      ) : (
-        <ul className="cards" aria-label="Frozen wallets">
-          {rows.map((w) => (
-            <FrozenCard key={w.id} wallet={w} />
-          ))}
-        </ul>
-      )}
-      <More shown={rows.length} total={data?.frozenWallets.totalCount} />
+      <Cards label="Frozen wallets" what="frozen wallets" empty="No wallet is frozen." loaded={!!data} items={nodes(data?.frozenWallets)} total={data?.frozenWallets.totalCount}>
+        {(w) => <FrozenCard key={w.id} wallet={w} />}
+      </Cards>
     </section>
   );
 }

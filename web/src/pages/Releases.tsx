@@ -3,7 +3,7 @@ import { useMutation, useQuery } from '@apollo/client';
 import { ApproveFundReleaseDocument, ListContractsDocument } from '../gql/graphql';
 import type { ContractWithEscrowFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, More, queuePage, Refusal, UserLink, When } from '../ui';
+import { Cards, Money, nodes, queuePage, Refusal, UserLink, When } from '../ui';
 
 /** Releases: contracts whose customer asked for the escrow's release, for an admin to approve. */
 export function Releases() {
@@ -12,23 +12,13 @@ export function Releases() {
   });
   // A dispute opened on a requested release takes it out of this queue.
   useQueueChanges(['RELEASES', 'DISPUTES'], () => void refetch());
-  const rows = data?.contracts.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
     <section aria-labelledby="releases-title">
       <h1 id="releases-title">Fund releases awaiting approval</h1>
       <Refusal error={error} />
-      {!data ? (
-        <Loading what="releases" />
-      ) : rows.length === 0 ? (
-        <Empty>No release is waiting.</Empty>
-      ) : (
-        <ul className="cards" aria-label="Releases">
-          {rows.map((c) => (
-            <Release key={c.id} contract={c} />
-          ))}
-        </ul>
-      )}
-      <More shown={rows.length} total={data?.contracts.totalCount} />
+      <Cards label="Releases" what="releases" empty="No release is waiting." loaded={!!data} items={nodes(data?.contracts)} total={data?.contracts.totalCount}>
+        {(c) => <Release key={c.id} contract={c} />}
+      </Cards>
     </section>
   );
 }

@@ -6,7 +6,7 @@ import { Link, useParams } from 'react-router';
 import { FreezeWalletDocument, GetUserAccountDocument, ListUserTransactionsDocument, UnfreezeWalletDocument } from '../gql/graphql';
 import type { TransactionType, WalletFieldsFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, queuePage, Refusal, UserLink, When } from '../ui';
+import { Empty, Loading, Money, nodes, queuePage, Refusal, UserLink, When } from '../ui';
 
 const transactionTypes: Record<TransactionType, string> = {
   DEPOSIT: 'Deposits',
@@ -49,8 +49,6 @@ function UserAccount({ id }: { id: string }) {
   const u = data.node && 'id' in data.node ? data.node : null;
   if (!u) return <Empty>No such user.</Empty>;
   const txns = history.data?.node && 'transactions' in history.data.node ? history.data.node.transactions : null;
-  const nodes = <T,>(c: { edges?: ({ node?: T | null } | null)[] | null } | null | undefined) =>
-    c?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
 
   return (
     <section aria-labelledby="user-title">

@@ -4,7 +4,7 @@ import type { FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 
 import { ListUsersDocument } from '../gql/graphql';
-import { Empty, Loading, queuePage, Refusal, When } from '../ui';
+import { Empty, Loading, nodes, queuePage, Refusal, When } from '../ui';
 
 /** Users: find a user by id, email or name (the search is in the address, so it survives a reload). */
 export function Users() {
@@ -12,7 +12,7 @@ export function Users() {
   const search = params.get('q') ?? '';
   const searchId = useId();
   const { data, error } = useQuery(ListUsersDocument, { variables: { search: search || null, first: queuePage.users } });
-  const rows = data?.users.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
+  const rows = nodes(data?.users);
 
   function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();

@@ -5,29 +5,19 @@ import type { FormEvent } from 'react';
 import { ApproveWithdrawalDocument, ListWithdrawalsDocument, RejectWithdrawalDocument } from '../gql/graphql';
 import type { WithdrawalFieldsFragment } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Empty, Loading, Money, More, queuePage, Refusal, UserLink, When } from '../ui';
+import { Cards, Money, nodes, queuePage, Refusal, UserLink, When } from '../ui';
 
 /** Withdrawals: PENDING payouts, for an admin to approve (the transfer is made) or reject with a reason. */
 export function Withdrawals() {
   const { data, error, refetch } = useQuery(ListWithdrawalsDocument, { variables: { first: queuePage.withdrawals, status: 'PENDING' } });
   useQueueChanges(['WITHDRAWALS'], () => void refetch());
-  const rows = data?.withdrawals.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? [];
   return (
     <section aria-labelledby="withdrawals-title">
       <h1 id="withdrawals-title">Withdrawals awaiting approval</h1>
       <Refusal error={error} />
-      {!data ? (
-        <Loading what="withdrawals" />
-      ) : rows.length === 0 ? (
-        <Empty>No withdrawal is waiting.</Empty>
-      ) : (
-        <ul className="cards" aria-label="Withdrawals">
-          {rows.map((w) => (
-            <Withdrawal key={w.id} withdrawal={w} />
-          ))}
-        </ul>
-      )}
-      <More shown={rows.length} total={data?.withdrawals.totalCount} />
+      <Cards label="Withdrawals" what="withdrawals" empty="No withdrawal is waiting." loaded={!!data} items={nodes(data?.withdrawals)} total={data?.withdrawals.totalCount}>
+        {(w) => <Withdrawal key={w.id} withdrawal={w} />}
+      </Cards>
     </section>
   );
 }
