@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 GO_BUILD  = $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
-.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets lint bench chaos postgres-check chromium
+.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets console check-console lint bench chaos postgres-check chromium
 
 ## run: build, then serve on http://localhost:8080 with SQLite, sandbox payments and no configuration (RUN_FLAGS="--port 9999" for another port); Ctrl-C stops it
 run:
@@ -23,7 +23,7 @@ build:
 	$(GO_BUILD)
 
 ## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
-test: check-generated lint postgres-check test-go e2e
+test: check-generated check-console lint postgres-check test-go e2e
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -64,6 +64,17 @@ graphiql-assets:
 check-graphiql-assets: graphiql-assets
 	@git diff --exit-code --stat -- server/graphiql/assets || \
 		(echo "GraphiQL's assets are stale: run 'make graphiql-assets' and commit the result" && exit 1)
+
+## console: the operator console (web/): its operation types (from schema.graphql and client/operations) and its build in web/dist, which the binary embeds
+console:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+## check-console: fail when the committed console (web/dist, its types) differs from what `make console` makes
+check-console: console
+	@git diff --exit-code --stat -- web/src/gql web/dist || \
+		(echo "the console's build is stale: run 'make console' and commit web/" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- web/src/gql web/dist)" || \
+		(git status --porcelain -- web/dist web/src/gql; echo "make console made new files: commit them" && exit 1)
 
 ## lint: gofmt and go vet
 lint:

@@ -43,6 +43,12 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
+// Wallet returns generated.WalletResolver implementation.
+func (r *Resolver) Wallet() generated.WalletResolver { return &walletResolver{r} }
+
+// Withdrawal returns generated.WithdrawalResolver implementation.
+func (r *Resolver) Withdrawal() generated.WithdrawalResolver { return &withdrawalResolver{r} }
+
 type (
 	contractResolver       struct{ *Resolver }
 	disputeResolver        struct{ *Resolver }
@@ -50,4 +56,6 @@ type (
 	jobResolver            struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	userResolver           struct{ *Resolver }
+	walletResolver         struct{ *Resolver }
+	withdrawalResolver     struct{ *Resolver }
 )

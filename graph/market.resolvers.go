@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
+	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/offer"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
@@ -136,8 +137,8 @@ func (r *queryResolver) Offers(ctx context.Context, after *entgql.Cursor[pulid.I
 }
 
 // Contracts is the resolver for the contracts field.
-func (r *queryResolver) Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) (*ent.ContractConnection, error) {
-	return r.Market.Contracts(ctx, viewer(ctx), status, market.Page{After: after, First: first, Before: before, Last: last})
+func (r *queryResolver) Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status, escrowStatus *escrow.Status) (*ent.ContractConnection, error) {
+	return r.Market.Contracts(ctx, viewer(ctx), status, escrowStatus, market.Page{After: after, First: first, Before: before, Last: last})
 }
 
 // Reviews is the resolver for the reviews field.

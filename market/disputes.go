@@ -347,13 +347,9 @@ func (s *Service) settle(ctx context.Context, disputeID pulid.ID, out outcome) e
 	}
 	c := d.Edges.Contract
 	esc := c.Edges.Escrow
-	rate, err := s.contractorRate(ctx, c, esc)
+	split, err := s.splitOf(ctx, c, esc, out.share)
 	if err != nil {
 		return err
-	}
-	split, err := ledger.Settle(esc.Amount, esc.PlatformFee, out.share, rate)
-	if err != nil {
-		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "contractorAmount", Message: err.Error()})
 	}
 	back := split.CustomerRefund + split.PlatformFeeRefund
 	toCard := esc.FundingSource == escrow.FundingSourceCHECKOUT && esc.StripePaymentIntentID != nil && back > 0
@@ -594,6 +590,20 @@ func (s *Service) checkShare(ctx context.Context, c *ent.Contract, share int64) 
 	return nil
 }
 
+// splitOf is what settling contract c's escrow with the contractor's
+// share comes to: ledger.Settle at the contract's rate.
+func (s *Service) splitOf(ctx context.Context, c *ent.Contract, esc *ent.Escrow, share int64) (ledger.Settlement, error) {
+	rate, err := s.contractorRate(ctx, c, esc)
+	if err != nil {
+		return ledger.Settlement{}, err
+	}
+	split, err := ledger.Settle(esc.Amount, esc.PlatformFee, share, rate)
+	if err != nil {
+		return ledger.Settlement{}, jobsphere.InvalidInput(jobsphere.FieldError{Field: "contractorAmount", Message: err.Error()})
+	}
+	return split, nil
+}
+
 // contractorRate is the service-fee rate a contract was agreed at: the
 // escrow's, or for escrows made before it was recorded there the offer's
 // (a job Checkout's: today's rate, the only one it can have had since).
@@ -639,8 +649,8 @@ func requiredText(l jobsphere.TextLimit) error {
 
 // publishDispute tells a dispute's parties and admins it changed.
 func (s *Service) publishDispute(ctx context.Context, tx *ent.Tx, id pulid.ID, c *ent.Contract) error {
-	for _, topic := range []string{userTopic(c.CustomerID), userTopic(c.ContractorID), adminTopic} {
-		ev := realtime.Event{Topic: topic, Kind: kindDispute, IDs: map[string]string{"dispute": string(id)}}
+	for _, topic := range []string{userTopic(c.CustomerID), userTopic(c.ContractorID), AdminTopic} {
+		ev := realtime.Event{Topic: topic, Kind: KindDispute, IDs: map[string]string{"dispute": string(id)}}
 		if err := s.broker.PublishTx(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -703,7 +713,7 @@ func (s *Service) MessageAttachments(ctx context.Context, m *ent.DisputeMessage)
 func (s *Service) DisputeFeed(ctx context.Context, v auth.Viewer, disputeID *pulid.ID) (<-chan *ent.Dispute, error) {
 	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Dispute, bool) {
 		id := pulid.ID(ev.IDs["dispute"])
-		if ev.Kind != kindDispute || (disputeID != nil && *disputeID != id) {
+		if ev.Kind != KindDispute || (disputeID != nil && *disputeID != id) {
 			return nil, false
 		}
 		d, err := s.client.Dispute.Query().Where(dispute.ID(id), DisputesVisibleTo(v)).Only(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/predicate"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
+	"github.com/jobsphere/jobsphere/realtime"
 )
 
 // CompleteJobResult is what completeJob returns.
@@ -115,7 +116,8 @@ func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...pr
 			return err
 		}
 		if s.cfg.RequireReleaseApproval {
-			return nil
+			return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: AdminTopic, Kind: KindReleaseRequested,
+				IDs: map[string]string{"contract": string(c.ID), "job": string(c.JobID)}})
 		}
 		return s.release(ctx, tx, c.ID)
 	})

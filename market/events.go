@@ -15,15 +15,20 @@ import (
 // same as package payments uses).
 func userTopic(id pulid.ID) string { return "user:" + string(id) }
 
-// adminTopic carries every offer and job change, for admins' subscriptions.
-const adminTopic = "admins"
+// AdminTopic carries every offer, job and dispute change and every
+// release request, for admins' subscriptions (payments adds withdrawals
+// and freezes).
+const AdminTopic = "admins"
 
 // The kinds of marketplace events.
 const (
 	kindOffer = "OFFER_STATUS_CHANGED"
-	kindJob   = "JOB_STATUS_CHANGED"
-	// kindDispute goes to a dispute's parties and admins as it changes.
-	kindDispute = "DISPUTE_UPDATED"
+	KindJob   = "JOB_STATUS_CHANGED"
+	// KindDispute goes to a dispute's parties and admins as it changes.
+	KindDispute = "DISPUTE_UPDATED"
+	// KindReleaseRequested goes to admins when an escrow awaits their
+	// approval of its release (the parties see it in completeJob's answer).
+	KindReleaseRequested = "RELEASE_REQUESTED"
 	// kindAutoReleaseReminder goes to a delivered job's customer, on the
 	// jobStatusChanged feed, AutoReleaseReminderLead before its auto-release.
 	kindAutoReleaseReminder = "AUTO_RELEASE_REMINDER"
@@ -32,7 +37,7 @@ const (
 // publishOffer tells both parties (and admins) the offer changed, and the
 // customer that their wallet did.
 func (s *Service) publishOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, walletKind string, txnID pulid.ID) error {
-	for _, topic := range []string{userTopic(o.CustomerID), userTopic(o.ContractorID), adminTopic} {
+	for _, topic := range []string{userTopic(o.CustomerID), userTopic(o.ContractorID), AdminTopic} {
 		ev := realtime.Event{Topic: topic, Kind: kindOffer, IDs: map[string]string{"offer": string(o.ID), "job": string(o.JobID)}}
 		if err := s.broker.PublishTx(ctx, tx, ev); err != nil {
 			return err
@@ -44,12 +49,12 @@ func (s *Service) publishOffer(ctx context.Context, tx *ent.Tx, o *ent.Offer, wa
 
 // publishJobTx tells the job's parties (and admins) its status changed.
 func (s *Service) publishJobTx(ctx context.Context, tx *ent.Tx, jobID, customer, contractor pulid.ID) error {
-	topics := []string{adminTopic, userTopic(customer)}
+	topics := []string{AdminTopic, userTopic(customer)}
 	if contractor != "" {
 		topics = append(topics, userTopic(contractor))
 	}
 	for _, topic := range topics {
-		ev := realtime.Event{Topic: topic, Kind: kindJob, IDs: map[string]string{"job": string(jobID)}}
+		ev := realtime.Event{Topic: topic, Kind: KindJob, IDs: map[string]string{"job": string(jobID)}}
 		if err := s.broker.PublishTx(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -96,7 +101,7 @@ func (s *Service) OfferFeed(ctx context.Context, v auth.Viewer, offerID *pulid.I
 func (s *Service) JobFeed(ctx context.Context, v auth.Viewer, jobID *pulid.ID) (<-chan *ent.Job, error) {
 	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Job, bool) {
 		id := pulid.ID(ev.IDs["job"])
-		if (ev.Kind != kindJob && ev.Kind != kindAutoReleaseReminder) || (jobID != nil && *jobID != id) {
+		if (ev.Kind != KindJob && ev.Kind != kindAutoReleaseReminder) || (jobID != nil && *jobID != id) {
 			return nil, false
 		}
 		j, err := s.client.Job.Get(ctx, id)
@@ -106,7 +111,7 @@ func (s *Service) JobFeed(ctx context.Context, v auth.Viewer, jobID *pulid.ID) (
 
 func viewerTopic(v auth.Viewer) string {
 	if v.IsAdmin() {
-		return adminTopic
+		return AdminTopic
 	}
 	return userTopic(v.UserID)
 }

@@ -53,12 +53,15 @@ func (s *Service) Offers(ctx context.Context, v auth.Viewer, status *offer.Statu
 }
 
 // Contracts pages the viewer's contracts, as customer or contractor
-// (admins: all), newest first.
-func (s *Service) Contracts(ctx context.Context, v auth.Viewer, status *contract.Status, p Page) (*ent.ContractConnection, error) {
+// (admins: all), newest first; status and escrowStatus filter.
+func (s *Service) Contracts(ctx context.Context, v auth.Viewer, status *contract.Status, escrowStatus *escrow.Status, p Page) (*ent.ContractConnection, error) {
 	// Escrows in one query for the page, not one per contract (EscrowOf).
 	q := s.client.Contract.Query().WithEscrow().Where(ContractsVisibleTo(v))
 	if status != nil {
 		q.Where(contract.StatusEQ(*status))
+	}
+	if escrowStatus != nil {
+		q.Where(contract.HasEscrowWith(escrow.StatusEQ(*escrowStatus)))
 	}
 	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithContractOrder(newestContracts))
 }

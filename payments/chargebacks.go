@@ -192,7 +192,7 @@ func (s *Service) chargebackWithdrawn(ctx context.Context, tx *ent.Tx, cb *ent.C
 	if err := tx.Chargeback.UpdateOne(cb).SetFee(d.WithdrawnFee).Exec(ctx); err != nil {
 		return fmt.Errorf("record the fee of %s: %w", d.ID, err)
 	}
-	return s.publishChargeback(ctx, tx, cb.CustomerID, posted)
+	return s.publishChargeback(ctx, tx, cb, posted)
 }
 
 // chargebackReinstated books the funds Stripe gave back, once.
@@ -218,7 +218,7 @@ func (s *Service) chargebackReinstated(ctx context.Context, tx *ent.Tx, cb *ent.
 	if err := tx.Chargeback.UpdateOne(cur).SetFee(max(cur.Fee-d.FeeReturned, 0)).Exec(ctx); err != nil {
 		return fmt.Errorf("record the fee returned for %s: %w", d.ID, err)
 	}
-	return s.publishChargeback(ctx, tx, cb.CustomerID, posted)
+	return s.publishChargeback(ctx, tx, cb, posted)
 }
 
 // closeChargeback records a closed dispute's outcome, once: a later
@@ -236,12 +236,19 @@ func (s *Service) closeChargeback(ctx context.Context, tx *ent.Tx, cb *ent.Charg
 	if jobsphere.ErrorCode(err) == jobsphere.Conflict {
 		return nil // closed meanwhile
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.publishToAdmins(ctx, tx, kindChargeback, "chargeback", cb.ID)
 }
 
-func (s *Service) publishChargeback(ctx context.Context, tx *ent.Tx, customer pulid.ID, posted *ledger.Posted) error {
-	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(customer), Kind: "CHARGEBACK",
-		IDs: map[string]string{"transaction": string(posted.Transaction.ID)}})
+// publishChargeback tells the customer's wallet feed and the admins' queue.
+func (s *Service) publishChargeback(ctx context.Context, tx *ent.Tx, cb *ent.Chargeback, posted *ledger.Posted) error {
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(cb.CustomerID), Kind: kindChargeback,
+		IDs: map[string]string{"transaction": string(posted.Transaction.ID)}}); err != nil {
+		return err
+	}
+	return s.publishToAdmins(ctx, tx, kindChargeback, "chargeback", cb.ID)
 }
 
 // refreshCaseHolds sets the customer's freeze from their cases and tells
@@ -251,11 +258,14 @@ func (s *Service) refreshCaseHolds(ctx context.Context, tx *ent.Tx, customer pul
 	if err != nil || was == now {
 		return err
 	}
-	kind := "UNFROZEN"
+	kind := kindUnfrozen
 	if now {
-		kind = "FROZEN"
+		kind = kindFrozen
 	}
-	return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(customer), Kind: kind})
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(customer), Kind: kind}); err != nil {
+		return err
+	}
+	return s.publishToAdmins(ctx, tx, kind, "user", customer)
 }
 
 // reasonWords is Stripe's dispute reason for people: "product not received".
@@ -327,6 +337,9 @@ func (s *Service) onFraudWarning(ctx context.Context, tx *ent.Tx, w *EventFraudW
 		if err := resolveFraudWarnings(ctx, tx, w.PaymentIntentID); err != nil {
 			return err
 		}
+	}
+	if err := s.publishToAdmins(ctx, tx, kindFraudWarning, "stripeWarning", pulid.ID(w.ID)); err != nil {
+		return err
 	}
 	return s.refreshCaseHolds(ctx, tx, customer)
 }

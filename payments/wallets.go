@@ -55,7 +55,11 @@ func (s *Service) setAdminFreeze(ctx context.Context, v auth.Viewer, userID puli
 		if err := audit.Record(ctx, tx.Client(), entry); err != nil || (note == nil && frozen) {
 			return err
 		}
-		return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: freezeState(frozen)})
+		kind := freezeState(frozen)
+		if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: kind}); err != nil {
+			return err
+		}
+		return s.publishToAdmins(ctx, tx, kind, "user", userID)
 	})
 	if err != nil {
 		return nil, err

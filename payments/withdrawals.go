@@ -388,10 +388,10 @@ func (s *Service) Withdrawals(ctx context.Context, v auth.Viewer, status *withdr
 	if status != nil {
 		q.Where(withdrawal.StatusEQ(*status))
 	}
-	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithWithdrawalOrder(&ent.WithdrawalOrder{
-		Direction: entgql.OrderDirectionDesc, Field: ent.WithdrawalOrderFieldCreatedAt,
-	}))
+	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithWithdrawalOrder(newestWithdrawals))
 }
+
+var newestWithdrawals = &ent.WithdrawalOrder{Direction: entgql.OrderDirectionDesc, Field: ent.WithdrawalOrderFieldCreatedAt}
 
 func (s *Service) withdrawResult(ctx context.Context, id pulid.ID) (*WithdrawResult, error) {
 	w, err := s.client.Withdrawal.Get(ctx, id)
@@ -444,10 +444,11 @@ func (s *Service) onTransferReversed(ctx context.Context, tx *ent.Tx, tr *EventT
 	return s.publishWithdrawal(ctx, tx, w.UserID, w.ID)
 }
 
+// publishWithdrawal tells the contractor and admins' queue the withdrawal changed.
 func (s *Service) publishWithdrawal(ctx context.Context, tx *ent.Tx, userID, id pulid.ID) error {
-	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: "WITHDRAWAL_UPDATED",
+	if err := s.broker.PublishTx(ctx, tx, realtime.Event{Topic: UserTopic(userID), Kind: kindWithdrawalUpdated,
 		IDs: map[string]string{"withdrawal": string(id)}}); err != nil {
 		return fmt.Errorf("publish withdrawal %s: %w", id, err)
 	}
-	return nil
+	return s.publishToAdmins(ctx, tx, kindWithdrawalUpdated, "withdrawal", id)
 }

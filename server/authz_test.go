@@ -138,16 +138,18 @@ var (
 	azPartyOnly      = azRow(azUnauth, azForbidden, azForbidden, azOK, azForbidden, azForbidden)
 	azContractors    = azRow(azUnauth, azForbidden, azForbidden, azOK, azOK, azForbidden)
 	azCustomers      = azRow(azUnauth, azOK, azOK, azForbidden, azForbidden, azForbidden)
-	azOwnerSeen      = azRow(azUnauth, azSeen, azHidden, azHidden, azHidden, azSeen)   // the owner's and admins'
-	azPartiesSeen    = azRow(azUnauth, azSeen, azHidden, azSeen, azHidden, azSeen)     // both parties' and admins'
-	azWithdrawalSeen = azRow(azUnauth, azHidden, azHidden, azSeen, azHidden, azSeen)   // the contractor's and admins'
-	azSignedInSeen   = azRow(azUnauth, azSeen, azSeen, azSeen, azSeen, azSeen)         // every signed-in viewer's
-	azOwnOnlySeen    = azRow(azUnauth, azSeen, azHidden, azHidden, azHidden, azHidden) // the owner's alone: admins too see their own
-	azOwnAccountSeen = azRow(azUnauth, azHidden, azHidden, azSeen, azHidden, azHidden) // contractor A's Connect account, shown to A alone
-	azAdminSeen      = azRow(azUnauth, azHidden, azHidden, azHidden, azHidden, azSeen) // admins' records: hidden from everyone else
-	azAdminListSeen  = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azSeen)
+	azOwnerSeen      = azRow(azUnauth, azSeen, azHidden, azHidden, azHidden, azSeen)               // the owner's and admins'
+	azPartiesSeen    = azRow(azUnauth, azSeen, azHidden, azSeen, azHidden, azSeen)                 // both parties' and admins'
+	azWithdrawalSeen = azRow(azUnauth, azHidden, azHidden, azSeen, azHidden, azSeen)               // the contractor's and admins'
+	azSignedInSeen   = azRow(azUnauth, azSeen, azSeen, azSeen, azSeen, azSeen)                     // every signed-in viewer's
+	azOwnOnlySeen    = azRow(azUnauth, azSeen, azHidden, azHidden, azHidden, azHidden)             // the owner's alone: admins too see their own
+	azOwnAccountSeen = azRow(azUnauth, azHidden, azHidden, azSeen, azHidden, azHidden)             // contractor A's Connect account, shown to A alone
+	azAdminSeen      = azRow(azUnauth, azHidden, azHidden, azHidden, azHidden, azSeen)             // admins' records: hidden from everyone else
+	azAdminListSeen  = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azSeen) // an admins-only list that holds the object
 	azPartiesEvents  = azRow(azUnauth, azReceived, azSilent, azReceived, azSilent, azReceived)
 	azOwnerEvents    = azRow(azUnauth, azReceived, azSilent, azSilent, azSilent, azSilent)
+	azPartiesOrAdmin = azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azOK)
+	azAdminEvents    = azRow(azUnauth, azForbidden, azForbidden, azForbidden, azForbidden, azReceived)
 )
 
 // authzTable says, for every root field, who may call it and how the test
@@ -179,6 +181,18 @@ var authzTable = map[string][]authzProbe{
 			fixture: func(_ *testing.T, w *authzWorld) authzFixture {
 				return authzFixture{vars: map[string]any{"id": w.users[asOwner].ID}, probe: w.users[asOwner].Email}
 			}, want: azOwnerSeen},
+		azUserProbe("User.wallet", `wallet { id }`, func(w *authzWorld) string { return w.wallet }, asOwner, azOwnerSeen),
+		azUserProbe("User.transactions", `transactions(first: 100, type: DEPOSIT) { edges { node { id } } }`, func(w *authzWorld) string { return w.transaction }, asOwner, azOwnerSeen),
+		azUserProbe("User.deposits", `deposits(first: 100) { edges { node { id } } }`, func(w *authzWorld) string { return w.deposit }, asOwner, azOwnerSeen),
+		azUserProbe("User.withdrawals", `withdrawals(first: 100) { edges { node { id user { id } } } }`, func(w *authzWorld) string { return w.withdrawal }, asParty, azWithdrawalSeen),
+		azUserProbe("User.disputes", `disputes(first: 100) { edges { node { id } } }`, func(w *authzWorld) string { return w.dispute }, asOwner, azOwnerSeen),
+		// The admin's note of a freeze is for admins, not the wallet's owner.
+		{name: "Wallet.frozenNote", doc: `query($id: ID!) { node(id: $id) { ... on Wallet { frozenNote } } }`,
+			fixture: func(t *testing.T, w *authzWorld) authzFixture {
+				note := "Matrix freeze " + w.wallet
+				w.freezeOwner(t, note)
+				return authzFixture{vars: map[string]any{"id": w.wallet}, probe: note}
+			}, want: azRow(azUnauth, azHidden, azHidden, azHidden, azHidden, azSeen)},
 		azNodeProbe("wallet", func(w *authzWorld) string { return w.wallet }, azOwnerSeen),
 		azNodeProbe("transaction", func(w *authzWorld) string { return w.transaction }, azOwnerSeen),
 		azNodeProbe("deposit", func(w *authzWorld) string { return w.deposit }, azOwnerSeen),
@@ -217,6 +231,15 @@ var authzTable = map[string][]authzProbe{
 	// The audit log: admins'. The world's admin's own creation is in it.
 	"Query.auditLog": {{doc: `query($id: ID!) { auditLog(targetId: $id, first: 5) { edges { node { targetId } } } }`,
 		fixture: azByID(func(w *authzWorld) string { return w.users[asAdmin].ID }), want: azAdminListSeen}},
+	"Query.frozenWallets": {{doc: `{ frozenWallets(first: 100) { edges { node { id } } } }`,
+		fixture: func(t *testing.T, w *authzWorld) authzFixture {
+			w.freezeOwner(t, "authorization matrix")
+			return authzFixture{probe: w.wallet}
+		}, want: azAdminListSeen}},
+	"Query.users": {{doc: `query($s: String) { users(search: $s, first: 10) { edges { node { id } } } }`,
+		fixture: func(_ *testing.T, w *authzWorld) authzFixture {
+			return authzFixture{vars: map[string]any{"s": strings.ToUpper(w.users[asOwner].Email)}, probe: w.users[asOwner].ID}
+		}, want: azAdminListSeen}},
 	"Mutation.freezeWallet": {{doc: `mutation($u: ID!) { freezeWallet(userId: $u, reason: "authorization matrix") { isFrozen } }`,
 		fixture: func(t *testing.T, w *authzWorld) authzFixture {
 			owner := w.users[asOwner].ID
@@ -277,9 +300,13 @@ var authzTable = map[string][]authzProbe{
 				return authzFixture{vars: map[string]any{"id": job}, probe: note}
 			}, want: azPartiesSeen},
 	},
-	"Query.jobs":      {{doc: `query($id: ID!) { jobs(where: {id: $id}) { edges { node { id } } } }`, fixture: azByID(func(w *authzWorld) string { return w.openJob }), want: azSignedInSeen}},
-	"Query.offers":    {{doc: `{ offers(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.offer }), want: azPartiesSeen}},
-	"Query.contracts": {{doc: `{ contracts(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.contract }), want: azPartiesSeen}},
+	"Query.jobs":   {{doc: `query($id: ID!) { jobs(where: {id: $id}) { edges { node { id } } } }`, fixture: azByID(func(w *authzWorld) string { return w.openJob }), want: azSignedInSeen}},
+	"Query.offers": {{doc: `{ offers(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.offer }), want: azPartiesSeen}},
+	"Query.contracts": {
+		{doc: `{ contracts(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.contract }), want: azPartiesSeen},
+		{name: "escrowStatus", doc: `{ contracts(first: 100, escrowStatus: RELEASE_REQUESTED) { edges { node { id } } } }`,
+			fixture: func(t *testing.T, w *authzWorld) authzFixture { return authzFixture{probe: w.releaseRequested(t)} }, want: azPartiesSeen},
+	},
 	"Query.reviews": {
 		{doc: `query($id: ID!) { reviews(freelancerId: $id) { edges { node { id } } } }`,
 			fixture: func(_ *testing.T, w *authzWorld) authzFixture {
@@ -329,6 +356,8 @@ var authzTable = map[string][]authzProbe{
 		{name: "Contract.dispute", doc: `query($id: ID!) { dispute(id: $id) { contract { dispute { id } } } }`,
 			fixture: azByID(func(w *authzWorld) string { return w.dispute }), want: azPartiesSeen},
 	},
+	"Query.disputeSplitPreview": {{doc: `query($id: ID!) { disputeSplitPreview(disputeId: $id, contractorAmount: "4") { serviceFee customerRefund } }`,
+		fixture: azPassing(func(w *authzWorld) string { return w.dispute }), want: azPartiesOrAdmin}},
 	"Query.disputes": {{doc: `{ disputes(first: 100) { edges { node { id } } } }`, fixture: azProbing(func(w *authzWorld) string { return w.dispute }), want: azPartiesSeen}},
 	"Mutation.openDispute": {{doc: `mutation($id: ID!) { openDispute(input: {contractId: $id, reason: NOT_DELIVERED, description: "authorization matrix"}) { id } }`,
 		fixture: azFresh((*authzWorld).acceptedContract), want: azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azForbidden)}},
@@ -370,6 +399,10 @@ var authzTable = map[string][]authzProbe{
 				w.do(t, asOwner, `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`, map[string]any{"id": job})
 			}}
 		}, want: azPartiesEvents}},
+	"Subscription.adminQueueChanged": {{doc: `subscription { adminQueueChanged { queue itemId } }`,
+		fixture: func(t *testing.T, w *authzWorld) authzFixture {
+			return authzFixture{probe: w.wallet, trigger: func(t *testing.T) { w.freezeOwner(t, "authorization matrix") }}
+		}, want: azAdminEvents}},
 	"Subscription.disputeUpdated": {{doc: `subscription($id: ID) { disputeUpdated(disputeId: $id) { id status } }`,
 		fixture: func(t *testing.T, w *authzWorld) authzFixture {
 			d := w.openedDispute(t)
@@ -563,7 +596,13 @@ func (w *authzWorld) checkSubscription(t *testing.T, field string, p authzProbe)
 	// gqlgen starts each subscription in a goroutine of its own, so the
 	// settling query may overtake it: wait for the broker to hold every
 	// signed-in viewer's subscription.
-	waitFor(t, func() bool { return w.srv.App.Broker.Subscriptions() >= len(authzViewers)-1 })
+	live := 0
+	for _, want := range p.want {
+		if want == azReceived || want == azSilent {
+			live++
+		}
+	}
+	waitFor(t, func() bool { return w.srv.App.Broker.Subscriptions() >= live })
 	fx.trigger(t)
 	for _, v := range authzViewers {
 		if s := subs[v]; p.want[v] == azReceived && s.outcome == "" {
@@ -652,6 +691,25 @@ func newAuthzWorld(t *testing.T) *authzWorld {
 	w.chargeback = w.do(t, asAdmin, `{ chargebacks(first: 1) { edges { node { id } } } }`, nil, "chargebacks", "edges", "0", "node", "id")
 	w.fraudWarning = w.do(t, asAdmin, `{ fraudWarnings(first: 1) { edges { node { id } } } }`, nil, "fraudWarnings", "edges", "0", "node", "id")
 	return w
+}
+
+// freezeOwner: customer A's wallet frozen by an admin with note, until
+// the test ends.
+func (w *authzWorld) freezeOwner(t *testing.T, note string) {
+	owner := w.users[asOwner].ID
+	w.do(t, asAdmin, `mutation($u: ID!, $r: String!) { freezeWallet(userId: $u, reason: $r) { isFrozen } }`, map[string]any{"u": owner, "r": note})
+	t.Cleanup(func() {
+		w.do(t, asAdmin, `mutation($u: ID!) { unfreezeWallet(userId: $u) { isFrozen } }`, map[string]any{"u": owner})
+	})
+}
+
+// azUserProbe reads a field of user who's through node(id), looking for
+// one of the world's ids in it.
+func azUserProbe(name, selection string, id func(w *authzWorld) string, who authzViewer, want authzRow) authzProbe {
+	return authzProbe{name: name, doc: `query($id: ID!) { node(id: $id) { ... on User { ` + selection + ` } } }`,
+		fixture: func(_ *testing.T, w *authzWorld) authzFixture {
+			return authzFixture{vars: map[string]any{"id": w.users[who].ID}, probe: id(w)}
+		}, want: want}
 }
 
 // openedDispute: customer A's dispute of a new contract with contractor A.

@@ -20,6 +20,7 @@ import (
 	"github.com/jobsphere/jobsphere/media"
 	"github.com/jobsphere/jobsphere/payments"
 	"github.com/jobsphere/jobsphere/server/graphiql"
+	"github.com/jobsphere/jobsphere/web"
 )
 
 // Services are what the routes serve.
@@ -83,6 +84,10 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 		mux.Handle("GET /{$}", graphiql.Page())
 		mux.Handle("GET "+graphiql.AssetPrefix+"{file}", graphiql.Assets())
 	}
+	// The operator console (web/): a static app, for admins, on /graphql.
+	console := web.Console(cfg.PublicURL)
+	mux.Handle("GET "+web.Prefix, console)
+	mux.Handle("GET "+web.Prefix+"/", console)
 	mux.Handle("/graphql", m.instrument("/graphql", gql))
 	mux.Handle("/query", m.instrument("/graphql", gql))
 	// Stripe's webhook endpoint, with the paths the seeds' backends used.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -370,15 +371,25 @@ func trackWebsockets(wg *sync.WaitGroup, open prometheus.Gauge) func(http.Handle
 }
 
 // websocketOrigins refuses a websocket upgrade from a browser origin not
-// in the allow-list (cross-site websocket hijacking).
+// in the allow-list (cross-site websocket hijacking). A page of this
+// server's own (the console at /admin) is always allowed.
 func websocketOrigins(origins []string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if websocketUpgrade(r) && !originAllowed(origins, r.Header.Get("Origin")) {
+			origin := r.Header.Get("Origin")
+			if websocketUpgrade(r) && !originAllowed(origins, origin) && !sameHost(origin, r.Host) {
 				http.Error(w, "websocket origin not allowed", http.StatusForbidden)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// sameHost reports whether a browser's Origin names the host the request
+// was sent to: the page came from this server (a browser sets Origin; a
+// page cannot).
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && strings.EqualFold(u.Host, host)
 }

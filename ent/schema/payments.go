@@ -66,6 +66,7 @@ func (Deposit) Edges() []ent.Edge {
 // Annotations of the Deposit.
 func (Deposit) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		entgql.RelayConnection(), // a user's deposits (User.deposits)
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }

@@ -61,6 +61,7 @@ func (Wallet) Edges() []ent.Edge {
 // Annotations of the Wallet.
 func (Wallet) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		entgql.RelayConnection(), // the admins' frozen wallets
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }

@@ -59,6 +59,8 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
+	Wallet() WalletResolver
+	Withdrawal() WithdrawalResolver
 }
 
 type DirectiveRoot struct {
@@ -72,6 +74,11 @@ type ComplexityRoot struct {
 		Job      func(childComplexity int) int
 		Offer    func(childComplexity int) int
 		Payment  func(childComplexity int) int
+	}
+
+	AdminQueueEvent struct {
+		ItemID func(childComplexity int) int
+		Queue  func(childComplexity int) int
 	}
 
 	AuditEntry struct {
@@ -217,6 +224,17 @@ type ComplexityRoot struct {
 		UpdatedAt               func(childComplexity int) int
 	}
 
+	DepositConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DepositEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	DepositPayload struct {
 		CheckoutURL     func(childComplexity int) int
 		ClientSecret    func(childComplexity int) int
@@ -274,6 +292,15 @@ type ComplexityRoot struct {
 	DisputeMessageEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	DisputeSplit struct {
+		ContractorPayout  func(childComplexity int) int
+		CustomerRefund    func(childComplexity int) int
+		PlatformFeeKept   func(childComplexity int) int
+		PlatformFeeRefund func(childComplexity int) int
+		ServiceFee        func(childComplexity int) int
+		Share             func(childComplexity int) int
 	}
 
 	Escrow struct {
@@ -491,11 +518,13 @@ type ComplexityRoot struct {
 		AuditLog             func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], actorID *pulid.ID, targetID *pulid.ID) int
 		Chargebacks          func(childComplexity int, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) int
 		ConnectAccountStatus func(childComplexity int) int
-		Contracts            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) int
+		Contracts            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status, escrowStatus *escrow.Status) int
 		Deposit              func(childComplexity int, id pulid.ID) int
 		Dispute              func(childComplexity int, id pulid.ID) int
+		DisputeSplitPreview  func(childComplexity int, disputeID pulid.ID, contractorAmount int64) int
 		Disputes             func(childComplexity int, status *dispute.Status, first *int, after *entgql.Cursor[pulid.ID]) int
 		FraudWarnings        func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
+		FrozenWallets        func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 		Job                  func(childComplexity int, id pulid.ID) int
 		Jobs                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) int
 		Me                   func(childComplexity int) int
@@ -508,6 +537,7 @@ type ComplexityRoot struct {
 		Statement            func(childComplexity int, userID *pulid.ID, from time.Time, to time.Time) int
 		StripeConfig         func(childComplexity int) int
 		Transactions         func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
+		Users                func(childComplexity int, search *string, first *int, after *entgql.Cursor[pulid.ID]) int
 		Wallet               func(childComplexity int) int
 		Withdrawal           func(childComplexity int, id pulid.ID) int
 		Withdrawals          func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *withdrawal.Status) int
@@ -607,6 +637,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		AdminQueueChanged  func(childComplexity int) int
 		DepositCompleted   func(childComplexity int, depositID *pulid.ID) int
 		DisputeUpdated     func(childComplexity int, disputeID *pulid.ID) int
 		JobStatusChanged   func(childComplexity int, jobID *pulid.ID) int
@@ -646,15 +677,20 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		AvatarURL func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		Email     func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Rating    func(childComplexity int) int
-		Reviews   func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
-		Role      func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		AvatarURL    func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Deposits     func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
+		Disputes     func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
+		Email        func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Rating       func(childComplexity int) int
+		Reviews      func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
+		Role         func(childComplexity int) int
+		Transactions func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) int
+		UpdatedAt    func(childComplexity int) int
+		Wallet       func(childComplexity int) int
+		Withdrawals  func(childComplexity int, first *int, after *entgql.Cursor[pulid.ID]) int
 	}
 
 	UserConnection struct {
@@ -674,6 +710,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		Currency         func(childComplexity int) int
 		EscrowBalance    func(childComplexity int) int
+		FrozenNote       func(childComplexity int) int
 		FrozenReason     func(childComplexity int) int
 		ID               func(childComplexity int) int
 		IsActive         func(childComplexity int) int
@@ -684,6 +721,17 @@ type ComplexityRoot struct {
 		TotalWithdrawals func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
 		User             func(childComplexity int) int
+	}
+
+	WalletConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WalletEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	WalletEvent struct {
@@ -709,6 +757,7 @@ type ComplexityRoot struct {
 		Status           func(childComplexity int) int
 		StripeTransferID func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
+		User             func(childComplexity int) int
 	}
 
 	WithdrawalConnection struct {
@@ -788,6 +837,9 @@ type MutationResolver interface {
 type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error)
+	Users(ctx context.Context, search *string, first *int, after *entgql.Cursor[pulid.ID]) (*ent.UserConnection, error)
+	FrozenWallets(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID]) (*ent.WalletConnection, error)
+	DisputeSplitPreview(ctx context.Context, disputeID pulid.ID, contractorAmount int64) (*ledger.Settlement, error)
 	AuditLog(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], actorID *pulid.ID, targetID *pulid.ID) (*ent.AuditEntryConnection, error)
 	Me(ctx context.Context) (*ent.User, error)
 	Chargebacks(ctx context.Context, status *chargeback.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ChargebackConnection, error)
@@ -795,7 +847,7 @@ type QueryResolver interface {
 	Dispute(ctx context.Context, id pulid.ID) (*ent.Dispute, error)
 	Disputes(ctx context.Context, status *dispute.Status, first *int, after *entgql.Cursor[pulid.ID]) (*ent.DisputeConnection, error)
 	Offers(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *offer.Status) (*ent.OfferConnection, error)
-	Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status) (*ent.ContractConnection, error)
+	Contracts(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, status *contract.Status, escrowStatus *escrow.Status) (*ent.ContractConnection, error)
 	Reviews(ctx context.Context, freelancerID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error)
 	Job(ctx context.Context, id pulid.ID) (*ent.Job, error)
 	Jobs(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.JobOrder, where *ent.JobWhereInput, mine *bool) (*ent.JobConnection, error)
@@ -813,14 +865,26 @@ type QueryResolver interface {
 type SubscriptionResolver interface {
 	WalletUpdated(ctx context.Context) (<-chan *payments.WalletEvent, error)
 	DepositCompleted(ctx context.Context, depositID *pulid.ID) (<-chan *ent.Deposit, error)
+	AdminQueueChanged(ctx context.Context) (<-chan *payments.AdminQueueEvent, error)
 	DisputeUpdated(ctx context.Context, disputeID *pulid.ID) (<-chan *ent.Dispute, error)
 	OfferStatusChanged(ctx context.Context, offerID *pulid.ID) (<-chan *ent.Offer, error)
 	JobStatusChanged(ctx context.Context, jobID *pulid.ID) (<-chan *ent.Job, error)
 }
 type UserResolver interface {
+	Wallet(ctx context.Context, obj *ent.User) (*ent.Wallet, error)
+	Transactions(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID], typeArg *ledgertransaction.Type) (*ent.TransactionConnection, error)
+	Deposits(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID]) (*ent.DepositConnection, error)
+	Withdrawals(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID]) (*ent.WithdrawalConnection, error)
+	Disputes(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID]) (*ent.DisputeConnection, error)
 	Email(ctx context.Context, obj *ent.User) (*string, error)
 	Rating(ctx context.Context, obj *ent.User) (*market.RatingSummary, error)
 	Reviews(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID]) (*ent.ReviewConnection, error)
+}
+type WalletResolver interface {
+	FrozenNote(ctx context.Context, obj *ent.Wallet) (*string, error)
+}
+type WithdrawalResolver interface {
+	User(ctx context.Context, obj *ent.Withdrawal) (*ent.User, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -865,6 +929,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AcceptOfferPayload.Payment(childComplexity), true
+
+	case "AdminQueueEvent.itemId":
+		if e.ComplexityRoot.AdminQueueEvent.ItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminQueueEvent.ItemID(childComplexity), true
+	case "AdminQueueEvent.queue":
+		if e.ComplexityRoot.AdminQueueEvent.Queue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminQueueEvent.Queue(childComplexity), true
 
 	case "AuditEntry.action":
 		if e.ComplexityRoot.AuditEntry.Action == nil {
@@ -1418,6 +1495,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Deposit.UpdatedAt(childComplexity), true
 
+	case "DepositConnection.edges":
+		if e.ComplexityRoot.DepositConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositConnection.Edges(childComplexity), true
+	case "DepositConnection.pageInfo":
+		if e.ComplexityRoot.DepositConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositConnection.PageInfo(childComplexity), true
+	case "DepositConnection.totalCount":
+		if e.ComplexityRoot.DepositConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositConnection.TotalCount(childComplexity), true
+
+	case "DepositEdge.cursor":
+		if e.ComplexityRoot.DepositEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositEdge.Cursor(childComplexity), true
+	case "DepositEdge.node":
+		if e.ComplexityRoot.DepositEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DepositEdge.Node(childComplexity), true
+
 	case "DepositPayload.checkoutUrl":
 		if e.ComplexityRoot.DepositPayload.CheckoutURL == nil {
 			break
@@ -1657,6 +1766,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DisputeMessageEdge.Node(childComplexity), true
+
+	case "DisputeSplit.contractorPayout":
+		if e.ComplexityRoot.DisputeSplit.ContractorPayout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeSplit.ContractorPayout(childComplexity), true
+	case "DisputeSplit.customerRefund":
+		if e.ComplexityRoot.DisputeSplit.CustomerRefund == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeSplit.CustomerRefund(childComplexity), true
+	case "DisputeSplit.platformFeeKept":
+		if e.ComplexityRoot.DisputeSplit.PlatformFeeKept == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeSplit.PlatformFeeKept(childComplexity), true
+	case "DisputeSplit.platformFeeRefunded":
+		if e.ComplexityRoot.DisputeSplit.PlatformFeeRefund == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeSplit.PlatformFeeRefund(childComplexity), true
+	case "DisputeSplit.serviceFee":
+		if e.ComplexityRoot.DisputeSplit.ServiceFee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeSplit.ServiceFee(childComplexity), true
+	case "DisputeSplit.contractorAmount":
+		if e.ComplexityRoot.DisputeSplit.Share == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DisputeSplit.Share(childComplexity), true
 
 	case "Escrow.amount":
 		if e.ComplexityRoot.Escrow.Amount == nil {
@@ -2809,7 +2955,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Contracts(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["status"].(*contract.Status)), true
+		return e.ComplexityRoot.Query.Contracts(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["status"].(*contract.Status), args["escrowStatus"].(*escrow.Status)), true
 	case "Query.deposit":
 		if e.ComplexityRoot.Query.Deposit == nil {
 			break
@@ -2832,6 +2978,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Dispute(childComplexity, args["id"].(pulid.ID)), true
+	case "Query.disputeSplitPreview":
+		if e.ComplexityRoot.Query.DisputeSplitPreview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_disputeSplitPreview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DisputeSplitPreview(childComplexity, args["disputeId"].(pulid.ID), args["contractorAmount"].(int64)), true
 	case "Query.disputes":
 		if e.ComplexityRoot.Query.Disputes == nil {
 			break
@@ -2854,6 +3011,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.FraudWarnings(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
+	case "Query.frozenWallets":
+		if e.ComplexityRoot.Query.FrozenWallets == nil {
+			break
+		}
+
+		args, err := ec.field_Query_frozenWallets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FrozenWallets(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 
 	case "Query.job":
 		if e.ComplexityRoot.Query.Job == nil {
@@ -2972,6 +3140,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Transactions(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["type"].(*ledgertransaction.Type)), true
+	case "Query.users":
+		if e.ComplexityRoot.Query.Users == nil {
+			break
+		}
+
+		args, err := ec.field_Query_users_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Users(childComplexity, args["search"].(*string), args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 	case "Query.wallet":
 		if e.ComplexityRoot.Query.Wallet == nil {
 			break
@@ -3355,6 +3534,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StripeConfig.Sandbox(childComplexity), true
 
+	case "Subscription.adminQueueChanged":
+		if e.ComplexityRoot.Subscription.AdminQueueChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.AdminQueueChanged(childComplexity), true
 	case "Subscription.depositCompleted":
 		if e.ComplexityRoot.Subscription.DepositCompleted == nil {
 			break
@@ -3553,6 +3738,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.deposits":
+		if e.ComplexityRoot.User.Deposits == nil {
+			break
+		}
+
+		args, err := ec.field_User_deposits_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Deposits(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
+	case "User.disputes":
+		if e.ComplexityRoot.User.Disputes == nil {
+			break
+		}
+
+		args, err := ec.field_User_disputes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Disputes(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -3594,12 +3801,40 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
+	case "User.transactions":
+		if e.ComplexityRoot.User.Transactions == nil {
+			break
+		}
+
+		args, err := ec.field_User_transactions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Transactions(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID]), args["type"].(*ledgertransaction.Type)), true
 	case "User.updatedAt":
 		if e.ComplexityRoot.User.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.User.UpdatedAt(childComplexity), true
+	case "User.wallet":
+		if e.ComplexityRoot.User.Wallet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Wallet(childComplexity), true
+	case "User.withdrawals":
+		if e.ComplexityRoot.User.Withdrawals == nil {
+			break
+		}
+
+		args, err := ec.field_User_withdrawals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Withdrawals(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[pulid.ID])), true
 
 	case "UserConnection.edges":
 		if e.ComplexityRoot.UserConnection.Edges == nil {
@@ -3663,6 +3898,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wallet.EscrowBalance(childComplexity), true
+	case "Wallet.frozenNote":
+		if e.ComplexityRoot.Wallet.FrozenNote == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wallet.FrozenNote(childComplexity), true
 	case "Wallet.frozenReason":
 		if e.ComplexityRoot.Wallet.FrozenReason == nil {
 			break
@@ -3723,6 +3964,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wallet.User(childComplexity), true
+
+	case "WalletConnection.edges":
+		if e.ComplexityRoot.WalletConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletConnection.Edges(childComplexity), true
+	case "WalletConnection.pageInfo":
+		if e.ComplexityRoot.WalletConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletConnection.PageInfo(childComplexity), true
+	case "WalletConnection.totalCount":
+		if e.ComplexityRoot.WalletConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletConnection.TotalCount(childComplexity), true
+
+	case "WalletEdge.cursor":
+		if e.ComplexityRoot.WalletEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletEdge.Cursor(childComplexity), true
+	case "WalletEdge.node":
+		if e.ComplexityRoot.WalletEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletEdge.Node(childComplexity), true
 
 	case "WalletEvent.deposit":
 		if e.ComplexityRoot.WalletEvent.Deposit == nil {
@@ -3822,6 +4095,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Withdrawal.UpdatedAt(childComplexity), true
+	case "Withdrawal.user":
+		if e.ComplexityRoot.Withdrawal.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Withdrawal.User(childComplexity), true
 
 	case "WithdrawalConnection.edges":
 		if e.ComplexityRoot.WithdrawalConnection.Edges == nil {
@@ -3990,6 +4269,90 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../admin.graphqls", Input: `# What the operator console (/admin) reads besides the rest of the API:
+# users to look up, one user's money, a dispute split's preview, the
+# frozen wallets and the live feed of the admins' queues.
+
+"The admins' work queues."
+enum AdminQueue {
+  "Contracts whose escrow is RELEASE_REQUESTED: approveFundRelease."
+  RELEASES
+  "PENDING withdrawals: approveWithdrawal or rejectWithdrawal."
+  WITHDRAWALS
+  "OPEN disputes: resolveDispute."
+  DISPUTES
+  "Card chargebacks (chargebacks(status: OPEN)) and early fraud warnings (fraudWarnings)."
+  CHARGEBACKS
+  "Frozen wallets: unfreezeWallet."
+  FROZEN_WALLETS
+}
+
+"An item of a queue changed (it joined, left or moved within it): refetch that queue."
+type AdminQueueEvent {
+  queue: AdminQueue!
+  "What changed: a Contract (RELEASES), Withdrawal, Dispute, Chargeback or FraudWarning (CHARGEBACKS), or Wallet (FROZEN_WALLETS)."
+  itemId: ID!
+}
+
+"""
+What settling a dispute with a contractor share comes to, computed as
+resolveDispute and acceptSettlement settle it: the service fee at the
+contract's rate on the share (half up), the rest of the escrow back to the
+customer, and the platform fee kept pro rata, half-up(fee × share / escrow),
+the rest of it refunded.
+"""
+type DisputeSplit {
+  "The share of the escrow amount asked about."
+  contractorAmount: Decimal!
+  "Charged on the share, to the platform."
+  serviceFee: Decimal!
+  "What the contractor receives: the share less the service fee."
+  contractorPayout: Decimal!
+  "The escrow amount less the share, back to the customer."
+  customerRefund: Decimal!
+  "The part of the platform fee the platform keeps."
+  platformFeeKept: Decimal!
+  "The part of the platform fee given back to the customer."
+  platformFeeRefunded: Decimal!
+}
+
+extend type User {
+  "The user's own and admins' only; null for others."
+  wallet: Wallet
+  "The transactions that moved the user's money, newest first; the user's own and admins' only, null for others."
+  transactions(first: Int, after: Cursor, type: TransactionType): TransactionConnection
+  "The user's deposits, newest first; the user's own and admins' only, null for others."
+  deposits(first: Int, after: Cursor): DepositConnection
+  "The user's withdrawals, newest first; the user's own and admins' only, null for others."
+  withdrawals(first: Int, after: Cursor): WithdrawalConnection
+  "The disputes of the user's contracts, oldest first; the user's own and admins' only, null for others."
+  disputes(first: Int, after: Cursor): DisputeConnection
+}
+
+extend type Wallet {
+  "The admin's note of an ADMIN freeze (freezeWallet's reason); admins only, null for others and when there is none."
+  frozenNote: String @goField(forceResolver: true)
+}
+
+extend type Withdrawal {
+  "The contractor paid out."
+  user: User!
+}
+
+extend type Query {
+  "Admins: users, newest first; search matches an id exactly, or part of an email or a name (any case)."
+  users(search: String, first: Int, after: Cursor): UserConnection! @hasRole(roles: [ADMIN])
+  "Admins: the wallets frozen now, for whatever reason, oldest wallet first."
+  frozenWallets(first: Int, after: Cursor): WalletConnection! @hasRole(roles: [ADMIN])
+  "A dispute's parties and admins: what a split with this contractor share would pay each side, before proposing or resolving it."
+  disputeSplitPreview(disputeId: ID!, contractorAmount: Decimal!): DisputeSplit! @authenticated
+}
+
+extend type Subscription {
+  "Admins: which queue changed, as releases are requested or approved, withdrawals requested or decided, disputes opened, answered or settled, chargebacks booked or closed, fraud warnings received and wallets frozen or unfrozen. The event may come for a change that left the queue as it was; refetch the queue."
+  adminQueueChanged: AdminQueueEvent! @hasRole(roles: [ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../audit.graphqls", Input: `extend type Query {
   """
   Admins only. Every admin action — release approved, withdrawal approved
@@ -4381,6 +4744,36 @@ type Deposit implements Node {
   completedAt: Time
   refundedAmount: Decimal!
   transaction: Transaction
+}
+"""
+A connection to a list of items.
+"""
+type DepositConnection {
+  """
+  A list of edges.
+  """
+  edges: [DepositEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type DepositEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Deposit
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
 }
 """
 DepositMethod is enum for the field method
@@ -5535,6 +5928,36 @@ type Wallet implements Node {
   user: User!
 }
 """
+A connection to a list of items.
+"""
+type WalletConnection {
+  """
+  A list of edges.
+  """
+  edges: [WalletEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type WalletEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Wallet
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
 Ordering options for Wallet connections
 """
 input WalletOrder {
@@ -5744,8 +6167,8 @@ type CancelJobPayload { job: Job! refundAmount: Decimal! }
 extend type Query {
   "The viewer's offers, sent or received (admins: all), newest first; status filters."
   offers(after: Cursor, first: Int, before: Cursor, last: Int, status: OfferStatus): OfferConnection! @authenticated
-  "The viewer's contracts, as customer or contractor (admins: all), newest first; status filters."
-  contracts(after: Cursor, first: Int, before: Cursor, last: Int, status: ContractStatus): ContractConnection! @authenticated
+  "The viewer's contracts, as customer or contractor (admins: all), newest first; status and escrowStatus filter (escrowStatus: RELEASE_REQUESTED is the admins' release queue)."
+  contracts(after: Cursor, first: Int, before: Cursor, last: Int, status: ContractStatus, escrowStatus: EscrowStatus): ContractConnection! @authenticated
   "Reviews a contractor received, newest first. Public."
   reviews(freelancerId: ID!, first: Int, after: Cursor): ReviewConnection!
   "A job; visible to every signed-in user."
@@ -6162,6 +6585,16 @@ func (ec *executionContext) childFields_AcceptOfferPayload(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type AcceptOfferPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_AdminQueueEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "queue":
+		return ec.fieldContext_AdminQueueEvent_queue(ctx, field)
+	case "itemId":
+		return ec.fieldContext_AdminQueueEvent_itemId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminQueueEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6448,6 +6881,28 @@ func (ec *executionContext) childFields_Deposit(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Deposit", field.Name)
 }
 
+func (ec *executionContext) childFields_DepositConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DepositConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DepositConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DepositConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DepositConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DepositEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DepositEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DepositEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DepositEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_DepositPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deposit":
@@ -6564,6 +7019,24 @@ func (ec *executionContext) childFields_DisputeMessageEdge(ctx context.Context, 
 		return ec.fieldContext_DisputeMessageEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DisputeMessageEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_DisputeSplit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "contractorAmount":
+		return ec.fieldContext_DisputeSplit_contractorAmount(ctx, field)
+	case "serviceFee":
+		return ec.fieldContext_DisputeSplit_serviceFee(ctx, field)
+	case "contractorPayout":
+		return ec.fieldContext_DisputeSplit_contractorPayout(ctx, field)
+	case "customerRefund":
+		return ec.fieldContext_DisputeSplit_customerRefund(ctx, field)
+	case "platformFeeKept":
+		return ec.fieldContext_DisputeSplit_platformFeeKept(ctx, field)
+	case "platformFeeRefunded":
+		return ec.fieldContext_DisputeSplit_platformFeeRefunded(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DisputeSplit", field.Name)
 }
 
 func (ec *executionContext) childFields_Escrow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7172,6 +7645,16 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_role(ctx, field)
 	case "avatarUrl":
 		return ec.fieldContext_User_avatarUrl(ctx, field)
+	case "wallet":
+		return ec.fieldContext_User_wallet(ctx, field)
+	case "transactions":
+		return ec.fieldContext_User_transactions(ctx, field)
+	case "deposits":
+		return ec.fieldContext_User_deposits(ctx, field)
+	case "withdrawals":
+		return ec.fieldContext_User_withdrawals(ctx, field)
+	case "disputes":
+		return ec.fieldContext_User_disputes(ctx, field)
 	case "email":
 		return ec.fieldContext_User_email(ctx, field)
 	case "rating":
@@ -7180,6 +7663,18 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_reviews(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_UserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_UserConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_UserConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_UserEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7224,8 +7719,32 @@ func (ec *executionContext) childFields_Wallet(ctx context.Context, field graphq
 		return ec.fieldContext_Wallet_frozenReason(ctx, field)
 	case "user":
 		return ec.fieldContext_Wallet_user(ctx, field)
+	case "frozenNote":
+		return ec.fieldContext_Wallet_frozenNote(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Wallet", field.Name)
+}
+
+func (ec *executionContext) childFields_WalletConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WalletConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WalletConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WalletConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WalletConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WalletEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_WalletEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_WalletEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WalletEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_WalletEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7274,6 +7793,8 @@ func (ec *executionContext) childFields_Withdrawal(ctx context.Context, field gr
 		return ec.fieldContext_Withdrawal_requestedAt(ctx, field)
 	case "completedAt":
 		return ec.fieldContext_Withdrawal_completedAt(ctx, field)
+	case "user":
+		return ec.fieldContext_Withdrawal_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Withdrawal", field.Name)
 }
@@ -8141,6 +8662,14 @@ func (ec *executionContext) field_Query_contracts_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["status"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "escrowStatus",
+		func(ctx context.Context, v any) (*escrow.Status, error) {
+			return ec.unmarshalOEscrowStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["escrowStatus"] = arg5
 	return args, nil
 }
 
@@ -8155,6 +8684,28 @@ func (ec *executionContext) field_Query_deposit_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_disputeSplitPreview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "disputeId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["disputeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "contractorAmount",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNDecimal2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["contractorAmount"] = arg1
 	return args, nil
 }
 
@@ -8203,6 +8754,28 @@ func (ec *executionContext) field_Query_disputes_args(ctx context.Context, rawAr
 }
 
 func (ec *executionContext) field_Query_fraudWarnings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_frozenWallets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -8494,6 +9067,36 @@ func (ec *executionContext) field_Query_transactions_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_withdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8610,7 +9213,103 @@ func (ec *executionContext) field_Subscription_offerStatusChanged_args(ctx conte
 	return args, nil
 }
 
+func (ec *executionContext) field_User_deposits_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_disputes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_User_reviews_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_transactions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "type",
+		func(ctx context.Context, v any) (*ledgertransaction.Type, error) {
+			return ec.unmarshalOTransactionType2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋledgertransactionᚐType(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["type"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_User_withdrawals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -8832,6 +9531,52 @@ func (ec *executionContext) fieldContext_AcceptOfferPayload_payment(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AdminQueueEvent_queue(ctx context.Context, field graphql.CollectedField, obj *payments.AdminQueueEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminQueueEvent_queue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Queue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNAdminQueue2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminQueueEvent_queue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminQueueEvent", field, false, false, "AdminQueue")
+}
+
+func (ec *executionContext) _AdminQueueEvent_itemId(ctx context.Context, field graphql.CollectedField, obj *payments.AdminQueueEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminQueueEvent_itemId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminQueueEvent_itemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminQueueEvent", field, false, false, "ID")
 }
 
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEntry) (ret graphql.Marshaler) {
@@ -11133,6 +11878,148 @@ func (ec *executionContext) fieldContext_Deposit_transaction(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _DepositConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DepositConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DepositEdge) graphql.Marshaler {
+			return ec.marshalODepositEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DepositConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DepositConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DepositEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DepositConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.DepositConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DepositConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DepositConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DepositConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.DepositConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DepositConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DepositEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.DepositEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Deposit) graphql.Marshaler {
+			return ec.marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDeposit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DepositEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DepositEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deposit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DepositEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.DepositEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DepositEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DepositEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DepositEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _DepositPayload_deposit(ctx context.Context, field graphql.CollectedField, obj *payments.DepositResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12152,6 +13039,144 @@ func (ec *executionContext) _DisputeMessageEdge_cursor(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_DisputeMessageEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DisputeMessageEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _DisputeSplit_contractorAmount(ctx context.Context, field graphql.CollectedField, obj *ledger.Settlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeSplit_contractorAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Share, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeSplit_contractorAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeSplit", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DisputeSplit_serviceFee(ctx context.Context, field graphql.CollectedField, obj *ledger.Settlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeSplit_serviceFee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceFee, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeSplit_serviceFee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeSplit", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DisputeSplit_contractorPayout(ctx context.Context, field graphql.CollectedField, obj *ledger.Settlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeSplit_contractorPayout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContractorPayout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeSplit_contractorPayout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeSplit", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DisputeSplit_customerRefund(ctx context.Context, field graphql.CollectedField, obj *ledger.Settlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeSplit_customerRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerRefund, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeSplit_customerRefund(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeSplit", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DisputeSplit_platformFeeKept(ctx context.Context, field graphql.CollectedField, obj *ledger.Settlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeSplit_platformFeeKept(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlatformFeeKept, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeSplit_platformFeeKept(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeSplit", field, false, false, "Decimal")
+}
+
+func (ec *executionContext) _DisputeSplit_platformFeeRefunded(ctx context.Context, field graphql.CollectedField, obj *ledger.Settlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DisputeSplit_platformFeeRefunded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlatformFeeRefund, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNDecimal2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DisputeSplit_platformFeeRefunded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DisputeSplit", field, false, false, "Decimal")
 }
 
 func (ec *executionContext) _Escrow_id(ctx context.Context, field graphql.CollectedField, obj *ent.Escrow) (ret graphql.Marshaler) {
@@ -17274,6 +18299,187 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_users(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Users(ctx, fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.UserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.UserConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
+			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUserConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_users_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_frozenWallets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_frozenWallets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FrozenWallets(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.WalletConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.WalletConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.WalletConnection) graphql.Marshaler {
+			return ec.marshalNWalletConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_frozenWallets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_frozenWallets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_disputeSplitPreview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_disputeSplitPreview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DisputeSplitPreview(ctx, fc.Args["disputeId"].(pulid.ID), fc.Args["contractorAmount"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ledger.Settlement
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ledger.Settlement) graphql.Marshaler {
+			return ec.marshalNDisputeSplit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐSettlement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_disputeSplitPreview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeSplit(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_disputeSplitPreview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17686,7 +18892,7 @@ func (ec *executionContext) _Query_contracts(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Contracts(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["status"].(*contract.Status))
+			return ec.Resolvers.Query().Contracts(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["status"].(*contract.Status), fc.Args["escrowStatus"].(*escrow.Status))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -20052,6 +21258,56 @@ func (ec *executionContext) fieldContext_Subscription_depositCompleted(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_adminQueueChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_adminQueueChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().AdminQueueChanged(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋjobsphereᚋjobsphereᚋauthᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *payments.AdminQueueEvent
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *payments.AdminQueueEvent
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payments.AdminQueueEvent) graphql.Marshaler {
+			return ec.marshalNAdminQueueEvent2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐAdminQueueEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_adminQueueChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminQueueEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_disputeUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -20939,6 +22195,214 @@ func (ec *executionContext) fieldContext_User_avatarUrl(_ context.Context, field
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
+func (ec *executionContext) _User_wallet(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_wallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Wallet(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Wallet) graphql.Marshaler {
+			return ec.marshalOWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWallet(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_wallet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_transactions(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_transactions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Transactions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["type"].(*ledgertransaction.Type))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.TransactionConnection) graphql.Marshaler {
+			return ec.marshalOTransactionConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐTransactionConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_transactions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TransactionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_transactions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_deposits(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_deposits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Deposits(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DepositConnection) graphql.Marshaler {
+			return ec.marshalODepositConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_deposits(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DepositConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_deposits_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_withdrawals(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_withdrawals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Withdrawals(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.WithdrawalConnection) graphql.Marshaler {
+			return ec.marshalOWithdrawalConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_withdrawals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WithdrawalConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_withdrawals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_disputes(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_disputes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Disputes(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[pulid.ID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DisputeConnection) graphql.Marshaler {
+			return ec.marshalODisputeConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_disputes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DisputeConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_disputes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21534,6 +22998,171 @@ func (ec *executionContext) fieldContext_Wallet_user(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _Wallet_frozenNote(ctx context.Context, field graphql.CollectedField, obj *ent.Wallet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wallet_frozenNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wallet().FrozenNote(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wallet_frozenNote(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wallet", field, true, true, "String")
+}
+
+func (ec *executionContext) _WalletConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.WalletConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.WalletEdge) graphql.Marshaler {
+			return ec.marshalOWalletEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.WalletConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.WalletConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WalletEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WalletEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Wallet) graphql.Marshaler {
+			return ec.marshalOWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWallet(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wallet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.WalletEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _WalletEvent_kind(ctx context.Context, field graphql.CollectedField, obj *payments.WalletEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21945,6 +23574,38 @@ func (ec *executionContext) _Withdrawal_completedAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Withdrawal_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Withdrawal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Withdrawal_user(ctx context.Context, field graphql.CollectedField, obj *ent.Withdrawal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Withdrawal_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Withdrawal().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Withdrawal_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Withdrawal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _WithdrawalConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.WithdrawalConnection) (ret graphql.Marshaler) {
@@ -26569,6 +28230,44 @@ func (ec *executionContext) _AcceptOfferPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var adminQueueEventImplementors = []string{"AdminQueueEvent"}
+
+func (ec *executionContext) _AdminQueueEvent(ctx context.Context, sel ast.SelectionSet, obj *payments.AdminQueueEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminQueueEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminQueueEvent")
+		case "queue":
+			out.Values[i] = ec._AdminQueueEvent_queue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "itemId":
+			out.Values[i] = ec._AdminQueueEvent_itemId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditEntryImplementors = []string{"AuditEntry", "Node"}
 
 func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEntry) graphql.Marshaler {
@@ -27530,6 +29229,87 @@ func (ec *executionContext) _Deposit(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var depositConnectionImplementors = []string{"DepositConnection"}
+
+func (ec *executionContext) _DepositConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DepositConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, depositConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DepositConnection")
+		case "edges":
+			out.Values[i] = ec._DepositConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DepositConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DepositConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var depositEdgeImplementors = []string{"DepositEdge"}
+
+func (ec *executionContext) _DepositEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DepositEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, depositEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DepositEdge")
+		case "node":
+			out.Values[i] = ec._DepositEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._DepositEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var depositPayloadImplementors = []string{"DepositPayload"}
 
 func (ec *executionContext) _DepositPayload(ctx context.Context, sel ast.SelectionSet, obj *payments.DepositResult) graphql.Marshaler {
@@ -27903,6 +29683,64 @@ func (ec *executionContext) _DisputeMessageEdge(ctx context.Context, sel ast.Sel
 			}
 		case "cursor":
 			out.Values[i] = ec._DisputeMessageEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var disputeSplitImplementors = []string{"DisputeSplit"}
+
+func (ec *executionContext) _DisputeSplit(ctx context.Context, sel ast.SelectionSet, obj *ledger.Settlement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeSplitImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DisputeSplit")
+		case "contractorAmount":
+			out.Values[i] = ec._DisputeSplit_contractorAmount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "serviceFee":
+			out.Values[i] = ec._DisputeSplit_serviceFee(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contractorPayout":
+			out.Values[i] = ec._DisputeSplit_contractorPayout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customerRefund":
+			out.Values[i] = ec._DisputeSplit_customerRefund(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "platformFeeKept":
+			out.Values[i] = ec._DisputeSplit_platformFeeKept(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "platformFeeRefunded":
+			out.Values[i] = ec._DisputeSplit_platformFeeRefunded(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -29352,6 +31190,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_nodes(ctx, field)
 				})
+		case "users":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_users(ctx, field)
+				})
+		case "frozenWallets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_frozenWallets(ctx, field)
+				})
+		case "disputeSplitPreview":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_disputeSplitPreview(ctx, field)
+				})
 		case "auditLog":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -30152,6 +32008,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_walletUpdated(ctx, fields[0])
 	case "depositCompleted":
 		return ec._Subscription_depositCompleted(ctx, fields[0])
+	case "adminQueueChanged":
+		return ec._Subscription_adminQueueChanged(ctx, fields[0])
 	case "disputeUpdated":
 		return ec._Subscription_disputeUpdated(ctx, fields[0])
 	case "offerStatusChanged":
@@ -30403,6 +32261,36 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "wallet":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_wallet(ctx, field, obj)
+				})
+		case "transactions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_transactions(ctx, field, obj)
+				})
+		case "deposits":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_deposits(ctx, field, obj)
+				})
+		case "withdrawals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_withdrawals(ctx, field, obj)
+				})
+		case "disputes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_disputes(ctx, field, obj)
+				})
 		case "email":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -30606,6 +32494,93 @@ func (ec *executionContext) _Wallet(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Wallet_user(ctx, field, obj)
 				})
+		case "frozenNote":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wallet_frozenNote(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var walletConnectionImplementors = []string{"WalletConnection"}
+
+func (ec *executionContext) _WalletConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.WalletConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, walletConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WalletConnection")
+		case "edges":
+			out.Values[i] = ec._WalletConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._WalletConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._WalletConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var walletEdgeImplementors = []string{"WalletEdge"}
+
+func (ec *executionContext) _WalletEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.WalletEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, walletEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WalletEdge")
+		case "node":
+			out.Values[i] = ec._WalletEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._WalletEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -30728,48 +32703,54 @@ func (ec *executionContext) _Withdrawal(ctx context.Context, sel ast.SelectionSe
 		case "id":
 			out.Values[i] = ec._Withdrawal_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Withdrawal_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Withdrawal_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "amount":
 			out.Values[i] = ec._Withdrawal_amount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._Withdrawal_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "stripeTransferId":
 			out.Values[i] = ec._Withdrawal_stripeTransferId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "failureReason":
 			out.Values[i] = ec._Withdrawal_failureReason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "requestedAt":
 			out.Values[i] = ec._Withdrawal_requestedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "completedAt":
 			out.Values[i] = ec._Withdrawal_completedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Withdrawal_user(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31238,6 +33219,28 @@ func (ec *executionContext) marshalNAcceptOfferPayload2ᚖgithubᚗcomᚋjobsphe
 	return ec._AcceptOfferPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAdminQueue2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminQueue2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AdminQueue!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNAdminQueueEvent2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐAdminQueueEvent(ctx context.Context, sel ast.SelectionSet, v *payments.AdminQueueEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminQueueEvent!")
+		return graphql.Null
+	}
+	return ec._AdminQueueEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNApplicationStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋjobapplicationᚐStatus(ctx context.Context, v any) (jobapplication.Status, error) {
 	var res jobapplication.Status
 	err := res.UnmarshalGQL(v)
@@ -31570,6 +33573,14 @@ func (ec *executionContext) unmarshalNDisputeReason2githubᚗcomᚋjobsphereᚋj
 
 func (ec *executionContext) marshalNDisputeReason2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐReason(ctx context.Context, sel ast.SelectionSet, v dispute.Reason) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNDisputeSplit2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋledgerᚐSettlement(ctx context.Context, sel ast.SelectionSet, v *ledger.Settlement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DisputeSplit!")
+		return graphql.Null
+	}
+	return ec._DisputeSplit(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDisputeStatus2githubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx context.Context, v any) (dispute.Status, error) {
@@ -32279,6 +34290,14 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋjobsphereᚋjobsphere
 	return ec._User(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUserConnection(ctx context.Context, sel ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserConnection!")
+		return graphql.Null
+	}
+	return ec._UserConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNUserOrderField2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐUserOrderField(ctx context.Context, v any) (*ent.UserOrderField, error) {
 	var res = new(ent.UserOrderField)
 	err := res.UnmarshalGQL(v)
@@ -32304,6 +34323,14 @@ func (ec *executionContext) marshalNWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphe
 		return graphql.Null
 	}
 	return ec._Wallet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWalletConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletConnection(ctx context.Context, sel ast.SelectionSet, v *ent.WalletConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WalletConnection!")
+		return graphql.Null
+	}
+	return ec._WalletConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNWalletEvent2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋpaymentsᚐWalletEvent(ctx context.Context, sel ast.SelectionSet, v *payments.WalletEvent) graphql.Marshaler {
@@ -32775,11 +34802,45 @@ func (ec *executionContext) marshalODeposit2ᚖgithubᚗcomᚋjobsphereᚋjobsph
 	return ec._Deposit(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalODepositConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DepositConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DepositConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODepositEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.DepositEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalODepositEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalODepositEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDepositEdge(ctx context.Context, sel ast.SelectionSet, v *ent.DepositEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DepositEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalODispute2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDispute(ctx context.Context, sel ast.SelectionSet, v *ent.Dispute) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Dispute(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODisputeConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DisputeConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DisputeConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalODisputeEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐDisputeEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.DisputeEdge) graphql.Marshaler {
@@ -32863,6 +34924,22 @@ func (ec *executionContext) unmarshalODisputeStatus2ᚖgithubᚗcomᚋjobsphere�
 }
 
 func (ec *executionContext) marshalODisputeStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋdisputeᚐStatus(ctx context.Context, sel ast.SelectionSet, v *dispute.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOEscrowStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐStatus(ctx context.Context, v any) (*escrow.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(escrow.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOEscrowStatus2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚋescrowᚐStatus(ctx context.Context, sel ast.SelectionSet, v *escrow.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -33399,6 +35476,13 @@ func (ec *executionContext) marshalOTransaction2ᚖgithubᚗcomᚋjobsphereᚋjo
 	return ec._Transaction(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOTransactionConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐTransactionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.TransactionConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TransactionConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOTransactionEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐTransactionEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.TransactionEdge) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -33487,11 +35571,45 @@ func (ec *executionContext) unmarshalOUserWhereInput2ᚖgithubᚗcomᚋjobsphere
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOWallet2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWallet(ctx context.Context, sel ast.SelectionSet, v *ent.Wallet) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Wallet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWalletEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.WalletEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOWalletEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOWalletEdge2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWalletEdge(ctx context.Context, sel ast.SelectionSet, v *ent.WalletEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WalletEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOWithdrawal2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawal(ctx context.Context, sel ast.SelectionSet, v *ent.Withdrawal) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Withdrawal(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWithdrawalConnection2ᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalConnection(ctx context.Context, sel ast.SelectionSet, v *ent.WithdrawalConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WithdrawalConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOWithdrawalEdge2ᚕᚖgithubᚗcomᚋjobsphereᚋjobsphereᚋentᚐWithdrawalEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.WithdrawalEdge) graphql.Marshaler {
