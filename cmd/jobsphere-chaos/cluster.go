@@ -53,6 +53,7 @@ type proc struct {
 	cmd      *exec.Cmd
 	up       bool
 	expected bool // the coming exit was asked for
+	starting bool // started, not ready yet: an exit now is start's to report
 	exited   chan struct{}
 	exitErr  error
 	starts   int
@@ -108,8 +109,31 @@ func (c *cluster) command(ctx context.Context, args ...string) (string, error) {
 	return string(out), err
 }
 
-// start launches p and waits until it answers /readyz.
+// start launches p and waits until it answers /readyz. A start that
+// finds p's port taken — by an outgoing connection's ephemeral port,
+// while p was down — is tried again until the port is free.
 func (c *cluster) start(ctx context.Context, p *proc) error {
+	for attempt := 0; ; attempt++ {
+		err := c.startOnce(ctx, p)
+		if !errors.Is(err, errPortTaken) || attempt == 50 {
+			if err != nil && ctx.Err() == nil {
+				c.mu.Lock()
+				c.crashes = append(c.crashes, err.Error())
+				c.mu.Unlock()
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+var errPortTaken = errors.New("its port is taken")
+
+func (c *cluster) startOnce(ctx context.Context, p *proc) error {
 	logFile, err := os.OpenFile(filepath.Join(c.logDir, fmt.Sprintf("serve-%d.log", p.idx)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -123,7 +147,7 @@ func (c *cluster) start(ctx context.Context, p *proc) error {
 	}
 	exited := make(chan struct{})
 	p.mu.Lock()
-	p.cmd, p.exited, p.expected, p.exitErr = cmd, exited, false, nil
+	p.cmd, p.exited, p.expected, p.exitErr, p.starting = cmd, exited, false, nil, true
 	p.starts++
 	p.mu.Unlock()
 	go c.watch(ctx, p, cmd, exited, logFile)
@@ -142,6 +166,7 @@ func (c *cluster) start(ctx context.Context, p *proc) error {
 				default:
 					p.up = p.cmd == cmd
 				}
+				p.starting = false
 				p.mu.Unlock()
 				c.mu.Lock()
 				c.slowest = max(c.slowest, time.Since(began))
@@ -151,7 +176,11 @@ func (c *cluster) start(ctx context.Context, p *proc) error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("process %d exited before it was ready: %v; its log ends:\n%s", p.idx, p.exitErr, tail(logFile.Name(), 10))
+			log := tail(logFile.Name(), 10)
+			if strings.Contains(log, "address already in use") {
+				return fmt.Errorf("process %d: %w", p.idx, errPortTaken)
+			}
+			return fmt.Errorf("process %d exited before it was ready: %v; its log ends:\n%s", p.idx, p.exitErr, log)
 		case <-deadline:
 			return fmt.Errorf("process %d not ready after 60s (log %s)", p.idx, logFile.Name())
 		case <-ctx.Done():
@@ -168,7 +197,8 @@ func (c *cluster) watch(ctx context.Context, p *proc, cmd *exec.Cmd, exited chan
 	logFile.Close()
 	p.mu.Lock()
 	p.up, p.exitErr = false, err
-	expected := p.expected
+	expected := p.expected || p.starting // an exit while starting is start's to report
+	p.starting = false
 	close(exited) // under the lock: start never marks a dead process up
 	p.mu.Unlock()
 	c.mu.Lock()
