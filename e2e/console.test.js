@@ -306,6 +306,23 @@ describe('the operator console in Chromium', { skip }, () => {
     for (const payer of payers) payer.client.closeWebsocket();
   });
 
+  it('finds every action of this test in the audit log, and the dashboard reconciles with Stripe', async () => {
+    await go('Audit log', 'Audit log');
+    for (const action of ['APPROVE_RELEASE', 'APPROVE_WITHDRAWAL', 'RESOLVE_DISPUTE', 'FREEZE_WALLET', 'UNFREEZE_WALLET', 'REFUND_DEPOSIT']) {
+      await page.getByTestId(`audit-${action}`).first().waitFor();
+    }
+    // Filtered by target: the frozen customer's freeze and unfreeze only.
+    await page.getByLabel('Target id').fill(customer.id);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByTestId('audit-APPROVE_RELEASE').waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('audit-FREEZE_WALLET').count(), 1);
+    await shoot('audit');
+    await go('Dashboard', 'Dashboard');
+    await page.getByRole('button', { name: /Check the last 30 days against Stripe/ }).click();
+    await page.getByTestId('reconciliation').getByText(/^Clean:/).waitFor();
+    await shoot('dashboard-reconciled');
+  });
+
   it('signs out', async () => {
     await go('Dashboard', 'Dashboard');
     await page.getByRole('button', { name: 'Sign out' }).click();

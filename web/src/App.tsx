@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import { NavLink, Route, Routes } from 'react-router';
 
 import { LiveQueues, useLive } from './live';
+import { AuditLog } from './pages/AuditLog';
 import { Dashboard } from './pages/Dashboard';
 import { Chargebacks } from './pages/Chargebacks';
 import { Disputes, DisputeThread } from './pages/Disputes';
@@ -15,8 +16,7 @@ import { Withdrawals } from './pages/Withdrawals';
 import { getSession, onSessionChange, signOut } from './session';
 import type { Session } from './session';
 
-// The console's pages. The audit log joins this list (and the routes
-// below) once the API has it.
+// The console's pages.
 const nav = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/releases', label: 'Releases' },
@@ -25,6 +25,7 @@ const nav = [
   { to: '/chargebacks', label: 'Chargebacks' },
   { to: '/frozen', label: 'Frozen wallets' },
   { to: '/users', label: 'Users' },
+  { to: '/audit', label: 'Audit log' },
 ];
 
 export function App() {
@@ -91,6 +92,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="frozen" element={<Frozen />} />
           <Route path="users" element={<Users />} />
           <Route path="users/:id" element={<UserPage />} />
+          <Route path="audit" element={<AuditLog />} />
           <Route path="*" element={<p>No such page.</p>} />
         </Routes>
       </main>

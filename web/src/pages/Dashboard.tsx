@@ -1,4 +1,4 @@
-import { useQuery } from '@apollo/client';
+import { useLazyQuery, useQuery } from '@apollo/client';
 import { Link } from 'react-router';
 
 import {
@@ -6,9 +6,10 @@ import {
   ListContractsDocument,
   ListFrozenWalletsDocument,
   ListWithdrawalsDocument,
+  ReconcileDocument,
 } from '../gql/graphql';
 import { useQueueChanges } from '../live';
-import { Loading, Money, Refusal } from '../ui';
+import { Loading, Money, Refusal, When } from '../ui';
 
 /** Dashboard: the platform's money and the queues' lengths, refetched whenever a queue changes. */
 export function Dashboard() {
@@ -65,6 +66,57 @@ export function Dashboard() {
             <Figure label="Losses" value={s.losses} />
           </dl>
         </>
+      )}
+      <Reconciliation />
+    </section>
+  );
+}
+
+// reconcileDays is how far back the dashboard's check with Stripe looks.
+const reconcileDays = 30;
+
+/** Reconciliation: the last check of the ledger against Stripe's balance transactions, run on demand. */
+function Reconciliation() {
+  const [check, { data, error, loading }] = useLazyQuery(ReconcileDocument, { fetchPolicy: 'no-cache' });
+  const r = data?.reconciliation;
+  const since = () => new Date(Date.now() - reconcileDays * 24 * 3600 * 1000).toISOString();
+  return (
+    <section aria-labelledby="reconciliation-title" className="card">
+      <h2 id="reconciliation-title">Reconciliation with Stripe</h2>
+      <button type="button" disabled={loading} onClick={() => void check({ variables: { since: since() } })}>
+        {loading ? 'Checking…' : `Check the last ${reconcileDays} days against Stripe`}
+      </button>
+      <Refusal error={error} />
+      {r && (
+        <div data-testid="reconciliation">
+          <p className={r.clean ? 'ok' : 'refusal'} role="status">
+            {r.clean
+              ? `Clean: ${r.matched} movements matched.`
+              : `Mismatch: ${r.unmatchedAtStripe.length} at Stripe and ${r.unmatchedInLedger.length} in the ledger unmatched.`}{' '}
+            Checked <When value={r.checkedAt} />.
+          </p>
+          <dl className="figures">
+            <Figure label="Matched" value={r.matchedAmount} />
+            <Figure label="Stripe's fees" value={r.stripeFees} />
+            <Figure label="Stripe holds" value={r.stripeBalance} />
+            <Figure label="The ledger expects" value={r.expectedBalance} />
+            <Figure label="Difference" value={r.balanceDifference} />
+          </dl>
+          {r.unmatchedAtStripe.length + r.unmatchedInLedger.length > 0 && (
+            <ul aria-label="Unmatched items">
+              {r.unmatchedAtStripe.map((i) => (
+                <li key={`s-${i.stripeId}`}>
+                  At Stripe: <code>{i.stripeId}</code> {i.kind} <Money value={i.amount} /> — {i.problem}
+                </li>
+              ))}
+              {r.unmatchedInLedger.map((i) => (
+                <li key={`l-${i.stripeId}`}>
+                  In the ledger: <code>{i.stripeId}</code> {i.kind} <Money value={i.amount} /> — {i.problem}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
       )}
     </section>
   );
