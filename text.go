@@ -35,6 +35,17 @@ func TooLong(limits ...TextLimit) []FieldError {
 	return fields
 }
 
+// CheckRequired is CheckLengths for texts that must be given: a missing
+// (nil) one is BAD_USER_INPUT "<Label> is required".
+func CheckRequired(limits ...TextLimit) error {
+	for _, l := range limits {
+		if l.Text == nil {
+			return InvalidInput(FieldError{Field: l.Field, Message: l.Label + " is required"})
+		}
+	}
+	return CheckLengths(limits...)
+}
+
 // CheckLengths is TooLong as an error: BAD_USER_INPUT naming every field
 // that is too long, or nil.
 func CheckLengths(limits ...TextLimit) error {

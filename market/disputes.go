@@ -73,7 +73,7 @@ var (
 // party has DISPUTE_RESPONSE_DAYS to answer.
 func (s *Service) OpenDispute(ctx context.Context, v auth.Viewer, in OpenDisputeInput) (*ent.Dispute, error) {
 	desc := trimmed(&in.Description)
-	if err := requiredText(jobsphere.TextLimit{Field: "description", Label: "Description", Text: desc, Max: jobsphere.MaxProseLength}); err != nil {
+	if err := jobsphere.CheckRequired(jobsphere.TextLimit{Field: "description", Label: "Description", Text: desc, Max: jobsphere.MaxProseLength}); err != nil {
 		return nil, err
 	}
 	c, err := s.client.Contract.Get(ctx, in.ContractID)
@@ -131,7 +131,7 @@ func (s *Service) OpenDispute(ctx context.Context, v auth.Viewer, in OpenDispute
 // message of the other party is their answer: no default outcome then.
 func (s *Service) AddDisputeMessage(ctx context.Context, v auth.Viewer, in DisputeMessageInput) (*ent.DisputeMessage, error) {
 	body := trimmed(&in.Body)
-	if err := requiredText(jobsphere.TextLimit{Field: "body", Label: "Message", Text: body, Max: jobsphere.MaxProseLength}); err != nil {
+	if err := jobsphere.CheckRequired(jobsphere.TextLimit{Field: "body", Label: "Message", Text: body, Max: jobsphere.MaxProseLength}); err != nil {
 		return nil, err
 	}
 	ids, err := s.ownUploads(ctx, v, in.MediaIDs, MaxDisputeAttachments)
@@ -211,7 +211,7 @@ func (s *Service) ResolveDispute(ctx context.Context, v auth.Viewer, disputeID p
 		return nil, err
 	}
 	n := trimmed(&note)
-	if err := requiredText(jobsphere.TextLimit{Field: "note", Label: "Note", Text: n, Max: jobsphere.MaxReasonLength}); err != nil {
+	if err := jobsphere.CheckRequired(jobsphere.TextLimit{Field: "note", Label: "Note", Text: n, Max: jobsphere.MaxReasonLength}); err != nil {
 		return nil, err
 	}
 	d, c, err := s.disputeOf(ctx, v, disputeID, auth.Viewer.Is)
@@ -637,14 +637,6 @@ func nillable(id pulid.ID) *pulid.ID {
 		return nil
 	}
 	return &id
-}
-
-// requiredText refuses a text that is missing or longer than its limit.
-func requiredText(l jobsphere.TextLimit) error {
-	if l.Text == nil {
-		return jobsphere.InvalidInput(jobsphere.FieldError{Field: l.Field, Message: l.Label + " is required"})
-	}
-	return jobsphere.CheckLengths(l)
 }
 
 // publishDispute tells a dispute's parties and admins it changed.

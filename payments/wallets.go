@@ -77,9 +77,9 @@ func freezeState(frozen bool) string {
 
 // checkReason is the rule for an admin's reason: required, and bounded.
 func checkReason(reason string) error {
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return jobsphere.InvalidInput(jobsphere.FieldError{Field: "reason", Message: "Reason is required"})
+	limit := jobsphere.TextLimit{Field: "reason", Label: "Reason", Max: jobsphere.MaxReasonLength}
+	if reason = strings.TrimSpace(reason); reason != "" {
+		limit.Text = &reason
 	}
-	return jobsphere.CheckLengths(jobsphere.TextLimit{Field: "reason", Label: "Reason", Text: &reason, Max: jobsphere.MaxReasonLength})
+	return jobsphere.CheckRequired(limit)
 }
