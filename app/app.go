@@ -71,7 +71,8 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 	if err != nil {
 		return nil, err
 	}
-	db, client, err := openDatabase(cfg, sqlOpener(tp))
+	meter := &database.Meter{}
+	db, client, err := openDatabase(cfg, meter.Wrap(sqlOpener(tp)))
 	if err != nil {
 		if tp != nil {
 			err = errors.Join(err, tp.Shutdown(ctx))
@@ -82,7 +83,7 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		Config: cfg, Logger: server.WithRequestContext(logger), DB: db, Client: client, Registry: prometheus.NewRegistry(),
 		Tracing: tp,
 	}
-	app.telemetry = newTelemetry(app.Registry)
+	app.telemetry = newTelemetry(app.Registry, meter)
 	app.Ledger = ledger.New(client, cfg.Currency, !cfg.Embedded(), ledger.WithObserver(app.telemetry.observeLedgerTransaction))
 	if err := app.build(ctx); err != nil {
 		return nil, errors.Join(err, app.Close())

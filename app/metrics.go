@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jobsphere/jobsphere/app/database"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/webhooks"
 )
@@ -16,7 +17,7 @@ type telemetry struct {
 	ledger   *prometheus.CounterVec
 }
 
-func newTelemetry(reg prometheus.Registerer) *telemetry {
+func newTelemetry(reg prometheus.Registerer, meter *database.Meter) *telemetry {
 	t := &telemetry{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobsphere_webhook_events_total",
@@ -27,7 +28,16 @@ func newTelemetry(reg prometheus.Registerer) *telemetry {
 			Help: "Ledger transactions committed, by type.",
 		}, []string{"type"}),
 	}
-	reg.MustRegister(t.webhooks, t.ledger)
+	reg.MustRegister(t.webhooks, t.ledger,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "jobsphere_db_statements_total",
+			Help: "SQL statements run, BEGIN, COMMIT and ROLLBACK included.",
+		}, func() float64 { return float64(meter.Statements()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "jobsphere_db_round_trips_total",
+			Help: "Round trips to PostgreSQL: each time the server sends after waiting for an answer (0 with SQLite).",
+		}, func() float64 { return float64(meter.RoundTrips()) }),
+	)
 	return t
 }
 

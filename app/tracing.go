@@ -13,6 +13,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobsphere/jobsphere/app/database"
 	"github.com/jobsphere/jobsphere/config"
 )
 
@@ -51,16 +52,16 @@ func newTracerProvider(ctx context.Context, cfg *config.Config) (*sdktrace.Trace
 // every statement run on behalf of a traced request becomes a span, and
 // plainly otherwise. Statements outside any trace (migrations, the
 // background sweeps) make no spans: each would be a trace of its own.
-func sqlOpener(tp *sdktrace.TracerProvider) func(driverName, dsn string) (*sql.DB, error) {
+func sqlOpener(tp *sdktrace.TracerProvider) database.Opener {
 	if tp == nil {
-		return sql.Open
+		return database.OpenDB
 	}
-	return func(driverName, dsn string) (*sql.DB, error) {
+	return func(dialect string, c driver.Connector) *sql.DB {
 		system := semconv.DBSystemNameSQLite
-		if driverName == "postgres" {
+		if dialect == "postgres" {
 			system = semconv.DBSystemNamePostgreSQL
 		}
-		return otelsql.Open(driverName, dsn,
+		return otelsql.OpenDB(c,
 			otelsql.WithTracerProvider(tp),
 			otelsql.WithAttributes(system),
 			otelsql.WithSpanOptions(otelsql.SpanOptions{

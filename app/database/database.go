@@ -7,6 +7,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,23 +15,29 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq"  // PostgreSQL driver "postgres"
-	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	"github.com/lib/pq"
+	"modernc.org/sqlite"
 
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/migrate"
 )
 
-// Opener opens a *sql.DB: sql.Open, or a traced stand-in.
-type Opener func(driverName, dsn string) (*sql.DB, error)
+// Opener makes a *sql.DB of a driver's connector: OpenDB, or a traced or
+// metered stand-in. dialect is ent's name of the database ("postgres",
+// "sqlite3").
+type Opener func(dialect string, c driver.Connector) *sql.DB
+
+// OpenDB is the plain Opener, sql.OpenDB.
+func OpenDB(_ string, c driver.Connector) *sql.DB { return sql.OpenDB(c) }
 
 // OpenPostgres connects to the PostgreSQL database at url, with at most
 // maxOpenConns connections (so replicas fit the server's limit).
 func OpenPostgres(url string, maxOpenConns int, open Opener) (*sql.DB, *ent.Client, error) {
-	db, err := open("postgres", url)
+	connector, err := pq.NewConnector(url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open postgres: %w", err)
 	}
+	db := open(dialect.Postgres, connector)
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(max(maxOpenConns/2, 1))
 	return db, ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))), nil
@@ -42,12 +49,18 @@ func OpenSQLite(path string, open Opener) (*sql.DB, *ent.Client, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := open("sqlite", sqliteDSN(path))
-	if err != nil {
-		return nil, nil, fmt.Errorf("open sqlite: %w", err)
-	}
+	db := open(dialect.SQLite, dsnConnector{driver: &sqlite.Driver{}, dsn: sqliteDSN(path)})
 	return db, ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, db))), nil
 }
+
+// dsnConnector is database/sql's own connector for a driver without one.
+type dsnConnector struct {
+	driver driver.Driver
+	dsn    string
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.driver.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.driver }
 
 // sqliteDSN: WAL lets readers run beside the writer; write transactions
 // begin IMMEDIATE so two of them queue on busy_timeout instead of

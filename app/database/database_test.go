@@ -26,9 +26,9 @@ func TestMigrateKeepsOldFreezeReasons(t *testing.T) {
 			err    error
 		)
 		if db == dbtest.Postgres {
-			sqlDB, client, err = database.OpenPostgres(dbtest.FreshPostgres(t), 4, sql.Open)
+			sqlDB, client, err = database.OpenPostgres(dbtest.FreshPostgres(t), 4, database.OpenDB)
 		} else {
-			sqlDB, client, err = database.OpenSQLite(filepath.Join(t.TempDir(), "old.db"), sql.Open)
+			sqlDB, client, err = database.OpenSQLite(filepath.Join(t.TempDir(), "old.db"), database.OpenDB)
 		}
 		if err != nil {
 			t.Fatal(err)

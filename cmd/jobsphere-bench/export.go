@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -40,7 +39,7 @@ func (b *bench) exportPhase(ctx context.Context, rep *report) error {
 	}
 
 	b.logf("export: writing %d transactions", n)
-	db, client, err := database.OpenPostgres(t.env["DATABASE_URL"], 4, sql.Open)
+	db, client, err := database.OpenPostgres(t.env["DATABASE_URL"], 4, database.OpenDB)
 	if err != nil {
 		return err
 	}

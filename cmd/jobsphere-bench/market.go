@@ -63,50 +63,73 @@ type market struct {
 	pairs []*pair
 }
 
+// cycleRun is one job on its way through the money cycle: what each step
+// leaves for the next.
+type cycleRun struct {
+	p                                         *pair
+	jobID, applicationID, offerID, contractID string
+}
+
+// step is one mutation of the cycle.
+type step struct {
+	op  string
+	run func() error
+}
+
+// steps are r's mutations in the cycle's order (cycleOps); each needs the
+// ones before it to have succeeded.
+func (m *market) steps(ctx context.Context, r *cycleRun) []step {
+	cust, cont := r.p.customer.Token, r.p.contractor.Token
+	return []step{
+		{opCreateJob, func() error {
+			r.p.jobs++
+			var out struct{ CreateJob struct{ ID string } }
+			err := m.c.do(ctx, cust, "", createJobDoc, map[string]any{"in": map[string]any{
+				"title": fmt.Sprintf("Bench job %d", r.p.jobs), "description": "A job posted by the load generator",
+				"budget": "10.00", "category": "Bench", "location": "Loopback"}}, &out)
+			r.jobID = out.CreateJob.ID
+			return err
+		}},
+		{opApply, func() error {
+			var out struct{ ApplyToJob struct{ ID string } }
+			err := m.c.do(ctx, cont, "", applyDoc, map[string]any{"in": map[string]any{
+				"jobId": r.jobID, "coverLetter": "I can do it", "proposedAmount": "10.00"}}, &out)
+			r.applicationID = out.ApplyToJob.ID
+			return err
+		}},
+		{opSendOffer, func() error {
+			var out struct {
+				SendOffer struct{ Offer struct{ ID string } }
+			}
+			err := m.c.do(ctx, cust, "", sendOfferDoc, map[string]any{"in": map[string]any{
+				"applicationId": r.applicationID, "amount": "10.00", "timeline": "1 day", "description": "Do the bench job, please"}}, &out)
+			r.offerID = out.SendOffer.Offer.ID
+			return err
+		}},
+		{opAccept, func() error {
+			var out struct {
+				AcceptOffer struct{ Contract struct{ ID string } }
+			}
+			err := m.c.do(ctx, cont, "", acceptDoc, map[string]any{"id": r.offerID}, &out)
+			r.contractID = out.AcceptOffer.Contract.ID
+			return err
+		}},
+		{opStart, func() error {
+			return m.c.do(ctx, cont, "", startDoc, map[string]any{"id": r.jobID}, nil)
+		}},
+		{opComplete, func() error {
+			return m.c.do(ctx, cust, "", completeDoc, map[string]any{"id": r.jobID}, nil)
+		}},
+		{opApprove, func() error {
+			return m.c.do(ctx, m.admin.Token, "", approveDoc, map[string]any{"id": r.contractID}, nil)
+		}},
+	}
+}
+
 // cycle runs one job from posting to the admin's approval, timing every
 // mutation; a failed step ends the cycle.
 func (m *market) cycle(ctx context.Context, p *pair, rec *recorder) error {
-	p.jobs++
-	cust, cont := p.customer.Token, p.contractor.Token
-	var job struct{ CreateJob struct{ ID string } }
-	var app struct{ ApplyToJob struct{ ID string } }
-	var offer struct {
-		SendOffer struct{ Offer struct{ ID string } }
-	}
-	var accepted struct {
-		AcceptOffer struct{ Contract struct{ ID string } }
-	}
-	steps := []struct {
-		op  string
-		run func() error
-	}{
-		{opCreateJob, func() error {
-			return m.c.do(ctx, cust, "", createJobDoc, map[string]any{"in": map[string]any{
-				"title": fmt.Sprintf("Bench job %d", p.jobs), "description": "A job posted by the load generator",
-				"budget": "10.00", "category": "Bench", "location": "Loopback"}}, &job)
-		}},
-		{opApply, func() error {
-			return m.c.do(ctx, cont, "", applyDoc, map[string]any{"in": map[string]any{
-				"jobId": job.CreateJob.ID, "coverLetter": "I can do it", "proposedAmount": "10.00"}}, &app)
-		}},
-		{opSendOffer, func() error {
-			return m.c.do(ctx, cust, "", sendOfferDoc, map[string]any{"in": map[string]any{
-				"applicationId": app.ApplyToJob.ID, "amount": "10.00", "timeline": "1 day", "description": "Do the bench job, please"}}, &offer)
-		}},
-		{opAccept, func() error {
-			return m.c.do(ctx, cont, "", acceptDoc, map[string]any{"id": offer.SendOffer.Offer.ID}, &accepted)
-		}},
-		{opStart, func() error {
-			return m.c.do(ctx, cont, "", startDoc, map[string]any{"id": job.CreateJob.ID}, nil)
-		}},
-		{opComplete, func() error {
-			return m.c.do(ctx, cust, "", completeDoc, map[string]any{"id": job.CreateJob.ID}, nil)
-		}},
-		{opApprove, func() error {
-			return m.c.do(ctx, m.admin.Token, "", approveDoc, map[string]any{"id": accepted.AcceptOffer.Contract.ID}, nil)
-		}},
-	}
-	for _, s := range steps {
+	for _, s := range m.steps(ctx, &cycleRun{p: p}) {
 		if err := rec.time(s.op, s.run); err != nil {
 			return err
 		}
@@ -178,6 +201,11 @@ func (b *bench) moneyPhase(ctx context.Context, rep *report, t *target, m *marke
 		return m.cycle(ctx, m.pairs[i], newRecorder())
 	}); err != nil {
 		return fmt.Errorf("warm-up cycle: %w", err)
+	}
+	b.logf("money: the cost of each operation, %d of each run alone", o.costOps)
+	b.waitQuiet(ctx)
+	if err := b.costPasses(ctx, m, o.costOps); err != nil {
+		return fmt.Errorf("cost pass: %w", err)
 	}
 	b.logf("money: %d clients for %s", o.clients, o.duration)
 	stopProfile, err := b.startProfile("money")

@@ -24,19 +24,21 @@ type options struct {
 	events       int
 	// exportTransactions is the history the export phase downloads.
 	exportTransactions int
-	only               map[string]bool
-	pgbenchScale       int
-	pgbenchPath        string
-	bin                string
-	profileDir         string
-	coldStarts         int
-	keep               bool
-	quiet              float64
-	quietWait          time.Duration
-	serverEnv          map[string]string
-	databaseURL        string
-	progress           io.Writer
-	onlyRequested      string
+	// costOps is how many of each operation the cost pass runs alone.
+	costOps       int
+	only          map[string]bool
+	pgbenchScale  int
+	pgbenchPath   string
+	bin           string
+	profileDir    string
+	coldStarts    int
+	keep          bool
+	quiet         float64
+	quietWait     time.Duration
+	serverEnv     map[string]string
+	databaseURL   string
+	progress      io.Writer
+	onlyRequested string
 }
 
 // The phases, in the order they run. money runs pgbench too, for the
@@ -55,6 +57,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Float64Var(&o.fanoutRate, "fanout-rate", 200, "fan-out webhooks per second (0: as fast as they go)")
 	fs.IntVar(&o.events, "events", 5000, "distinct webhook events for the ingestion phase (then each again as a duplicate)")
 	fs.IntVar(&o.exportTransactions, "export-transactions", 300_000, "transactions in the history the export phase downloads as CSV (GET /api/statements.csv)")
+	fs.IntVar(&o.costOps, "cost-ops", 100, "operations of each kind run alone to measure the server's statements, round trips and CPU per operation")
 	fs.StringVar(&o.onlyRequested, "only", "", "comma-separated phases to run: "+strings.Join(phases, ",")+" (money runs pgbench too, for the ratio)")
 	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench -i scale factor")
 	fs.StringVar(&o.pgbenchPath, "pgbench", "", "pgbench binary (default: from PATH, else /usr/bin/pgbench)")
@@ -91,6 +94,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			"fanout-rate":         func() { o.fanoutRate = 0 },
 			"events":              func() { o.events = 10 },
 			"export-transactions": func() { o.exportTransactions = 1000 },
+			"cost-ops":            func() { o.costOps = 4 },
 			"coldstarts":          func() { o.coldStarts = 1 },
 		}
 		for name, apply := range quick {
@@ -204,6 +208,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			failed = append(failed, p.name)
 		}
 	}
+	if op, most := b.costs.worst(); op != "" {
+		rep.add("cost", "statements per money mutation or crediting webhook, most (BEGIN and COMMIT included)", fmt.Sprintf("%.1f (%s)", most, op), goal(fmt.Sprintf("≤ %d", statementGoal), most <= statementGoal))
+	}
+	rep.section(b.costs.section(o.profileDir != ""))
 	rep.print(stdout)
 	if len(failed) > 0 {
 		return fmt.Errorf("phases failed: %s", strings.Join(failed, ", "))

@@ -78,7 +78,15 @@ func (b *bench) webhookPhase(ctx context.Context, rep *report) error {
 	b.waitQuiet(ctx)
 	stopWaits := b.sampleWaits(ctx, t.env["DATABASE_URL"], "webhook ingestion")
 	stopCPU := b.cpuWindow()
+	before, err := c.cost(ctx)
+	if err != nil {
+		return err
+	}
 	lat, failed, elapsed := deliver()
+	after, err := c.cost(ctx)
+	if err != nil {
+		return err
+	}
 	cpu := stopCPU()
 	waits := stopWaits()
 	top, err := stopProfile()
@@ -90,6 +98,12 @@ func (b *bench) webhookPhase(ctx context.Context, rep *report) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	dupAfter, err := c.cost(ctx)
+	if err != nil {
+		return err
+	}
+	b.costs.add(costRow{op: "webhook checkout.session.completed (credits a deposit)", n: n, cost: after.perOperation(before, n), bounded: true})
+	b.costs.add(costRow{op: "the same webhook again (a duplicate)", n: n, cost: dupAfter.perOperation(after, n)})
 
 	evRate := rate(n, elapsed)
 	rep.add("webhooks", fmt.Sprintf("distinct checkout.session.completed events/s (each credits a deposit; %d events, %d senders)", n, o.clients), fmt.Sprintf("%.0f", evRate), goal("≥ 1,000/s", evRate >= 1000))

@@ -118,7 +118,7 @@ func Open(t testing.TB, db Database) *ent.Client {
 	if db == Postgres {
 		return Replicas(t, 1)[0]
 	}
-	sqlDB, client, err := database.OpenSQLite(filepath.Join(t.TempDir(), "test.db"), sql.Open)
+	sqlDB, client, err := database.OpenSQLite(filepath.Join(t.TempDir(), "test.db"), database.OpenDB)
 	return migrated(t, sqlDB, client, err, false)
 }
 
@@ -130,7 +130,7 @@ func Replicas(t testing.TB, n int) []*ent.Client {
 	url := FreshPostgres(t)
 	clients := make([]*ent.Client, n)
 	for i := range clients {
-		sqlDB, client, err := database.OpenPostgres(url, 20, sql.Open)
+		sqlDB, client, err := database.OpenPostgres(url, 20, database.OpenDB)
 		clients[i] = migrated(t, sqlDB, client, err, true)
 	}
 	return clients
