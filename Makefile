@@ -81,7 +81,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || (echo "gofmt needed:"; echo "$$out"; exit 1)
 	$(GO) vet $(PKGS)
 
-## bench: the load generator on PostgreSQL-backed servers: prints the table README's "Performance" shows (BENCH_FLAGS=-quick for a smoke run)
+## bench: the load generator on PostgreSQL-backed servers: prints the table docs/performance.md shows (BENCH_FLAGS=-quick for a smoke run)
 bench:
 	$(GO) run ./cmd/jobsphere-bench $(BENCH_FLAGS)
 

@@ -10,7 +10,7 @@ import (
 // Code classifies an error for clients; it becomes extensions.code.
 type Code string
 
-// The error codes (README "Errors").
+// The error codes (docs/api.md, "Errors").
 const (
 	Unauthenticated   Code = "UNAUTHENTICATED"
 	Forbidden         Code = "FORBIDDEN"

@@ -131,7 +131,7 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 		}
 		if r == role.Admin {
 			// Nobody is signed in at the command line: the new admin is
-			// the actor of its own creation (README, "Audit log").
+			// the actor of its own creation (docs/operations.md, "Audit log").
 			err := audit.Record(ctx, tx, audit.Entry{Actor: u.ID, Action: audit.CreateAdmin, Target: u.ID,
 				After: string(r), Reason: "created with jobsphere admin create"})
 			if err != nil {

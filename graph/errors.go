@@ -12,7 +12,7 @@ import (
 	"github.com/jobsphere/jobsphere"
 )
 
-// ErrorPresenter turns every error into the shape README "Errors" shows:
+// ErrorPresenter turns every error into the shape docs/api.md, "Errors" shows:
 // extensions.code always, extensions.fields for input problems. Errors
 // that are not ours or gqlgen's are bugs or outages: logged in full, shown
 // to the client as INTERNAL with nothing of their text.

@@ -66,7 +66,7 @@ func percentOf(amount int64, bps int) int64 {
 	return int64(q)
 }
 
-// Settlement is how a disputed escrow ends (README "Disputes"): of the escrow's
+// Settlement is how a disputed escrow ends (docs/money.md, "Disputes: the split"): of the escrow's
 // amount A the contractor gets share X, charged the contract's service fee;
 // the customer gets A − X back, and the platform fee P taken at acceptance
 // is refunded pro rata: the platform keeps half-up(P·X / A). X = A is a

@@ -78,7 +78,7 @@ func TestSettleExamples(t *testing.T) {
 		a, p, x int64
 		want    Settlement
 	}{
-		// The README's $100 job settled at $60: contractor +$48, service fee
+		// docs/money.md's $100 job settled at $60: contractor +$48, service fee
 		// $12, customer +$40 from escrow and +$2 of the platform fee.
 		{"$100 at $60", 10000, 500, 6000, Settlement{6000, 1200, 4800, 4000, 300, 200}},
 		{"full release", 10000, 500, 10000, Settlement{10000, 2000, 8000, 0, 500, 0}},

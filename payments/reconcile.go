@@ -10,8 +10,8 @@ import (
 	"github.com/jobsphere/jobsphere/ledger"
 )
 
-// Reconciliation compares the ledger with Stripe (README, "Reconciliation
-// with Stripe"): every movement of the platform's Stripe balance in a
+// Reconciliation compares the ledger with Stripe (docs/stripe.md,
+// "Reconciliation with Stripe"): every movement of the platform's Stripe balance in a
 // period is matched to a ledger transaction posting against EXTERNAL, by
 // the Stripe object both name and the amount, and what Stripe holds is
 // compared with what the ledger says it should.

@@ -154,7 +154,7 @@ var (
 
 // authzTable says, for every root field, who may call it and how the test
 // exercises it. "Not yours" reads answer null or leave the object out
-// (hidden), as README says; mutations refuse with FORBIDDEN once the
+// (hidden), as docs/api.md (Errors) says; mutations refuse with FORBIDDEN once the
 // viewer is signed in, UNAUTHENTICATED before.
 var authzTable = map[string][]authzProbe{
 	// Accounts: the credentials are the authorization.
@@ -330,7 +330,7 @@ var authzTable = map[string][]authzProbe{
 	"Mutation.rejectOffer":   {{doc: `mutation($id: ID!) { rejectOffer(offerId: $id, reason: "Booked that week") { refundAmount } }`, fixture: azFresh((*authzWorld).pendingOffer), want: azPartyOnly}},
 	"Mutation.withdrawOffer": {{doc: `mutation($id: ID!) { withdrawOffer(offerId: $id) { refundAmount } }`, fixture: azFresh((*authzWorld).pendingOffer), want: azOwnerOnly}},
 	// IN_PROGRESS is the customer's or the assigned contractor's move, not
-	// an admin's (README).
+	// an admin's (docs/api.md, "Jobs, offers and escrow").
 	"Mutation.updateJobStatus": {{doc: `mutation($id: ID!) { updateJobStatus(id: $id, status: IN_PROGRESS) { status } }`,
 		fixture: azFresh(func(w *authzWorld, t *testing.T) string { return w.jobOf(t, w.acceptedContract(t)) }),
 		want:    azRow(azUnauth, azOK, azForbidden, azOK, azForbidden, azForbidden)}},

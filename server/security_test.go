@@ -799,8 +799,8 @@ func (a *secretAudit) checkLog(keep func(line string) bool) {
 // probes for files, with every response checked on its way to the client
 // and the whole log checked at the end: no password, bcrypt hash, JWT
 // secret, Stripe key or webhook secret, and no token except in the
-// response that issued it (README: logs never contain tokens or
-// passwords).
+// response that issued it (docs/operations.md, Routes: logs never
+// contain tokens or passwords).
 func TestNoSecretsInResponsesOrLogs(t *testing.T) {
 	env := servertest.Env(t, servertest.SQLite)
 	servertest.StripeEnv(env, servertest.StripeMock(t))

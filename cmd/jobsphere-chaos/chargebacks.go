@@ -103,7 +103,7 @@ func (s *fakeStripe) CloseDispute(pick func(n int) int, won bool) bool {
 // DashboardRefund refunds part of a random succeeded, undisputed deposit
 // from the Dashboard: Stripe sends charge.refunded for a refund the
 // server did not ask for. (Not a job Checkout's payment: its escrow's own
-// refund to the card would then be refused as too large — README's
+// refund to the card would then be refused as too large — docs/money.md's
 // "Money taken back" says what an operator does then.)
 func (s *fakeStripe) DashboardRefund(pick func(n int) int) bool {
 	s.mu.Lock()

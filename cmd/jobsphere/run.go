@@ -224,7 +224,7 @@ func printUsage(w io.Writer, group string) {
 			fmt.Fprintf(&b, "  %-26s %s\n", line, c.summary)
 		}
 	}
-	b.WriteString("\n`jobsphere <command> -h` shows a command's flags. Configuration comes from the environment; see README.md.\n")
+	b.WriteString("\n`jobsphere <command> -h` shows a command's flags. Configuration comes from the environment; see docs/operations.md.\n")
 	_, _ = io.WriteString(w, b.String())
 }
 
@@ -239,7 +239,7 @@ func (c command) printUsage(fs *flag.FlagSet) {
 		fs.PrintDefaults()
 	}
 	if c.configured {
-		fmt.Fprintln(w, "\nConfiguration comes from the environment (PORT, DATABASE_URL, DATA_DIR, …); see README.md, Configuration.")
+		fmt.Fprintln(w, "\nConfiguration comes from the environment (PORT, DATABASE_URL, DATA_DIR, …); see docs/operations.md, Configuration.")
 	}
 }
 

@@ -1,5 +1,5 @@
 // The clients web apps use: Apollo Client with the upload link over HTTP
-// and graphql-ws (GraphQLWsLink) over websocket, set up as the README's
+// and graphql-ws (GraphQLWsLink) over websocket, set up as docs/api.md's
 // Apollo section says.
 import { ApolloClient, ApolloLink, InMemoryCache, split } from '@apollo/client/core/index.js';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions/index.js';

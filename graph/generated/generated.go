@@ -4443,7 +4443,7 @@ extend type Mutation {
 `, BuiltIn: false},
 	{Name: "../disputes.graphqls", Input: `# Disputes between a contract's customer and contractor. Opening one holds
 # the escrow (DISPUTED) until the dispute is settled with a split or
-# withdrawn; see the README's "Disputes" section for the money.
+# withdrawn; see docs/money.md, "Disputes: the split", for the money.
 
 extend type Dispute {
   "The newest settlement proposal, by either party."
@@ -6419,7 +6419,7 @@ transaction against the outside world by the Stripe object both name and
 the amount, and the balance Stripe holds compared with what the ledger says
 it should. Stripe's processing fees are Stripe's cost, not in the ledger:
 they are counted apart (stripeFees), as payouts to the platform's own bank
-are (paidOut). README, "Reconciliation with Stripe".
+are (paidOut). docs/stripe.md, "Reconciliation with Stripe".
 """
 type Reconciliation @goModel(model: "github.com/jobsphere/jobsphere/payments.Reconciliation") {
   since: Time!
