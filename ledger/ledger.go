@@ -24,6 +24,7 @@
 package ledger
 
 import (
+	"sync"
 	"context"
 	"fmt"
 	"strings"
@@ -43,6 +44,9 @@ type Ledger struct {
 	// PostgreSQL does; SQLite serialises writers instead.
 	rowLocks bool
 	observe  func(ledgertransaction.Type) // see WithObserver; nil: none
+	// accounts caches account ids by code: an account never changes or
+	// goes once made, so only the first post to it looks it up.
+	accounts sync.Map
 }
 
 // Option configures a Ledger.

@@ -71,8 +71,12 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 		return nil, err
 	}
 	hash := e.requestHash()
-	if prior, err := l.priorPosting(ctx, tx, e.Key, hash); prior != nil || err != nil {
-		return prior, err
+	if !l.rowLocks {
+		// SQLite serialises writers: a key not posted now stays so until
+		// this transaction ends. PostgreSQL learns it from the insert.
+		if prior, err := l.priorPosting(ctx, tx, e.Key, hash); prior != nil || err != nil {
+			return prior, err
+		}
 	}
 	accounts, err := l.accountIDs(ctx, tx, e.Moves)
 	if err != nil {
@@ -82,7 +86,7 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 	if err != nil {
 		return nil, err
 	}
-	if txn == nil { // a concurrent transaction posted the same key first
+	if txn == nil { // the key was posted before, or by a concurrent transaction first
 		return l.priorPosting(ctx, tx, e.Key, hash)
 	}
 	postings := make([]*ent.PostingCreate, 0, 2*len(e.Moves))
@@ -196,13 +200,23 @@ func (l *Ledger) priorPosting(ctx context.Context, tx *ent.Client, key, hash str
 	return &Posted{Transaction: prior, Replayed: true}, nil
 }
 
-// accountIDs resolves the moves' accounts in one query. A RECEIVABLE
-// missing (its wallet was opened before the account existed) is created.
+// accountIDs resolves the moves' accounts: from the cache, else in one
+// query. A RECEIVABLE missing (its wallet was opened before the account
+// existed) is created; it is cached once a later post finds it committed.
 func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (map[Account]pulid.ID, error) {
+	ids := make(map[Account]pulid.ID, 2*len(moves))
 	want := map[string]Account{}
 	for _, m := range moves {
-		want[m.From.Code()] = m.From
-		want[m.To.Code()] = m.To
+		for _, a := range [2]Account{m.From, m.To} {
+			if id, ok := l.accounts.Load(a.Code()); ok {
+				ids[a] = id.(pulid.ID)
+			} else {
+				want[a.Code()] = a
+			}
+		}
+	}
+	if len(want) == 0 {
+		return ids, nil
 	}
 	codes := make([]string, 0, len(want))
 	for c := range want {
@@ -214,11 +228,13 @@ func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (
 		if err != nil {
 			return nil, err
 		}
-		ids := make(map[Account]pulid.ID, len(rows))
 		for _, r := range rows {
 			ids[want[r.Code]] = r.ID
+			if !created { // a row this transaction made could still roll back
+				l.accounts.Store(r.Code, r.ID)
+			}
 		}
-		if len(ids) == len(want) {
+		if len(rows) == len(want) {
 			return ids, nil
 		}
 		if created || !l.createReceivables(ctx, tx, want, ids) {
@@ -246,40 +262,42 @@ func (l *Ledger) createReceivables(ctx context.Context, tx *ent.Client, want map
 	return true
 }
 
-// insertTransaction writes the transaction row. ON CONFLICT DO NOTHING on
-// the key: of two concurrent posts of one key, the second waits for the
-// first and then writes nothing (nil), instead of aborting the caller's
-// transaction with a constraint error.
+// insertTransaction writes the transaction row and returns it as written,
+// without reading it back: its fields only (load its edges with a query of
+// its id). ON CONFLICT DO NOTHING on the key: of two concurrent posts of
+// one key, the second waits for the first and then writes nothing (nil),
+// instead of aborting the caller's transaction with a constraint error.
 func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry, hash string) (*ent.LedgerTransaction, error) {
-	var amount int64
+	t := &ent.LedgerTransaction{
+		ID: pulid.New("txn"), CreatedAt: time.Now(),
+		IdempotencyKey: e.Key, RequestHash: hash, Type: e.Type, Status: e.Status,
+		Currency: strings.ToUpper(l.currency.Code), Description: e.Description,
+		JobID: nilIfEmpty(e.JobID), OfferID: nilIfEmpty(e.OfferID), ContractID: nilIfEmpty(e.ContractID), ReversalOfID: nilIfEmpty(e.reversalOf),
+		StripePaymentIntentID: nilIfEmpty(e.StripePaymentIntentID), StripeCheckoutSessionID: nilIfEmpty(e.StripeCheckoutSessionID),
+		StripeTransferID: nilIfEmpty(e.StripeTransferID),
+	}
 	for _, m := range e.Moves {
-		amount += m.Amount
+		t.Amount += m.Amount
 	}
-	id := pulid.New("txn")
-	status := e.Status
-	if status == "" {
-		status = ledgertransaction.StatusCOMPLETED
+	if t.Status == "" {
+		t.Status = ledgertransaction.StatusCOMPLETED
 	}
-	now := time.Now()
-	c := tx.LedgerTransaction.Create().
-		SetID(id).
-		SetIdempotencyKey(e.Key).SetRequestHash(hash).
-		SetType(e.Type).SetStatus(status).SetAmount(amount).
-		SetCurrency(strings.ToUpper(l.currency.Code)).SetDescription(e.Description).
-		SetCreatedAt(now)
-	if status == ledgertransaction.StatusCOMPLETED {
-		c.SetCompletedAt(now)
+	if t.Status == ledgertransaction.StatusCOMPLETED {
+		t.CompletedAt = &t.CreatedAt
 	}
 	from, to := parties(e.Moves)
-	setIf(from, c.SetFromUserID)
-	setIf(to, c.SetToUserID)
-	setIf(e.JobID, c.SetJobID)
-	setIf(e.OfferID, c.SetOfferID)
-	setIf(e.ContractID, c.SetContractID)
-	setIf(e.reversalOf, c.SetReversalOfID)
-	setIf(e.StripePaymentIntentID, c.SetStripePaymentIntentID)
-	setIf(e.StripeCheckoutSessionID, c.SetStripeCheckoutSessionID)
-	setIf(e.StripeTransferID, c.SetStripeTransferID)
+	t.FromUserID, t.ToUserID = nilIfEmpty(from), nilIfEmpty(to)
+	c := tx.LedgerTransaction.Create().
+		SetID(t.ID).SetCreatedAt(t.CreatedAt).
+		SetIdempotencyKey(t.IdempotencyKey).SetRequestHash(t.RequestHash).
+		SetType(t.Type).SetStatus(t.Status).SetAmount(t.Amount).
+		SetCurrency(t.Currency).SetDescription(t.Description).SetNillableCompletedAt(t.CompletedAt).
+		SetNillableFromUserID(t.FromUserID).SetNillableToUserID(t.ToUserID).
+		SetNillableJobID(t.JobID).SetNillableOfferID(t.OfferID).SetNillableContractID(t.ContractID).
+		SetNillableReversalOfID(t.ReversalOfID).
+		SetNillableStripePaymentIntentID(t.StripePaymentIntentID).
+		SetNillableStripeCheckoutSessionID(t.StripeCheckoutSessionID).
+		SetNillableStripeTransferID(t.StripeTransferID)
 	err := c.OnConflictColumns(ledgertransaction.FieldIdempotencyKey).DoNothing().Exec(ctx)
 	if isNoRows(err) {
 		return nil, nil
@@ -287,14 +305,8 @@ func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry,
 	if err != nil {
 		return nil, err
 	}
-	txn, err := tx.LedgerTransaction.Get(ctx, id)
-	if ent.IsNotFound(err) { // SQLite reports no error for a skipped insert
-		return nil, nil
-	}
-	if err == nil {
-		l.observeOnCommit(c.Mutation(), e.Type)
-	}
-	return txn, err
+	l.observeOnCommit(c.Mutation(), e.Type)
+	return t, nil
 }
 
 // observeOnCommit tells the observer (WithObserver) of a transaction
@@ -320,10 +332,12 @@ func (l *Ledger) observeOnCommit(m *ent.LedgerTransactionMutation, typ ledgertra
 	})
 }
 
-func setIf[T ~string](v T, set func(T) *ent.LedgerTransactionCreate) {
-	if v != "" {
-		set(v)
+// nilIfEmpty is nil for an empty value: an optional column left NULL.
+func nilIfEmpty[T ~string](v T) *T {
+	if v == "" {
+		return nil
 	}
+	return &v
 }
 
 // parties are the users shown as "from" and "to": the owners of the
@@ -427,49 +441,77 @@ func compare(a, b pulid.ID) int {
 	return 0
 }
 
-// applyToWallets locks each wallet (in user id order), re-reads it, decides
-// — frozen, or short of money — and only then updates it. The update is
-// conditional as well (… WHERE balance >= debit), so even a caller that
-// skipped the lock could never overdraw: the database re-checks the
-// condition against the committed row. A change of what is owed freezes
-// the wallet (CHARGEBACK) or lifts that freeze in the same update.
-// forced: see Entry.Forced.
+// applyToWallets updates each wallet (in user id order, the lock order)
+// with one conditional update: … WHERE balance >= debit AND NOT frozen, so
+// the database itself checks each debit against the committed row, and the
+// row lock the update takes holds to the end of tx. Only an update that
+// matched nothing reads the wallet, under its lock, to say why — or, when
+// the reason went away meanwhile, to try once more, now locked.
+//
+// A change of what is owed freezes the wallet (CHARGEBACK) or lifts that
+// freeze, which depends on the wallet's other holds: that rare change
+// reads the wallet under its lock first. forced: see Entry.Forced.
 func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []walletEffect, forced bool) error {
 	for _, w := range effs {
-		cur, err := l.LockWallet(ctx, tx, w.userID)
-		if err != nil {
-			return err
-		}
-		if err := l.refusal(cur, w, forced); err != nil {
-			return err
-		}
-		u := tx.Wallet.Update().Where(wallet.ID(cur.ID)).
-			AddBalance(w.available).AddEscrowBalance(w.escrow).
-			AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
-		if w.available < 0 {
-			u.Where(wallet.BalanceGTE(-w.available))
-			if !forced {
-				u.Where(wallet.IsFrozen(false))
+		var cur *ent.Wallet
+		if w.owed != 0 {
+			var err error
+			if cur, err = l.lockAndCheck(ctx, tx, w, forced); err != nil {
+				return err
 			}
 		}
-		if w.escrow < 0 {
-			u.Where(wallet.EscrowBalanceGTE(-w.escrow))
-		}
-		if w.owed != 0 {
-			u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
-			h := holdsOf(cur)
-			h.owed += w.owed
-			setFreeze(u, h.reason())
-		}
-		n, err := u.Save(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("ledger: wallet %s changed under its lock", cur.ID)
+		for attempt := 0; ; attempt++ {
+			n, err := walletUpdate(tx, w, cur, forced).Save(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				break
+			}
+			if cur != nil {
+				return fmt.Errorf("ledger: wallet of %s changed under its lock", w.userID)
+			}
+			if cur, err = l.lockAndCheck(ctx, tx, w, forced); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// lockAndCheck reads w's wallet under its lock and refuses w if the
+// wallet cannot take it.
+func (l *Ledger) lockAndCheck(ctx context.Context, tx *ent.Client, w walletEffect, forced bool) (*ent.Wallet, error) {
+	cur, err := l.LockWallet(ctx, tx, w.userID)
+	if err != nil {
+		return nil, err
+	}
+	return cur, l.refusal(cur, w, forced)
+}
+
+// walletUpdate is w as one conditional update of its wallet's cached
+// columns; cur, the wallet as read under its lock, is needed only for a
+// change of what is owed (nil otherwise).
+func walletUpdate(tx *ent.Client, w walletEffect, cur *ent.Wallet, forced bool) *ent.WalletUpdate {
+	u := tx.Wallet.Update().Where(wallet.UserID(w.userID)).
+		AddBalance(w.available).AddEscrowBalance(w.escrow).
+		AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
+	if w.available < 0 {
+		u.Where(wallet.BalanceGTE(-w.available))
+		if !forced {
+			u.Where(wallet.IsFrozen(false))
+		}
+	}
+	if w.escrow < 0 {
+		u.Where(wallet.EscrowBalanceGTE(-w.escrow))
+	}
+	if w.owed != 0 {
+		u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
+		h := holdsOf(cur)
+		h.owed += w.owed
+		setFreeze(u, h.reason())
+	}
+	return u
 }
 
 // LockWallet reads a user's wallet with its row lock (on PostgreSQL; SQLite
