@@ -13,10 +13,10 @@ GO_BUILD  = $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jo
 run:
 	@echo "building $(BIN) (the first build takes a minute or two)…"
 	@$(GO_BUILD)
-	@echo "starting $(strip $(BIN) serve $(RUN_FLAGS)) (Ctrl-C stops it)"
-	@# exec: the server is make's own child, so Ctrl-C reaches it alone and
-	@# its clean exit (status 0) is what make sees.
-	@exec $(BIN) serve $(RUN_FLAGS)
+	@echo "starting $(strip $(BIN) serve --foreground $(RUN_FLAGS)) (Ctrl-C stops it)"
+	@# --foreground: the server takes the terminal, so Ctrl-C reaches it
+	@# alone (not make too) and its clean exit (status 0) is make's.
+	@exec $(BIN) serve --foreground $(RUN_FLAGS)
 
 ## build: the binary in bin/
 build:

@@ -91,7 +91,7 @@ type command struct {
 
 // commands are jobsphere's subcommands, in the order its usage lists them.
 var commands = []command{
-	{name: "serve", synopsis: "[--port N]", summary: "run the API server (GraphiQL at /, GraphQL at /graphql)", configured: true, define: serveCommand},
+	{name: "serve", synopsis: "[--port N] [--foreground]", summary: "run the API server (GraphiQL at /, GraphQL at /graphql)", configured: true, define: serveCommand},
 	{name: "migrate", summary: "bring the database schema up to date", configured: true, define: withConfig(migrate)},
 	{name: "admin create", synopsis: "--email E --password P [--name N]", summary: "create an admin account (admins cannot self-register)", configured: true, define: adminCreateCommand},
 	{name: "seed", summary: "demo accounts, a funded wallet, jobs in every state (refused in production; runs once)", configured: true, define: withConfig(seed)},
@@ -268,9 +268,10 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// serveCommand is `serve [--port N]`; --port stands for PORT.
+// serveCommand is `serve [--port N] [--foreground]`; --port stands for PORT.
 func serveCommand(fs *flag.FlagSet) action {
 	var port string
+	foreground := fs.Bool("foreground", false, "take the terminal's foreground, so that Ctrl-C reaches this server alone (make run uses it: make then sees the server's clean exit, status 0)")
 	fs.Func("port", "listen on port `N`, overriding PORT (default $PORT, else 8080; 0: any free port)", func(s string) error {
 		if n, err := strconv.Atoi(s); err != nil || n < 0 || n > 65535 {
 			return errors.New("must be an integer between 0 and 65535")
@@ -285,6 +286,13 @@ func serveCommand(fs *flag.FlagSet) action {
 		cfg, logger, err := e.load()
 		if err != nil {
 			return err
+		}
+		if *foreground {
+			restore, err := takeTerminal()
+			if err != nil {
+				return fmt.Errorf("--foreground: %w", err)
+			}
+			defer restore()
 		}
 		return serve(ctx, cfg, logger)
 	}

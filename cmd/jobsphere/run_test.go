@@ -269,7 +269,7 @@ func TestCommandFlags(t *testing.T) {
 		want   string // in the output
 	}{
 		{[]string{"serve", "--port", "abc"}, 2, `invalid value "abc" for flag -port: must be an integer between 0 and 65535`},
-		{[]string{"serve", "--port", "70000"}, 2, "usage: jobsphere serve [--port N]"},
+		{[]string{"serve", "--port", "70000"}, 2, "usage: jobsphere serve [--port N] [--foreground]"},
 		{[]string{"serve", "--port"}, 2, "flag needs an argument: -port"},
 		{[]string{"serve", "stray", "--port", "9999"}, 2, `unexpected argument "stray"`},
 		{[]string{"sweep", "--grace", "soon"}, 2, `invalid value "soon" for flag -grace`},
