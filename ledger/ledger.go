@@ -24,10 +24,10 @@
 package ledger
 
 import (
-	"sync"
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
