@@ -195,7 +195,7 @@ func (a *App) buildPayments(gateway payments.Gateway, verifier payments.EventVer
 	if err != nil {
 		return err
 	}
-	a.Webhooks = webhooks.New(a.Client, verifier, a.Payments, a.Logger)
+	a.Webhooks = webhooks.New(a.Client, verifier, a.Payments, a.Logger, !cfg.Embedded())
 	a.Webhooks.OnOutcome(a.telemetry.observeWebhook)
 	if a.Sandbox != nil {
 		a.Sandbox.DeliverTo(a.Webhooks.Receive)

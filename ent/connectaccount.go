@@ -3,7 +3,6 @@
 package ent
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
 )
@@ -37,11 +37,11 @@ type ConnectAccount struct {
 	// DetailsSubmitted holds the value of the "details_submitted" field.
 	DetailsSubmitted bool `json:"details_submitted,omitempty"`
 	// CurrentlyDue holds the value of the "currently_due" field.
-	CurrentlyDue []string `json:"currently_due,omitempty"`
+	CurrentlyDue jsontext.Strings `json:"currently_due,omitempty"`
 	// PendingVerification holds the value of the "pending_verification" field.
-	PendingVerification []string `json:"pending_verification,omitempty"`
+	PendingVerification jsontext.Strings `json:"pending_verification,omitempty"`
 	// Errors holds the value of the "errors" field.
-	Errors []string `json:"errors,omitempty"`
+	Errors jsontext.Strings `json:"errors,omitempty"`
 	// DisabledReason holds the value of the "disabled_reason" field.
 	DisabledReason *string `json:"disabled_reason,omitempty"`
 	// StateAsOf holds the value of the "state_as_of" field.
@@ -86,7 +86,7 @@ func (*ConnectAccount) scanValues(columns []string) ([]any, error) {
 	for i := range columns {
 		switch columns[i] {
 		case connectaccount.FieldCurrentlyDue, connectaccount.FieldPendingVerification, connectaccount.FieldErrors:
-			values[i] = new([]byte)
+			values[i] = new(jsontext.Strings)
 		case connectaccount.FieldID, connectaccount.FieldUserID:
 			values[i] = new(pulid.ID)
 		case connectaccount.FieldChargesEnabled, connectaccount.FieldPayoutsEnabled, connectaccount.FieldDetailsSubmitted:
@@ -165,28 +165,22 @@ func (_m *ConnectAccount) assignValues(columns []string, values []any) error {
 				_m.DetailsSubmitted = value.Bool
 			}
 		case connectaccount.FieldCurrentlyDue:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*jsontext.Strings); !ok {
 				return fmt.Errorf("unexpected type %T for field currently_due", values[i])
-			} else if value != nil && len(*value) > 0 {
-				if err := json.Unmarshal(*value, &_m.CurrentlyDue); err != nil {
-					return fmt.Errorf("unmarshal field currently_due: %w", err)
-				}
+			} else if value != nil {
+				_m.CurrentlyDue = *value
 			}
 		case connectaccount.FieldPendingVerification:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*jsontext.Strings); !ok {
 				return fmt.Errorf("unexpected type %T for field pending_verification", values[i])
-			} else if value != nil && len(*value) > 0 {
-				if err := json.Unmarshal(*value, &_m.PendingVerification); err != nil {
-					return fmt.Errorf("unmarshal field pending_verification: %w", err)
-				}
+			} else if value != nil {
+				_m.PendingVerification = *value
 			}
 		case connectaccount.FieldErrors:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*jsontext.Strings); !ok {
 				return fmt.Errorf("unexpected type %T for field errors", values[i])
-			} else if value != nil && len(*value) > 0 {
-				if err := json.Unmarshal(*value, &_m.Errors); err != nil {
-					return fmt.Errorf("unmarshal field errors: %w", err)
-				}
+			} else if value != nil {
+				_m.Errors = *value
 			}
 		case connectaccount.FieldDisabledReason:
 			if value, ok := values[i].(*sql.NullString); !ok {

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/user"
 )
@@ -122,19 +123,19 @@ func (_c *ConnectAccountCreate) SetNillableDetailsSubmitted(v *bool) *ConnectAcc
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (_c *ConnectAccountCreate) SetCurrentlyDue(v []string) *ConnectAccountCreate {
+func (_c *ConnectAccountCreate) SetCurrentlyDue(v jsontext.Strings) *ConnectAccountCreate {
 	_c.mutation.SetCurrentlyDue(v)
 	return _c
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (_c *ConnectAccountCreate) SetPendingVerification(v []string) *ConnectAccountCreate {
+func (_c *ConnectAccountCreate) SetPendingVerification(v jsontext.Strings) *ConnectAccountCreate {
 	_c.mutation.SetPendingVerification(v)
 	return _c
 }
 
 // SetErrors sets the "errors" field.
-func (_c *ConnectAccountCreate) SetErrors(v []string) *ConnectAccountCreate {
+func (_c *ConnectAccountCreate) SetErrors(v jsontext.Strings) *ConnectAccountCreate {
 	_c.mutation.SetErrors(v)
 	return _c
 }
@@ -397,15 +398,15 @@ func (_c *ConnectAccountCreate) createSpec() (*ConnectAccount, *sqlgraph.CreateS
 		_node.DetailsSubmitted = value
 	}
 	if value, ok := _c.mutation.CurrentlyDue(); ok {
-		_spec.SetField(connectaccount.FieldCurrentlyDue, field.TypeJSON, value)
+		_spec.SetField(connectaccount.FieldCurrentlyDue, field.TypeString, value)
 		_node.CurrentlyDue = value
 	}
 	if value, ok := _c.mutation.PendingVerification(); ok {
-		_spec.SetField(connectaccount.FieldPendingVerification, field.TypeJSON, value)
+		_spec.SetField(connectaccount.FieldPendingVerification, field.TypeString, value)
 		_node.PendingVerification = value
 	}
 	if value, ok := _c.mutation.Errors(); ok {
-		_spec.SetField(connectaccount.FieldErrors, field.TypeJSON, value)
+		_spec.SetField(connectaccount.FieldErrors, field.TypeString, value)
 		_node.Errors = value
 	}
 	if value, ok := _c.mutation.DisabledReason(); ok {
@@ -570,7 +571,7 @@ func (u *ConnectAccountUpsert) UpdateDetailsSubmitted() *ConnectAccountUpsert {
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (u *ConnectAccountUpsert) SetCurrentlyDue(v []string) *ConnectAccountUpsert {
+func (u *ConnectAccountUpsert) SetCurrentlyDue(v jsontext.Strings) *ConnectAccountUpsert {
 	u.Set(connectaccount.FieldCurrentlyDue, v)
 	return u
 }
@@ -588,7 +589,7 @@ func (u *ConnectAccountUpsert) ClearCurrentlyDue() *ConnectAccountUpsert {
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (u *ConnectAccountUpsert) SetPendingVerification(v []string) *ConnectAccountUpsert {
+func (u *ConnectAccountUpsert) SetPendingVerification(v jsontext.Strings) *ConnectAccountUpsert {
 	u.Set(connectaccount.FieldPendingVerification, v)
 	return u
 }
@@ -606,7 +607,7 @@ func (u *ConnectAccountUpsert) ClearPendingVerification() *ConnectAccountUpsert 
 }
 
 // SetErrors sets the "errors" field.
-func (u *ConnectAccountUpsert) SetErrors(v []string) *ConnectAccountUpsert {
+func (u *ConnectAccountUpsert) SetErrors(v jsontext.Strings) *ConnectAccountUpsert {
 	u.Set(connectaccount.FieldErrors, v)
 	return u
 }
@@ -852,7 +853,7 @@ func (u *ConnectAccountUpsertOne) UpdateDetailsSubmitted() *ConnectAccountUpsert
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (u *ConnectAccountUpsertOne) SetCurrentlyDue(v []string) *ConnectAccountUpsertOne {
+func (u *ConnectAccountUpsertOne) SetCurrentlyDue(v jsontext.Strings) *ConnectAccountUpsertOne {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.SetCurrentlyDue(v)
 	})
@@ -873,7 +874,7 @@ func (u *ConnectAccountUpsertOne) ClearCurrentlyDue() *ConnectAccountUpsertOne {
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (u *ConnectAccountUpsertOne) SetPendingVerification(v []string) *ConnectAccountUpsertOne {
+func (u *ConnectAccountUpsertOne) SetPendingVerification(v jsontext.Strings) *ConnectAccountUpsertOne {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.SetPendingVerification(v)
 	})
@@ -894,7 +895,7 @@ func (u *ConnectAccountUpsertOne) ClearPendingVerification() *ConnectAccountUpse
 }
 
 // SetErrors sets the "errors" field.
-func (u *ConnectAccountUpsertOne) SetErrors(v []string) *ConnectAccountUpsertOne {
+func (u *ConnectAccountUpsertOne) SetErrors(v jsontext.Strings) *ConnectAccountUpsertOne {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.SetErrors(v)
 	})
@@ -1325,7 +1326,7 @@ func (u *ConnectAccountUpsertBulk) UpdateDetailsSubmitted() *ConnectAccountUpser
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (u *ConnectAccountUpsertBulk) SetCurrentlyDue(v []string) *ConnectAccountUpsertBulk {
+func (u *ConnectAccountUpsertBulk) SetCurrentlyDue(v jsontext.Strings) *ConnectAccountUpsertBulk {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.SetCurrentlyDue(v)
 	})
@@ -1346,7 +1347,7 @@ func (u *ConnectAccountUpsertBulk) ClearCurrentlyDue() *ConnectAccountUpsertBulk
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (u *ConnectAccountUpsertBulk) SetPendingVerification(v []string) *ConnectAccountUpsertBulk {
+func (u *ConnectAccountUpsertBulk) SetPendingVerification(v jsontext.Strings) *ConnectAccountUpsertBulk {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.SetPendingVerification(v)
 	})
@@ -1367,7 +1368,7 @@ func (u *ConnectAccountUpsertBulk) ClearPendingVerification() *ConnectAccountUps
 }
 
 // SetErrors sets the "errors" field.
-func (u *ConnectAccountUpsertBulk) SetErrors(v []string) *ConnectAccountUpsertBulk {
+func (u *ConnectAccountUpsertBulk) SetErrors(v jsontext.Strings) *ConnectAccountUpsertBulk {
 	return u.Update(func(s *ConnectAccountUpsert) {
 		s.SetErrors(v)
 	})

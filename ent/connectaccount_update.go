@@ -10,10 +10,10 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/connectaccount"
 	"github.com/jobsphere/jobsphere/ent/predicate"
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 )
 
 // ConnectAccountUpdate is the builder for updating ConnectAccount entities.
@@ -107,14 +107,8 @@ func (_u *ConnectAccountUpdate) SetNillableDetailsSubmitted(v *bool) *ConnectAcc
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (_u *ConnectAccountUpdate) SetCurrentlyDue(v []string) *ConnectAccountUpdate {
+func (_u *ConnectAccountUpdate) SetCurrentlyDue(v jsontext.Strings) *ConnectAccountUpdate {
 	_u.mutation.SetCurrentlyDue(v)
-	return _u
-}
-
-// AppendCurrentlyDue appends value to the "currently_due" field.
-func (_u *ConnectAccountUpdate) AppendCurrentlyDue(v []string) *ConnectAccountUpdate {
-	_u.mutation.AppendCurrentlyDue(v)
 	return _u
 }
 
@@ -125,14 +119,8 @@ func (_u *ConnectAccountUpdate) ClearCurrentlyDue() *ConnectAccountUpdate {
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (_u *ConnectAccountUpdate) SetPendingVerification(v []string) *ConnectAccountUpdate {
+func (_u *ConnectAccountUpdate) SetPendingVerification(v jsontext.Strings) *ConnectAccountUpdate {
 	_u.mutation.SetPendingVerification(v)
-	return _u
-}
-
-// AppendPendingVerification appends value to the "pending_verification" field.
-func (_u *ConnectAccountUpdate) AppendPendingVerification(v []string) *ConnectAccountUpdate {
-	_u.mutation.AppendPendingVerification(v)
 	return _u
 }
 
@@ -143,14 +131,8 @@ func (_u *ConnectAccountUpdate) ClearPendingVerification() *ConnectAccountUpdate
 }
 
 // SetErrors sets the "errors" field.
-func (_u *ConnectAccountUpdate) SetErrors(v []string) *ConnectAccountUpdate {
+func (_u *ConnectAccountUpdate) SetErrors(v jsontext.Strings) *ConnectAccountUpdate {
 	_u.mutation.SetErrors(v)
-	return _u
-}
-
-// AppendErrors appends value to the "errors" field.
-func (_u *ConnectAccountUpdate) AppendErrors(v []string) *ConnectAccountUpdate {
-	_u.mutation.AppendErrors(v)
 	return _u
 }
 
@@ -356,37 +338,22 @@ func (_u *ConnectAccountUpdate) sqlSave(ctx context.Context) (_node int, err err
 		_spec.SetField(connectaccount.FieldDetailsSubmitted, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.CurrentlyDue(); ok {
-		_spec.SetField(connectaccount.FieldCurrentlyDue, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedCurrentlyDue(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, connectaccount.FieldCurrentlyDue, value)
-		})
+		_spec.SetField(connectaccount.FieldCurrentlyDue, field.TypeString, value)
 	}
 	if _u.mutation.CurrentlyDueCleared() {
-		_spec.ClearField(connectaccount.FieldCurrentlyDue, field.TypeJSON)
+		_spec.ClearField(connectaccount.FieldCurrentlyDue, field.TypeString)
 	}
 	if value, ok := _u.mutation.PendingVerification(); ok {
-		_spec.SetField(connectaccount.FieldPendingVerification, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedPendingVerification(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, connectaccount.FieldPendingVerification, value)
-		})
+		_spec.SetField(connectaccount.FieldPendingVerification, field.TypeString, value)
 	}
 	if _u.mutation.PendingVerificationCleared() {
-		_spec.ClearField(connectaccount.FieldPendingVerification, field.TypeJSON)
+		_spec.ClearField(connectaccount.FieldPendingVerification, field.TypeString)
 	}
 	if value, ok := _u.mutation.Errors(); ok {
-		_spec.SetField(connectaccount.FieldErrors, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedErrors(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, connectaccount.FieldErrors, value)
-		})
+		_spec.SetField(connectaccount.FieldErrors, field.TypeString, value)
 	}
 	if _u.mutation.ErrorsCleared() {
-		_spec.ClearField(connectaccount.FieldErrors, field.TypeJSON)
+		_spec.ClearField(connectaccount.FieldErrors, field.TypeString)
 	}
 	if value, ok := _u.mutation.DisabledReason(); ok {
 		_spec.SetField(connectaccount.FieldDisabledReason, field.TypeString, value)
@@ -517,14 +484,8 @@ func (_u *ConnectAccountUpdateOne) SetNillableDetailsSubmitted(v *bool) *Connect
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (_u *ConnectAccountUpdateOne) SetCurrentlyDue(v []string) *ConnectAccountUpdateOne {
+func (_u *ConnectAccountUpdateOne) SetCurrentlyDue(v jsontext.Strings) *ConnectAccountUpdateOne {
 	_u.mutation.SetCurrentlyDue(v)
-	return _u
-}
-
-// AppendCurrentlyDue appends value to the "currently_due" field.
-func (_u *ConnectAccountUpdateOne) AppendCurrentlyDue(v []string) *ConnectAccountUpdateOne {
-	_u.mutation.AppendCurrentlyDue(v)
 	return _u
 }
 
@@ -535,14 +496,8 @@ func (_u *ConnectAccountUpdateOne) ClearCurrentlyDue() *ConnectAccountUpdateOne 
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (_u *ConnectAccountUpdateOne) SetPendingVerification(v []string) *ConnectAccountUpdateOne {
+func (_u *ConnectAccountUpdateOne) SetPendingVerification(v jsontext.Strings) *ConnectAccountUpdateOne {
 	_u.mutation.SetPendingVerification(v)
-	return _u
-}
-
-// AppendPendingVerification appends value to the "pending_verification" field.
-func (_u *ConnectAccountUpdateOne) AppendPendingVerification(v []string) *ConnectAccountUpdateOne {
-	_u.mutation.AppendPendingVerification(v)
 	return _u
 }
 
@@ -553,14 +508,8 @@ func (_u *ConnectAccountUpdateOne) ClearPendingVerification() *ConnectAccountUpd
 }
 
 // SetErrors sets the "errors" field.
-func (_u *ConnectAccountUpdateOne) SetErrors(v []string) *ConnectAccountUpdateOne {
+func (_u *ConnectAccountUpdateOne) SetErrors(v jsontext.Strings) *ConnectAccountUpdateOne {
 	_u.mutation.SetErrors(v)
-	return _u
-}
-
-// AppendErrors appends value to the "errors" field.
-func (_u *ConnectAccountUpdateOne) AppendErrors(v []string) *ConnectAccountUpdateOne {
-	_u.mutation.AppendErrors(v)
 	return _u
 }
 
@@ -796,37 +745,22 @@ func (_u *ConnectAccountUpdateOne) sqlSave(ctx context.Context) (_node *ConnectA
 		_spec.SetField(connectaccount.FieldDetailsSubmitted, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.CurrentlyDue(); ok {
-		_spec.SetField(connectaccount.FieldCurrentlyDue, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedCurrentlyDue(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, connectaccount.FieldCurrentlyDue, value)
-		})
+		_spec.SetField(connectaccount.FieldCurrentlyDue, field.TypeString, value)
 	}
 	if _u.mutation.CurrentlyDueCleared() {
-		_spec.ClearField(connectaccount.FieldCurrentlyDue, field.TypeJSON)
+		_spec.ClearField(connectaccount.FieldCurrentlyDue, field.TypeString)
 	}
 	if value, ok := _u.mutation.PendingVerification(); ok {
-		_spec.SetField(connectaccount.FieldPendingVerification, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedPendingVerification(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, connectaccount.FieldPendingVerification, value)
-		})
+		_spec.SetField(connectaccount.FieldPendingVerification, field.TypeString, value)
 	}
 	if _u.mutation.PendingVerificationCleared() {
-		_spec.ClearField(connectaccount.FieldPendingVerification, field.TypeJSON)
+		_spec.ClearField(connectaccount.FieldPendingVerification, field.TypeString)
 	}
 	if value, ok := _u.mutation.Errors(); ok {
-		_spec.SetField(connectaccount.FieldErrors, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedErrors(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, connectaccount.FieldErrors, value)
-		})
+		_spec.SetField(connectaccount.FieldErrors, field.TypeString, value)
 	}
 	if _u.mutation.ErrorsCleared() {
-		_spec.ClearField(connectaccount.FieldErrors, field.TypeJSON)
+		_spec.ClearField(connectaccount.FieldErrors, field.TypeString)
 	}
 	if value, ok := _u.mutation.DisabledReason(); ok {
 		_spec.SetField(connectaccount.FieldDisabledReason, field.TypeString, value)

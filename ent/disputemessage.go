@@ -3,7 +3,6 @@
 package ent
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -30,7 +29,7 @@ type DisputeMessage struct {
 	// Body holds the value of the "body" field.
 	Body string `json:"body,omitempty"`
 	// MediaIds holds the value of the "media_ids" field.
-	MediaIds []pulid.ID `json:"media_ids,omitempty"`
+	MediaIds pulid.IDs `json:"media_ids,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DisputeMessageQuery when eager-loading is set.
 	Edges        DisputeMessageEdges `json:"edges"`
@@ -77,10 +76,10 @@ func (*DisputeMessage) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case disputemessage.FieldMediaIds:
-			values[i] = new([]byte)
 		case disputemessage.FieldID, disputemessage.FieldDisputeID, disputemessage.FieldAuthorID:
 			values[i] = new(pulid.ID)
+		case disputemessage.FieldMediaIds:
+			values[i] = new(pulid.IDs)
 		case disputemessage.FieldBody:
 			values[i] = new(sql.NullString)
 		case disputemessage.FieldCreatedAt:
@@ -131,12 +130,10 @@ func (_m *DisputeMessage) assignValues(columns []string, values []any) error {
 				_m.Body = value.String
 			}
 		case disputemessage.FieldMediaIds:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*pulid.IDs); !ok {
 				return fmt.Errorf("unexpected type %T for field media_ids", values[i])
-			} else if value != nil && len(*value) > 0 {
-				if err := json.Unmarshal(*value, &_m.MediaIds); err != nil {
-					return fmt.Errorf("unmarshal field media_ids: %w", err)
-				}
+			} else if value != nil {
+				_m.MediaIds = *value
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])

@@ -59,7 +59,7 @@ func (_c *DisputeMessageCreate) SetBody(v string) *DisputeMessageCreate {
 }
 
 // SetMediaIds sets the "media_ids" field.
-func (_c *DisputeMessageCreate) SetMediaIds(v []pulid.ID) *DisputeMessageCreate {
+func (_c *DisputeMessageCreate) SetMediaIds(v pulid.IDs) *DisputeMessageCreate {
 	_c.mutation.SetMediaIds(v)
 	return _c
 }
@@ -198,7 +198,7 @@ func (_c *DisputeMessageCreate) createSpec() (*DisputeMessage, *sqlgraph.CreateS
 		_node.Body = value
 	}
 	if value, ok := _c.mutation.MediaIds(); ok {
-		_spec.SetField(disputemessage.FieldMediaIds, field.TypeJSON, value)
+		_spec.SetField(disputemessage.FieldMediaIds, field.TypeString, value)
 		_node.MediaIds = value
 	}
 	if nodes := _c.mutation.DisputeIDs(); len(nodes) > 0 {

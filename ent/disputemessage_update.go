@@ -90,7 +90,7 @@ func (_u *DisputeMessageUpdate) sqlSave(ctx context.Context) (_node int, err err
 		}
 	}
 	if _u.mutation.MediaIdsCleared() {
-		_spec.ClearField(disputemessage.FieldMediaIds, field.TypeJSON)
+		_spec.ClearField(disputemessage.FieldMediaIds, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -206,7 +206,7 @@ func (_u *DisputeMessageUpdateOne) sqlSave(ctx context.Context) (_node *DisputeM
 		}
 	}
 	if _u.mutation.MediaIdsCleared() {
-		_spec.ClearField(disputemessage.FieldMediaIds, field.TypeJSON)
+		_spec.ClearField(disputemessage.FieldMediaIds, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &DisputeMessage{config: _u.config}

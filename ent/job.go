@@ -3,7 +3,6 @@
 package ent
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -54,7 +53,7 @@ type Job struct {
 	// DeliveryNote holds the value of the "delivery_note" field.
 	DeliveryNote *string `json:"delivery_note,omitempty"`
 	// DeliveryMediaIds holds the value of the "delivery_media_ids" field.
-	DeliveryMediaIds []pulid.ID `json:"delivery_media_ids,omitempty"`
+	DeliveryMediaIds pulid.IDs `json:"delivery_media_ids,omitempty"`
 	// AutoReleaseAt holds the value of the "auto_release_at" field.
 	AutoReleaseAt *time.Time `json:"auto_release_at,omitempty"`
 	// AutoReleaseRemindedAt holds the value of the "auto_release_reminded_at" field.
@@ -145,10 +144,10 @@ func (*Job) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case job.FieldContractorID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
-		case job.FieldDeliveryMediaIds:
-			values[i] = new([]byte)
 		case job.FieldID, job.FieldPostedByID:
 			values[i] = new(pulid.ID)
+		case job.FieldDeliveryMediaIds:
+			values[i] = new(pulid.IDs)
 		case job.FieldBudget:
 			values[i] = new(sql.NullInt64)
 		case job.FieldTitle, job.FieldDescription, job.FieldCategory, job.FieldLocation, job.FieldStatus, job.FieldCancellationReason, job.FieldDeliveryNote:
@@ -282,12 +281,10 @@ func (_m *Job) assignValues(columns []string, values []any) error {
 				*_m.DeliveryNote = value.String
 			}
 		case job.FieldDeliveryMediaIds:
-			if value, ok := values[i].(*[]byte); !ok {
+			if value, ok := values[i].(*pulid.IDs); !ok {
 				return fmt.Errorf("unexpected type %T for field delivery_media_ids", values[i])
-			} else if value != nil && len(*value) > 0 {
-				if err := json.Unmarshal(*value, &_m.DeliveryMediaIds); err != nil {
-					return fmt.Errorf("unmarshal field delivery_media_ids: %w", err)
-				}
+			} else if value != nil {
+				_m.DeliveryMediaIds = *value
 			}
 		case job.FieldAutoReleaseAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {

@@ -221,7 +221,7 @@ func (_c *JobCreate) SetNillableDeliveryNote(v *string) *JobCreate {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (_c *JobCreate) SetDeliveryMediaIds(v []pulid.ID) *JobCreate {
+func (_c *JobCreate) SetDeliveryMediaIds(v pulid.IDs) *JobCreate {
 	_c.mutation.SetDeliveryMediaIds(v)
 	return _c
 }
@@ -514,7 +514,7 @@ func (_c *JobCreate) createSpec() (*Job, *sqlgraph.CreateSpec) {
 		_node.DeliveryNote = &value
 	}
 	if value, ok := _c.mutation.DeliveryMediaIds(); ok {
-		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeJSON, value)
+		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeString, value)
 		_node.DeliveryMediaIds = value
 	}
 	if value, ok := _c.mutation.AutoReleaseAt(); ok {
@@ -888,7 +888,7 @@ func (u *JobUpsert) ClearDeliveryNote() *JobUpsert {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (u *JobUpsert) SetDeliveryMediaIds(v []pulid.ID) *JobUpsert {
+func (u *JobUpsert) SetDeliveryMediaIds(v pulid.IDs) *JobUpsert {
 	u.Set(job.FieldDeliveryMediaIds, v)
 	return u
 }
@@ -1262,7 +1262,7 @@ func (u *JobUpsertOne) ClearDeliveryNote() *JobUpsertOne {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (u *JobUpsertOne) SetDeliveryMediaIds(v []pulid.ID) *JobUpsertOne {
+func (u *JobUpsertOne) SetDeliveryMediaIds(v pulid.IDs) *JobUpsertOne {
 	return u.Update(func(s *JobUpsert) {
 		s.SetDeliveryMediaIds(v)
 	})
@@ -1812,7 +1812,7 @@ func (u *JobUpsertBulk) ClearDeliveryNote() *JobUpsertBulk {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (u *JobUpsertBulk) SetDeliveryMediaIds(v []pulid.ID) *JobUpsertBulk {
+func (u *JobUpsertBulk) SetDeliveryMediaIds(v pulid.IDs) *JobUpsertBulk {
 	return u.Update(func(s *JobUpsert) {
 		s.SetDeliveryMediaIds(v)
 	})

@@ -10,7 +10,6 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/contract"
 	"github.com/jobsphere/jobsphere/ent/job"
@@ -285,14 +284,8 @@ func (_u *JobUpdate) ClearDeliveryNote() *JobUpdate {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (_u *JobUpdate) SetDeliveryMediaIds(v []pulid.ID) *JobUpdate {
+func (_u *JobUpdate) SetDeliveryMediaIds(v pulid.IDs) *JobUpdate {
 	_u.mutation.SetDeliveryMediaIds(v)
-	return _u
-}
-
-// AppendDeliveryMediaIds appends value to the "delivery_media_ids" field.
-func (_u *JobUpdate) AppendDeliveryMediaIds(v []pulid.ID) *JobUpdate {
-	_u.mutation.AppendDeliveryMediaIds(v)
 	return _u
 }
 
@@ -599,15 +592,10 @@ func (_u *JobUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		_spec.ClearField(job.FieldDeliveryNote, field.TypeString)
 	}
 	if value, ok := _u.mutation.DeliveryMediaIds(); ok {
-		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedDeliveryMediaIds(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, job.FieldDeliveryMediaIds, value)
-		})
+		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeString, value)
 	}
 	if _u.mutation.DeliveryMediaIdsCleared() {
-		_spec.ClearField(job.FieldDeliveryMediaIds, field.TypeJSON)
+		_spec.ClearField(job.FieldDeliveryMediaIds, field.TypeString)
 	}
 	if value, ok := _u.mutation.AutoReleaseAt(); ok {
 		_spec.SetField(job.FieldAutoReleaseAt, field.TypeTime, value)
@@ -1041,14 +1029,8 @@ func (_u *JobUpdateOne) ClearDeliveryNote() *JobUpdateOne {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (_u *JobUpdateOne) SetDeliveryMediaIds(v []pulid.ID) *JobUpdateOne {
+func (_u *JobUpdateOne) SetDeliveryMediaIds(v pulid.IDs) *JobUpdateOne {
 	_u.mutation.SetDeliveryMediaIds(v)
-	return _u
-}
-
-// AppendDeliveryMediaIds appends value to the "delivery_media_ids" field.
-func (_u *JobUpdateOne) AppendDeliveryMediaIds(v []pulid.ID) *JobUpdateOne {
-	_u.mutation.AppendDeliveryMediaIds(v)
 	return _u
 }
 
@@ -1385,15 +1367,10 @@ func (_u *JobUpdateOne) sqlSave(ctx context.Context) (_node *Job, err error) {
 		_spec.ClearField(job.FieldDeliveryNote, field.TypeString)
 	}
 	if value, ok := _u.mutation.DeliveryMediaIds(); ok {
-		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeJSON, value)
-	}
-	if value, ok := _u.mutation.AppendedDeliveryMediaIds(); ok {
-		_spec.AddModifier(func(u *sql.UpdateBuilder) {
-			sqljson.Append(u, job.FieldDeliveryMediaIds, value)
-		})
+		_spec.SetField(job.FieldDeliveryMediaIds, field.TypeString, value)
 	}
 	if _u.mutation.DeliveryMediaIdsCleared() {
-		_spec.ClearField(job.FieldDeliveryMediaIds, field.TypeJSON)
+		_spec.ClearField(job.FieldDeliveryMediaIds, field.TypeString)
 	}
 	if value, ok := _u.mutation.AutoReleaseAt(); ok {
 		_spec.SetField(job.FieldAutoReleaseAt, field.TypeTime, value)

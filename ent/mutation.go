@@ -32,6 +32,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
@@ -2068,33 +2069,30 @@ func (m *ChargebackMutation) ResetEdge(name string) error {
 // ConnectAccountMutation represents an operation that mutates the ConnectAccount nodes in the graph.
 type ConnectAccountMutation struct {
 	config
-	op                         Op
-	typ                        string
-	id                         *pulid.ID
-	created_at                 *time.Time
-	updated_at                 *time.Time
-	stripe_account_id          *string
-	status                     *connectaccount.Status
-	charges_enabled            *bool
-	payouts_enabled            *bool
-	details_submitted          *bool
-	currently_due              *[]string
-	appendcurrently_due        []string
-	pending_verification       *[]string
-	appendpending_verification []string
-	errors                     *[]string
-	appenderrors               []string
-	disabled_reason            *string
-	state_as_of                *time.Time
-	payout_failure             *string
-	failed_payout_id           *string
-	payout_state_as_of         *time.Time
-	clearedFields              map[string]struct{}
-	user                       *pulid.ID
-	cleareduser                bool
-	done                       bool
-	oldValue                   func(context.Context) (*ConnectAccount, error)
-	predicates                 []predicate.ConnectAccount
+	op                   Op
+	typ                  string
+	id                   *pulid.ID
+	created_at           *time.Time
+	updated_at           *time.Time
+	stripe_account_id    *string
+	status               *connectaccount.Status
+	charges_enabled      *bool
+	payouts_enabled      *bool
+	details_submitted    *bool
+	currently_due        *jsontext.Strings
+	pending_verification *jsontext.Strings
+	errors               *jsontext.Strings
+	disabled_reason      *string
+	state_as_of          *time.Time
+	payout_failure       *string
+	failed_payout_id     *string
+	payout_state_as_of   *time.Time
+	clearedFields        map[string]struct{}
+	user                 *pulid.ID
+	cleareduser          bool
+	done                 bool
+	oldValue             func(context.Context) (*ConnectAccount, error)
+	predicates           []predicate.ConnectAccount
 }
 
 var _ ent.Mutation = (*ConnectAccountMutation)(nil)
@@ -2490,13 +2488,12 @@ func (m *ConnectAccountMutation) ResetDetailsSubmitted() {
 }
 
 // SetCurrentlyDue sets the "currently_due" field.
-func (m *ConnectAccountMutation) SetCurrentlyDue(s []string) {
-	m.currently_due = &s
-	m.appendcurrently_due = nil
+func (m *ConnectAccountMutation) SetCurrentlyDue(j jsontext.Strings) {
+	m.currently_due = &j
 }
 
 // CurrentlyDue returns the value of the "currently_due" field in the mutation.
-func (m *ConnectAccountMutation) CurrentlyDue() (r []string, exists bool) {
+func (m *ConnectAccountMutation) CurrentlyDue() (r jsontext.Strings, exists bool) {
 	v := m.currently_due
 	if v == nil {
 		return
@@ -2507,7 +2504,7 @@ func (m *ConnectAccountMutation) CurrentlyDue() (r []string, exists bool) {
 // OldCurrentlyDue returns the old "currently_due" field's value of the ConnectAccount entity.
 // If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ConnectAccountMutation) OldCurrentlyDue(ctx context.Context) (v []string, err error) {
+func (m *ConnectAccountMutation) OldCurrentlyDue(ctx context.Context) (v jsontext.Strings, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldCurrentlyDue is only allowed on UpdateOne operations")
 	}
@@ -2521,23 +2518,9 @@ func (m *ConnectAccountMutation) OldCurrentlyDue(ctx context.Context) (v []strin
 	return oldValue.CurrentlyDue, nil
 }
 
-// AppendCurrentlyDue adds s to the "currently_due" field.
-func (m *ConnectAccountMutation) AppendCurrentlyDue(s []string) {
-	m.appendcurrently_due = append(m.appendcurrently_due, s...)
-}
-
-// AppendedCurrentlyDue returns the list of values that were appended to the "currently_due" field in this mutation.
-func (m *ConnectAccountMutation) AppendedCurrentlyDue() ([]string, bool) {
-	if len(m.appendcurrently_due) == 0 {
-		return nil, false
-	}
-	return m.appendcurrently_due, true
-}
-
 // ClearCurrentlyDue clears the value of the "currently_due" field.
 func (m *ConnectAccountMutation) ClearCurrentlyDue() {
 	m.currently_due = nil
-	m.appendcurrently_due = nil
 	m.clearedFields[connectaccount.FieldCurrentlyDue] = struct{}{}
 }
 
@@ -2550,18 +2533,16 @@ func (m *ConnectAccountMutation) CurrentlyDueCleared() bool {
 // ResetCurrentlyDue resets all changes to the "currently_due" field.
 func (m *ConnectAccountMutation) ResetCurrentlyDue() {
 	m.currently_due = nil
-	m.appendcurrently_due = nil
 	delete(m.clearedFields, connectaccount.FieldCurrentlyDue)
 }
 
 // SetPendingVerification sets the "pending_verification" field.
-func (m *ConnectAccountMutation) SetPendingVerification(s []string) {
-	m.pending_verification = &s
-	m.appendpending_verification = nil
+func (m *ConnectAccountMutation) SetPendingVerification(j jsontext.Strings) {
+	m.pending_verification = &j
 }
 
 // PendingVerification returns the value of the "pending_verification" field in the mutation.
-func (m *ConnectAccountMutation) PendingVerification() (r []string, exists bool) {
+func (m *ConnectAccountMutation) PendingVerification() (r jsontext.Strings, exists bool) {
 	v := m.pending_verification
 	if v == nil {
 		return
@@ -2572,7 +2553,7 @@ func (m *ConnectAccountMutation) PendingVerification() (r []string, exists bool)
 // OldPendingVerification returns the old "pending_verification" field's value of the ConnectAccount entity.
 // If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ConnectAccountMutation) OldPendingVerification(ctx context.Context) (v []string, err error) {
+func (m *ConnectAccountMutation) OldPendingVerification(ctx context.Context) (v jsontext.Strings, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPendingVerification is only allowed on UpdateOne operations")
 	}
@@ -2586,23 +2567,9 @@ func (m *ConnectAccountMutation) OldPendingVerification(ctx context.Context) (v 
 	return oldValue.PendingVerification, nil
 }
 
-// AppendPendingVerification adds s to the "pending_verification" field.
-func (m *ConnectAccountMutation) AppendPendingVerification(s []string) {
-	m.appendpending_verification = append(m.appendpending_verification, s...)
-}
-
-// AppendedPendingVerification returns the list of values that were appended to the "pending_verification" field in this mutation.
-func (m *ConnectAccountMutation) AppendedPendingVerification() ([]string, bool) {
-	if len(m.appendpending_verification) == 0 {
-		return nil, false
-	}
-	return m.appendpending_verification, true
-}
-
 // ClearPendingVerification clears the value of the "pending_verification" field.
 func (m *ConnectAccountMutation) ClearPendingVerification() {
 	m.pending_verification = nil
-	m.appendpending_verification = nil
 	m.clearedFields[connectaccount.FieldPendingVerification] = struct{}{}
 }
 
@@ -2615,18 +2582,16 @@ func (m *ConnectAccountMutation) PendingVerificationCleared() bool {
 // ResetPendingVerification resets all changes to the "pending_verification" field.
 func (m *ConnectAccountMutation) ResetPendingVerification() {
 	m.pending_verification = nil
-	m.appendpending_verification = nil
 	delete(m.clearedFields, connectaccount.FieldPendingVerification)
 }
 
 // SetErrors sets the "errors" field.
-func (m *ConnectAccountMutation) SetErrors(s []string) {
-	m.errors = &s
-	m.appenderrors = nil
+func (m *ConnectAccountMutation) SetErrors(j jsontext.Strings) {
+	m.errors = &j
 }
 
 // Errors returns the value of the "errors" field in the mutation.
-func (m *ConnectAccountMutation) Errors() (r []string, exists bool) {
+func (m *ConnectAccountMutation) Errors() (r jsontext.Strings, exists bool) {
 	v := m.errors
 	if v == nil {
 		return
@@ -2637,7 +2602,7 @@ func (m *ConnectAccountMutation) Errors() (r []string, exists bool) {
 // OldErrors returns the old "errors" field's value of the ConnectAccount entity.
 // If the ConnectAccount object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ConnectAccountMutation) OldErrors(ctx context.Context) (v []string, err error) {
+func (m *ConnectAccountMutation) OldErrors(ctx context.Context) (v jsontext.Strings, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldErrors is only allowed on UpdateOne operations")
 	}
@@ -2651,23 +2616,9 @@ func (m *ConnectAccountMutation) OldErrors(ctx context.Context) (v []string, err
 	return oldValue.Errors, nil
 }
 
-// AppendErrors adds s to the "errors" field.
-func (m *ConnectAccountMutation) AppendErrors(s []string) {
-	m.appenderrors = append(m.appenderrors, s...)
-}
-
-// AppendedErrors returns the list of values that were appended to the "errors" field in this mutation.
-func (m *ConnectAccountMutation) AppendedErrors() ([]string, bool) {
-	if len(m.appenderrors) == 0 {
-		return nil, false
-	}
-	return m.appenderrors, true
-}
-
 // ClearErrors clears the value of the "errors" field.
 func (m *ConnectAccountMutation) ClearErrors() {
 	m.errors = nil
-	m.appenderrors = nil
 	m.clearedFields[connectaccount.FieldErrors] = struct{}{}
 }
 
@@ -2680,7 +2631,6 @@ func (m *ConnectAccountMutation) ErrorsCleared() bool {
 // ResetErrors resets all changes to the "errors" field.
 func (m *ConnectAccountMutation) ResetErrors() {
 	m.errors = nil
-	m.appenderrors = nil
 	delete(m.clearedFields, connectaccount.FieldErrors)
 }
 
@@ -3186,21 +3136,21 @@ func (m *ConnectAccountMutation) SetField(name string, value ent.Value) error {
 		m.SetDetailsSubmitted(v)
 		return nil
 	case connectaccount.FieldCurrentlyDue:
-		v, ok := value.([]string)
+		v, ok := value.(jsontext.Strings)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCurrentlyDue(v)
 		return nil
 	case connectaccount.FieldPendingVerification:
-		v, ok := value.([]string)
+		v, ok := value.(jsontext.Strings)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPendingVerification(v)
 		return nil
 	case connectaccount.FieldErrors:
-		v, ok := value.([]string)
+		v, ok := value.(jsontext.Strings)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -7864,21 +7814,20 @@ func (m *DisputeMutation) ResetEdge(name string) error {
 // DisputeMessageMutation represents an operation that mutates the DisputeMessage nodes in the graph.
 type DisputeMessageMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *pulid.ID
-	created_at      *time.Time
-	body            *string
-	media_ids       *[]pulid.ID
-	appendmedia_ids []pulid.ID
-	clearedFields   map[string]struct{}
-	dispute         *pulid.ID
-	cleareddispute  bool
-	author          *pulid.ID
-	clearedauthor   bool
-	done            bool
-	oldValue        func(context.Context) (*DisputeMessage, error)
-	predicates      []predicate.DisputeMessage
+	op             Op
+	typ            string
+	id             *pulid.ID
+	created_at     *time.Time
+	body           *string
+	media_ids      *pulid.IDs
+	clearedFields  map[string]struct{}
+	dispute        *pulid.ID
+	cleareddispute bool
+	author         *pulid.ID
+	clearedauthor  bool
+	done           bool
+	oldValue       func(context.Context) (*DisputeMessage, error)
+	predicates     []predicate.DisputeMessage
 }
 
 var _ ent.Mutation = (*DisputeMessageMutation)(nil)
@@ -8130,13 +8079,12 @@ func (m *DisputeMessageMutation) ResetBody() {
 }
 
 // SetMediaIds sets the "media_ids" field.
-func (m *DisputeMessageMutation) SetMediaIds(pu []pulid.ID) {
-	m.media_ids = &pu
-	m.appendmedia_ids = nil
+func (m *DisputeMessageMutation) SetMediaIds(pd pulid.IDs) {
+	m.media_ids = &pd
 }
 
 // MediaIds returns the value of the "media_ids" field in the mutation.
-func (m *DisputeMessageMutation) MediaIds() (r []pulid.ID, exists bool) {
+func (m *DisputeMessageMutation) MediaIds() (r pulid.IDs, exists bool) {
 	v := m.media_ids
 	if v == nil {
 		return
@@ -8147,7 +8095,7 @@ func (m *DisputeMessageMutation) MediaIds() (r []pulid.ID, exists bool) {
 // OldMediaIds returns the old "media_ids" field's value of the DisputeMessage entity.
 // If the DisputeMessage object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *DisputeMessageMutation) OldMediaIds(ctx context.Context) (v []pulid.ID, err error) {
+func (m *DisputeMessageMutation) OldMediaIds(ctx context.Context) (v pulid.IDs, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldMediaIds is only allowed on UpdateOne operations")
 	}
@@ -8161,23 +8109,9 @@ func (m *DisputeMessageMutation) OldMediaIds(ctx context.Context) (v []pulid.ID,
 	return oldValue.MediaIds, nil
 }
 
-// AppendMediaIds adds pu to the "media_ids" field.
-func (m *DisputeMessageMutation) AppendMediaIds(pu []pulid.ID) {
-	m.appendmedia_ids = append(m.appendmedia_ids, pu...)
-}
-
-// AppendedMediaIds returns the list of values that were appended to the "media_ids" field in this mutation.
-func (m *DisputeMessageMutation) AppendedMediaIds() ([]pulid.ID, bool) {
-	if len(m.appendmedia_ids) == 0 {
-		return nil, false
-	}
-	return m.appendmedia_ids, true
-}
-
 // ClearMediaIds clears the value of the "media_ids" field.
 func (m *DisputeMessageMutation) ClearMediaIds() {
 	m.media_ids = nil
-	m.appendmedia_ids = nil
 	m.clearedFields[disputemessage.FieldMediaIds] = struct{}{}
 }
 
@@ -8190,7 +8124,6 @@ func (m *DisputeMessageMutation) MediaIdsCleared() bool {
 // ResetMediaIds resets all changes to the "media_ids" field.
 func (m *DisputeMessageMutation) ResetMediaIds() {
 	m.media_ids = nil
-	m.appendmedia_ids = nil
 	delete(m.clearedFields, disputemessage.FieldMediaIds)
 }
 
@@ -8373,7 +8306,7 @@ func (m *DisputeMessageMutation) SetField(name string, value ent.Value) error {
 		m.SetBody(v)
 		return nil
 	case disputemessage.FieldMediaIds:
-		v, ok := value.([]pulid.ID)
+		v, ok := value.(pulid.IDs)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -11293,8 +11226,7 @@ type JobMutation struct {
 	cancellation_reason      *string
 	delivered_at             *time.Time
 	delivery_note            *string
-	delivery_media_ids       *[]pulid.ID
-	appenddelivery_media_ids []pulid.ID
+	delivery_media_ids       *pulid.IDs
 	auto_release_at          *time.Time
 	auto_release_reminded_at *time.Time
 	clearedFields            map[string]struct{}
@@ -12133,13 +12065,12 @@ func (m *JobMutation) ResetDeliveryNote() {
 }
 
 // SetDeliveryMediaIds sets the "delivery_media_ids" field.
-func (m *JobMutation) SetDeliveryMediaIds(pu []pulid.ID) {
-	m.delivery_media_ids = &pu
-	m.appenddelivery_media_ids = nil
+func (m *JobMutation) SetDeliveryMediaIds(pd pulid.IDs) {
+	m.delivery_media_ids = &pd
 }
 
 // DeliveryMediaIds returns the value of the "delivery_media_ids" field in the mutation.
-func (m *JobMutation) DeliveryMediaIds() (r []pulid.ID, exists bool) {
+func (m *JobMutation) DeliveryMediaIds() (r pulid.IDs, exists bool) {
 	v := m.delivery_media_ids
 	if v == nil {
 		return
@@ -12150,7 +12081,7 @@ func (m *JobMutation) DeliveryMediaIds() (r []pulid.ID, exists bool) {
 // OldDeliveryMediaIds returns the old "delivery_media_ids" field's value of the Job entity.
 // If the Job object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *JobMutation) OldDeliveryMediaIds(ctx context.Context) (v []pulid.ID, err error) {
+func (m *JobMutation) OldDeliveryMediaIds(ctx context.Context) (v pulid.IDs, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldDeliveryMediaIds is only allowed on UpdateOne operations")
 	}
@@ -12164,23 +12095,9 @@ func (m *JobMutation) OldDeliveryMediaIds(ctx context.Context) (v []pulid.ID, er
 	return oldValue.DeliveryMediaIds, nil
 }
 
-// AppendDeliveryMediaIds adds pu to the "delivery_media_ids" field.
-func (m *JobMutation) AppendDeliveryMediaIds(pu []pulid.ID) {
-	m.appenddelivery_media_ids = append(m.appenddelivery_media_ids, pu...)
-}
-
-// AppendedDeliveryMediaIds returns the list of values that were appended to the "delivery_media_ids" field in this mutation.
-func (m *JobMutation) AppendedDeliveryMediaIds() ([]pulid.ID, bool) {
-	if len(m.appenddelivery_media_ids) == 0 {
-		return nil, false
-	}
-	return m.appenddelivery_media_ids, true
-}
-
 // ClearDeliveryMediaIds clears the value of the "delivery_media_ids" field.
 func (m *JobMutation) ClearDeliveryMediaIds() {
 	m.delivery_media_ids = nil
-	m.appenddelivery_media_ids = nil
 	m.clearedFields[job.FieldDeliveryMediaIds] = struct{}{}
 }
 
@@ -12193,7 +12110,6 @@ func (m *JobMutation) DeliveryMediaIdsCleared() bool {
 // ResetDeliveryMediaIds resets all changes to the "delivery_media_ids" field.
 func (m *JobMutation) ResetDeliveryMediaIds() {
 	m.delivery_media_ids = nil
-	m.appenddelivery_media_ids = nil
 	delete(m.clearedFields, job.FieldDeliveryMediaIds)
 }
 
@@ -12803,7 +12719,7 @@ func (m *JobMutation) SetField(name string, value ent.Value) error {
 		m.SetDeliveryNote(v)
 		return nil
 	case job.FieldDeliveryMediaIds:
-		v, ok := value.([]pulid.ID)
+		v, ok := value.(pulid.IDs)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

@@ -58,12 +58,16 @@ type Handler struct {
 	processor Processor
 	logger    *slog.Logger
 	observe   func(ctx context.Context, eventType string, outcome Outcome)
+	// skipsReported: the database answers a skipped insert with no row
+	// (PostgreSQL's RETURNING); SQLite says nothing, so record asks first.
+	skipsReported bool
 }
 
-// New returns the endpoint of the events verifier accepts.
-func New(client *ent.Client, verifier payments.EventVerifier, processor Processor, logger *slog.Logger) *Handler {
+// New returns the endpoint of the events verifier accepts; postgres says
+// the client's database is PostgreSQL.
+func New(client *ent.Client, verifier payments.EventVerifier, processor Processor, logger *slog.Logger, postgres bool) *Handler {
 	return &Handler{client: client, verifier: verifier, processor: processor, logger: logger,
-		observe: func(context.Context, string, Outcome) {}}
+		observe: func(context.Context, string, Outcome) {}, skipsReported: postgres}
 }
 
 // OnOutcome makes f hear of every delivery Receive handles, over HTTP or
@@ -119,7 +123,7 @@ func (h *Handler) Receive(ctx context.Context, payload []byte, signature string)
 	}
 	outcome := OutcomeProcessed
 	err = h.client.WithTx(ctx, func(tx *ent.Tx) error {
-		first, err := record(ctx, tx, ev, payload)
+		first, err := h.record(ctx, tx, ev, payload)
 		if err != nil {
 			return fmt.Errorf("record event %s: %w", ev.ID, err)
 		}
@@ -143,9 +147,15 @@ func (h *Handler) Receive(ctx context.Context, payload []byte, signature string)
 // record stores the event id; false when it was stored before (a
 // duplicate delivery). The unique id makes two concurrent deliveries of
 // one event apply it once: the second waits for the first and finds it.
-func record(ctx context.Context, tx *ent.Tx, ev payments.Event, payload []byte) (bool, error) {
-	id := pulid.New("evt")
-	c := tx.StripeEvent.Create().SetID(id).
+// On SQLite, which serialises writers, a look first tells a duplicate.
+func (h *Handler) record(ctx context.Context, tx *ent.Tx, ev payments.Event, payload []byte) (bool, error) {
+	if !h.skipsReported {
+		seen, err := tx.StripeEvent.Query().Where(stripeevent.StripeEventID(ev.ID)).Exist(ctx)
+		if err != nil || seen {
+			return false, err
+		}
+	}
+	c := tx.StripeEvent.Create().SetID(pulid.New("evt")).
 		SetStripeEventID(ev.ID).SetType(string(ev.Type)).SetLivemode(ev.Livemode).
 		SetPayload(payload).SetStatus(stripeevent.StatusPROCESSED).SetProcessedAt(time.Now())
 	if ev.Account != "" {
@@ -155,8 +165,5 @@ func record(ctx context.Context, tx *ent.Tx, ev payments.Event, payload []byte) 
 	if errors.Is(err, sql.ErrNoRows) { // PostgreSQL: the insert was skipped
 		return false, nil
 	}
-	if err != nil {
-		return false, err
-	}
-	return tx.StripeEvent.Query().Where(stripeevent.ID(id)).Exist(ctx) // SQLite skips silently
+	return err == nil, err
 }

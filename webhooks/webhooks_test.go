@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +16,8 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 	"modernc.org/sqlite"
 
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
-	"github.com/jobsphere/jobsphere/ent/enttest"
 	"github.com/jobsphere/jobsphere/payments"
 	stripeadapter "github.com/jobsphere/jobsphere/payments/stripe"
 )
@@ -66,10 +65,14 @@ func sign(payload []byte, secret string) string {
 }
 
 func TestReceiveReportsOutcomes(t *testing.T) {
-	client := enttest.Open(t, dialect.SQLite, "file:"+filepath.Join(t.TempDir(), "test.db")+"?_pragma=foreign_keys(1)&_txlock=immediate")
-	t.Cleanup(func() { client.Close() })
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		testReceiveReportsOutcomes(t, dbtest.Open(t, db), db == dbtest.Postgres)
+	})
+}
+
+func testReceiveReportsOutcomes(t *testing.T, client *ent.Client, postgres bool) {
 	proc := &fakeProcessor{}
-	h := New(client, stripeadapter.NewVerifier(testSecret), proc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := New(client, stripeadapter.NewVerifier(testSecret), proc, slog.New(slog.NewTextHandler(io.Discard, nil)), postgres)
 	var (
 		mu  sync.Mutex
 		got []outcome

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -32,8 +33,20 @@ func OpenDB(_ string, c driver.Connector) *sql.DB { return sql.OpenDB(c) }
 
 // OpenPostgres connects to the PostgreSQL database at url, with at most
 // maxOpenConns connections (so replicas fit the server's limit).
+//
+// Unless url says otherwise, lib/pq runs with binary_parameters: it then
+// sends a statement and its arguments in one round trip instead of two
+// (prepare, then execute). Byte arguments are then binary data, so JSON
+// columns are written as text (pulid.IDs).
 func OpenPostgres(url string, maxOpenConns int, open Opener) (*sql.DB, *ent.Client, error) {
-	connector, err := pq.NewConnector(url)
+	cfg, err := pq.NewConfig(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if !strings.Contains(url, "binary_parameters") {
+		cfg.BinaryParameters = true
+	}
+	connector, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open postgres: %w", err)
 	}

@@ -33,7 +33,7 @@ type bench struct {
 	jwtSecret     string
 	webhookSecret string
 
-	costs costs // what each operation costs the server, from the phases
+	costs *costs // what each operation costs the server, from the phases
 
 	mu        sync.Mutex
 	cleanups  []func() // run in reverse at close

@@ -16,6 +16,8 @@ type report struct {
 	mu      sync.Mutex
 	machine []string
 	command string
+	build   string // the binary's name in an A/B run
+	costs   *costs
 	rows    [][4]string // phase, metric, result, goal
 	details []string    // further markdown sections (per-operation latencies, profiles)
 }
@@ -42,7 +44,11 @@ func (r *report) print(w io.Writer) {
 	for _, m := range r.machine {
 		fmt.Fprintf(w, "- %s\n", m)
 	}
-	fmt.Fprintf(w, "- command: `%s`\n\n", r.command)
+	fmt.Fprintf(w, "- command: `%s`\n", r.command)
+	if r.build != "" {
+		fmt.Fprintf(w, "- server: %s\n", r.build)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| phase | metric | result | goal |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, row := range r.rows {
@@ -220,4 +226,35 @@ func bytesIEC(n int64) string {
 		return fmt.Sprintf("%.1f KiB", f/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// printAB is the A/B table of a run with -baseline: every row of the two
+// reports side by side (matched by phase and metric), then what each
+// operation cost the server in each build.
+func printAB(w io.Writer, a, b *report) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fmt.Fprintf(w, "## A/B: %s → %s\n\n| phase | metric | %s | %s |\n|---|---|---|---|\n", a.build, b.build, a.build, b.build)
+	base := map[[2]string]string{}
+	for _, row := range a.rows {
+		base[[2]string{row[0], row[1]}] = row[2]
+	}
+	for _, row := range b.rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", row[0], row[1], escapeCell(base[[2]string{row[0], row[1]}]), escapeCell(row[2]))
+	}
+	if a.costs == nil || b.costs == nil {
+		return
+	}
+	fmt.Fprintf(w, "\n| operation | statements | round trips | server CPU |\n|---|---|---|---|\n")
+	before := map[string]serverCost{}
+	for _, r := range a.costs.rows {
+		before[r.op] = r.cost
+	}
+	for _, r := range b.costs.rows {
+		was := before[r.op]
+		fmt.Fprintf(w, "| %s | %.1f → %.1f | %.1f → %.1f | %.2f → %.2f ms |\n", r.op,
+			was.statements, r.cost.statements, was.roundTrips, r.cost.roundTrips, was.cpuSeconds*1000, r.cost.cpuSeconds*1000)
+	}
 }

@@ -30,6 +30,7 @@ type options struct {
 	pgbenchScale  int
 	pgbenchPath   string
 	bin           string
+	baseline      string
 	profileDir    string
 	coldStarts    int
 	keep          bool
@@ -62,6 +63,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench -i scale factor")
 	fs.StringVar(&o.pgbenchPath, "pgbench", "", "pgbench binary (default: from PATH, else /usr/bin/pgbench)")
 	fs.StringVar(&o.bin, "bin", "", "a jobsphere binary to use instead of building ./cmd/jobsphere")
+	fs.StringVar(&o.baseline, "baseline", "", "a jobsphere binary (an earlier build) to run every phase against first, in the same run: the report ends with an A/B table of both")
 	fs.StringVar(&o.profileDir, "profile", "", "serve money, reads, webhooks and fanout in-process and write CPU (money, reads, webhooks) and heap (fanout) profiles and their top 20 to this directory; with fanout, keep -subscribers under half the open-file limit (both ends of every socket are then in this process)")
 	fs.IntVar(&o.coldStarts, "coldstarts", 5, "cold starts measured per configuration")
 	fs.BoolVar(&o.keep, "keep", false, "keep the databases and the work directory (logs) for inspection")
@@ -133,6 +135,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-export-transactions must be at least 1")
 	case o.coldStarts < 1:
 		return nil, errors.New("-coldstarts must be at least 1")
+	case o.baseline != "" && o.profileDir != "":
+		return nil, errors.New("-profile serves this build in-process: it cannot profile a -baseline too")
 	}
 	o.fanoutEvents = min(o.fanoutEvents, o.subscribers)
 	o.databaseURL = firstNonEmpty(getenv("BENCH_DATABASE_URL"), getenv("TEST_DATABASE_URL"), defaultDatabaseURL)
@@ -174,9 +178,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer b.close()
 
-	rep := &report{}
-	rep.machine = b.machine(ctx)
-	rep.command = strings.Join(args, " ")
+	// With -baseline, every phase runs for the baseline build first, then
+	// for this one, in the same run on the same machine (an A/B).
+	builds := []build{{"this build", b.bin}}
+	if o.baseline != "" {
+		builds = append([]build{{"baseline " + o.baseline, o.baseline}}, builds...)
+	}
+	var failed []string
+	reports := make([]*report, len(builds))
+	for i, bld := range builds {
+		b.bin, b.costs = bld.bin, &costs{}
+		if len(builds) > 1 {
+			b.logf("=== %s", bld.name)
+		}
+		rep := &report{machine: b.machine(ctx), command: strings.Join(args, " "), build: bld.name}
+		f, err := b.runPhases(ctx, rep)
+		if err != nil {
+			return err
+		}
+		failed = append(failed, f...)
+		reports[i] = rep
+	}
+	for _, rep := range reports {
+		rep.print(stdout)
+		fmt.Fprintln(stdout)
+	}
+	if len(reports) == 2 {
+		printAB(stdout, reports[0], reports[1])
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("phases failed: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// build is a server binary the phases run against.
+type build struct{ name, bin string }
+
+// runPhases runs the chosen phases against b.bin into rep, and returns the
+// phases that failed.
+func (b *bench) runPhases(ctx context.Context, rep *report) ([]string, error) {
+	o := b.opts
 	var failed []string
 	for _, p := range []struct {
 		name string
@@ -196,12 +238,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		b.logf("== %s", p.name)
 		if err := p.fn(ctx, rep); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return nil, ctx.Err()
 			}
 			b.logf("%s failed: %v", p.name, err)
 			rep.add(p.name, "FAILED", err.Error(), "")
@@ -211,12 +253,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if op, most := b.costs.worst(); op != "" {
 		rep.add("cost", "statements per money mutation or crediting webhook, most (BEGIN and COMMIT included)", fmt.Sprintf("%.1f (%s)", most, op), goal(fmt.Sprintf("≤ %d", statementGoal), most <= statementGoal))
 	}
+	rep.costs = b.costs
 	rep.section(b.costs.section(o.profileDir != ""))
-	rep.print(stdout)
-	if len(failed) > 0 {
-		return fmt.Errorf("phases failed: %s", strings.Join(failed, ", "))
-	}
-	return nil
+	return failed, nil
 }
 
 // machine describes where the bench ran.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -77,8 +78,20 @@ type target struct {
 }
 
 // startServer runs `jobsphere serve` with env on a free port and waits
-// for /readyz; the server is stopped at close if not before.
+// for /readyz; the server is stopped at close if not before. A port taken
+// between freePort and the server's listen (by an outgoing connection of
+// a busy machine) is tried again on another.
 func (b *bench) startServer(ctx context.Context, name string, env map[string]string) (*target, error) {
+	for attempt := 1; ; attempt++ {
+		t, err := b.startServerOnce(ctx, name, env)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return t, err
+		}
+		b.logf("%s: its port was taken meanwhile; another", name)
+	}
+}
+
+func (b *bench) startServerOnce(ctx context.Context, name string, env map[string]string) (*target, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err

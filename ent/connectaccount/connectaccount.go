@@ -189,6 +189,21 @@ func ByDetailsSubmitted(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDetailsSubmitted, opts...).ToFunc()
 }
 
+// ByCurrentlyDue orders the results by the currently_due field.
+func ByCurrentlyDue(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCurrentlyDue, opts...).ToFunc()
+}
+
+// ByPendingVerification orders the results by the pending_verification field.
+func ByPendingVerification(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPendingVerification, opts...).ToFunc()
+}
+
+// ByErrors orders the results by the errors field.
+func ByErrors(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldErrors, opts...).ToFunc()
+}
+
 // ByDisabledReason orders the results by the disabled_reason field.
 func ByDisabledReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDisabledReason, opts...).ToFunc()

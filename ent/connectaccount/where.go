@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/jobsphere/jobsphere/ent/predicate"
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
@@ -89,6 +90,21 @@ func PayoutsEnabled(v bool) predicate.ConnectAccount {
 // DetailsSubmitted applies equality check predicate on the "details_submitted" field. It's identical to DetailsSubmittedEQ.
 func DetailsSubmitted(v bool) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldEQ(FieldDetailsSubmitted, v))
+}
+
+// CurrentlyDue applies equality check predicate on the "currently_due" field. It's identical to CurrentlyDueEQ.
+func CurrentlyDue(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldCurrentlyDue, v))
+}
+
+// PendingVerification applies equality check predicate on the "pending_verification" field. It's identical to PendingVerificationEQ.
+func PendingVerification(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldPendingVerification, v))
+}
+
+// Errors applies equality check predicate on the "errors" field. It's identical to ErrorsEQ.
+func Errors(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldErrors, v))
 }
 
 // DisabledReason applies equality check predicate on the "disabled_reason" field. It's identical to DisabledReasonEQ.
@@ -381,6 +397,46 @@ func DetailsSubmittedNEQ(v bool) predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldNEQ(FieldDetailsSubmitted, v))
 }
 
+// CurrentlyDueEQ applies the EQ predicate on the "currently_due" field.
+func CurrentlyDueEQ(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldCurrentlyDue, v))
+}
+
+// CurrentlyDueNEQ applies the NEQ predicate on the "currently_due" field.
+func CurrentlyDueNEQ(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldCurrentlyDue, v))
+}
+
+// CurrentlyDueIn applies the In predicate on the "currently_due" field.
+func CurrentlyDueIn(vs ...jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldCurrentlyDue, vs...))
+}
+
+// CurrentlyDueNotIn applies the NotIn predicate on the "currently_due" field.
+func CurrentlyDueNotIn(vs ...jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldCurrentlyDue, vs...))
+}
+
+// CurrentlyDueGT applies the GT predicate on the "currently_due" field.
+func CurrentlyDueGT(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldCurrentlyDue, v))
+}
+
+// CurrentlyDueGTE applies the GTE predicate on the "currently_due" field.
+func CurrentlyDueGTE(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldCurrentlyDue, v))
+}
+
+// CurrentlyDueLT applies the LT predicate on the "currently_due" field.
+func CurrentlyDueLT(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldCurrentlyDue, v))
+}
+
+// CurrentlyDueLTE applies the LTE predicate on the "currently_due" field.
+func CurrentlyDueLTE(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldCurrentlyDue, v))
+}
+
 // CurrentlyDueIsNil applies the IsNil predicate on the "currently_due" field.
 func CurrentlyDueIsNil() predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldIsNull(FieldCurrentlyDue))
@@ -391,6 +447,46 @@ func CurrentlyDueNotNil() predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldNotNull(FieldCurrentlyDue))
 }
 
+// PendingVerificationEQ applies the EQ predicate on the "pending_verification" field.
+func PendingVerificationEQ(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldPendingVerification, v))
+}
+
+// PendingVerificationNEQ applies the NEQ predicate on the "pending_verification" field.
+func PendingVerificationNEQ(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldPendingVerification, v))
+}
+
+// PendingVerificationIn applies the In predicate on the "pending_verification" field.
+func PendingVerificationIn(vs ...jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldPendingVerification, vs...))
+}
+
+// PendingVerificationNotIn applies the NotIn predicate on the "pending_verification" field.
+func PendingVerificationNotIn(vs ...jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldPendingVerification, vs...))
+}
+
+// PendingVerificationGT applies the GT predicate on the "pending_verification" field.
+func PendingVerificationGT(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldPendingVerification, v))
+}
+
+// PendingVerificationGTE applies the GTE predicate on the "pending_verification" field.
+func PendingVerificationGTE(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldPendingVerification, v))
+}
+
+// PendingVerificationLT applies the LT predicate on the "pending_verification" field.
+func PendingVerificationLT(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldPendingVerification, v))
+}
+
+// PendingVerificationLTE applies the LTE predicate on the "pending_verification" field.
+func PendingVerificationLTE(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldPendingVerification, v))
+}
+
 // PendingVerificationIsNil applies the IsNil predicate on the "pending_verification" field.
 func PendingVerificationIsNil() predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldIsNull(FieldPendingVerification))
@@ -399,6 +495,46 @@ func PendingVerificationIsNil() predicate.ConnectAccount {
 // PendingVerificationNotNil applies the NotNil predicate on the "pending_verification" field.
 func PendingVerificationNotNil() predicate.ConnectAccount {
 	return predicate.ConnectAccount(sql.FieldNotNull(FieldPendingVerification))
+}
+
+// ErrorsEQ applies the EQ predicate on the "errors" field.
+func ErrorsEQ(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldEQ(FieldErrors, v))
+}
+
+// ErrorsNEQ applies the NEQ predicate on the "errors" field.
+func ErrorsNEQ(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNEQ(FieldErrors, v))
+}
+
+// ErrorsIn applies the In predicate on the "errors" field.
+func ErrorsIn(vs ...jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldIn(FieldErrors, vs...))
+}
+
+// ErrorsNotIn applies the NotIn predicate on the "errors" field.
+func ErrorsNotIn(vs ...jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldNotIn(FieldErrors, vs...))
+}
+
+// ErrorsGT applies the GT predicate on the "errors" field.
+func ErrorsGT(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGT(FieldErrors, v))
+}
+
+// ErrorsGTE applies the GTE predicate on the "errors" field.
+func ErrorsGTE(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldGTE(FieldErrors, v))
+}
+
+// ErrorsLT applies the LT predicate on the "errors" field.
+func ErrorsLT(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLT(FieldErrors, v))
+}
+
+// ErrorsLTE applies the LTE predicate on the "errors" field.
+func ErrorsLTE(v jsontext.Strings) predicate.ConnectAccount {
+	return predicate.ConnectAccount(sql.FieldLTE(FieldErrors, v))
 }
 
 // ErrorsIsNil applies the IsNil predicate on the "errors" field.

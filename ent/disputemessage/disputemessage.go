@@ -102,6 +102,11 @@ func ByBody(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldBody, opts...).ToFunc()
 }
 
+// ByMediaIds orders the results by the media_ids field.
+func ByMediaIds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMediaIds, opts...).ToFunc()
+}
+
 // ByDisputeField orders the results by dispute field.
 func ByDisputeField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {

@@ -76,6 +76,11 @@ func Body(v string) predicate.DisputeMessage {
 	return predicate.DisputeMessage(sql.FieldEQ(FieldBody, v))
 }
 
+// MediaIds applies equality check predicate on the "media_ids" field. It's identical to MediaIdsEQ.
+func MediaIds(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldEQ(FieldMediaIds, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.DisputeMessage {
 	return predicate.DisputeMessage(sql.FieldEQ(FieldCreatedAt, v))
@@ -319,6 +324,46 @@ func BodyEqualFold(v string) predicate.DisputeMessage {
 // BodyContainsFold applies the ContainsFold predicate on the "body" field.
 func BodyContainsFold(v string) predicate.DisputeMessage {
 	return predicate.DisputeMessage(sql.FieldContainsFold(FieldBody, v))
+}
+
+// MediaIdsEQ applies the EQ predicate on the "media_ids" field.
+func MediaIdsEQ(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldEQ(FieldMediaIds, v))
+}
+
+// MediaIdsNEQ applies the NEQ predicate on the "media_ids" field.
+func MediaIdsNEQ(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldNEQ(FieldMediaIds, v))
+}
+
+// MediaIdsIn applies the In predicate on the "media_ids" field.
+func MediaIdsIn(vs ...pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldIn(FieldMediaIds, vs...))
+}
+
+// MediaIdsNotIn applies the NotIn predicate on the "media_ids" field.
+func MediaIdsNotIn(vs ...pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldNotIn(FieldMediaIds, vs...))
+}
+
+// MediaIdsGT applies the GT predicate on the "media_ids" field.
+func MediaIdsGT(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldGT(FieldMediaIds, v))
+}
+
+// MediaIdsGTE applies the GTE predicate on the "media_ids" field.
+func MediaIdsGTE(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldGTE(FieldMediaIds, v))
+}
+
+// MediaIdsLT applies the LT predicate on the "media_ids" field.
+func MediaIdsLT(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldLT(FieldMediaIds, v))
+}
+
+// MediaIdsLTE applies the LTE predicate on the "media_ids" field.
+func MediaIdsLTE(v pulid.IDs) predicate.DisputeMessage {
+	return predicate.DisputeMessage(sql.FieldLTE(FieldMediaIds, v))
 }
 
 // MediaIdsIsNil applies the IsNil predicate on the "media_ids" field.

@@ -271,6 +271,11 @@ func ByDeliveryNote(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDeliveryNote, opts...).ToFunc()
 }
 
+// ByDeliveryMediaIds orders the results by the delivery_media_ids field.
+func ByDeliveryMediaIds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeliveryMediaIds, opts...).ToFunc()
+}
+
 // ByAutoReleaseAt orders the results by the auto_release_at field.
 func ByAutoReleaseAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAutoReleaseAt, opts...).ToFunc()

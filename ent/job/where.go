@@ -131,6 +131,11 @@ func DeliveryNote(v string) predicate.Job {
 	return predicate.Job(sql.FieldEQ(FieldDeliveryNote, v))
 }
 
+// DeliveryMediaIds applies equality check predicate on the "delivery_media_ids" field. It's identical to DeliveryMediaIdsEQ.
+func DeliveryMediaIds(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldDeliveryMediaIds, v))
+}
+
 // AutoReleaseAt applies equality check predicate on the "auto_release_at" field. It's identical to AutoReleaseAtEQ.
 func AutoReleaseAt(v time.Time) predicate.Job {
 	return predicate.Job(sql.FieldEQ(FieldAutoReleaseAt, v))
@@ -1059,6 +1064,46 @@ func DeliveryNoteEqualFold(v string) predicate.Job {
 // DeliveryNoteContainsFold applies the ContainsFold predicate on the "delivery_note" field.
 func DeliveryNoteContainsFold(v string) predicate.Job {
 	return predicate.Job(sql.FieldContainsFold(FieldDeliveryNote, v))
+}
+
+// DeliveryMediaIdsEQ applies the EQ predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsEQ(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldEQ(FieldDeliveryMediaIds, v))
+}
+
+// DeliveryMediaIdsNEQ applies the NEQ predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsNEQ(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldNEQ(FieldDeliveryMediaIds, v))
+}
+
+// DeliveryMediaIdsIn applies the In predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsIn(vs ...pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldIn(FieldDeliveryMediaIds, vs...))
+}
+
+// DeliveryMediaIdsNotIn applies the NotIn predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsNotIn(vs ...pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldNotIn(FieldDeliveryMediaIds, vs...))
+}
+
+// DeliveryMediaIdsGT applies the GT predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsGT(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldGT(FieldDeliveryMediaIds, v))
+}
+
+// DeliveryMediaIdsGTE applies the GTE predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsGTE(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldGTE(FieldDeliveryMediaIds, v))
+}
+
+// DeliveryMediaIdsLT applies the LT predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsLT(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldLT(FieldDeliveryMediaIds, v))
+}
+
+// DeliveryMediaIdsLTE applies the LTE predicate on the "delivery_media_ids" field.
+func DeliveryMediaIdsLTE(v pulid.IDs) predicate.Job {
+	return predicate.Job(sql.FieldLTE(FieldDeliveryMediaIds, v))
 }
 
 // DeliveryMediaIdsIsNil applies the IsNil predicate on the "delivery_media_ids" field.

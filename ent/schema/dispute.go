@@ -91,7 +91,7 @@ func (DisputeMessage) Fields() []ent.Field {
 		field.String("dispute_id").GoType(pulid.ID("")).Immutable().Annotations(hidden),
 		field.String("author_id").GoType(pulid.ID("")).Immutable().Annotations(hidden),
 		field.Text("body").Immutable(),
-		field.JSON("media_ids", []pulid.ID{}).Optional().Immutable().Annotations(hidden),
+		field.String("media_ids").GoType(pulid.IDs{}).SchemaType(jsonColumn).Optional().Immutable().Annotations(hidden),
 	}
 }
 

@@ -41,7 +41,7 @@ func (Job) Fields() []ent.Field {
 		// attachments are for the parties: Job.delivery).
 		field.Time("delivered_at").Optional().Nillable(),
 		field.Text("delivery_note").Optional().Nillable().Annotations(hidden),
-		field.JSON("delivery_media_ids", []pulid.ID{}).Optional().Annotations(hidden),
+		field.String("delivery_media_ids").GoType(pulid.IDs{}).SchemaType(jsonColumn).Optional().Annotations(hidden),
 		// When the sweeper completes a delivered job the customer left
 		// alone (AUTO_RELEASE_DAYS after delivered_at), and when it
 		// reminded them, 48 hours before: set once per delivery.

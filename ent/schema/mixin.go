@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"entgo.io/ent/dialect"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -39,3 +40,7 @@ var decimal = entgql.Type("Decimal")
 
 // hidden keeps a field out of the generated GraphQL schema.
 var hidden = entgql.Skip(entgql.SkipAll)
+
+// jsonColumn is the type of a column holding a JSON value that the Go side
+// reads and writes as text (pulid.IDs): jsonb on PostgreSQL, json on SQLite.
+var jsonColumn = map[string]string{dialect.Postgres: "jsonb", dialect.SQLite: "json"}

@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
@@ -143,9 +144,9 @@ func (ConnectAccount) Fields() []ent.Field {
 		field.Bool("charges_enabled").Default(false),
 		field.Bool("payouts_enabled").Default(false),
 		field.Bool("details_submitted").Default(false),
-		field.Strings("currently_due").Optional(),
-		field.Strings("pending_verification").Optional(),
-		field.Strings("errors").Optional(),
+		field.String("currently_due").GoType(jsontext.Strings{}).SchemaType(jsonColumn).Optional(),
+		field.String("pending_verification").GoType(jsontext.Strings{}).SchemaType(jsonColumn).Optional(),
+		field.String("errors").GoType(jsontext.Strings{}).SchemaType(jsonColumn).Optional(),
 		field.String("disabled_reason").Optional().Nillable(),
 		// When Stripe made the account.updated event last applied: Stripe
 		// does not deliver events in order, and an older one must not

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 )
 
 // ID is a prefixed ULID such as "usr_01JABCDEF…".
@@ -57,3 +59,13 @@ func (u *ID) Scan(src any) error {
 
 // Value implements driver.Valuer.
 func (u ID) Value() (driver.Value, error) { return string(u), nil }
+
+// IDs is a list of ids kept in one JSON column, as JSON text (see
+// package jsontext for why).
+type IDs []ID
+
+// Scan implements sql.Scanner.
+func (ids *IDs) Scan(src any) error { return jsontext.Scan((*[]ID)(ids), src) }
+
+// Value implements driver.Valuer.
+func (ids IDs) Value() (driver.Value, error) { return jsontext.Value([]ID(ids)) }
