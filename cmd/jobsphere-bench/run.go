@@ -186,9 +186,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	var failed []string
 	reports := make([]*report, len(builds))
+	runID := b.runID
 	for i, bld := range builds {
 		b.bin, b.costs = bld.bin, &costs{}
 		if len(builds) > 1 {
+			b.runID = fmt.Sprintf("%s%d", runID, i) // databases and users of their own
 			b.logf("=== %s", bld.name)
 		}
 		rep := &report{machine: b.machine(ctx), command: strings.Join(args, " "), build: bld.name}
