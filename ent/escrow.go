@@ -57,6 +57,12 @@ type Escrow struct {
 	CardRefundStartedAt *time.Time `json:"card_refund_started_at,omitempty"`
 	// CardRefundAmount holds the value of the "card_refund_amount" field.
 	CardRefundAmount *int64 `json:"card_refund_amount,omitempty"`
+	// CardRefundAdminID holds the value of the "card_refund_admin_id" field.
+	CardRefundAdminID *pulid.ID `json:"card_refund_admin_id,omitempty"`
+	// CardRefundAdminAction holds the value of the "card_refund_admin_action" field.
+	CardRefundAdminAction *string `json:"card_refund_admin_action,omitempty"`
+	// CardRefundRequestID holds the value of the "card_refund_request_id" field.
+	CardRefundRequestID *string `json:"card_refund_request_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the EscrowQuery when eager-loading is set.
 	Edges        EscrowEdges `json:"edges"`
@@ -90,11 +96,13 @@ func (*Escrow) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case escrow.FieldCardRefundAdminID:
+			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case escrow.FieldID, escrow.FieldContractID:
 			values[i] = new(pulid.ID)
 		case escrow.FieldAmount, escrow.FieldPlatformFee, escrow.FieldServiceFee, escrow.FieldFreelancerEarning, escrow.FieldContractorFeeBps, escrow.FieldCardRefundAmount:
 			values[i] = new(sql.NullInt64)
-		case escrow.FieldStatus, escrow.FieldFundingSource, escrow.FieldStripeCheckoutSessionID, escrow.FieldStripePaymentIntentID, escrow.FieldCancelReason, escrow.FieldCancelReasonDescription:
+		case escrow.FieldStatus, escrow.FieldFundingSource, escrow.FieldStripeCheckoutSessionID, escrow.FieldStripePaymentIntentID, escrow.FieldCancelReason, escrow.FieldCancelReasonDescription, escrow.FieldCardRefundAdminAction, escrow.FieldCardRefundRequestID:
 			values[i] = new(sql.NullString)
 		case escrow.FieldCreatedAt, escrow.FieldUpdatedAt, escrow.FieldReleaseRequestedAt, escrow.FieldReleasedAt, escrow.FieldRefundedAt, escrow.FieldCardRefundStartedAt:
 			values[i] = new(sql.NullTime)
@@ -243,6 +251,27 @@ func (_m *Escrow) assignValues(columns []string, values []any) error {
 				_m.CardRefundAmount = new(int64)
 				*_m.CardRefundAmount = value.Int64
 			}
+		case escrow.FieldCardRefundAdminID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field card_refund_admin_id", values[i])
+			} else if value.Valid {
+				_m.CardRefundAdminID = new(pulid.ID)
+				*_m.CardRefundAdminID = *value.S.(*pulid.ID)
+			}
+		case escrow.FieldCardRefundAdminAction:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field card_refund_admin_action", values[i])
+			} else if value.Valid {
+				_m.CardRefundAdminAction = new(string)
+				*_m.CardRefundAdminAction = value.String
+			}
+		case escrow.FieldCardRefundRequestID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field card_refund_request_id", values[i])
+			} else if value.Valid {
+				_m.CardRefundRequestID = new(string)
+				*_m.CardRefundRequestID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -359,6 +388,21 @@ func (_m *Escrow) String() string {
 	if v := _m.CardRefundAmount; v != nil {
 		builder.WriteString("card_refund_amount=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CardRefundAdminID; v != nil {
+		builder.WriteString("card_refund_admin_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CardRefundAdminAction; v != nil {
+		builder.WriteString("card_refund_admin_action=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.CardRefundRequestID; v != nil {
+		builder.WriteString("card_refund_request_id=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -243,6 +243,48 @@ func (_c *EscrowCreate) SetNillableCardRefundAmount(v *int64) *EscrowCreate {
 	return _c
 }
 
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (_c *EscrowCreate) SetCardRefundAdminID(v pulid.ID) *EscrowCreate {
+	_c.mutation.SetCardRefundAdminID(v)
+	return _c
+}
+
+// SetNillableCardRefundAdminID sets the "card_refund_admin_id" field if the given value is not nil.
+func (_c *EscrowCreate) SetNillableCardRefundAdminID(v *pulid.ID) *EscrowCreate {
+	if v != nil {
+		_c.SetCardRefundAdminID(*v)
+	}
+	return _c
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (_c *EscrowCreate) SetCardRefundAdminAction(v string) *EscrowCreate {
+	_c.mutation.SetCardRefundAdminAction(v)
+	return _c
+}
+
+// SetNillableCardRefundAdminAction sets the "card_refund_admin_action" field if the given value is not nil.
+func (_c *EscrowCreate) SetNillableCardRefundAdminAction(v *string) *EscrowCreate {
+	if v != nil {
+		_c.SetCardRefundAdminAction(*v)
+	}
+	return _c
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (_c *EscrowCreate) SetCardRefundRequestID(v string) *EscrowCreate {
+	_c.mutation.SetCardRefundRequestID(v)
+	return _c
+}
+
+// SetNillableCardRefundRequestID sets the "card_refund_request_id" field if the given value is not nil.
+func (_c *EscrowCreate) SetNillableCardRefundRequestID(v *string) *EscrowCreate {
+	if v != nil {
+		_c.SetCardRefundRequestID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *EscrowCreate) SetID(v pulid.ID) *EscrowCreate {
 	_c.mutation.SetID(v)
@@ -464,6 +506,18 @@ func (_c *EscrowCreate) createSpec() (*Escrow, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CardRefundAmount(); ok {
 		_spec.SetField(escrow.FieldCardRefundAmount, field.TypeInt64, value)
 		_node.CardRefundAmount = &value
+	}
+	if value, ok := _c.mutation.CardRefundAdminID(); ok {
+		_spec.SetField(escrow.FieldCardRefundAdminID, field.TypeString, value)
+		_node.CardRefundAdminID = &value
+	}
+	if value, ok := _c.mutation.CardRefundAdminAction(); ok {
+		_spec.SetField(escrow.FieldCardRefundAdminAction, field.TypeString, value)
+		_node.CardRefundAdminAction = &value
+	}
+	if value, ok := _c.mutation.CardRefundRequestID(); ok {
+		_spec.SetField(escrow.FieldCardRefundRequestID, field.TypeString, value)
+		_node.CardRefundRequestID = &value
 	}
 	if nodes := _c.mutation.ContractIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -705,6 +759,60 @@ func (u *EscrowUpsert) AddCardRefundAmount(v int64) *EscrowUpsert {
 // ClearCardRefundAmount clears the value of the "card_refund_amount" field.
 func (u *EscrowUpsert) ClearCardRefundAmount() *EscrowUpsert {
 	u.SetNull(escrow.FieldCardRefundAmount)
+	return u
+}
+
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (u *EscrowUpsert) SetCardRefundAdminID(v pulid.ID) *EscrowUpsert {
+	u.Set(escrow.FieldCardRefundAdminID, v)
+	return u
+}
+
+// UpdateCardRefundAdminID sets the "card_refund_admin_id" field to the value that was provided on create.
+func (u *EscrowUpsert) UpdateCardRefundAdminID() *EscrowUpsert {
+	u.SetExcluded(escrow.FieldCardRefundAdminID)
+	return u
+}
+
+// ClearCardRefundAdminID clears the value of the "card_refund_admin_id" field.
+func (u *EscrowUpsert) ClearCardRefundAdminID() *EscrowUpsert {
+	u.SetNull(escrow.FieldCardRefundAdminID)
+	return u
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (u *EscrowUpsert) SetCardRefundAdminAction(v string) *EscrowUpsert {
+	u.Set(escrow.FieldCardRefundAdminAction, v)
+	return u
+}
+
+// UpdateCardRefundAdminAction sets the "card_refund_admin_action" field to the value that was provided on create.
+func (u *EscrowUpsert) UpdateCardRefundAdminAction() *EscrowUpsert {
+	u.SetExcluded(escrow.FieldCardRefundAdminAction)
+	return u
+}
+
+// ClearCardRefundAdminAction clears the value of the "card_refund_admin_action" field.
+func (u *EscrowUpsert) ClearCardRefundAdminAction() *EscrowUpsert {
+	u.SetNull(escrow.FieldCardRefundAdminAction)
+	return u
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (u *EscrowUpsert) SetCardRefundRequestID(v string) *EscrowUpsert {
+	u.Set(escrow.FieldCardRefundRequestID, v)
+	return u
+}
+
+// UpdateCardRefundRequestID sets the "card_refund_request_id" field to the value that was provided on create.
+func (u *EscrowUpsert) UpdateCardRefundRequestID() *EscrowUpsert {
+	u.SetExcluded(escrow.FieldCardRefundRequestID)
+	return u
+}
+
+// ClearCardRefundRequestID clears the value of the "card_refund_request_id" field.
+func (u *EscrowUpsert) ClearCardRefundRequestID() *EscrowUpsert {
+	u.SetNull(escrow.FieldCardRefundRequestID)
 	return u
 }
 
@@ -983,6 +1091,69 @@ func (u *EscrowUpsertOne) UpdateCardRefundAmount() *EscrowUpsertOne {
 func (u *EscrowUpsertOne) ClearCardRefundAmount() *EscrowUpsertOne {
 	return u.Update(func(s *EscrowUpsert) {
 		s.ClearCardRefundAmount()
+	})
+}
+
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (u *EscrowUpsertOne) SetCardRefundAdminID(v pulid.ID) *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundAdminID(v)
+	})
+}
+
+// UpdateCardRefundAdminID sets the "card_refund_admin_id" field to the value that was provided on create.
+func (u *EscrowUpsertOne) UpdateCardRefundAdminID() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundAdminID()
+	})
+}
+
+// ClearCardRefundAdminID clears the value of the "card_refund_admin_id" field.
+func (u *EscrowUpsertOne) ClearCardRefundAdminID() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundAdminID()
+	})
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (u *EscrowUpsertOne) SetCardRefundAdminAction(v string) *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundAdminAction(v)
+	})
+}
+
+// UpdateCardRefundAdminAction sets the "card_refund_admin_action" field to the value that was provided on create.
+func (u *EscrowUpsertOne) UpdateCardRefundAdminAction() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundAdminAction()
+	})
+}
+
+// ClearCardRefundAdminAction clears the value of the "card_refund_admin_action" field.
+func (u *EscrowUpsertOne) ClearCardRefundAdminAction() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundAdminAction()
+	})
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (u *EscrowUpsertOne) SetCardRefundRequestID(v string) *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundRequestID(v)
+	})
+}
+
+// UpdateCardRefundRequestID sets the "card_refund_request_id" field to the value that was provided on create.
+func (u *EscrowUpsertOne) UpdateCardRefundRequestID() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundRequestID()
+	})
+}
+
+// ClearCardRefundRequestID clears the value of the "card_refund_request_id" field.
+func (u *EscrowUpsertOne) ClearCardRefundRequestID() *EscrowUpsertOne {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundRequestID()
 	})
 }
 
@@ -1428,6 +1599,69 @@ func (u *EscrowUpsertBulk) UpdateCardRefundAmount() *EscrowUpsertBulk {
 func (u *EscrowUpsertBulk) ClearCardRefundAmount() *EscrowUpsertBulk {
 	return u.Update(func(s *EscrowUpsert) {
 		s.ClearCardRefundAmount()
+	})
+}
+
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (u *EscrowUpsertBulk) SetCardRefundAdminID(v pulid.ID) *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundAdminID(v)
+	})
+}
+
+// UpdateCardRefundAdminID sets the "card_refund_admin_id" field to the value that was provided on create.
+func (u *EscrowUpsertBulk) UpdateCardRefundAdminID() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundAdminID()
+	})
+}
+
+// ClearCardRefundAdminID clears the value of the "card_refund_admin_id" field.
+func (u *EscrowUpsertBulk) ClearCardRefundAdminID() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundAdminID()
+	})
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (u *EscrowUpsertBulk) SetCardRefundAdminAction(v string) *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundAdminAction(v)
+	})
+}
+
+// UpdateCardRefundAdminAction sets the "card_refund_admin_action" field to the value that was provided on create.
+func (u *EscrowUpsertBulk) UpdateCardRefundAdminAction() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundAdminAction()
+	})
+}
+
+// ClearCardRefundAdminAction clears the value of the "card_refund_admin_action" field.
+func (u *EscrowUpsertBulk) ClearCardRefundAdminAction() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundAdminAction()
+	})
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (u *EscrowUpsertBulk) SetCardRefundRequestID(v string) *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.SetCardRefundRequestID(v)
+	})
+}
+
+// UpdateCardRefundRequestID sets the "card_refund_request_id" field to the value that was provided on create.
+func (u *EscrowUpsertBulk) UpdateCardRefundRequestID() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.UpdateCardRefundRequestID()
+	})
+}
+
+// ClearCardRefundRequestID clears the value of the "card_refund_request_id" field.
+func (u *EscrowUpsertBulk) ClearCardRefundRequestID() *EscrowUpsertBulk {
+	return u.Update(func(s *EscrowUpsert) {
+		s.ClearCardRefundRequestID()
 	})
 }
 

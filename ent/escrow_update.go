@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/jobsphere/jobsphere/ent/escrow"
 	"github.com/jobsphere/jobsphere/ent/predicate"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 )
 
 // EscrowUpdate is the builder for updating Escrow entities.
@@ -216,6 +217,66 @@ func (_u *EscrowUpdate) ClearCardRefundAmount() *EscrowUpdate {
 	return _u
 }
 
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (_u *EscrowUpdate) SetCardRefundAdminID(v pulid.ID) *EscrowUpdate {
+	_u.mutation.SetCardRefundAdminID(v)
+	return _u
+}
+
+// SetNillableCardRefundAdminID sets the "card_refund_admin_id" field if the given value is not nil.
+func (_u *EscrowUpdate) SetNillableCardRefundAdminID(v *pulid.ID) *EscrowUpdate {
+	if v != nil {
+		_u.SetCardRefundAdminID(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundAdminID clears the value of the "card_refund_admin_id" field.
+func (_u *EscrowUpdate) ClearCardRefundAdminID() *EscrowUpdate {
+	_u.mutation.ClearCardRefundAdminID()
+	return _u
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (_u *EscrowUpdate) SetCardRefundAdminAction(v string) *EscrowUpdate {
+	_u.mutation.SetCardRefundAdminAction(v)
+	return _u
+}
+
+// SetNillableCardRefundAdminAction sets the "card_refund_admin_action" field if the given value is not nil.
+func (_u *EscrowUpdate) SetNillableCardRefundAdminAction(v *string) *EscrowUpdate {
+	if v != nil {
+		_u.SetCardRefundAdminAction(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundAdminAction clears the value of the "card_refund_admin_action" field.
+func (_u *EscrowUpdate) ClearCardRefundAdminAction() *EscrowUpdate {
+	_u.mutation.ClearCardRefundAdminAction()
+	return _u
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (_u *EscrowUpdate) SetCardRefundRequestID(v string) *EscrowUpdate {
+	_u.mutation.SetCardRefundRequestID(v)
+	return _u
+}
+
+// SetNillableCardRefundRequestID sets the "card_refund_request_id" field if the given value is not nil.
+func (_u *EscrowUpdate) SetNillableCardRefundRequestID(v *string) *EscrowUpdate {
+	if v != nil {
+		_u.SetCardRefundRequestID(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundRequestID clears the value of the "card_refund_request_id" field.
+func (_u *EscrowUpdate) ClearCardRefundRequestID() *EscrowUpdate {
+	_u.mutation.ClearCardRefundRequestID()
+	return _u
+}
+
 // Mutation returns the EscrowMutation object of the builder.
 func (_u *EscrowUpdate) Mutation() *EscrowMutation {
 	return _u.mutation
@@ -350,6 +411,24 @@ func (_u *EscrowUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CardRefundAmountCleared() {
 		_spec.ClearField(escrow.FieldCardRefundAmount, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CardRefundAdminID(); ok {
+		_spec.SetField(escrow.FieldCardRefundAdminID, field.TypeString, value)
+	}
+	if _u.mutation.CardRefundAdminIDCleared() {
+		_spec.ClearField(escrow.FieldCardRefundAdminID, field.TypeString)
+	}
+	if value, ok := _u.mutation.CardRefundAdminAction(); ok {
+		_spec.SetField(escrow.FieldCardRefundAdminAction, field.TypeString, value)
+	}
+	if _u.mutation.CardRefundAdminActionCleared() {
+		_spec.ClearField(escrow.FieldCardRefundAdminAction, field.TypeString)
+	}
+	if value, ok := _u.mutation.CardRefundRequestID(); ok {
+		_spec.SetField(escrow.FieldCardRefundRequestID, field.TypeString, value)
+	}
+	if _u.mutation.CardRefundRequestIDCleared() {
+		_spec.ClearField(escrow.FieldCardRefundRequestID, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -560,6 +639,66 @@ func (_u *EscrowUpdateOne) ClearCardRefundAmount() *EscrowUpdateOne {
 	return _u
 }
 
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (_u *EscrowUpdateOne) SetCardRefundAdminID(v pulid.ID) *EscrowUpdateOne {
+	_u.mutation.SetCardRefundAdminID(v)
+	return _u
+}
+
+// SetNillableCardRefundAdminID sets the "card_refund_admin_id" field if the given value is not nil.
+func (_u *EscrowUpdateOne) SetNillableCardRefundAdminID(v *pulid.ID) *EscrowUpdateOne {
+	if v != nil {
+		_u.SetCardRefundAdminID(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundAdminID clears the value of the "card_refund_admin_id" field.
+func (_u *EscrowUpdateOne) ClearCardRefundAdminID() *EscrowUpdateOne {
+	_u.mutation.ClearCardRefundAdminID()
+	return _u
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (_u *EscrowUpdateOne) SetCardRefundAdminAction(v string) *EscrowUpdateOne {
+	_u.mutation.SetCardRefundAdminAction(v)
+	return _u
+}
+
+// SetNillableCardRefundAdminAction sets the "card_refund_admin_action" field if the given value is not nil.
+func (_u *EscrowUpdateOne) SetNillableCardRefundAdminAction(v *string) *EscrowUpdateOne {
+	if v != nil {
+		_u.SetCardRefundAdminAction(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundAdminAction clears the value of the "card_refund_admin_action" field.
+func (_u *EscrowUpdateOne) ClearCardRefundAdminAction() *EscrowUpdateOne {
+	_u.mutation.ClearCardRefundAdminAction()
+	return _u
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (_u *EscrowUpdateOne) SetCardRefundRequestID(v string) *EscrowUpdateOne {
+	_u.mutation.SetCardRefundRequestID(v)
+	return _u
+}
+
+// SetNillableCardRefundRequestID sets the "card_refund_request_id" field if the given value is not nil.
+func (_u *EscrowUpdateOne) SetNillableCardRefundRequestID(v *string) *EscrowUpdateOne {
+	if v != nil {
+		_u.SetCardRefundRequestID(*v)
+	}
+	return _u
+}
+
+// ClearCardRefundRequestID clears the value of the "card_refund_request_id" field.
+func (_u *EscrowUpdateOne) ClearCardRefundRequestID() *EscrowUpdateOne {
+	_u.mutation.ClearCardRefundRequestID()
+	return _u
+}
+
 // Mutation returns the EscrowMutation object of the builder.
 func (_u *EscrowUpdateOne) Mutation() *EscrowMutation {
 	return _u.mutation
@@ -724,6 +863,24 @@ func (_u *EscrowUpdateOne) sqlSave(ctx context.Context) (_node *Escrow, err erro
 	}
 	if _u.mutation.CardRefundAmountCleared() {
 		_spec.ClearField(escrow.FieldCardRefundAmount, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CardRefundAdminID(); ok {
+		_spec.SetField(escrow.FieldCardRefundAdminID, field.TypeString, value)
+	}
+	if _u.mutation.CardRefundAdminIDCleared() {
+		_spec.ClearField(escrow.FieldCardRefundAdminID, field.TypeString)
+	}
+	if value, ok := _u.mutation.CardRefundAdminAction(); ok {
+		_spec.SetField(escrow.FieldCardRefundAdminAction, field.TypeString, value)
+	}
+	if _u.mutation.CardRefundAdminActionCleared() {
+		_spec.ClearField(escrow.FieldCardRefundAdminAction, field.TypeString)
+	}
+	if value, ok := _u.mutation.CardRefundRequestID(); ok {
+		_spec.SetField(escrow.FieldCardRefundRequestID, field.TypeString, value)
+	}
+	if _u.mutation.CardRefundRequestIDCleared() {
+		_spec.ClearField(escrow.FieldCardRefundRequestID, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Escrow{config: _u.config}

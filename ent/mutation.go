@@ -8511,6 +8511,9 @@ type EscrowMutation struct {
 	card_refund_started_at     *time.Time
 	card_refund_amount         *int64
 	addcard_refund_amount      *int64
+	card_refund_admin_id       *pulid.ID
+	card_refund_admin_action   *string
+	card_refund_request_id     *string
 	clearedFields              map[string]struct{}
 	contract                   *pulid.ID
 	clearedcontract            bool
@@ -9559,6 +9562,153 @@ func (m *EscrowMutation) ResetCardRefundAmount() {
 	delete(m.clearedFields, escrow.FieldCardRefundAmount)
 }
 
+// SetCardRefundAdminID sets the "card_refund_admin_id" field.
+func (m *EscrowMutation) SetCardRefundAdminID(pu pulid.ID) {
+	m.card_refund_admin_id = &pu
+}
+
+// CardRefundAdminID returns the value of the "card_refund_admin_id" field in the mutation.
+func (m *EscrowMutation) CardRefundAdminID() (r pulid.ID, exists bool) {
+	v := m.card_refund_admin_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCardRefundAdminID returns the old "card_refund_admin_id" field's value of the Escrow entity.
+// If the Escrow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EscrowMutation) OldCardRefundAdminID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCardRefundAdminID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCardRefundAdminID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCardRefundAdminID: %w", err)
+	}
+	return oldValue.CardRefundAdminID, nil
+}
+
+// ClearCardRefundAdminID clears the value of the "card_refund_admin_id" field.
+func (m *EscrowMutation) ClearCardRefundAdminID() {
+	m.card_refund_admin_id = nil
+	m.clearedFields[escrow.FieldCardRefundAdminID] = struct{}{}
+}
+
+// CardRefundAdminIDCleared returns if the "card_refund_admin_id" field was cleared in this mutation.
+func (m *EscrowMutation) CardRefundAdminIDCleared() bool {
+	_, ok := m.clearedFields[escrow.FieldCardRefundAdminID]
+	return ok
+}
+
+// ResetCardRefundAdminID resets all changes to the "card_refund_admin_id" field.
+func (m *EscrowMutation) ResetCardRefundAdminID() {
+	m.card_refund_admin_id = nil
+	delete(m.clearedFields, escrow.FieldCardRefundAdminID)
+}
+
+// SetCardRefundAdminAction sets the "card_refund_admin_action" field.
+func (m *EscrowMutation) SetCardRefundAdminAction(s string) {
+	m.card_refund_admin_action = &s
+}
+
+// CardRefundAdminAction returns the value of the "card_refund_admin_action" field in the mutation.
+func (m *EscrowMutation) CardRefundAdminAction() (r string, exists bool) {
+	v := m.card_refund_admin_action
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCardRefundAdminAction returns the old "card_refund_admin_action" field's value of the Escrow entity.
+// If the Escrow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EscrowMutation) OldCardRefundAdminAction(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCardRefundAdminAction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCardRefundAdminAction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCardRefundAdminAction: %w", err)
+	}
+	return oldValue.CardRefundAdminAction, nil
+}
+
+// ClearCardRefundAdminAction clears the value of the "card_refund_admin_action" field.
+func (m *EscrowMutation) ClearCardRefundAdminAction() {
+	m.card_refund_admin_action = nil
+	m.clearedFields[escrow.FieldCardRefundAdminAction] = struct{}{}
+}
+
+// CardRefundAdminActionCleared returns if the "card_refund_admin_action" field was cleared in this mutation.
+func (m *EscrowMutation) CardRefundAdminActionCleared() bool {
+	_, ok := m.clearedFields[escrow.FieldCardRefundAdminAction]
+	return ok
+}
+
+// ResetCardRefundAdminAction resets all changes to the "card_refund_admin_action" field.
+func (m *EscrowMutation) ResetCardRefundAdminAction() {
+	m.card_refund_admin_action = nil
+	delete(m.clearedFields, escrow.FieldCardRefundAdminAction)
+}
+
+// SetCardRefundRequestID sets the "card_refund_request_id" field.
+func (m *EscrowMutation) SetCardRefundRequestID(s string) {
+	m.card_refund_request_id = &s
+}
+
+// CardRefundRequestID returns the value of the "card_refund_request_id" field in the mutation.
+func (m *EscrowMutation) CardRefundRequestID() (r string, exists bool) {
+	v := m.card_refund_request_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCardRefundRequestID returns the old "card_refund_request_id" field's value of the Escrow entity.
+// If the Escrow object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EscrowMutation) OldCardRefundRequestID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCardRefundRequestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCardRefundRequestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCardRefundRequestID: %w", err)
+	}
+	return oldValue.CardRefundRequestID, nil
+}
+
+// ClearCardRefundRequestID clears the value of the "card_refund_request_id" field.
+func (m *EscrowMutation) ClearCardRefundRequestID() {
+	m.card_refund_request_id = nil
+	m.clearedFields[escrow.FieldCardRefundRequestID] = struct{}{}
+}
+
+// CardRefundRequestIDCleared returns if the "card_refund_request_id" field was cleared in this mutation.
+func (m *EscrowMutation) CardRefundRequestIDCleared() bool {
+	_, ok := m.clearedFields[escrow.FieldCardRefundRequestID]
+	return ok
+}
+
+// ResetCardRefundRequestID resets all changes to the "card_refund_request_id" field.
+func (m *EscrowMutation) ResetCardRefundRequestID() {
+	m.card_refund_request_id = nil
+	delete(m.clearedFields, escrow.FieldCardRefundRequestID)
+}
+
 // ClearContract clears the "contract" edge to the Contract entity.
 func (m *EscrowMutation) ClearContract() {
 	m.clearedcontract = true
@@ -9620,7 +9770,7 @@ func (m *EscrowMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EscrowMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 22)
 	if m.created_at != nil {
 		fields = append(fields, escrow.FieldCreatedAt)
 	}
@@ -9678,6 +9828,15 @@ func (m *EscrowMutation) Fields() []string {
 	if m.card_refund_amount != nil {
 		fields = append(fields, escrow.FieldCardRefundAmount)
 	}
+	if m.card_refund_admin_id != nil {
+		fields = append(fields, escrow.FieldCardRefundAdminID)
+	}
+	if m.card_refund_admin_action != nil {
+		fields = append(fields, escrow.FieldCardRefundAdminAction)
+	}
+	if m.card_refund_request_id != nil {
+		fields = append(fields, escrow.FieldCardRefundRequestID)
+	}
 	return fields
 }
 
@@ -9724,6 +9883,12 @@ func (m *EscrowMutation) Field(name string) (ent.Value, bool) {
 		return m.CardRefundStartedAt()
 	case escrow.FieldCardRefundAmount:
 		return m.CardRefundAmount()
+	case escrow.FieldCardRefundAdminID:
+		return m.CardRefundAdminID()
+	case escrow.FieldCardRefundAdminAction:
+		return m.CardRefundAdminAction()
+	case escrow.FieldCardRefundRequestID:
+		return m.CardRefundRequestID()
 	}
 	return nil, false
 }
@@ -9771,6 +9936,12 @@ func (m *EscrowMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCardRefundStartedAt(ctx)
 	case escrow.FieldCardRefundAmount:
 		return m.OldCardRefundAmount(ctx)
+	case escrow.FieldCardRefundAdminID:
+		return m.OldCardRefundAdminID(ctx)
+	case escrow.FieldCardRefundAdminAction:
+		return m.OldCardRefundAdminAction(ctx)
+	case escrow.FieldCardRefundRequestID:
+		return m.OldCardRefundRequestID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Escrow field %s", name)
 }
@@ -9913,6 +10084,27 @@ func (m *EscrowMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCardRefundAmount(v)
 		return nil
+	case escrow.FieldCardRefundAdminID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCardRefundAdminID(v)
+		return nil
+	case escrow.FieldCardRefundAdminAction:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCardRefundAdminAction(v)
+		return nil
+	case escrow.FieldCardRefundRequestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCardRefundRequestID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Escrow field %s", name)
 }
@@ -10048,6 +10240,15 @@ func (m *EscrowMutation) ClearedFields() []string {
 	if m.FieldCleared(escrow.FieldCardRefundAmount) {
 		fields = append(fields, escrow.FieldCardRefundAmount)
 	}
+	if m.FieldCleared(escrow.FieldCardRefundAdminID) {
+		fields = append(fields, escrow.FieldCardRefundAdminID)
+	}
+	if m.FieldCleared(escrow.FieldCardRefundAdminAction) {
+		fields = append(fields, escrow.FieldCardRefundAdminAction)
+	}
+	if m.FieldCleared(escrow.FieldCardRefundRequestID) {
+		fields = append(fields, escrow.FieldCardRefundRequestID)
+	}
 	return fields
 }
 
@@ -10091,6 +10292,15 @@ func (m *EscrowMutation) ClearField(name string) error {
 		return nil
 	case escrow.FieldCardRefundAmount:
 		m.ClearCardRefundAmount()
+		return nil
+	case escrow.FieldCardRefundAdminID:
+		m.ClearCardRefundAdminID()
+		return nil
+	case escrow.FieldCardRefundAdminAction:
+		m.ClearCardRefundAdminAction()
+		return nil
+	case escrow.FieldCardRefundRequestID:
+		m.ClearCardRefundRequestID()
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow nullable field %s", name)
@@ -10156,6 +10366,15 @@ func (m *EscrowMutation) ResetField(name string) error {
 		return nil
 	case escrow.FieldCardRefundAmount:
 		m.ResetCardRefundAmount()
+		return nil
+	case escrow.FieldCardRefundAdminID:
+		m.ResetCardRefundAdminID()
+		return nil
+	case escrow.FieldCardRefundAdminAction:
+		m.ResetCardRefundAdminAction()
+		return nil
+	case escrow.FieldCardRefundRequestID:
+		m.ResetCardRefundRequestID()
 		return nil
 	}
 	return fmt.Errorf("unknown Escrow field %s", name)

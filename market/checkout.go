@@ -219,7 +219,7 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 	}
 	toCard := to == escrow.FundingSourceCHECKOUT
 	if toCard {
-		if err := s.refundCard(ctx, esc, in.CancelReason, in.CancelReasonDescription); err != nil {
+		if err := s.refundCard(ctx, v, audit.RefundEscrow, esc, in.CancelReason, in.CancelReasonDescription); err != nil {
 			return nil, err
 		}
 	}
@@ -227,8 +227,8 @@ func (s *Service) RefundEscrow(ctx context.Context, v auth.Viewer, in RefundEscr
 		_, err := s.refundEscrow(ctx, tx, c, in.CancelReason, in.CancelReasonDescription, toCard,
 			func(u *ent.JobUpdate) { u.SetNillableCancellationReason(trimmed(in.CancelReason)) },
 			func(job.Status) error { return s.settleRefused(ctx, tx, c, "refunded") })
-		if err != nil {
-			return err
+		if err != nil || toCard {
+			return err // to the card, refundEscrow records the action that claimed the refund
 		}
 		return s.auditAdmin(ctx, tx, v, audit.Entry{Action: audit.RefundEscrow, Target: c.ID,
 			Before: esc.Status.String(), After: escrow.StatusREFUNDED.String(), Reason: deref(trimmed(in.CancelReason))})

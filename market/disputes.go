@@ -404,7 +404,7 @@ func (s *Service) claimSettlement(ctx context.Context, d *ent.Dispute, c *ent.Co
 			return out.refused
 		}
 		n, err = tx.Escrow.Update().Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusDISPUTED), escrow.CardRefundStartedAtIsNil()).
-			SetCardRefundStartedAt(s.now()).SetCardRefundAmount(back).Save(ctx)
+			SetCardRefundStartedAt(s.now()).SetCardRefundAmount(back).SetNillableCardRefundRequestID(nillable(audit.RequestID(ctx))).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("claim the card refund of contract %s: %w", c.ID, err)
 		}
@@ -419,7 +419,7 @@ func (s *Service) claimSettlement(ctx context.Context, d *ent.Dispute, c *ent.Co
 func (s *Service) liftClaim(ctx context.Context, d *ent.Dispute, c *ent.Contract) error {
 	return s.tx(ctx, func(tx *ent.Tx) error {
 		err := tx.Escrow.Update().Where(escrow.ContractID(c.ID), escrow.StatusEQ(escrow.StatusDISPUTED)).
-			ClearCardRefundStartedAt().ClearCardRefundAmount().Exec(ctx)
+			ClearCardRefundStartedAt().ClearCardRefundAmount().ClearCardRefundRequestID().Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("lift the card refund claim of contract %s: %w", c.ID, err)
 		}
@@ -491,8 +491,10 @@ func (s *Service) recordSettlement(ctx context.Context, tx *ent.Tx, d *ent.Dispu
 	}
 	if out.by == dispute.SettledByADMIN {
 		// Here, where the settlement is recorded, also when a refund to the
-		// card was claimed in an earlier transaction.
-		err := audit.Record(ctx, tx.Client(), audit.Entry{Actor: out.resolver, Action: audit.ResolveDispute, Target: d.ID,
+		// card was claimed in an earlier transaction: then with the id of
+		// the request that claimed it (esc read before this call's own
+		// claim has none, and ctx is that request).
+		err := audit.Record(claimedRequest(ctx, esc), tx.Client(), audit.Entry{Actor: out.resolver, Action: audit.ResolveDispute, Target: d.ID,
 			Before: dispute.StatusOPEN.String(), Reason: deref(out.note),
 			After: fmt.Sprintf("%s contractorAmount=%s customerRefund=%s", dispute.StatusSETTLED,
 				s.cfg.Currency.Format(split.Share), s.cfg.Currency.Format(back))})
@@ -632,11 +634,13 @@ func guards(out outcome) []predicate.Dispute {
 	return []predicate.Dispute{out.guard}
 }
 
-func nillable(id pulid.ID) *pulid.ID {
-	if id == "" {
+// nillable is v, or nil when it is the zero value.
+func nillable[T comparable](v T) *T {
+	var zero T
+	if v == zero {
 		return nil
 	}
-	return &id
+	return &v
 }
 
 // publishDispute tells a dispute's parties and admins it changed.

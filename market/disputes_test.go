@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/app/database/dbtest"
+	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/auditentry"
 	"github.com/jobsphere/jobsphere/ent/contract"
@@ -307,7 +308,7 @@ func TestCardFundedSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		resolve := func(share int64) error {
-			_, err := f.m.ResolveDispute(f.ctx, admin.V, d.ID, share, "Half the work")
+			_, err := f.m.ResolveDispute(audit.WithRequestID(f.ctx, "rid-resolve"), admin.V, d.ID, share, "Half the work")
 			return err
 		}
 		if err := resolve(6000); err == nil {
@@ -342,9 +343,10 @@ func TestCardFundedSplit(t *testing.T) {
 		f.requireWallet(t, k, 4800, 0)
 		f.requireWallet(t, c, 0, 0) // the $42.00 went back to the card
 		f.requireRevenue(t, 300+1200)
-		// Recorded with the settlement, by the sweep, as the admin's.
+		// Recorded with the settlement, by the sweep, as the admin's request.
 		entry := f.client.AuditEntry.Query().Where(auditentry.TargetID(d.ID)).OnlyX(f.ctx)
 		if entry.ActorID != admin.V.UserID || entry.Action != "RESOLVE_DISPUTE" || entry.Reason == nil || *entry.Reason != "Half the work" ||
+			deref(entry.RequestID) != "rid-resolve" ||
 			entry.After == nil || *entry.After != "SETTLED contractorAmount=60.00 customerRefund=42.00" {
 			t.Fatalf("audit entry %+v", entry)
 		}

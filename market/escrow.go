@@ -273,7 +273,7 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		seen = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
 		esc := c.Edges.Escrow
 		if toCard = esc.FundingSource == escrow.FundingSourceCHECKOUT; toCard && isHeld(esc.Status) {
-			if err := s.refundCard(ctx, esc, reason, nil); err != nil {
+			if err := s.refundCard(ctx, v, audit.CancelJob, esc, reason, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -290,8 +290,8 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 		if c != nil {
 			amount, err := s.refundEscrow(ctx, tx, c, reason, nil, toCard, setJob, cancelRefused)
 			refund += amount
-			if err != nil {
-				return err
+			if err != nil || toCard {
+				return err // to the card, refundEscrow records the action that claimed the refund
 			}
 			return s.auditAdmin(ctx, tx, v, cancelled)
 		}
@@ -409,8 +409,10 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 
 // refundEscrow gives an escrow's amount and platform fee back to the
 // customer — to the wallet, or with toCard through it to the card (after
-// refundCard) — and cancels the contract and the job (settleEscrow;
-// setJob and explainJob as there). Once released, nothing comes back.
+// refundCard, and then with the audit entry of the admin action that
+// claimed it, if an admin's) — and cancels the contract and the job
+// (settleEscrow; setJob and explainJob as there). Once released, nothing
+// comes back.
 func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string, toCard bool,
 	setJob func(*ent.JobUpdate), explainJob func(job.Status) error) (int64, error) {
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
@@ -422,6 +424,12 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 			return 0, s.escrowConflict(ctx, tx, c.ID)
 		}
 		return 0, fmt.Errorf("market: refund of %s to the card before refundCard", esc.ID)
+	}
+	var claimed *audit.Entry
+	if toCard {
+		if claimed, err = claimedAdminAction(ctx, tx, c, esc); err != nil {
+			return 0, err
+		}
 	}
 	err = s.settleEscrow(ctx, tx, c, escrow.StatusREFUNDED, false, setJob, func(u *ent.EscrowUpdate) {
 		u.SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description))
@@ -439,26 +447,36 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		"Refund of "+s.money(esc.Amount+esc.PlatformFee)+" for a cancelled job"); err != nil {
 		return 0, err
 	}
+	if claimed != nil {
+		if err := audit.Record(claimedRequest(ctx, esc), tx.Client(), *claimed); err != nil {
+			return 0, err
+		}
+	}
 	return esc.Amount + esc.PlatformFee, s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
 }
 
 // refundCard gives a card-funded escrow's money back to the card, before
 // the transaction that records it (refundEscrow). First it commits a claim
-// on the escrow (card_refund_started_at): from then on no release can
-// take it, so a process that dies after Stripe refunded cannot leave money
-// both refunded and paid out. Then it asks Stripe, with a key of the
-// escrow's: a retry (by the client, or SweepCardRefunds) refunds once. A
-// refusal that surely moved nothing lifts the claim.
-func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, description *string) error {
+// on the escrow (card_refund_started_at, with who asked: v doing action,
+// for the audit log, and the request): from then on no release can take
+// it, so a process that dies after Stripe refunded cannot leave money both
+// refunded and paid out. Then it asks Stripe, with a key of the escrow's:
+// a retry (by the client, or SweepCardRefunds) refunds once. A refusal
+// that surely moved nothing lifts the claim.
+func (s *Service) refundCard(ctx context.Context, v auth.Viewer, action string, esc *ent.Escrow, reason, description *string) error {
 	if esc.StripePaymentIntentID == nil {
 		return jobsphere.Errorf(jobsphere.Conflict, "This payment cannot be refunded to the card; refund it to the wallet")
 	}
 	live := escrow.StatusIn(escrow.StatusFUNDED, escrow.StatusRELEASE_REQUESTED)
 	err := s.tx(ctx, func(tx *ent.Tx) error {
-		n, err := tx.Escrow.Update().Where(escrow.ID(esc.ID), live, escrow.CardRefundStartedAtIsNil()).
+		claim := tx.Escrow.Update().Where(escrow.ID(esc.ID), live, escrow.CardRefundStartedAtIsNil()).
 			SetCardRefundStartedAt(s.now()).SetCardRefundAmount(esc.Amount + esc.PlatformFee).
 			SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description)).
-			Save(ctx)
+			SetNillableCardRefundRequestID(nillable(audit.RequestID(ctx)))
+		if admin := actingAdmin(v); admin != nil {
+			claim.SetCardRefundAdminID(*admin).SetCardRefundAdminAction(action)
+		}
+		n, err := claim.Save(ctx)
 		if err != nil || n == 1 {
 			return err
 		}
@@ -472,11 +490,43 @@ func (s *Service) refundCard(ctx context.Context, esc *ent.Escrow, reason, descr
 	}
 	refused, err := s.refunder.RefundCard(ctx, "escrow:"+string(esc.ID)+":refund", *esc.StripePaymentIntentID, esc.Amount+esc.PlatformFee)
 	if err != nil && refused {
-		if lerr := s.client.Escrow.Update().Where(escrow.ID(esc.ID), live).ClearCardRefundStartedAt().ClearCardRefundAmount().Exec(ctx); lerr != nil {
+		lerr := s.client.Escrow.Update().Where(escrow.ID(esc.ID), live).ClearCardRefundStartedAt().ClearCardRefundAmount().
+			ClearCancelReason().ClearCancelReasonDescription().
+			ClearCardRefundAdminID().ClearCardRefundAdminAction().ClearCardRefundRequestID().Exec(ctx)
+		if lerr != nil {
 			return errors.Join(err, lerr)
 		}
 	}
 	return err
+}
+
+// claimedAdminAction is the audit entry of the admin action that claimed
+// esc's refund to the card (refundCard), or nil when no admin's did. Read
+// before the job moves: for a cancel, its status now is its status before.
+func claimedAdminAction(ctx context.Context, tx *ent.Tx, c *ent.Contract, esc *ent.Escrow) (*audit.Entry, error) {
+	if esc.CardRefundAdminID == nil {
+		return nil, nil
+	}
+	e := audit.Entry{Actor: *esc.CardRefundAdminID, Action: deref(esc.CardRefundAdminAction), Reason: deref(esc.CancelReason),
+		Target: c.ID, Before: esc.Status.String(), After: escrow.StatusREFUNDED.String()}
+	if e.Action == audit.CancelJob {
+		j, err := tx.Job.Get(ctx, c.JobID)
+		if err != nil {
+			return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
+		}
+		e.Target, e.Before, e.After = c.JobID, j.Status.String(), job.StatusCANCELLED.String()
+	}
+	return &e, nil
+}
+
+// claimedRequest is ctx carrying the id of the request that claimed esc's
+// refund to the card, for the audit entry of whichever transaction
+// finishes it: that request's, a retry's or the sweep's.
+func claimedRequest(ctx context.Context, esc *ent.Escrow) context.Context {
+	if esc.CardRefundRequestID == nil {
+		return ctx
+	}
+	return audit.WithRequestID(ctx, *esc.CardRefundRequestID)
 }
 
 var errCardRefundInProgress = jobsphere.Errorf(jobsphere.Conflict, "A refund to the card is in progress for this escrow")
@@ -497,7 +547,8 @@ func (s *Service) SweepCardRefunds(ctx context.Context, grace time.Duration) (in
 	}
 	to := escrow.FundingSourceCHECKOUT
 	for _, esc := range stuck {
-		_, err := s.RefundEscrow(ctx, auth.Viewer{Role: role.Admin}, RefundEscrowInput{ContractID: esc.ContractID, RefundTo: &to})
+		_, err := s.RefundEscrow(ctx, auth.Viewer{Role: role.Admin}, RefundEscrowInput{ContractID: esc.ContractID, RefundTo: &to,
+			CancelReason: esc.CancelReason, CancelReasonDescription: esc.CancelReasonDescription})
 		if jobsphere.ErrorCode(err) == jobsphere.Conflict {
 			continue // another replica finished it first
 		}

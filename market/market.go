@@ -17,6 +17,7 @@ import (
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
 	"github.com/jobsphere/jobsphere/ent"
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/realtime"
 )
@@ -77,13 +78,23 @@ func (s *Service) money(v int64) string { return s.cfg.Currency.Display(v) }
 
 // auditAdmin records e, done by v, in the audit log when v is an admin
 // (the same operation by a party of the job is theirs, not an admin's; the
-// sweep that finishes an interrupted card refund acts as no one).
+// sweep that finishes an interrupted card refund acts as no one, and the
+// refund is recorded as its claim's: see refundEscrow).
 func (s *Service) auditAdmin(ctx context.Context, tx *ent.Tx, v auth.Viewer, e audit.Entry) error {
+	admin := actingAdmin(v)
+	if admin == nil {
+		return nil
+	}
+	e.Actor = *admin
+	return audit.Record(ctx, tx.Client(), e)
+}
+
+// actingAdmin is the admin v acts as, or nil when v is no admin or no one.
+func actingAdmin(v auth.Viewer) *pulid.ID {
 	if !v.IsAdmin() || v.UserID == "" {
 		return nil
 	}
-	e.Actor = v.UserID
-	return audit.Record(ctx, tx.Client(), e)
+	return &v.UserID
 }
 
 // tx runs fn in a database transaction.

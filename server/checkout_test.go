@@ -163,10 +163,18 @@ func TestJobCheckoutWebhookAndCardRefund(t *testing.T) {
 
 		// Admin refund, to the card by default for a card-funded escrow.
 		var refunded struct{ RefundEscrow struct{ Status string } }
-		srv.Client(admin.AccessToken).MustDo(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c, cancelReason: "dispute"}) { status } }`,
+		ac := srv.Client(admin.AccessToken)
+		ac.Header.Set("X-Request-ID", "rid-card-refund")
+		ac.MustDo(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c, cancelReason: "dispute"}) { status } }`,
 			map[string]any{"c": got.Job.Contract.ID}, &refunded)
 		if refunded.RefundEscrow.Status != "REFUNDED" {
 			t.Fatalf("refund: %+v", refunded)
+		}
+		// In the audit log once, as the admin's, though claimed and recorded in two transactions.
+		if log := auditLog(t, ac, map[string]any{"target": got.Job.Contract.ID}); len(log) != 1 || log[0].Actor.ID != admin.ID ||
+			log[0].Action != "REFUND_ESCROW" || stripeStr(log[0].Before) != "FUNDED" || stripeStr(log[0].After) != "REFUNDED" ||
+			stripeStr(log[0].Reason) != "dispute" || stripeStr(log[0].RequestID) != "rid-card-refund" {
+			t.Fatalf("audit log of the refund: %+v", log)
 		}
 		if w := walletOf(t, cc); w.Wallet.Balance != "0.00" || w.Wallet.EscrowBalance != "0.00" {
 			t.Fatalf("wallet after card refund: %+v", w)
@@ -175,8 +183,11 @@ func TestJobCheckoutWebhookAndCardRefund(t *testing.T) {
 			t.Fatalf("ledger after card refund: %+v", r)
 		}
 		// Once refunded, never again.
-		srv.Client(admin.AccessToken).Do(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c}) { status } }`,
+		ac.Do(t, `mutation($c: ID!) { refundEscrow(input: {contractId: $c}) { status } }`,
 			map[string]any{"c": got.Job.Contract.ID}).RequireError(t, "CONFLICT")
+		if log := auditLog(t, ac, map[string]any{"target": got.Job.Contract.ID}); len(log) != 1 {
+			t.Fatalf("a refused refund is in the audit log: %+v", log)
+		}
 	})
 }
 

@@ -56,6 +56,12 @@ const (
 	FieldCardRefundStartedAt = "card_refund_started_at"
 	// FieldCardRefundAmount holds the string denoting the card_refund_amount field in the database.
 	FieldCardRefundAmount = "card_refund_amount"
+	// FieldCardRefundAdminID holds the string denoting the card_refund_admin_id field in the database.
+	FieldCardRefundAdminID = "card_refund_admin_id"
+	// FieldCardRefundAdminAction holds the string denoting the card_refund_admin_action field in the database.
+	FieldCardRefundAdminAction = "card_refund_admin_action"
+	// FieldCardRefundRequestID holds the string denoting the card_refund_request_id field in the database.
+	FieldCardRefundRequestID = "card_refund_request_id"
 	// EdgeContract holds the string denoting the contract edge name in mutations.
 	EdgeContract = "contract"
 	// Table holds the table name of the escrow in the database.
@@ -91,6 +97,9 @@ var Columns = []string{
 	FieldCancelReasonDescription,
 	FieldCardRefundStartedAt,
 	FieldCardRefundAmount,
+	FieldCardRefundAdminID,
+	FieldCardRefundAdminAction,
+	FieldCardRefundRequestID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -268,6 +277,21 @@ func ByCardRefundStartedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCardRefundAmount orders the results by the card_refund_amount field.
 func ByCardRefundAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCardRefundAmount, opts...).ToFunc()
+}
+
+// ByCardRefundAdminID orders the results by the card_refund_admin_id field.
+func ByCardRefundAdminID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCardRefundAdminID, opts...).ToFunc()
+}
+
+// ByCardRefundAdminAction orders the results by the card_refund_admin_action field.
+func ByCardRefundAdminAction(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCardRefundAdminAction, opts...).ToFunc()
+}
+
+// ByCardRefundRequestID orders the results by the card_refund_request_id field.
+func ByCardRefundRequestID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCardRefundRequestID, opts...).ToFunc()
 }
 
 // ByContractField orders the results by contract field.

@@ -141,6 +141,21 @@ func CardRefundAmount(v int64) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAmount, v))
 }
 
+// CardRefundAdminID applies equality check predicate on the "card_refund_admin_id" field. It's identical to CardRefundAdminIDEQ.
+func CardRefundAdminID(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminAction applies equality check predicate on the "card_refund_admin_action" field. It's identical to CardRefundAdminActionEQ.
+func CardRefundAdminAction(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundRequestID applies equality check predicate on the "card_refund_request_id" field. It's identical to CardRefundRequestIDEQ.
+func CardRefundRequestID(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundRequestID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Escrow {
 	return predicate.Escrow(sql.FieldEQ(FieldCreatedAt, v))
@@ -1089,6 +1104,236 @@ func CardRefundAmountIsNil() predicate.Escrow {
 // CardRefundAmountNotNil applies the NotNil predicate on the "card_refund_amount" field.
 func CardRefundAmountNotNil() predicate.Escrow {
 	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundAmount))
+}
+
+// CardRefundAdminIDEQ applies the EQ predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDEQ(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminIDNEQ applies the NEQ predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDNEQ(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNEQ(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminIDIn applies the In predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDIn(vs ...pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldIn(FieldCardRefundAdminID, vs...))
+}
+
+// CardRefundAdminIDNotIn applies the NotIn predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDNotIn(vs ...pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotIn(FieldCardRefundAdminID, vs...))
+}
+
+// CardRefundAdminIDGT applies the GT predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDGT(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGT(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminIDGTE applies the GTE predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDGTE(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGTE(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminIDLT applies the LT predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDLT(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLT(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminIDLTE applies the LTE predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDLTE(v pulid.ID) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLTE(FieldCardRefundAdminID, v))
+}
+
+// CardRefundAdminIDContains applies the Contains predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDContains(v pulid.ID) predicate.Escrow {
+	vc := string(v)
+	return predicate.Escrow(sql.FieldContains(FieldCardRefundAdminID, vc))
+}
+
+// CardRefundAdminIDHasPrefix applies the HasPrefix predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDHasPrefix(v pulid.ID) predicate.Escrow {
+	vc := string(v)
+	return predicate.Escrow(sql.FieldHasPrefix(FieldCardRefundAdminID, vc))
+}
+
+// CardRefundAdminIDHasSuffix applies the HasSuffix predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDHasSuffix(v pulid.ID) predicate.Escrow {
+	vc := string(v)
+	return predicate.Escrow(sql.FieldHasSuffix(FieldCardRefundAdminID, vc))
+}
+
+// CardRefundAdminIDIsNil applies the IsNil predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDIsNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldIsNull(FieldCardRefundAdminID))
+}
+
+// CardRefundAdminIDNotNil applies the NotNil predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDNotNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundAdminID))
+}
+
+// CardRefundAdminIDEqualFold applies the EqualFold predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDEqualFold(v pulid.ID) predicate.Escrow {
+	vc := string(v)
+	return predicate.Escrow(sql.FieldEqualFold(FieldCardRefundAdminID, vc))
+}
+
+// CardRefundAdminIDContainsFold applies the ContainsFold predicate on the "card_refund_admin_id" field.
+func CardRefundAdminIDContainsFold(v pulid.ID) predicate.Escrow {
+	vc := string(v)
+	return predicate.Escrow(sql.FieldContainsFold(FieldCardRefundAdminID, vc))
+}
+
+// CardRefundAdminActionEQ applies the EQ predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionEQ(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionNEQ applies the NEQ predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionNEQ(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNEQ(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionIn applies the In predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionIn(vs ...string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldIn(FieldCardRefundAdminAction, vs...))
+}
+
+// CardRefundAdminActionNotIn applies the NotIn predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionNotIn(vs ...string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotIn(FieldCardRefundAdminAction, vs...))
+}
+
+// CardRefundAdminActionGT applies the GT predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionGT(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGT(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionGTE applies the GTE predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionGTE(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGTE(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionLT applies the LT predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionLT(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLT(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionLTE applies the LTE predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionLTE(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLTE(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionContains applies the Contains predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionContains(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldContains(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionHasPrefix applies the HasPrefix predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionHasPrefix(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldHasPrefix(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionHasSuffix applies the HasSuffix predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionHasSuffix(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldHasSuffix(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionIsNil applies the IsNil predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionIsNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldIsNull(FieldCardRefundAdminAction))
+}
+
+// CardRefundAdminActionNotNil applies the NotNil predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionNotNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundAdminAction))
+}
+
+// CardRefundAdminActionEqualFold applies the EqualFold predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionEqualFold(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEqualFold(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundAdminActionContainsFold applies the ContainsFold predicate on the "card_refund_admin_action" field.
+func CardRefundAdminActionContainsFold(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldContainsFold(FieldCardRefundAdminAction, v))
+}
+
+// CardRefundRequestIDEQ applies the EQ predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDEQ(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEQ(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDNEQ applies the NEQ predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDNEQ(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNEQ(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDIn applies the In predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDIn(vs ...string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldIn(FieldCardRefundRequestID, vs...))
+}
+
+// CardRefundRequestIDNotIn applies the NotIn predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDNotIn(vs ...string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotIn(FieldCardRefundRequestID, vs...))
+}
+
+// CardRefundRequestIDGT applies the GT predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDGT(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGT(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDGTE applies the GTE predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDGTE(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldGTE(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDLT applies the LT predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDLT(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLT(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDLTE applies the LTE predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDLTE(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldLTE(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDContains applies the Contains predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDContains(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldContains(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDHasPrefix applies the HasPrefix predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDHasPrefix(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldHasPrefix(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDHasSuffix applies the HasSuffix predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDHasSuffix(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldHasSuffix(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDIsNil applies the IsNil predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDIsNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldIsNull(FieldCardRefundRequestID))
+}
+
+// CardRefundRequestIDNotNil applies the NotNil predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDNotNil() predicate.Escrow {
+	return predicate.Escrow(sql.FieldNotNull(FieldCardRefundRequestID))
+}
+
+// CardRefundRequestIDEqualFold applies the EqualFold predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDEqualFold(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldEqualFold(FieldCardRefundRequestID, v))
+}
+
+// CardRefundRequestIDContainsFold applies the ContainsFold predicate on the "card_refund_request_id" field.
+func CardRefundRequestIDContainsFold(v string) predicate.Escrow {
+	return predicate.Escrow(sql.FieldContainsFold(FieldCardRefundRequestID, v))
 }
 
 // HasContract applies the HasEdge predicate on the "contract" edge.

@@ -324,6 +324,9 @@ var (
 		{Name: "cancel_reason_description", Type: field.TypeString, Nullable: true},
 		{Name: "card_refund_started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "card_refund_amount", Type: field.TypeInt64, Nullable: true},
+		{Name: "card_refund_admin_id", Type: field.TypeString, Nullable: true},
+		{Name: "card_refund_admin_action", Type: field.TypeString, Nullable: true},
+		{Name: "card_refund_request_id", Type: field.TypeString, Nullable: true},
 		{Name: "contract_id", Type: field.TypeString, Unique: true},
 	}
 	// EscrowsTable holds the schema information for the "escrows" table.
@@ -334,7 +337,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "escrows_contracts_escrow",
-				Columns:    []*schema.Column{EscrowsColumns[19]},
+				Columns:    []*schema.Column{EscrowsColumns[22]},
 				RefColumns: []*schema.Column{ContractsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

@@ -265,6 +265,16 @@ func (Escrow) Fields() []ent.Field {
 		// fee, or a dispute settlement's customer part. Empty on refunds
 		// claimed before it was recorded, which were always whole.
 		field.Int64("card_refund_amount").Optional().Nillable().Annotations(hidden),
+		// Who claimed that refund, set with the claim (and cleared with it
+		// when Stripe refuses): the admin and their action (REFUND_ESCROW
+		// or CANCEL_JOB; empty when a party claimed it, or a dispute's
+		// settlement, whose resolver is on the dispute), and the request.
+		// The transaction that finishes the refund — the request's own, a
+		// retry's or the sweep's — records the admin's action in the audit
+		// log as theirs, with that request's id.
+		field.String("card_refund_admin_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(hidden),
+		field.String("card_refund_admin_action").Optional().Nillable().Annotations(hidden),
+		field.String("card_refund_request_id").Optional().Nillable().Annotations(hidden),
 	}
 }
 
