@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -236,13 +238,14 @@ func printAB(w io.Writer, a, b *report) {
 	defer a.mu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fmt.Fprintf(w, "## A/B: %s → %s\n\n| phase | metric | %s | %s |\n|---|---|---|---|\n", a.build, b.build, a.build, b.build)
+	fmt.Fprintf(w, "## A/B: %s → %s\n\n| phase | metric | %s | %s | ÷ |\n|---|---|---|---|---|\n", a.build, b.build, a.build, b.build)
 	base := map[[2]string]string{}
 	for _, row := range a.rows {
 		base[[2]string{row[0], row[1]}] = row[2]
 	}
 	for _, row := range b.rows {
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", row[0], row[1], escapeCell(base[[2]string{row[0], row[1]}]), escapeCell(row[2]))
+		was := base[[2]string{row[0], row[1]}]
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", row[0], row[1], escapeCell(was), escapeCell(row[2]), ratio(was, row[2]))
 	}
 	if a.costs == nil || b.costs == nil {
 		return
@@ -257,4 +260,18 @@ func printAB(w io.Writer, a, b *report) {
 		fmt.Fprintf(w, "| %s | %.1f → %.1f | %.1f → %.1f | %.2f → %.2f ms |\n", r.op,
 			was.statements, r.cost.statements, was.roundTrips, r.cost.roundTrips, was.cpuSeconds*1000, r.cost.cpuSeconds*1000)
 	}
+}
+
+// leadingNumber reads the number a result cell starts with ("417.0 (…)",
+// "64.2 ms / …").
+var leadingNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?`)
+
+// ratio is now ÷ was for two cells that start with numbers, else empty.
+func ratio(was, now string) string {
+	a, errA := strconv.ParseFloat(leadingNumber.FindString(was), 64)
+	b, errB := strconv.ParseFloat(leadingNumber.FindString(now), 64)
+	if errA != nil || errB != nil || a == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f×", b/a)
 }
