@@ -189,3 +189,63 @@ func TestPostingsAreAppendOnly(t *testing.T) {
 		requireVerified(t, app)
 	})
 }
+
+// TestPostAllIsEachPostedAtOnce: entries posted together leave the same
+// wallets, postings and replays as posted one by one, and a joint debit
+// the wallet cannot cover is refused as a whole.
+func TestPostAllIsEachPostedAtOnce(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
+		ctx := context.Background()
+		customer, contractor := newUser(t, app, role.Customer), newUser(t, app, role.Contractor)
+		for _, e := range []ledger.Entry{
+			{Key: "dep:1", Type: ledgertransaction.TypeDEPOSIT, Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: 10500}}},
+			{Key: "ofr:1:hold", Type: ledgertransaction.TypeESCROW_HOLD, Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: 10500}}},
+		} {
+			if _, err := post(t, app, e); err != nil {
+				t.Fatalf("%s: %v", e.Key, err)
+			}
+		}
+		payout := []ledger.Entry{
+			{Key: "esc:1:service-fee", Type: ledgertransaction.TypeSERVICE_FEE, Moves: []ledger.Move{{From: ledger.Escrow(customer), To: ledger.Revenue, Amount: 2000}}},
+			{Key: "esc:1:payout", Type: ledgertransaction.TypeCONTRACTOR_PAYOUT, Moves: []ledger.Move{{From: ledger.Escrow(customer), To: ledger.Available(contractor), Amount: 8000}}},
+		}
+		postAll := func(entries ...ledger.Entry) ([]*ledger.Posted, error) {
+			tx, err := app.Client.Tx(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := app.Ledger.PostAll(ctx, tx.Client(), entries...)
+			if err != nil {
+				_ = tx.Rollback()
+				return nil, err
+			}
+			return p, tx.Commit()
+		}
+
+		// More than the escrow holds, together: refused, nothing moves.
+		tooMuch := append([]ledger.Entry{}, payout...)
+		tooMuch[1].Key, tooMuch[1].Moves = "esc:1:payout-too-much", []ledger.Move{{From: ledger.Escrow(customer), To: ledger.Available(contractor), Amount: 8501}}
+		if _, err := postAll(tooMuch...); jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds {
+			t.Fatalf("a joint debit beyond the escrow: %v", err)
+		}
+
+		posted, err := postAll(payout...)
+		if err != nil || len(posted) != 2 || posted[0].Replayed || posted[1].Replayed ||
+			posted[0].Transaction.Type != ledgertransaction.TypeSERVICE_FEE || posted[1].Transaction.Amount != 8000 {
+			t.Fatalf("posted together: %+v, %v", posted, err)
+		}
+		cw, _ := app.Ledger.Wallet(ctx, customer)
+		kw, _ := app.Ledger.Wallet(ctx, contractor)
+		if cw.EscrowBalance != 500 || cw.TotalSpent != 10000 || kw.Balance != 8000 || kw.TotalEarnings != 8000 {
+			t.Fatalf("wallets: customer %+v, contractor %+v", cw, kw)
+		}
+		again, err := postAll(payout...)
+		if err != nil || !again[0].Replayed || !again[1].Replayed || again[1].Transaction.ID != posted[1].Transaction.ID {
+			t.Fatalf("replayed together: %+v, %v", again, err)
+		}
+		if r := requireVerified(t, app); r.Revenue != 2000 {
+			t.Fatalf("revenue %d, want 2000", r.Revenue)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +51,11 @@ type Entry struct {
 	// says how the entry is posted, not what it moves.
 	Forced bool
 
+	// Unpends: a deposit this entry credits was pending, for this amount:
+	// the credited user's pendingDeposits drops by it in the same update
+	// of their wallet. Not part of the fingerprint either.
+	Unpends int64
+
 	reversalOf pulid.ID
 }
 
@@ -67,49 +73,115 @@ type Posted struct {
 // the wallet cannot cover is INSUFFICIENT_FUNDS, a debit of a frozen
 // wallet's available money WALLET_FROZEN; the caller then rolls back.
 func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, error) {
-	if err := e.validate(); err != nil {
+	posted, err := l.PostAll(ctx, tx, e)
+	if err != nil {
 		return nil, err
 	}
-	hash := e.requestHash()
-	if !l.rowLocks {
-		// SQLite serialises writers: a key not posted now stays so until
-		// this transaction ends. PostgreSQL learns it from the insert.
-		if prior, err := l.priorPosting(ctx, tx, e.Key, hash); prior != nil || err != nil {
-			return prior, err
+	return posted[0], nil
+}
+
+// PostAll posts entries as Post posts each, all or none (the caller rolls
+// back on an error), in fewer statements: one insert for all their
+// postings and one update per wallet for all their changes. Entries
+// posted together must agree on Forced. posted[i] is entries[i]'s.
+func (l *Ledger) PostAll(ctx context.Context, tx *ent.Client, entries ...Entry) (posted []*Posted, err error) {
+	posted = make([]*Posted, len(entries))
+	var (
+		postings []*ent.PostingCreate
+		effs     [][]walletEffect
+		moves    []Move // of the entries posted now
+		accounts = map[Account]pulid.ID{}
+	)
+	for i, e := range entries {
+		if err := e.validate(); err != nil {
+			return nil, err
 		}
+		if e.Forced != entries[0].Forced {
+			return nil, fmt.Errorf("ledger: %s and %s posted together disagree on Forced", entries[0].Key, e.Key)
+		}
+		hash := e.requestHash()
+		if !l.rowLocks {
+			// SQLite serialises writers: a key not posted now stays so until
+			// this transaction ends. PostgreSQL learns it from the insert.
+			if posted[i], err = l.priorPosting(ctx, tx, e.Key, hash); posted[i] != nil || err != nil {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		ids, err := l.accountIDs(ctx, tx, e.Moves)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(accounts, ids)
+		txn, err := l.insertTransaction(ctx, tx, e, hash)
+		if err != nil {
+			return nil, err
+		}
+		if txn == nil { // the key was posted before, or by a concurrent transaction first
+			if posted[i], err = l.priorPosting(ctx, tx, e.Key, hash); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		posted[i] = &Posted{Transaction: txn}
+		for j, m := range e.Moves {
+			postings = append(postings,
+				tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(ids[m.From]).SetAmount(-m.Amount).SetMove(j),
+				tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(ids[m.To]).SetAmount(m.Amount).SetMove(j))
+		}
+		eff := effects(e.Type, e.reversalOf != "", e.Moves)
+		if e.Unpends > 0 {
+			eff = unpend(eff, e)
+		}
+		effs = append(effs, eff)
+		moves = append(moves, e.Moves...)
 	}
-	accounts, err := l.accountIDs(ctx, tx, e.Moves)
-	if err != nil {
-		return nil, err
-	}
-	txn, err := l.insertTransaction(ctx, tx, e, hash)
-	if err != nil {
-		return nil, err
-	}
-	if txn == nil { // the key was posted before, or by a concurrent transaction first
-		return l.priorPosting(ctx, tx, e.Key, hash)
-	}
-	postings := make([]*ent.PostingCreate, 0, 2*len(e.Moves))
-	for i, m := range e.Moves {
-		postings = append(postings,
-			tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(accounts[m.From]).SetAmount(-m.Amount).SetMove(i),
-			tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(accounts[m.To]).SetAmount(m.Amount).SetMove(i))
+	if len(postings) == 0 {
+		return posted, nil
 	}
 	if err := tx.Posting.CreateBulk(postings...).Exec(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.applyToWallets(ctx, tx, effects(e.Type, e.reversalOf != "", e.Moves), e.Forced); err != nil {
+	if err := l.applyToWallets(ctx, tx, mergeEffects(effs), entries[0].Forced); err != nil {
 		return nil, err
 	}
 	// Revenue never goes below zero; losses never above (a loss undone,
 	// say a dispute fee Stripe returns, gives back at most what was lost).
-	if err := l.checkPlatform(ctx, tx, e.Moves, Revenue, accounts[Revenue], -1, "Insufficient platform revenue. Required: %s, Held: %s"); err != nil {
+	if err := l.checkPlatform(ctx, tx, moves, Revenue, accounts[Revenue], -1, "Insufficient platform revenue. Required: %s, Held: %s"); err != nil {
 		return nil, err
 	}
-	if err := l.checkPlatform(ctx, tx, e.Moves, Losses, accounts[Losses], 1, "Platform losses cannot come back beyond what was lost. Returned: %s, Lost: %s"); err != nil {
+	if err := l.checkPlatform(ctx, tx, moves, Losses, accounts[Losses], 1, "Platform losses cannot come back beyond what was lost. Returned: %s, Lost: %s"); err != nil {
 		return nil, err
 	}
-	return &Posted{Transaction: txn}, nil
+	return posted, nil
+}
+
+// mergeEffects sums each wallet's effects across transactions posted
+// together, one per wallet, in the lock order.
+func mergeEffects(lists [][]walletEffect) []walletEffect {
+	if len(lists) == 1 {
+		return lists[0]
+	}
+	byUser := map[pulid.ID]*walletEffect{}
+	for _, list := range lists {
+		for _, w := range list {
+			sum := byUser[w.userID]
+			if sum == nil {
+				sum = &walletEffect{userID: w.userID}
+				byUser[w.userID] = sum
+			}
+			sum.available += w.available
+			sum.escrow += w.escrow
+			sum.owed += w.owed
+			sum.earnings += w.earnings
+			sum.spent += w.spent
+			sum.withdrawals += w.withdrawals
+			sum.pending += w.pending
+		}
+	}
+	return sortedEffects(byUser)
 }
 
 // checkPlatform refuses a move of a platform account a in its direction
@@ -361,6 +433,19 @@ type walletEffect struct {
 	userID                       pulid.ID
 	available, escrow, owed      int64 // owed: minus the RECEIVABLE's change
 	earnings, spent, withdrawals int64
+	pending                      int64 // pendingDeposits' change (Entry.Unpends)
+}
+
+// unpend adds e's Unpends to the effect on its credited user's wallet.
+func unpend(effs []walletEffect, e Entry) []walletEffect {
+	_, to := parties(e.Moves)
+	for i := range effs {
+		if effs[i].userID == to {
+			effs[i].pending -= e.Unpends
+			return effs
+		}
+	}
+	return append(effs, walletEffect{userID: to, pending: -e.Unpends}) // sorted: one wallet more only when none was touched
 }
 
 // effects computes, per user, the change to each cached column. The
@@ -402,12 +487,17 @@ func effects(typ ledgertransaction.Type, reversal bool, moves []Move) []walletEf
 		}
 		classifyTotals(typ, orig, sign, get)
 	}
+	return sortedEffects(byUser)
+}
+
+// sortedEffects lists the effects in user id order. One lock order for
+// everyone: wallets are updated in that order, so two transactions
+// touching the same wallets cannot deadlock.
+func sortedEffects(byUser map[pulid.ID]*walletEffect) []walletEffect {
 	out := make([]walletEffect, 0, len(byUser))
 	for _, w := range byUser {
 		out = append(out, *w)
 	}
-	// One lock order for everyone: wallets are updated in user id order,
-	// so two transactions touching the same wallets cannot deadlock.
 	slices.SortFunc(out, func(a, b walletEffect) int { return compare(a.userID, b.userID) })
 	return out
 }
@@ -505,6 +595,9 @@ func walletUpdate(tx *ent.Client, w walletEffect, cur *ent.Wallet, forced bool) 
 	if w.escrow < 0 {
 		u.Where(wallet.EscrowBalanceGTE(-w.escrow))
 	}
+	if w.pending != 0 {
+		u.AddPendingDeposits(w.pending).Where(wallet.PendingDepositsGTE(-w.pending))
+	}
 	if w.owed != 0 {
 		u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
 		h := holdsOf(cur)
@@ -544,6 +637,8 @@ func (l *Ledger) refusal(cur *ent.Wallet, w walletEffect, forced bool) error {
 			Message: fmt.Sprintf("Insufficient escrow balance. Required: %s, Held: %s",
 				l.currency.Display(-w.escrow), l.currency.Display(cur.EscrowBalance)),
 		}
+	case w.pending < 0 && cur.PendingDeposits < -w.pending:
+		return fmt.Errorf("ledger: pending deposits of %s cannot drop by %d", w.userID, -w.pending)
 	case w.owed < 0 && cur.AmountOwed < -w.owed:
 		// A receivable never goes above zero: more than is owed paid
 		// back (or the reversal of a debt that is paid already).

@@ -184,15 +184,21 @@ func (s *Service) postPayout(ctx context.Context, tx *ent.Tx, c *ent.Contract, e
 	pay.Key, pay.Type = "escrow:"+string(esc.ID)+":payout", ledgertransaction.TypeCONTRACTOR_PAYOUT
 	pay.Description = "Payout for completed job " + s.money(payout)
 	pay.Moves = []ledger.Move{{From: from, To: ledger.Available(c.ContractorID), Amount: payout}}
+	var entries []ledger.Entry
 	for _, e := range []ledger.Entry{fee, pay} {
-		if e.Moves[0].Amount == 0 {
-			continue
+		if e.Moves[0].Amount > 0 {
+			entries = append(entries, e)
 		}
-		posted, err := s.ledger.Post(ctx, tx.Client(), e)
-		if err != nil {
-			return err
-		}
-		if err := s.publishWallets(ctx, tx, e.Type, posted.Transaction.ID, c.CustomerID, c.ContractorID); err != nil {
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	posted, err := s.ledger.PostAll(ctx, tx.Client(), entries...)
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if err := s.publishWallets(ctx, tx, e.Type, posted[i].Transaction.ID, c.CustomerID, c.ContractorID); err != nil {
 			return err
 		}
 	}

@@ -312,11 +312,16 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 		return nil
 	}
 	// What the user owes is paid back first; the postings show the split.
-	posted, err := s.ledger.CreditFromOutside(ctx, tx.Client(), d.UserID, d.Amount, ledger.Entry{
+	// A pending deposit leaves pendingDeposits in the same wallet update.
+	e := ledger.Entry{
 		Key: "deposit:" + string(d.ID), Type: ledgertransaction.TypeDEPOSIT,
 		Description:           "Wallet deposit of " + s.cfg.Currency.Display(d.Amount),
 		StripePaymentIntentID: paymentIntentID, StripeCheckoutSessionID: deref(d.StripeCheckoutSessionID),
-	})
+	}
+	if isPending(d.Status) {
+		e.Unpends = d.Amount
+	}
+	posted, err := s.ledger.CreditFromOutside(ctx, tx.Client(), d.UserID, d.Amount, e)
 	if err != nil {
 		return fmt.Errorf("credit deposit %s: %w", d.ID, err)
 	}
@@ -327,11 +332,6 @@ func (s *Service) credit(ctx context.Context, tx *ent.Tx, d *ent.Deposit, paymen
 		}
 	}); err != nil {
 		return err
-	}
-	if isPending(d.Status) {
-		if err := s.ledger.AdjustPending(ctx, tx.Client(), d.UserID, -d.Amount); err != nil {
-			return fmt.Errorf("unpend deposit %s: %w", d.ID, err)
-		}
 	}
 	return s.publish(ctx, tx, d, "DEPOSIT_SUCCEEDED", posted.Transaction.ID)
 }
