@@ -172,13 +172,7 @@ func mergeEffects(lists [][]walletEffect) []walletEffect {
 				sum = &walletEffect{userID: w.userID}
 				byUser[w.userID] = sum
 			}
-			sum.available += w.available
-			sum.escrow += w.escrow
-			sum.owed += w.owed
-			sum.earnings += w.earnings
-			sum.spent += w.spent
-			sum.withdrawals += w.withdrawals
-			sum.pending += w.pending
+			sum.add(w)
 		}
 	}
 	return sortedEffects(byUser)
@@ -434,6 +428,17 @@ type walletEffect struct {
 	available, escrow, owed      int64 // owed: minus the RECEIVABLE's change
 	earnings, spent, withdrawals int64
 	pending                      int64 // pendingDeposits' change (Entry.Unpends)
+}
+
+// add sums o into w (of the same wallet).
+func (w *walletEffect) add(o walletEffect) {
+	w.available += o.available
+	w.escrow += o.escrow
+	w.owed += o.owed
+	w.earnings += o.earnings
+	w.spent += o.spent
+	w.withdrawals += o.withdrawals
+	w.pending += o.pending
 }
 
 // unpend adds e's Unpends to the effect on its credited user's wallet.

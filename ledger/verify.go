@@ -94,12 +94,7 @@ func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
 				w = &walletEffect{userID: e.userID}
 				want[e.userID] = w
 			}
-			w.available += e.available
-			w.escrow += e.escrow
-			w.owed += e.owed
-			w.earnings += e.earnings
-			w.spent += e.spent
-			w.withdrawals += e.withdrawals
+			w.add(e)
 		}
 	}
 
