@@ -105,7 +105,7 @@ func (t *costs) section(inProcess bool) string {
 	}
 	var sb strings.Builder
 	sb.WriteString("### Server cost per operation\n\n")
-	sb.WriteString("Each row is the mean over its operations, run alone on an otherwise idle server: SQL statements (BEGIN and COMMIT included), round trips to PostgreSQL (lib/pq prepares a statement with arguments, then executes it: two each), and the server process's CPU time (`process_cpu_seconds_total`, 10 ms ticks spread over the operations).")
+	sb.WriteString("Each row is the mean over its operations, run alone on an otherwise idle server: SQL statements (BEGIN and COMMIT included), round trips to PostgreSQL (one per statement with lib/pq's binary_parameters, which the server sets; a build without it prepares, then executes: two), and the server process's CPU time (`process_cpu_seconds_total`, 10 ms ticks spread over the operations).")
 	if inProcess {
 		sb.WriteString(" Served in-process (-profile): the CPU column includes the load generator's.")
 	}
