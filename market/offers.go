@@ -195,12 +195,16 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		if err != nil {
 			return fmt.Errorf("create contract: %w", err)
 		}
-		if err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
+		esc, err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
 			SetServiceFee(o.ServiceFee).SetFreelancerEarning(o.ContractorPayout).SetContractorFeeBps(o.ContractorFeeBps).
-			SetFundingSource(escrow.FundingSourceWALLET).Exec(ctx); err != nil {
+			SetFundingSource(escrow.FundingSourceWALLET).Save(ctx)
+		if err != nil {
 			return fmt.Errorf("create escrow: %w", err)
 		}
-		res.Contract = c
+		// Both as written, out of the transaction: the answer needs no
+		// read of them after commit.
+		res.Contract = c.Unwrap()
+		res.Contract.Edges.Escrow = esc.Unwrap()
 		res.Payment = splitOf(o)
 		if err := s.publishOffer(ctx, tx, o, "FEE_CHARGED", feeTxn); err != nil {
 			return err
