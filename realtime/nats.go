@@ -192,10 +192,14 @@ func NewNATS(url string, logger *slog.Logger) (*NATS, error) {
 		}
 		return n, nil
 	case <-timer.C:
-		n.Close()
 		errMu.Lock()
-		defer errMu.Unlock()
-		return nil, fmt.Errorf("realtime: no connection to NATS after %s (last error: %v)", connectTimeout, lastErr)
+		why := lastErr
+		errMu.Unlock()
+		if why == nil { // no attempt after the first
+			why = conn.LastError()
+		}
+		n.Close()
+		return nil, fmt.Errorf("realtime: no connection to NATS after %s (last error: %v)", connectTimeout, why)
 	}
 }
 
