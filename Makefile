@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 PG_URL    ?= $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 GO_BUILD  = $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobsphere
 
-.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets console check-console lint bench chaos postgres-check chromium
+.PHONY: run build test test-go e2e check-generated generate graphiql-assets check-graphiql-assets console check-console lint bench chaos services-check chromium
 
 ## run: build, then serve on http://localhost:8080 with SQLite, sandbox payments and no configuration (RUN_FLAGS="--port 9999" for another port); Ctrl-C stops it
 run:
@@ -23,7 +23,7 @@ build:
 	$(GO_BUILD)
 
 ## test: generated code up to date, lint, every Go test with the race detector, then the Node end-to-end suite
-test: check-generated check-console lint postgres-check test-go e2e
+test: check-generated check-console lint services-check test-go e2e
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -39,9 +39,9 @@ e2e: build chromium
 chromium:
 	@sh e2e/chromium.sh
 
-## postgres-check: say clearly whether the PostgreSQL half of the suite will run
-postgres-check:
-	@TEST_DATABASE_URL='$(PG_URL)' $(GO) run ./server/servertest/pgcheck
+## services-check: say clearly whether the suite's PostgreSQL and NATS tests will run (TEST_DATABASE_URL, TEST_NATS_URL); under CI=true both are mandatory
+services-check:
+	@TEST_DATABASE_URL='$(PG_URL)' $(GO) run ./server/servertest/servicecheck
 
 ## generate: ent code, graph/ent.graphqls and gqlgen code from ent/schema and graph/*.graphqls; schema.graphql (the SDL, for client tooling) from them
 generate:

@@ -157,15 +157,11 @@ func (a *App) build(ctx context.Context) error {
 // no key is set) and the verifier of the events it sends.
 func (a *App) buildGateway() (payments.Gateway, payments.EventVerifier, error) {
 	cfg := a.Config
-	if cfg.Embedded() {
-		a.Broker = realtime.NewMemory()
-	} else {
-		b, err := realtime.NewPostgres(cfg.DatabaseURL, a.DB, a.Logger)
-		if err != nil {
-			return nil, nil, fmt.Errorf("realtime broker: %w", err)
-		}
-		a.Broker = b
+	broker, err := newBroker(cfg, a.DB, a.Logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("realtime broker: %w", err)
 	}
+	a.Broker = broker
 	if cfg.Sandbox() {
 		secret := sandboxWebhookSecret(cfg.JWTSecret)
 		a.Sandbox = sandbox.New(cfg.PublicURL, secret, cfg.Currency, a.Logger)
@@ -173,6 +169,18 @@ func (a *App) buildGateway() (payments.Gateway, payments.EventVerifier, error) {
 	}
 	return stripe.NewGateway(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger),
 		stripe.NewVerifier(cfg.StripeWebhookSecret, cfg.StripeConnectWebhookSecret), nil
+}
+
+// newBroker is NATS when NATS_URL is set, else in-process with SQLite and
+// LISTEN/NOTIFY with PostgreSQL.
+func newBroker(cfg *config.Config, db *sql.DB, logger *slog.Logger) (realtime.Broker, error) {
+	switch {
+	case cfg.NATSURL != "":
+		return realtime.NewNATS(cfg.NATSURL, logger)
+	case cfg.Embedded():
+		return realtime.NewMemory(), nil
+	}
+	return realtime.NewPostgres(cfg.DatabaseURL, db, logger)
 }
 
 // buildPayments wires the payments service and the webhook endpoint.

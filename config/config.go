@@ -52,6 +52,12 @@ type Config struct {
 	// database (see SQLitePath); otherwise it must be a URL starting with
 	// postgres:// or postgresql://.
 	DatabaseURL string
+	// NATSURL is NATS_URL: empty (the default) sends realtime events through
+	// PostgreSQL's LISTEN/NOTIFY, or in-process with SQLite; otherwise they
+	// go through core NATS at these servers: one URL or several,
+	// comma-separated, each nats://, tls://, ws:// or wss:// with a host,
+	// credentials allowed (user:password@) and never shown.
+	NATSURL string
 	// DataDir is DATA_DIR, default "./data": the SQLite file, media and the
 	// generated JWT secret live here.
 	DataDir string
@@ -270,6 +276,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Port, _ = l.integer("PORT", 8080, 0, 65535)
 	c.PublicURL = l.publicURL(c.Port)
 	c.DatabaseURL = l.databaseURL()
+	c.NATSURL = l.natsURL()
 	c.DataDir = l.get("DATA_DIR")
 	if c.DataDir == "" {
 		c.DataDir = "./data"
@@ -406,6 +413,7 @@ func (c *Config) Summary() []any {
 		"port", c.Port,
 		"public_url", c.PublicURL,
 		"database", c.databaseSummary(),
+		"realtime", c.realtimeSummary(),
 		"auto_migrate", c.AutoMigrate,
 		"currency", c.Currency.Code,
 		"fee_customer_bps", c.FeeCustomerBPS,
@@ -434,6 +442,24 @@ func (c *Config) tracingSummary() string {
 		return "otlp"
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// realtimeSummary names the realtime broker: "memory", "postgres", or
+// "nats" with the servers' hosts (their URLs may hold credentials).
+func (c *Config) realtimeSummary() string {
+	switch {
+	case c.NATSURL != "":
+		var hosts []string
+		for _, s := range strings.Split(c.NATSURL, ",") {
+			if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
+				hosts = append(hosts, u.Host)
+			}
+		}
+		return "nats:" + strings.Join(hosts, ",")
+	case c.Embedded():
+		return "memory"
+	}
+	return "postgres"
 }
 
 func (c *Config) databaseSummary() string {
@@ -613,6 +639,23 @@ func (l *loader) databaseURL() string {
 	if _, err := url.Parse(s); err != nil {
 		l.fail(name, "is not a valid URL; percent-encode special characters in the user name and password (value not shown)")
 		return ""
+	}
+	return s
+}
+
+func (l *loader) natsURL() string {
+	const name = "NATS_URL"
+	s := l.get(name)
+	if s == "" {
+		return ""
+	}
+	// No value is shown: a URL may hold a password.
+	for _, e := range strings.Split(s, ",") {
+		u, err := url.Parse(strings.TrimSpace(e))
+		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+			l.fail(name, "must be one or more comma-separated URLs like \"nats://127.0.0.1:4222\" (nats://, tls://, ws:// or wss://) (value not shown)")
+			return ""
+		}
 	}
 	return s
 }

@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		{"Port", c.Port, 8080},
 		{"PublicURL", c.PublicURL, "http://localhost:8080"},
 		{"DatabaseURL", c.DatabaseURL, ""},
+		{"NATSURL", c.NATSURL, ""},
 		{"Embedded", c.Embedded(), true},
 		{"DataDir", c.DataDir, m["DATA_DIR"]},
 		{"SQLitePath", c.SQLitePath(), filepath.Join(m["DATA_DIR"], "jobsphere.db")},
@@ -116,6 +117,7 @@ func TestValidValues(t *testing.T) {
 		{"public url follows port", []string{"PORT", "9000"}, func(c *Config) bool { return c.PublicURL == "http://localhost:9000" }},
 		{"postgres", []string{"DATABASE_URL", "postgres://u:p@db:5432/jobs"}, func(c *Config) bool { return !c.Embedded() && !c.AutoMigrate }},
 		{"postgresql auto migrate", []string{"DATABASE_URL", "postgresql://db/jobs", "AUTO_MIGRATE", "yes"}, func(c *Config) bool { return !c.Embedded() && c.AutoMigrate }},
+		{"nats", []string{"NATS_URL", "nats://u:p@nats-1:4222, tls://nats-2:4222"}, func(c *Config) bool { return c.NATSURL == "nats://u:p@nats-1:4222, tls://nats-2:4222" }},
 		{"env test", []string{"APP_ENV", "test"}, func(c *Config) bool { return c.Env == "test" && !c.Production() }},
 		{"cors list", []string{"CORS_ORIGINS", " https://A.example.com , ,http://localhost:3000,"}, func(c *Config) bool {
 			return reflect.DeepEqual(c.CORSOrigins, []string{"https://a.example.com", "http://localhost:3000"})
@@ -197,6 +199,8 @@ func TestInvalid(t *testing.T) {
 		{"PUBLIC_URL", "ftp://jobs.example.com", `absolute http(s) URL`, nil},
 		{"PUBLIC_URL", "https://jobs.example.com/?a=b", `query or fragment`, nil},
 		{"DATABASE_URL", "mysql://root:pw@db/jobs", `postgres://`, nil},
+		{"NATS_URL", "127.0.0.1:4222", `like "nats://127.0.0.1:4222"`, nil},
+		{"NATS_URL", "nats://a:4222,http://b", `nats://, tls://, ws:// or wss://`, nil},
 		{"ACCESS_TOKEN_TTL", "500ms", `between 1s and 24h`, nil},
 		{"ACCESS_TOKEN_TTL", "25h", `between 1s and 24h`, nil},
 		{"ACCESS_TOKEN_TTL", "15", `got "15"`, nil},
@@ -444,6 +448,7 @@ func TestSecretsNotEchoed(t *testing.T) {
 		{"JWT_SECRET", "sup3r-s3cret-value", "sup3r-s3cret-value"},
 		{"DATABASE_URL", "mysql://root:hunter2pass@db/jobs", "hunter2pass"},
 		{"DATABASE_URL", "postgres://root:hunter2pass@db:port/jobs", "hunter2pass"},
+		{"NATS_URL", "nats://root:hunter2pass@nats:port", "hunter2pass"},
 		{"PUBLIC_URL", "https://admin:hunter2pass@jobs.example.com", "hunter2pass"},
 		{"PUBLIC_URL", "https://admin:hunter2pass@jobs.example.com:port", "hunter2pass"},
 	}
@@ -476,12 +481,19 @@ func TestSummary(t *testing.T) {
 			name: "postgres",
 			kv: []string{"JWT_SECRET", testSecret,
 				"DATABASE_URL", "postgres://jobs_user:" + password + "@db.example.com:5432/jobsphere?sslmode=require&password=" + password},
-			want:    []string{"database=postgres://db.example.com:5432/jobsphere", "currency=usd", "fee_customer_bps=500", "auto_migrate=false"},
+			want:    []string{"database=postgres://db.example.com:5432/jobsphere", "realtime=postgres", "currency=usd", "fee_customer_bps=500", "auto_migrate=false"},
 			notWant: []string{testSecret, password, "jobs_user", "sslmode"},
 		},
 		{
+			name: "nats",
+			kv: []string{"JWT_SECRET", testSecret, "DATABASE_URL", "postgres://db.example.com/jobsphere",
+				"NATS_URL", "nats://jobs_user:" + password + "@nats-1:4222,nats://nats-2:4222"},
+			want:    []string{"realtime=nats:nats-1:4222,nats-2:4222"},
+			notWant: []string{password, "jobs_user"},
+		},
+		{
 			name:    "embedded with generated secret",
-			want:    []string{"database=sqlite:", "jobsphere.db", "env=development", "port=8080", "require_release_approval=true"},
+			want:    []string{"database=sqlite:", "jobsphere.db", "realtime=memory", "env=development", "port=8080", "require_release_approval=true"},
 			notWant: []string{},
 		},
 	}

@@ -22,3 +22,39 @@ func SetListenTimeout(d time.Duration) (restore func()) {
 
 // ListenerDSN exposes listenerDSN.
 var ListenerDSN = listenerDSN
+
+// TopicCount returns how many topics have local subscribers.
+func (n *NATS) TopicCount() int { return n.hub.TopicCount() }
+
+// SubjectCount returns how many topic subjects the broker subscribes to on
+// NATS.
+func (n *NATS) SubjectCount() int { return n.conn.NumSubscriptions() - 1 } // less natsResyncSubject
+
+// Connected reports whether the broker's NATS connection is up.
+func (n *NATS) Connected() bool { return n.conn.IsConnected() }
+
+// ID is the broker's id in its resync requests.
+func (n *NATS) ID() string { return n.id }
+
+// NATSSubject exposes natsSubject.
+var NATSSubject = natsSubject
+
+// NATSResyncSubject exposes natsResyncSubject.
+const NATSResyncSubject = natsResyncSubject
+
+// SetConnectTimeout changes how long NewNATS waits for its first
+// connection until the test ends; tests using it must not run in parallel.
+func SetConnectTimeout(d time.Duration) (restore func()) {
+	old := connectTimeout
+	connectTimeout = d
+	return func() { connectTimeout = old }
+}
+
+// SetNATSReconnectBuffer changes the reconnect buffer of the NATS brokers
+// made until restore is called (-1: none, publishing while disconnected
+// fails).
+func SetNATSReconnectBuffer(bytes int) (restore func()) {
+	old := natsReconnectBuffer
+	natsReconnectBuffer = bytes
+	return func() { natsReconnectBuffer = old }
+}

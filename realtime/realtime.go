@@ -13,13 +13,16 @@
 //
 // Memory is the in-process broker for the embedded SQLite mode. Postgres uses
 // LISTEN/NOTIFY so that an event committed on any replica reaches the
-// subscribers of every replica; it fans out locally through a Memory.
+// subscribers of every replica; NATS does the same through core NATS, one
+// subject per topic, for deployments that outgrow LISTEN/NOTIFY. Both fan
+// out locally through a Memory.
 //
 // Delivery is best effort, by design: every subscription has a buffer of
 // SubscriptionBuffer events, and a subscriber that does not keep up loses
 // events rather than slowing the publisher or other subscribers (see
 // Memory.Dropped). Whenever a subscriber may have missed events — its buffer
-// overflowed, or the PostgreSQL listener reconnected — it is sent an event of
+// overflowed, the PostgreSQL listener or the NATS connection reconnected,
+// another replica could not send what it committed — it is sent an event of
 // kind KindResync on its topic, and should refetch what it shows.
 package realtime
 
@@ -46,8 +49,8 @@ type Event struct {
 
 // KindResync is the kind of the synthetic event a subscriber receives, on
 // its own topic and with no ids, when events for it may have been lost
-// (a full buffer, a dropped PostgreSQL connection). Its client should refetch
-// everything it shows for that topic.
+// (a full buffer, a dropped PostgreSQL or NATS connection). Its client should
+// refetch everything it shows for that topic.
 const KindResync = "RESYNC"
 
 // SubscriptionBuffer is how many undelivered events a subscription holds
@@ -86,6 +89,7 @@ type Broker interface {
 var (
 	_ Broker = (*Memory)(nil)
 	_ Broker = (*Postgres)(nil)
+	_ Broker = (*NATS)(nil)
 )
 
 // prepare validates ev and returns it with its own copy of IDs, so that the

@@ -2,26 +2,26 @@ package realtime_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
 	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/realtime"
+	"github.com/jobsphere/jobsphere/realtime/natstest"
 )
 
 // guard bounds every wait: the tests never sleep to synchronise, they wait
@@ -119,60 +119,121 @@ func newMemory(t *testing.T) *realtime.Memory {
 	return m
 }
 
-func TestMemoryTopics(t *testing.T) {
-	m := newMemory(t)
-	a := subscribe(t, m, "user:a")
-	a2 := subscribe(t, m, "user:a")
-	b := subscribe(t, m, "user:b")
+// testRun makes this run's topics its own: the NATS server is shared, with
+// other test processes too.
+var testRun = strings.ToLower(rand.Text()[:10])
 
-	publish(t, m, ev("user:a", "WALLET_UPDATED", 1))
-	publish(t, m, ev("user:b", "WALLET_UPDATED", 2))
-	publish(t, m, ev("user:c", "WALLET_UPDATED", 3)) // nobody listens: a no-op
-	publish(t, m, ev("user:a", "DEPOSIT_SUCCEEDED", 4))
+// topic is a user topic of this test run.
+func topic(name string) string { return "user:t" + testRun + "_" + name }
 
-	for _, ch := range []<-chan realtime.Event{a, a2} {
-		recvWant(t, ch, ev("user:a", "WALLET_UPDATED", 1))
-		recvWant(t, ch, ev("user:a", "DEPOSIT_SUCCEEDED", 4))
-		requireEmpty(t, ch)
-	}
-	recvWant(t, b, ev("user:b", "WALLET_UPDATED", 2))
-	requireEmpty(t, b)
-	if d := m.Dropped(); d != 0 {
-		t.Errorf("Dropped() = %d, want 0", d)
-	}
-}
+// markers numbers the events requireNothingMore publishes.
+var markers atomic.Int64
 
-func TestMemoryPublisherMayReuseIDs(t *testing.T) {
-	m := newMemory(t)
-	ch := subscribe(t, m, "user:a")
-	ids := map[string]string{"deposit": "dep_1"}
-	if err := m.Publish(context.Background(), realtime.Event{Topic: "user:a", Kind: "K", IDs: ids}); err != nil {
-		t.Fatal(err)
-	}
-	ids["deposit"] = "dep_2"
-	if got := recv(t, ch); got.IDs["deposit"] != "dep_1" {
-		t.Fatalf("event changed after publishing: %+v", got)
+// requireNothingMore checks that nothing more is on its way to the
+// subscriptions chs of topic on b: a marker published now is the next
+// event on each. A broker delivers the events of one process in the order
+// they were published, so anything published before would come first.
+func requireNothingMore(t *testing.T, b realtime.Broker, topic string, chs ...<-chan realtime.Event) {
+	t.Helper()
+	marker := ev(topic, "MARKER", int(markers.Add(1)))
+	publish(t, b, marker)
+	for _, ch := range chs {
+		recvWant(t, ch, marker)
 	}
 }
 
-func TestMemoryRejectsInvalidEvents(t *testing.T) {
-	m := newMemory(t)
-	ctx := context.Background()
-	for _, tc := range []struct {
-		ev   realtime.Event
-		want error
+// testBroker is a Broker with what the tests look into.
+type testBroker interface {
+	realtime.Broker
+	TopicCount() int
+	Dropped() uint64
+}
+
+// eachBroker runs fn as a subtest on each Broker: Memory, Postgres on a
+// fresh database and NATS on the shared server. Where PostgreSQL or NATS
+// does not answer, its subtest is skipped with a message saying so,
+// except under CI=true, where it fails.
+func eachBroker(t *testing.T, fn func(t *testing.T, b testBroker)) {
+	t.Helper()
+	for _, kind := range []struct {
+		name string
+		open func(t *testing.T) testBroker
 	}{
-		{realtime.Event{Kind: "K"}, realtime.ErrNoTopic},
-		{realtime.Event{Topic: "t"}, realtime.ErrNoKind},
-		{realtime.Event{Topic: "t", Kind: "K", IDs: map[string]string{"x": strings.Repeat("a", 8000)}}, realtime.ErrPayloadTooLarge},
+		{"memory", func(t *testing.T) testBroker { return newMemory(t) }},
+		{"postgres", func(t *testing.T) testBroker { return newReplica(t, dbtest.FreshPostgres(t)).broker }},
+		{"nats", func(t *testing.T) testBroker { return newNATS(t, natstest.Require(t)).broker }},
 	} {
-		if err := m.Publish(ctx, tc.ev); !errors.Is(err, tc.want) {
-			t.Errorf("Publish(%.40v) = %v, want %v", tc.ev, err, tc.want)
+		t.Run(kind.name, func(t *testing.T) { fn(t, kind.open(t)) })
+	}
+}
+
+func TestBrokerTopics(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		ta, tb := topic("a"), topic("b")
+		a := subscribe(t, b, ta)
+		a2 := subscribe(t, b, ta)
+		bs := subscribe(t, b, tb)
+
+		publish(t, b, ev(ta, "WALLET_UPDATED", 1))
+		publish(t, b, ev(tb, "WALLET_UPDATED", 2))
+		publish(t, b, ev(topic("c"), "WALLET_UPDATED", 3)) // nobody listens: a no-op
+		publish(t, b, ev(ta, "DEPOSIT_SUCCEEDED", 4))
+
+		for _, ch := range []<-chan realtime.Event{a, a2} {
+			recvWant(t, ch, ev(ta, "WALLET_UPDATED", 1))
+			recvWant(t, ch, ev(ta, "DEPOSIT_SUCCEEDED", 4))
 		}
-	}
-	if _, err := m.Subscribe(ctx, ""); !errors.Is(err, realtime.ErrNoTopic) {
-		t.Errorf("Subscribe(\"\") = %v, want ErrNoTopic", err)
-	}
+		recvWant(t, bs, ev(tb, "WALLET_UPDATED", 2))
+		requireNothingMore(t, b, ta, a, a2)
+		requireNothingMore(t, b, tb, bs)
+		if d := b.Dropped(); d != 0 {
+			t.Errorf("Dropped() = %d, want 0", d)
+		}
+	})
+}
+
+func TestBrokerPublisherMayReuseIDs(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		ch := subscribe(t, b, topic("a"))
+		ids := map[string]string{"deposit": "dep_1"}
+		if err := b.Publish(context.Background(), realtime.Event{Topic: topic("a"), Kind: "K", IDs: ids}); err != nil {
+			t.Fatal(err)
+		}
+		ids["deposit"] = "dep_2"
+		if got := recv(t, ch); got.IDs["deposit"] != "dep_1" {
+			t.Fatalf("event changed after publishing: %+v", got)
+		}
+	})
+}
+
+func TestBrokerRejectsInvalidEvents(t *testing.T) {
+	client := openSQLite(t)
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		ctx := context.Background()
+		tx, err := client.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		for _, tc := range []struct {
+			ev   realtime.Event
+			want error
+		}{
+			{realtime.Event{Kind: "K"}, realtime.ErrNoTopic},
+			{realtime.Event{Topic: "t"}, realtime.ErrNoKind},
+			{realtime.Event{Topic: "t", Kind: "K", IDs: map[string]string{"x": strings.Repeat("a", 8000)}}, realtime.ErrPayloadTooLarge},
+		} {
+			if err := b.Publish(ctx, tc.ev); !errors.Is(err, tc.want) {
+				t.Errorf("Publish(%.40v) = %v, want %v", tc.ev, err, tc.want)
+			}
+			if err := b.PublishTx(ctx, tx, tc.ev); !errors.Is(err, tc.want) {
+				t.Errorf("PublishTx(%.40v) = %v, want %v", tc.ev, err, tc.want)
+			}
+		}
+		if _, err := b.Subscribe(ctx, ""); !errors.Is(err, realtime.ErrNoTopic) {
+			t.Errorf("Subscribe(\"\") = %v, want ErrNoTopic", err)
+		}
+	})
 }
 
 // openSQLite opens an ent client on a fresh SQLite file with the schema.
@@ -191,110 +252,108 @@ func openSQLite(t *testing.T) *ent.Client {
 	return client
 }
 
-func TestMemoryPublishTx(t *testing.T) {
+// txWith begins a transaction on client in which b publishes evs.
+func txWith(t *testing.T, client *ent.Client, b realtime.Broker, evs ...realtime.Event) *ent.Tx {
+	t.Helper()
 	ctx := context.Background()
-	client := openSQLite(t)
-	m := newMemory(t)
-	ch := subscribe(t, m, "user:a")
-
-	t.Run("commit", func(t *testing.T) {
-		tx, err := client.Tx(ctx)
-		if err != nil {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if err := b.PublishTx(ctx, tx, e); err != nil {
+			tx.Rollback()
 			t.Fatal(err)
 		}
-		for i := 1; i <= 3; i++ {
-			if err := m.PublishTx(ctx, tx, ev("user:a", "DEPOSIT_SUCCEEDED", i)); err != nil {
+	}
+	return tx
+}
+
+// commit commits tx.
+func commit(t *testing.T, tx *ent.Tx) {
+	t.Helper()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBrokerPublishTx(t *testing.T) {
+	client := openSQLite(t)
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		ta := topic("a")
+		ch := subscribe(t, b, ta)
+
+		t.Run("commit", func(t *testing.T) {
+			tx := txWith(t, client, b, ev(ta, "DEPOSIT_SUCCEEDED", 1), ev(ta, "DEPOSIT_SUCCEEDED", 2), ev(ta, "DEPOSIT_SUCCEEDED", 3))
+			requireNothingMore(t, b, ta, ch) // nothing before the commit
+			commit(t, tx)
+			for i := 1; i <= 3; i++ { // all of them, in order
+				recvWant(t, ch, ev(ta, "DEPOSIT_SUCCEEDED", i))
+			}
+			requireNothingMore(t, b, ta, ch)
+		})
+
+		t.Run("rollback", func(t *testing.T) {
+			tx := txWith(t, client, b, ev(ta, "DEPOSIT_SUCCEEDED", 4))
+			if err := tx.Rollback(); err != nil {
 				t.Fatal(err)
 			}
-		}
-		requireEmpty(t, ch) // nothing before the commit
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 1; i <= 3; i++ { // all of them, in order
-			recvWant(t, ch, ev("user:a", "DEPOSIT_SUCCEEDED", i))
-		}
-		requireEmpty(t, ch)
-	})
-
-	t.Run("rollback", func(t *testing.T) {
-		tx, err := client.Tx(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.PublishTx(ctx, tx, ev("user:a", "DEPOSIT_SUCCEEDED", 4)); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
-		}
-		requireEmpty(t, ch)
-		// A later commit of another transaction doesn't carry it along.
-		tx, err = client.Tx(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.PublishTx(ctx, tx, ev("user:a", "DEPOSIT_SUCCEEDED", 5)); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		recvWant(t, ch, ev("user:a", "DEPOSIT_SUCCEEDED", 5))
-		requireEmpty(t, ch)
-	})
-
-	t.Run("failed commit", func(t *testing.T) {
-		tx, err := client.Tx(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.PublishTx(ctx, tx, ev("user:a", "DEPOSIT_SUCCEEDED", 6)); err != nil {
-			t.Fatal(err)
-		}
-		// A hook registered after ours runs inside it and fails the commit.
-		tx.OnCommit(func(ent.Committer) ent.Committer {
-			return ent.CommitFunc(func(context.Context, *ent.Tx) error { return errors.New("commit refused") })
+			requireNothingMore(t, b, ta, ch)
+			// A later commit of another transaction doesn't carry it along.
+			commit(t, txWith(t, client, b, ev(ta, "DEPOSIT_SUCCEEDED", 5)))
+			recvWant(t, ch, ev(ta, "DEPOSIT_SUCCEEDED", 5))
+			requireNothingMore(t, b, ta, ch)
 		})
-		if err := tx.Commit(); err == nil {
-			t.Fatal("commit succeeded, want the hook's error")
-		}
-		tx.Rollback()
-		requireEmpty(t, ch)
+
+		t.Run("failed commit", func(t *testing.T) {
+			tx := txWith(t, client, b, ev(ta, "DEPOSIT_SUCCEEDED", 6))
+			// A hook registered after ours runs inside it and fails the commit.
+			tx.OnCommit(func(ent.Committer) ent.Committer {
+				return ent.CommitFunc(func(context.Context, *ent.Tx) error { return errors.New("commit refused") })
+			})
+			if err := tx.Commit(); err == nil {
+				t.Fatal("commit succeeded, want the hook's error")
+			}
+			tx.Rollback()
+			requireNothingMore(t, b, ta, ch)
+		})
 	})
 }
 
-func TestMemorySubscribeCancelled(t *testing.T) {
-	m := newMemory(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	ch, err := m.Subscribe(ctx, "user:a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitClosed(t, ch)
-	if n := m.TopicCount(); n != 0 {
-		t.Fatalf("TopicCount() = %d, want 0", n)
-	}
+func TestBrokerSubscribeCancelled(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		ch, err := b.Subscribe(ctx, topic("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitClosed(t, ch)
+		if n := b.TopicCount(); n != 0 {
+			t.Fatalf("TopicCount() = %d, want 0", n)
+		}
+	})
 }
 
-func TestMemoryCancelClosesChannel(t *testing.T) {
-	m := newMemory(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := m.Subscribe(ctx, "user:a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := m.Subscriptions(); n != 1 {
-		t.Fatalf("Subscriptions() = %d, want 1", n)
-	}
-	publish(t, m, ev("user:a", "K", 1))
-	cancel()
-	waitClosed(t, ch) // buffered events may still be read first
-	if n, live := m.TopicCount(), m.Subscriptions(); n != 0 || live != 0 {
-		t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 0 and 0", n, live)
-	}
-	publish(t, m, ev("user:a", "K", 2)) // no subscribers left: a no-op
+func TestBrokerCancelClosesChannel(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		ta := topic("a")
+		ctx, cancel := context.WithCancel(context.Background())
+		ch, err := b.Subscribe(ctx, ta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := b.Subscriptions(); n != 1 {
+			t.Fatalf("Subscriptions() = %d, want 1", n)
+		}
+		publish(t, b, ev(ta, "K", 1))
+		cancel()
+		waitClosed(t, ch) // the event may still be read first
+		if n, live := b.TopicCount(), b.Subscriptions(); n != 0 || live != 0 {
+			t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 0 and 0", n, live)
+		}
+		publish(t, b, ev(ta, "K", 2)) // no subscribers left: a no-op
+	})
 }
 
 // settleGoroutines waits up to 2 s for the goroutine count to come back to
@@ -315,62 +374,110 @@ func settleGoroutines(t *testing.T, base int) {
 	}
 }
 
-func TestMemoryNoLeaks(t *testing.T) {
-	m := newMemory(t)
-	keep := subscribe(t, m, "user:keep") // an unrelated long-lived subscription
-	base := runtime.NumGoroutine()
+func TestBrokerNoLeaks(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		keep := subscribe(t, b, topic("keep")) // an unrelated long-lived subscription
+		base := runtime.NumGoroutine()
 
-	for i := range 1000 {
-		topic := fmt.Sprintf("user:%d", i%7)
-		ctx, cancel := context.WithCancel(context.Background())
-		ch, err := m.Subscribe(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
+		for i := range 1000 {
+			tp := topic(fmt.Sprint(i % 7))
+			ctx, cancel := context.WithCancel(context.Background())
+			ch, err := b.Subscribe(ctx, tp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			publish(t, b, ev(tp, "K", i))
+			recvWant(t, ch, ev(tp, "K", i))
+			cancel()
+			waitClosed(t, ch)
 		}
-		publish(t, m, ev(topic, "K", i))
-		recvWant(t, ch, ev(topic, "K", i))
-		cancel()
-		waitClosed(t, ch)
-	}
 
-	settleGoroutines(t, base)
-	if n, live := m.TopicCount(), m.Subscriptions(); n != 1 || live != 1 {
-		t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 1 and 1 (the kept subscription)", n, live)
-	}
-	publish(t, m, ev("user:keep", "K", 0))
-	recvWant(t, keep, ev("user:keep", "K", 0))
+		settleGoroutines(t, base)
+		if n, live := b.TopicCount(), b.Subscriptions(); n != 1 || live != 1 {
+			t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 1 and 1 (the kept subscription)", n, live)
+		}
+		if n, ok := b.(*realtime.NATS); ok {
+			if subjects := n.SubjectCount(); subjects != 1 {
+				t.Fatalf("subscribed to %d NATS subjects, want 1 (the kept subscription's)", subjects)
+			}
+		}
+		publish(t, b, ev(topic("keep"), "K", 0))
+		recvWant(t, keep, ev(topic("keep"), "K", 0))
+	})
 }
 
-func TestMemoryUnsubscribeRacesPublish(t *testing.T) {
-	m := newMemory(t)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+// TestBrokerSubscribeRaces: subscribers of one topic come and go, four at
+// once, while events are published to it; the broker ends with nothing
+// left of them and a new subscriber gets the next event.
+func TestBrokerSubscribeRaces(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		tr := topic("race")
+		stop := make(chan struct{})
+		var publishers, subscribers sync.WaitGroup
+		for range 4 {
+			publishers.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					b.Publish(context.Background(), ev(tr, "K", i))
 				}
-				m.Publish(context.Background(), ev("user:race", "K", i))
+			})
+		}
+		for range 4 {
+			subscribers.Go(func() {
+				for range 100 {
+					ctx, cancel := context.WithCancel(context.Background())
+					ch, err := b.Subscribe(ctx, tr)
+					if err != nil {
+						cancel()
+						t.Error(err)
+						return
+					}
+					cancel()
+					for range ch { // until closed
+					}
+				}
+			})
+		}
+		subscribers.Wait()
+		close(stop)
+		publishers.Wait()
+		if n, live := b.TopicCount(), b.Subscriptions(); n != 0 || live != 0 {
+			t.Fatalf("TopicCount() = %d, Subscriptions() = %d, want 0 and 0", n, live)
+		}
+		ch := subscribe(t, b, tr)
+		// The publishers' last events may still be on their way, more than
+		// the subscription holds (then a RESYNC comes with the marker).
+		marker := ev(tr, "MARKER", 0)
+		publish(t, b, marker)
+		for got := recv(t, ch); !equal(got, marker); got = recv(t, ch) {
+			if got.Kind != "K" && got.Kind != realtime.KindResync {
+				t.Fatalf("got %+v, want the publishers' events, then %+v", got, marker)
 			}
-		})
-	}
-	for range 500 {
-		ctx, cancel := context.WithCancel(context.Background())
-		ch, err := m.Subscribe(ctx, "user:race")
-		if err != nil {
+		}
+	})
+}
+
+func TestBrokerClose(t *testing.T) {
+	eachBroker(t, func(t *testing.T, b testBroker) {
+		a := subscribe(t, b, topic("a"))
+		bs := subscribe(t, b, topic("b"))
+		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
-		cancel()
-		waitClosed(t, ch)
-	}
-	close(stop)
-	wg.Wait()
-	if n := m.TopicCount(); n != 0 {
-		t.Fatalf("TopicCount() = %d, want 0", n)
-	}
+		waitClosed(t, a)
+		waitClosed(t, bs)
+		if _, err := b.Subscribe(context.Background(), topic("a")); !errors.Is(err, realtime.ErrClosed) {
+			t.Fatalf("Subscribe after Close = %v, want ErrClosed", err)
+		}
+		_ = b.Publish(context.Background(), ev(topic("a"), "K", 1)) // may fail; must not block
+		if err := b.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	})
 }
 
 func TestMemorySlowSubscriber(t *testing.T) {
@@ -418,37 +525,6 @@ func TestMemorySlowSubscriber(t *testing.T) {
 	recvWant(t, fast, ev("user:a", "K", n))
 }
 
-func TestMemoryClose(t *testing.T) {
-	m := realtime.NewMemory()
-	a := subscribe(t, m, "user:a")
-	b := subscribe(t, m, "user:b")
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitClosed(t, a)
-	waitClosed(t, b)
-	if _, err := m.Subscribe(context.Background(), "user:a"); !errors.Is(err, realtime.ErrClosed) {
-		t.Fatalf("Subscribe after Close = %v, want ErrClosed", err)
-	}
-	publish(t, m, ev("user:a", "K", 1)) // a no-op
-	if err := m.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-}
-
-func TestListenerDSN(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"postgres://u@h:5432/db?sslmode=disable", "postgres://u@h:5432/db?fallback_application_name=" + realtime.ListenerApplicationName + "&sslmode=disable"},
-		{"postgres://u@h/db?fallback_application_name=x", "postgres://u@h/db?fallback_application_name=x"},
-		{"host=h dbname=db", "host=h dbname=db fallback_application_name=" + realtime.ListenerApplicationName},
-		{"", "fallback_application_name=" + realtime.ListenerApplicationName},
-	} {
-		if got := realtime.ListenerDSN(tc.in); got != tc.want {
-			t.Errorf("ListenerDSN(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // logBuffer collects a broker's log lines.
 type logBuffer struct {
 	mu sync.Mutex
@@ -465,226 +541,4 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// replica is one simulated server process: its own pool and its own broker.
-type replica struct {
-	db     *sql.DB
-	broker *realtime.Postgres
-	logs   *logBuffer
-}
-
-func newReplica(t *testing.T, dsn string) *replica {
-	t.Helper()
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := realtime.NewPostgres(dsn, db, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("close broker: %v", err)
-		}
-	})
-	return &replica{db: db, broker: b, logs: logs}
-}
-
-func withParam(t *testing.T, dsn, key, value string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func TestPostgresAcrossReplicas(t *testing.T) {
-	dbtest.RequirePostgres(t)
-	dsn := dbtest.FreshPostgres(t)
-	ctx := context.Background()
-	a, b := newReplica(t, dsn), newReplica(t, dsn)
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, b.db)))
-
-	onA := subscribe(t, a.broker, "user:a")
-	onB := subscribe(t, b.broker, "user:a")
-	otherOnA := subscribe(t, a.broker, "user:other")
-
-	// Commit: delivered on both replicas, in order, after the commit.
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 2; i++ {
-		if err := b.broker.PublishTx(ctx, tx, ev("user:a", "DEPOSIT_SUCCEEDED", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Sent outside the transaction, this one overtakes the transaction's.
-	publish(t, b.broker, ev("user:a", "BEFORE_COMMIT", 0))
-	for _, ch := range []<-chan realtime.Event{onA, onB} {
-		recvWant(t, ch, ev("user:a", "BEFORE_COMMIT", 0))
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range []<-chan realtime.Event{onA, onB} {
-		recvWant(t, ch, ev("user:a", "DEPOSIT_SUCCEEDED", 1))
-		recvWant(t, ch, ev("user:a", "DEPOSIT_SUCCEEDED", 2))
-	}
-
-	// Rollback: nothing, as the marker published after it shows.
-	tx, err = client.Tx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.broker.PublishTx(ctx, tx, ev("user:a", "DEPOSIT_SUCCEEDED", 3)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, b.broker, ev("user:a", "AFTER_ROLLBACK", 0))
-	for _, ch := range []<-chan realtime.Event{onA, onB} {
-		recvWant(t, ch, ev("user:a", "AFTER_ROLLBACK", 0))
-	}
-
-	// An invalid event is refused before anything is sent: the transaction
-	// stays usable.
-	tx, err = client.Tx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	big := realtime.Event{Topic: "user:a", Kind: "K", IDs: map[string]string{"x": strings.Repeat("a", 8000)}}
-	if err := b.broker.PublishTx(ctx, tx, big); !errors.Is(err, realtime.ErrPayloadTooLarge) {
-		t.Fatalf("PublishTx(big) = %v, want ErrPayloadTooLarge", err)
-	}
-	if err := b.broker.PublishTx(ctx, tx, ev("user:a", "AFTER_REFUSAL", 0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	recvWant(t, onA, ev("user:a", "AFTER_REFUSAL", 0))
-
-	// A foreign, malformed notification on the channel is logged and skipped.
-	if _, err := b.db.Exec(`SELECT pg_notify('jobsphere_events', 'not json')`); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, b.broker, ev("user:a", "AFTER_GARBAGE", 0))
-	recvWant(t, onA, ev("user:a", "AFTER_GARBAGE", 0))
-	if !strings.Contains(a.logs.String(), "malformed notification") {
-		t.Errorf("malformed notification not logged:\n%s", a.logs)
-	}
-
-	// Another topic saw none of it.
-	requireEmpty(t, otherOnA)
-}
-
-func TestPostgresReconnect(t *testing.T) {
-	dbtest.RequirePostgres(t)
-	dsn := dbtest.FreshPostgres(t)
-	ctx := context.Background()
-	const appName = "jobsphere-realtime-test-a"
-	a := newReplica(t, withParam(t, dsn, "application_name", appName))
-	b := newReplica(t, dsn)
-
-	onA := subscribe(t, a.broker, "user:a")
-	otherOnA := subscribe(t, a.broker, "user:other")
-	publish(t, b.broker, ev("user:a", "K", 1))
-	recvWant(t, onA, ev("user:a", "K", 1))
-
-	// Kill replica A's listener connection, and only that one.
-	var killed int
-	err := b.db.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1`, appName).Scan(&killed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if killed != 1 {
-		t.Fatalf("terminated %d backends, want A's listener alone", killed)
-	}
-
-	// Once reconnected, every subscriber is told to resync...
-	recvWant(t, onA, realtime.Event{Topic: "user:a", Kind: realtime.KindResync})
-	recvWant(t, otherOnA, realtime.Event{Topic: "user:other", Kind: realtime.KindResync})
-	// ...and events flow again.
-	publish(t, b.broker, ev("user:a", "K", 2))
-	recvWant(t, onA, ev("user:a", "K", 2))
-	if logs := a.logs.String(); !strings.Contains(logs, "level=WARN msg=\"realtime listener reconnected") {
-		t.Errorf("reconnect not logged at Warn:\n%s", logs)
-	}
-}
-
-func TestPostgresClose(t *testing.T) {
-	dbtest.RequirePostgres(t)
-	dsn := dbtest.FreshPostgres(t)
-	base := runtime.NumGoroutine()
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := realtime.NewPostgres(dsn, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := subscribe(t, p, "user:a")
-	ctx, cancel := context.WithCancel(context.Background())
-	ch2, err := p.Subscribe(ctx, "user:b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	waitClosed(t, ch2)
-	if n := p.TopicCount(); n != 1 {
-		t.Fatalf("TopicCount() = %d, want 1", n)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitClosed(t, ch)
-	if err := p.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, err := p.Subscribe(context.Background(), "user:a"); !errors.Is(err, realtime.ErrClosed) {
-		t.Fatalf("Subscribe after Close = %v, want ErrClosed", err)
-	}
-	db.Close()
-	settleGoroutines(t, base)
-}
-
-func TestPostgresUnreachable(t *testing.T) {
-	dbtest.RequirePostgres(t)
-	defer realtime.SetListenTimeout(500 * time.Millisecond)()
-	base := runtime.NumGoroutine()
-	// A database that doesn't exist: every connection attempt fails.
-	u, err := url.Parse(dbtest.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/jobsphere_no_such_db"
-	db, err := sql.Open("postgres", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	start := time.Now()
-	_, err = realtime.NewPostgres(u.String(), db, nil)
-	if err == nil || !strings.Contains(err.Error(), "jobsphere_no_such_db") {
-		t.Fatalf("NewPostgres = %v, want an error naming the missing database", err)
-	}
-	if d := time.Since(start); d > guard {
-		t.Fatalf("NewPostgres took %s", d)
-	}
-	db.Close()
-	settleGoroutines(t, base)
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/wallet"
+	"github.com/jobsphere/jobsphere/realtime"
+	"github.com/jobsphere/jobsphere/realtime/natstest"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -285,10 +287,16 @@ func withoutPublicURL(env map[string]string) map[string]string {
 // stripeServer is a test server set up for Stripe (webhooks signed with
 // servertest.WebhookSecret); its gateway is never called here.
 func stripeServer(t *testing.T, db servertest.Database) (*servertest.Server, map[string]string) {
+	env := stripeEnv(t, db)
+	return servertest.Start(t, env), env
+}
+
+// stripeEnv is the environment of a stripeServer.
+func stripeEnv(t *testing.T, db servertest.Database) map[string]string {
 	env := servertest.Env(t, db)
 	env["STRIPE_SECRET_KEY"], env["STRIPE_PUBLISHABLE_KEY"] = "sk_test_123", "pk_test_123"
 	env["STRIPE_WEBHOOK_SECRET"], env["STRIPE_API_BASE"] = servertest.WebhookSecret, "http://127.0.0.1:1"
-	return servertest.Start(t, env), env
+	return env
 }
 
 // startedDeposit is a deposit as Deposit leaves it before Stripe answers.
@@ -433,12 +441,40 @@ func TestStripeWebhooks(t *testing.T) {
 	})
 }
 
-// TestRealtimeAcrossInstances: two servers on one PostgreSQL database; a
-// webhook on B reaches a subscriber on A, and nobody else.
+// TestRealtimeAcrossInstances: two servers on one database; a webhook on
+// B reaches a subscriber on A, and nobody else. Through PostgreSQL's
+// LISTEN/NOTIFY, and through NATS (NATS_URL) on either database.
 func TestRealtimeAcrossInstances(t *testing.T) {
-	servertest.RequirePostgres(t)
-	a, env := stripeServer(t, servertest.Postgres)
-	b := servertest.Start(t, withoutPublicURL(env))
+	for _, tc := range []struct {
+		name string
+		db   servertest.Database
+		nats bool
+	}{
+		{"postgres", servertest.Postgres, false},
+		{"postgres+nats", servertest.Postgres, true},
+		{"sqlite+nats", servertest.SQLite, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.db == servertest.Postgres {
+				servertest.RequirePostgres(t)
+			}
+			env := stripeEnv(t, tc.db)
+			if tc.nats {
+				env["NATS_URL"] = natstest.Require(t)
+			}
+			a := servertest.Start(t, env)
+			b := servertest.Start(t, withoutPublicURL(env))
+			if _, onNATS := b.App.Broker.(*realtime.NATS); onNATS != tc.nats {
+				t.Fatalf("broker %T", b.App.Broker)
+			}
+			testRealtimeAcross(t, a, b)
+		})
+	}
+}
+
+// testRealtimeAcross: a webhook on b reaches a subscriber on a, and nobody
+// else.
+func testRealtimeAcross(t *testing.T, a, b *servertest.Server) {
 	alice, bob := a.Register(t, "CUSTOMER"), a.Register(t, "CUSTOMER")
 
 	aliceWS, err := a.DialWebsocket(t, servertest.LegacyWS, map[string]any{"Authorization": "Bearer " + alice.AccessToken}, nil)

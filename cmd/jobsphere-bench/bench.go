@@ -170,9 +170,9 @@ func tailFile(path string, n int) string {
 }
 
 // cpuWindow starts measuring the machine's CPU; its stop says where it
-// went: to the server, PostgreSQL, the load generator, and to processes
-// not of this run, which would skew what was measured meanwhile (the
-// machine may be shared).
+// went: to the server, PostgreSQL, NATS (when it did any work), the load
+// generator, and to processes not of this run, which would skew what was
+// measured meanwhile (the machine may be shared).
 func (b *bench) cpuWindow() (stop func() string) {
 	a := takeCPU("jobsphere_bench_"+b.runID, b.bin)
 	return func() string {
@@ -181,8 +181,8 @@ func (b *bench) cpuWindow() (stop func() string) {
 			return "?"
 		}
 		var parts []string
-		for _, k := range []string{"server", "PostgreSQL", "load generator", "tools", "others"} {
-			if v, ok := use[k]; ok {
+		for _, k := range []string{"server", "PostgreSQL", "NATS", "load generator", "tools", "others"} {
+			if v, ok := use[k]; ok && (k != "NATS" || v >= 0.005) { // the machine's NATS, idle unless -broker nats
 				if k == "load generator" && b.opts.profileDir != "" {
 					k = "load generator and in-process server"
 				}

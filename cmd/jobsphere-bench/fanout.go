@@ -151,10 +151,11 @@ func (s *subscribers) close(ctx context.Context) {
 func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 	o := b.opts
 	n, m := o.subscribers, o.fanoutEvents
-	env, err := b.phaseEnv(ctx, "fanout")
+	env, err := b.fanoutEnv(ctx)
 	if err != nil {
 		return err
 	}
+	rep.add("fanout", "realtime broker (-broker)", o.broker+": "+brokers[o.broker], "")
 	t, err := b.startServer(ctx, "fanout-setup", env)
 	if err != nil {
 		return err
@@ -303,13 +304,26 @@ func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 		rep.add("fanout", "delivery latency max", ms(latency[len(latency)-1]), "")
 	}
 	rep.add("fanout", "webhook round trip (sent → 200), p50 / p99", p50p99(roundTrip), "")
-	rep.add("fanout", "and after the webhook's 200 (commit → NOTIFY → subscriber; 0 when it came first), p50 / p99", p50p99(afterAnswer), "")
+	rep.add("fanout", "and after the webhook's 200 (commit → broker → subscriber; 0 when it came first), p50 / p99", p50p99(afterAnswer), "")
 	if heap != "" {
 		rep.section(heap)
 	}
 	rep.add("fanout", "CPU meanwhile (webhooks and deliveries); \"others\" are not this run's", cpu, "")
 	rep.add("fanout", "webhook errors / subscriber errors or closes", fmt.Sprintf("%d / %d", webhookErrs.Load(), subs.failures.Load()), goal("0 / 0", webhookErrs.Load() == 0 && subs.failures.Load() == 0))
 	return nil
+}
+
+// fanoutEnv is the fan-out server's environment for -broker: PostgreSQL
+// with LISTEN/NOTIFY or with NATS, or SQLite with its in-process broker.
+func (b *bench) fanoutEnv(ctx context.Context) (map[string]string, error) {
+	if b.opts.broker == "memory" {
+		return b.serverEnv(ctx, "", "fanout")
+	}
+	env, err := b.phaseEnv(ctx, "fanout")
+	if err == nil && b.opts.broker == "nats" {
+		env["NATS_URL"] = b.opts.natsURL
+	}
+	return env, err
 }
 
 func rateText(r float64) string {

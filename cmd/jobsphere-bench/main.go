@@ -11,9 +11,13 @@
 //	go run ./cmd/jobsphere-bench -only money,reads -duration 1m
 //	go run ./cmd/jobsphere-bench -only money,webhooks,fanout -profile /tmp/prof
 //	go run ./cmd/jobsphere-bench -only export -export-transactions 1000000
+//	go run ./cmd/jobsphere-bench -only fanout -broker nats
 //
 // PostgreSQL: $BENCH_DATABASE_URL, else $TEST_DATABASE_URL, else
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. The fan-out
+// phase's broker is -broker: postgres (LISTEN/NOTIFY, the default), nats
+// (NATS_URL: $BENCH_NATS_URL, else $TEST_NATS_URL, else
+// nats://127.0.0.1:4222) or memory (in-process, the server on SQLite).
 package main
 
 import (

@@ -25,21 +25,32 @@ type options struct {
 	// exportTransactions is the history the export phase downloads.
 	exportTransactions int
 	// costOps is how many of each operation the cost pass runs alone.
-	costOps       int
-	only          map[string]bool
-	pgbenchScale  int
-	pgbenchPath   string
-	bin           string
-	baseline      string
-	profileDir    string
-	coldStarts    int
-	keep          bool
-	quiet         float64
-	quietWait     time.Duration
-	serverEnv     map[string]string
-	databaseURL   string
-	progress      io.Writer
-	onlyRequested string
+	costOps      int
+	only         map[string]bool
+	pgbenchScale int
+	pgbenchPath  string
+	bin          string
+	baseline     string
+	profileDir   string
+	coldStarts   int
+	keep         bool
+	quiet        float64
+	quietWait    time.Duration
+	serverEnv    map[string]string
+	databaseURL  string
+	// broker is the fan-out phase's realtime broker (see brokers); natsURL
+	// the NATS server for "nats".
+	broker, natsURL string
+	progress        io.Writer
+	onlyRequested   string
+}
+
+// brokers are the realtime brokers the fan-out phase can run with, and
+// what each is.
+var brokers = map[string]string{
+	"postgres": "PostgreSQL LISTEN/NOTIFY",
+	"nats":     "NATS (NATS_URL)",
+	"memory":   "in-process (the server on SQLite, its embedded mode)",
 }
 
 // The phases, in the order they run. money runs pgbench too, for the
@@ -56,6 +67,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.subscribers, "subscribers", 10000, "websocket subscribers, one user each, on one server")
 	fs.IntVar(&o.fanoutEvents, "fanout-events", 1000, "deposit webhooks sent to as many subscribers during fan-out")
 	fs.Float64Var(&o.fanoutRate, "fanout-rate", 200, "fan-out webhooks per second (0: as fast as they go)")
+	fs.StringVar(&o.broker, "broker", "postgres", "the fan-out phase's realtime broker: postgres (LISTEN/NOTIFY), nats (NATS_URL: $BENCH_NATS_URL, else $TEST_NATS_URL, else "+defaultNATSURL+") or memory (in-process: that server on SQLite); other phases use -env NATS_URL=…")
 	fs.IntVar(&o.events, "events", 5000, "distinct webhook events for the ingestion phase (then each again as a duplicate)")
 	fs.IntVar(&o.exportTransactions, "export-transactions", 300_000, "transactions in the history the export phase downloads as CSV (GET /api/statements.csv)")
 	fs.IntVar(&o.costOps, "cost-ops", 100, "operations of each kind run alone to measure the server's statements, round trips and CPU per operation")
@@ -137,15 +149,22 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-coldstarts must be at least 1")
 	case o.baseline != "" && o.profileDir != "":
 		return nil, errors.New("-profile serves this build in-process: it cannot profile a -baseline too")
+	case brokers[o.broker] == "":
+		return nil, fmt.Errorf("-broker: unknown broker %q (brokers: memory, nats, postgres)", o.broker)
 	}
 	o.fanoutEvents = min(o.fanoutEvents, o.subscribers)
 	o.databaseURL = firstNonEmpty(getenv("BENCH_DATABASE_URL"), getenv("TEST_DATABASE_URL"), defaultDatabaseURL)
+	o.natsURL = firstNonEmpty(getenv("BENCH_NATS_URL"), getenv("TEST_NATS_URL"), defaultNATSURL)
 	return o, nil
 }
 
 // defaultDatabaseURL is the PostgreSQL the bench uses when the environment
 // names none (the test suite's default).
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// defaultNATSURL is the NATS server of -broker nats when the environment
+// names none (the test suite's default).
+const defaultNATSURL = "nats://127.0.0.1:4222"
 
 // firstNonEmpty returns the first non-empty string.
 func firstNonEmpty(s ...string) string {

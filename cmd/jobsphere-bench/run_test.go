@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobsphere/jobsphere/realtime/natstest"
 )
 
 // requirePostgres skips the test (fails it under CI=true) when the
@@ -84,6 +86,23 @@ func TestQuick(t *testing.T) {
 	}
 }
 
+// TestQuickFanoutBrokers runs the fan-out phase on NATS and in-process
+// (SQLite); TestQuick runs it on LISTEN/NOTIFY.
+func TestQuickFanoutBrokers(t *testing.T) {
+	requirePostgres(t)
+	natstest.Require(t)
+	for _, broker := range []string{"nats", "memory"} {
+		t.Run(broker, func(t *testing.T) {
+			table := runBench(t, "-quick", "-only", "fanout", "-broker", broker)
+			requireRows(t, table,
+				"| fanout | realtime broker (-broker) | "+broker+": ",
+				"| fanout | delivered (4 deposit webhooks, 4 users, full speed (64 at a time)) | 4 of 4 | all ✅ |",
+				"| fanout | webhook errors / subscriber errors or closes | 0 / 0 |",
+			)
+		})
+	}
+}
+
 // TestQuickProfile serves in-process and writes a CPU profile.
 func TestQuickProfile(t *testing.T) {
 	requirePostgres(t)
@@ -124,7 +143,13 @@ func TestOptions(t *testing.T) {
 	if o.databaseURL != defaultDatabaseURL {
 		t.Errorf("database URL %q", o.databaseURL)
 	}
+	if o.broker != "postgres" || o.natsURL != defaultNATSURL {
+		t.Errorf("broker %q on %q", o.broker, o.natsURL)
+	}
 	if _, err := parseOptions([]string{"b", "-only", "nope"}, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
 		t.Error("-only nope accepted")
+	}
+	if _, err := parseOptions([]string{"b", "-broker", "kafka"}, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
+		t.Error("-broker kafka accepted")
 	}
 }

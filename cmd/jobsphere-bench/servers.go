@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// serverEnv is the environment of a server on dbURL: PostgreSQL, Stripe
-// mode against stripe-mock with the bench's own webhook secret, cheap
-// password hashing, release approval on.
+// serverEnv is the environment of a server on dbURL (PostgreSQL; empty:
+// SQLite in its data directory), Stripe mode against stripe-mock with the
+// bench's own webhook secret, cheap password hashing, release approval on.
 func (b *bench) serverEnv(ctx context.Context, dbURL, name string) (map[string]string, error) {
 	stripeURL, err := b.stripeMock(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -57,7 +58,8 @@ func processRSS(pid int) (int64, error) {
 }
 
 // cpuSnapshot is the machine's CPU time and that of this run's processes
-// (the bench, its children, the PostgreSQL backends of its databases), in
+// (the bench, its children, the PostgreSQL backends of its databases, the
+// NATS servers), in
 // clock ticks, each process with what it is.
 type cpuSnapshot struct {
 	busy, irq, total int64
@@ -136,6 +138,9 @@ func takeCPU(dbPrefix, serverBin string) cpuSnapshot {
 		}
 		if _, ok := s.mine[pid]; !ok && strings.Contains(cmd, dbPrefix) {
 			s.mine[pid], s.what[pid] = t, "PostgreSQL"
+		}
+		if argv0, _, _ := strings.Cut(cmd, "\x00"); filepath.Base(argv0) == "nats-server" {
+			s.mine[pid], s.what[pid] = t, "NATS" // the machine's: perhaps not all of it this run's
 		}
 	}
 	return s

@@ -1,0 +1,403 @@
+package realtime_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/jobsphere/jobsphere/realtime"
+	"github.com/jobsphere/jobsphere/realtime/natstest"
+)
+
+// natsReplica is one simulated server process on NATS: its own
+// connection, its own broker.
+type natsReplica struct {
+	broker *realtime.NATS
+	logs   *logBuffer
+}
+
+func newNATS(t *testing.T, url string) *natsReplica {
+	t.Helper()
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := realtime.NewNATS(url, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	return &natsReplica{broker: b, logs: logs}
+}
+
+// rawNATS is a plain connection, to send what no broker would.
+func rawNATS(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	c, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// recvSkipping returns once want arrives on ch, failing if anything else
+// but the skippable events comes first.
+func recvSkipping(t *testing.T, ch <-chan realtime.Event, want realtime.Event, skippable ...realtime.Event) {
+	t.Helper()
+next:
+	for {
+		got := recv(t, ch)
+		if equal(got, want) {
+			return
+		}
+		for _, s := range skippable {
+			if equal(got, s) {
+				continue next
+			}
+		}
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func resync(topic string) realtime.Event {
+	return realtime.Event{Topic: topic, Kind: realtime.KindResync}
+}
+
+// waitFor polls cond until it holds, failing after guard.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within %s", what, guard)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNATSSubject(t *testing.T) {
+	for topic, want := range map[string]string{
+		"user:usr_01JABCdef-9": "jobsphere.events.user.usr_01JABCdef-9",
+		"admins":               "jobsphere.events.admins",
+		"a.b":                  "jobsphere.events.a%2Eb",
+		"a b*>":                "jobsphere.events.a%20b%2A%3E",
+		"user:":                "jobsphere.events.user.%",
+		"%":                    "jobsphere.events.%25",
+		"é":                    "jobsphere.events.%C3%A9",
+	} {
+		if got := realtime.NATSSubject(topic); got != want {
+			t.Errorf("NATSSubject(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}
+
+// TestNATSAcrossReplicas: two brokers on one NATS server deliver each
+// other's events, after commit and in order, and nothing else.
+func TestNATSAcrossReplicas(t *testing.T) {
+	url := natstest.Require(t)
+	client := openSQLite(t)
+	a, b := newNATS(t, url), newNATS(t, url)
+	tp := topic("x")
+
+	onA := subscribe(t, a.broker, tp)
+	onB := subscribe(t, b.broker, tp)
+	otherOnA := subscribe(t, a.broker, topic("other"))
+
+	// Commit: delivered on both replicas, in order, after the commit.
+	tx := txWith(t, client, b.broker, ev(tp, "DEPOSIT_SUCCEEDED", 1), ev(tp, "DEPOSIT_SUCCEEDED", 2))
+	// Sent outside the transaction, this one overtakes the transaction's.
+	publish(t, b.broker, ev(tp, "BEFORE_COMMIT", 0))
+	for _, ch := range []<-chan realtime.Event{onA, onB} {
+		recvWant(t, ch, ev(tp, "BEFORE_COMMIT", 0))
+	}
+	commit(t, tx)
+	for _, ch := range []<-chan realtime.Event{onA, onB} {
+		recvWant(t, ch, ev(tp, "DEPOSIT_SUCCEEDED", 1))
+		recvWant(t, ch, ev(tp, "DEPOSIT_SUCCEEDED", 2))
+	}
+
+	// Rollback: nothing.
+	if err := txWith(t, client, b.broker, ev(tp, "DEPOSIT_SUCCEEDED", 3)).Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	requireNothingMore(t, b.broker, tp, onA, onB)
+
+	// The other way round.
+	publish(t, a.broker, ev(tp, "FROM_A", 0))
+	for _, ch := range []<-chan realtime.Event{onA, onB} {
+		recvWant(t, ch, ev(tp, "FROM_A", 0))
+	}
+
+	// Foreign messages on the topic's subject are logged and skipped: one
+	// not JSON, one naming another topic than its subject's.
+	raw := rawNATS(t, url)
+	for _, payload := range []string{"not json", `{"topic":"` + topic("other") + `","kind":"K"}`} {
+		if err := raw.Publish(realtime.NATSSubject(tp), []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "logged twice", func() bool { return strings.Count(a.logs.String(), "ignoring malformed message") == 2 })
+	requireNothingMore(t, a.broker, tp, onA, onB)
+
+	// Another topic saw none of it.
+	requireNothingMore(t, a.broker, topic("other"), otherOnA)
+}
+
+// TestNATSRestart: the NATS server restarts under two replicas; every
+// subscriber gets a RESYNC once its replica is back, events flow again,
+// and each replica logged the disconnect and the reconnect.
+func TestNATSRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	client := openSQLite(t)
+	a, b := newNATS(t, srv.URL), newNATS(t, srv.URL)
+	tp, other := topic("x"), topic("other")
+	onA := subscribe(t, a.broker, tp)
+	otherOnA := subscribe(t, a.broker, other)
+	onB := subscribe(t, b.broker, tp)
+	publish(t, b.broker, ev(tp, "K", 1))
+	recvWant(t, onA, ev(tp, "K", 1))
+	recvWant(t, onB, ev(tp, "K", 1))
+
+	srv.Stop()
+	waitFor(t, "disconnected", func() bool { return !a.broker.Connected() && !b.broker.Connected() })
+	// Committed while NATS is down: it waits in B's reconnect buffer, and
+	// reaches the subscribers whose replica is back in time, before or
+	// after their RESYNC.
+	outage := ev(tp, "DURING_OUTAGE", 0)
+	commit(t, txWith(t, client, b.broker, outage))
+	srv.Restart()
+
+	recvSkipping(t, onA, resync(tp), outage)
+	recvSkipping(t, otherOnA, resync(other))
+	recvSkipping(t, onB, resync(tp), outage)
+	// Events flow again. (A replica that reconnected late may have
+	// resynced on the other's request too, and the buffered event may
+	// come now.)
+	publish(t, a.broker, ev(tp, "K", 2))
+	recvSkipping(t, onA, ev(tp, "K", 2), outage, resync(tp))
+	recvSkipping(t, onB, ev(tp, "K", 2), outage, resync(tp))
+	for _, r := range []*natsReplica{a, b} {
+		logs := r.logs.String()
+		for _, want := range []string{`level=WARN msg="realtime: disconnected from NATS`, `level=WARN msg="realtime: reconnected to NATS`} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("no %s in the log:\n%s", want, logs)
+			}
+		}
+	}
+}
+
+// proxy forwards TCP connections to a target; cut drops them all and
+// refuses new ones until restore, as a network partition of one replica
+// would.
+type proxy struct {
+	target, addr string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{target: target, addr: ln.Addr().String(), ln: ln}
+	go p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { io.Copy(u, c); u.Close() }()
+		go func() { io.Copy(c, u); c.Close() }()
+	}
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go p.serve(ln)
+}
+
+// TestNATSReplicaPartitioned: one replica (B) loses its connection while
+// the other (A) keeps its own. Events B wrote just before may be lost for
+// A's subscribers too, so when B is back they get a RESYNC. An event B
+// cannot send at all (here, with no reconnect buffer) is an error, and B's
+// own subscribers get a RESYNC at once.
+func TestNATSReplicaPartitioned(t *testing.T) {
+	srv := natstest.Start(t)
+	px := startProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
+	ctx := context.Background()
+	client := openSQLite(t)
+	restore := realtime.SetNATSReconnectBuffer(-1) // B's publishes fail while it is disconnected
+	b := newNATS(t, "nats://"+px.addr)
+	restore()
+	a := newNATS(t, srv.URL)
+	tp := topic("x")
+	onA := subscribe(t, a.broker, tp)
+	onB := subscribe(t, b.broker, tp)
+	publish(t, b.broker, ev(tp, "K", 1))
+	recvWant(t, onA, ev(tp, "K", 1))
+	recvWant(t, onB, ev(tp, "K", 1))
+
+	// A partition without publishing.
+	px.cut()
+	waitFor(t, "disconnected", func() bool { return !b.broker.Connected() })
+	px.restore(t)
+	recvWant(t, onA, resync(tp)) // B asked, A had not resynced since
+	recvWant(t, onB, resync(tp)) // B's own reconnect
+	requireNothingMore(t, b.broker, tp, onA, onB)
+
+	// A partition while B commits.
+	px.cut()
+	waitFor(t, "disconnected", func() bool { return !b.broker.Connected() })
+	if err := b.broker.Publish(ctx, ev(tp, "LOST", 0)); err == nil {
+		t.Fatal("Publish while disconnected without a buffer succeeded")
+	}
+	commit(t, txWith(t, client, b.broker, ev(tp, "LOST", 1)))
+	recvWant(t, onB, resync(tp)) // at once: B knows it lost it
+	if !strings.Contains(b.logs.String(), "committed events not sent") {
+		t.Errorf("the lost event is not logged:\n%s", b.logs)
+	}
+	px.restore(t)
+	recvWant(t, onA, resync(tp))
+	recvWant(t, onB, resync(tp))
+	requireNothingMore(t, b.broker, tp, onA, onB)
+}
+
+// TestNATSResyncRequests: a replica resyncs on another's request unless
+// it resynced since that replica's possible losses; it ignores its own
+// and malformed ones.
+func TestNATSResyncRequests(t *testing.T) {
+	srv := natstest.Start(t)
+	a := newNATS(t, srv.URL)
+	tp := topic("x")
+	onA := subscribe(t, a.broker, tp)
+	raw := rawNATS(t, srv.URL)
+	request := func(payload string) {
+		t.Helper()
+		if err := raw.Publish(realtime.NATSResyncSubject, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		if err := raw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Losses an hour ago, before A started: nothing to do.
+	request(`{"replica":"other","lostMillis":3600000}`)
+	// Losses up to now: resync.
+	request(`{"replica":"other","lostMillis":0}`)
+	recvWant(t, onA, resync(tp))
+	// A's own, and garbage.
+	request(`{"replica":"` + a.broker.ID() + `","lostMillis":0}`)
+	request(`garbage`)
+	waitFor(t, "logged", func() bool { return strings.Contains(a.logs.String(), "malformed resync request") })
+	requireNothingMore(t, a.broker, tp, onA)
+}
+
+// TestNATSCloseDrains: events published just before Close still go out
+// (as many as a subscription holds unread).
+func TestNATSCloseDrains(t *testing.T) {
+	url := natstest.Require(t)
+	a := newNATS(t, url)
+	b, err := realtime.NewNATS(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := topic("x")
+	onA := subscribe(t, a.broker, tp)
+	for i := range realtime.SubscriptionBuffer {
+		publish(t, b, ev(tp, "K", i))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range realtime.SubscriptionBuffer {
+		if got := recv(t, onA); !equal(got, ev(tp, "K", i)) {
+			t.Fatalf("event %d: got %+v", i, got)
+		}
+	}
+}
+
+func TestNATSUnreachable(t *testing.T) {
+	defer realtime.SetConnectTimeout(300 * time.Millisecond)()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "nats://" + ln.Addr().String()
+	ln.Close() // nobody listens there now
+	base := runtime.NumGoroutine()
+	start := time.Now()
+	_, err = realtime.NewNATS(closed, nil)
+	if err == nil || !strings.Contains(err.Error(), "no connection to NATS after 300ms") {
+		t.Fatalf("NewNATS = %v, want an error saying no connection was made", err)
+	}
+	if d := time.Since(start); d > guard {
+		t.Fatalf("NewNATS took %s", d)
+	}
+	if _, err := realtime.NewNATS("nats://[::1", nil); err == nil {
+		t.Fatal("NewNATS accepted a malformed URL")
+	}
+	settleGoroutines(t, base)
+}
+
+// TestNATSPublishAfterClose: publishing on a closed broker says so.
+func TestNATSPublishAfterClose(t *testing.T) {
+	b := newNATS(t, natstest.Require(t)).broker
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(context.Background(), ev(topic("x"), "K", 0)); !errors.Is(err, realtime.ErrClosed) {
+		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
