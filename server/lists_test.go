@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
@@ -219,5 +220,29 @@ func TestListsLoadEdgesWithThePage(t *testing.T) {
 				t.Errorf("a stranger sees a job as %+v, want nothing of its parties'", j)
 			}
 		}
+	})
+}
+
+// TestConnectionsDefaultPage: a connection asked without first or last
+// gives a page of DefaultPageSize, however it is asked (a null variable, in
+// a fragment); a size out of range refuses the operation.
+func TestConnectionsDefaultPage(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		admin := srv.Admin(t)
+		for range graph.DefaultPageSize {
+			srv.Register(t, "CUSTOMER")
+		}
+		ac := srv.Client(admin.AccessToken)
+		var out map[string]struct{ Edges []struct{ Node struct{ ID string } } }
+		ac.MustDo(t, `query($n: Int) { plain: users { edges { node { id } } } nulled: users(first: $n) { edges { node { id } } }
+			...inFragment admin: users(search: "admin") { edges { node { id } } } }
+			fragment inFragment on Query { fragment: users { edges { node { id } } } }`, map[string]any{"n": nil}, &out)
+		for alias, want := range map[string]int{"plain": graph.DefaultPageSize, "nulled": graph.DefaultPageSize, "fragment": graph.DefaultPageSize, "admin": 1} {
+			if got := len(out[alias].Edges); got != want {
+				t.Errorf("%s: %d users, want %d", alias, got, want)
+			}
+		}
+		ac.Do(t, `query($n: Int) { users(first: $n) { totalCount } }`, map[string]any{"n": graph.MaxPageSize + 1}).RequireError(t, "BAD_USER_INPUT")
 	})
 }
