@@ -234,7 +234,9 @@ func TestConnectionsDefaultPage(t *testing.T) {
 			srv.Register(t, "CUSTOMER")
 		}
 		ac := srv.Client(admin.AccessToken)
-		var out map[string]struct{ Edges []struct{ Node struct{ ID string } } }
+		var out map[string]struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 		ac.MustDo(t, `query($n: Int) { plain: users { edges { node { id } } } nulled: users(first: $n) { edges { node { id } } }
 			...inFragment admin: users(search: "admin") { edges { node { id } } } }
 			fragment inFragment on Query { fragment: users { edges { node { id } } } }`, map[string]any{"n": nil}, &out)
