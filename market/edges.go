@@ -168,27 +168,17 @@ func (s *Service) ContractOffer(ctx context.Context, v auth.Viewer, c *ent.Contr
 		return nil, nil
 	}
 	return batch.Load(ctx, "offer", c, func(ctx context.Context, contracts []*ent.Contract) ([]*ent.Offer, error) {
-		var ids []pulid.ID
-		for _, c := range contracts {
-			if c.OfferID != nil {
-				ids = append(ids, *c.OfferID)
+		offers, err := referenced(contracts, func(c *ent.Contract) *pulid.ID { return c.OfferID }, func(ids []pulid.ID) ([]*ent.Offer, error) {
+			q, err := s.client.Offer.Query().Where(offer.IDIn(ids...)).CollectFields(ctx)
+			if err != nil {
+				return nil, err
 			}
-		}
-		q, err := s.client.Offer.Query().Where(offer.IDIn(ids...)).CollectFields(ctx)
-		if err != nil {
-			return nil, err
-		}
-		offers, err := q.All(ctx)
+			return q.All(ctx)
+		}, func(o *ent.Offer) pulid.ID { return o.ID })
 		if err != nil {
 			return nil, fmt.Errorf("read offers of contracts: %w", err)
 		}
-		byID := byID(offers, func(o *ent.Offer) pulid.ID { return o.ID })
-		return answers(contracts, func(c *ent.Contract) *ent.Offer {
-			if c.OfferID == nil {
-				return nil
-			}
-			return byID[*c.OfferID]
-		}), nil
+		return offers, nil
 	})
 }
 
@@ -218,27 +208,17 @@ func (s *Service) LatestProposal(ctx context.Context, d *ent.Dispute) (*ent.Sett
 		return nil, nil
 	}
 	return batch.Load(ctx, "latest proposal", d, func(ctx context.Context, disputes []*ent.Dispute) ([]*ent.SettlementProposal, error) {
-		var ids []pulid.ID
-		for _, d := range disputes {
-			if d.LatestProposalID != nil {
-				ids = append(ids, *d.LatestProposalID)
+		proposals, err := referenced(disputes, func(d *ent.Dispute) *pulid.ID { return d.LatestProposalID }, func(ids []pulid.ID) ([]*ent.SettlementProposal, error) {
+			q, err := s.client.SettlementProposal.Query().Where(settlementproposal.IDIn(ids...)).CollectFields(ctx)
+			if err != nil {
+				return nil, err
 			}
-		}
-		q, err := s.client.SettlementProposal.Query().Where(settlementproposal.IDIn(ids...)).CollectFields(ctx)
-		if err != nil {
-			return nil, err
-		}
-		proposals, err := q.All(ctx)
+			return q.All(ctx)
+		}, func(p *ent.SettlementProposal) pulid.ID { return p.ID })
 		if err != nil {
 			return nil, fmt.Errorf("read settlement proposals: %w", err)
 		}
-		byID := byID(proposals, func(p *ent.SettlementProposal) pulid.ID { return p.ID })
-		return answers(disputes, func(d *ent.Dispute) *ent.SettlementProposal {
-			if d.LatestProposalID == nil {
-				return nil
-			}
-			return byID[*d.LatestProposalID]
-		}), nil
+		return proposals, nil
 	})
 }
 
@@ -331,6 +311,28 @@ func (s *Service) contractsWith(ctx context.Context, contracts []*ent.Contract, 
 
 func jobIDs(jobs []*ent.Job) []pulid.ID {
 	return answers(jobs, func(j *ent.Job) pulid.ID { return j.ID })
+}
+
+// referenced answers, for each object, the one its ref names (nil for
+// none): read reads them by their ids, id is their id.
+func referenced[T, R any](objs []*T, ref func(*T) *pulid.ID, read func([]pulid.ID) ([]*R, error), id func(*R) pulid.ID) ([]*R, error) {
+	var ids []pulid.ID
+	for _, o := range objs {
+		if r := ref(o); r != nil {
+			ids = append(ids, *r)
+		}
+	}
+	found, err := read(ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := byID(found, id)
+	return answers(objs, func(o *T) *R {
+		if r := ref(o); r != nil {
+			return byID[*r]
+		}
+		return nil
+	}), nil
 }
 
 func byID[T any](objs []T, id func(T) pulid.ID) map[pulid.ID]T {
