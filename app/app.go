@@ -26,6 +26,7 @@ import (
 	"github.com/jobsphere/jobsphere/app/database"
 	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/batch"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/graph"
@@ -79,6 +80,7 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		}
 		return nil, err
 	}
+	recordGroups(client)
 	app := &App{
 		Config: cfg, Logger: server.WithRequestContext(logger), DB: db, Client: client, Registry: prometheus.NewRegistry(),
 		Tracing: tp,
@@ -89,6 +91,17 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		return nil, errors.Join(err, app.Close())
 	}
 	return app, nil
+}
+
+// recordGroups has the client note, in a GraphQL response's scope, which
+// objects each query read together, for the types whose GraphQL edges the
+// services read per list (package batch).
+func recordGroups(client *ent.Client) {
+	client.Job.Intercept(batch.Recorder[ent.Job]())
+	client.Contract.Intercept(batch.Recorder[ent.Contract]())
+	client.Dispute.Intercept(batch.Recorder[ent.Dispute]())
+	client.DisputeMessage.Intercept(batch.Recorder[ent.DisputeMessage]())
+	client.User.Intercept(batch.Recorder[ent.User]())
 }
 
 func (a *App) build(ctx context.Context) error {

@@ -59,7 +59,7 @@ func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error
 
 // Rating is the resolver for the rating field.
 func (r *userResolver) Rating(ctx context.Context, obj *ent.User) (*market.RatingSummary, error) {
-	return r.Market.Rating(ctx, obj.ID)
+	return r.Market.Rating(ctx, obj)
 }
 
 // Mutation returns generated.MutationResolver implementation.

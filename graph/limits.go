@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -137,12 +138,16 @@ const (
 	MaxPageSize     = 100
 )
 
-// PageSizes enforces the page sizes before a connection's resolver runs.
+// PageSizes enforces the page sizes once per operation, before any
+// resolver runs: a size out of range refuses the operation, and a
+// connection field asked without first or last is given first:
+// DefaultPageSize in a copy of the document (the parsed one is cached and
+// shared), so resolvers see it as if the client had sent it.
 type PageSizes struct{}
 
 var _ interface {
 	graphql.HandlerExtension
-	graphql.FieldInterceptor
+	graphql.OperationContextMutator
 } = PageSizes{}
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -151,26 +156,131 @@ func (PageSizes) ExtensionName() string { return "PageSizes" }
 // Validate implements graphql.HandlerExtension.
 func (PageSizes) Validate(graphql.ExecutableSchema) error { return nil }
 
-// InterceptField implements graphql.FieldInterceptor.
-func (PageSizes) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || fc.Field.Definition == nil || !isConnectionField(fc.Field.Definition) {
-		return next(ctx)
+// MutateOperationContext implements graphql.OperationContextMutator.
+func (PageSizes) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Doc == nil {
+		return nil
 	}
-	first, _ := fc.Args["first"].(*int)
-	last, _ := fc.Args["last"].(*int)
-	for _, n := range []*int{first, last} {
-		if n != nil && (*n < 0 || *n > MaxPageSize) {
-			return nil, &jobsphere.Error{Code: jobsphere.BadUserInput,
-				Message: fmt.Sprintf("Page size must be between 0 and %d", MaxPageSize),
-				Fields:  []jobsphere.FieldError{{Field: "first", Message: fmt.Sprintf("Page size must be between 0 and %d", MaxPageSize)}}}
+	p := pager{vars: oc.Variables, fragments: map[string]*ast.FragmentDefinition{}}
+	set, changed := p.paged(oc.Operation.SelectionSet)
+	if p.err != nil {
+		return p.err
+	}
+	if !changed && len(p.fragments) == 0 {
+		return nil
+	}
+	op := *oc.Operation
+	op.SelectionSet = set
+	doc := *oc.Doc
+	doc.Operations = make(ast.OperationList, len(oc.Doc.Operations))
+	for i, o := range oc.Doc.Operations {
+		if o == oc.Operation {
+			o = &op
+		}
+		doc.Operations[i] = o
+	}
+	doc.Fragments = make(ast.FragmentDefinitionList, len(oc.Doc.Fragments))
+	for i, f := range oc.Doc.Fragments {
+		if paged := p.fragments[f.Name]; paged != nil {
+			f = paged
+		}
+		doc.Fragments[i] = f
+	}
+	oc.Operation, oc.Doc = &op, &doc
+	return nil
+}
+
+// pager checks the page sizes of a selection set and gives the connection
+// fields without one the default, copying what it changes.
+type pager struct {
+	vars      map[string]any
+	fragments map[string]*ast.FragmentDefinition // fragments it changed, by name
+	visiting  map[string]bool
+	err       *gqlerror.Error
+}
+
+func (p *pager) paged(set ast.SelectionSet) (ast.SelectionSet, bool) {
+	var out ast.SelectionSet
+	for i, sel := range set {
+		changed := sel
+		switch sel := sel.(type) {
+		case *ast.Field:
+			if f, ok := p.field(sel); ok {
+				changed = f
+			}
+		case *ast.InlineFragment:
+			if inner, ok := p.paged(sel.SelectionSet); ok {
+				copied := *sel
+				copied.SelectionSet = inner
+				changed = &copied
+			}
+		case *ast.FragmentSpread:
+			p.fragment(sel)
+		}
+		if changed != sel && out == nil {
+			out = append(ast.SelectionSet{}, set[:i]...)
+		}
+		if out != nil {
+			out = append(out, changed)
 		}
 	}
-	if first == nil && last == nil {
-		n := DefaultPageSize
-		fc.Args["first"] = &n
+	if out == nil {
+		return set, false
 	}
-	return next(ctx)
+	return out, true
+}
+
+// field checks one field and its selection.
+func (p *pager) field(f *ast.Field) (*ast.Field, bool) {
+	inner, changed := p.paged(f.SelectionSet)
+	args := f.Arguments
+	if f.Definition != nil && isConnectionField(f.Definition) {
+		values := f.ArgumentMap(p.vars)
+		asked := false
+		for _, name := range []string{"first", "last"} {
+			n, ok := pageArg(values[name])
+			asked = asked || ok
+			if ok && (n < 0 || n > MaxPageSize) && p.err == nil {
+				msg := fmt.Sprintf("Page size must be between 0 and %d", MaxPageSize)
+				p.err = &gqlerror.Error{Message: msg, Path: ast.Path{ast.PathName(f.Alias)},
+					Err: &jobsphere.Error{Code: jobsphere.BadUserInput, Message: msg, Fields: []jobsphere.FieldError{{Field: name, Message: msg}}}}
+			}
+		}
+		if !asked {
+			// In place of a first: $n whose variable is null or missing.
+			args = ast.ArgumentList{{Name: "first", Value: &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(DefaultPageSize)}}}
+			for _, a := range f.Arguments {
+				if a.Name != "first" {
+					args = append(args, a)
+				}
+			}
+			changed = true
+		}
+	}
+	if !changed {
+		return f, false
+	}
+	copied := *f
+	copied.SelectionSet, copied.Arguments = inner, args
+	return &copied, true
+}
+
+// fragment checks a fragment once per operation, and notes its copy when
+// it changed.
+func (p *pager) fragment(spread *ast.FragmentSpread) {
+	def := spread.Definition
+	if def == nil || p.visiting[def.Name] || p.fragments[def.Name] != nil {
+		return
+	}
+	if p.visiting == nil {
+		p.visiting = map[string]bool{}
+	}
+	p.visiting[def.Name] = true
+	if set, ok := p.paged(def.SelectionSet); ok {
+		copied := *def
+		copied.SelectionSet = set
+		p.fragments[def.Name] = &copied
+	}
 }
 
 func isConnectionField(def *ast.FieldDefinition) bool {

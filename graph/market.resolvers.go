@@ -38,12 +38,12 @@ func (r *deliveryResolver) Attachments(ctx context.Context, obj *market.Delivery
 
 // Offer is the resolver for the offer field.
 func (r *jobResolver) Offer(ctx context.Context, obj *ent.Job) (*ent.Offer, error) {
-	return r.Market.LiveOffer(ctx, viewer(ctx), obj.ID)
+	return r.Market.LiveOffer(ctx, viewer(ctx), obj)
 }
 
 // Contract is the resolver for the contract field.
 func (r *jobResolver) Contract(ctx context.Context, obj *ent.Job) (*ent.Contract, error) {
-	return r.Market.ContractOfJob(ctx, viewer(ctx), obj.ID)
+	return r.Market.ContractOfJob(ctx, viewer(ctx), obj)
 }
 
 // Applications is the resolver for the applications field.

@@ -155,47 +155,6 @@ func distinct(ids []pulid.ID) []pulid.ID {
 	return out
 }
 
-// Delivery returns a job's latest delivery for its parties and admins;
-// nil for others and before a delivery.
-func (s *Service) Delivery(ctx context.Context, v auth.Viewer, j *ent.Job) (*Delivery, error) {
-	if j.DeliveredAt == nil || !maySeeDelivery(v, j) {
-		return nil, nil
-	}
-	d := &Delivery{Note: j.DeliveryNote, DeliveredAt: *j.DeliveredAt, Attachments: []*ent.Media{}}
-	if len(j.DeliveryMediaIds) == 0 {
-		return d, nil
-	}
-	attachments, err := s.mediaInOrder(ctx, j.DeliveryMediaIds)
-	if err != nil {
-		return nil, fmt.Errorf("read attachments of job %s: %w", j.ID, err)
-	}
-	d.Attachments = attachments
-	return d, nil
-}
-
-// mediaInOrder reads uploads by id, in the order of ids (ids of files no
-// longer there are left out).
-func (s *Service) mediaInOrder(ctx context.Context, ids []pulid.ID) ([]*ent.Media, error) {
-	out := []*ent.Media{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	records, err := s.client.Media.Query().Where(media.IDIn(ids...)).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read media: %w", err)
-	}
-	byID := make(map[pulid.ID]*ent.Media, len(records))
-	for _, m := range records {
-		byID[m.ID] = m
-	}
-	for _, id := range ids {
-		if m := byID[id]; m != nil {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
-
 // AutoRelease completes, as completeJob would, every delivered job whose
 // customer neither completed it nor disputed it by its autoReleaseAt: a
 // release request, approved by an admin when REQUIRE_RELEASE_APPROVAL is

@@ -677,33 +677,6 @@ func (s *Service) Disputes(ctx context.Context, v auth.Viewer, status *dispute.S
 	return q.Paginate(ctx, p.After, p.First, p.Before, p.Last, ent.WithDisputeOrder(oldestDisputes))
 }
 
-// ContractDispute is a contract's open dispute, else its latest, for the
-// contract's parties and admins; nil when it has none.
-func (s *Service) ContractDispute(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Dispute, error) {
-	if !v.Is(c.CustomerID, c.ContractorID) {
-		return nil, nil
-	}
-	d, err := s.client.Dispute.Query().Where(dispute.ContractID(c.ID)).
-		Order(ent.Desc(dispute.FieldCreatedAt), ent.Desc(dispute.FieldID)).First(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return d, err
-}
-
-// LatestProposal is a dispute's newest settlement proposal, if any.
-func (s *Service) LatestProposal(ctx context.Context, d *ent.Dispute) (*ent.SettlementProposal, error) {
-	if d.LatestProposalID == nil {
-		return nil, nil
-	}
-	return s.client.SettlementProposal.Get(ctx, *d.LatestProposalID)
-}
-
-// MessageAttachments are a dispute message's uploads, in their order.
-func (s *Service) MessageAttachments(ctx context.Context, m *ent.DisputeMessage) ([]*ent.Media, error) {
-	return s.mediaInOrder(ctx, m.MediaIds)
-}
-
 // DisputeFeed delivers the viewer's disputes (every dispute for admins) as
 // they change; one dispute's when disputeID is set.
 func (s *Service) DisputeFeed(ctx context.Context, v auth.Viewer, disputeID *pulid.ID) (<-chan *ent.Dispute, error) {

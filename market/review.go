@@ -23,22 +23,6 @@ type RatingSummary struct {
 	Count   int
 }
 
-// Rating summarises the reviews a contractor received.
-func (s *Service) Rating(ctx context.Context, contractorID pulid.ID) (*RatingSummary, error) {
-	var rows []struct {
-		Count   int     `json:"count"`
-		Average float64 `json:"average"`
-	}
-	err := s.client.Review.Query().
-		Where(review.FreelancerID(contractorID)).
-		Aggregate(ent.As(ent.Count(), "count"), ent.As(ent.Mean(review.FieldRating), "average")).
-		Scan(ctx, &rows)
-	if err != nil || len(rows) == 0 {
-		return &RatingSummary{}, err
-	}
-	return &RatingSummary{Average: rows[0].Average, Count: rows[0].Count}, nil
-}
-
 // RateInput is a customer's review of the contractor of a contract.
 type RateInput struct {
 	ContractID  pulid.ID
@@ -90,12 +74,4 @@ func (s *Service) Reviews(ctx context.Context, freelancerID pulid.ID, first *int
 		Paginate(ctx, after, first, nil, nil, ent.WithReviewOrder(&ent.ReviewOrder{
 			Direction: entgql.OrderDirectionDesc, Field: ent.DefaultReviewOrder.Field,
 		}))
-}
-
-// ContractOffer is a contract's offer, for the contract's parties.
-func (s *Service) ContractOffer(ctx context.Context, v auth.Viewer, c *ent.Contract) (*ent.Offer, error) {
-	if c.OfferID == nil || !v.Is(c.CustomerID, c.ContractorID) {
-		return nil, nil
-	}
-	return s.client.Offer.Get(ctx, *c.OfferID)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/jobsphere/jobsphere/auth"
+	"github.com/jobsphere/jobsphere/batch"
 	"github.com/jobsphere/jobsphere/config"
 	"github.com/jobsphere/jobsphere/graph"
 	"github.com/jobsphere/jobsphere/graph/generated"
@@ -50,6 +51,7 @@ func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Serv
 	srv.Use(graph.DepthLimit{Max: cfg.GraphQLMaxDepth})
 	srv.Use(graph.IntrospectionLimit{Max: 3})
 	srv.Use(graph.PageSizes{})
+	srv.Use(batch.PerResponse{})
 	srv.SetErrorPresenter(graph.ErrorPresenter(logger))
 	srv.SetRecoverFunc(graph.RecoverFunc(logger))
 	return srv
