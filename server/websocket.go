@@ -225,6 +225,7 @@ type socket struct {
 	waiting     bool                 // the reader waits for the client's next message
 	closeCode   websocket.StatusCode // 0 until the socket is closed
 	closeReason string
+	woken       bool                  // closed while the reader waited: it starts the close handshake
 	operations  map[string]*operation // started and not yet ended
 }
 
@@ -232,14 +233,16 @@ type socket struct {
 // waits for each message in its buffer, which takes little stack, and
 // reads and handles it on a goroutine of its own, waited for: the reader,
 // which an idle socket keeps parked, then needs no more than the
-// goroutine's smallest stack. Only the reader reads the connection, so
-// the websocket library's close handshake, which reads the client's
-// answer, starts once it is done.
+// goroutine's smallest stack.
 func (s *socket) serve() {
 	defer func() {
 		s.close(closeNormal, "terminated") // whatever ended the reading ends the socket
-		_ = s.netConn.SetReadDeadline(time.Time{})
-		go s.conn.Close(s.closeCode, s.closeReason) //nolint:errcheck // the socket is gone either way
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.woken {
+			_ = s.netConn.SetReadDeadline(time.Time{})
+			s.handshake()
+		}
 	}()
 	if !s.t.sockets.add(s) {
 		return
@@ -434,8 +437,12 @@ func (s *socket) connectionError(msg string) {
 	}
 }
 
-// close ends the socket, once, whoever asks first: every operation
-// stops, and the reader wakes up and hands over to the close handshake.
+// close ends the socket, once, whoever asks first: every operation stops,
+// and the close handshake starts. The handshake reads the client's
+// answer, and the reader's buffer is not to be read by two: a reader
+// waiting in it is woken (a read deadline in the past) and starts the
+// handshake once it has stopped; one reading a message through the
+// websocket library leaves it to the library, which takes turns.
 func (s *socket) close(code websocket.StatusCode, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -445,8 +452,17 @@ func (s *socket) close(code websocket.StatusCode, reason string) {
 	s.closeCode, s.closeReason = code, reason
 	s.cancel()
 	if s.waiting {
+		s.woken = true
 		_ = s.netConn.SetReadDeadline(time.Unix(1, 0))
+		return
 	}
+	s.handshake()
+}
+
+// handshake runs the close handshake in the background: the websocket
+// library waits up to 10 s for the client's answer. Called with s.mu held.
+func (s *socket) handshake() {
+	go s.conn.Close(s.closeCode, s.closeReason) //nolint:errcheck // the socket is gone either way
 }
 
 // write sends msg; a client that cannot take it loses the socket.
