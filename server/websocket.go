@@ -56,7 +56,7 @@ const (
 	// which it holds as long as it is open: an idle socket's cost is
 	// mostly these. Messages larger than that are read and written in
 	// pieces.
-	websocketBuffer = 512
+	websocketBuffer = 256
 	// writeTimeout bounds one message's write; a client that takes no
 	// more of it by then is disconnected.
 	writeTimeout = 10 * time.Second
@@ -151,8 +151,9 @@ func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec gra
 		protocol = transportWS
 	}
 	// The request's values (its id, client address, viewer…) but not its
-	// end: net/http cancels it once this handler returns.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	// end: net/http cancels it once this handler returns. Closing the
+	// socket cancels its operations, each.
+	ctx := context.WithoutCancel(r.Context())
 	s := &socket{
 		t:           t,
 		conn:        conn,
@@ -161,7 +162,6 @@ func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec gra
 		protocol:    protocol,
 		exec:        exec,
 		ctx:         ctx,
-		cancel:      cancel,
 		headerToken: r.Header.Get("Authorization") != "",
 		operations:  map[string]*operation{},
 	}
@@ -208,10 +208,10 @@ type socket struct {
 	protocol    *wsProtocol
 	exec        graphql.GraphExecutor
 	ctx         context.Context // the socket's: every operation runs under it
-	cancel      context.CancelFunc
-	headerToken bool // the upgrade request had an Authorization header
+	headerToken bool            // the upgrade request had an Authorization header
 
 	writeMu  sync.Mutex   // one message at a time
+	slot     int          // its turn for keep-alives, in t.sockets
 	ready    atomic.Bool  // initialised: keep-alives go out
 	pingSent atomic.Int64 // when the unanswered ping went out (UnixNano); 0: no pong due
 
@@ -450,13 +450,21 @@ func (s *socket) close(code websocket.StatusCode, reason string) {
 		return
 	}
 	s.closeCode, s.closeReason = code, reason
-	s.cancel()
+	for _, op := range s.operations {
+		op.cancel()
+	}
 	if s.waiting {
 		s.woken = true
 		_ = s.netConn.SetReadDeadline(time.Unix(1, 0))
 		return
 	}
 	s.handshake()
+}
+
+func (s *socket) closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeCode != 0
 }
 
 // handshake runs the close handshake in the background: the websocket
@@ -534,6 +542,10 @@ type operation struct {
 // socket runs as many as it may.
 func (s *socket) start(msg wsMessage, start time.Time) {
 	s.mu.Lock()
+	if s.closeCode != 0 {
+		s.mu.Unlock()
+		return
+	}
 	_, inUse := s.operations[msg.ID]
 	full := len(s.operations) >= s.t.maxSubscriptions
 	var op *operation
@@ -692,7 +704,7 @@ func (s *socket) guard(op *operation, step func() bool) (ok bool) {
 // result sends one of op's results; false when op is over instead (its
 // socket closed).
 func (s *socket) result(op *operation, resp *graphql.Response) bool {
-	if s.ctx.Err() != nil {
+	if s.closed() {
 		return false
 	}
 	s.sendResponse(op.id, resp)
@@ -713,7 +725,7 @@ func (s *socket) end(op *operation) {
 		// it: a cancelled operation's handler returns nil at once.
 		op.responses(op.resultCtx)
 	}
-	if s.ctx.Err() == nil {
+	if !s.closed() {
 		s.write(wsMessage{ID: op.id, Type: "complete"})
 	}
 }

@@ -13,10 +13,14 @@ import (
 
 // keepAliveInterval is how often every open socket is sent its protocol's
 // keep-alive: "ka" on graphql-ws, "ping" on graphql-transport-ws, whose
-// client must answer "pong" within pongTimeout or is disconnected.
+// client must answer "pong" within pongTimeout or is disconnected. The
+// sockets are spread over keepAliveSlots turns of the interval, so that
+// keep-alives and their answers come at an even pace rather than all at
+// once.
 const (
 	keepAliveInterval = 15 * time.Second
 	pongTimeout       = 2 * keepAliveInterval
+	keepAliveSlots    = 15
 )
 
 // socketSet is the open websockets of one server: counted for the
@@ -26,14 +30,19 @@ type socketSet struct {
 	open prometheus.Gauge
 
 	mu       sync.Mutex
-	sockets  map[*socket]struct{}
-	draining bool // no socket is added any more
-	pinging  bool // keepAlive runs
+	slots    [keepAliveSlots]map[*socket]struct{} // the sockets, by their turn for keep-alives
+	next     int                                  // the slot the next socket joins
+	draining bool                                 // no socket is added any more
+	pinging  bool                                 // keepAlive runs
 	wg       sync.WaitGroup
 }
 
 func newSocketSet(open prometheus.Gauge) *socketSet {
-	return &socketSet{open: open, sockets: map[*socket]struct{}{}}
+	set := &socketSet{open: open}
+	for i := range set.slots {
+		set.slots[i] = map[*socket]struct{}{}
+	}
+	return set
 }
 
 // add counts s among the open sockets, unless the server is shutting down.
@@ -43,7 +52,8 @@ func (set *socketSet) add(s *socket) bool {
 	if set.draining {
 		return false
 	}
-	set.sockets[s] = struct{}{}
+	s.slot, set.next = set.next, (set.next+1)%keepAliveSlots
+	set.slots[s.slot][s] = struct{}{}
 	set.wg.Add(1)
 	set.open.Inc()
 	if !set.pinging {
@@ -56,24 +66,25 @@ func (set *socketSet) add(s *socket) bool {
 func (set *socketSet) remove(s *socket) {
 	set.mu.Lock()
 	defer set.mu.Unlock()
-	delete(set.sockets, s)
+	delete(set.slots[s.slot], s)
 	set.open.Dec()
 	set.wg.Done()
 }
 
-// keepAlive sends each open socket its keep-alive every keepAliveInterval,
-// until none is left open.
+// keepAlive sends the sockets of one slot their keep-alive at each turn,
+// every slot once per keepAliveInterval, until no socket is left open.
 func (set *socketSet) keepAlive() {
-	ticker := time.NewTicker(keepAliveInterval)
+	ticker := time.NewTicker(keepAliveInterval / keepAliveSlots)
 	defer ticker.Stop()
-	for now := range ticker.C {
+	for turn := 0; ; turn = (turn + 1) % keepAliveSlots {
+		now := <-ticker.C
 		set.mu.Lock()
-		if len(set.sockets) == 0 {
+		if set.count() == 0 {
 			set.pinging = false
 			set.mu.Unlock()
 			return
 		}
-		sockets := slices.Collect(maps.Keys(set.sockets))
+		sockets := slices.Collect(maps.Keys(set.slots[turn]))
 		set.mu.Unlock()
 		for _, s := range sockets {
 			s.keepAlive(now)
@@ -81,12 +92,24 @@ func (set *socketSet) keepAlive() {
 	}
 }
 
+// count is how many sockets are open. Called with set.mu held.
+func (set *socketSet) count() int {
+	n := 0
+	for _, slot := range set.slots {
+		n += len(slot)
+	}
+	return n
+}
+
 // drain closes every open socket, each with a close frame, and refuses new
 // ones; it returns once they are all closed, or when ctx ends.
 func (set *socketSet) drain(ctx context.Context) error {
 	set.mu.Lock()
 	set.draining = true
-	sockets := slices.Collect(maps.Keys(set.sockets))
+	var sockets []*socket
+	for _, slot := range set.slots {
+		sockets = slices.AppendSeq(sockets, maps.Keys(slot))
+	}
 	set.mu.Unlock()
 	for _, s := range sockets {
 		s.close(closeNormal, "terminated")
