@@ -53,9 +53,8 @@ const (
 	// socket with 1009.
 	maxWebsocketMessage = 1 << 20
 	// websocketBuffer is the size of a socket's read and write buffers,
-	// which it holds as long as it is open: an idle socket's cost is
-	// mostly these. Messages larger than that are read and written in
-	// pieces.
+	// which it holds as long as it is open (net/http's are 4 KiB each).
+	// Larger messages are read and written in pieces.
 	websocketBuffer = 256
 	// writeTimeout bounds one message's write; a client that takes no
 	// more of it by then is disconnected.
