@@ -28,7 +28,7 @@ type Memory struct {
 
 type subscription struct {
 	topic string
-	ch    chan Event
+	r     Receiver
 	stop  func() bool // unregisters the context.AfterFunc; set under Memory.mu
 	// lagging is set when an event or a resync could not be delivered: the
 	// subscriber is owed a KindResync event.
@@ -78,18 +78,42 @@ func (m *Memory) PublishTx(_ context.Context, tx *ent.Tx, ev Event) error {
 // is closed and the subscription forgotten. A ctx already ended gives a
 // closed channel. While it waits, a subscription holds no goroutine.
 func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan Event, error) {
-	if topic == "" {
-		return nil, ErrNoTopic
+	ch := make(chan Event, SubscriptionBuffer)
+	if err := m.Receive(ctx, topic, channelReceiver(ch)); err != nil {
+		return nil, err
 	}
-	s := &subscription{topic: topic, ch: make(chan Event, SubscriptionBuffer)}
+	return ch, nil
+}
+
+// channelReceiver is a subscription's buffered channel.
+type channelReceiver chan Event
+
+func (ch channelReceiver) Offer(ev Event) bool {
+	select {
+	case ch <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+func (ch channelReceiver) Close() { close(ch) }
+
+// Receive offers the events of topic to r until ctx ends, when r is closed
+// and the subscription forgotten. A ctx already ended closes r at once.
+func (m *Memory) Receive(ctx context.Context, topic string, r Receiver) error {
+	if topic == "" {
+		return ErrNoTopic
+	}
+	s := &subscription{topic: topic, r: r}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	if ctx.Err() != nil {
-		close(s.ch)
-		return s.ch, nil
+		r.Close()
+		return nil
 	}
 	subs := m.topics[topic]
 	if subs == nil {
@@ -101,7 +125,7 @@ func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan Event, err
 	// Registered under the lock: should ctx end right now, the unsubscribe
 	// waits for the lock and finds the subscription in place.
 	s.stop = context.AfterFunc(ctx, func() { m.unsubscribe(s) })
-	return s.ch, nil
+	return nil
 }
 
 // Close closes every subscription; later calls to Subscribe fail with
@@ -116,7 +140,7 @@ func (m *Memory) Close() error {
 	for _, subs := range m.topics {
 		for s := range subs {
 			s.stop()
-			close(s.ch)
+			s.r.Close()
 		}
 	}
 	clear(m.topics)
@@ -136,22 +160,22 @@ func (m *Memory) unsubscribe(s *subscription) {
 	if len(subs) == 0 {
 		delete(m.topics, s.topic)
 	}
-	close(s.ch)
+	s.r.Close()
 }
 
 // publish hands ev to the subscribers of its topic without blocking. The
-// read lock excludes unsubscribe and Close, which close channels, while
+// read lock excludes unsubscribe and Close, which close receivers, while
 // still letting publishers run side by side.
 func (m *Memory) publish(ev Event) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for s := range m.topics[ev.Topic] {
-		if s.lagging.CompareAndSwap(true, false) && !m.offer(s, resyncEvent(s.topic)) {
+		if s.lagging.CompareAndSwap(true, false) && !s.r.Offer(resyncEvent(s.topic)) {
 			s.lagging.Store(true)
 			m.dropped.Add(1)
 			continue
 		}
-		if !m.offer(s, ev) {
+		if !s.r.Offer(ev) {
 			s.lagging.Store(true)
 			m.dropped.Add(1)
 		}
@@ -165,19 +189,10 @@ func (m *Memory) resyncAll() {
 	defer m.mu.RUnlock()
 	for topic, subs := range m.topics {
 		for s := range subs {
-			if !m.offer(s, resyncEvent(topic)) {
+			if !s.r.Offer(resyncEvent(topic)) {
 				s.lagging.Store(true)
 			}
 		}
-	}
-}
-
-func (m *Memory) offer(s *subscription, ev Event) bool {
-	select {
-	case s.ch <- ev:
-		return true
-	default:
-		return false
 	}
 }
 

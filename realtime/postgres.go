@@ -184,6 +184,12 @@ func (p *Postgres) Subscribe(ctx context.Context, topic string) (<-chan Event, e
 	return p.hub.Subscribe(ctx, topic)
 }
 
+// Receive offers the events of topic, from any replica, to r until ctx
+// ends; see Memory.Receive.
+func (p *Postgres) Receive(ctx context.Context, topic string, r Receiver) error {
+	return p.hub.Receive(ctx, topic, r)
+}
+
 // Dropped returns how many events were dropped for slow local subscribers.
 func (p *Postgres) Dropped() uint64 { return p.hub.Dropped() }
 

@@ -81,9 +81,25 @@ type Broker interface {
 	// Subscribe delivers the events of one topic until ctx ends; the channel is then closed
 	// and everything the subscription held is released (no goroutine or map entry left behind).
 	Subscribe(ctx context.Context, topic string) (<-chan Event, error)
+	// Receive is Subscribe for a subscriber that holds neither a channel nor
+	// a goroutine while it waits: the events of topic are offered to r until
+	// ctx ends, and r is then closed.
+	Receive(ctx context.Context, topic string, r Receiver) error
 	// Subscriptions is how many subscriptions are live on this instance.
 	Subscriptions() int
 	Close() error
+}
+
+// Receiver takes one subscription's events from a Broker (see
+// Broker.Receive). Offer runs on the publisher's goroutine, possibly on
+// several publishers' at once, and must not block: it returns false when
+// the receiver holds SubscriptionBuffer events already, and the broker
+// then drops the event and owes the subscriber a KindResync. Close is
+// called once, when the subscription ends, never during an Offer, and no
+// Offer follows it.
+type Receiver interface {
+	Offer(Event) bool
+	Close()
 }
 
 var (

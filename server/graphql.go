@@ -25,13 +25,13 @@ import (
 // newGraphQLHandler assembles the GraphQL endpoint: the transports that
 // Apollo Client, graphql-ws and Flutter's clients speak, and the limits
 // that keep one request from costing the server too much. observer counts,
-// times and traces every operation.
-func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Service, resolver *graph.Resolver, observer *graphqlObserver) http.Handler {
+// times and traces every operation; sockets are the open websockets.
+func newGraphQLHandler(cfg *config.Config, logger *slog.Logger, authn *auth.Service, resolver *graph.Resolver, observer *graphqlObserver, sockets *socketSet) http.Handler {
 	srv := handler.New(graph.WeighPages(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  resolver,
 		Directives: graph.Directives(),
 	})))
-	srv.AddTransport(newWebsocketTransport(cfg, authn))
+	srv.AddTransport(newWebsocketTransport(cfg, logger, authn, sockets))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(jsonPOST{})

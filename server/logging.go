@@ -151,15 +151,20 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 			if status >= http.StatusInternalServerError {
 				level = slog.LevelError
 			}
-			logger.LogAttrs(r.Context(), level, "http request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Int64("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
-				slog.String("remote", r.RemoteAddr),
-				info.operationAttrs(),
-			)
+			// Values only: the line of a websocket waits for its close, and
+			// must not keep the request and its buffers alive until then.
+			ctx, method, path, remote, size := r.Context(), r.Method, r.URL.Path, r.RemoteAddr, sw.bytes
+			info.afterRequest(func() {
+				logger.LogAttrs(ctx, level, "http request",
+					slog.String("method", method),
+					slog.String("path", path),
+					slog.Int("status", status),
+					slog.Int64("bytes", size),
+					slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
+					slog.String("remote", remote),
+					info.operationAttrs(),
+				)
+			})
 		})
 	}
 }
@@ -231,6 +236,47 @@ type requestInfo struct {
 
 	mu        sync.Mutex
 	operation graphqlOperation // its codes: every distinct one the request answered, in order
+	// A websocket outlives its handler (see detachRequest): what the
+	// middleware does at the end of the request waits, in afterClose, for
+	// the socket to close.
+	detached   bool
+	afterClose []func()
+}
+
+// detachRequest tells the middleware around ctx's request that its
+// connection stays open after the handler returns (a websocket served on
+// a goroutine of its own). The function returned, called once the
+// connection has closed, runs what they left for the request's end.
+func detachRequest(ctx context.Context) (closed func()) {
+	info := requestInfoFrom(ctx)
+	if info == nil {
+		return func() {}
+	}
+	info.mu.Lock()
+	info.detached = true
+	info.mu.Unlock()
+	return func() {
+		info.mu.Lock()
+		fns := info.afterClose
+		info.detached, info.afterClose = false, nil
+		info.mu.Unlock()
+		for _, fn := range fns {
+			fn()
+		}
+	}
+}
+
+// afterRequest runs fn at the end of the request: now, or once its
+// detached connection has closed.
+func (info *requestInfo) afterRequest(fn func()) {
+	info.mu.Lock()
+	if info.detached {
+		info.afterClose = append(info.afterClose, fn)
+		info.mu.Unlock()
+		return
+	}
+	info.mu.Unlock()
+	fn()
 }
 
 // graphqlOperation is what the access log says of an operation.

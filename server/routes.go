@@ -6,10 +6,8 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -60,7 +58,7 @@ type SandboxPages interface {
 // Server is the whole HTTP service.
 type Server struct {
 	handler    http.Handler
-	websockets sync.WaitGroup // open websocket connections, for draining
+	websockets *socketSet
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -70,14 +68,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // when the configuration says so) and traces through tp when it is not
 // nil.
 func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry, tp trace.TracerProvider, svc Services) *Server {
-	s := &Server{}
 	m := newMetrics(reg, svc.Subscriptions)
+	s := &Server{websockets: newSocketSet(m.websockets)}
 	var tracer trace.Tracer
 	if tp != nil {
 		tracer = tp.Tracer(instrumentationName)
 	}
-	gql := newGraphQLHandler(cfg, logger, svc.Auth, svc.Resolver, newGraphQLObserver(reg, tracer))
-	gql = trackWebsockets(&s.websockets, m.websockets)(websocketOrigins(cfg.CORSOrigins)(authenticate(svc.Auth)(gql)))
+	gql := newGraphQLHandler(cfg, logger, svc.Auth, svc.Resolver, newGraphQLObserver(reg, tracer), s.websockets)
+	gql = websocketOrigins(cfg.CORSOrigins)(authenticate(svc.Auth)(gql))
 
 	mux := http.NewServeMux()
 	if cfg.Playground {
@@ -144,16 +142,8 @@ func NewServer(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry
 	return s
 }
 
-// DrainWebsockets waits for open websocket connections to close, or for
-// ctx to end. Shutdown cancels their context first, which makes each send
-// its client a close frame.
+// DrainWebsockets closes the open websocket connections, each with a close
+// frame, refuses new ones, and waits for them to close, or for ctx to end.
 func (s *Server) DrainWebsockets(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.websockets.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return errors.New("shutdown: websocket connections still open")
-	}
+	return s.websockets.drain(ctx)
 }

@@ -333,3 +333,44 @@ func TestWebsocketMessageSizeLimit(t *testing.T) {
 		return
 	}
 }
+
+// TestWebsocketExpiresAfterControlFrames: a client that sends websocket
+// pings of its own (control frames, as Flutter's pingInterval does) still
+// has its socket closed at token expiry, with 4403, on both protocols.
+func TestWebsocketExpiresAfterControlFrames(t *testing.T) {
+	env := servertest.Env(t, servertest.SQLite)
+	env["ACCESS_TOKEN_TTL"] = "2s"
+	srv := servertest.Start(t, env)
+	for _, protocol := range wsProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			u := srv.Register(t, "CUSTOMER")
+			conn, _, err := (&websocket.Dialer{Subprotocols: []string{protocol}}).Dial(wsURL(srv), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if err := conn.WriteJSON(servertest.WSMessage{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer ` + u.AccessToken + `"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			var ack servertest.WSMessage
+			if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
+				t.Fatalf("ack: %+v %v", ack, err)
+			}
+			if err := conn.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				_, _, err := conn.ReadMessage()
+				if err == nil {
+					continue
+				}
+				var closed *websocket.CloseError
+				if !errors.As(err, &closed) || closed.Code != 4403 || closed.Text != wsExpired {
+					t.Fatalf("want close 4403 %q, got %v", wsExpired, err)
+				}
+				return
+			}
+		})
+	}
+}

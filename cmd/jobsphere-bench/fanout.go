@@ -294,8 +294,9 @@ func (b *bench) fanoutPhase(ctx context.Context, rep *report) error {
 	rep.add("fanout", rss+" before → with all subscribers idle", bytesIEC(rssBefore)+" → "+bytesIEC(rssAfter), "")
 	rep.add("fanout", rss+" per idle subscriber", fmt.Sprintf("%.1f KiB", perSub/1024), goal("≤ 24 KiB", perSub <= 24*1024))
 	if metricsBefore != nil && metricsAfter != nil {
-		rep.add("fanout", "per subscriber: Go heap in use / goroutines", fmt.Sprintf("%.1f KiB / %.1f",
-			(metricsAfter["go_memstats_heap_inuse_bytes"]-metricsBefore["go_memstats_heap_inuse_bytes"])/float64(n)/1024,
+		perSubKiB := func(name string) float64 { return (metricsAfter[name] - metricsBefore[name]) / float64(n) / 1024 }
+		rep.add("fanout", "per subscriber: Go heap in use / goroutine stacks / goroutines", fmt.Sprintf("%.1f KiB / %.1f KiB / %.1f",
+			perSubKiB("go_memstats_heap_inuse_bytes"), perSubKiB("go_memstats_stack_inuse_bytes"),
 			(metricsAfter["go_goroutines"]-metricsBefore["go_goroutines"])/float64(n)), "")
 	}
 	rep.add("fanout", fmt.Sprintf("delivered (%d deposit webhooks, %d users, %s)", m, m, rateText(o.fanoutRate)), fmt.Sprintf("%d of %d", len(latency), m), goal("all", len(latency) == m))

@@ -312,8 +312,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// Websocket handlers run on this context: cancelling it at shutdown
-	// closes them, which http.Server.Shutdown alone does not.
+	// Handlers run on this context: cancelling it at shutdown ends those
+	// still running. Websockets outlive their handlers: DrainWebsockets
+	// closes them.
 	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeConns()
 	api := app.NewServer()
