@@ -78,8 +78,14 @@ func (m *Memory) PublishTx(_ context.Context, tx *ent.Tx, ev Event) error {
 // is closed and the subscription forgotten. A ctx already ended gives a
 // closed channel. While it waits, a subscription holds no goroutine.
 func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan Event, error) {
+	return subscribe(ctx, topic, m.Receive)
+}
+
+// subscribe is Subscribe made of a broker's Receive: a buffered channel
+// as the receiver.
+func subscribe(ctx context.Context, topic string, receive func(context.Context, string, Receiver) error) (<-chan Event, error) {
 	ch := make(chan Event, SubscriptionBuffer)
-	if err := m.Receive(ctx, topic, channelReceiver(ch)); err != nil {
+	if err := receive(ctx, topic, channelReceiver(ch)); err != nil {
 		return nil, err
 	}
 	return ch, nil

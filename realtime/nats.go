@@ -394,22 +394,28 @@ func (n *NATS) send(m natsMessage) error {
 // replica's subscription to the topic (unless the connection is down: then
 // a KindResync follows the reconnect).
 func (n *NATS) Subscribe(ctx context.Context, topic string) (<-chan Event, error) {
+	return subscribe(ctx, topic, n.Receive)
+}
+
+// Receive offers the events of topic, from any replica, to r until ctx
+// ends; see Memory.Receive. The topic's subject is subscribed while it has
+// a local receiver.
+func (n *NATS) Receive(ctx context.Context, topic string, r Receiver) error {
 	if topic == "" {
-		return nil, ErrNoTopic
+		return ErrNoTopic
 	}
 	if ctx.Err() != nil {
-		return n.hub.Subscribe(ctx, topic) // a closed channel, or ErrClosed
+		return n.hub.Receive(ctx, topic, r) // closes r at once, or ErrClosed
 	}
 	if err := n.retain(ctx, topic); err != nil {
-		return nil, err
+		return err
 	}
-	ch, err := n.hub.Subscribe(ctx, topic)
-	if err != nil {
+	if err := n.hub.Receive(ctx, topic, r); err != nil {
 		n.release(topic)
-		return nil, err
+		return err
 	}
 	context.AfterFunc(ctx, func() { n.release(topic) })
-	return ch, nil
+	return nil
 }
 
 // retain counts one more local subscriber of topic, subscribing to its
