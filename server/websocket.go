@@ -567,7 +567,7 @@ func (s *socket) start(msg wsMessage, start time.Time) {
 		payload, _ := json.Marshal([]graphQLError{refusal})
 		s.write(wsMessage{ID: msg.ID, Type: "error", Payload: payload})
 	default:
-		go s.run(op, msg.Payload, start)
+		s.run(op, msg.Payload, start)
 	}
 }
 
@@ -589,10 +589,12 @@ func (s *socket) stop(id string) {
 	}
 }
 
-// run prepares and dispatches op, on a goroutine of its own. A
-// subscription fed by a realtime.Feed then returns: its results come with
-// the Feed's signals. Anything else has its results sent from here, as
-// gqlgen's transport does for every operation.
+// run prepares and dispatches op before the socket's next message is
+// read, as gqlgen's transport does, so that operations start in the order
+// they were sent (a refused subscription is answered before a query sent
+// after it). A subscription fed by a realtime.Feed then returns: its
+// results come with the Feed's signals. Anything else has its results sent
+// from a goroutine of its own.
 func (s *socket) run(op *operation, payload json.RawMessage, start time.Time) {
 	op.mu.Lock()
 	dispatched := s.guard(op, func() bool { return s.dispatch(op, payload, start) })
@@ -604,6 +606,11 @@ func (s *socket) run(op *operation, payload json.RawMessage, start time.Time) {
 	if !dispatched || fed {
 		return
 	}
+	go s.results(op)
+}
+
+// results sends op's results as they come, until its last.
+func (s *socket) results(op *operation) {
 	for {
 		var resp *graphql.Response
 		more := s.guard(op, func() bool {
