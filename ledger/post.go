@@ -441,16 +441,20 @@ func (w *walletEffect) add(o walletEffect) {
 	w.pending += o.pending
 }
 
-// unpend adds e's Unpends to the effect on its credited user's wallet.
+// unpend adds e's Unpends to the effect on its credited user's wallet,
+// which a credit always touches; were it not, that wallet joins the
+// others in the lock order.
 func unpend(effs []walletEffect, e Entry) []walletEffect {
 	_, to := parties(e.Moves)
+	byUser := make(map[pulid.ID]*walletEffect, len(effs)+1)
 	for i := range effs {
-		if effs[i].userID == to {
-			effs[i].pending -= e.Unpends
-			return effs
-		}
+		byUser[effs[i].userID] = &effs[i]
 	}
-	return append(effs, walletEffect{userID: to, pending: -e.Unpends}) // sorted: one wallet more only when none was touched
+	if byUser[to] == nil {
+		byUser[to] = &walletEffect{userID: to}
+	}
+	byUser[to].pending -= e.Unpends
+	return sortedEffects(byUser)
 }
 
 // effects computes, per user, the change to each cached column. The

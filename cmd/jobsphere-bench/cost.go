@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -134,11 +135,7 @@ func (b *bench) costPasses(ctx context.Context, m *market, n int) error {
 	// the cost of waiting on a lock is not the operation's own.
 	workers := min(len(m.pairs), 4)
 	for k, op := range cycleOps {
-		bounded := false
-		for _, money := range moneyOps {
-			bounded = bounded || money == op
-		}
-		if err := b.costs.measure(ctx, m.c, op, n, workers, bounded, func(ctx context.Context, i int) error {
+		if err := b.costs.measure(ctx, m.c, op, n, workers, slices.Contains(moneyOps, op), func(ctx context.Context, i int) error {
 			return retry(ctx, steps[i][k].run)
 		}); err != nil {
 			return err
