@@ -37,6 +37,9 @@ func newNATS(t *testing.T, url string) *natsReplica {
 		if err := b.Close(); err != nil {
 			t.Errorf("close broker: %v", err)
 		}
+		if t.Failed() {
+			t.Logf("the broker's log:\n%s", logs)
+		}
 	})
 	return &natsReplica{broker: b, logs: logs}
 }
