@@ -408,7 +408,8 @@ func TestBrokerNoLeaks(t *testing.T) {
 
 // TestBrokerSubscribeRaces: subscribers of one topic come and go, four at
 // once, while events are published to it; the broker ends with nothing
-// left of them and a new subscriber gets the next event.
+// left of them and a new subscriber gets the events published after it
+// (one of the markers sent until one arrives).
 func TestBrokerSubscribeRaces(t *testing.T) {
 	eachBroker(t, func(t *testing.T, b testBroker) {
 		tr := topic("race")
