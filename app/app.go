@@ -177,7 +177,7 @@ func (a *App) buildGateway() (payments.Gateway, payments.EventVerifier, error) {
 	a.Broker = broker
 	if cfg.Sandbox() {
 		secret := sandboxWebhookSecret(cfg.JWTSecret)
-		a.Sandbox = sandbox.New(cfg.PublicURL, secret, cfg.Currency, a.Logger)
+		a.Sandbox = sandbox.New(cfg.PublicURL, secret, cfg.Currency, a.Client, a.Logger)
 		return a.Sandbox, stripe.NewVerifier(secret), nil
 	}
 	return stripe.NewGateway(cfg.StripeSecretKey, cfg.StripeAPIBase, a.Logger),

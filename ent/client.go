@@ -35,6 +35,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/sandboxbalancetransaction"
 	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
@@ -87,6 +88,8 @@ type Client struct {
 	RefreshToken *RefreshTokenClient
 	// Review is the client for interacting with the Review builders.
 	Review *ReviewClient
+	// SandboxBalanceTransaction is the client for interacting with the SandboxBalanceTransaction builders.
+	SandboxBalanceTransaction *SandboxBalanceTransactionClient
 	// SettlementProposal is the client for interacting with the SettlementProposal builders.
 	SettlementProposal *SettlementProposalClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
@@ -127,6 +130,7 @@ func (c *Client) init() {
 	c.RateLimitBucket = NewRateLimitBucketClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Review = NewReviewClient(c.config)
+	c.SandboxBalanceTransaction = NewSandboxBalanceTransactionClient(c.config)
 	c.SettlementProposal = NewSettlementProposalClient(c.config)
 	c.StripeEvent = NewStripeEventClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -222,32 +226,33 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:                ctx,
-		config:             cfg,
-		AuditEntry:         NewAuditEntryClient(cfg),
-		Chargeback:         NewChargebackClient(cfg),
-		ConnectAccount:     NewConnectAccountClient(cfg),
-		Contract:           NewContractClient(cfg),
-		Deposit:            NewDepositClient(cfg),
-		Dispute:            NewDisputeClient(cfg),
-		DisputeMessage:     NewDisputeMessageClient(cfg),
-		Escrow:             NewEscrowClient(cfg),
-		FraudWarning:       NewFraudWarningClient(cfg),
-		Job:                NewJobClient(cfg),
-		JobApplication:     NewJobApplicationClient(cfg),
-		LedgerAccount:      NewLedgerAccountClient(cfg),
-		LedgerTransaction:  NewLedgerTransactionClient(cfg),
-		Media:              NewMediaClient(cfg),
-		Offer:              NewOfferClient(cfg),
-		Posting:            NewPostingClient(cfg),
-		RateLimitBucket:    NewRateLimitBucketClient(cfg),
-		RefreshToken:       NewRefreshTokenClient(cfg),
-		Review:             NewReviewClient(cfg),
-		SettlementProposal: NewSettlementProposalClient(cfg),
-		StripeEvent:        NewStripeEventClient(cfg),
-		User:               NewUserClient(cfg),
-		Wallet:             NewWalletClient(cfg),
-		Withdrawal:         NewWithdrawalClient(cfg),
+		ctx:                       ctx,
+		config:                    cfg,
+		AuditEntry:                NewAuditEntryClient(cfg),
+		Chargeback:                NewChargebackClient(cfg),
+		ConnectAccount:            NewConnectAccountClient(cfg),
+		Contract:                  NewContractClient(cfg),
+		Deposit:                   NewDepositClient(cfg),
+		Dispute:                   NewDisputeClient(cfg),
+		DisputeMessage:            NewDisputeMessageClient(cfg),
+		Escrow:                    NewEscrowClient(cfg),
+		FraudWarning:              NewFraudWarningClient(cfg),
+		Job:                       NewJobClient(cfg),
+		JobApplication:            NewJobApplicationClient(cfg),
+		LedgerAccount:             NewLedgerAccountClient(cfg),
+		LedgerTransaction:         NewLedgerTransactionClient(cfg),
+		Media:                     NewMediaClient(cfg),
+		Offer:                     NewOfferClient(cfg),
+		Posting:                   NewPostingClient(cfg),
+		RateLimitBucket:           NewRateLimitBucketClient(cfg),
+		RefreshToken:              NewRefreshTokenClient(cfg),
+		Review:                    NewReviewClient(cfg),
+		SandboxBalanceTransaction: NewSandboxBalanceTransactionClient(cfg),
+		SettlementProposal:        NewSettlementProposalClient(cfg),
+		StripeEvent:               NewStripeEventClient(cfg),
+		User:                      NewUserClient(cfg),
+		Wallet:                    NewWalletClient(cfg),
+		Withdrawal:                NewWithdrawalClient(cfg),
 	}, nil
 }
 
@@ -265,32 +270,33 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:                ctx,
-		config:             cfg,
-		AuditEntry:         NewAuditEntryClient(cfg),
-		Chargeback:         NewChargebackClient(cfg),
-		ConnectAccount:     NewConnectAccountClient(cfg),
-		Contract:           NewContractClient(cfg),
-		Deposit:            NewDepositClient(cfg),
-		Dispute:            NewDisputeClient(cfg),
-		DisputeMessage:     NewDisputeMessageClient(cfg),
-		Escrow:             NewEscrowClient(cfg),
-		FraudWarning:       NewFraudWarningClient(cfg),
-		Job:                NewJobClient(cfg),
-		JobApplication:     NewJobApplicationClient(cfg),
-		LedgerAccount:      NewLedgerAccountClient(cfg),
-		LedgerTransaction:  NewLedgerTransactionClient(cfg),
-		Media:              NewMediaClient(cfg),
-		Offer:              NewOfferClient(cfg),
-		Posting:            NewPostingClient(cfg),
-		RateLimitBucket:    NewRateLimitBucketClient(cfg),
-		RefreshToken:       NewRefreshTokenClient(cfg),
-		Review:             NewReviewClient(cfg),
-		SettlementProposal: NewSettlementProposalClient(cfg),
-		StripeEvent:        NewStripeEventClient(cfg),
-		User:               NewUserClient(cfg),
-		Wallet:             NewWalletClient(cfg),
-		Withdrawal:         NewWithdrawalClient(cfg),
+		ctx:                       ctx,
+		config:                    cfg,
+		AuditEntry:                NewAuditEntryClient(cfg),
+		Chargeback:                NewChargebackClient(cfg),
+		ConnectAccount:            NewConnectAccountClient(cfg),
+		Contract:                  NewContractClient(cfg),
+		Deposit:                   NewDepositClient(cfg),
+		Dispute:                   NewDisputeClient(cfg),
+		DisputeMessage:            NewDisputeMessageClient(cfg),
+		Escrow:                    NewEscrowClient(cfg),
+		FraudWarning:              NewFraudWarningClient(cfg),
+		Job:                       NewJobClient(cfg),
+		JobApplication:            NewJobApplicationClient(cfg),
+		LedgerAccount:             NewLedgerAccountClient(cfg),
+		LedgerTransaction:         NewLedgerTransactionClient(cfg),
+		Media:                     NewMediaClient(cfg),
+		Offer:                     NewOfferClient(cfg),
+		Posting:                   NewPostingClient(cfg),
+		RateLimitBucket:           NewRateLimitBucketClient(cfg),
+		RefreshToken:              NewRefreshTokenClient(cfg),
+		Review:                    NewReviewClient(cfg),
+		SandboxBalanceTransaction: NewSandboxBalanceTransactionClient(cfg),
+		SettlementProposal:        NewSettlementProposalClient(cfg),
+		StripeEvent:               NewStripeEventClient(cfg),
+		User:                      NewUserClient(cfg),
+		Wallet:                    NewWalletClient(cfg),
+		Withdrawal:                NewWithdrawalClient(cfg),
 	}, nil
 }
 
@@ -323,8 +329,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.AuditEntry, c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Dispute,
 		c.DisputeMessage, c.Escrow, c.FraudWarning, c.Job, c.JobApplication,
 		c.LedgerAccount, c.LedgerTransaction, c.Media, c.Offer, c.Posting,
-		c.RateLimitBucket, c.RefreshToken, c.Review, c.SettlementProposal,
-		c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
+		c.RateLimitBucket, c.RefreshToken, c.Review, c.SandboxBalanceTransaction,
+		c.SettlementProposal, c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
 	} {
 		n.Use(hooks...)
 	}
@@ -337,8 +343,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.AuditEntry, c.Chargeback, c.ConnectAccount, c.Contract, c.Deposit, c.Dispute,
 		c.DisputeMessage, c.Escrow, c.FraudWarning, c.Job, c.JobApplication,
 		c.LedgerAccount, c.LedgerTransaction, c.Media, c.Offer, c.Posting,
-		c.RateLimitBucket, c.RefreshToken, c.Review, c.SettlementProposal,
-		c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
+		c.RateLimitBucket, c.RefreshToken, c.Review, c.SandboxBalanceTransaction,
+		c.SettlementProposal, c.StripeEvent, c.User, c.Wallet, c.Withdrawal,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -385,6 +391,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.RefreshToken.mutate(ctx, m)
 	case *ReviewMutation:
 		return c.Review.mutate(ctx, m)
+	case *SandboxBalanceTransactionMutation:
+		return c.SandboxBalanceTransaction.mutate(ctx, m)
 	case *SettlementProposalMutation:
 		return c.SettlementProposal.mutate(ctx, m)
 	case *StripeEventMutation:
@@ -3759,6 +3767,139 @@ func (c *ReviewClient) mutate(ctx context.Context, m *ReviewMutation) (Value, er
 	}
 }
 
+// SandboxBalanceTransactionClient is a client for the SandboxBalanceTransaction schema.
+type SandboxBalanceTransactionClient struct {
+	config
+}
+
+// NewSandboxBalanceTransactionClient returns a client for the SandboxBalanceTransaction from the given config.
+func NewSandboxBalanceTransactionClient(c config) *SandboxBalanceTransactionClient {
+	return &SandboxBalanceTransactionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sandboxbalancetransaction.Hooks(f(g(h())))`.
+func (c *SandboxBalanceTransactionClient) Use(hooks ...Hook) {
+	c.hooks.SandboxBalanceTransaction = append(c.hooks.SandboxBalanceTransaction, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sandboxbalancetransaction.Intercept(f(g(h())))`.
+func (c *SandboxBalanceTransactionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SandboxBalanceTransaction = append(c.inters.SandboxBalanceTransaction, interceptors...)
+}
+
+// Create returns a builder for creating a SandboxBalanceTransaction entity.
+func (c *SandboxBalanceTransactionClient) Create() *SandboxBalanceTransactionCreate {
+	mutation := newSandboxBalanceTransactionMutation(c.config, OpCreate)
+	return &SandboxBalanceTransactionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SandboxBalanceTransaction entities.
+func (c *SandboxBalanceTransactionClient) CreateBulk(builders ...*SandboxBalanceTransactionCreate) *SandboxBalanceTransactionCreateBulk {
+	return &SandboxBalanceTransactionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SandboxBalanceTransactionClient) MapCreateBulk(slice any, setFunc func(*SandboxBalanceTransactionCreate, int)) *SandboxBalanceTransactionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SandboxBalanceTransactionCreateBulk{err: fmt.Errorf("calling to SandboxBalanceTransactionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SandboxBalanceTransactionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SandboxBalanceTransactionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SandboxBalanceTransaction.
+func (c *SandboxBalanceTransactionClient) Update() *SandboxBalanceTransactionUpdate {
+	mutation := newSandboxBalanceTransactionMutation(c.config, OpUpdate)
+	return &SandboxBalanceTransactionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SandboxBalanceTransactionClient) UpdateOne(_m *SandboxBalanceTransaction) *SandboxBalanceTransactionUpdateOne {
+	mutation := newSandboxBalanceTransactionMutation(c.config, OpUpdateOne, withSandboxBalanceTransaction(_m))
+	return &SandboxBalanceTransactionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SandboxBalanceTransactionClient) UpdateOneID(id pulid.ID) *SandboxBalanceTransactionUpdateOne {
+	mutation := newSandboxBalanceTransactionMutation(c.config, OpUpdateOne, withSandboxBalanceTransactionID(id))
+	return &SandboxBalanceTransactionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SandboxBalanceTransaction.
+func (c *SandboxBalanceTransactionClient) Delete() *SandboxBalanceTransactionDelete {
+	mutation := newSandboxBalanceTransactionMutation(c.config, OpDelete)
+	return &SandboxBalanceTransactionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SandboxBalanceTransactionClient) DeleteOne(_m *SandboxBalanceTransaction) *SandboxBalanceTransactionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SandboxBalanceTransactionClient) DeleteOneID(id pulid.ID) *SandboxBalanceTransactionDeleteOne {
+	builder := c.Delete().Where(sandboxbalancetransaction.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SandboxBalanceTransactionDeleteOne{builder}
+}
+
+// Query returns a query builder for SandboxBalanceTransaction.
+func (c *SandboxBalanceTransactionClient) Query() *SandboxBalanceTransactionQuery {
+	return &SandboxBalanceTransactionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSandboxBalanceTransaction},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SandboxBalanceTransaction entity by its id.
+func (c *SandboxBalanceTransactionClient) Get(ctx context.Context, id pulid.ID) (*SandboxBalanceTransaction, error) {
+	return c.Query().Where(sandboxbalancetransaction.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SandboxBalanceTransactionClient) GetX(ctx context.Context, id pulid.ID) *SandboxBalanceTransaction {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SandboxBalanceTransactionClient) Hooks() []Hook {
+	return c.hooks.SandboxBalanceTransaction
+}
+
+// Interceptors returns the client interceptors.
+func (c *SandboxBalanceTransactionClient) Interceptors() []Interceptor {
+	return c.inters.SandboxBalanceTransaction
+}
+
+func (c *SandboxBalanceTransactionClient) mutate(ctx context.Context, m *SandboxBalanceTransactionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SandboxBalanceTransactionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SandboxBalanceTransactionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SandboxBalanceTransactionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SandboxBalanceTransactionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SandboxBalanceTransaction mutation op: %q", m.Op())
+	}
+}
+
 // SettlementProposalClient is a client for the SettlementProposal schema.
 type SettlementProposalClient struct {
 	config
@@ -4590,14 +4731,15 @@ type (
 		AuditEntry, Chargeback, ConnectAccount, Contract, Deposit, Dispute,
 		DisputeMessage, Escrow, FraudWarning, Job, JobApplication, LedgerAccount,
 		LedgerTransaction, Media, Offer, Posting, RateLimitBucket, RefreshToken,
-		Review, SettlementProposal, StripeEvent, User, Wallet, Withdrawal []ent.Hook
+		Review, SandboxBalanceTransaction, SettlementProposal, StripeEvent, User,
+		Wallet, Withdrawal []ent.Hook
 	}
 	inters struct {
 		AuditEntry, Chargeback, ConnectAccount, Contract, Deposit, Dispute,
 		DisputeMessage, Escrow, FraudWarning, Job, JobApplication, LedgerAccount,
 		LedgerTransaction, Media, Offer, Posting, RateLimitBucket, RefreshToken,
-		Review, SettlementProposal, StripeEvent, User, Wallet,
-		Withdrawal []ent.Interceptor
+		Review, SandboxBalanceTransaction, SettlementProposal, StripeEvent, User,
+		Wallet, Withdrawal []ent.Interceptor
 	}
 )
 

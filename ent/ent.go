@@ -31,6 +31,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/sandboxbalancetransaction"
 	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
 	"github.com/jobsphere/jobsphere/ent/user"
@@ -96,30 +97,31 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			auditentry.Table:         auditentry.ValidColumn,
-			chargeback.Table:         chargeback.ValidColumn,
-			connectaccount.Table:     connectaccount.ValidColumn,
-			contract.Table:           contract.ValidColumn,
-			deposit.Table:            deposit.ValidColumn,
-			dispute.Table:            dispute.ValidColumn,
-			disputemessage.Table:     disputemessage.ValidColumn,
-			escrow.Table:             escrow.ValidColumn,
-			fraudwarning.Table:       fraudwarning.ValidColumn,
-			job.Table:                job.ValidColumn,
-			jobapplication.Table:     jobapplication.ValidColumn,
-			ledgeraccount.Table:      ledgeraccount.ValidColumn,
-			ledgertransaction.Table:  ledgertransaction.ValidColumn,
-			media.Table:              media.ValidColumn,
-			offer.Table:              offer.ValidColumn,
-			posting.Table:            posting.ValidColumn,
-			ratelimitbucket.Table:    ratelimitbucket.ValidColumn,
-			refreshtoken.Table:       refreshtoken.ValidColumn,
-			review.Table:             review.ValidColumn,
-			settlementproposal.Table: settlementproposal.ValidColumn,
-			stripeevent.Table:        stripeevent.ValidColumn,
-			user.Table:               user.ValidColumn,
-			wallet.Table:             wallet.ValidColumn,
-			withdrawal.Table:         withdrawal.ValidColumn,
+			auditentry.Table:                auditentry.ValidColumn,
+			chargeback.Table:                chargeback.ValidColumn,
+			connectaccount.Table:            connectaccount.ValidColumn,
+			contract.Table:                  contract.ValidColumn,
+			deposit.Table:                   deposit.ValidColumn,
+			dispute.Table:                   dispute.ValidColumn,
+			disputemessage.Table:            disputemessage.ValidColumn,
+			escrow.Table:                    escrow.ValidColumn,
+			fraudwarning.Table:              fraudwarning.ValidColumn,
+			job.Table:                       job.ValidColumn,
+			jobapplication.Table:            jobapplication.ValidColumn,
+			ledgeraccount.Table:             ledgeraccount.ValidColumn,
+			ledgertransaction.Table:         ledgertransaction.ValidColumn,
+			media.Table:                     media.ValidColumn,
+			offer.Table:                     offer.ValidColumn,
+			posting.Table:                   posting.ValidColumn,
+			ratelimitbucket.Table:           ratelimitbucket.ValidColumn,
+			refreshtoken.Table:              refreshtoken.ValidColumn,
+			review.Table:                    review.ValidColumn,
+			sandboxbalancetransaction.Table: sandboxbalancetransaction.ValidColumn,
+			settlementproposal.Table:        settlementproposal.ValidColumn,
+			stripeevent.Table:               stripeevent.ValidColumn,
+			user.Table:                      user.ValidColumn,
+			wallet.Table:                    wallet.ValidColumn,
+			withdrawal.Table:                withdrawal.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -32,6 +32,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/sandboxbalancetransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/jsontext"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/settlementproposal"
@@ -50,30 +51,31 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAuditEntry         = "AuditEntry"
-	TypeChargeback         = "Chargeback"
-	TypeConnectAccount     = "ConnectAccount"
-	TypeContract           = "Contract"
-	TypeDeposit            = "Deposit"
-	TypeDispute            = "Dispute"
-	TypeDisputeMessage     = "DisputeMessage"
-	TypeEscrow             = "Escrow"
-	TypeFraudWarning       = "FraudWarning"
-	TypeJob                = "Job"
-	TypeJobApplication     = "JobApplication"
-	TypeLedgerAccount      = "LedgerAccount"
-	TypeLedgerTransaction  = "LedgerTransaction"
-	TypeMedia              = "Media"
-	TypeOffer              = "Offer"
-	TypePosting            = "Posting"
-	TypeRateLimitBucket    = "RateLimitBucket"
-	TypeRefreshToken       = "RefreshToken"
-	TypeReview             = "Review"
-	TypeSettlementProposal = "SettlementProposal"
-	TypeStripeEvent        = "StripeEvent"
-	TypeUser               = "User"
-	TypeWallet             = "Wallet"
-	TypeWithdrawal         = "Withdrawal"
+	TypeAuditEntry                = "AuditEntry"
+	TypeChargeback                = "Chargeback"
+	TypeConnectAccount            = "ConnectAccount"
+	TypeContract                  = "Contract"
+	TypeDeposit                   = "Deposit"
+	TypeDispute                   = "Dispute"
+	TypeDisputeMessage            = "DisputeMessage"
+	TypeEscrow                    = "Escrow"
+	TypeFraudWarning              = "FraudWarning"
+	TypeJob                       = "Job"
+	TypeJobApplication            = "JobApplication"
+	TypeLedgerAccount             = "LedgerAccount"
+	TypeLedgerTransaction         = "LedgerTransaction"
+	TypeMedia                     = "Media"
+	TypeOffer                     = "Offer"
+	TypePosting                   = "Posting"
+	TypeRateLimitBucket           = "RateLimitBucket"
+	TypeRefreshToken              = "RefreshToken"
+	TypeReview                    = "Review"
+	TypeSandboxBalanceTransaction = "SandboxBalanceTransaction"
+	TypeSettlementProposal        = "SettlementProposal"
+	TypeStripeEvent               = "StripeEvent"
+	TypeUser                      = "User"
+	TypeWallet                    = "Wallet"
+	TypeWithdrawal                = "Withdrawal"
 )
 
 // AuditEntryMutation represents an operation that mutates the AuditEntry nodes in the graph.
@@ -22230,6 +22232,839 @@ func (m *ReviewMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Review edge %s", name)
+}
+
+// SandboxBalanceTransactionMutation represents an operation that mutates the SandboxBalanceTransaction nodes in the graph.
+type SandboxBalanceTransactionMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *pulid.ID
+	created_at        *time.Time
+	stripe_id         *string
+	_type             *string
+	currency          *string
+	amount            *int64
+	addamount         *int64
+	fee               *int64
+	addfee            *int64
+	source_id         *string
+	payment_intent_id *string
+	transfer_id       *string
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*SandboxBalanceTransaction, error)
+	predicates        []predicate.SandboxBalanceTransaction
+}
+
+var _ ent.Mutation = (*SandboxBalanceTransactionMutation)(nil)
+
+// sandboxbalancetransactionOption allows management of the mutation configuration using functional options.
+type sandboxbalancetransactionOption func(*SandboxBalanceTransactionMutation)
+
+// newSandboxBalanceTransactionMutation creates new mutation for the SandboxBalanceTransaction entity.
+func newSandboxBalanceTransactionMutation(c config, op Op, opts ...sandboxbalancetransactionOption) *SandboxBalanceTransactionMutation {
+	m := &SandboxBalanceTransactionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSandboxBalanceTransaction,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSandboxBalanceTransactionID sets the ID field of the mutation.
+func withSandboxBalanceTransactionID(id pulid.ID) sandboxbalancetransactionOption {
+	return func(m *SandboxBalanceTransactionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SandboxBalanceTransaction
+		)
+		m.oldValue = func(ctx context.Context) (*SandboxBalanceTransaction, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SandboxBalanceTransaction.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSandboxBalanceTransaction sets the old SandboxBalanceTransaction of the mutation.
+func withSandboxBalanceTransaction(node *SandboxBalanceTransaction) sandboxbalancetransactionOption {
+	return func(m *SandboxBalanceTransactionMutation) {
+		m.oldValue = func(context.Context) (*SandboxBalanceTransaction, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SandboxBalanceTransactionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SandboxBalanceTransactionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SandboxBalanceTransaction entities.
+func (m *SandboxBalanceTransactionMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SandboxBalanceTransactionMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SandboxBalanceTransactionMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SandboxBalanceTransaction.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SandboxBalanceTransactionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SandboxBalanceTransactionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetStripeID sets the "stripe_id" field.
+func (m *SandboxBalanceTransactionMutation) SetStripeID(s string) {
+	m.stripe_id = &s
+}
+
+// StripeID returns the value of the "stripe_id" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) StripeID() (r string, exists bool) {
+	v := m.stripe_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStripeID returns the old "stripe_id" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldStripeID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStripeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStripeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStripeID: %w", err)
+	}
+	return oldValue.StripeID, nil
+}
+
+// ResetStripeID resets all changes to the "stripe_id" field.
+func (m *SandboxBalanceTransactionMutation) ResetStripeID() {
+	m.stripe_id = nil
+}
+
+// SetType sets the "type" field.
+func (m *SandboxBalanceTransactionMutation) SetType(s string) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) GetType() (r string, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *SandboxBalanceTransactionMutation) ResetType() {
+	m._type = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *SandboxBalanceTransactionMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *SandboxBalanceTransactionMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *SandboxBalanceTransactionMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *SandboxBalanceTransactionMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *SandboxBalanceTransactionMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *SandboxBalanceTransactionMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetFee sets the "fee" field.
+func (m *SandboxBalanceTransactionMutation) SetFee(i int64) {
+	m.fee = &i
+	m.addfee = nil
+}
+
+// Fee returns the value of the "fee" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) Fee() (r int64, exists bool) {
+	v := m.fee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFee returns the old "fee" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldFee(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFee is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFee requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFee: %w", err)
+	}
+	return oldValue.Fee, nil
+}
+
+// AddFee adds i to the "fee" field.
+func (m *SandboxBalanceTransactionMutation) AddFee(i int64) {
+	if m.addfee != nil {
+		*m.addfee += i
+	} else {
+		m.addfee = &i
+	}
+}
+
+// AddedFee returns the value that was added to the "fee" field in this mutation.
+func (m *SandboxBalanceTransactionMutation) AddedFee() (r int64, exists bool) {
+	v := m.addfee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFee resets all changes to the "fee" field.
+func (m *SandboxBalanceTransactionMutation) ResetFee() {
+	m.fee = nil
+	m.addfee = nil
+}
+
+// SetSourceID sets the "source_id" field.
+func (m *SandboxBalanceTransactionMutation) SetSourceID(s string) {
+	m.source_id = &s
+}
+
+// SourceID returns the value of the "source_id" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) SourceID() (r string, exists bool) {
+	v := m.source_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceID returns the old "source_id" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldSourceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceID: %w", err)
+	}
+	return oldValue.SourceID, nil
+}
+
+// ResetSourceID resets all changes to the "source_id" field.
+func (m *SandboxBalanceTransactionMutation) ResetSourceID() {
+	m.source_id = nil
+}
+
+// SetPaymentIntentID sets the "payment_intent_id" field.
+func (m *SandboxBalanceTransactionMutation) SetPaymentIntentID(s string) {
+	m.payment_intent_id = &s
+}
+
+// PaymentIntentID returns the value of the "payment_intent_id" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) PaymentIntentID() (r string, exists bool) {
+	v := m.payment_intent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentIntentID returns the old "payment_intent_id" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldPaymentIntentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentIntentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentIntentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentIntentID: %w", err)
+	}
+	return oldValue.PaymentIntentID, nil
+}
+
+// ResetPaymentIntentID resets all changes to the "payment_intent_id" field.
+func (m *SandboxBalanceTransactionMutation) ResetPaymentIntentID() {
+	m.payment_intent_id = nil
+}
+
+// SetTransferID sets the "transfer_id" field.
+func (m *SandboxBalanceTransactionMutation) SetTransferID(s string) {
+	m.transfer_id = &s
+}
+
+// TransferID returns the value of the "transfer_id" field in the mutation.
+func (m *SandboxBalanceTransactionMutation) TransferID() (r string, exists bool) {
+	v := m.transfer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransferID returns the old "transfer_id" field's value of the SandboxBalanceTransaction entity.
+// If the SandboxBalanceTransaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxBalanceTransactionMutation) OldTransferID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransferID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransferID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransferID: %w", err)
+	}
+	return oldValue.TransferID, nil
+}
+
+// ResetTransferID resets all changes to the "transfer_id" field.
+func (m *SandboxBalanceTransactionMutation) ResetTransferID() {
+	m.transfer_id = nil
+}
+
+// Where appends a list predicates to the SandboxBalanceTransactionMutation builder.
+func (m *SandboxBalanceTransactionMutation) Where(ps ...predicate.SandboxBalanceTransaction) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SandboxBalanceTransactionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SandboxBalanceTransactionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SandboxBalanceTransaction, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SandboxBalanceTransactionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SandboxBalanceTransactionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SandboxBalanceTransaction).
+func (m *SandboxBalanceTransactionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SandboxBalanceTransactionMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldCreatedAt)
+	}
+	if m.stripe_id != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldStripeID)
+	}
+	if m._type != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldType)
+	}
+	if m.currency != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldCurrency)
+	}
+	if m.amount != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldAmount)
+	}
+	if m.fee != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldFee)
+	}
+	if m.source_id != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldSourceID)
+	}
+	if m.payment_intent_id != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldPaymentIntentID)
+	}
+	if m.transfer_id != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldTransferID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SandboxBalanceTransactionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sandboxbalancetransaction.FieldCreatedAt:
+		return m.CreatedAt()
+	case sandboxbalancetransaction.FieldStripeID:
+		return m.StripeID()
+	case sandboxbalancetransaction.FieldType:
+		return m.GetType()
+	case sandboxbalancetransaction.FieldCurrency:
+		return m.Currency()
+	case sandboxbalancetransaction.FieldAmount:
+		return m.Amount()
+	case sandboxbalancetransaction.FieldFee:
+		return m.Fee()
+	case sandboxbalancetransaction.FieldSourceID:
+		return m.SourceID()
+	case sandboxbalancetransaction.FieldPaymentIntentID:
+		return m.PaymentIntentID()
+	case sandboxbalancetransaction.FieldTransferID:
+		return m.TransferID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SandboxBalanceTransactionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sandboxbalancetransaction.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case sandboxbalancetransaction.FieldStripeID:
+		return m.OldStripeID(ctx)
+	case sandboxbalancetransaction.FieldType:
+		return m.OldType(ctx)
+	case sandboxbalancetransaction.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case sandboxbalancetransaction.FieldAmount:
+		return m.OldAmount(ctx)
+	case sandboxbalancetransaction.FieldFee:
+		return m.OldFee(ctx)
+	case sandboxbalancetransaction.FieldSourceID:
+		return m.OldSourceID(ctx)
+	case sandboxbalancetransaction.FieldPaymentIntentID:
+		return m.OldPaymentIntentID(ctx)
+	case sandboxbalancetransaction.FieldTransferID:
+		return m.OldTransferID(ctx)
+	}
+	return nil, fmt.Errorf("unknown SandboxBalanceTransaction field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SandboxBalanceTransactionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sandboxbalancetransaction.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case sandboxbalancetransaction.FieldStripeID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStripeID(v)
+		return nil
+	case sandboxbalancetransaction.FieldType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case sandboxbalancetransaction.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case sandboxbalancetransaction.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case sandboxbalancetransaction.FieldFee:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFee(v)
+		return nil
+	case sandboxbalancetransaction.FieldSourceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceID(v)
+		return nil
+	case sandboxbalancetransaction.FieldPaymentIntentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentIntentID(v)
+		return nil
+	case sandboxbalancetransaction.FieldTransferID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransferID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxBalanceTransaction field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SandboxBalanceTransactionMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldAmount)
+	}
+	if m.addfee != nil {
+		fields = append(fields, sandboxbalancetransaction.FieldFee)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SandboxBalanceTransactionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case sandboxbalancetransaction.FieldAmount:
+		return m.AddedAmount()
+	case sandboxbalancetransaction.FieldFee:
+		return m.AddedFee()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SandboxBalanceTransactionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case sandboxbalancetransaction.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case sandboxbalancetransaction.FieldFee:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFee(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxBalanceTransaction numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SandboxBalanceTransactionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SandboxBalanceTransactionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SandboxBalanceTransactionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown SandboxBalanceTransaction nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SandboxBalanceTransactionMutation) ResetField(name string) error {
+	switch name {
+	case sandboxbalancetransaction.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case sandboxbalancetransaction.FieldStripeID:
+		m.ResetStripeID()
+		return nil
+	case sandboxbalancetransaction.FieldType:
+		m.ResetType()
+		return nil
+	case sandboxbalancetransaction.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case sandboxbalancetransaction.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case sandboxbalancetransaction.FieldFee:
+		m.ResetFee()
+		return nil
+	case sandboxbalancetransaction.FieldSourceID:
+		m.ResetSourceID()
+		return nil
+	case sandboxbalancetransaction.FieldPaymentIntentID:
+		m.ResetPaymentIntentID()
+		return nil
+	case sandboxbalancetransaction.FieldTransferID:
+		m.ResetTransferID()
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxBalanceTransaction field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SandboxBalanceTransactionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SandboxBalanceTransactionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SandboxBalanceTransactionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SandboxBalanceTransactionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SandboxBalanceTransactionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SandboxBalanceTransactionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SandboxBalanceTransactionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown SandboxBalanceTransaction unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SandboxBalanceTransactionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown SandboxBalanceTransaction edge %s", name)
 }
 
 // SettlementProposalMutation represents an operation that mutates the SettlementProposal nodes in the graph.

@@ -24,6 +24,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/sandboxbalancetransaction"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/settlementproposal"
 	"github.com/jobsphere/jobsphere/ent/stripeevent"
@@ -53,6 +54,7 @@ var prefixMap = map[string]string{
 	"rlb": ratelimitbucket.Table,
 	"rtk": refreshtoken.Table,
 	"rev": review.Table,
+	"sbt": sandboxbalancetransaction.Table,
 	"stp": settlementproposal.Table,
 	"evt": stripeevent.Table,
 	"usr": user.Table,

@@ -24,6 +24,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ratelimitbucket"
 	"github.com/jobsphere/jobsphere/ent/refreshtoken"
 	"github.com/jobsphere/jobsphere/ent/review"
+	"github.com/jobsphere/jobsphere/ent/sandboxbalancetransaction"
 	"github.com/jobsphere/jobsphere/ent/schema"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/settlementproposal"
@@ -492,6 +493,45 @@ func init() {
 	reviewDescID := reviewMixinFields0[0].Descriptor()
 	// review.DefaultID holds the default value on creation for the id field.
 	review.DefaultID = reviewDescID.Default.(func() pulid.ID)
+	sandboxbalancetransactionMixin := schema.SandboxBalanceTransaction{}.Mixin()
+	sandboxbalancetransactionMixinFields0 := sandboxbalancetransactionMixin[0].Fields()
+	_ = sandboxbalancetransactionMixinFields0
+	sandboxbalancetransactionMixinFields1 := sandboxbalancetransactionMixin[1].Fields()
+	_ = sandboxbalancetransactionMixinFields1
+	sandboxbalancetransactionFields := schema.SandboxBalanceTransaction{}.Fields()
+	_ = sandboxbalancetransactionFields
+	// sandboxbalancetransactionDescCreatedAt is the schema descriptor for created_at field.
+	sandboxbalancetransactionDescCreatedAt := sandboxbalancetransactionMixinFields1[0].Descriptor()
+	// sandboxbalancetransaction.DefaultCreatedAt holds the default value on creation for the created_at field.
+	sandboxbalancetransaction.DefaultCreatedAt = sandboxbalancetransactionDescCreatedAt.Default.(func() time.Time)
+	// sandboxbalancetransactionDescStripeID is the schema descriptor for stripe_id field.
+	sandboxbalancetransactionDescStripeID := sandboxbalancetransactionFields[0].Descriptor()
+	// sandboxbalancetransaction.StripeIDValidator is a validator for the "stripe_id" field. It is called by the builders before save.
+	sandboxbalancetransaction.StripeIDValidator = sandboxbalancetransactionDescStripeID.Validators[0].(func(string) error)
+	// sandboxbalancetransactionDescType is the schema descriptor for type field.
+	sandboxbalancetransactionDescType := sandboxbalancetransactionFields[1].Descriptor()
+	// sandboxbalancetransaction.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	sandboxbalancetransaction.TypeValidator = sandboxbalancetransactionDescType.Validators[0].(func(string) error)
+	// sandboxbalancetransactionDescCurrency is the schema descriptor for currency field.
+	sandboxbalancetransactionDescCurrency := sandboxbalancetransactionFields[2].Descriptor()
+	// sandboxbalancetransaction.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	sandboxbalancetransaction.CurrencyValidator = sandboxbalancetransactionDescCurrency.Validators[0].(func(string) error)
+	// sandboxbalancetransactionDescSourceID is the schema descriptor for source_id field.
+	sandboxbalancetransactionDescSourceID := sandboxbalancetransactionFields[5].Descriptor()
+	// sandboxbalancetransaction.DefaultSourceID holds the default value on creation for the source_id field.
+	sandboxbalancetransaction.DefaultSourceID = sandboxbalancetransactionDescSourceID.Default.(string)
+	// sandboxbalancetransactionDescPaymentIntentID is the schema descriptor for payment_intent_id field.
+	sandboxbalancetransactionDescPaymentIntentID := sandboxbalancetransactionFields[6].Descriptor()
+	// sandboxbalancetransaction.DefaultPaymentIntentID holds the default value on creation for the payment_intent_id field.
+	sandboxbalancetransaction.DefaultPaymentIntentID = sandboxbalancetransactionDescPaymentIntentID.Default.(string)
+	// sandboxbalancetransactionDescTransferID is the schema descriptor for transfer_id field.
+	sandboxbalancetransactionDescTransferID := sandboxbalancetransactionFields[7].Descriptor()
+	// sandboxbalancetransaction.DefaultTransferID holds the default value on creation for the transfer_id field.
+	sandboxbalancetransaction.DefaultTransferID = sandboxbalancetransactionDescTransferID.Default.(string)
+	// sandboxbalancetransactionDescID is the schema descriptor for id field.
+	sandboxbalancetransactionDescID := sandboxbalancetransactionMixinFields0[0].Descriptor()
+	// sandboxbalancetransaction.DefaultID holds the default value on creation for the id field.
+	sandboxbalancetransaction.DefaultID = sandboxbalancetransactionDescID.Default.(func() pulid.ID)
 	settlementproposalMixin := schema.SettlementProposal{}.Mixin()
 	settlementproposalMixinFields0 := settlementproposalMixin[0].Fields()
 	_ = settlementproposalMixinFields0

@@ -52,6 +52,8 @@ type Tx struct {
 	RefreshToken *RefreshTokenClient
 	// Review is the client for interacting with the Review builders.
 	Review *ReviewClient
+	// SandboxBalanceTransaction is the client for interacting with the SandboxBalanceTransaction builders.
+	SandboxBalanceTransaction *SandboxBalanceTransactionClient
 	// SettlementProposal is the client for interacting with the SettlementProposal builders.
 	SettlementProposal *SettlementProposalClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
@@ -212,6 +214,7 @@ func (tx *Tx) init() {
 	tx.RateLimitBucket = NewRateLimitBucketClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Review = NewReviewClient(tx.config)
+	tx.SandboxBalanceTransaction = NewSandboxBalanceTransactionClient(tx.config)
 	tx.SettlementProposal = NewSettlementProposalClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.User = NewUserClient(tx.config)

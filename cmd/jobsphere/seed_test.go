@@ -130,6 +130,13 @@ func TestSeedDemoWorld(t *testing.T) {
 			!strings.Contains(out.String(), "ledger OK") {
 			t.Fatalf("ledger verify: %v\n%s", err, out)
 		}
+		// The sandbox's books are in the database: the deposit seed paid
+		// reconciles clean from a process of its own.
+		out = &servertest.SyncBuffer{}
+		if err := run(context.Background(), []string{"jobsphere", "reconcile"}, getenv(env), out, io.Discard); err != nil ||
+			!strings.Contains(out.String(), "reconciliation clean") || !strings.Contains(out.String(), "matched 1 movement(s), 1000.00 in and out") {
+			t.Fatalf("reconcile after seed: %v\n%s", err, out)
+		}
 	})
 }
 

@@ -237,6 +237,18 @@ func (f ReviewFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReviewMutation", m)
 }
 
+// The SandboxBalanceTransactionFunc type is an adapter to allow the use of ordinary
+// function as SandboxBalanceTransaction mutator.
+type SandboxBalanceTransactionFunc func(context.Context, *ent.SandboxBalanceTransactionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SandboxBalanceTransactionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SandboxBalanceTransactionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SandboxBalanceTransactionMutation", m)
+}
+
 // The SettlementProposalFunc type is an adapter to allow the use of ordinary
 // function as SettlementProposal mutator.
 type SettlementProposalFunc func(context.Context, *ent.SettlementProposalMutation) (ent.Value, error)

@@ -816,6 +816,32 @@ var (
 			},
 		},
 	}
+	// SandboxBalanceTransactionsColumns holds the columns for the "sandbox_balance_transactions" table.
+	SandboxBalanceTransactionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "stripe_id", Type: field.TypeString, Unique: true},
+		{Name: "type", Type: field.TypeString},
+		{Name: "currency", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "fee", Type: field.TypeInt64},
+		{Name: "source_id", Type: field.TypeString, Default: ""},
+		{Name: "payment_intent_id", Type: field.TypeString, Default: ""},
+		{Name: "transfer_id", Type: field.TypeString, Default: ""},
+	}
+	// SandboxBalanceTransactionsTable holds the schema information for the "sandbox_balance_transactions" table.
+	SandboxBalanceTransactionsTable = &schema.Table{
+		Name:       "sandbox_balance_transactions",
+		Columns:    SandboxBalanceTransactionsColumns,
+		PrimaryKey: []*schema.Column{SandboxBalanceTransactionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sandboxbalancetransaction_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{SandboxBalanceTransactionsColumns[1]},
+			},
+		},
+	}
 	// SettlementProposalsColumns holds the columns for the "settlement_proposals" table.
 	SettlementProposalsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -975,6 +1001,7 @@ var (
 		RateLimitBucketsTable,
 		RefreshTokensTable,
 		ReviewsTable,
+		SandboxBalanceTransactionsTable,
 		SettlementProposalsTable,
 		StripeEventsTable,
 		UsersTable,

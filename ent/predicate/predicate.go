@@ -63,6 +63,9 @@ type RefreshToken func(*sql.Selector)
 // Review is the predicate function for review builders.
 type Review func(*sql.Selector)
 
+// SandboxBalanceTransaction is the predicate function for sandboxbalancetransaction builders.
+type SandboxBalanceTransaction func(*sql.Selector)
+
 // SettlementProposal is the predicate function for settlementproposal builders.
 type SettlementProposal func(*sql.Selector)
 

@@ -201,3 +201,39 @@ func (StripeEvent) Fields() []ent.Field {
 func (StripeEvent) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
+
+// SandboxBalanceTransaction is a movement of the platform's balance as the
+// sandbox payments gateway books it, in place of Stripe's balance
+// transactions. It lives in the database, not in the sandbox's memory, so
+// that every process of a deployment (serve, seed, reconcile) and every
+// restart see the same books and the embedded default reconciles clean.
+type SandboxBalanceTransaction struct{ ent.Schema }
+
+// Mixin of the SandboxBalanceTransaction.
+func (SandboxBalanceTransaction) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("sbt"), CreatedMixin{}}
+}
+
+// Fields of the SandboxBalanceTransaction: payments.BalanceTransaction's.
+func (SandboxBalanceTransaction) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("stripe_id").Unique().NotEmpty().Immutable(), // txn_sandbox_…
+		field.String("type").NotEmpty().Immutable(),
+		field.String("currency").NotEmpty().Immutable(),
+		field.Int64("amount").Immutable(),
+		field.Int64("fee").Immutable(),
+		field.String("source_id").Default("").Immutable(),
+		field.String("payment_intent_id").Default("").Immutable(),
+		field.String("transfer_id").Default("").Immutable(),
+	}
+}
+
+// Indexes of the SandboxBalanceTransaction: reconciliation lists a period.
+func (SandboxBalanceTransaction) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("created_at")}
+}
+
+// Annotations of the SandboxBalanceTransaction.
+func (SandboxBalanceTransaction) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}

@@ -39,16 +39,20 @@ func (sb *Sandbox) chargeLocked(paymentIntentID string) (*sandboxCharge, error) 
 	return ch, nil
 }
 
-// charged records a payment taken.
-func (sb *Sandbox) charged(paymentIntentID string, amount int64, currency string) {
+// charged records a payment taken, once.
+func (sb *Sandbox) charged(ctx context.Context, paymentIntentID string, amount int64, currency string) error {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	if sb.charges[paymentIntentID] == nil {
-		ch := &sandboxCharge{ID: "ch_sandbox_" + ulidOf("x"), PaymentIntentID: paymentIntentID, Currency: currency, Amount: amount}
-		sb.charges[paymentIntentID] = ch
-		sb.bookLocked(payments.BalanceTransaction{Type: payments.BalanceCharge, Amount: amount, Fee: CardFee(amount),
-			SourceID: ch.ID, PaymentIntentID: paymentIntentID})
+	if sb.charges[paymentIntentID] != nil {
+		return nil
 	}
+	ch := &sandboxCharge{ID: "ch_sandbox_" + ulidOf("x"), PaymentIntentID: paymentIntentID, Currency: currency, Amount: amount}
+	if err := sb.book(ctx, payments.BalanceTransaction{Type: payments.BalanceCharge, Amount: amount, Fee: CardFee(amount),
+		SourceID: ch.ID, PaymentIntentID: paymentIntentID}); err != nil {
+		return err
+	}
+	sb.charges[paymentIntentID] = ch
+	return nil
 }
 
 // Charge returns the payment of a PaymentIntent, for its page.
@@ -95,7 +99,9 @@ func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string,
 	defer sb.mu.Unlock()
 	id, made := sb.idForLocked(p.IdempotencyKey, "re_sandbox_")
 	if made {
-		sb.bookRefundLocked(id, p.PaymentIntentID, refunded)
+		if err := sb.bookRefund(ctx, id, p.PaymentIntentID, refunded); err != nil {
+			return "", err
+		}
 	}
 	return id, nil
 }
@@ -115,9 +121,9 @@ func (sb *Sandbox) RefundCharge(ctx context.Context, paymentIntentID string, amo
 		sb.mu.Unlock()
 		return ch, fmt.Errorf("deliver charge.refunded of %s: %w", paymentIntentID, err)
 	}
-	sb.mu.Lock()
-	sb.bookRefundLocked("re_sandbox_"+ulidOf("x"), paymentIntentID, amount)
-	sb.mu.Unlock()
+	if err := sb.bookRefund(ctx, "re_sandbox_"+ulidOf("x"), paymentIntentID, amount); err != nil {
+		return ch, err
+	}
 	return ch, sb.warningOver(ctx, ch)
 }
 

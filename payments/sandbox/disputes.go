@@ -60,10 +60,13 @@ func (sb *Sandbox) DisputeCharge(ctx context.Context, paymentIntentID string) (s
 		case ch.Dispute == nil && ch.Refunded == ch.Amount:
 			return jobsphere.Errorf(jobsphere.Conflict, "A payment refunded in full cannot be disputed")
 		case ch.Dispute == nil:
-			ch.Dispute = &sandboxDispute{ID: "dp_sandbox_" + ulidOf("x"), Status: "needs_response", Amount: ch.Amount - ch.Refunded,
+			d := &sandboxDispute{ID: "dp_sandbox_" + ulidOf("x"), Status: "needs_response", Amount: ch.Amount - ch.Refunded,
 				withdrawnID: "txn_sandbox_" + ulidOf("x"), created: time.Now().Unix()}
-			sb.bookLocked(payments.BalanceTransaction{ID: ch.Dispute.withdrawnID, Type: payments.BalanceAdjustment,
-				Amount: -ch.Dispute.Amount, Fee: DisputeFee, SourceID: ch.Dispute.ID, PaymentIntentID: ch.PaymentIntentID})
+			if err := sb.book(ctx, payments.BalanceTransaction{ID: d.withdrawnID, Type: payments.BalanceAdjustment,
+				Amount: -d.Amount, Fee: DisputeFee, SourceID: d.ID, PaymentIntentID: ch.PaymentIntentID}); err != nil {
+				return err
+			}
+			ch.Dispute = d
 		}
 		return nil
 	})
@@ -95,12 +98,15 @@ func (sb *Sandbox) CloseDispute(ctx context.Context, paymentIntentID string, won
 		case ch.Dispute.Status != "needs_response" && ch.Dispute.Status != status:
 			return jobsphere.Errorf(jobsphere.Conflict, "The dispute of this payment is closed (%s)", ch.Dispute.Status)
 		}
-		ch.Dispute.Status = status
 		if won && ch.Dispute.reinstatedID == "" {
-			ch.Dispute.reinstatedID = "txn_sandbox_" + ulidOf("x")
-			sb.bookLocked(payments.BalanceTransaction{ID: ch.Dispute.reinstatedID, Type: payments.BalanceAdjustment,
-				Amount: ch.Dispute.Amount, Fee: -DisputeFee, SourceID: ch.Dispute.ID, PaymentIntentID: ch.PaymentIntentID})
+			id := "txn_sandbox_" + ulidOf("x")
+			if err := sb.book(ctx, payments.BalanceTransaction{ID: id, Type: payments.BalanceAdjustment,
+				Amount: ch.Dispute.Amount, Fee: -DisputeFee, SourceID: ch.Dispute.ID, PaymentIntentID: ch.PaymentIntentID}); err != nil {
+				return err
+			}
+			ch.Dispute.reinstatedID = id
 		}
+		ch.Dispute.Status = status
 		return nil
 	})
 	if err != nil {

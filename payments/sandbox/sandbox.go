@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/payments"
 	"github.com/jobsphere/jobsphere/payments/stripe"
@@ -23,21 +24,22 @@ import (
 // network. Its hosted pages are served by this server, and what Stripe
 // would report it sends as properly signed Stripe-shaped events through the
 // same webhook code, so everything above the gateway runs as in
-// production. Its state lives in memory: a restart forgets open sessions.
+// production. Its state lives in memory (a restart forgets open sessions),
+// except its books of the platform balance, which live in the database.
 type Sandbox struct {
 	publicURL string
 	secret    string // the webhook signing secret it signs with
 	currency  jobsphere.Currency
+	db        *ent.Client // its books (books.go)
 	logger    *slog.Logger
 
 	mu       sync.Mutex
 	deliver  func(ctx context.Context, payload []byte, signature string) error
 	sessions map[string]*sandboxSession
 	intents  map[string]*sandboxIntent
-	charges  map[string]*sandboxCharge     // by payment intent id: the payments made
-	byKey    map[string]any                // idempotency key → the session, intent or refund it made
-	balances map[string]int64              // connected account → what its transfers brought, not yet paid out to its bank
-	books    []payments.BalanceTransaction // what moved the platform's balance, oldest first (books.go)
+	charges  map[string]*sandboxCharge // by payment intent id: the payments made
+	byKey    map[string]any            // idempotency key → the session, intent or refund it made
+	balances map[string]int64          // connected account → what its transfers brought, not yet paid out to its bank
 }
 
 type sandboxSession struct {
@@ -71,9 +73,9 @@ const (
 
 // New returns the sandbox gateway. Its links start with publicURL;
 // its events are signed with secret.
-func New(publicURL, secret string, currency jobsphere.Currency, logger *slog.Logger) *Sandbox {
+func New(publicURL, secret string, currency jobsphere.Currency, db *ent.Client, logger *slog.Logger) *Sandbox {
 	return &Sandbox{
-		publicURL: publicURL, secret: secret, currency: currency, logger: logger,
+		publicURL: publicURL, secret: secret, currency: currency, db: db, logger: logger,
 		sessions: map[string]*sandboxSession{}, intents: map[string]*sandboxIntent{},
 		charges: map[string]*sandboxCharge{}, byKey: map[string]any{}, balances: map[string]int64{},
 	}
@@ -154,7 +156,9 @@ func (sb *Sandbox) CreatePaymentIntent(ctx context.Context, p payments.PaymentIn
 		if err := sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
 			return nil, err
 		}
-		sb.charged(pi.ID, pi.Amount, pi.Currency)
+		if err := sb.charged(ctx, pi.ID, pi.Amount, pi.Currency); err != nil {
+			return nil, err
+		}
 	}
 	return &payments.PaymentIntent{ID: pi.ID, ClientSecret: pi.ClientSecret, RequiresAction: pi.Status == intentRequiresAction}, nil
 }
@@ -213,7 +217,7 @@ func (sb *Sandbox) Onboard(ctx context.Context, accountID string, verified bool)
 // CreateTransfer implements payments.Gateway. Transfers succeed, except amounts
 // ending in .13, which fail: the failure path, by hand. What they bring
 // waits in the account's balance for its bank payout (Payout).
-func (sb *Sandbox) CreateTransfer(_ context.Context, p payments.TransferParams) (string, error) {
+func (sb *Sandbox) CreateTransfer(ctx context.Context, p payments.TransferParams) (string, error) {
 	if p.Amount%100 == 13 {
 		msg := "Sandbox: transfers of amounts ending in .13 fail"
 		return "", &payments.RefusedError{Message: msg, Err: errors.New("sandbox: balance_insufficient: " + msg)}
@@ -222,8 +226,11 @@ func (sb *Sandbox) CreateTransfer(_ context.Context, p payments.TransferParams) 
 	defer sb.mu.Unlock()
 	id, made := sb.idForLocked(p.IdempotencyKey, "tr_sandbox_")
 	if made {
+		if err := sb.book(ctx, payments.BalanceTransaction{Type: payments.BalanceTransfer, Amount: -p.Amount, SourceID: id, TransferID: id}); err != nil {
+			delete(sb.byKey, p.IdempotencyKey) // not made: a retry makes it anew
+			return "", err
+		}
 		sb.balances[p.Destination] += p.Amount
-		sb.bookLocked(payments.BalanceTransaction{Type: payments.BalanceTransfer, Amount: -p.Amount, SourceID: id, TransferID: id})
 	}
 	return id, nil
 }
@@ -299,8 +306,7 @@ func (sb *Sandbox) AuthenticateIntent(ctx context.Context, id string, approve bo
 		if err := sb.send(ctx, payments.PaymentIntentSucceeded, sb.intentObject(pi, "", "")); err != nil {
 			return err
 		}
-		sb.charged(pi.ID, pi.Amount, pi.Currency)
-		return nil
+		return sb.charged(ctx, pi.ID, pi.Amount, pi.Currency)
 	}
 	return sb.send(ctx, payments.PaymentIntentPaymentFailed,
 		sb.intentObject(pi, "payment_intent_authentication_failure", ""))
@@ -406,7 +412,9 @@ func (sb *Sandbox) finishCheckout(ctx context.Context, s *sandboxSession, outcom
 	if err != nil {
 		return nil, err
 	}
-	sb.charged(s.PaymentIntentID, s.Amount, s.Currency)
+	if err := sb.charged(ctx, s.PaymentIntentID, s.Amount, s.Currency); err != nil {
+		return nil, err
+	}
 	sb.afterPayment(ctx, s.PaymentIntentID, outcome)
 	return &CheckoutOutcome{Session: s, Paid: true, RedirectURL: s.SuccessURL}, nil
 }

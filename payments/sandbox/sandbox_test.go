@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/jobsphere/jobsphere"
+	"github.com/jobsphere/jobsphere/app/database/dbtest"
 	"github.com/jobsphere/jobsphere/payments"
 	"github.com/jobsphere/jobsphere/payments/sandbox"
 )
@@ -17,8 +19,12 @@ import (
 // webhook answered 500, say on a deadlock) leaves it payable, and the page
 // says what happened; the next pay goes through, then the session is paid.
 func TestSandboxPaidOnlyWhenRecorded(t *testing.T) {
+	dbtest.EachDatabase(t, testSandboxPaidOnlyWhenRecorded)
+}
+
+func testSandboxPaidOnlyWhenRecorded(t *testing.T, db dbtest.Database) {
 	ctx := context.Background()
-	sb := sandbox.New("http://localhost", "whsec_test", jobsphere.USD, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sb := sandbox.New("http://localhost", "whsec_test", jobsphere.USD, dbtest.Open(t, db), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	failures := 1
 	delivered := 0
 	sb.DeliverTo(func(context.Context, []byte, string) error {
@@ -46,5 +52,14 @@ func TestSandboxPaidOnlyWhenRecorded(t *testing.T) {
 	}
 	if delivered != 1 {
 		t.Fatalf("%d completed events recorded, want 1", delivered)
+	}
+	// The payment is booked once, less the card fee, in the database.
+	books, err := sb.BalanceTransactions(ctx, time.Now().Add(-time.Minute), "USD")
+	if err != nil || len(books) != 1 || books[0].Type != payments.BalanceCharge || books[0].Amount != 5000 ||
+		books[0].Net != 5000-sandbox.CardFee(5000) {
+		t.Fatalf("books: %+v %v; want one charge of 50.00", books, err)
+	}
+	if b, err := sb.Balance(ctx, "usd"); err != nil || b.Available != books[0].Net {
+		t.Fatalf("balance %+v %v; want %d", b, err, books[0].Net)
 	}
 }
