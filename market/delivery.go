@@ -177,7 +177,7 @@ func (s *Service) AutoRelease(ctx context.Context) (int, error) {
 	}
 	released := 0
 	for _, c := range contracts {
-		_, err := s.requestRelease(ctx, c, job.StatusEQ(job.StatusIN_PROGRESS), job.AutoReleaseAtLTE(now))
+		err := s.requestRelease(ctx, c, job.StatusEQ(job.StatusIN_PROGRESS), job.AutoReleaseAtLTE(now))
 		switch {
 		case err == nil:
 			released++

@@ -450,7 +450,7 @@ func (s *Service) recordSettlement(ctx context.Context, tx *ent.Tx, d *ent.Dispu
 	case 0:
 		to = escrow.StatusREFUNDED
 	}
-	err = s.settleEscrow(ctx, tx, c, to, true, nil, func(u *ent.EscrowUpdate) {
+	err = s.settleEscrow(ctx, tx, c, to, s.now(), true, nil, func(u *ent.EscrowUpdate) {
 		if toCard {
 			u.Where(escrow.CardRefundStartedAtNotNil())
 		} else {

@@ -62,11 +62,10 @@ func (s *Service) CompleteJob(ctx context.Context, v auth.Viewer, jobID pulid.ID
 	if j.Status != job.StatusIN_PROGRESS {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s; only an IN_PROGRESS job can be completed", j.Status)
 	}
-	esc, err := s.requestRelease(ctx, c)
-	if err != nil {
+	if err := s.requestRelease(ctx, c); err != nil {
 		return nil, err
 	}
-	return s.completeResult(ctx, c.ID, esc.Status == escrow.StatusRELEASE_REQUESTED)
+	return s.completeResult(ctx, c.ID)
 }
 
 // RequestFundRelease is CompleteJob by contract (the Skillhouse name);
@@ -82,7 +81,7 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 	if c.CustomerID != v.UserID {
 		return nil, auth.NotAuthorized()
 	}
-	if _, err := s.requestRelease(ctx, c); err != nil {
+	if err := s.requestRelease(ctx, c); err != nil {
 		return nil, err
 	}
 	return s.client.Contract.Get(ctx, contractID)
@@ -91,7 +90,7 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 // requestRelease asks for a contract's escrow to be released (and
 // releases it at once without REQUIRE_RELEASE_APPROVAL). With due, only
 // while the job, once locked, still matches it (AutoRelease).
-func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...predicate.Job) (*ent.Escrow, error) {
+func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...predicate.Job) error {
 	err := s.tx(ctx, func(tx *ent.Tx) error {
 		locked, err := s.lockJob(ctx, tx, c.JobID, job.StatusASSIGNED, job.StatusIN_PROGRESS)
 		if err != nil {
@@ -119,12 +118,13 @@ func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...pr
 			return s.broker.PublishTx(ctx, tx, realtime.Event{Topic: AdminTopic, Kind: KindReleaseRequested,
 				IDs: map[string]string{"contract": string(c.ID), "job": string(c.JobID)}})
 		}
-		return s.release(ctx, tx, c.ID)
+		_, err = s.release(ctx, tx, c.ID)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("request release of contract %s: %w", c.ID, err)
+		return fmt.Errorf("request release of contract %s: %w", c.ID, err)
 	}
-	return s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+	return nil
 }
 
 // ApproveFundRelease is an admin's approval of a requested release.
@@ -132,8 +132,9 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 	if err := requireRole(v, role.Admin); err != nil {
 		return nil, err
 	}
-	err := s.tx(ctx, func(tx *ent.Tx) error {
-		if err := s.release(ctx, tx, contractID); err != nil {
+	var released *ent.Escrow
+	err := s.tx(ctx, func(tx *ent.Tx) (err error) {
+		if released, err = s.release(ctx, tx, contractID); err != nil {
 			return err
 		}
 		return s.auditAdmin(ctx, tx, v, audit.Entry{Action: audit.ApproveRelease, Target: contractID,
@@ -142,33 +143,47 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 	if err != nil {
 		return nil, fmt.Errorf("approve release of contract %s: %w", contractID, err)
 	}
-	return s.client.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+	return released, nil
 }
 
 // release pays a RELEASE_REQUESTED escrow out: the service fee to revenue,
 // the rest to the contractor; job and contract COMPLETED (settleEscrow).
-func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) error {
+// It returns the escrow, with its contract, as it wrote them: the answer
+// needs no read of them after commit.
+func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) (*ent.Escrow, error) {
 	c, err := tx.Contract.Get(ctx, contractID)
 	if ent.IsNotFound(err) {
-		return notFound("Contract")
+		return nil, notFound("Contract")
 	}
 	if err != nil {
-		return fmt.Errorf("read contract %s: %w", contractID, err)
+		return nil, fmt.Errorf("read contract %s: %w", contractID, err)
 	}
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
 	if err != nil {
-		return fmt.Errorf("read escrow of %s: %w", contractID, err)
+		return nil, fmt.Errorf("read escrow of %s: %w", contractID, err)
 	}
-	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, false, nil,
+	// At the database's precision, so that the answer below is what a
+	// read of the rows would give.
+	now := s.now().Truncate(time.Microsecond)
+	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, now, false, nil,
 		func(u *ent.EscrowUpdate) { u.Where(escrow.CardRefundStartedAtIsNil()) },
 		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.postPayout(ctx, tx, c, esc, esc.ServiceFee, esc.FreelancerEarning); err != nil {
-		return err
+		return nil, err
 	}
-	return s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID)
+	if err := s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID); err != nil {
+		return nil, err
+	}
+	// What settleEscrow wrote, and nothing else: a release sets no other
+	// field of the escrow or the contract.
+	esc, c = esc.Unwrap(), c.Unwrap()
+	esc.Status, esc.ReleasedAt, esc.UpdatedAt = escrow.StatusRELEASED, &now, now
+	c.Status, c.CompletedAt, c.UpdatedAt = contract.StatusCOMPLETED, &now, now
+	esc.Edges.Contract = c
+	return esc, nil
 }
 
 // postPayout posts the contractor's part of an ending escrow: the service
@@ -371,15 +386,14 @@ func (s *Service) settleRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract
 // way, so a cancelled job's escrow is never paid out and a completed job's
 // never refunded; explainJob explains a job that was not. setJob and
 // setEscrow add the moves' fields and guards.
-func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status, disputed bool,
+func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status, now time.Time, disputed bool,
 	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error) error {
-	now := s.now()
 	jobTo, contractTo := job.StatusCOMPLETED, contract.StatusCOMPLETED
 	if to == escrow.StatusREFUNDED {
 		jobTo, contractTo = job.StatusCANCELLED, contract.StatusCANCELLED
 	}
 	err := moveJob(ctx, tx, c.JobID, jobTo, func(u *ent.JobUpdate) {
-		u.Where(job.StatusIn(job.StatusASSIGNED, job.StatusIN_PROGRESS))
+		u.Where(job.StatusIn(job.StatusASSIGNED, job.StatusIN_PROGRESS)).SetUpdatedAt(now)
 		if jobTo == job.StatusCOMPLETED {
 			u.SetCompletedAt(now)
 		} else {
@@ -393,6 +407,7 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		return err
 	}
 	err = s.moveEscrowFrom(ctx, tx, c.ID, to, disputed, func(u *ent.EscrowUpdate) {
+		u.SetUpdatedAt(now)
 		if to != escrow.StatusREFUNDED {
 			u.SetReleasedAt(now)
 		}
@@ -407,6 +422,7 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		return err
 	}
 	return moveContract(ctx, tx, c.ID, contractTo, func(u *ent.ContractUpdate) {
+		u.SetUpdatedAt(now)
 		if contractTo == contract.StatusCOMPLETED {
 			u.SetCompletedAt(now)
 		}
@@ -437,7 +453,7 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 			return 0, err
 		}
 	}
-	err = s.settleEscrow(ctx, tx, c, escrow.StatusREFUNDED, false, setJob, func(u *ent.EscrowUpdate) {
+	err = s.settleEscrow(ctx, tx, c, escrow.StatusREFUNDED, s.now(), false, setJob, func(u *ent.EscrowUpdate) {
 		u.SetNillableCancelReason(trimmed(reason)).SetNillableCancelReasonDescription(trimmed(description))
 		// To the wallet never once a refund to the card has asked Stripe.
 		if toCard {
@@ -577,14 +593,14 @@ func (s *Service) escrowConflict(ctx context.Context, tx *ent.Tx, contractID pul
 	return conflict("Escrow", esc.Status)
 }
 
-func (s *Service) completeResult(ctx context.Context, contractID pulid.ID, awaiting bool) (*CompleteJobResult, error) {
+func (s *Service) completeResult(ctx context.Context, contractID pulid.ID) (*CompleteJobResult, error) {
 	c, err := s.client.Contract.Query().Where(contract.ID(contractID)).WithJob().WithEscrow().Only(ctx)
 	if err != nil {
 		return nil, err
 	}
 	esc := c.Edges.Escrow
 	return &CompleteJobResult{
-		Job: c.Edges.Job, Contract: c, Escrow: esc, AwaitingApproval: awaiting,
+		Job: c.Edges.Job, Contract: c, Escrow: esc, AwaitingApproval: esc.Status == escrow.StatusRELEASE_REQUESTED,
 		Payment: ledger.Split{
 			Amount: esc.Amount, PlatformFee: esc.PlatformFee, ServiceFee: esc.ServiceFee,
 			ContractorPayout: esc.FreelancerEarning, TotalCharge: esc.Amount + esc.PlatformFee,

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -148,10 +149,18 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		}
 		revenue(t, srv)
 		cc.Do(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { status } }`, map[string]any{"id": a.Contract.ID}).RequireError(t, "FORBIDDEN")
-		var approved struct{ ApproveFundRelease struct{ Status string } }
-		ac.MustDo(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { status } }`, map[string]any{"id": a.Contract.ID}, &approved)
-		if approved.ApproveFundRelease.Status != "RELEASED" {
-			t.Fatalf("approve: %+v", approved)
+		// The answer is the escrow and contract as the release wrote them,
+		// not read back: the same as a read of them afterwards.
+		const escrowFields = `id status amount releasedAt refundedAt updatedAt createdAt
+			contract { id status completedAt updatedAt createdAt job { id status completedAt } }`
+		var approved struct{ ApproveFundRelease map[string]any }
+		ac.MustDo(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { `+escrowFields+` } }`, map[string]any{"id": a.Contract.ID}, &approved)
+		var reread struct {
+			Node struct{ Escrow map[string]any }
+		}
+		ac.MustDo(t, `query($id: ID!) { node(id: $id) { ... on Contract { escrow { `+escrowFields+` } } } }`, map[string]any{"id": a.Contract.ID}, &reread)
+		if got, want := fmt.Sprint(approved.ApproveFundRelease), fmt.Sprint(reread.Node.Escrow); approved.ApproveFundRelease["status"] != "RELEASED" || got != want {
+			t.Fatalf("approve answered\n%s\na read of it gives\n%s", got, want)
 		}
 		ac.Do(t, `mutation($id: ID!) { approveFundRelease(contractId: $id) { status } }`, map[string]any{"id": a.Contract.ID}).RequireError(t, "CONFLICT")
 
