@@ -14,10 +14,10 @@ import (
 // converts the events queued (convert may read the database) and puts the
 // values on the channel, and ends once the queue is empty. Up to
 // SubscriptionBuffer events wait in the queue, as in a subscription's
-// channel, and an event that does not fit is dropped, with a KindResync
-// queued after them (see Receiver). When ctx carries a
-// Signal (see WithSignal), its Ready is called after every value put on
-// the channel and once the channel is closed, on the feed's goroutine.
+// channel; an event that does not fit is dropped, and a KindResync queued
+// after those waiting (see Receiver). When ctx carries a Signal (see
+// WithSignal), its Ready is called after every value put on the channel and
+// once the channel is closed, on the feed's goroutine.
 func Feed[T any](ctx context.Context, b Broker, topic string, convert func(Event) (T, bool)) (<-chan T, error) {
 	f := &feed[T]{ctx: ctx, convert: convert, out: make(chan T, 1)}
 	if s, ok := ctx.Value(signalKey{}).(*Signal); ok && s.claimed.CompareAndSwap(false, true) {
