@@ -58,3 +58,6 @@ func SetNATSReconnectBuffer(bytes int) (restore func()) {
 	natsReconnectBuffer = bytes
 	return func() { natsReconnectBuffer = old }
 }
+
+// ResyncAll exposes resyncAll.
+func (m *Memory) ResyncAll() { m.resyncAll() }

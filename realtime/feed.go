@@ -14,9 +14,10 @@ import (
 // converts the events queued (convert may read the database) and puts the
 // values on the channel, and ends once the queue is empty. Up to
 // SubscriptionBuffer events wait in the queue, as in a subscription's
-// channel (a full queue is the broker's to resync). When ctx carries a
-// Signal (see WithSignal), its Ready is called after every value put on
-// the channel and once the channel is closed, on the feed's goroutine.
+// channel; an event that does not fit is dropped, and a KindResync queued
+// after those waiting (see Receiver). When ctx carries a Signal (see
+// WithSignal), its Ready is called after every value put on the channel and
+// once the channel is closed, on the feed's goroutine.
 func Feed[T any](ctx context.Context, b Broker, topic string, convert func(Event) (T, bool)) (<-chan T, error) {
 	f := &feed[T]{ctx: ctx, convert: convert, out: make(chan T, 1)}
 	if s, ok := ctx.Value(signalKey{}).(*Signal); ok && s.claimed.CompareAndSwap(false, true) {
@@ -36,7 +37,7 @@ type feed[T any] struct {
 	ready   func() // nil: the consumer waits on out
 
 	mu       sync.Mutex
-	queue    []Event // nil when empty, so that an idle feed holds no buffer
+	queue    []Event // nil when empty, so that an idle feed holds no buffer; a RESYNC may overflow it by one
 	closed   bool
 	draining bool // a goroutine runs drain
 }
@@ -44,12 +45,11 @@ type feed[T any] struct {
 func (f *feed[T]) Offer(ev Event) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.queue) >= SubscriptionBuffer {
-		return false
-	}
-	f.queue = append(f.queue, ev)
-	f.wake()
-	return true
+	n := len(f.queue)
+	return offer(ev, n, n > 0 && f.queue[n-1].Kind == KindResync, func(e Event) {
+		f.queue = append(f.queue, e)
+		f.wake()
+	})
 }
 
 func (f *feed[T]) Close() {

@@ -13,10 +13,11 @@ import (
 //
 // Publishing never blocks: each subscription has a buffer of
 // SubscriptionBuffer events, and when a subscriber's buffer is full the event
-// is dropped for that subscriber alone and counted in Dropped. The next event
-// for that subscriber that finds room is preceded by a KindResync event, so
-// its client knows to refetch. Events of one publisher reach a subscriber in
-// the order they were published.
+// is dropped for that subscriber alone and counted in Dropped. Its receiver
+// then queues a KindResync after the events it holds (see Receiver), so its
+// client knows to refetch once it has read them, whether or not more events
+// come. Events of one publisher reach a subscriber in the order they were
+// published.
 type Memory struct {
 	mu     sync.RWMutex
 	topics map[string]map[*subscription]struct{}
@@ -30,9 +31,6 @@ type subscription struct {
 	topic string
 	r     Receiver
 	stop  func() bool // unregisters the context.AfterFunc; set under Memory.mu
-	// lagging is set when an event or a resync could not be delivered: the
-	// subscriber is owed a KindResync event.
-	lagging atomic.Bool
 }
 
 // NewMemory returns an empty in-process broker.
@@ -84,26 +82,38 @@ func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan Event, err
 // subscribe is Subscribe made of a broker's Receive: a buffered channel
 // as the receiver.
 func subscribe(ctx context.Context, topic string, receive func(context.Context, string, Receiver) error) (<-chan Event, error) {
-	ch := make(chan Event, SubscriptionBuffer)
-	if err := receive(ctx, topic, channelReceiver(ch)); err != nil {
+	r := &channelReceiver{ch: make(chan Event, SubscriptionBuffer+1)}
+	if err := receive(ctx, topic, r); err != nil {
 		return nil, err
 	}
-	return ch, nil
+	return r.ch, nil
 }
 
-// channelReceiver is a subscription's buffered channel.
-type channelReceiver chan Event
-
-func (ch channelReceiver) Offer(ev Event) bool {
-	select {
-	case ch <- ev:
-		return true
-	default:
-		return false
-	}
+// channelReceiver is a subscription's buffered channel, with room for the
+// KindResync of an overflow (see Receiver).
+type channelReceiver struct {
+	mu sync.Mutex // publishers offer concurrently
+	ch chan Event
+	// resyncLast: the last event sent on ch is a KindResync. offer reads
+	// it only when ch holds SubscriptionBuffer events or more, and then,
+	// sent last, that RESYNC is still among them.
+	resyncLast bool
 }
 
-func (ch channelReceiver) Close() { close(ch) }
+func (r *channelReceiver) Offer(ev Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return offer(ev, len(r.ch), r.resyncLast, func(e Event) {
+		r.ch <- e // never blocks: offer pushes only while ch has a free slot
+		r.resyncLast = e.Kind == KindResync
+	})
+}
+
+func (r *channelReceiver) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.ch)
+}
 
 // Receive offers the events of topic to r until ctx ends, when r is closed
 // and the subscription forgotten. A ctx already ended closes r at once.
@@ -176,30 +186,21 @@ func (m *Memory) publish(ev Event) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for s := range m.topics[ev.Topic] {
-		if s.lagging.CompareAndSwap(true, false) && !s.r.Offer(resyncEvent(s.topic)) {
-			s.lagging.Store(true)
-			m.dropped.Add(1)
-			continue
-		}
 		if !s.r.Offer(ev) {
-			s.lagging.Store(true)
 			m.dropped.Add(1)
 		}
 	}
 }
 
-// resyncAll sends every subscriber a KindResync event on its own topic; a
-// subscriber with a full buffer gets it before its next event instead.
+// resyncAll sends every subscriber a KindResync event on its own topic. A
+// full receiver drops it but has one queued after what it holds already,
+// or queues one (see Receiver), so it is not counted in Dropped.
 func (m *Memory) resyncAll() {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for topic, subs := range m.topics {
 		for s := range subs {
-			if !s.r.Offer(resyncEvent(topic)) {
-				s.lagging.Store(true)
-			}
+			s.r.Offer(resyncEvent(topic))
 		}
 	}
 }
-
-func resyncEvent(topic string) Event { return Event{Topic: topic, Kind: KindResync} }

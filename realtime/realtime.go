@@ -23,7 +23,9 @@
 // Memory.Dropped). Whenever a subscriber may have missed events — its buffer
 // overflowed, the PostgreSQL listener or the NATS connection reconnected,
 // another replica could not send what it committed — it is sent an event of
-// kind KindResync on its topic, and should refetch what it shows.
+// kind KindResync on its topic, and should refetch what it shows. After an
+// overflow that RESYNC follows the events buffered before it, without
+// waiting for a later event (see Receiver).
 package realtime
 
 import (
@@ -92,15 +94,37 @@ type Broker interface {
 
 // Receiver takes one subscription's events from a Broker (see
 // Broker.Receive). Offer runs on the publisher's goroutine, possibly on
-// several publishers' at once, and must not block: it returns false when
-// the receiver holds SubscriptionBuffer events already, and the broker
-// then drops the event and owes the subscriber a KindResync. Close is
-// called once, when the subscription ends, never during an Offer, and no
-// Offer follows it.
+// several publishers' at once, and must not block. It queues the event,
+// unless the receiver holds SubscriptionBuffer events already: then it
+// drops the event, returns false (the broker counts it in Dropped) and
+// makes sure a KindResync on the event's topic comes after what it holds,
+// queuing one in a slot kept for it beyond the SubscriptionBuffer events
+// unless the last event it queued is a KindResync not yet consumed (which,
+// consumed after the drop, covers it). So the subscriber learns of a loss
+// as soon as it has read what was buffered, without waiting for another
+// event; offer applies this rule. Close is called once, when the
+// subscription ends, never during an Offer, and no Offer follows it.
 type Receiver interface {
 	Offer(Event) bool
 	Close()
 }
+
+// offer is Offer's rule for a receiver holding n events, whose last queued
+// is a KindResync not yet consumed if resyncLast: it calls push with what
+// to queue, ev or a KindResync, if anything, and reports whether ev was
+// queued.
+func offer(ev Event, n int, resyncLast bool, push func(Event)) bool {
+	if n < SubscriptionBuffer {
+		push(ev)
+		return true
+	}
+	if !resyncLast {
+		push(resyncEvent(ev.Topic))
+	}
+	return false
+}
+
+func resyncEvent(topic string) Event { return Event{Topic: topic, Kind: KindResync} }
 
 var (
 	_ Broker = (*Memory)(nil)
