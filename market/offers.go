@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jobsphere/jobsphere"
@@ -146,7 +147,9 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		if err != nil {
 			return err
 		}
-		now := s.now()
+		// At the database's precision: the answer's offer is o as written
+		// here, not read back.
+		now := s.now().Truncate(time.Microsecond)
 		if o.Status != offer.StatusPENDING {
 			return conflict("Offer", o.Status)
 		}
@@ -163,7 +166,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		if err != nil {
 			return err
 		}
-		if err := moveOffer(ctx, tx, o.ID, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now) }); err != nil {
+		if err := moveOffer(ctx, tx, o.ID, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now).SetUpdatedAt(now) }); err != nil {
 			return err
 		}
 		if o.ApplicationID != nil {
@@ -190,19 +193,21 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 			}
 			feeTxn = posted.Transaction.ID
 		}
-		c, err := tx.Contract.Create().SetJobID(o.JobID).SetCustomerID(o.CustomerID).
+		c, err := tx.Contract.Create().SetCreatedAt(now).SetUpdatedAt(now).SetJobID(o.JobID).SetCustomerID(o.CustomerID).
 			SetContractorID(o.ContractorID).SetOfferID(o.ID).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("create contract: %w", err)
 		}
-		esc, err := tx.Escrow.Create().SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
+		esc, err := tx.Escrow.Create().SetCreatedAt(now).SetUpdatedAt(now).SetContractID(c.ID).SetAmount(o.Amount).SetPlatformFee(o.PlatformFee).
 			SetServiceFee(o.ServiceFee).SetFreelancerEarning(o.ContractorPayout).SetContractorFeeBps(o.ContractorFeeBps).
 			SetFundingSource(escrow.FundingSourceWALLET).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("create escrow: %w", err)
 		}
-		// Both as written, out of the transaction: the answer needs no
-		// read of them after commit.
+		// The offer, contract and escrow as written, out of the
+		// transaction: the answer needs no read of them after commit.
+		res.Offer = o.Unwrap()
+		res.Offer.Status, res.Offer.AcceptedAt, res.Offer.UpdatedAt = offer.StatusACCEPTED, &now, now
 		res.Contract = c.Unwrap()
 		res.Contract.Edges.Escrow = esc.Unwrap()
 		res.Payment = splitOf(o)
@@ -214,14 +219,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 	if err != nil {
 		return nil, fmt.Errorf("accept offer %s: %w", offerID, err)
 	}
-	return s.acceptResult(ctx, offerID, res)
-}
-
-func (s *Service) acceptResult(ctx context.Context, offerID pulid.ID, res AcceptOfferResult) (*AcceptOfferResult, error) {
-	var err error
-	if res.Offer, err = s.client.Offer.Get(ctx, offerID); err != nil {
-		return nil, fmt.Errorf("read accepted offer %s: %w", offerID, err)
-	}
+	// The job is the one row the accept moved without reading it.
 	if res.Job, err = s.client.Job.Get(ctx, res.Offer.JobID); err != nil {
 		return nil, fmt.Errorf("read assigned job %s: %w", res.Offer.JobID, err)
 	}

@@ -84,9 +84,14 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 				}
 			}
 		}
+		const offerFields = `id status acceptedAt expiresAt createdAt updatedAt`
+		const contractFields = `id status createdAt updatedAt escrow { id status fundingSource amount createdAt updatedAt }`
+		var acceptAnswer json.RawMessage
 		kc.MustDo(t, `mutation($id: ID!) { acceptOffer(offerId: $id) {
-			offer { status } job { status contractor { id } }
-			contract { id status escrow { status fundingSource amount } } } }`, map[string]any{"id": offerID}, &accepted)
+			offer { `+offerFields+` } job { status contractor { id } } contract { `+contractFields+` } } }`, map[string]any{"id": offerID}, &acceptAnswer)
+		if err := json.Unmarshal(acceptAnswer, &accepted); err != nil {
+			t.Fatal(err)
+		}
 		a := accepted.AcceptOffer
 		if a.Offer.Status != "ACCEPTED" || a.Job.Status != "ASSIGNED" || a.Job.Contractor.ID != contractor.ID ||
 			a.Contract.Status != "ACTIVE" || a.Contract.Escrow.Status != "FUNDED" || a.Contract.Escrow.FundingSource != "WALLET" || a.Contract.Escrow.Amount != "100.00" {
@@ -94,6 +99,20 @@ func TestHundredDollarJobOverGraphQL(t *testing.T) {
 		}
 		if r := revenue(t, srv); r != 500 {
 			t.Fatalf("revenue after accept: %d", r)
+		}
+		// acceptOffer answers with what it wrote, not read back: the same
+		// as a read of it afterwards.
+		var answer struct {
+			AcceptOffer struct{ Offer, Contract map[string]any }
+		}
+		if err := json.Unmarshal(acceptAnswer, &answer); err != nil {
+			t.Fatal(err)
+		}
+		var read struct{ Offer, Contract struct{ Node map[string]any } }
+		kc.MustDo(t, `query($id: ID!) { node(id: $id) { ... on Offer { `+offerFields+` } } }`, map[string]any{"id": offerID}, &read.Offer)
+		kc.MustDo(t, `query($id: ID!) { node(id: $id) { ... on Contract { `+contractFields+` } } }`, map[string]any{"id": a.Contract.ID}, &read.Contract)
+		if got, want := fmt.Sprint(answer.AcceptOffer.Offer, answer.AcceptOffer.Contract), fmt.Sprint(read.Offer.Node, read.Contract.Node); got != want {
+			t.Fatalf("acceptOffer answered\n%s\na read of it gives\n%s", got, want)
 		}
 
 		// The job's owner sees both applications, the other one now REJECTED;
