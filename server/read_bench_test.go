@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
@@ -9,7 +11,7 @@ import (
 // BenchmarkWalletRead is jobsphere-bench's read (the wallet and a page of
 // 20 transactions with their jobs) over HTTP against a real server, on
 // PostgreSQL: the server's time and allocations per read, the client's
-// included.
+// included, and the CPU time they take.
 //
 //	go test ./server/ -run '^$' -bench WalletRead -benchmem
 func BenchmarkWalletRead(b *testing.B) {
@@ -34,7 +36,14 @@ func BenchmarkWalletRead(b *testing.B) {
   transactions(first: 20) { totalCount pageInfo { hasNextPage endCursor }
     edges { cursor node { id type status amount currency description createdAt job { id title } } } } }`
 	b.ReportAllocs()
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	for b.Loop() {
 		cc.MustDo(b, read, nil, nil)
 	}
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	// The process's CPU, server and client alike: wall time per read is
+	// mostly waiting for PostgreSQL.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 }
