@@ -57,6 +57,9 @@ type Entry struct {
 	Unpends int64
 
 	reversalOf pulid.ID
+	// movesOfWallet: the moves were made from the wallet as it is now
+	// (postSplit), so a replay returns the first post whatever its moves.
+	movesOfWallet bool
 }
 
 // Posted is the result of Post.
@@ -103,7 +106,7 @@ func (l *Ledger) PostAll(ctx context.Context, tx *ent.Client, entries ...Entry) 
 		if !l.rowLocks {
 			// SQLite serialises writers: a key not posted now stays so until
 			// this transaction ends. PostgreSQL learns it from the insert.
-			if posted[i], err = l.priorPosting(ctx, tx, e.Key, hash); posted[i] != nil || err != nil {
+			if posted[i], err = l.priorPosting(ctx, tx, e, hash); posted[i] != nil || err != nil {
 				if err != nil {
 					return nil, err
 				}
@@ -120,7 +123,7 @@ func (l *Ledger) PostAll(ctx context.Context, tx *ent.Client, entries ...Entry) 
 			return nil, err
 		}
 		if txn == nil { // the key was posted before, or by a concurrent transaction first
-			if posted[i], err = l.priorPosting(ctx, tx, e.Key, hash); err != nil {
+			if posted[i], err = l.priorPosting(ctx, tx, e, hash); err != nil {
 				return nil, err
 			}
 			continue
@@ -251,16 +254,17 @@ func (e Entry) requestHash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// priorPosting returns the transaction already posted under key, or nil.
-func (l *Ledger) priorPosting(ctx context.Context, tx *ent.Client, key, hash string) (*Posted, error) {
-	prior, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey(key)).Only(ctx)
+// priorPosting returns the transaction already posted under e's key, or
+// nil.
+func (l *Ledger) priorPosting(ctx context.Context, tx *ent.Client, e Entry, hash string) (*Posted, error) {
+	prior, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey(e.Key)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if prior.RequestHash != hash {
+	if prior.RequestHash != hash && !e.movesOfWallet {
 		return nil, jobsphere.Errorf(jobsphere.Conflict, "This request was already made with different details")
 	}
 	return &Posted{Transaction: prior, Replayed: true}, nil
@@ -704,23 +708,18 @@ func (l *Ledger) TakeBack(ctx context.Context, tx *ent.Client, userID pulid.ID, 
 }
 
 // postSplit posts e with the moves moves makes of the user's wallet, read
-// under its lock; under a key posted before, the first result. With no
-// moves to make it posts nothing and returns nil.
+// under its lock; under a key posted before, the first result, whatever
+// the wallet holds now (Post learns of the replay as it does of any).
+// With no moves to make it posts nothing and returns the first result,
+// or nil.
 func (l *Ledger) postSplit(ctx context.Context, tx *ent.Client, userID pulid.ID, e Entry, moves func(*ent.Wallet) []Move) (*Posted, error) {
 	w, err := l.LockWallet(ctx, tx, userID)
 	if err != nil {
 		return nil, err
 	}
-	prior, err := tx.LedgerTransaction.Query().Where(ledgertransaction.IdempotencyKey(e.Key)).Only(ctx)
-	if err == nil {
-		return &Posted{Transaction: prior, Replayed: true}, nil
-	}
-	if !ent.IsNotFound(err) {
-		return nil, err
-	}
-	e.Moves = moves(w)
-	if len(e.Moves) == 0 {
-		return nil, nil
+	e.Moves, e.movesOfWallet = moves(w), true
+	if len(e.Moves) == 0 { // nothing to move now, perhaps since a first post moved it
+		return l.priorPosting(ctx, tx, e, "")
 	}
 	return l.Post(ctx, tx, e)
 }

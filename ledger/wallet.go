@@ -116,7 +116,7 @@ func (l *Ledger) Reverse(ctx context.Context, tx *ent.Client, txnID pulid.ID, ke
 		JobID: deref(orig.JobID), OfferID: deref(orig.OfferID), ContractID: deref(orig.ContractID),
 		reversalOf: orig.ID,
 	}
-	if prior, err := l.priorPosting(ctx, tx, key, e.requestHash()); prior != nil || err != nil {
+	if prior, err := l.priorPosting(ctx, tx, e, e.requestHash()); prior != nil || err != nil {
 		return prior, err
 	}
 	if orig.ReversalOfID != nil {
