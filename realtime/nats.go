@@ -31,12 +31,14 @@ const (
 	natsPingInterval  = 10 * time.Second // a dead server is noticed after 2 unanswered pings
 	natsFlushTimeout  = 5 * time.Second  // the longest wait for the server to confirm a new subscription
 	natsDrainTimeout  = 5 * time.Second  // the longest Close waits for unsent events to go out
-	// natsInbox is how many messages, of all topics, wait for the replica's
-	// one dispatching goroutine. It only copies events into subscriptions'
-	// buffers, without blocking, so the inbox fills only when the process
-	// is starved; what does not fit is dropped and every subscriber resyncs.
-	natsInbox = 1 << 16
 )
+
+// natsInbox is how many messages, of all topics, wait for the replica's
+// one dispatching goroutine. It only copies events into subscriptions'
+// buffers, without blocking, so the inbox fills only when the process is
+// starved; what does not fit is dropped and every subscriber resyncs.
+// Tests lower it.
+var natsInbox = 1 << 16
 
 // connectTimeout bounds how long NewNATS waits for its first connection.
 var connectTimeout = 10 * time.Second
