@@ -61,3 +61,19 @@ func SetNATSReconnectBuffer(bytes int) (restore func()) {
 
 // ResyncAll exposes resyncAll.
 func (m *Memory) ResyncAll() { m.resyncAll() }
+
+// SetNATSInbox changes the inbox size of the NATS brokers made until
+// restore is called.
+func SetNATSInbox(messages int) (restore func()) {
+	old := natsInbox
+	natsInbox = messages
+	return func() { natsInbox = old }
+}
+
+// Flush returns once the NATS server answered a ping on the broker's
+// connection: every message it sent the broker before has been put in the
+// inbox or dropped.
+func (n *NATS) Flush() error { return n.conn.Flush() }
+
+// Inbox returns how many messages wait in the inbox.
+func (n *NATS) Inbox() int { return len(n.inbox) }

@@ -31,12 +31,16 @@ const (
 	natsPingInterval  = 10 * time.Second // a dead server is noticed after 2 unanswered pings
 	natsFlushTimeout  = 5 * time.Second  // the longest wait for the server to confirm a new subscription
 	natsDrainTimeout  = 5 * time.Second  // the longest Close waits for unsent events to go out
-	// natsInbox is how many messages, of all topics, wait for the replica's
-	// one dispatching goroutine. It only copies events into subscriptions'
-	// buffers, without blocking, so the inbox fills only when the process
-	// is starved; what does not fit is dropped and every subscriber resyncs.
-	natsInbox = 1 << 16
 )
+
+// natsInbox is how many messages, of all topics, wait for the replica's
+// one dispatching goroutine. It only copies events into subscriptions'
+// buffers, without blocking, so the inbox fills only when the process is
+// starved. What does not fit is dropped, and once the dispatching
+// goroutine has caught up (the inbox is empty), every local subscriber
+// gets KindResync, after the events that were queued (see dispatch).
+// Tests lower it.
+var natsInbox = 1 << 16
 
 // connectTimeout bounds how long NewNATS waits for its first connection.
 var connectTimeout = 10 * time.Second
@@ -75,6 +79,10 @@ var natsReconnectBuffer = nats.DefaultReconnectBufSize
 //     that cannot be sent at all (the buffer is full, the process is
 //     closing) is logged, the local subscribers get KindResync at once,
 //     and on reconnect every other replica resyncs, whatever it did since.
+//   - Events that reach a replica faster than it hands them on, more than
+//     natsInbox of them, are dropped there (logged), and every local
+//     subscriber receives KindResync once the replica has caught up:
+//     after the events it did receive, and so after every dropped one.
 //   - A process that dies between its commit and the publish loses those
 //     events, as with Postgres; clients refetch when they reconnect.
 //
@@ -89,6 +97,12 @@ type NATS struct {
 	inbox  chan *nats.Msg // every subscription's messages, in arrival order
 	closed chan struct{}  // closed by the connection's ClosedHandler
 	done   chan struct{}  // closed when dispatch has ended
+
+	// resyncSub is the subscription to natsResyncSubject, set before
+	// dispatch starts; resyncDropped is its Dropped count when dispatch
+	// last looked (see resyncIfDropped).
+	resyncSub     *nats.Subscription
+	resyncDropped int
 
 	mu     sync.Mutex
 	topics map[string]*natsTopic
@@ -118,8 +132,9 @@ type natsResync struct {
 
 // natsTopic is the NATS subscription of a topic with local subscribers.
 type natsTopic struct {
-	sub  *nats.Subscription
-	refs int // local subscribers, live or being set up
+	sub     *nats.Subscription
+	refs    int // local subscribers, live or being set up
+	dropped int // sub's Dropped count when dispatch last looked (see resyncIfDropped)
 	// ready is closed once the NATS server confirmed sub, or once it is
 	// known that it cannot now (then a reconnect's KindResync follows).
 	ready chan struct{}
@@ -177,8 +192,9 @@ func NewNATS(url string, logger *slog.Logger) (*NATS, error) {
 		return nil, fmt.Errorf("realtime: connect to NATS: %w", err)
 	}
 	n.conn = conn
+	n.resyncSub, err = conn.ChanSubscribe(natsResyncSubject, n.inbox)
 	go n.dispatch()
-	if _, err := conn.ChanSubscribe(natsResyncSubject, n.inbox); err != nil {
+	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("realtime: subscribe to %s: %w", natsResyncSubject, err)
 	}
@@ -232,13 +248,27 @@ func natsSubject(topic string) string {
 }
 
 // dispatch hands each message to the local subscribers until the
-// connection is closed.
+// connection is closed. A message nats.go drops finds the inbox full, and
+// the inbox stays full until dispatch takes the next one: so the inbox
+// holding cap-1 or more after a message means some may have been dropped,
+// and once dispatch has caught up (the inbox is empty) resyncIfDropped
+// looks, and resyncs after every message dropped so far. nats.go reports
+// only the first drop of a run (see asyncError); this covers the rest.
 func (n *NATS) dispatch() {
 	defer close(n.done)
+	full := false // the inbox was (nearly) full since resyncIfDropped last ran
 	for {
 		select {
 		case m := <-n.inbox:
 			n.deliver(m)
+			pending := len(n.inbox)
+			if pending >= cap(n.inbox)-1 {
+				full = true
+			}
+			if full && pending == 0 {
+				full = false
+				n.resyncIfDropped()
+			}
 		case <-n.closed:
 			return
 		}
@@ -280,6 +310,34 @@ func (n *NATS) resyncFor(payload []byte) {
 	n.resyncAll()
 }
 
+// resyncIfDropped sends every local subscriber KindResync if a
+// subscription dropped messages since the last call. A topic unsubscribed
+// meanwhile is not counted: it has no subscribers left to tell.
+func (n *NATS) resyncIfDropped() {
+	n.mu.Lock()
+	lost := newDrops(n.resyncSub, &n.resyncDropped)
+	for _, t := range n.topics {
+		lost += newDrops(t.sub, &t.dropped)
+	}
+	n.mu.Unlock()
+	if lost > 0 {
+		n.logger.Warn("realtime: messages were dropped, the NATS inbox was full; subscribers get "+KindResync, "dropped", lost)
+		n.resyncAll()
+	}
+}
+
+// newDrops returns how many messages sub dropped since it had dropped
+// *seen, and sets *seen to its count now.
+func newDrops(sub *nats.Subscription, seen *int) int {
+	dropped, err := sub.Dropped()
+	if err != nil || dropped <= *seen { // err: unsubscribed
+		return 0
+	}
+	lost := dropped - *seen
+	*seen = dropped
+	return lost
+}
+
 // resyncAll sends every local subscriber KindResync, noting when.
 func (n *NATS) resyncAll() {
 	n.lastResync.Store(int64(time.Since(n.started)))
@@ -308,15 +366,17 @@ func (n *NATS) reconnected(c *nats.Conn) {
 }
 
 // asyncError handles the errors nats.go reports outside any call. A slow
-// consumer is the inbox overflowing: events were dropped.
+// consumer is the inbox overflowing: events are being dropped. nats.go
+// reports it for the first message of a run only, so the RESYNC waits for
+// dispatch to catch up (see dispatch): sent now, it could come before
+// messages dropped later in the run.
 func (n *NATS) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 	if errors.Is(err, nats.ErrSlowConsumer) {
 		subject := ""
 		if sub != nil {
 			subject = sub.Subject
 		}
-		n.logger.Warn("realtime: events dropped, the NATS inbox was full; subscribers get "+KindResync, "subject", subject)
-		n.resyncAll()
+		n.logger.Warn("realtime: events dropped, the NATS inbox is full; subscribers get "+KindResync+" once it is delivered", "subject", subject)
 		return
 	}
 	n.logger.Warn("realtime: NATS error", "err", err)

@@ -404,3 +404,102 @@ func TestNATSPublishAfterClose(t *testing.T) {
 		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
 	}
 }
+
+// holdingReceiver, against Receiver's rule, blocks in the Offer of a HOLD
+// event until told to go on: the broker's dispatching goroutine is held.
+// Once release is closed it blocks no more.
+type holdingReceiver struct {
+	held, release chan struct{}
+}
+
+func (r *holdingReceiver) Offer(ev realtime.Event) bool {
+	if ev.Kind != "HOLD" {
+		return true // the RESYNCs every subscriber gets
+	}
+	select {
+	case r.held <- struct{}{}:
+		<-r.release
+	case <-r.release:
+	}
+	return true
+}
+
+func (r *holdingReceiver) Close() {}
+
+// TestNATSInboxOverflow: while the dispatching goroutine is held, more
+// events arrive than the inbox holds; nats.go drops what does not fit and
+// reports only the first drop of a subscription's run, however long. Once
+// the inbox is delivered, the subscribers get a RESYNC after the last
+// event they received, so none of those they missed is silently lost.
+func TestNATSInboxOverflow(t *testing.T) {
+	const inbox = 8
+	defer realtime.SetNATSInbox(inbox)()
+	srv := natstest.Start(t) // no other test's messages in the inbox
+	a, b := newNATS(t, srv.URL), newNATS(t, srv.URL)
+	tx, ty, gate := topic("x"), topic("y"), topic("gate")
+	onX, onY := subscribe(t, a.broker, tx), subscribe(t, a.broker, ty)
+	hold := &holdingReceiver{held: make(chan struct{}), release: make(chan struct{})}
+	if err := a.broker.Receive(t.Context(), gate, hold); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(hold.release) }) // before the brokers close: Close waits for dispatch
+	// held runs send while dispatch is held, then returns once the NATS
+	// server has sent A all of it: in A's inbox or dropped.
+	held := func(send func()) {
+		t.Helper()
+		publish(t, b.broker, ev(gate, "HOLD", 0))
+		select {
+		case <-hold.held:
+		case <-time.After(guard):
+			t.Fatal("the gate event was not offered")
+		}
+		send()
+		if err := b.broker.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.broker.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n := a.broker.Inbox(); n != inbox {
+			t.Fatalf("the inbox holds %d messages, want it full (%d)", n, inbox)
+		}
+		hold.release <- struct{}{}
+	}
+
+	// A burst: the first events fill the inbox, the rest are dropped.
+	const burst = 100
+	held(func() {
+		for i := range burst {
+			publish(t, b.broker, ev(tx, "K", i))
+		}
+	})
+	for i := range inbox {
+		recvSkipping(t, onX, ev(tx, "K", i), resync(tx))
+	}
+	recvWant(t, onX, resync(tx))
+
+	// The inbox fills with another topic's events, and more of X's are
+	// dropped: for nats.go, X's run of drops goes on (none of its messages
+	// got in since), so it reports nothing.
+	held(func() {
+		for i := range inbox {
+			publish(t, b.broker, ev(ty, "K", i))
+		}
+		for i := range 5 {
+			publish(t, b.broker, ev(tx, "AGAIN", i))
+		}
+	})
+	for i := range inbox {
+		recvSkipping(t, onY, ev(ty, "K", i), resync(ty))
+	}
+	recvWant(t, onY, resync(ty))
+	recvWant(t, onX, resync(tx))
+	// Nothing else came: the next events are markers, RESYNCs allowed.
+	for _, s := range []struct {
+		topic string
+		ch    <-chan realtime.Event
+	}{{tx, onX}, {ty, onY}} {
+		publish(t, b.broker, ev(s.topic, "MARKER", 0))
+		recvSkipping(t, s.ch, ev(s.topic, "MARKER", 0), resync(s.topic))
+	}
+}

@@ -452,11 +452,9 @@ func TestBrokerSubscribeRaces(t *testing.T) {
 		ch := subscribe(t, b, tr)
 		// The publishers' last events may still be on their way, more than
 		// the subscription holds: then the marker may be dropped, with a
-		// RESYNC after it (see Receiver). On NATS they may also be more than
-		// the replica's inbox holds, and nats.go reports only the first
-		// message of a run it drops there, so the RESYNC that follows may
-		// come before a marker dropped later in the run. So a marker goes
-		// out every 100 ms until one arrives.
+		// RESYNC after it (see Receiver; on NATS, also when the replica's
+		// inbox overflows). So a marker goes out every 100 ms until one
+		// arrives.
 		for marker := 0; ; marker++ {
 			if marker > 100 {
 				t.Fatal("no marker arrived in 100 tries")
