@@ -681,11 +681,11 @@ func (s *Service) Disputes(ctx context.Context, v auth.Viewer, status *dispute.S
 // they change; one dispute's when disputeID is set.
 func (s *Service) DisputeFeed(ctx context.Context, v auth.Viewer, disputeID *pulid.ID) (<-chan *ent.Dispute, error) {
 	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Dispute, bool) {
-		id := pulid.ID(ev.IDs["dispute"])
-		if ev.Kind != KindDispute || (disputeID != nil && *disputeID != id) {
+		id, ok := ev.About("dispute", string(deref(disputeID)), KindDispute)
+		if !ok {
 			return nil, false
 		}
-		d, err := s.client.Dispute.Query().Where(dispute.ID(id), DisputesVisibleTo(v)).Only(ctx)
+		d, err := s.client.Dispute.Query().Where(dispute.ID(pulid.ID(id)), DisputesVisibleTo(v)).Only(ctx)
 		return d, err == nil
 	})
 }

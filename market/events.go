@@ -85,11 +85,11 @@ func (s *Service) publishWallets(ctx context.Context, tx *ent.Tx, typ ledgertran
 // set.
 func (s *Service) OfferFeed(ctx context.Context, v auth.Viewer, offerID *pulid.ID) (<-chan *ent.Offer, error) {
 	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Offer, bool) {
-		id := pulid.ID(ev.IDs["offer"])
-		if ev.Kind != kindOffer || (offerID != nil && *offerID != id) {
+		id, ok := ev.About("offer", string(deref(offerID)), kindOffer)
+		if !ok {
 			return nil, false
 		}
-		o, err := s.client.Offer.Get(ctx, id)
+		o, err := s.client.Offer.Get(ctx, pulid.ID(id))
 		return o, err == nil && v.Is(o.CustomerID, o.ContractorID)
 	})
 }
@@ -100,11 +100,11 @@ func (s *Service) OfferFeed(ctx context.Context, v auth.Viewer, offerID *pulid.I
 // job's when jobID is set.
 func (s *Service) JobFeed(ctx context.Context, v auth.Viewer, jobID *pulid.ID) (<-chan *ent.Job, error) {
 	return realtime.Feed(ctx, s.broker, viewerTopic(v), func(ev realtime.Event) (*ent.Job, bool) {
-		id := pulid.ID(ev.IDs["job"])
-		if (ev.Kind != KindJob && ev.Kind != kindAutoReleaseReminder) || (jobID != nil && *jobID != id) {
+		id, ok := ev.About("job", string(deref(jobID)), KindJob, kindAutoReleaseReminder)
+		if !ok {
 			return nil, false
 		}
-		j, err := s.client.Job.Get(ctx, id)
+		j, err := s.client.Job.Get(ctx, pulid.ID(id))
 		return j, err == nil
 	})
 }

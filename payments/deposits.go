@@ -382,9 +382,10 @@ func or(ss ...string) string {
 	return ""
 }
 
-func deref(p *string) string {
+func deref[T any](p *T) T {
+	var zero T
 	if p == nil {
-		return ""
+		return zero
 	}
 	return *p
 }

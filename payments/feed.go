@@ -51,14 +51,11 @@ func (s *Service) WalletFeed(ctx context.Context, userID pulid.ID) (<-chan *Wall
 // one deposit's when depositID is set.
 func (s *Service) DepositFeed(ctx context.Context, userID pulid.ID, depositID *pulid.ID) (<-chan *ent.Deposit, error) {
 	return realtime.Feed(ctx, s.broker, UserTopic(userID), func(ev realtime.Event) (*ent.Deposit, bool) {
-		if ev.Kind != "DEPOSIT_SUCCEEDED" && ev.Kind != "DEPOSIT_FAILED" {
+		id, ok := ev.About("deposit", string(deref(depositID)), "DEPOSIT_SUCCEEDED", "DEPOSIT_FAILED")
+		if !ok {
 			return nil, false
 		}
-		id := pulid.ID(ev.IDs["deposit"])
-		if depositID != nil && *depositID != id {
-			return nil, false
-		}
-		d, err := s.client.Deposit.Query().Where(deposit.ID(id), deposit.UserID(userID)).Only(ctx)
+		d, err := s.client.Deposit.Query().Where(deposit.ID(pulid.ID(id)), deposit.UserID(userID)).Only(ctx)
 		return d, err == nil
 	})
 }

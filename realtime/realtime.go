@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/jobsphere/jobsphere/ent"
 )
@@ -54,6 +55,20 @@ type Event struct {
 // (a full buffer, a dropped PostgreSQL or NATS connection). Its client should
 // refetch everything it shows for that topic.
 const KindResync = "RESYNC"
+
+// About is the id, under key, of the object ev tells a feed of one of
+// kinds about, and whether the feed takes it; only, when not empty, keeps
+// the feed to that one object. A KindResync is about that one object too:
+// it may have missed a change of it, so the feed sends it as it is now (a
+// feed of every object cannot, and leaves the refetch to walletUpdated's
+// RESYNC).
+func (ev Event) About(key, only string, kinds ...string) (string, bool) {
+	if ev.Kind == KindResync {
+		return only, only != ""
+	}
+	id := ev.IDs[key]
+	return id, slices.Contains(kinds, ev.Kind) && (only == "" || id == only)
+}
 
 // SubscriptionBuffer is how many undelivered events a subscription holds
 // before further events for it are dropped.

@@ -1,0 +1,73 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/payments"
+	"github.com/jobsphere/jobsphere/realtime"
+	"github.com/jobsphere/jobsphere/server/servertest"
+)
+
+// TestOneObjectFeedsResync: a subscription to one offer, job or deposit
+// that may have missed a change of it (its topic's RESYNC) is sent the
+// object as it is now, so its client needs no refetch of its own.
+func TestOneObjectFeedsResync(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		customer, contractor := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR")
+		cc, kc := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken)
+		srv.Fund(t, customer.ID, 10000)
+		var job struct{ CreateJob struct{ ID string } }
+		cc.MustDo(t, `mutation { createJob(input: {title: "Hang a door", description: "An oak door, hinges included", budget: "50"}) { id } }`, nil, &job)
+		var app struct{ ApplyToJob struct{ ID string } }
+		kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+		var sent struct {
+			SendOffer struct{ Offer struct{ ID string } }
+		}
+		cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "50", timeline: "1 day", description: "Hang the door"}) { offer { id } } }`,
+			map[string]any{"a": app.ApplyToJob.ID}, &sent)
+		var dep struct {
+			Deposit struct{ Deposit struct{ ID string } }
+		}
+		cc.MustDo(t, `mutation { deposit(input: {amount: "20"}) { deposit { id } } }`, nil, &dep)
+
+		ws, err := srv.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + customer.AccessToken}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.Subscribe(t, `subscription($id: ID) { offerStatusChanged(offerId: $id) { id status } }`, map[string]any{"id": sent.SendOffer.Offer.ID})
+		ws.Subscribe(t, `subscription($id: ID) { jobStatusChanged(jobId: $id) { id status } }`, map[string]any{"id": job.CreateJob.ID})
+		ws.Subscribe(t, `subscription($id: ID) { depositCompleted(depositId: $id) { id status } }`, map[string]any{"id": dep.Deposit.Deposit.ID})
+		ws.Query(t, `{ me { id } }`, nil) // the subscriptions are live once a later operation answers
+
+		if err := srv.App.Broker.Publish(context.Background(), realtime.Event{Topic: payments.UserTopic(pulid.ID(customer.ID)), Kind: realtime.KindResync}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for range 3 {
+			_, r := ws.Next(t)
+			var data map[string]struct{ ID, Status string }
+			if err := json.Unmarshal(r.Data, &data); err != nil || len(r.Errors) > 0 {
+				t.Fatalf("%s %+v %v", r.Data, r.Errors, err)
+			}
+			for field, o := range data {
+				got = append(got, field+" "+o.ID+" "+o.Status)
+			}
+		}
+		sort.Strings(got)
+		want := []string{
+			"depositCompleted " + dep.Deposit.Deposit.ID + " PENDING",
+			"jobStatusChanged " + job.CreateJob.ID + " OPEN",
+			"offerStatusChanged " + sent.SendOffer.Offer.ID + " PENDING",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("after a RESYNC:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		srv.RequireLedgerVerified(t)
+	})
+}
