@@ -56,6 +56,8 @@ func (s *Service) DepositFeed(ctx context.Context, userID pulid.ID, depositID *p
 			return nil, false
 		}
 		d, err := s.client.Deposit.Query().Where(deposit.ID(pulid.ID(id)), deposit.UserID(userID)).Only(ctx)
-		return d, err == nil
+		// After a RESYNC, only a deposit that has completed: one still
+		// pending has missed nothing this feed tells.
+		return d, err == nil && (ev.Kind != realtime.KindResync || !isPending(d.Status))
 	})
 }

@@ -254,18 +254,26 @@ func natsSubject(topic string) string {
 // and once dispatch has caught up (the inbox is empty) resyncIfDropped
 // looks, and resyncs after every message dropped so far. nats.go reports
 // only the first drop of a run (see asyncError); this covers the rest.
+// Under a load that never lets the inbox empty, it looks once two inboxes'
+// worth of messages have gone by as well, so that clients are not left
+// stale for as long as the load lasts; a drop after that look fills the
+// inbox again, and another look follows it.
 func (n *NATS) dispatch() {
 	defer close(n.done)
 	full := false // the inbox was (nearly) full since resyncIfDropped last ran
+	since := 0    // messages delivered since full was set
 	for {
 		select {
 		case m := <-n.inbox:
 			n.deliver(m)
 			pending := len(n.inbox)
-			if pending >= cap(n.inbox)-1 {
-				full = true
+			if pending >= cap(n.inbox)-1 && !full {
+				full, since = true, 0
 			}
-			if full && pending == 0 {
+			if full {
+				since++
+			}
+			if full && (pending == 0 || since >= 2*cap(n.inbox)) {
 				full = false
 				n.resyncIfDropped()
 			}

@@ -13,9 +13,9 @@ import (
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
-// TestOneObjectFeedsResync: a subscription to one offer, job or deposit
-// that may have missed a change of it (its topic's RESYNC) is sent the
-// object as it is now, so its client needs no refetch of its own.
+// TestOneObjectFeedsResync: a subscription to one offer, job or completed
+// deposit that may have missed a change of it (its topic's RESYNC) is sent
+// the object as it is now, so its client needs no refetch of its own.
 func TestOneObjectFeedsResync(t *testing.T) {
 	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
 		srv := servertest.New(t, db)
@@ -32,9 +32,15 @@ func TestOneObjectFeedsResync(t *testing.T) {
 		cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "50", timeline: "1 day", description: "Hang the door"}) { offer { id } } }`,
 			map[string]any{"a": app.ApplyToJob.ID}, &sent)
 		var dep struct {
-			Deposit struct{ Deposit struct{ ID string } }
+			Deposit struct {
+				Deposit   struct{ ID string }
+				SessionID string
+			}
 		}
-		cc.MustDo(t, `mutation { deposit(input: {amount: "20"}) { deposit { id } } }`, nil, &dep)
+		cc.MustDo(t, `mutation { deposit(input: {amount: "20"}) { deposit { id } sessionId } }`, nil, &dep)
+		if paid, err := srv.App.Sandbox.PayCheckout(context.Background(), dep.Deposit.SessionID, "4242 4242 4242 4242"); err != nil || !paid.Paid {
+			t.Fatalf("pay the deposit: %+v %v", paid, err)
+		}
 
 		ws, err := srv.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + customer.AccessToken}, nil)
 		if err != nil {
@@ -61,7 +67,7 @@ func TestOneObjectFeedsResync(t *testing.T) {
 		}
 		sort.Strings(got)
 		want := []string{
-			"depositCompleted " + dep.Deposit.Deposit.ID + " PENDING",
+			"depositCompleted " + dep.Deposit.Deposit.ID + " SUCCEEDED",
 			"jobStatusChanged " + job.CreateJob.ID + " OPEN",
 			"offerStatusChanged " + sent.SendOffer.Offer.ID + " PENDING",
 		}

@@ -38,14 +38,24 @@ func (sb *Sandbox) book(ctx context.Context, bt payments.BalanceTransaction) err
 	return nil
 }
 
-// bookRefund records a refund of a payment. Stripe keeps the payment's
-// card fee.
-func (sb *Sandbox) bookRefund(ctx context.Context, refundID, paymentIntentID string, amount int64) error {
-	return sb.book(ctx, payments.BalanceTransaction{Type: payments.BalanceRefund, Amount: -amount, SourceID: refundID, PaymentIntentID: paymentIntentID})
+// bookMade records a movement that has happened already (the server has
+// recorded its event): a failure to book it cannot undo it, so it is
+// logged, and reconciliation reports the movement missing from the books.
+func (sb *Sandbox) bookMade(ctx context.Context, bt payments.BalanceTransaction) {
+	if err := sb.book(ctx, bt); err != nil {
+		sb.logger.ErrorContext(ctx, "sandbox: a movement made is not in the books", "type", bt.Type, "source", bt.SourceID, "err", err)
+	}
+}
+
+// bookRefund records a refund of a payment, made. Stripe keeps the
+// payment's card fee.
+func (sb *Sandbox) bookRefund(ctx context.Context, refundID, paymentIntentID string, amount int64) {
+	sb.bookMade(ctx, payments.BalanceTransaction{Type: payments.BalanceRefund, Amount: -amount, SourceID: refundID, PaymentIntentID: paymentIntentID})
 }
 
 // BalanceTransactions implements payments.Gateway from the sandbox's
-// books, oldest first, at Stripe's precision (whole seconds).
+// books, oldest first; since is taken at Stripe's precision (whole
+// seconds).
 func (sb *Sandbox) BalanceTransactions(ctx context.Context, since time.Time, currency string) ([]payments.BalanceTransaction, error) {
 	rows, err := sb.db.SandboxBalanceTransaction.Query().
 		Where(sandboxbalancetransaction.CurrencyEqualFold(currency), sandboxbalancetransaction.CreatedAtGTE(since.Truncate(time.Second))).
