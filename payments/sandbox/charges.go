@@ -71,11 +71,27 @@ func (sb *Sandbox) Charge(paymentIntentID string) (sandboxCharge, error) {
 // does not know (made before a restart) is refunded without an event.
 func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string, error) {
 	sb.mu.Lock()
-	prior, replay := sb.byKey[p.IdempotencyKey].(string)
-	sb.mu.Unlock()
-	if replay {
+	switch prior := sb.byKey[p.IdempotencyKey].(type) {
+	case string:
+		sb.mu.Unlock()
 		return prior, nil
+	case refundInProgress:
+		sb.mu.Unlock()
+		// Stripe's idempotency_key_in_use (409): the caller tries again later.
+		return "", errors.New("sandbox: a refund under this idempotency key is in progress")
 	}
+	sb.byKey[p.IdempotencyKey] = refundInProgress{}
+	sb.mu.Unlock()
+	id := ""
+	defer func() { // the key is the refund's once made, free again otherwise
+		sb.mu.Lock()
+		defer sb.mu.Unlock()
+		if id == "" {
+			delete(sb.byKey, p.IdempotencyKey)
+		} else {
+			sb.byKey[p.IdempotencyKey] = id
+		}
+	}()
 	ch, refunded, err := sb.refund(p.PaymentIntentID, p.Amount)
 	switch {
 	case err == nil:
@@ -93,14 +109,14 @@ func (sb *Sandbox) Refund(ctx context.Context, p payments.RefundParams) (string,
 	default:
 		return "", &payments.RefusedError{Message: "Sandbox: the refund exceeds what is left of the payment", Err: err}
 	}
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	id, made := sb.idForLocked(p.IdempotencyKey, "re_sandbox_")
-	if made {
-		sb.bookRefund(ctx, id, p.PaymentIntentID, refunded)
-	}
+	id = "re_sandbox_" + ulidOf("x")
+	sb.bookRefund(ctx, id, p.PaymentIntentID, refunded)
 	return id, nil
 }
+
+// refundInProgress holds a refund's idempotency key while the refund is
+// made, so that a second request under it cannot refund again meanwhile.
+type refundInProgress struct{}
 
 // RefundCharge refunds amount of a payment (0: what is left of it) as a
 // developer would in Stripe's Dashboard, outside the server, and sends the

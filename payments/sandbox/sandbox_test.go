@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,4 +63,51 @@ func testSandboxPaidOnlyWhenRecorded(t *testing.T, db dbtest.Database) {
 	if b, err := sb.Balance(ctx, "usd"); err != nil || b.Available != books[0].Net {
 		t.Fatalf("balance %+v %v; want %d", b, err, books[0].Net)
 	}
+}
+
+// TestSandboxRefundOncePerKey: requests under one idempotency key refund
+// once, even at the same time (a second one meanwhile is told the key is
+// in use, as Stripe says); a refund refused frees its key.
+func TestSandboxRefundOncePerKey(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		ctx := context.Background()
+		sb := sandbox.New("http://localhost", "whsec_test", jobsphere.USD, dbtest.Open(t, db), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		sb.DeliverTo(func(context.Context, []byte, string) error { return nil })
+		pi, err := sb.CreatePaymentIntent(ctx, payments.PaymentIntentParams{IdempotencyKey: "pay", Amount: 5000, Currency: "usd", PaymentMethodID: "pm_card_visa"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refund := payments.RefundParams{IdempotencyKey: "refund:1", PaymentIntentID: pi.ID, Amount: 1000}
+		ids := make([]string, 8)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Go(func() { ids[i], _ = sb.Refund(ctx, refund) })
+		}
+		wg.Wait()
+		again, err := sb.Refund(ctx, refund)
+		if err != nil || again == "" {
+			t.Fatalf("the refund again: %q, %v", again, err)
+		}
+		for _, id := range ids {
+			if id != "" && id != again {
+				t.Fatalf("two refunds under one key: %q and %q", id, again)
+			}
+		}
+		if ch, err := sb.Charge(pi.ID); err != nil || ch.Refunded != 1000 {
+			t.Fatalf("refunded %d (%v), want 10.00 once", ch.Refunded, err)
+		}
+		// A refund refused (more than is left) leaves its key free.
+		over := payments.RefundParams{IdempotencyKey: "refund:2", PaymentIntentID: pi.ID, Amount: 9000}
+		if _, err := sb.Refund(ctx, over); err == nil {
+			t.Fatal("a refund of more than is left: no error")
+		}
+		over.Amount = 4000
+		if id, err := sb.Refund(ctx, over); err != nil || id == "" {
+			t.Fatalf("the key again, for what is left: %q, %v", id, err)
+		}
+		books, err := sb.BalanceTransactions(ctx, time.Now().Add(-time.Minute), "usd")
+		if err != nil || len(books) != 3 {
+			t.Fatalf("books: %+v %v; want the charge and two refunds", books, err)
+		}
+	})
 }
