@@ -26,6 +26,7 @@ const (
 	QueueDisputes      = "DISPUTES"
 	QueueChargebacks   = "CHARGEBACKS" // card chargebacks and early fraud warnings
 	QueueFrozenWallets = "FROZEN_WALLETS"
+	QueueAll           = "ALL" // events may have been missed: every queue, no item
 )
 
 // The kinds payments publishes on the admins' topic, as on the user's.
@@ -47,7 +48,8 @@ type AdminQueueEvent struct {
 // on the admins' topic: a release requested, a job of a contract moved
 // (its escrow released, refunded or settled), a dispute changed, a
 // withdrawal requested or decided, a chargeback booked or closed, an early
-// fraud warning received, a wallet frozen or unfrozen.
+// fraud warning received, a wallet frozen or unfrozen; and every queue
+// (ALL) when events may have been missed.
 func (s *Service) AdminQueueFeed(ctx context.Context, v auth.Viewer) (<-chan *AdminQueueEvent, error) {
 	if !v.IsAdmin() {
 		return nil, auth.NotAuthorized()
@@ -62,6 +64,8 @@ func (s *Service) AdminQueueFeed(ctx context.Context, v auth.Viewer) (<-chan *Ad
 // or nil when it changed none (an offer, a job without a contract).
 func (s *Service) adminQueueEvent(ctx context.Context, ev realtime.Event) (*AdminQueueEvent, error) {
 	switch ev.Kind {
+	case realtime.KindResync:
+		return &AdminQueueEvent{Queue: QueueAll}, nil
 	case market.KindReleaseRequested:
 		return &AdminQueueEvent{Queue: QueueReleases, ItemID: pulid.ID(ev.IDs["contract"])}, nil
 	case market.KindJob:

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
+	"github.com/jobsphere/jobsphere/market"
 	"github.com/jobsphere/jobsphere/payments"
 	"github.com/jobsphere/jobsphere/realtime"
 	"github.com/jobsphere/jobsphere/server/servertest"
@@ -75,5 +76,27 @@ func TestOneObjectFeedsResync(t *testing.T) {
 			t.Fatalf("after a RESYNC:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		srv.RequireLedgerVerified(t)
+	})
+}
+
+// TestAdminQueuesResync: admins whose topic may have lost events are told
+// to refetch every queue.
+func TestAdminQueuesResync(t *testing.T) {
+	servertest.EachDatabase(t, func(t *testing.T, db servertest.Database) {
+		srv := servertest.New(t, db)
+		admin := srv.Admin(t)
+		ws, err := srv.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + admin.AccessToken}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.Subscribe(t, `subscription { adminQueueChanged { queue itemId } }`, nil)
+		ws.Query(t, `{ me { id } }`, nil) // the subscription is live once a later operation answers
+		if err := srv.App.Broker.Publish(context.Background(), realtime.Event{Topic: market.AdminTopic, Kind: realtime.KindResync}); err != nil {
+			t.Fatal(err)
+		}
+		_, r := ws.Next(t)
+		if got := string(r.Data); got != `{"adminQueueChanged":{"queue":"ALL","itemId":""}}` {
+			t.Fatalf("after a RESYNC of the admins' topic: %s %+v", got, r.Errors)
+		}
 	})
 }

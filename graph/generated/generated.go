@@ -4285,12 +4285,14 @@ enum AdminQueue {
   CHARGEBACKS
   "Frozen wallets: unfreezeWallet."
   FROZEN_WALLETS
+  "Events may have been missed (a RESYNC of the admins' topic): refetch every queue. Its itemId is empty."
+  ALL
 }
 
 "An item of a queue changed (it joined, left or moved within it): refetch that queue."
 type AdminQueueEvent {
   queue: AdminQueue!
-  "What changed: a Contract (RELEASES), Withdrawal, Dispute, Chargeback or FraudWarning (CHARGEBACKS), or Wallet (FROZEN_WALLETS)."
+  "What changed: a Contract (RELEASES), Withdrawal, Dispute, Chargeback or FraudWarning (CHARGEBACKS), or Wallet (FROZEN_WALLETS); empty for ALL."
   itemId: ID!
 }
 

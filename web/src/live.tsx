@@ -34,7 +34,9 @@ export function LiveQueues({ children }: { children: ReactNode }) {
   const { error } = useSubscription(OnAdminQueueChangedDocument, {
     onData: ({ data }) => {
       const ev = data.data?.adminQueueChanged;
-      if (ev) events.emit(ev.queue, ev.itemId);
+      // ALL: events may have been missed, every page refetches.
+      if (ev?.queue === 'ALL') events.emit(null, null);
+      else if (ev) events.emit(ev.queue, ev.itemId);
     },
   });
   useEffect(() => onResync(() => events.emit(null, null)), [events]);

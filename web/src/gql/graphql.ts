@@ -5,6 +5,8 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 /** The admins' work queues. */
 export type AdminQueue =
+  /** Events may have been missed (a RESYNC of the admins' topic): refetch every queue. Its itemId is empty. */
+  | 'ALL'
   /** Card chargebacks (chargebacks(status: OPEN)) and early fraud warnings (fraudWarnings). */
   | 'CHARGEBACKS'
   /** OPEN disputes: resolveDispute. */
