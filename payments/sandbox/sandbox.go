@@ -38,7 +38,7 @@ type Sandbox struct {
 	sessions map[string]*sandboxSession
 	intents  map[string]*sandboxIntent
 	charges  map[string]*sandboxCharge // by payment intent id: the payments made
-	byKey    map[string]any            // idempotency key → the session, intent or refund it made
+	byKey    map[string]any            // idempotency key → the session, intent or refund it made (refundInProgress while it is made)
 	balances map[string]int64          // connected account → what its transfers brought, not yet paid out to its bank
 }
 
