@@ -278,9 +278,14 @@ func (b *bench) moneyPhase(ctx context.Context, rep *report, t *target, m *marke
 func (b *bench) readsPhase(ctx context.Context, rep *report, m *market) error {
 	o := b.opts
 	if !o.only["money"] {
-		// A history to read: a few cycles per pair.
+		// A history to read, a full page of it: each cycle posts at least
+		// one transaction on either side (the escrow, the payout).
+		cycles := 20
+		if o.quick {
+			cycles = 2
+		}
 		if err := forEach(ctx, len(m.pairs), len(m.pairs), func(ctx context.Context, i int) error {
-			for range 3 {
+			for range cycles {
 				if err := m.cycle(ctx, m.pairs[i], newRecorder()); err != nil {
 					return err
 				}
