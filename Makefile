@@ -49,6 +49,8 @@ generate:
 	$(GO) tool gqlgen generate
 	@# Lists marshal in order, without a goroutine per element (graph/generated/inorder.go).
 	sed -i.orig 's/graphql\.MarshalSliceConcurrently(/marshalSliceInOrder(/' graph/generated/generated.go && rm graph/generated/generated.go.orig
+	@grep -q 'marshalSliceInOrder(' graph/generated/generated.go || \
+		{ echo "make generate: gqlgen no longer calls graphql.MarshalSliceConcurrently; update the rewrite to graph/generated/inorder.go"; exit 1; }
 	$(GO) run ./cmd/jobsphere schema > schema.graphql.tmp && mv schema.graphql.tmp schema.graphql || { rm -f schema.graphql.tmp; exit 1; }
 
 ## check-generated: fail when committed generated code differs from what `make generate` makes
