@@ -426,6 +426,32 @@ func (r *holdingReceiver) Offer(ev realtime.Event) bool {
 
 func (r *holdingReceiver) Close() {}
 
+// waitHeld returns once a HOLD event holds the broker's dispatch.
+func (r *holdingReceiver) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.held:
+	case <-time.After(guard):
+		t.Fatal("the HOLD event was not offered")
+	}
+}
+
+// requireInboxFull returns once the NATS server has sent to everything
+// from published before (in to's inbox, or dropped), and fails unless
+// to's inbox is full.
+func requireInboxFull(t *testing.T, from, to *natsReplica, inbox int) {
+	t.Helper()
+	if err := from.broker.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := to.broker.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := to.broker.Inbox(); n != inbox {
+		t.Fatalf("the inbox holds %d messages, want it full (%d)", n, inbox)
+	}
+}
+
 // TestNATSInboxOverflow: while the dispatching goroutine is held, more
 // events arrive than the inbox holds; nats.go drops what does not fit and
 // reports only the first drop of a subscription's run, however long. Once
@@ -443,26 +469,14 @@ func TestNATSInboxOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { close(hold.release) }) // before the brokers close: Close waits for dispatch
-	// held runs send while dispatch is held, then returns once the NATS
-	// server has sent A all of it: in A's inbox or dropped.
+	// held runs send while dispatch is held, then lets it go once the
+	// NATS server has sent A all of it: in A's inbox or dropped.
 	held := func(send func()) {
 		t.Helper()
 		publish(t, b.broker, ev(gate, "HOLD", 0))
-		select {
-		case <-hold.held:
-		case <-time.After(guard):
-			t.Fatal("the gate event was not offered")
-		}
+		hold.waitHeld(t)
 		send()
-		if err := b.broker.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.broker.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		if n := a.broker.Inbox(); n != inbox {
-			t.Fatalf("the inbox holds %d messages, want it full (%d)", n, inbox)
-		}
+		requireInboxFull(t, b, a, inbox)
 		hold.release <- struct{}{}
 	}
 
@@ -502,4 +516,65 @@ func TestNATSInboxOverflow(t *testing.T) {
 		publish(t, b.broker, ev(s.topic, "MARKER", 0))
 		recvSkipping(t, s.ch, ev(s.topic, "MARKER", 0), resync(s.topic))
 	}
+}
+
+// TestNATSInboxOverflowUnderSustainedLoad: events are dropped, and then
+// the inbox never empties; the subscribers still get their RESYNC once two
+// inboxes' worth of messages have gone by since it was full, not only when
+// the load ends. Dispatch is stepped by HOLD events placed in the inbox:
+// while it is held at one, the inbox is filled up again.
+func TestNATSInboxOverflowUnderSustainedLoad(t *testing.T) {
+	const inbox = 8
+	defer realtime.SetNATSInbox(inbox)()
+	srv := natstest.Start(t) // no other test's messages in the inbox
+	a, b := newNATS(t, srv.URL), newNATS(t, srv.URL)
+	tx, gate := topic("x"), topic("gate")
+	onX := subscribe(t, a.broker, tx)
+	hold := &holdingReceiver{held: make(chan struct{}), release: make(chan struct{})}
+	if err := a.broker.Receive(t.Context(), gate, hold); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(hold.release) }) // before the brokers close: Close waits for dispatch
+	// fill publishes X events numbered from, from+1, … and, with hold, a
+	// HOLD after them, then returns once the NATS server has sent A all of
+	// it: in A's inbox (full now) or dropped.
+	fill := func(from, n int, withHold bool) {
+		t.Helper()
+		for i := range n {
+			publish(t, b.broker, ev(tx, "K", from+i))
+		}
+		if withHold {
+			publish(t, b.broker, ev(gate, "HOLD", from))
+		}
+		requireInboxFull(t, b, a, inbox)
+	}
+	recvRange := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			recvWant(t, onX, ev(tx, "K", i))
+		}
+	}
+
+	publish(t, b.broker, ev(gate, "HOLD", -1))
+	hold.waitHeld(t)
+	// The inbox fills (0–6 and a HOLD); 100–102 are dropped.
+	fill(0, inbox-1, true)
+	for i := range 3 {
+		publish(t, b.broker, ev(tx, "K", 100+i))
+	}
+	fill(0, 0, false) // flushed: dropped, the inbox still full
+	hold.release <- struct{}{}
+	hold.waitHeld(t) // at the first HOLD: 8 messages since the inbox was full
+	recvRange(0, inbox-1)
+	fill(10, inbox-1, true)
+	hold.release <- struct{}{}
+	hold.waitHeld(t) // at the second: 16, and the inbox is full again
+	recvRange(10, 10+inbox-1)
+	fill(20, inbox, false)
+	hold.release <- struct{}{}
+	// The RESYNC comes before the events that were waiting in the inbox.
+	recvWant(t, onX, resync(tx))
+	recvRange(20, 20+inbox)
+	publish(t, b.broker, ev(tx, "MARKER", 0))
+	recvWant(t, onX, ev(tx, "MARKER", 0))
 }
