@@ -249,3 +249,61 @@ func TestPostAllIsEachPostedAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestPostAllChecksEachEntry: PostAll merges a wallet's changes into one
+// update, but refuses each entry as Post would, in order: a frozen
+// wallet's spend is refused even when a credit posted with it covers it,
+// and a debit is checked against the balance before the credits after it.
+func TestPostAllChecksEachEntry(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
+		ctx := context.Background()
+		customer := newUser(t, app, role.Customer)
+		deposit := func(key string, amount int64) ledger.Entry {
+			return ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT,
+				Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: amount}}}
+		}
+		hold := func(key string, amount int64) ledger.Entry {
+			return ledger.Entry{Key: key, Type: ledgertransaction.TypeESCROW_HOLD,
+				Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: amount}}}
+		}
+		postAll := func(entries ...ledger.Entry) error {
+			_, err := inTx(t, app, func(tx *ent.Client) (*ledger.Posted, error) {
+				posted, err := app.Ledger.PostAll(ctx, tx, entries...)
+				if err != nil {
+					return nil, err
+				}
+				return posted[0], nil
+			})
+			return err
+		}
+		if _, err := post(t, app, deposit("dep:1", 10000)); err != nil {
+			t.Fatal(err)
+		}
+
+		// A debit before the credit that would cover it: refused.
+		if err := postAll(hold("hold:early", 15000), deposit("dep:late", 10000)); jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds {
+			t.Fatalf("a hold of 150.00 before a deposit of 100.00, on 100.00: %v, want INSUFFICIENT_FUNDS", err)
+		}
+		// After it: taken.
+		if err := postAll(deposit("dep:2", 10000), hold("hold:1", 15000)); err != nil {
+			t.Fatalf("a deposit of 100.00 and then a hold of 150.00, on 100.00: %v", err)
+		}
+		wantWallet(t, app, customer, 5000, 0, nil)
+
+		note := "fraud review"
+		if _, err := inTx(t, app, func(tx *ent.Client) (*ledger.Posted, error) {
+			_, err := app.Ledger.SetAdminFreeze(ctx, tx, customer, &note)
+			return nil, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := post(t, app, hold("hold:2", 5000)); jobsphere.ErrorCode(err) != jobsphere.WalletFrozen {
+			t.Fatalf("the spend alone: %v, want WALLET_FROZEN", err)
+		}
+		if err := postAll(deposit("dep:3", 5000), hold("hold:2", 5000)); jobsphere.ErrorCode(err) != jobsphere.WalletFrozen {
+			t.Fatalf("the same spend posted after a credit: %v, want WALLET_FROZEN as posted alone", err)
+		}
+		requireVerified(t, app)
+	})
+}

@@ -162,11 +162,10 @@ func (l *Ledger) PostAll(ctx context.Context, tx *ent.Client, entries ...Entry) 
 }
 
 // mergeEffects sums each wallet's effects across transactions posted
-// together, one per wallet, in the lock order.
+// together, one per wallet, in the lock order, keeping the guards of each:
+// a debit is refused as Post refuses it even when a credit posted with it
+// covers it.
 func mergeEffects(lists [][]walletEffect) []walletEffect {
-	if len(lists) == 1 {
-		return lists[0]
-	}
 	byUser := map[pulid.ID]*walletEffect{}
 	for _, list := range lists {
 		for _, w := range list {
@@ -176,6 +175,11 @@ func mergeEffects(lists [][]walletEffect) []walletEffect {
 				byUser[w.userID] = sum
 			}
 			sum.add(w)
+			sum.low.available = min(sum.low.available, sum.available)
+			sum.low.escrow = min(sum.low.escrow, sum.escrow)
+			sum.low.owed = min(sum.low.owed, sum.owed)
+			sum.low.pending = min(sum.low.pending, sum.pending)
+			sum.spends = sum.spends || w.available < 0
 		}
 	}
 	return sortedEffects(byUser)
@@ -272,7 +276,9 @@ func (l *Ledger) priorPosting(ctx context.Context, tx *ent.Client, e Entry, hash
 
 // accountIDs resolves the moves' accounts: from the cache, else in one
 // query. A RECEIVABLE missing (its wallet was opened before the account
-// existed) is created; it is cached once a later post finds it committed.
+// existed) is created. What the query found is cached once tx commits: a
+// row this transaction made, or found made earlier in it, is gone if it
+// rolls back.
 func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (map[Account]pulid.ID, error) {
 	ids := make(map[Account]pulid.ID, 2*len(moves))
 	want := map[string]Account{}
@@ -300,11 +306,13 @@ func (l *Ledger) accountIDs(ctx context.Context, tx *ent.Client, moves []Move) (
 		}
 		for _, r := range rows {
 			ids[want[r.Code]] = r.ID
-			if !created { // a row this transaction made could still roll back
-				l.accounts.Store(r.Code, r.ID)
-			}
 		}
 		if len(rows) == len(want) {
+			afterCommit(tx, func() {
+				for _, r := range rows {
+					l.accounts.Store(r.Code, r.ID)
+				}
+			})
 			return ids, nil
 		}
 		if created || !l.createReceivables(ctx, tx, want, ids) {
@@ -375,27 +383,26 @@ func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry,
 	if err != nil {
 		return nil, err
 	}
-	l.observeOnCommit(c.Mutation(), e.Type)
+	if l.observe != nil {
+		afterCommit(tx, func() { l.observe(e.Type) })
+	}
 	return t, nil
 }
 
-// observeOnCommit tells the observer (WithObserver) of a transaction
-// written by m once m's database transaction commits; a write outside a
-// transaction is observed at once.
-func (l *Ledger) observeOnCommit(m *ent.LedgerTransactionMutation, typ ledgertransaction.Type) {
-	if l.observe == nil {
-		return
-	}
-	tx, err := m.Tx()
+// afterCommit runs fn once the database transaction tx is a client of
+// commits; for a client outside a transaction, at once.
+func afterCommit(tx *ent.Client, fn func()) {
+	// ent gives a client's transaction to its mutations only.
+	t, err := tx.LedgerAccount.Create().Mutation().Tx()
 	if err != nil {
-		l.observe(typ)
+		fn()
 		return
 	}
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
+	t.OnCommit(func(next ent.Committer) ent.Committer {
 		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
 			err := next.Commit(ctx, tx)
 			if err == nil {
-				l.observe(typ)
+				fn()
 			}
 			return err
 		})
@@ -432,6 +439,12 @@ type walletEffect struct {
 	available, escrow, owed      int64 // owed: minus the RECEIVABLE's change
 	earnings, spent, withdrawals int64
 	pending                      int64 // pendingDeposits' change (Entry.Unpends)
+	// What the wallet must hold for the entries to be posted in order, as
+	// Post would check each (see mergeEffects): the lowest each change
+	// reaches, entry by entry, and whether any entry spends available
+	// money (a frozen wallet's refusal).
+	low    struct{ available, escrow, owed, pending int64 }
+	spends bool
 }
 
 // add sums o into w (of the same wallet).
@@ -599,17 +612,20 @@ func walletUpdate(tx *ent.Client, w walletEffect, cur *ent.Wallet, forced bool) 
 	u := tx.Wallet.Update().Where(wallet.UserID(w.userID)).
 		AddBalance(w.available).AddEscrowBalance(w.escrow).
 		AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
-	if w.available < 0 {
-		u.Where(wallet.BalanceGTE(-w.available))
-		if !forced {
-			u.Where(wallet.IsFrozen(false))
-		}
+	if w.low.available < 0 {
+		u.Where(wallet.BalanceGTE(-w.low.available))
 	}
-	if w.escrow < 0 {
-		u.Where(wallet.EscrowBalanceGTE(-w.escrow))
+	if w.spends && !forced {
+		u.Where(wallet.IsFrozen(false))
+	}
+	if w.low.escrow < 0 {
+		u.Where(wallet.EscrowBalanceGTE(-w.low.escrow))
 	}
 	if w.pending != 0 {
-		u.AddPendingDeposits(w.pending).Where(wallet.PendingDepositsGTE(-w.pending))
+		u.AddPendingDeposits(w.pending)
+	}
+	if w.low.pending < 0 {
+		u.Where(wallet.PendingDepositsGTE(-w.low.pending))
 	}
 	if w.owed != 0 {
 		u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
@@ -638,27 +654,27 @@ func (l *Ledger) LockWallet(ctx context.Context, tx *ent.Client, userID pulid.ID
 // effect, or nil when it can.
 func (l *Ledger) refusal(cur *ent.Wallet, w walletEffect, forced bool) error {
 	switch {
-	case w.available < 0 && cur.IsFrozen && !forced:
+	case w.spends && cur.IsFrozen && !forced:
 		return ErrWalletFrozen()
-	case w.available < 0 && cur.Balance < -w.available:
-		return InsufficientFunds(l.currency, -w.available, cur.Balance)
-	case w.escrow < 0 && cur.EscrowBalance < -w.escrow:
+	case w.low.available < 0 && cur.Balance < -w.low.available:
+		return InsufficientFunds(l.currency, -w.low.available, cur.Balance)
+	case w.low.escrow < 0 && cur.EscrowBalance < -w.low.escrow:
 		// The held money has already moved on (say, a reversal of a hold
 		// whose money was paid out). Refused like any overdraft.
 		return &jobsphere.Error{
 			Code: jobsphere.InsufficientFunds,
 			Message: fmt.Sprintf("Insufficient escrow balance. Required: %s, Held: %s",
-				l.currency.Display(-w.escrow), l.currency.Display(cur.EscrowBalance)),
+				l.currency.Display(-w.low.escrow), l.currency.Display(cur.EscrowBalance)),
 		}
-	case w.pending < 0 && cur.PendingDeposits < -w.pending:
-		return fmt.Errorf("ledger: pending deposits of %s cannot drop by %d", w.userID, -w.pending)
-	case w.owed < 0 && cur.AmountOwed < -w.owed:
+	case w.low.pending < 0 && cur.PendingDeposits < -w.low.pending:
+		return fmt.Errorf("ledger: pending deposits of %s cannot drop by %d", w.userID, -w.low.pending)
+	case w.low.owed < 0 && cur.AmountOwed < -w.low.owed:
 		// A receivable never goes above zero: more than is owed paid
 		// back (or the reversal of a debt that is paid already).
 		return &jobsphere.Error{
 			Code: jobsphere.InsufficientFunds,
 			Message: fmt.Sprintf("Pays back more than is owed. Paid: %s, Owed: %s",
-				l.currency.Display(-w.owed), l.currency.Display(cur.AmountOwed)),
+				l.currency.Display(-w.low.owed), l.currency.Display(cur.AmountOwed)),
 		}
 	}
 	return nil

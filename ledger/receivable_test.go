@@ -192,21 +192,72 @@ func TestLossesOnlyGoDown(t *testing.T) {
 	})
 }
 
+// olderWallet is a customer whose wallet was opened before RECEIVABLE
+// existed: it has no such account yet.
+func olderWallet(t *testing.T, app *world) pulid.ID {
+	t.Helper()
+	customer := newUser(t, app, role.Customer)
+	if _, err := app.Client.LedgerAccount.Delete().Where(ledgeraccount.Code(ledger.Receivable(customer).Code())).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return customer
+}
+
 // A wallet opened before RECEIVABLE existed gets the account on first use.
 func TestReceivableCreatedForOlderWallets(t *testing.T) {
 	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		app := newWorld(t, db)
 		ctx := context.Background()
-		customer := newUser(t, app, role.Customer)
-		if _, err := app.Client.LedgerAccount.Delete().Where(ledgeraccount.Code(ledger.Receivable(customer).Code())).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
+		customer := olderWallet(t, app)
 		if _, err := inTx(t, app, func(tx *ent.Client) (*ledger.Posted, error) {
 			return app.Ledger.TakeBack(ctx, tx, customer, 2500, ledger.Entry{Key: "back:1", Type: ledgertransaction.TypeREFUND})
 		}); err != nil {
 			t.Fatal(err)
 		}
 		wantWallet(t, app, customer, 0, 2500, reasonOf(wallet.FrozenReasonCHARGEBACK))
+		requireVerified(t, app)
+	})
+}
+
+// TestAccountCacheSurvivesRollback: a wallet opened before RECEIVABLE
+// existed gets the account on first use, and one transaction may create it
+// and post to it again (funds_reinstated arriving before funds_withdrawn)
+// before rolling back. The ledger must not keep the rolled-back account's
+// id: Stripe's redelivery then books as on a fresh process.
+func TestAccountCacheSurvivesRollback(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
+		ctx := context.Background()
+		customer := olderWallet(t, app)
+		// funds_reinstated before funds_withdrawn, in one webhook transaction
+		// that then fails and rolls back (Stripe will deliver it again).
+		tx, err := app.Client.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.Ledger.Chargeback(ctx, tx.Client(), customer, "dp_1", 2500, 0, ledger.Entry{Description: "chargeback"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.Ledger.ChargebackReversal(ctx, tx.Client(), customer, "dp_1", 2500, 0, ledger.Entry{Description: "reversal"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+
+		// Stripe delivers the event again: it must book as on a fresh process.
+		_, err = inTx(t, app, func(tx *ent.Client) (*ledger.Posted, error) {
+			return app.Ledger.Chargeback(ctx, tx, customer, "dp_1", 2500, 0, ledger.Entry{Description: "chargeback"})
+		})
+		if err != nil {
+			t.Fatalf("the redelivered chargeback after a rollback: %v (a fresh Ledger books it)", err)
+		}
+		wantWallet(t, app, customer, 0, 2500, reasonOf(wallet.FrozenReasonCHARGEBACK))
+		// And any other post to the receivable, too.
+		if _, err := post(t, app, ledger.Entry{Key: "pay-back", Type: ledgertransaction.TypeDEPOSIT,
+			Moves: []ledger.Move{{From: ledger.External, To: ledger.Receivable(customer), Amount: 100}}}); err != nil {
+			t.Fatalf("a deposit paying back: %v", err)
+		}
 		requireVerified(t, app)
 	})
 }
