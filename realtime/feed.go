@@ -20,10 +20,14 @@ import (
 // once the channel is closed, on the feed's goroutine.
 func Feed[T any](ctx context.Context, b Broker, topic string, convert func(Event) (T, bool)) (<-chan T, error) {
 	f := &feed[T]{ctx: ctx, convert: convert, out: make(chan T, 1)}
-	if s, ok := ctx.Value(signalKey{}).(*Signal); ok && s.claimed.CompareAndSwap(false, true) {
+	s, ok := ctx.Value(signalKey{}).(*Signal)
+	if ok = ok && s.claimed.CompareAndSwap(false, true); ok {
 		f.ready = s.Ready
 	}
 	if err := b.Receive(ctx, topic, f); err != nil {
+		if ok { // nothing will call Ready: the consumer must see the error
+			s.claimed.Store(false)
+		}
 		return nil, err
 	}
 	return f.out, nil

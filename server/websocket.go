@@ -30,14 +30,18 @@ import (
 )
 
 // Close codes: RFC 6455's, and graphql-transport-ws's, sent on both
-// protocols.
+// protocols, but for the protocol errors graphql-transport-ws names
+// (4400, 4401 before init, 4408, 4429), which graphql-ws closes with 1002.
 const (
 	closeNormal        websocket.StatusCode = 1000
 	closeProtocolError websocket.StatusCode = 1002
 	closeInternalError websocket.StatusCode = 1011
-	closeUnauthorized  websocket.StatusCode = 4401 // initialised without a token, past the init timeout
+	closeBadMessage    websocket.StatusCode = 4400 // a message of no known type, or not JSON
+	closeUnauthorized  websocket.StatusCode = 4401 // initialised without a token, past the init timeout; an operation before init
 	closeForbidden     websocket.StatusCode = 4403 // a bad token at init, or the token expired
+	closeInitTimeout   websocket.StatusCode = 4408 // no connection_init within the init timeout
 	closeDuplicateID   websocket.StatusCode = 4409 // "Subscriber for <id> already exists"
+	closeTooManyInits  websocket.StatusCode = 4429 // a second connection_init
 )
 
 // maxCloseReason is the longest reason a close frame carries.
@@ -75,6 +79,15 @@ type wsProtocol struct {
 	// end with connection_terminate, "ka" follows the ack, and no pong is
 	// due.
 	legacy bool
+}
+
+// code is the close code for a protocol error graphql-transport-ws names;
+// the legacy protocol has none of its own and closes with 1002.
+func (p *wsProtocol) code(c websocket.StatusCode) websocket.StatusCode {
+	if p.legacy {
+		return closeProtocolError
+	}
+	return c
 }
 
 var (
@@ -209,10 +222,11 @@ type socket struct {
 	ctx         context.Context // the socket's: every operation runs under it
 	headerToken bool            // the upgrade request had an Authorization header
 
-	writeMu  sync.Mutex   // one message at a time
-	slot     int          // its turn for keep-alives, in t.sockets
-	ready    atomic.Bool  // initialised: keep-alives go out
-	pingSent atomic.Int64 // when the unanswered ping went out (UnixNano); 0: no pong due
+	writeMu       sync.Mutex   // one message at a time
+	slot          int          // its turn for keep-alives, in t.sockets
+	ready         atomic.Bool  // initialised: keep-alives go out
+	pingSent      atomic.Int64 // when the unanswered ping went out (UnixNano); 0: no pong due
+	keepAliveOwed atomic.Bool  // its turn came during a write, which sends it after
 
 	// Set by closeAt, on the socket's handling goroutines, one at a time.
 	timer          *time.Timer // closes the socket at deadline
@@ -247,7 +261,7 @@ func (s *socket) serve() {
 		return
 	}
 	defer s.t.sockets.remove(s)
-	s.closeAt(time.Now().Add(s.t.initTimeout), closeProtocolError, "connection initialisation timeout")
+	s.closeAt(time.Now().Add(s.t.initTimeout), s.protocol.code(closeInitTimeout), "Connection initialisation timeout")
 	defer func() { s.timer.Stop() }()
 	for s.wait() {
 		handled := make(chan bool)
@@ -303,25 +317,25 @@ func (s *socket) handle(data []byte) {
 	}
 	var msg wsMessage
 	if err := json.Unmarshal(data, &msg); err != nil {
-		s.refuse(closeProtocolError, "invalid json")
-		return
-	}
-	if !s.ready.Load() {
-		s.init(msg)
+		s.refuse(s.protocol.code(closeBadMessage), "Invalid message: not JSON")
 		return
 	}
 	p := s.protocol
 	switch {
-	case msg.Type == p.start:
-		s.start(msg, start)
-	case msg.Type == p.stop:
-		s.stop(msg.ID)
-	case msg.Type == "ping" && !p.legacy:
+	case msg.Type == "ping" && !p.legacy: // at any time, init or not
 		s.write(wsMessage{Type: "pong", Payload: msg.Payload})
 	case msg.Type == "pong" && !p.legacy:
 		s.pingSent.Store(0)
 	case msg.Type == "connection_terminate" && p.legacy:
 		s.close(closeNormal, "terminated")
+	case !s.ready.Load():
+		s.init(msg)
+	case msg.Type == p.start:
+		s.start(msg, start)
+	case msg.Type == p.stop:
+		s.stop(msg.ID)
+	case msg.Type == "connection_init":
+		s.refuse(p.code(closeTooManyInits), "Too many initialisation requests")
 	default:
 		s.unexpected(msg.Type)
 	}
@@ -331,8 +345,8 @@ func (s *socket) handle(data []byte) {
 // acknowledges it; anything else first closes the socket.
 func (s *socket) init(msg wsMessage) {
 	switch {
-	case msg.Type == "connection_terminate" && s.protocol.legacy:
-		s.close(closeNormal, "terminated")
+	case msg.Type == s.protocol.start:
+		s.refuse(s.protocol.code(closeUnauthorized), "Unauthorized: send connection_init first")
 		return
 	case msg.Type != "connection_init":
 		s.unexpected(msg.Type)
@@ -340,7 +354,7 @@ func (s *socket) init(msg wsMessage) {
 	}
 	var payload transport.InitPayload
 	if len(msg.Payload) > 0 && json.Unmarshal(msg.Payload, &payload) != nil {
-		s.refuse(closeProtocolError, "invalid json")
+		s.refuse(s.protocol.code(closeBadMessage), "Invalid message: the connection_init payload is not a JSON object")
 		return
 	}
 	if !s.authenticate(payload) {
@@ -415,10 +429,11 @@ func (s *socket) closeAt(deadline time.Time, code websocket.StatusCode, reason s
 	s.timer = time.AfterFunc(time.Until(deadline), func() { s.close(code, reason) })
 }
 
-// unexpected refuses a message the socket cannot take now.
+// unexpected refuses a message the socket cannot take now, or of no type
+// its protocol has.
 func (s *socket) unexpected(typ string) {
 	s.connectionError("unexpected message " + typ)
-	s.close(closeProtocolError, "unexpected message")
+	s.close(s.protocol.code(closeBadMessage), "unexpected message")
 }
 
 // refuse closes the socket with code and reason, which the legacy
@@ -472,11 +487,15 @@ func (s *socket) handshake() {
 	go s.conn.Close(s.closeCode, s.closeReason) //nolint:errcheck // the socket is gone either way
 }
 
-// write sends msg; a client that cannot take it loses the socket.
+// write sends msg, and the keep-alive whose turn came meanwhile; a client
+// that cannot take them loses the socket.
 func (s *socket) write(msg wsMessage) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.send(msg, writeTimeout)
+	if s.keepAliveOwed.Swap(false) {
+		s.sendKeepAlive()
+	}
 }
 
 // send writes msg within timeout, with s.writeMu held. The deadline is
@@ -495,27 +514,35 @@ func (s *socket) send(msg wsMessage, timeout time.Duration) {
 	}
 }
 
-// keepAlive sends the socket's keep-alive, unless a message is being
-// written (the socket is not idle then), and disconnects a
-// graphql-transport-ws client that has not answered a ping in
-// pongTimeout.
+// keepAlive sends the socket's keep-alive — or, while a message is being
+// written, leaves it to that write to send after (the keep-alive
+// goroutine does not wait; graphql-ws clients count only "ka") — and
+// disconnects a graphql-transport-ws client that has not answered a ping
+// in pongTimeout.
 func (s *socket) keepAlive(now time.Time) {
 	if !s.ready.Load() {
 		return
 	}
-	sent := s.pingSent.Load()
-	if sent != 0 && now.Sub(time.Unix(0, sent)) >= pongTimeout {
+	if sent := s.pingSent.Load(); sent != 0 && now.Sub(time.Unix(0, sent)) >= pongTimeout {
 		_ = s.conn.CloseNow()
 		return
 	}
 	if !s.writeMu.TryLock() {
+		s.keepAliveOwed.Store(true)
 		return
 	}
 	defer s.writeMu.Unlock()
-	s.send(wsMessage{Type: s.protocol.keepAlive}, keepAliveWriteTimeout)
-	if !s.protocol.legacy && sent == 0 {
-		s.pingSent.Store(now.UnixNano())
+	s.sendKeepAlive()
+}
+
+// sendKeepAlive sends the keep-alive, with s.writeMu held. A ping's time is
+// noted before it goes (unless one is unanswered already): its pong may
+// come before the write returns.
+func (s *socket) sendKeepAlive() {
+	if !s.protocol.legacy {
+		s.pingSent.CompareAndSwap(0, time.Now().UnixNano())
 	}
+	s.send(wsMessage{Type: s.protocol.keepAlive}, keepAliveWriteTimeout)
 }
 
 // operation is one operation a socket runs, under the id its client gave.
@@ -533,6 +560,9 @@ type operation struct {
 	resultCtx context.Context         // the context responses takes
 	fed       bool                    // a realtime.Feed signals its results
 	done      bool
+	// failed: an error message was sent, which on graphql-transport-ws
+	// ends the operation without a "complete".
+	failed atomic.Bool
 }
 
 // start begins an operation, unless its id is in use (the socket is then
@@ -644,7 +674,7 @@ func (s *socket) dispatch(op *operation, payload json.RawMessage, start time.Tim
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(params); err != nil {
-		s.sendErrors(op.id, &gqlerror.Error{Message: "invalid json"})
+		s.fail(op, &gqlerror.Error{Message: "invalid json"})
 		s.end(op)
 		return false
 	}
@@ -653,7 +683,7 @@ func (s *socket) dispatch(op *operation, payload json.RawMessage, start time.Tim
 	if errs != nil {
 		resp := s.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			s.sendErrors(op.id, resp.Errors...)
+			s.fail(op, resp.Errors...)
 		} else {
 			s.sendResponse(op.id, &graphql.Response{Errors: errs})
 		}
@@ -700,7 +730,7 @@ func (s *socket) guard(op *operation, step func() bool) (ok bool) {
 			if !errors.As(err, &gqlErr) {
 				gqlErr = &gqlerror.Error{Message: err.Error()}
 			}
-			s.sendErrors(op.id, gqlErr)
+			s.fail(op, gqlErr)
 			ok = false
 		}
 	}()
@@ -731,7 +761,7 @@ func (s *socket) end(op *operation) {
 		// it: a cancelled operation's handler returns nil at once.
 		op.responses(op.resultCtx)
 	}
-	if !s.closed() {
+	if !s.closed() && (s.protocol.legacy || !op.failed.Load()) {
 		s.write(wsMessage{ID: op.id, Type: "complete"})
 	}
 }
@@ -744,12 +774,14 @@ func (s *socket) sendResponse(id string, resp *graphql.Response) {
 	s.write(wsMessage{ID: id, Type: s.protocol.data, Payload: payload})
 }
 
-func (s *socket) sendErrors(id string, errs ...*gqlerror.Error) {
+// fail sends op's errors as an error message.
+func (s *socket) fail(op *operation, errs ...*gqlerror.Error) {
 	payload, err := json.Marshal(errs)
 	if err != nil {
 		panic(fmt.Errorf("encode GraphQL errors: %w", err))
 	}
-	s.write(wsMessage{ID: id, Type: "error", Payload: payload})
+	op.failed.Store(true)
+	s.write(wsMessage{ID: op.id, Type: "error", Payload: payload})
 }
 
 // addressSockets counts the open websockets of each client address.
