@@ -105,7 +105,8 @@ func (s *Service) JobFeed(ctx context.Context, v auth.Viewer, jobID *pulid.ID) (
 			return nil, false
 		}
 		j, err := s.client.Job.Get(ctx, pulid.ID(id))
-		return j, err == nil
+		// A RESYNC names the subscribed job whoever subscribed to it.
+		return j, err == nil && v.Is(j.PostedByID, deref(j.ContractorID))
 	})
 }
 

@@ -79,6 +79,45 @@ func TestOneObjectFeedsResync(t *testing.T) {
 	})
 }
 
+// TestJobFeedResyncOnlyForParties: a RESYNC sends a subscription to one
+// job that job only if the viewer is one of its parties. A contractor
+// subscribed to a job before being its party is sent, first, the job as
+// their offer's acceptance made it, not the open job on the RESYNC before.
+func TestJobFeedResyncOnlyForParties(t *testing.T) {
+	srv := servertest.New(t, servertest.SQLite)
+	customer, contractor := srv.Register(t, "CUSTOMER"), srv.Register(t, "CONTRACTOR")
+	cc, kc := srv.Client(customer.AccessToken), srv.Client(contractor.AccessToken)
+	srv.Fund(t, customer.ID, 10000)
+	var job struct{ CreateJob struct{ ID string } }
+	cc.MustDo(t, `mutation { createJob(input: {title: "Hang a door", description: "An oak door, hinges included", budget: "50"}) { id } }`, nil, &job)
+
+	ws, err := srv.DialWebsocket(t, servertest.TransportWS, map[string]any{"Authorization": "Bearer " + contractor.AccessToken}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.Subscribe(t, `subscription($id: ID) { jobStatusChanged(jobId: $id) { id status } }`, map[string]any{"id": job.CreateJob.ID})
+	ws.Query(t, `{ me { id } }`, nil) // live once a later operation answers
+	if err := srv.App.Broker.Publish(context.Background(), realtime.Event{Topic: payments.UserTopic(pulid.ID(contractor.ID)), Kind: realtime.KindResync}); err != nil {
+		t.Fatal(err)
+	}
+	ws.Query(t, `{ me { id } }`, nil)
+
+	var app struct{ ApplyToJob struct{ ID string } }
+	kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
+	var sent struct {
+		SendOffer struct{ Offer struct{ ID string } }
+	}
+	cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "50", timeline: "1 day", description: "Hang the door"}) { offer { id } } }`,
+		map[string]any{"a": app.ApplyToJob.ID}, &sent)
+	kc.MustDo(t, `mutation($id: ID!) { acceptOffer(offerId: $id) { contract { id } } }`, map[string]any{"id": sent.SendOffer.Offer.ID}, nil)
+
+	_, r := ws.Next(t)
+	if got, want := string(r.Data), `{"jobStatusChanged":{"id":"`+job.CreateJob.ID+`","status":"ASSIGNED"}}`; got != want || len(r.Errors) > 0 {
+		t.Fatalf("the contractor's first job message: %s %+v, want %s", got, r.Errors, want)
+	}
+	srv.RequireLedgerVerified(t)
+}
+
 // TestAdminQueuesResync: admins whose topic may have lost events are told
 // to refetch every queue.
 func TestAdminQueuesResync(t *testing.T) {
