@@ -14,6 +14,20 @@ import (
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
+// offerOnJob has the contractor apply to the customer's job and the
+// customer send them an offer of $50; it returns the offer's id.
+func offerOnJob(t *testing.T, customer, contractor *servertest.Client, jobID string) string {
+	t.Helper()
+	var app struct{ ApplyToJob struct{ ID string } }
+	contractor.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": jobID}, &app)
+	var sent struct {
+		SendOffer struct{ Offer struct{ ID string } }
+	}
+	customer.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "50", timeline: "1 day", description: "Hang the door"}) { offer { id } } }`,
+		map[string]any{"a": app.ApplyToJob.ID}, &sent)
+	return sent.SendOffer.Offer.ID
+}
+
 // TestOneObjectFeedsResync: a subscription to one offer, job or completed
 // deposit that may have missed a change of it (its topic's RESYNC) is sent
 // the object as it is now, so its client needs no refetch of its own.
@@ -25,13 +39,7 @@ func TestOneObjectFeedsResync(t *testing.T) {
 		srv.Fund(t, customer.ID, 10000)
 		var job struct{ CreateJob struct{ ID string } }
 		cc.MustDo(t, `mutation { createJob(input: {title: "Hang a door", description: "An oak door, hinges included", budget: "50"}) { id } }`, nil, &job)
-		var app struct{ ApplyToJob struct{ ID string } }
-		kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
-		var sent struct {
-			SendOffer struct{ Offer struct{ ID string } }
-		}
-		cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "50", timeline: "1 day", description: "Hang the door"}) { offer { id } } }`,
-			map[string]any{"a": app.ApplyToJob.ID}, &sent)
+		offerID := offerOnJob(t, cc, kc, job.CreateJob.ID)
 		var dep struct {
 			Deposit struct {
 				Deposit   struct{ ID string }
@@ -47,7 +55,7 @@ func TestOneObjectFeedsResync(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws.Subscribe(t, `subscription($id: ID) { offerStatusChanged(offerId: $id) { id status } }`, map[string]any{"id": sent.SendOffer.Offer.ID})
+		ws.Subscribe(t, `subscription($id: ID) { offerStatusChanged(offerId: $id) { id status } }`, map[string]any{"id": offerID})
 		ws.Subscribe(t, `subscription($id: ID) { jobStatusChanged(jobId: $id) { id status } }`, map[string]any{"id": job.CreateJob.ID})
 		ws.Subscribe(t, `subscription($id: ID) { depositCompleted(depositId: $id) { id status } }`, map[string]any{"id": dep.Deposit.Deposit.ID})
 		ws.Query(t, `{ me { id } }`, nil) // the subscriptions are live once a later operation answers
@@ -70,7 +78,7 @@ func TestOneObjectFeedsResync(t *testing.T) {
 		want := []string{
 			"depositCompleted " + dep.Deposit.Deposit.ID + " SUCCEEDED",
 			"jobStatusChanged " + job.CreateJob.ID + " OPEN",
-			"offerStatusChanged " + sent.SendOffer.Offer.ID + " PENDING",
+			"offerStatusChanged " + offerID + " PENDING",
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("after a RESYNC:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -102,14 +110,8 @@ func TestJobFeedResyncOnlyForParties(t *testing.T) {
 	}
 	ws.Query(t, `{ me { id } }`, nil)
 
-	var app struct{ ApplyToJob struct{ ID string } }
-	kc.MustDo(t, `mutation($j: ID!) { applyToJob(input: {jobId: $j}) { id } }`, map[string]any{"j": job.CreateJob.ID}, &app)
-	var sent struct {
-		SendOffer struct{ Offer struct{ ID string } }
-	}
-	cc.MustDo(t, `mutation($a: ID!) { sendOffer(input: {applicationId: $a, amount: "50", timeline: "1 day", description: "Hang the door"}) { offer { id } } }`,
-		map[string]any{"a": app.ApplyToJob.ID}, &sent)
-	kc.MustDo(t, `mutation($id: ID!) { acceptOffer(offerId: $id) { contract { id } } }`, map[string]any{"id": sent.SendOffer.Offer.ID}, nil)
+	offerID := offerOnJob(t, cc, kc, job.CreateJob.ID)
+	kc.MustDo(t, `mutation($id: ID!) { acceptOffer(offerId: $id) { contract { id } } }`, map[string]any{"id": offerID}, nil)
 
 	_, r := ws.Next(t)
 	if got, want := string(r.Data), `{"jobStatusChanged":{"id":"`+job.CreateJob.ID+`","status":"ASSIGNED"}}`; got != want || len(r.Errors) > 0 {
