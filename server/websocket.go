@@ -52,10 +52,6 @@ const maxCloseReason = 123
 const subscriptionLimitExceeded = "SUBSCRIPTION_LIMIT_EXCEEDED"
 
 const (
-	// maxWebsocketMessage is the largest message a client may send (the
-	// websocket library's own limit is 32 KiB); a larger one closes the
-	// socket with 1009.
-	maxWebsocketMessage = 1 << 20
 	// websocketBuffer is the size of a socket's read and write buffers,
 	// which it holds as long as it is open (net/http's are 4 KiB each).
 	// Larger messages are read and written in pieces.
@@ -125,7 +121,11 @@ type websocketTransport struct {
 	logger           *slog.Logger
 	initTimeout      time.Duration
 	maxSubscriptions int
-	addresses        *addressSockets
+	// maxMessage is the largest message a client may send, as large as
+	// an HTTP body (MAX_BODY_BYTES; the websocket library's own limit is
+	// 32 KiB); a larger one closes the socket with 1009.
+	maxMessage int64
+	addresses  *addressSockets
 }
 
 func newWebsocketTransport(cfg *config.Config, logger *slog.Logger, authn *auth.Service, sockets *socketSet) *websocketTransport {
@@ -135,6 +135,7 @@ func newWebsocketTransport(cfg *config.Config, logger *slog.Logger, authn *auth.
 		logger:           WithRequestContext(logger),
 		initTimeout:      cfg.WebsocketInitTimeout,
 		maxSubscriptions: cfg.WebsocketMaxSubscriptions,
+		maxMessage:       cfg.MaxBodyBytes,
 		addresses:        &addressSockets{max: cfg.WebsocketPerAddress, open: map[string]int{}},
 	}
 }
@@ -157,7 +158,7 @@ func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec gra
 		t.addresses.remove(addr) // Accept has answered the request
 		return
 	}
-	conn.SetReadLimit(maxWebsocketMessage)
+	conn.SetReadLimit(t.maxMessage)
 	protocol := legacyWS
 	if conn.Subprotocol() == transportWS.name {
 		protocol = transportWS

@@ -309,28 +309,43 @@ func wsRequireClosed(t *testing.T, ws *servertest.WS, code int, reason string) {
 	}
 }
 
-// TestWebsocketMessageSizeLimit: the socket's wrapper keeps gqlgen's
-// 1 MB message limit (the websocket library's own is 32 KiB): 100 KB is
-// read, over 1 MB closes the socket with 1009.
+// TestWebsocketMessageSizeLimit: a message may be as large as an HTTP
+// body (MAX_BODY_BYTES, 1 MiB by default, as gqlgen's limit was; the
+// websocket library's own is 32 KiB): one that fits is read, a larger one
+// closes the socket with 1009.
 func TestWebsocketMessageSizeLimit(t *testing.T) {
-	srv := servertest.New(t, servertest.SQLite)
-	ws, err := srv.DialWebsocket(t, servertest.TransportWS, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := ws.Query(t, "{ __typename }"+strings.Repeat(" ", 100_000), nil); len(r.Errors) > 0 {
-		t.Fatalf("a 100 KB message: %s", r.ErrorSummary())
-	}
-	ws.SubscribeID(t, "big", "{ __typename }"+strings.Repeat(" ", 1<<20), nil)
-	for {
-		_, err := ws.Read()
-		if err == nil {
-			continue
-		}
-		if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
-			t.Fatalf("want close 1009, got %v", err)
-		}
-		return
+	for _, tc := range []struct {
+		maxBodyBytes string // MAX_BODY_BYTES; "": the default, 1 MiB
+		fits, over   int    // a message's padding that fits, and one over
+	}{
+		{"", 100_000, 1 << 20},
+		{"4096", 2000, 5000},
+	} {
+		t.Run("MAX_BODY_BYTES="+tc.maxBodyBytes, func(t *testing.T) {
+			env := servertest.Env(t, servertest.SQLite)
+			if tc.maxBodyBytes != "" {
+				env["MAX_BODY_BYTES"] = tc.maxBodyBytes
+			}
+			srv := servertest.Start(t, env)
+			ws, err := srv.DialWebsocket(t, servertest.TransportWS, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := ws.Query(t, "{ __typename }"+strings.Repeat(" ", tc.fits), nil); len(r.Errors) > 0 {
+				t.Fatalf("a message of %d bytes: %s", tc.fits, r.ErrorSummary())
+			}
+			ws.SubscribeID(t, "big", "{ __typename }"+strings.Repeat(" ", tc.over), nil)
+			for {
+				_, err := ws.Read()
+				if err == nil {
+					continue
+				}
+				if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+					t.Fatalf("want close 1009, got %v", err)
+				}
+				return
+			}
+		})
 	}
 }
 
