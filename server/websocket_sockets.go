@@ -21,11 +21,17 @@ const (
 	keepAliveInterval = 15 * time.Second
 	pongTimeout       = 2 * keepAliveInterval
 	keepAliveSlots    = 15
+	// keepAliveSenders bounds the keep-alives written at once. A socket
+	// whose client stops reading holds its sender up to
+	// keepAliveWriteTimeout (and is then closed); the other senders go on,
+	// so a few such sockets cannot hold back everyone's keep-alive.
+	keepAliveSenders = 32
 )
 
 // socketSet is the open websockets of one server: counted for the
 // metrics, kept alive from one goroutine (which runs while any socket is
-// open) rather than a timer each, and closed at shutdown.
+// open, and starts a few senders at each turn) rather than a timer each,
+// and closed at shutdown.
 type socketSet struct {
 	open prometheus.Gauge
 
@@ -86,10 +92,29 @@ func (set *socketSet) keepAlive() {
 		}
 		sockets := slices.Collect(maps.Keys(set.slots[turn]))
 		set.mu.Unlock()
-		for _, s := range sockets {
-			s.keepAlive(now)
-		}
+		sendKeepAlives(sockets, func(s *socket) { s.keepAlive(now) })
 	}
+}
+
+// sendKeepAlives calls send for each socket, keepAliveSenders at a time,
+// and returns when all are sent.
+func sendKeepAlives[S any](sockets []S, send func(S)) {
+	next := make(chan S)
+	var wg sync.WaitGroup
+	for range min(keepAliveSenders, len(sockets)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				send(s)
+			}
+		}()
+	}
+	for _, s := range sockets {
+		next <- s
+	}
+	close(next)
+	wg.Wait()
 }
 
 // count is how many sockets are open. Called with set.mu held.
