@@ -5,91 +5,40 @@ package server_test
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
-	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/jobsphere/jobsphere/server/servertest"
 )
 
-// rawTransportWS dials graphql-transport-ws without sending connection_init.
-func rawTransportWS(t *testing.T, srv *servertest.Server) *websocket.Conn {
+// wsRaw connects with protocol and sends nothing.
+func wsRaw(t *testing.T, srv *servertest.Server, protocol string) *servertest.WS {
 	t.Helper()
-	conn, _, err := (&websocket.Dialer{Subprotocols: []string{servertest.TransportWS}}).Dial(wsURL(srv), nil)
+	ws, err := srv.DialWebsocketRaw(t, protocol, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	return conn
+	return ws
 }
 
-// initialised dials graphql-transport-ws and has it acknowledge an
-// anonymous connection_init.
-func initialised(t *testing.T, srv *servertest.Server) *websocket.Conn {
+// wsAnonymous is a graphql-transport-ws socket past an anonymous
+// connection_init.
+func wsAnonymous(t *testing.T, srv *servertest.Server) *servertest.WS {
 	t.Helper()
-	conn := rawTransportWS(t, srv)
-	sendRaw(t, conn, `{"type":"connection_init"}`)
-	if msg, err := nextMessage(conn); err != nil || msg.Type != "connection_ack" {
-		t.Fatalf("ack: %+v %v", msg, err)
-	}
-	return conn
-}
-
-func sendRaw(t *testing.T, conn *websocket.Conn, raw string) {
-	t.Helper()
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(raw)); err != nil {
+	ws, err := srv.DialWebsocket(t, servertest.TransportWS, nil, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// nextMessage reads the next message, skipping server pings (answered).
-func nextMessage(conn *websocket.Conn) (servertest.WSMessage, error) {
-	for {
-		var msg servertest.WSMessage
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			return msg, err
-		}
-		if err := json.Unmarshal(data, &msg); err != nil {
-			return msg, err
-		}
-		if msg.Type == "ping" {
-			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"pong"}`))
-			continue
-		}
-		return msg, nil
-	}
-}
-
-func requireClose(t *testing.T, conn *websocket.Conn, code int) {
-	t.Helper()
-	for {
-		msg, err := nextMessage(conn)
-		if err == nil {
-			t.Logf("message before close: %+v", msg)
-			continue
-		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != code {
-			t.Errorf("want close %d, got %v", code, err)
-		}
-		return
-	}
+	return ws
 }
 
 // PROTOCOL.md, Ping: "The Ping message can be sent at any time within the
 // established socket" and must be answered with a Pong. graphql-ws' client
-// with keepAlive set may send one before connection_ack arrives. The server
-// closes the socket with 1002 "unexpected message" instead.
+// with keepAlive set may send one before connection_ack arrives.
 func TestWebsocketPingBeforeAck(t *testing.T) {
 	srv := servertest.New(t, servertest.SQLite)
-	conn := rawTransportWS(t, srv)
-	sendRaw(t, conn, `{"type":"ping"}`)
-	msg, err := nextMessage(conn)
-	if err != nil || msg.Type != "pong" {
+	ws := wsRaw(t, srv, servertest.TransportWS)
+	ws.SendRaw(t, `{"type":"ping"}`)
+	if msg, err := ws.Read(); err != nil || msg.Type != "pong" {
 		t.Fatalf("ping before connection_init: want pong, got %+v %v", msg, err)
 	}
 }
@@ -98,9 +47,9 @@ func TestWebsocketPingBeforeAck(t *testing.T) {
 // with 4429 "Too many initialisation requests".
 func TestWebsocketSecondInit4429(t *testing.T) {
 	srv := servertest.New(t, servertest.SQLite)
-	conn := initialised(t, srv)
-	sendRaw(t, conn, `{"type":"connection_init"}`)
-	requireClose(t, conn, 4429)
+	ws := wsAnonymous(t, srv)
+	ws.SendRaw(t, `{"type":"connection_init"}`)
+	wsRequireClosed(t, ws, 4429, "Too many initialisation requests")
 }
 
 // PROTOCOL.md: "Receiving a message of a type or format which is not
@@ -108,11 +57,14 @@ func TestWebsocketSecondInit4429(t *testing.T) {
 // with the event 4400: <error-message>".
 func TestWebsocketInvalidMessage4400(t *testing.T) {
 	srv := servertest.New(t, servertest.SQLite)
-	for name, raw := range map[string]string{"unknown type": `{"type":"bogus"}`, "not json": `{`} {
+	for name, tc := range map[string]struct{ raw, reason string }{
+		"unknown type": {`{"type":"bogus"}`, "unexpected message"},
+		"not json":     {`{`, "Invalid message: not JSON"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			conn := initialised(t, srv)
-			sendRaw(t, conn, raw)
-			requireClose(t, conn, 4400)
+			ws := wsAnonymous(t, srv)
+			ws.SendRaw(t, tc.raw)
+			wsRequireClosed(t, ws, 4400, tc.reason)
 		})
 	}
 }
@@ -121,24 +73,23 @@ func TestWebsocketInvalidMessage4400(t *testing.T) {
 // socket with the event 4401: Unauthorized".
 func TestWebsocketSubscribeBeforeInit4401(t *testing.T) {
 	srv := servertest.New(t, servertest.SQLite)
-	conn := rawTransportWS(t, srv)
-	sendRaw(t, conn, `{"id":"1","type":"subscribe","payload":{"query":"{ __typename }"}}`)
-	requireClose(t, conn, 4401)
+	ws := wsRaw(t, srv, servertest.TransportWS)
+	ws.SendRaw(t, `{"id":"1","type":"subscribe","payload":{"query":"{ __typename }"}}`)
+	wsRequireClosed(t, ws, 4401, "Unauthorized: send connection_init first")
 }
 
 // PROTOCOL.md, Error: "This message terminates the operation and no further
 // messages will be sent": no complete follows an operation's error.
 func TestWebsocketNoCompleteAfterError(t *testing.T) {
 	srv := servertest.New(t, servertest.SQLite)
-	conn := initialised(t, srv)
-	sendRaw(t, conn, `{"id":"bad","type":"subscribe","payload":{"query":"{ noSuchField }"}}`)
-	msg, err := nextMessage(conn)
-	if err != nil || msg.ID != "bad" || msg.Type != "error" {
+	ws := wsAnonymous(t, srv)
+	ws.SubscribeID(t, "bad", "{ noSuchField }", nil)
+	if msg, err := ws.Read(); err != nil || msg.ID != "bad" || msg.Type != "error" {
 		t.Fatalf("want error for a document that does not validate, got %+v %v", msg, err)
 	}
 	// The pong is the next message unless something else follows the error.
-	sendRaw(t, conn, `{"type":"ping"}`)
-	if msg, err := nextMessage(conn); err != nil || msg.Type != "pong" {
+	ws.SendRaw(t, `{"type":"ping"}`)
+	if msg, err := ws.Read(); err != nil || msg.Type != "pong" {
 		t.Fatalf("after error: want nothing more for the operation, got %+v %v", msg, err)
 	}
 }
@@ -177,13 +128,7 @@ func TestWebsocketInitTimeoutCode(t *testing.T) {
 	srv := secStart(t, "WEBSOCKET_INIT_TIMEOUT", "1s")
 	for protocol, code := range map[string]int{servertest.TransportWS: 4408, servertest.LegacyWS: 1002} {
 		t.Run(protocol, func(t *testing.T) {
-			conn, _, err := (&websocket.Dialer{Subprotocols: []string{protocol}}).Dial(wsURL(srv), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { conn.Close() })
-			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			requireClose(t, conn, code)
+			wsRequireClosed(t, wsRaw(t, srv, protocol), code, "Connection initialisation timeout")
 		})
 	}
 }

@@ -39,19 +39,10 @@ type WSMessage struct {
 // returned as an error saying what the server sent.
 func (s *Server) DialWebsocket(t testing.TB, protocol string, initPayload map[string]any, header http.Header) (*WS, error) {
 	t.Helper()
-	dialer := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
-	conn, resp, err := dialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/graphql", header)
+	ws, err := s.DialWebsocketRaw(t, protocol, header)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial: %w (HTTP %d)", err, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
-	t.Cleanup(func() { conn.Close() })
-	if conn.Subprotocol() != protocol {
-		return nil, fmt.Errorf("server chose subprotocol %q, want %q", conn.Subprotocol(), protocol)
-	}
-	ws := &WS{conn: conn, protocol: protocol}
 	payload, _ := json.Marshal(initPayload)
 	if err := ws.send(WSMessage{Type: "connection_init", Payload: payload}); err != nil {
 		return nil, err
@@ -71,6 +62,35 @@ func (s *Server) DialWebsocket(t testing.TB, protocol string, initPayload map[st
 		default:
 			return nil, fmt.Errorf("unexpected %q before connection_ack", msg.Type)
 		}
+	}
+}
+
+// DialWebsocketRaw connects with the given subprotocol and sends nothing:
+// the test speaks for the client, connection_init included.
+func (s *Server) DialWebsocketRaw(t testing.TB, protocol string, header http.Header) (*WS, error) {
+	t.Helper()
+	dialer := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := dialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/graphql", header)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if conn.Subprotocol() != protocol {
+		return nil, fmt.Errorf("server chose subprotocol %q, want %q", conn.Subprotocol(), protocol)
+	}
+	return &WS{conn: conn, protocol: protocol}, nil
+}
+
+// SendRaw sends text as one message, as a client that breaks the
+// protocol may.
+func (ws *WS) SendRaw(t testing.TB, text string) {
+	t.Helper()
+	_ = ws.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.conn.WriteMessage(websocket.TextMessage, []byte(text)); err != nil {
+		t.Fatal(err)
 	}
 }
 
