@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -254,39 +255,111 @@ func TestPostAllIsEachPostedAtOnce(t *testing.T) {
 // update, but refuses each entry as Post would, in order: a frozen
 // wallet's spend is refused even when a credit posted with it covers it,
 // and a debit is checked against the balance before the credits after it.
+// depositTo is a deposit of amount to the user's available money.
+func depositTo(user pulid.ID, key string, amount int64) ledger.Entry {
+	return ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT,
+		Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(user), Amount: amount}}}
+}
+
+// postAll posts the entries together in their own database transaction.
+func postAll(t *testing.T, app *world, entries ...ledger.Entry) ([]*ledger.Posted, error) {
+	var posted []*ledger.Posted
+	_, err := inTx(t, app, func(tx *ent.Client) (*ledger.Posted, error) {
+		var err error
+		posted, err = app.Ledger.PostAll(context.Background(), tx, entries...)
+		return nil, err
+	})
+	return posted, err
+}
+
+// wantTransactions checks that the ledger holds n transactions and
+// verifies it.
+func wantTransactions(t *testing.T, app *world, n int) {
+	t.Helper()
+	if got := app.Client.LedgerTransaction.Query().CountX(context.Background()); got != n {
+		t.Fatalf("%d transactions, want %d", got, n)
+	}
+	requireVerified(t, app)
+}
+
+// Entries posted together of which some were posted before: those
+// replay, the rest post, and the wallets change by the rest only; one
+// whose key was used with another request refuses them all.
+func TestPostAllReplaysPartOfIt(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
+		customer := newUser(t, app, role.Customer)
+		deposit := func(key string, amount int64) ledger.Entry { return depositTo(customer, key, amount) }
+		first, err := post(t, app, deposit("dep:a", 1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted, err := postAll(t, app, deposit("dep:a", 1000), deposit("dep:b", 2000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !posted[0].Replayed || posted[0].Transaction.ID != first.Transaction.ID || posted[1].Replayed {
+			t.Fatalf("replayed %v (%s, first %s), %v; want the first replayed, the second posted",
+				posted[0].Replayed, posted[0].Transaction.ID, first.Transaction.ID, posted[1].Replayed)
+		}
+		wantWallet(t, app, customer, 3000, 0, nil)
+		if _, err := postAll(t, app, deposit("dep:c", 1), deposit("dep:b", 999)); jobsphere.ErrorCode(err) != jobsphere.Conflict {
+			t.Fatalf("a key used before with another amount: %v, want CONFLICT", err)
+		}
+		wantWallet(t, app, customer, 3000, 0, nil)
+		wantTransactions(t, app, 2)
+	})
+}
+
+// Of two wallets changed together, the one later in the lock order
+// refuses: nothing is posted, the other wallet included.
+func TestPostAllLaterWalletRefuses(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		app := newWorld(t, db)
+		users := []pulid.ID{newUser(t, app, role.Customer), newUser(t, app, role.Customer)}
+		slices.Sort(users)
+		early, late := users[0], users[1]
+		if _, err := post(t, app, depositTo(early, "dep:early", 1000)); err != nil {
+			t.Fatal(err)
+		}
+		transfer := func(key string, from, to pulid.ID, amount int64) ledger.Entry {
+			return ledger.Entry{Key: key, Type: ledgertransaction.TypeWALLET_TRANSFER,
+				Moves: []ledger.Move{{From: ledger.Available(from), To: ledger.Available(to), Amount: amount}}}
+		}
+		if _, err := post(t, app, transfer("late-pays", late, early, 500)); jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds {
+			t.Fatalf("a transfer from an empty wallet: %v, want INSUFFICIENT_FUNDS", err)
+		}
+		wantWallet(t, app, early, 1000, 0, nil)
+		wantWallet(t, app, late, 0, 0, nil)
+		if _, err := post(t, app, transfer("early-pays", early, late, 400)); err != nil {
+			t.Fatal(err)
+		}
+		wantWallet(t, app, early, 600, 0, nil)
+		wantWallet(t, app, late, 400, 0, nil)
+		wantTransactions(t, app, 2)
+	})
+}
+
 func TestPostAllChecksEachEntry(t *testing.T) {
 	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
 		app := newWorld(t, db)
 		ctx := context.Background()
 		customer := newUser(t, app, role.Customer)
-		deposit := func(key string, amount int64) ledger.Entry {
-			return ledger.Entry{Key: key, Type: ledgertransaction.TypeDEPOSIT,
-				Moves: []ledger.Move{{From: ledger.External, To: ledger.Available(customer), Amount: amount}}}
-		}
+		deposit := func(key string, amount int64) ledger.Entry { return depositTo(customer, key, amount) }
 		hold := func(key string, amount int64) ledger.Entry {
 			return ledger.Entry{Key: key, Type: ledgertransaction.TypeESCROW_HOLD,
 				Moves: []ledger.Move{{From: ledger.Available(customer), To: ledger.Escrow(customer), Amount: amount}}}
-		}
-		postAll := func(entries ...ledger.Entry) error {
-			_, err := inTx(t, app, func(tx *ent.Client) (*ledger.Posted, error) {
-				posted, err := app.Ledger.PostAll(ctx, tx, entries...)
-				if err != nil {
-					return nil, err
-				}
-				return posted[0], nil
-			})
-			return err
 		}
 		if _, err := post(t, app, deposit("dep:1", 10000)); err != nil {
 			t.Fatal(err)
 		}
 
 		// A debit before the credit that would cover it: refused.
-		if err := postAll(hold("hold:early", 15000), deposit("dep:late", 10000)); jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds {
+		if _, err := postAll(t, app, hold("hold:early", 15000), deposit("dep:late", 10000)); jobsphere.ErrorCode(err) != jobsphere.InsufficientFunds {
 			t.Fatalf("a hold of 150.00 before a deposit of 100.00, on 100.00: %v, want INSUFFICIENT_FUNDS", err)
 		}
 		// After it: taken.
-		if err := postAll(deposit("dep:2", 10000), hold("hold:1", 15000)); err != nil {
+		if _, err := postAll(t, app, deposit("dep:2", 10000), hold("hold:1", 15000)); err != nil {
 			t.Fatalf("a deposit of 100.00 and then a hold of 150.00, on 100.00: %v", err)
 		}
 		wantWallet(t, app, customer, 5000, 0, nil)
@@ -301,7 +374,7 @@ func TestPostAllChecksEachEntry(t *testing.T) {
 		if _, err := post(t, app, hold("hold:2", 5000)); jobsphere.ErrorCode(err) != jobsphere.WalletFrozen {
 			t.Fatalf("the spend alone: %v, want WALLET_FROZEN", err)
 		}
-		if err := postAll(deposit("dep:3", 5000), hold("hold:2", 5000)); jobsphere.ErrorCode(err) != jobsphere.WalletFrozen {
+		if _, err := postAll(t, app, deposit("dep:3", 5000), hold("hold:2", 5000)); jobsphere.ErrorCode(err) != jobsphere.WalletFrozen {
 			t.Fatalf("the same spend posted after a credit: %v, want WALLET_FROZEN as posted alone", err)
 		}
 		requireVerified(t, app)

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
-	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/jobsphere/jobsphere/ent/ledgeraccount"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/posting"
+	"github.com/jobsphere/jobsphere/ent/predicate"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ent/wallet"
 )
@@ -84,17 +83,14 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 }
 
 // PostAll posts entries as Post posts each, all or none (the caller rolls
-// back on an error), in fewer statements: one insert for all their
-// postings and one update per wallet for all their changes. Entries
-// posted together must agree on Forced. posted[i] is entries[i]'s.
+// back on an error), in fewer statements: on PostgreSQL one statement
+// writes every transaction, posting and wallet change (see writeAtOnce);
+// elsewhere one insert per transaction, one for all their postings and one
+// update per wallet for all their changes. Entries posted together must
+// agree on Forced. posted[i] is entries[i]'s.
 func (l *Ledger) PostAll(ctx context.Context, tx *ent.Client, entries ...Entry) (posted []*Posted, err error) {
 	posted = make([]*Posted, len(entries))
-	var (
-		postings []*ent.PostingCreate
-		effs     [][]walletEffect
-		moves    []Move // of the entries posted now
-		accounts = map[Account]pulid.ID{}
-	)
+	var writes []toWrite
 	for i, e := range entries {
 		if err := e.validate(); err != nil {
 			return nil, err
@@ -117,37 +113,41 @@ func (l *Ledger) PostAll(ctx context.Context, tx *ent.Client, entries ...Entry) 
 		if err != nil {
 			return nil, err
 		}
-		maps.Copy(accounts, ids)
-		txn, err := l.insertTransaction(ctx, tx, e, hash)
-		if err != nil {
-			return nil, err
-		}
-		if txn == nil { // the key was posted before, or by a concurrent transaction first
-			if posted[i], err = l.priorPosting(ctx, tx, e, hash); err != nil {
+		writes = append(writes, l.prepare(i, e, hash, ids))
+	}
+	if len(writes) == 0 {
+		return posted, nil
+	}
+	forced := entries[0].Forced
+	inserted, walletsDone, err := l.write(ctx, tx, writes, forced)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		effs     [][]walletEffect
+		moves    []Move // of the entries posted now
+		accounts = map[Account]pulid.ID{}
+	)
+	for _, w := range writes {
+		e := entries[w.at]
+		if !inserted[w.txn.ID] { // the key was posted before, or by a concurrent transaction first
+			if posted[w.at], err = l.priorPosting(ctx, tx, e, w.txn.RequestHash); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		posted[i] = &Posted{Transaction: txn}
-		for j, m := range e.Moves {
-			postings = append(postings,
-				tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(ids[m.From]).SetAmount(-m.Amount).SetMove(j),
-				tx.Posting.Create().SetTransactionID(txn.ID).SetAccountID(ids[m.To]).SetAmount(m.Amount).SetMove(j))
-		}
-		eff := effects(e.Type, e.reversalOf != "", e.Moves)
-		if e.Unpends > 0 {
-			eff = unpend(eff, e)
-		}
-		effs = append(effs, eff)
+		posted[w.at] = &Posted{Transaction: w.txn}
+		effs = append(effs, w.effects)
 		moves = append(moves, e.Moves...)
+		maps.Copy(accounts, w.accounts)
+		if l.observe != nil {
+			afterCommit(tx, func() { l.observe(e.Type) })
+		}
 	}
-	if len(postings) == 0 {
+	if len(moves) == 0 {
 		return posted, nil
 	}
-	if err := tx.Posting.CreateBulk(postings...).Exec(ctx); err != nil {
-		return nil, err
-	}
-	if err := l.applyToWallets(ctx, tx, mergeEffects(effs), entries[0].Forced); err != nil {
+	if err := l.applyToWallets(ctx, tx, mergeEffects(effs)[walletsDone:], forced); err != nil {
 		return nil, err
 	}
 	// Revenue never goes below zero; losses never above (a loss undone,
@@ -340,55 +340,6 @@ func (l *Ledger) createReceivables(ctx context.Context, tx *ent.Client, want map
 	return true
 }
 
-// insertTransaction writes the transaction row and returns it as written,
-// without reading it back: its fields only (load its edges with a query of
-// its id). ON CONFLICT DO NOTHING on the key: of two concurrent posts of
-// one key, the second waits for the first and then writes nothing (nil),
-// instead of aborting the caller's transaction with a constraint error.
-func (l *Ledger) insertTransaction(ctx context.Context, tx *ent.Client, e Entry, hash string) (*ent.LedgerTransaction, error) {
-	t := &ent.LedgerTransaction{
-		ID: pulid.New("txn"), CreatedAt: time.Now(),
-		IdempotencyKey: e.Key, RequestHash: hash, Type: e.Type, Status: e.Status,
-		Currency: strings.ToUpper(l.currency.Code), Description: e.Description,
-		JobID: nilIfEmpty(e.JobID), OfferID: nilIfEmpty(e.OfferID), ContractID: nilIfEmpty(e.ContractID), ReversalOfID: nilIfEmpty(e.reversalOf),
-		StripePaymentIntentID: nilIfEmpty(e.StripePaymentIntentID), StripeCheckoutSessionID: nilIfEmpty(e.StripeCheckoutSessionID),
-		StripeTransferID: nilIfEmpty(e.StripeTransferID),
-	}
-	for _, m := range e.Moves {
-		t.Amount += m.Amount
-	}
-	if t.Status == "" {
-		t.Status = ledgertransaction.StatusCOMPLETED
-	}
-	if t.Status == ledgertransaction.StatusCOMPLETED {
-		t.CompletedAt = &t.CreatedAt
-	}
-	from, to := parties(e.Moves)
-	t.FromUserID, t.ToUserID = nilIfEmpty(from), nilIfEmpty(to)
-	c := tx.LedgerTransaction.Create().
-		SetID(t.ID).SetCreatedAt(t.CreatedAt).
-		SetIdempotencyKey(t.IdempotencyKey).SetRequestHash(t.RequestHash).
-		SetType(t.Type).SetStatus(t.Status).SetAmount(t.Amount).
-		SetCurrency(t.Currency).SetDescription(t.Description).SetNillableCompletedAt(t.CompletedAt).
-		SetNillableFromUserID(t.FromUserID).SetNillableToUserID(t.ToUserID).
-		SetNillableJobID(t.JobID).SetNillableOfferID(t.OfferID).SetNillableContractID(t.ContractID).
-		SetNillableReversalOfID(t.ReversalOfID).
-		SetNillableStripePaymentIntentID(t.StripePaymentIntentID).
-		SetNillableStripeCheckoutSessionID(t.StripeCheckoutSessionID).
-		SetNillableStripeTransferID(t.StripeTransferID)
-	err := c.OnConflictColumns(ledgertransaction.FieldIdempotencyKey).DoNothing().Exec(ctx)
-	if isNoRows(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if l.observe != nil {
-		afterCommit(tx, func() { l.observe(e.Type) })
-	}
-	return t, nil
-}
-
 // afterCommit runs fn once the database transaction tx is a client of
 // commits; for a client outside a transaction, at once.
 func afterCommit(tx *ent.Client, fn func()) {
@@ -577,7 +528,11 @@ func (l *Ledger) applyToWallets(ctx context.Context, tx *ent.Client, effs []wall
 			}
 		}
 		for attempt := 0; ; attempt++ {
-			n, err := walletUpdate(tx, w, cur, forced).Save(ctx)
+			u, err := walletUpdate(tx, w, cur, forced)
+			if err != nil {
+				return err
+			}
+			n, err := u.Save(ctx)
 			if err != nil {
 				return err
 			}
@@ -608,24 +563,12 @@ func (l *Ledger) lockAndCheck(ctx context.Context, tx *ent.Client, w walletEffec
 // walletUpdate is w as one conditional update of its wallet's cached
 // columns; cur, the wallet as read under its lock, is needed only for a
 // change of what is owed (nil otherwise).
-func walletUpdate(tx *ent.Client, w walletEffect, cur *ent.Wallet, forced bool) *ent.WalletUpdate {
-	u := tx.Wallet.Update().Where(wallet.UserID(w.userID)).
-		AddBalance(w.available).AddEscrowBalance(w.escrow).
-		AddTotalEarnings(w.earnings).AddTotalSpent(w.spent).AddTotalWithdrawals(w.withdrawals)
-	if w.low.available < 0 {
-		u.Where(wallet.BalanceGTE(-w.low.available))
-	}
-	if w.spends && !forced {
-		u.Where(wallet.IsFrozen(false))
-	}
-	if w.low.escrow < 0 {
-		u.Where(wallet.EscrowBalanceGTE(-w.low.escrow))
-	}
-	if w.pending != 0 {
-		u.AddPendingDeposits(w.pending)
-	}
-	if w.low.pending < 0 {
-		u.Where(wallet.PendingDepositsGTE(-w.low.pending))
+func walletUpdate(tx *ent.Client, w walletEffect, cur *ent.Wallet, forced bool) (*ent.WalletUpdate, error) {
+	u := tx.Wallet.Update().Where(w.guards(forced)...)
+	for _, c := range w.changes() {
+		if err := u.Mutation().AddField(c.column, c.by); err != nil {
+			return nil, err
+		}
 	}
 	if w.owed != 0 {
 		u.AddAmountOwed(w.owed).Where(wallet.AmountOwedEQ(cur.AmountOwed))
@@ -633,7 +576,49 @@ func walletUpdate(tx *ent.Client, w walletEffect, cur *ent.Wallet, forced bool) 
 		h.owed += w.owed
 		setFreeze(u, h.reason())
 	}
-	return u
+	return u, nil
+}
+
+// columnChange adds by to a wallet's cached column.
+type columnChange struct {
+	column string
+	by     int64
+}
+
+// changes are w's changes of its wallet's columns, but for what is owed
+// (which also moves the freeze: walletUpdate).
+func (w walletEffect) changes() []columnChange {
+	var out []columnChange
+	for _, c := range []columnChange{
+		{wallet.FieldBalance, w.available}, {wallet.FieldEscrowBalance, w.escrow},
+		{wallet.FieldTotalEarnings, w.earnings}, {wallet.FieldTotalSpent, w.spent},
+		{wallet.FieldTotalWithdrawals, w.withdrawals}, {wallet.FieldPendingDeposits, w.pending},
+	} {
+		if c.by != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// guards select w's wallet if it can take w: a debit no larger than what
+// the wallet holds, a spend only if the wallet is not frozen (unless
+// forced). The database checks them against the committed row.
+func (w walletEffect) guards(forced bool) []predicate.Wallet {
+	ps := []predicate.Wallet{wallet.UserID(w.userID)}
+	if w.low.available < 0 {
+		ps = append(ps, wallet.BalanceGTE(-w.low.available))
+	}
+	if w.spends && !forced {
+		ps = append(ps, wallet.IsFrozen(false))
+	}
+	if w.low.escrow < 0 {
+		ps = append(ps, wallet.EscrowBalanceGTE(-w.low.escrow))
+	}
+	if w.low.pending < 0 {
+		ps = append(ps, wallet.PendingDepositsGTE(-w.low.pending))
+	}
+	return ps
 }
 
 // LockWallet reads a user's wallet with its row lock (on PostgreSQL; SQLite
