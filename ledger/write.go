@@ -134,7 +134,10 @@ func changesOwed(writes []toWrite) bool {
 // none), each by its conditional update, and each only after the one
 // before it matched: so in the lock order (mergeEffects sorts them), and
 // the first that its guards refuse leaves the rest unchanged for
-// applyToWallets to try and to say why.
+// applyToWallets to try and to say why. The rows' foreign keys take their
+// KEY SHARE locks (on users, jobs, offers, contracts, accounts) at the
+// statement's end, after the wallets': that cannot deadlock, since
+// nothing that waits for a wallet holds such a row FOR UPDATE.
 func (l *Ledger) writeAtOnce(ctx context.Context, tx *ent.Client, writes []toWrite, forced bool) (inserted map[pulid.ID]bool, walletsDone int, err error) {
 	b := entsql.Dialect(dialect.Postgres)
 	var effs [][]walletEffect

@@ -65,7 +65,7 @@ func (s *Service) CompleteJob(ctx context.Context, v auth.Viewer, jobID pulid.ID
 	if err := s.requestRelease(ctx, c); err != nil {
 		return nil, err
 	}
-	return s.completeResult(ctx, c.ID)
+	return s.completeResult(ctx, c)
 }
 
 // RequestFundRelease is CompleteJob by contract (the Skillhouse name);
@@ -593,14 +593,26 @@ func (s *Service) escrowConflict(ctx context.Context, tx *ent.Tx, contractID pul
 	return conflict("Escrow", esc.Status)
 }
 
-func (s *Service) completeResult(ctx context.Context, contractID pulid.ID) (*CompleteJobResult, error) {
-	c, err := s.client.Contract.Query().Where(contract.ID(contractID)).WithJob().WithEscrow().Only(ctx)
+// completeResult is completeJob's answer, read after commit: the job (its
+// lock touched it) and the escrow, and the contract c again only when
+// the release went through at once, which completed it.
+func (s *Service) completeResult(ctx context.Context, c *ent.Contract) (*CompleteJobResult, error) {
+	j, err := s.client.Job.Get(ctx, c.JobID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
 	}
-	esc := c.Edges.Escrow
+	esc, err := s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read escrow of %s: %w", c.ID, err)
+	}
+	if esc.Status != escrow.StatusRELEASE_REQUESTED {
+		if c, err = s.client.Contract.Get(ctx, c.ID); err != nil {
+			return nil, fmt.Errorf("read contract %s: %w", c.ID, err)
+		}
+	}
+	c.Edges.Job, c.Edges.Escrow = j, esc
 	return &CompleteJobResult{
-		Job: c.Edges.Job, Contract: c, Escrow: esc, AwaitingApproval: esc.Status == escrow.StatusRELEASE_REQUESTED,
+		Job: j, Contract: c, Escrow: esc, AwaitingApproval: esc.Status == escrow.StatusRELEASE_REQUESTED,
 		Payment: ledger.Split{
 			Amount: esc.Amount, PlatformFee: esc.PlatformFee, ServiceFee: esc.ServiceFee,
 			ContractorPayout: esc.FreelancerEarning, TotalCharge: esc.Amount + esc.PlatformFee,
