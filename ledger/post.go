@@ -73,7 +73,8 @@ type Posted struct {
 // the client of an open ent.Tx. A key seen before with the same request
 // returns the first result; with a different request, CONFLICT. A debit
 // the wallet cannot cover is INSUFFICIENT_FUNDS, a debit of a frozen
-// wallet's available money WALLET_FROZEN; the caller then rolls back.
+// wallet's available money WALLET_FROZEN. On any error, these included,
+// the caller rolls back: part of the entry may have been written.
 func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, error) {
 	posted, err := l.PostAll(ctx, tx, e)
 	if err != nil {
@@ -83,7 +84,8 @@ func (l *Ledger) Post(ctx context.Context, tx *ent.Client, e Entry) (*Posted, er
 }
 
 // PostAll posts entries as Post posts each, all or none (the caller rolls
-// back on an error), in fewer statements: on PostgreSQL one statement
+// back on any error: an entry posted may be written when another answers
+// CONFLICT), in fewer statements: on PostgreSQL one statement
 // writes every transaction, posting and wallet change (see writeAtOnce);
 // elsewhere one insert per transaction, one for all their postings and one
 // update per wallet for all their changes. Entries posted together must
@@ -236,6 +238,15 @@ func (l *Ledger) checkPlatform(ctx context.Context, tx *ent.Client, moves []Move
 func (e Entry) validate() error {
 	if e.Key == "" || len(e.Moves) == 0 {
 		return fmt.Errorf("ledger: entry needs a key and at least one move")
+	}
+	// The row is written without ent's builder (write.go): its checks here.
+	if err := ledgertransaction.TypeValidator(e.Type); err != nil {
+		return fmt.Errorf("ledger: %s: %w", e.Key, err)
+	}
+	if e.Status != "" {
+		if err := ledgertransaction.StatusValidator(e.Status); err != nil {
+			return fmt.Errorf("ledger: %s: %w", e.Key, err)
+		}
 	}
 	for _, m := range e.Moves {
 		if m.Amount <= 0 || m.Amount > MaxAmount || !m.From.valid() || !m.To.valid() || m.From == m.To {

@@ -93,9 +93,9 @@ func moveTransaction(ctx context.Context, tx *ent.Client, id pulid.ID, to ledger
 }
 
 // Reverse posts the exact opposite of a transaction, under key, and marks
-// the original REVERSED. A transaction is reversed at most once (the
-// reversal's link to it is unique); reversing it again with the same key
-// replays, with another key is CONFLICT.
+// the original REVERSED. A transaction is reversed at most once (the mark
+// is a conditional move, of which two racing reversals win one); reversing
+// it again with the same key replays, with another key is CONFLICT.
 func (l *Ledger) Reverse(ctx context.Context, tx *ent.Client, txnID pulid.ID, key, description string) (*Posted, error) {
 	orig, err := tx.LedgerTransaction.Query().Where(ledgertransaction.ID(txnID)).WithPostings().Only(ctx)
 	if ent.IsNotFound(err) {

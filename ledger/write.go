@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +33,8 @@ type toWrite struct {
 // accounts resolved to ids.
 func (l *Ledger) prepare(at int, e Entry, hash string, ids map[Account]pulid.ID) toWrite {
 	t := &ent.LedgerTransaction{
-		ID: pulid.New("txn"), CreatedAt: time.Now(),
+		// At the database's precision: a replay answers the same times.
+		ID: pulid.New("txn"), CreatedAt: time.Now().Truncate(time.Microsecond),
 		IdempotencyKey: e.Key, RequestHash: hash, Type: e.Type, Status: e.Status,
 		Currency: strings.ToUpper(l.currency.Code), Description: e.Description,
 		JobID: nilIfEmpty(e.JobID), OfferID: nilIfEmpty(e.OfferID), ContractID: nilIfEmpty(e.ContractID), ReversalOfID: nilIfEmpty(e.reversalOf),
@@ -222,8 +224,13 @@ var postingColumns = []string{posting.FieldID, posting.FieldCreatedAt, posting.F
 	posting.FieldAccountID, posting.FieldAmount, posting.FieldMove}
 
 // transactionsInsert inserts the writes' transaction rows, skipping a key
-// posted before.
+// posted before, in the order of their keys: an insert waits for a
+// concurrent one of its key, so two posts of the same keys wait for each
+// other in one order instead of deadlocking.
 func transactionsInsert(d string, writes ...toWrite) *entsql.InsertBuilder {
+	writes = slices.SortedFunc(slices.Values(writes), func(a, b toWrite) int {
+		return strings.Compare(a.txn.IdempotencyKey, b.txn.IdempotencyKey)
+	})
 	ins := entsql.Dialect(d).Insert(ledgertransaction.Table).Columns(
 		ledgertransaction.FieldID, ledgertransaction.FieldCreatedAt,
 		ledgertransaction.FieldIdempotencyKey, ledgertransaction.FieldRequestHash,

@@ -77,16 +77,12 @@ func (s *Service) SubmitWork(ctx context.Context, v auth.Viewer, in SubmitWorkIn
 	}
 	now := s.now()
 	err = s.tx(ctx, func(tx *ent.Tx) error {
-		locked, err := s.lockJob(ctx, tx, j.ID, job.StatusIN_PROGRESS)
+		locked, err := s.lockJob(ctx, tx, j.ID)
 		if err != nil {
 			return err
 		}
-		if !locked {
-			moved, err := tx.Job.Get(ctx, j.ID)
-			if err != nil {
-				return fmt.Errorf("read job %s: %w", j.ID, err)
-			}
-			return notInProgress(moved.Status)
+		if locked.Status != job.StatusIN_PROGRESS {
+			return notInProgress(locked.Status)
 		}
 		esc, err := tx.Escrow.Query().Where(escrow.HasContractWith(contract.JobID(j.ID))).Only(ctx)
 		if err != nil {
@@ -177,7 +173,12 @@ func (s *Service) AutoRelease(ctx context.Context) (int, error) {
 	}
 	released := 0
 	for _, c := range contracts {
-		err := s.requestRelease(ctx, c, job.StatusEQ(job.StatusIN_PROGRESS), job.AutoReleaseAtLTE(now))
+		_, err := s.requestRelease(ctx, c, func(j *ent.Job) error {
+			if j.Status != job.StatusIN_PROGRESS || j.AutoReleaseAt == nil || j.AutoReleaseAt.After(now) {
+				return errNotDue
+			}
+			return nil
+		})
 		switch {
 		case err == nil:
 			released++

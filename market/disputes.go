@@ -88,11 +88,11 @@ func (s *Service) OpenDispute(ctx context.Context, v auth.Viewer, in OpenDispute
 	}
 	var opened *ent.Dispute
 	err = s.tx(ctx, func(tx *ent.Tx) error {
-		locked, err := s.lockJob(ctx, tx, c.JobID, job.StatusASSIGNED, job.StatusIN_PROGRESS)
+		locked, err := s.lockJob(ctx, tx, c.JobID)
 		if err != nil {
 			return err
 		}
-		if !locked {
+		if !isUnderWay(locked.Status) {
 			return s.settleRefused(ctx, tx, c, "disputed")
 		}
 		esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jobsphere/jobsphere"
@@ -16,7 +17,6 @@ import (
 	"github.com/jobsphere/jobsphere/ent/job"
 	"github.com/jobsphere/jobsphere/ent/ledgertransaction"
 	"github.com/jobsphere/jobsphere/ent/offer"
-	"github.com/jobsphere/jobsphere/ent/predicate"
 	"github.com/jobsphere/jobsphere/ent/schema/pulid"
 	"github.com/jobsphere/jobsphere/ledger"
 	"github.com/jobsphere/jobsphere/realtime"
@@ -55,17 +55,16 @@ func (s *Service) CompleteJob(ctx context.Context, v auth.Viewer, jobID pulid.ID
 	if c.CustomerID != v.UserID {
 		return nil, auth.NotAuthorized()
 	}
-	j, err := s.client.Job.Get(ctx, jobID)
+	j, err := s.requestRelease(ctx, c, func(j *ent.Job) error {
+		if j.Status != job.StatusIN_PROGRESS {
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is %s; only an IN_PROGRESS job can be completed", j.Status)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if j.Status != job.StatusIN_PROGRESS {
-		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is %s; only an IN_PROGRESS job can be completed", j.Status)
-	}
-	if err := s.requestRelease(ctx, c); err != nil {
-		return nil, err
-	}
-	return s.completeResult(ctx, c)
+	return s.completeResult(ctx, c, j)
 }
 
 // RequestFundRelease is CompleteJob by contract (the Skillhouse name);
@@ -81,32 +80,29 @@ func (s *Service) RequestFundRelease(ctx context.Context, v auth.Viewer, contrac
 	if c.CustomerID != v.UserID {
 		return nil, auth.NotAuthorized()
 	}
-	if err := s.requestRelease(ctx, c); err != nil {
+	if _, err := s.requestRelease(ctx, c, nil); err != nil {
 		return nil, err
 	}
 	return s.client.Contract.Get(ctx, contractID)
 }
 
 // requestRelease asks for a contract's escrow to be released (and
-// releases it at once without REQUIRE_RELEASE_APPROVAL). With due, only
-// while the job, once locked, still matches it (AutoRelease).
-func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...predicate.Job) error {
-	err := s.tx(ctx, func(tx *ent.Tx) error {
-		locked, err := s.lockJob(ctx, tx, c.JobID, job.StatusASSIGNED, job.StatusIN_PROGRESS)
-		if err != nil {
+// releases it at once without REQUIRE_RELEASE_APPROVAL), while admit (nil:
+// any job under way) lets the job, as locked. It returns the job as it
+// locked it.
+func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, admit func(*ent.Job) error) (*ent.Job, error) {
+	var locked *ent.Job
+	err := s.tx(ctx, func(tx *ent.Tx) (err error) {
+		if locked, err = s.lockJob(ctx, tx, c.JobID); err != nil {
 			return err
 		}
-		if !locked {
-			return s.settleRefused(ctx, tx, c, "released")
+		if admit != nil {
+			if err := admit(locked); err != nil {
+				return err
+			}
 		}
-		if len(due) > 0 {
-			still, err := tx.Job.Query().Where(job.ID(c.JobID)).Where(due...).Exist(ctx)
-			if err != nil {
-				return fmt.Errorf("read job %s: %w", c.JobID, err)
-			}
-			if !still {
-				return errNotDue
-			}
+		if !isUnderWay(locked.Status) {
+			return s.settleRefused(ctx, tx, c, "released")
 		}
 		err = s.moveEscrow(ctx, tx, c.ID, escrow.StatusRELEASE_REQUESTED, func(u *ent.EscrowUpdate) {
 			u.Where(escrow.CardRefundStartedAtIsNil()).SetReleaseRequestedAt(s.now())
@@ -122,9 +118,9 @@ func (s *Service) requestRelease(ctx context.Context, c *ent.Contract, due ...pr
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("request release of contract %s: %w", c.ID, err)
+		return nil, fmt.Errorf("request release of contract %s: %w", c.ID, err)
 	}
-	return nil
+	return locked.Unwrap(), nil
 }
 
 // ApproveFundRelease is an admin's approval of a requested release.
@@ -291,7 +287,7 @@ func (s *Service) CancelJob(ctx context.Context, v auth.Viewer, jobID pulid.ID, 
 	seen := []job.Status{job.StatusOPEN}
 	toCard := false
 	if c != nil {
-		seen = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
+		seen = underWay
 		esc := c.Edges.Escrow
 		if toCard = esc.FundingSource == escrow.FundingSourceCHECKOUT; toCard && isHeld(esc.Status) {
 			if err := s.refundCard(ctx, v, audit.CancelJob, esc, reason, nil); err != nil {
@@ -393,7 +389,7 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		jobTo, contractTo = job.StatusCANCELLED, contract.StatusCANCELLED
 	}
 	err := moveJob(ctx, tx, c.JobID, jobTo, func(u *ent.JobUpdate) {
-		u.Where(job.StatusIn(job.StatusASSIGNED, job.StatusIN_PROGRESS)).SetUpdatedAt(now)
+		u.Where(job.StatusIn(underWay...)).SetUpdatedAt(now)
 		if jobTo == job.StatusCOMPLETED {
 			u.SetCompletedAt(now)
 		} else {
@@ -593,14 +589,11 @@ func (s *Service) escrowConflict(ctx context.Context, tx *ent.Tx, contractID pul
 	return conflict("Escrow", esc.Status)
 }
 
-// completeResult is completeJob's answer, read after commit: the job (its
-// lock touched it) and the escrow, and the contract c again only when
-// the release went through at once, which completed it.
-func (s *Service) completeResult(ctx context.Context, c *ent.Contract) (*CompleteJobResult, error) {
-	j, err := s.client.Job.Get(ctx, c.JobID)
-	if err != nil {
-		return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
-	}
+// completeResult is completeJob's answer after commit: the escrow, read,
+// with j, the job as the release request locked it (the request does not
+// change it), unless the release went through at once, which completed
+// the job and the contract: then both are read again.
+func (s *Service) completeResult(ctx context.Context, c *ent.Contract, j *ent.Job) (*CompleteJobResult, error) {
 	esc, err := s.client.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read escrow of %s: %w", c.ID, err)
@@ -608,6 +601,9 @@ func (s *Service) completeResult(ctx context.Context, c *ent.Contract) (*Complet
 	if esc.Status != escrow.StatusRELEASE_REQUESTED {
 		if c, err = s.client.Contract.Get(ctx, c.ID); err != nil {
 			return nil, fmt.Errorf("read contract %s: %w", c.ID, err)
+		}
+		if j, err = s.client.Job.Get(ctx, c.JobID); err != nil {
+			return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
 		}
 	}
 	c.Edges.Job, c.Edges.Escrow = j, esc
@@ -620,6 +616,11 @@ func (s *Service) completeResult(ctx context.Context, c *ent.Contract) (*Complet
 		},
 	}, nil
 }
+
+// underWay are the statuses of a job under contract, before it ends.
+var underWay = []job.Status{job.StatusASSIGNED, job.StatusIN_PROGRESS}
+
+func isUnderWay(st job.Status) bool { return slices.Contains(underWay, st) }
 
 // isHeld reports whether an escrow in status st is held and may still be
 // released or refunded (a DISPUTED one only as its dispute ends).

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
@@ -153,23 +156,33 @@ func (s *Service) UpdateJobStatus(ctx context.Context, v auth.Viewer, jobID puli
 	return nil, jobConflict(j.Status, to)
 }
 
-// lockJob takes the job's row lock, with a conditional update: only on a
-// job in one of statuses (any status when none are given). Every
+// lockJob reads the job with its row lock, for the rest of tx. Every
 // transaction that changes a job, its offers, its contract or its escrow
 // takes this lock first (the lock order: job, then offers, contract and
 // escrow, then ledger accounts and wallets), so two of them for one job
 // queue instead of deadlocking, and the later one reads what the earlier
-// one committed. It reports whether the job was locked.
-func (s *Service) lockJob(ctx context.Context, tx *ent.Tx, id pulid.ID, statuses ...job.Status) (bool, error) {
-	u := tx.Job.Update().Where(job.ID(id)).SetUpdatedAt(s.now())
-	if len(statuses) > 0 {
-		u.Where(job.StatusIn(statuses...))
+// one committed: after waiting for the lock, PostgreSQL reads the row as
+// committed. The caller checks the job's status on the row it returns.
+func (s *Service) lockJob(ctx context.Context, tx *ent.Tx, id pulid.ID) (*ent.Job, error) {
+	j, err := tx.Job.Query().Where(job.ID(id)).Modify(func(s *entsql.Selector) { lockRows(s) }).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound("Job")
 	}
-	n, err := u.Save(ctx)
 	if err != nil {
-		return false, fmt.Errorf("lock job %s: %w", id, err)
+		return nil, fmt.Errorf("lock job %s: %w", id, err)
 	}
-	return n == 1, nil
+	return j, nil
+}
+
+// lockRows reads a query's rows FOR NO KEY UPDATE (of the tables opts
+// name; all by default), the lock an UPDATE of them takes, so that it
+// does not block the KEY SHARE locks of rows that refer to them. SQLite
+// has no row locks and needs none: its transactions begin IMMEDIATE, one
+// writer at a time.
+func lockRows(s *entsql.Selector, opts ...entsql.LockOption) {
+	if s.Dialect() != dialect.SQLite {
+		s.For(entsql.LockNoKeyUpdate, opts...)
+	}
 }
 
 // jobConflict explains a refused move to status to of a job in status now.

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/auth"
 	"github.com/jobsphere/jobsphere/auth/role"
@@ -51,28 +53,18 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 	}
 	var o *ent.Offer
 	err = s.tx(ctx, func(tx *ent.Tx) error {
-		app, err := tx.JobApplication.Query().Where(jobapplication.ID(in.ApplicationID)).WithJob().Only(ctx)
-		if ent.IsNotFound(err) {
-			return notFound("Application")
-		}
+		app, err := applicationToOffer(ctx, tx, in.ApplicationID)
 		if err != nil {
 			return err
 		}
-		j := app.Edges.Job
-		if j.PostedByID != v.UserID {
+		if app.JobPostedByID != v.UserID {
 			return auth.NotAuthorized()
 		}
-		// Locks the job row while it is still OPEN, so a cancel or a job
-		// checkout cannot slip in between this check and the offer.
-		locked, err := s.lockJob(ctx, tx, j.ID, job.StatusOPEN)
-		if err != nil {
-			return err
-		}
-		if !locked {
+		if app.JobStatus != job.StatusOPEN {
 			return jobsphere.Errorf(jobsphere.Conflict, "Job is not open for offers")
 		}
 		o, err = tx.Offer.Create().
-			SetJobID(j.ID).SetApplicationID(app.ID).SetCustomerID(v.UserID).SetContractorID(app.ContractorID).
+			SetJobID(app.JobID).SetApplicationID(app.ID).SetCustomerID(v.UserID).SetContractorID(app.ContractorID).
 			SetAmount(split.Amount).SetPlatformFee(split.PlatformFee).SetServiceFee(split.ServiceFee).
 			SetContractorPayout(split.ContractorPayout).SetTotalCharge(split.TotalCharge).
 			SetCustomerFeeBps(s.cfg.Rates.CustomerBPS).SetContractorFeeBps(s.cfg.Rates.ContractorBPS).
@@ -90,9 +82,9 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 		}
 		posted, err := s.ledger.Post(ctx, tx.Client(), ledger.Entry{
 			Key: "offer:" + string(o.ID) + ":hold", Type: ledgertransaction.TypeESCROW_HOLD,
-			Description: "Escrow hold for offer on " + j.Title + " (" + s.money(split.TotalCharge) + ")",
+			Description: "Escrow hold for offer on " + app.JobTitle + " (" + s.money(split.TotalCharge) + ")",
 			Moves:       []ledger.Move{{From: ledger.Available(v.UserID), To: ledger.Escrow(v.UserID), Amount: split.TotalCharge}},
-			JobID:       j.ID, OfferID: o.ID,
+			JobID:       app.JobID, OfferID: o.ID,
 		})
 		if err != nil {
 			return fmt.Errorf("hold the offer's charge: %w", err)
@@ -109,6 +101,37 @@ func (s *Service) SendOffer(ctx context.Context, v auth.Viewer, in SendOfferInpu
 	// Unwrap: o was made in the committed transaction; its edges (offer {
 	// job }) must be loaded through the client.
 	return &SendOfferResult{Offer: o.Unwrap(), Wallet: w, Amounts: split}, nil
+}
+
+// offeredApplication is an application with what an offer on it needs of
+// its job.
+type offeredApplication struct {
+	ent.JobApplication
+	JobStatus     job.Status `sql:"job_status"`
+	JobPostedByID pulid.ID   `sql:"job_posted_by_id"`
+	JobTitle      string     `sql:"job_title"`
+}
+
+// applicationToOffer reads an application and its job in one statement,
+// with the job's row lock (lockJob's): a cancel or a job checkout cannot
+// slip in between the check that the job is OPEN and the offer.
+func applicationToOffer(ctx context.Context, tx *ent.Tx, id pulid.ID) (*offeredApplication, error) {
+	var apps []*offeredApplication
+	err := tx.JobApplication.Query().Where(jobapplication.ID(id)).Modify(func(s *entsql.Selector) {
+		j := entsql.Table(job.Table).As("j")
+		s.Join(j).On(s.C(jobapplication.FieldJobID), j.C(job.FieldID)).
+			AppendSelectAs(j.C(job.FieldStatus), "job_status").
+			AppendSelectAs(j.C(job.FieldPostedByID), "job_posted_by_id").
+			AppendSelectAs(j.C(job.FieldTitle), "job_title")
+		lockRows(s, entsql.WithLockTables("j"))
+	}).Scan(ctx, &apps)
+	if err != nil {
+		return nil, fmt.Errorf("read application %s: %w", id, err)
+	}
+	if len(apps) == 0 {
+		return nil, notFound("Application")
+	}
+	return apps[0], nil
 }
 
 func (s *Service) validateOffer(in SendOfferInput) error {
