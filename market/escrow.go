@@ -154,16 +154,13 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	if err != nil {
 		return nil, fmt.Errorf("read contract %s: %w", contractID, err)
 	}
-	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read escrow of %s: %w", contractID, err)
-	}
 	// At the database's precision, so that the answer below is what a
 	// read of the rows would give.
 	now := s.now().Truncate(time.Microsecond)
+	var esc *ent.Escrow // as released
 	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, now, false, nil,
 		func(u *ent.EscrowUpdate) { u.Where(escrow.CardRefundStartedAtIsNil()) },
-		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") })
+		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") }, &esc)
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +170,9 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	if err := s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID); err != nil {
 		return nil, err
 	}
-	// What settleEscrow wrote, and nothing else: a release sets no other
-	// field of the escrow or the contract.
+	// The contract as settleEscrow moved it: a release sets no other
+	// field of it.
 	esc, c = esc.Unwrap(), c.Unwrap()
-	esc.Status, esc.ReleasedAt, esc.UpdatedAt = escrow.StatusRELEASED, &now, now
 	c.Status, c.CompletedAt, c.UpdatedAt = contract.StatusCOMPLETED, &now, now
 	esc.Edges.Contract = c
 	return esc, nil
@@ -383,7 +379,7 @@ func (s *Service) settleRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract
 // never refunded; explainJob explains a job that was not. setJob and
 // setEscrow add the moves' fields and guards.
 func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status, now time.Time, disputed bool,
-	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error) error {
+	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error, moved **ent.Escrow) error {
 	jobTo, contractTo := job.StatusCOMPLETED, contract.StatusCOMPLETED
 	if to == escrow.StatusREFUNDED {
 		jobTo, contractTo = job.StatusCANCELLED, contract.StatusCANCELLED
@@ -413,7 +409,7 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		if setEscrow != nil {
 			setEscrow(u)
 		}
-	})
+	}, moved)
 	if err != nil {
 		return err
 	}
@@ -457,7 +453,7 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		} else {
 			u.Where(escrow.CardRefundStartedAtIsNil())
 		}
-	}, explainJob)
+	}, explainJob, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -181,11 +181,11 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		}
 		// The job first, as cancelJob and job checkouts lock it: one order
 		// for everyone, so they wait for each other instead of deadlocking.
-		err = moveJob(ctx, tx, o.JobID, job.StatusASSIGNED,
+		err = moveJobInto(ctx, tx, o.JobID, job.StatusASSIGNED,
 			func(u *ent.JobUpdate) { u.SetContractorID(o.ContractorID).SetAssignedAt(now) },
 			func(st job.Status) error {
 				return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and no longer open", st)
-			})
+			}, &res.Job)
 		if err != nil {
 			return err
 		}
@@ -227,8 +227,8 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		if err != nil {
 			return fmt.Errorf("create escrow: %w", err)
 		}
-		// The offer, contract and escrow as written, out of the
-		// transaction: the answer needs no read of them after commit.
+		// The offer, contract and escrow as written (and the job as moved),
+		// out of the transaction: the answer needs no read after commit.
 		res.Offer = o.Unwrap()
 		res.Offer.Status, res.Offer.AcceptedAt, res.Offer.UpdatedAt = offer.StatusACCEPTED, &now, now
 		res.Contract = c.Unwrap()
@@ -242,10 +242,7 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 	if err != nil {
 		return nil, fmt.Errorf("accept offer %s: %w", offerID, err)
 	}
-	// The job is the one row the accept moved without reading it.
-	if res.Job, err = s.client.Job.Get(ctx, res.Offer.JobID); err != nil {
-		return nil, fmt.Errorf("read assigned job %s: %w", res.Offer.JobID, err)
-	}
+	res.Job = res.Job.Unwrap()
 	return &res, nil
 }
 

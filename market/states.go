@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/ent"
 	"github.com/jobsphere/jobsphere/ent/contract"
@@ -62,13 +64,21 @@ var disputeMoves = jobsphere.Transitions[dispute.Status]{Name: "Dispute", Moves:
 // move (and any guard of the caller's). explain turns the status a refused
 // job is in into the refusal (nil: "Job is X").
 func moveJob(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, set func(*ent.JobUpdate), explain func(job.Status) error) error {
+	return moveJobInto(ctx, tx, id, to, set, explain, nil)
+}
+
+// moveJobInto is moveJob that also reads the job as moved into *moved
+// (saveMove: on PostgreSQL in the move's own statement).
+func moveJobInto(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, set func(*ent.JobUpdate), explain func(job.Status) error, moved **ent.Job) error {
 	return jobMoves.MoveExplained(to,
 		func(from []job.Status) (int, error) {
 			u := tx.Job.Update().Where(job.ID(id), job.StatusIn(from...)).SetStatus(to)
 			if set != nil {
 				set(u)
 			}
-			n, err := u.Save(ctx)
+			n, err := saveMove(ctx, u, moved, job.Table, job.Columns, func(with func(*entsql.Selector)) ([]*ent.Job, error) {
+				return tx.Job.Query().Where(job.ID(id)).Modify(with).All(ctx)
+			})
 			if err != nil {
 				return 0, fmt.Errorf("move job %s to %s: %w", id, to, err)
 			}
@@ -168,16 +178,19 @@ func moveContract(ctx context.Context, tx *ent.Tx, id pulid.ID, to contract.Stat
 // guards. A refusal in a status the table allows was the guard's, or the
 // dispute's: a refund to the card in progress, or "Escrow is DISPUTED".
 func (s *Service) moveEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
-	return s.moveEscrowFrom(ctx, tx, contractID, to, false, set)
+	return s.moveEscrowFrom(ctx, tx, contractID, to, false, set, nil)
 }
 
 // moveDisputedEscrow moves a DISPUTED escrow to status to, as its dispute
 // ends.
 func (s *Service) moveDisputedEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
-	return s.moveEscrowFrom(ctx, tx, contractID, to, true, set)
+	return s.moveEscrowFrom(ctx, tx, contractID, to, true, set, nil)
 }
 
-func (s *Service) moveEscrowFrom(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, disputed bool, set func(*ent.EscrowUpdate)) error {
+// moveEscrowFrom is the escrow's one move: from DISPUTED only when
+// disputed, and with moved, the escrow as moved read into *moved
+// (saveMove).
+func (s *Service) moveEscrowFrom(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, disputed bool, set func(*ent.EscrowUpdate), moved **ent.Escrow) error {
 	return escrowMoves.MoveExplained(to,
 		func(from []escrow.Status) (int, error) {
 			from = slices.DeleteFunc(slices.Clone(from), func(st escrow.Status) bool { return (st == escrow.StatusDISPUTED) != disputed })
@@ -185,7 +198,9 @@ func (s *Service) moveEscrowFrom(ctx context.Context, tx *ent.Tx, contractID pul
 			if set != nil {
 				set(u)
 			}
-			n, err := u.Save(ctx)
+			n, err := saveMove(ctx, u, moved, escrow.Table, escrow.Columns, func(with func(*entsql.Selector)) ([]*ent.Escrow, error) {
+				return tx.Escrow.Query().Where(escrow.ContractID(contractID)).Modify(with).All(ctx)
+			})
 			if err != nil {
 				return 0, fmt.Errorf("move escrow of %s to %s: %w", contractID, to, err)
 			}
