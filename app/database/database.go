@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -31,13 +32,18 @@ type Opener func(dialect string, c driver.Connector) *sql.DB
 // OpenDB is the plain Opener, sql.OpenDB.
 func OpenDB(_ string, c driver.Connector) *sql.DB { return sql.OpenDB(c) }
 
+// connMaxIdleTime is how long an idle PostgreSQL connection stays open.
+const connMaxIdleTime = 5 * time.Minute
+
 // OpenPostgres connects to the PostgreSQL database at url, with at most
 // maxOpenConns connections (so replicas fit the server's limit).
 //
 // Unless url says otherwise, lib/pq runs with binary_parameters: it then
 // sends a statement and its arguments in one round trip instead of two
 // (prepare, then execute). Byte arguments are then binary data, so JSON
-// columns are written as text (pulid.IDs).
+// columns are written as text (pulid.IDs). Each connection prepares the
+// statements it runs (preparingConnector): PostgreSQL parses a statement
+// once per connection, not at every run.
 func OpenPostgres(url string, maxOpenConns int, open Opener) (*sql.DB, *ent.Client, error) {
 	cfg, err := pq.NewConfig(url)
 	if err != nil {
@@ -50,9 +56,14 @@ func OpenPostgres(url string, maxOpenConns int, open Opener) (*sql.DB, *ent.Clie
 	if err != nil {
 		return nil, nil, fmt.Errorf("open postgres: %w", err)
 	}
-	db := open(dialect.Postgres, connector)
+	db := open(dialect.Postgres, preparingConnector{Connector: connector, size: preparedPerConn})
 	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(max(maxOpenConns/2, 1))
+	// Every connection opened under load stays for the next request: one
+	// closed and opened again is a new PostgreSQL backend each time (a
+	// fork, authentication, its caches warmed again). Idle for
+	// connMaxIdleTime, it closes.
+	db.SetMaxIdleConns(maxOpenConns)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
 	return db, ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))), nil
 }
 

@@ -33,7 +33,11 @@ func (m *Meter) RoundTrips() uint64 { return m.roundTrips.Load() }
 // Wrap returns an Opener that counts, in m, what the databases it opens run.
 func (m *Meter) Wrap(open Opener) Opener {
 	return func(dialect string, c driver.Connector) *sql.DB {
-		if pc, ok := c.(*pq.Connector); ok {
+		inner := c
+		if u, ok := c.(interface{ Unwrap() driver.Connector }); ok {
+			inner = u.Unwrap()
+		}
+		if pc, ok := inner.(*pq.Connector); ok {
 			pc.Dialer(meteredDialer{m: m})
 		}
 		return open(dialect, meteredConnector{Connector: c, m: m})
