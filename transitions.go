@@ -45,12 +45,19 @@ func (t Transitions[S]) Refused(current S) *Error {
 // status the table allows was refused by the caller's guard: refusedByGuard
 // explains it (nil: the generic refusal).
 func (t Transitions[S]) Move(to S, update func(from []S) (int, error), current func() (S, error), refusedByGuard func(S) error) error {
-	return t.MoveExplained(to, update, current, func(now S) error {
+	return t.MoveExplained(to, update, current, t.Guarded(to, refusedByGuard))
+}
+
+// Guarded is Move's explanation of a refusal: refusedByGuard's when the
+// row is in a status the table allows the move from (nil: the table's
+// own).
+func (t Transitions[S]) Guarded(to S, refusedByGuard func(S) error) func(S) error {
+	return func(now S) error {
 		if t.Allows(now, to) && refusedByGuard != nil {
 			return refusedByGuard(now)
 		}
 		return t.Refused(now)
-	})
+	}
 }
 
 // MoveExplained is Move for moves whose refusals say more than the status
@@ -64,6 +71,13 @@ func (t Transitions[S]) MoveExplained(to S, update func(from []S) (int, error), 
 	if n > 0 {
 		return nil
 	}
+	return t.Refusal(current, explain)
+}
+
+// Refusal is the error of a move that changed nothing: current reads the
+// status the row is in now, explain turns it into the refusal (nil: the
+// table's own).
+func (t Transitions[S]) Refusal(current func() (S, error), explain func(S) error) error {
 	now, err := current()
 	if err != nil {
 		return err

@@ -458,7 +458,7 @@ func (s *Service) recordSettlement(ctx context.Context, tx *ent.Tx, d *ent.Dispu
 		}
 	}, func(now job.Status) error {
 		return jobsphere.Errorf(jobsphere.Conflict, "Job is %s; its escrow cannot be settled", now)
-	}, nil)
+	})
 	if err != nil {
 		return err
 	}

@@ -154,13 +154,16 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	if err != nil {
 		return nil, fmt.Errorf("read contract %s: %w", contractID, err)
 	}
+	esc, err := tx.Escrow.Query().Where(escrow.ContractID(contractID)).Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read escrow of %s: %w", contractID, err)
+	}
 	// At the database's precision, so that the answer below is what a
 	// read of the rows would give.
 	now := s.now().Truncate(time.Microsecond)
-	var esc *ent.Escrow // as released
 	err = s.settleEscrow(ctx, tx, c, escrow.StatusRELEASED, now, false, nil,
 		func(u *ent.EscrowUpdate) { u.Where(escrow.CardRefundStartedAtIsNil()) },
-		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") }, &esc)
+		func(job.Status) error { return s.settleRefused(ctx, tx, c, "released") })
 	if err != nil {
 		return nil, err
 	}
@@ -170,9 +173,10 @@ func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) 
 	if err := s.publishJobTx(ctx, tx, c.JobID, c.CustomerID, c.ContractorID); err != nil {
 		return nil, err
 	}
-	// The contract as settleEscrow moved it: a release sets no other
-	// field of it.
+	// What settleEscrow wrote, and nothing else: a release sets no other
+	// field of the escrow or the contract.
 	esc, c = esc.Unwrap(), c.Unwrap()
+	esc.Status, esc.ReleasedAt, esc.UpdatedAt = escrow.StatusRELEASED, &now, now
 	c.Status, c.CompletedAt, c.UpdatedAt = contract.StatusCOMPLETED, &now, now
 	esc.Edges.Contract = c
 	return esc, nil
@@ -379,45 +383,48 @@ func (s *Service) settleRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract
 // never refunded; explainJob explains a job that was not. setJob and
 // setEscrow add the moves' fields and guards.
 func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status, now time.Time, disputed bool,
-	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error, moved **ent.Escrow) error {
+	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error) error {
 	jobTo, contractTo := job.StatusCOMPLETED, contract.StatusCOMPLETED
 	if to == escrow.StatusREFUNDED {
 		jobTo, contractTo = job.StatusCANCELLED, contract.StatusCANCELLED
 	}
-	err := moveJob(ctx, tx, c.JobID, jobTo, func(u *ent.JobUpdate) {
-		u.Where(job.StatusIn(underWay...)).SetUpdatedAt(now)
-		if jobTo == job.StatusCOMPLETED {
-			u.SetCompletedAt(now)
-		} else {
-			u.SetCancelledAt(now)
+	// One statement on PostgreSQL (moveTogether).
+	return moveTogether(ctx, tx, func(ctx context.Context) error {
+		err := moveJob(ctx, tx, c.JobID, jobTo, func(u *ent.JobUpdate) {
+			u.Where(job.StatusIn(underWay...)).SetUpdatedAt(now)
+			if jobTo == job.StatusCOMPLETED {
+				u.SetCompletedAt(now)
+			} else {
+				u.SetCancelledAt(now)
+			}
+			if setJob != nil {
+				setJob(u)
+			}
+		}, explainJob)
+		if err != nil {
+			return err
 		}
-		if setJob != nil {
-			setJob(u)
+		err = s.moveEscrowFrom(ctx, tx, c.ID, to, disputed, func(u *ent.EscrowUpdate) {
+			u.SetUpdatedAt(now)
+			if to != escrow.StatusREFUNDED {
+				u.SetReleasedAt(now)
+			}
+			if to != escrow.StatusRELEASED {
+				u.SetRefundedAt(now)
+			}
+			if setEscrow != nil {
+				setEscrow(u)
+			}
+		})
+		if err != nil {
+			return err
 		}
-	}, explainJob)
-	if err != nil {
-		return err
-	}
-	err = s.moveEscrowFrom(ctx, tx, c.ID, to, disputed, func(u *ent.EscrowUpdate) {
-		u.SetUpdatedAt(now)
-		if to != escrow.StatusREFUNDED {
-			u.SetReleasedAt(now)
-		}
-		if to != escrow.StatusRELEASED {
-			u.SetRefundedAt(now)
-		}
-		if setEscrow != nil {
-			setEscrow(u)
-		}
-	}, moved)
-	if err != nil {
-		return err
-	}
-	return moveContract(ctx, tx, c.ID, contractTo, func(u *ent.ContractUpdate) {
-		u.SetUpdatedAt(now)
-		if contractTo == contract.StatusCOMPLETED {
-			u.SetCompletedAt(now)
-		}
+		return moveContract(ctx, tx, c.ID, contractTo, func(u *ent.ContractUpdate) {
+			u.SetUpdatedAt(now)
+			if contractTo == contract.StatusCOMPLETED {
+				u.SetCompletedAt(now)
+			}
+		})
 	})
 }
 
@@ -453,7 +460,7 @@ func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 		} else {
 			u.Where(escrow.CardRefundStartedAtIsNil())
 		}
-	}, explainJob, nil)
+	}, explainJob)
 	if err != nil {
 		return 0, err
 	}

@@ -181,27 +181,32 @@ func (s *Service) AcceptOffer(ctx context.Context, v auth.Viewer, offerID pulid.
 		}
 		// The job first, as cancelJob and job checkouts lock it: one order
 		// for everyone, so they wait for each other instead of deadlocking.
-		err = moveJobInto(ctx, tx, o.JobID, job.StatusASSIGNED,
-			func(u *ent.JobUpdate) { u.SetContractorID(o.ContractorID).SetAssignedAt(now) },
-			func(st job.Status) error {
-				return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and no longer open", st)
-			}, &res.Job)
-		if err != nil {
-			return err
-		}
-		if err := moveOffer(ctx, tx, o.ID, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now).SetUpdatedAt(now) }); err != nil {
-			return err
-		}
-		if o.ApplicationID != nil {
+		// The moves are one statement on PostgreSQL (moveTogether).
+		err = moveTogether(ctx, tx, func(ctx context.Context) error {
+			err := moveJobInto(ctx, tx, o.JobID, job.StatusASSIGNED,
+				func(u *ent.JobUpdate) { u.SetContractorID(o.ContractorID).SetAssignedAt(now) },
+				func(st job.Status) error {
+					return jobsphere.Errorf(jobsphere.Conflict, "Job is %s and no longer open", st)
+				}, &res.Job)
+			if err != nil {
+				return err
+			}
+			if err := moveOffer(ctx, tx, o.ID, offer.StatusACCEPTED, func(u *ent.OfferUpdate) { u.SetAcceptedAt(now).SetUpdatedAt(now) }); err != nil {
+				return err
+			}
+			if o.ApplicationID == nil {
+				return nil
+			}
 			if err := moveApplication(ctx, tx, *o.ApplicationID, jobapplication.StatusACCEPTED); err != nil {
 				return err
 			}
 			// Every other application of the job is turned down.
-			_, err := moveApplications(ctx, tx, jobapplication.StatusREJECTED,
+			_, err = moveApplications(ctx, tx, jobapplication.StatusREJECTED,
 				jobapplication.JobID(o.JobID), jobapplication.IDNEQ(*o.ApplicationID))
-			if err != nil {
-				return err
-			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		var feeTxn pulid.ID
 		if o.PlatformFee > 0 {

@@ -68,15 +68,18 @@ func moveJob(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, set fu
 }
 
 // moveJobInto is moveJob that also reads the job as moved into *moved
-// (saveMove: on PostgreSQL in the move's own statement).
+// (saveReading: on PostgreSQL in the move's own statement).
 func moveJobInto(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, set func(*ent.JobUpdate), explain func(job.Status) error, moved **ent.Job) error {
-	return jobMoves.MoveExplained(to,
+	return move(ctx, jobMoves, to,
 		func(from []job.Status) (int, error) {
 			u := tx.Job.Update().Where(job.ID(id), job.StatusIn(from...)).SetStatus(to)
 			if set != nil {
 				set(u)
 			}
-			n, err := saveMove(ctx, u, moved, job.Table, job.Columns, func(with func(*entsql.Selector)) ([]*ent.Job, error) {
+			if moved == nil {
+				return save(ctx, u, false)
+			}
+			n, err := saveReading(ctx, u, moved, job.Columns, func(with func(*entsql.Selector)) ([]*ent.Job, error) {
 				return tx.Job.Query().Where(job.ID(id)).Modify(with).All(ctx)
 			})
 			if err != nil {
@@ -99,10 +102,17 @@ func moveJobInto(ctx context.Context, tx *ent.Tx, id pulid.ID, to job.Status, se
 
 // moveApplications moves every application matching where (and in a
 // status the table allows the move from) to status to, and returns how
-// many moved.
+// many moved (inside moveTogether, on PostgreSQL, 0: save).
 func moveApplications(ctx context.Context, tx *ent.Tx, to jobapplication.Status, where ...predicate.JobApplication) (int, error) {
-	n, err := tx.JobApplication.Update().Where(where...).
-		Where(jobapplication.StatusIn(applicationMoves.From(to)...)).SetStatus(to).Save(ctx)
+	return moveApplicationRows(ctx, tx, to, true, where...)
+}
+
+// moveApplicationRows is moveApplications, for optional moves (that may
+// move none) and moveApplication's one.
+func moveApplicationRows(ctx context.Context, tx *ent.Tx, to jobapplication.Status, optional bool, where ...predicate.JobApplication) (int, error) {
+	u := tx.JobApplication.Update().Where(where...).
+		Where(jobapplication.StatusIn(applicationMoves.From(to)...)).SetStatus(to)
+	n, err := save(ctx, u, optional)
 	if err != nil {
 		return 0, fmt.Errorf("move applications to %s: %w", to, err)
 	}
@@ -112,9 +122,9 @@ func moveApplications(ctx context.Context, tx *ent.Tx, to jobapplication.Status,
 // moveApplication moves one application to status to, or refuses naming
 // the status it is in.
 func moveApplication(ctx context.Context, tx *ent.Tx, id pulid.ID, to jobapplication.Status) error {
-	return applicationMoves.Move(to,
+	return move(ctx, applicationMoves, to,
 		func([]jobapplication.Status) (int, error) {
-			return moveApplications(ctx, tx, to, jobapplication.ID(id))
+			return moveApplicationRows(ctx, tx, to, false, jobapplication.ID(id))
 		},
 		func() (jobapplication.Status, error) {
 			a, err := tx.JobApplication.Get(ctx, id)
@@ -128,13 +138,13 @@ func moveApplication(ctx context.Context, tx *ent.Tx, id pulid.ID, to jobapplica
 // moveOffer moves an offer to status to, or refuses naming the status it
 // is in ("Offer is WITHDRAWN": a job checkout withdraws pending offers).
 func moveOffer(ctx context.Context, tx *ent.Tx, id pulid.ID, to offer.Status, set func(*ent.OfferUpdate)) error {
-	return offerMoves.Move(to,
+	return move(ctx, offerMoves, to,
 		func(from []offer.Status) (int, error) {
 			u := tx.Offer.Update().Where(offer.ID(id), offer.StatusIn(from...)).SetStatus(to)
 			if set != nil {
 				set(u)
 			}
-			n, err := u.Save(ctx)
+			n, err := save(ctx, u, false)
 			if err != nil {
 				return 0, fmt.Errorf("move offer %s to %s: %w", id, to, err)
 			}
@@ -152,13 +162,13 @@ func moveOffer(ctx context.Context, tx *ent.Tx, id pulid.ID, to offer.Status, se
 // moveContract moves a contract to status to; only settleEscrow does, as
 // its escrow moves.
 func moveContract(ctx context.Context, tx *ent.Tx, id pulid.ID, to contract.Status, set func(*ent.ContractUpdate)) error {
-	return contractMoves.Move(to,
+	return move(ctx, contractMoves, to,
 		func(from []contract.Status) (int, error) {
 			u := tx.Contract.Update().Where(contract.ID(id), contract.StatusIn(from...)).SetStatus(to)
 			if set != nil {
 				set(u)
 			}
-			n, err := u.Save(ctx)
+			n, err := save(ctx, u, false)
 			if err != nil {
 				return 0, fmt.Errorf("move contract %s to %s: %w", id, to, err)
 			}
@@ -178,29 +188,26 @@ func moveContract(ctx context.Context, tx *ent.Tx, id pulid.ID, to contract.Stat
 // guards. A refusal in a status the table allows was the guard's, or the
 // dispute's: a refund to the card in progress, or "Escrow is DISPUTED".
 func (s *Service) moveEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
-	return s.moveEscrowFrom(ctx, tx, contractID, to, false, set, nil)
+	return s.moveEscrowFrom(ctx, tx, contractID, to, false, set)
 }
 
 // moveDisputedEscrow moves a DISPUTED escrow to status to, as its dispute
 // ends.
 func (s *Service) moveDisputedEscrow(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, set func(*ent.EscrowUpdate)) error {
-	return s.moveEscrowFrom(ctx, tx, contractID, to, true, set, nil)
+	return s.moveEscrowFrom(ctx, tx, contractID, to, true, set)
 }
 
 // moveEscrowFrom is the escrow's one move: from DISPUTED only when
-// disputed, and with moved, the escrow as moved read into *moved
-// (saveMove).
-func (s *Service) moveEscrowFrom(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, disputed bool, set func(*ent.EscrowUpdate), moved **ent.Escrow) error {
-	return escrowMoves.MoveExplained(to,
+// disputed.
+func (s *Service) moveEscrowFrom(ctx context.Context, tx *ent.Tx, contractID pulid.ID, to escrow.Status, disputed bool, set func(*ent.EscrowUpdate)) error {
+	return move(ctx, escrowMoves, to,
 		func(from []escrow.Status) (int, error) {
 			from = slices.DeleteFunc(slices.Clone(from), func(st escrow.Status) bool { return (st == escrow.StatusDISPUTED) != disputed })
 			u := tx.Escrow.Update().Where(escrow.ContractID(contractID), escrow.StatusIn(from...)).SetStatus(to)
 			if set != nil {
 				set(u)
 			}
-			n, err := saveMove(ctx, u, moved, escrow.Table, escrow.Columns, func(with func(*entsql.Selector)) ([]*ent.Escrow, error) {
-				return tx.Escrow.Query().Where(escrow.ContractID(contractID)).Modify(with).All(ctx)
-			})
+			n, err := save(ctx, u, false)
 			if err != nil {
 				return 0, fmt.Errorf("move escrow of %s to %s: %w", contractID, to, err)
 			}

@@ -134,3 +134,98 @@ func TestStateMachinesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestMovesTogether: moves made together (one statement on PostgreSQL)
+// behave as the same moves one after another: a refused move is the
+// error, named as alone, with the moves before it made and none after it;
+// an optional move that moves nothing refuses nothing; the first move
+// reads the row it moved.
+func TestMovesTogether(t *testing.T) {
+	dbtest.EachDatabase(t, func(t *testing.T, db dbtest.Database) {
+		ctx := context.Background()
+		w := &tableWorld{t: t, ctx: ctx, client: dbtest.Open(t, db)}
+		w.customer, w.contractor = w.user(role.Customer), w.user(role.Contractor)
+		status := func(tx *ent.Tx, id pulid.ID) job.Status { return tx.Job.GetX(ctx, id).Status }
+		inTx := func(fn func(tx *ent.Tx)) {
+			t.Helper()
+			tx, err := w.client.Tx(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			fn(tx)
+		}
+
+		for _, readFirst := range []bool{false, true} {
+			first, refused, after := w.job(job.StatusOPEN), w.job(job.StatusCOMPLETED), w.job(job.StatusOPEN)
+			inTx(func(tx *ent.Tx) {
+				var moved *ent.Job
+				err := moveTogether(ctx, tx, func(ctx context.Context) error {
+					var into **ent.Job
+					if readFirst {
+						into = &moved
+					}
+					if err := moveJobInto(ctx, tx, first, job.StatusASSIGNED, nil, nil, into); err != nil {
+						return err
+					}
+					if err := moveJob(ctx, tx, refused, job.StatusCANCELLED, nil, nil); err != nil {
+						return err
+					}
+					return moveJob(ctx, tx, after, job.StatusCANCELLED, nil, nil)
+				})
+				if err == nil || err.Error() != "CONFLICT: Job is COMPLETED" {
+					t.Errorf("read first %v: moves with a refused one: %v, want Job is COMPLETED", readFirst, err)
+				}
+				if got := status(tx, first); got != job.StatusASSIGNED {
+					t.Errorf("read first %v: the move before the refused one: %s, want ASSIGNED", readFirst, got)
+				}
+				if got := status(tx, after); got != job.StatusOPEN {
+					t.Errorf("read first %v: the move after the refused one: %s, want OPEN (not made)", readFirst, got)
+				}
+				if readFirst && (moved == nil || moved.ID != first || moved.Status != job.StatusASSIGNED) {
+					t.Errorf("the first move's row: %+v, want job %s ASSIGNED", moved, first)
+				}
+			})
+		}
+
+		first, after := w.job(job.StatusCOMPLETED), w.job(job.StatusOPEN)
+		inTx(func(tx *ent.Tx) {
+			var moved *ent.Job
+			err := moveTogether(ctx, tx, func(ctx context.Context) error {
+				if err := moveJobInto(ctx, tx, first, job.StatusASSIGNED, nil, nil, &moved); err != nil {
+					return err
+				}
+				return moveJob(ctx, tx, after, job.StatusCANCELLED, nil, nil)
+			})
+			if err == nil || err.Error() != "CONFLICT: Job is COMPLETED" || moved != nil {
+				t.Errorf("first move refused: %v, row %+v; want Job is COMPLETED and no row", err, moved)
+			}
+			if got := status(tx, after); got != job.StatusOPEN {
+				t.Errorf("the move after the refused first: %s, want OPEN (not made)", got)
+			}
+		})
+
+		moves, other := w.job(job.StatusOPEN), w.job(job.StatusOPEN)
+		inTx(func(tx *ent.Tx) {
+			var moved *ent.Job
+			err := moveTogether(ctx, tx, func(ctx context.Context) error {
+				if err := moveJobInto(ctx, tx, moves, job.StatusASSIGNED, nil, nil, &moved); err != nil {
+					return err
+				}
+				if _, err := moveApplications(ctx, tx, jobapplication.StatusREJECTED, jobapplication.JobID(moves)); err != nil {
+					return err // an optional move: the job has no applications
+				}
+				return moveJob(ctx, tx, other, job.StatusCANCELLED, nil, nil)
+			})
+			if err != nil {
+				t.Fatalf("moves with an optional one that moves nothing: %v", err)
+			}
+			if moved == nil || moved.ID != moves || moved.Status != job.StatusASSIGNED {
+				t.Errorf("the first move's row: %+v, want job %s ASSIGNED", moved, moves)
+			}
+			if got := status(tx, other); got != job.StatusCANCELLED {
+				t.Errorf("the move after the optional one: %s, want CANCELLED", got)
+			}
+		})
+	})
+}
