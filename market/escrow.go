@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/jobsphere/jobsphere"
 	"github.com/jobsphere/jobsphere/audit"
 	"github.com/jobsphere/jobsphere/auth"
@@ -147,7 +149,9 @@ func (s *Service) ApproveFundRelease(ctx context.Context, v auth.Viewer, contrac
 // It returns the escrow, with its contract, as it wrote them: the answer
 // needs no read of them after commit.
 func (s *Service) release(ctx context.Context, tx *ent.Tx, contractID pulid.ID) (*ent.Escrow, error) {
-	c, err := tx.Contract.Get(ctx, contractID)
+	// With the job's lock, so that the moves see what it waited for.
+	c, err := tx.Contract.Query().Where(contract.ID(contractID)).
+		Modify(func(s *entsql.Selector) { joinLockedJob(s, s.C(contract.FieldJobID)) }).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, notFound("Contract")
 	}
@@ -381,7 +385,8 @@ func (s *Service) settleRefused(ctx context.Context, tx *ent.Tx, c *ent.Contract
 // the lock order: job, escrow, contract. The job moves only from under
 // way, so a cancelled job's escrow is never paid out and a completed job's
 // never refunded; explainJob explains a job that was not. setJob and
-// setEscrow add the moves' fields and guards.
+// setEscrow add the moves' fields and guards. The caller holds the job's
+// lock (moveTogether).
 func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, to escrow.Status, now time.Time, disputed bool,
 	setJob func(*ent.JobUpdate), setEscrow func(*ent.EscrowUpdate), explainJob func(job.Status) error) error {
 	jobTo, contractTo := job.StatusCOMPLETED, contract.StatusCOMPLETED
@@ -436,6 +441,10 @@ func (s *Service) settleEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract,
 // comes back.
 func (s *Service) refundEscrow(ctx context.Context, tx *ent.Tx, c *ent.Contract, reason, description *string, toCard bool,
 	setJob func(*ent.JobUpdate), explainJob func(job.Status) error) (int64, error) {
+	// The job's lock first, as settleEscrow needs.
+	if _, err := s.lockJob(ctx, tx, c.JobID); err != nil {
+		return 0, err
+	}
 	esc, err := tx.Escrow.Query().Where(escrow.ContractID(c.ID)).Only(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read escrow of %s: %w", c.ID, err)

@@ -174,6 +174,18 @@ func (s *Service) lockJob(ctx context.Context, tx *ent.Tx, id pulid.ID) (*ent.Jo
 	return j, nil
 }
 
+// joinLockedJob joins a query's rows to their job (jobID: the column that
+// holds its id) and takes the job's row lock (lockJob's) in the same
+// statement; it returns the job's table, to select from. The statements
+// after it see what the lock waited for, as after lockJob; the row read
+// with it is as of the statement's start (its moves check it again).
+func joinLockedJob(s *entsql.Selector, jobID string) *entsql.SelectTable {
+	j := entsql.Table(job.Table).As("j")
+	s.Join(j).On(jobID, j.C(job.FieldID))
+	lockRows(s, entsql.WithLockTables("j"))
+	return j
+}
+
 // lockRows reads a query's rows FOR NO KEY UPDATE (of the tables opts
 // name; all by default), the lock an UPDATE of them takes, so that it
 // does not block the KEY SHARE locks of rows that refer to them. SQLite

@@ -118,12 +118,10 @@ type offeredApplication struct {
 func applicationToOffer(ctx context.Context, tx *ent.Tx, id pulid.ID) (*offeredApplication, error) {
 	var apps []*offeredApplication
 	err := tx.JobApplication.Query().Where(jobapplication.ID(id)).Modify(func(s *entsql.Selector) {
-		j := entsql.Table(job.Table).As("j")
-		s.Join(j).On(s.C(jobapplication.FieldJobID), j.C(job.FieldID)).
-			AppendSelectAs(j.C(job.FieldStatus), "job_status").
+		j := joinLockedJob(s, s.C(jobapplication.FieldJobID))
+		s.AppendSelectAs(j.C(job.FieldStatus), "job_status").
 			AppendSelectAs(j.C(job.FieldPostedByID), "job_posted_by_id").
 			AppendSelectAs(j.C(job.FieldTitle), "job_title")
-		lockRows(s, entsql.WithLockTables("j"))
 	}).Scan(ctx, &apps)
 	if err != nil {
 		return nil, fmt.Errorf("read application %s: %w", id, err)
@@ -282,9 +280,6 @@ func (s *Service) endOffer(ctx context.Context, v auth.Viewer, offerID pulid.ID,
 		if o.Status != offer.StatusPENDING {
 			return conflict("Offer", o.Status)
 		}
-		if _, err := s.lockJob(ctx, tx, o.JobID); err != nil {
-			return err
-		}
 		refund = o.TotalCharge
 		return s.releaseOffer(ctx, tx, o, to, reason)
 	})
@@ -365,10 +360,11 @@ func (s *Service) ExpireOffers(ctx context.Context) (int, error) {
 
 var errAlreadyMoved = errors.New("market: moved by someone else")
 
-// partyOffer loads an offer for its contractor (or, with byCustomer, its
-// customer); anyone else gets FORBIDDEN.
+// partyOffer loads an offer, with its job's lock, for its contractor (or,
+// with byCustomer, its customer); anyone else gets FORBIDDEN.
 func (s *Service) partyOffer(ctx context.Context, tx *ent.Tx, v auth.Viewer, id pulid.ID, byCustomer bool) (*ent.Offer, error) {
-	o, err := tx.Offer.Get(ctx, id)
+	o, err := tx.Offer.Query().Where(offer.ID(id)).
+		Modify(func(s *entsql.Selector) { joinLockedJob(s, s.C(offer.FieldJobID)) }).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, notFound("Offer")
 	}

@@ -208,3 +208,70 @@ func raceCheckoutAndWithdraw(t *testing.T, f *fixture, rounds int) {
 		f.requireWallet(t, cust, charge, hundred)
 	}
 }
+
+// TestApprovalSeesWhatItWaitedFor: an approval that waits for the job's
+// lock sees what the lock's holder committed meanwhile — here the release
+// request, as completeJob makes it — and approves it, rather than being
+// refused by a read from before it waited (on PostgreSQL a release's moves
+// are one statement, which reads as of its start: it starts once the lock
+// is held).
+func TestApprovalSeesWhatItWaitedFor(t *testing.T) {
+	dbtest.RequirePostgres(t)
+	f := newFixture(t, dbtest.Postgres)
+	c, k, admin := f.customer(t, charge), f.contractor(t), f.admin(t)
+	j := f.createJob(t, c)
+	o := f.sendOffer(t, c, f.apply(t, k, j.ID).ID, hundred)
+	acc := f.accept(t, k, o.Offer.ID)
+	f.start(t, k, j.ID)
+
+	holder, err := f.client.Tx(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Job.Query().Where(job.ID(j.ID)).ForUpdate().Only(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = holder.Escrow.Update().Where(escrow.ContractID(acc.Contract.ID), escrow.StatusEQ(escrow.StatusFUNDED)).
+		SetStatus(escrow.StatusRELEASE_REQUESTED).SetReleaseRequestedAt(time.Now()).Exec(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved := make(chan error, 1)
+	go func() {
+		_, err := f.m.ApproveFundRelease(f.ctx, admin.V, acc.Contract.ID)
+		approved <- err
+	}()
+	// Until the approval waits for the lock (a deadline only so that a
+	// broken build fails instead of hanging).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		rows, err := f.client.QueryContext(f.ctx,
+			"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			if err := rows.Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows.Close()
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the approval never waited for the job's lock")
+		}
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-approved; err != nil {
+		t.Fatalf("approval that waited for the release request: %v, want it approved", err)
+	}
+	f.verify(t)
+	if st := f.client.Escrow.Query().Where(escrow.ContractID(acc.Contract.ID)).OnlyX(f.ctx).Status; st != escrow.StatusRELEASED {
+		t.Errorf("escrow after the approval: %s, want RELEASED", st)
+	}
+}

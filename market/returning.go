@@ -230,6 +230,12 @@ func move[S ~string](ctx context.Context, t jobsphere.Transitions[S], to S, upda
 // explained as the move alone would explain it, after the moves before it
 // (which the caller's rollback undoes). fn makes nothing but moves. On
 // SQLite fn's moves run as they come.
+//
+// The statement reads as of its start: the caller holds the job's lock
+// already (lockJob, joinLockedJob), so that no move waits for a row lock
+// and then skips a row that began to match meanwhile, as one statement
+// per move would not. Moves guard only on their own rows' columns (which
+// PostgreSQL checks again on a row it waited for), not on other tables.
 func moveTogether(ctx context.Context, tx *entc.Tx, fn func(ctx context.Context) error) error {
 	b := &together{}
 	if err := fn(context.WithValue(ctx, togetherKey{}, b)); err != nil || len(b.moves) == 0 {
@@ -282,7 +288,7 @@ func moveTogether(ctx context.Context, tx *entc.Tx, fn func(ctx context.Context)
 	err = func() error {
 		defer rows.Close()
 		if !rows.Next() {
-			return fmt.Errorf("run the moves: no counts: %w", rows.Err())
+			return errors.Join(errors.New("run the moves: no counts"), rows.Err())
 		}
 		if err := rows.Scan(counts...); err != nil {
 			return fmt.Errorf("read the moves' counts: %w", err)
@@ -300,7 +306,11 @@ func moveTogether(ctx context.Context, tx *entc.Tx, fn func(ctx context.Context)
 func (b *together) refusal() error {
 	for _, m := range b.moves {
 		if m.n == 0 && !m.optional {
-			return m.refused()
+			if err := m.refused(); err != nil {
+				return err
+			}
+			// The moves after it did not run: never as if they had.
+			return errors.New("market: a move moved nothing and its refusal said nothing")
 		}
 	}
 	return nil
