@@ -93,27 +93,30 @@ func (s *Service) Apply(ctx context.Context, v auth.Viewer, in ApplyInput) (*ent
 		Text: trimmed(coverLetter), Max: jobsphere.MaxProseLength}); err != nil {
 		return nil, err
 	}
-	j, err := s.client.Job.Get(ctx, jobID)
-	if ent.IsNotFound(err) {
-		return nil, notFound("Job")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read job %s: %w", jobID, err)
-	}
-	if j.Status != job.StatusOPEN {
-		return nil, jobsphere.Errorf(jobsphere.Conflict, "Job is not open for applications (it is %s)", j.Status)
-	}
-	a, err := s.client.JobApplication.Create().
-		SetJobID(jobID).SetContractorID(v.UserID).
-		SetNillableCoverLetter(trimmed(coverLetter)).SetNillableProposedAmount(proposed).
-		Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, jobsphere.Errorf(jobsphere.Conflict, "You have already applied to this job")
-	}
+	var a *ent.JobApplication
+	err := s.tx(ctx, func(tx *ent.Tx) error {
+		// Under the job's lock: an accept that assigns the job meanwhile,
+		// and turns the other applications down, comes before or after.
+		j, err := s.lockJob(ctx, tx, jobID)
+		if err != nil {
+			return err
+		}
+		if j.Status != job.StatusOPEN {
+			return jobsphere.Errorf(jobsphere.Conflict, "Job is not open for applications (it is %s)", j.Status)
+		}
+		a, err = tx.JobApplication.Create().
+			SetJobID(jobID).SetContractorID(v.UserID).
+			SetNillableCoverLetter(trimmed(coverLetter)).SetNillableProposedAmount(proposed).
+			Save(ctx)
+		if ent.IsConstraintError(err) {
+			return jobsphere.Errorf(jobsphere.Conflict, "You have already applied to this job")
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("apply to job %s: %w", jobID, err)
 	}
-	return a, nil
+	return a.Unwrap(), nil
 }
 
 // UpdateJobStatus moves a job by the seeds' transitions. Only IN_PROGRESS

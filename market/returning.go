@@ -34,7 +34,9 @@ type typedUpdate[U any] interface {
 
 // capture runs u's Save with a modifier that, on PostgreSQL, takes the
 // built update (RETURNING columns) and stops ent from running it; on
-// SQLite the update runs, and n is how many rows it changed.
+// SQLite the update runs, and n is how many rows it changed. A move sets
+// columns of its own rows only: an edge kept in another table (O2M, M2M)
+// would be written by ent after the update, which it no longer runs.
 func capture[U typedUpdate[U]](ctx context.Context, u U, columns []string) (update *entsql.UpdateBuilder, n int, err error) {
 	u.Modify(func(b *entsql.UpdateBuilder) {
 		if b.Dialect() == dialect.SQLite {
