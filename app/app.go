@@ -113,12 +113,11 @@ func (a *App) build(ctx context.Context) error {
 			return err
 		}
 	}
-	authn, err := auth.NewService(a.Client, auth.Config{
+	authn, err := auth.NewService(a.Client, a.Ledger, auth.Config{
 		JWTSecret:       a.Config.JWTSecret,
 		AccessTokenTTL:  a.Config.AccessTokenTTL,
 		RefreshTokenTTL: a.Config.RefreshTokenTTL,
 		BcryptCost:      a.Config.BcryptCost,
-		Currency:        a.Config.Currency,
 
 		RegisterPerAddress: a.Config.RegisterPerAddress,
 		LoginPerAddress:    a.Config.LoginPerAddress,

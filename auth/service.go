@@ -28,7 +28,6 @@ type Config struct {
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	BcryptCost      int
-	Currency        jobsphere.Currency
 	// RegisterPerAddress and LoginPerAddress are how many sign-ups an hour
 	// and sign-ins a quarter hour one client address may make; 0: no limit.
 	RegisterPerAddress, LoginPerAddress int
@@ -36,22 +35,24 @@ type Config struct {
 
 // Service signs users up and in.
 type Service struct {
-	client *ent.Client
-	cfg    Config
-	now    func() time.Time
+	client  *ent.Client
+	wallets *ledger.Ledger // opens each new user's wallet
+	cfg     Config
+	now     func() time.Time
 	// dummyHash is compared against when the email is unknown, so a login
 	// takes as long whether or not the account exists.
 	dummyHash []byte
 	limiter   *RateLimiter
 }
 
-// NewService returns the auth service.
-func NewService(client *ent.Client, cfg Config) (*Service, error) {
+// NewService returns the auth service; wallets opens each new user's
+// wallet.
+func NewService(client *ent.Client, wallets *ledger.Ledger, cfg Config) (*Service, error) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password-0"), cfg.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return &Service{client: client, cfg: cfg, now: time.Now, dummyHash: dummy, limiter: NewRateLimiter(client)}, nil
+	return &Service{client: client, wallets: wallets, cfg: cfg, now: time.Now, dummyHash: dummy, limiter: NewRateLimiter(client)}, nil
 }
 
 // Tokens is a freshly issued access and refresh token pair.
@@ -126,7 +127,7 @@ func (s *Service) createUser(ctx context.Context, email, password, name string, 
 		if err != nil {
 			return err
 		}
-		if _, err := ledger.OpenWallet(ctx, tx, u.ID, s.cfg.Currency); err != nil {
+		if _, err := s.wallets.OpenWallet(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		if r == role.Admin {

@@ -131,27 +131,39 @@ func (a Account) valid() bool {
 
 // OpenWallet creates a user's empty wallet and their AVAILABLE, ESCROW and
 // RECEIVABLE accounts. Call it inside the transaction that creates the
-// user. (A wallet opened before RECEIVABLE existed gets it on first use:
-// see Post.)
-func OpenWallet(ctx context.Context, tx *ent.Client, userID pulid.ID, cur jobsphere.Currency) (*ent.Wallet, error) {
-	w, err := tx.Wallet.Create().SetUserID(userID).SetCurrency(strings.ToUpper(cur.Code)).Save(ctx)
+// user. The accounts' ids are cached once it commits, so that the user's
+// first post (a deposit's credit, say) needs no look-up of them on this
+// replica. (A wallet opened before RECEIVABLE existed gets it on first
+// use: see Post.)
+func (l *Ledger) OpenWallet(ctx context.Context, tx *ent.Client, userID pulid.ID) (*ent.Wallet, error) {
+	w, err := tx.Wallet.Create().SetUserID(userID).SetCurrency(strings.ToUpper(l.currency.Code)).Save(ctx)
 	if err != nil {
 		return nil, err
 	}
-	creates := make([]*ent.LedgerAccountCreate, 0, 3)
-	for _, a := range []Account{Available(userID), Escrow(userID), Receivable(userID)} {
-		creates = append(creates, tx.LedgerAccount.Create().
-			SetCode(a.Code()).SetKind(a.Kind).SetUserID(userID).SetCurrency(cur.Code))
+	accounts := []Account{Available(userID), Escrow(userID), Receivable(userID)}
+	ids := make([]pulid.ID, len(accounts))
+	creates := make([]*ent.LedgerAccountCreate, len(accounts))
+	for i, a := range accounts {
+		ids[i] = pulid.New("acc")
+		creates[i] = tx.LedgerAccount.Create().SetID(ids[i]).
+			SetCode(a.Code()).SetKind(a.Kind).SetUserID(userID).SetCurrency(l.currency.Code)
 	}
 	if err := tx.LedgerAccount.CreateBulk(creates...).Exec(ctx); err != nil {
 		return nil, err
 	}
+	afterCommit(tx, func() {
+		for i, a := range accounts {
+			l.accounts.Store(a.Code(), ids[i])
+		}
+	})
 	return w, nil
 }
 
 // EnsurePlatformAccounts creates the REVENUE, LOSSES and EXTERNAL accounts
-// once; safe to call from every replica at every start.
+// once, and caches their ids; safe to call from every replica at every
+// start.
 func (l *Ledger) EnsurePlatformAccounts(ctx context.Context) error {
+	var codes []string
 	for _, a := range []Account{Revenue, Losses, External} {
 		err := l.client.LedgerAccount.Create().
 			SetCode(a.Code()).SetKind(a.Kind).SetCurrency(l.currency.Code).
@@ -160,6 +172,15 @@ func (l *Ledger) EnsurePlatformAccounts(ctx context.Context) error {
 		if err != nil && !isNoRows(err) {
 			return fmt.Errorf("ledger: platform account %s: %w", a.Code(), err)
 		}
+		codes = append(codes, a.Code())
+	}
+	made, err := l.client.LedgerAccount.Query().Where(ledgeraccount.CodeIn(codes...)).
+		Select(ledgeraccount.FieldID, ledgeraccount.FieldCode).All(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: read the platform accounts: %w", err)
+	}
+	for _, a := range made {
+		l.accounts.Store(a.Code, a.ID)
 	}
 	return nil
 }

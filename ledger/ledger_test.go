@@ -59,7 +59,7 @@ func newUser(t testing.TB, app *world, r role.Role) pulid.ID {
 			return err
 		}
 		id = u.ID
-		_, err = ledger.OpenWallet(ctx, tx.Client(), u.ID, jobsphere.USD)
+		_, err = app.Ledger.OpenWallet(ctx, tx.Client(), u.ID)
 		return err
 	})
 	if err != nil {

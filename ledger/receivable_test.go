@@ -193,10 +193,11 @@ func TestLossesOnlyGoDown(t *testing.T) {
 }
 
 // olderWallet is a customer whose wallet was opened before RECEIVABLE
-// existed: it has no such account yet.
+// existed: it has no such account yet. The wallet is opened by another
+// replica's ledger, so that app's has cached none of its accounts.
 func olderWallet(t *testing.T, app *world) pulid.ID {
 	t.Helper()
-	customer := newUser(t, app, role.Customer)
+	customer := newUser(t, &world{Client: app.Client, Ledger: ledger.New(app.Client, jobsphere.USD, false)}, role.Customer)
 	if _, err := app.Client.LedgerAccount.Delete().Where(ledgeraccount.Code(ledger.Receivable(customer).Code())).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func (f *fixture) user(t *testing.T, r role.Role) actor {
 			return err
 		}
 		id = u.ID
-		_, err = ledger.OpenWallet(f.ctx, tx.Client(), u.ID, jobsphere.USD)
+		_, err = f.ledger.OpenWallet(f.ctx, tx.Client(), u.ID)
 		return err
 	})
 	if err != nil {

@@ -171,7 +171,7 @@ func (f *fixture) user(t *testing.T, r role.Role) auth.Viewer {
 			return err
 		}
 		id = u.ID
-		_, err = ledger.OpenWallet(f.ctx, tx.Client(), u.ID, jobsphere.USD)
+		_, err = f.ledger.OpenWallet(f.ctx, tx.Client(), u.ID)
 		return err
 	})
 	if err != nil {
