@@ -62,7 +62,10 @@ func capture[U typedUpdate[U]](ctx context.Context, u U, columns []string) (upda
 // moveTogether runs, which counts it (n is then 0); optional: the move may
 // move no row without being refused.
 func save[U typedUpdate[U]](ctx context.Context, u U, optional bool) (int, error) {
-	b := togetherIn(ctx)
+	b, err := togetherIn(ctx)
+	if err != nil {
+		return 0, err
+	}
 	if b == nil {
 		return u.Save(ctx)
 	}
@@ -90,7 +93,11 @@ func saveReading[T valued, U typedUpdate[U]](ctx context.Context, u U, into *T, 
 		}
 		return readInto(into, func(*entsql.Selector) {}, read)
 	}
-	if b := togetherIn(ctx); b != nil {
+	b, err := togetherIn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if b != nil {
 		if len(b.moves) > 0 {
 			return 0, errors.New("market: only the first move of a statement reads its row")
 		}
@@ -132,6 +139,7 @@ type together struct {
 	// statement is, which returns that row (nil when the move was
 	// refused) with every move's count as a value of it ("m1", …).
 	read func(with func(*entsql.Selector)) (valued, error)
+	ran  bool // the statement ran: a move now (by a refusal's reads) would be lost
 }
 
 // pendingMove is a move built and not yet run.
@@ -144,9 +152,14 @@ type pendingMove struct {
 
 type togetherKey struct{}
 
-func togetherIn(ctx context.Context) *together {
+// togetherIn is the moves ctx is inside, if any; a move made once their
+// statement ran is an error, not a move that never runs.
+func togetherIn(ctx context.Context) (*together, error) {
 	b, _ := ctx.Value(togetherKey{}).(*together)
-	return b
+	if b != nil && b.ran {
+		return nil, errors.New("market: a move after its statement ran")
+	}
+	return b, nil
 }
 
 // name is the CTE of the k-th move.
@@ -208,7 +221,10 @@ func (w *withUpdates) Total() int        { return w.total }
 // move's part of the statement moveTogether runs, its refusal explained
 // after the statement ran.
 func move[S ~string](ctx context.Context, t jobsphere.Transitions[S], to S, update func(from []S) (int, error), current func() (S, error), explain func(S) error) error {
-	b := togetherIn(ctx)
+	b, err := togetherIn(ctx)
+	if err != nil {
+		return err
+	}
 	if b == nil {
 		return t.MoveExplained(to, update, current, explain)
 	}
@@ -244,6 +260,7 @@ func moveTogether(ctx context.Context, tx *entc.Tx, fn func(ctx context.Context)
 		return err
 	}
 	b.gate()
+	b.ran = true
 	if b.read != nil {
 		row, err := b.read(func(s *entsql.Selector) {
 			b.from(s)

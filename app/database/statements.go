@@ -61,13 +61,17 @@ type preparingConn struct {
 	recent  *list.List               // of *preparedStmt, most recent first
 }
 
+// preparedStmt is a statement prepared on the connection, under its query.
 type preparedStmt struct {
 	query string
-	stmt  interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	}
+	pqStmt
+}
+
+// pqStmt is what lib/pq's prepared statement implements.
+type pqStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
 }
 
 func (c *preparingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -103,31 +107,19 @@ func (c *preparingConn) prepared(ctx context.Context, query string) (*preparedSt
 	if err != nil {
 		return nil, err
 	}
-	full, ok := st.(interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	})
+	full, ok := st.(pqStmt)
 	if !ok {
 		_ = st.Close()
 		return nil, driver.ErrSkip
 	}
-	p := &preparedStmt{query: query, stmt: full}
+	p := &preparedStmt{query: query, pqStmt: full}
 	c.byQuery[query] = c.recent.PushFront(p)
 	if c.recent.Len() > c.size {
 		oldest := c.recent.Remove(c.recent.Back()).(*preparedStmt)
 		delete(c.byQuery, oldest.query)
-		if err := oldest.stmt.Close(); err != nil {
+		if err := oldest.Close(); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
-}
-
-func (p *preparedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return p.stmt.ExecContext(ctx, args)
-}
-
-func (p *preparedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return p.stmt.QueryContext(ctx, args)
 }
